@@ -1,0 +1,5 @@
+import type { Knex } from 'knex';
+import * as foundation from './001_foundation.ts';
+
+/** Every schema step in order; knex records each by name once applied. */
+export const MIGRATIONS: ReadonlyArray<[string, Knex.Migration]> = [['001_foundation', foundation]];

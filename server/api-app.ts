@@ -1,0 +1,18 @@
+import express, { type Express } from 'express';
+import type { Logger } from './logger.ts';
+import { notFoundHandler, problemHandler } from './problem.ts';
+import { requestLog } from './request-log.ts';
+
+/** The HTTPS listener: the role APIs (factory, operator, auditor, vendor) and ACME. */
+export function apiApp(logger: Logger): Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('trust proxy', false);
+  app.use(requestLog(logger));
+  app.get('/healthz', (_req, res) => {
+    res.json({ status: 'ok' });
+  });
+  app.use(notFoundHandler);
+  app.use(problemHandler(logger));
+  return app;
+}

@@ -1,0 +1,145 @@
+import { Command, Option } from 'commander';
+import { existingHierarchy, HierarchyError } from '../ca/hierarchy.ts';
+import { HsmError } from '../hsm/errors.ts';
+import { ConfigError, loadConfig } from './config.ts';
+import { openContext, type Context } from './context.ts';
+import { DataDirLockedError } from './data-lock.ts';
+import { initialise } from './init.ts';
+import { createLogger } from './logger.ts';
+import { serve } from './serve.ts';
+import { createToken, revokeToken, TokenRequestError } from './tokens.ts';
+
+const logger = createLogger();
+
+/** Errors whose message is the whole story: printed without a stack trace. */
+const EXPECTED = [ConfigError, HsmError, HierarchyError, DataDirLockedError, TokenRequestError];
+
+class CliError extends Error {}
+
+function say(line: string): void {
+  process.stderr.write(`devid-ca: ${line}\n`);
+}
+
+async function withContext<T>(work: (ctx: Context) => Promise<T>, prepareToken = false): Promise<T> {
+  const ctx = await openContext(loadConfig(), logger, { prepareToken });
+  try {
+    return await work(ctx);
+  } finally {
+    await ctx.close();
+  }
+}
+
+function printInitSummary(ctx: Context, result: Awaited<ReturnType<typeof initialise>>): void {
+  for (const issuer of [result.hierarchy.root, result.hierarchy.factory, result.hierarchy.operational]) {
+    say(`${issuer.name} CA ${issuer.certificate.subject} serial ${issuer.certificate.serialNumber} key ${issuer.key.label} (${issuer.key.curve})`);
+  }
+  say(`initialised in ${ctx.config.dataDir} for ${result.identity.publicHost}`);
+}
+
+const program = new Command('devid-ca')
+  .description('Private certificate authority for device fleets')
+  .showHelpAfterError();
+
+program
+  .command('init')
+  .description('create the token, CA keys, hierarchy, database schema and server certificate')
+  .action(() =>
+    withContext(async (ctx) => {
+      printInitSummary(ctx, await initialise(ctx, say));
+    }, true),
+  );
+
+program
+  .command('serve')
+  .description('start the HTTPS and HTTP listeners')
+  .option('--init-if-empty', 'run init first when no hierarchy exists yet (npm start)')
+  .action(async (options: { initIfEmpty?: boolean }) => {
+    const ctx = await openContext(loadConfig(), logger, { prepareToken: options.initIfEmpty === true });
+    try {
+      if (options.initIfEmpty && !(await existingHierarchy(ctx.provider, ctx.store))) {
+        say('no hierarchy yet: initialising');
+        printInitSummary(ctx, await initialise(ctx, say));
+      }
+      const running = await serve(ctx);
+      say(`serving HTTPS on ${ctx.config.listen.host}:${running.httpsPort} and HTTP on ${ctx.config.httpListen.host}:${running.httpPort}`);
+      await new Promise<void>((resolve) => {
+        process.once('SIGINT', resolve);
+        process.once('SIGTERM', resolve);
+      });
+      say('stopping');
+      await running.close();
+    } finally {
+      await ctx.close();
+    }
+  });
+
+const token = program.command('token').description('bearer tokens for factory lines, operators, auditors and vendors');
+
+token
+  .command('create')
+  .description('print a new token; it is shown once and stored only as a hash')
+  .addOption(new Option('--role <role>', 'the token role').choices(['factory', 'operator', 'auditor', 'vendor']).makeOptionMandatory())
+  .option('--name <principal>', 'the principal the token belongs to (default <role>-<id>)')
+  .option('--line <id>', 'factory line id (factory tokens)')
+  .option('--models <a,b>', 'models the factory line may request (default: all)')
+  .option('--vendor <id>', 'vendor id (vendor tokens)')
+  .option('--json', 'print {"id","token","role","name"} on one line')
+  .action((options: { role: string; name?: string; line?: string; models?: string; vendor?: string; json?: boolean }) =>
+    withContext(async (ctx) => {
+      const models = options.models?.split(',').map((m) => m.trim()).filter(Boolean);
+      const { json, ...request } = options;
+      const created = await createToken(ctx.store, ctx.audit, { ...request, models }, 'cli', ctx.clock());
+      if (json) process.stdout.write(`${JSON.stringify(created)}\n`);
+      else process.stdout.write(`${created.token}\n`) && say(`token ${created.id} for ${created.name} (${created.role}); store it now, it is not shown again`);
+    }),
+  );
+
+token
+  .command('revoke <id>')
+  .description('revoke a token by its id')
+  .action((id: string) =>
+    withContext(async (ctx) => {
+      if (!(await revokeToken(ctx.store, ctx.audit, id, 'cli', ctx.clock()))) throw new CliError(`no live token with id ${id}`);
+      say(`token ${id} revoked`);
+    }),
+  );
+
+token
+  .command('list')
+  .description('list tokens (ids, roles and principals; never secrets)')
+  .action(() =>
+    withContext(async (ctx) => {
+      for (const t of await ctx.store.tokens.list()) {
+        const scope = [t.line && `line=${t.line}`, t.models && `models=${t.models.join(',')}`, t.vendor && `vendor=${t.vendor}`].filter(Boolean).join(' ');
+        process.stdout.write(`${t.id}\t${t.role}\t${t.principal}\t${t.revokedAt ? 'revoked' : 'live'}\t${scope}\n`);
+      }
+    }),
+  );
+
+const audit = program.command('audit').description('the tamper-evident audit log');
+audit
+  .command('verify')
+  .description('recompute the whole hash chain; exit 1 and name the event when it is broken')
+  .action(() =>
+    withContext(async (ctx) => {
+      const result = await ctx.audit.verify(ctx.store);
+      if (!result.ok) {
+        process.stdout.write(`FAILED at event ${result.brokenAt}: ${result.reason}\n`);
+        process.exitCode = 1;
+        return;
+      }
+      process.stdout.write(`OK: ${result.events} events, head ${result.head}\n`);
+    }),
+  );
+
+try {
+  await program.parseAsync(process.argv);
+} catch (err) {
+  if (err instanceof CliError || EXPECTED.some((kind) => err instanceof kind)) {
+    say((err as Error).message);
+  } else {
+    say(`unexpected error: ${err instanceof Error ? err.message : String(err)}`);
+    if (process.env.DEVID_DEBUG) console.error(err);
+  }
+  process.exitCode = 1;
+}

@@ -1,0 +1,155 @@
+import { existsSync } from 'node:fs';
+import { isIP } from 'node:net';
+import { join, resolve } from 'node:path';
+import { extensionOidProblem } from '../ca/oid.ts';
+import { defaultSoftHsmModule, softHsmLayout, type SoftHsmLayout } from '../hsm/softhsm.ts';
+import type { DatabaseLocation } from '../store/database.ts';
+
+export interface ListenAddress {
+  host: string;
+  port: number;
+}
+
+/** Where the user PIN comes from: never from the command line, never logged. */
+export type PinSource =
+  | { kind: 'env' }
+  | { kind: 'file'; path: string }
+  /** The SoftHSM default: generated at init, kept in the data directory (0600). */
+  | { kind: 'generated'; path: string };
+
+export interface Pkcs11Config {
+  modulePath: string;
+  tokenLabel: string;
+  pin: PinSource;
+  /** Set when devid-ca manages SoftHSM itself (the embedded default). */
+  softhsm?: SoftHsmLayout & { ownConfig: boolean };
+}
+
+/** The whole configuration (SPEC section 8), parsed and validated once at start-up. */
+export interface Config {
+  dataDir: string;
+  database: DatabaseLocation;
+  pkcs11: Pkcs11Config;
+  listen: ListenAddress;
+  httpListen: ListenAddress;
+  publicHost: string;
+  httpBaseUrl: string;
+  trustDomain: string;
+  predecessorOid?: string;
+}
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
+type Env = Record<string, string | undefined>;
+
+function value(env: Env, name: string): string | undefined {
+  const v = env[name]?.trim();
+  return v === '' ? undefined : v;
+}
+
+export function parseListen(name: string, raw: string): ListenAddress {
+  const match = /^(?:\[([0-9a-fA-F:.]+)\]|([^:]+)):(\d{1,5})$/.exec(raw);
+  const port = match ? Number(match[3]) : NaN;
+  if (!match || port < 1 || port > 65535) {
+    throw new ConfigError(`${name}="${raw}" is not host:port (for example 127.0.0.1:8443 or [::1]:8443)`);
+  }
+  return { host: match[1] ?? match[2]!, port };
+}
+
+function formatHostPort(address: ListenAddress): string {
+  return isIP(address.host) === 6 ? `[${address.host}]:${address.port}` : `${address.host}:${address.port}`;
+}
+
+const HOSTNAME = /^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
+
+function parseHost(name: string, raw: string): string {
+  if (isIP(raw) || HOSTNAME.test(raw)) return raw.toLowerCase();
+  throw new ConfigError(`${name}="${raw}" is not a DNS name or IP address`);
+}
+
+function parseBaseUrl(raw: string): string {
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new ConfigError(`DEVID_HTTP_BASE_URL="${raw}" is not a URL (for example http://pki.example.com)`);
+  }
+  if (url.protocol !== 'http:') {
+    throw new ConfigError('DEVID_HTTP_BASE_URL must be a plain http:// URL: CRL and OCSP are fetched without TLS (RFC 5280, RFC 6960)');
+  }
+  if (url.search || url.hash || url.username) throw new ConfigError('DEVID_HTTP_BASE_URL must not carry a query, fragment or user');
+  return url.toString().replace(/\/+$/, '');
+}
+
+/** Reads the environment into one validated Config; every failure names the variable to change. */
+export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config {
+  const dataDir = resolve(cwd, value(env, 'DEVID_DATA_DIR') ?? './var');
+
+  const databaseUrl = value(env, 'DEVID_DATABASE_URL');
+  let database: DatabaseLocation = { kind: 'pglite', dir: join(dataDir, 'db') };
+  if (databaseUrl) {
+    if (!/^postgres(ql)?:\/\//.test(databaseUrl)) {
+      throw new ConfigError('DEVID_DATABASE_URL must be a postgres:// URL; leave it unset for the embedded PGlite database');
+    }
+    database = { kind: 'postgres', url: databaseUrl };
+  }
+
+  const customModule = value(env, 'DEVID_PKCS11_MODULE');
+  const modulePath = customModule ?? defaultSoftHsmModule();
+  const pinFile = value(env, 'DEVID_PKCS11_PIN_FILE');
+  let pin: PinSource;
+  if (value(env, 'DEVID_PKCS11_PIN') !== undefined) pin = { kind: 'env' };
+  else if (pinFile) pin = { kind: 'file', path: resolve(cwd, pinFile) };
+  else if (customModule && !/softhsm/i.test(customModule)) {
+    throw new ConfigError('DEVID_PKCS11_MODULE is set: also set DEVID_PKCS11_PIN or DEVID_PKCS11_PIN_FILE with the token user PIN');
+  } else pin = { kind: 'generated', path: softHsmLayout(dataDir).userPinFile };
+  const usesSoftHsm = !customModule || /softhsm/i.test(customModule);
+  const pkcs11: Pkcs11Config = { modulePath, tokenLabel: value(env, 'DEVID_PKCS11_TOKEN') ?? 'devid-ca', pin };
+  if (usesSoftHsm) {
+    const layout = softHsmLayout(dataDir);
+    const userConf = value(env, 'SOFTHSM2_CONF');
+    pkcs11.softhsm = { ...layout, confPath: userConf ? resolve(cwd, userConf) : layout.confPath, ownConfig: !userConf };
+  }
+  if (customModule && !existsSync(customModule)) {
+    throw new ConfigError(`DEVID_PKCS11_MODULE="${customModule}" does not exist`);
+  }
+
+  const listen = parseListen('DEVID_LISTEN', value(env, 'DEVID_LISTEN') ?? '127.0.0.1:8443');
+  const httpListen = parseListen('DEVID_HTTP_LISTEN', value(env, 'DEVID_HTTP_LISTEN') ?? '127.0.0.1:8080');
+  const publicHost = parseHost('DEVID_PUBLIC_HOST', value(env, 'DEVID_PUBLIC_HOST') ?? 'localhost');
+  const httpBaseUrl = parseBaseUrl(value(env, 'DEVID_HTTP_BASE_URL') ?? `http://${formatHostPort(httpListen)}`);
+  const trustDomain = parseHost('DEVID_TRUST_DOMAIN', value(env, 'DEVID_TRUST_DOMAIN') ?? publicHost);
+
+  const predecessorOid = value(env, 'DEVID_PREDECESSOR_OID');
+  if (predecessorOid) {
+    const problem = extensionOidProblem(predecessorOid);
+    if (problem) throw new ConfigError(`DEVID_PREDECESSOR_OID: ${problem}`);
+  }
+
+  return {
+    dataDir, database, pkcs11, listen, httpListen, publicHost, httpBaseUrl, trustDomain,
+    ...(predecessorOid ? { predecessorOid } : {}),
+  };
+}
+
+/** The three values certificates carry for ever (SPEC section 1). */
+export interface PublicIdentity {
+  publicHost: string;
+  trustDomain: string;
+  httpBaseUrl: string;
+}
+
+function isLoopbackHost(host: string): boolean {
+  return host === 'localhost' || host.endsWith('.localhost') || host === '::1' || /^127\./.test(host);
+}
+
+/** Warnings for loopback values that would be baked into certificates. */
+export function loopbackWarnings(identity: PublicIdentity): string[] {
+  const warnings: string[] = [];
+  if (isLoopbackHost(identity.publicHost)) warnings.push(`DEVID_PUBLIC_HOST is ${identity.publicHost}: devices elsewhere cannot reach or attest to it`);
+  const baseHost = new URL(identity.httpBaseUrl).hostname.replace(/^\[|\]$/g, '');
+  if (isLoopbackHost(baseHost)) warnings.push(`DEVID_HTTP_BASE_URL is ${identity.httpBaseUrl}: certificates will point CRL and OCSP clients at a loopback address`);
+  return warnings;
+}

@@ -1,0 +1,78 @@
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { hsmCrypto } from '../hsm/webcrypto.ts';
+import { HsmError } from '../hsm/errors.ts';
+import { Pkcs11KeyProvider } from '../hsm/pkcs11-provider.ts';
+import { ensurePinFile, ensureToken, writeSoftHsmConfig } from '../hsm/softhsm.ts';
+import { AuditLog } from '../registry/audit-log.ts';
+import { migrate, openDatabase } from '../store/database.ts';
+import { Store } from '../store/store.ts';
+import type { Config } from './config.ts';
+import { lockDataDir } from './data-lock.ts';
+import type { Logger } from './logger.ts';
+
+/** Everything a command needs, opened once and closed together. */
+export interface Context {
+  config: Config;
+  logger: Logger;
+  clock: () => Date;
+  store: Store;
+  provider: Pkcs11KeyProvider;
+  crypto: Crypto;
+  audit: AuditLog;
+  close(): Promise<void>;
+}
+
+export interface OpenOptions {
+  /** init: create the SoftHSM token and PIN files when missing. */
+  prepareToken?: boolean;
+  clock?: () => Date;
+}
+
+function readPin(config: Config, create: boolean): string {
+  const source = config.pkcs11.pin;
+  if (source.kind === 'env') return process.env.DEVID_PKCS11_PIN!.trim();
+  if (source.kind === 'generated' && create) return ensurePinFile(source.path);
+  if (!existsSync(source.path)) {
+    throw new HsmError('pin-missing', source.kind === 'file'
+      ? `DEVID_PKCS11_PIN_FILE ${source.path} does not exist`
+      : `no PIN file at ${source.path}: run "devid-ca init" first`);
+  }
+  return readFileSync(source.path, 'utf8').trim();
+}
+
+export async function openContext(config: Config, logger: Logger, options: OpenOptions = {}): Promise<Context> {
+  const cleanups: Array<() => Promise<void> | void> = [];
+  const close = async () => {
+    for (const cleanup of cleanups.reverse()) await cleanup();
+  };
+  try {
+    mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
+    if (config.database.kind === 'pglite') cleanups.push(lockDataDir(config.dataDir));
+
+    const softhsm = config.pkcs11.softhsm;
+    if (softhsm) {
+      if (softhsm.ownConfig) writeSoftHsmConfig(softhsm);
+      process.env.SOFTHSM2_CONF = softhsm.confPath;
+    }
+    const pin = readPin(config, options.prepareToken === true);
+    if (softhsm && options.prepareToken) {
+      const soPin = ensurePinFile(softhsm.soPinFile);
+      if (await ensureToken(config.pkcs11.modulePath, config.pkcs11.tokenLabel, soPin, pin)) {
+        logger.info({ label: config.pkcs11.tokenLabel }, 'initialised SoftHSM token');
+      }
+    }
+    const provider = await Pkcs11KeyProvider.open({ modulePath: config.pkcs11.modulePath, tokenLabel: config.pkcs11.tokenLabel, pin });
+    cleanups.push(() => provider.close());
+
+    const db = openDatabase(config.database);
+    const store = new Store(db);
+    cleanups.push(() => store.close());
+    await migrate(db);
+
+    const clock = options.clock ?? (() => new Date());
+    return { config, logger, clock, store, provider, crypto: hsmCrypto(provider), audit: new AuditLog(clock), close };
+  } catch (err) {
+    await close();
+    throw err;
+  }
+}

@@ -1,0 +1,66 @@
+import type { ErrorRequestHandler, RequestHandler } from 'express';
+import type { Logger } from './logger.ts';
+
+/** RFC 7807 problem types of the devid-ca HTTP APIs (ACME has its own urns). */
+export const PROBLEM = {
+  malformed: 'urn:devid-ca:problem:malformed',
+  unauthorized: 'urn:devid-ca:problem:unauthorized',
+  forbidden: 'urn:devid-ca:problem:forbidden',
+  notFound: 'urn:devid-ca:problem:not-found',
+  conflict: 'urn:devid-ca:problem:conflict',
+  tooLarge: 'urn:devid-ca:problem:request-too-large',
+  unsupportedMediaType: 'urn:devid-ca:problem:unsupported-media-type',
+  internal: 'urn:devid-ca:problem:internal',
+} as const;
+
+const TITLES: Record<number, string> = {
+  400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 405: 'Method Not Allowed',
+  409: 'Conflict', 413: 'Content Too Large', 415: 'Unsupported Media Type', 500: 'Internal Server Error',
+};
+
+/** An error meant for the client: its detail is sent as it is. */
+export class Problem extends Error {
+  override readonly name = 'Problem';
+  constructor(
+    readonly status: number,
+    readonly type: string,
+    readonly detail: string,
+    readonly extra: Record<string, unknown> = {},
+  ) {
+    super(detail);
+  }
+}
+
+export const malformed = (detail: string, extra?: Record<string, unknown>) => new Problem(400, PROBLEM.malformed, detail, extra);
+export const conflict = (detail: string, extra?: Record<string, unknown>) => new Problem(409, PROBLEM.conflict, detail, extra);
+export const notFound = (detail: string) => new Problem(404, PROBLEM.notFound, detail);
+
+export function sendProblem(res: Parameters<RequestHandler>[1], problem: Problem): void {
+  res
+    .status(problem.status)
+    .type('application/problem+json')
+    .json({ type: problem.type, title: TITLES[problem.status] ?? 'Error', status: problem.status, detail: problem.detail, ...problem.extra });
+}
+
+export const notFoundHandler: RequestHandler = (req, res) => {
+  sendProblem(res, notFound(`no resource at ${req.method} ${req.path}`));
+};
+
+/**
+ * Turns every error into a problem document. Body-parser failures become
+ * 400/413/415; anything unexpected is logged and answered with a bare 500
+ * whose detail says nothing of the cause (after Boulder's web/probs.go).
+ */
+export function problemHandler(logger: Logger): ErrorRequestHandler {
+  return (err, req, res, _next) => {
+    if (err instanceof Problem) return sendProblem(res, err);
+    const bodyError = err as { type?: string; status?: number };
+    if (bodyError.type === 'entity.too.large') return sendProblem(res, new Problem(413, PROBLEM.tooLarge, 'the request body is larger than this endpoint accepts'));
+    if (bodyError.type === 'entity.parse.failed') return sendProblem(res, malformed('the request body is not valid JSON'));
+    if (bodyError.type === 'encoding.unsupported' || bodyError.type === 'charset.unsupported') {
+      return sendProblem(res, new Problem(415, PROBLEM.unsupportedMediaType, 'unsupported request encoding'));
+    }
+    logger.error({ err, method: req.method, path: req.path }, 'request failed');
+    sendProblem(res, new Problem(500, PROBLEM.internal, 'internal error; the event was logged'));
+  };
+}

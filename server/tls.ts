@@ -1,0 +1,79 @@
+import { generateKeyPairSync, X509Certificate as NodeCertificate, createPrivateKey } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync, renameSync } from 'node:fs';
+import { join } from 'node:path';
+import * as x509 from '@peculiar/x509';
+import type { Hierarchy } from '../ca/hierarchy.ts';
+import { issueCertificate } from '../ca/issuance.ts';
+import { DAY_MS, serverProfile } from '../ca/profiles.ts';
+import type { PublicIdentity } from './config.ts';
+import type { Context } from './context.ts';
+
+/**
+ * The CA's own HTTPS key and certificate. Node's TLS stack needs the key in
+ * memory, so unlike the CA keys it is a software key, kept in the data
+ * directory with mode 0600; it is only a server identity and signs nothing.
+ */
+export interface ServerCredentials {
+  key: string;
+  /** The server certificate followed by the operational intermediate. */
+  cert: string;
+  notAfter: Date;
+}
+
+/** Renew once a third of the 90-day lifetime is left. */
+const RENEW_BEFORE_MS = 30 * DAY_MS;
+
+function paths(dataDir: string) {
+  const dir = join(dataDir, 'tls');
+  return { dir, key: join(dir, 'server-key.pem'), cert: join(dir, 'server-cert.pem') };
+}
+
+function writeAtomically(path: string, content: string, mode: number): void {
+  writeFileSync(`${path}.tmp`, content, { mode });
+  renameSync(`${path}.tmp`, path);
+}
+
+/** The stored credentials when still good for this host and intermediate, else undefined. */
+function usable(dataDir: string, hierarchy: Hierarchy, host: string, now: Date): ServerCredentials | undefined {
+  const p = paths(dataDir);
+  if (!existsSync(p.key) || !existsSync(p.cert)) return undefined;
+  const key = readFileSync(p.key, 'utf8');
+  const cert = readFileSync(p.cert, 'utf8');
+  const leaf = new NodeCertificate(cert);
+  const intermediate = new NodeCertificate(Buffer.from(hierarchy.operational.certificate.rawData));
+  const notAfter = new Date(leaf.validTo);
+  const fresh = notAfter.getTime() - now.getTime() > RENEW_BEFORE_MS;
+  const matches = leaf.checkPrivateKey(createPrivateKey(key)) && leaf.checkIssued(intermediate) && leaf.verify(intermediate.publicKey);
+  const names = leaf.checkHost(host) !== undefined || leaf.checkIP(host) !== undefined;
+  return fresh && matches && names ? { key, cert, notAfter } : undefined;
+}
+
+/** Returns usable server credentials, issuing (and auditing) a new certificate when needed. */
+export async function ensureServerCredentials(ctx: Context, hierarchy: Hierarchy, identity: PublicIdentity): Promise<ServerCredentials> {
+  const host = identity.publicHost;
+  const now = ctx.clock();
+  const existing = usable(ctx.config.dataDir, hierarchy, host, now);
+  if (existing) return existing;
+
+  const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const spki = new x509.PublicKey(publicKey.export({ format: 'der', type: 'spki' }));
+  const issuer = hierarchy.operational;
+  const issued = await ctx.store.transaction(async (tx) => {
+    const profile = await serverProfile({ issuer, publicKey: spki, baseUrl: identity.httpBaseUrl, now, crypto: ctx.crypto }, host);
+    const result = await issueCertificate(tx, { issuer, profile, publicKey: spki, deviceSerial: null, predecessorSha256: null, now });
+    await ctx.audit.append(tx, {
+      action: 'certificate.issued',
+      actor: 'system',
+      data: { kind: 'server', serial: result.record.serial, host, notAfter: result.record.notAfter.toISOString() },
+    });
+    return result;
+  });
+  const p = paths(ctx.config.dataDir);
+  mkdirSync(p.dir, { recursive: true, mode: 0o700 });
+  const key = privateKey.export({ format: 'pem', type: 'pkcs8' }).toString();
+  const cert = [issued.certificate.toString('pem'), issuer.certificate.toString('pem')].join('\n') + '\n';
+  writeAtomically(p.key, key, 0o600);
+  writeAtomically(p.cert, cert, 0o644);
+  ctx.logger.info({ serial: issued.record.serial, host, notAfter: issued.record.notAfter }, 'issued server certificate');
+  return { key, cert, notAfter: issued.record.notAfter };
+}

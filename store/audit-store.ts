@@ -1,0 +1,61 @@
+import type { Knex } from 'knex';
+import type { AuditEventRecord } from './types.ts';
+
+/** Arbitrary constant naming the advisory lock that serialises audit appends. */
+const AUDIT_CHAIN_LOCK = 0x64657669; // "devi"
+
+const COLUMNS = ['seq', 'action', 'device_serial', 'canonical', 'hash'];
+
+/** Rows of the append-only audit log; the chain rules live in registry/audit-log.ts. */
+export class AuditStore {
+  constructor(private readonly db: Knex | Knex.Transaction) {}
+
+  /**
+   * Takes the chain lock until the surrounding transaction ends, so appends
+   * from every server process on one PostgreSQL form a single chain.
+   */
+  async lockChain(): Promise<void> {
+    await this.db.raw('select pg_advisory_xact_lock(?)', [AUDIT_CHAIN_LOCK]);
+  }
+
+  async head(): Promise<AuditEventRecord | undefined> {
+    const row = await this.db('audit_events').select(COLUMNS).orderBy('seq', 'desc').first();
+    return row ? fromRow(row) : undefined;
+  }
+
+  async insert(record: AuditEventRecord): Promise<void> {
+    await this.db('audit_events').insert({
+      seq: record.seq,
+      action: record.action,
+      device_serial: record.deviceSerial,
+      canonical: record.canonical,
+      hash: record.hash,
+    });
+  }
+
+  /** Events in chain order, a page at a time, starting after `afterSeq`. */
+  async page(afterSeq: number, limit: number): Promise<AuditEventRecord[]> {
+    const rows = await this.db('audit_events').select(COLUMNS).where('seq', '>', afterSeq).orderBy('seq').limit(limit);
+    return rows.map(fromRow);
+  }
+
+  async byDevice(deviceSerial: string): Promise<AuditEventRecord[]> {
+    const rows = await this.db('audit_events').select(COLUMNS).where({ device_serial: deviceSerial }).orderBy('seq');
+    return rows.map(fromRow);
+  }
+
+  async count(): Promise<number> {
+    const row = await this.db('audit_events').count({ n: '*' }).first();
+    return Number(row?.n ?? 0);
+  }
+}
+
+function fromRow(row: Record<string, unknown>): AuditEventRecord {
+  return {
+    seq: Number(row.seq),
+    action: String(row.action),
+    deviceSerial: (row.device_serial as string | null) ?? null,
+    canonical: String(row.canonical),
+    hash: String(row.hash),
+  };
+}

@@ -1,0 +1,36 @@
+import type { Knex } from 'knex';
+import { AuditStore } from './audit-store.ts';
+import { CaStore } from './ca-store.ts';
+import { CertificateStore } from './certificate-store.ts';
+import { SettingsStore } from './settings-store.ts';
+import { TokenStore } from './token-store.ts';
+
+/**
+ * The only door to the database. Each area is its own small store over the
+ * same connection; `transaction` hands out a Store bound to one transaction so
+ * every multi-row write (an action and its audit event) commits or fails whole.
+ */
+export class Store {
+  readonly settings: SettingsStore;
+  readonly caCertificates: CaStore;
+  readonly certificates: CertificateStore;
+  readonly tokens: TokenStore;
+  readonly audit: AuditStore;
+
+  constructor(readonly db: Knex | Knex.Transaction) {
+    this.settings = new SettingsStore(db);
+    this.caCertificates = new CaStore(db);
+    this.certificates = new CertificateStore(db);
+    this.tokens = new TokenStore(db);
+    this.audit = new AuditStore(db);
+  }
+
+  async transaction<T>(work: (tx: Store) => Promise<T>): Promise<T> {
+    if (this.db.isTransaction) return work(this);
+    return (this.db as Knex).transaction((trx) => work(new Store(trx)));
+  }
+
+  async close(): Promise<void> {
+    if (!this.db.isTransaction) await (this.db as Knex).destroy();
+  }
+}

@@ -1,0 +1,82 @@
+/** Domain records as the rest of devid-ca sees them; rows are converted explicitly. */
+
+export type CaName = 'root' | 'factory' | 'operational';
+
+export interface CaCertificateRecord {
+  name: CaName;
+  serial: string;
+  der: Buffer;
+  keyLabel: string;
+  keyId: Buffer;
+  notAfter: Date;
+  createdAt: Date;
+}
+
+export type CertificateKind = 'birth' | 'operational' | 'server' | 'support';
+
+export interface CertificateRecord {
+  serial: string;
+  kind: CertificateKind;
+  issuer: CaName;
+  deviceSerial: string | null;
+  subject: string;
+  der: Buffer;
+  sha256: string;
+  keySha256: string;
+  predecessorSha256: string | null;
+  notBefore: Date;
+  notAfter: Date;
+  revokedAt: Date | null;
+  revocationReason: number | null;
+  createdAt: Date;
+}
+
+export type Role = 'factory' | 'operator' | 'auditor' | 'vendor';
+export const ROLES: readonly Role[] = ['factory', 'operator', 'auditor', 'vendor'];
+
+export interface TokenRecord {
+  id: string;
+  role: Role;
+  principal: string;
+  line: string | null;
+  /** null: every model. */
+  models: string[] | null;
+  vendor: string | null;
+  secretSha256: Buffer;
+  createdAt: Date;
+  revokedAt: Date | null;
+}
+
+export type DeviceState = 'manufactured' | 'active' | 'suspended' | 'quarantined' | 'decommissioned';
+
+export interface DeviceRecord {
+  serial: string;
+  model: string;
+  batch: string;
+  line: string;
+  deviceClass: string | null;
+  owner: string | null;
+  state: DeviceState;
+  factoryKeySha256: string;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+export interface AuditEventRecord {
+  seq: number;
+  action: string;
+  deviceSerial: string | null;
+  canonical: string;
+  hash: string;
+}
+
+/** A storage failure the caller can act on (after smallstep's typed not-found). */
+export class StoreConflictError extends Error {
+  override readonly name = 'StoreConflictError';
+  constructor(
+    message: string,
+    readonly constraint?: string,
+  ) {
+    super(message);
+  }
+}
