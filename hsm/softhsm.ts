@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import pkcs11js from 'pkcs11js';
 import { HsmError } from './errors.ts';
 import { acquireModule, releaseModule, withRetry } from './pkcs11-module.ts';
@@ -54,6 +54,7 @@ export function writeSoftHsmConfig(layout: SoftHsmLayout): void {
 
 /** Reads a PIN file, creating it with a fresh random PIN (mode 0600) when absent. */
 export function ensurePinFile(path: string): string {
+  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
   if (!existsSync(path)) writeFileSync(path, `${randomBytes(24).toString('base64url')}\n`, { mode: 0o600, flag: 'wx' });
   return readFileSync(path, 'utf8').trim();
 }

@@ -52,8 +52,8 @@ function value(env: Env, name: string): string | undefined {
 export function parseListen(name: string, raw: string): ListenAddress {
   const match = /^(?:\[([0-9a-fA-F:.]+)\]|([^:]+)):(\d{1,5})$/.exec(raw);
   const port = match ? Number(match[3]) : NaN;
-  if (!match || port < 1 || port > 65535) {
-    throw new ConfigError(`${name}="${raw}" is not host:port (for example 127.0.0.1:8443 or [::1]:8443)`);
+  if (!match || port > 65535) {
+    throw new ConfigError(`${name}="${raw}" is not host:port (for example 127.0.0.1:8443 or [::1]:8443; port 0 picks a free port)`);
   }
   return { host: match[1] ?? match[2]!, port };
 }

@@ -1,0 +1,93 @@
+import { verify } from 'node:crypto';
+import { expect } from 'chai';
+import { HsmError } from '../hsm/errors.ts';
+import { Pkcs11KeyProvider } from '../hsm/pkcs11-provider.ts';
+import { createTestToken, MODULE_PATH, type TestToken } from './support/softhsm.ts';
+
+describe('hsm: PKCS#11 key provider against SoftHSM2', () => {
+  let token: TestToken;
+  let provider: Pkcs11KeyProvider;
+
+  before(async () => {
+    token = await createTestToken();
+    provider = await Pkcs11KeyProvider.open(token);
+  });
+  after(() => provider.close());
+
+  for (const curve of ['P-256', 'P-384'] as const) {
+    it(`generates a ${curve} key that is in the token, sensitive and never extractable`, async () => {
+      const key = await provider.createKey(`key-${curve}`, curve);
+      expect(key.curve).to.equal(curve);
+      expect(await provider.attributes(key)).to.deep.equal({
+        token: true, private: true, sensitive: true, extractable: false, alwaysSensitive: true, neverExtractable: true,
+      });
+    });
+
+    it(`signs with the ${curve} key; Node's crypto verifies the signature`, async () => {
+      const key = (await provider.findKey(`key-${curve}`))!;
+      const data = Buffer.from(`data signed by ${curve}`);
+      const signature = await provider.sign(key, data);
+      const hash = curve === 'P-256' ? 'sha256' : 'sha384';
+      expect(verify(hash, data, { key: key.publicKey, dsaEncoding: 'ieee-p1363' }, signature)).to.equal(true);
+      expect(verify(hash, Buffer.from('other data'), { key: key.publicKey, dsaEncoding: 'ieee-p1363' }, signature)).to.equal(false);
+    });
+  }
+
+  it('finds a key again by label with the same id and public key', async () => {
+    const created = await provider.createKey('again', 'P-256');
+    const found = (await provider.findKey('again'))!;
+    expect(found.id.equals(created.id)).to.equal(true);
+    expect(found.publicKey.equals(created.publicKey)).to.equal(true);
+    expect(await provider.findKey('no-such-key')).to.equal(undefined);
+  });
+
+  it('refuses a second key with a label already in use', async () => {
+    await provider.createKey('unique-label', 'P-256');
+    const err = await provider.createKey('unique-label', 'P-256').catch((e: unknown) => e);
+    expect(err).to.be.instanceOf(HsmError).with.property('code', 'duplicate-label');
+  });
+
+  it('signs concurrently on the session pool, every signature valid', async () => {
+    const key = (await provider.findKey('key-P-256'))!;
+    const messages = Array.from({ length: 40 }, (_, i) => Buffer.from(`message ${i}`));
+    const signatures = await Promise.all(messages.map((m) => provider.sign(key, m)));
+    signatures.forEach((signature, i) => {
+      expect(verify('sha256', messages[i]!, { key: key.publicKey, dsaEncoding: 'ieee-p1363' }, signature)).to.equal(true);
+    });
+  });
+
+  it('a second provider on the same token sees the same keys', async () => {
+    const other = await Pkcs11KeyProvider.open(token);
+    try {
+      const key = (await other.findKey('key-P-384'))!;
+      const signature = await other.sign(key, Buffer.from('x'));
+      expect(verify('sha384', Buffer.from('x'), { key: key.publicKey, dsaEncoding: 'ieee-p1363' }, signature)).to.equal(true);
+    } finally {
+      await other.close();
+    }
+  });
+
+  describe('clear errors', () => {
+    it('module not found', async () => {
+      const err = await Pkcs11KeyProvider.open({ ...token, modulePath: '/nonexistent/libpkcs11.so' }).catch((e: unknown) => e);
+      expect(err).to.be.instanceOf(HsmError).with.property('code', 'module-not-found');
+      expect((err as Error).message).to.contain('DEVID_PKCS11_MODULE');
+    });
+
+    it('token not found', async () => {
+      const err = await Pkcs11KeyProvider.open({ ...token, tokenLabel: 'no-such-token' }).catch((e: unknown) => e);
+      expect(err).to.be.instanceOf(HsmError).with.property('code', 'token-not-found');
+      expect((err as Error).message).to.contain('no-such-token');
+    });
+
+    it('wrong PIN', async () => {
+      const fresh = await createTestToken();
+      const err = await Pkcs11KeyProvider.open({ ...fresh, pin: 'wrong-pin' }).catch((e: unknown) => e);
+      expect(err).to.be.instanceOf(HsmError).with.property('code', 'pin-incorrect');
+      expect((err as Error).message).not.to.contain('wrong-pin');
+      // The module stays usable after the failure.
+      const ok = await Pkcs11KeyProvider.open({ ...fresh, modulePath: MODULE_PATH });
+      await ok.close();
+    });
+  });
+});

@@ -1,0 +1,34 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { defaultSoftHsmModule, ensureToken, softHsmLayout, writeSoftHsmConfig } from '../../hsm/softhsm.ts';
+
+/**
+ * One SoftHSM2 configuration for the whole test process (a PKCS#11 module is
+ * initialised once per process); each test gets its own token in it.
+ */
+const root = mkdtempSync(join(tmpdir(), 'devid-test-softhsm-'));
+const layout = softHsmLayout(root);
+writeSoftHsmConfig(layout);
+process.env.SOFTHSM2_CONF = layout.confPath;
+process.on('exit', () => rmSync(root, { recursive: true, force: true }));
+
+export const SOFTHSM_CONF = layout.confPath;
+export const MODULE_PATH = defaultSoftHsmModule();
+
+export interface TestToken {
+  modulePath: string;
+  tokenLabel: string;
+  pin: string;
+}
+
+export function uniqueLabel(prefix = 'test'): string {
+  return `${prefix}-${randomBytes(4).toString('hex')}`;
+}
+
+export async function createTestToken(label = uniqueLabel()): Promise<TestToken> {
+  const pin = randomBytes(8).toString('hex');
+  await ensureToken(MODULE_PATH, label, randomBytes(8).toString('hex'), pin);
+  return { modulePath: MODULE_PATH, tokenLabel: label, pin };
+}
