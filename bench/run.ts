@@ -1,0 +1,15 @@
+import { benchHsm } from './hsm.bench.ts';
+import { print, type BenchResult } from './report.ts';
+
+/**
+ * `npm run bench [-- --json]`: every benchmark, each bounded in time and
+ * load, loopback only (SPEC section 9). DEVID_BENCH_MS sets the time per figure.
+ */
+const json = process.argv.includes('--json');
+const ms = Number(process.env.DEVID_BENCH_MS ?? 1500);
+const benches: Array<[string, (ms: number) => Promise<BenchResult[]>]> = [['hsm', benchHsm]];
+
+for (const [name, bench] of benches) {
+  if (!json) process.stderr.write(`bench: ${name}…\n`);
+  print(await bench(ms), json);
+}
