@@ -1,5 +1,9 @@
 import type { Knex } from 'knex';
 import * as foundation from './001_foundation.ts';
+import * as factory from './002_factory.ts';
 
 /** Every schema step in order; knex records each by name once applied. */
-export const MIGRATIONS: ReadonlyArray<[string, Knex.Migration]> = [['001_foundation', foundation]];
+export const MIGRATIONS: ReadonlyArray<[string, Knex.Migration]> = [
+  ['001_foundation', foundation],
+  ['002_factory', factory],
+];

@@ -1,10 +1,10 @@
-import express, { type Express } from 'express';
+import express, { type Express, type Router } from 'express';
 import type { Logger } from './logger.ts';
 import { notFoundHandler, problemHandler } from './problem.ts';
 import { requestLog } from './request-log.ts';
 
 /** The HTTPS listener: the role APIs (factory, operator, auditor, vendor) and ACME. */
-export function apiApp(logger: Logger): Express {
+export function apiApp(logger: Logger, routers: Router[]): Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('trust proxy', false);
@@ -12,6 +12,7 @@ export function apiApp(logger: Logger): Express {
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
   });
+  for (const router of routers) app.use(router);
   app.use(notFoundHandler);
   app.use(problemHandler(logger));
   return app;

@@ -1,6 +1,11 @@
 import { Command, Option } from 'commander';
 import { existingHierarchy, HierarchyError } from '../ca/hierarchy.ts';
 import { HsmError } from '../hsm/errors.ts';
+import { AuditCheckpoints } from '../registry/audit-checkpoints.ts';
+import { verifyAudit } from '../registry/audit-verify.ts';
+import { deviceHistory, formatHistory } from '../registry/device-history.ts';
+import { checkSerial } from '../registry/identifiers.ts';
+import { DomainError } from '../errors/domain-error.ts';
 import { ConfigError, loadConfig } from './config.ts';
 import { openContext, type Context } from './context.ts';
 import { DataDirLockedError } from './data-lock.ts';
@@ -12,7 +17,7 @@ import { createToken, revokeToken, TokenRequestError } from './tokens.ts';
 const logger = createLogger();
 
 /** Errors whose message is the whole story: printed without a stack trace. */
-const EXPECTED = [ConfigError, HsmError, HierarchyError, DataDirLockedError, TokenRequestError];
+const EXPECTED = [ConfigError, HsmError, HierarchyError, DataDirLockedError, TokenRequestError, DomainError];
 
 class CliError extends Error {}
 
@@ -119,16 +124,39 @@ token
 const audit = program.command('audit').description('the tamper-evident audit log');
 audit
   .command('verify')
-  .description('recompute the whole hash chain; exit 1 and name the event when it is broken')
+  .description('recompute the whole hash chain and check the signed checkpoints; exit 1 and name the event when broken')
+  .option('--json', 'print the report as JSON')
+  .action((options: { json?: boolean }) =>
+    withContext(async (ctx) => {
+      const report = await verifyAudit(ctx.store, ctx.audit, ctx.provider);
+      if (!report.ok) process.exitCode = 1;
+      if (options.json) process.stdout.write(`${JSON.stringify(report)}\n`);
+      else if (!report.ok) process.stdout.write(`FAILED at event ${report.brokenAt}: ${report.reason}\n`);
+      else process.stdout.write(`OK: ${report.events} events, head ${report.head}, ${report.checkpoints} signed checkpoints${report.latestCheckpoint ? ` (latest at event ${report.latestCheckpoint.seq}, ${report.latestCheckpoint.at})` : ''}\n`);
+    }),
+  );
+
+audit
+  .command('checkpoint')
+  .description('sign the current head of the chain with the audit key in the HSM, and print the checkpoint')
   .action(() =>
     withContext(async (ctx) => {
-      const result = await ctx.audit.verify(ctx.store);
-      if (!result.ok) {
-        process.stdout.write(`FAILED at event ${result.brokenAt}: ${result.reason}\n`);
-        process.exitCode = 1;
-        return;
-      }
-      process.stdout.write(`OK: ${result.events} events, head ${result.head}\n`);
+      const checkpoint = await new AuditCheckpoints(ctx.provider, ctx.clock).create(ctx.store);
+      process.stdout.write(`${JSON.stringify(checkpoint ?? null)}\n`);
+    }),
+  );
+
+program
+  .command('device')
+  .description('device registry')
+  .command('history <serial>')
+  .description("print a device's full story: events in order, then its certificates")
+  .option('--json', 'print the same document as GET /audit/v1/devices/<serial>/history')
+  .action((serial: string, options: { json?: boolean }) =>
+    withContext(async (ctx) => {
+      const history = await deviceHistory(ctx.store, checkSerial(serial));
+      if (!history) throw new CliError(`no device ${serial}`);
+      process.stdout.write(options.json ? `${JSON.stringify(history, null, 2)}\n` : formatHistory(history));
     }),
   );
 

@@ -1,4 +1,5 @@
 import { createHierarchy, existingHierarchy, HierarchyError, type Hierarchy } from '../ca/hierarchy.ts';
+import { AuditCheckpoints } from '../registry/audit-checkpoints.ts';
 import { loopbackWarnings, type Config, type PublicIdentity } from './config.ts';
 import { openContext, type Context } from './context.ts';
 import { recordIdentity } from './identity.ts';
@@ -39,6 +40,8 @@ export async function initialise(ctx: Context, progress: (line: string) => void 
   });
   progress('issuing the HTTPS server certificate');
   await ensureServerCredentials(ctx, hierarchy, identity);
+  progress('creating the audit key and the first signed checkpoint');
+  await new AuditCheckpoints(ctx.provider, ctx.clock).create(ctx.store);
   return { hierarchy, identity };
 }
 

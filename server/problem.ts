@@ -1,9 +1,12 @@
 import type { ErrorRequestHandler, RequestHandler } from 'express';
+import { DomainError, type ErrorKind } from '../errors/domain-error.ts';
 import type { Logger } from './logger.ts';
 
 /** RFC 7807 problem types of the devid-ca HTTP APIs (ACME has its own urns). */
 export const PROBLEM = {
   malformed: 'urn:devid-ca:problem:malformed',
+  badCSR: 'urn:devid-ca:problem:bad-csr',
+  badPublicKey: 'urn:devid-ca:problem:bad-public-key',
   unauthorized: 'urn:devid-ca:problem:unauthorized',
   forbidden: 'urn:devid-ca:problem:forbidden',
   notFound: 'urn:devid-ca:problem:not-found',
@@ -12,6 +15,21 @@ export const PROBLEM = {
   unsupportedMediaType: 'urn:devid-ca:problem:unsupported-media-type',
   internal: 'urn:devid-ca:problem:internal',
 } as const;
+
+/** One table from domain error kind to HTTP status and problem type. */
+const DOMAIN: Record<ErrorKind, { status: number; type: string }> = {
+  malformed: { status: 400, type: PROBLEM.malformed },
+  badCSR: { status: 400, type: PROBLEM.badCSR },
+  badPublicKey: { status: 400, type: PROBLEM.badPublicKey },
+  forbidden: { status: 403, type: PROBLEM.forbidden },
+  notFound: { status: 404, type: PROBLEM.notFound },
+  conflict: { status: 409, type: PROBLEM.conflict },
+};
+
+export function fromDomainError(err: DomainError): Problem {
+  const { status, type } = DOMAIN[err.kind];
+  return new Problem(status, type, err.detail, err.extra);
+}
 
 const TITLES: Record<number, string> = {
   400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 405: 'Method Not Allowed',
@@ -54,6 +72,7 @@ export const notFoundHandler: RequestHandler = (req, res) => {
 export function problemHandler(logger: Logger): ErrorRequestHandler {
   return (err, req, res, _next) => {
     if (err instanceof Problem) return sendProblem(res, err);
+    if (err instanceof DomainError) return sendProblem(res, fromDomainError(err));
     const bodyError = err as { type?: string; status?: number };
     if (bodyError.type === 'entity.too.large') return sendProblem(res, new Problem(413, PROBLEM.tooLarge, 'the request body is larger than this endpoint accepts'));
     if (bodyError.type === 'entity.parse.failed') return sendProblem(res, malformed('the request body is not valid JSON'));

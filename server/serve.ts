@@ -2,15 +2,22 @@ import { createServer as createHttpServer, type Server as HttpServer } from 'nod
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { loadHierarchy, type Hierarchy } from '../ca/hierarchy.ts';
+import { FactoryService } from '../enroll/factory.ts';
+import { AuditCheckpoints } from '../registry/audit-checkpoints.ts';
 import { apiApp } from './api-app.ts';
 import { loopbackWarnings, type ListenAddress, type PublicIdentity } from './config.ts';
 import type { Context } from './context.ts';
 import { identityDrift, loadIdentity } from './identity.ts';
 import { publicationApp } from './publication-app.ts';
+import { auditRoutes } from './routes/audit.ts';
+import { factoryRoutes } from './routes/factory.ts';
+import { operatorRoutes } from './routes/operator.ts';
 import { ensureServerCredentials } from './tls.ts';
 
 /** How often the server checks whether its own certificate needs renewal. */
 const RENEW_CHECK_MS = 6 * 60 * 60 * 1000;
+/** Signed checkpoints of the audit chain head: hourly (SPEC section 7). */
+const CHECKPOINT_EVERY_MS = 60 * 60 * 1000;
 /** Bounds on slow or idle clients. */
 const TIMEOUTS = { headersTimeout: 10_000, requestTimeout: 30_000, keepAliveTimeout: 5_000 };
 
@@ -47,7 +54,15 @@ export async function serve(ctx: Context): Promise<RunningServer> {
   const hierarchy = await loadHierarchy(ctx.provider, ctx.crypto, ctx.store);
   let credentials = await ensureServerCredentials(ctx, hierarchy, identity);
 
-  const https = createHttpsServer({ key: credentials.key, cert: credentials.cert, minVersion: 'TLSv1.2', ...TIMEOUTS }, apiApp(ctx.logger));
+  const checkpoints = new AuditCheckpoints(ctx.provider, ctx.clock);
+  await checkpoints.key();
+  const factory = new FactoryService({ store: ctx.store, audit: ctx.audit, hierarchy, crypto: ctx.crypto, baseUrl: identity.httpBaseUrl, clock: ctx.clock });
+  const routers = [
+    factoryRoutes(ctx.store, factory),
+    operatorRoutes(ctx.store, ctx.audit, ctx.clock),
+    auditRoutes({ store: ctx.store, audit: ctx.audit, provider: ctx.provider, checkpoints }),
+  ];
+  const https = createHttpsServer({ key: credentials.key, cert: credentials.cert, minVersion: 'TLSv1.2', ...TIMEOUTS }, apiApp(ctx.logger, routers));
   const http = createHttpServer({ ...TIMEOUTS }, publicationApp(hierarchy, ctx.logger));
   const httpsPort = await listen(https, ctx.config.listen);
   let httpPort: number;
@@ -68,6 +83,10 @@ export async function serve(ctx: Context): Promise<RunningServer> {
       .catch((err) => ctx.logger.error({ err }, 'server certificate renewal failed'));
   }, RENEW_CHECK_MS);
   renewal.unref();
+  const checkpointTimer = setInterval(() => {
+    checkpoints.create(ctx.store).catch((err) => ctx.logger.error({ err }, 'audit checkpoint failed'));
+  }, CHECKPOINT_EVERY_MS);
+  checkpointTimer.unref();
 
   ctx.logger.info({ https: `${ctx.config.listen.host}:${httpsPort}`, http: `${ctx.config.httpListen.host}:${httpPort}`, publicHost: identity.publicHost }, 'devid-ca serving');
   return {
@@ -77,6 +96,7 @@ export async function serve(ctx: Context): Promise<RunningServer> {
     httpPort,
     close: async () => {
       clearInterval(renewal);
+      clearInterval(checkpointTimer);
       await Promise.all([closeServer(https), closeServer(http)]);
     },
   };

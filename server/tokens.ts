@@ -1,11 +1,11 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { AuditLog } from '../registry/audit-log.ts';
+import { NAME_PATTERN } from '../registry/identifiers.ts';
 import type { Store } from '../store/store.ts';
 import { ROLES, type Role, type TokenRecord } from '../store/types.ts';
 
 /** `devid_<id>_<secret>`: the id finds the row, the 256-bit secret is compared as a hash. */
 const TOKEN_FORMAT = /^devid_([0-9a-f]{16})_([A-Za-z0-9_-]{43})$/;
-const NAME = /^[A-Za-z0-9][A-Za-z0-9._@-]{0,127}$/;
 
 export class TokenRequestError extends Error {
   override readonly name = 'TokenRequestError';
@@ -31,7 +31,7 @@ function hashSecret(secret: string): Buffer {
 }
 
 function checkName(what: string, value: string): string {
-  if (!NAME.test(value)) throw new TokenRequestError(`${what} "${value}" must be 1-128 characters of letters, digits, ".", "_", "@" or "-"`);
+  if (!NAME_PATTERN.test(value)) throw new TokenRequestError(`${what} "${value}" must be 1-128 characters of letters, digits, ".", "_", "@" or "-"`);
   return value;
 }
 

@@ -23,6 +23,11 @@ export class AuditStore {
     return row ? fromRow(row) : undefined;
   }
 
+  async bySeq(seq: number): Promise<AuditEventRecord | undefined> {
+    const row = await this.db('audit_events').select(COLUMNS).where({ seq }).first();
+    return row ? fromRow(row) : undefined;
+  }
+
   async insert(record: AuditEventRecord): Promise<void> {
     await this.db('audit_events').insert({
       seq: record.seq,

@@ -51,6 +51,12 @@ export class CertificateStore {
     return (await query.orderBy('created_at')).map(fromRow);
   }
 
+  /** Devices that have had any certificate for this key (birth or operational). */
+  async devicesWithKey(keySha256: string): Promise<string[]> {
+    const rows = await this.db('certificates').distinct('device_serial').where({ key_sha256: keySha256 }).whereNotNull('device_serial');
+    return rows.map((row: { device_serial: string }) => row.device_serial);
+  }
+
   async count(): Promise<number> {
     const row = await this.db('certificates').count({ n: '*' }).first();
     return Number(row?.n ?? 0);

@@ -2,6 +2,9 @@ import type { Knex } from 'knex';
 import { AuditStore } from './audit-store.ts';
 import { CaStore } from './ca-store.ts';
 import { CertificateStore } from './certificate-store.ts';
+import { CheckpointStore } from './checkpoint-store.ts';
+import { DeviceStore } from './device-store.ts';
+import { ModelStore } from './model-store.ts';
 import { SettingsStore } from './settings-store.ts';
 import { TokenStore } from './token-store.ts';
 
@@ -16,6 +19,9 @@ export class Store {
   readonly certificates: CertificateStore;
   readonly tokens: TokenStore;
   readonly audit: AuditStore;
+  readonly checkpoints: CheckpointStore;
+  readonly devices: DeviceStore;
+  readonly models: ModelStore;
 
   constructor(readonly db: Knex | Knex.Transaction) {
     this.settings = new SettingsStore(db);
@@ -23,6 +29,9 @@ export class Store {
     this.certificates = new CertificateStore(db);
     this.tokens = new TokenStore(db);
     this.audit = new AuditStore(db);
+    this.checkpoints = new CheckpointStore(db);
+    this.devices = new DeviceStore(db);
+    this.models = new ModelStore(db);
   }
 
   async transaction<T>(work: (tx: Store) => Promise<T>): Promise<T> {

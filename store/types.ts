@@ -70,6 +70,20 @@ export interface AuditEventRecord {
   hash: string;
 }
 
+export interface ModelRecord {
+  name: string;
+  hwType: string;
+  manufacturer: string;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+export interface CheckpointRecord {
+  seq: number;
+  canonical: string;
+  signature: Buffer;
+}
+
 /** A storage failure the caller can act on (after smallstep's typed not-found). */
 export class StoreConflictError extends Error {
   override readonly name = 'StoreConflictError';

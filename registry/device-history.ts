@@ -1,0 +1,63 @@
+import * as x509 from '@peculiar/x509';
+import type { Store } from '../store/store.ts';
+import { AuditLog } from './audit-log.ts';
+
+export interface DeviceHistory {
+  device: {
+    serial: string; model: string; batch: string; line: string; deviceClass: string | null;
+    owner: string | null; state: string; createdAt: string; updatedAt: string;
+  };
+  /** Every audit event of the device, in chain (time) order. */
+  events: Array<{ seq: number; at: string; action: string; actor: string; data: Record<string, unknown> }>;
+  /** Every certificate of the device, oldest first, with its predecessor link. */
+  certificates: Array<{
+    serial: string; kind: string; issuer: string; sha256: string; predecessorSha256: string | null;
+    notBefore: string; notAfter: string; revokedAt: string | null; revocationReason: number | null; pem: string;
+  }>;
+}
+
+/** The device's full story (SPEC section 7), or undefined for an unknown serial. */
+export async function deviceHistory(store: Store, serial: string): Promise<DeviceHistory | undefined> {
+  const device = await store.devices.bySerial(serial);
+  if (!device) return undefined;
+  const events = (await store.audit.byDevice(serial)).map((row) => {
+    const event = AuditLog.parse(row);
+    return { seq: event.seq, at: event.at, action: event.action, actor: event.actor, data: event.data ?? {} };
+  });
+  const certificates = (await store.certificates.byDevice(serial)).map((c) => ({
+    serial: c.serial,
+    kind: c.kind,
+    issuer: c.issuer,
+    sha256: c.sha256,
+    predecessorSha256: c.predecessorSha256,
+    notBefore: c.notBefore.toISOString(),
+    notAfter: c.notAfter.toISOString(),
+    revokedAt: c.revokedAt?.toISOString() ?? null,
+    revocationReason: c.revocationReason,
+    pem: x509.PemConverter.encode(new Uint8Array(c.der), 'CERTIFICATE'),
+  }));
+  return {
+    device: {
+      serial: device.serial, model: device.model, batch: device.batch, line: device.line, deviceClass: device.deviceClass,
+      owner: device.owner, state: device.state, createdAt: device.createdAt.toISOString(), updatedAt: device.updatedAt.toISOString(),
+    },
+    events,
+    certificates,
+  };
+}
+
+/** The same story for a person: one line per event, then the certificates. */
+export function formatHistory(history: DeviceHistory): string {
+  const d = history.device;
+  const lines = [`device ${d.serial}  model ${d.model}  batch ${d.batch}  line ${d.line}  state ${d.state}  owner ${d.owner ?? '-'}`, '', 'events:'];
+  for (const e of history.events) {
+    const data = Object.entries(e.data).map(([k, v]) => `${k}=${typeof v === 'object' ? JSON.stringify(v) : String(v)}`).join(' ');
+    lines.push(`  #${e.seq}  ${e.at}  ${e.action}  by ${e.actor}  ${data}`);
+  }
+  lines.push('', 'certificates:');
+  for (const c of history.certificates) {
+    const revoked = c.revokedAt ? `  REVOKED ${c.revokedAt} reason ${c.revocationReason}` : '';
+    lines.push(`  ${c.kind.padEnd(11)} ${c.serial}  ${c.notBefore} .. ${c.notAfter}  sha256 ${c.sha256}  predecessor ${c.predecessorSha256 ?? '-'}${revoked}`);
+  }
+  return `${lines.join('\n')}\n`;
+}

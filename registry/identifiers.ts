@@ -1,0 +1,20 @@
+import { malformed } from '../errors/domain-error.ts';
+
+/** SPEC: X.520 serialNumber is a PrintableString, which has no "_". */
+export const SERIAL_PATTERN = /^[A-Za-z0-9][A-Za-z0-9.-]{0,63}$/;
+/** Models, batches, lines, vendors, principals. */
+export const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._@-]{0,127}$/;
+
+export function checkSerial(value: unknown): string {
+  if (typeof value !== 'string' || !SERIAL_PATTERN.test(value)) {
+    throw malformed('serial must be 1-64 characters: a letter or digit, then letters, digits, "." or "-"');
+  }
+  return value;
+}
+
+export function checkName(field: string, value: unknown): string {
+  if (typeof value !== 'string' || !NAME_PATTERN.test(value)) {
+    throw malformed(`${field} must be 1-128 characters: a letter or digit, then letters, digits, ".", "_", "@" or "-"`);
+  }
+  return value;
+}

@@ -1,0 +1,69 @@
+import type { Knex } from 'knex';
+import { isUniqueViolation, toDate } from './convert.ts';
+import { StoreConflictError, type DeviceRecord, type DeviceState } from './types.ts';
+
+const COLUMNS = ['serial', 'model', 'batch', 'line', 'device_class', 'owner', 'state', 'factory_key_sha256', 'created_at', 'updated_at'];
+
+/** The device registry (SPEC section 7). */
+export class DeviceStore {
+  constructor(private readonly db: Knex | Knex.Transaction) {}
+
+  /**
+   * Serialises work on one serial until the transaction ends, so concurrent
+   * factory requests for a serial see each other's result.
+   */
+  async lockSerial(serial: string): Promise<void> {
+    await this.db.raw('select pg_advisory_xact_lock(hashtext(?))', [`device:${serial}`]);
+  }
+
+  async bySerial(serial: string): Promise<DeviceRecord | undefined> {
+    const row = await this.db('devices').select(COLUMNS).where({ serial }).first();
+    return row ? fromRow(row) : undefined;
+  }
+
+  async byFactoryKey(keySha256: string): Promise<DeviceRecord | undefined> {
+    const row = await this.db('devices').select(COLUMNS).where({ factory_key_sha256: keySha256 }).first();
+    return row ? fromRow(row) : undefined;
+  }
+
+  /** Inserts a device; a taken serial or factory key raises StoreConflictError. */
+  async insert(record: DeviceRecord): Promise<void> {
+    try {
+      await this.db('devices').insert({
+        serial: record.serial,
+        model: record.model,
+        batch: record.batch,
+        line: record.line,
+        device_class: record.deviceClass,
+        owner: record.owner,
+        state: record.state,
+        factory_key_sha256: record.factoryKeySha256,
+        created_at: record.createdAt,
+        updated_at: record.updatedAt,
+      });
+    } catch (err) {
+      if (isUniqueViolation(err)) throw new StoreConflictError('device serial or factory key already registered', err.constraint);
+      throw err;
+    }
+  }
+
+  async count(): Promise<number> {
+    const row = await this.db('devices').count({ n: '*' }).first();
+    return Number(row?.n ?? 0);
+  }
+}
+
+function fromRow(row: Record<string, unknown>): DeviceRecord {
+  return {
+    serial: String(row.serial),
+    model: String(row.model),
+    batch: String(row.batch),
+    line: String(row.line),
+    deviceClass: (row.device_class as string | null) ?? null,
+    owner: (row.owner as string | null) ?? null,
+    state: row.state as DeviceState,
+    factoryKeySha256: String(row.factory_key_sha256),
+    createdAt: toDate(row.created_at),
+    updatedAt: toDate(row.updated_at),
+  };
+}

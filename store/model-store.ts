@@ -1,0 +1,50 @@
+import type { Knex } from 'knex';
+import { toDate } from './convert.ts';
+import type { ModelRecord } from './types.ts';
+
+const COLUMNS = ['name', 'hw_type', 'manufacturer', 'created_at', 'updated_at'];
+
+/** Device models declared by operators (SPEC section 4). */
+export class ModelStore {
+  constructor(private readonly db: Knex | Knex.Transaction) {}
+
+  async byName(name: string): Promise<ModelRecord | undefined> {
+    const row = await this.db('models').select(COLUMNS).where({ name }).first();
+    return row ? fromRow(row) : undefined;
+  }
+
+  /** Locks the model row for the transaction (or nothing, when it does not exist yet). */
+  async byNameForUpdate(name: string): Promise<ModelRecord | undefined> {
+    const row = await this.db('models').select(COLUMNS).where({ name }).forUpdate().first();
+    return row ? fromRow(row) : undefined;
+  }
+
+  /** Inserts the model, or does nothing when a concurrent request did first; true when inserted. */
+  async insert(record: ModelRecord): Promise<boolean> {
+    const rows = await this.db('models')
+      .insert({ name: record.name, hw_type: record.hwType, manufacturer: record.manufacturer, created_at: record.createdAt, updated_at: record.updatedAt })
+      .onConflict('name')
+      .ignore()
+      .returning('name');
+    return rows.length > 0;
+  }
+
+  async update(record: ModelRecord): Promise<void> {
+    await this.db('models').where({ name: record.name }).update({ hw_type: record.hwType, manufacturer: record.manufacturer, updated_at: record.updatedAt });
+  }
+
+  async count(): Promise<number> {
+    const row = await this.db('models').count({ n: '*' }).first();
+    return Number(row?.n ?? 0);
+  }
+}
+
+function fromRow(row: Record<string, unknown>): ModelRecord {
+  return {
+    name: String(row.name),
+    hwType: String(row.hw_type),
+    manufacturer: String(row.manufacturer),
+    createdAt: toDate(row.created_at),
+    updatedAt: toDate(row.updated_at),
+  };
+}

@@ -1,0 +1,263 @@
+import { execFileSync } from 'node:child_process';
+import * as x509 from '@peculiar/x509';
+import { expect } from 'chai';
+import type { Knex } from 'knex';
+import { startTestServer, type TestServer } from './support/api.ts';
+import { DATABASE_KINDS } from './support/databases.ts';
+import { makeDeviceKey, tamperedCsr, type DeviceKeyType } from './support/device.ts';
+import { opensslText, opensslVerify } from './support/openssl.ts';
+
+const MODEL = { hwType: '1.3.6.1.4.1.99999.1.2', manufacturer: 'Acme Devices' };
+
+async function counts(server: TestServer): Promise<Record<string, number>> {
+  const { store } = server.env.ctx;
+  return { devices: await store.devices.count(), certificates: await store.certificates.count(), events: await store.audit.count(), models: await store.models.count() };
+}
+
+function expectProblem(response: { status: number; headers: Record<string, unknown>; json: { type?: string; detail?: string } }, status: number): void {
+  expect(response.status, JSON.stringify(response.json)).to.equal(status);
+  expect(response.headers['content-type']).to.contain('application/problem+json');
+  expect(response.json.type).to.match(/^urn:devid-ca:problem:/);
+  expect(response.json.detail).to.be.a('string').and.not.be.empty;
+}
+
+describe('factory API (SPEC section 4)', function () {
+  this.timeout(60_000);
+  let server: TestServer;
+  let serial = 0;
+  const nextSerial = () => `SN-${String(++serial).padStart(6, '0')}`;
+
+  before(async () => {
+    server = await startTestServer('pglite');
+    const put = await server.request('PUT', '/operator/v1/models/thermo-2', { token: server.tokens.operator, body: MODEL });
+    expect(put.status).to.equal(201);
+    await server.request('PUT', '/operator/v1/models/hub-1', { token: server.tokens.operator, body: { hwType: '1.3.6.1.4.1.99999.1.3', manufacturer: 'Acme Devices' } });
+  });
+  after(() => server.close());
+
+  async function birth(body: Record<string, unknown>, token = server.tokens.factory) {
+    return server.request('POST', '/factory/v1/birth-certificates', { token, body });
+  }
+
+  describe('models', () => {
+    it('PUT is idempotent: 201, then 200 with nothing written', async () => {
+      const before = await counts(server);
+      const again = await server.request('PUT', '/operator/v1/models/thermo-2', { token: server.tokens.operator, body: MODEL });
+      expect(again.status).to.equal(200);
+      expect(again.json).to.deep.equal({ name: 'thermo-2', ...MODEL });
+      expect(await counts(server)).to.deep.equal(before);
+    });
+
+    it('refuses a bad OID, unknown fields, a bad name, a factory token and a body that is not JSON', async () => {
+      const before = await counts(server);
+      const op = server.tokens.operator;
+      expectProblem(await server.request('PUT', '/operator/v1/models/m1', { token: op, body: { hwType: '2.25.329800735698586629295641978511506172918', manufacturer: 'A' } }), 400);
+      expectProblem(await server.request('PUT', '/operator/v1/models/m1', { token: op, body: { ...MODEL, extra: 1 } }), 400);
+      expectProblem(await server.request('PUT', '/operator/v1/models/bad%20name', { token: op, body: MODEL }), 400);
+      expectProblem(await server.request('PUT', '/operator/v1/models/m1', { token: server.tokens.factory, body: MODEL }), 403);
+      expectProblem(await server.request('PUT', '/operator/v1/models/m1', { body: MODEL }), 401);
+      expectProblem(await server.request('PUT', '/operator/v1/models/m1', { token: op, raw: 'hwType=1.2', contentType: 'text/plain' }), 415);
+      expect(await counts(server)).to.deep.equal(before);
+    });
+  });
+
+  describe('birth certificates', () => {
+    it('issues a birth certificate that OpenSSL verifies against the root', async () => {
+      const key = await makeDeviceKey();
+      const s = nextSerial();
+      const response = await birth({ serial: s, model: 'thermo-2', batch: '2026-11-A', csr: key.csrPem });
+      expect(response.status, response.text).to.equal(201);
+      expect(response.json.device).to.deep.equal({ serial: s, model: 'thermo-2', batch: '2026-11-A', line: 'line-1', state: 'manufactured' });
+      const cert = new x509.X509Certificate(response.json.certificate);
+      expect(response.json.certificateSerial).to.equal(cert.serialNumber);
+      const [factoryPem, rootPem] = response.json.chain.split(/(?<=-----END CERTIFICATE-----)\s*/).filter(Boolean);
+      expect(rootPem.trim()).to.equal(server.rootPem.trim());
+      const result = opensslVerify(server.rootPem, factoryPem, response.json.certificate);
+      expect(result.ok, result.output).to.equal(true);
+      const text = opensslText(response.json.certificate);
+      expect(text).to.contain(`Subject: CN=thermo-2,O=Acme Devices,serialNumber=${s}`);
+      expect(text).to.match(/othername: (HardwareModuleName|1\.3\.6\.1\.5\.5\.7\.8\.4)/);
+      expect(text).to.contain('Not After : Dec 31 23:59:59 9999 GMT');
+    });
+
+    for (const type of ['ec-p384', 'ed25519', 'rsa2048'] as DeviceKeyType[]) {
+      it(`accepts a ${type} factory key`, async () => {
+        const key = await makeDeviceKey(type);
+        const response = await birth({ serial: nextSerial(), model: 'thermo-2', batch: 'b1', csr: Buffer.from(key.csrDer).toString('base64url') });
+        expect(response.status, response.text).to.equal(201);
+        const result = opensslVerify(server.rootPem, server.running.hierarchy.factory.certificate.toString('pem'), response.json.certificate);
+        expect(result.ok, result.output).to.equal(true);
+      });
+    }
+
+    it('a retry with the same key returns the existing certificate (200); another key is 409', async () => {
+      const key = await makeDeviceKey();
+      const s = nextSerial();
+      const first = await birth({ serial: s, model: 'thermo-2', batch: 'b1', csr: key.csrPem });
+      expect(first.status).to.equal(201);
+      const before = await counts(server);
+      const retry = await birth({ serial: s, model: 'thermo-2', batch: 'b1', csr: key.csrPem });
+      expect(retry.status).to.equal(200);
+      expect(retry.json.certificate.trim()).to.equal(first.json.certificate.trim());
+      expect(retry.json.certificateSerial).to.equal(first.json.certificateSerial);
+      const other = await birth({ serial: s, model: 'thermo-2', batch: 'b1', csr: (await makeDeviceKey()).csrPem });
+      expectProblem(other, 409);
+      expect(await counts(server)).to.deep.equal(before);
+    });
+
+    it('a key already bound to another device is 409 and audited as a suspected clone', async () => {
+      const key = await makeDeviceKey();
+      const original = nextSerial();
+      expect((await birth({ serial: original, model: 'thermo-2', batch: 'b1', csr: key.csrPem })).status).to.equal(201);
+      const before = await counts(server);
+      const clone = nextSerial();
+      const response = await birth({ serial: clone, model: 'thermo-2', batch: 'b1', csr: key.csrPem });
+      expectProblem(response, 409);
+      expect(response.json.detail).to.contain('suspected clone');
+      const after = await counts(server);
+      expect(after).to.deep.equal({ ...before, events: before.events + 1 });
+      const history = await server.request('GET', `/audit/v1/devices/${original}/history`, { token: server.tokens.auditor });
+      const alert = history.json.events.find((e: { action: string }) => e.action === 'device.clone-suspected');
+      expect(alert.data.requestedSerial).to.equal(clone);
+      expect((await server.request('GET', `/audit/v1/devices/${clone}/history`, { token: server.tokens.auditor })).status).to.equal(404);
+    });
+
+    it('refuses every malformed request with a problem document and writes nothing', async () => {
+      const key = await makeDeviceKey();
+      const good = { serial: nextSerial(), model: 'thermo-2', batch: 'b1', csr: key.csrPem };
+      const before = await counts(server);
+      const cases: Array<[string, Promise<Parameters<typeof expectProblem>[0]>, number]> = [
+        ['bad serial', birth({ ...good, serial: 'SN_1' }), 400],
+        ['serial too long', birth({ ...good, serial: 'S'.repeat(65) }), 400],
+        ['unknown model', birth({ ...good, model: 'toaster-9' }), 400],
+        ['missing batch', birth({ serial: good.serial, model: 'thermo-2', csr: key.csrPem }), 400],
+        ['unknown field', birth({ ...good, owner: 'x' }), 400],
+        ['csr not base64url', birth({ ...good, csr: 'not a csr!' }), 400],
+        ['csr garbage', birth({ ...good, csr: 'AAAA' }), 400],
+        ['csr signature', birth({ ...good, csr: tamperedCsr(key.csrDer) }), 400],
+        ['P-521 key', makeDeviceKey('ec-p521').then((k) => birth({ ...good, csr: k.csrPem })), 400],
+        ['RSA 1024 key', makeDeviceKey('rsa1024').then((k) => birth({ ...good, csr: k.csrPem })), 400],
+        ['not JSON', server.request('POST', '/factory/v1/birth-certificates', { token: server.tokens.factory, raw: '{"serial":' }), 400],
+        ['JSON array', server.request('POST', '/factory/v1/birth-certificates', { token: server.tokens.factory, raw: '[]' }), 400],
+        ['wrong content type', server.request('POST', '/factory/v1/birth-certificates', { token: server.tokens.factory, raw: 'x', contentType: 'text/plain' }), 415],
+        ['oversized', birth({ ...good, csr: 'A'.repeat(70_000) }), 413],
+        ['model out of scope', birth({ ...good, model: 'hub-1' }, server.tokens.factoryScoped), 403],
+        ['operator token', birth(good, server.tokens.operator), 403],
+        ['revoked-looking token', birth(good, 'devid_0000000000000000_' + 'A'.repeat(43)), 401],
+        ['no token', server.request('POST', '/factory/v1/birth-certificates', { body: good }), 401],
+      ];
+      for (const [name, pending, status] of cases) {
+        const response = await pending;
+        expect(response.status, `${name}: ${JSON.stringify(response.json)}`).to.equal(status);
+        expectProblem(response, status);
+      }
+      expect(await counts(server)).to.deep.equal(before);
+      expect((await birth(good)).status).to.equal(201);
+    });
+
+    it('a CSR with a bad signature says so in a badCSR problem', async () => {
+      const key = await makeDeviceKey();
+      const response = await birth({ serial: nextSerial(), model: 'thermo-2', batch: 'b1', csr: tamperedCsr(key.csrDer) });
+      expect(response.json.type).to.equal('urn:devid-ca:problem:bad-csr');
+      expect(response.json.detail).to.contain('signature');
+    });
+  });
+
+  describe('device history and audit', () => {
+    it('history shows the birth with its certificate; auditors and operators may read it, factories may not', async () => {
+      const key = await makeDeviceKey();
+      const s = nextSerial();
+      const issued = await birth({ serial: s, model: 'thermo-2', batch: 'b7', csr: key.csrPem });
+      const history = await server.request('GET', `/audit/v1/devices/${s}/history`, { token: server.tokens.auditor });
+      expect(history.status).to.equal(200);
+      expect(history.json.device).to.include({ serial: s, state: 'manufactured', batch: 'b7', line: 'line-1' });
+      expect(history.json.events.map((e: { action: string }) => e.action)).to.deep.equal(['device.manufactured']);
+      expect(history.json.events[0].actor).to.match(/^token:[0-9a-f]{16}$/);
+      expect(history.json.events[0].data.certificateSerial).to.equal(issued.json.certificateSerial);
+      expect(history.json.certificates).to.have.length(1);
+      expect(history.json.certificates[0]).to.include({ kind: 'birth', serial: issued.json.certificateSerial, predecessorSha256: null });
+      expect((await server.request('GET', `/audit/v1/devices/${s}/history`, { token: server.tokens.operator })).status).to.equal(200);
+      expectProblem(await server.request('GET', `/audit/v1/devices/${s}/history`, { token: server.tokens.factory }), 403);
+      expectProblem(await server.request('GET', '/audit/v1/devices/SN-404/history', { token: server.tokens.auditor }), 404);
+    });
+
+    it('no audit event carries a token secret', async () => {
+      const rows: Array<{ canonical: string }> = await (server.env.ctx.store.db as Knex)('audit_events').select('canonical');
+      for (const secret of Object.values(server.tokens).map((t) => t.split('_')[2]!)) {
+        expect(rows.some((r) => r.canonical.includes(secret))).to.equal(false);
+      }
+    });
+
+    it('GET /audit/v1/verify passes on the untouched log, with signed checkpoints', async () => {
+      const checkpoint = await server.request('POST', '/audit/v1/checkpoints', { token: server.tokens.operator });
+      expect(checkpoint.status).to.equal(201);
+      const report = await server.request('GET', '/audit/v1/verify', { token: server.tokens.auditor });
+      expect(report.json).to.include({ ok: true, checkpoints: 2 });
+      expect(report.json.latestCheckpoint.seq).to.equal(report.json.events);
+      const published = await server.request('GET', '/audit/v1/checkpoints', { token: server.tokens.auditor });
+      expect(published.json.publicKey).to.contain('BEGIN PUBLIC KEY');
+      expectProblem(await server.request('POST', '/audit/v1/checkpoints', { token: server.tokens.auditor }), 403);
+    });
+
+    it('an outside verifier checks a checkpoint signature with OpenSSL and any JCS library', async () => {
+      const published = await server.request('GET', '/audit/v1/checkpoints', { token: server.tokens.auditor });
+      const latest = published.json.checkpoints.at(-1);
+      const { signature, ...body } = latest;
+      const canonical = JSON.stringify(Object.fromEntries(Object.entries(body).sort(([a], [b]) => (a < b ? -1 : 1))));
+      const { mkdtempSync, writeFileSync, rmSync } = await import('node:fs');
+      const dir = mkdtempSync('/tmp/devid-test-checkpoint-');
+      try {
+        writeFileSync(`${dir}/key.pem`, published.json.publicKey);
+        writeFileSync(`${dir}/body.json`, canonical);
+        writeFileSync(`${dir}/sig.der`, Buffer.from(signature, 'base64'));
+        const out = execFileSync('openssl', ['dgst', '-sha256', '-verify', `${dir}/key.pem`, '-signature', `${dir}/sig.der`, `${dir}/body.json`], { encoding: 'utf8' });
+        expect(out.trim()).to.equal('Verified OK');
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    });
+  });
+});
+
+for (const kind of DATABASE_KINDS) {
+  describe(`factory API concurrency on ${kind}`, function () {
+    this.timeout(120_000);
+    let server: TestServer;
+    before(async () => {
+      server = await startTestServer(kind);
+      await server.request('PUT', '/operator/v1/models/thermo-2', { token: server.tokens.operator, body: MODEL });
+    });
+    after(() => server.close());
+
+    it('20 parallel requests for one serial, each with its own key: one 201 and 19 409s; the winner can retry', async () => {
+      const keys = await Promise.all(Array.from({ length: 20 }, () => makeDeviceKey()));
+      const responses = await Promise.all(keys.map((key) =>
+        server.request('POST', '/factory/v1/birth-certificates', { token: server.tokens.factory, body: { serial: 'SN-RACE', model: 'thermo-2', batch: 'b1', csr: key.csrPem } })));
+      const statuses = responses.map((r) => r.status);
+      expect(statuses.filter((s) => s === 201)).to.have.length(1);
+      expect(statuses.filter((s) => s === 409)).to.have.length(19);
+      const winner = statuses.indexOf(201);
+      const retry = await server.request('POST', '/factory/v1/birth-certificates', { token: server.tokens.factory, body: { serial: 'SN-RACE', model: 'thermo-2', batch: 'b1', csr: keys[winner]!.csrPem } });
+      expect(retry.status).to.equal(200);
+      expect(retry.json.certificate.trim()).to.equal(responses[winner]!.json.certificate.trim());
+      expect(await server.env.ctx.store.certificates.byDevice('SN-RACE')).to.have.length(1);
+      const report = await server.request('GET', '/audit/v1/verify', { token: server.tokens.auditor });
+      expect(report.json.ok).to.equal(true);
+    });
+
+    it('deleting the newest events after a checkpoint is detected and names the event', async () => {
+      const key = await makeDeviceKey();
+      await server.request('POST', '/factory/v1/birth-certificates', { token: server.tokens.factory, body: { serial: 'SN-TAIL', model: 'thermo-2', batch: 'b1', csr: key.csrPem } });
+      const checkpoint = await server.request('POST', '/audit/v1/checkpoints', { token: server.tokens.operator });
+      const seq = checkpoint.json.checkpoint.seq as number;
+      const db = server.env.ctx.store.db as Knex;
+      await db.transaction(async (trx) => {
+        await trx.raw('set local session_replication_role = replica');
+        await trx.raw('delete from audit_events where seq >= ?', [seq - 1]);
+      });
+      const report = await server.request('GET', '/audit/v1/verify', { token: server.tokens.auditor });
+      expect(report.json).to.include({ ok: false, brokenAt: seq - 1 });
+      expect(report.json.reason).to.contain('missing');
+    });
+  });
+}
