@@ -5,6 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as x509 from '@peculiar/x509';
 import { expect } from 'chai';
+import knexFactory from 'knex';
+import { makeDeviceKey } from './support/device.ts';
 import { MODULE_PATH, SOFTHSM_CONF, uniqueLabel } from './support/softhsm.ts';
 import { freePort, runCli, startServe } from './support/cli.ts';
 import { createTestDatabase, type TestDatabase } from './support/databases.ts';
@@ -18,6 +20,18 @@ function httpsGet(url: string, ca: string): Promise<{ status: number; body: stri
     });
     req.on('error', reject);
     req.end();
+  });
+}
+
+function httpsCall(url: string, ca: string, method: string, token: string, body: unknown): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { ca, method, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' } }, (res) => {
+      let text = '';
+      res.on('data', (chunk) => (text += chunk));
+      res.on('end', () => resolve({ status: res.statusCode!, body: text }));
+    });
+    req.on('error', reject);
+    req.end(JSON.stringify(body));
   });
 }
 
@@ -156,22 +170,57 @@ describe('cli: serve --init-if-empty (npm start) and a second node on PostgreSQL
     for (const d of dirs) rmSync(d, { recursive: true, force: true });
   });
 
-  it('the first node initialises, a second node joins the same hierarchy instead of creating one', async () => {
+  it('the first node initialises, a second node joins the same hierarchy; both append to one audit chain', async () => {
     const shared = { DEVID_DATABASE_URL: database.url!, SOFTHSM2_CONF: SOFTHSM_CONF, DEVID_PKCS11_TOKEN: uniqueLabel('node'), DEVID_PKCS11_PIN: 'node-pin-1234' };
-    const first = await startServe(await serverEnv(dir(), shared), ['--init-if-empty']);
-    const firstEnv = first.child.spawnargs;
-    expect(firstEnv).to.include('--init-if-empty');
+    const firstEnv = await serverEnv(dir(), shared);
+    const first = await startServe(firstEnv, ['--init-if-empty']);
     expect(first.output()).to.contain('initialising');
     const secondEnv = await serverEnv(dir(), shared);
     const second = await startServe(secondEnv, ['--init-if-empty']);
     try {
       expect(second.output()).not.to.contain('initialising');
-      const roots = await Promise.all([first, second].map(async (_node, i) => {
-        const e = i === 0 ? first : second;
-        const port = /HTTP on 127\.0\.0\.1:(\d+)/.exec(e.output())![1];
-        return Buffer.from(await (await fetch(`http://127.0.0.1:${port}/ca/root.crt`)).arrayBuffer());
-      }));
+      const nodes = [firstEnv, secondEnv];
+      const roots = await Promise.all(nodes.map(async (e) => Buffer.from(await (await fetch(`http://${e.DEVID_HTTP_LISTEN}/ca/root.crt`)).arrayBuffer())));
       expect(roots[0]!.equals(roots[1]!)).to.equal(true);
+      const rootPem = new x509.X509Certificate(new Uint8Array(roots[0]!)).toString('pem');
+
+      // With PostgreSQL, the CLI works while the servers run.
+      const token = (role: string, ...extra: string[]) => JSON.parse(runCli(['token', 'create', '--role', role, '--json', ...extra], firstEnv).stdout).token as string;
+      const operator = token('operator');
+      const factory = token('factory', '--line', 'line-9');
+      const call = (e: Record<string, string>, method: string, path: string, auth: string, body: unknown) =>
+        httpsCall(`https://localhost:${e.DEVID_LISTEN!.split(':')[1]}${path}`, rootPem, method, auth, body);
+      expect((await call(firstEnv, 'PUT', '/operator/v1/models/thermo-2', operator, { hwType: '1.3.6.1.4.1.99999.1.2', manufacturer: 'Acme' })).status).to.equal(201);
+      const requests = await Promise.all(Array.from({ length: 24 }, async (_, i) => {
+        const key = await makeDeviceKey();
+        return call(nodes[i % 2]!, 'POST', '/factory/v1/birth-certificates', factory, { serial: `SN-N${i}`, model: 'thermo-2', batch: 'b1', csr: key.csrPem });
+      }));
+      expect(requests.map((r) => r.status)).to.deep.equal(Array(24).fill(201));
+      const verify = runCli(['audit', 'verify', '--json'], firstEnv);
+      expect(verify.status, verify.stdout + verify.stderr).to.equal(0);
+      const report = JSON.parse(verify.stdout);
+      expect(report.ok).to.equal(true);
+      expect(report.events).to.be.at.least(24 + 4);
+
+      const history = runCli(['device', 'history', 'SN-N3'], secondEnv);
+      expect(history.status, history.stderr).to.equal(0);
+      expect(history.stdout).to.contain('device SN-N3').and.to.contain('device.manufactured').and.to.match(/birth\s+[0-9a-f]{32}/);
+      expect(runCli(['device', 'history', 'SN-NONE'], secondEnv).stderr).to.contain('no device SN-NONE');
+
+      // An edit made directly in the database is caught by the CLI, naming the event.
+      const admin = knexFactory({ client: 'pg', connection: database.url!, pool: { min: 0, max: 1 } });
+      try {
+        await admin.transaction(async (trx) => {
+          await trx.raw('set local session_replication_role = replica');
+          await trx.raw("update audit_events set canonical = replace(canonical, 'SN-N5', 'SN-X5') where seq = (select seq from audit_events where device_serial = 'SN-N5')");
+        });
+        const seq = (await admin('audit_events').where({ device_serial: 'SN-N5' }).first()).seq;
+        const broken = runCli(['audit', 'verify'], firstEnv);
+        expect(broken.status).to.equal(1);
+        expect(broken.stdout).to.contain(`FAILED at event ${seq}`);
+      } finally {
+        await admin.destroy();
+      }
     } finally {
       await Promise.all([first.stop(), second.stop()]);
     }

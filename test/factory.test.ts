@@ -155,6 +155,15 @@ describe('factory API (SPEC section 4)', function () {
       expect((await birth(good)).status).to.equal(201);
     });
 
+    it('a revoked token is refused with 401', async () => {
+      const { createToken, revokeToken } = await import('../server/tokens.ts');
+      const { ctx } = server.env;
+      const created = await createToken(ctx.store, ctx.audit, { role: 'factory', line: 'line-3' }, 'cli', new Date());
+      const key = await makeDeviceKey();
+      await revokeToken(ctx.store, ctx.audit, created.id, 'cli', new Date());
+      expectProblem(await birth({ serial: nextSerial(), model: 'thermo-2', batch: 'b1', csr: key.csrPem }, created.token), 401);
+    });
+
     it('a CSR with a bad signature says so in a badCSR problem', async () => {
       const key = await makeDeviceKey();
       const response = await birth({ serial: nextSerial(), model: 'thermo-2', batch: 'b1', csr: tamperedCsr(key.csrDer) });
