@@ -1,4 +1,5 @@
 import type { Knex } from 'knex';
+import { makeAppendOnly } from './append-only.ts';
 
 /**
  * The foundation schema: CA certificates, issued certificates, devices,
@@ -82,10 +83,7 @@ export async function up(knex: Knex): Promise<void> {
     begin
       raise exception 'table % is append-only', tg_table_name;
     end $$`);
-  await knex.raw(`create trigger audit_events_append_only before update or delete on audit_events
-    for each row execute function devid_append_only()`);
-  await knex.raw(`create trigger audit_events_no_truncate before truncate on audit_events
-    for each statement execute function devid_append_only()`);
+  await makeAppendOnly(knex, 'audit_events');
 }
 
 export async function down(knex: Knex): Promise<void> {

@@ -1,4 +1,5 @@
 import type { Knex } from 'knex';
+import { makeAppendOnly } from './append-only.ts';
 
 /**
  * Factory lines: device models, and signed checkpoints of the audit chain
@@ -20,10 +21,7 @@ export async function up(knex: Knex): Promise<void> {
     t.binary('signature').notNullable(); // DER ECDSA signature by the audit key over canonical
     t.index(['seq']);
   });
-  await knex.raw(`create trigger audit_checkpoints_append_only before update or delete on audit_checkpoints
-    for each row execute function devid_append_only()`);
-  await knex.raw(`create trigger audit_checkpoints_no_truncate before truncate on audit_checkpoints
-    for each statement execute function devid_append_only()`);
+  await makeAppendOnly(knex, 'audit_checkpoints');
 }
 
 export async function down(knex: Knex): Promise<void> {

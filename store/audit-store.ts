@@ -1,4 +1,5 @@
 import type { Knex } from 'knex';
+import { countRows } from './convert.ts';
 import type { AuditEventRecord } from './types.ts';
 
 /** Arbitrary constant naming the advisory lock that serialises audit appends. */
@@ -50,8 +51,7 @@ export class AuditStore {
   }
 
   async count(): Promise<number> {
-    const row = await this.db('audit_events').count({ n: '*' }).first();
-    return Number(row?.n ?? 0);
+    return countRows(this.db, 'audit_events');
   }
 }
 

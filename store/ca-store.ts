@@ -1,5 +1,5 @@
 import type { Knex } from 'knex';
-import { toBuffer, toDate } from './convert.ts';
+import { countRows, toBuffer, toDate } from './convert.ts';
 import type { CaCertificateRecord, CaName } from './types.ts';
 
 const COLUMNS = ['name', 'serial', 'der', 'key_label', 'key_id', 'not_after', 'created_at'];
@@ -14,8 +14,7 @@ export class CaStore {
   }
 
   async count(): Promise<number> {
-    const row = await this.db('ca_certificates').count({ n: '*' }).first();
-    return Number(row?.n ?? 0);
+    return countRows(this.db, 'ca_certificates');
   }
 
   async insert(record: CaCertificateRecord): Promise<void> {

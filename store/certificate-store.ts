@@ -1,5 +1,5 @@
 import type { Knex } from 'knex';
-import { isUniqueViolation, toBuffer, toDate, toDateOrNull } from './convert.ts';
+import { countRows, isUniqueViolation, toBuffer, toDate, toDateOrNull } from './convert.ts';
 import { StoreConflictError, type CaName, type CertificateKind, type CertificateRecord } from './types.ts';
 
 const COLUMNS = [
@@ -58,8 +58,7 @@ export class CertificateStore {
   }
 
   async count(): Promise<number> {
-    const row = await this.db('certificates').count({ n: '*' }).first();
-    return Number(row?.n ?? 0);
+    return countRows(this.db, 'certificates');
   }
 }
 

@@ -2,6 +2,8 @@ import type { Knex } from 'knex';
 import { toBuffer } from './convert.ts';
 import type { CheckpointRecord } from './types.ts';
 
+const COLUMNS = ['seq', 'canonical', 'signature'];
+
 /** Signed checkpoints of the audit chain head (SPEC section 7). */
 export class CheckpointStore {
   constructor(private readonly db: Knex | Knex.Transaction) {}
@@ -11,12 +13,15 @@ export class CheckpointStore {
   }
 
   async all(): Promise<CheckpointRecord[]> {
-    const rows = await this.db('audit_checkpoints').select('seq', 'canonical', 'signature').orderBy('id');
-    return rows.map((row: Record<string, unknown>) => ({ seq: Number(row.seq), canonical: String(row.canonical), signature: toBuffer(row.signature) }));
+    return (await this.db('audit_checkpoints').select(COLUMNS).orderBy('id')).map(fromRow);
   }
 
   async latest(): Promise<CheckpointRecord | undefined> {
-    const row = await this.db('audit_checkpoints').select('seq', 'canonical', 'signature').orderBy('id', 'desc').first();
-    return row ? { seq: Number(row.seq), canonical: String(row.canonical), signature: toBuffer(row.signature) } : undefined;
+    const row = await this.db('audit_checkpoints').select(COLUMNS).orderBy('id', 'desc').first();
+    return row ? fromRow(row) : undefined;
   }
+}
+
+function fromRow(row: Record<string, unknown>): CheckpointRecord {
+  return { seq: Number(row.seq), canonical: String(row.canonical), signature: toBuffer(row.signature) };
 }

@@ -1,3 +1,5 @@
+import type { Knex } from 'knex';
+
 /** Row helpers shared by the stores: PGlite returns Uint8Array where pg returns Buffer. */
 
 export function toBuffer(value: unknown): Buffer {
@@ -17,4 +19,10 @@ export function toDateOrNull(value: unknown): Date | null {
 /** Postgres unique_violation, from pg or PGlite. */
 export function isUniqueViolation(err: unknown): err is { constraint?: string } {
   return typeof err === 'object' && err !== null && (err as { code?: string }).code === '23505';
+}
+
+/** Rows in a table: the tests count before and after a refused request. */
+export async function countRows(db: Knex | Knex.Transaction, table: string): Promise<number> {
+  const row = await db(table).count({ n: '*' }).first();
+  return Number(row?.n ?? 0);
 }

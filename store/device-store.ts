@@ -1,5 +1,5 @@
 import type { Knex } from 'knex';
-import { isUniqueViolation, toDate } from './convert.ts';
+import { countRows, isUniqueViolation, toDate } from './convert.ts';
 import { StoreConflictError, type DeviceRecord, type DeviceState } from './types.ts';
 
 const COLUMNS = ['serial', 'model', 'batch', 'line', 'device_class', 'owner', 'state', 'factory_key_sha256', 'created_at', 'updated_at'];
@@ -48,8 +48,7 @@ export class DeviceStore {
   }
 
   async count(): Promise<number> {
-    const row = await this.db('devices').count({ n: '*' }).first();
-    return Number(row?.n ?? 0);
+    return countRows(this.db, 'devices');
   }
 }
 

@@ -1,5 +1,5 @@
 import type { Knex } from 'knex';
-import { toDate } from './convert.ts';
+import { countRows, toDate } from './convert.ts';
 import type { ModelRecord } from './types.ts';
 
 const COLUMNS = ['name', 'hw_type', 'manufacturer', 'created_at', 'updated_at'];
@@ -34,8 +34,7 @@ export class ModelStore {
   }
 
   async count(): Promise<number> {
-    const row = await this.db('models').count({ n: '*' }).first();
-    return Number(row?.n ?? 0);
+    return countRows(this.db, 'models');
   }
 }
 

@@ -1,0 +1,13 @@
+import type { Knex } from 'knex';
+
+/**
+ * Makes a table append-only for the application: UPDATE, DELETE and TRUNCATE
+ * raise (after Boulder's SELECT, INSERT-only grants on its append-only
+ * tables). devid_append_only() is created by the first migration.
+ */
+export async function makeAppendOnly(knex: Knex, table: string): Promise<void> {
+  await knex.raw(`create trigger ${table}_append_only before update or delete on ${table}
+    for each row execute function devid_append_only()`);
+  await knex.raw(`create trigger ${table}_no_truncate before truncate on ${table}
+    for each statement execute function devid_append_only()`);
+}
