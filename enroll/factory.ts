@@ -98,7 +98,7 @@ export class FactoryService {
     if (!model) throw malformed(`unknown model ${request.model}: an operator declares it with PUT /operator/v1/models/${request.model}`);
 
     const existing = await tx.devices.bySerial(request.serial);
-    if (existing) return this.retry(tx, existing, principal, request, keySha256);
+    if (existing && !existing.reprovisionAllowed) return this.retry(tx, existing, principal, request, keySha256);
 
     const boundTo = (await tx.certificates.devicesWithKey(keySha256)).filter((serial) => serial !== request.serial);
     if (boundTo.length > 0) throw new CloneSuspected(boundTo);
@@ -109,14 +109,16 @@ export class FactoryService {
     const profile = await birthProfile({ issuer, publicKey, baseUrl, now, crypto }, {
       serial: request.serial, manufacturer: model.manufacturer, model: model.name, hwType: model.hwType,
     });
-    const device: DeviceRecord = {
-      serial: request.serial, model: model.name, batch: request.batch, line: principal.line, deviceClass: null, owner: null,
-      state: 'manufactured', factoryKeySha256: keySha256, createdAt: now, updatedAt: now,
-    };
-    await tx.devices.insert(device);
+    const binding = { model: model.name, batch: request.batch, line: principal.line, factoryKeySha256: keySha256, state: 'manufactured' as const, reprovisionAllowed: false, updatedAt: now };
+    // A reprovisioned device keeps its record (class, owner, history) and gets its new binding.
+    const device: DeviceRecord = existing
+      ? { ...existing, ...binding }
+      : { serial: request.serial, deviceClass: null, owner: null, createdAt: now, ...binding };
+    if (existing) await tx.devices.update(device);
+    else await tx.devices.insert(device);
     const { certificate, record } = await issueCertificate(tx, { issuer, profile, publicKey, deviceSerial: request.serial, predecessorSha256: null, now });
     await this.deps.audit.append(tx, {
-      action: 'device.manufactured',
+      action: existing ? 'device.reprovisioned' : 'device.manufactured',
       actor,
       device: request.serial,
       data: {

@@ -1,9 +1,11 @@
 import type { Knex } from 'knex';
 import * as foundation from './001_foundation.ts';
 import * as factory from './002_factory.ts';
+import * as reprovision from './003_reprovision.ts';
 
 /** Every schema step in order; knex records each by name once applied. */
 export const MIGRATIONS: ReadonlyArray<[string, Knex.Migration]> = [
   ['001_foundation', foundation],
   ['002_factory', factory],
+  ['003_reprovision', reprovision],
 ];

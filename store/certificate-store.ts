@@ -51,6 +51,16 @@ export class CertificateStore {
     return (await query.orderBy('created_at')).map(fromRow);
   }
 
+  /** Revokes every unrevoked certificate of the device; returns their serials. */
+  async revokeLiveOfDevice(deviceSerial: string, reason: number, at: Date): Promise<string[]> {
+    const rows = await this.db('certificates')
+      .where({ device_serial: deviceSerial })
+      .whereNull('revoked_at')
+      .update({ revoked_at: at, revocation_reason: reason })
+      .returning('serial');
+    return rows.map((row: { serial: string }) => row.serial);
+  }
+
   /** Devices that have had any certificate for this key (birth or operational). */
   async devicesWithKey(keySha256: string): Promise<string[]> {
     const rows = await this.db('certificates').distinct('device_serial').where({ key_sha256: keySha256 }).whereNotNull('device_serial');

@@ -2,7 +2,7 @@ import type { Knex } from 'knex';
 import { countRows, isUniqueViolation, toDate } from './convert.ts';
 import { StoreConflictError, type DeviceRecord, type DeviceState } from './types.ts';
 
-const COLUMNS = ['serial', 'model', 'batch', 'line', 'device_class', 'owner', 'state', 'factory_key_sha256', 'created_at', 'updated_at'];
+const COLUMNS = ['serial', 'model', 'batch', 'line', 'device_class', 'owner', 'state', 'factory_key_sha256', 'reprovision_allowed', 'created_at', 'updated_at'];
 
 /** The device registry (SPEC section 7). */
 export class DeviceStore {
@@ -38,11 +38,32 @@ export class DeviceStore {
         owner: record.owner,
         state: record.state,
         factory_key_sha256: record.factoryKeySha256,
+        reprovision_allowed: record.reprovisionAllowed,
         created_at: record.createdAt,
         updated_at: record.updatedAt,
       });
     } catch (err) {
       if (isUniqueViolation(err)) throw new StoreConflictError('device serial or factory key already registered', err.constraint);
+      throw err;
+    }
+  }
+
+  /** Writes every mutable field of the device (state, binding, class, owner). */
+  async update(record: DeviceRecord): Promise<void> {
+    try {
+      await this.db('devices').where({ serial: record.serial }).update({
+        model: record.model,
+        batch: record.batch,
+        line: record.line,
+        device_class: record.deviceClass,
+        owner: record.owner,
+        state: record.state,
+        factory_key_sha256: record.factoryKeySha256,
+        reprovision_allowed: record.reprovisionAllowed,
+        updated_at: record.updatedAt,
+      });
+    } catch (err) {
+      if (isUniqueViolation(err)) throw new StoreConflictError('factory key already registered', err.constraint);
       throw err;
     }
   }
@@ -62,6 +83,7 @@ function fromRow(row: Record<string, unknown>): DeviceRecord {
     owner: (row.owner as string | null) ?? null,
     state: row.state as DeviceState,
     factoryKeySha256: String(row.factory_key_sha256),
+    reprovisionAllowed: row.reprovision_allowed === true,
     createdAt: toDate(row.created_at),
     updatedAt: toDate(row.updated_at),
   };

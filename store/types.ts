@@ -12,6 +12,13 @@ export interface CaCertificateRecord {
   createdAt: Date;
 }
 
+/** RFC 5280 5.3.1 CRLReason codes devid-ca uses. */
+export const REVOCATION_REASONS = {
+  unspecified: 0, keyCompromise: 1, cACompromise: 2, affiliationChanged: 3, superseded: 4,
+  cessationOfOperation: 5, certificateHold: 6, privilegeWithdrawn: 9, aACompromise: 10,
+} as const;
+export type RevocationReason = keyof typeof REVOCATION_REASONS;
+
 export type CertificateKind = 'birth' | 'operational' | 'server' | 'support';
 
 export interface CertificateRecord {
@@ -58,6 +65,8 @@ export interface DeviceRecord {
   owner: string | null;
   state: DeviceState;
   factoryKeySha256: string;
+  /** Set by an operator's reprovision: the next birth request may bind a new key. */
+  reprovisionAllowed: boolean;
   createdAt: Date;
   updatedAt: Date;
 }

@@ -172,6 +172,45 @@ describe('factory API (SPEC section 4)', function () {
     });
   });
 
+  describe('reprovisioning (repair, RMA)', () => {
+    const reprovision = (serial: string, body: unknown, token = server.tokens.operator) =>
+      server.request('POST', `/operator/v1/devices/${serial}/reprovision`, { token, body });
+
+    it('revokes the birth certificate and allows exactly one new one; history keeps both', async () => {
+      const s = nextSerial();
+      const oldKey = await makeDeviceKey();
+      const first = await birth({ serial: s, model: 'thermo-2', batch: 'b1', csr: oldKey.csrPem });
+      const response = await reprovision(s, { reason: 'RMA 4711: secure element replaced' });
+      expect(response.status, response.text).to.equal(200);
+      expect(response.json.device.state).to.equal('manufactured');
+      expect(response.json.revokedCertificates).to.deep.equal([first.json.certificateSerial]);
+      const revoked = (await server.env.ctx.store.certificates.bySerial(first.json.certificateSerial))!;
+      expect(revoked.revokedAt).to.be.instanceOf(Date);
+      expect(revoked.revocationReason).to.equal(4);
+
+      const newKey = await makeDeviceKey();
+      const second = await birth({ serial: s, model: 'thermo-2', batch: 'b2', csr: newKey.csrPem });
+      expect(second.status, second.text).to.equal(201);
+      expect(second.json.device.batch).to.equal('b2');
+      expect((await birth({ serial: s, model: 'thermo-2', batch: 'b2', csr: newKey.csrPem })).status).to.equal(200);
+      expectProblem(await birth({ serial: s, model: 'thermo-2', batch: 'b2', csr: (await makeDeviceKey()).csrPem }), 409);
+      expectProblem(await birth({ serial: s, model: 'thermo-2', batch: 'b1', csr: oldKey.csrPem }), 409);
+
+      const history = await server.request('GET', `/audit/v1/devices/${s}/history`, { token: server.tokens.auditor });
+      expect(history.json.events.map((e: { action: string }) => e.action)).to.deep.equal(['device.manufactured', 'device.reprovision-allowed', 'device.reprovisioned']);
+      expect(history.json.events[1].data.reason).to.equal('RMA 4711: secure element replaced');
+      expect(history.json.certificates.map((c: { kind: string; revokedAt: string | null }) => [c.kind, c.revokedAt !== null])).to.deep.equal([['birth', true], ['birth', false]]);
+    });
+
+    it('refuses an unknown device, a missing reason and a factory token, writing nothing', async () => {
+      const before = await counts(server);
+      expectProblem(await reprovision('SN-404', { reason: 'x' }), 404);
+      expectProblem(await reprovision('SN-000001', {}), 400);
+      expectProblem(await reprovision('SN-000001', { reason: 'x' }, server.tokens.factory), 403);
+      expect(await counts(server)).to.deep.equal(before);
+    });
+  });
+
   describe('device history and audit', () => {
     it('history shows the birth with its certificate; auditors and operators may read it, factories may not', async () => {
       const key = await makeDeviceKey();
