@@ -53,11 +53,13 @@ export const malformed = (detail: string, extra?: Record<string, unknown>) => ne
 export const conflict = (detail: string, extra?: Record<string, unknown>) => new Problem(409, PROBLEM.conflict, detail, extra);
 export const notFound = (detail: string) => new Problem(404, PROBLEM.notFound, detail);
 
+/** The JSON body of a problem document. */
+export function problemDocument(problem: Problem): Record<string, unknown> {
+  return { type: problem.type, title: TITLES[problem.status] ?? 'Error', status: problem.status, detail: problem.detail, ...problem.extra };
+}
+
 export function sendProblem(res: Parameters<RequestHandler>[1], problem: Problem): void {
-  res
-    .status(problem.status)
-    .type('application/problem+json')
-    .json({ type: problem.type, title: TITLES[problem.status] ?? 'Error', status: problem.status, detail: problem.detail, ...problem.extra });
+  res.status(problem.status).type('application/problem+json').json(problemDocument(problem));
 }
 
 export const notFoundHandler: RequestHandler = (req, res) => {
@@ -65,21 +67,25 @@ export const notFoundHandler: RequestHandler = (req, res) => {
 };
 
 /**
- * Turns every error into a problem document. Body-parser failures become
- * 400/413/415; anything unexpected is logged and answered with a bare 500
- * whose detail says nothing of the cause (after Boulder's web/probs.go).
+ * The problem for any error. Body-parser failures become 400/413/415;
+ * anything unexpected is logged and becomes a bare 500 whose detail says
+ * nothing of the cause (after Boulder's web/probs.go).
  */
+export function toProblem(err: unknown, logger: Logger, context: Record<string, unknown>): Problem {
+  if (err instanceof Problem) return err;
+  if (err instanceof DomainError) return fromDomainError(err);
+  const bodyError = err as { type?: string };
+  if (bodyError.type === 'entity.too.large') return new Problem(413, PROBLEM.tooLarge, 'the request body is larger than this endpoint accepts');
+  if (bodyError.type === 'entity.parse.failed') return malformed('the request body is not valid JSON');
+  if (bodyError.type === 'encoding.unsupported' || bodyError.type === 'charset.unsupported') {
+    return new Problem(415, PROBLEM.unsupportedMediaType, 'unsupported request encoding');
+  }
+  logger.error({ err, ...context }, 'request failed');
+  return new Problem(500, PROBLEM.internal, 'internal error; the event was logged');
+}
+
 export function problemHandler(logger: Logger): ErrorRequestHandler {
   return (err, req, res, _next) => {
-    if (err instanceof Problem) return sendProblem(res, err);
-    if (err instanceof DomainError) return sendProblem(res, fromDomainError(err));
-    const bodyError = err as { type?: string; status?: number };
-    if (bodyError.type === 'entity.too.large') return sendProblem(res, new Problem(413, PROBLEM.tooLarge, 'the request body is larger than this endpoint accepts'));
-    if (bodyError.type === 'entity.parse.failed') return sendProblem(res, malformed('the request body is not valid JSON'));
-    if (bodyError.type === 'encoding.unsupported' || bodyError.type === 'charset.unsupported') {
-      return sendProblem(res, new Problem(415, PROBLEM.unsupportedMediaType, 'unsupported request encoding'));
-    }
-    logger.error({ err, method: req.method, path: req.path }, 'request failed');
-    sendProblem(res, new Problem(500, PROBLEM.internal, 'internal error; the event was logged'));
+    sendProblem(res, toProblem(err, logger, { method: req.method, path: req.path }));
   };
 }

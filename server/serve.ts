@@ -58,7 +58,7 @@ export async function serve(ctx: Context): Promise<RunningServer> {
   await checkpoints.key();
   const factory = new FactoryService({ store: ctx.store, audit: ctx.audit, hierarchy, crypto: ctx.crypto, baseUrl: identity.httpBaseUrl, clock: ctx.clock });
   const routers = [
-    factoryRoutes(ctx.store, factory),
+    factoryRoutes(ctx.store, factory, ctx.logger),
     operatorRoutes(ctx.store, ctx.audit, ctx.clock),
     auditRoutes({ store: ctx.store, audit: ctx.audit, provider: ctx.provider, checkpoints }),
   ];

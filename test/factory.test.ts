@@ -155,6 +155,28 @@ describe('factory API (SPEC section 4)', function () {
       expect((await birth(good)).status).to.equal(201);
     });
 
+    it('a batch gives each item its own result, all-or-nothing per item', async () => {
+      const key = await makeDeviceKey();
+      const good = { serial: nextSerial(), model: 'thermo-2', batch: 'b9', csr: key.csrPem };
+      const before = await counts(server);
+      const response = await server.request('POST', '/factory/v1/birth-certificates/batch', {
+        token: server.tokens.factory,
+        body: { requests: [good, { ...good, serial: 'bad_serial' }, { ...good, serial: nextSerial() }, { ...good, serial: nextSerial(), csr: (await makeDeviceKey()).csrPem }] },
+      });
+      expect(response.status, response.text).to.equal(200);
+      const results = response.json.results as Array<{ status: number; certificate?: string; problem?: { status: number; type: string } }>;
+      // The third item reuses the first item's key: a suspected clone once the first has committed, or a conflict while it runs.
+      expect(results.map((r) => r.status)).to.deep.equal([201, 400, 409, 201]);
+      expect(results[1]!.problem!.type).to.equal('urn:devid-ca:problem:malformed');
+      expect(opensslVerify(server.rootPem, server.running.hierarchy.factory.certificate.toString('pem'), results[0]!.certificate!).ok).to.equal(true);
+      const after = await counts(server);
+      expect(after.devices).to.equal(before.devices + 2);
+      const retry = await server.request('POST', '/factory/v1/birth-certificates/batch', { token: server.tokens.factory, body: { requests: [good] } });
+      expect(retry.json.results[0].status).to.equal(200);
+      expectProblem(await server.request('POST', '/factory/v1/birth-certificates/batch', { token: server.tokens.factory, body: { requests: Array(101).fill(good) } }), 400);
+      expectProblem(await server.request('POST', '/factory/v1/birth-certificates/batch', { token: server.tokens.factory, body: { requests: [] } }), 400);
+    });
+
     it('a revoked token is refused with 401', async () => {
       const { createToken, revokeToken } = await import('../server/tokens.ts');
       const { ctx } = server.env;

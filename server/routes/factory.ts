@@ -1,19 +1,56 @@
 import express, { Router } from 'express';
-import type { FactoryService } from '../../enroll/factory.ts';
+import type { FactoryPrincipal, FactoryService } from '../../enroll/factory.ts';
+import { malformed } from '../../errors/domain-error.ts';
 import type { Store } from '../../store/store.ts';
 import { requireJson, requireRole, tokenOf } from '../auth.ts';
+import type { Logger } from '../logger.ts';
+import { problemDocument, toProblem } from '../problem.ts';
 
 /** A birth-certificate request is a CSR and a few names: 64 KiB is ample. */
 const BODY_LIMIT = '64kb';
+/** A batch holds at most this many requests (and 2 MiB). */
+const MAX_BATCH = 100;
+/** Items of a batch in flight at once: enough to overlap database round trips. */
+const BATCH_CONCURRENCY = 4;
 
-/** POST /factory/v1/birth-certificates (SPEC section 4). */
-export function factoryRoutes(store: Store, factory: FactoryService): Router {
+/** POST /factory/v1/birth-certificates (SPEC section 4), and its batch form. */
+export function factoryRoutes(store: Store, factory: FactoryService, logger: Logger): Router {
   const router = Router();
-  router.post('/factory/v1/birth-certificates', requireRole(store, 'factory'), requireJson, express.json({ limit: BODY_LIMIT }), async (req, res) => {
+  const principal = (res: express.Response): FactoryPrincipal => {
     const token = tokenOf(res);
-    const result = await factory.requestBirthCertificate({ tokenId: token.id, line: token.line!, models: token.models }, req.body);
-    const { status, ...body } = result;
+    return { tokenId: token.id, line: token.line!, models: token.models };
+  };
+
+  router.post('/factory/v1/birth-certificates', requireRole(store, 'factory'), requireJson, express.json({ limit: BODY_LIMIT }), async (req, res) => {
+    const { status, ...body } = await factory.requestBirthCertificate(principal(res), req.body);
     res.status(status).json(body);
+  });
+
+  /**
+   * Many devices in one request for a busy line: each item is all-or-nothing
+   * on its own and gets its own result, in order: the 200/201 body with its
+   * status, or a problem document.
+   */
+  router.post('/factory/v1/birth-certificates/batch', requireRole(store, 'factory'), requireJson, express.json({ limit: '2mb' }), async (req, res) => {
+    const items = (req.body as { requests?: unknown })?.requests;
+    if (!Array.isArray(items) || items.length === 0 || items.length > MAX_BATCH || Object.keys(req.body).length !== 1) {
+      throw malformed(`the body must be {"requests": [...]} with 1 to ${MAX_BATCH} birth-certificate requests`);
+    }
+    const who = principal(res);
+    const results: unknown[] = new Array(items.length);
+    let next = 0;
+    const worker = async () => {
+      for (let i = next++; i < items.length; i = next++) {
+        try {
+          results[i] = await factory.requestBirthCertificate(who, items[i]);
+        } catch (err) {
+          const problem = toProblem(err, logger, { path: req.path, item: i });
+          results[i] = { status: problem.status, problem: problemDocument(problem) };
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(BATCH_CONCURRENCY, items.length) }, worker));
+    res.status(200).json({ results });
   });
   return router;
 }
