@@ -1,3 +1,4 @@
+import { benchFactory } from './factory.bench.ts';
 import { benchHsm } from './hsm.bench.ts';
 import { print, type BenchResult } from './report.ts';
 
@@ -7,7 +8,10 @@ import { print, type BenchResult } from './report.ts';
  */
 const json = process.argv.includes('--json');
 const ms = Number(process.env.DEVID_BENCH_MS ?? 1500);
-const benches: Array<[string, (ms: number) => Promise<BenchResult[]>]> = [['hsm', benchHsm]];
+const benches: Array<[string, (ms: number) => Promise<BenchResult[]>]> = [
+  ['hsm', benchHsm],
+  ['factory', benchFactory],
+];
 
 for (const [name, bench] of benches) {
   if (!json) process.stderr.write(`bench: ${name}…\n`);

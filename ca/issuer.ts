@@ -26,6 +26,14 @@ export class Issuer {
     this.signingKey = new HsmCryptoKey(key);
   }
 
+  private aki?: Promise<x509.AuthorityKeyIdentifierExtension>;
+
+  /** The AKI extension of everything this CA signs; computed once, as it never changes. */
+  authorityKeyIdentifier(): Promise<x509.AuthorityKeyIdentifierExtension> {
+    this.aki ??= x509.AuthorityKeyIdentifierExtension.create(this.certificate, false, this.crypto);
+    return this.aki;
+  }
+
   get notAfter(): Date {
     return this.certificate.notAfter;
   }

@@ -53,7 +53,7 @@ export async function intermediateExtensions(
     new x509.BasicConstraintsExtension(true, 0, true),
     new x509.KeyUsagesExtension(CA_KEY_USAGE, true),
     await x509.SubjectKeyIdentifierExtension.create(publicKey, false, crypto),
-    await x509.AuthorityKeyIdentifierExtension.create(root.certificate, false, crypto),
+    await root.authorityKeyIdentifier(),
     new x509.CRLDistributionPointsExtension([crlUrl(baseUrl, 'root')]),
   ];
 }
@@ -64,7 +64,7 @@ async function endEntityExtensions(ctx: EndEntityContext): Promise<x509.Extensio
     new x509.BasicConstraintsExtension(false, undefined, true),
     new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
     await x509.SubjectKeyIdentifierExtension.create(ctx.publicKey, false, ctx.crypto),
-    await x509.AuthorityKeyIdentifierExtension.create(ctx.issuer.certificate, false, ctx.crypto),
+    await ctx.issuer.authorityKeyIdentifier(),
     new x509.AuthorityInfoAccessExtension({
       ocsp: [ocspUrl(ctx.baseUrl)],
       caIssuers: [caCertificateUrl(ctx.baseUrl, ctx.issuer.name)],
