@@ -12,6 +12,9 @@ import { birthProfile, DAY_MS, HOUR_MS, NO_EXPIRY, operationalProfile, serverPro
 import { initialise } from '../server/init.ts';
 import { createTestEnvironment, type TestEnvironment } from './support/context.ts';
 import { opensslSubject, opensslText, opensslVerify } from './support/openssl.ts';
+import { Pkcs11KeyProvider } from '../hsm/pkcs11-provider.ts';
+import { hsmCrypto } from '../hsm/webcrypto.ts';
+import { createTestToken } from './support/softhsm.ts';
 
 const BASE = 'http://pki.devid.test';
 
@@ -90,6 +93,20 @@ describe('ca: hierarchy and profiles', () => {
     it('loads again from the database, finding each key in the token', async () => {
       const loaded = await loadHierarchy(env.ctx.provider, env.ctx.crypto, env.ctx.store);
       expect(loaded.operational.certificate.serialNumber).to.equal(hierarchy.operational.certificate.serialNumber);
+    });
+
+    it('refuses to start when a key in the token does not match its certificate', async () => {
+      const other = await Pkcs11KeyProvider.open(await createTestToken());
+      try {
+        for (const [label, curve] of [['devid-root', 'P-384'], ['devid-factory', 'P-256'], ['devid-operational', 'P-256']] as const) {
+          await other.createKey(label, curve);
+        }
+        const err = await loadHierarchy(other, hsmCrypto(other), env.ctx.store).catch((e: unknown) => e);
+        expect(err).to.be.instanceOf(HierarchyError);
+        expect((err as Error).message).to.contain('does not match the root CA certificate');
+      } finally {
+        await other.close();
+      }
     });
 
     it('refuses to create a second hierarchy', async () => {

@@ -6,6 +6,8 @@ import { startTestServer, type TestServer } from './support/api.ts';
 import { DATABASE_KINDS } from './support/databases.ts';
 import { makeDeviceKey, tamperedCsr, type DeviceKeyType } from './support/device.ts';
 import { opensslText, opensslVerify } from './support/openssl.ts';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createToken, revokeToken } from '../server/tokens.ts';
 
 const MODEL = { hwType: '1.3.6.1.4.1.99999.1.2', manufacturer: 'Acme Devices' };
 
@@ -178,7 +180,6 @@ describe('factory API (SPEC section 4)', function () {
     });
 
     it('a revoked token is refused with 401', async () => {
-      const { createToken, revokeToken } = await import('../server/tokens.ts');
       const { ctx } = server.env;
       const created = await createToken(ctx.store, ctx.audit, { role: 'factory', line: 'line-3' }, 'cli', new Date());
       const key = await makeDeviceKey();
@@ -274,7 +275,6 @@ describe('factory API (SPEC section 4)', function () {
       const latest = published.json.checkpoints.at(-1);
       const { signature, ...body } = latest;
       const canonical = JSON.stringify(Object.fromEntries(Object.entries(body).sort(([a], [b]) => (a < b ? -1 : 1))));
-      const { mkdtempSync, writeFileSync, rmSync } = await import('node:fs');
       const dir = mkdtempSync('/tmp/devid-test-checkpoint-');
       try {
         writeFileSync(`${dir}/key.pem`, published.json.publicKey);

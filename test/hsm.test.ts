@@ -3,6 +3,9 @@ import { expect } from 'chai';
 import { HsmError } from '../hsm/errors.ts';
 import { Pkcs11KeyProvider } from '../hsm/pkcs11-provider.ts';
 import { createTestToken, MODULE_PATH, type TestToken } from './support/softhsm.ts';
+import pkcs11js from 'pkcs11js';
+import { acquireModule, releaseModule } from '../hsm/pkcs11-module.ts';
+import { findTokenSlot } from '../hsm/pkcs11-provider.ts';
 
 describe('hsm: PKCS#11 key provider against SoftHSM2', () => {
   let token: TestToken;
@@ -65,6 +68,23 @@ describe('hsm: PKCS#11 key provider against SoftHSM2', () => {
     } finally {
       await other.close();
     }
+  });
+
+  it('two private keys with one label are an error, not a choice', async () => {
+    await provider.createKey('twice', 'P-256');
+    const lib = acquireModule(token.modulePath);
+    try {
+      const session = lib.C_OpenSession((await findTokenSlot(lib, token.tokenLabel))!, pkcs11js.CKF_SERIAL_SESSION | pkcs11js.CKF_RW_SESSION);
+      const label = { type: pkcs11js.CKA_LABEL, value: 'twice' };
+      lib.C_GenerateKeyPair(session, { mechanism: pkcs11js.CKM_EC_KEY_PAIR_GEN },
+        [label, { type: pkcs11js.CKA_TOKEN, value: true }, { type: pkcs11js.CKA_EC_PARAMS, value: Buffer.from('06082a8648ce3d030107', 'hex') }],
+        [label, { type: pkcs11js.CKA_TOKEN, value: true }, { type: pkcs11js.CKA_PRIVATE, value: true }, { type: pkcs11js.CKA_SIGN, value: true }]);
+      lib.C_CloseSession(session);
+    } finally {
+      releaseModule(token.modulePath);
+    }
+    const err = await provider.findKey('twice').catch((e: unknown) => e);
+    expect(err).to.be.instanceOf(HsmError).with.property('code', 'duplicate-label');
   });
 
   describe('clear errors', () => {

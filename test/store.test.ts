@@ -6,6 +6,7 @@ import { migrate, openDatabase } from '../store/database.ts';
 import { Store } from '../store/store.ts';
 import { StoreConflictError, type CertificateRecord } from '../store/types.ts';
 import { createTestDatabase, DATABASE_KINDS, type TestDatabase } from './support/databases.ts';
+import { createHash } from 'node:crypto';
 
 /** Edits the log as an attacker with database access would: bypassing the append-only trigger. */
 async function tamper(db: Knex, sql: string, bindings: unknown[] = []): Promise<void> {
@@ -143,7 +144,6 @@ for (const kind of DATABASE_KINDS) {
         await appendMany(5);
         const row = (await store.audit.page(2, 1))[0]!;
         const edited = row.canonical.replace('"i":2', '"i":7');
-        const { createHash } = await import('node:crypto');
         await tamper(db, 'update audit_events set canonical = ?, hash = ? where seq = 3', [edited, createHash('sha256').update(edited).digest('hex')]);
         expect(await audit.verify(store)).to.include({ ok: false, brokenAt: 4 });
       });
