@@ -9,6 +9,7 @@ import { DomainError } from '../errors/domain-error.ts';
 import { ConfigError, loadConfig } from './config.ts';
 import { openContext, type Context } from './context.ts';
 import { DataDirLockedError } from './data-lock.ts';
+import { changeIdentity, loadIdentity } from './identity.ts';
 import { initialise } from './init.ts';
 import { createLogger } from './logger.ts';
 import { serve } from './serve.ts';
@@ -77,6 +78,29 @@ program
       await ctx.close();
     }
   });
+
+const identity = program.command('identity').description('the public host, trust domain and HTTP base URL recorded at init');
+identity
+  .command('show')
+  .description('print the recorded values')
+  .action(() =>
+    withContext(async (ctx) => {
+      process.stdout.write(`${JSON.stringify(await loadIdentity(ctx.store) ?? null)}\n`);
+    }),
+  );
+identity
+  .command('set')
+  .description('change recorded values; certificates issued from now on carry them (restart serve to use them)')
+  .option('--public-host <host>', 'server certificate name and ACME rpIdHash')
+  .option('--trust-domain <domain>', 'SPIFFE trust domain')
+  .option('--http-base-url <url>', 'base of AIA and CRL distribution point URLs (http://)')
+  .action((options: { publicHost?: string; trustDomain?: string; httpBaseUrl?: string }) =>
+    withContext(async (ctx) => {
+      if (Object.keys(options).length === 0) throw new CliError('give at least one of --public-host, --trust-domain, --http-base-url');
+      const next = await changeIdentity(ctx.store, ctx.audit, options, 'cli');
+      process.stdout.write(`${JSON.stringify(next)}\n`);
+    }),
+  );
 
 const token = program.command('token').description('bearer tokens for factory lines, operators, auditors and vendors');
 

@@ -64,22 +64,22 @@ function formatHostPort(address: ListenAddress): string {
 
 const HOSTNAME = /^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
 
-function parseHost(name: string, raw: string): string {
+export function parseHost(name: string, raw: string): string {
   if (isIP(raw) || HOSTNAME.test(raw)) return raw.toLowerCase();
   throw new ConfigError(`${name}="${raw}" is not a DNS name or IP address`);
 }
 
-function parseBaseUrl(raw: string): string {
+export function parseBaseUrl(name: string, raw: string): string {
   let url: URL;
   try {
     url = new URL(raw);
   } catch {
-    throw new ConfigError(`DEVID_HTTP_BASE_URL="${raw}" is not a URL (for example http://pki.example.com)`);
+    throw new ConfigError(`${name}="${raw}" is not a URL (for example http://pki.example.com)`);
   }
   if (url.protocol !== 'http:') {
-    throw new ConfigError('DEVID_HTTP_BASE_URL must be a plain http:// URL: CRL and OCSP are fetched without TLS (RFC 5280, RFC 6960)');
+    throw new ConfigError(`${name} must be a plain http:// URL: CRL and OCSP are fetched without TLS (RFC 5280, RFC 6960)`);
   }
-  if (url.search || url.hash || url.username) throw new ConfigError('DEVID_HTTP_BASE_URL must not carry a query, fragment or user');
+  if (url.search || url.hash || url.username) throw new ConfigError(`${name} must not carry a query, fragment or user`);
   return url.toString().replace(/\/+$/, '');
 }
 
@@ -119,7 +119,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
   const listen = parseListen('DEVID_LISTEN', value(env, 'DEVID_LISTEN') ?? '127.0.0.1:8443');
   const httpListen = parseListen('DEVID_HTTP_LISTEN', value(env, 'DEVID_HTTP_LISTEN') ?? '127.0.0.1:8080');
   const publicHost = parseHost('DEVID_PUBLIC_HOST', value(env, 'DEVID_PUBLIC_HOST') ?? 'localhost');
-  const httpBaseUrl = parseBaseUrl(value(env, 'DEVID_HTTP_BASE_URL') ?? `http://${formatHostPort(httpListen)}`);
+  const httpBaseUrl = parseBaseUrl('DEVID_HTTP_BASE_URL', value(env, 'DEVID_HTTP_BASE_URL') ?? `http://${formatHostPort(httpListen)}`);
   const trustDomain = parseHost('DEVID_TRUST_DOMAIN', value(env, 'DEVID_TRUST_DOMAIN') ?? publicHost);
 
   const predecessorOid = value(env, 'DEVID_PREDECESSOR_OID');

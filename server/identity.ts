@@ -1,5 +1,6 @@
 import type { Store } from '../store/store.ts';
-import type { Config, PublicIdentity } from './config.ts';
+import type { AuditLog } from '../registry/audit-log.ts';
+import { parseBaseUrl, parseHost, type Config, type PublicIdentity } from './config.ts';
 
 const KEYS = { publicHost: 'public_host', trustDomain: 'trust_domain', httpBaseUrl: 'http_base_url' } as const;
 
@@ -30,4 +31,24 @@ export function identityDrift(config: Config, recorded: PublicIdentity): string[
     }
   }
   return drift;
+}
+
+/**
+ * The explicit command that changes the recorded identity (SPEC section 1):
+ * validated like the environment, audited with old and new values. Only
+ * certificates issued from now on carry the new values.
+ */
+export async function changeIdentity(store: Store, audit: AuditLog, changes: Partial<PublicIdentity>, actor: string): Promise<PublicIdentity> {
+  const checked: Partial<PublicIdentity> = {};
+  if (changes.publicHost !== undefined) checked.publicHost = parseHost('--public-host', changes.publicHost);
+  if (changes.trustDomain !== undefined) checked.trustDomain = parseHost('--trust-domain', changes.trustDomain);
+  if (changes.httpBaseUrl !== undefined) checked.httpBaseUrl = parseBaseUrl('--http-base-url', changes.httpBaseUrl);
+  return store.transaction(async (tx) => {
+    const current = await loadIdentity(tx);
+    if (!current) throw new Error('this database holds no initialised CA: run "devid-ca init" first');
+    const next = { ...current, ...checked };
+    await recordIdentity(tx, next);
+    await audit.append(tx, { action: 'ca.identity-changed', actor, data: { from: { ...current }, to: { ...next } } });
+    return next;
+  });
 }

@@ -137,6 +137,16 @@ describe('cli: init, serve, token (embedded defaults: PGlite and SoftHSM in the 
     expect(result.stdout).to.match(/^OK: \d+ events/);
   });
 
+  it('the recorded identity changes only through `identity set`, audited', () => {
+    const refused = runCli(['identity', 'set', '--http-base-url', 'https://pki.example.com'], env);
+    expect(refused.status).to.equal(1);
+    expect(refused.stderr).to.contain('--http-base-url must be a plain http:// URL');
+    const changed = runCli(['identity', 'set', '--public-host', 'ca.example.com'], env);
+    expect(changed.status, changed.stderr).to.equal(0);
+    expect(JSON.parse(runCli(['identity', 'show'], { ...env, DEVID_PUBLIC_HOST: 'other.example.com' }).stdout)).to.include({ publicHost: 'ca.example.com' });
+    expect(runCli(['audit', 'verify'], env).status).to.equal(0);
+  });
+
   it('a wrong PIN fails with a clear message and no stack trace', () => {
     const result = runCli(['serve'], { ...env, DEVID_PKCS11_PIN: 'wrong-pin' });
     expect(result.status).to.equal(1);
