@@ -1,4 +1,4 @@
-import { createPublicKey } from 'node:crypto';
+import { createPublicKey, type KeyObject } from 'node:crypto';
 import * as x509 from '@peculiar/x509';
 import { DomainError } from '../errors/domain-error.ts';
 
@@ -14,25 +14,42 @@ export interface VerifiedCsr {
 
 const EC_CURVES: Record<string, string> = { prime256v1: 'P-256', secp384r1: 'P-384' };
 
+const PEM_HEADERS = ['CERTIFICATE REQUEST', 'NEW CERTIFICATE REQUEST'];
+
+/** PEM or base64url DER. Parsed with indexOf, not a backtracking pattern: the input is untrusted. */
 function decode(text: string): Uint8Array<ArrayBuffer> {
   const trimmed = text.trim();
-  if (trimmed.startsWith('-----BEGIN')) {
-    const match = /^-----BEGIN (NEW )?CERTIFICATE REQUEST-----\s+([A-Za-z0-9+/=\s]+?)\s*-----END (NEW )?CERTIFICATE REQUEST-----$/.exec(trimmed);
-    if (!match) throw new DomainError('badCSR', 'csr is not a PEM "CERTIFICATE REQUEST"');
-    return new Uint8Array(Buffer.from(match[2]!.replace(/\s+/g, ''), 'base64'));
+  if (trimmed.startsWith('-----BEGIN ')) {
+    const label = PEM_HEADERS.find((name) => trimmed.startsWith(`-----BEGIN ${name}-----`) && trimmed.endsWith(`-----END ${name}-----`));
+    if (!label) throw new DomainError('badCSR', 'csr is not a PEM "CERTIFICATE REQUEST"');
+    const body = trimmed.slice(`-----BEGIN ${label}-----`.length, trimmed.length - `-----END ${label}-----`.length);
+    if (!/^[A-Za-z0-9+/=\s]*$/.test(body)) throw new DomainError('badCSR', 'csr PEM body is not base64');
+    return new Uint8Array(Buffer.from(body.replace(/\s+/g, ''), 'base64'));
   }
   if (!/^[A-Za-z0-9_-]+$/.test(trimmed)) throw new DomainError('badCSR', 'csr must be PEM or base64url DER (RFC 4648 section 5, no padding)');
   return new Uint8Array(Buffer.from(trimmed, 'base64url'));
 }
 
-/** The key types SPEC section 4 allows for factory keys; anything else is refused by name. */
-export function describeAllowedKey(spki: Uint8Array): string {
+/**
+ * The key types SPEC section 4 allows for factory keys (anything else is
+ * refused by name), with the key re-encoded canonically: one key must have one
+ * SubjectPublicKeyInfo, or a compressed EC point would slip past clone
+ * detection with a second hash.
+ */
+export function canonicalAllowedKey(spki: Uint8Array): { spki: Uint8Array<ArrayBuffer>; keyType: string } {
   let key;
   try {
     key = createPublicKey({ key: Buffer.from(spki), format: 'der', type: 'spki' });
   } catch {
     throw new DomainError('badPublicKey', 'the public key cannot be parsed');
   }
+  const keyType = allowedKeyType(key);
+  // OpenSSL keeps a parsed EC key's point form; a round trip through JWK yields the uncompressed one.
+  const canonical = key.asymmetricKeyType === 'ec' ? createPublicKey({ key: key.export({ format: 'jwk' }), format: 'jwk' }) : key;
+  return { spki: new Uint8Array(canonical.export({ format: 'der', type: 'spki' })), keyType };
+}
+
+function allowedKeyType(key: KeyObject): string {
   const details = key.asymmetricKeyDetails ?? {};
   switch (key.asymmetricKeyType) {
     case 'ec': {
@@ -62,8 +79,7 @@ export async function verifyCsr(text: string): Promise<VerifiedCsr> {
     if (err instanceof DomainError) throw err;
     throw new DomainError('badCSR', 'csr is not a DER PKCS#10 certification request');
   }
-  const spki = new Uint8Array(csr.publicKey.rawData);
-  const keyType = describeAllowedKey(spki);
+  const { spki, keyType } = canonicalAllowedKey(new Uint8Array(csr.publicKey.rawData));
   let valid = false;
   try {
     valid = await csr.verify();

@@ -186,6 +186,26 @@ describe('factory API (SPEC section 4)', function () {
       expectProblem(await birth({ serial: nextSerial(), model: 'thermo-2', batch: 'b1', csr: key.csrPem }, created.token), 401);
     });
 
+    it('one key is one key: the same EC key with a compressed point is caught as a clone, and certified uncompressed', async () => {
+      const dir = mkdtempSync('/tmp/devid-test-compressed-');
+      try {
+        execFileSync('openssl', ['ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', `${dir}/k.pem`]);
+        execFileSync('openssl', ['ec', '-in', `${dir}/k.pem`, '-conv_form', 'compressed', '-out', `${dir}/kc.pem`], { stdio: 'ignore' });
+        const csr = (key: string) => execFileSync('openssl', ['req', '-new', '-key', `${dir}/${key}`, '-subj', '/CN=x'], { encoding: 'utf8' });
+        const compressed = await birth({ serial: nextSerial(), model: 'thermo-2', batch: 'b1', csr: csr('kc.pem') });
+        expect(compressed.status, compressed.text).to.equal(201);
+        expect(opensslText(compressed.json.certificate)).to.match(/pub:\s+04:/);
+        expectProblem(await birth({ serial: nextSerial(), model: 'thermo-2', batch: 'b1', csr: csr('k.pem') }), 409);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    });
+
+    it('a PEM that never ends is refused at once (no catastrophic backtracking)', async () => {
+      const response = await birth({ serial: nextSerial(), model: 'thermo-2', batch: 'b1', csr: `-----BEGIN CERTIFICATE REQUEST-----${' '.repeat(16_000)}` });
+      expectProblem(response, 400);
+    });
+
     it('a CSR with a bad signature says so in a badCSR problem', async () => {
       const key = await makeDeviceKey();
       const response = await birth({ serial: nextSerial(), model: 'thermo-2', batch: 'b1', csr: tamperedCsr(key.csrDer) });
