@@ -69,6 +69,14 @@ export async function existingHierarchy(provider: KeyProvider, store: Store): Pr
   return undefined;
 }
 
+/** Removes the CA keys from the token: only to undo an init whose database work failed. */
+export async function destroyHierarchyKeys(provider: KeyProvider): Promise<void> {
+  for (const name of CA_NAMES) {
+    const key = await provider.findKey(CA_KEY_LABELS[name]);
+    if (key) await provider.destroyKey(key);
+  }
+}
+
 /** Generates the three CA keys in the token and certifies them; records the certificates. */
 export async function createHierarchy(
   provider: KeyProvider,

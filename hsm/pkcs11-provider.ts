@@ -155,6 +155,12 @@ export class Pkcs11KeyProvider implements KeyProvider {
     });
   }
 
+  async destroyKey(key: KeyHandle): Promise<void> {
+    await this.pool.use((session) => {
+      for (const handle of this.find(session, [{ type: pkcs11js.CKA_ID, value: key.id }])) this.lib.C_DestroyObject(session, handle);
+    });
+  }
+
   async attributes(key: KeyHandle): Promise<PrivateKeyAttributes> {
     const wanted = {
       token: pkcs11js.CKA_TOKEN,

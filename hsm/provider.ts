@@ -19,5 +19,7 @@ export interface KeyProvider {
   findKey(label: string): Promise<KeyHandle | undefined>;
   /** Signs data (hashing it with the curve's hash); returns raw r|s as WebCrypto does. */
   sign(key: KeyHandle, data: Uint8Array): Promise<Buffer>;
+  /** Destroys both halves of a key; used only to undo a failed init. */
+  destroyKey(key: KeyHandle): Promise<void>;
   close(): Promise<void>;
 }

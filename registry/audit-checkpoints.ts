@@ -1,6 +1,7 @@
 import { verify as verifySignature, type KeyObject } from 'node:crypto';
 import * as x509 from '@peculiar/x509';
 import canonicalize from 'canonicalize';
+import { HsmError } from '../hsm/errors.ts';
 import type { KeyHandle, KeyProvider } from '../hsm/provider.ts';
 import type { Store } from '../store/store.ts';
 import type { CheckpointRecord } from '../store/types.ts';
@@ -36,9 +37,21 @@ export class AuditCheckpoints {
     private readonly clock: () => Date,
   ) {}
 
-  /** The audit key, generated in the token on first use. */
+  /**
+   * Generates the audit key when the token has none; under a database lock
+   * so that two nodes starting at once cannot create two keys with one label.
+   */
+  async ensureKey(store: Store): Promise<KeyHandle> {
+    return store.transaction(async (tx) => {
+      await tx.lock('devid-audit-key');
+      return (await this.provider.findKey(AUDIT_KEY_LABEL)) ?? this.provider.createKey(AUDIT_KEY_LABEL, 'P-256');
+    });
+  }
+
   async key(): Promise<KeyHandle> {
-    return (await this.provider.findKey(AUDIT_KEY_LABEL)) ?? this.provider.createKey(AUDIT_KEY_LABEL, 'P-256');
+    const key = await this.provider.findKey(AUDIT_KEY_LABEL);
+    if (!key) throw new HsmError('key-missing', `the token holds no "${AUDIT_KEY_LABEL}" key`);
+    return key;
   }
 
   async publicKey(): Promise<KeyObject> {

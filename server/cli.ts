@@ -1,5 +1,5 @@
 import { Command, Option } from 'commander';
-import { existingHierarchy, HierarchyError } from '../ca/hierarchy.ts';
+import { HierarchyError } from '../ca/hierarchy.ts';
 import { HsmError } from '../hsm/errors.ts';
 import { AuditCheckpoints } from '../registry/audit-checkpoints.ts';
 import { verifyAudit } from '../registry/audit-verify.ts';
@@ -10,7 +10,7 @@ import { ConfigError, loadConfig } from './config.ts';
 import { openContext, type Context } from './context.ts';
 import { DataDirLockedError } from './data-lock.ts';
 import { changeIdentity, loadIdentity } from './identity.ts';
-import { initialise } from './init.ts';
+import { initialise, initialiseIfEmpty } from './init.ts';
 import { createLogger } from './logger.ts';
 import { serve } from './serve.ts';
 import { createToken, revokeToken, TokenRequestError } from './tokens.ts';
@@ -62,9 +62,9 @@ program
   .action(async (options: { initIfEmpty?: boolean }) => {
     const ctx = await openContext(loadConfig(), logger, { prepareToken: options.initIfEmpty === true });
     try {
-      if (options.initIfEmpty && !(await existingHierarchy(ctx.provider, ctx.store))) {
-        say('no hierarchy yet: initialising');
-        printInitSummary(ctx, await initialise(ctx, say));
+      if (options.initIfEmpty) {
+        const created = await initialiseIfEmpty(ctx, say);
+        if (created) printInitSummary(ctx, created);
       }
       const running = await serve(ctx);
       say(`serving HTTPS on ${ctx.config.listen.host}:${running.httpsPort} and HTTP on ${ctx.config.httpListen.host}:${running.httpPort}`);

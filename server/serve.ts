@@ -55,7 +55,7 @@ export async function serve(ctx: Context): Promise<RunningServer> {
   let credentials = await ensureServerCredentials(ctx, hierarchy, identity);
 
   const checkpoints = new AuditCheckpoints(ctx.provider, ctx.clock);
-  await checkpoints.key();
+  await checkpoints.ensureKey(ctx.store);
   const factory = new FactoryService({ store: ctx.store, audit: ctx.audit, hierarchy, crypto: ctx.crypto, baseUrl: identity.httpBaseUrl, clock: ctx.clock });
   const routers = [
     factoryRoutes(ctx.store, factory, ctx.logger),

@@ -34,6 +34,12 @@ export class Store {
     this.models = new ModelStore(db);
   }
 
+  /** A named PostgreSQL advisory lock held until the surrounding transaction ends. */
+  async lock(name: string): Promise<void> {
+    if (!this.db.isTransaction) throw new Error('advisory locks are taken inside a transaction');
+    await this.db.raw('select pg_advisory_xact_lock(hashtext(?))', [name]);
+  }
+
   async transaction<T>(work: (tx: Store) => Promise<T>): Promise<T> {
     if (this.db.isTransaction) return work(this);
     return (this.db as Knex).transaction((trx) => work(new Store(trx)));

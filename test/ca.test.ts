@@ -270,6 +270,27 @@ describe('ca: hierarchy and profiles', () => {
   });
 });
 
+describe('init that fails half-way', () => {
+  it('removes the keys it made, so that init can run again', async () => {
+    const env = await createTestEnvironment('pglite');
+    try {
+      const append = env.ctx.audit.append.bind(env.ctx.audit);
+      env.ctx.audit.append = async () => {
+        throw new Error('disk full');
+      };
+      const err = await initialise(env.ctx).catch((e: unknown) => e);
+      expect(String(err)).to.contain('disk full');
+      expect(await env.ctx.provider.findKey('devid-root')).to.equal(undefined);
+      expect(await env.ctx.store.caCertificates.count()).to.equal(0);
+      env.ctx.audit.append = append;
+      const { hierarchy } = await initialise(env.ctx);
+      expect(hierarchy.root.certificate.subject).to.contain('Root CA');
+    } finally {
+      await env.cleanup();
+    }
+  });
+});
+
 describe('ca: predecessor OID check (SPEC section 2)', () => {
   it('accepts an enterprise-arc OID', () => {
     expect(extensionOidProblem('1.3.6.1.4.1.99999.1')).to.equal(undefined);

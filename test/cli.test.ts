@@ -184,11 +184,11 @@ describe('cli: serve --init-if-empty (npm start) and a second node on PostgreSQL
     const shared = { DEVID_DATABASE_URL: database.url!, SOFTHSM2_CONF: SOFTHSM_CONF, DEVID_PKCS11_TOKEN: uniqueLabel('node'), DEVID_PKCS11_PIN: 'node-pin-1234' };
     const firstEnv = await serverEnv(dir(), shared);
     const first = await startServe(firstEnv, ['--init-if-empty']);
-    expect(first.output()).to.contain('initialising');
+    expect(first.output()).to.contain('creating the CA keys');
     const secondEnv = await serverEnv(dir(), shared);
     const second = await startServe(secondEnv, ['--init-if-empty']);
     try {
-      expect(second.output()).not.to.contain('initialising');
+      expect(second.output()).not.to.contain('creating the CA keys');
       const nodes = [firstEnv, secondEnv];
       const roots = await Promise.all(nodes.map(async (e) => Buffer.from(await (await fetch(`http://${e.DEVID_HTTP_LISTEN}/ca/root.crt`)).arrayBuffer())));
       expect(roots[0]!.equals(roots[1]!)).to.equal(true);
