@@ -155,6 +155,9 @@ export async function loadHierarchy(provider: KeyProvider, crypto: Crypto, store
     if (!certified.equals(key.publicKey)) {
       throw new HierarchyError(`the key "${record.keyLabel}" in the token does not match the ${name} CA certificate ${record.serial}`);
     }
+    if (!key.id.equals(record.keyId)) {
+      throw new HierarchyError(`the key "${record.keyLabel}" in the token has CKA_ID ${key.id.toString('hex')}, not the recorded ${record.keyId.toString('hex')}`);
+    }
     issuers[name] = new Issuer(name, certificate, key, crypto);
   }
   return new Hierarchy(issuers.root, issuers.factory, issuers.operational);

@@ -5,7 +5,7 @@ import { issueCertificate } from '../ca/issuance.ts';
 import { birthProfile } from '../ca/profiles.ts';
 import { conflict, forbidden, malformed } from '../errors/domain-error.ts';
 import type { AuditLog } from '../registry/audit-log.ts';
-import { checkName, checkSerial } from '../registry/identifiers.ts';
+import { checkModelName, checkName, checkSerial } from '../registry/identifiers.ts';
 import type { Store } from '../store/store.ts';
 import { StoreConflictError, type CertificateRecord, type DeviceRecord } from '../store/types.ts';
 import { verifyCsr } from './csr.ts';
@@ -57,7 +57,7 @@ export function parseBirthRequest(body: unknown): BirthCertificateRequest {
   const { serial, model, batch, csr, ...rest } = body as Record<string, unknown>;
   const unknown = Object.keys(rest);
   if (unknown.length > 0) throw malformed(`unknown field ${unknown[0]}`);
-  const checked = { serial: checkSerial(serial), model: checkName('model', model), batch: checkName('batch', batch) };
+  const checked = { serial: checkSerial(serial), model: checkModelName(model), batch: checkName('batch', batch) };
   if (typeof csr !== 'string' || csr.length === 0) throw malformed('csr must be a PEM or base64url DER PKCS#10 request');
   return { ...checked, csr };
 }
@@ -98,9 +98,17 @@ export class FactoryService {
     if (!model) throw malformed(`unknown model ${request.model}: an operator declares it with PUT /operator/v1/models/${request.model}`);
 
     const existing = await tx.devices.bySerial(request.serial);
-    if (existing && !existing.reprovisionAllowed) return this.retry(tx, existing, principal, request, keySha256);
+    if (existing && !existing.reprovisionAllowed) {
+      const result = await this.retry(tx, existing, principal, request, keySha256);
+      await this.deps.audit.append(tx, { action: 'device.birth-certificate-returned', actor, device: request.serial, data: { certificateSerial: result.certificateSerial } });
+      return result;
+    }
 
-    const boundTo = (await tx.certificates.devicesWithKey(keySha256)).filter((serial) => serial !== request.serial);
+    const holders = await tx.certificates.devicesWithKey(keySha256);
+    if (existing && holders.includes(request.serial)) {
+      throw conflict(`device ${request.serial} is being reprovisioned: its new birth certificate needs a key it has never had certified`);
+    }
+    const boundTo = holders.filter((serial) => serial !== request.serial);
     if (boundTo.length > 0) throw new CloneSuspected(boundTo);
 
     const { hierarchy, crypto, baseUrl } = this.deps;

@@ -58,6 +58,7 @@ export class AuditCheckpoints {
     return (await this.key()).publicKey;
   }
 
+
   /** Signs the current head; returns the latest checkpoint when the head has not moved, undefined when the log is empty. */
   async create(store: Store): Promise<Checkpoint | undefined> {
     const key = await this.key();
@@ -79,8 +80,8 @@ export class AuditCheckpoints {
 }
 
 /** The first checkpoint that the stored chain contradicts, as { seq, reason }. */
-export async function checkCheckpoints(store: Store, publicKey: KeyObject, events: number): Promise<{ seq: number; reason: string } | undefined> {
-  for (const record of await store.checkpoints.all()) {
+export async function checkCheckpoints(store: Store, publicKey: KeyObject, events: number, records: CheckpointRecord[]): Promise<{ seq: number; reason: string } | undefined> {
+  for (const record of records) {
     let body: CheckpointBody;
     try {
       body = JSON.parse(record.canonical) as CheckpointBody;

@@ -5,6 +5,16 @@ export const SERIAL_PATTERN = /^[A-Za-z0-9][A-Za-z0-9.-]{0,63}$/;
 /** Models, batches, lines, vendors, principals. */
 export const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._@-]{0,127}$/;
 
+/** Models become the CN of birth certificates: at most 64 characters (RFC 5280 ub-common-name). */
+export const MODEL_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+
+export function checkModelName(value: unknown): string {
+  if (typeof value !== 'string' || !MODEL_PATTERN.test(value)) {
+    throw malformed('model must be 1-64 characters: a letter or digit, then letters, digits, ".", "_" or "-"');
+  }
+  return value;
+}
+
 export function checkSerial(value: unknown): string {
   if (typeof value !== 'string' || !SERIAL_PATTERN.test(value)) {
     throw malformed('serial must be 1-64 characters: a letter or digit, then letters, digits, "." or "-"');

@@ -3,7 +3,7 @@ import { malformed } from '../errors/domain-error.ts';
 import type { Store } from '../store/store.ts';
 import type { ModelRecord } from '../store/types.ts';
 import type { AuditLog } from './audit-log.ts';
-import { checkName } from './identifiers.ts';
+import { checkModelName } from './identifiers.ts';
 
 export interface ModelDeclaration {
   hwType: string;
@@ -30,7 +30,7 @@ export function checkModelDeclaration(body: unknown): ModelDeclaration {
  * Idempotent: the same declaration again changes nothing and writes no event.
  */
 export async function declareModel(store: Store, audit: AuditLog, actor: string, name: string, body: unknown, now: Date): Promise<{ created: boolean; model: ModelRecord }> {
-  checkName('model', name);
+  checkModelName(name);
   const declaration = checkModelDeclaration(body);
   return store.transaction(async (tx) => {
     const record: ModelRecord = { name, ...declaration, createdAt: now, updatedAt: now };

@@ -1,8 +1,10 @@
+import { readFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
 import { HierarchyError } from '../ca/hierarchy.ts';
 import { HsmError } from '../hsm/errors.ts';
-import { AuditCheckpoints } from '../registry/audit-checkpoints.ts';
-import { verifyAudit } from '../registry/audit-verify.ts';
+import { AuditCheckpoints, type Checkpoint } from '../registry/audit-checkpoints.ts';
+import type { CheckpointRecord } from '../store/types.ts';
+import { fromExported, verifyAudit } from '../registry/audit-verify.ts';
 import { deviceHistory, formatHistory } from '../registry/device-history.ts';
 import { checkSerial } from '../registry/identifiers.ts';
 import { DomainError } from '../errors/domain-error.ts';
@@ -16,6 +18,24 @@ import { serve } from './serve.ts';
 import { createToken, revokeToken, TokenRequestError } from './tokens.ts';
 
 const logger = createLogger();
+
+/** Checkpoints an auditor kept: the GET /audit/v1/checkpoints document, or a single checkpoint. */
+function readExportedCheckpoints(path: string): CheckpointRecord[] {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (err) {
+    throw new CliError(`cannot read checkpoints from ${path}: ${(err as Error).message}`);
+  }
+  const list = Array.isArray((parsed as { checkpoints?: unknown }).checkpoints) ? (parsed as { checkpoints: unknown[] }).checkpoints : [parsed];
+  return list.map((item, i) => {
+    const c = item as Partial<Checkpoint>;
+    if (typeof c?.seq !== 'number' || typeof c.head !== 'string' || typeof c.at !== 'string' || typeof c.key !== 'string' || typeof c.signature !== 'string') {
+      throw new CliError(`${path}: checkpoint ${i} lacks seq, head, at, key or signature`);
+    }
+    return fromExported(c as Checkpoint);
+  });
+}
 
 /** Errors whose message is the whole story: printed without a stack trace. */
 const EXPECTED = [ConfigError, HsmError, HierarchyError, DataDirLockedError, TokenRequestError, DomainError];
@@ -150,9 +170,11 @@ audit
   .command('verify')
   .description('recompute the whole hash chain and check the signed checkpoints; exit 1 and name the event when broken')
   .option('--json', 'print the report as JSON')
-  .action((options: { json?: boolean }) =>
+  .option('--checkpoint <file>', 'also check checkpoints exported earlier (GET /audit/v1/checkpoints, or one checkpoint)')
+  .action((options: { json?: boolean; checkpoint?: string }) =>
     withContext(async (ctx) => {
-      const report = await verifyAudit(ctx.store, ctx.audit, ctx.provider);
+      const external = options.checkpoint ? readExportedCheckpoints(options.checkpoint) : [];
+      const report = await verifyAudit(ctx.store, ctx.audit, ctx.provider, external);
       if (!report.ok) process.exitCode = 1;
       if (options.json) process.stdout.write(`${JSON.stringify(report)}\n`);
       else if (!report.ok) process.stdout.write(`FAILED at event ${report.brokenAt}: ${report.reason}\n`);

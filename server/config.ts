@@ -119,7 +119,11 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
   const listen = parseListen('DEVID_LISTEN', value(env, 'DEVID_LISTEN') ?? '127.0.0.1:8443');
   const httpListen = parseListen('DEVID_HTTP_LISTEN', value(env, 'DEVID_HTTP_LISTEN') ?? '127.0.0.1:8080');
   const publicHost = parseHost('DEVID_PUBLIC_HOST', value(env, 'DEVID_PUBLIC_HOST') ?? 'localhost');
-  const httpBaseUrl = parseBaseUrl('DEVID_HTTP_BASE_URL', value(env, 'DEVID_HTTP_BASE_URL') ?? `http://${formatHostPort(httpListen)}`);
+  const baseUrl = value(env, 'DEVID_HTTP_BASE_URL');
+  if (!baseUrl && (isUnspecified(httpListen.host) || httpListen.port === 0)) {
+    throw new ConfigError(`DEVID_HTTP_LISTEN=${formatHostPort(httpListen)} is no address a client can use: set DEVID_HTTP_BASE_URL (for example http://pki.example.com), which every certificate carries`);
+  }
+  const httpBaseUrl = parseBaseUrl('DEVID_HTTP_BASE_URL', baseUrl ?? `http://${formatHostPort(httpListen)}`);
   const trustDomain = parseHost('DEVID_TRUST_DOMAIN', value(env, 'DEVID_TRUST_DOMAIN') ?? publicHost);
 
   const predecessorOid = value(env, 'DEVID_PREDECESSOR_OID');
@@ -141,8 +145,12 @@ export interface PublicIdentity {
   httpBaseUrl: string;
 }
 
+function isUnspecified(host: string): boolean {
+  return host === '0.0.0.0' || host === '::' || host === '[::]';
+}
+
 function isLoopbackHost(host: string): boolean {
-  return host === 'localhost' || host.endsWith('.localhost') || host === '::1' || /^127\./.test(host);
+  return isUnspecified(host) || host === 'localhost' || host.endsWith('.localhost') || host === '::1' || /^127\./.test(host);
 }
 
 /** Warnings for loopback values that would be baked into certificates. */

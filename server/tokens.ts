@@ -1,6 +1,6 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { AuditLog } from '../registry/audit-log.ts';
-import { NAME_PATTERN } from '../registry/identifiers.ts';
+import { MODEL_PATTERN, NAME_PATTERN } from '../registry/identifiers.ts';
 import type { Store } from '../store/store.ts';
 import { ROLES, type Role, type TokenRecord } from '../store/types.ts';
 
@@ -43,7 +43,10 @@ function validate(request: TokenRequest): Omit<TokenRecord, 'id' | 'principal' |
   if (role !== 'factory' && (request.line || request.models)) throw new TokenRequestError('--line and --models belong to factory tokens');
   if (role === 'vendor' && !request.vendor) throw new TokenRequestError('a vendor token needs --vendor <vendor id>');
   if (role !== 'vendor' && request.vendor) throw new TokenRequestError('--vendor belongs to vendor tokens');
-  const models = request.models?.map((m) => checkName('model', m)) ?? null;
+  const models = request.models?.map((m) => {
+    if (!MODEL_PATTERN.test(m)) throw new TokenRequestError(`model "${m}" is not a model name (1-64 letters, digits, ".", "_", "-")`);
+    return m;
+  }) ?? null;
   if (models && models.length === 0) throw new TokenRequestError('--models needs at least one model');
   return {
     role,

@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -131,10 +131,18 @@ describe('cli: init, serve, token (embedded defaults: PGlite and SoftHSM in the 
     }
   });
 
-  it('audit verify passes on the untouched log', () => {
-    const result = runCli(['audit', 'verify'], env);
+  it('audit verify passes on the untouched log, with a checkpoint kept in a file', () => {
+    const checkpoint = runCli(['audit', 'checkpoint'], env);
+    expect(checkpoint.status, checkpoint.stderr).to.equal(0);
+    const file = join(dataDir, 'kept-checkpoint.json');
+    writeFileSync(file, checkpoint.stdout);
+    const result = runCli(['audit', 'verify', '--checkpoint', file], env);
     expect(result.status, result.stderr).to.equal(0);
-    expect(result.stdout).to.match(/^OK: \d+ events/);
+    expect(result.stdout).to.match(/^OK: \d+ events, head [0-9a-f]{64}, \d+ signed checkpoints/);
+    writeFileSync(file, '{"seq": 1}');
+    const bad = runCli(['audit', 'verify', '--checkpoint', file], env);
+    expect(bad.status).to.equal(1);
+    expect(bad.stderr).to.contain('lacks seq, head, at, key or signature');
   });
 
   it('the recorded identity changes only through `identity set`, audited', () => {

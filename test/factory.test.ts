@@ -8,6 +8,7 @@ import { makeDeviceKey, tamperedCsr, type DeviceKeyType } from './support/device
 import { opensslText, opensslVerify } from './support/openssl.ts';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createToken, revokeToken } from '../server/tokens.ts';
+import { fromExported, verifyAudit } from '../registry/audit-verify.ts';
 
 const MODEL = { hwType: '1.3.6.1.4.1.99999.1.2', manufacturer: 'Acme Devices' };
 
@@ -104,7 +105,8 @@ describe('factory API (SPEC section 4)', function () {
       expect(retry.json.certificateSerial).to.equal(first.json.certificateSerial);
       const other = await birth({ serial: s, model: 'thermo-2', batch: 'b1', csr: (await makeDeviceKey()).csrPem });
       expectProblem(other, 409);
-      expect(await counts(server)).to.deep.equal(before);
+      // The retry is an action of the factory line, so it is audited; the refusal writes nothing.
+      expect(await counts(server)).to.deep.equal({ ...before, events: before.events + 1 });
     });
 
     it('a key already bound to another device is 409 and audited as a suspected clone', async () => {
@@ -239,9 +241,22 @@ describe('factory API (SPEC section 4)', function () {
       expectProblem(await birth({ serial: s, model: 'thermo-2', batch: 'b1', csr: oldKey.csrPem }), 409);
 
       const history = await server.request('GET', `/audit/v1/devices/${s}/history`, { token: server.tokens.auditor });
-      expect(history.json.events.map((e: { action: string }) => e.action)).to.deep.equal(['device.manufactured', 'device.reprovision-allowed', 'device.reprovisioned']);
+      expect(history.json.events.map((e: { action: string }) => e.action)).to.deep.equal([
+        'device.manufactured', 'device.reprovision-allowed', 'device.reprovisioned', 'device.birth-certificate-returned',
+      ]);
       expect(history.json.events[1].data.reason).to.equal('RMA 4711: secure element replaced');
       expect(history.json.certificates.map((c: { kind: string; revokedAt: string | null }) => [c.kind, c.revokedAt !== null])).to.deep.equal([['birth', true], ['birth', false]]);
+    });
+
+    it('a reprovisioned device must bring a key it never had certified', async () => {
+      const s = nextSerial();
+      const oldKey = await makeDeviceKey();
+      await birth({ serial: s, model: 'thermo-2', batch: 'b1', csr: oldKey.csrPem });
+      expect((await reprovision(s, { reason: 'suspected key leak' })).status).to.equal(200);
+      const response = await birth({ serial: s, model: 'thermo-2', batch: 'b1', csr: oldKey.csrPem });
+      expectProblem(response, 409);
+      expect(response.json.detail).to.contain('never had certified');
+      expect((await birth({ serial: s, model: 'thermo-2', batch: 'b1', csr: (await makeDeviceKey()).csrPem })).status).to.equal(201);
     });
 
     it('refuses an unknown device, a missing reason and a factory token, writing nothing', async () => {
@@ -283,7 +298,12 @@ describe('factory API (SPEC section 4)', function () {
       expect(checkpoint.status).to.equal(201);
       const report = await server.request('GET', '/audit/v1/verify', { token: server.tokens.auditor });
       expect(report.json).to.include({ ok: true, checkpoints: 2 });
-      expect(report.json.latestCheckpoint.seq).to.equal(report.json.events);
+      // The request for the checkpoint is itself the one event after it.
+      expect(report.json.latestCheckpoint.seq).to.equal(report.json.events - 1);
+      expectProblem(await server.request('GET', '/audit/v1/verify', { token: server.tokens.operator }), 403);
+      expectProblem(await server.request('GET', '/audit/v1/checkpoints', { token: server.tokens.operator }), 403);
+      const reads = (await server.env.ctx.store.audit.page(0, 10_000)).map((e) => e.action);
+      expect(reads).to.include.members(['audit.verified', 'audit.history-read', 'audit.checkpoint-requested']);
       const published = await server.request('GET', '/audit/v1/checkpoints', { token: server.tokens.auditor });
       expect(published.json.publicKey).to.contain('BEGIN PUBLIC KEY');
       expectProblem(await server.request('POST', '/audit/v1/checkpoints', { token: server.tokens.auditor }), 403);
@@ -332,6 +352,33 @@ for (const kind of DATABASE_KINDS) {
       expect(await server.env.ctx.store.certificates.byDevice('SN-RACE')).to.have.length(1);
       const report = await server.request('GET', '/audit/v1/verify', { token: server.tokens.auditor });
       expect(report.json.ok).to.equal(true);
+    });
+
+    it('a checkpoint kept outside the CA catches a cut-back log whose newer stored checkpoints were removed too', async () => {
+      const key = await makeDeviceKey();
+      await server.request('POST', '/factory/v1/birth-certificates', { token: server.tokens.factory, body: { serial: 'SN-KEEP', model: 'thermo-2', batch: 'b1', csr: key.csrPem } });
+      const exported = (await server.request('POST', '/audit/v1/checkpoints', { token: server.tokens.operator })).json.checkpoint;
+      const db = server.env.ctx.store.db as Knex;
+      await db.transaction(async (trx) => {
+        await trx.raw('set local session_replication_role = replica');
+        await trx.raw('delete from audit_events where seq >= ?', [exported.seq - 1]);
+        await trx.raw('delete from audit_checkpoints where seq >= ?', [exported.seq - 1]);
+      });
+      const { ctx } = server.env;
+      expect((await verifyAudit(ctx.store, ctx.audit, ctx.provider)).ok).to.equal(true);
+      const withExternal = await verifyAudit(ctx.store, ctx.audit, ctx.provider, [fromExported(exported)]);
+      expect(withExternal).to.include({ ok: false, brokenAt: exported.seq - 1 });
+    });
+
+    it('a log whose checkpoints were all removed fails verification', async () => {
+      const db = server.env.ctx.store.db as Knex;
+      await db.transaction(async (trx) => {
+        await trx.raw('set local session_replication_role = replica');
+        await trx.raw('delete from audit_checkpoints');
+      });
+      const report = await server.request('GET', '/audit/v1/verify', { token: server.tokens.auditor });
+      expect(report.json).to.include({ ok: false });
+      expect(report.json.reason).to.contain('no signed checkpoint');
     });
 
     it('deleting the newest events after a checkpoint is detected and names the event', async () => {

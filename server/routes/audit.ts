@@ -1,4 +1,4 @@
-import { Router } from 'express';
+import { Router, type Response } from 'express';
 import { notFound } from '../../errors/domain-error.ts';
 import type { KeyProvider } from '../../hsm/provider.ts';
 import { AuditCheckpoints, toCheckpoint } from '../../registry/audit-checkpoints.ts';
@@ -7,7 +7,7 @@ import { verifyAudit } from '../../registry/audit-verify.ts';
 import { deviceHistory } from '../../registry/device-history.ts';
 import { checkSerial } from '../../registry/identifiers.ts';
 import type { Store } from '../../store/store.ts';
-import { requireRole } from '../auth.ts';
+import { actorOf, requireRole } from '../auth.ts';
 
 export interface AuditRouteDeps {
   store: Store;
@@ -16,29 +16,40 @@ export interface AuditRouteDeps {
   checkpoints: AuditCheckpoints;
 }
 
-/** Auditor (and operator) reads of the audit log (SPEC section 7). */
+/** The audit log for auditors, device history for auditors and operators (SPEC sections 3 and 7). */
 export function auditRoutes({ store, audit, provider, checkpoints }: AuditRouteDeps): Router {
   const router = Router();
-  const readers = requireRole(store, 'auditor', 'operator');
+  // SPEC section 3: the audit log and its verification are the auditor's; device history is the operator's too.
+  const auditors = requireRole(store, 'auditor');
+  const historyReaders = requireRole(store, 'auditor', 'operator');
+  // Reads are actions too (SPEC section 3): each leaves an event with the token id.
+  const record = (res: Response, action: string, data: Record<string, unknown>) =>
+    store.transaction((tx) => audit.append(tx, { action, actor: actorOf(res), data }));
 
-  router.get('/audit/v1/verify', readers, async (_req, res) => {
+  router.get('/audit/v1/verify', auditors, async (_req, res) => {
     const report = await verifyAudit(store, audit, provider);
+    await record(res, 'audit.verified', { ok: report.ok, events: report.events });
     res.status(200).json(report);
   });
 
-  router.get('/audit/v1/devices/:serial/history', readers, async (req, res) => {
-    const history = await deviceHistory(store, checkSerial(req.params.serial));
-    if (!history) throw notFound(`no device ${req.params.serial}`);
+  router.get('/audit/v1/devices/:serial/history', historyReaders, async (req, res) => {
+    const serial = checkSerial(req.params.serial);
+    const history = await deviceHistory(store, serial);
+    if (!history) throw notFound(`no device ${serial}`);
+    await record(res, 'audit.history-read', { serial });
     res.json(history);
   });
 
-  router.get('/audit/v1/checkpoints', readers, async (_req, res) => {
+  router.get('/audit/v1/checkpoints', auditors, async (_req, res) => {
     const publicKey = (await checkpoints.publicKey()).export({ format: 'pem', type: 'spki' });
-    res.json({ publicKey, checkpoints: (await store.checkpoints.all()).map(toCheckpoint) });
+    const list = (await store.checkpoints.all()).map(toCheckpoint);
+    await record(res, 'audit.checkpoints-read', { checkpoints: list.length });
+    res.json({ publicKey, checkpoints: list });
   });
 
   router.post('/audit/v1/checkpoints', requireRole(store, 'operator'), async (_req, res) => {
     const checkpoint = await checkpoints.create(store);
+    await record(res, 'audit.checkpoint-requested', { seq: checkpoint?.seq ?? null });
     res.status(checkpoint ? 201 : 200).json({ checkpoint: checkpoint ?? null });
   });
   return router;
