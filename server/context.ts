@@ -47,7 +47,7 @@ export async function openContext(config: Config, logger: Logger, options: OpenO
   };
   try {
     mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
-    if (config.database.kind === 'pglite') cleanups.push(lockDataDir(config.dataDir));
+    if (config.database.kind === 'pglite') cleanups.push(await lockDataDir(config.dataDir));
 
     const softhsm = config.pkcs11.softhsm;
     if (softhsm) {

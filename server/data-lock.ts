@@ -1,53 +1,28 @@
-import { closeSync, mkdirSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import lockfile from 'proper-lockfile';
 
 export class DataDirLockedError extends Error {
   override readonly name = 'DataDirLockedError';
 }
 
-function alive(pid: number): boolean {
-  if (pid === process.pid) return false; // our own stale lock, e.g. PID 1 in a container restart
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
+/** A lock left by a killed process frees itself after this long. */
+const STALE_MS = 10_000;
 
 /**
  * An exclusive lock on the data directory (SPEC section 8): PGlite has one
  * connection and does not lock its folder, so a second process must refuse to
- * start. The lock file holds our PID; a lock left by a dead process is taken over.
+ * start. proper-lockfile takes it atomically (mkdir) and refreshes it while we
+ * run, so a lock whose holder died goes stale instead of blocking for ever.
  */
-export function lockDataDir(dataDir: string): () => void {
+export async function lockDataDir(dataDir: string): Promise<() => Promise<void>> {
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
-  const path = join(dataDir, 'devid-ca.lock');
-  for (let attempt = 0; attempt < 3; attempt += 1) {
-    try {
-      const fd = openSync(path, 'wx', 0o600);
-      writeSync(fd, String(process.pid));
-      closeSync(fd);
-      let released = false;
-      return () => {
-        if (released) return;
-        released = true;
-        try {
-          unlinkSync(path);
-        } catch {
-          // already gone
-        }
-      };
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-      const holder = Number(readFileSync(path, 'utf8').trim());
-      if (Number.isInteger(holder) && holder > 0 && alive(holder)) {
-        throw new DataDirLockedError(
-          `the data directory ${dataDir} is in use by process ${holder}: the embedded PGlite database serves one process only; stop that process, or set DEVID_DATABASE_URL to a PostgreSQL database to run several`,
-        );
-      }
-      unlinkSync(path);
-    }
+  try {
+    return await lockfile.lock(dataDir, { lockfilePath: join(dataDir, 'devid-ca.lock'), stale: STALE_MS, realpath: false, retries: 0 });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ELOCKED') throw err;
+    throw new DataDirLockedError(
+      `the data directory ${dataDir} is in use by another devid-ca process: the embedded PGlite database serves one process only; stop that process, or set DEVID_DATABASE_URL to a PostgreSQL database to run several (a lock left by a killed process frees itself within ${STALE_MS / 1000} s)`,
+    );
   }
-  throw new DataDirLockedError(`could not lock the data directory ${dataDir}`);
 }
