@@ -3,7 +3,7 @@ import * as x509 from '@peculiar/x509';
 import type { Curve } from '../hsm/curves.ts';
 import type { KeyHandle, KeyProvider } from '../hsm/provider.ts';
 import type { Store } from '../store/store.ts';
-import type { CaName } from '../store/types.ts';
+import type { CaCertificateRecord, CaName } from '../store/types.ts';
 import { OID, buildName } from './asn1.ts';
 import { Issuer, signWithKey } from './issuer.ts';
 import { BACKDATE_MS, DAY_MS, NO_EXPIRY, intermediateExtensions, rootExtensions } from './profiles.ts';
@@ -140,27 +140,35 @@ export async function createHierarchy(
 /**
  * Loads the hierarchy recorded in the database and finds each key in the
  * token; refuses when a key is missing or does not match its certificate
- * (after Boulder's issuance/issuer.go start-up check).
+ * (after Boulder's issuance/issuer.go start-up check). With `rootOffline`
+ * allowed, a missing root key is accepted: the root signs only the
+ * intermediates and its CRL, so `serve` runs without it.
  */
-export async function loadHierarchy(provider: KeyProvider, crypto: Crypto, store: Store): Promise<Hierarchy> {
+export async function loadHierarchy(provider: KeyProvider, crypto: Crypto, store: Store, options: { allowOfflineRoot?: boolean } = {}): Promise<Hierarchy> {
   const records = await store.caCertificates.active();
   const issuers = {} as Record<CaName, Issuer>;
   for (const name of CA_NAMES) {
     const record = records.find((r) => r.name === name);
     if (!record) throw new HierarchyError(`the database holds no ${name} CA certificate: run "devid-ca init"`);
-    const key = await provider.findKey(record.keyLabel);
-    if (!key) throw new HierarchyError(`the token holds no key labelled "${record.keyLabel}" for the ${name} CA`);
     const certificate = new x509.X509Certificate(new Uint8Array(record.der));
-    const certified = createPublicKey({ key: Buffer.from(certificate.publicKey.rawData), format: 'der', type: 'spki' });
-    if (!certified.equals(key.publicKey)) {
-      throw new HierarchyError(`the key "${record.keyLabel}" in the token does not match the ${name} CA certificate ${record.serial}`);
+    const key = await provider.findKey(record.keyLabel);
+    if (!key && !(name === 'root' && options.allowOfflineRoot)) {
+      throw new HierarchyError(`the token holds no key labelled "${record.keyLabel}" for the ${name} CA`);
     }
-    if (!key.id.equals(record.keyId)) {
-      throw new HierarchyError(`the key "${record.keyLabel}" in the token has CKA_ID ${key.id.toString('hex')}, not the recorded ${record.keyId.toString('hex')}`);
-    }
+    if (key) checkKeyMatches(key, record, certificate);
     issuers[name] = new Issuer(name, certificate, key, crypto);
   }
   return new Hierarchy(issuers.root, issuers.factory, issuers.operational);
+}
+
+function checkKeyMatches(key: KeyHandle, record: CaCertificateRecord, certificate: x509.X509Certificate): void {
+  const certified = createPublicKey({ key: Buffer.from(certificate.publicKey.rawData), format: 'der', type: 'spki' });
+  if (!certified.equals(key.publicKey)) {
+    throw new HierarchyError(`the key "${record.keyLabel}" in the token does not match the ${record.name} CA certificate ${record.serial}`);
+  }
+  if (!key.id.equals(record.keyId)) {
+    throw new HierarchyError(`the key "${record.keyLabel}" in the token has CKA_ID ${key.id.toString('hex')}, not the recorded ${record.keyId.toString('hex')}`);
+  }
 }
 
 export function publicKeyOf(key: KeyHandle): x509.PublicKey {

@@ -13,17 +13,28 @@ export interface CertificateTemplate {
   extensions: x509.Extension[];
 }
 
-/** One CA of the hierarchy: its certificate and its key in the token. */
-export class Issuer {
-  readonly signingKey: HsmCryptoKey;
+/** The CA's key is not in the token: the root kept offline between ceremonies (SPEC section 1). */
+export class OfflineKeyError extends Error {
+  override readonly name = 'OfflineKeyError';
+}
 
+/** One CA of the hierarchy: its certificate and, unless it is kept offline, its key in the token. */
+export class Issuer {
   constructor(
     readonly name: CaName,
     readonly certificate: x509.X509Certificate,
-    readonly key: KeyHandle,
+    private readonly signingKey: KeyHandle | undefined,
     private readonly crypto: Crypto,
-  ) {
-    this.signingKey = new HsmCryptoKey(key);
+  ) {}
+
+  get online(): boolean {
+    return this.signingKey !== undefined;
+  }
+
+  /** The key in the token; throws OfflineKeyError when the CA is kept offline. */
+  get key(): KeyHandle {
+    if (!this.signingKey) throw new OfflineKeyError(`the ${this.name} CA key is offline: connect the token that holds it for this ceremony`);
+    return this.signingKey;
   }
 
   private aki?: Promise<x509.AuthorityKeyIdentifierExtension>;

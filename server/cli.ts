@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
 import { HierarchyError } from '../ca/hierarchy.ts';
+import { OfflineKeyError } from '../ca/issuer.ts';
 import { HsmError } from '../hsm/errors.ts';
 import { AuditCheckpoints, type Checkpoint } from '../registry/audit-checkpoints.ts';
 import type { CheckpointRecord } from '../store/types.ts';
@@ -38,7 +39,7 @@ function readExportedCheckpoints(path: string): CheckpointRecord[] {
 }
 
 /** Errors whose message is the whole story: printed without a stack trace. */
-const EXPECTED = [ConfigError, HsmError, HierarchyError, DataDirLockedError, TokenRequestError, DomainError];
+const EXPECTED = [OfflineKeyError, ConfigError, HsmError, HierarchyError, DataDirLockedError, TokenRequestError, DomainError];
 
 class CliError extends Error {}
 

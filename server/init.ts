@@ -47,7 +47,7 @@ async function initialiseUnlessPresent(ctx: Context, progress: (line: string) =>
         data: {
           ...identity,
           certificates: Object.fromEntries(
-            (['root', 'factory', 'operational'] as const).map((name) => [name, { serial: created[name].certificate.serialNumber, keyLabel: created[name].key!.label }]),
+            (['root', 'factory', 'operational'] as const).map((name) => [name, { serial: created[name].certificate.serialNumber, keyLabel: created[name].key.label }]),
           ),
         },
       });

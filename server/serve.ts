@@ -51,7 +51,8 @@ export async function serve(ctx: Context): Promise<RunningServer> {
   const identity = await loadIdentity(ctx.store);
   if (!identity) throw new Error('this database holds no initialised CA: run "devid-ca init" first');
   for (const warning of [...identityDrift(ctx.config, identity), ...loopbackWarnings(identity)]) ctx.logger.warn(warning);
-  const hierarchy = await loadHierarchy(ctx.provider, ctx.crypto, ctx.store);
+  const hierarchy = await loadHierarchy(ctx.provider, ctx.crypto, ctx.store, { allowOfflineRoot: true });
+  if (!hierarchy.root.online) ctx.logger.info('the root CA key is offline: serving with the intermediates only');
   let credentials = await ensureServerCredentials(ctx, hierarchy, identity);
 
   const checkpoints = new AuditCheckpoints(ctx.provider, ctx.clock);

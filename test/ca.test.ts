@@ -10,6 +10,8 @@ import { issueCertificate } from '../ca/issuance.ts';
 import { extensionOidProblem } from '../ca/oid.ts';
 import { birthProfile, DAY_MS, HOUR_MS, NO_EXPIRY, operationalProfile, serverProfile, type EndEntityContext } from '../ca/profiles.ts';
 import { initialise } from '../server/init.ts';
+import { serve } from '../server/serve.ts';
+import { OfflineKeyError } from '../ca/issuer.ts';
 import { createTestEnvironment, type TestEnvironment } from './support/context.ts';
 import { opensslSubject, opensslText, opensslVerify } from './support/openssl.ts';
 import { Pkcs11KeyProvider } from '../hsm/pkcs11-provider.ts';
@@ -267,6 +269,36 @@ describe('ca: hierarchy and profiles', () => {
       expect(stored.sha256).to.equal(createHash('sha256').update(stored.der).digest('hex'));
       expect(stored.keySha256).to.equal(createHash('sha256').update(Buffer.from(publicKey.rawData)).digest('hex'));
     });
+  });
+});
+
+describe('root key kept offline (SPEC section 1)', () => {
+  it('serve runs with the intermediates only; the root refuses to sign until its token is back', async () => {
+    const env = await createTestEnvironment('pglite');
+    try {
+      await initialise(env.ctx);
+      const { provider, crypto, store } = env.ctx;
+      await provider.destroyKey((await provider.findKey('devid-root'))!);
+      const strict = await loadHierarchy(provider, crypto, store).catch((e: unknown) => e);
+      expect(strict).to.be.instanceOf(HierarchyError);
+      const running = await serve(env.ctx);
+      try {
+        expect(running.hierarchy.root.online).to.equal(false);
+        expect(() => running.hierarchy.root.key).to.throw(OfflineKeyError);
+        const publicKey = devicePublicKey();
+        const issuer = running.hierarchy.factory;
+        const { certificate } = await store.transaction(async (tx) => {
+          const profile = await birthProfile({ issuer, publicKey, baseUrl: BASE, now: new Date(), crypto }, { serial: 'SN-OFF', manufacturer: 'A', model: 'm', hwType: '1.2.3.4' });
+          return issueCertificate(tx, { issuer, profile, publicKey, deviceSerial: 'SN-OFF', predecessorSha256: null, now: new Date() });
+        });
+        const result = opensslVerify(running.hierarchy.root.certificate.toString('pem'), issuer.certificate.toString('pem'), certificate.toString('pem'));
+        expect(result.ok, result.output).to.equal(true);
+      } finally {
+        await running.close();
+      }
+    } finally {
+      await env.cleanup();
+    }
   });
 });
 
