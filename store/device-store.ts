@@ -28,48 +28,39 @@ export class DeviceStore {
 
   /** Inserts a device; a taken serial or factory key raises StoreConflictError. */
   async insert(record: DeviceRecord): Promise<void> {
-    try {
-      await this.db('devices').insert({
-        serial: record.serial,
-        model: record.model,
-        batch: record.batch,
-        line: record.line,
-        device_class: record.deviceClass,
-        owner: record.owner,
-        state: record.state,
-        factory_key_sha256: record.factoryKeySha256,
-        reprovision_allowed: record.reprovisionAllowed,
-        created_at: record.createdAt,
-        updated_at: record.updatedAt,
-      });
-    } catch (err) {
-      if (isUniqueViolation(err)) throw new StoreConflictError('device serial or factory key already registered', err.constraint);
-      throw err;
-    }
+    await conflictsAsStoreErrors(this.db('devices').insert({ serial: record.serial, created_at: record.createdAt, ...mutableColumns(record) }));
   }
 
   /** Writes every mutable field of the device (state, binding, class, owner). */
   async update(record: DeviceRecord): Promise<void> {
-    try {
-      await this.db('devices').where({ serial: record.serial }).update({
-        model: record.model,
-        batch: record.batch,
-        line: record.line,
-        device_class: record.deviceClass,
-        owner: record.owner,
-        state: record.state,
-        factory_key_sha256: record.factoryKeySha256,
-        reprovision_allowed: record.reprovisionAllowed,
-        updated_at: record.updatedAt,
-      });
-    } catch (err) {
-      if (isUniqueViolation(err)) throw new StoreConflictError('factory key already registered', err.constraint);
-      throw err;
-    }
+    await conflictsAsStoreErrors(this.db('devices').where({ serial: record.serial }).update(mutableColumns(record)));
   }
 
   async count(): Promise<number> {
     return countRows(this.db, 'devices');
+  }
+}
+
+function mutableColumns(record: DeviceRecord): Record<string, unknown> {
+  return {
+    model: record.model,
+    batch: record.batch,
+    line: record.line,
+    device_class: record.deviceClass,
+    owner: record.owner,
+    state: record.state,
+    factory_key_sha256: record.factoryKeySha256,
+    reprovision_allowed: record.reprovisionAllowed,
+    updated_at: record.updatedAt,
+  };
+}
+
+async function conflictsAsStoreErrors(query: Promise<unknown>): Promise<void> {
+  try {
+    await query;
+  } catch (err) {
+    if (isUniqueViolation(err)) throw new StoreConflictError('device serial or factory key already registered', err.constraint);
+    throw err;
   }
 }
 
