@@ -6,7 +6,7 @@ import { birthProfile } from '../ca/profiles.ts';
 import { conflict, forbidden, malformed } from '../errors/domain-error.ts';
 import type { AuditLog } from '../registry/audit-log.ts';
 import { checkModelName, checkName, checkSerial } from '../registry/identifiers.ts';
-import type { Store } from '../store/store.ts';
+import { LOCKS, type Store } from '../store/store.ts';
 import { StoreConflictError, type CertificateRecord, type DeviceRecord } from '../store/types.ts';
 import { verifyCsr } from './csr.ts';
 
@@ -93,7 +93,7 @@ export class FactoryService {
     tx: Store, principal: FactoryPrincipal, request: BirthCertificateRequest,
     publicKey: Parameters<typeof birthProfile>[0]['publicKey'], keySha256: string, keyType: string, actor: string,
   ): Promise<BirthCertificateResult> {
-    await tx.devices.lockSerial(request.serial);
+    await tx.lock(LOCKS.device(request.serial));
     const model = await tx.models.byName(request.model);
     if (!model) throw malformed(`unknown model ${request.model}: an operator declares it with PUT /operator/v1/models/${request.model}`);
 

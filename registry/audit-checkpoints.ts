@@ -3,7 +3,7 @@ import * as x509 from '@peculiar/x509';
 import canonicalize from 'canonicalize';
 import { HsmError } from '../hsm/errors.ts';
 import type { KeyHandle, KeyProvider } from '../hsm/provider.ts';
-import type { Store } from '../store/store.ts';
+import { LOCKS, type Store } from '../store/store.ts';
 import type { CheckpointRecord } from '../store/types.ts';
 
 /** CKA_LABEL of the key that signs checkpoints (SPEC section 7). */
@@ -43,7 +43,7 @@ export class AuditCheckpoints {
    */
   async ensureKey(store: Store): Promise<KeyHandle> {
     return store.transaction(async (tx) => {
-      await tx.lock('devid-audit-key');
+      await tx.lock(LOCKS.auditKey);
       return (await this.provider.findKey(AUDIT_KEY_LABEL)) ?? this.provider.createKey(AUDIT_KEY_LABEL, 'P-256');
     });
   }
@@ -58,12 +58,11 @@ export class AuditCheckpoints {
     return (await this.key()).publicKey;
   }
 
-
   /** Signs the current head; returns the latest checkpoint when the head has not moved, undefined when the log is empty. */
   async create(store: Store): Promise<Checkpoint | undefined> {
     const key = await this.key();
     return store.transaction(async (tx) => {
-      await tx.audit.lockChain();
+      await tx.lock(LOCKS.auditChain);
       const head = await tx.audit.head();
       if (!head) return undefined;
       const latest = await tx.checkpoints.latest();

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import canonicalize from 'canonicalize';
-import type { Store } from '../store/store.ts';
+import { LOCKS, type Store } from '../store/store.ts';
 import type { AuditEventRecord } from '../store/types.ts';
 
 /** The `prev` of the first event. */
@@ -47,7 +47,7 @@ export class AuditLog {
   /** Appends within the caller's transaction, so the event commits with the action it records. */
   async append(tx: Store, entry: AuditEntry): Promise<AuditEvent> {
     if (!tx.db.isTransaction) throw new Error('audit events are appended inside the transaction of their action');
-    await tx.audit.lockChain();
+    await tx.lock(LOCKS.auditChain);
     const head = await tx.audit.head();
     const event: AuditEvent = {
       seq: (head?.seq ?? 0) + 1,

@@ -1,5 +1,5 @@
 import { conflict, malformed, notFound } from '../errors/domain-error.ts';
-import type { Store } from '../store/store.ts';
+import { LOCKS, type Store } from '../store/store.ts';
 import { REVOCATION_REASONS, type DeviceRecord } from '../store/types.ts';
 import type { AuditLog } from './audit-log.ts';
 import { checkSerial } from './identifiers.ts';
@@ -31,7 +31,7 @@ export async function reprovisionDevice(store: Store, audit: AuditLog, actor: st
   checkSerial(serial);
   const reason = checkReasonText(body);
   return store.transaction(async (tx) => {
-    await tx.devices.lockSerial(serial);
+    await tx.lock(LOCKS.device(serial));
     const device = await tx.devices.bySerial(serial);
     if (!device) throw notFound(`no device ${serial}`);
     if (device.state === 'decommissioned') throw conflict(`device ${serial} is decommissioned, which is final`);

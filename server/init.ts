@@ -1,6 +1,7 @@
 import { createHierarchy, destroyHierarchyKeys, existingHierarchy, HierarchyError, type Hierarchy } from '../ca/hierarchy.ts';
 import { AuditCheckpoints } from '../registry/audit-checkpoints.ts';
 import { loopbackWarnings, type PublicIdentity } from './config.ts';
+import { LOCKS } from '../store/store.ts';
 import type { Context } from './context.ts';
 import { recordIdentity } from './identity.ts';
 import { ensureServerCredentials } from './tls.ts';
@@ -32,7 +33,7 @@ async function initialiseUnlessPresent(ctx: Context, progress: (line: string) =>
   try {
     hierarchy = await ctx.store.transaction(async (tx) => {
       // Nodes starting together on one PostgreSQL: the first creates, the others wait and then join.
-      await tx.lock('devid-init');
+      await tx.lock(LOCKS.init);
       const reason = await existingHierarchy(ctx.provider, tx);
       if (reason && joinExisting) return undefined;
       if (reason) throw new HierarchyError(`refusing to overwrite the existing hierarchy: ${reason}`);

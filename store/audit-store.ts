@@ -2,22 +2,11 @@ import type { Knex } from 'knex';
 import { countRows } from './convert.ts';
 import type { AuditEventRecord } from './types.ts';
 
-/** Arbitrary constant naming the advisory lock that serialises audit appends. */
-const AUDIT_CHAIN_LOCK = 0x64657669; // "devi"
-
 const COLUMNS = ['seq', 'action', 'device_serial', 'canonical', 'hash'];
 
 /** Rows of the append-only audit log; the chain rules live in registry/audit-log.ts. */
 export class AuditStore {
   constructor(private readonly db: Knex | Knex.Transaction) {}
-
-  /**
-   * Takes the chain lock until the surrounding transaction ends, so appends
-   * from every server process on one PostgreSQL form a single chain.
-   */
-  async lockChain(): Promise<void> {
-    await this.db.raw('select pg_advisory_xact_lock(?)', [AUDIT_CHAIN_LOCK]);
-  }
 
   async head(): Promise<AuditEventRecord | undefined> {
     const row = await this.db('audit_events').select(COLUMNS).orderBy('seq', 'desc').first();

@@ -8,14 +8,6 @@ const COLUMNS = ['serial', 'model', 'batch', 'line', 'device_class', 'owner', 's
 export class DeviceStore {
   constructor(private readonly db: Knex | Knex.Transaction) {}
 
-  /**
-   * Serialises work on one serial until the transaction ends, so concurrent
-   * factory requests for a serial see each other's result.
-   */
-  async lockSerial(serial: string): Promise<void> {
-    await this.db.raw('select pg_advisory_xact_lock(hashtext(?))', [`device:${serial}`]);
-  }
-
   async bySerial(serial: string): Promise<DeviceRecord | undefined> {
     const row = await this.db('devices').select(COLUMNS).where({ serial }).first();
     return row ? fromRow(row) : undefined;

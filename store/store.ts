@@ -8,6 +8,18 @@ import { ModelStore } from './model-store.ts';
 import { SettingsStore } from './settings-store.ts';
 import { TokenStore } from './token-store.ts';
 
+/** Names of the advisory locks that serialise work across server processes. */
+export const LOCKS = {
+  /** Appends from every process on one PostgreSQL form a single audit chain. */
+  auditChain: 'devid-audit-chain',
+  /** Nodes starting together create one hierarchy. */
+  init: 'devid-init',
+  /** Two nodes cannot create two audit keys with one label. */
+  auditKey: 'devid-audit-key',
+  /** Concurrent requests for one serial see each other's result. */
+  device: (serial: string) => `device:${serial}`,
+} as const;
+
 /**
  * The only door to the database. Each area is its own small store over the
  * same connection; `transaction` hands out a Store bound to one transaction so
