@@ -5,7 +5,7 @@ import { issueCertificate } from '../ca/issuance.ts';
 import { birthProfile } from '../ca/profiles.ts';
 import { conflict, forbidden, malformed } from '../errors/domain-error.ts';
 import type { AuditLog } from '../registry/audit-log.ts';
-import { checkModelName, checkName, checkSerial } from '../registry/identifiers.ts';
+import { bodyFields, checkModelName, checkName, checkSerial } from '../registry/identifiers.ts';
 import { LOCKS, type Store } from '../store/store.ts';
 import { StoreConflictError, type CertificateRecord, type DeviceRecord } from '../store/types.ts';
 import { verifyCsr } from './csr.ts';
@@ -51,12 +51,7 @@ class CloneSuspected extends Error {
 }
 
 export function parseBirthRequest(body: unknown): BirthCertificateRequest {
-  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
-    throw malformed('the body must be a JSON object {"serial", "model", "batch", "csr"}');
-  }
-  const { serial, model, batch, csr, ...rest } = body as Record<string, unknown>;
-  const unknown = Object.keys(rest);
-  if (unknown.length > 0) throw malformed(`unknown field ${unknown[0]}`);
+  const { serial, model, batch, csr } = bodyFields(body, ['serial', 'model', 'batch', 'csr']);
   const checked = { serial: checkSerial(serial), model: checkModelName(model), batch: checkName('batch', batch) };
   if (typeof csr !== 'string' || csr.length === 0) throw malformed('csr must be a PEM or base64url DER PKCS#10 request');
   return { ...checked, csr };

@@ -15,6 +15,16 @@ export function checkModelName(value: unknown): string {
   return value;
 }
 
+/** A JSON object body with no fields but the given ones; anything else is malformed. */
+export function bodyFields<K extends string>(body: unknown, fields: readonly K[]): Partial<Record<K, unknown>> {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+    throw malformed(`the body must be a JSON object {${fields.map((f) => `"${f}"`).join(', ')}}`);
+  }
+  const unknown = Object.keys(body).find((key) => !(fields as readonly string[]).includes(key));
+  if (unknown !== undefined) throw malformed(`unknown field ${unknown}`);
+  return body as Partial<Record<K, unknown>>;
+}
+
 export function checkSerial(value: unknown): string {
   if (typeof value !== 'string' || !SERIAL_PATTERN.test(value)) {
     throw malformed('serial must be 1-64 characters: a letter or digit, then letters, digits, "." or "-"');

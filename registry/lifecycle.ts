@@ -2,14 +2,11 @@ import { conflict, malformed, notFound } from '../errors/domain-error.ts';
 import { LOCKS, type Store } from '../store/store.ts';
 import { REVOCATION_REASONS, type DeviceRecord } from '../store/types.ts';
 import type { AuditLog } from './audit-log.ts';
-import { checkSerial } from './identifiers.ts';
+import { bodyFields, checkSerial } from './identifiers.ts';
 
 /** Free text an operator gives for an action; it lands in the audit log. */
 export function checkReasonText(body: unknown): string {
-  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw malformed('the body must be a JSON object {"reason": "<text>"}');
-  const { reason, ...rest } = body as Record<string, unknown>;
-  const unknown = Object.keys(rest);
-  if (unknown.length > 0) throw malformed(`unknown field ${unknown[0]}`);
+  const { reason } = bodyFields(body, ['reason']);
   if (typeof reason !== 'string' || reason.trim().length === 0 || reason.length > 1024 || /[\u0000-\u0008\u000b-\u001f\u007f]/.test(reason)) {
     throw malformed('reason must be 1-1024 characters of text');
   }

@@ -3,7 +3,7 @@ import { malformed } from '../errors/domain-error.ts';
 import type { Store } from '../store/store.ts';
 import type { ModelRecord } from '../store/types.ts';
 import type { AuditLog } from './audit-log.ts';
-import { checkModelName } from './identifiers.ts';
+import { bodyFields, checkModelName } from './identifiers.ts';
 
 export interface ModelDeclaration {
   hwType: string;
@@ -12,10 +12,7 @@ export interface ModelDeclaration {
 
 /** Validates a model body: the hwType OID goes into every birth certificate's HardwareModuleName. */
 export function checkModelDeclaration(body: unknown): ModelDeclaration {
-  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw malformed('the body must be a JSON object {"hwType", "manufacturer"}');
-  const { hwType, manufacturer, ...rest } = body as Record<string, unknown>;
-  const unknown = Object.keys(rest);
-  if (unknown.length > 0) throw malformed(`unknown field ${unknown[0]}`);
+  const { hwType, manufacturer } = bodyFields(body, ['hwType', 'manufacturer']);
   if (typeof hwType !== 'string') throw malformed('hwType must be an OID string');
   const problem = extensionOidProblem(hwType);
   if (problem) throw malformed(`hwType: ${problem}`);

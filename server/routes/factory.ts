@@ -1,6 +1,7 @@
 import express, { Router } from 'express';
 import type { FactoryPrincipal, FactoryService } from '../../enroll/factory.ts';
 import { malformed } from '../../errors/domain-error.ts';
+import { bodyFields } from '../../registry/identifiers.ts';
 import type { Store } from '../../store/store.ts';
 import { requireJson, requireRole, tokenOf } from '../auth.ts';
 import type { Logger } from '../logger.ts';
@@ -32,8 +33,8 @@ export function factoryRoutes(store: Store, factory: FactoryService, logger: Log
    * status, or a problem document.
    */
   router.post('/factory/v1/birth-certificates/batch', requireRole(store, 'factory'), requireJson, express.json({ limit: '2mb' }), async (req, res) => {
-    const items = (req.body as { requests?: unknown })?.requests;
-    if (!Array.isArray(items) || items.length === 0 || items.length > MAX_BATCH || Object.keys(req.body).length !== 1) {
+    const { requests: items } = bodyFields(req.body, ['requests']);
+    if (!Array.isArray(items) || items.length === 0 || items.length > MAX_BATCH) {
       throw malformed(`the body must be {"requests": [...]} with 1 to ${MAX_BATCH} birth-certificate requests`);
     }
     const who = principal(res);
