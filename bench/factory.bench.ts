@@ -4,7 +4,6 @@ import { request, Agent } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as x509 from '@peculiar/x509';
-import knexFactory from 'knex';
 import { loadConfig } from '../server/config.ts';
 import { openContext } from '../server/context.ts';
 import { initialise } from '../server/init.ts';
@@ -12,9 +11,8 @@ import { createLogger } from '../server/logger.ts';
 import { declareModel } from '../registry/models.ts';
 import { serve } from '../server/serve.ts';
 import { createToken } from '../server/tokens.ts';
+import { createTestDatabase, type TestDatabase } from '../test/support/databases.ts';
 import { throughput, type BenchResult } from './report.ts';
-
-const POSTGRES = process.env.DEVID_TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 
 async function csrs(n: number): Promise<string[]> {
   const out: string[] = [];
@@ -25,24 +23,13 @@ async function csrs(n: number): Promise<string[]> {
   return out;
 }
 
-/** Creates a throwaway PostgreSQL database, or undefined when none answers. */
-async function postgresDatabase(): Promise<{ url: string; drop: () => Promise<void> } | undefined> {
-  const name = `devid_bench_${randomBytes(4).toString('hex')}`;
-  const admin = knexFactory({ client: 'pg', connection: POSTGRES, pool: { min: 0, max: 1 } });
+/** A throwaway PostgreSQL database (the tests' own fixture), or undefined when none answers. */
+async function postgresDatabase(): Promise<TestDatabase | undefined> {
   try {
-    await admin.raw(`create database ${name}`);
+    return await createTestDatabase('postgres');
   } catch {
     return undefined;
-  } finally {
-    await admin.destroy();
   }
-  return {
-    url: POSTGRES.replace(/\/[^/]*$/, `/${name}`),
-    drop: async () => {
-      const cleanup = knexFactory({ client: 'pg', connection: POSTGRES, pool: { min: 0, max: 1 } });
-      await cleanup.raw(`drop database if exists ${name} with (force)`).finally(() => cleanup.destroy());
-    },
-  };
 }
 
 async function benchOn(kind: 'pglite' | 'postgres', ms: number): Promise<BenchResult[]> {

@@ -80,9 +80,8 @@ program
   .command('serve')
   .description('start the HTTPS and HTTP listeners')
   .option('--init-if-empty', 'run init first when no hierarchy exists yet (npm start)')
-  .action(async (options: { initIfEmpty?: boolean }) => {
-    const ctx = await openContext(loadConfig(), logger, { prepareToken: options.initIfEmpty === true });
-    try {
+  .action((options: { initIfEmpty?: boolean }) =>
+    withContext(async (ctx) => {
       if (options.initIfEmpty) {
         const created = await initialiseIfEmpty(ctx, say);
         if (created) printInitSummary(ctx, created);
@@ -95,10 +94,8 @@ program
       });
       say('stopping');
       await running.close();
-    } finally {
-      await ctx.close();
-    }
-  });
+    }, options.initIfEmpty === true),
+  );
 
 const identity = program.command('identity').description('the public host, trust domain and HTTP base URL recorded at init');
 identity

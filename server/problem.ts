@@ -1,5 +1,5 @@
 import type { ErrorRequestHandler, RequestHandler } from 'express';
-import { DomainError, type ErrorKind } from '../errors/domain-error.ts';
+import { DomainError, malformed, notFound, type ErrorKind } from '../errors/domain-error.ts';
 import type { Logger } from './logger.ts';
 
 /** RFC 7807 problem types of the devid-ca HTTP APIs (ACME has its own urns). */
@@ -49,9 +49,6 @@ export class Problem extends Error {
   }
 }
 
-export const malformed = (detail: string, extra?: Record<string, unknown>) => new Problem(400, PROBLEM.malformed, detail, extra);
-export const conflict = (detail: string, extra?: Record<string, unknown>) => new Problem(409, PROBLEM.conflict, detail, extra);
-export const notFound = (detail: string) => new Problem(404, PROBLEM.notFound, detail);
 
 /** The JSON body of a problem document. */
 export function problemDocument(problem: Problem): Record<string, unknown> {
@@ -63,7 +60,7 @@ export function sendProblem(res: Parameters<RequestHandler>[1], problem: Problem
 }
 
 export const notFoundHandler: RequestHandler = (req, res) => {
-  sendProblem(res, notFound(`no resource at ${req.method} ${req.path}`));
+  sendProblem(res, fromDomainError(notFound(`no resource at ${req.method} ${req.path}`)));
 };
 
 /**
@@ -76,7 +73,7 @@ export function toProblem(err: unknown, logger: Logger, context: Record<string, 
   if (err instanceof DomainError) return fromDomainError(err);
   const bodyError = err as { type?: string };
   if (bodyError.type === 'entity.too.large') return new Problem(413, PROBLEM.tooLarge, 'the request body is larger than this endpoint accepts');
-  if (bodyError.type === 'entity.parse.failed') return malformed('the request body is not valid JSON');
+  if (bodyError.type === 'entity.parse.failed') return fromDomainError(malformed('the request body is not valid JSON'));
   if (bodyError.type === 'encoding.unsupported' || bodyError.type === 'charset.unsupported') {
     return new Problem(415, PROBLEM.unsupportedMediaType, 'unsupported request encoding');
   }
