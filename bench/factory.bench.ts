@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import * as x509 from '@peculiar/x509';
 import { loadConfig } from '../server/config.ts';
 import { openContext } from '../server/context.ts';
-import { initialise } from '../server/init.ts';
+import { initialise } from '../server/ceremonies.ts';
 import { createLogger } from '../server/logger.ts';
 import { declareModel } from '../registry/models.ts';
 import { serve } from '../server/serve.ts';

@@ -1,7 +1,4 @@
-import * as asn1js from 'asn1js';
-import { AsnConvert } from '@peculiar/asn1-schema';
-import * as asn1X509 from '@peculiar/asn1-x509';
-import * as x509 from '@peculiar/x509';
+import { explicit, octetString, oid, sequence, tlv, utf8String } from './der.ts';
 
 /** OIDs from the RFCs the profiles cite. */
 export const OID = {
@@ -9,58 +6,45 @@ export const OID = {
   organization: '2.5.4.10',
   commonName: '2.5.4.3',
   subjectAltName: '2.5.29.17',
+  subjectKeyIdentifier: '2.5.29.14',
+  keyUsage: '2.5.29.15',
+  basicConstraints: '2.5.29.19',
+  extKeyUsage: '2.5.29.37',
+  authorityKeyIdentifier: '2.5.29.35',
+  crlDistributionPoints: '2.5.29.31',
+  authorityInfoAccess: '1.3.6.1.5.5.7.1.1',
   hardwareModuleName: '1.3.6.1.5.5.7.8.4', // RFC 4108
   permanentIdentifier: '1.3.6.1.5.5.7.8.3', // RFC 4043
   clientAuth: '1.3.6.1.5.5.7.3.2',
   serverAuth: '1.3.6.1.5.5.7.3.1',
 } as const;
 
-type StringType = 'printable' | 'utf8';
-
-/** A distinguished name in the given attribute order, with explicit string types. */
-export function buildName(attributes: ReadonlyArray<[oid: string, type: StringType, value: string]>): x509.Name {
-  const name = new asn1X509.Name(
-    attributes.map(([type, kind, value]) =>
-      new asn1X509.RelativeDistinguishedName([
-        new asn1X509.AttributeTypeAndValue({
-          type,
-          value: new asn1X509.AttributeValue(kind === 'printable' ? { printableString: value } : { utf8String: value }),
-        }),
-      ]),
-    ),
-  );
-  return new x509.Name(AsnConvert.serialize(name));
+/** GeneralName otherName: [0] IMPLICIT SEQUENCE { type-id OID, value [0] EXPLICIT ANY }. */
+function otherName(typeId: string, value: Buffer): Buffer {
+  return tlv(0xa0, oid(typeId), explicit(0, value));
 }
 
 /** RFC 4108 HardwareModuleName ::= SEQUENCE { hwType OID, hwSerialNum OCTET STRING } */
-export function hardwareModuleName(hwType: string, hwSerialNum: Uint8Array): asn1X509.GeneralName {
-  const value = new asn1js.Sequence({
-    value: [new asn1js.ObjectIdentifier({ value: hwType }), new asn1js.OctetString({ valueHex: hwSerialNum })],
-  }).toBER();
-  return new asn1X509.GeneralName({ otherName: new asn1X509.OtherName({ typeId: OID.hardwareModuleName, value }) });
+export function hardwareModuleName(hwType: string, hwSerialNum: Uint8Array): Buffer {
+  return otherName(OID.hardwareModuleName, sequence(oid(hwType), octetString(hwSerialNum)));
 }
 
 /** RFC 4043 PermanentIdentifier ::= SEQUENCE { identifierValue UTF8String OPTIONAL, assigner OID OPTIONAL } */
-export function permanentIdentifier(identifierValue: string): asn1X509.GeneralName {
-  const value = new asn1js.Sequence({ value: [new asn1js.Utf8String({ value: identifierValue })] }).toBER();
-  return new asn1X509.GeneralName({ otherName: new asn1X509.OtherName({ typeId: OID.permanentIdentifier, value }) });
+export function permanentIdentifier(identifierValue: string): Buffer {
+  return otherName(OID.permanentIdentifier, sequence(utf8String(identifierValue)));
 }
 
-export function uriName(uri: string): asn1X509.GeneralName {
-  return new asn1X509.GeneralName({ uniformResourceIdentifier: uri });
+/** GeneralName uniformResourceIdentifier: [6] IMPLICIT IA5String. */
+export function uriName(uri: string): Buffer {
+  return tlv(0x86, Buffer.from(uri, 'latin1'));
 }
 
-export function dnsOrIpName(host: string): asn1X509.GeneralName {
-  const ip = /^[0-9.]+$/.test(host) || host.includes(':');
-  return new asn1X509.GeneralName(ip ? { iPAddress: host } : { dNSName: host });
-}
-
-export function subjectAltName(names: asn1X509.GeneralName[], critical = false): x509.Extension {
-  return new x509.Extension(OID.subjectAltName, critical, AsnConvert.serialize(new asn1X509.SubjectAlternativeName(names)));
+/** SubjectAltName value: GeneralNames ::= SEQUENCE OF GeneralName. */
+export function generalNames(names: Buffer[]): Buffer {
+  return sequence(...names);
 }
 
 /** SPEC section 2: SEQUENCE { predecessor OCTET STRING } carrying the SHA-256 of the predecessor's DER. */
-export function predecessorExtension(oid: string, predecessorSha256: Buffer): x509.Extension {
-  const value = new asn1js.Sequence({ value: [new asn1js.OctetString({ valueHex: predecessorSha256 })] }).toBER();
-  return new x509.Extension(oid, false, value);
+export function predecessorValue(predecessorSha256: Buffer): Buffer {
+  return sequence(octetString(predecessorSha256));
 }

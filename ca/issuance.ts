@@ -1,78 +1,72 @@
-import * as x509 from '@peculiar/x509';
-import type { Store } from '../store/store.ts';
-import { StoreConflictError, type CertificateRecord } from '../store/types.ts';
+import type { IssuanceStore } from '../store/subsets.ts';
+import type { CertificateRecord } from '../store/types.ts';
 import { sha256Hex } from './digest.ts';
+import { encodeCertificate, encodeTbsCertificate } from './certificate-der.ts';
 import type { Issuer } from './issuer.ts';
+import { certificatePem } from './pem.ts';
+import { lintProfile, ProfileLintError } from './lint.ts';
 import type { Profile } from './profiles.ts';
 import { randomSerial } from './serial.ts';
 
 export interface IssueRequest {
   issuer: Issuer;
   profile: Profile;
-  publicKey: x509.PublicKey;
   deviceSerial: string | null;
+  /** SHA-256 (hex) of the certificate this one succeeds (SPEC section 2). */
   predecessorSha256: string | null;
-  now: Date;
 }
 
-export interface Issued {
-  certificate: x509.X509Certificate;
+/** A certificate as issued: its DER and the row recorded for it. */
+export interface IssuedCertificate {
+  der: Buffer;
   record: CertificateRecord;
+  pem: string;
 }
 
-/** A profile that would produce a certificate we must not sign. */
-export class ProfileLintError extends Error {
-  override readonly name = 'ProfileLintError';
-}
-
-/** Checks what must hold of every certificate before the HSM is asked to sign it. */
-export function lintProfile(issuer: Issuer, profile: Profile): void {
-  if (profile.notAfter <= profile.notBefore) throw new ProfileLintError('notAfter is not after notBefore');
-  if (profile.notAfter > issuer.notAfter) throw new ProfileLintError(`notAfter is beyond the ${issuer.name} CA's notAfter`);
-  if (profile.extensions.length === 0) throw new ProfileLintError('a v3 certificate without extensions');
-}
+/** Runs inside the issuance transaction after the record is written (later: pre-signed OCSP responses). */
+export type IssuanceHook = (tx: IssuanceStore, issued: IssuedCertificate, issuer: Issuer) => Promise<void>;
 
 /**
- * The issuance pipeline (after Boulder's issuance/cert.go): lint the profile,
- * pick a serial unused in the database, sign once, record the certificate.
- * Call inside `store.transaction` so the record commits with the caller's
- * other writes (device, audit event).
+ * The one issuance pipeline for every certificate the CA signs (birth,
+ * operational, server, support), after Boulder's issuance/cert.go: lint the
+ * profile, draw a serial, encode the TBSCertificate from the issuer's
+ * template, sign once in the HSM, record, run the hooks. Call it inside the
+ * caller's transaction (AuditLog.record), so the record commits with the
+ * action's other writes and its audit event.
  */
-export async function issueCertificate(store: Store, request: IssueRequest): Promise<Issued> {
-  const { issuer, profile } = request;
-  lintProfile(issuer, profile);
-  let serialNumber = randomSerial();
-  while (await store.certificates.serialExists(serialNumber)) serialNumber = randomSerial();
-  const certificate = await issuer.sign({
-    serialNumber,
-    subject: profile.subject,
-    publicKey: request.publicKey,
-    notBefore: profile.notBefore,
-    notAfter: profile.notAfter,
-    extensions: profile.extensions,
-  });
-  const der = Buffer.from(certificate.rawData);
-  const record: CertificateRecord = {
-    serial: certificate.serialNumber,
-    kind: profile.kind,
-    issuer: issuer.name,
-    deviceSerial: request.deviceSerial,
-    subject: certificate.subject,
-    der,
-    sha256: sha256Hex(der),
-    keySha256: sha256Hex(request.publicKey.rawData),
-    predecessorSha256: request.predecessorSha256,
-    notBefore: certificate.notBefore,
-    notAfter: certificate.notAfter,
-    revokedAt: null,
-    revocationReason: null,
-    createdAt: request.now,
-  };
-  try {
-    await store.certificates.insert(record);
-  } catch (err) {
-    if (err instanceof StoreConflictError) throw new ProfileLintError(`certificate ${record.serial} collides with a recorded one`);
-    throw err;
+export class IssuanceService {
+  constructor(
+    private readonly clock: () => Date,
+    private readonly hooks: readonly IssuanceHook[] = [],
+  ) {}
+
+  async issue(tx: IssuanceStore, request: IssueRequest): Promise<IssuedCertificate> {
+    const { issuer, profile } = request;
+    lintProfile(issuer, profile);
+    const serial = randomSerial();
+    const tbs = encodeTbsCertificate(issuer, profile, serial);
+    const der = encodeCertificate(tbs, await issuer.signTbs(tbs));
+    const record: CertificateRecord = {
+      serial: serial.toString('hex'),
+      kind: profile.kind,
+      issuerId: issuer.id,
+      deviceSerial: request.deviceSerial,
+      subject: profile.subjectText,
+      der,
+      sha256: sha256Hex(der),
+      keySha256: sha256Hex(profile.spki),
+      predecessorSha256: request.predecessorSha256,
+      notBefore: profile.notBefore,
+      notAfter: profile.notAfter,
+      revokedAt: null,
+      revocationReason: null,
+      createdAt: this.clock(),
+    };
+    await tx.certificates.insert(record);
+    const issued: IssuedCertificate = { der, record, pem: certificatePem(der) };
+    for (const hook of this.hooks) await hook(tx, issued, issuer);
+    return issued;
   }
-  return { certificate, record };
 }
+
+export { ProfileLintError };

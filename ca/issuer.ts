@@ -1,9 +1,11 @@
 import * as x509 from '@peculiar/x509';
 import type { KeyHandle } from '../hsm/provider.ts';
 import { HsmCryptoKey, signingAlgorithm } from '../hsm/webcrypto.ts';
-import type { CaName } from '../store/types.ts';
+import type { CaCertificateRecord, CaRole } from '../store/types.ts';
+import { signatureAlgorithmFor, type Signer, type TbsSignature } from './signer.ts';
+import { caCertificateUrl, crlUrl, ocspUrl } from './urls.ts';
 
-/** What a certificate needs beyond the issuer: everything the profile decides. */
+/** What a CA certificate needs beyond its issuer (root and intermediates are built with @peculiar/x509). */
 export interface CertificateTemplate {
   serialNumber: string;
   subject: x509.Name;
@@ -13,45 +15,117 @@ export interface CertificateTemplate {
   extensions: x509.Extension[];
 }
 
+/** An extension as profiles hold it; the encoder writes the DER. */
+export interface ProfileExtension {
+  type: string;
+  critical: boolean;
+  value: Buffer;
+}
+
+/** The end-entity extensions that depend only on the issuer and the base URL: built once with @peculiar/x509. */
+export interface PublicationExtensions {
+  authorityInfoAccess: ProfileExtension;
+  crlDistributionPoints: ProfileExtension;
+}
+
 /** The CA's key is not in the token: the root kept offline between ceremonies (SPEC section 1). */
 export class OfflineKeyError extends Error {
   override readonly name = 'OfflineKeyError';
 }
 
-/** One CA of the hierarchy: its certificate and, unless it is kept offline, its key in the token. */
+/** The slug that names a CA in labels and URLs: `operational`, then `operational-2` after a rollover. */
+export function caSlug(role: CaRole, generation: number): string {
+  return generation === 1 ? role : `${role}-${generation}`;
+}
+
+/** CKA_LABEL of a CA key: for people; the recorded CKA_ID finds it (SPEC section 1). */
+export function caKeyLabel(role: CaRole, generation: number): string {
+  return `devid-${caSlug(role, generation)}`;
+}
+
+export function fromPeculiar(extension: x509.Extension): ProfileExtension {
+  return { type: extension.type, critical: extension.critical, value: Buffer.from(extension.value) };
+}
+
+/**
+ * One CA of the hierarchy: its CA-certificate row (the issuer identity every
+ * certificate points at), its certificate and, unless kept offline, a signer
+ * for its key in the token.
+ */
 export class Issuer {
+  /** DER of the subject Name: the issuer field of everything this CA signs. */
+  readonly subjectDer: Buffer;
+  /** DER AlgorithmIdentifier of this CA's signatures. */
+  readonly signatureAlgorithm: Buffer;
+  /** The AKI of everything this CA signs. */
+  readonly authorityKeyIdentifier: ProfileExtension;
+  private readonly publication = new Map<string, PublicationExtensions>();
+
   constructor(
-    readonly name: CaName,
+    readonly record: CaCertificateRecord,
     readonly certificate: x509.X509Certificate,
-    private readonly signingKey: KeyHandle | undefined,
+    private readonly signer: Signer | undefined,
     private readonly crypto: Crypto,
-  ) {}
+  ) {
+    this.subjectDer = Buffer.from(certificate.subjectName.toArrayBuffer());
+    this.signatureAlgorithm = signatureAlgorithmFor(record.publicKey);
+    this.authorityKeyIdentifier = fromPeculiar(new x509.AuthorityKeyIdentifierExtension(record.ski.toString('hex'), false));
+  }
+
+  get id(): number {
+    return this.record.id;
+  }
+
+  get role(): CaRole {
+    return this.record.role;
+  }
+
+  get slug(): string {
+    return caSlug(this.record.role, this.record.generation);
+  }
+
+  get notAfter(): Date {
+    return this.record.notAfter;
+  }
 
   get online(): boolean {
-    return this.signingKey !== undefined;
+    return this.signer !== undefined;
   }
 
   /** The key in the token; throws OfflineKeyError when the CA is kept offline. */
   get key(): KeyHandle {
-    if (!this.signingKey) throw new OfflineKeyError(`the ${this.name} CA key is offline: connect the token that holds it for this ceremony`);
-    return this.signingKey;
+    return this.requireSigner().key;
   }
 
-  private aki?: Promise<x509.AuthorityKeyIdentifierExtension>;
-
-  /** The AKI extension of everything this CA signs; computed once, as it never changes. */
-  authorityKeyIdentifier(): Promise<x509.AuthorityKeyIdentifierExtension> {
-    this.aki ??= x509.AuthorityKeyIdentifierExtension.create(this.certificate, false, this.crypto);
-    return this.aki;
+  /** Signs DER to be signed (a TBSCertificate, TBSCertList, ResponseData or checkpoint) with the HSM key. */
+  signTbs(tbs: Uint8Array): Promise<TbsSignature> {
+    return this.requireSigner().sign(tbs);
   }
 
-  get notAfter(): Date {
-    return this.certificate.notAfter;
+  /** The AIA and CDP of everything this CA signs, for a base URL; computed once per base URL. */
+  publicationExtensions(baseUrl: string): PublicationExtensions {
+    let built = this.publication.get(baseUrl);
+    if (!built) {
+      built = {
+        authorityInfoAccess: fromPeculiar(new x509.AuthorityInfoAccessExtension({
+          ocsp: [ocspUrl(baseUrl)],
+          caIssuers: [caCertificateUrl(baseUrl, this.slug)],
+        })),
+        crlDistributionPoints: fromPeculiar(new x509.CRLDistributionPointsExtension([crlUrl(baseUrl, this.slug)])),
+      };
+      this.publication.set(baseUrl, built);
+    }
+    return built;
   }
 
-  /** Signs a certificate with the HSM key; the issuer name is this CA's subject. */
-  async sign(template: CertificateTemplate): Promise<x509.X509Certificate> {
+  /** Signs a CA certificate (an intermediate, the audit key's) with @peculiar/x509: ceremonies only. */
+  async signCaCertificate(template: CertificateTemplate): Promise<x509.X509Certificate> {
     return signWithKey(this.key, this.crypto, this.certificate.subjectName, template);
+  }
+
+  private requireSigner(): Signer {
+    if (!this.signer) throw new OfflineKeyError(`the ${this.slug} CA key is offline: connect the token that holds it for this ceremony`);
+    return this.signer;
   }
 }
 

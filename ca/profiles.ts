@@ -1,10 +1,10 @@
 import * as x509 from '@peculiar/x509';
-import {
-  OID, buildName, dnsOrIpName, hardwareModuleName, permanentIdentifier, predecessorExtension, subjectAltName, uriName,
-} from './asn1.ts';
-import type { Issuer } from './issuer.ts';
-import { caCertificateUrl, crlUrl, ocspUrl } from './urls.ts';
 import type { CertificateKind } from '../store/types.ts';
+import { OID, generalNames, hardwareModuleName, permanentIdentifier, predecessorValue, uriName } from './asn1.ts';
+import { element, name, octetString, wholeSeconds, type NameAttribute } from './der.ts';
+import { fromPeculiar, type Issuer, type ProfileExtension } from './issuer.ts';
+import { keyIdentifier } from './signer.ts';
+import { crlUrl } from './urls.ts';
 
 /** RFC 5280 4.1.2.5: no well-defined expiry. */
 export const NO_EXPIRY = new Date('9999-12-31T23:59:59Z');
@@ -16,22 +16,36 @@ export const DAY_MS = 24 * HOUR_MS;
 /** What the profile decides about a certificate; the issuance pipeline adds serial and signature. */
 export interface Profile {
   kind: CertificateKind;
-  subject: x509.Name;
+  /** DER Name. */
+  subject: Buffer;
+  /** The subject for people and the certificates table, e.g. "serialNumber=SN-1, O=Acme, CN=thermo-2". */
+  subjectText: string;
   notBefore: Date;
   notAfter: Date;
-  extensions: x509.Extension[];
+  /** SubjectPublicKeyInfo DER, in its canonical encoding. */
+  spki: Buffer;
+  extensions: ProfileExtension[];
 }
 
-/** The parts every end-entity profile shares. */
-export interface EndEntityContext {
+/** What every end-entity profile starts from. */
+export interface ProfileContext {
   issuer: Issuer;
-  publicKey: x509.PublicKey;
+  /** SubjectPublicKeyInfo DER of the key to certify. */
+  spki: Buffer;
   baseUrl: string;
   now: Date;
-  crypto: Crypto;
 }
 
 const CA_KEY_USAGE = x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign;
+
+/** The end-entity extensions that never change (SPEC section 2), built once with @peculiar/x509. */
+export const END_ENTITY = {
+  basicConstraints: fromPeculiar(new x509.BasicConstraintsExtension(false, undefined, true)),
+  keyUsage: fromPeculiar(new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true)),
+  clientAuth: fromPeculiar(new x509.ExtendedKeyUsageExtension([OID.clientAuth], false)),
+  clientAndServerAuth: fromPeculiar(new x509.ExtendedKeyUsageExtension([OID.clientAuth, OID.serverAuth], false)),
+  serverAuth: fromPeculiar(new x509.ExtendedKeyUsageExtension([OID.serverAuth], false)),
+} as const;
 
 /** Root: self-signed, CA, keyCertSign + cRLSign, valid until 9999 (SPEC section 1). */
 export async function rootExtensions(publicKey: x509.PublicKey, crypto: Crypto): Promise<x509.Extension[]> {
@@ -43,42 +57,62 @@ export async function rootExtensions(publicKey: x509.PublicKey, crypto: Crypto):
 }
 
 /** Intermediates: CA with pathLen 0, keyCertSign + cRLSign, SKI/AKI, the root's CRL (SPEC section 1). */
-export async function intermediateExtensions(
-  root: Issuer,
-  publicKey: x509.PublicKey,
-  baseUrl: string,
-  crypto: Crypto,
-): Promise<x509.Extension[]> {
+export async function intermediateExtensions(root: Issuer, publicKey: x509.PublicKey, baseUrl: string, crypto: Crypto): Promise<x509.Extension[]> {
   return [
     new x509.BasicConstraintsExtension(true, 0, true),
     new x509.KeyUsagesExtension(CA_KEY_USAGE, true),
     await x509.SubjectKeyIdentifierExtension.create(publicKey, false, crypto),
-    await root.authorityKeyIdentifier(),
-    new x509.CRLDistributionPointsExtension([crlUrl(baseUrl, 'root')]),
+    new x509.AuthorityKeyIdentifierExtension(root.record.ski.toString('hex'), false),
+    new x509.CRLDistributionPointsExtension([crlUrl(baseUrl, root.slug)]),
   ];
 }
 
-/** SPEC section 2, all end-entity certificates: SKI, AKI, CA:FALSE, digitalSignature, AIA, CDP. */
-async function endEntityExtensions(ctx: EndEntityContext): Promise<x509.Extension[]> {
+/** The audit key's certificate, by the root: it signs checkpoints only, so auditors can anchor them to the root offline. */
+export async function auditKeyExtensions(root: Issuer, publicKey: x509.PublicKey, baseUrl: string, crypto: Crypto): Promise<x509.Extension[]> {
   return [
     new x509.BasicConstraintsExtension(false, undefined, true),
     new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
-    await x509.SubjectKeyIdentifierExtension.create(ctx.publicKey, false, ctx.crypto),
-    await ctx.issuer.authorityKeyIdentifier(),
-    new x509.AuthorityInfoAccessExtension({
-      ocsp: [ocspUrl(ctx.baseUrl)],
-      caIssuers: [caCertificateUrl(ctx.baseUrl, ctx.issuer.name)],
-    }),
-    new x509.CRLDistributionPointsExtension([crlUrl(ctx.baseUrl, ctx.issuer.name)]),
+    await x509.SubjectKeyIdentifierExtension.create(publicKey, false, crypto),
+    new x509.AuthorityKeyIdentifierExtension(root.record.ski.toString('hex'), false),
+    new x509.CRLDistributionPointsExtension([crlUrl(baseUrl, root.slug)]),
   ];
 }
 
-/** Never beyond the issuer's notAfter (SPEC section 2). */
-function validity(ctx: EndEntityContext, lifetimeMs: number | 'forever'): { notBefore: Date; notAfter: Date } {
-  const notBefore = new Date(ctx.now.getTime() - BACKDATE_MS);
-  const wanted = lifetimeMs === 'forever' ? NO_EXPIRY : new Date(ctx.now.getTime() + lifetimeMs);
-  const notAfter = wanted > ctx.issuer.notAfter ? ctx.issuer.notAfter : wanted;
-  return { notBefore, notAfter };
+/** The subjectPublicKey bytes of a SubjectPublicKeyInfo (the BIT STRING without its unused-bits byte). */
+export function subjectPublicKeyBits(spki: Uint8Array): Buffer {
+  const outer = element(spki);
+  const algorithm = element(outer.contents);
+  return element(outer.contents, algorithm.end).contents.subarray(1);
+}
+
+export function subjectKeyIdentifier(spki: Uint8Array): ProfileExtension {
+  return { type: OID.subjectKeyIdentifier, critical: false, value: octetString(keyIdentifier(subjectPublicKeyBits(spki))) };
+}
+
+/** SPEC section 2, all end-entity certificates: CA:FALSE, digitalSignature, SKI, AKI, AIA, CDP. */
+function endEntityExtensions(ctx: ProfileContext): ProfileExtension[] {
+  const published = ctx.issuer.publicationExtensions(ctx.baseUrl);
+  return [
+    END_ENTITY.basicConstraints,
+    END_ENTITY.keyUsage,
+    subjectKeyIdentifier(ctx.spki),
+    ctx.issuer.authorityKeyIdentifier,
+    published.authorityInfoAccess,
+    published.crlDistributionPoints,
+  ];
+}
+
+/** Never beyond the issuer's notAfter (SPEC section 2); whole seconds, as the certificate carries them. */
+function validity(ctx: ProfileContext, lifetimeMs: number | 'forever'): { notBefore: Date; notAfter: Date } {
+  const notBefore = wholeSeconds(new Date(ctx.now.getTime() - BACKDATE_MS));
+  const wanted = lifetimeMs === 'forever' ? NO_EXPIRY : wholeSeconds(new Date(ctx.now.getTime() + lifetimeMs));
+  return { notBefore, notAfter: wanted > ctx.issuer.notAfter ? ctx.issuer.notAfter : wanted };
+}
+
+const SHORT_NAMES: Record<string, string> = { [OID.serialNumber]: 'serialNumber', [OID.organization]: 'O', [OID.commonName]: 'CN' };
+
+function subject(attributes: NameAttribute[]): Pick<Profile, 'subject' | 'subjectText'> {
+  return { subject: name(attributes), subjectText: attributes.map(([type, , value]) => `${SHORT_NAMES[type]}=${value}`).join(', ') };
 }
 
 export interface BirthSubject {
@@ -91,18 +125,19 @@ export interface BirthSubject {
 }
 
 /** Birth certificate (IEEE 802.1AR IDevID), SPEC section 2. */
-export async function birthProfile(ctx: EndEntityContext, device: BirthSubject): Promise<Profile> {
+export function birthProfile(ctx: ProfileContext, device: BirthSubject): Profile {
   return {
     kind: 'birth',
-    subject: buildName([
+    ...subject([
       [OID.serialNumber, 'printable', device.serial],
       [OID.organization, 'utf8', device.manufacturer],
       [OID.commonName, 'utf8', device.model],
     ]),
     ...validity(ctx, device.lifetimeMs ?? 'forever'),
+    spki: ctx.spki,
     extensions: [
-      ...(await endEntityExtensions(ctx)),
-      subjectAltName([hardwareModuleName(device.hwType, Buffer.from(device.serial, 'utf8'))]),
+      ...endEntityExtensions(ctx),
+      { type: OID.subjectAltName, critical: false, value: generalNames([hardwareModuleName(device.hwType, Buffer.from(device.serial, 'utf8'))]) },
     ],
   };
 }
@@ -118,35 +153,38 @@ export interface OperationalSubject {
 }
 
 /** Operational certificate (LDevID), SPEC section 2. */
-export async function operationalProfile(ctx: EndEntityContext, device: OperationalSubject): Promise<Profile> {
-  const usages = device.serverAuth ? [OID.clientAuth, OID.serverAuth] : [OID.clientAuth];
+export function operationalProfile(ctx: ProfileContext, device: OperationalSubject): Profile {
   const extensions = [
-    ...(await endEntityExtensions(ctx)),
-    subjectAltName([
-      permanentIdentifier(device.serial),
-      uriName(`spiffe://${device.trustDomain}/device/${device.serial}`),
-    ]),
-    new x509.ExtendedKeyUsageExtension(usages, false),
+    ...endEntityExtensions(ctx),
+    {
+      type: OID.subjectAltName,
+      critical: false,
+      value: generalNames([permanentIdentifier(device.serial), uriName(`spiffe://${device.trustDomain}/device/${device.serial}`)]),
+    },
+    device.serverAuth ? END_ENTITY.clientAndServerAuth : END_ENTITY.clientAuth,
   ];
-  if (device.predecessorOid) extensions.push(predecessorExtension(device.predecessorOid, device.predecessorSha256));
+  if (device.predecessorOid) extensions.push({ type: device.predecessorOid, critical: false, value: predecessorValue(device.predecessorSha256) });
   return {
     kind: 'operational',
-    subject: buildName([[OID.commonName, 'utf8', device.serial]]),
+    ...subject([[OID.commonName, 'utf8', device.serial]]),
     ...validity(ctx, device.ttlMs),
+    spki: ctx.spki,
     extensions,
   };
 }
 
 /** The CA's own HTTPS certificate: serverAuth for the public host, 90 days (SPEC section 2). */
-export async function serverProfile(ctx: EndEntityContext, host: string): Promise<Profile> {
+export function serverProfile(ctx: ProfileContext, host: string): Profile {
+  const ip = /^[0-9.]+$/.test(host) || host.includes(':');
   return {
     kind: 'server',
-    subject: buildName([[OID.commonName, 'utf8', host]]),
+    ...subject([[OID.commonName, 'utf8', host]]),
     ...validity(ctx, 90 * DAY_MS),
+    spki: ctx.spki,
     extensions: [
-      ...(await endEntityExtensions(ctx)),
-      subjectAltName([dnsOrIpName(host)]),
-      new x509.ExtendedKeyUsageExtension([OID.serverAuth], false),
+      ...endEntityExtensions(ctx),
+      fromPeculiar(new x509.SubjectAlternativeNameExtension([{ type: ip ? 'ip' : 'dns', value: host }], false)),
+      END_ENTITY.serverAuth,
     ],
   };
 }

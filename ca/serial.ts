@@ -1,12 +1,13 @@
 import { randomBytes } from 'node:crypto';
 
 /**
- * A 128-bit random positive serial as lowercase hex (SPEC section 2). The
- * first byte is never zero, so the hex is what @peculiar/x509 reads back.
+ * A 128-bit random positive serial (SPEC section 2): 16 random bytes whose
+ * first byte is not zero, so the lowercase hex is what @peculiar/x509 and
+ * OpenSSL print back and the INTEGER has 16 bytes of value.
  */
-export function randomSerial(): string {
+export function randomSerial(): Buffer {
   for (;;) {
     const bytes = randomBytes(16);
-    if (bytes[0] !== 0) return bytes.toString('hex');
+    if (bytes[0] !== 0) return bytes;
   }
 }

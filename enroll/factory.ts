@@ -1,12 +1,14 @@
-import * as x509 from '@peculiar/x509';
-import type { Hierarchy } from '../ca/hierarchy.ts';
 import { sha256Hex } from '../ca/digest.ts';
-import { issueCertificate } from '../ca/issuance.ts';
+import type { Hierarchy } from '../ca/hierarchy.ts';
+import type { IssuanceService } from '../ca/issuance.ts';
+import { certificatePem } from '../ca/pem.ts';
 import { birthProfile } from '../ca/profiles.ts';
 import { conflict, forbidden, malformed } from '../errors/domain-error.ts';
-import type { AuditLog } from '../registry/audit-log.ts';
-import { bodyFields, checkModelName, checkName, checkSerial } from '../registry/identifiers.ts';
-import { LOCKS, type Store } from '../store/store.ts';
+import type { AuditEntry, AuditLog, Audited } from '../registry/audit-log.ts';
+import { checkModelName, checkName, checkSerial } from '../registry/identifiers.ts';
+import { LOCKS } from '../store/locks.ts';
+import type { Store } from '../store/store.ts';
+import type { FactoryStore } from '../store/subsets.ts';
 import { StoreConflictError, type CertificateRecord, type DeviceRecord } from '../store/types.ts';
 import { verifyCsr } from './csr.ts';
 
@@ -18,7 +20,15 @@ export interface FactoryPrincipal {
   models: string[] | null;
 }
 
-export interface BirthCertificateRequest {
+/** The fields of a request as the HTTP layer found them; their values are checked here. */
+export interface BirthCertificateFields {
+  serial?: unknown;
+  model?: unknown;
+  batch?: unknown;
+  csr?: unknown;
+}
+
+interface BirthCertificateRequest {
   serial: string;
   model: string;
   batch: string;
@@ -37,8 +47,8 @@ export interface BirthCertificateResult {
 export interface FactoryDeps {
   store: Store;
   audit: AuditLog;
+  issuance: IssuanceService;
   hierarchy: Hierarchy;
-  crypto: Crypto;
   baseUrl: string;
   clock: () => Date;
 }
@@ -50,11 +60,10 @@ class CloneSuspected extends Error {
   }
 }
 
-export function parseBirthRequest(body: unknown): BirthCertificateRequest {
-  const { serial, model, batch, csr } = bodyFields(body, ['serial', 'model', 'batch', 'csr']);
-  const checked = { serial: checkSerial(serial), model: checkModelName(model), batch: checkName('batch', batch) };
-  if (typeof csr !== 'string' || csr.length === 0) throw malformed('csr must be a PEM or base64url DER PKCS#10 request');
-  return { ...checked, csr };
+function checkRequest(fields: BirthCertificateFields): BirthCertificateRequest {
+  const checked = { serial: checkSerial(fields.serial), model: checkModelName(fields.model), batch: checkName('batch', fields.batch) };
+  if (typeof fields.csr !== 'string' || fields.csr.length === 0) throw malformed('csr must be a PEM or base64url DER PKCS#10 request');
+  return { ...checked, csr: fields.csr };
 }
 
 /**
@@ -65,106 +74,109 @@ export function parseBirthRequest(body: unknown): BirthCertificateRequest {
 export class FactoryService {
   constructor(private readonly deps: FactoryDeps) {}
 
-  async requestBirthCertificate(principal: FactoryPrincipal, body: unknown): Promise<BirthCertificateResult> {
-    const request = parseBirthRequest(body);
+  async requestBirthCertificate(principal: FactoryPrincipal, fields: BirthCertificateFields): Promise<BirthCertificateResult> {
+    const request = checkRequest(fields);
     if (principal.models && !principal.models.includes(request.model)) {
       throw forbidden(`this factory token may not request certificates for model ${request.model}`);
     }
-    const { publicKey, keyType } = await verifyCsr(request.csr);
-    const keySha256 = sha256Hex(publicKey.rawData);
+    const { publicKey } = verifyCsr(request.csr);
+    const keySha256 = sha256Hex(publicKey.spki);
     const actor = `token:${principal.tokenId}`;
+    const { store, audit } = this.deps;
     try {
-      return await this.deps.store.transaction((tx) => this.issueOrReturn(tx, principal, request, publicKey, keySha256, keyType, actor));
+      return await audit.record(store, (tx) => this.issueOrReturn(tx, principal, request, publicKey.spki, publicKey.keyType, keySha256, actor));
     } catch (err) {
       const boundTo = err instanceof CloneSuspected ? err.boundTo
-        : err instanceof StoreConflictError ? await this.deps.store.certificates.devicesWithKey(keySha256) : undefined;
+        : err instanceof StoreConflictError ? await store.certificates.devicesWithKey(keySha256) : undefined;
       if (!boundTo) throw err;
-      await this.recordCloneSignal(request, keySha256, boundTo, actor);
+      await audit.recordAlone(store, ...cloneSignals(request, keySha256, boundTo, actor));
       throw conflict('this public key is already bound to another device; the attempt was recorded as a suspected clone');
     }
   }
 
   private async issueOrReturn(
-    tx: Store, principal: FactoryPrincipal, request: BirthCertificateRequest,
-    publicKey: Parameters<typeof birthProfile>[0]['publicKey'], keySha256: string, keyType: string, actor: string,
-  ): Promise<BirthCertificateResult> {
+    tx: FactoryStore & Pick<Store, 'lock'>, principal: FactoryPrincipal, request: BirthCertificateRequest,
+    spki: Buffer, keyType: string, keySha256: string, actor: string,
+  ): Promise<Audited<BirthCertificateResult>> {
     await tx.lock(LOCKS.device(request.serial));
     const model = await tx.models.byName(request.model);
     if (!model) throw malformed(`unknown model ${request.model}: an operator declares it with PUT /operator/v1/models/${request.model}`);
 
-    const existing = await tx.devices.bySerial(request.serial);
-    if (existing && !existing.reprovisionAllowed) {
-      const result = await this.retry(tx, existing, principal, request, keySha256);
-      await this.deps.audit.append(tx, { action: 'device.birth-certificate-returned', actor, device: request.serial, data: { certificateSerial: result.certificateSerial } });
-      return result;
-    }
-
+    // The key's holders first: another device's key is a clone signal, whatever this serial's state.
     const holders = await tx.certificates.devicesWithKey(keySha256);
-    if (existing && holders.includes(request.serial)) {
-      throw conflict(`device ${request.serial} is being reprovisioned: its new birth certificate needs a key it has never had certified`);
-    }
     const boundTo = holders.filter((serial) => serial !== request.serial);
     if (boundTo.length > 0) throw new CloneSuspected(boundTo);
 
-    const { hierarchy, crypto, baseUrl } = this.deps;
-    const now = this.deps.clock();
+    const existing = await tx.devices.find(request.serial);
+    if (existing && !existing.reprovisionAllowed) {
+      const value = await this.retry(tx, existing, principal, request, keySha256);
+      return { value, events: [{ action: 'device.birth-certificate-returned', actor, device: request.serial, data: { certificateSerial: value.certificateSerial } }] };
+    }
+    if (existing && holders.includes(request.serial)) {
+      throw conflict(`device ${request.serial} is being reprovisioned: its new birth certificate needs a key it has never had certified`);
+    }
+
+    const { hierarchy, baseUrl, clock, issuance } = this.deps;
+    const now = clock();
     const issuer = hierarchy.factory;
-    const profile = await birthProfile({ issuer, publicKey, baseUrl, now, crypto }, {
+    const profile = birthProfile({ issuer, spki, baseUrl, now }, {
       serial: request.serial, manufacturer: model.manufacturer, model: model.name, hwType: model.hwType,
     });
-    const binding = { model: model.name, batch: request.batch, line: principal.line, factoryKeySha256: keySha256, state: 'manufactured' as const, reprovisionAllowed: false, updatedAt: now };
+    const binding = { model: model.name, batch: request.batch, line: principal.line, factoryKeySha256: keySha256 };
     // A reprovisioned device keeps its record (class, owner, history) and gets its new binding.
-    const device: DeviceRecord = existing
-      ? { ...existing, ...binding }
-      : { serial: request.serial, deviceClass: null, owner: null, createdAt: now, ...binding };
-    if (existing) await tx.devices.update(device);
-    else await tx.devices.insert(device);
-    const { certificate, record } = await issueCertificate(tx, { issuer, profile, publicKey, deviceSerial: request.serial, predecessorSha256: null, now });
-    await this.deps.audit.append(tx, {
-      action: existing ? 'device.reprovisioned' : 'device.manufactured',
-      actor,
-      device: request.serial,
-      data: {
-        model: model.name, batch: request.batch, line: principal.line, hwType: model.hwType, keyType, keySha256,
-        certificateSerial: record.serial, certificateSha256: record.sha256,
-      },
-    });
-    return this.result(201, certificate.toString('pem'), record, device);
+    let device: DeviceRecord | undefined;
+    if (existing) {
+      device = await tx.devices.rebind(request.serial, binding, now);
+      if (!device) throw conflict(`device ${request.serial} is no longer being reprovisioned`);
+    } else {
+      device = { serial: request.serial, deviceClass: null, owner: null, state: 'manufactured', reprovisionAllowed: false, createdAt: now, updatedAt: now, ...binding };
+      await tx.devices.insert(device);
+    }
+    const { pem, record } = await issuance.issue(tx, { issuer, profile, deviceSerial: request.serial, predecessorSha256: null });
+    return {
+      value: this.result(201, pem, record, device),
+      events: [{
+        action: existing ? 'device.reprovisioned' : 'device.manufactured',
+        actor,
+        device: request.serial,
+        data: {
+          model: model.name, batch: request.batch, line: principal.line, hwType: model.hwType, keyType, keySha256,
+          certificateSerial: record.serial, certificateSha256: record.sha256,
+        },
+      }],
+    };
   }
 
-  /** The same serial again: the same key and details is a retry (200), anything else a conflict. */
-  private async retry(tx: Store, device: DeviceRecord, principal: FactoryPrincipal, request: BirthCertificateRequest, keySha256: string): Promise<BirthCertificateResult> {
-    if (device.factoryKeySha256 !== keySha256) throw conflict(`device ${device.serial} already has a birth certificate for a different key`);
-    if (device.model !== request.model || device.batch !== request.batch || device.line !== principal.line) {
-      throw conflict(`device ${device.serial} is registered with model ${device.model}, batch ${device.batch}, line ${device.line}`);
-    }
-    const births = (await tx.certificates.byDevice(device.serial, 'birth')).filter((c) => c.keySha256 === keySha256 && !c.revokedAt);
-    const birth = births.at(-1);
-    if (!birth) throw conflict(`device ${device.serial} has no live birth certificate for this key`);
-    const pem = x509.PemConverter.encode(new Uint8Array(birth.der), 'CERTIFICATE');
-    return this.result(200, pem, birth, device);
+  /**
+   * The same serial again: the same key, model, batch and line is a retry
+   * (200). Anything else is a conflict that says only that the serial is
+   * taken: another line must not learn this device's model, batch or line.
+   */
+  private async retry(tx: FactoryStore, device: DeviceRecord, principal: FactoryPrincipal, request: BirthCertificateRequest, keySha256: string): Promise<BirthCertificateResult> {
+    const same = device.factoryKeySha256 === keySha256 && device.model === request.model && device.batch === request.batch && device.line === principal.line;
+    if (!same) throw conflict(`serial ${device.serial} already has a birth certificate`);
+    const birth = (await tx.certificates.byDevice(device.serial, 'birth')).filter((c) => c.keySha256 === keySha256 && !c.revokedAt).at(-1);
+    if (!birth) throw conflict(`serial ${device.serial} already has a birth certificate`);
+    return this.result(200, certificatePem(birth.der), birth, device);
   }
 
   private result(status: 200 | 201, certificate: string, record: CertificateRecord, device: DeviceRecord): BirthCertificateResult {
+    const issuer = this.deps.hierarchy.byId(record.issuerId) ?? this.deps.hierarchy.factory;
     return {
       status,
       certificate,
-      chain: this.deps.hierarchy.chainPem('factory'),
+      chain: this.deps.hierarchy.chainPem(issuer),
       certificateSerial: record.serial,
       device: { serial: device.serial, model: device.model, batch: device.batch, line: device.line, state: device.state },
     };
   }
+}
 
-  private async recordCloneSignal(request: BirthCertificateRequest, keySha256: string, boundTo: string[], actor: string): Promise<void> {
-    await this.deps.store.transaction(async (tx) => {
-      for (const serial of boundTo.length > 0 ? boundTo : [request.serial]) {
-        await this.deps.audit.append(tx, {
-          action: 'device.clone-suspected',
-          actor,
-          device: serial,
-          data: { reason: 'factory key presented for another serial', requestedSerial: request.serial, model: request.model, batch: request.batch, keySha256 },
-        });
-      }
-    });
-  }
+function cloneSignals(request: BirthCertificateRequest, keySha256: string, boundTo: string[], actor: string): AuditEntry[] {
+  return (boundTo.length > 0 ? boundTo : [request.serial]).map((serial) => ({
+    action: 'device.clone-suspected',
+    actor,
+    device: serial,
+    data: { reason: 'factory key presented for another serial', requestedSerial: request.serial, model: request.model, batch: request.batch, keySha256 },
+  }));
 }

@@ -12,7 +12,9 @@ interface LoadedModule {
   users: number;
 }
 
-const loaded = new Map<string, LoadedModule>();
+/** Process-wide, like the library itself: a second copy of this module (a dual ESM/CJS load) must share it. */
+const REGISTRY = Symbol.for('devid-ca.pkcs11-modules');
+const loaded: Map<string, LoadedModule> = ((globalThis as Record<symbol, unknown>)[REGISTRY] ??= new Map<string, LoadedModule>()) as Map<string, LoadedModule>;
 
 export function acquireModule(path: string): pkcs11js.PKCS11 {
   const existing = loaded.get(path);
@@ -45,6 +47,22 @@ export function releaseModule(path: string): void {
   } finally {
     entry.lib.close();
   }
+}
+
+/**
+ * C_Finalize and C_Initialize again: every session of every provider in the
+ * process is gone afterwards, and each reopens its own on its next call
+ * (CKR_SESSION_HANDLE_INVALID). The last resort of session recovery.
+ */
+export function reinitializeModule(path: string): void {
+  const entry = loaded.get(path);
+  if (!entry) return;
+  try {
+    entry.lib.C_Finalize();
+  } catch {
+    // Already finalised, or the library is in no state to say: initialise again regardless.
+  }
+  entry.lib.C_Initialize();
 }
 
 /**

@@ -2,10 +2,12 @@ import type { Knex } from 'knex';
 import * as foundation from './001_foundation.ts';
 import * as factory from './002_factory.ts';
 import * as reprovision from './003_reprovision.ts';
+import * as issuerIdentity from './004_issuer_identity.ts';
 
 /** Every schema step in order; knex records each by name once applied. */
 export const MIGRATIONS: ReadonlyArray<[string, Knex.Migration]> = [
   ['001_foundation', foundation],
   ['002_factory', factory],
   ['003_reprovision', reprovision],
+  ['004_issuer_identity', issuerIdentity],
 ];

@@ -1,13 +1,12 @@
 import { verify as verifySignature, type KeyObject } from 'node:crypto';
-import * as x509 from '@peculiar/x509';
 import canonicalize from 'canonicalize';
-import { HsmError } from '../hsm/errors.ts';
-import type { KeyHandle, KeyProvider } from '../hsm/provider.ts';
-import { LOCKS, type Store } from '../store/store.ts';
+import type { Signer } from '../ca/signer.ts';
+import type { Store } from '../store/store.ts';
 import type { CheckpointRecord } from '../store/types.ts';
+import { LOCKS } from '../store/locks.ts';
+import { AUDIT_KEY_LABEL } from './audit-key.ts';
 
-/** CKA_LABEL of the key that signs checkpoints (SPEC section 7). */
-export const AUDIT_KEY_LABEL = 'devid-audit';
+export { AUDIT_KEY_LABEL };
 
 /** What a checkpoint signs: the chain head at one moment. */
 export interface CheckpointBody {
@@ -33,45 +32,29 @@ export function toCheckpoint(record: CheckpointRecord): Checkpoint {
  */
 export class AuditCheckpoints {
   constructor(
-    private readonly provider: KeyProvider,
+    private readonly signer: Signer,
+    /** The audit key's certificate, by the root: auditors anchor checkpoints to the root offline. */
+    readonly certificate: Buffer,
     private readonly clock: () => Date,
   ) {}
 
-  /**
-   * Generates the audit key when the token has none; under a database lock
-   * so that two nodes starting at once cannot create two keys with one label.
-   */
-  async ensureKey(store: Store): Promise<KeyHandle> {
-    return store.transaction(async (tx) => {
-      await tx.lock(LOCKS.auditKey);
-      return (await this.provider.findKey(AUDIT_KEY_LABEL)) ?? this.provider.createKey(AUDIT_KEY_LABEL, 'P-256');
-    });
-  }
-
-  async key(): Promise<KeyHandle> {
-    const key = await this.provider.findKey(AUDIT_KEY_LABEL);
-    if (!key) throw new HsmError('key-missing', `the token holds no "${AUDIT_KEY_LABEL}" key`);
-    return key;
-  }
-
-  async publicKey(): Promise<KeyObject> {
-    return (await this.key()).publicKey;
+  get publicKey(): KeyObject {
+    return this.signer.key.publicKey;
   }
 
   /** Signs the current head; returns the latest checkpoint when the head has not moved, undefined when the log is empty. */
   async create(store: Store): Promise<Checkpoint | undefined> {
-    const key = await this.key();
     return store.transaction(async (tx) => {
-      await tx.lock(LOCKS.auditChain);
+      // One signer at a time, so two nodes do not sign one head twice.
+      await tx.lock(LOCKS.checkpoint);
       const head = await tx.audit.head();
       if (!head) return undefined;
       const latest = await tx.checkpoints.latest();
       if (latest && latest.seq === head.seq) return toCheckpoint(latest);
       const body: CheckpointBody = { seq: head.seq, head: head.hash, at: this.clock().toISOString(), key: AUDIT_KEY_LABEL };
       const canonical = canonicalize(body)!;
-      const raw = await this.provider.sign(key, Buffer.from(canonical, 'utf8'));
-      const der = new x509.AsnEcSignatureFormatter().toAsnSignature({ name: 'ECDSA', namedCurve: key.curve } as EcKeyAlgorithm, new Uint8Array(raw));
-      const record: CheckpointRecord = { seq: head.seq, canonical, signature: Buffer.from(der!) };
+      const { signature } = await this.signer.sign(Buffer.from(canonical, 'utf8'));
+      const record: CheckpointRecord = { seq: head.seq, canonical, signature };
       await tx.checkpoints.insert(record);
       return toCheckpoint(record);
     });
@@ -79,7 +62,7 @@ export class AuditCheckpoints {
 }
 
 /** The first checkpoint that the stored chain contradicts, as { seq, reason }. */
-export async function checkCheckpoints(store: Store, publicKey: KeyObject, events: number, records: CheckpointRecord[]): Promise<{ seq: number; reason: string } | undefined> {
+export async function checkCheckpoints(store: Pick<Store, 'audit'>, publicKey: KeyObject, events: number, records: CheckpointRecord[]): Promise<{ seq: number; reason: string } | undefined> {
   for (const record of records) {
     let body: CheckpointBody;
     try {

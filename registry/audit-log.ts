@@ -1,6 +1,7 @@
-import { createHash } from 'node:crypto';
 import canonicalize from 'canonicalize';
-import { LOCKS, type Store } from '../store/store.ts';
+import { sha256Hex } from '../ca/digest.ts';
+import type { Store } from '../store/store.ts';
+import type { AuditChainStore } from '../store/subsets.ts';
 import type { AuditEventRecord } from '../store/types.ts';
 
 /** The `prev` of the first event. */
@@ -22,13 +23,15 @@ export interface AuditEvent extends AuditEntry {
   prev: string;
 }
 
+/** What an audited action returns: its result and the events that record it. */
+export interface Audited<T> {
+  value: T;
+  events: AuditEntry[];
+}
+
 export type AuditVerification =
   | { ok: true; events: number; head: string }
   | { ok: false; events: number; brokenAt: number; reason: string };
-
-function sha256(text: string): string {
-  return createHash('sha256').update(text, 'utf8').digest('hex');
-}
 
 function canonical(event: AuditEvent): string {
   const text = canonicalize(event);
@@ -44,27 +47,49 @@ function canonical(event: AuditEvent): string {
 export class AuditLog {
   constructor(private readonly clock: () => Date) {}
 
-  /** Appends within the caller's transaction, so the event commits with the action it records. */
-  async append(tx: Store, entry: AuditEntry): Promise<AuditEvent> {
-    if (!tx.db.isTransaction) throw new Error('audit events are appended inside the transaction of their action');
-    await tx.lock(LOCKS.auditChain);
+  /**
+   * Runs an audited action: `work` in one transaction, then its events,
+   * appended as the transaction's last statements. That order is what the
+   * chain needs (store/audit-store.ts lockChain): the chain lock is held from
+   * the append to the commit, so nothing may follow it. Actions are top-level
+   * transactions, so no caller can add statements after the events.
+   */
+  async record<T>(store: Store, work: (tx: Store) => Promise<Audited<T>>): Promise<T> {
+    if (store.inTransaction) throw new Error('an audited action is its own transaction: call record on the top-level store');
+    return store.transaction(async (tx) => {
+      const { value, events } = await work(tx);
+      if (events.length > 0) await this.append(tx, events);
+      return value;
+    });
+  }
+
+  /** Events that record no other write: a refused clone attempt, a read. */
+  async recordAlone(store: Store, ...events: AuditEntry[]): Promise<void> {
+    await this.record(store, async () => ({ value: undefined, events }));
+  }
+
+  private async append(tx: AuditChainStore, entries: AuditEntry[]): Promise<void> {
+    await tx.audit.lockChain();
     const head = await tx.audit.head();
-    const event: AuditEvent = {
-      seq: (head?.seq ?? 0) + 1,
-      at: this.clock().toISOString(),
-      actor: entry.actor,
-      action: entry.action,
-      ...(entry.device ? { device: entry.device } : {}),
-      data: entry.data ?? {},
-      prev: head?.hash ?? GENESIS,
-    };
-    const text = canonical(event);
-    await tx.audit.insert({ seq: event.seq, action: event.action, deviceSerial: entry.device ?? null, canonical: text, hash: sha256(text) });
-    return event;
+    let seq = head?.seq ?? 0;
+    let prev = head?.hash ?? GENESIS;
+    const at = this.clock().toISOString();
+    for (const entry of entries) {
+      seq += 1;
+      const event: AuditEvent = {
+        seq, at, actor: entry.actor, action: entry.action,
+        ...(entry.device ? { device: entry.device } : {}),
+        data: entry.data ?? {},
+        prev,
+      };
+      const text = canonical(event);
+      prev = sha256Hex(text);
+      await tx.audit.insert({ seq, action: event.action, deviceSerial: entry.device ?? null, canonical: text, hash: prev });
+    }
   }
 
   /** Recomputes the whole chain, a page at a time; names the first event that breaks it. */
-  async verify(store: Store): Promise<AuditVerification> {
+  async verify(store: Pick<Store, 'audit'>): Promise<AuditVerification> {
     let prev = GENESIS;
     let expectedSeq = 1;
     for (;;) {
@@ -95,7 +120,7 @@ function checkEvent(row: AuditEventRecord, expectedSeq: number, prev: string): {
     return { seq: row.seq, reason: `event ${row.seq} is not JSON` };
   }
   if (canonicalize(event) !== row.canonical) return { seq: row.seq, reason: `event ${row.seq} is not in canonical form` };
-  if (sha256(row.canonical) !== row.hash) return { seq: row.seq, reason: `event ${row.seq} does not match its recorded hash` };
+  if (sha256Hex(row.canonical) !== row.hash) return { seq: row.seq, reason: `event ${row.seq} does not match its recorded hash` };
   if (event.seq !== row.seq) return { seq: row.seq, reason: `event ${row.seq} claims sequence number ${event.seq}` };
   if (event.prev !== prev) return { seq: row.seq, reason: `event ${row.seq} does not link to the event before it` };
   if (event.action !== row.action || (event.device ?? null) !== row.deviceSerial) {

@@ -1,8 +1,8 @@
 import canonicalize from 'canonicalize';
-import type { KeyProvider } from '../hsm/provider.ts';
+import type { KeyObject } from 'node:crypto';
 import type { Store } from '../store/store.ts';
 import type { CheckpointRecord } from '../store/types.ts';
-import { AUDIT_KEY_LABEL, checkCheckpoints, toCheckpoint, type Checkpoint } from './audit-checkpoints.ts';
+import { checkCheckpoints, toCheckpoint, type Checkpoint } from './audit-checkpoints.ts';
 import type { AuditLog } from './audit-log.ts';
 
 export type AuditReport =
@@ -17,12 +17,13 @@ export function fromExported(checkpoint: Checkpoint): CheckpointRecord {
 
 /**
  * `devid-ca audit verify` and GET /audit/v1/verify: the whole hash chain,
- * then every signed checkpoint against it, verified with the audit key in the
- * token (never a key read from the database an attacker could have edited).
+ * then every signed checkpoint against it, verified with the audit key as
+ * found in the token (never a key read from the database alone, which an
+ * attacker could have edited).
  * `external` adds checkpoints kept outside the CA, which prove that the log
  * was not rewritten or cut back along with its stored checkpoints.
  */
-export async function verifyAudit(store: Store, log: AuditLog, provider: KeyProvider, external: CheckpointRecord[] = []): Promise<AuditReport> {
+export async function verifyAudit(store: Store, log: AuditLog, auditKey: KeyObject, external: CheckpointRecord[] = []): Promise<AuditReport> {
   // Checkpoints first: every one read now signs a head the chain read next must contain.
   const stored = await store.checkpoints.all();
   const chain = await log.verify(store);
@@ -32,9 +33,7 @@ export async function verifyAudit(store: Store, log: AuditLog, provider: KeyProv
     return { ok: false, events: chain.events, brokenAt: 1, reason: 'the log has events but no signed checkpoint: init signs one, so checkpoints were removed' };
   }
   if (all.length === 0) return { ...chain, checkpoints: 0, latestCheckpoint: null };
-  const key = await provider.findKey(AUDIT_KEY_LABEL);
-  if (!key) return { ok: false, events: chain.events, brokenAt: all[0]!.seq, reason: `the token holds no "${AUDIT_KEY_LABEL}" key to check the checkpoints with` };
-  const problem = await checkCheckpoints(store, key.publicKey, chain.events, all);
+  const problem = await checkCheckpoints(store, auditKey, chain.events, all);
   if (problem) return { ok: false, events: chain.events, brokenAt: problem.seq, reason: problem.reason };
   const latest = stored.at(-1);
   return { ...chain, checkpoints: stored.length, latestCheckpoint: latest ? toCheckpoint(latest) : null };

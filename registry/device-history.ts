@@ -1,5 +1,6 @@
-import * as x509 from '@peculiar/x509';
-import type { Store } from '../store/store.ts';
+import { caSlug } from '../ca/issuer.ts';
+import { certificatePem } from '../ca/pem.ts';
+import type { HistoryStore } from '../store/subsets.ts';
 import { AuditLog } from './audit-log.ts';
 
 export interface DeviceHistory {
@@ -11,30 +12,33 @@ export interface DeviceHistory {
   events: Array<{ seq: number; at: string; action: string; actor: string; data: Record<string, unknown> }>;
   /** Every certificate of the device, oldest first, with its predecessor link. */
   certificates: Array<{
-    serial: string; kind: string; issuer: string; sha256: string; predecessorSha256: string | null;
+    serial: string; kind: string; issuer: string; issuerSerial: string; sha256: string; predecessorSha256: string | null;
     notBefore: string; notAfter: string; revokedAt: string | null; revocationReason: number | null; pem: string;
   }>;
 }
 
 /** The device's full story (SPEC section 7), or undefined for an unknown serial. */
-export async function deviceHistory(store: Store, serial: string): Promise<DeviceHistory | undefined> {
-  const device = await store.devices.bySerial(serial);
+export async function deviceHistory(store: HistoryStore, serial: string): Promise<DeviceHistory | undefined> {
+  const device = await store.devices.find(serial);
   if (!device) return undefined;
   const events = (await store.audit.byDevice(serial)).map((row) => {
     const event = AuditLog.parse(row);
     return { seq: event.seq, at: event.at, action: event.action, actor: event.actor, data: event.data ?? {} };
   });
+  const issuers = new Map((await store.caCertificates.all()).map((r) => [r.id, r]));
   const certificates = (await store.certificates.byDevice(serial)).map((c) => ({
     serial: c.serial,
     kind: c.kind,
-    issuer: c.issuer,
+    // The issuing CA by its slug (operational-2 after a rollover) and certificate serial: the CA row, not a name.
+    issuer: caSlug(issuers.get(c.issuerId)!.role, issuers.get(c.issuerId)!.generation),
+    issuerSerial: issuers.get(c.issuerId)!.serial,
     sha256: c.sha256,
     predecessorSha256: c.predecessorSha256,
     notBefore: c.notBefore.toISOString(),
     notAfter: c.notAfter.toISOString(),
     revokedAt: c.revokedAt?.toISOString() ?? null,
     revocationReason: c.revocationReason,
-    pem: x509.PemConverter.encode(new Uint8Array(c.der), 'CERTIFICATE'),
+    pem: certificatePem(c.der),
   }));
   return {
     device: {
@@ -57,7 +61,7 @@ export function formatHistory(history: DeviceHistory): string {
   lines.push('', 'certificates:');
   for (const c of history.certificates) {
     const revoked = c.revokedAt ? `  REVOKED ${c.revokedAt} reason ${c.revocationReason}` : '';
-    lines.push(`  ${c.kind.padEnd(11)} ${c.serial}  ${c.notBefore} .. ${c.notAfter}  sha256 ${c.sha256}  predecessor ${c.predecessorSha256 ?? '-'}${revoked}`);
+    lines.push(`  ${c.kind.padEnd(11)} ${c.serial}  by ${c.issuer}  ${c.notBefore} .. ${c.notAfter}  sha256 ${c.sha256}  predecessor ${c.predecessorSha256 ?? '-'}${revoked}`);
   }
   return `${lines.join('\n')}\n`;
 }

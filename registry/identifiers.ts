@@ -4,7 +4,6 @@ import { malformed } from '../errors/domain-error.ts';
 export const SERIAL_PATTERN = /^[A-Za-z0-9][A-Za-z0-9.-]{0,63}$/;
 /** Models, batches, lines, vendors, principals. */
 export const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._@-]{0,127}$/;
-
 /** Models become the CN of birth certificates: at most 64 characters (RFC 5280 ub-common-name). */
 export const MODEL_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 
@@ -13,16 +12,6 @@ export function checkModelName(value: unknown): string {
     throw malformed('model must be 1-64 characters: a letter or digit, then letters, digits, ".", "_" or "-"');
   }
   return value;
-}
-
-/** A JSON object body with no fields but the given ones; anything else is malformed. */
-export function bodyFields<K extends string>(body: unknown, fields: readonly K[]): Partial<Record<K, unknown>> {
-  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
-    throw malformed(`the body must be a JSON object {${fields.map((f) => `"${f}"`).join(', ')}}`);
-  }
-  const unknown = Object.keys(body).find((key) => !(fields as readonly string[]).includes(key));
-  if (unknown !== undefined) throw malformed(`unknown field ${unknown}`);
-  return body as Partial<Record<K, unknown>>;
 }
 
 export function checkSerial(value: unknown): string {
@@ -35,6 +24,22 @@ export function checkSerial(value: unknown): string {
 export function checkName(field: string, value: unknown): string {
   if (typeof value !== 'string' || !NAME_PATTERN.test(value)) {
     throw malformed(`${field} must be 1-128 characters: a letter or digit, then letters, digits, ".", "_", "@" or "-"`);
+  }
+  return value;
+}
+
+/** In a `u` pattern, \p{Cs} matches only surrogates that are not half of a pair. */
+const LONE_SURROGATE = /\p{Cs}/u;
+
+/**
+ * Free text that lands in the audit log and in certificates: bounded, no
+ * control characters but tab and newline, and well-formed Unicode (a lone
+ * UTF-16 surrogate has no UTF-8 form, so RFC 8785 cannot canonicalise it).
+ */
+export function checkText(field: string, value: unknown, max: number, options: { multiline?: boolean } = {}): string {
+  const controls = options.multiline ? /[\u0000-\u0008\u000b-\u001f\u007f]/ : /[\u0000-\u001f\u007f]/;
+  if (typeof value !== 'string' || value.trim().length === 0 || value.length > max || controls.test(value) || LONE_SURROGATE.test(value)) {
+    throw malformed(`${field} must be 1-${max} characters of text, without control characters`);
   }
   return value;
 }

@@ -1,17 +1,8 @@
-import { conflict, malformed, notFound } from '../errors/domain-error.ts';
-import { LOCKS, type Store } from '../store/store.ts';
+import type { Store } from '../store/store.ts';
 import { REVOCATION_REASONS, type DeviceRecord } from '../store/types.ts';
+import { LOCKS } from '../store/locks.ts';
 import type { AuditLog } from './audit-log.ts';
-import { bodyFields, checkSerial } from './identifiers.ts';
-
-/** Free text an operator gives for an action; it lands in the audit log. */
-export function checkReasonText(body: unknown): string {
-  const { reason } = bodyFields(body, ['reason']);
-  if (typeof reason !== 'string' || reason.trim().length === 0 || reason.length > 1024 || /[\u0000-\u0008\u000b-\u001f\u007f]/.test(reason)) {
-    throw malformed('reason must be 1-1024 characters of text');
-  }
-  return reason;
-}
+import { moveDevice } from './device-states.ts';
 
 export interface ReprovisionResult {
   device: DeviceRecord;
@@ -24,23 +15,19 @@ export interface ReprovisionResult {
  * certificates (superseded), returns it to `manufactured` and allows one new
  * birth certificate for the serial; the history keeps both births.
  */
-export async function reprovisionDevice(store: Store, audit: AuditLog, actor: string, serial: string, body: unknown, now: Date): Promise<ReprovisionResult> {
-  checkSerial(serial);
-  const reason = checkReasonText(body);
-  return store.transaction(async (tx) => {
+export async function reprovisionDevice(store: Store, audit: AuditLog, actor: string, serial: string, reason: string, now: Date): Promise<ReprovisionResult> {
+  return audit.record(store, async (tx) => {
     await tx.lock(LOCKS.device(serial));
-    const device = await tx.devices.bySerial(serial);
-    if (!device) throw notFound(`no device ${serial}`);
-    if (device.state === 'decommissioned') throw conflict(`device ${serial} is decommissioned, which is final`);
+    const { device, from } = await moveDevice(tx, serial, 'reprovision', 'operator', now);
     const revoked = await tx.certificates.revokeLiveOfDevice(serial, REVOCATION_REASONS.superseded, now);
-    const updated: DeviceRecord = { ...device, state: 'manufactured', reprovisionAllowed: true, updatedAt: now };
-    await tx.devices.update(updated);
-    await audit.append(tx, {
-      action: 'device.reprovision-allowed',
-      actor,
-      device: serial,
-      data: { reason, previousState: device.state, revokedCertificates: revoked, revocationReason: 'superseded' },
-    });
-    return { device: updated, revoked };
+    return {
+      value: { device, revoked },
+      events: [{
+        action: 'device.reprovision-allowed',
+        actor,
+        device: serial,
+        data: { reason, previousState: from, revokedCertificates: revoked, revocationReason: 'superseded' },
+      }],
+    };
   });
 }

@@ -1,9 +1,10 @@
 import { readFileSync } from 'node:fs';
-import { Command, Option } from 'commander';
+import { Command, CommanderError, Option } from 'commander';
 import { HierarchyError } from '../ca/hierarchy.ts';
 import { OfflineKeyError } from '../ca/issuer.ts';
 import { HsmError } from '../hsm/errors.ts';
 import { AuditCheckpoints, type Checkpoint } from '../registry/audit-checkpoints.ts';
+import { loadAuditKey } from '../registry/audit-key.ts';
 import type { CheckpointRecord } from '../store/types.ts';
 import { fromExported, verifyAudit } from '../registry/audit-verify.ts';
 import { deviceHistory, formatHistory } from '../registry/device-history.ts';
@@ -13,10 +14,10 @@ import { ConfigError, loadConfig } from './config.ts';
 import { openContext, type Context } from './context.ts';
 import { DataDirLockedError } from './data-lock.ts';
 import { changeIdentity, loadIdentity } from './identity.ts';
-import { initialise, initialiseIfEmpty } from './init.ts';
+import { initialise, initialiseIfEmpty, rolloverOperationalCa } from './ceremonies.ts';
 import { createLogger } from './logger.ts';
 import { serve } from './serve.ts';
-import { createToken, revokeToken, TokenRequestError } from './tokens.ts';
+import { createToken, revokeToken } from './tokens.ts';
 
 const logger = createLogger();
 
@@ -39,7 +40,9 @@ function readExportedCheckpoints(path: string): CheckpointRecord[] {
 }
 
 /** Errors whose message is the whole story: printed without a stack trace. */
-const EXPECTED = [OfflineKeyError, ConfigError, HsmError, HierarchyError, DataDirLockedError, TokenRequestError, DomainError];
+const EXPECTED = [OfflineKeyError, ConfigError, HsmError, HierarchyError, DataDirLockedError, DomainError];
+
+const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
 class CliError extends Error {}
 
@@ -57,15 +60,18 @@ async function withContext<T>(work: (ctx: Context) => Promise<T>, prepareToken =
 }
 
 function printInitSummary(ctx: Context, result: Awaited<ReturnType<typeof initialise>>): void {
-  for (const issuer of [result.hierarchy.root, result.hierarchy.factory, result.hierarchy.operational]) {
-    say(`${issuer.name} CA ${issuer.certificate.subject} serial ${issuer.certificate.serialNumber} key ${issuer.key.label} (${issuer.key.curve})`);
+  for (const issuer of result.hierarchy.issuers) {
+    say(`${issuer.slug} CA ${issuer.certificate.subject} serial ${issuer.record.serial} key ${issuer.key.label} (${issuer.key.curve})`);
   }
   say(`initialised in ${ctx.config.dataDir} for ${result.identity.publicHost}`);
 }
 
 const program = new Command('devid-ca')
   .description('Private certificate authority for device fleets')
-  .showHelpAfterError();
+  .version(VERSION, '-V, --version')
+  .exitOverride()
+  // Argument errors are printed once, as every other error: one "devid-ca:" line.
+  .configureOutput({ outputError: () => {} });
 
 program
   .command('init')
@@ -156,6 +162,7 @@ token
   .description('list tokens (ids, roles and principals; never secrets)')
   .action(() =>
     withContext(async (ctx) => {
+      process.stdout.write('ID\tROLE\tPRINCIPAL\tSTATE\tSCOPE\n');
       for (const t of await ctx.store.tokens.list()) {
         const scope = [t.line && `line=${t.line}`, t.models && `models=${t.models.join(',')}`, t.vendor && `vendor=${t.vendor}`].filter(Boolean).join(' ');
         process.stdout.write(`${t.id}\t${t.role}\t${t.principal}\t${t.revokedAt ? 'revoked' : 'live'}\t${scope}\n`);
@@ -172,7 +179,8 @@ audit
   .action((options: { json?: boolean; checkpoint?: string }) =>
     withContext(async (ctx) => {
       const external = options.checkpoint ? readExportedCheckpoints(options.checkpoint) : [];
-      const report = await verifyAudit(ctx.store, ctx.audit, ctx.provider, external);
+      const { signer } = await loadAuditKey(ctx.provider, ctx.store);
+      const report = await verifyAudit(ctx.store, ctx.audit, signer.key.publicKey, external);
       if (!report.ok) process.exitCode = 1;
       if (options.json) process.stdout.write(`${JSON.stringify(report)}\n`);
       else if (!report.ok) process.stdout.write(`FAILED at event ${report.brokenAt}: ${report.reason}\n`);
@@ -185,8 +193,24 @@ audit
   .description('sign the current head of the chain with the audit key in the HSM, and print the checkpoint')
   .action(() =>
     withContext(async (ctx) => {
-      const checkpoint = await new AuditCheckpoints(ctx.provider, ctx.clock).create(ctx.store);
+      const { signer, certificate } = await loadAuditKey(ctx.provider, ctx.store);
+      const checkpoint = await new AuditCheckpoints(signer, certificate, ctx.clock).create(ctx.store);
       process.stdout.write(`${JSON.stringify(checkpoint ?? null)}\n`);
+    }),
+  );
+
+program
+  .command('ca')
+  .description('CA ceremonies')
+  .command('rollover <role>')
+  .description('root ceremony: a new key and intermediate for the operational CA; the old one keeps serving its certificates (restart serve)')
+  .action((role: string) =>
+    withContext(async (ctx) => {
+      if (role !== 'operational') throw new CliError('only the operational intermediate is rolled over: devid-ca ca rollover operational');
+      const { previous, next } = await rolloverOperationalCa(ctx, 'cli');
+      say(`retired ${previous.slug} CA serial ${previous.record.serial}; it keeps signing the CRL and OCSP of its certificates`);
+      say(`new ${next.slug} CA serial ${next.record.serial} key ${next.record.keyLabel} (CKA_ID ${next.record.keyId.toString('hex')}); restart serve to issue from it`);
+      process.stdout.write(`${next.certificate.toString('pem')}\n`);
     }),
   );
 
@@ -207,11 +231,17 @@ program
 try {
   await program.parseAsync(process.argv);
 } catch (err) {
-  if (err instanceof CliError || EXPECTED.some((kind) => err instanceof kind)) {
-    say((err as Error).message);
+  if (err instanceof CommanderError) {
+    // --help and --version end this way too, with exit code 0 and their output already written.
+    if (err.exitCode !== 0) say(`${err.message.replace(/^error: /, '')} (see devid-ca --help)`);
+    process.exitCode = err.exitCode === 0 ? 0 : 1;
   } else {
-    say(`unexpected error: ${err instanceof Error ? err.message : String(err)}`);
-    if (process.env.DEVID_DEBUG) console.error(err);
+    if (err instanceof CliError || EXPECTED.some((kind) => err instanceof kind)) {
+      say((err as Error).message);
+    } else {
+      say(`unexpected error: ${err instanceof Error ? err.message : String(err)}`);
+      if (process.env.DEVID_DEBUG) console.error(err);
+    }
+    process.exitCode = 1;
   }
-  process.exitCode = 1;
 }

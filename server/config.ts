@@ -12,7 +12,8 @@ export interface ListenAddress {
 
 /** Where the user PIN comes from: never from the command line, never logged. */
 export type PinSource =
-  | { kind: 'env' }
+  /** DEVID_PKCS11_PIN, held in a closure so that logging the config cannot print it. */
+  | { kind: 'env'; read: () => string }
   | { kind: 'file'; path: string }
   /** The SoftHSM default: generated at init, kept in the data directory (0600). */
   | { kind: 'generated'; path: string };
@@ -35,7 +36,11 @@ export interface Config {
   publicHost: string;
   httpBaseUrl: string;
   trustDomain: string;
+  /** Which identity values the environment set, rather than defaulted (init records them; serve warns on drift). */
+  explicit: Record<keyof PublicIdentity, boolean>;
   predecessorOid?: string;
+  /** PostgreSQL connection and statement timeout (DEVID_DB_TIMEOUT_MS). */
+  databaseTimeoutMs: number;
 }
 
 export class ConfigError extends Error {
@@ -100,7 +105,8 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
   const modulePath = customModule ?? defaultSoftHsmModule();
   const pinFile = value(env, 'DEVID_PKCS11_PIN_FILE');
   let pin: PinSource;
-  if (value(env, 'DEVID_PKCS11_PIN') !== undefined) pin = { kind: 'env' };
+  const envPin = value(env, 'DEVID_PKCS11_PIN');
+  if (envPin !== undefined) pin = { kind: 'env', read: () => envPin };
   else if (pinFile) pin = { kind: 'file', path: resolve(cwd, pinFile) };
   else if (customModule && !/softhsm/i.test(customModule)) {
     throw new ConfigError('DEVID_PKCS11_MODULE is set: also set DEVID_PKCS11_PIN or DEVID_PKCS11_PIN_FILE with the token user PIN');
@@ -132,8 +138,19 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
     if (problem) throw new ConfigError(`DEVID_PREDECESSOR_OID: ${problem}`);
   }
 
+  const timeout = value(env, 'DEVID_DB_TIMEOUT_MS') ?? '10000';
+  const databaseTimeoutMs = Number(timeout);
+  if (!/^\d+$/.test(timeout) || databaseTimeoutMs < 100 || databaseTimeoutMs > 600_000) {
+    throw new ConfigError(`DEVID_DB_TIMEOUT_MS="${timeout}" must be a number of milliseconds from 100 to 600000`);
+  }
+
+  const explicit = {
+    publicHost: value(env, 'DEVID_PUBLIC_HOST') !== undefined,
+    trustDomain: value(env, 'DEVID_TRUST_DOMAIN') !== undefined,
+    httpBaseUrl: baseUrl !== undefined,
+  };
   return {
-    dataDir, database, pkcs11, listen, httpListen, publicHost, httpBaseUrl, trustDomain,
+    dataDir, database, pkcs11, listen, httpListen, publicHost, httpBaseUrl, trustDomain, explicit, databaseTimeoutMs,
     ...(predecessorOid ? { predecessorOid } : {}),
   };
 }

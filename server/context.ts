@@ -30,7 +30,7 @@ export interface OpenOptions {
 
 function readPin(config: Config, create: boolean): string {
   const source = config.pkcs11.pin;
-  if (source.kind === 'env') return process.env.DEVID_PKCS11_PIN!.trim();
+  if (source.kind === 'env') return source.read();
   if (source.kind === 'generated' && create) return ensurePinFile(source.path);
   if (!existsSync(source.path)) {
     throw new HsmError('pin-missing', source.kind === 'file'
@@ -64,10 +64,10 @@ export async function openContext(config: Config, logger: Logger, options: OpenO
     const provider = await Pkcs11KeyProvider.open({ modulePath: config.pkcs11.modulePath, tokenLabel: config.pkcs11.tokenLabel, pin });
     cleanups.push(() => provider.close());
 
-    const db = openDatabase(config.database);
+    const db = openDatabase(config.database, { timeoutMs: config.databaseTimeoutMs });
     const store = new Store(db);
     cleanups.push(() => store.close());
-    await migrate(db);
+    await migrate(db, config.database);
 
     const clock = options.clock ?? (() => new Date());
     return { config, logger, clock, store, provider, crypto: hsmCrypto(provider), audit: new AuditLog(clock), close };

@@ -1,6 +1,6 @@
-import type { Store } from '../store/store.ts';
 import type { AuditLog } from '../registry/audit-log.ts';
-import { parseBaseUrl, parseHost, type Config, type PublicIdentity } from './config.ts';
+import type { Store } from '../store/store.ts';
+import { ConfigError, parseBaseUrl, parseHost, type Config, type PublicIdentity } from './config.ts';
 
 const KEYS = { publicHost: 'public_host', trustDomain: 'trust_domain', httpBaseUrl: 'http_base_url' } as const;
 
@@ -22,11 +22,11 @@ export async function loadIdentity(store: Store): Promise<PublicIdentity | undef
 /** Where the environment asks for other values than the recorded ones (which win). */
 export function identityDrift(config: Config, recorded: PublicIdentity): string[] {
   const drift: string[] = [];
-  const env: Array<[keyof PublicIdentity, string]> = [
+  const variables: Array<[keyof PublicIdentity, string]> = [
     ['publicHost', 'DEVID_PUBLIC_HOST'], ['trustDomain', 'DEVID_TRUST_DOMAIN'], ['httpBaseUrl', 'DEVID_HTTP_BASE_URL'],
   ];
-  for (const [field, variable] of env) {
-    if (process.env[variable] && config[field] !== recorded[field]) {
+  for (const [field, variable] of variables) {
+    if (config.explicit[field] && config[field] !== recorded[field]) {
       drift.push(`${variable}=${config[field]} differs from the value recorded at init (${recorded[field]}); the recorded value is used`);
     }
   }
@@ -43,12 +43,11 @@ export async function changeIdentity(store: Store, audit: AuditLog, changes: Par
   if (changes.publicHost !== undefined) checked.publicHost = parseHost('--public-host', changes.publicHost);
   if (changes.trustDomain !== undefined) checked.trustDomain = parseHost('--trust-domain', changes.trustDomain);
   if (changes.httpBaseUrl !== undefined) checked.httpBaseUrl = parseBaseUrl('--http-base-url', changes.httpBaseUrl);
-  return store.transaction(async (tx) => {
+  return audit.record(store, async (tx) => {
     const current = await loadIdentity(tx);
-    if (!current) throw new Error('this database holds no initialised CA: run "devid-ca init" first');
+    if (!current) throw new ConfigError('this database holds no initialised CA: run "devid-ca init" first');
     const next = { ...current, ...checked };
     await recordIdentity(tx, next);
-    await audit.append(tx, { action: 'ca.identity-changed', actor, data: { from: { ...current }, to: { ...next } } });
-    return next;
+    return { value: next, events: [{ action: 'ca.identity-changed', actor, data: { from: { ...current }, to: { ...next } } }] };
   });
 }

@@ -2,24 +2,28 @@ import { createServer as createHttpServer, type Server as HttpServer } from 'nod
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { loadHierarchy, type Hierarchy } from '../ca/hierarchy.ts';
+import { IssuanceService } from '../ca/issuance.ts';
 import { FactoryService } from '../enroll/factory.ts';
 import { AuditCheckpoints } from '../registry/audit-checkpoints.ts';
-import { apiApp } from './api-app.ts';
+import { ensureAuditKeyRecorded, loadAuditKey } from '../registry/audit-key.ts';
 import { loopbackWarnings, type ListenAddress, type PublicIdentity } from './config.ts';
 import type { Context } from './context.ts';
+import { apiApp } from './http/api-app.ts';
+import { answerClientErrors } from './http/client-errors.ts';
+import { healthRoutes } from './http/health.ts';
+import { publicationApp } from './http/publication-app.ts';
+import { auditRoutes } from './http/routes/audit.ts';
+import { factoryRoutes } from './http/routes/factory.ts';
+import { operatorRoutes } from './http/routes/operator.ts';
 import { identityDrift, loadIdentity } from './identity.ts';
-import { publicationApp } from './publication-app.ts';
-import { auditRoutes } from './routes/audit.ts';
-import { factoryRoutes } from './routes/factory.ts';
-import { operatorRoutes } from './routes/operator.ts';
 import { ensureServerCredentials } from './tls.ts';
 
 /** How often the server checks whether its own certificate needs renewal. */
 const RENEW_CHECK_MS = 6 * 60 * 60 * 1000;
 /** Signed checkpoints of the audit chain head: hourly (SPEC section 7). */
 const CHECKPOINT_EVERY_MS = 60 * 60 * 1000;
-/** Bounds on slow or idle clients. */
-const TIMEOUTS = { headersTimeout: 10_000, requestTimeout: 30_000, keepAliveTimeout: 5_000 };
+/** Bounds on slow or idle clients; 16 KiB of headers at most. */
+const SERVER_OPTIONS = { headersTimeout: 10_000, requestTimeout: 30_000, keepAliveTimeout: 5_000, maxHeaderSize: 16 * 1024 };
 
 export interface RunningServer {
   hierarchy: Hierarchy;
@@ -46,25 +50,34 @@ function closeServer(server: HttpServer | HttpsServer): Promise<void> {
   });
 }
 
-/** `devid-ca serve`: checks the hierarchy against the token, then starts both listeners. */
+/** `devid-ca serve`: checks the hierarchy and the audit key against the token, then starts both listeners. */
 export async function serve(ctx: Context): Promise<RunningServer> {
   const identity = await loadIdentity(ctx.store);
   if (!identity) throw new Error('this database holds no initialised CA: run "devid-ca init" first');
   for (const warning of [...identityDrift(ctx.config, identity), ...loopbackWarnings(identity)]) ctx.logger.warn(warning);
   const hierarchy = await loadHierarchy(ctx.provider, ctx.crypto, ctx.store, { allowOfflineRoot: true });
   if (!hierarchy.root.online) ctx.logger.info('the root CA key is offline: serving with the intermediates only');
-  let credentials = await ensureServerCredentials(ctx, hierarchy, identity);
+  for (const retired of hierarchy.issuers.filter((i) => !i.online && i.role !== 'root')) {
+    ctx.logger.warn({ ca: retired.slug, keyId: retired.record.keyId.toString('hex') }, 'the key of a retired CA is not in the token: it cannot sign its CRL or OCSP');
+  }
+  await ensureAuditKeyRecorded(ctx.provider, ctx.crypto, ctx.store, ctx.audit, hierarchy, identity.httpBaseUrl, ctx.clock());
+  const auditKey = await loadAuditKey(ctx.provider, ctx.store);
+  const issuance = new IssuanceService(ctx.clock);
+  let credentials = await ensureServerCredentials(ctx, issuance, hierarchy, identity);
 
-  const checkpoints = new AuditCheckpoints(ctx.provider, ctx.clock);
-  await checkpoints.ensureKey(ctx.store);
-  const factory = new FactoryService({ store: ctx.store, audit: ctx.audit, hierarchy, crypto: ctx.crypto, baseUrl: identity.httpBaseUrl, clock: ctx.clock });
+  const checkpoints = new AuditCheckpoints(auditKey.signer, auditKey.certificate, ctx.clock);
+  const factory = new FactoryService({ store: ctx.store, audit: ctx.audit, issuance, hierarchy, baseUrl: identity.httpBaseUrl, clock: ctx.clock });
+  const health = healthRoutes(ctx.store, ctx.provider);
   const routers = [
+    health,
     factoryRoutes(ctx.store, factory, ctx.logger),
-    operatorRoutes(ctx.store, ctx.audit, ctx.clock),
-    auditRoutes({ store: ctx.store, audit: ctx.audit, provider: ctx.provider, checkpoints }),
+    operatorRoutes(ctx.store, ctx.audit, ctx.clock, ctx.logger),
+    auditRoutes({ store: ctx.store, audit: ctx.audit, checkpoints, logger: ctx.logger }),
   ];
-  const https = createHttpsServer({ key: credentials.key, cert: credentials.cert, minVersion: 'TLSv1.2', ...TIMEOUTS }, apiApp(ctx.logger, routers));
-  const http = createHttpServer({ ...TIMEOUTS }, publicationApp(hierarchy, ctx.logger));
+  const https = createHttpsServer({ key: credentials.key, cert: credentials.cert, minVersion: 'TLSv1.2', ...SERVER_OPTIONS }, apiApp(ctx.logger, routers));
+  const http = createHttpServer({ ...SERVER_OPTIONS }, publicationApp(hierarchy, health, ctx.logger));
+  answerClientErrors(https);
+  answerClientErrors(http);
   const httpsPort = await listen(https, ctx.config.listen);
   let httpPort: number;
   try {
@@ -75,7 +88,7 @@ export async function serve(ctx: Context): Promise<RunningServer> {
   }
 
   const renewal = setInterval(() => {
-    ensureServerCredentials(ctx, hierarchy, identity)
+    ensureServerCredentials(ctx, issuance, hierarchy, identity)
       .then((next) => {
         if (next.cert === credentials.cert) return;
         credentials = next;

@@ -1,9 +1,8 @@
 import { generateKeyPairSync, X509Certificate as NodeCertificate, createPrivateKey } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
-import * as x509 from '@peculiar/x509';
 import type { Hierarchy } from '../ca/hierarchy.ts';
-import { issueCertificate } from '../ca/issuance.ts';
+import type { IssuanceService } from '../ca/issuance.ts';
 import { DAY_MS, serverProfile } from '../ca/profiles.ts';
 import type { PublicIdentity } from './config.ts';
 import type { Context } from './context.ts';
@@ -40,7 +39,7 @@ function usable(dataDir: string, hierarchy: Hierarchy, host: string, now: Date):
   const key = readFileSync(p.key, 'utf8');
   const cert = readFileSync(p.cert, 'utf8');
   const leaf = new NodeCertificate(cert);
-  const intermediate = new NodeCertificate(Buffer.from(hierarchy.operational.certificate.rawData));
+  const intermediate = new NodeCertificate(hierarchy.operational.record.der);
   const notAfter = new Date(leaf.validTo);
   const fresh = notAfter.getTime() - now.getTime() > RENEW_BEFORE_MS;
   const matches = leaf.checkPrivateKey(createPrivateKey(key)) && leaf.checkIssued(intermediate) && leaf.verify(intermediate.publicKey);
@@ -49,29 +48,27 @@ function usable(dataDir: string, hierarchy: Hierarchy, host: string, now: Date):
 }
 
 /** Returns usable server credentials, issuing (and auditing) a new certificate when needed. */
-export async function ensureServerCredentials(ctx: Context, hierarchy: Hierarchy, identity: PublicIdentity): Promise<ServerCredentials> {
+export async function ensureServerCredentials(ctx: Context, issuance: IssuanceService, hierarchy: Hierarchy, identity: PublicIdentity): Promise<ServerCredentials> {
   const host = identity.publicHost;
   const now = ctx.clock();
   const existing = usable(ctx.config.dataDir, hierarchy, host, now);
   if (existing) return existing;
 
   const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-  const spki = new x509.PublicKey(publicKey.export({ format: 'der', type: 'spki' }));
+  const spki = publicKey.export({ format: 'der', type: 'spki' });
   const issuer = hierarchy.operational;
-  const issued = await ctx.store.transaction(async (tx) => {
-    const profile = await serverProfile({ issuer, publicKey: spki, baseUrl: identity.httpBaseUrl, now, crypto: ctx.crypto }, host);
-    const result = await issueCertificate(tx, { issuer, profile, publicKey: spki, deviceSerial: null, predecessorSha256: null, now });
-    await ctx.audit.append(tx, {
-      action: 'certificate.issued',
-      actor: 'system',
-      data: { kind: 'server', serial: result.record.serial, host, notAfter: result.record.notAfter.toISOString() },
-    });
-    return result;
+  const issued = await ctx.audit.record(ctx.store, async (tx) => {
+    const profile = serverProfile({ issuer, spki, baseUrl: identity.httpBaseUrl, now }, host);
+    const result = await issuance.issue(tx, { issuer, profile, deviceSerial: null, predecessorSha256: null });
+    return {
+      value: result,
+      events: [{ action: 'certificate.issued', actor: 'system', data: { kind: 'server', serial: result.record.serial, issuer: issuer.slug, host, notAfter: result.record.notAfter.toISOString() } }],
+    };
   });
   const p = paths(ctx.config.dataDir);
   mkdirSync(p.dir, { recursive: true, mode: 0o700 });
   const key = privateKey.export({ format: 'pem', type: 'pkcs8' }).toString();
-  const cert = [issued.certificate.toString('pem'), issuer.certificate.toString('pem')].join('\n') + '\n';
+  const cert = [issued.pem, issuer.certificate.toString('pem')].join('\n') + '\n';
   writeAtomically(p.key, key, 0o600);
   writeAtomically(p.cert, cert, 0o644);
   ctx.logger.info({ serial: issued.record.serial, host, notAfter: issued.record.notAfter }, 'issued server certificate');

@@ -1,15 +1,13 @@
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { sha256 } from '../ca/digest.ts';
+import { malformed } from '../errors/domain-error.ts';
 import type { AuditLog } from '../registry/audit-log.ts';
-import { MODEL_PATTERN, NAME_PATTERN } from '../registry/identifiers.ts';
+import { checkModelName, checkName } from '../registry/identifiers.ts';
 import type { Store } from '../store/store.ts';
 import { ROLES, type Role, type TokenRecord } from '../store/types.ts';
 
 /** `devid_<id>_<secret>`: the id finds the row, the 256-bit secret is compared as a hash. */
 const TOKEN_FORMAT = /^devid_([0-9a-f]{16})_([A-Za-z0-9_-]{43})$/;
-
-export class TokenRequestError extends Error {
-  override readonly name = 'TokenRequestError';
-}
 
 export interface TokenRequest {
   role: string;
@@ -26,28 +24,16 @@ export interface CreatedToken {
   name: string;
 }
 
-function hashSecret(secret: string): Buffer {
-  return createHash('sha256').update(secret, 'utf8').digest();
-}
-
-function checkName(what: string, value: string): string {
-  if (!NAME_PATTERN.test(value)) throw new TokenRequestError(`${what} "${value}" must be 1-128 characters of letters, digits, ".", "_", "@" or "-"`);
-  return value;
-}
-
 /** Validates a token request against its role (SPEC section 3). */
 function validate(request: TokenRequest): Omit<TokenRecord, 'id' | 'principal' | 'secretSha256' | 'createdAt' | 'revokedAt'> {
-  if (!ROLES.includes(request.role as Role)) throw new TokenRequestError(`role must be one of ${ROLES.join(', ')}`);
+  if (!ROLES.includes(request.role as Role)) throw malformed(`role must be one of ${ROLES.join(', ')}`);
   const role = request.role as Role;
-  if (role === 'factory' && !request.line) throw new TokenRequestError('a factory token needs --line <line id>');
-  if (role !== 'factory' && (request.line || request.models)) throw new TokenRequestError('--line and --models belong to factory tokens');
-  if (role === 'vendor' && !request.vendor) throw new TokenRequestError('a vendor token needs --vendor <vendor id>');
-  if (role !== 'vendor' && request.vendor) throw new TokenRequestError('--vendor belongs to vendor tokens');
-  const models = request.models?.map((m) => {
-    if (!MODEL_PATTERN.test(m)) throw new TokenRequestError(`model "${m}" is not a model name (1-64 letters, digits, ".", "_", "-")`);
-    return m;
-  }) ?? null;
-  if (models && models.length === 0) throw new TokenRequestError('--models needs at least one model');
+  if (role === 'factory' && !request.line) throw malformed('a factory token needs --line <line id>');
+  if (role !== 'factory' && (request.line || request.models)) throw malformed('--line and --models belong to factory tokens');
+  if (role === 'vendor' && !request.vendor) throw malformed('a vendor token needs --vendor <vendor id>');
+  if (role !== 'vendor' && request.vendor) throw malformed('--vendor belongs to vendor tokens');
+  const models = request.models?.map(checkModelName) ?? null;
+  if (models && models.length === 0) throw malformed('--models needs at least one model');
   return {
     role,
     line: request.line ? checkName('line', request.line) : null,
@@ -56,28 +42,29 @@ function validate(request: TokenRequest): Omit<TokenRecord, 'id' | 'principal' |
   };
 }
 
-/** Creates a token; the secret is returned once and only its hash is stored. */
+/** Creates a token; the secret is returned once and only its hash is stored. Scoped models must be declared. */
 export async function createToken(store: Store, audit: AuditLog, request: TokenRequest, actor: string, now: Date): Promise<CreatedToken> {
   const fields = validate(request);
   const id = randomBytes(8).toString('hex');
   const secret = randomBytes(32).toString('base64url');
   const principal = request.name ? checkName('name', request.name) : `${fields.role}-${id}`;
-  await store.transaction(async (tx) => {
-    await tx.tokens.insert({ ...fields, id, principal, secretSha256: hashSecret(secret), createdAt: now, revokedAt: null });
-    await audit.append(tx, {
-      action: 'token.created',
-      actor,
-      data: { tokenId: id, role: fields.role, principal, line: fields.line, models: fields.models, vendor: fields.vendor },
-    });
+  await audit.record(store, async (tx) => {
+    for (const model of fields.models ?? []) {
+      if (!(await tx.models.byName(model))) throw malformed(`model ${model} is not declared: an operator declares it with PUT /operator/v1/models/${model}`);
+    }
+    await tx.tokens.insert({ ...fields, id, principal, secretSha256: sha256(secret), createdAt: now, revokedAt: null });
+    return {
+      value: undefined,
+      events: [{ action: 'token.created', actor, data: { tokenId: id, role: fields.role, principal, line: fields.line, models: fields.models, vendor: fields.vendor } }],
+    };
   });
   return { id, token: `devid_${id}_${secret}`, role: fields.role, name: principal };
 }
 
 export async function revokeToken(store: Store, audit: AuditLog, id: string, actor: string, now: Date): Promise<boolean> {
-  return store.transaction(async (tx) => {
-    if (!(await tx.tokens.revoke(id, now))) return false;
-    await audit.append(tx, { action: 'token.revoked', actor, data: { tokenId: id } });
-    return true;
+  return audit.record(store, async (tx) => {
+    const revoked = await tx.tokens.revoke(id, now);
+    return { value: revoked, events: revoked ? [{ action: 'token.revoked', actor, data: { tokenId: id } }] : [] };
   });
 }
 
@@ -91,7 +78,7 @@ export async function authenticateToken(store: Store, presented: string): Promis
   if (!match) return undefined;
   const record = await store.tokens.byId(match[1]!);
   const expected = record?.secretSha256 ?? Buffer.alloc(32);
-  const equal = timingSafeEqual(hashSecret(match[2]!), expected);
+  const equal = timingSafeEqual(sha256(match[2]!), expected);
   if (!record || !equal || record.revokedAt) return undefined;
   return record;
 }

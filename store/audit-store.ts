@@ -1,5 +1,6 @@
 import type { Knex } from 'knex';
-import { countRows } from './convert.ts';
+import { countRows, toStringOrNull } from './convert.ts';
+import { LOCKS } from './locks.ts';
 import type { AuditEventRecord } from './types.ts';
 
 const COLUMNS = ['seq', 'action', 'device_serial', 'canonical', 'hash'];
@@ -7,6 +8,23 @@ const COLUMNS = ['seq', 'action', 'device_serial', 'canonical', 'hash'];
 /** Rows of the append-only audit log; the chain rules live in registry/audit-log.ts. */
 export class AuditStore {
   constructor(private readonly db: Knex | Knex.Transaction) {}
+
+  /**
+   * Takes the chain's advisory lock until the transaction ends, so appends
+   * from every process form one chain. The append reads the chain head after
+   * taking the lock, which relies on READ COMMITTED: each statement sees what
+   * the previous holder committed, where REPEATABLE READ would read its old
+   * snapshot and fork the chain. Refuses any other isolation level. As the
+   * lock is held until commit, the append must be the last statement of its
+   * transaction (AuditLog.record arranges that), or every other audited action
+   * waits for whatever follows it.
+   */
+  async lockChain(): Promise<void> {
+    if (!this.db.isTransaction) throw new Error('audit events are appended inside the transaction of their action');
+    const { rows } = await this.db.raw('select pg_advisory_xact_lock(hashtext(?)), current_setting(?) as isolation', [LOCKS.auditChain, 'transaction_isolation']);
+    const isolation = (rows as Array<{ isolation: string }>)[0]?.isolation;
+    if (isolation !== 'read committed') throw new Error(`audit appends need READ COMMITTED, not ${isolation}`);
+  }
 
   async head(): Promise<AuditEventRecord | undefined> {
     const row = await this.db('audit_events').select(COLUMNS).orderBy('seq', 'desc').first();
@@ -48,7 +66,7 @@ function fromRow(row: Record<string, unknown>): AuditEventRecord {
   return {
     seq: Number(row.seq),
     action: String(row.action),
-    deviceSerial: (row.device_serial as string | null) ?? null,
+    deviceSerial: toStringOrNull(row.device_serial),
     canonical: String(row.canonical),
     hash: String(row.hash),
   };

@@ -1,23 +1,26 @@
 import type { Knex } from 'knex';
-import { countRows, isUniqueViolation, toBuffer, toDate, toDateOrNull } from './convert.ts';
-import { StoreConflictError, type CaName, type CertificateKind, type CertificateRecord } from './types.ts';
+import { conflictsAsStoreErrors, countRows, toBuffer, toDate, toDateOrNull, toStringOrNull } from './convert.ts';
+import type { CertificateKind, CertificateRecord } from './types.ts';
 
 const COLUMNS = [
-  'serial', 'kind', 'issuer', 'device_serial', 'subject', 'der', 'sha256', 'key_sha256',
+  'serial', 'kind', 'issuer_id', 'device_serial', 'subject', 'der', 'sha256', 'key_sha256',
   'predecessor_sha256', 'not_before', 'not_after', 'revoked_at', 'revocation_reason', 'created_at',
 ];
 
-/** Every certificate devid-ca issued, with its lineage and revocation. */
+/** Every certificate devid-ca issued, with its issuer row, its lineage and its revocation. */
 export class CertificateStore {
   constructor(private readonly db: Knex | Knex.Transaction) {}
 
-  /** Inserts a certificate; a serial that is already taken raises StoreConflictError. */
+  /**
+   * Inserts a certificate. A taken serial or hash, or a second operational
+   * certificate with one predecessor (a lineage fork), raises StoreConflictError.
+   */
   async insert(record: CertificateRecord): Promise<void> {
-    try {
-      await this.db('certificates').insert({
+    await conflictsAsStoreErrors(
+      this.db('certificates').insert({
         serial: record.serial,
         kind: record.kind,
-        issuer: record.issuer,
+        issuer_id: record.issuerId,
         device_serial: record.deviceSerial,
         subject: record.subject,
         der: record.der,
@@ -29,20 +32,14 @@ export class CertificateStore {
         revoked_at: record.revokedAt,
         revocation_reason: record.revocationReason,
         created_at: record.createdAt,
-      });
-    } catch (err) {
-      if (isUniqueViolation(err)) throw new StoreConflictError('certificate serial or hash already recorded', err.constraint);
-      throw err;
-    }
+      }),
+      'certificate serial, hash or predecessor already recorded',
+    );
   }
 
-  async bySerial(serial: string): Promise<CertificateRecord | undefined> {
+  async find(serial: string): Promise<CertificateRecord | undefined> {
     const row = await this.db('certificates').select(COLUMNS).where({ serial }).first();
     return row ? fromRow(row) : undefined;
-  }
-
-  async serialExists(serial: string): Promise<boolean> {
-    return (await this.db('certificates').select('serial').where({ serial }).first()) !== undefined;
   }
 
   async byDevice(deviceSerial: string, kind?: CertificateKind): Promise<CertificateRecord[]> {
@@ -76,13 +73,13 @@ function fromRow(row: Record<string, unknown>): CertificateRecord {
   return {
     serial: String(row.serial),
     kind: row.kind as CertificateKind,
-    issuer: row.issuer as CaName,
-    deviceSerial: (row.device_serial as string | null) ?? null,
+    issuerId: Number(row.issuer_id),
+    deviceSerial: toStringOrNull(row.device_serial),
     subject: String(row.subject),
     der: toBuffer(row.der),
     sha256: String(row.sha256),
     keySha256: String(row.key_sha256),
-    predecessorSha256: (row.predecessor_sha256 as string | null) ?? null,
+    predecessorSha256: toStringOrNull(row.predecessor_sha256),
     notBefore: toDate(row.not_before),
     notAfter: toDate(row.not_after),
     revokedAt: toDateOrNull(row.revoked_at),

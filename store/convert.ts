@@ -1,4 +1,5 @@
 import type { Knex } from 'knex';
+import { StoreConflictError } from './types.ts';
 
 /** Row helpers shared by the stores: PGlite returns Uint8Array where pg returns Buffer. */
 
@@ -16,9 +17,23 @@ export function toDateOrNull(value: unknown): Date | null {
   return value === null || value === undefined ? null : toDate(value);
 }
 
+export function toStringOrNull(value: unknown): string | null {
+  return value === null || value === undefined ? null : String(value);
+}
+
 /** Postgres unique_violation, from pg or PGlite. */
 export function isUniqueViolation(err: unknown): err is { constraint?: string } {
   return typeof err === 'object' && err !== null && (err as { code?: string }).code === '23505';
+}
+
+/** Runs a write; a unique violation becomes a StoreConflictError with the given message. */
+export async function conflictsAsStoreErrors<T>(query: PromiseLike<T>, message: string): Promise<T> {
+  try {
+    return await query;
+  } catch (err) {
+    if (isUniqueViolation(err)) throw new StoreConflictError(message, err.constraint);
+    throw err;
+  }
 }
 
 /** Rows in a table: the tests count before and after a refused request. */

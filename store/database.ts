@@ -10,9 +10,27 @@ export type DatabaseLocation = { kind: 'pglite'; dir: string } | { kind: 'postgr
 // BIGINT (audit sequence numbers) fits a JS number for the life of any CA.
 pg.types.setTypeParser(pg.types.builtins.INT8, (value) => Number(value));
 
-export function openDatabase(location: DatabaseLocation): Knex {
+export interface DatabaseOptions {
+  /**
+   * PostgreSQL: how long to wait for a connection, and for a statement (on
+   * the server, with a client-side backstop for a network that black-holes
+   * the answer). Without it a lost database makes requests hang for minutes.
+   */
+  timeoutMs?: number;
+}
+
+export function openDatabase(location: DatabaseLocation, options: DatabaseOptions = {}): Knex {
   if (location.kind === 'postgres') {
-    return knexFactory({ client: 'pg', connection: location.url, pool: { min: 0, max: 10 } });
+    const timeoutMs = options.timeoutMs;
+    const timeouts = timeoutMs
+      ? { connectionTimeoutMillis: timeoutMs, statement_timeout: timeoutMs, query_timeout: timeoutMs + 2000, idle_in_transaction_session_timeout: 6 * timeoutMs }
+      : {};
+    return knexFactory({
+      client: 'pg',
+      connection: { connectionString: location.url, keepAlive: true, ...timeouts } as Knex.PgConnectionConfig,
+      pool: { min: 0, max: 10, ...(timeoutMs ? { acquireTimeoutMillis: timeoutMs, createTimeoutMillis: timeoutMs } : {}) },
+      ...(timeoutMs ? { acquireConnectionTimeout: timeoutMs } : {}),
+    });
   }
   mkdirSync(location.dir, { recursive: true, mode: 0o700 });
   return knexFactory({
@@ -22,12 +40,34 @@ export function openDatabase(location: DatabaseLocation): Knex {
   });
 }
 
-/** Applies every pending migration (SPEC: on init and on serve). */
-export async function migrate(db: Knex): Promise<void> {
+/**
+ * Applies every pending migration (SPEC: on init and on serve). On
+ * PostgreSQL with its own connection and no statement timeout: a migration
+ * over a large table may take longer than any request should.
+ */
+export async function migrate(db: Knex, location: DatabaseLocation): Promise<void> {
   const source: Knex.MigrationSource<[string, Knex.Migration]> = {
     getMigrations: async () => [...MIGRATIONS],
     getMigrationName: ([name]) => name,
     getMigration: async ([, migration]) => migration,
   };
-  await db.migrate.latest({ migrationSource: source, tableName: 'schema_migrations' });
+  const migrator = location.kind === 'postgres' ? openDatabase(location) : db;
+  try {
+    await migrator.migrate.latest({ migrationSource: source, tableName: 'schema_migrations' });
+  } finally {
+    if (migrator !== db) await migrator.destroy();
+  }
+}
+
+/** PostgreSQL error classes that mean "not now" rather than "wrong": connection lost, shutting down, timed out. */
+const UNAVAILABLE_CODES = new Set(['57014', '57P01', '57P02', '57P03', '53300', '25P03', 'ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'EPIPE']);
+const UNAVAILABLE_MESSAGES = /Connection terminated|Query read timeout|timeout exceeded when trying to connect|Client has encountered a connection error|connection timeout/i;
+
+/** The database did not answer (or answered "not now"): callers answer 503 and try again later. */
+export function isDatabaseUnavailable(err: unknown): boolean {
+  if (typeof err !== 'object' || err === null) return false;
+  const { name, code, message } = err as { name?: string; code?: string; message?: string };
+  if (name === 'KnexTimeoutError') return true;
+  if (typeof code === 'string' && (UNAVAILABLE_CODES.has(code) || code.startsWith('08'))) return true;
+  return UNAVAILABLE_MESSAGES.test(message ?? '');
 }

@@ -1,58 +1,77 @@
 import type { Knex } from 'knex';
-import { countRows, isUniqueViolation, toDate } from './convert.ts';
-import { StoreConflictError, type DeviceRecord, type DeviceState } from './types.ts';
+import { conflictsAsStoreErrors, countRows, toDate, toStringOrNull } from './convert.ts';
+import type { DeviceBinding, DeviceRecord, DeviceState } from './types.ts';
 
 const COLUMNS = ['serial', 'model', 'batch', 'line', 'device_class', 'owner', 'state', 'factory_key_sha256', 'reprovision_allowed', 'created_at', 'updated_at'];
 
-/** The device registry (SPEC section 7). */
+/**
+ * The device registry (SPEC section 7). State changes are compare-and-set:
+ * each names the states it moves from and returns the updated row, or
+ * undefined when the device was not in one of them (or does not exist).
+ */
 export class DeviceStore {
   constructor(private readonly db: Knex | Knex.Transaction) {}
 
-  async bySerial(serial: string): Promise<DeviceRecord | undefined> {
+  async find(serial: string): Promise<DeviceRecord | undefined> {
     const row = await this.db('devices').select(COLUMNS).where({ serial }).first();
-    return row ? fromRow(row) : undefined;
-  }
-
-  async byFactoryKey(keySha256: string): Promise<DeviceRecord | undefined> {
-    const row = await this.db('devices').select(COLUMNS).where({ factory_key_sha256: keySha256 }).first();
     return row ? fromRow(row) : undefined;
   }
 
   /** Inserts a device; a taken serial or factory key raises StoreConflictError. */
   async insert(record: DeviceRecord): Promise<void> {
-    await conflictsAsStoreErrors(this.db('devices').insert({ serial: record.serial, created_at: record.createdAt, ...mutableColumns(record) }));
+    await conflictsAsStoreErrors(
+      this.db('devices').insert({
+        serial: record.serial,
+        model: record.model,
+        batch: record.batch,
+        line: record.line,
+        device_class: record.deviceClass,
+        owner: record.owner,
+        state: record.state,
+        factory_key_sha256: record.factoryKeySha256,
+        reprovision_allowed: record.reprovisionAllowed,
+        created_at: record.createdAt,
+        updated_at: record.updatedAt,
+      }),
+      'device serial or factory key already registered',
+    );
   }
 
-  /** Writes every mutable field of the device (state, binding, class, owner). */
-  async update(record: DeviceRecord): Promise<void> {
-    await conflictsAsStoreErrors(this.db('devices').where({ serial: record.serial }).update(mutableColumns(record)));
+  /** Moves the device from one of `from` to `to`; `reprovisionAllowed` is set with the move. */
+  async transition(serial: string, from: readonly DeviceState[], to: DeviceState, now: Date, reprovisionAllowed = false): Promise<DeviceRecord | undefined> {
+    const [row] = await this.db('devices')
+      .where({ serial })
+      .whereIn('state', from)
+      .update({ state: to, reprovision_allowed: reprovisionAllowed, updated_at: now })
+      .returning(COLUMNS);
+    return row ? fromRow(row) : undefined;
+  }
+
+  /**
+   * Binds a reprovisioned device to its new birth certificate's key, batch
+   * and line; only while a reprovision allows it (compare-and-set).
+   */
+  async rebind(serial: string, binding: DeviceBinding, now: Date): Promise<DeviceRecord | undefined> {
+    const [row] = await conflictsAsStoreErrors(
+      this.db('devices')
+        .where({ serial, reprovision_allowed: true, state: 'manufactured' })
+        .update({
+          model: binding.model, batch: binding.batch, line: binding.line, factory_key_sha256: binding.factoryKeySha256,
+          reprovision_allowed: false, updated_at: now,
+        })
+        .returning(COLUMNS),
+      'factory key already registered to another device',
+    );
+    return row ? fromRow(row) : undefined;
+  }
+
+  /** Whether any device (and so any birth certificate) names this model. */
+  async anyOfModel(model: string): Promise<boolean> {
+    return (await this.db('devices').select('serial').where({ model }).first()) !== undefined;
   }
 
   async count(): Promise<number> {
     return countRows(this.db, 'devices');
-  }
-}
-
-function mutableColumns(record: DeviceRecord): Record<string, unknown> {
-  return {
-    model: record.model,
-    batch: record.batch,
-    line: record.line,
-    device_class: record.deviceClass,
-    owner: record.owner,
-    state: record.state,
-    factory_key_sha256: record.factoryKeySha256,
-    reprovision_allowed: record.reprovisionAllowed,
-    updated_at: record.updatedAt,
-  };
-}
-
-async function conflictsAsStoreErrors(query: Promise<unknown>): Promise<void> {
-  try {
-    await query;
-  } catch (err) {
-    if (isUniqueViolation(err)) throw new StoreConflictError('device serial or factory key already registered', err.constraint);
-    throw err;
   }
 }
 
@@ -62,8 +81,8 @@ function fromRow(row: Record<string, unknown>): DeviceRecord {
     model: String(row.model),
     batch: String(row.batch),
     line: String(row.line),
-    deviceClass: (row.device_class as string | null) ?? null,
-    owner: (row.owner as string | null) ?? null,
+    deviceClass: toStringOrNull(row.device_class),
+    owner: toStringOrNull(row.owner),
     state: row.state as DeviceState,
     factoryKeySha256: String(row.factory_key_sha256),
     reprovisionAllowed: row.reprovision_allowed === true,

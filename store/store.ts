@@ -8,22 +8,13 @@ import { ModelStore } from './model-store.ts';
 import { SettingsStore } from './settings-store.ts';
 import { TokenStore } from './token-store.ts';
 
-/** Names of the advisory locks that serialise work across server processes. */
-export const LOCKS = {
-  /** Appends from every process on one PostgreSQL form a single audit chain. */
-  auditChain: 'devid-audit-chain',
-  /** Nodes starting together create one hierarchy. */
-  init: 'devid-init',
-  /** Two nodes cannot create two audit keys with one label. */
-  auditKey: 'devid-audit-key',
-  /** Concurrent requests for one serial see each other's result. */
-  device: (serial: string) => `device:${serial}`,
-} as const;
+export { LOCKS } from './locks.ts';
 
 /**
  * The only door to the database. Each area is its own small store over the
  * same connection; `transaction` hands out a Store bound to one transaction so
  * every multi-row write (an action and its audit event) commits or fails whole.
+ * Consumers take the narrow subsets of store/subsets.ts, not the whole Store.
  */
 export class Store {
   readonly settings: SettingsStore;
@@ -35,7 +26,7 @@ export class Store {
   readonly devices: DeviceStore;
   readonly models: ModelStore;
 
-  constructor(readonly db: Knex | Knex.Transaction) {
+  constructor(private readonly db: Knex | Knex.Transaction) {
     this.settings = new SettingsStore(db);
     this.caCertificates = new CaStore(db);
     this.certificates = new CertificateStore(db);
@@ -46,18 +37,28 @@ export class Store {
     this.models = new ModelStore(db);
   }
 
+  get inTransaction(): boolean {
+    return this.db.isTransaction === true;
+  }
+
   /** A named PostgreSQL advisory lock held until the surrounding transaction ends. */
   async lock(name: string): Promise<void> {
-    if (!this.db.isTransaction) throw new Error('advisory locks are taken inside a transaction');
+    if (!this.inTransaction) throw new Error('advisory locks are taken inside a transaction');
     await this.db.raw('select pg_advisory_xact_lock(hashtext(?))', [name]);
   }
 
+  /** Runs work in one READ COMMITTED transaction (or in the caller's, when already inside one). */
   async transaction<T>(work: (tx: Store) => Promise<T>): Promise<T> {
-    if (this.db.isTransaction) return work(this);
+    if (this.inTransaction) return work(this);
     return (this.db as Knex).transaction((trx) => work(new Store(trx)));
   }
 
+  /** One round trip: throws when the database does not answer (readiness checks). */
+  async ping(): Promise<void> {
+    await this.db.raw('select 1');
+  }
+
   async close(): Promise<void> {
-    if (!this.db.isTransaction) await (this.db as Knex).destroy();
+    if (!this.inTransaction) await (this.db as Knex).destroy();
   }
 }

@@ -1,16 +1,35 @@
 /** Domain records as the rest of devid-ca sees them; rows are converted explicitly. */
 
-export type CaName = 'root' | 'factory' | 'operational';
+/** What a CA-certificate row is for. `audit` is the checkpoint key, certified by the root like the intermediates. */
+export type CaRole = 'root' | 'factory' | 'operational' | 'audit';
+export const CA_ROLES: readonly CaRole[] = ['root', 'factory', 'operational', 'audit'];
 
+/**
+ * One CA certificate and the HSM key behind it. Its row id is the issuer
+ * identity every issued certificate points at; `generation` counts rollovers
+ * (the second operational intermediate is generation 2, key `devid-operational-2`).
+ */
 export interface CaCertificateRecord {
-  name: CaName;
+  id: number;
+  role: CaRole;
+  generation: number;
   serial: string;
   der: Buffer;
+  /** SubjectKeyIdentifier of the certificate (SHA-1 of the key, RFC 5280 4.2.1.2 method 1). */
+  ski: Buffer;
+  /** SubjectPublicKeyInfo DER of the HSM key. */
+  publicKey: Buffer;
   keyLabel: string;
+  /** CKA_ID: what finds the key in the token. */
   keyId: Buffer;
+  notBefore: Date;
   notAfter: Date;
+  /** The one certificate of its role that signs new certificates; a retired one still signs its CRL and OCSP. */
+  active: boolean;
   createdAt: Date;
 }
+
+export type NewCaCertificate = Omit<CaCertificateRecord, 'id'>;
 
 /** RFC 5280 5.3.1 CRLReason codes devid-ca uses. */
 export const REVOCATION_REASONS = {
@@ -24,7 +43,8 @@ export type CertificateKind = 'birth' | 'operational' | 'server' | 'support';
 export interface CertificateRecord {
   serial: string;
   kind: CertificateKind;
-  issuer: CaName;
+  /** The CA-certificate row that signed it. */
+  issuerId: number;
   deviceSerial: string | null;
   subject: string;
   der: Buffer;
@@ -71,6 +91,9 @@ export interface DeviceRecord {
   updatedAt: Date;
 }
 
+/** What a birth certificate binds a device to: set at manufacture, replaced only by reprovisioning. */
+export type DeviceBinding = Pick<DeviceRecord, 'model' | 'batch' | 'line' | 'factoryKeySha256'>;
+
 export interface AuditEventRecord {
   seq: number;
   action: string;
@@ -93,7 +116,7 @@ export interface CheckpointRecord {
   signature: Buffer;
 }
 
-/** A storage failure the caller can act on (after smallstep's typed not-found). */
+/** A unique constraint refused the write (after smallstep's typed errors). */
 export class StoreConflictError extends Error {
   override readonly name = 'StoreConflictError';
   constructor(
@@ -101,5 +124,16 @@ export class StoreConflictError extends Error {
     readonly constraint?: string,
   ) {
     super(message);
+  }
+}
+
+/** The row the caller needs does not exist. */
+export class StoreNotFoundError extends Error {
+  override readonly name = 'StoreNotFoundError';
+  constructor(
+    readonly what: string,
+    readonly key: string,
+  ) {
+    super(`no ${what} ${key}`);
   }
 }

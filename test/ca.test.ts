@@ -1,28 +1,21 @@
-import { createHash, generateKeyPairSync } from 'node:crypto';
+import { createHash, generateKeyPairSync, X509Certificate as NodeCertificate } from 'node:crypto';
 import * as asn1js from 'asn1js';
 import { AsnConvert } from '@peculiar/asn1-schema';
 import * as asn1X509 from '@peculiar/asn1-x509';
 import * as x509 from '@peculiar/x509';
 import { expect } from 'chai';
 import { OID } from '../ca/asn1.ts';
-import { createHierarchy, HierarchyError, loadHierarchy, type Hierarchy } from '../ca/hierarchy.ts';
-import { issueCertificate } from '../ca/issuance.ts';
+import { encodeTbsCertificate } from '../ca/certificate-der.ts';
+import { ProfileLintError, lintProfile } from '../ca/lint.ts';
+import { END_ENTITY, birthProfile, DAY_MS, HOUR_MS, NO_EXPIRY, operationalProfile, serverProfile, type Profile } from '../ca/profiles.ts';
+import { ecdsaSigValue } from '../ca/signer.ts';
 import { extensionOidProblem } from '../ca/oid.ts';
-import { birthProfile, DAY_MS, HOUR_MS, NO_EXPIRY, operationalProfile, serverProfile, type EndEntityContext } from '../ca/profiles.ts';
-import { initialise } from '../server/init.ts';
-import { serve } from '../server/serve.ts';
-import { OfflineKeyError } from '../ca/issuer.ts';
-import { createTestEnvironment, type TestEnvironment } from './support/context.ts';
+import { HsmCryptoKey, signingAlgorithm } from '../hsm/webcrypto.ts';
+import { BASE, createMemoryCa, type MemoryCa } from './support/memory-ca.ts';
 import { opensslSubject, opensslText, opensslVerify } from './support/openssl.ts';
-import { Pkcs11KeyProvider } from '../hsm/pkcs11-provider.ts';
-import { hsmCrypto } from '../hsm/webcrypto.ts';
-import { createTestToken } from './support/softhsm.ts';
 
-const BASE = 'http://pki.devid.test';
-
-function devicePublicKey(curve: 'P-256' | 'P-384' = 'P-256'): x509.PublicKey {
-  const { publicKey } = generateKeyPairSync('ec', { namedCurve: curve });
-  return new x509.PublicKey(publicKey.export({ format: 'der', type: 'spki' }));
+function deviceSpki(curve: 'P-256' | 'P-384' = 'P-256'): Buffer {
+  return generateKeyPairSync('ec', { namedCurve: curve }).publicKey.export({ format: 'der', type: 'spki' });
 }
 
 function extension(cert: x509.X509Certificate, oid: string): x509.Extension {
@@ -36,103 +29,90 @@ function otherNames(cert: x509.X509Certificate): asn1X509.OtherName[] {
   return san.filter((n) => n.otherName).map((n) => n.otherName!);
 }
 
-describe('ca: hierarchy and profiles', () => {
-  let env: TestEnvironment;
-  let hierarchy: Hierarchy;
+describe('ca: hierarchy, profiles and the issuance pipeline (in-memory keys)', () => {
+  let ca: MemoryCa;
   const pem = (c: x509.X509Certificate) => c.toString('pem');
 
   before(async () => {
-    env = await createTestEnvironment('pglite');
-    ({ hierarchy } = await initialise(env.ctx));
+    ca = await createMemoryCa();
   });
-  after(() => env.cleanup());
+  after(() => ca.close());
 
-  function context(issuer: 'factory' | 'operational', publicKey: x509.PublicKey, now = new Date()): EndEntityContext {
-    return { issuer: hierarchy.issuer(issuer), publicKey, baseUrl: BASE, now, crypto: env.ctx.crypto };
-  }
+  const issue = (profile: Profile, issuer = profile.kind === 'birth' ? ca.hierarchy.factory : ca.hierarchy.operational, predecessorSha256: string | null = null) =>
+    ca.store.transaction((tx) => ca.issuance.issue(tx, { issuer, profile, deviceSerial: 'SN-000123', predecessorSha256 }));
+  const parsed = (der: Buffer) => new x509.X509Certificate(new Uint8Array(der));
 
   describe('hierarchy (SPEC section 1)', () => {
-    it('OpenSSL verifies both intermediates against the root', () => {
-      for (const name of ['factory', 'operational'] as const) {
-        const result = opensslVerify(pem(hierarchy.root.certificate), undefined, pem(hierarchy[name].certificate));
+    it('OpenSSL verifies both intermediates and the audit key certificate against the root', () => {
+      for (const cert of [ca.hierarchy.factory.certificate, ca.hierarchy.operational.certificate, parsed(ca.audit.der)]) {
+        const result = opensslVerify(pem(ca.hierarchy.root.certificate), undefined, pem(cert));
         expect(result.ok, result.output).to.equal(true);
       }
     });
 
     it('root: self-signed P-384, CA, keyCertSign+cRLSign critical, SKI, valid until 99991231235959Z', async () => {
-      const root = hierarchy.root.certificate;
+      const root = ca.hierarchy.root.certificate;
       expect(await root.isSelfSigned()).to.equal(true);
       expect(root.notAfter.toISOString()).to.equal('9999-12-31T23:59:59.000Z');
       const bc = root.getExtension(x509.BasicConstraintsExtension)!;
       expect([bc.ca, bc.critical]).to.deep.equal([true, true]);
       const ku = root.getExtension(x509.KeyUsagesExtension)!;
-      expect(ku.usages).to.equal(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign);
-      expect(ku.critical).to.equal(true);
-      expect(root.getExtension(x509.SubjectKeyIdentifierExtension)).to.not.equal(null);
+      expect([ku.usages, ku.critical]).to.deep.equal([x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true]);
       expect((root.publicKey.algorithm as EcKeyAlgorithm).namedCurve).to.equal('P-384');
       expect(opensslText(pem(root))).to.contain('Not After : Dec 31 23:59:59 9999 GMT');
     });
 
     it('intermediates: pathLen 0 critical, key usage critical, SKI/AKI, root CRL, validity', () => {
-      const rootSki = hierarchy.root.certificate.getExtension(x509.SubjectKeyIdentifierExtension)!.keyId;
-      for (const name of ['factory', 'operational'] as const) {
-        const cert = hierarchy[name].certificate;
+      const rootSki = ca.hierarchy.root.certificate.getExtension(x509.SubjectKeyIdentifierExtension)!.keyId;
+      for (const issuer of [ca.hierarchy.factory, ca.hierarchy.operational]) {
+        const cert = issuer.certificate;
         const bc = cert.getExtension(x509.BasicConstraintsExtension)!;
         expect([bc.ca, bc.pathLength, bc.critical]).to.deep.equal([true, 0, true]);
         const ku = cert.getExtension(x509.KeyUsagesExtension)!;
         expect([ku.usages, ku.critical]).to.deep.equal([x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true]);
         expect(cert.getExtension(x509.AuthorityKeyIdentifierExtension)!.keyId).to.equal(rootSki);
-        expect(cert.getExtension(x509.SubjectKeyIdentifierExtension)).to.not.equal(null);
-        const cdp = cert.getExtension(x509.CRLDistributionPointsExtension)!;
-        expect(JSON.stringify(cdp.distributionPoints)).to.contain(`${BASE}/crl/root.crl`);
+        expect(cert.getExtension(x509.SubjectKeyIdentifierExtension)!.keyId).to.equal(issuer.record.ski.toString('hex'));
+        expect(JSON.stringify(cert.getExtension(x509.CRLDistributionPointsExtension)!.distributionPoints)).to.contain(`${BASE}/crl/root.crl`);
         expect(cert.signatureAlgorithm.hash.name).to.equal('SHA-384');
       }
-      expect(hierarchy.factory.certificate.notAfter.toISOString()).to.equal('9999-12-31T23:59:59.000Z');
-      const years = (hierarchy.operational.certificate.notAfter.getTime() - Date.now()) / (365 * DAY_MS);
+      expect(ca.hierarchy.factory.notAfter.toISOString()).to.equal('9999-12-31T23:59:59.000Z');
+      const years = (ca.hierarchy.operational.notAfter.getTime() - Date.now()) / (365 * DAY_MS);
       expect(years).to.be.within(4.99, 5.01);
     });
 
-    it('loads again from the database, finding each key in the token', async () => {
-      const loaded = await loadHierarchy(env.ctx.provider, env.ctx.crypto, env.ctx.store);
-      expect(loaded.operational.certificate.serialNumber).to.equal(hierarchy.operational.certificate.serialNumber);
-    });
-
-    it('refuses to start when a key in the token does not match its certificate', async () => {
-      const other = await Pkcs11KeyProvider.open(await createTestToken());
-      try {
-        for (const [label, curve] of [['devid-root', 'P-384'], ['devid-factory', 'P-256'], ['devid-operational', 'P-256']] as const) {
-          await other.createKey(label, curve);
-        }
-        const err = await loadHierarchy(other, hsmCrypto(other), env.ctx.store).catch((e: unknown) => e);
-        expect(err).to.be.instanceOf(HierarchyError);
-        expect((err as Error).message).to.contain('does not match the root CA certificate');
-      } finally {
-        await other.close();
+    it('every CA row records its role, generation, SKI, public key, label and CKA_ID', async () => {
+      const rows = await ca.store.caCertificates.all();
+      expect(rows.map((r) => [r.role, r.generation, r.keyLabel, r.active])).to.deep.equal([
+        ['root', 1, 'devid-root', true], ['factory', 1, 'devid-factory', true], ['operational', 1, 'devid-operational', true], ['audit', 1, 'devid-audit', true],
+      ]);
+      for (const row of rows) {
+        const key = (await ca.provider.findKeyById(row.keyId))!;
+        expect(key.publicKey.export({ format: 'der', type: 'spki' }).equals(row.publicKey)).to.equal(true);
+        expect(new NodeCertificate(row.der).publicKey.equals(key.publicKey)).to.equal(true);
       }
     });
 
-    it('refuses to create a second hierarchy', async () => {
-      const err = await createHierarchy(env.ctx.provider, env.ctx.crypto, env.ctx.store, { organization: 'x', baseUrl: BASE, now: new Date() }).catch((e: unknown) => e);
-      expect(err).to.be.instanceOf(HierarchyError);
-      expect((err as Error).message).to.contain('already holds');
+    it('the audit key certificate: CA:FALSE, digitalSignature only, by the root, no expiry', () => {
+      const cert = parsed(ca.audit.der);
+      expect(cert.subject).to.contain('CN=devid-ca Audit Key');
+      expect(cert.getExtension(x509.BasicConstraintsExtension)!.ca).to.equal(false);
+      expect(cert.getExtension(x509.KeyUsagesExtension)!.usages).to.equal(x509.KeyUsageFlags.digitalSignature);
+      expect(cert.issuer).to.equal(ca.hierarchy.root.certificate.subject);
+      expect(cert.notAfter.getTime()).to.equal(NO_EXPIRY.getTime());
     });
   });
 
   describe('birth certificate (SPEC section 2)', () => {
     let cert: x509.X509Certificate;
     before(async () => {
-      const publicKey = devicePublicKey();
-      const issued = await env.ctx.store.transaction(async (tx) => {
-        const profile = await birthProfile(context('factory', publicKey), {
-          serial: 'SN-000123', manufacturer: 'Acme Devices', model: 'thermo-2', hwType: '1.3.6.1.4.1.99999.1.2',
-        });
-        return issueCertificate(tx, { issuer: hierarchy.factory, profile, publicKey, deviceSerial: 'SN-000123', predecessorSha256: null, now: new Date() });
+      const profile = birthProfile({ issuer: ca.hierarchy.factory, spki: deviceSpki(), baseUrl: BASE, now: new Date() }, {
+        serial: 'SN-000123', manufacturer: 'Acme Devices', model: 'thermo-2', hwType: '1.3.6.1.4.1.99999.1.2',
       });
-      cert = issued.certificate;
+      cert = parsed((await issue(profile)).der);
     });
 
     it('OpenSSL verifies it through the factory intermediate', () => {
-      const result = opensslVerify(pem(hierarchy.root.certificate), pem(hierarchy.factory.certificate), pem(cert));
+      const result = opensslVerify(pem(ca.hierarchy.root.certificate), pem(ca.hierarchy.factory.certificate), pem(cert));
       expect(result.ok, result.output).to.equal(true);
     });
 
@@ -149,12 +129,10 @@ describe('ca: hierarchy and profiles', () => {
     it('SAN otherName HardwareModuleName with hwType and hwSerialNum', () => {
       const [name] = otherNames(cert);
       expect(name!.typeId).to.equal(OID.hardwareModuleName);
-      const parsed = asn1js.fromBER(name!.value);
-      const seq = parsed.result as asn1js.Sequence;
+      const seq = asn1js.fromBER(name!.value).result as asn1js.Sequence;
       const [hwType, hwSerial] = seq.valueBlock.value as [asn1js.ObjectIdentifier, asn1js.OctetString];
       expect(hwType.valueBlock.toString()).to.equal('1.3.6.1.4.1.99999.1.2');
       expect(Buffer.from(hwSerial.valueBlock.valueHexView).toString('utf8')).to.equal('SN-000123');
-      expect(opensslText(pem(cert))).to.match(/othername:\s*(HardwareModuleName|1\.3\.6\.1\.5\.5\.7\.8\.4)/i);
     });
 
     it('end-entity extensions: CA:FALSE, digitalSignature critical, SKI/AKI, AIA, CDP, backdated notBefore, 128-bit serial', () => {
@@ -162,41 +140,32 @@ describe('ca: hierarchy and profiles', () => {
     });
   });
 
-  function expectEndEntity(cert: x509.X509Certificate, issuer: 'factory' | 'operational'): void {
-    const bc = cert.getExtension(x509.BasicConstraintsExtension)!;
-    expect(bc.ca).to.equal(false);
+  function expectEndEntity(cert: x509.X509Certificate, slug: 'factory' | 'operational'): void {
+    expect(cert.getExtension(x509.BasicConstraintsExtension)!.ca).to.equal(false);
     const ku = cert.getExtension(x509.KeyUsagesExtension)!;
     expect([ku.usages, ku.critical]).to.deep.equal([x509.KeyUsageFlags.digitalSignature, true]);
     expect(cert.getExtension(x509.SubjectKeyIdentifierExtension)).to.not.equal(null);
-    expect(cert.getExtension(x509.AuthorityKeyIdentifierExtension)!.keyId).to.equal(
-      hierarchy[issuer].certificate.getExtension(x509.SubjectKeyIdentifierExtension)!.keyId,
-    );
+    expect(cert.getExtension(x509.AuthorityKeyIdentifierExtension)!.keyId).to.equal(ca.hierarchy.active(slug).record.ski.toString('hex'));
     const text = opensslText(cert.toString('pem'));
     expect(text).to.contain(`OCSP - URI:${BASE}/ocsp`);
-    expect(text).to.contain(`CA Issuers - URI:${BASE}/ca/${issuer}.crt`);
-    expect(text).to.contain(`URI:${BASE}/crl/${issuer}.crl`);
-    const skew = Date.now() - cert.notBefore.getTime();
-    expect(skew).to.be.within(4 * 60_000, 6 * 60_000);
+    expect(text).to.contain(`CA Issuers - URI:${BASE}/ca/${slug}.crt`);
+    expect(text).to.contain(`URI:${BASE}/crl/${slug}.crl`);
+    expect(Date.now() - cert.notBefore.getTime()).to.be.within(4 * 60_000, 6 * 60_000);
     expect(cert.serialNumber).to.match(/^(?!00)[0-9a-f]{32}$/);
   }
 
   describe('operational certificate (SPEC section 2)', () => {
     const predecessor = createHash('sha256').update('the birth certificate').digest();
-
-    async function issueOperational(options: { predecessorOid?: string; serverAuth?: boolean; ttlMs?: number } = {}) {
-      const publicKey = devicePublicKey();
-      return env.ctx.store.transaction(async (tx) => {
-        const profile = await operationalProfile(context('operational', publicKey), {
-          serial: 'SN-000123', trustDomain: 'devices.example', ttlMs: options.ttlMs ?? 24 * HOUR_MS,
-          serverAuth: options.serverAuth ?? false, predecessorSha256: predecessor,
-          ...(options.predecessorOid ? { predecessorOid: options.predecessorOid } : {}),
-        });
-        return issueCertificate(tx, { issuer: hierarchy.operational, profile, publicKey, deviceSerial: 'SN-000123', predecessorSha256: predecessor.toString('hex'), now: new Date() });
+    const operational = (options: { predecessorOid?: string; serverAuth?: boolean; ttlMs?: number } = {}) =>
+      operationalProfile({ issuer: ca.hierarchy.operational, spki: deviceSpki(), baseUrl: BASE, now: new Date() }, {
+        serial: 'SN-000123', trustDomain: 'devices.example', ttlMs: options.ttlMs ?? 24 * HOUR_MS,
+        serverAuth: options.serverAuth ?? false, predecessorSha256: predecessor,
+        ...(options.predecessorOid ? { predecessorOid: options.predecessorOid } : {}),
       });
-    }
 
     it('CN=serial, PermanentIdentifier and SPIFFE URI SANs, clientAuth, 24 h, predecessor recorded', async () => {
-      const { certificate: cert, record } = await issueOperational();
+      const issued = await issue(operational(), ca.hierarchy.operational, predecessor.toString('hex'));
+      const cert = parsed(issued.der);
       expect(opensslSubject(pem(cert))).to.equal('subject=CN=SN-000123');
       const [name] = otherNames(cert);
       expect(name!.typeId).to.equal(OID.permanentIdentifier);
@@ -207,123 +176,152 @@ describe('ca: hierarchy and profiles', () => {
       expect(san.names.items.map((n) => n.value)).to.include('spiffe://devices.example/device/SN-000123');
       expect(cert.getExtension(x509.ExtendedKeyUsageExtension)!.usages).to.deep.equal([OID.clientAuth]);
       expect(cert.notAfter.getTime() - cert.notBefore.getTime()).to.equal(24 * HOUR_MS + 5 * 60_000);
-      expect(record.predecessorSha256).to.equal(predecessor.toString('hex'));
-      expect(cert.extensions.map((e) => e.type)).not.to.include('1.3.6.1.4.1.99999.7');
+      expect(issued.record.predecessorSha256).to.equal(predecessor.toString('hex'));
+      expect(issued.record.issuerId).to.equal(ca.hierarchy.operational.id);
       expectEndEntity(cert, 'operational');
-      const chain = opensslVerify(pem(hierarchy.root.certificate), pem(hierarchy.operational.certificate), pem(cert), 'sslclient');
+      const chain = opensslVerify(pem(ca.hierarchy.root.certificate), pem(ca.hierarchy.operational.certificate), pem(cert), 'sslclient');
       expect(chain.ok, chain.output).to.equal(true);
     });
 
     it('serverAuth too when the device class asks for it', async () => {
-      const { certificate } = await issueOperational({ serverAuth: true });
-      expect(certificate.getExtension(x509.ExtendedKeyUsageExtension)!.usages).to.deep.equal([OID.clientAuth, OID.serverAuth]);
+      const cert = parsed((await issue(operational({ serverAuth: true }))).der);
+      expect(cert.getExtension(x509.ExtendedKeyUsageExtension)!.usages).to.deep.equal([OID.clientAuth, OID.serverAuth]);
     });
 
     it('carries the predecessor extension, SEQUENCE { OCTET STRING }, non-critical, when an OID is configured', async () => {
-      const { certificate } = await issueOperational({ predecessorOid: '1.3.6.1.4.1.99999.7' });
-      const ext = extension(certificate, '1.3.6.1.4.1.99999.7');
+      const cert = parsed((await issue(operational({ predecessorOid: '1.3.6.1.4.1.99999.7' }))).der);
+      const ext = extension(cert, '1.3.6.1.4.1.99999.7');
       expect(ext.critical).to.equal(false);
-      const parsed = asn1js.fromBER(ext.value);
-      expect(parsed.offset).to.equal(ext.value.byteLength);
-      const seq = parsed.result as asn1js.Sequence;
-      expect(seq.valueBlock.value).to.have.length(1);
-      const octets = seq.valueBlock.value[0] as asn1js.OctetString;
-      expect(octets).to.be.instanceOf(asn1js.OctetString);
+      const result = asn1js.fromBER(ext.value);
+      expect(result.offset).to.equal(ext.value.byteLength);
+      const octets = (result.result as asn1js.Sequence).valueBlock.value[0] as asn1js.OctetString;
       expect(Buffer.from(octets.valueBlock.valueHexView).equals(predecessor)).to.equal(true);
-      const result = opensslVerify(pem(hierarchy.root.certificate), pem(hierarchy.operational.certificate), pem(certificate));
-      expect(result.ok, result.output).to.equal(true);
+      expect(opensslVerify(pem(ca.hierarchy.root.certificate), pem(ca.hierarchy.operational.certificate), pem(cert)).ok).to.equal(true);
     });
 
     it('never runs beyond the issuer notAfter', async () => {
-      const { certificate } = await issueOperational({ ttlMs: 20 * 365 * DAY_MS });
-      expect(certificate.notAfter.getTime()).to.equal(hierarchy.operational.notAfter.getTime());
+      const cert = parsed((await issue(operational({ ttlMs: 20 * 365 * DAY_MS }))).der);
+      expect(cert.notAfter.getTime()).to.equal(ca.hierarchy.operational.notAfter.getTime());
     });
   });
 
   describe('server certificate (SPEC section 2)', () => {
     it('serverAuth for the public host, 90 days, verified by OpenSSL as an SSL server', async () => {
-      const publicKey = devicePublicKey();
-      const { certificate } = await env.ctx.store.transaction(async (tx) => {
-        const profile = await serverProfile(context('operational', publicKey), 'ca.devid.test');
-        return issueCertificate(tx, { issuer: hierarchy.operational, profile, publicKey, deviceSerial: null, predecessorSha256: null, now: new Date() });
-      });
-      expect(certificate.getExtension(x509.ExtendedKeyUsageExtension)!.usages).to.deep.equal([OID.serverAuth]);
-      expect(Math.round((certificate.notAfter.getTime() - Date.now()) / DAY_MS)).to.equal(90);
-      const result = opensslVerify(pem(hierarchy.root.certificate), pem(hierarchy.operational.certificate), pem(certificate), 'sslserver');
+      const cert = parsed((await issue(serverProfile({ issuer: ca.hierarchy.operational, spki: deviceSpki(), baseUrl: BASE, now: new Date() }, 'ca.devid.test'))).der);
+      expect(cert.getExtension(x509.ExtendedKeyUsageExtension)!.usages).to.deep.equal([OID.serverAuth]);
+      expect(Math.round((cert.notAfter.getTime() - Date.now()) / DAY_MS)).to.equal(90);
+      const result = opensslVerify(pem(ca.hierarchy.root.certificate), pem(ca.hierarchy.operational.certificate), pem(cert), 'sslserver');
       expect(result.ok, result.output).to.equal(true);
-      expect(opensslText(pem(certificate))).to.contain('DNS:ca.devid.test');
+      expect(opensslText(pem(cert))).to.contain('DNS:ca.devid.test');
     });
   });
 
-  describe('issuance pipeline', () => {
-    it('records each certificate with a unique serial, its hash and its key hash', async () => {
-      const before = await env.ctx.store.certificates.count();
-      const publicKey = devicePublicKey('P-384');
-      const { record, certificate } = await env.ctx.store.transaction(async (tx) => {
-        const profile = await birthProfile(context('factory', publicKey), { serial: 'SN-2', manufacturer: 'A', model: 'm', hwType: '1.2.3.4' });
-        return issueCertificate(tx, { issuer: hierarchy.factory, profile, publicKey, deviceSerial: 'SN-2', predecessorSha256: null, now: new Date() });
+  describe('DER template (PERFORMANCE.md: built once, patched per request)', () => {
+    /** The TBSCertificate @peculiar/x509 builds from the same fields: ours must be the same bytes. */
+    async function peculiarTbs(profile: Profile, issuer: MemoryCa['hierarchy']['factory'], serial: Buffer): Promise<Buffer> {
+      const cert = await x509.X509CertificateGenerator.create({
+        serialNumber: serial.toString('hex'),
+        issuer: issuer.certificate.subjectName,
+        subject: new x509.Name(new Uint8Array(profile.subject)),
+        notBefore: profile.notBefore,
+        notAfter: profile.notAfter,
+        publicKey: new x509.PublicKey(new Uint8Array(profile.spki)),
+        extensions: profile.extensions.map((e) => new x509.Extension(e.type, e.critical, new Uint8Array(e.value))),
+        signingKey: new HsmCryptoKey(issuer.key),
+        signingAlgorithm: signingAlgorithm(issuer.key),
+      }, ca.crypto);
+      return Buffer.from(AsnConvert.serialize(AsnConvert.parse(cert.rawData, asn1X509.Certificate).tbsCertificate));
+    }
+
+    const cases: Array<[string, () => Profile]> = [
+      ['birth (P-256 key, GeneralizedTime notAfter)', () => birthProfile({ issuer: ca.hierarchy.factory, spki: deviceSpki(), baseUrl: BASE, now: new Date() }, { serial: 'SN-1.A-b', manufacturer: 'Acmé Devices', model: 'm', hwType: '1.3.6.1.4.1.99999.1.2' })],
+      ['birth (Ed25519 key, 64-character serial)', () => birthProfile({ issuer: ca.hierarchy.factory, spki: generateKeyPairSync('ed25519').publicKey.export({ format: 'der', type: 'spki' }), baseUrl: BASE, now: new Date() }, { serial: 'S'.repeat(64), manufacturer: 'M'.repeat(64), model: 'x'.repeat(64), hwType: '1.2.3' })],
+      ['birth (RSA 2048 key: long lengths)', () => birthProfile({ issuer: ca.hierarchy.factory, spki: generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey.export({ format: 'der', type: 'spki' }), baseUrl: BASE, now: new Date() }, { serial: 'SN-2', manufacturer: 'A', model: 'm', hwType: '1.2.3' })],
+      ['operational with predecessor (P-384 key)', () => operationalProfile({ issuer: ca.hierarchy.operational, spki: deviceSpki('P-384'), baseUrl: BASE, now: new Date() }, { serial: 'SN-3', trustDomain: 'd.example', ttlMs: HOUR_MS, serverAuth: true, predecessorSha256: Buffer.alloc(32, 7), predecessorOid: '1.3.6.1.4.1.99999.7' })],
+      ['server (IP address)', () => serverProfile({ issuer: ca.hierarchy.operational, spki: deviceSpki(), baseUrl: BASE, now: new Date() }, '127.0.0.1')],
+    ];
+    for (const [name, make] of cases) {
+      it(`${name}: byte-identical to @peculiar/x509`, async () => {
+        const profile = make();
+        const issuer = profile.kind === 'birth' ? ca.hierarchy.factory : ca.hierarchy.operational;
+        for (const serial of [Buffer.from('01'.repeat(16), 'hex'), Buffer.from('ff'.repeat(16), 'hex')]) {
+          expect(encodeTbsCertificate(issuer, profile, serial).equals(await peculiarTbs(profile, issuer, serial))).to.equal(true);
+        }
       });
-      expect(await env.ctx.store.certificates.count()).to.equal(before + 1);
-      const stored = (await env.ctx.store.certificates.bySerial(record.serial))!;
-      expect(stored.der.equals(Buffer.from(certificate.rawData))).to.equal(true);
+    }
+
+    it('ECDSA signatures become the same DER Ecdsa-Sig-Value as @peculiar/x509 makes, whatever the leading bytes', () => {
+      const formatter = new x509.AsnEcSignatureFormatter();
+      for (const size of [32, 48]) {
+        for (const fill of [0x00, 0x01, 0x7f, 0x80, 0xff]) {
+          const raw = Buffer.alloc(2 * size, fill);
+          raw[size - 1] = 0x42;
+          raw[2 * size - 1] = 0x17;
+          const expected = formatter.toAsnSignature({ name: 'ECDSA', namedCurve: size === 32 ? 'P-256' : 'P-384' } as EcKeyAlgorithm, new Uint8Array(raw))!;
+          expect(ecdsaSigValue(raw).equals(Buffer.from(expected))).to.equal(true);
+        }
+      }
+    });
+  });
+
+  describe('lint before signing', () => {
+    const good = () => birthProfile({ issuer: ca.hierarchy.factory, spki: deviceSpki(), baseUrl: BASE, now: new Date() }, { serial: 'SN-L', manufacturer: 'A', model: 'm', hwType: '1.2.3' });
+    const without = (profile: Profile, oid: string): Profile => ({ ...profile, extensions: profile.extensions.filter((e) => e.type !== oid) });
+    const replaced = (profile: Profile, oid: string, value: Buffer, critical = false): Profile => ({
+      ...profile, extensions: profile.extensions.map((e) => (e.type === oid ? { type: oid, critical, value } : e)),
+    });
+
+    it('refuses every profile that breaks the SPEC, before the HSM is asked to sign', async () => {
+      const other = ca.hierarchy.operational;
+      const cases: Array<[string, () => void]> = [
+        ['birth by the operational CA', () => lintProfile(other, good())],
+        ['notAfter before notBefore', () => lintProfile(ca.hierarchy.factory, { ...good(), notAfter: new Date(0) })],
+        ['beyond the issuer', () => lintProfile(other, { ...operationalProfile({ issuer: other, spki: deviceSpki(), baseUrl: BASE, now: new Date() }, { serial: 's', trustDomain: 'd', ttlMs: HOUR_MS, serverAuth: false, predecessorSha256: Buffer.alloc(32) }), notAfter: new Date('9999-12-31T23:59:59Z') })],
+        ['no basicConstraints', () => lintProfile(ca.hierarchy.factory, without(good(), OID.basicConstraints))],
+        ['CA:TRUE', () => lintProfile(ca.hierarchy.factory, replaced(good(), OID.basicConstraints, Buffer.from('30030101ff', 'hex'), true))],
+        ['keyUsage not critical', () => lintProfile(ca.hierarchy.factory, replaced(good(), OID.keyUsage, END_ENTITY.keyUsage.value, false))],
+        ['SKI of another key', () => lintProfile(ca.hierarchy.factory, { ...good(), spki: deviceSpki() })],
+        ['AKI of another CA', () => lintProfile(ca.hierarchy.factory, replaced(good(), OID.authorityKeyIdentifier, other.authorityKeyIdentifier.value))],
+        ['AIA of another CA', () => lintProfile(ca.hierarchy.factory, replaced(good(), OID.authorityInfoAccess, other.publicationExtensions(BASE).authorityInfoAccess.value))],
+        ['CDP of another CA', () => lintProfile(ca.hierarchy.factory, replaced(good(), OID.crlDistributionPoints, other.publicationExtensions(BASE).crlDistributionPoints.value))],
+        ['no AIA', () => lintProfile(ca.hierarchy.factory, without(good(), OID.authorityInfoAccess))],
+        ['an extension twice', () => lintProfile(ca.hierarchy.factory, { ...good(), extensions: [...good().extensions, END_ENTITY.keyUsage] })],
+        ['birth with an EKU', () => lintProfile(ca.hierarchy.factory, { ...good(), extensions: [...good().extensions, END_ENTITY.clientAuth] })],
+        ['no SAN', () => lintProfile(ca.hierarchy.factory, without(good(), OID.subjectAltName))],
+      ];
+      for (const [name, lint] of cases) expect(lint, name).to.throw(ProfileLintError);
+      expect(() => lintProfile(ca.hierarchy.factory, good())).not.to.throw();
+
+      let signed = 0;
+      const sign = ca.provider.sign.bind(ca.provider);
+      ca.provider.sign = async (...args) => {
+        signed += 1;
+        return sign(...args);
+      };
+      try {
+        const err = await issue(without(good(), OID.keyUsage)).catch((e: unknown) => e);
+        expect(err).to.be.instanceOf(ProfileLintError);
+        expect(signed).to.equal(0);
+      } finally {
+        ca.provider.sign = sign;
+      }
+    });
+
+    it('records what it signs: 16-byte positive serial, issuer row, hashes', async () => {
+      const before = await ca.store.certificates.count();
+      const issued = await issue(good());
+      expect(await ca.store.certificates.count()).to.equal(before + 1);
+      const stored = (await ca.store.certificates.find(issued.record.serial))!;
+      expect(stored.der.equals(issued.der)).to.equal(true);
+      expect(stored.issuerId).to.equal(ca.hierarchy.factory.id);
       expect(stored.sha256).to.equal(createHash('sha256').update(stored.der).digest('hex'));
-      expect(stored.keySha256).to.equal(createHash('sha256').update(Buffer.from(publicKey.rawData)).digest('hex'));
+      expect(stored.serial).to.equal(parsed(stored.der).serialNumber);
+      expect(stored.notAfter.getTime()).to.equal(parsed(stored.der).notAfter.getTime());
     });
   });
 });
 
-describe('root key kept offline (SPEC section 1)', () => {
-  it('serve runs with the intermediates only; the root refuses to sign until its token is back', async () => {
-    const env = await createTestEnvironment('pglite');
-    try {
-      await initialise(env.ctx);
-      const { provider, crypto, store } = env.ctx;
-      await provider.destroyKey((await provider.findKey('devid-root'))!);
-      const strict = await loadHierarchy(provider, crypto, store).catch((e: unknown) => e);
-      expect(strict).to.be.instanceOf(HierarchyError);
-      const running = await serve(env.ctx);
-      try {
-        expect(running.hierarchy.root.online).to.equal(false);
-        expect(() => running.hierarchy.root.key).to.throw(OfflineKeyError);
-        const publicKey = devicePublicKey();
-        const issuer = running.hierarchy.factory;
-        const { certificate } = await store.transaction(async (tx) => {
-          const profile = await birthProfile({ issuer, publicKey, baseUrl: BASE, now: new Date(), crypto }, { serial: 'SN-OFF', manufacturer: 'A', model: 'm', hwType: '1.2.3.4' });
-          return issueCertificate(tx, { issuer, profile, publicKey, deviceSerial: 'SN-OFF', predecessorSha256: null, now: new Date() });
-        });
-        const result = opensslVerify(running.hierarchy.root.certificate.toString('pem'), issuer.certificate.toString('pem'), certificate.toString('pem'));
-        expect(result.ok, result.output).to.equal(true);
-      } finally {
-        await running.close();
-      }
-    } finally {
-      await env.cleanup();
-    }
-  });
-});
-
-describe('init that fails half-way', () => {
-  it('removes the keys it made, so that init can run again', async () => {
-    const env = await createTestEnvironment('pglite');
-    try {
-      const append = env.ctx.audit.append.bind(env.ctx.audit);
-      env.ctx.audit.append = async () => {
-        throw new Error('disk full');
-      };
-      const err = await initialise(env.ctx).catch((e: unknown) => e);
-      expect(String(err)).to.contain('disk full');
-      expect(await env.ctx.provider.findKey('devid-root')).to.equal(undefined);
-      expect(await env.ctx.store.caCertificates.count()).to.equal(0);
-      env.ctx.audit.append = append;
-      const { hierarchy } = await initialise(env.ctx);
-      expect(hierarchy.root.certificate.subject).to.contain('Root CA');
-    } finally {
-      await env.cleanup();
-    }
-  });
-});
-
-describe('ca: predecessor OID check (SPEC section 2)', () => {
+describe('ca: extension OID check (SPEC section 2)', () => {
   it('accepts an enterprise-arc OID', () => {
     expect(extensionOidProblem('1.3.6.1.4.1.99999.1')).to.equal(undefined);
     expect(extensionOidProblem(`1.3.6.1.4.1.${2 ** 28 - 1}.1`)).to.equal(undefined);
@@ -334,9 +332,11 @@ describe('ca: predecessor OID check (SPEC section 2)', () => {
     expect(extensionOidProblem('2.25.329800735698586629295641978511506172918')).to.contain("Go's crypto/x509");
   });
 
-  it('refuses what is not an OID', () => {
+  it('refuses what is not an OID, and OIDs too long to be real', () => {
     expect(extensionOidProblem('1.3.6.01')).to.contain('not a dotted OID');
     expect(extensionOidProblem('hello')).to.contain('not a dotted OID');
     expect(extensionOidProblem('1.40.1')).to.contain('below 40');
+    expect(extensionOidProblem(`1.3${'.1'.repeat(40)}`)).to.contain('arcs');
+    expect(extensionOidProblem(`1.3.${'1'.repeat(200)}`)).to.contain('longer');
   });
 });

@@ -1,5 +1,6 @@
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -75,15 +76,16 @@ describe('cli: init, serve, token (embedded defaults: PGlite and SoftHSM in the 
     expectNoStack(result.stderr);
   });
 
-  it('pkcs11-tool sees the three CA keys as sensitive and never extractable', () => {
+  it('pkcs11-tool sees the three CA keys and the audit key as sensitive, never extractable, for signing only', () => {
     const pin = execFileSync('cat', [join(dataDir, 'softhsm', 'user.pin')], { encoding: 'utf8' }).trim();
     const listing = execFileSync('pkcs11-tool', ['--module', MODULE_PATH, '--token-label', 'devid-ca', '--login', '--pin', pin, '--list-objects', '--type', 'privkey'], {
       encoding: 'utf8', env: { ...process.env, SOFTHSM2_CONF: join(dataDir, 'softhsm', 'softhsm2.conf') },
     });
-    for (const label of ['devid-root', 'devid-factory', 'devid-operational']) {
+    for (const label of ['devid-root', 'devid-factory', 'devid-operational', 'devid-audit']) {
       const block = listing.split('Private Key Object').find((b) => b.includes(`label:      ${label}`));
       expect(block, label).to.not.equal(undefined);
       expect(block).to.contain('sensitive').and.to.contain('never extractable');
+      expect(/Usage:\s+(.*)/.exec(block!)![1]!.trim(), label).to.equal('sign');
     }
   });
 
@@ -131,6 +133,36 @@ describe('cli: init, serve, token (embedded defaults: PGlite and SoftHSM in the 
     }
   });
 
+  it('--version, and argument errors as one "devid-ca:" line with no help dump', () => {
+    const version = runCli(['--version'], env);
+    expect(version.status).to.equal(0);
+    expect(version.stdout.trim()).to.match(/^\d+\.\d+\.\d+$/);
+    for (const args of [['token', 'create', '--role', 'nope'], ['token', 'create', '--bogus'], ['no-such-command'], ['token', 'create']]) {
+      const result = runCli(args, env);
+      expect(result.status, args.join(' ')).to.equal(1);
+      expect(result.stderr.trim().split('\n'), args.join(' ')).to.have.length(1);
+      expect(result.stderr, args.join(' ')).to.match(/^devid-ca: /);
+      expect(result.stdout).to.equal('');
+    }
+  });
+
+  it('token list has a header; --models refuses models nobody declared', () => {
+    const list = runCli(['token', 'list'], env);
+    expect(list.status, list.stderr).to.equal(0);
+    expect(list.stdout.split('\n')[0]).to.equal('ID\tROLE\tPRINCIPAL\tSTATE\tSCOPE');
+    const scoped = runCli(['token', 'create', '--role', 'factory', '--line', 'l1', '--models', 'never-declared'], env);
+    expect(scoped.status).to.equal(1);
+    expect(scoped.stderr).to.contain('model never-declared is not declared');
+  });
+
+  it('a serve killed with SIGKILL leaves no lock behind: the next start is not refused', async () => {
+    const killed = await startServe(env);
+    killed.child.kill('SIGKILL');
+    await new Promise((resolve) => killed.child.once('exit', resolve));
+    const list = runCli(['token', 'list'], env);
+    expect(list.status, list.stderr).to.equal(0);
+  });
+
   it('audit verify passes on the untouched log, with a checkpoint kept in a file', () => {
     const checkpoint = runCli(['audit', 'checkpoint'], env);
     expect(checkpoint.status, checkpoint.stderr).to.equal(0);
@@ -167,6 +199,89 @@ describe('cli: init, serve, token (embedded defaults: PGlite and SoftHSM in the 
     const result = runCli(['serve'], { ...env, DEVID_PREDECESSOR_OID: '2.25.329800735698586629295641978511506172918' });
     expect(result.status).to.equal(1);
     expect(result.stderr).to.contain('DEVID_PREDECESSOR_OID').and.to.contain('2^28');
+  });
+});
+
+describe('cli: keys recorded by CKA_ID (embedded defaults)', function () {
+  this.timeout(120_000);
+  let dataDir: string;
+  let env: Record<string, string>;
+  const pinOf = () => readFileSync(join(dataDir, 'softhsm', 'user.pin'), 'utf8').trim();
+  const tool = (...args: string[]) => spawnSync('pkcs11-tool', ['--module', MODULE_PATH, '--token-label', 'devid-ca', '--login', '--pin', pinOf(), ...args], {
+    encoding: 'utf8', env: { ...process.env, SOFTHSM2_CONF: join(dataDir, 'softhsm', 'softhsm2.conf') },
+  });
+
+  beforeEach(async () => {
+    dataDir = mkdtempSync(join(tmpdir(), 'devid-test-keys-'));
+    env = await serverEnv(dataDir);
+    expect(runCli(['init'], env).status).to.equal(0);
+  });
+  afterEach(() => rmSync(dataDir, { recursive: true, force: true }));
+
+  it('serve refuses to start when the token lost the audit key, naming it, rather than make a new one', () => {
+    expect(tool('--delete-object', '--type', 'privkey', '--label', 'devid-audit').status).to.equal(0);
+    const result = runCli(['serve'], env);
+    expect(result.status).to.equal(1);
+    expect(result.stderr).to.contain('devid-audit').and.to.contain('CKA_ID').and.to.contain('restore the token');
+    expectNoStack(result.stderr);
+    expect(tool('--list-objects', '--type', 'privkey').stdout).not.to.contain('devid-audit');
+  });
+
+  it('serve refuses to start when an intermediate key is missing, naming its label and CKA_ID', () => {
+    expect(tool('--delete-object', '--type', 'privkey', '--label', 'devid-factory').status).to.equal(0);
+    const result = runCli(['serve'], env);
+    expect(result.status).to.equal(1);
+    expect(result.stderr).to.match(/CKA_ID [0-9a-f]{32} \("devid-factory"\)/);
+  });
+
+  it('ca rollover operational: a new devid-operational-2 key and intermediate; both published; the old key stays', async () => {
+    const rolled = runCli(['ca', 'rollover', 'operational'], env);
+    expect(rolled.status, rolled.stderr).to.equal(0);
+    expect(rolled.stderr).to.contain('new operational-2 CA').and.to.contain('devid-operational-2');
+    const listing = tool('--list-objects', '--type', 'privkey').stdout;
+    for (const label of ['devid-operational', 'devid-operational-2']) expect(listing).to.contain(`label:      ${label}\n`);
+    const serving = await startServe(env);
+    try {
+      const get = async (path: string) => Buffer.from(await (await fetch(`http://${env.DEVID_HTTP_LISTEN}${path}`)).arrayBuffer());
+      const first = new x509.X509Certificate(new Uint8Array(await get('/ca/operational.crt')));
+      const second = new x509.X509Certificate(new Uint8Array(await get('/ca/operational-2.crt')));
+      expect(first.subject).to.match(/CN=devid-ca Operational CA$/);
+      expect(second.subject).to.contain('CN=devid-ca Operational CA 2');
+      expect(first.publicKey.rawData).not.to.deep.equal(second.publicKey.rawData);
+    } finally {
+      await serving.stop();
+    }
+    expect(runCli(['audit', 'verify'], env).status).to.equal(0);
+  });
+});
+
+describe('cli: npm start', function () {
+  this.timeout(120_000);
+
+  it('SIGTERM to npm stops the server too: no orphan keeps the port or the data directory', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'devid-test-npm-'));
+    try {
+      const env = await serverEnv(dataDir);
+      const npm = spawn('npm', ['start', '--silent'], { cwd: fileURLToPath(new URL('..', import.meta.url)), env: { PATH: process.env.PATH!, HOME: process.env.HOME ?? '/tmp', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+      let output = '';
+      npm.stdout!.on('data', (c) => (output += c));
+      npm.stderr!.on('data', (c) => (output += c));
+      await new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`npm start did not come up:\n${output}`)), 90_000);
+        npm.stderr!.on('data', () => output.includes('devid-ca: serving') && (clearTimeout(timer), resolve()));
+        npm.once('exit', () => reject(new Error(`npm start exited:\n${output}`)));
+      });
+      npm.kill('SIGTERM');
+      await new Promise((resolve) => npm.once('exit', resolve));
+      // The listener is gone and the data directory can be opened again at once.
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      const refused = await fetch(`http://${env.DEVID_HTTP_LISTEN}/healthz`).then(() => false, () => true);
+      expect(refused, 'the HTTP listener still answers after npm was stopped').to.equal(true);
+      const list = runCli(['token', 'list'], env);
+      expect(list.status, list.stderr).to.equal(0);
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true });
+    }
   });
 });
 

@@ -1,7 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import * as x509 from '@peculiar/x509';
 import { expect } from 'chai';
-import type { Knex } from 'knex';
 import { startTestServer, type TestServer } from './support/api.ts';
 import { DATABASE_KINDS } from './support/databases.ts';
 import { makeDeviceKey, tamperedCsr, type DeviceKeyType } from './support/device.ts';
@@ -9,6 +8,8 @@ import { opensslText, opensslVerify } from './support/openssl.ts';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createToken, revokeToken } from '../server/tokens.ts';
 import { fromExported, verifyAudit } from '../registry/audit-verify.ts';
+import { loadAuditKey } from '../registry/audit-key.ts';
+import { rawConnection } from '../store/test-access.ts';
 
 const MODEL = { hwType: '1.3.6.1.4.1.99999.1.2', manufacturer: 'Acme Devices' };
 
@@ -32,7 +33,7 @@ describe('factory API (SPEC section 4)', function () {
 
   before(async () => {
     server = await startTestServer('pglite');
-    const put = await server.request('PUT', '/operator/v1/models/thermo-2', { token: server.tokens.operator, body: MODEL });
+    const put = await server.request('PUT', '/operator/v1/models/thermo-3', { token: server.tokens.operator, body: MODEL });
     expect(put.status).to.equal(201);
     await server.request('PUT', '/operator/v1/models/hub-1', { token: server.tokens.operator, body: { hwType: '1.3.6.1.4.1.99999.1.3', manufacturer: 'Acme Devices' } });
   });
@@ -45,9 +46,9 @@ describe('factory API (SPEC section 4)', function () {
   describe('models', () => {
     it('PUT is idempotent: 201, then 200 with nothing written', async () => {
       const before = await counts(server);
-      const again = await server.request('PUT', '/operator/v1/models/thermo-2', { token: server.tokens.operator, body: MODEL });
+      const again = await server.request('PUT', '/operator/v1/models/thermo-3', { token: server.tokens.operator, body: MODEL });
       expect(again.status).to.equal(200);
-      expect(again.json).to.deep.equal({ name: 'thermo-2', ...MODEL });
+      expect(again.json).to.deep.equal({ name: 'thermo-3', ...MODEL });
       expect(await counts(server)).to.deep.equal(before);
     });
 
@@ -228,7 +229,7 @@ describe('factory API (SPEC section 4)', function () {
       expect(response.status, response.text).to.equal(200);
       expect(response.json.device.state).to.equal('manufactured');
       expect(response.json.revokedCertificates).to.deep.equal([first.json.certificateSerial]);
-      const revoked = (await server.env.ctx.store.certificates.bySerial(first.json.certificateSerial))!;
+      const revoked = (await server.env.ctx.store.certificates.find(first.json.certificateSerial))!;
       expect(revoked.revokedAt).to.be.instanceOf(Date);
       expect(revoked.revocationReason).to.equal(4);
 
@@ -287,7 +288,7 @@ describe('factory API (SPEC section 4)', function () {
     });
 
     it('no audit event carries a token secret', async () => {
-      const rows: Array<{ canonical: string }> = await (server.env.ctx.store.db as Knex)('audit_events').select('canonical');
+      const rows: Array<{ canonical: string }> = await rawConnection(server.env.ctx.store)('audit_events').select('canonical');
       for (const secret of Object.values(server.tokens).map((t) => t.slice('devid_0123456789abcdef_'.length))) {
         expect(rows.some((r) => r.canonical.includes(secret))).to.equal(false);
       }
@@ -358,20 +359,21 @@ for (const kind of DATABASE_KINDS) {
       const key = await makeDeviceKey();
       await server.request('POST', '/factory/v1/birth-certificates', { token: server.tokens.factory, body: { serial: 'SN-KEEP', model: 'thermo-2', batch: 'b1', csr: key.csrPem } });
       const exported = (await server.request('POST', '/audit/v1/checkpoints', { token: server.tokens.operator })).json.checkpoint;
-      const db = server.env.ctx.store.db as Knex;
+      const db = rawConnection(server.env.ctx.store);
       await db.transaction(async (trx) => {
         await trx.raw('set local session_replication_role = replica');
         await trx.raw('delete from audit_events where seq >= ?', [exported.seq - 1]);
         await trx.raw('delete from audit_checkpoints where seq >= ?', [exported.seq - 1]);
       });
       const { ctx } = server.env;
-      expect((await verifyAudit(ctx.store, ctx.audit, ctx.provider)).ok).to.equal(true);
-      const withExternal = await verifyAudit(ctx.store, ctx.audit, ctx.provider, [fromExported(exported)]);
+      const auditKey = (await loadAuditKey(ctx.provider, ctx.store)).signer.key.publicKey;
+      expect((await verifyAudit(ctx.store, ctx.audit, auditKey)).ok).to.equal(true);
+      const withExternal = await verifyAudit(ctx.store, ctx.audit, auditKey, [fromExported(exported)]);
       expect(withExternal).to.include({ ok: false, brokenAt: exported.seq - 1 });
     });
 
     it('a log whose checkpoints were all removed fails verification', async () => {
-      const db = server.env.ctx.store.db as Knex;
+      const db = rawConnection(server.env.ctx.store);
       await db.transaction(async (trx) => {
         await trx.raw('set local session_replication_role = replica');
         await trx.raw('delete from audit_checkpoints');
@@ -386,7 +388,7 @@ for (const kind of DATABASE_KINDS) {
       await server.request('POST', '/factory/v1/birth-certificates', { token: server.tokens.factory, body: { serial: 'SN-TAIL', model: 'thermo-2', batch: 'b1', csr: key.csrPem } });
       const checkpoint = await server.request('POST', '/audit/v1/checkpoints', { token: server.tokens.operator });
       const seq = checkpoint.json.checkpoint.seq as number;
-      const db = server.env.ctx.store.db as Knex;
+      const db = rawConnection(server.env.ctx.store);
       await db.transaction(async (trx) => {
         await trx.raw('set local session_replication_role = replica');
         await trx.raw('delete from audit_events where seq >= ?', [seq - 1]);

@@ -1,8 +1,13 @@
 import { verify } from 'node:crypto';
+import { readdirSync, readFileSync, renameSync } from 'node:fs';
+import { join } from 'node:path';
 import { expect } from 'chai';
 import { HsmError } from '../hsm/errors.ts';
 import { Pkcs11KeyProvider } from '../hsm/pkcs11-provider.ts';
-import { createTestToken, MODULE_PATH, type TestToken } from './support/softhsm.ts';
+import { createTestToken, MODULE_PATH, SOFTHSM_CONF, type TestToken } from './support/softhsm.ts';
+
+/** The token directory of the tests' SoftHSM configuration. */
+const tokensDir = () => /directories\.tokendir = (.*)/.exec(readFileSync(SOFTHSM_CONF, 'utf8'))![1]!.trim();
 import pkcs11js from 'pkcs11js';
 import { acquireModule, releaseModule } from '../hsm/pkcs11-module.ts';
 import { findTokenSlot } from '../hsm/pkcs11-provider.ts';
@@ -21,8 +26,10 @@ describe('hsm: PKCS#11 key provider against SoftHSM2', () => {
     it(`generates a ${curve} key that is in the token, sensitive and never extractable`, async () => {
       const key = await provider.createKey(`key-${curve}`, curve);
       expect(key.curve).to.equal(curve);
+      // SPEC section 1: signing only; left unset, SoftHSM would allow decrypt and unwrap too.
       expect(await provider.attributes(key)).to.deep.equal({
         token: true, private: true, sensitive: true, extractable: false, alwaysSensitive: true, neverExtractable: true,
+        sign: true, decrypt: false, unwrap: false, derive: false,
       });
     });
 
@@ -85,6 +92,60 @@ describe('hsm: PKCS#11 key provider against SoftHSM2', () => {
     }
     const err = await provider.findKey('twice').catch((e: unknown) => e);
     expect(err).to.be.instanceOf(HsmError).with.property('code', 'duplicate-label');
+  });
+
+  it('finds a key by its CKA_ID, whatever its label', async () => {
+    const created = await provider.createKey('by-id', 'P-256');
+    const found = (await provider.findKeyById(created.id))!;
+    expect(found.label).to.equal('by-id');
+    expect(found.publicKey.equals(created.publicKey)).to.equal(true);
+    expect(await provider.findKeyById(Buffer.alloc(16))).to.equal(undefined);
+  });
+
+  describe('recovery (a network HSM blip, a token reloaded under the server)', () => {
+    const lib = () => acquireModule(token.modulePath);
+    const signs = async (key: Awaited<ReturnType<typeof provider.createKey>>) => {
+      const signature = await provider.sign(key, Buffer.from('after the blip'));
+      expect(verify('sha256', Buffer.from('after the blip'), { key: key.publicKey, dsaEncoding: 'ieee-p1363' }, signature)).to.equal(true);
+    };
+
+    it('sessions closed under it are reopened, with a login, and the signature is made', async () => {
+      const key = (await provider.findKey('key-P-256'))!;
+      const module = lib();
+      try {
+        module.C_CloseAllSessions((await findTokenSlot(module, token.tokenLabel))!);
+      } finally {
+        releaseModule(token.modulePath);
+      }
+      await signs(key);
+      await provider.ping();
+    });
+
+    it('a logout under it (CKR_USER_NOT_LOGGED_IN) is repaired by a new login', async () => {
+      const key = (await provider.findKey('key-P-256'))!;
+      const module = lib();
+      try {
+        const session = module.C_OpenSession((await findTokenSlot(module, token.tokenLabel))!, pkcs11js.CKF_SERIAL_SESSION);
+        module.C_Logout(session);
+        module.C_CloseSession(session);
+      } finally {
+        releaseModule(token.modulePath);
+      }
+      await signs(key);
+    });
+
+    it('a token whose files vanished under it and came back is found again by CKA_ID', async () => {
+      const key = (await provider.findKey('key-P-256'))!;
+      // SoftHSM keeps each token in a directory whose token.object names its label.
+      const mine = readdirSync(tokensDir()).map((d) => join(tokensDir(), d))
+        .find((d) => readFileSync(join(d, 'token.object')).includes(Buffer.from(token.tokenLabel)));
+      expect(mine, `no token directory in ${tokensDir()} names ${token.tokenLabel}: ${readdirSync(tokensDir()).join(', ')}`).to.be.a('string');
+      if (!mine) return;
+      renameSync(mine, `${mine}.away`);
+      await provider.sign(key, Buffer.from('while away')).catch(() => undefined);
+      renameSync(`${mine}.away`, mine);
+      await signs(key);
+    });
   });
 
   describe('clear errors', () => {

@@ -1,10 +1,11 @@
 import { expect } from 'chai';
 import type { Knex } from 'knex';
 import { AuditLog } from '../registry/audit-log.ts';
-import { createToken, authenticateToken, revokeToken, TokenRequestError } from '../server/tokens.ts';
+import { DomainError } from '../errors/domain-error.ts';
+import { createToken, authenticateToken, revokeToken } from '../server/tokens.ts';
 import { migrate, openDatabase } from '../store/database.ts';
 import { Store } from '../store/store.ts';
-import { StoreConflictError, type CertificateRecord } from '../store/types.ts';
+import { StoreConflictError, type CertificateRecord, type DeviceRecord } from '../store/types.ts';
 import { createTestDatabase, DATABASE_KINDS, type TestDatabase } from './support/databases.ts';
 import { createHash } from 'node:crypto';
 
@@ -16,10 +17,10 @@ async function tamper(db: Knex, sql: string, bindings: unknown[] = []): Promise<
   });
 }
 
-function certificate(serial: string): CertificateRecord {
+function certificate(serial: string, issuerId: number): CertificateRecord {
   const now = new Date();
   return {
-    serial, kind: 'birth', issuer: 'factory', deviceSerial: 'SN-1', subject: 'CN=m', der: Buffer.from(serial),
+    serial, kind: 'birth', issuerId, deviceSerial: 'SN-1', subject: 'CN=m', der: Buffer.from(serial),
     sha256: `sha-${serial}`, keySha256: `key-${serial}`, predecessorSha256: null, notBefore: now, notAfter: now,
     revokedAt: null, revocationReason: null, createdAt: now,
   };
@@ -32,11 +33,18 @@ for (const kind of DATABASE_KINDS) {
     let store: Store;
     const audit = new AuditLog(() => new Date());
 
+    let issuerId: number;
+
     beforeEach(async () => {
       database = await createTestDatabase(kind);
       db = openDatabase(database.location);
-      await migrate(db);
+      await migrate(db, database.location);
       store = new Store(db);
+      const now = new Date();
+      issuerId = (await store.caCertificates.insert({
+        role: 'factory', generation: 1, serial: 'ca1', der: Buffer.from('der'), ski: Buffer.alloc(20), publicKey: Buffer.from('spki'),
+        keyLabel: 'devid-factory', keyId: Buffer.alloc(16), notBefore: now, notAfter: now, active: true, createdAt: now,
+      })).id;
     });
     afterEach(async () => {
       await store.close();
@@ -44,22 +52,55 @@ for (const kind of DATABASE_KINDS) {
     });
 
     it('migrations are idempotent', async () => {
-      await migrate(db);
+      await migrate(db, database.location);
       expect(await store.certificates.count()).to.equal(0);
     });
 
     it('records certificates; a taken serial is a conflict', async () => {
-      await store.certificates.insert(certificate('0a'));
-      const found = (await store.certificates.bySerial('0a'))!;
+      await store.certificates.insert(certificate('0a', issuerId));
+      const found = (await store.certificates.find('0a'))!;
       expect(found.der.equals(Buffer.from('0a'))).to.equal(true);
       expect(found.notAfter).to.be.instanceOf(Date);
-      const err = await store.certificates.insert({ ...certificate('0a'), sha256: 'other' }).catch((e: unknown) => e);
+      expect(found.issuerId).to.equal(issuerId);
+      const err = await store.certificates.insert({ ...certificate('0a', issuerId), sha256: 'other' }).catch((e: unknown) => e);
       expect(err).to.be.instanceOf(StoreConflictError);
       expect(await store.certificates.byDevice('SN-1')).to.have.length(1);
     });
 
+    it('a certificate must point at a recorded CA certificate', async () => {
+      const err = await store.certificates.insert(certificate('0b', issuerId + 1000)).catch((e: unknown) => e);
+      expect(String(err)).to.contain('foreign key');
+    });
+
+    it('a lineage fork is impossible: one operational successor per predecessor', async () => {
+      const operational = (serial: string): CertificateRecord => ({ ...certificate(serial, issuerId), kind: 'operational', sha256: `sha-${serial}`, predecessorSha256: 'birth-hash' });
+      await store.certificates.insert(operational('01'));
+      const err = await store.certificates.insert(operational('02')).catch((e: unknown) => e);
+      expect(err).to.be.instanceOf(StoreConflictError);
+      expect((err as StoreConflictError).constraint).to.equal('certificates_one_successor');
+    });
+
+    it('device state changes are compare-and-set: of two racing moves one applies', async () => {
+      const now = new Date();
+      const device: DeviceRecord = {
+        serial: 'SN-CAS', model: 'm', batch: 'b', line: 'l', deviceClass: null, owner: null, state: 'active',
+        factoryKeySha256: 'k', reprovisionAllowed: false, createdAt: now, updatedAt: now,
+      };
+      await store.devices.insert(device);
+      const moves = await Promise.all([
+        store.transaction((tx) => tx.devices.transition('SN-CAS', ['active'], 'suspended', now)),
+        store.transaction((tx) => tx.devices.transition('SN-CAS', ['active'], 'decommissioned', now)),
+      ]);
+      expect(moves.filter((m) => m !== undefined)).to.have.length(1);
+      expect(await store.devices.transition('SN-NONE', ['active'], 'suspended', now)).to.equal(undefined);
+      // Only the state columns change: the binding stays as it was.
+      const after = (await store.devices.find('SN-CAS'))!;
+      expect([after.model, after.batch, after.factoryKeySha256]).to.deep.equal(['m', 'b', 'k']);
+    });
+
     describe('tokens', () => {
       it('stores only a hash; authenticates the real token and nothing else', async () => {
+        await store.models.insert({ name: 'thermo-2', hwType: '1.2.3', manufacturer: 'A', createdAt: new Date(), updatedAt: new Date() });
         const created = await createToken(store, audit, { role: 'factory', line: 'line-1', models: ['thermo-2'] }, 'cli', new Date());
         expect(created.name).to.equal(`factory-${created.id}`);
         const row = await db('tokens').where({ id: created.id }).first();
@@ -82,9 +123,13 @@ for (const kind of DATABASE_KINDS) {
       });
 
       it('refuses requests that do not fit the role, writing nothing', async () => {
-        for (const request of [{ role: 'root' }, { role: 'factory' }, { role: 'vendor' }, { role: 'operator', line: 'x' }, { role: 'operator', name: 'bad name!' }]) {
+        const requests = [
+          { role: 'root' }, { role: 'factory' }, { role: 'vendor' }, { role: 'operator', line: 'x' }, { role: 'operator', name: 'bad name!' },
+          { role: 'factory', line: 'l1', models: ['not-declared'] },
+        ];
+        for (const request of requests) {
           const err = await createToken(store, audit, request, 'cli', new Date()).catch((e: unknown) => e);
-          expect(err, JSON.stringify(request)).to.be.instanceOf(TokenRequestError);
+          expect(err, JSON.stringify(request)).to.be.instanceOf(DomainError);
         }
         expect(await store.tokens.list()).to.have.length(0);
         expect(await store.audit.count()).to.equal(0);
@@ -94,7 +139,7 @@ for (const kind of DATABASE_KINDS) {
     describe('audit log', () => {
       async function appendMany(n: number): Promise<void> {
         for (let i = 0; i < n; i += 1) {
-          await store.transaction((tx) => audit.append(tx, { action: 'test.event', actor: 'cli', device: `SN-${i % 2}`, data: { i } }));
+          await audit.recordAlone(store, { action: 'test.event', actor: 'cli', device: `SN-${i % 2}`, data: { i } });
         }
       }
 
@@ -106,14 +151,26 @@ for (const kind of DATABASE_KINDS) {
         expect(first.prev).to.equal('0'.repeat(64));
       });
 
-      it('appends only inside a transaction; a failed action leaves no event', async () => {
-        const err = await audit.append(store, { action: 'x', actor: 'cli' }).catch((e: unknown) => e);
-        expect(err).to.be.instanceOf(Error);
-        await store.transaction(async (tx) => {
-          await audit.append(tx, { action: 'x', actor: 'cli' });
+      it('an audited action is its own transaction; a failed action leaves no event', async () => {
+        const nested = await store.transaction((tx) => audit.recordAlone(tx, { action: 'x', actor: 'cli' })).catch((e: unknown) => e);
+        expect(String(nested)).to.contain('its own transaction');
+        await audit.record(store, async (tx) => {
+          await tx.devices.count();
           throw new Error('the action failed');
         }).catch(() => undefined);
         expect(await store.audit.count()).to.equal(0);
+        // Several events of one action are appended together, in order, after its writes.
+        await audit.record(store, async () => ({ value: 1, events: [{ action: 'a', actor: 'cli' }, { action: 'b', actor: 'cli' }] }));
+        expect((await store.audit.page(0, 10)).map((e) => e.action)).to.deep.equal(['a', 'b']);
+        expect(await audit.verify(store)).to.include({ ok: true, events: 2 });
+      });
+
+      it('the chain lock refuses any isolation level but READ COMMITTED', async () => {
+        const err = await db.transaction(async (trx) => {
+          await trx.raw('set transaction isolation level repeatable read');
+          await new Store(trx).audit.lockChain();
+        }).catch((e: unknown) => e);
+        expect(String(err)).to.contain('READ COMMITTED');
       });
 
       it('the database refuses UPDATE, DELETE and TRUNCATE', async () => {
@@ -127,7 +184,7 @@ for (const kind of DATABASE_KINDS) {
 
       it('concurrent appends leave one valid chain', async () => {
         await Promise.all(Array.from({ length: 20 }, (_, i) =>
-          store.transaction((tx) => audit.append(tx, { action: 'test.concurrent', actor: 'cli', data: { i } }))));
+          audit.recordAlone(store, { action: 'test.concurrent', actor: 'cli', data: { i } })));
         expect(await audit.verify(store)).to.include({ ok: true, events: 20 });
       });
 

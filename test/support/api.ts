@@ -3,7 +3,11 @@ import { createToken } from '../../server/tokens.ts';
 import { serve, type RunningServer } from '../../server/serve.ts';
 import { createTestEnvironment, type TestEnvironment } from './context.ts';
 import type { DatabaseKind } from './databases.ts';
-import { initialise } from '../../server/init.ts';
+import { initialise } from '../../server/ceremonies.ts';
+import { declareModel } from '../../registry/models.ts';
+
+/** The model declared on every test server. */
+export const TEST_MODEL = { hwType: '1.3.6.1.4.1.99999.1.2', manufacturer: 'Acme Devices' };
 
 export interface ApiResponse {
   status: number;
@@ -37,6 +41,8 @@ export async function startTestServer(kind: DatabaseKind = 'pglite'): Promise<Te
   const running = await serve(env.ctx);
   const make = async (role: string, extra: Record<string, unknown> = {}) =>
     (await createToken(env.ctx.store, env.ctx.audit, { role, ...extra }, 'cli', new Date())).token;
+  // The model most tests use; a factory token may only be scoped to declared models.
+  await declareModel(env.ctx.store, env.ctx.audit, 'cli', 'thermo-2', TEST_MODEL, new Date());
   const tokens = {
     operator: await make('operator', { name: 'alice' }),
     operator2: await make('operator', { name: 'bob' }),

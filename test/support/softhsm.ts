@@ -8,11 +8,15 @@ import { defaultSoftHsmModule, ensureToken, softHsmLayout, writeSoftHsmConfig } 
  * One SoftHSM2 configuration for the whole test process (a PKCS#11 module is
  * initialised once per process); each test gets its own token in it.
  */
-const root = mkdtempSync(join(tmpdir(), 'devid-test-softhsm-'));
+// The loader may evaluate this module twice (ESM and CJS): both must use the configuration the module was initialised with.
+const root = process.env.DEVID_TEST_SOFTHSM_ROOT ?? mkdtempSync(join(tmpdir(), 'devid-test-softhsm-'));
+if (!process.env.DEVID_TEST_SOFTHSM_ROOT) {
+  process.env.DEVID_TEST_SOFTHSM_ROOT = root;
+  process.on('exit', () => rmSync(root, { recursive: true, force: true }));
+}
 const layout = softHsmLayout(root);
 writeSoftHsmConfig(layout);
 process.env.SOFTHSM2_CONF = layout.confPath;
-process.on('exit', () => rmSync(root, { recursive: true, force: true }));
 
 export const SOFTHSM_CONF = layout.confPath;
 export const MODULE_PATH = defaultSoftHsmModule();

@@ -1,11 +1,11 @@
-import express, { Router } from 'express';
-import type { FactoryPrincipal, FactoryService } from '../../enroll/factory.ts';
-import { malformed } from '../../errors/domain-error.ts';
-import { bodyFields } from '../../registry/identifiers.ts';
-import type { Store } from '../../store/store.ts';
-import { requireJson, requireRole, tokenOf } from '../auth.ts';
-import type { Logger } from '../logger.ts';
-import { problemDocument, toProblem } from '../problem.ts';
+import { Router, type Response } from 'express';
+import type { BirthCertificateFields, FactoryPrincipal, FactoryService } from '../../../enroll/factory.ts';
+import { malformed } from '../../../errors/domain-error.ts';
+import type { Store } from '../../../store/store.ts';
+import type { Logger } from '../../logger.ts';
+import { requireRole, tokenOf } from '../auth.ts';
+import { bodyFields, jsonBody } from '../body.ts';
+import { devidProblems, problemDocument, problemHandler, toProblem } from '../problem.ts';
 
 /** A birth-certificate request is a CSR and a few names: 64 KiB is ample. */
 const BODY_LIMIT = '64kb';
@@ -14,16 +14,23 @@ const MAX_BATCH = 100;
 /** Items of a batch in flight at once: enough to overlap database round trips. */
 const BATCH_CONCURRENCY = 4;
 
+const BIRTH_FIELDS = ['serial', 'model', 'batch', 'csr'] as const;
+
+function birthFields(body: unknown): BirthCertificateFields {
+  return bodyFields(body, BIRTH_FIELDS);
+}
+
 /** POST /factory/v1/birth-certificates (SPEC section 4), and its batch form. */
 export function factoryRoutes(store: Store, factory: FactoryService, logger: Logger): Router {
   const router = Router();
-  const principal = (res: express.Response): FactoryPrincipal => {
+  const principal = (res: Response): FactoryPrincipal => {
     const token = tokenOf(res);
     return { tokenId: token.id, line: token.line!, models: token.models };
   };
+  const factoryRole = requireRole(store, 'factory');
 
-  router.post('/factory/v1/birth-certificates', requireRole(store, 'factory'), requireJson, express.json({ limit: BODY_LIMIT }), async (req, res) => {
-    const { status, ...body } = await factory.requestBirthCertificate(principal(res), req.body);
+  router.post('/factory/v1/birth-certificates', factoryRole, ...jsonBody(BODY_LIMIT), async (req, res) => {
+    const { status, ...body } = await factory.requestBirthCertificate(principal(res), birthFields(req.body));
     res.status(status).json(body);
   });
 
@@ -32,7 +39,7 @@ export function factoryRoutes(store: Store, factory: FactoryService, logger: Log
    * on its own and gets its own result, in order: the 200/201 body with its
    * status, or a problem document.
    */
-  router.post('/factory/v1/birth-certificates/batch', requireRole(store, 'factory'), requireJson, express.json({ limit: '2mb' }), async (req, res) => {
+  router.post('/factory/v1/birth-certificates/batch', factoryRole, ...jsonBody('2mb'), async (req, res) => {
     const { requests: items } = bodyFields(req.body, ['requests']);
     if (!Array.isArray(items) || items.length === 0 || items.length > MAX_BATCH) {
       throw malformed(`the body must be {"requests": [...]} with 1 to ${MAX_BATCH} birth-certificate requests`);
@@ -43,9 +50,9 @@ export function factoryRoutes(store: Store, factory: FactoryService, logger: Log
     const worker = async () => {
       for (let i = next++; i < items.length; i = next++) {
         try {
-          results[i] = await factory.requestBirthCertificate(who, items[i]);
+          results[i] = await factory.requestBirthCertificate(who, birthFields(items[i]));
         } catch (err) {
-          const problem = toProblem(err, logger, { path: req.path, item: i });
+          const problem = toProblem(err, devidProblems, logger, { path: req.path, item: i });
           results[i] = { status: problem.status, problem: problemDocument(problem) };
         }
       }
@@ -53,5 +60,6 @@ export function factoryRoutes(store: Store, factory: FactoryService, logger: Log
     await Promise.all(Array.from({ length: Math.min(BATCH_CONCURRENCY, items.length) }, worker));
     res.status(200).json({ results });
   });
+  router.use('/factory', problemHandler(logger));
   return router;
 }

@@ -1,8 +1,8 @@
 import type { RequestHandler, Response } from 'express';
-import type { Store } from '../store/store.ts';
-import type { Role, TokenRecord } from '../store/types.ts';
+import type { Store } from '../../store/store.ts';
+import type { Role, TokenRecord } from '../../store/types.ts';
+import { authenticateToken } from '../tokens.ts';
 import { PROBLEM, Problem, sendProblem } from './problem.ts';
-import { authenticateToken } from './tokens.ts';
 
 /** The authenticated token of the request, set by requireRole. */
 export function tokenOf(res: Response): TokenRecord {
@@ -33,11 +33,3 @@ export function requireRole(store: Store, ...roles: Role[]): RequestHandler {
     next();
   };
 }
-
-/** POST and PUT bodies must be JSON; anything else is 415 before parsing. */
-export const requireJson: RequestHandler = (req, res, next) => {
-  if (!req.is('application/json')) {
-    return sendProblem(res, new Problem(415, PROBLEM.unsupportedMediaType, 'send the body as application/json'));
-  }
-  next();
-};

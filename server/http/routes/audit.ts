@@ -1,33 +1,36 @@
 import { Router, type Response } from 'express';
-import { notFound } from '../../errors/domain-error.ts';
-import type { KeyProvider } from '../../hsm/provider.ts';
-import { AuditCheckpoints, toCheckpoint } from '../../registry/audit-checkpoints.ts';
-import type { AuditLog } from '../../registry/audit-log.ts';
-import { verifyAudit } from '../../registry/audit-verify.ts';
-import { deviceHistory } from '../../registry/device-history.ts';
-import { checkSerial } from '../../registry/identifiers.ts';
-import type { Store } from '../../store/store.ts';
+import type { KeyObject } from 'node:crypto';
+import { certificatePem } from '../../../ca/pem.ts';
+import { notFound } from '../../../errors/domain-error.ts';
+import { toCheckpoint, type AuditCheckpoints } from '../../../registry/audit-checkpoints.ts';
+import type { AuditLog } from '../../../registry/audit-log.ts';
+import { verifyAudit } from '../../../registry/audit-verify.ts';
+import { deviceHistory } from '../../../registry/device-history.ts';
+import { checkSerial } from '../../../registry/identifiers.ts';
+import type { Store } from '../../../store/store.ts';
+import type { Logger } from '../../logger.ts';
 import { actorOf, requireRole } from '../auth.ts';
+import { problemHandler } from '../problem.ts';
 
 export interface AuditRouteDeps {
   store: Store;
   audit: AuditLog;
-  provider: KeyProvider;
   checkpoints: AuditCheckpoints;
+  logger: Logger;
 }
 
 /** The audit log for auditors, device history for auditors and operators (SPEC sections 3 and 7). */
-export function auditRoutes({ store, audit, provider, checkpoints }: AuditRouteDeps): Router {
+export function auditRoutes({ store, audit, checkpoints, logger }: AuditRouteDeps): Router {
   const router = Router();
   // SPEC section 3: the audit log and its verification are the auditor's; device history is the operator's too.
   const auditors = requireRole(store, 'auditor');
   const historyReaders = requireRole(store, 'auditor', 'operator');
   // Reads are actions too (SPEC section 3): each leaves an event with the token id.
-  const record = (res: Response, action: string, data: Record<string, unknown>) =>
-    store.transaction((tx) => audit.append(tx, { action, actor: actorOf(res), data }));
+  const record = (res: Response, action: string, data: Record<string, unknown>) => audit.recordAlone(store, { action, actor: actorOf(res), data });
+  const auditKey: KeyObject = checkpoints.publicKey;
 
   router.get('/audit/v1/verify', auditors, async (_req, res) => {
-    const report = await verifyAudit(store, audit, provider);
+    const report = await verifyAudit(store, audit, auditKey);
     await record(res, 'audit.verified', { ok: report.ok, events: report.events });
     res.status(200).json(report);
   });
@@ -41,10 +44,10 @@ export function auditRoutes({ store, audit, provider, checkpoints }: AuditRouteD
   });
 
   router.get('/audit/v1/checkpoints', auditors, async (_req, res) => {
-    const publicKey = (await checkpoints.publicKey()).export({ format: 'pem', type: 'spki' });
+    const publicKey = auditKey.export({ format: 'pem', type: 'spki' });
     const list = (await store.checkpoints.all()).map(toCheckpoint);
     await record(res, 'audit.checkpoints-read', { checkpoints: list.length });
-    res.json({ publicKey, checkpoints: list });
+    res.json({ publicKey, certificate: certificatePem(checkpoints.certificate), checkpoints: list });
   });
 
   router.post('/audit/v1/checkpoints', requireRole(store, 'operator'), async (_req, res) => {
@@ -52,5 +55,6 @@ export function auditRoutes({ store, audit, provider, checkpoints }: AuditRouteD
     await record(res, 'audit.checkpoint-requested', { seq: checkpoint?.seq ?? null });
     res.status(checkpoint ? 201 : 200).json({ checkpoint: checkpoint ?? null });
   });
+  router.use('/audit', problemHandler(logger));
   return router;
 }

@@ -1,17 +1,18 @@
 import express, { type Express, type Router } from 'express';
-import type { Logger } from './logger.ts';
+import type { Logger } from '../logger.ts';
 import { notFoundHandler, problemHandler } from './problem.ts';
 import { requestLog } from './request-log.ts';
 
-/** The HTTPS listener: the role APIs (factory, operator, auditor, vendor) and ACME. */
+/**
+ * The HTTPS listener: health, then the role APIs (factory, operator, auditor,
+ * vendor) and later ACME. Each router maps its own errors (ACME speaks its
+ * own problem types); the app's handler takes what falls outside them.
+ */
 export function apiApp(logger: Logger, routers: Router[]): Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('trust proxy', false);
   app.use(requestLog(logger));
-  app.get('/healthz', (_req, res) => {
-    res.json({ status: 'ok' });
-  });
   for (const router of routers) app.use(router);
   app.use(notFoundHandler);
   app.use(problemHandler(logger));

@@ -1,0 +1,59 @@
+import { conflict, notFound } from '../errors/domain-error.ts';
+import type { LifecycleStore } from '../store/subsets.ts';
+import type { DeviceRecord, DeviceState } from '../store/types.ts';
+
+/** Who moves a device: the device itself (through ACME), an operator, or the CA on its own (a clone signal). */
+export type DeviceActor = 'device' | 'operator' | 'system';
+
+export type DeviceTransition = 'enroll' | 'suspend' | 'resume' | 'quarantine' | 'clone-suspend' | 'reprovision' | 'decommission';
+
+interface TransitionRule {
+  from: readonly DeviceState[];
+  to: DeviceState;
+  by: DeviceActor;
+}
+
+const LIVE: readonly DeviceState[] = ['manufactured', 'active', 'suspended', 'quarantined'];
+
+/**
+ * Every state change of a device, in one table (SPEC section 6): who may
+ * move it, from which states, to which. Anything not here does not happen.
+ */
+export const DEVICE_TRANSITIONS: Readonly<Record<DeviceTransition, TransitionRule>> = {
+  /** First enrollment and every renewal. */
+  enroll: { from: ['manufactured', 'active'], to: 'active', by: 'device' },
+  suspend: { from: ['active'], to: 'suspended', by: 'operator' },
+  resume: { from: ['suspended'], to: 'active', by: 'operator' },
+  /** Batch revocation after a manufacturing compromise. */
+  quarantine: { from: ['manufactured', 'active', 'suspended'], to: 'quarantined', by: 'operator' },
+  /** A clone signal under a device class with onCloneSignal: suspend. */
+  'clone-suspend': { from: ['manufactured', 'active'], to: 'suspended', by: 'system' },
+  /** Repair, RMA: one new birth certificate is allowed. */
+  reprovision: { from: LIVE, to: 'manufactured', by: 'operator' },
+  /** Retirement: final. */
+  decommission: { from: LIVE, to: 'decommissioned', by: 'operator' },
+};
+
+/** SPEC section 6: enrollment and renewal only from these states. */
+export function mayEnroll(state: DeviceState): boolean {
+  return DEVICE_TRANSITIONS.enroll.from.includes(state);
+}
+
+/**
+ * Moves a device by one rule of the table, as a compare-and-set on its
+ * current state: of two racing changes only one applies. An unknown device
+ * is not found; a device in another state, or an actor the rule does not
+ * name, is a conflict that says why.
+ */
+export async function moveDevice(tx: LifecycleStore, serial: string, transition: DeviceTransition, actor: DeviceActor, now: Date): Promise<{ device: DeviceRecord; from: DeviceState }> {
+  const rule = DEVICE_TRANSITIONS[transition];
+  if (rule.by !== actor) throw new Error(`a ${actor} may not ${transition} a device`);
+  const before = await tx.devices.find(serial);
+  if (!before) throw notFound(`no device ${serial}`);
+  const moved = await tx.devices.transition(serial, rule.from, rule.to, now, transition === 'reprovision');
+  if (!moved) {
+    const current = (await tx.devices.find(serial))?.state ?? before.state;
+    throw conflict(`device ${serial} is ${current}: ${transition} applies only to a device that is ${rule.from.join(', ')}`);
+  }
+  return { device: moved, from: before.state };
+}

@@ -1,0 +1,37 @@
+import { Router } from 'express';
+import type { KeyProvider } from '../../hsm/provider.ts';
+import type { Store } from '../../store/store.ts';
+
+/** How long a readiness probe waits for each dependency. */
+const PROBE_MS = 2000;
+
+async function probe(check: () => Promise<void>): Promise<string> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<string>((resolve) => {
+    timer = setTimeout(() => resolve(`no answer within ${PROBE_MS} ms`), PROBE_MS);
+  });
+  try {
+    return await Promise.race([check().then(() => 'ok', (err: unknown) => (err instanceof Error ? err.message.split('\n')[0]! : 'error')), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * `/healthz`: the process answers. `/readyz`: it can do its work, that is
+ * the database and the HSM answer; 503 (with what failed) when either does
+ * not, so a load balancer takes the node out until they do.
+ */
+export function healthRoutes(store: Store, provider: KeyProvider): Router {
+  const router = Router();
+  router.get('/healthz', (_req, res) => {
+    res.json({ status: 'ok' });
+  });
+  router.get('/readyz', async (_req, res) => {
+    const [database, hsm] = await Promise.all([probe(() => store.ping()), probe(() => provider.ping())]);
+    const ready = database === 'ok' && hsm === 'ok';
+    if (!ready) res.set('Retry-After', '5');
+    res.status(ready ? 200 : 503).set('Cache-Control', 'no-store').json({ status: ready ? 'ready' : 'unavailable', database, hsm });
+  });
+  return router;
+}

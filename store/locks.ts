@@ -1,0 +1,11 @@
+/** Names of the advisory locks that serialise work across server processes. */
+export const LOCKS = {
+  /** Appends from every process on one PostgreSQL form a single audit chain. */
+  auditChain: 'devid-audit-chain',
+  /** One checkpoint per chain head, whichever node signs it. */
+  checkpoint: 'devid-audit-checkpoint',
+  /** Nodes starting together create one hierarchy; a rollover runs alone. */
+  ceremony: 'devid-ceremony',
+  /** Concurrent requests for one serial see each other's result. */
+  device: (serial: string) => `device:${serial}`,
+} as const;

@@ -1,0 +1,64 @@
+import type { AuditStore } from './audit-store.ts';
+import type { CaStore } from './ca-store.ts';
+import type { CertificateStore } from './certificate-store.ts';
+import type { CheckpointStore } from './checkpoint-store.ts';
+import type { DeviceStore } from './device-store.ts';
+import type { ModelStore } from './model-store.ts';
+import type { Store } from './store.ts';
+
+/**
+ * The narrow parts of the Store each consumer may use (after Boulder's
+ * sa/proto/subsets.go): a component declares what it reads and writes, and
+ * the type checker keeps it to that.
+ */
+
+/** ca/issuance.ts: records what it signs. */
+export interface IssuanceStore {
+  certificates: Pick<CertificateStore, 'insert'>;
+}
+
+/** registry/audit-log.ts: the chain. */
+export interface AuditChainStore {
+  readonly inTransaction: boolean;
+  audit: AuditStore;
+}
+
+/** A transaction-capable store narrowed to some areas. */
+export type Transactional<T> = T & Pick<Store, 'transaction' | 'lock' | 'inTransaction'>;
+
+/** enroll/factory.ts: devices, their certificates and models. */
+export interface FactoryStore extends IssuanceStore {
+  devices: Pick<DeviceStore, 'find' | 'insert' | 'rebind'>;
+  certificates: Pick<CertificateStore, 'insert' | 'byDevice' | 'devicesWithKey'>;
+  models: Pick<ModelStore, 'byName'>;
+}
+
+/** registry/ lifecycle: device states and certificate revocation. */
+export interface LifecycleStore {
+  devices: Pick<DeviceStore, 'find' | 'transition'>;
+  certificates: Pick<CertificateStore, 'revokeLiveOfDevice'>;
+}
+
+/** registry/models.ts. */
+export interface ModelsStore {
+  models: ModelStore;
+  devices: Pick<DeviceStore, 'anyOfModel'>;
+}
+
+/** ca/hierarchy.ts: the CA certificates. */
+export interface HierarchyStore {
+  caCertificates: CaStore;
+}
+
+/** registry/audit-checkpoints.ts. */
+export interface CheckpointsStore extends AuditChainStore {
+  checkpoints: CheckpointStore;
+}
+
+/** registry/device-history.ts: reads only. */
+export interface HistoryStore {
+  caCertificates: Pick<CaStore, 'all'>;
+  devices: Pick<DeviceStore, 'find'>;
+  certificates: Pick<CertificateStore, 'byDevice'>;
+  audit: Pick<AuditStore, 'byDevice'>;
+}
