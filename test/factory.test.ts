@@ -1,4 +1,5 @@
 import { execFileSync } from 'node:child_process';
+import { webcrypto } from 'node:crypto';
 import * as x509 from '@peculiar/x509';
 import { expect } from 'chai';
 import { startTestServer, type TestServer } from './support/api.ts';
@@ -49,6 +50,19 @@ describe('factory API (SPEC section 4)', function () {
       const again = await server.request('PUT', '/operator/v1/models/thermo-3', { token: server.tokens.operator, body: MODEL });
       expect(again.status).to.equal(200);
       expect(again.json).to.deep.equal({ name: 'thermo-3', ...MODEL });
+      expect(await counts(server)).to.deep.equal(before);
+    });
+
+    it("a model's hwType and manufacturer are fixed once a birth certificate carries them (409); before that they may change", async () => {
+      const op = server.tokens.operator;
+      expect((await server.request('PUT', '/operator/v1/models/draft-1', { token: op, body: MODEL })).status).to.equal(201);
+      expect((await server.request('PUT', '/operator/v1/models/draft-1', { token: op, body: { ...MODEL, manufacturer: 'Acme Corp' } })).status).to.equal(200);
+      const s = nextSerial();
+      expect((await birth({ serial: s, model: 'draft-1', batch: 'b1', csr: (await makeDeviceKey()).csrPem })).status).to.equal(201);
+      const before = await counts(server);
+      const changed = await server.request('PUT', '/operator/v1/models/draft-1', { token: op, body: { ...MODEL, manufacturer: 'Someone Else' } });
+      expectProblem(changed, 409);
+      expect(changed.json.detail).to.contain('new model name');
       expect(await counts(server)).to.deep.equal(before);
     });
 
@@ -125,6 +139,41 @@ describe('factory API (SPEC section 4)', function () {
       const alert = history.json.events.find((e: { action: string }) => e.action === 'device.clone-suspected');
       expect(alert.data.requestedSerial).to.equal(clone);
       expect((await server.request('GET', `/audit/v1/devices/${clone}/history`, { token: server.tokens.auditor })).status).to.equal(404);
+    });
+
+    it("device B's key presented for existing serial A: 409, and a clone signal in B's history", async () => {
+      const keyA = await makeDeviceKey();
+      const keyB = await makeDeviceKey();
+      const a = nextSerial();
+      const b = nextSerial();
+      expect((await birth({ serial: a, model: 'thermo-2', batch: 'b1', csr: keyA.csrPem })).status).to.equal(201);
+      expect((await birth({ serial: b, model: 'thermo-2', batch: 'b1', csr: keyB.csrPem })).status).to.equal(201);
+      const before = await counts(server);
+      const response = await birth({ serial: a, model: 'thermo-2', batch: 'b1', csr: keyB.csrPem });
+      expectProblem(response, 409);
+      expect(response.json.detail).to.contain('suspected clone');
+      expect(await counts(server)).to.deep.equal({ ...before, events: before.events + 1 });
+      const history = await server.request('GET', `/audit/v1/devices/${b}/history`, { token: server.tokens.auditor });
+      const alert = history.json.events.find((e: { action: string }) => e.action === 'device.clone-suspected');
+      expect(alert.data.requestedSerial).to.equal(a);
+    });
+
+    it("a 409 for a taken serial tells another line nothing of the device's model, batch or line", async () => {
+      const s = nextSerial();
+      expect((await birth({ serial: s, model: 'thermo-2', batch: 'secret-batch-7', csr: (await makeDeviceKey()).csrPem })).status).to.equal(201);
+      const response = await birth({ serial: s, model: 'thermo-2', batch: 'b1', csr: (await makeDeviceKey()).csrPem }, server.tokens.factoryScoped);
+      expectProblem(response, 409);
+      expect(response.json.detail).to.equal(`serial ${s} already has a birth certificate`);
+      for (const secret of ['secret-batch-7', 'line-1', 'thermo-2']) expect(response.text).not.to.contain(secret);
+    });
+
+    it('refuses an RSA factory key with public exponent 3, naming the exponent', async () => {
+      const keys = (await webcrypto.subtle.generateKey({ name: 'RSASSA-PKCS1-v1_5', modulusLength: 2048, publicExponent: new Uint8Array([3]), hash: 'SHA-256' }, true, ['sign', 'verify'])) as CryptoKeyPair;
+      const csr = await x509.Pkcs10CertificateRequestGenerator.create({ name: 'CN=x', keys, signingAlgorithm: { name: 'RSASSA-PKCS1-v1_5' } });
+      const response = await birth({ serial: nextSerial(), model: 'thermo-2', batch: 'b1', csr: csr.toString('pem') });
+      expectProblem(response, 400);
+      expect(response.json.type).to.equal('urn:devid-ca:problem:bad-public-key');
+      expect(response.json.detail).to.contain('exponent');
     });
 
     it('refuses every malformed request with a problem document and writes nothing', async () => {

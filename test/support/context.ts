@@ -19,9 +19,9 @@ export interface TestEnvironment {
  * A real context: its own data directory, its own SoftHSM token and a fresh
  * PGlite or PostgreSQL database. Listeners bind to loopback.
  */
-export async function createTestEnvironment(kind: DatabaseKind = 'pglite', extraEnv: Record<string, string> = {}): Promise<TestEnvironment> {
+export async function createTestEnvironment(kind: DatabaseKind = 'pglite', extraEnv: Record<string, string> = {}, given?: TestDatabase): Promise<TestEnvironment> {
   const dataDir = mkdtempSync(join(tmpdir(), 'devid-test-data-'));
-  const database = await createTestDatabase(kind);
+  const database = given ?? (await createTestDatabase(kind));
   const env: Record<string, string> = {
     DEVID_DATA_DIR: dataDir,
     DEVID_PKCS11_TOKEN: uniqueLabel('ctx'),
