@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what devid-ca needs on a Debian machine, then the npm packages.
-#   scripts/setup.sh          SoftHSM2, OpenSC, OpenSSL, npm packages (to run the CA)
+#   scripts/setup.sh          SoftHSM2, OpenSC, OpenSSL, jq, npm packages (to run the CA)
 #   scripts/setup.sh --test   also docker-compose and a PostgreSQL answering on 127.0.0.1:5432
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,6 +20,8 @@ missing=()
 [ -n "$(ls /usr/lib/softhsm/libsofthsm2.so /usr/lib/*/softhsm/libsofthsm2.so 2>/dev/null)" ] || missing+=(softhsm2)
 command -v pkcs11-tool >/dev/null || missing+=(opensc)
 command -v openssl >/dev/null || missing+=(openssl)
+command -v jq >/dev/null || missing+=(jq)
+command -v flock >/dev/null || missing+=(util-linux)
 if $want_test; then command -v docker-compose >/dev/null || missing+=(docker-compose); fi
 if [ ${#missing[@]} -gt 0 ]; then
   echo "setup: installing ${missing[*]}"
