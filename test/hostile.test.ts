@@ -1,8 +1,8 @@
-import { request as httpsRequest } from 'node:https';
 import { gzipSync } from 'node:zlib';
 import { expect } from 'chai';
 import { verifyCsr } from '../enroll/csr.ts';
-import { startTestServer, type ApiResponse, type TestServer } from './support/api.ts';
+import { startTestServer, type TestServer } from './support/api.ts';
+import { httpsRequest, type ApiResponse } from './support/https.ts';
 import { makeDeviceKey } from './support/device.ts';
 import { BAD_TEXT, BAD_VALUES, csrAround, oddPublicKeys, prng } from './support/hostile.ts';
 
@@ -35,27 +35,9 @@ describe('hostile input: factory, batch, model and reprovision endpoints (no 5xx
 
   /** Sends a case as raw bytes, so bodies and headers reach the server exactly as built. */
   function send(c: Case): Promise<ApiResponse> {
-    return new Promise((resolve, reject) => {
-      const headers: Record<string, string> = { authorization: `Bearer ${c.path.startsWith('/factory') ? server.tokens.factory : server.tokens.operator}`, 'content-type': 'application/json', ...c.headers };
-      for (const [name, value] of Object.entries(headers)) if (value === '') delete headers[name];
-      const req = httpsRequest({ host: '127.0.0.1', servername: 'ca.devid.test', port: server.running.httpsPort, method: c.method, path: c.path, headers, ca: server.rootPem }, (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (chunk: Buffer) => chunks.push(chunk));
-        res.on('end', () => {
-          const text = Buffer.concat(chunks).toString('utf8');
-          let json: unknown;
-          try {
-            json = JSON.parse(text);
-          } catch {
-            json = undefined;
-          }
-          resolve({ status: res.statusCode!, headers: res.headers, text, json });
-        });
-      });
-      req.on('error', reject);
-      if (c.body !== undefined) req.write(c.body);
-      req.end();
-    });
+    const headers: Record<string, string> = { authorization: `Bearer ${c.path.startsWith('/factory') ? server.tokens.factory : server.tokens.operator}`, 'content-type': 'application/json', ...c.headers };
+    for (const [name, value] of Object.entries(headers)) if (value === '') delete headers[name];
+    return httpsRequest(server.running.httpsPort, server.rootPem, c.method, c.path, headers, c.body);
   }
 
   const BIRTH = '/factory/v1/birth-certificates';

@@ -4,10 +4,12 @@ import { AuditLog } from '../registry/audit-log.ts';
 import { DomainError } from '../errors/domain-error.ts';
 import { createToken, authenticateToken, revokeToken } from '../server/tokens.ts';
 import { migrate, openDatabase } from '../store/database.ts';
+import { MIGRATIONS } from '../migrations/index.ts';
+import * as x509 from '@peculiar/x509';
 import { Store } from '../store/store.ts';
 import { StoreConflictError, type CertificateRecord, type DeviceRecord } from '../store/types.ts';
 import { createTestDatabase, DATABASE_KINDS, type TestDatabase } from './support/databases.ts';
-import { createHash } from 'node:crypto';
+import { createHash, webcrypto } from 'node:crypto';
 
 /** Edits the log as an attacker with database access would: bypassing the append-only trigger. */
 async function tamper(db: Knex, sql: string, bindings: unknown[] = []): Promise<void> {
@@ -54,6 +56,31 @@ for (const kind of DATABASE_KINDS) {
     it('migrations are idempotent', async () => {
       await migrate(db, database.location);
       expect(await store.certificates.count()).to.equal(0);
+    });
+
+    it('migration 004 gives existing certificates their issuer row, and the CA rows their SKI and key', async () => {
+      const old = await createTestDatabase(kind);
+      const legacy = openDatabase(old.location);
+      try {
+        const source = (steps: typeof MIGRATIONS): Knex.MigrationSource<[string, Knex.Migration]> => ({
+          getMigrations: async () => [...steps], getMigrationName: ([name]) => name, getMigration: async ([, migration]) => migration,
+        });
+        await legacy.migrate.latest({ migrationSource: source(MIGRATIONS.slice(0, 3)), tableName: 'schema_migrations' });
+        const keys = (await webcrypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, true, ['sign', 'verify'])) as CryptoKeyPair;
+        const ca = await x509.X509CertificateGenerator.createSelfSigned({ name: 'CN=old factory', keys, signingAlgorithm: { name: 'ECDSA', hash: 'SHA-256' }, extensions: [await x509.SubjectKeyIdentifierExtension.create(keys.publicKey)] });
+        const now = new Date();
+        await legacy('ca_certificates').insert({ name: 'factory', serial: 'ca-old', der: Buffer.from(ca.rawData), key_label: 'devid-factory', key_id: Buffer.alloc(16), not_after: now, created_at: now, active: true });
+        await legacy('certificates').insert({ serial: '0c', kind: 'birth', issuer: 'factory', device_serial: 'SN-1', subject: 'CN=m', der: Buffer.from('x'), sha256: 's', key_sha256: 'k', not_before: now, not_after: now, created_at: now });
+        await migrate(legacy, old.location);
+        const migrated = new Store(legacy);
+        const [row] = await migrated.caCertificates.all();
+        expect([row!.role, row!.generation, row!.ski.toString('hex')]).to.deep.equal(['factory', 1, ca.getExtension(x509.SubjectKeyIdentifierExtension)!.keyId]);
+        expect(row!.publicKey.equals(Buffer.from(ca.publicKey.rawData))).to.equal(true);
+        expect((await migrated.certificates.find('0c'))!.issuerId).to.equal(row!.id);
+      } finally {
+        await legacy.destroy();
+        await old.drop();
+      }
     });
 
     it('records certificates; a taken serial is a conflict', async () => {

@@ -1,4 +1,4 @@
-import { request as httpsRequest } from 'node:https';
+import { httpsRequest, type ApiResponse } from './https.ts';
 import { createToken } from '../../server/tokens.ts';
 import { serve, type RunningServer } from '../../server/serve.ts';
 import { createTestEnvironment, type TestEnvironment } from './context.ts';
@@ -9,13 +9,7 @@ import { declareModel } from '../../registry/models.ts';
 /** The model declared on every test server. */
 export const TEST_MODEL = { hwType: '1.3.6.1.4.1.99999.1.2', manufacturer: 'Acme Devices' };
 
-export interface ApiResponse {
-  status: number;
-  headers: Record<string, string | string[] | undefined>;
-  text: string;
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
-  json: any;
-}
+export type { ApiResponse };
 
 export interface RequestOptions {
   token?: string;
@@ -29,7 +23,7 @@ export interface TestServer {
   env: TestEnvironment;
   running: RunningServer;
   rootPem: string;
-  tokens: { operator: string; operator2: string; factory: string; factoryScoped: string; auditor: string; vendor: string };
+  tokens: { operator: string; factory: string; factoryScoped: string; auditor: string };
   request(method: string, path: string, options?: RequestOptions): Promise<ApiResponse>;
   close(): Promise<void>;
 }
@@ -45,37 +39,18 @@ export async function startTestServer(kind: DatabaseKind = 'pglite'): Promise<Te
   await declareModel(env.ctx.store, env.ctx.audit, 'cli', 'thermo-2', TEST_MODEL, new Date());
   const tokens = {
     operator: await make('operator', { name: 'alice' }),
-    operator2: await make('operator', { name: 'bob' }),
     factory: await make('factory', { line: 'line-1' }),
     factoryScoped: await make('factory', { line: 'line-2', models: ['thermo-2'] }),
     auditor: await make('auditor'),
-    vendor: await make('vendor', { vendor: 'acme-support' }),
   };
   const rootPem = running.hierarchy.root.certificate.toString('pem');
-  const request = (method: string, path: string, options: RequestOptions = {}) =>
-    new Promise<ApiResponse>((resolve, reject) => {
-      const body = options.raw ?? (options.body === undefined ? undefined : JSON.stringify(options.body));
-      const headers: Record<string, string> = {};
-      if (options.token) headers.authorization = `Bearer ${options.token}`;
-      if (body !== undefined) headers['content-type'] = options.contentType ?? 'application/json';
-      const req = httpsRequest({ host: '127.0.0.1', servername: 'ca.devid.test', port: running.httpsPort, method, path, headers, ca: rootPem }, (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (chunk: Buffer) => chunks.push(chunk));
-        res.on('end', () => {
-          const text = Buffer.concat(chunks).toString('utf8');
-          let json: unknown;
-          try {
-            json = JSON.parse(text);
-          } catch {
-            json = undefined;
-          }
-          resolve({ status: res.statusCode!, headers: res.headers, text, json });
-        });
-      });
-      req.on('error', reject);
-      if (body !== undefined) req.write(body);
-      req.end();
-    });
+  const request = (method: string, path: string, options: RequestOptions = {}) => {
+    const body = options.raw ?? (options.body === undefined ? undefined : JSON.stringify(options.body));
+    const headers: Record<string, string> = {};
+    if (options.token) headers.authorization = `Bearer ${options.token}`;
+    if (body !== undefined) headers['content-type'] = options.contentType ?? 'application/json';
+    return httpsRequest(running.httpsPort, rootPem, method, path, headers, body);
+  };
   return {
     env, running, rootPem, tokens, request,
     close: async () => {

@@ -1,13 +1,16 @@
 import { request } from 'node:https';
-import type { ApiResponse } from './api.ts';
 
-/** One HTTPS request to a test server on loopback, JSON in and out. */
-export function httpsJson(port: number, ca: string, method: string, path: string, options: { token?: string; body?: unknown } = {}): Promise<ApiResponse> {
+export interface ApiResponse {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  text: string;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  json: any;
+}
+
+/** One HTTPS request to a test server on loopback, sent exactly as given (headers and raw body). */
+export function httpsRequest(port: number, ca: string, method: string, path: string, headers: Record<string, string>, body?: string | Buffer): Promise<ApiResponse> {
   return new Promise((resolve, reject) => {
-    const body = options.body === undefined ? undefined : JSON.stringify(options.body);
-    const headers: Record<string, string> = {};
-    if (options.token) headers.authorization = `Bearer ${options.token}`;
-    if (body !== undefined) headers['content-type'] = 'application/json';
     const req = request({ host: '127.0.0.1', servername: 'ca.devid.test', port, method, path, headers, ca }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (chunk: Buffer) => chunks.push(chunk));
@@ -26,4 +29,13 @@ export function httpsJson(port: number, ca: string, method: string, path: string
     if (body !== undefined) req.write(body);
     req.end();
   });
+}
+
+/** The same with a bearer token and a JSON body. */
+export function httpsJson(port: number, ca: string, method: string, path: string, options: { token?: string; body?: unknown } = {}): Promise<ApiResponse> {
+  const body = options.body === undefined ? undefined : JSON.stringify(options.body);
+  const headers: Record<string, string> = {};
+  if (options.token) headers.authorization = `Bearer ${options.token}`;
+  if (body !== undefined) headers['content-type'] = 'application/json';
+  return httpsRequest(port, ca, method, path, headers, body);
 }
