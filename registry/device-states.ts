@@ -1,4 +1,4 @@
-import { conflict, notFound } from '../errors/domain-error.ts';
+import { conflict } from '../errors/domain-error.ts';
 import type { LifecycleStore } from '../store/subsets.ts';
 import type { DeviceRecord, DeviceState } from '../store/types.ts';
 
@@ -42,14 +42,13 @@ export function mayEnroll(state: DeviceState): boolean {
 /**
  * Moves a device by one rule of the table, as a compare-and-set on its
  * current state: of two racing changes only one applies. An unknown device
- * is not found; a device in another state, or an actor the rule does not
+ * is StoreNotFoundError (404 at the edge); a device in another state, or an actor the rule does not
  * name, is a conflict that says why.
  */
 export async function moveDevice(tx: LifecycleStore, serial: string, transition: DeviceTransition, actor: DeviceActor, now: Date): Promise<{ device: DeviceRecord; from: DeviceState }> {
   const rule = DEVICE_TRANSITIONS[transition];
   if (rule.by !== actor) throw new Error(`a ${actor} may not ${transition} a device`);
-  const before = await tx.devices.find(serial);
-  if (!before) throw notFound(`no device ${serial}`);
+  const before = await tx.devices.get(serial);
   const moved = await tx.devices.transition(serial, rule.from, rule.to, now, transition === 'reprovision');
   if (!moved) {
     const current = (await tx.devices.find(serial))?.state ?? before.state;

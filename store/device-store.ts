@@ -1,6 +1,6 @@
 import type { Knex } from 'knex';
 import { conflictsAsStoreErrors, countRows, toDate, toStringOrNull } from './convert.ts';
-import type { DeviceBinding, DeviceRecord, DeviceState } from './types.ts';
+import { StoreNotFoundError, type DeviceBinding, type DeviceRecord, type DeviceState } from './types.ts';
 
 const COLUMNS = ['serial', 'model', 'batch', 'line', 'device_class', 'owner', 'state', 'factory_key_sha256', 'reprovision_allowed', 'created_at', 'updated_at'];
 
@@ -15,6 +15,13 @@ export class DeviceStore {
   async find(serial: string): Promise<DeviceRecord | undefined> {
     const row = await this.db('devices').select(COLUMNS).where({ serial }).first();
     return row ? fromRow(row) : undefined;
+  }
+
+  /** The device, or StoreNotFoundError. */
+  async get(serial: string): Promise<DeviceRecord> {
+    const device = await this.find(serial);
+    if (!device) throw new StoreNotFoundError('device', serial);
+    return device;
   }
 
   /** Inserts a device; a taken serial or factory key raises StoreConflictError. */

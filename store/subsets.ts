@@ -35,7 +35,7 @@ export interface FactoryStore extends IssuanceStore {
 
 /** registry/ lifecycle: device states and certificate revocation. */
 export interface LifecycleStore {
-  devices: Pick<DeviceStore, 'find' | 'transition'>;
+  devices: Pick<DeviceStore, 'get' | 'find' | 'transition'>;
   certificates: Pick<CertificateStore, 'revokeLiveOfDevice'>;
 }
 

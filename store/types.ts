@@ -2,7 +2,6 @@
 
 /** What a CA-certificate row is for. `audit` is the checkpoint key, certified by the root like the intermediates. */
 export type CaRole = 'root' | 'factory' | 'operational' | 'audit';
-export const CA_ROLES: readonly CaRole[] = ['root', 'factory', 'operational', 'audit'];
 
 /**
  * One CA certificate and the HSM key behind it. Its row id is the issuer
