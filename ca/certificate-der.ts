@@ -1,4 +1,4 @@
-import { bitString, explicit, extension, sequence, time, unsignedInteger } from './der.ts';
+import { bitString, element, explicit, extension, sequence, time, unsignedInteger } from './der.ts';
 import type { Issuer } from './issuer.ts';
 import type { Profile } from './profiles.ts';
 import type { TbsSignature } from './signer.ts';
@@ -27,4 +27,18 @@ export function encodeTbsCertificate(issuer: Issuer, profile: Profile, serial: B
 /** Certificate ::= SEQUENCE { tbsCertificate, signatureAlgorithm, signatureValue BIT STRING } */
 export function encodeCertificate(tbs: Buffer, signed: TbsSignature): Buffer {
   return sequence(tbs, signed.algorithm, bitString(signed.signature));
+}
+
+/**
+ * The SubjectPublicKeyInfo of a certificate this CA issued (read from our own
+ * DER, which the caller matched byte for byte against a stored record):
+ * TBSCertificate is [0] version, serial, signature, issuer, validity,
+ * subject, subjectPublicKeyInfo.
+ */
+export function spkiOfIssuedCertificate(der: Uint8Array): Buffer {
+  const tbs = element(element(der).contents);
+  let offset = 0;
+  for (let field = 0; field < 6; field += 1) offset = element(tbs.contents, offset).end;
+  const spki = element(tbs.contents, offset);
+  return Buffer.from(tbs.contents.subarray(offset, spki.end));
 }

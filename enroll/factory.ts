@@ -5,6 +5,7 @@ import { certificatePem } from '../ca/pem.ts';
 import { birthProfile } from '../ca/profiles.ts';
 import { conflict, forbidden, malformed } from '../errors/domain-error.ts';
 import type { AuditEntry, AuditLog, Audited } from '../registry/audit-log.ts';
+import { cloneSignalEvents } from '../registry/clone-signals.ts';
 import { checkModelName, checkName, checkSerial } from '../registry/identifiers.ts';
 import { LOCKS } from '../store/locks.ts';
 import type { Store } from '../store/store.ts';
@@ -129,7 +130,7 @@ export class FactoryService {
       device = await tx.devices.rebind(request.serial, binding, now);
       if (!device) throw conflict(`device ${request.serial} is no longer being reprovisioned`);
     } else {
-      device = { serial: request.serial, deviceClass: null, owner: null, state: 'manufactured', reprovisionAllowed: false, createdAt: now, updatedAt: now, ...binding };
+      device = { serial: request.serial, deviceClass: null, owner: null, state: 'manufactured', reprovisionAllowed: false, signCount: 0, factoryAttestedAt: null, createdAt: now, updatedAt: now, ...binding };
       await tx.devices.insert(device);
     }
     const { pem, record } = await issuance.issue(tx, { issuer, profile, deviceSerial: request.serial, predecessorSha256: null });
@@ -173,10 +174,7 @@ export class FactoryService {
 }
 
 function cloneSignals(request: BirthCertificateRequest, keySha256: string, boundTo: string[], actor: string): AuditEntry[] {
-  return (boundTo.length > 0 ? boundTo : [request.serial]).map((serial) => ({
-    action: 'device.clone-suspected',
-    actor,
-    device: serial,
-    data: { reason: 'factory key presented for another serial', requestedSerial: request.serial, model: request.model, batch: request.batch, keySha256 },
-  }));
+  return cloneSignalEvents(boundTo.length > 0 ? boundTo : [request.serial], actor, {
+    reason: 'factory key presented for another serial', requestedSerial: request.serial, model: request.model, batch: request.batch, keySha256,
+  });
 }

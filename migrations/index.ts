@@ -3,6 +3,7 @@ import * as foundation from './001_foundation.ts';
 import * as factory from './002_factory.ts';
 import * as reprovision from './003_reprovision.ts';
 import * as issuerIdentity from './004_issuer_identity.ts';
+import * as acme from './005_acme.ts';
 
 /** Every schema step in order; knex records each by name once applied. */
 export const MIGRATIONS: ReadonlyArray<[string, Knex.Migration]> = [
@@ -10,4 +11,5 @@ export const MIGRATIONS: ReadonlyArray<[string, Knex.Migration]> = [
   ['002_factory', factory],
   ['003_reprovision', reprovision],
   ['004_issuer_identity', issuerIdentity],
+  ['005_acme', acme],
 ];

@@ -10,6 +10,8 @@ export interface DeviceHistory {
   };
   /** Every audit event of the device, in chain (time) order. */
   events: Array<{ seq: number; at: string; action: string; actor: string; data: Record<string, unknown> }>;
+  /** Every firmware version and digest the device attested, in order. */
+  firmware: Array<{ version: string; digest: string; certificateSerial: string | null; attestedAt: string }>;
   /** Every certificate of the device, oldest first, with its predecessor link. */
   certificates: Array<{
     serial: string; kind: string; issuer: string; issuerSerial: string; sha256: string; predecessorSha256: string | null;
@@ -46,6 +48,7 @@ export async function deviceHistory(store: HistoryStore, serial: string): Promis
       owner: device.owner, state: device.state, createdAt: device.createdAt.toISOString(), updatedAt: device.updatedAt.toISOString(),
     },
     events,
+    firmware: (await store.firmware.byDevice(serial)).map((f) => ({ version: f.version, digest: f.digest, certificateSerial: f.certificateSerial, attestedAt: f.attestedAt.toISOString() })),
     certificates,
   };
 }

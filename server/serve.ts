@@ -3,6 +3,7 @@ import { createServer as createHttpsServer, type Server as HttpsServer } from 'n
 import type { AddressInfo } from 'node:net';
 import { loadHierarchy, type Hierarchy } from '../ca/hierarchy.ts';
 import { IssuanceService } from '../ca/issuance.ts';
+import { AcmeFrontEnd } from '../enroll/acme/front-end.ts';
 import { FactoryService } from '../enroll/factory.ts';
 import { AuditCheckpoints } from '../registry/audit-checkpoints.ts';
 import { ensureAuditKeyRecorded, loadAuditKey } from '../registry/audit-key.ts';
@@ -22,6 +23,8 @@ import { ensureServerCredentials } from './tls.ts';
 const RENEW_CHECK_MS = 6 * 60 * 60 * 1000;
 /** Signed checkpoints of the audit chain head: hourly (SPEC section 7). */
 const CHECKPOINT_EVERY_MS = 60 * 60 * 1000;
+/** Expired ACME nonces are deleted this often. */
+const NONCE_PURGE_EVERY_MS = 10 * 60 * 1000;
 /** Bounds on slow or idle clients; 16 KiB of headers at most. */
 const SERVER_OPTIONS = { headersTimeout: 10_000, requestTimeout: 30_000, keepAliveTimeout: 5_000, maxHeaderSize: 16 * 1024 };
 
@@ -74,7 +77,16 @@ export async function serve(ctx: Context): Promise<RunningServer> {
     operatorRoutes(ctx.store, ctx.audit, ctx.clock, ctx.logger),
     auditRoutes({ store: ctx.store, audit: ctx.audit, checkpoints, logger: ctx.logger }),
   ];
-  const https = createHttpsServer({ key: credentials.key, cert: credentials.cert, minVersion: 'TLSv1.2', ...SERVER_OPTIONS }, apiApp(ctx.logger, routers));
+  const app = apiApp(ctx.logger, routers);
+  const acme = new AcmeFrontEnd({
+    store: ctx.store, audit: ctx.audit, issuance, hierarchy, identity, clock: ctx.clock, logger: ctx.logger,
+    ...(ctx.config.predecessorOid ? { predecessorOid: ctx.config.predecessorOid } : {}),
+  });
+  // ACME on plain node:https (its own routing, JWS and problem types); everything else through express.
+  const https = createHttpsServer({ key: credentials.key, cert: credentials.cert, minVersion: 'TLSv1.2', ...SERVER_OPTIONS }, (req, res) => {
+    if (acme.handles(req.url)) void acme.handle(req, res);
+    else app(req, res);
+  });
   const http = createHttpServer({ ...SERVER_OPTIONS }, publicationApp(hierarchy, health, ctx.logger));
   answerClientErrors(https);
   answerClientErrors(http);
@@ -101,6 +113,10 @@ export async function serve(ctx: Context): Promise<RunningServer> {
     checkpoints.create(ctx.store).catch((err) => ctx.logger.error({ err }, 'audit checkpoint failed'));
   }, CHECKPOINT_EVERY_MS);
   checkpointTimer.unref();
+  const nonceTimer = setInterval(() => {
+    ctx.store.acme.purgeNonces(ctx.clock()).catch((err) => ctx.logger.error({ err }, 'purging expired ACME nonces failed'));
+  }, NONCE_PURGE_EVERY_MS);
+  nonceTimer.unref();
 
   ctx.logger.info({ https: `${ctx.config.listen.host}:${httpsPort}`, http: `${ctx.config.httpListen.host}:${httpPort}`, publicHost: identity.publicHost }, 'devid-ca serving');
   return {
@@ -111,6 +127,7 @@ export async function serve(ctx: Context): Promise<RunningServer> {
     close: async () => {
       clearInterval(renewal);
       clearInterval(checkpointTimer);
+      clearInterval(nonceTimer);
       await Promise.all([closeServer(https), closeServer(http)]);
     },
   };

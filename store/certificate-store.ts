@@ -42,6 +42,36 @@ export class CertificateStore {
     return row ? fromRow(row) : undefined;
   }
 
+  async bySha256(sha256: string): Promise<CertificateRecord | undefined> {
+    const row = await this.db('certificates').select(COLUMNS).where({ sha256 }).first();
+    return row ? fromRow(row) : undefined;
+  }
+
+  /** The certificate an ARI certID names: its issuer row and its serial (RFC 9773 4.1). */
+  async byIssuerAndSerial(issuerId: number, serial: string): Promise<CertificateRecord | undefined> {
+    const row = await this.db('certificates').select(COLUMNS).where({ issuer_id: issuerId, serial }).first();
+    return row ? fromRow(row) : undefined;
+  }
+
+  /** The newest certificate of a kind for a device: its current birth certificate, or its newest operational one. */
+  async newestOfDevice(deviceSerial: string, kind: CertificateKind): Promise<CertificateRecord | undefined> {
+    const row = await this.db('certificates').select(COLUMNS).where({ device_serial: deviceSerial, kind }).orderBy('created_at', 'desc').orderBy('serial').first();
+    return row ? fromRow(row) : undefined;
+  }
+
+  /** Whether a certificate already has an operational successor (SPEC section 5: a second one is a lineage fork). */
+  async hasSuccessor(sha256: string): Promise<boolean> {
+    return (await this.db('certificates').select('serial').where({ predecessor_sha256: sha256, kind: 'operational' }).first()) !== undefined;
+  }
+
+  /** Revokes one certificate unless it already is (the first reason and time stand); the record after, and whether this call revoked it. */
+  async revoke(serial: string, reason: number, at: Date): Promise<{ record: CertificateRecord; revokedNow: boolean } | undefined> {
+    const [row] = await this.db('certificates').where({ serial }).whereNull('revoked_at').update({ revoked_at: at, revocation_reason: reason }).returning(COLUMNS);
+    if (row) return { record: fromRow(row), revokedNow: true };
+    const existing = await this.find(serial);
+    return existing ? { record: existing, revokedNow: false } : undefined;
+  }
+
   async byDevice(deviceSerial: string, kind?: CertificateKind): Promise<CertificateRecord[]> {
     const query = this.db('certificates').select(COLUMNS).where({ device_serial: deviceSerial });
     if (kind) query.andWhere({ kind });

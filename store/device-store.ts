@@ -1,8 +1,8 @@
 import type { Knex } from 'knex';
-import { conflictsAsStoreErrors, countRows, toDate, toStringOrNull } from './convert.ts';
+import { conflictsAsStoreErrors, countRows, toDate, toDateOrNull, toStringOrNull } from './convert.ts';
 import { StoreNotFoundError, type DeviceBinding, type DeviceRecord, type DeviceState } from './types.ts';
 
-const COLUMNS = ['serial', 'model', 'batch', 'line', 'device_class', 'owner', 'state', 'factory_key_sha256', 'reprovision_allowed', 'created_at', 'updated_at'];
+const COLUMNS = ['serial', 'model', 'batch', 'line', 'device_class', 'owner', 'state', 'factory_key_sha256', 'reprovision_allowed', 'sign_count', 'factory_attested_at', 'created_at', 'updated_at'];
 
 /**
  * The device registry (SPEC section 7). State changes are compare-and-set:
@@ -72,6 +72,22 @@ export class DeviceStore {
     return row ? fromRow(row) : undefined;
   }
 
+  /**
+   * Compare-and-set of the attestation counter (SPEC section 5, check 4): a
+   * count above the last accepted one is taken, anything else refused, so of
+   * two concurrent attestations with one count only one passes. A count of 0
+   * passes only while no non-zero count was ever accepted. A birth-key
+   * attestation also records when it happened.
+   */
+  async acceptSignCount(serial: string, count: number, factoryAttestedAt: Date | null): Promise<boolean> {
+    const rows = await this.db('devices')
+      .where({ serial })
+      .andWhere((q) => (count === 0 ? q.where('sign_count', 0) : q.where('sign_count', '<', count)))
+      .update({ sign_count: count, ...(factoryAttestedAt ? { factory_attested_at: factoryAttestedAt } : {}) })
+      .returning('serial');
+    return rows.length === 1;
+  }
+
   /** Whether any device (and so any birth certificate) names this model. */
   async anyOfModel(model: string): Promise<boolean> {
     return (await this.db('devices').select('serial').where({ model }).first()) !== undefined;
@@ -93,6 +109,8 @@ function fromRow(row: Record<string, unknown>): DeviceRecord {
     state: row.state as DeviceState,
     factoryKeySha256: String(row.factory_key_sha256),
     reprovisionAllowed: row.reprovision_allowed === true,
+    signCount: Number(row.sign_count),
+    factoryAttestedAt: toDateOrNull(row.factory_attested_at),
     createdAt: toDate(row.created_at),
     updatedAt: toDate(row.updated_at),
   };

@@ -1,9 +1,12 @@
 import type { Knex } from 'knex';
+import { AcmeStore } from './acme-store.ts';
 import { AuditStore } from './audit-store.ts';
 import { CaStore } from './ca-store.ts';
 import { CertificateStore } from './certificate-store.ts';
 import { CheckpointStore } from './checkpoint-store.ts';
+import { DeviceClassStore } from './device-class-store.ts';
 import { DeviceStore } from './device-store.ts';
+import { FirmwareStore } from './firmware-store.ts';
 import { ModelStore } from './model-store.ts';
 import { SettingsStore } from './settings-store.ts';
 import { TokenStore } from './token-store.ts';
@@ -25,6 +28,9 @@ export class Store {
   readonly checkpoints: CheckpointStore;
   readonly devices: DeviceStore;
   readonly models: ModelStore;
+  readonly acme: AcmeStore;
+  readonly deviceClasses: DeviceClassStore;
+  readonly firmware: FirmwareStore;
 
   constructor(private readonly db: Knex | Knex.Transaction) {
     this.settings = new SettingsStore(db);
@@ -35,6 +41,9 @@ export class Store {
     this.checkpoints = new CheckpointStore(db);
     this.devices = new DeviceStore(db);
     this.models = new ModelStore(db);
+    this.acme = new AcmeStore(db);
+    this.deviceClasses = new DeviceClassStore(db);
+    this.firmware = new FirmwareStore(db);
   }
 
   get inTransaction(): boolean {

@@ -3,6 +3,7 @@ import type { CaStore } from './ca-store.ts';
 import type { CertificateStore } from './certificate-store.ts';
 import type { CheckpointStore } from './checkpoint-store.ts';
 import type { DeviceStore } from './device-store.ts';
+import type { FirmwareStore } from './firmware-store.ts';
 import type { ModelStore } from './model-store.ts';
 import type { Store } from './store.ts';
 
@@ -61,4 +62,5 @@ export interface HistoryStore {
   devices: Pick<DeviceStore, 'find'>;
   certificates: Pick<CertificateStore, 'byDevice'>;
   audit: Pick<AuditStore, 'byDevice'>;
+  firmware: Pick<FirmwareStore, 'byDevice'>;
 }

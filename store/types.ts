@@ -86,6 +86,10 @@ export interface DeviceRecord {
   factoryKeySha256: string;
   /** Set by an operator's reprovision: the next birth request may bind a new key. */
   reprovisionAllowed: boolean;
+  /** The highest attestation signCount accepted (0: none, or a device without a counter). */
+  signCount: number;
+  /** When the device last attested with its birth key (staged renewal needs one every factoryReattestEvery). */
+  factoryAttestedAt: Date | null;
   createdAt: Date;
   updatedAt: Date;
 }
@@ -135,4 +139,83 @@ export class StoreNotFoundError extends Error {
   ) {
     super(`no ${what} ${key}`);
   }
+}
+
+export type AccountStatus = 'valid' | 'deactivated' | 'revoked';
+
+/** An ACME account (RFC 8555 7.1.2): a key; the device's attestation, not the account, authorizes issuance. */
+export interface AcmeAccountRecord {
+  id: string;
+  /** RFC 7638 thumbprint of the account key, unique. */
+  thumbprint: string;
+  jwk: JsonWebKey;
+  status: AccountStatus;
+  contact: string[];
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+export type OrderStatus = 'pending' | 'ready' | 'processing' | 'valid' | 'invalid';
+export type AuthorizationStatus = 'pending' | 'valid' | 'invalid' | 'deactivated' | 'expired' | 'revoked';
+export type ChallengeStatus = 'pending' | 'processing' | 'valid' | 'invalid';
+
+export interface FirmwareReport {
+  version: string;
+  /** hex */
+  digest: string;
+}
+
+export interface AcmeOrderRecord {
+  id: string;
+  accountId: string;
+  deviceSerial: string;
+  status: OrderStatus;
+  expiresAt: Date;
+  /** Serial (hex) of the certificate this order renews (RFC 9773 `replaces`). */
+  replaces: string | null;
+  /** The certID the client named it by, echoed in the order. */
+  replacesCertId: string | null;
+  /** Set once the order's attestation succeeded: the replaced certificate is then this order's alone. */
+  replacesClaimed: boolean;
+  /** The key the device attested for this order (canonical SPKI); the CSR must carry it. */
+  attestedSpki: Buffer | null;
+  firmware: FirmwareReport | null;
+  certificateSerial: string | null;
+  /** The problem document that made the order invalid. */
+  error: Record<string, unknown> | null;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+/** An authorization and its one device-attest-01 challenge (they share the id). */
+export interface AcmeAuthorizationRecord {
+  id: string;
+  orderId: string;
+  status: AuthorizationStatus;
+  expiresAt: Date;
+  token: string;
+  challengeStatus: ChallengeStatus;
+  challengeValidatedAt: Date | null;
+  challengeError: Record<string, unknown> | null;
+  createdAt: Date;
+}
+
+export type CloneSignalPolicy = 'refuse' | 'suspend';
+
+/** Policy per device class (SPEC section 6); `default` is built in. */
+export interface DeviceClassRecord {
+  name: string;
+  ttlSeconds: number;
+  stagedRenewal: boolean;
+  factoryReattestEverySeconds: number;
+  serverAuth: boolean;
+  counterRequired: boolean;
+  onCloneSignal: CloneSignalPolicy;
+}
+
+/** One firmware report in a device's lineage. */
+export interface FirmwareRecord extends FirmwareReport {
+  deviceSerial: string;
+  certificateSerial: string | null;
+  attestedAt: Date;
 }

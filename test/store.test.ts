@@ -111,7 +111,7 @@ for (const kind of DATABASE_KINDS) {
       const now = new Date();
       const device: DeviceRecord = {
         serial: 'SN-CAS', model: 'm', batch: 'b', line: 'l', deviceClass: null, owner: null, state: 'active',
-        factoryKeySha256: 'k', reprovisionAllowed: false, createdAt: now, updatedAt: now,
+        factoryKeySha256: 'k', reprovisionAllowed: false, signCount: 0, factoryAttestedAt: null, createdAt: now, updatedAt: now,
       };
       await store.devices.insert(device);
       const moves = await Promise.all([

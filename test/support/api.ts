@@ -29,8 +29,8 @@ export interface TestServer {
 }
 
 /** A real server on loopback ports over a fresh token and database, with one token per role. */
-export async function startTestServer(kind: DatabaseKind = 'pglite'): Promise<TestServer> {
-  const env = await createTestEnvironment(kind);
+export async function startTestServer(kind: DatabaseKind = 'pglite', extraEnv: Record<string, string> = {}): Promise<TestServer> {
+  const env = await createTestEnvironment(kind, extraEnv);
   await initialise(env.ctx);
   const running = await serve(env.ctx);
   const make = async (role: string, extra: Record<string, unknown> = {}) =>

@@ -1,0 +1,197 @@
+import { createPrivateKey, createPublicKey, generateKeyPairSync, sign as nodeSign, webcrypto, type KeyObject } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import * as x509 from '@peculiar/x509';
+import { AcmeClient, AcmeError } from './acme-client.ts';
+import { buildAttestation, type AttestationInput } from './attestation.ts';
+import type { FactoryKey } from './factory-key.ts';
+
+/** The files a device keeps in its state directory. */
+export const FILES = {
+  birth: 'birth.pem',
+  accountKey: 'account-key.pem',
+  signCount: 'sign-count',
+  certificate: 'cert.pem',
+  key: 'key.pem',
+} as const;
+
+/** Writes a file whole or not at all (write beside it, then rename), keys with mode 0600. */
+export function writeAtomically(path: string, content: string, mode = 0o644): void {
+  writeFileSync(`${path}.tmp`, content, { mode });
+  renameSync(`${path}.tmp`, path);
+}
+
+export interface EnrollOptions {
+  /** Attest with the current operational certificate and key (a class with staged renewal). */
+  staged?: boolean;
+  /** Name the current certificate in `replaces` (default: whenever there is one). */
+  replaces?: boolean | string;
+  firmware?: { version: string; digest: Buffer };
+  /** Do not write the new certificate and key (tests). */
+  keepFiles?: boolean;
+  /** Test hooks: a chosen new key, CSR key, x5c, counter, or changes to the attestation. */
+  newKey?: KeyObject;
+  csrKey?: KeyObject;
+  /** The CSR subject (the CA accepts only CN=<serial>, or none). */
+  csrSubject?: string;
+  x5c?: Buffer[];
+  signCount?: number;
+  attestation?: AttestationInput['override'];
+  /** Runs between the order and the attestation (tests: revoke something meanwhile). */
+  beforeAttestation?: () => Promise<void>;
+}
+
+export interface EnrollResult {
+  order: Record<string, unknown>;
+  orderUrl: string;
+  /** The certificate and the issuing intermediate, PEM. */
+  chainPem: string;
+  certificate: x509.X509Certificate;
+  keyPem: string;
+}
+
+export interface RenewalWindow {
+  start: Date;
+  end: Date;
+  retryAfterSeconds: number;
+}
+
+function pemCertificates(pem: string): x509.X509Certificate[] {
+  return pem.split(/(?<=-----END CERTIFICATE-----)/).map((part) => part.trim()).filter(Boolean).map((part) => new x509.X509Certificate(part));
+}
+
+/** A PKCS#10 request for the new key, asking for nothing but the CA decides anyway: CN=<serial>. */
+async function csrFor(key: KeyObject, subject: string): Promise<string> {
+  const algorithm = { name: 'ECDSA', namedCurve: key.asymmetricKeyDetails?.namedCurve === 'secp384r1' ? 'P-384' : 'P-256' };
+  const privateKey = await webcrypto.subtle.importKey('pkcs8', key.export({ format: 'der', type: 'pkcs8' }), algorithm, false, ['sign']);
+  const publicKey = await webcrypto.subtle.importKey('spki', createPublicKey(key).export({ format: 'der', type: 'spki' }), algorithm, true, ['verify']);
+  const csr = await x509.Pkcs10CertificateRequestGenerator.create({ name: subject, keys: { privateKey, publicKey }, signingAlgorithm: { name: 'ECDSA', hash: algorithm.namedCurve === 'P-384' ? 'SHA-384' : 'SHA-256' } });
+  return Buffer.from(csr.rawData).toString('base64url');
+}
+
+/** RFC 9773 certID of a certificate: base64url(AKI keyIdentifier) "." base64url(serial DER contents). */
+export function certIdOf(certificate: x509.X509Certificate): string {
+  const aki = certificate.getExtension(x509.AuthorityKeyIdentifierExtension)!.keyId!;
+  const serial = Buffer.from(certificate.serialNumber, 'hex');
+  const contents = serial[0]! & 0x80 ? Buffer.concat([Buffer.from([0]), serial]) : serial;
+  return `${Buffer.from(aki, 'hex').toString('base64url')}.${contents.toString('base64url')}`;
+}
+
+/**
+ * The reference device (SPEC section 5): a factory key, a birth certificate
+ * and a state directory; enrolls and renews over ACME with device-attest-01,
+ * naming the certificate each renewal replaces, and writes its operational
+ * certificate chain and key atomically.
+ */
+export class Device {
+  constructor(
+    readonly serial: string,
+    readonly dir: string,
+    readonly factoryKey: FactoryKey,
+    readonly acme: AcmeClient,
+    /** The CA's public host name: the rpId the attestation binds to. */
+    readonly rpId: string,
+  ) {
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+  }
+
+  static accountKey(dir: string): KeyObject {
+    const path = join(dir, FILES.accountKey);
+    if (existsSync(path)) return AcmeClient.loadAccountKey(readFileSync(path, 'utf8'));
+    const key = AcmeClient.generateAccountKey();
+    writeAtomically(path, key.export({ format: 'pem', type: 'pkcs8' }).toString(), 0o600);
+    return key;
+  }
+
+  path(file: keyof typeof FILES): string {
+    return join(this.dir, FILES[file]);
+  }
+
+  birthCertificate(): x509.X509Certificate {
+    return new x509.X509Certificate(readFileSync(this.path('birth'), 'utf8'));
+  }
+
+  /** The current operational certificate, or undefined before the first enrollment. */
+  current(): x509.X509Certificate | undefined {
+    return existsSync(this.path('certificate')) ? pemCertificates(readFileSync(this.path('certificate'), 'utf8'))[0] : undefined;
+  }
+
+  /** The counter a secure element would keep: strictly increasing, kept on disk before it is used. */
+  nextSignCount(): number {
+    const path = this.path('signCount');
+    const next = (existsSync(path) ? Number(readFileSync(path, 'utf8')) : 0) + 1;
+    writeAtomically(path, `${next}\n`, 0o600);
+    return next;
+  }
+
+  private async ready(): Promise<void> {
+    if (!this.acme.directory) await this.acme.init();
+    if (!this.acme.accountUrl) await this.acme.newAccount();
+  }
+
+  /** One enrollment (or renewal): order, attestation, finalize, download. */
+  async enroll(options: EnrollOptions = {}): Promise<EnrollResult> {
+    await this.ready();
+    const current = this.current();
+    const replaces = typeof options.replaces === 'string' ? options.replaces : (options.replaces ?? current !== undefined) && current ? certIdOf(current) : undefined;
+    const ordered = await this.acme.post(this.acme.directory.newOrder, { identifiers: [{ type: 'permanent-identifier', value: this.serial }], ...(replaces ? { replaces } : {}) });
+    const orderUrl = ordered.headers.location as string;
+    const authz = (await this.acme.post(ordered.json.authorizations[0], '')).json;
+    const challenge = authz.challenges.find((c: { type: string }) => c.type === 'device-attest-01');
+    await options.beforeAttestation?.();
+    const newKey = options.newKey ?? generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;
+    const staged = options.staged === true && current !== undefined;
+    const operationalKey = staged ? createPrivateKey(readFileSync(this.path('key'), 'utf8')) : undefined;
+    const signer = operationalKey ? { coseAlg: -7, sign: async (data: Buffer) => nodeSign('sha256', data, operationalKey) } : this.factoryKey;
+    const attObj = await buildAttestation({
+      factoryKey: signer,
+      x5c: options.x5c ?? [Buffer.from((staged ? current! : this.birthCertificate()).rawData)],
+      keyAuthorization: `${challenge.token}.${await this.acme.thumbprint()}`,
+      rpId: this.rpId,
+      newKeySpki: createPublicKey(newKey).export({ format: 'der', type: 'spki' }),
+      signCount: options.signCount ?? this.nextSignCount(),
+      ...(options.firmware ? { firmware: options.firmware } : {}),
+      ...(options.attestation ? { override: options.attestation } : {}),
+    });
+    await this.acme.post(challenge.url, { attObj: attObj.toString('base64url') });
+    let order = (await this.acme.post(ordered.json.finalize, { csr: await csrFor(options.csrKey ?? newKey, options.csrSubject ?? `CN=${this.serial}`) })).json;
+    for (let polls = 0; order.status === 'processing' && polls < 20; polls += 1) {
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      order = (await this.acme.post(orderUrl, '')).json;
+    }
+    if (order.status !== 'valid') throw new AcmeError(400, order.error);
+    const chainPem = (await this.acme.post(order.certificate, '')).text;
+    const keyPem = newKey.export({ format: 'pem', type: 'pkcs8' }).toString();
+    if (!options.keepFiles) {
+      writeAtomically(this.path('key'), keyPem, 0o600);
+      writeAtomically(this.path('certificate'), chainPem);
+    }
+    return { order, orderUrl, chainPem, certificate: pemCertificates(chainPem)[0]!, keyPem };
+  }
+
+  /** RFC 9773: when the CA suggests renewing the current certificate. */
+  async renewalWindow(): Promise<RenewalWindow | undefined> {
+    const current = this.current();
+    if (!current) return undefined;
+    if (!this.acme.directory) await this.acme.init();
+    const answer = await this.acme.get(`${this.acme.directory.renewalInfo}/${certIdOf(current)}`);
+    if (answer.status !== 200) throw new AcmeError(answer.status, answer.json);
+    const window = answer.json.suggestedWindow;
+    return { start: new Date(window.start), end: new Date(window.end), retryAfterSeconds: Number(answer.headers['retry-after'] ?? 3600) };
+  }
+
+  /**
+   * Renews when due: at a random moment of the suggested window (RFC 9773
+   * 4.2), or now when the window has begun or there is no certificate yet.
+   * Returns the new certificate, or the time to ask again.
+   */
+  async renewIfDue(now = new Date(), options: EnrollOptions = {}): Promise<{ renewed: EnrollResult } | { next: Date }> {
+    const window = await this.renewalWindow();
+    if (window) {
+      const chosen = new Date(window.start.getTime() + Math.random() * Math.max(0, window.end.getTime() - window.start.getTime()));
+      const askAgain = new Date(now.getTime() + window.retryAfterSeconds * 1000);
+      if (chosen > now) return { next: chosen < askAgain ? chosen : askAgain };
+    }
+    return { renewed: await this.enroll(options) };
+  }
+}

@@ -1,0 +1,167 @@
+import { createPublicKey, type JsonWebKey as NodeJwk, type KeyObject } from 'node:crypto';
+import { calculateJwkThumbprint, flattenedVerify, type FlattenedJWS } from 'jose';
+import { DomainError } from '../../errors/domain-error.ts';
+import type { AcmeStore } from '../../store/acme-store.ts';
+import type { AcmeAccountRecord } from '../../store/types.ts';
+import { checkPublicKey, type CheckedKey } from '../public-key.ts';
+import { AcmeProblem, acmeProblem } from './problems.ts';
+import type { AcmeUrls } from './urls.ts';
+
+/** RFC 8555 6.2: asymmetric algorithms only; "none" and MACs are refused. SPEC section 5 names these four. */
+export const JWS_ALGORITHMS = ['ES256', 'ES384', 'EdDSA', 'RS256'] as const;
+type JwsAlgorithm = (typeof JWS_ALGORITHMS)[number];
+
+const FITS: Record<JwsAlgorithm, (key: CheckedKey) => boolean> = {
+  ES256: (k) => k.curve === 'P-256',
+  ES384: (k) => k.curve === 'P-384',
+  EdDSA: (k) => k.kind === 'ed25519',
+  RS256: (k) => k.kind === 'rsa',
+};
+
+export interface ProtectedHeader {
+  alg: JwsAlgorithm;
+  nonce: string;
+  url: string;
+  jwk?: Record<string, unknown>;
+  kid?: string;
+}
+
+/** Which key a resource accepts (RFC 8555 6.2): an embedded JWK (newAccount, revokeCert by the certificate's key) or an account URL. */
+export type KeySource = 'jwk' | 'kid' | 'jwk-or-kid';
+
+export interface VerifiedJws {
+  header: ProtectedHeader;
+  /** The payload bytes; empty for POST-as-GET. */
+  payload: Uint8Array;
+  /** The key that signed. */
+  key: KeyObject;
+  /** With an embedded JWK: the key as sent and its RFC 7638 thumbprint. */
+  jwk?: { jwk: JsonWebKey; thumbprint: string; checked: CheckedKey };
+  /** With a kid: the valid account it names. */
+  account?: AcmeAccountRecord;
+}
+
+const PRIVATE_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'k', 'oth'];
+
+/** Imported account keys by thumbprint: importing a JWK costs more than verifying with it (PERFORMANCE.md). */
+const keyCache = new Map<string, { key: KeyObject; checked: CheckedKey }>();
+const KEY_CACHE_SIZE = 10_000;
+
+/** Checks a JWK as a public account key under the same key policy as device keys, and imports it (cached). */
+export async function importAccountKey(jwk: unknown): Promise<{ jwk: JsonWebKey; thumbprint: string; key: KeyObject; checked: CheckedKey }> {
+  if (typeof jwk !== 'object' || jwk === null || Array.isArray(jwk)) throw acmeProblem.malformed('jwk must be a JSON object');
+  const members = jwk as Record<string, unknown>;
+  if (PRIVATE_MEMBERS.some((m) => m in members)) throw acmeProblem.malformed('jwk must be a public key');
+  if (!['EC', 'OKP', 'RSA'].includes(members.kty as string)) throw new AcmeProblem('badPublicKey', 400, 'jwk kty must be EC, OKP or RSA');
+  let thumbprint: string;
+  try {
+    thumbprint = await calculateJwkThumbprint(members as Parameters<typeof calculateJwkThumbprint>[0], 'sha256');
+  } catch {
+    throw acmeProblem.malformed('jwk lacks the members of its key type');
+  }
+  let cached = keyCache.get(thumbprint);
+  if (!cached) {
+    let spki: Buffer;
+    try {
+      spki = createPublicKey({ key: members as NodeJwk, format: 'jwk' }).export({ format: 'der', type: 'spki' });
+    } catch {
+      throw new AcmeProblem('badPublicKey', 400, 'jwk is not a valid public key');
+    }
+    let checked: CheckedKey;
+    try {
+      checked = checkPublicKey(spki);
+    } catch (err) {
+      if (err instanceof DomainError) throw new AcmeProblem('badPublicKey', 400, err.detail);
+      throw err;
+    }
+    cached = { key: checked.key, checked };
+    if (keyCache.size >= KEY_CACHE_SIZE) keyCache.delete(keyCache.keys().next().value!);
+    keyCache.set(thumbprint, cached);
+  }
+  return { jwk: members as JsonWebKey, thumbprint, ...cached };
+}
+
+function decodeJson(base64url: string, what: string): unknown {
+  if (!/^[A-Za-z0-9_-]*$/.test(base64url)) throw acmeProblem.malformed(`${what} is not base64url`);
+  try {
+    return JSON.parse(Buffer.from(base64url, 'base64url').toString('utf8'));
+  } catch {
+    throw acmeProblem.malformed(`${what} is not JSON`);
+  }
+}
+
+/**
+ * RFC 8555 6.2 and 6.4, line by line (after smallstep's validateJWS): the
+ * flattened JSON serialization only, no unprotected header; `alg` one of
+ * ES256, ES384, EdDSA, RS256 and fitting the key; `nonce` and `url` present,
+ * `url` equal to the request URL; `jwk` xor `kid` as the resource needs; a
+ * signature that verifies (jose, with the key given as a KeyObject). The
+ * nonce is redeemed by the caller, together with issuing the next one.
+ */
+export async function verifyJws(body: Buffer, requestUrl: string, source: KeySource, acme: Pick<AcmeStore, 'account'>, urls: AcmeUrls): Promise<VerifiedJws> {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(body.toString('utf8'));
+  } catch {
+    throw acmeProblem.malformed('the body is not a JWS in the flattened JSON serialization');
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw acmeProblem.malformed('the body must be a flattened JWS object');
+  const jws = parsed as Record<string, unknown>;
+  if ('signatures' in jws) throw acmeProblem.malformed('the general JWS serialization is not allowed: one signature, flattened');
+  if ('header' in jws) throw acmeProblem.malformed('the JWS must not have an unprotected header');
+  const members = Object.keys(jws);
+  if (members.length !== 3 || typeof jws.protected !== 'string' || typeof jws.payload !== 'string' || typeof jws.signature !== 'string') {
+    throw acmeProblem.malformed('the JWS must have exactly "protected", "payload" and "signature" strings');
+  }
+  const header = decodeJson(jws.protected, 'the protected header') as Record<string, unknown>;
+  if (typeof header !== 'object' || header === null || Array.isArray(header)) throw acmeProblem.malformed('the protected header must be a JSON object');
+  if (typeof header.alg !== 'string' || !(JWS_ALGORITHMS as readonly string[]).includes(header.alg)) throw acmeProblem.badSignatureAlgorithm(JWS_ALGORITHMS);
+  if ('b64' in header || 'crit' in header) throw acmeProblem.malformed('the protected header must not use b64 or crit');
+  if (typeof header.nonce !== 'string' || header.nonce.length === 0) throw new AcmeProblem('badNonce', 400, 'the protected header has no nonce');
+  if (typeof header.url !== 'string') throw acmeProblem.malformed('the protected header has no url');
+  if (header.url !== requestUrl) throw acmeProblem.unauthorized(`the url header ${JSON.stringify(header.url.slice(0, 200))} is not the URL of this request`);
+  const hasJwk = 'jwk' in header;
+  const hasKid = 'kid' in header;
+  if (hasJwk === hasKid) throw acmeProblem.malformed('the protected header must have exactly one of jwk and kid');
+  if (source === 'jwk' && !hasJwk) throw acmeProblem.malformed('this resource needs a jwk, not a kid');
+  if (source === 'kid' && !hasKid) throw acmeProblem.malformed('this resource needs the account URL as kid, not a jwk');
+
+  let key: KeyObject;
+  let checked: CheckedKey;
+  let embedded: VerifiedJws['jwk'];
+  let account: AcmeAccountRecord | undefined;
+  if (hasJwk) {
+    const imported = await importAccountKey(header.jwk);
+    ({ key, checked } = imported);
+    embedded = { jwk: imported.jwk, thumbprint: imported.thumbprint, checked };
+  } else {
+    const id = typeof header.kid === 'string' ? urls.accountId(header.kid) : undefined;
+    account = id ? await acme.account(id) : undefined;
+    if (!account) throw new AcmeProblem('accountDoesNotExist', 400, 'kid is not the URL of an account of this server');
+    if (account.status !== 'valid') throw acmeProblem.unauthorized(`the account is ${account.status}`);
+    ({ key, checked } = await importAccountKey(account.jwk));
+  }
+  const alg = header.alg as JwsAlgorithm;
+  if (!FITS[alg](checked)) throw acmeProblem.badSignatureAlgorithm(JWS_ALGORITHMS);
+
+  let payload: Uint8Array;
+  try {
+    ({ payload } = await flattenedVerify(jws as unknown as FlattenedJWS, key, { algorithms: [alg] }));
+  } catch {
+    throw acmeProblem.malformed('the JWS signature does not verify');
+  }
+  return { header: header as unknown as ProtectedHeader, payload, key, ...(embedded ? { jwk: embedded } : {}), ...(account ? { account } : {}) };
+}
+
+/** The JSON payload of a POST (an object), or undefined for POST-as-GET (an empty payload, RFC 8555 6.3). */
+export function jsonPayload(jws: VerifiedJws): Record<string, unknown> | undefined {
+  if (jws.payload.length === 0) return undefined;
+  let value: unknown;
+  try {
+    value = JSON.parse(Buffer.from(jws.payload).toString('utf8'));
+  } catch {
+    throw acmeProblem.malformed('the JWS payload is not JSON');
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw acmeProblem.malformed('the JWS payload must be a JSON object');
+  return value as Record<string, unknown>;
+}

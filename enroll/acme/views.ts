@@ -1,0 +1,49 @@
+import type { AcmeAccountRecord, AcmeAuthorizationRecord, AcmeOrderRecord } from '../../store/types.ts';
+import { DEVICE_ATTEST_01 } from '../attestation/device-attest.ts';
+import type { AcmeUrls } from './urls.ts';
+
+/** RFC 8555 and draft-ietf-acme-device-attest: the device's serial as identifier. */
+export const PERMANENT_IDENTIFIER = 'permanent-identifier';
+
+/** The JSON resources of RFC 8555 7.1, as clients see them. */
+export function accountView(account: AcmeAccountRecord, urls: AcmeUrls): Record<string, unknown> {
+  return { status: account.status, contact: account.contact, orders: urls.orders(account.id) };
+}
+
+export function orderView(order: AcmeOrderRecord, urls: AcmeUrls): Record<string, unknown> {
+  return {
+    status: order.status,
+    expires: order.expiresAt.toISOString(),
+    identifiers: [{ type: PERMANENT_IDENTIFIER, value: order.deviceSerial }],
+    authorizations: [urls.authorization(authorizationIdOf(order))],
+    finalize: urls.finalize(order.id),
+    ...(order.certificateSerial ? { certificate: urls.certificate(order.certificateSerial) } : {}),
+    ...(order.error ? { error: order.error } : {}),
+    ...(order.replacesCertId ? { replaces: order.replacesCertId } : {}),
+  };
+}
+
+export function challengeView(authz: AcmeAuthorizationRecord, urls: AcmeUrls): Record<string, unknown> {
+  return {
+    type: DEVICE_ATTEST_01,
+    url: urls.challenge(authz.id),
+    status: authz.challengeStatus,
+    token: authz.token,
+    ...(authz.challengeValidatedAt ? { validated: authz.challengeValidatedAt.toISOString() } : {}),
+    ...(authz.challengeError ? { error: authz.challengeError } : {}),
+  };
+}
+
+export function authorizationView(authz: AcmeAuthorizationRecord, serial: string, urls: AcmeUrls): Record<string, unknown> {
+  return {
+    status: authz.status,
+    expires: authz.expiresAt.toISOString(),
+    identifier: { type: PERMANENT_IDENTIFIER, value: serial },
+    challenges: [challengeView(authz, urls)],
+  };
+}
+
+/** An order's one authorization shares the order's id with a suffix, so the order needs no second query to name it. */
+export function authorizationIdOf(order: Pick<AcmeOrderRecord, 'id'>): string {
+  return `${order.id}a`;
+}

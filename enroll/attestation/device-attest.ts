@@ -1,0 +1,184 @@
+import { verify as nodeVerify } from 'node:crypto';
+import { spkiOfIssuedCertificate } from '../../ca/certificate-der.ts';
+import { sha256, sha256Hex } from '../../ca/digest.ts';
+import type { CertificateStore } from '../../store/certificate-store.ts';
+import type { DeviceStore } from '../../store/device-store.ts';
+import type { CertificateRecord, DeviceClassRecord, DeviceRecord, FirmwareReport } from '../../store/types.ts';
+import { checkPublicKey, type CheckedKey } from '../public-key.ts';
+import { AttestationError, parseAttestationObject, parseAuthenticatorData } from './attestation-object.ts';
+import { COSE_ALGORITHMS, publicKeyFromCose } from './cose.ts';
+
+/** draft-ietf-acme-device-attest: the challenge type devid-ca offers. */
+export const DEVICE_ATTEST_01 = 'device-attest-01';
+
+/** What the verifier reads and the one thing it writes (the counter, compare-and-set). */
+export interface AttestationStore {
+  certificates: Pick<CertificateStore, 'bySha256' | 'newestOfDevice' | 'devicesWithKey'>;
+  devices: Pick<DeviceStore, 'acceptSignCount'>;
+}
+
+/** An attestation object that parsed: its shape, authData, the new key and the firmware it reports. */
+export interface ParsedAttestation {
+  alg: number;
+  sig: Buffer;
+  x5c: Buffer[];
+  authData: Buffer;
+  rpIdHash: Buffer;
+  credId: Buffer;
+  signCount: number;
+  /** The new operational key from the COSE_Key, checked and canonical. */
+  key: CheckedKey;
+  firmware: FirmwareReport | null;
+}
+
+/**
+ * Parses an attestation object without touching the database: CBOR shape,
+ * authData, the COSE key, the firmware extension. Throws AttestationError:
+ * a malformed object is bad input (nothing is written), unlike a failed check.
+ */
+export function parseDeviceAttestation(bytes: Buffer): ParsedAttestation {
+  const attObj = parseAttestationObject(bytes);
+  const authData = parseAuthenticatorData(attObj.authData);
+  return {
+    ...attObj,
+    rpIdHash: authData.rpIdHash,
+    credId: authData.credId,
+    signCount: authData.signCount,
+    key: publicKeyFromCose(authData.credentialPublicKey),
+    firmware: firmwareOf(authData.extensions),
+  };
+}
+
+export interface AttestationInput {
+  device: DeviceRecord;
+  deviceClass: DeviceClassRecord;
+  /** RFC 8555 8.1: token "." base64url(JWK thumbprint of the account key). */
+  keyAuthorization: string;
+  /** SHA-256 of the CA's public host name. */
+  rpIdHash: Buffer;
+  attestation: ParsedAttestation;
+  now: Date;
+}
+
+export interface Attested {
+  /** The new operational key, canonical; the order's CSR must carry it. */
+  key: CheckedKey;
+  signCount: number;
+  /** x5c[0] was the birth certificate (not staged renewal by an operational one). */
+  byBirthKey: boolean;
+  attestingCertificate: CertificateRecord;
+  firmware: FirmwareReport | null;
+}
+
+/** A refusal that is also a clone signal (SPEC section 5): audited, and shown in the devices' histories. */
+export interface CloneSignal {
+  reason: string;
+  /** Devices the signal concerns besides the one that attested. */
+  otherDevices: string[];
+  data: Record<string, unknown>;
+}
+
+export type AttestationOutcome =
+  | { ok: true; attested: Attested }
+  | { ok: false; error: AttestationError; clone?: CloneSignal };
+
+const refuse = (check: string, detail: string, clone?: CloneSignal): AttestationOutcome => ({ ok: false, error: new AttestationError(check, detail), ...(clone ? { clone } : {}) });
+
+/**
+ * The `device-attest-01` checks of SPEC section 5 but the counter (check 4),
+ * one by one: every refusal names its check, and one that suggests a copy of
+ * a device (another device's certificate, a key certified for another
+ * device) carries a clone signal. The caller then takes the order's
+ * `replaces` claim and advances the counter last (acceptSignCount), so a
+ * refused attestation leaves the counter as it was.
+ */
+export async function verifyDeviceAttestation(store: AttestationStore, input: AttestationInput): Promise<AttestationOutcome> {
+  const { device, deviceClass, now, attestation } = input;
+
+  // Check 1 (and 2): x5c[0] is this device's birth certificate, or under staged renewal its newest operational one.
+  const attesting = await store.certificates.bySha256(sha256Hex(attestation.x5c[0]!));
+  if (!attesting || attesting.deviceSerial === null) return refuse('check 1 (x5c[0])', 'is not a device certificate this CA issued');
+  if (attesting.deviceSerial !== device.serial) {
+    return refuse('check 2 (serial)', `x5c[0] is the certificate of device ${attesting.deviceSerial}, not of ${device.serial}`, {
+      reason: "attestation with another device's certificate", otherDevices: [attesting.deviceSerial],
+      data: { attestedFor: device.serial, certificateOf: attesting.deviceSerial, certificateSerial: attesting.serial },
+    });
+  }
+  if (attesting.revokedAt) return refuse('check 1 (x5c[0])', `the ${attesting.kind} certificate ${attesting.serial} is revoked`);
+  let byBirthKey: boolean;
+  if (attesting.kind === 'birth') {
+    if (attesting.keySha256 !== device.factoryKeySha256) return refuse('check 1 (x5c[0])', 'is not the device\'s current birth certificate');
+    byBirthKey = true;
+  } else if (attesting.kind === 'operational') {
+    if (!deviceClass.stagedRenewal) return refuse('check 1 (x5c[0])', `device class ${deviceClass.name} does not allow staged renewal: attest with the birth key`);
+    const newest = await store.certificates.newestOfDevice(device.serial, 'operational');
+    if (newest?.serial !== attesting.serial) return refuse('check 1 (x5c[0])', 'is not the device\'s newest operational certificate');
+    if (attesting.notAfter <= now) return refuse('check 1 (x5c[0])', `the operational certificate expired at ${attesting.notAfter.toISOString()}`);
+    const every = deviceClass.factoryReattestEverySeconds * 1000;
+    if (!device.factoryAttestedAt || now.getTime() - device.factoryAttestedAt.getTime() >= every) {
+      return refuse('check 6 (factory re-attestation)', `the device last attested with its birth key ${device.factoryAttestedAt?.toISOString() ?? 'never'}; class ${deviceClass.name} requires it every ${deviceClass.factoryReattestEverySeconds} s`);
+    }
+    byBirthKey = false;
+  } else {
+    return refuse('check 1 (x5c[0])', `a ${attesting.kind} certificate cannot attest`);
+  }
+
+  // Check 3: alg fits x5c[0]'s key, the signature verifies, rpIdHash and credId match.
+  const signer = checkPublicKey(spkiOfIssuedCertificate(attesting.der));
+  const alg = COSE_ALGORITHMS[attestation.alg];
+  if (!alg || alg.kind !== signer.kind || (alg.curve && alg.curve !== signer.curve)) {
+    return refuse('check 3 (alg)', `COSE alg ${attestation.alg} does not fit the ${signer.keyType} key of x5c[0]`);
+  }
+  const signed = Buffer.concat([attestation.authData, sha256(input.keyAuthorization)]);
+  let valid = false;
+  try {
+    valid = nodeVerify(alg.hash, signed, signer.key, attestation.sig);
+  } catch {
+    valid = false;
+  }
+  if (!valid) return refuse('check 3 (sig)', 'the signature does not verify with the key of x5c[0] over authData and the key authorization');
+  if (!attestation.rpIdHash.equals(input.rpIdHash)) return refuse('check 3 (rpIdHash)', 'rpIdHash is not the SHA-256 of this CA\'s public host name');
+  const keySha256 = sha256Hex(attestation.key.spki);
+  if (!attestation.credId.equals(Buffer.from(keySha256, 'hex'))) return refuse('check 3 (credId)', 'credId is not the SHA-256 of the attested key\'s SubjectPublicKeyInfo');
+
+  // The attested key is new: not the birth key, not any key the device (or another device) has had certified.
+  const holders = await store.certificates.devicesWithKey(keySha256);
+  const others = holders.filter((serial) => serial !== device.serial);
+  if (others.length > 0) {
+    return refuse('attested key', 'the attested key is certified for another device', {
+      reason: 'attested key certified for another device', otherDevices: others, data: { keySha256, holders: others },
+    });
+  }
+  if (holders.length > 0) return refuse('attested key', 'the attested key was certified for this device before: every renewal needs a new key');
+
+  // Check 4's policy part; the compare-and-set comes last (acceptSignCount).
+  if (attestation.signCount === 0 && deviceClass.counterRequired) return refuse('check 4 (signCount)', `device class ${deviceClass.name} requires a signature counter`);
+  // Check 5: a model's firmware allowlist arrives with the lifecycle work; the reported firmware is recorded at issuance.
+  return { ok: true, attested: { key: attestation.key, signCount: attestation.signCount, byBirthKey, attestingCertificate: attesting, firmware: attestation.firmware } };
+}
+
+/**
+ * Check 4, last: the counter strictly increases, by compare-and-set, so of
+ * two concurrent attestations with one count only one passes; 0 only for a
+ * device that never sent a non-zero count. A refusal is a clone signal.
+ */
+export async function acceptSignCount(store: AttestationStore, device: DeviceRecord, attested: Attested, now: Date): Promise<AttestationOutcome> {
+  if (await store.devices.acceptSignCount(device.serial, attested.signCount, attested.byBirthKey ? now : null)) return { ok: true, attested };
+  return refuse('check 4 (signCount)', `signCount ${attested.signCount} is not above the last accepted one`, {
+    reason: 'signCount did not increase', otherDevices: [], data: { signCount: attested.signCount, lastAccepted: device.signCount },
+  });
+}
+
+/** extensions = { "fw": { "version": text, "digest": bytes } }; other extensions are refused. */
+function firmwareOf(extensions: Map<unknown, unknown> | undefined): FirmwareReport | null {
+  if (!extensions) return null;
+  const fail = () => new AttestationError('check 5 (firmware)', 'extensions must be {"fw": {"version": text (1-64), "digest": bytes (32-64)}}');
+  if (extensions.size !== 1) throw fail();
+  const fw = extensions.get('fw');
+  if (!(fw instanceof Map) || fw.size !== 2) throw fail();
+  const version = fw.get('version');
+  const digest = fw.get('digest');
+  if (typeof version !== 'string' || version.length < 1 || version.length > 64 || /[\u0000-\u001f\u007f]|\p{Cs}/u.test(version)) throw fail();
+  if (!(digest instanceof Uint8Array) || digest.length < 32 || digest.length > 64) throw fail();
+  return { version, digest: Buffer.from(digest).toString('hex') };
+}

@@ -1,0 +1,216 @@
+import type { Knex } from 'knex';
+import { conflictsAsStoreErrors, toBuffer, toDate, toDateOrNull, toStringOrNull } from './convert.ts';
+import type {
+  AccountStatus, AcmeAccountRecord, AcmeAuthorizationRecord, AcmeOrderRecord, AuthorizationStatus, ChallengeStatus, OrderStatus,
+} from './types.ts';
+
+const ACCOUNT = 'id, thumbprint, jwk, status, contact, created_at, updated_at';
+const ORDER = 'id, account_id, device_serial, status, expires_at, replaces, replaces_cert_id, replaces_claimed, attested_spki, firmware, certificate_serial, error, created_at, updated_at';
+const AUTHZ = 'id, order_id, status, expires_at, token, challenge_status, challenge_validated_at, challenge_error, created_at';
+
+type Row = Record<string, unknown>;
+
+/**
+ * ACME state (RFC 8555): nonces, accounts, orders and their authorization.
+ * Plain SQL, not the query builder: these statements run on every ACME
+ * request. Status changes are compare-and-set on the current status.
+ */
+export class AcmeStore {
+  constructor(private readonly db: Knex | Knex.Transaction) {}
+
+  private async rows(sql: string, bindings: readonly unknown[]): Promise<Row[]> {
+    return ((await this.db.raw(sql, bindings as Knex.RawBinding[])) as { rows: Row[] }).rows;
+  }
+
+  async issueNonce(value: string, expiresAt: Date): Promise<void> {
+    await this.db.raw('insert into acme_nonces (value, expires_at) values (?, ?)', [value, expiresAt]);
+  }
+
+  /**
+   * Redeems a nonce (single use, RFC 8555 6.5) and records the next one for
+   * the response, in one round trip; false when the nonce is unknown, used
+   * or expired.
+   */
+  async redeemNonce(value: string, next: string, now: Date, nextExpiresAt: Date): Promise<boolean> {
+    const [row] = await this.rows(
+      `with redeemed as (delete from acme_nonces where value = ? and expires_at > ? returning 1),
+            issued as (insert into acme_nonces (value, expires_at) values (?, ?))
+       select count(*)::int as n from redeemed`,
+      [value, now, next, nextExpiresAt],
+    );
+    return Number(row!.n) === 1;
+  }
+
+  async purgeNonces(now: Date): Promise<number> {
+    return (await this.rows('delete from acme_nonces where expires_at <= ? returning 1', [now])).length;
+  }
+
+  async insertAccount(record: AcmeAccountRecord): Promise<void> {
+    await conflictsAsStoreErrors(
+      this.db.raw(`insert into acme_accounts (${ACCOUNT}) values (?, ?, ?, ?, ?, ?, ?)`, [
+        record.id, record.thumbprint, JSON.stringify(record.jwk), record.status, JSON.stringify(record.contact), record.createdAt, record.updatedAt,
+      ]),
+      'an account with this key already exists',
+    );
+  }
+
+  async account(id: string): Promise<AcmeAccountRecord | undefined> {
+    const [row] = await this.rows(`select ${ACCOUNT} from acme_accounts where id = ?`, [id]);
+    return row ? accountFromRow(row) : undefined;
+  }
+
+  async accountByThumbprint(thumbprint: string): Promise<AcmeAccountRecord | undefined> {
+    const [row] = await this.rows(`select ${ACCOUNT} from acme_accounts where thumbprint = ?`, [thumbprint]);
+    return row ? accountFromRow(row) : undefined;
+  }
+
+  async updateAccount(id: string, fields: { status?: AccountStatus; contact?: string[] }, now: Date): Promise<AcmeAccountRecord | undefined> {
+    const [row] = await this.rows(
+      `update acme_accounts set status = coalesce(?, status), contact = coalesce(?, contact), updated_at = ? where id = ? and status = 'valid' returning ${ACCOUNT}`,
+      [fields.status ?? null, fields.contact ? JSON.stringify(fields.contact) : null, now, id],
+    );
+    return row ? accountFromRow(row) : undefined;
+  }
+
+  /** Compare-and-set of the account key (RFC 8555 7.3.5); a key another account holds is a StoreConflictError. */
+  async changeAccountKey(id: string, oldThumbprint: string, thumbprint: string, jwk: JsonWebKey, now: Date): Promise<boolean> {
+    const rows = await conflictsAsStoreErrors(
+      this.rows(`update acme_accounts set thumbprint = ?, jwk = ?, updated_at = ? where id = ? and thumbprint = ? and status = 'valid' returning id`, [
+        thumbprint, JSON.stringify(jwk), now, id, oldThumbprint,
+      ]),
+      'another account holds the new key',
+    );
+    return rows.length === 1;
+  }
+
+  async insertOrder(order: AcmeOrderRecord, authz: AcmeAuthorizationRecord): Promise<void> {
+    await this.db.raw(`insert into acme_orders (${ORDER}) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, [
+      order.id, order.accountId, order.deviceSerial, order.status, order.expiresAt, order.replaces, order.replacesCertId, order.replacesClaimed,
+      order.attestedSpki, order.firmware ? JSON.stringify(order.firmware) : null, order.certificateSerial,
+      order.error ? JSON.stringify(order.error) : null, order.createdAt, order.updatedAt,
+    ]);
+    await this.db.raw(`insert into acme_authorizations (${AUTHZ}) values (?, ?, ?, ?, ?, ?, ?, ?, ?)`, [
+      authz.id, authz.orderId, authz.status, authz.expiresAt, authz.token, authz.challengeStatus, authz.challengeValidatedAt,
+      authz.challengeError ? JSON.stringify(authz.challengeError) : null, authz.createdAt,
+    ]);
+  }
+
+  async order(id: string): Promise<AcmeOrderRecord | undefined> {
+    const [row] = await this.rows(`select ${ORDER} from acme_orders where id = ?`, [id]);
+    return row ? orderFromRow(row) : undefined;
+  }
+
+  async ordersOfAccount(accountId: string): Promise<AcmeOrderRecord[]> {
+    return (await this.rows(`select ${ORDER} from acme_orders where account_id = ? order by created_at`, [accountId])).map(orderFromRow);
+  }
+
+  /** The order that issued a certificate (for revocation by the account that holds it). */
+  async orderOfCertificate(serial: string): Promise<AcmeOrderRecord | undefined> {
+    const [row] = await this.rows(`select ${ORDER} from acme_orders where certificate_serial = ?`, [serial]);
+    return row ? orderFromRow(row) : undefined;
+  }
+
+  /**
+   * Moves an order from one of `from` to `to` (compare-and-set), with the
+   * fields that go with the move. An order that leaves the live states
+   * releases its claim on the certificate it replaces.
+   */
+  async moveOrder(
+    id: string, from: readonly OrderStatus[], to: OrderStatus, now: Date,
+    fields: { attestedSpki?: Buffer; firmware?: AcmeOrderRecord['firmware']; replacesClaimed?: boolean; certificateSerial?: string; error?: Record<string, unknown> } = {},
+  ): Promise<AcmeOrderRecord | undefined> {
+    const releases = to === 'invalid' || to === 'valid';
+    const [row] = await conflictsAsStoreErrors(
+      this.rows(
+        `update acme_orders set status = ?, updated_at = ?,
+           attested_spki = coalesce(?, attested_spki), firmware = coalesce(?, firmware),
+           replaces_claimed = case when ? then false else coalesce(?, replaces_claimed) end,
+           certificate_serial = coalesce(?, certificate_serial), error = coalesce(?, error)
+         where id = ? and status in (${from.map(() => '?').join(', ')}) returning ${ORDER}`,
+        [
+          to, now, fields.attestedSpki ?? null, fields.firmware ? JSON.stringify(fields.firmware) : null,
+          releases, fields.replacesClaimed ?? null, fields.certificateSerial ?? null, fields.error ? JSON.stringify(fields.error) : null,
+          id, ...from,
+        ],
+      ),
+      'another live order has claimed the certificate this order replaces',
+    );
+    return row ? orderFromRow(row) : undefined;
+  }
+
+  /** Live orders that claimed this certificate; expired ones release their claim first. */
+  async liveClaims(replaces: string, now: Date): Promise<AcmeOrderRecord[]> {
+    await this.db.raw(`update acme_orders set status = 'invalid', replaces_claimed = false, updated_at = ? where replaces = ? and replaces_claimed and expires_at <= ?`, [now, replaces, now]);
+    return (await this.rows(`select ${ORDER} from acme_orders where replaces = ? and replaces_claimed`, [replaces])).map(orderFromRow);
+  }
+
+  async authorization(id: string): Promise<AcmeAuthorizationRecord | undefined> {
+    const [row] = await this.rows(`select ${AUTHZ} from acme_authorizations where id = ?`, [id]);
+    return row ? authzFromRow(row) : undefined;
+  }
+
+  async authorizationOfOrder(orderId: string): Promise<AcmeAuthorizationRecord> {
+    const [row] = await this.rows(`select ${AUTHZ} from acme_authorizations where order_id = ?`, [orderId]);
+    return authzFromRow(row!);
+  }
+
+  /** Moves an authorization and its challenge together (compare-and-set on the authorization's status). */
+  async moveAuthorization(
+    id: string, from: readonly AuthorizationStatus[], to: AuthorizationStatus, challenge: ChallengeStatus, now: Date, error?: Record<string, unknown>,
+  ): Promise<AcmeAuthorizationRecord | undefined> {
+    const [row] = await this.rows(
+      `update acme_authorizations set status = ?, challenge_status = ?, challenge_validated_at = case when ? = 'valid' then ? else challenge_validated_at end,
+         challenge_error = coalesce(?, challenge_error)
+       where id = ? and status in (${from.map(() => '?').join(', ')}) returning ${AUTHZ}`,
+      [to, challenge, challenge, now, error ? JSON.stringify(error) : null, id, ...from],
+    );
+    return row ? authzFromRow(row) : undefined;
+  }
+}
+
+const json = <T>(value: unknown): T | null => (value === null || value === undefined ? null : (JSON.parse(String(value)) as T));
+
+function accountFromRow(row: Row): AcmeAccountRecord {
+  return {
+    id: String(row.id),
+    thumbprint: String(row.thumbprint),
+    jwk: json<JsonWebKey>(row.jwk)!,
+    status: row.status as AccountStatus,
+    contact: json<string[]>(row.contact) ?? [],
+    createdAt: toDate(row.created_at),
+    updatedAt: toDate(row.updated_at),
+  };
+}
+
+function orderFromRow(row: Row): AcmeOrderRecord {
+  return {
+    id: String(row.id),
+    accountId: String(row.account_id),
+    deviceSerial: String(row.device_serial),
+    status: row.status as OrderStatus,
+    expiresAt: toDate(row.expires_at),
+    replaces: toStringOrNull(row.replaces),
+    replacesCertId: toStringOrNull(row.replaces_cert_id),
+    replacesClaimed: row.replaces_claimed === true,
+    attestedSpki: row.attested_spki === null || row.attested_spki === undefined ? null : toBuffer(row.attested_spki),
+    firmware: json(row.firmware),
+    certificateSerial: toStringOrNull(row.certificate_serial),
+    error: json(row.error),
+    createdAt: toDate(row.created_at),
+    updatedAt: toDate(row.updated_at),
+  };
+}
+
+function authzFromRow(row: Row): AcmeAuthorizationRecord {
+  return {
+    id: String(row.id),
+    orderId: String(row.order_id),
+    status: row.status as AuthorizationStatus,
+    expiresAt: toDate(row.expires_at),
+    token: String(row.token),
+    challengeStatus: row.challenge_status as ChallengeStatus,
+    challengeValidatedAt: toDateOrNull(row.challenge_validated_at),
+    challengeError: json(row.challenge_error),
+    createdAt: toDate(row.created_at),
+  };
+}

@@ -1,0 +1,35 @@
+import type { Knex } from 'knex';
+import type { CloneSignalPolicy, DeviceClassRecord } from './types.ts';
+
+const COLUMNS = ['name', 'ttl_seconds', 'staged_renewal', 'factory_reattest_every_seconds', 'server_auth', 'counter_required', 'on_clone_signal'];
+
+/** Device classes (SPEC section 6); `default` is built in, the API to declare others comes with the lifecycle work. */
+export class DeviceClassStore {
+  constructor(private readonly db: Knex | Knex.Transaction) {}
+
+  async find(name: string): Promise<DeviceClassRecord | undefined> {
+    const row = await this.db('device_classes').select(COLUMNS).where({ name }).first();
+    return row ? fromRow(row) : undefined;
+  }
+
+  /** Creates or replaces a class (tests today; PUT /operator/v1/device-classes later). */
+  async put(record: DeviceClassRecord, now: Date): Promise<void> {
+    const values = {
+      ttl_seconds: record.ttlSeconds, staged_renewal: record.stagedRenewal, factory_reattest_every_seconds: record.factoryReattestEverySeconds,
+      server_auth: record.serverAuth, counter_required: record.counterRequired, on_clone_signal: record.onCloneSignal, updated_at: now,
+    };
+    await this.db('device_classes').insert({ name: record.name, created_at: now, ...values }).onConflict('name').merge(values);
+  }
+}
+
+function fromRow(row: Record<string, unknown>): DeviceClassRecord {
+  return {
+    name: String(row.name),
+    ttlSeconds: Number(row.ttl_seconds),
+    stagedRenewal: row.staged_renewal === true,
+    factoryReattestEverySeconds: Number(row.factory_reattest_every_seconds),
+    serverAuth: row.server_auth === true,
+    counterRequired: row.counter_required === true,
+    onCloneSignal: row.on_clone_signal as CloneSignalPolicy,
+  };
+}
