@@ -6,16 +6,17 @@ import { certIdOf, type Device, type EnrollOptions } from '../client/device.ts';
 import { rawConnection } from '../store/test-access.ts';
 import { startTestServer, type TestServer } from './support/api.ts';
 import { makeDevice } from './support/acme-device.ts';
+import { DATABASE_KINDS } from './support/databases.ts';
 
 const TYPE = (name: string) => `urn:ietf:params:acme:error:${name}`;
 
-describe('ACME refusals: each with its problem type, nothing written it should not, clone signals in the history', function () {
+for (const kind of DATABASE_KINDS) describe(`ACME refusals on ${kind}: each with its problem type, nothing written it should not, clone signals in the history`, function () {
   this.timeout(180_000);
   let server: TestServer;
   let serial = 0;
   const next = () => `SN-R${++serial}`;
   before(async () => {
-    server = await startTestServer('pglite');
+    server = await startTestServer(kind);
   });
   after(() => server.close());
 

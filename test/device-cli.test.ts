@@ -1,0 +1,80 @@
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import * as x509 from '@peculiar/x509';
+import { expect } from 'chai';
+import { startTestServer, type TestServer } from './support/api.ts';
+import { opensslVerify } from './support/openssl.ts';
+import { createTestToken, MODULE_PATH, SOFTHSM_CONF } from './support/softhsm.ts';
+
+const DEVICE = fileURLToPath(new URL('../bin/devid-device', import.meta.url));
+
+describe('devid-device: the reference device client from its command line', function () {
+  this.timeout(180_000);
+  let server: TestServer;
+  let dir: string;
+  before(async () => {
+    server = await startTestServer('pglite', { DEVID_PUBLIC_HOST: 'localhost' });
+    dir = mkdtempSync(join(tmpdir(), 'devid-test-device-cli-'));
+    writeFileSync(join(dir, 'root.pem'), server.rootPem);
+  });
+  after(async () => {
+    await server.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  /** Runs devid-device without blocking: the server it talks to lives in this process. */
+  function run(args: string[], env: Record<string, string> = {}): Promise<{ status: number | null; stdout: string; stderr: string }> {
+    return new Promise((resolve) => {
+      const child = spawn(DEVICE, args, { env: { PATH: process.env.PATH!, HOME: process.env.HOME ?? '/tmp', SOFTHSM2_CONF: SOFTHSM_CONF, ...env } });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (c) => (stdout += c));
+      child.stderr.on('data', (c) => (stderr += c));
+      child.on('close', (status) => resolve({ status, stdout, stderr }));
+    });
+  }
+
+  it('with its factory key in a PKCS#11 token: init, birth, enroll, renew when due and now; files written atomically, key 0600', async () => {
+    const token = await createTestToken();
+    const state = join(dir, 'hsm-device');
+    const base = `https://localhost:${server.running.httpsPort}`;
+    const pin = { DEVID_DEVICE_PIN: token.pin };
+    const init = await run(['--dir', state, 'init', '--serial', 'SN-CLI-1', '--ca', join(dir, 'root.pem'), '--acme', `${base}/acme/directory`,
+      '--pkcs11-module', MODULE_PATH, '--pkcs11-token', token.tokenLabel, '--pkcs11-label', 'factory-key'], pin);
+    expect(init.status, init.stderr).to.equal(0);
+    expect(JSON.parse(readFileSync(join(state, 'device.json'), 'utf8')).factoryKey.kind).to.equal('pkcs11');
+    const birth = await run(['--dir', state, 'birth', '--factory', base, '--model', 'thermo-2', '--batch', 'b1'], { ...pin, DEVID_FACTORY_TOKEN: server.tokens.factory });
+    expect(birth.status, birth.stderr).to.equal(0);
+    const enroll = await run(['--dir', state, 'enroll'], pin);
+    expect(enroll.status, enroll.stderr).to.equal(0);
+    expect(enroll.stderr).to.contain('operational certificate');
+    expect(statSync(join(state, 'key.pem')).mode & 0o777).to.equal(0o600);
+    const firstPem = readFileSync(join(state, 'cert.pem'), 'utf8');
+    const [leaf, intermediate] = firstPem.split(/(?<=-----END CERTIFICATE-----)\s*/);
+    const verified = opensslVerify(server.rootPem, intermediate, leaf!, 'sslclient');
+    expect(verified.ok, verified.output).to.equal(true);
+
+    const notDue = await run(['--dir', state, 'renew'], pin);
+    expect(notDue.status, notDue.stderr).to.equal(0);
+    expect(notDue.stderr).to.contain('not due');
+    const renewed = await run(['--dir', state, 'renew', '--now'], pin);
+    expect(renewed.status, renewed.stderr).to.equal(0);
+    const second = new x509.X509Certificate(readFileSync(join(state, 'cert.pem'), 'utf8').split(/(?<=-----END CERTIFICATE-----)/)[0]!);
+    const record = (await server.env.ctx.store.certificates.find(second.serialNumber))!;
+    expect(record.predecessorSha256).to.equal(createHash('sha256').update(Buffer.from(new x509.X509Certificate(leaf!).rawData)).digest('hex'));
+  });
+
+  it('argument and server errors are one "devid-device:" line', async () => {
+    const missing = await run(['--dir', join(dir, 'nowhere'), 'enroll']);
+    expect(missing.status).to.equal(1);
+    expect(missing.stderr.trim().split('\n')).to.have.length(1);
+    expect(missing.stderr).to.match(/^devid-device: .*device\.json does not exist/);
+    const bad = await run(['init']);
+    expect(bad.status).to.equal(1);
+    expect(bad.stderr).to.match(/^devid-device: /);
+  });
+});
