@@ -1,3 +1,4 @@
+import { benchEnroll } from './enroll.bench.ts';
 import { benchFactory } from './factory.bench.ts';
 import { benchHsm } from './hsm.bench.ts';
 import { print, type BenchResult } from './report.ts';
@@ -8,12 +9,14 @@ import { print, type BenchResult } from './report.ts';
  */
 const json = process.argv.includes('--json');
 const ms = Number(process.env.DEVID_BENCH_MS ?? 1500);
+const only = process.argv.find((a) => a.startsWith('--only='))?.slice('--only='.length);
 const benches: Array<[string, (ms: number) => Promise<BenchResult[]>]> = [
   ['hsm', benchHsm],
   ['factory', benchFactory],
+  ['enroll', benchEnroll],
 ];
 
-for (const [name, bench] of benches) {
+for (const [name, bench] of benches.filter(([name]) => !only || only.split(',').includes(name))) {
   if (!json) process.stderr.write(`bench: ${name}…\n`);
   print(await bench(ms), json);
 }

@@ -1,5 +1,5 @@
 import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
-import { request } from 'node:https';
+import { request, type Agent } from 'node:https';
 import type { LookupFunction } from 'node:net';
 import { calculateJwkThumbprint, exportJWK, FlattenedSign, type JWK } from 'jose';
 
@@ -61,6 +61,8 @@ export class AcmeClient {
     private readonly ca: string,
     /** Name resolution for the CA's host (tests point a public name at loopback). */
     private readonly lookup?: LookupFunction,
+    /** A keep-alive agent to share (benchmarks). */
+    private readonly agent?: Agent,
   ) {}
 
   static generateAccountKey(): KeyObject {
@@ -89,7 +91,7 @@ export class AcmeClient {
     return new Promise((resolve, reject) => {
       const headers: Record<string, string> = {};
       if (body !== undefined) headers['content-type'] = contentType ?? 'application/jose+json';
-      const req = request(url, { method, headers, ca: this.ca, ...(this.lookup ? { lookup: this.lookup } : {}) }, (res) => {
+      const req = request(url, { method, headers, ca: this.ca, ...(this.lookup ? { lookup: this.lookup } : {}), ...(this.agent ? { agent: this.agent } : {}) }, (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
         res.on('end', () => {

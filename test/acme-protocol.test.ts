@@ -1,4 +1,6 @@
-import { createHash, createPrivateKey, createPublicKey } from 'node:crypto';
+import { createHash, createPrivateKey, createPublicKey, sign as nodeSign } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { encode as cborEncode } from 'cbor-x';
 import { Agent } from 'node:https';
 import * as asn1js from 'asn1js';
 import * as x509 from '@peculiar/x509';
@@ -6,7 +8,6 @@ import acme from 'acme-client';
 import { calculateJwkThumbprint, exportJWK } from 'jose';
 import { expect } from 'chai';
 import { AcmeClient, AcmeError } from '../client/acme-client.ts';
-import { buildAttestation } from '../client/attestation.ts';
 import { rawConnection } from '../store/test-access.ts';
 import { startTestServer, type TestServer } from './support/api.ts';
 import { DATABASE_KINDS } from './support/databases.ts';
@@ -150,33 +151,52 @@ for (const kind of DATABASE_KINDS) {
       expect((await device.enroll()).certificate).to.be.ok;
     });
 
-    it('an ACME library we did not write (acme-client) enrolls a device; our code only answers device-attest-01', async () => {
+    it('an ACME library we did not write (acme-client) enrolls and renews twice with replaces; the attestation is built from SPEC section 5 alone', async () => {
       const device = await makeDevice(server, next());
+      const birthDer = Buffer.from(device.birthCertificate().rawData);
+      const factoryPem = readFileSync(`${device.dir}/factory-key.pem`);
+      /** SPEC section 5, with cbor-x and node:crypto only: authData | sig over authData and SHA-256(keyAuthorization). */
+      const attest = (keyAuthorization: string, newKey: string | Buffer, signCount: number) => {
+        const jwk = createPublicKey(newKey).export({ format: 'jwk' });
+        const cose = new Map<number, unknown>([[1, 2], [3, -7], [-1, 1], [-2, Buffer.from(jwk.x!, 'base64url')], [-3, Buffer.from(jwk.y!, 'base64url')]]);
+        const spki = createPublicKey(newKey).export({ format: 'der', type: 'spki' });
+        const counter = Buffer.alloc(4);
+        counter.writeUInt32BE(signCount);
+        const authData = Buffer.concat([createHash('sha256').update(PUBLIC_HOST).digest(), Buffer.from([0x41]), counter, Buffer.alloc(16), Buffer.from([0, 32]), createHash('sha256').update(spki).digest(), cborEncode(cose)]);
+        const sig = nodeSign('sha256', Buffer.concat([authData, createHash('sha256').update(keyAuthorization).digest()]), createPrivateKey(factoryPem));
+        return cborEncode(new Map<string, unknown>([['fmt', 'devid'], ['attStmt', new Map<string, unknown>([['alg', -7], ['sig', sig], ['x5c', [birthDer]]])], ['authData', authData]])).toString('base64url');
+      };
       const agent = new Agent({ ca: server.rootPem, lookup: toLoopback });
       acme.axios.defaults.httpsAgent = agent;
       try {
         const accountKey = await acme.crypto.createPrivateEcdsaKey();
         const client = new acme.Client({ directoryUrl: `https://${PUBLIC_HOST}:${server.running.httpsPort}/acme/directory`, accountKey });
         await client.createAccount({ termsOfServiceAgreed: true });
-        const order = await client.createOrder({ identifiers: [{ type: 'permanent-identifier' as 'dns', value: device.serial }] });
-        const [authz] = await client.getAuthorizations(order);
-        const challenge = authz!.challenges[0]!;
-        expect(challenge.type).to.equal('device-attest-01');
-        // The device-attest-01 answer (acme-client knows only http-01, dns-01 and tls-alpn-01): key authorization and attestation.
         const thumbprint = await calculateJwkThumbprint(await exportJWK(createPublicKey(accountKey)));
-        const keyPem = await acme.crypto.createPrivateEcdsaKey();
-        const attObj = await buildAttestation({
-          factoryKey: device.factoryKey, x5c: [Buffer.from(device.birthCertificate().rawData)],
-          keyAuthorization: `${challenge.token}.${thumbprint}`, rpId: PUBLIC_HOST,
-          newKeySpki: createPublicKey(keyPem).export({ format: 'der', type: 'spki' }), signCount: 1,
-        });
         const api = (client as unknown as { api: { completeChallenge(url: string, data: unknown): Promise<unknown> } }).api;
-        await api.completeChallenge(challenge.url, { attObj: attObj.toString('base64url') });
-        const [, csr] = await acme.crypto.createCsr({}, keyPem);
-        const finalized = await client.finalizeOrder(order, csr);
-        const pem = await client.getCertificate(finalized);
-        const leaf = new x509.X509Certificate(pem.split(/(?<=-----END CERTIFICATE-----)/)[0]!);
-        expect(leaf.subject).to.equal(`CN=${device.serial}`);
+        const issued: x509.X509Certificate[] = [];
+        for (let round = 0; round < 3; round += 1) {
+          const previous = issued.at(-1);
+          const replaces = previous ? `${Buffer.from(previous.getExtension(x509.AuthorityKeyIdentifierExtension)!.keyId!, 'hex').toString('base64url')}.${Buffer.from(previous.serialNumber, 'hex').toString('base64url')}` : undefined;
+          const order = await client.createOrder({ identifiers: [{ type: 'permanent-identifier' as 'dns', value: device.serial }], ...(replaces ? { replaces } : {}) } as Parameters<typeof client.createOrder>[0]);
+          const [authz] = await client.getAuthorizations(order);
+          const challenge = authz!.challenges[0]!;
+          expect(challenge.type).to.equal('device-attest-01');
+          const keyPem = await acme.crypto.createPrivateEcdsaKey();
+          await api.completeChallenge(challenge.url, { attObj: attest(`${challenge.token}.${thumbprint}`, keyPem, round + 1) });
+          const [, csr] = await acme.crypto.createCsr({}, keyPem);
+          const pem = await client.getCertificate(await client.finalizeOrder(order, csr));
+          issued.push(new x509.X509Certificate(pem.split(/(?<=-----END CERTIFICATE-----)/)[0]!));
+        }
+        const predecessors = [device.birthCertificate(), issued[0]!, issued[1]!].map((c) => sha256(new Uint8Array(c.rawData)));
+        for (const [i, certificate] of issued.entries()) {
+          expect(certificate.subject).to.equal(`CN=${device.serial}`);
+          const ext = certificate.extensions.find((e) => e.type === PREDECESSOR_OID)!;
+          const octets = (asn1js.fromBER(ext.value).result as asn1js.Sequence).valueBlock.value[0] as asn1js.OctetString;
+          expect(Buffer.from(octets.valueBlock.valueHexView).toString('hex')).to.equal(predecessors[i]);
+        }
+        const history = (await server.request('GET', `/audit/v1/devices/${device.serial}/history`, { token: server.tokens.auditor })).json;
+        expect(history.certificates.filter((c: { kind: string }) => c.kind === 'operational').map((c: { predecessorSha256: string }) => c.predecessorSha256)).to.deep.equal(predecessors);
       } finally {
         agent.destroy();
       }

@@ -1,0 +1,188 @@
+import { createPublicKey, generateKeyPairSync, randomBytes, sign as nodeSign, verify as nodeVerify, type KeyObject } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { Agent, request } from 'node:https';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as x509 from '@peculiar/x509';
+import { FlattenedSign, flattenedVerify } from 'jose';
+import { AcmeClient } from '../client/acme-client.ts';
+import { buildAttestation } from '../client/attestation.ts';
+import { Device } from '../client/device.ts';
+import { fileFactoryKey } from '../client/factory-key.ts';
+import { KeyCeremony, createHierarchy } from '../ca/hierarchy.ts';
+import { encodeCertificate, encodeTbsCertificate } from '../ca/certificate-der.ts';
+import { lintProfile } from '../ca/lint.ts';
+import { certificatePem } from '../ca/pem.ts';
+import { operationalProfile } from '../ca/profiles.ts';
+import { randomSerial } from '../ca/serial.ts';
+import { parseDeviceAttestation } from '../enroll/attestation/device-attest.ts';
+import { verifyCsr } from '../enroll/csr.ts';
+import { Pkcs11KeyProvider } from '../hsm/pkcs11-provider.ts';
+import { defaultSoftHsmModule, ensureToken, softHsmLayout, writeSoftHsmConfig } from '../hsm/softhsm.ts';
+import { hsmCrypto } from '../hsm/webcrypto.ts';
+import { migrate, openDatabase } from '../store/database.ts';
+import { Store } from '../store/store.ts';
+import { createTestDatabase, type TestDatabase } from '../test/support/databases.ts';
+import { freePort } from '../test/support/cli.ts';
+import type { BenchResult } from './report.ts';
+import { cli, startServer } from './server-process.ts';
+
+const CONCURRENCY = [1, 8, 64];
+
+/**
+ * The floor: what one enrollment's cryptography and encoding cost with no
+ * HTTP and no database, in this process: six JWS verifications on cached
+ * keys, the attestation parsed and its signature verified, the CSR parsed
+ * and verified, the certificate linted, encoded and signed in SoftHSM.
+ */
+async function floor(ms: number): Promise<{ rate: number; cpuMs: number }> {
+  const dir = mkdtempSync(join(tmpdir(), 'devid-bench-floor-'));
+  const layout = softHsmLayout(dir);
+  writeSoftHsmConfig(layout);
+  process.env.SOFTHSM2_CONF = layout.confPath;
+  const token = { modulePath: defaultSoftHsmModule(), tokenLabel: 'devid-floor', pin: randomBytes(8).toString('hex') };
+  await ensureToken(token.modulePath, token.tokenLabel, randomBytes(8).toString('hex'), token.pin);
+  const provider = await Pkcs11KeyProvider.open(token);
+  const database = await createTestDatabase('pglite');
+  const db = openDatabase(database.location);
+  try {
+    await migrate(db, database.location);
+    const store = new Store(db);
+    const { hierarchy } = await store.transaction((tx) => createHierarchy(new KeyCeremony(provider), hsmCrypto(provider), tx, { organization: 'floor', baseUrl: 'http://pki.bench.test', now: new Date() }));
+    const issuer = hierarchy.operational;
+    const account = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const jws = await new FlattenedSign(new TextEncoder().encode(JSON.stringify({ identifiers: [{ type: 'permanent-identifier', value: 'SN-1' }] })))
+      .setProtectedHeader({ alg: 'ES256', nonce: 'x'.repeat(22), url: 'https://localhost/acme/new-order', kid: 'https://localhost/acme/acct/x' }).sign(account.privateKey);
+    const factory = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const operational = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const spki = createPublicKey(operational.privateKey).export({ format: 'der', type: 'spki' });
+    const attObj = await buildAttestation({
+      factoryKey: { coseAlg: -7, sign: async (data) => nodeSign('sha256', data, factory.privateKey) }, x5c: [Buffer.from(issuer.record.der)],
+      keyAuthorization: 'token.thumbprint', rpId: 'localhost', newKeySpki: spki, signCount: 1,
+    });
+    const keys = { privateKey: await globalThis.crypto.subtle.importKey('pkcs8', operational.privateKey.export({ format: 'der', type: 'pkcs8' }), { name: 'ECDSA', namedCurve: 'P-256' }, false, ['sign']), publicKey: await globalThis.crypto.subtle.importKey('spki', spki, { name: 'ECDSA', namedCurve: 'P-256' }, true, ['verify']) };
+    const csr = Buffer.from((await x509.Pkcs10CertificateRequestGenerator.create({ name: 'CN=SN-1', keys, signingAlgorithm: { name: 'ECDSA', hash: 'SHA-256' } })).rawData).toString('base64url');
+    const once = async () => {
+      for (let i = 0; i < 6; i += 1) await flattenedVerify(jws, account.publicKey as KeyObject);
+      const parsed = parseDeviceAttestation(attObj);
+      nodeVerify('sha256', parsed.authData, factory.publicKey, parsed.sig);
+      const checked = verifyCsr(csr);
+      const profile = operationalProfile({ issuer, spki: checked.publicKey.spki, baseUrl: 'http://pki.bench.test', now: new Date() }, { serial: 'SN-1', trustDomain: 'localhost', ttlMs: 86_400_000, serverAuth: false, predecessorSha256: Buffer.alloc(32) });
+      lintProfile(issuer, profile);
+      const tbs = encodeTbsCertificate(issuer, profile, randomSerial());
+      certificatePem(encodeCertificate(tbs, await issuer.signTbs(tbs)));
+    };
+    let done = 0;
+    const started = process.cpuUsage();
+    const deadline = performance.now() + ms;
+    const t0 = performance.now();
+    while (performance.now() < deadline) {
+      await once();
+      done += 1;
+    }
+    const elapsed = (performance.now() - t0) / 1000;
+    const used = process.cpuUsage(started);
+    return { rate: done / elapsed, cpuMs: (used.user + used.system) / 1000 / done };
+  } finally {
+    await db.destroy();
+    await database.drop();
+    await provider.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+function https(agent: Agent, method: string, url: string, token: string, body: unknown): Promise<{ status: number; json: Record<string, unknown> }> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { method, agent, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' } }, (res) => {
+      let text = '';
+      res.on('data', (c) => (text += c));
+      res.on('end', () => resolve({ status: res.statusCode!, json: JSON.parse(text) as Record<string, unknown> }));
+    });
+    req.on('error', reject);
+    req.end(JSON.stringify(body));
+  });
+}
+
+async function benchOn(kind: 'pglite' | 'postgres', ms: number, base: { rate: number; cpuMs: number }): Promise<BenchResult[]> {
+  let pg: TestDatabase | undefined;
+  if (kind === 'postgres') {
+    pg = await createTestDatabase('postgres').catch(() => undefined);
+    if (!pg) return [{ name: 'enroll.acme.postgres', value: 0, unit: 'ops/s', note: 'skipped: no PostgreSQL at 127.0.0.1:5432' }];
+  }
+  const dir = mkdtempSync(join(tmpdir(), 'devid-bench-enroll-'));
+  const port = await freePort();
+  const env = {
+    DEVID_DATA_DIR: dir, DEVID_LISTEN: `127.0.0.1:${port}`, DEVID_HTTP_LISTEN: `127.0.0.1:${await freePort()}`, DEVID_PUBLIC_HOST: 'localhost',
+    DEVID_HTTP_BASE_URL: 'http://pki.bench.test', ...(pg ? { DEVID_DATABASE_URL: pg.url! } : {}),
+  };
+  const results: BenchResult[] = [];
+  try {
+    cli(['init'], env);
+    const factoryToken = (JSON.parse(cli(['token', 'create', '--role', 'factory', '--line', 'bench', '--json'], env)) as { token: string }).token;
+    const operatorToken = (JSON.parse(cli(['token', 'create', '--role', 'operator', '--json'], env)) as { token: string }).token;
+    const server = await startServer(env);
+    const root = await (await fetch(`http://${env.DEVID_HTTP_LISTEN}/ca/root.crt`)).arrayBuffer();
+    const ca = new x509.X509Certificate(new Uint8Array(root)).toString('pem');
+    const agent = new Agent({ keepAlive: true, maxSockets: 128, ca });
+    try {
+      const origin = `https://localhost:${port}`;
+      await https(agent, 'PUT', `${origin}/operator/v1/models/bench-1`, operatorToken, { hwType: '1.3.6.1.4.1.99999.9', manufacturer: 'Bench' });
+      const devices: Device[] = [];
+      for (let i = 0; i < Math.max(...CONCURRENCY); i += 1) {
+        const deviceDir = join(dir, `device-${i}`);
+        const keyPath = join(dir, `factory-${i}.pem`);
+        writeFileSync(keyPath, generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ format: 'pem', type: 'pkcs8' }));
+        const factoryKey = await fileFactoryKey(keyPath);
+        const birth = await https(agent, 'POST', `${origin}/factory/v1/birth-certificates`, factoryToken, { serial: `SN-B${i}`, model: 'bench-1', batch: 'b', csr: await factoryKey.csr() });
+        const device = new Device(`SN-B${i}`, deviceDir, factoryKey, new AcmeClient(`${origin}/acme/directory`, AcmeClient.generateAccountKey(), ca, undefined, agent), 'localhost');
+        writeFileSync(device.path('birth'), String(birth.json.certificate));
+        devices.push(device);
+      }
+      for (const concurrency of CONCURRENCY) {
+        let done = 0;
+        let errors = 0;
+        const cpuBefore = server.cpuMs();
+        const started = performance.now();
+        const deadline = started + ms;
+        await Promise.all(devices.slice(0, concurrency).map(async (device) => {
+          while (performance.now() < deadline) {
+            // A full enrollment: a new account (directory, newNonce, newAccount), newOrder, authorization, challenge, finalize, download.
+            const fresh = new Device(device.serial, device.dir, device.factoryKey, new AcmeClient(`${origin}/acme/directory`, AcmeClient.generateAccountKey(), ca, undefined, agent), 'localhost');
+            try {
+              await fresh.enroll({ keepFiles: true });
+              done += 1;
+            } catch {
+              errors += 1;
+            }
+          }
+        }));
+        const seconds = (performance.now() - started) / 1000;
+        const cpu = (server.cpuMs() - cpuBefore) / Math.max(1, done);
+        const note = errors > 0 ? `${errors} failed` : undefined;
+        results.push({ name: `enroll.acme.c${concurrency}.${kind}`, value: done / seconds, unit: 'ops/s', floor: base.rate, ...(note ? { note } : {}) });
+        results.push({ name: `enroll.acme.cpu.c${concurrency}.${kind}`, value: cpu, unit: 'ms/op', floor: base.cpuMs, ...(note ? { note } : {}) });
+      }
+    } finally {
+      agent.destroy();
+      await server.stop();
+    }
+  } finally {
+    await pg?.drop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+  return results;
+}
+
+/**
+ * Full device enrollments over HTTPS against `devid-ca serve` in its own
+ * process (so its CPU is read apart from the clients'), at 1, 8 and 64
+ * concurrent devices, on PGlite and PostgreSQL, beside the in-process floor.
+ */
+export async function benchEnroll(ms: number): Promise<BenchResult[]> {
+  const base = await floor(Math.min(ms, 2000));
+  // DEVID_BENCH_DATABASES=postgres runs one database only (profiling).
+  const kinds = (process.env.DEVID_BENCH_DATABASES ?? 'pglite,postgres').split(',') as Array<'pglite' | 'postgres'>;
+  const results: BenchResult[] = [];
+  for (const kind of kinds) results.push(...(await benchOn(kind, ms, base)));
+  return results;
+}
