@@ -118,4 +118,38 @@ describe('ACME hostile input: mutated attestation objects and JWS bodies give on
     expect(failures, failures.slice(0, 20).join('\n')).to.deep.equal([]);
     expect((await device.enroll({ signCount: 100 })).certificate.subject).to.equal('CN=SN-HOSTILE');
   });
+
+  it('every ACME resource answers random bodies, odd payloads, odd paths and methods with 4xx problem documents', async () => {
+    const random = prng(9773);
+    const int = (n: number) => Math.floor(random() * n);
+    const device = await makeDevice(server, 'SN-HOSTILE-2');
+    const { acme } = device;
+    await acme.init();
+    await acme.newAccount();
+    const order = await acme.post(acme.directory.newOrder, { identifiers: [{ type: 'permanent-identifier', value: device.serial }] });
+    const base = acme.directory.newOrder.replace(/\/acme\/new-order$/, '');
+    const resources = [
+      acme.directory.newAccount, acme.directory.newOrder, acme.directory.revokeCert, acme.directory.keyChange, acme.accountUrl!, `${acme.accountUrl!}/orders`,
+      order.headers.location as string, order.json.finalize, order.json.authorizations[0], order.json.authorizations[0].replace('/authz/', '/chall/'), `${base}/acme/cert/00ff`,
+    ];
+    const payloads: unknown[] = [null, [], 'text', 42, { identifiers: 'x' }, { identifiers: [{ type: 'dns', value: 'x' }] }, { identifiers: [{ type: 'permanent-identifier', value: '../x' }] },
+      { csr: 'AAAA' }, { csr: 42 }, { certificate: '!!' }, { certificate: 'AAAA', reason: 'x' }, { status: 'valid' }, { contact: ['http://x'] }, { contact: 'mailto:a@b' },
+      { onlyReturnExisting: 'yes' }, { replaces: 'AA.AA' }, { replaces: 42 }, { attObj: 42 }, { account: 'x', oldKey: {} }, { protected: 'x', payload: 'y', signature: 'z' }];
+    const failures: string[] = [];
+    for (const url of resources) {
+      for (const payload of payloads) {
+        const answer = await acme.send('POST', url, await acme.sign(url, payload, url.endsWith('new-account') || url.endsWith('revoke-cert') ? { jwkKey: acme.accountKey } : {}));
+        if (answer.status >= 500 || (answer.status >= 400 && !String(answer.headers['content-type']).includes('problem+json'))) failures.push(`${url} ${JSON.stringify(payload)}: ${answer.status}`);
+      }
+      for (let i = 0; i < 10; i += 1) {
+        const answer = await acme.send('POST', url, Buffer.from(Array.from({ length: int(500) }, () => int(256))).toString('latin1'));
+        if (answer.status < 400 || answer.status >= 500) failures.push(`${url} random bytes: ${answer.status}`);
+      }
+    }
+    for (const [method, path] of [['GET', '/acme/new-order'], ['DELETE', '/acme/directory'], ['POST', '/acme/directory'], ['GET', '/acme/%FF'], ['GET', '/acme/renewal-info/!!'], ['GET', `/acme/renewal-info/${'A'.repeat(300)}`], ['PUT', '/acme/new-nonce'], ['GET', '/acme']] as const) {
+      const answer = await acme.send(method, `${base}${path}`);
+      if (answer.status < 400 || answer.status >= 500 || !String(answer.headers['content-type']).includes('problem+json')) failures.push(`${method} ${path}: ${answer.status}`);
+    }
+    expect(failures, failures.slice(0, 20).join('\n')).to.deep.equal([]);
+  });
 });
