@@ -1,18 +1,15 @@
 import { randomBytes, webcrypto } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { request, Agent } from 'node:https';
+import { Agent, request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as x509 from '@peculiar/x509';
-import { loadConfig } from '../server/config.ts';
-import { openContext } from '../server/context.ts';
-import { initialise } from '../server/ceremonies.ts';
-import { createLogger } from '../server/logger.ts';
-import { declareModel } from '../registry/models.ts';
-import { serve } from '../server/serve.ts';
-import { createToken } from '../server/tokens.ts';
+import { Pkcs11KeyProvider } from '../hsm/pkcs11-provider.ts';
+import { defaultSoftHsmModule, ensureToken, softHsmLayout, writeSoftHsmConfig } from '../hsm/softhsm.ts';
+import { freePort } from '../test/support/cli.ts';
 import { createTestDatabase, type TestDatabase } from '../test/support/databases.ts';
 import { throughput, type BenchResult } from './report.ts';
+import { cli, startServer } from './server-process.ts';
 
 async function csrs(n: number): Promise<string[]> {
   const out: string[] = [];
@@ -23,67 +20,89 @@ async function csrs(n: number): Promise<string[]> {
   return out;
 }
 
-/** A throwaway PostgreSQL database (the tests' own fixture), or undefined when none answers. */
-async function postgresDatabase(): Promise<TestDatabase | undefined> {
+/** The floor: the HSM signature every birth certificate costs, through the same provider, in this process. */
+async function hsmFloor(ms: number): Promise<number> {
+  const dir = mkdtempSync(join(tmpdir(), 'devid-bench-factory-floor-'));
+  const layout = softHsmLayout(dir);
+  writeSoftHsmConfig(layout);
+  process.env.SOFTHSM2_CONF = layout.confPath;
+  const token = { modulePath: defaultSoftHsmModule(), tokenLabel: 'devid-factory-floor', pin: randomBytes(8).toString('hex') };
+  await ensureToken(token.modulePath, token.tokenLabel, randomBytes(8).toString('hex'), token.pin);
+  const provider = await Pkcs11KeyProvider.open(token);
   try {
-    return await createTestDatabase('postgres');
-  } catch {
-    return undefined;
+    const key = await provider.createKey('floor', 'P-256');
+    return await throughput(() => provider.sign(key, randomBytes(300)), 1, Math.min(ms, 1000));
+  } finally {
+    await provider.close();
+    rmSync(dir, { recursive: true, force: true });
   }
 }
 
-async function benchOn(kind: 'pglite' | 'postgres', ms: number): Promise<BenchResult[]> {
-  const pg = kind === 'postgres' ? await postgresDatabase() : undefined;
-  if (kind === 'postgres' && !pg) return [{ name: 'factory.birth.c8.postgres', value: 0, unit: 'ops/s', note: 'skipped: no PostgreSQL at 127.0.0.1:5432' }];
-  const dataDir = mkdtempSync(join(tmpdir(), 'devid-bench-factory-'));
+async function benchOn(kind: 'pglite' | 'postgres', ms: number, floor: number, pool: string[]): Promise<BenchResult[]> {
+  let pg: TestDatabase | undefined;
+  if (kind === 'postgres') {
+    pg = await createTestDatabase('postgres').catch(() => undefined);
+    if (!pg) return [{ name: 'factory.birth.c8.postgres', value: 0, unit: 'ops/s', note: 'skipped: no PostgreSQL at 127.0.0.1:5432' }];
+  }
+  const dir = mkdtempSync(join(tmpdir(), 'devid-bench-factory-'));
+  const port = await freePort();
   const env = {
-    DEVID_DATA_DIR: dataDir, DEVID_LISTEN: '127.0.0.1:0', DEVID_HTTP_LISTEN: '127.0.0.1:0', DEVID_PUBLIC_HOST: 'ca.bench.test',
-    DEVID_HTTP_BASE_URL: 'http://pki.bench.test', ...(pg ? { DEVID_DATABASE_URL: pg.url } : {}),
+    DEVID_DATA_DIR: dir, DEVID_LISTEN: `127.0.0.1:${port}`, DEVID_HTTP_LISTEN: `127.0.0.1:${await freePort()}`, DEVID_PUBLIC_HOST: 'localhost',
+    DEVID_HTTP_BASE_URL: 'http://pki.bench.test', ...(pg ? { DEVID_DATABASE_URL: pg.url! } : {}),
   };
-  const ctx = await openContext(loadConfig(env), createLogger('silent'), { prepareToken: true });
   const results: BenchResult[] = [];
   try {
-    await initialise(ctx);
-    const running = await serve(ctx);
-    const token = (await createToken(ctx.store, ctx.audit, { role: 'factory', line: 'bench' }, 'cli', new Date())).token;
-    await declareModel(ctx.store, ctx.audit, 'cli', 'bench-1', { hwType: '1.3.6.1.4.1.99999.9', manufacturer: 'Bench' }, new Date());
-    const ca = running.hierarchy.root.certificate.toString('pem');
-    const agent = new Agent({ keepAlive: true, maxSockets: 8, ca });
-    const post = (path: string, body: unknown) => new Promise<number>((resolve, reject) => {
-      const req = request({ host: '127.0.0.1', port: running.httpsPort, servername: 'ca.bench.test', path, method: 'POST', agent,
-        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' } }, (res) => {
+    cli(['init'], env);
+    const token = (JSON.parse(cli(['token', 'create', '--role', 'factory', '--line', 'bench', '--json'], env)) as { token: string }).token;
+    const operator = (JSON.parse(cli(['token', 'create', '--role', 'operator', '--json'], env)) as { token: string }).token;
+    const server = await startServer(env);
+    const root = new x509.X509Certificate(new Uint8Array(await (await fetch(`http://${env.DEVID_HTTP_LISTEN}/ca/root.crt`)).arrayBuffer())).toString('pem');
+    const agent = new Agent({ keepAlive: true, maxSockets: 8, ca: root });
+    const call = (method: string, path: string, auth: string, body: unknown) => new Promise<number>((resolve, reject) => {
+      const req = request(`https://localhost:${port}${path}`, { method, agent, headers: { authorization: `Bearer ${auth}`, 'content-type': 'application/json' } }, (res) => {
         res.resume();
         res.on('end', () => resolve(res.statusCode!));
       });
       req.on('error', reject);
       req.end(JSON.stringify(body));
     });
-    const pool = await csrs(4000);
-    let n = 0;
-    const single = () => post('/factory/v1/birth-certificates', { serial: `B-${n}`, model: 'bench-1', batch: 'b', csr: pool[n++ % pool.length] });
-    // The floor: the HSM signature every birth certificate costs, through the same provider.
-    const factoryKey = running.hierarchy.factory.key;
-    const floor = await throughput(() => ctx.provider.sign(factoryKey, randomBytes(300)), 1, Math.min(ms, 1000));
-    const value = await throughput(async () => {
-      if ((await single()) !== 201) throw new Error('birth certificate request failed');
-    }, 8, ms);
-    results.push({ name: `factory.birth.c8.${kind}`, value, unit: 'ops/s', floor });
-    const batchRate = await throughput(async () => {
-      const requests = Array.from({ length: 50 }, () => ({ serial: `B-${n}`, model: 'bench-1', batch: 'b', csr: pool[n++ % pool.length] }));
-      if ((await post('/factory/v1/birth-certificates/batch', { requests })) !== 200) throw new Error('batch failed');
-    }, 2, ms);
-    results.push({ name: `factory.birth.batch50.${kind}`, value: batchRate * 50, unit: 'ops/s', floor });
-    agent.destroy();
-    await running.close();
+    try {
+      await call('PUT', '/operator/v1/models/bench-1', operator, { hwType: '1.3.6.1.4.1.99999.9', manufacturer: 'Bench' });
+      let n = 0;
+      const measure = async (name: string, per: number, concurrency: number, operation: () => Promise<void>) => {
+        const cpuBefore = server.cpuMs();
+        const before = n;
+        const rate = await throughput(operation, concurrency, ms);
+        results.push({ name, value: rate * per, unit: 'ops/s', floor });
+        results.push({ name: name.replace('factory.birth.', 'factory.birth.cpu.'), value: (server.cpuMs() - cpuBefore) / Math.max(1, n - before), unit: 'ms/op', floor: 1000 / floor });
+      };
+      await measure(`factory.birth.c8.${kind}`, 1, 8, async () => {
+        const i = n++;
+        if ((await call('POST', '/factory/v1/birth-certificates', token, { serial: `B-${i}`, model: 'bench-1', batch: 'b', csr: pool[i % pool.length] })) !== 201) throw new Error('birth certificate request failed');
+      });
+      await measure(`factory.birth.batch50.${kind}`, 50, 2, async () => {
+        const requests = Array.from({ length: 50 }, () => ({ serial: `B-${n}`, model: 'bench-1', batch: 'b', csr: pool[n++ % pool.length] }));
+        if ((await call('POST', '/factory/v1/birth-certificates/batch', token, { requests })) !== 200) throw new Error('batch failed');
+      });
+    } finally {
+      agent.destroy();
+      await server.stop();
+    }
   } finally {
-    await ctx.close();
     await pg?.drop();
-    rmSync(dataDir, { recursive: true, force: true });
+    rmSync(dir, { recursive: true, force: true });
   }
   return results;
 }
 
-/** Birth certificates per second over HTTPS, single requests with 8 clients and batches of 50, on both databases. */
+/**
+ * Birth certificates per second over HTTPS against `devid-ca serve` in its
+ * own process (single requests with 8 clients, batches of 50), on both
+ * databases, and the server's CPU per certificate; the floor is the HSM
+ * signature rate.
+ */
 export async function benchFactory(ms: number): Promise<BenchResult[]> {
-  return [...(await benchOn('pglite', ms)), ...(await benchOn('postgres', ms))];
+  const floor = await hsmFloor(ms);
+  const pool = await csrs(4000);
+  return [...(await benchOn('pglite', ms, floor, pool)), ...(await benchOn('postgres', ms, floor, pool))];
 }

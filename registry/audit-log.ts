@@ -33,12 +33,6 @@ export type AuditVerification =
   | { ok: true; events: number; head: string }
   | { ok: false; events: number; brokenAt: number; reason: string };
 
-function canonical(event: AuditEvent): string {
-  const text = canonicalize(event);
-  if (text === undefined) throw new Error('audit event cannot be canonicalised');
-  return text;
-}
-
 /**
  * The hash-chained audit log (SPEC section 7). Each event carries the SHA-256
  * of the previous event's canonical JSON, so any edit, deletion or reordering
@@ -68,23 +62,20 @@ export class AuditLog {
     await this.record(store, async () => ({ value: undefined, events }));
   }
 
+  /**
+   * One statement per event after the chain lock: the canonical JSON of an
+   * event ends with its `prev` and `seq` members (they sort last under RFC
+   * 8785), so it is written here up to them and completed from the head, and
+   * hashed, by the database (store/audit-store.ts).
+   */
   private async append(tx: AuditChainStore, entries: AuditEntry[]): Promise<void> {
     await tx.audit.lockChain();
-    const head = await tx.audit.head();
-    let seq = head?.seq ?? 0;
-    let prev = head?.hash ?? GENESIS;
     const at = this.clock().toISOString();
     for (const entry of entries) {
-      seq += 1;
-      const event: AuditEvent = {
-        seq, at, actor: entry.actor, action: entry.action,
-        ...(entry.device ? { device: entry.device } : {}),
-        data: entry.data ?? {},
-        prev,
-      };
-      const text = canonical(event);
-      prev = sha256Hex(text);
-      await tx.audit.insert({ seq, action: event.action, deviceSerial: entry.device ?? null, canonical: text, hash: prev });
+      const body = { at, actor: entry.actor, action: entry.action, ...(entry.device ? { device: entry.device } : {}), data: entry.data ?? {} };
+      const text = canonicalize(body);
+      if (text === undefined) throw new Error('audit event cannot be canonicalised');
+      await tx.audit.appendAfterHead(`${text.slice(0, -1)},`, entry.action, entry.device ?? null);
     }
   }
 

@@ -36,14 +36,28 @@ export class AuditStore {
     return row ? fromRow(row) : undefined;
   }
 
-  async insert(record: AuditEventRecord): Promise<void> {
-    await this.db('audit_events').insert({
-      seq: record.seq,
-      action: record.action,
-      device_serial: record.deviceSerial,
-      canonical: record.canonical,
-      hash: record.hash,
-    });
+  /**
+   * Appends one event after the current head in one statement: the caller
+   * gives the event's RFC 8785 canonical JSON without its last two members
+   * (`prev` and `seq` sort after every other key), and the database adds
+   * them from the head and computes the SHA-256. Under READ COMMITTED the
+   * statement reads the head as committed when it starts, which lockChain
+   * ensures is after every earlier append.
+   */
+  async appendAfterHead(canonicalPrefix: string, action: string, deviceSerial: string | null): Promise<{ seq: number; hash: string }> {
+    const { rows } = await this.db.raw(
+      `with head as (
+         select coalesce(max(seq), 0) as seq, coalesce((select hash from audit_events order by seq desc limit 1), repeat('0', 64)) as hash from audit_events
+       ), event as (
+         select seq + 1 as seq, ? || '"prev":"' || hash || '","seq":' || (seq + 1) || '}' as canonical from head
+       )
+       insert into audit_events (seq, action, device_serial, canonical, hash)
+       select seq, ?, ?, canonical, encode(sha256(convert_to(canonical, 'UTF8')), 'hex') from event
+       returning seq, hash`,
+      [canonicalPrefix, action, deviceSerial],
+    );
+    const row = (rows as Array<{ seq: unknown; hash: string }>)[0]!;
+    return { seq: Number(row.seq), hash: row.hash };
   }
 
   /** Events in chain order, a page at a time, starting after `afterSeq`. */
