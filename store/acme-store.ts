@@ -27,18 +27,19 @@ export class AcmeStore {
   }
 
   /**
-   * Redeems a nonce (single use, RFC 8555 6.5) and records the next one for
-   * the response, in one round trip; false when the nonce is unknown, used
-   * or expired.
+   * Redeems a nonce (single use, RFC 8555 6.5), records the next one for the
+   * response and, for a kid-signed request, reads the account: one round
+   * trip. `fresh` is false when the nonce is unknown, used or expired.
    */
-  async redeemNonce(value: string, next: string, now: Date, nextExpiresAt: Date): Promise<boolean> {
+  async redeemNonce(value: string, next: string, now: Date, nextExpiresAt: Date, accountId: string | null): Promise<{ fresh: boolean; account: AcmeAccountRecord | undefined }> {
     const [row] = await this.rows(
       `with redeemed as (delete from acme_nonces where value = ? and expires_at > ? returning 1),
             issued as (insert into acme_nonces (value, expires_at) values (?, ?))
-       select count(*)::int as n from redeemed`,
-      [value, now, next, nextExpiresAt],
+       select (select count(*)::int from redeemed) as redeemed, ${ACCOUNT.split(', ').map((c) => `a.${c}`).join(', ')}
+       from (select 1) as one left join acme_accounts a on a.id = ?`,
+      [value, now, next, nextExpiresAt, accountId],
     );
-    return Number(row!.n) === 1;
+    return { fresh: Number(row!.redeemed) === 1, account: row!.id === null || row!.id === undefined ? undefined : accountFromRow(row!) };
   }
 
   async purgeNonces(now: Date): Promise<number> {

@@ -6,7 +6,7 @@ import { challengePost } from './challenge.ts';
 import type { AcmeDeps, AcmeHandler, AcmeReply } from './context.ts';
 import { directory } from './directory.ts';
 import { finalize } from './finalize.ts';
-import { verifyJws, type KeySource, type VerifiedJws } from './jws.ts';
+import { parseJws, verifyJws, type KeySource, type VerifiedJws } from './jws.ts';
 import { keyChange } from './key-change.ts';
 import { NONCE_LIFETIME_MS, newNonce, newNonceGet, newNonceValue } from './nonce.ts';
 import { newOrder, orderGet } from './order.ts';
@@ -111,10 +111,11 @@ export class AcmeFrontEnd {
         if (req.headers['content-type'] !== 'application/jose+json') throw new AcmeProblem('malformed', 415, 'ACME requests are application/jose+json');
         if ((req.headers['content-encoding'] ?? 'identity') !== 'identity') throw new AcmeProblem('malformed', 415, 'ACME requests are not content-encoded');
         const body = await readBody(req);
-        jws = await verifyJws(body, `${urls.base}${req.url}`, matched.source!, deps.store.acme, urls);
+        const parsed = await parseJws(body, `${urls.base}${req.url}`, matched.source!, urls);
         nonce = newNonceValue();
-        const fresh = jws.header.nonce.length <= 64 && (await deps.store.acme.redeemNonce(jws.header.nonce, nonce, now, new Date(now.getTime() + NONCE_LIFETIME_MS)));
-        if (!fresh) throw acmeProblem.badNonce();
+        const redeemed = await deps.store.acme.redeemNonce(parsed.header.nonce.slice(0, 64), nonce, now, new Date(now.getTime() + NONCE_LIFETIME_MS), parsed.accountId ?? null);
+        if (!redeemed.fresh || parsed.header.nonce.length > 64) throw acmeProblem.badNonce();
+        jws = await verifyJws(parsed, redeemed.account);
       }
       reply = await matched.handler({ deps, urls, params, ...(jws ? { jws } : {}), now });
     } catch (err) {

@@ -1,7 +1,6 @@
 import { createPublicKey, type JsonWebKey as NodeJwk, type KeyObject } from 'node:crypto';
 import { calculateJwkThumbprint, flattenedVerify, type FlattenedJWS } from 'jose';
 import { DomainError } from '../../errors/domain-error.ts';
-import type { AcmeStore } from '../../store/acme-store.ts';
 import type { AcmeAccountRecord } from '../../store/types.ts';
 import { checkPublicKey, type CheckedKey } from '../public-key.ts';
 import { AcmeProblem, acmeProblem } from './problems.ts';
@@ -90,15 +89,25 @@ function decodeJson(base64url: string, what: string): unknown {
   }
 }
 
+/** A JWS whose header passed every check; its signature is verified once the account (kid) is read with the nonce. */
+export interface ParsedJws {
+  jws: FlattenedJWS;
+  header: ProtectedHeader;
+  /** With a kid: the account id it names (undefined for a kid that is not one of our account URLs). */
+  accountId?: string | undefined;
+  /** With a jwk: the imported key. */
+  embedded?: { jwk: JsonWebKey; thumbprint: string; key: KeyObject; checked: CheckedKey };
+}
+
 /**
  * RFC 8555 6.2 and 6.4, line by line (after smallstep's validateJWS): the
  * flattened JSON serialization only, no unprotected header; `alg` one of
- * ES256, ES384, EdDSA, RS256 and fitting the key; `nonce` and `url` present,
- * `url` equal to the request URL; `jwk` xor `kid` as the resource needs; a
- * signature that verifies (jose, with the key given as a KeyObject). The
- * nonce is redeemed by the caller, together with issuing the next one.
+ * ES256, ES384, EdDSA, RS256; `nonce` and `url` present, `url` equal to the
+ * request URL; `jwk` xor `kid` as the resource needs. The caller then
+ * redeems the nonce (reading the kid's account in the same round trip) and
+ * calls verifyJws.
  */
-export async function verifyJws(body: Buffer, requestUrl: string, source: KeySource, acme: Pick<AcmeStore, 'account'>, urls: AcmeUrls): Promise<VerifiedJws> {
+export async function parseJws(body: Buffer, requestUrl: string, source: KeySource, urls: AcmeUrls): Promise<ParsedJws> {
   let parsed: unknown;
   try {
     parsed = JSON.parse(body.toString('utf8'));
@@ -125,32 +134,33 @@ export async function verifyJws(body: Buffer, requestUrl: string, source: KeySou
   if (hasJwk === hasKid) throw acmeProblem.malformed('the protected header must have exactly one of jwk and kid');
   if (source === 'jwk' && !hasJwk) throw acmeProblem.malformed('this resource needs a jwk, not a kid');
   if (source === 'kid' && !hasKid) throw acmeProblem.malformed('this resource needs the account URL as kid, not a jwk');
+  const result: ParsedJws = { jws: jws as unknown as FlattenedJWS, header: header as unknown as ProtectedHeader };
+  if (hasJwk) result.embedded = await importAccountKey(header.jwk);
+  else result.accountId = typeof header.kid === 'string' ? urls.accountId(header.kid) : undefined;
+  return result;
+}
 
+/** The signature check, with the embedded key or the account's (which must exist and be valid). */
+export async function verifyJws(parsed: ParsedJws, account: AcmeAccountRecord | undefined): Promise<VerifiedJws> {
   let key: KeyObject;
   let checked: CheckedKey;
-  let embedded: VerifiedJws['jwk'];
-  let account: AcmeAccountRecord | undefined;
-  if (hasJwk) {
-    const imported = await importAccountKey(header.jwk);
-    ({ key, checked } = imported);
-    embedded = { jwk: imported.jwk, thumbprint: imported.thumbprint, checked };
+  if (parsed.embedded) {
+    ({ key, checked } = parsed.embedded);
   } else {
-    const id = typeof header.kid === 'string' ? urls.accountId(header.kid) : undefined;
-    account = id ? await acme.account(id) : undefined;
     if (!account) throw new AcmeProblem('accountDoesNotExist', 400, 'kid is not the URL of an account of this server');
     if (account.status !== 'valid') throw acmeProblem.unauthorized(`the account is ${account.status}`);
     ({ key, checked } = await importAccountKey(account.jwk));
   }
-  const alg = header.alg as JwsAlgorithm;
+  const alg = parsed.header.alg;
   if (!FITS[alg](checked)) throw acmeProblem.badSignatureAlgorithm(JWS_ALGORITHMS);
-
   let payload: Uint8Array;
   try {
-    ({ payload } = await flattenedVerify(jws as unknown as FlattenedJWS, key, { algorithms: [alg] }));
+    ({ payload } = await flattenedVerify(parsed.jws, key, { algorithms: [alg] }));
   } catch {
     throw acmeProblem.malformed('the JWS signature does not verify');
   }
-  return { header: header as unknown as ProtectedHeader, payload, key, ...(embedded ? { jwk: embedded } : {}), ...(account ? { account } : {}) };
+  const embedded = parsed.embedded ? { jwk: parsed.embedded.jwk, thumbprint: parsed.embedded.thumbprint, checked } : undefined;
+  return { header: parsed.header, payload, key, ...(embedded ? { jwk: embedded } : {}), ...(parsed.embedded ? {} : { account: account! }) };
 }
 
 /** The JSON payload of a POST (an object), or undefined for POST-as-GET (an empty payload, RFC 8555 6.3). */
