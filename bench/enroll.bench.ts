@@ -1,6 +1,5 @@
 import { createPublicKey, generateKeyPairSync, randomBytes, sign as nodeSign, verify as nodeVerify, type KeyObject } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { Agent, request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as x509 from '@peculiar/x509';
@@ -22,10 +21,9 @@ import { defaultSoftHsmModule, ensureToken, softHsmLayout, writeSoftHsmConfig } 
 import { hsmCrypto } from '../hsm/webcrypto.ts';
 import { migrate, openDatabase } from '../store/database.ts';
 import { Store } from '../store/store.ts';
-import { createTestDatabase, type TestDatabase } from '../test/support/databases.ts';
-import { freePort } from '../test/support/cli.ts';
+import { createTestDatabase } from '../test/support/databases.ts';
 import type { BenchResult } from './report.ts';
-import { cli, startServer } from './server-process.ts';
+import { startBenchCa } from './server-process.ts';
 
 const CONCURRENCY = [1, 8, 64];
 
@@ -91,84 +89,50 @@ async function floor(ms: number): Promise<{ rate: number; cpuMs: number }> {
   }
 }
 
-function https(agent: Agent, method: string, url: string, token: string, body: unknown): Promise<{ status: number; json: Record<string, unknown> }> {
-  return new Promise((resolve, reject) => {
-    const req = request(url, { method, agent, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' } }, (res) => {
-      let text = '';
-      res.on('data', (c) => (text += c));
-      res.on('end', () => resolve({ status: res.statusCode!, json: JSON.parse(text) as Record<string, unknown> }));
-    });
-    req.on('error', reject);
-    req.end(JSON.stringify(body));
-  });
-}
-
 async function benchOn(kind: 'pglite' | 'postgres', ms: number, base: { rate: number; cpuMs: number }): Promise<BenchResult[]> {
-  let pg: TestDatabase | undefined;
-  if (kind === 'postgres') {
-    pg = await createTestDatabase('postgres').catch(() => undefined);
-    if (!pg) return [{ name: 'enroll.acme.postgres', value: 0, unit: 'ops/s', note: 'skipped: no PostgreSQL at 127.0.0.1:5432' }];
-  }
-  const dir = mkdtempSync(join(tmpdir(), 'devid-bench-enroll-'));
-  const port = await freePort();
-  const env = {
-    DEVID_DATA_DIR: dir, DEVID_LISTEN: `127.0.0.1:${port}`, DEVID_HTTP_LISTEN: `127.0.0.1:${await freePort()}`, DEVID_PUBLIC_HOST: 'localhost',
-    DEVID_HTTP_BASE_URL: 'http://pki.bench.test', ...(pg ? { DEVID_DATABASE_URL: pg.url! } : {}),
-  };
+  const bench = await startBenchCa(kind, 128);
+  if (!bench) return [{ name: 'enroll.acme.postgres', value: 0, unit: 'ops/s', note: 'skipped: no PostgreSQL at 127.0.0.1:5432' }];
+  const { origin, ca, agent, server } = bench;
   const results: BenchResult[] = [];
   try {
-    cli(['init'], env);
-    const factoryToken = (JSON.parse(cli(['token', 'create', '--role', 'factory', '--line', 'bench', '--json'], env)) as { token: string }).token;
-    const operatorToken = (JSON.parse(cli(['token', 'create', '--role', 'operator', '--json'], env)) as { token: string }).token;
-    const server = await startServer(env);
-    const root = await (await fetch(`http://${env.DEVID_HTTP_LISTEN}/ca/root.crt`)).arrayBuffer();
-    const ca = new x509.X509Certificate(new Uint8Array(root)).toString('pem');
-    const agent = new Agent({ keepAlive: true, maxSockets: 128, ca });
-    try {
-      const origin = `https://localhost:${port}`;
-      await https(agent, 'PUT', `${origin}/operator/v1/models/bench-1`, operatorToken, { hwType: '1.3.6.1.4.1.99999.9', manufacturer: 'Bench' });
-      const devices: Device[] = [];
-      for (let i = 0; i < Math.max(...CONCURRENCY); i += 1) {
-        const deviceDir = join(dir, `device-${i}`);
-        const keyPath = join(dir, `factory-${i}.pem`);
-        writeFileSync(keyPath, generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ format: 'pem', type: 'pkcs8' }));
-        const factoryKey = await fileFactoryKey(keyPath);
-        const birth = await https(agent, 'POST', `${origin}/factory/v1/birth-certificates`, factoryToken, { serial: `SN-B${i}`, model: 'bench-1', batch: 'b', csr: await factoryKey.csr() });
-        const device = new Device(`SN-B${i}`, deviceDir, factoryKey, new AcmeClient(`${origin}/acme/directory`, AcmeClient.generateAccountKey(), ca, undefined, agent), 'localhost');
-        writeFileSync(device.path('birth'), String(birth.json.certificate));
-        devices.push(device);
-      }
-      for (const concurrency of CONCURRENCY) {
-        let done = 0;
-        let errors = 0;
-        const cpuBefore = server.cpuMs();
-        const started = performance.now();
-        const deadline = started + ms;
-        await Promise.all(devices.slice(0, concurrency).map(async (device) => {
-          while (performance.now() < deadline) {
-            // A full enrollment: a new account (directory, newNonce, newAccount), newOrder, authorization, challenge, finalize, download.
-            const fresh = new Device(device.serial, device.dir, device.factoryKey, new AcmeClient(`${origin}/acme/directory`, AcmeClient.generateAccountKey(), ca, undefined, agent), 'localhost');
-            try {
-              await fresh.enroll({ keepFiles: true });
-              done += 1;
-            } catch {
-              errors += 1;
-            }
-          }
-        }));
-        const seconds = (performance.now() - started) / 1000;
-        const cpu = (server.cpuMs() - cpuBefore) / Math.max(1, done);
-        const note = errors > 0 ? `${errors} failed` : undefined;
-        results.push({ name: `enroll.acme.c${concurrency}.${kind}`, value: done / seconds, unit: 'ops/s', floor: base.rate, ...(note ? { note } : {}) });
-        results.push({ name: `enroll.acme.cpu.c${concurrency}.${kind}`, value: cpu, unit: 'ms/op', floor: base.cpuMs, ...(note ? { note } : {}) });
-      }
-    } finally {
-      agent.destroy();
-      await server.stop();
+    const devices: Device[] = [];
+    for (let i = 0; i < Math.max(...CONCURRENCY); i += 1) {
+      const dir = mkdtempSync(join(tmpdir(), 'devid-bench-device-'));
+      const keyPath = join(dir, 'factory-key.pem');
+      writeFileSync(keyPath, generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ format: 'pem', type: 'pkcs8' }));
+      const factoryKey = await fileFactoryKey(keyPath);
+      const birth = await bench.call('POST', '/factory/v1/birth-certificates', bench.factoryToken, { serial: `SN-B${i}`, model: 'bench-1', batch: 'b', csr: await factoryKey.csr() });
+      const device = new Device(`SN-B${i}`, dir, factoryKey, new AcmeClient(`${origin}/acme/directory`, AcmeClient.generateAccountKey(), ca, undefined, agent), 'localhost');
+      writeFileSync(device.path('birth'), String(birth.json.certificate));
+      devices.push(device);
     }
+    for (const concurrency of CONCURRENCY) {
+      let done = 0;
+      let errors = 0;
+      const cpuBefore = server.cpuMs();
+      const started = performance.now();
+      const deadline = started + ms;
+      await Promise.all(devices.slice(0, concurrency).map(async (device) => {
+        while (performance.now() < deadline) {
+          // A full enrollment: a new account (directory, newNonce, newAccount), newOrder, authorization, challenge, finalize, download.
+          const fresh = new Device(device.serial, device.dir, device.factoryKey, new AcmeClient(`${origin}/acme/directory`, AcmeClient.generateAccountKey(), ca, undefined, agent), 'localhost');
+          try {
+            await fresh.enroll({ keepFiles: true });
+            done += 1;
+          } catch {
+            errors += 1;
+          }
+        }
+      }));
+      const seconds = (performance.now() - started) / 1000;
+      const cpu = (server.cpuMs() - cpuBefore) / Math.max(1, done);
+      const note = errors > 0 ? `${errors} failed` : undefined;
+      results.push({ name: `enroll.acme.c${concurrency}.${kind}`, value: done / seconds, unit: 'ops/s', floor: base.rate, ...(note ? { note } : {}) });
+      results.push({ name: `enroll.acme.cpu.c${concurrency}.${kind}`, value: cpu, unit: 'ms/op', floor: base.cpuMs, ...(note ? { note } : {}) });
+    }
+    for (const device of devices) rmSync(device.dir, { recursive: true, force: true });
   } finally {
-    await pg?.drop();
-    rmSync(dir, { recursive: true, force: true });
+    await bench.close();
   }
   return results;
 }

@@ -1,15 +1,12 @@
 import { randomBytes, webcrypto } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { Agent, request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as x509 from '@peculiar/x509';
 import { Pkcs11KeyProvider } from '../hsm/pkcs11-provider.ts';
 import { defaultSoftHsmModule, ensureToken, softHsmLayout, writeSoftHsmConfig } from '../hsm/softhsm.ts';
-import { freePort } from '../test/support/cli.ts';
-import { createTestDatabase, type TestDatabase } from '../test/support/databases.ts';
 import { throughput, type BenchResult } from './report.ts';
-import { cli, startServer } from './server-process.ts';
+import { startBenchCa } from './server-process.ts';
 
 async function csrs(n: number): Promise<string[]> {
   const out: string[] = [];
@@ -39,58 +36,29 @@ async function hsmFloor(ms: number): Promise<number> {
 }
 
 async function benchOn(kind: 'pglite' | 'postgres', ms: number, floor: number, pool: string[]): Promise<BenchResult[]> {
-  let pg: TestDatabase | undefined;
-  if (kind === 'postgres') {
-    pg = await createTestDatabase('postgres').catch(() => undefined);
-    if (!pg) return [{ name: 'factory.birth.c8.postgres', value: 0, unit: 'ops/s', note: 'skipped: no PostgreSQL at 127.0.0.1:5432' }];
-  }
-  const dir = mkdtempSync(join(tmpdir(), 'devid-bench-factory-'));
-  const port = await freePort();
-  const env = {
-    DEVID_DATA_DIR: dir, DEVID_LISTEN: `127.0.0.1:${port}`, DEVID_HTTP_LISTEN: `127.0.0.1:${await freePort()}`, DEVID_PUBLIC_HOST: 'localhost',
-    DEVID_HTTP_BASE_URL: 'http://pki.bench.test', ...(pg ? { DEVID_DATABASE_URL: pg.url! } : {}),
-  };
+  const bench = await startBenchCa(kind, 8);
+  if (!bench) return [{ name: 'factory.birth.c8.postgres', value: 0, unit: 'ops/s', note: 'skipped: no PostgreSQL at 127.0.0.1:5432' }];
   const results: BenchResult[] = [];
   try {
-    cli(['init'], env);
-    const token = (JSON.parse(cli(['token', 'create', '--role', 'factory', '--line', 'bench', '--json'], env)) as { token: string }).token;
-    const operator = (JSON.parse(cli(['token', 'create', '--role', 'operator', '--json'], env)) as { token: string }).token;
-    const server = await startServer(env);
-    const root = new x509.X509Certificate(new Uint8Array(await (await fetch(`http://${env.DEVID_HTTP_LISTEN}/ca/root.crt`)).arrayBuffer())).toString('pem');
-    const agent = new Agent({ keepAlive: true, maxSockets: 8, ca: root });
-    const call = (method: string, path: string, auth: string, body: unknown) => new Promise<number>((resolve, reject) => {
-      const req = request(`https://localhost:${port}${path}`, { method, agent, headers: { authorization: `Bearer ${auth}`, 'content-type': 'application/json' } }, (res) => {
-        res.resume();
-        res.on('end', () => resolve(res.statusCode!));
-      });
-      req.on('error', reject);
-      req.end(JSON.stringify(body));
+    let n = 0;
+    const measure = async (name: string, per: number, concurrency: number, operation: () => Promise<void>) => {
+      const cpuBefore = bench.server.cpuMs();
+      const before = n;
+      const rate = await throughput(operation, concurrency, ms);
+      results.push({ name, value: rate * per, unit: 'ops/s', floor });
+      results.push({ name: name.replace('factory.birth.', 'factory.birth.cpu.'), value: (bench.server.cpuMs() - cpuBefore) / Math.max(1, n - before), unit: 'ms/op', floor: 1000 / floor });
+    };
+    await measure(`factory.birth.c8.${kind}`, 1, 8, async () => {
+      const i = n++;
+      const { status } = await bench.call('POST', '/factory/v1/birth-certificates', bench.factoryToken, { serial: `B-${i}`, model: 'bench-1', batch: 'b', csr: pool[i % pool.length] });
+      if (status !== 201) throw new Error('birth certificate request failed');
     });
-    try {
-      await call('PUT', '/operator/v1/models/bench-1', operator, { hwType: '1.3.6.1.4.1.99999.9', manufacturer: 'Bench' });
-      let n = 0;
-      const measure = async (name: string, per: number, concurrency: number, operation: () => Promise<void>) => {
-        const cpuBefore = server.cpuMs();
-        const before = n;
-        const rate = await throughput(operation, concurrency, ms);
-        results.push({ name, value: rate * per, unit: 'ops/s', floor });
-        results.push({ name: name.replace('factory.birth.', 'factory.birth.cpu.'), value: (server.cpuMs() - cpuBefore) / Math.max(1, n - before), unit: 'ms/op', floor: 1000 / floor });
-      };
-      await measure(`factory.birth.c8.${kind}`, 1, 8, async () => {
-        const i = n++;
-        if ((await call('POST', '/factory/v1/birth-certificates', token, { serial: `B-${i}`, model: 'bench-1', batch: 'b', csr: pool[i % pool.length] })) !== 201) throw new Error('birth certificate request failed');
-      });
-      await measure(`factory.birth.batch50.${kind}`, 50, 2, async () => {
-        const requests = Array.from({ length: 50 }, () => ({ serial: `B-${n}`, model: 'bench-1', batch: 'b', csr: pool[n++ % pool.length] }));
-        if ((await call('POST', '/factory/v1/birth-certificates/batch', token, { requests })) !== 200) throw new Error('batch failed');
-      });
-    } finally {
-      agent.destroy();
-      await server.stop();
-    }
+    await measure(`factory.birth.batch50.${kind}`, 50, 2, async () => {
+      const requests = Array.from({ length: 50 }, () => ({ serial: `B-${n}`, model: 'bench-1', batch: 'b', csr: pool[n++ % pool.length] }));
+      if ((await bench.call('POST', '/factory/v1/birth-certificates/batch', bench.factoryToken, { requests })).status !== 200) throw new Error('batch failed');
+    });
   } finally {
-    await pg?.drop();
-    rmSync(dir, { recursive: true, force: true });
+    await bench.close();
   }
   return results;
 }

@@ -1,6 +1,12 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { Agent, request } from 'node:https';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import * as x509 from '@peculiar/x509';
+import { freePort } from '../test/support/cli.ts';
+import { createTestDatabase, type TestDatabase } from '../test/support/databases.ts';
 
 const BIN = fileURLToPath(new URL('../bin/devid-ca', import.meta.url));
 /** Linux clock ticks per second (utime and stime in /proc/<pid>/stat). */
@@ -52,4 +58,63 @@ export async function startServer(env: Record<string, string>): Promise<ServerPr
       await exited;
     },
   };
+}
+
+/** One CA for a benchmark, serving in its own process, with a factory and an operator token and the model bench-1. */
+export interface BenchCa {
+  origin: string;
+  /** The root certificate, PEM. */
+  ca: string;
+  agent: Agent;
+  server: ServerProcess;
+  factoryToken: string;
+  call(method: string, path: string, token: string, body: unknown): Promise<{ status: number; json: Record<string, unknown> }>;
+  close(): Promise<void>;
+}
+
+/** Init, tokens and serve for one database kind; undefined when PostgreSQL is asked for and none answers. */
+export async function startBenchCa(kind: 'pglite' | 'postgres', maxSockets: number): Promise<BenchCa | undefined> {
+  const pg: TestDatabase | undefined = kind === 'postgres' ? await createTestDatabase('postgres').catch(() => undefined) : undefined;
+  if (kind === 'postgres' && !pg) return undefined;
+  const dir = mkdtempSync(join(tmpdir(), 'devid-bench-ca-'));
+  const port = await freePort();
+  const env = {
+    DEVID_DATA_DIR: dir, DEVID_LISTEN: `127.0.0.1:${port}`, DEVID_HTTP_LISTEN: `127.0.0.1:${await freePort()}`, DEVID_PUBLIC_HOST: 'localhost',
+    DEVID_HTTP_BASE_URL: 'http://pki.bench.test', ...(pg ? { DEVID_DATABASE_URL: pg.url! } : {}),
+  };
+  const cleanup = async () => {
+    await pg?.drop();
+    rmSync(dir, { recursive: true, force: true });
+  };
+  try {
+    cli(['init'], env);
+    const tokenOf = (args: string[]) => (JSON.parse(cli(['token', 'create', ...args, '--json'], env)) as { token: string }).token;
+    const factoryToken = tokenOf(['--role', 'factory', '--line', 'bench']);
+    const operatorToken = tokenOf(['--role', 'operator']);
+    const server = await startServer(env);
+    const ca = new x509.X509Certificate(new Uint8Array(await (await fetch(`http://${env.DEVID_HTTP_LISTEN}/ca/root.crt`)).arrayBuffer())).toString('pem');
+    const agent = new Agent({ keepAlive: true, maxSockets, ca });
+    const origin = `https://localhost:${port}`;
+    const call = (method: string, path: string, token: string, body: unknown) => new Promise<{ status: number; json: Record<string, unknown> }>((resolve, reject) => {
+      const req = request(`${origin}${path}`, { method, agent, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' } }, (res) => {
+        let text = '';
+        res.on('data', (c) => (text += c));
+        res.on('end', () => resolve({ status: res.statusCode!, json: JSON.parse(text) as Record<string, unknown> }));
+      });
+      req.on('error', reject);
+      req.end(JSON.stringify(body));
+    });
+    await call('PUT', '/operator/v1/models/bench-1', operatorToken, { hwType: '1.3.6.1.4.1.99999.9', manufacturer: 'Bench' });
+    return {
+      origin, ca, agent, server, factoryToken, call,
+      close: async () => {
+        agent.destroy();
+        await server.stop();
+        await cleanup();
+      },
+    };
+  } catch (err) {
+    await cleanup();
+    throw err;
+  }
 }
