@@ -84,7 +84,12 @@ export async function serve(ctx: Context): Promise<RunningServer> {
   });
   // ACME on plain node:https (its own routing, JWS and problem types); everything else through express.
   const https = createHttpsServer({ key: credentials.key, cert: credentials.cert, minVersion: 'TLSv1.2', ...SERVER_OPTIONS }, (req, res) => {
-    if (acme.handles(req.url)) void acme.handle(req, res);
+    if (acme.handles(req.url)) {
+      acme.handle(req, res).catch((err: unknown) => {
+        ctx.logger.error({ err, path: req.url }, 'ACME answer failed');
+        res.destroy();
+      });
+    }
     else app(req, res);
   });
   const http = createHttpServer({ ...SERVER_OPTIONS }, publicationApp(hierarchy, health, ctx.logger));

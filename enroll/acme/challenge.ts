@@ -15,14 +15,11 @@ import { AcmeProblem, acmeProblem } from './problems.ts';
 import { AUTHORIZATION_MOVES, ORDER_MOVES } from './states.ts';
 import { challengeView } from './views.ts';
 
-/** The built-in class (SPEC defaults), for a device whose class row is missing. */
-const DEFAULT_CLASS: DeviceClassRecord = {
-  name: 'default', ttlSeconds: 24 * 3600, stagedRenewal: false, factoryReattestEverySeconds: 30 * 24 * 3600,
-  serverAuth: false, counterRequired: false, onCloneSignal: 'refuse',
-};
-
+/** The device's class, or the built-in `default` (a migration creates it with the SPEC defaults). */
 export async function deviceClassOf(store: Pick<Store, 'deviceClasses'>, name: string | null): Promise<DeviceClassRecord> {
-  return (await store.deviceClasses.find(name ?? 'default')) ?? DEFAULT_CLASS;
+  const found = (name ? await store.deviceClasses.find(name) : undefined) ?? (await store.deviceClasses.find('default'));
+  if (!found) throw new Error('the built-in device class "default" is missing from the database');
+  return found;
 }
 
 /** The challenge, with a link up to its authorization (RFC 8555 7.5.1). */

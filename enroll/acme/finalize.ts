@@ -21,7 +21,7 @@ import { orderView } from './views.ts';
 const EXTENSION_REQUEST = '1.2.840.113549.1.9.14';
 
 /** Extensions a CSR may request without effect (the profile decides them), as ACME libraries add them: no names. */
-const IGNORED_REQUESTS = new Set([OID.keyUsage, OID.extKeyUsage, OID.basicConstraints, OID.subjectKeyIdentifier]);
+const IGNORED_REQUESTS = new Set<string>([OID.keyUsage, OID.extKeyUsage, OID.basicConstraints, OID.subjectKeyIdentifier]);
 
 const badCsr = (detail: string) => new AcmeProblem('badCSR', 400, detail);
 
@@ -42,7 +42,7 @@ function checkCsrNames(csr: VerifiedCsr, serial: string): void {
     if (attribute.type !== EXTENSION_REQUEST || attribute.values.length !== 1) throw badCsr('the CSR may carry no attribute but an extension request');
     const extensions = AsnConvert.parse(attribute.values[0]!, Extensions);
     for (const extension of extensions) {
-      if (IGNORED_REQUESTS.has(extension.extnID as typeof OID.keyUsage)) continue;
+      if (IGNORED_REQUESTS.has(extension.extnID)) continue;
       if (extension.extnID !== id_ce_subjectAltName) throw badCsr(`the CSR may not request extension ${extension.extnID}`);
       const names = AsnConvert.parse(extension.extnValue.buffer, SubjectAlternativeName);
       for (const name of names) {

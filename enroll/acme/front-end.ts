@@ -113,8 +113,10 @@ export class AcmeFrontEnd {
         const body = await readBody(req);
         const parsed = await parseJws(body, `${urls.base}${req.url}`, matched.source!, urls);
         nonce = newNonceValue();
-        const redeemed = await deps.store.acme.redeemNonce(parsed.header.nonce.slice(0, 64), nonce, now, new Date(now.getTime() + NONCE_LIFETIME_MS), parsed.accountId ?? null);
-        if (!redeemed.fresh || parsed.header.nonce.length > 64) throw acmeProblem.badNonce();
+        // An over-long nonce is none of ours: nothing is redeemed, but the next nonce is still issued.
+        const presented = parsed.header.nonce.length <= 64 ? parsed.header.nonce : '';
+        const redeemed = await deps.store.acme.redeemNonce(presented, nonce, now, new Date(now.getTime() + NONCE_LIFETIME_MS), parsed.accountId ?? null);
+        if (!redeemed.fresh) throw acmeProblem.badNonce();
         jws = await verifyJws(parsed, redeemed.account);
       }
       reply = await matched.handler({ deps, urls, params, ...(jws ? { jws } : {}), now });
