@@ -1,4 +1,4 @@
-import { createPublicKey, generateKeyPairSync, randomBytes, sign as nodeSign, verify as nodeVerify, type KeyObject } from 'node:crypto';
+import { createPublicKey, generateKeyPairSync, sign as nodeSign, verify as nodeVerify, type KeyObject } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,14 +16,14 @@ import { operationalProfile } from '../ca/profiles.ts';
 import { randomSerial } from '../ca/serial.ts';
 import { parseDeviceAttestation } from '../enroll/attestation/device-attest.ts';
 import { verifyCsr } from '../enroll/csr.ts';
-import { Pkcs11KeyProvider } from '../hsm/pkcs11-provider.ts';
-import { defaultSoftHsmModule, ensureToken, softHsmLayout, writeSoftHsmConfig } from '../hsm/softhsm.ts';
+import type { Pkcs11KeyProvider } from '../hsm/pkcs11-provider.ts';
 import { hsmCrypto } from '../hsm/webcrypto.ts';
 import { migrate, openDatabase } from '../store/database.ts';
 import { Store } from '../store/store.ts';
 import { createTestDatabase } from '../test/support/databases.ts';
 import type { BenchResult } from './report.ts';
 import { startBenchCa } from './server-process.ts';
+import { withSoftHsmToken } from './softhsm-token.ts';
 
 const CONCURRENCY = [1, 8, 64];
 
@@ -34,13 +34,10 @@ const CONCURRENCY = [1, 8, 64];
  * and verified, the certificate linted, encoded and signed in SoftHSM.
  */
 async function floor(ms: number): Promise<{ rate: number; cpuMs: number }> {
-  const dir = mkdtempSync(join(tmpdir(), 'devid-bench-floor-'));
-  const layout = softHsmLayout(dir);
-  writeSoftHsmConfig(layout);
-  process.env.SOFTHSM2_CONF = layout.confPath;
-  const token = { modulePath: defaultSoftHsmModule(), tokenLabel: 'devid-floor', pin: randomBytes(8).toString('hex') };
-  await ensureToken(token.modulePath, token.tokenLabel, randomBytes(8).toString('hex'), token.pin);
-  const provider = await Pkcs11KeyProvider.open(token);
+  return withSoftHsmToken('enroll-floor', (provider) => floorWith(provider, ms));
+}
+
+async function floorWith(provider: Pkcs11KeyProvider, ms: number): Promise<{ rate: number; cpuMs: number }> {
   const database = await createTestDatabase('pglite');
   const db = openDatabase(database.location);
   try {
@@ -84,8 +81,6 @@ async function floor(ms: number): Promise<{ rate: number; cpuMs: number }> {
   } finally {
     await db.destroy();
     await database.drop();
-    await provider.close();
-    rmSync(dir, { recursive: true, force: true });
   }
 }
 

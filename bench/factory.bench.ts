@@ -1,12 +1,8 @@
 import { randomBytes, webcrypto } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import * as x509 from '@peculiar/x509';
-import { Pkcs11KeyProvider } from '../hsm/pkcs11-provider.ts';
-import { defaultSoftHsmModule, ensureToken, softHsmLayout, writeSoftHsmConfig } from '../hsm/softhsm.ts';
 import { throughput, type BenchResult } from './report.ts';
 import { startBenchCa } from './server-process.ts';
+import { withSoftHsmToken } from './softhsm-token.ts';
 
 async function csrs(n: number): Promise<string[]> {
   const out: string[] = [];
@@ -19,20 +15,10 @@ async function csrs(n: number): Promise<string[]> {
 
 /** The floor: the HSM signature every birth certificate costs, through the same provider, in this process. */
 async function hsmFloor(ms: number): Promise<number> {
-  const dir = mkdtempSync(join(tmpdir(), 'devid-bench-factory-floor-'));
-  const layout = softHsmLayout(dir);
-  writeSoftHsmConfig(layout);
-  process.env.SOFTHSM2_CONF = layout.confPath;
-  const token = { modulePath: defaultSoftHsmModule(), tokenLabel: 'devid-factory-floor', pin: randomBytes(8).toString('hex') };
-  await ensureToken(token.modulePath, token.tokenLabel, randomBytes(8).toString('hex'), token.pin);
-  const provider = await Pkcs11KeyProvider.open(token);
-  try {
+  return withSoftHsmToken('factory-floor', async (provider) => {
     const key = await provider.createKey('floor', 'P-256');
-    return await throughput(() => provider.sign(key, randomBytes(300)), 1, Math.min(ms, 1000));
-  } finally {
-    await provider.close();
-    rmSync(dir, { recursive: true, force: true });
-  }
+    return throughput(() => provider.sign(key, randomBytes(300)), 1, Math.min(ms, 1000));
+  });
 }
 
 async function benchOn(kind: 'pglite' | 'postgres', ms: number, floor: number, pool: string[]): Promise<BenchResult[]> {
