@@ -84,16 +84,19 @@ export class AcmeStore {
     return rows.length === 1;
   }
 
+  /** An order and its one authorization, in one statement (atomic without a transaction). */
   async insertOrder(order: AcmeOrderRecord, authz: AcmeAuthorizationRecord): Promise<void> {
-    await this.db.raw(`insert into acme_orders (${ORDER}) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, [
-      order.id, order.accountId, order.deviceSerial, order.status, order.expiresAt, order.replaces, order.replacesCertId, order.replacesClaimed,
-      order.attestedSpki, order.firmware ? JSON.stringify(order.firmware) : null, order.certificateSerial,
-      order.error ? JSON.stringify(order.error) : null, order.createdAt, order.updatedAt,
-    ]);
-    await this.db.raw(`insert into acme_authorizations (${AUTHZ}) values (?, ?, ?, ?, ?, ?, ?, ?, ?)`, [
-      authz.id, authz.orderId, authz.status, authz.expiresAt, authz.token, authz.challengeStatus, authz.challengeValidatedAt,
-      authz.challengeError ? JSON.stringify(authz.challengeError) : null, authz.createdAt,
-    ]);
+    await this.db.raw(
+      `with inserted as (insert into acme_orders (${ORDER}) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) returning id)
+       insert into acme_authorizations (${AUTHZ}) select ?, inserted.id, ?, ?, ?, ?, ?, ?, ? from inserted`,
+      [
+        order.id, order.accountId, order.deviceSerial, order.status, order.expiresAt, order.replaces, order.replacesCertId, order.replacesClaimed,
+        order.attestedSpki, order.firmware ? JSON.stringify(order.firmware) : null, order.certificateSerial,
+        order.error ? JSON.stringify(order.error) : null, order.createdAt, order.updatedAt,
+        authz.id, authz.status, authz.expiresAt, authz.token, authz.challengeStatus, authz.challengeValidatedAt,
+        authz.challengeError ? JSON.stringify(authz.challengeError) : null, authz.createdAt,
+      ],
+    );
   }
 
   async order(id: string): Promise<AcmeOrderRecord | undefined> {

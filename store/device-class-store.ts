@@ -1,15 +1,15 @@
 import type { Knex } from 'knex';
 import type { CloneSignalPolicy, DeviceClassRecord } from './types.ts';
 
-const COLUMNS = ['name', 'ttl_seconds', 'staged_renewal', 'factory_reattest_every_seconds', 'server_auth', 'counter_required', 'on_clone_signal'];
+export const CLASS_COLUMNS = ['name', 'ttl_seconds', 'staged_renewal', 'factory_reattest_every_seconds', 'server_auth', 'counter_required', 'on_clone_signal'];
 
 /** Device classes (SPEC section 6); `default` is built in, the API to declare others comes with the lifecycle work. */
 export class DeviceClassStore {
   constructor(private readonly db: Knex | Knex.Transaction) {}
 
   async find(name: string): Promise<DeviceClassRecord | undefined> {
-    const row = await this.db('device_classes').select(COLUMNS).where({ name }).first();
-    return row ? fromRow(row) : undefined;
+    const row = await this.db('device_classes').select(CLASS_COLUMNS).where({ name }).first();
+    return row ? classFromRow(row) : undefined;
   }
 
   /** Creates or replaces a class (tests today; PUT /operator/v1/device-classes later). */
@@ -22,7 +22,7 @@ export class DeviceClassStore {
   }
 }
 
-function fromRow(row: Record<string, unknown>): DeviceClassRecord {
+export function classFromRow(row: Record<string, unknown>): DeviceClassRecord {
   return {
     name: String(row.name),
     ttlSeconds: Number(row.ttl_seconds),

@@ -1,6 +1,7 @@
 import type { Knex } from 'knex';
 import { conflictsAsStoreErrors, countRows, toDate, toDateOrNull, toStringOrNull } from './convert.ts';
-import { StoreNotFoundError, type DeviceBinding, type DeviceRecord, type DeviceState } from './types.ts';
+import { CLASS_COLUMNS, classFromRow } from './device-class-store.ts';
+import { StoreNotFoundError, type DeviceBinding, type DeviceClassRecord, type DeviceRecord, type DeviceState } from './types.ts';
 
 const COLUMNS = ['serial', 'model', 'batch', 'line', 'device_class', 'owner', 'state', 'factory_key_sha256', 'reprovision_allowed', 'sign_count', 'factory_attested_at', 'created_at', 'updated_at'];
 
@@ -15,6 +16,27 @@ export class DeviceStore {
   async find(serial: string): Promise<DeviceRecord | undefined> {
     const row = await this.db('devices').select(COLUMNS).where({ serial }).first();
     return row ? fromRow(row) : undefined;
+  }
+
+  /**
+   * The device and its class (the built-in `default` when it names none, or
+   * one that does not exist), in one round trip; StoreNotFoundError for an
+   * unknown device.
+   */
+  async getWithClass(serial: string): Promise<{ device: DeviceRecord; deviceClass: DeviceClassRecord }> {
+    const classColumns = CLASS_COLUMNS.map((c) => `coalesce(own.${c}, dflt.${c}) as class_${c}`).join(', ');
+    const { rows } = await this.db.raw(
+      `select ${COLUMNS.map((c) => `d.${c}`).join(', ')}, ${classColumns}
+       from devices d left join device_classes own on own.name = d.device_class join device_classes dflt on dflt.name = 'default'
+       where d.serial = ?`,
+      [serial],
+    );
+    const row = (rows as Array<Record<string, unknown>>)[0];
+    if (!row) throw new StoreNotFoundError('device', serial);
+    return {
+      device: fromRow(row),
+      deviceClass: classFromRow(Object.fromEntries(CLASS_COLUMNS.map((c) => [c, row[`class_${c}`]]))),
+    };
   }
 
   /** The device, or StoreNotFoundError. */

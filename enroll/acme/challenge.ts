@@ -15,13 +15,6 @@ import { AcmeProblem, acmeProblem } from './problems.ts';
 import { AUTHORIZATION_MOVES, ORDER_MOVES } from './states.ts';
 import { challengeView } from './views.ts';
 
-/** The device's class, or the built-in `default` (a migration creates it with the SPEC defaults). */
-export async function deviceClassOf(store: Pick<Store, 'deviceClasses'>, name: string | null): Promise<DeviceClassRecord> {
-  const found = (name ? await store.deviceClasses.find(name) : undefined) ?? (await store.deviceClasses.find('default'));
-  if (!found) throw new Error('the built-in device class "default" is missing from the database');
-  return found;
-}
-
 /** The challenge, with a link up to its authorization (RFC 8555 7.5.1). */
 function reply(call: AcmeCall, authz: AcmeAuthorizationRecord): AcmeReply {
   return { status: 200, body: challengeView(authz, call.urls), links: [{ url: call.urls.authorization(authz.id), rel: 'up' }] };
@@ -51,8 +44,7 @@ export const challengePost: AcmeHandler = async (call) => {
 
   const outcome = await deps.audit.record(deps.store, async (tx) => {
     await tx.lock(LOCKS.device(order.deviceSerial));
-    const device = await tx.devices.get(order.deviceSerial);
-    const deviceClass = await deviceClassOf(tx, device.deviceClass);
+    const { device, deviceClass } = await tx.devices.getWithClass(order.deviceSerial);
     const verified: AttestationOutcome = mayEnroll(device.state)
       ? await verifyDeviceAttestation(tx, { device, deviceClass, keyAuthorization, rpIdHash: sha256(deps.identity.publicHost), attestation, now })
       : { ok: false, error: new AttestationError('device state', `device ${device.serial} is ${device.state}: enrollment and renewal are refused`) };

@@ -10,7 +10,6 @@ import { LOCKS } from '../../store/locks.ts';
 import type { Store } from '../../store/store.ts';
 import { StoreConflictError, type AcmeOrderRecord, type CertificateRecord } from '../../store/types.ts';
 import { verifyCsr, type VerifiedCsr } from '../csr.ts';
-import { deviceClassOf } from './challenge.ts';
 import { accountOf, type AcmeCall, type AcmeHandler } from './context.ts';
 import { jsonPayload } from './jws.ts';
 import { ownOrder } from './order.ts';
@@ -106,9 +105,8 @@ export const finalize: AcmeHandler = async (call) => {
   try {
     issued = await deps.audit.record(deps.store, async (tx) => {
       await tx.lock(LOCKS.device(serial));
-      const device = await tx.devices.get(serial);
+      const { device, deviceClass } = await tx.devices.getWithClass(serial);
       if (!mayEnroll(device.state)) throw acmeProblem.unauthorized(`device ${serial} is ${device.state}: enrollment and renewal are refused`);
-      const deviceClass = await deviceClassOf(tx, device.deviceClass);
       const predecessor = await predecessorOf(tx, order);
       const issuer = deps.hierarchy.operational;
       const profile = operationalProfile({ issuer, spki: csr.publicKey.spki, baseUrl: deps.identity.httpBaseUrl, now }, {

@@ -97,7 +97,7 @@ export const newOrder: AcmeHandler = async (call) => {
     id: authorizationIdOf(order), orderId: id, status: 'pending', expiresAt, token: randomBytes(32).toString('base64url'),
     challengeStatus: 'pending', challengeValidatedAt: null, challengeError: null, createdAt: now,
   };
-  await deps.store.transaction((tx) => tx.acme.insertOrder(order, authz));
+  await deps.store.acme.insertOrder(order, authz);
   return { status: 201, body: orderView(order, call.urls), location: call.urls.order(id) };
 };
 
