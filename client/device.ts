@@ -133,7 +133,7 @@ export class Device {
   async enroll(options: EnrollOptions = {}): Promise<EnrollResult> {
     await this.ready();
     const current = this.current();
-    const replaces = typeof options.replaces === 'string' ? options.replaces : (options.replaces ?? current !== undefined) && current ? certIdOf(current) : undefined;
+    const replaces = typeof options.replaces === 'string' ? options.replaces : options.replaces !== false && current ? certIdOf(current) : undefined;
     const ordered = await this.acme.post(this.acme.directory.newOrder, { identifiers: [{ type: 'permanent-identifier', value: this.serial }], ...(replaces ? { replaces } : {}) });
     const orderUrl = ordered.headers.location as string;
     const authz = (await this.acme.post(ordered.json.authorizations[0], '')).json;

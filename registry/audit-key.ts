@@ -3,7 +3,8 @@ import { caKeyLabel } from '../ca/issuer.ts';
 import { Signer } from '../ca/signer.ts';
 import type { KeyProvider } from '../hsm/provider.ts';
 import type { Store } from '../store/store.ts';
-import type { AuditLog } from './audit-log.ts';
+import { LOCKS } from '../store/locks.ts';
+import type { AuditLog, Audited } from './audit-log.ts';
 
 /** CKA_LABEL of the key that signs checkpoints (SPEC section 7). */
 export const AUDIT_KEY_LABEL = caKeyLabel('audit', 1);
@@ -27,21 +28,24 @@ export async function loadAuditKey(provider: KeyProvider, store: Store): Promise
 /**
  * `serve` on a database initialised before keys were recorded: certifies the
  * token's audit key (or a new one, while no checkpoint exists) under the
- * root and records it, once. Refuses when checkpoints exist and the key is
- * gone, and when the root is offline.
+ * root and records it, once, under the ceremony lock so that nodes starting
+ * together make one key. Refuses when checkpoints exist and the key is gone,
+ * and when the root is offline.
  */
 export async function ensureAuditKeyRecorded(provider: KeyProvider, crypto: Crypto, store: Store, audit: AuditLog, hierarchy: Hierarchy, baseUrl: string, now: Date): Promise<void> {
-  if ((await store.caCertificates.all()).some((r) => r.role === 'audit')) return;
-  const existing = await provider.findKey(AUDIT_KEY_LABEL);
-  if (!existing && (await store.checkpoints.latest())) {
-    throw new HierarchyError(`the database holds signed checkpoints but the token holds no "${AUDIT_KEY_LABEL}" key: restore the token from its backup; a new key would make every checkpoint unverifiable`);
-  }
-  if (!hierarchy.root.online) throw new HierarchyError(`the audit key is not recorded yet: connect the root key (devid-root) for one start so that "${AUDIT_KEY_LABEL}" is certified`);
-  const key = existing ?? (await provider.createKey(AUDIT_KEY_LABEL, 'P-256'));
-  const organization = hierarchy.root.certificate.subjectName.getField('O')[0] ?? 'devid-ca';
-  const record = await certifyAuditKey(hierarchy.root, key, crypto, { organization, baseUrl, now });
-  await audit.record(store, async (tx) => {
-    const stored = await tx.caCertificates.insert(record);
-    return { value: stored, events: [{ action: 'ca.audit-key-recorded', actor: 'system', data: { keyLabel: key.label, keyId: key.id.toString('hex'), serial: stored.serial } }] };
+  const recorded = async (from: Store) => (await from.caCertificates.all()).some((r) => r.role === 'audit');
+  if (await recorded(store)) return;
+  await audit.record(store, async (tx): Promise<Audited<undefined>> => {
+    await tx.lock(LOCKS.ceremony);
+    if (await recorded(tx)) return { value: undefined, events: [] };
+    const existing = await provider.findKey(AUDIT_KEY_LABEL);
+    if (!existing && (await tx.checkpoints.latest())) {
+      throw new HierarchyError(`the database holds signed checkpoints but the token holds no "${AUDIT_KEY_LABEL}" key: restore the token from its backup; a new key would make every checkpoint unverifiable`);
+    }
+    if (!hierarchy.root.online) throw new HierarchyError(`the audit key is not recorded yet: connect the root key (devid-root) for one start so that "${AUDIT_KEY_LABEL}" is certified`);
+    const key = existing ?? (await provider.createKey(AUDIT_KEY_LABEL, 'P-256'));
+    const organization = hierarchy.root.certificate.subjectName.getField('O')[0] ?? 'devid-ca';
+    const stored = await tx.caCertificates.insert(await certifyAuditKey(hierarchy.root, key, crypto, { organization, baseUrl, now }));
+    return { value: undefined, events: [{ action: 'ca.audit-key-recorded', actor: 'system', data: { keyLabel: key.label, keyId: key.id.toString('hex'), serial: stored.serial } }] };
   });
 }

@@ -28,20 +28,23 @@ export async function deviceHistory(store: HistoryStore, serial: string): Promis
     return { seq: event.seq, at: event.at, action: event.action, actor: event.actor, data: event.data ?? {} };
   });
   const issuers = new Map((await store.caCertificates.all()).map((r) => [r.id, r]));
-  const certificates = (await store.certificates.byDevice(serial)).map((c) => ({
-    serial: c.serial,
-    kind: c.kind,
-    // The issuing CA by its slug (operational-2 after a rollover) and certificate serial: the CA row, not a name.
-    issuer: caSlug(issuers.get(c.issuerId)!.role, issuers.get(c.issuerId)!.generation),
-    issuerSerial: issuers.get(c.issuerId)!.serial,
-    sha256: c.sha256,
-    predecessorSha256: c.predecessorSha256,
-    notBefore: c.notBefore.toISOString(),
-    notAfter: c.notAfter.toISOString(),
-    revokedAt: c.revokedAt?.toISOString() ?? null,
-    revocationReason: c.revocationReason,
-    pem: certificatePem(c.der),
-  }));
+  const certificates = (await store.certificates.byDevice(serial)).map((c) => {
+    const issuer = issuers.get(c.issuerId)!;
+    return {
+      serial: c.serial,
+      kind: c.kind,
+      // The issuing CA by its slug (operational-2 after a rollover) and certificate serial: the CA row, not a name.
+      issuer: caSlug(issuer.role, issuer.generation),
+      issuerSerial: issuer.serial,
+      sha256: c.sha256,
+      predecessorSha256: c.predecessorSha256,
+      notBefore: c.notBefore.toISOString(),
+      notAfter: c.notAfter.toISOString(),
+      revokedAt: c.revokedAt?.toISOString() ?? null,
+      revocationReason: c.revocationReason,
+      pem: certificatePem(c.der),
+    };
+  });
   return {
     device: {
       serial: device.serial, model: device.model, batch: device.batch, line: device.line, deviceClass: device.deviceClass,

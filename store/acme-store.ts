@@ -153,11 +153,6 @@ export class AcmeStore {
     return row ? authzFromRow(row) : undefined;
   }
 
-  async authorizationOfOrder(orderId: string): Promise<AcmeAuthorizationRecord> {
-    const [row] = await this.rows(`select ${AUTHZ} from acme_authorizations where order_id = ?`, [orderId]);
-    return authzFromRow(row!);
-  }
-
   /** Moves an authorization and its challenge together (compare-and-set on the authorization's status). */
   async moveAuthorization(
     id: string, from: readonly AuthorizationStatus[], to: AuthorizationStatus, challenge: ChallengeStatus, now: Date, error?: Record<string, unknown>,

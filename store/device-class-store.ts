@@ -7,11 +7,6 @@ export const CLASS_COLUMNS = ['name', 'ttl_seconds', 'staged_renewal', 'factory_
 export class DeviceClassStore {
   constructor(private readonly db: Knex | Knex.Transaction) {}
 
-  async find(name: string): Promise<DeviceClassRecord | undefined> {
-    const row = await this.db('device_classes').select(CLASS_COLUMNS).where({ name }).first();
-    return row ? classFromRow(row) : undefined;
-  }
-
   /** Creates or replaces a class (tests today; PUT /operator/v1/device-classes later). */
   async put(record: DeviceClassRecord, now: Date): Promise<void> {
     const values = {

@@ -1,11 +1,9 @@
 import type { AuditStore } from './audit-store.ts';
 import type { CaStore } from './ca-store.ts';
 import type { CertificateStore } from './certificate-store.ts';
-import type { CheckpointStore } from './checkpoint-store.ts';
 import type { DeviceStore } from './device-store.ts';
 import type { FirmwareStore } from './firmware-store.ts';
 import type { ModelStore } from './model-store.ts';
-import type { Store } from './store.ts';
 
 /**
  * The narrow parts of the Store each consumer may use (after Boulder's
@@ -24,9 +22,6 @@ export interface AuditChainStore {
   audit: AuditStore;
 }
 
-/** A transaction-capable store narrowed to some areas. */
-export type Transactional<T> = T & Pick<Store, 'transaction' | 'lock' | 'inTransaction'>;
-
 /** enroll/factory.ts: devices, their certificates and models. */
 export interface FactoryStore extends IssuanceStore {
   devices: Pick<DeviceStore, 'find' | 'insert' | 'rebind'>;
@@ -40,20 +35,9 @@ export interface LifecycleStore {
   certificates: Pick<CertificateStore, 'revokeLiveOfDevice'>;
 }
 
-/** registry/models.ts. */
-export interface ModelsStore {
-  models: ModelStore;
-  devices: Pick<DeviceStore, 'anyOfModel'>;
-}
-
 /** ca/hierarchy.ts: the CA certificates. */
 export interface HierarchyStore {
   caCertificates: CaStore;
-}
-
-/** registry/audit-checkpoints.ts. */
-export interface CheckpointsStore extends AuditChainStore {
-  checkpoints: CheckpointStore;
 }
 
 /** registry/device-history.ts: reads only. */

@@ -47,14 +47,14 @@ const keyCache = new Map<string, { key: KeyObject; checked: CheckedKey }>();
 const KEY_CACHE_SIZE = 10_000;
 
 /** Checks a JWK as a public account key under the same key policy as device keys, and imports it (cached). */
-export async function importAccountKey(jwk: unknown): Promise<{ jwk: JsonWebKey; thumbprint: string; key: KeyObject; checked: CheckedKey }> {
+export async function importAccountKey(jwk: unknown, knownThumbprint?: string): Promise<{ jwk: JsonWebKey; thumbprint: string; key: KeyObject; checked: CheckedKey }> {
   if (typeof jwk !== 'object' || jwk === null || Array.isArray(jwk)) throw acmeProblem.malformed('jwk must be a JSON object');
   const members = jwk as Record<string, unknown>;
   if (PRIVATE_MEMBERS.some((m) => m in members)) throw acmeProblem.malformed('jwk must be a public key');
   if (!['EC', 'OKP', 'RSA'].includes(members.kty as string)) throw new AcmeProblem('badPublicKey', 400, 'jwk kty must be EC, OKP or RSA');
   let thumbprint: string;
   try {
-    thumbprint = await calculateJwkThumbprint(members as Parameters<typeof calculateJwkThumbprint>[0], 'sha256');
+    thumbprint = knownThumbprint ?? (await calculateJwkThumbprint(members as Parameters<typeof calculateJwkThumbprint>[0], 'sha256'));
   } catch {
     throw acmeProblem.malformed('jwk lacks the members of its key type');
   }
@@ -149,7 +149,8 @@ export async function verifyJws(parsed: ParsedJws, account: AcmeAccountRecord | 
   } else {
     if (!account) throw new AcmeProblem('accountDoesNotExist', 400, 'kid is not the URL of an account of this server');
     if (account.status !== 'valid') throw acmeProblem.unauthorized(`the account is ${account.status}`);
-    ({ key, checked } = await importAccountKey(account.jwk));
+    // The account row holds its key's thumbprint: the cache is found without computing it again.
+    ({ key, checked } = await importAccountKey(account.jwk, account.thumbprint));
   }
   const alg = parsed.header.alg;
   if (!FITS[alg](checked)) throw acmeProblem.badSignatureAlgorithm(JWS_ALGORITHMS);
