@@ -150,6 +150,22 @@ program
     }),
   );
 
+/** RFC 5280 reason codes a device may give for its own certificate. */
+const REASONS: Record<string, number> = { unspecified: 0, keyCompromise: 1, affiliationChanged: 3, superseded: 4, cessationOfOperation: 5 };
+
+program
+  .command('revoke')
+  .description("revoke the current operational certificate over ACME (a birth certificate is revoked by an operator only)")
+  .option('--reason <reason>', `one of ${Object.keys(REASONS).join(', ')}`, 'unspecified')
+  .action((options: { reason: string }) =>
+    withDevice(dirOf(), async (device) => {
+      const reason = REASONS[options.reason];
+      if (reason === undefined) throw new CliError(`--reason must be one of ${Object.keys(REASONS).join(', ')}`);
+      const revoked = await device.revoke(reason);
+      say(`certificate ${revoked.serialNumber} revoked (${options.reason}); "renew" gets a new one`);
+    }),
+  );
+
 try {
   await program.parseAsync(process.argv);
 } catch (err) {

@@ -169,6 +169,15 @@ export class Device {
     return { order, orderUrl, chainPem, certificate: pemCertificates(chainPem)[0]!, keyPem };
   }
 
+  /** ACME revokeCert (RFC 8555 7.6) of the current operational certificate, by the account that ordered it. */
+  async revoke(reason: number): Promise<x509.X509Certificate> {
+    const current = this.current();
+    if (!current) throw new Error('this device has no operational certificate to revoke');
+    await this.ready();
+    await this.acme.post(this.acme.directory.revokeCert, { certificate: Buffer.from(current.rawData).toString('base64url'), reason });
+    return current;
+  }
+
   /** RFC 9773: when the CA suggests renewing the current certificate. */
   async renewalWindow(): Promise<RenewalWindow | undefined> {
     const current = this.current();

@@ -66,6 +66,14 @@ describe('devid-device: the reference device client from its command line', func
     const second = new x509.X509Certificate(readFileSync(join(state, 'cert.pem'), 'utf8').split(/(?<=-----END CERTIFICATE-----)/)[0]!);
     const record = (await server.env.ctx.store.certificates.find(second.serialNumber))!;
     expect(record.predecessorSha256).to.equal(createHash('sha256').update(Buffer.from(new x509.X509Certificate(leaf!).rawData)).digest('hex'));
+
+    const revoked = await run(['--dir', state, 'revoke', '--reason', 'keyCompromise'], pin);
+    expect(revoked.status, revoked.stderr).to.equal(0);
+    expect((await server.env.ctx.store.certificates.find(second.serialNumber))!.revocationReason).to.equal(1);
+    const badReason = await run(['--dir', state, 'revoke', '--reason', 'certificateHold'], pin);
+    expect(badReason.status).to.equal(1);
+    const due = await run(['--dir', state, 'renew'], pin);
+    expect(due.stderr, 'a revoked certificate is due for renewal at once').to.contain('renewed');
   });
 
   it('argument and server errors are one "devid-device:" line', async () => {
