@@ -23,7 +23,12 @@ function lengthBytes(length: number): Buffer {
 /** tag | length | contents. */
 export function tlv(tag: number, ...contents: Uint8Array[]): Buffer {
   const length = contents.reduce((sum, c) => sum + c.length, 0);
-  return Buffer.concat([Buffer.from([tag]), lengthBytes(length), ...contents]);
+  return Buffer.concat([tlvHeader(tag, length), ...contents]);
+}
+
+/** tag | length, for contents written separately (a CRL's entries, streamed). */
+export function tlvHeader(tag: number, length: number): Buffer {
+  return Buffer.concat([Buffer.from([tag]), lengthBytes(length)]);
 }
 
 export const sequence = (...parts: Uint8Array[]): Buffer => tlv(TAG.sequence, ...parts);

@@ -1,4 +1,5 @@
 import type { IssuanceStore } from '../store/subsets.ts';
+import type { OcspResponseRecord, OcspSubject } from '../store/ocsp-store.ts';
 import type { CertificateRecord } from '../store/types.ts';
 import { sha256Hex } from './digest.ts';
 import { encodeCertificate, encodeTbsCertificate } from './certificate-der.ts';
@@ -23,21 +24,25 @@ export interface IssuedCertificate {
   pem: string;
 }
 
-/** Runs inside the issuance transaction after the record is written (later: pre-signed OCSP responses). */
-export type IssuanceHook = (tx: IssuanceStore, issued: IssuedCertificate, issuer: Issuer) => Promise<void>;
+/** Signs a new certificate's OCSP responses in its issuance transaction (publish/ocsp-signer.ts). */
+export interface OcspPresigner {
+  presign(subject: OcspSubject): Promise<OcspResponseRecord>;
+}
 
 /**
  * The one issuance pipeline for every certificate the CA signs (birth,
  * operational, server, support), after Boulder's issuance/cert.go: lint the
  * profile, draw a serial, encode the TBSCertificate from the issuer's
- * template, sign once in the HSM, record, run the hooks. Call it inside the
+ * template, sign once in the HSM, record it with its OCSP responses. Without
+ * a presigner (ceremonies, tools) the responses are left for the serving
+ * process's background signer, which makes them within a second. Call it inside the
  * caller's transaction (AuditLog.record), so the record commits with the
  * action's other writes and its audit event.
  */
 export class IssuanceService {
   constructor(
     private readonly clock: () => Date,
-    private readonly hooks: readonly IssuanceHook[] = [],
+    private readonly ocsp?: OcspPresigner,
   ) {}
 
   async issue(tx: IssuanceStore, request: IssueRequest): Promise<IssuedCertificate> {
@@ -63,9 +68,11 @@ export class IssuanceService {
       createdAt: this.clock(),
     };
     await tx.certificates.insert(record);
-    const issued: IssuedCertificate = { der, record, pem: certificatePem(der) };
-    for (const hook of this.hooks) await hook(tx, issued, issuer);
-    return issued;
+    const subject = { serial: record.serial, issuerId: issuer.id, revokedAt: null, revocationReason: null };
+    await tx.ocsp.put(this.ocsp
+      ? await this.ocsp.presign(subject)
+      : { serial: record.serial, issuerId: issuer.id, sha1: null, sha256: null, thisUpdate: null, nextUpdate: null, updatedAt: record.createdAt });
+    return { der, record, pem: certificatePem(der) };
   }
 }
 

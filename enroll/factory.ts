@@ -117,6 +117,9 @@ export class FactoryService {
       throw conflict(`device ${request.serial} is being reprovisioned: its new birth certificate needs a key it has never had certified`);
     }
 
+    if (await tx.batches.isCompromised(request.batch)) {
+      throw conflict(`batch ${request.batch} was revoked as compromised: it takes no new birth certificates`);
+    }
     const { hierarchy, baseUrl, clock, issuance } = this.deps;
     const now = clock();
     const issuer = hierarchy.factory;

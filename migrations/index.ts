@@ -4,6 +4,7 @@ import * as factory from './002_factory.ts';
 import * as reprovision from './003_reprovision.ts';
 import * as issuerIdentity from './004_issuer_identity.ts';
 import * as acme from './005_acme.ts';
+import * as revocation from './006_revocation.ts';
 
 /** Every schema step in order; knex records each by name once applied. */
 export const MIGRATIONS: ReadonlyArray<[string, Knex.Migration]> = [
@@ -12,4 +13,5 @@ export const MIGRATIONS: ReadonlyArray<[string, Knex.Migration]> = [
   ['003_reprovision', reprovision],
   ['004_issuer_identity', issuerIdentity],
   ['005_acme', acme],
+  ['006_revocation', revocation],
 ];

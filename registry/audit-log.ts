@@ -63,20 +63,20 @@ export class AuditLog {
   }
 
   /**
-   * One statement per event after the chain lock: the canonical JSON of an
-   * event ends with its `prev` and `seq` members (they sort last under RFC
-   * 8785), so it is written here up to them and completed from the head, and
-   * hashed, by the database (store/audit-store.ts).
+   * One statement for all the events after the chain lock: the canonical
+   * JSON of an event ends with its `prev` and `seq` members (they sort last
+   * under RFC 8785), so it is written here up to them and completed from the
+   * head, and hashed, by the database (store/audit-store.ts).
    */
   private async append(tx: AuditChainStore, entries: AuditEntry[]): Promise<void> {
     await tx.audit.lockChain();
     const at = this.clock().toISOString();
-    for (const entry of entries) {
+    await tx.audit.appendAfterHead(entries.map((entry) => {
       const body = { at, actor: entry.actor, action: entry.action, ...(entry.device ? { device: entry.device } : {}), data: entry.data ?? {} };
       const text = canonicalize(body);
       if (text === undefined) throw new Error('audit event cannot be canonicalised');
-      await tx.audit.appendAfterHead(`${text.slice(0, -1)},`, entry.action, entry.device ?? null);
-    }
+      return { canonicalPrefix: `${text.slice(0, -1)},`, action: entry.action, deviceSerial: entry.device ?? null };
+    }));
   }
 
   /** Recomputes the whole chain, a page at a time; names the first event that breaks it. */

@@ -1,8 +1,10 @@
 import type { Store } from '../store/store.ts';
-import { REVOCATION_REASONS, type DeviceRecord } from '../store/types.ts';
+import type { DeviceRecord } from '../store/types.ts';
 import { LOCKS } from '../store/locks.ts';
 import type { AuditLog } from './audit-log.ts';
 import { moveDevice } from './device-states.ts';
+import { revokeDevices } from './revocation.ts';
+import type { RevocationListener } from './revocation-service.ts';
 
 export interface ReprovisionResult {
   device: DeviceRecord;
@@ -15,19 +17,32 @@ export interface ReprovisionResult {
  * certificates (superseded), returns it to `manufactured` and allows one new
  * birth certificate for the serial; the history keeps both births.
  */
-export async function reprovisionDevice(store: Store, audit: AuditLog, actor: string, serial: string, reason: string, now: Date): Promise<ReprovisionResult> {
-  return audit.record(store, async (tx) => {
+export async function reprovisionDevice(store: Store, audit: AuditLog, published: RevocationListener, actor: string, serial: string, reason: string, now: Date): Promise<ReprovisionResult> {
+  const result = await audit.record(store, async (tx) => {
     await tx.lock(LOCKS.device(serial));
     const { device, from } = await moveDevice(tx, serial, 'reprovision', 'operator', now);
-    const revoked = await tx.certificates.revokeLiveOfDevice(serial, REVOCATION_REASONS.superseded, now);
+    const revocations = await revokeDevices(tx, [serial], 'superseded', actor, now);
+    const revoked = revocations.revoked.map((r) => r.serial);
     return {
-      value: { device, revoked },
-      events: [{
-        action: 'device.reprovision-allowed',
-        actor,
-        device: serial,
-        data: { reason, previousState: from, revokedCertificates: revoked, revocationReason: 'superseded' },
-      }],
+      value: { device, revoked, certificates: revocations.revoked },
+      events: [
+        ...revocations.events,
+        { action: 'device.reprovision-allowed', actor, device: serial, data: { reason, previousState: from, revokedCertificates: revoked, revocationReason: 'superseded' } },
+      ],
+    };
+  });
+  await published.revoked(result.certificates);
+  return { device: result.device, revoked: result.revoked };
+}
+
+/** POST /operator/v1/devices/<serial>/suspend and /resume (SPEC section 6): enrollment and renewal stop, then start again. */
+export async function suspendOrResume(store: Store, audit: AuditLog, actor: string, serial: string, transition: 'suspend' | 'resume', now: Date): Promise<DeviceRecord> {
+  return audit.record(store, async (tx) => {
+    await tx.lock(LOCKS.device(serial));
+    const { device, from } = await moveDevice(tx, serial, transition, 'operator', now);
+    return {
+      value: device,
+      events: [{ action: transition === 'suspend' ? 'device.suspended' : 'device.resumed', actor, device: serial, data: { previousState: from, state: device.state } }],
     };
   });
 }

@@ -1,5 +1,5 @@
 import { malformed } from '../errors/domain-error.ts';
-import type { CertificateStore } from '../store/certificate-store.ts';
+import type { RevocationStore } from '../store/subsets.ts';
 import { REVOCATION_REASONS, type CertificateRecord, type RevocationReason } from '../store/types.ts';
 import type { AuditEntry } from './audit-log.ts';
 
@@ -17,27 +17,48 @@ export function checkReason(value: unknown): RevocationReason {
   throw malformed(`the revocation reason must be one of ${REVOCATION_REASON_NAMES.join(', ')}`);
 }
 
-export interface Revocation {
-  record: CertificateRecord;
-  /** False when the certificate was revoked already: the first reason and time stand. */
-  revokedNow: boolean;
+export function reasonName(code: number): string {
+  return (Object.keys(REVOCATION_REASONS) as RevocationReason[]).find((name) => REVOCATION_REASONS[name] === code) ?? String(code);
+}
+
+/** What a revocation changed: the certificates newly revoked (for OCSP and the CRLs) and their audit events. */
+export interface Revocations {
+  revoked: CertificateRecord[];
   events: AuditEntry[];
 }
 
 /**
- * The one revocation path (ACME revokeCert now; the operator APIs and
- * reprovisioning with the revocation work): marks the certificate revoked
- * unless it already is, and returns the event that records it. Run inside
+ * The one revocation path (operator APIs, ACME revokeCert, reprovisioning,
+ * batches): certificates already revoked keep their first reason and time;
+ * the newly revoked lose their pre-signed OCSP responses (the responder
+ * says tryLater until the signer has made the revoked ones), leave a mark
+ * for their issuer's next CRL, and get one audit event each. Runs inside
  * the caller's audited transaction.
  */
+async function recordRevocations(tx: RevocationStore, revoked: CertificateRecord[], reason: RevocationReason, actor: string, now: Date): Promise<Revocations> {
+  await tx.ocsp.markStale(revoked.map((r) => r.serial), now);
+  await tx.crls.mark(revoked.map((r) => r.issuerId));
+  const events: AuditEntry[] = revoked.map((record) => ({
+    action: 'certificate.revoked',
+    actor,
+    ...(record.deviceSerial ? { device: record.deviceSerial } : {}),
+    data: { serial: record.serial, kind: record.kind, reason, sha256: record.sha256 },
+  }));
+  return { revoked, events };
+}
+
+/** Revokes one certificate; undefined when there is no such certificate. */
 export async function revokeCertificate(
-  tx: { certificates: Pick<CertificateStore, 'revoke'> }, serial: string, reason: RevocationReason, actor: string, now: Date,
-): Promise<Revocation | undefined> {
+  tx: RevocationStore, serial: string, reason: RevocationReason, actor: string, now: Date,
+): Promise<(Revocations & { record: CertificateRecord }) | undefined> {
   const result = await tx.certificates.revoke(serial, REVOCATION_REASONS[reason], now);
   if (!result) return undefined;
-  const { record, revokedNow } = result;
-  const events: AuditEntry[] = revokedNow
-    ? [{ action: 'certificate.revoked', actor, ...(record.deviceSerial ? { device: record.deviceSerial } : {}), data: { serial, kind: record.kind, reason, sha256: record.sha256 } }]
-    : [];
-  return { record, revokedNow, events };
+  const revocations = await recordRevocations(tx, result.revokedNow ? [result.record] : [], reason, actor, now);
+  return { ...revocations, record: result.record };
+}
+
+/** Revokes every live certificate (birth and operational) of some devices: one device, or a chunk of a batch. */
+export async function revokeDevices(tx: RevocationStore, deviceSerials: readonly string[], reason: RevocationReason, actor: string, now: Date): Promise<Revocations> {
+  const revoked = await tx.certificates.revokeLiveOfDevices(deviceSerials, REVOCATION_REASONS[reason], now);
+  return recordRevocations(tx, revoked, reason, actor, now);
 }

@@ -1,3 +1,4 @@
+import type { CrlPolicy } from '../publish/crl-publisher.ts';
 import { existsSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { join, resolve } from 'node:path';
@@ -41,6 +42,18 @@ export interface Config {
   predecessorOid?: string;
   /** PostgreSQL connection and statement timeout (DEVID_DB_TIMEOUT_MS). */
   databaseTimeoutMs: number;
+  /** CRL validity (DEVID_CRL_NEXT_UPDATE) and how long expired certificates stay listed (DEVID_CRL_EXPIRED_GRACE). */
+  crl: CrlPolicy;
+}
+
+const DURATION_UNITS: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/** `90s`, `15m`, `24h`, `7d`, within [min, max] milliseconds. */
+export function parseDuration(name: string, raw: string, minMs: number, maxMs: number): number {
+  const match = /^(\d{1,6})([smhd])$/.exec(raw);
+  const ms = match ? Number(match[1]) * DURATION_UNITS[match[2]!]! : Number.NaN;
+  if (!(ms >= minMs && ms <= maxMs)) throw new ConfigError(`${name}="${raw}" must be a duration such as 24h or 7d, from ${minMs / 1000} s to ${maxMs / 86_400_000} days`);
+  return ms;
 }
 
 export class ConfigError extends Error {
@@ -144,13 +157,18 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
     throw new ConfigError(`DEVID_DB_TIMEOUT_MS="${timeout}" must be a number of milliseconds from 100 to 600000`);
   }
 
+  const crl: CrlPolicy = {
+    validityMs: parseDuration('DEVID_CRL_NEXT_UPDATE', value(env, 'DEVID_CRL_NEXT_UPDATE') ?? '24h', 5 * 60_000, 30 * 86_400_000),
+    expiredGraceMs: parseDuration('DEVID_CRL_EXPIRED_GRACE', value(env, 'DEVID_CRL_EXPIRED_GRACE') ?? '7d', 0, 3650 * 86_400_000),
+  };
+
   const explicit = {
     publicHost: value(env, 'DEVID_PUBLIC_HOST') !== undefined,
     trustDomain: value(env, 'DEVID_TRUST_DOMAIN') !== undefined,
     httpBaseUrl: baseUrl !== undefined,
   };
   return {
-    dataDir, database, pkcs11, listen, httpListen, publicHost, httpBaseUrl, trustDomain, explicit, databaseTimeoutMs,
+    dataDir, database, pkcs11, listen, httpListen, publicHost, httpBaseUrl, trustDomain, explicit, databaseTimeoutMs, crl,
     ...(predecessorOid ? { predecessorOid } : {}),
   };
 }

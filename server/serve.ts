@@ -5,7 +5,9 @@ import { loadHierarchy, type Hierarchy } from '../ca/hierarchy.ts';
 import { IssuanceService } from '../ca/issuance.ts';
 import { AcmeFrontEnd } from '../enroll/acme/front-end.ts';
 import { FactoryService } from '../enroll/factory.ts';
+import { Publication } from '../publish/publication.ts';
 import { AuditCheckpoints } from '../registry/audit-checkpoints.ts';
+import { RevocationService } from '../registry/revocation-service.ts';
 import { ensureAuditKeyRecorded, loadAuditKey } from '../registry/audit-key.ts';
 import { loopbackWarnings, type ListenAddress, type PublicIdentity } from './config.ts';
 import type { Context } from './context.ts';
@@ -65,7 +67,9 @@ export async function serve(ctx: Context): Promise<RunningServer> {
   }
   await ensureAuditKeyRecorded(ctx.provider, ctx.crypto, ctx.store, ctx.audit, hierarchy, identity.httpBaseUrl, ctx.clock());
   const auditKey = await loadAuditKey(ctx.provider, ctx.store);
-  const issuance = new IssuanceService(ctx.clock);
+  const publication = new Publication(ctx.store, hierarchy, ctx.clock, ctx.logger, ctx.config.crl);
+  const issuance = new IssuanceService(ctx.clock, publication.signer);
+  const revocations = new RevocationService(ctx.store, ctx.audit, publication, ctx.clock);
   let credentials = await ensureServerCredentials(ctx, issuance, hierarchy, identity);
 
   const checkpoints = new AuditCheckpoints(auditKey.signer, auditKey.certificate, ctx.clock);
@@ -74,12 +78,12 @@ export async function serve(ctx: Context): Promise<RunningServer> {
   const routers = [
     health,
     factoryRoutes(ctx.store, factory, ctx.logger),
-    operatorRoutes(ctx.store, ctx.audit, ctx.clock, ctx.logger),
+    operatorRoutes({ store: ctx.store, audit: ctx.audit, revocations, published: publication, clock: ctx.clock, logger: ctx.logger }),
     auditRoutes({ store: ctx.store, audit: ctx.audit, checkpoints, logger: ctx.logger }),
   ];
   const app = apiApp(ctx.logger, routers);
   const acme = new AcmeFrontEnd({
-    store: ctx.store, audit: ctx.audit, issuance, hierarchy, identity, clock: ctx.clock, logger: ctx.logger,
+    store: ctx.store, audit: ctx.audit, issuance, revocations, hierarchy, identity, clock: ctx.clock, logger: ctx.logger,
     ...(ctx.config.predecessorOid ? { predecessorOid: ctx.config.predecessorOid } : {}),
   });
   // ACME on plain node:https (its own routing, JWS and problem types); everything else through express.
@@ -92,7 +96,19 @@ export async function serve(ctx: Context): Promise<RunningServer> {
     }
     else app(req, res);
   });
-  const http = createHttpServer({ ...SERVER_OPTIONS }, publicationApp(hierarchy, health, ctx.logger));
+  await publication.start();
+  const publicationRoutes = publicationApp(hierarchy, publication, health, ctx.logger, ctx.clock);
+  const ocsp = publication.responder;
+  // OCSP on plain node:http (the hot path: a lookup and the bytes); CRLs and CA certificates through express.
+  const http = createHttpServer({ ...SERVER_OPTIONS }, (req, res) => {
+    if (ocsp.handles(req.url)) {
+      ocsp.handle(req, res).catch((err: unknown) => {
+        ctx.logger.error({ err, path: req.url }, 'OCSP answer failed');
+        res.destroy();
+      });
+    }
+    else publicationRoutes(req, res);
+  });
   answerClientErrors(https);
   answerClientErrors(http);
   const httpsPort = await listen(https, ctx.config.listen);
@@ -100,8 +116,14 @@ export async function serve(ctx: Context): Promise<RunningServer> {
   try {
     httpPort = await listen(http, ctx.config.httpListen);
   } catch (err) {
+    publication.stop();
     await closeServer(https);
     throw err;
+  }
+  // Batch revocations a stopped process left half done go on where they stopped.
+  for (const batch of await revocations.unfinished()) {
+    ctx.logger.info({ batch }, 'resuming the revocation of a compromised batch');
+    revocations.resume(batch).catch((err) => ctx.logger.error({ err, batch }, 'batch revocation stopped: it resumes at the next start or request'));
   }
 
   const renewal = setInterval(() => {
@@ -133,6 +155,7 @@ export async function serve(ctx: Context): Promise<RunningServer> {
       clearInterval(renewal);
       clearInterval(checkpointTimer);
       clearInterval(nonceTimer);
+      publication.stop();
       await Promise.all([closeServer(https), closeServer(http)]);
     },
   };

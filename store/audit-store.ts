@@ -37,27 +37,34 @@ export class AuditStore {
   }
 
   /**
-   * Appends one event after the current head in one statement: the caller
-   * gives the event's RFC 8785 canonical JSON without its last two members
+   * Appends events after the current head in one statement: the caller
+   * gives each event's RFC 8785 canonical JSON without its last two members
    * (`prev` and `seq` sort after every other key), and the database adds
-   * them from the head and computes the SHA-256. Under READ COMMITTED the
-   * statement reads the head as committed when it starts, which lockChain
-   * ensures is after every earlier append.
+   * them, event after event, from the head (a recursive query) and computes
+   * each SHA-256. Under READ COMMITTED the statement reads the head as
+   * committed when it starts, which lockChain ensures is after every earlier
+   * append. A batch revocation appends a chunk's thousand events at once.
    */
-  async appendAfterHead(canonicalPrefix: string, action: string, deviceSerial: string | null): Promise<{ seq: number; hash: string }> {
+  async appendAfterHead(events: ReadonlyArray<{ canonicalPrefix: string; action: string; deviceSerial: string | null }>): Promise<Array<{ seq: number; hash: string }>> {
+    const prefixes = events.map((e) => e.canonicalPrefix);
     const { rows } = await this.db.raw(
-      `with head as (
+      `with recursive head as (
          select coalesce(max(seq), 0) as seq, coalesce((select hash from audit_events order by seq desc limit 1), repeat('0', 64)) as hash from audit_events
-       ), event as (
-         select seq + 1 as seq, ? || '"prev":"' || hash || '","seq":' || (seq + 1) || '}' as canonical from head
+       ), chain (ord, seq, hash, canonical) as (
+         select 0, seq, hash, null::text from head
+         union all
+         select c.ord + 1, c.seq + 1, encode(sha256(convert_to(e.canonical, 'UTF8')), 'hex'), e.canonical
+         from chain c cross join lateral (
+           select (?::text[])[c.ord + 1] || '"prev":"' || c.hash || '","seq":' || (c.seq + 1) || '}' as canonical
+         ) e
+         where c.ord < ?
        )
        insert into audit_events (seq, action, device_serial, canonical, hash)
-       select seq, ?, ?, canonical, encode(sha256(convert_to(canonical, 'UTF8')), 'hex') from event
+       select seq, (?::text[])[ord], (?::text[])[ord], canonical, hash from chain where ord > 0 order by ord
        returning seq, hash`,
-      [canonicalPrefix, action, deviceSerial],
+      [prefixes, events.length, events.map((e) => e.action), events.map((e) => e.deviceSerial) as string[]],
     );
-    const row = (rows as Array<{ seq: unknown; hash: string }>)[0]!;
-    return { seq: Number(row.seq), hash: row.hash };
+    return (rows as Array<{ seq: unknown; hash: string }>).map((row) => ({ seq: Number(row.seq), hash: row.hash }));
   }
 
   /** Events in chain order, a page at a time, starting after `afterSeq`. */

@@ -78,14 +78,15 @@ export class CertificateStore {
     return (await query.orderBy('created_at')).map(fromRow);
   }
 
-  /** Revokes every unrevoked certificate of the device; returns their serials. */
-  async revokeLiveOfDevice(deviceSerial: string, reason: number, at: Date): Promise<string[]> {
+  /** Revokes every unrevoked certificate of these devices (one device, or a chunk of a batch); returns what it revoked. */
+  async revokeLiveOfDevices(deviceSerials: readonly string[], reason: number, at: Date): Promise<CertificateRecord[]> {
+    if (deviceSerials.length === 0) return [];
     const rows = await this.db('certificates')
-      .where({ device_serial: deviceSerial })
+      .whereIn('device_serial', deviceSerials)
       .whereNull('revoked_at')
       .update({ revoked_at: at, revocation_reason: reason })
-      .returning('serial');
-    return rows.map((row: { serial: string }) => row.serial);
+      .returning(COLUMNS);
+    return rows.map(fromRow);
   }
 
   /** Devices that have had any certificate for this key (birth or operational). */

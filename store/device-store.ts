@@ -80,6 +80,19 @@ export class DeviceStore {
    * Binds a reprovisioned device to its new birth certificate's key, batch
    * and line; only while a reprovision allows it (compare-and-set).
    */
+  /** Moves every device of a list that is in one of `from` to `to` in one statement; returns each moved serial with its state before. */
+  async transitionMany(serials: readonly string[], from: readonly DeviceState[], to: DeviceState, now: Date): Promise<Array<{ serial: string; from: DeviceState }>> {
+    if (serials.length === 0) return [];
+    const { rows } = await this.db.raw(
+      `update devices d set state = ?, updated_at = ?
+       from (select serial, state from devices where serial = any(?) and state = any(?) for update) old
+       where d.serial = old.serial
+       returning d.serial, old.state`,
+      [to, now, [...serials], [...from]],
+    );
+    return (rows as Array<{ serial: string; state: DeviceState }>).map((row) => ({ serial: row.serial, from: row.state }));
+  }
+
   async rebind(serial: string, binding: DeviceBinding, now: Date): Promise<DeviceRecord | undefined> {
     const [row] = await conflictsAsStoreErrors(
       this.db('devices')

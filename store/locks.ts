@@ -6,6 +6,10 @@ export const LOCKS = {
   checkpoint: 'devid-audit-checkpoint',
   /** Nodes starting together create one hierarchy; a rollover runs alone. */
   ceremony: 'devid-ceremony',
+  /** One process at a time builds an issuer's CRL; the others serve the newest. */
+  crl: (issuerId: number) => `crl:${issuerId}`,
+  /** One process at a time works through a compromised batch. */
+  batch: (batch: string) => `batch:${batch}`,
   /** Concurrent requests for one serial see each other's result. */
   device: (serial: string) => `device:${serial}`,
 } as const;

@@ -1,13 +1,16 @@
 import type { Knex } from 'knex';
 import { AcmeStore } from './acme-store.ts';
 import { AuditStore } from './audit-store.ts';
+import { BatchStore } from './batch-store.ts';
 import { CaStore } from './ca-store.ts';
 import { CertificateStore } from './certificate-store.ts';
 import { CheckpointStore } from './checkpoint-store.ts';
+import { CrlStore } from './crl-store.ts';
 import { DeviceClassStore } from './device-class-store.ts';
 import { DeviceStore } from './device-store.ts';
 import { FirmwareStore } from './firmware-store.ts';
 import { ModelStore } from './model-store.ts';
+import { OcspStore } from './ocsp-store.ts';
 import { SettingsStore } from './settings-store.ts';
 import { TokenStore } from './token-store.ts';
 
@@ -31,6 +34,9 @@ export class Store {
   readonly acme: AcmeStore;
   readonly deviceClasses: DeviceClassStore;
   readonly firmware: FirmwareStore;
+  readonly ocsp: OcspStore;
+  readonly crls: CrlStore;
+  readonly batches: BatchStore;
 
   constructor(private readonly db: Knex | Knex.Transaction) {
     this.settings = new SettingsStore(db);
@@ -44,6 +50,9 @@ export class Store {
     this.acme = new AcmeStore(db);
     this.deviceClasses = new DeviceClassStore(db);
     this.firmware = new FirmwareStore(db);
+    this.ocsp = new OcspStore(db);
+    this.crls = new CrlStore(db);
+    this.batches = new BatchStore(db);
   }
 
   get inTransaction(): boolean {

@@ -1,9 +1,12 @@
 import type { AuditStore } from './audit-store.ts';
+import type { BatchStore } from './batch-store.ts';
 import type { CaStore } from './ca-store.ts';
 import type { CertificateStore } from './certificate-store.ts';
+import type { CrlStore } from './crl-store.ts';
 import type { DeviceStore } from './device-store.ts';
 import type { FirmwareStore } from './firmware-store.ts';
 import type { ModelStore } from './model-store.ts';
+import type { OcspStore } from './ocsp-store.ts';
 
 /**
  * The narrow parts of the Store each consumer may use (after Boulder's
@@ -14,6 +17,7 @@ import type { ModelStore } from './model-store.ts';
 /** ca/issuance.ts: records what it signs. */
 export interface IssuanceStore {
   certificates: Pick<CertificateStore, 'insert'>;
+  ocsp: Pick<OcspStore, 'put'>;
 }
 
 /** registry/audit-log.ts: the chain. */
@@ -27,12 +31,19 @@ export interface FactoryStore extends IssuanceStore {
   devices: Pick<DeviceStore, 'find' | 'insert' | 'rebind'>;
   certificates: Pick<CertificateStore, 'insert' | 'byDevice' | 'devicesWithKey'>;
   models: Pick<ModelStore, 'byName'>;
+  batches: Pick<BatchStore, 'isCompromised'>;
+}
+
+/** registry/revocation.ts: certificates, their OCSP responses and CRL marks. */
+export interface RevocationStore {
+  certificates: Pick<CertificateStore, 'revoke' | 'revokeLiveOfDevices'>;
+  ocsp: Pick<OcspStore, 'markStale'>;
+  crls: Pick<CrlStore, 'mark'>;
 }
 
 /** registry/ lifecycle: device states and certificate revocation. */
-export interface LifecycleStore {
+export interface LifecycleStore extends RevocationStore {
   devices: Pick<DeviceStore, 'get' | 'find' | 'transition'>;
-  certificates: Pick<CertificateStore, 'revokeLiveOfDevice'>;
 }
 
 /** ca/hierarchy.ts: the CA certificates. */

@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import type { Hierarchy } from '../../ca/hierarchy.ts';
 import type { IssuanceService } from '../../ca/issuance.ts';
 import type { AuditLog } from '../../registry/audit-log.ts';
+import type { RevocationService } from '../../registry/revocation-service.ts';
 import type { Store } from '../../store/store.ts';
 import type { VerifiedJws } from './jws.ts';
 import type { AcmeUrls } from './urls.ts';
@@ -11,6 +12,7 @@ export interface AcmeDeps {
   store: Store;
   audit: AuditLog;
   issuance: IssuanceService;
+  revocations: RevocationService;
   hierarchy: Hierarchy;
   /** The values recorded at init: rpIdHash is the SHA-256 of the public host; SPIFFE URIs use the trust domain. */
   identity: { publicHost: string; trustDomain: string; httpBaseUrl: string };

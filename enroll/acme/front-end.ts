@@ -14,6 +14,7 @@ import { AcmeProblem, acmeProblem, toAcmeProblem } from './problems.ts';
 import { renewalInfo } from './renewal-info.ts';
 import { revokeCert } from './revocation.ts';
 import { AcmeUrls } from './urls.ts';
+import { BodyTooLarge, readBody } from '../../server/http/read-body.ts';
 
 /** ACME requests are a JWS around a CSR or an attestation object at most. */
 const BODY_LIMIT = 64 * 1024;
@@ -52,29 +53,6 @@ const ROUTES: Route[] = [
 /** host[:port], a DNS name or an IP literal: the base of every URL we hand out. */
 const HOST = /^(?:[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?|\[[0-9A-Fa-f:.]{2,45}\])(?::\d{1,5})?$/;
 
-class BodyTooLarge extends Error {}
-
-function readBody(req: IncomingMessage): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const declared = Number(req.headers['content-length'] ?? 0);
-    if (declared > BODY_LIMIT) return reject(new BodyTooLarge());
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > BODY_LIMIT) {
-        req.removeAllListeners('data');
-        req.resume();
-        reject(new BodyTooLarge());
-      } else {
-        chunks.push(chunk);
-      }
-    });
-    req.on('end', () => resolve(Buffer.concat(chunks)));
-    req.on('error', reject);
-  });
-}
-
 /**
  * The ACME front end on plain node:https (PERFORMANCE.md: express costs more
  * than the work on these paths): routing, the JWS checks, nonces, and RFC
@@ -110,7 +88,7 @@ export class AcmeFrontEnd {
       if (matched.method === 'POST') {
         if (req.headers['content-type'] !== 'application/jose+json') throw new AcmeProblem('malformed', 415, 'ACME requests are application/jose+json');
         if ((req.headers['content-encoding'] ?? 'identity') !== 'identity') throw new AcmeProblem('malformed', 415, 'ACME requests are not content-encoded');
-        const body = await readBody(req);
+        const body = await readBody(req, BODY_LIMIT);
         const parsed = await parseJws(body, `${urls.base}${req.url}`, matched.source!, urls);
         nonce = newNonceValue();
         // An over-long nonce is none of ours: nothing is redeemed, but the next nonce is still issued.

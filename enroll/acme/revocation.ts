@@ -1,6 +1,6 @@
 import { sha256Hex } from '../../ca/digest.ts';
 import { DomainError } from '../../errors/domain-error.ts';
-import { checkReason, revokeCertificate } from '../../registry/revocation.ts';
+import { checkReason } from '../../registry/revocation.ts';
 import type { AcmeHandler } from './context.ts';
 import { jsonPayload } from './jws.ts';
 import { AcmeProblem, acmeProblem } from './problems.ts';
@@ -13,7 +13,7 @@ import { AcmeProblem, acmeProblem } from './problems.ts';
  * revocation path, audited.
  */
 export const revokeCert: AcmeHandler = async (call) => {
-  const { deps, jws, now } = call;
+  const { deps, jws } = call;
   const payload = jsonPayload(jws!);
   if (!payload || typeof payload.certificate !== 'string' || !/^[A-Za-z0-9_-]{1,8192}$/.test(payload.certificate)) {
     throw acmeProblem.malformed('revokeCert needs {"certificate": base64url DER}');
@@ -37,10 +37,7 @@ export const revokeCert: AcmeHandler = async (call) => {
     if (sha256Hex(jws!.jwk!.checked.spki) !== certificate.keySha256) throw acmeProblem.unauthorized('the JWS is not signed by the certificate\'s key');
     actor = `device:${certificate.deviceSerial}`;
   }
-  await deps.audit.record(deps.store, async (tx) => {
-    const revocation = (await revokeCertificate(tx, certificate.serial, reason, actor, now))!;
-    if (!revocation.revokedNow) throw new AcmeProblem('alreadyRevoked', 400, `certificate ${certificate.serial} is already revoked`);
-    return { value: undefined, events: revocation.events };
-  });
+  const { revokedNow } = await deps.revocations.certificate(certificate.serial, reason, actor);
+  if (!revokedNow) throw new AcmeProblem('alreadyRevoked', 400, `certificate ${certificate.serial} is already revoked`);
   return { status: 200 };
 };

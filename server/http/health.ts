@@ -31,7 +31,9 @@ export function healthRoutes(store: Store, provider: KeyProvider): Router {
     const [database, hsm] = await Promise.all([probe(() => store.ping()), probe(() => provider.ping())]);
     const ready = database === 'ok' && hsm === 'ok';
     if (!ready) res.set('Retry-After', '5');
-    res.status(ready ? 200 : 503).set('Cache-Control', 'no-store').json({ status: ready ? 'ready' : 'unavailable', database, hsm });
+    // Without the HSM nothing new is signed, but OCSP still answers from its pre-signed responses.
+    const signing = hsm === 'ok' ? 'ok' : 'down: no issuance, no new CRL or OCSP response; OCSP answers from pre-signed responses';
+    res.status(ready ? 200 : 503).set('Cache-Control', 'no-store').json({ status: ready ? 'ready' : 'unavailable', database, hsm, signing });
   });
   return router;
 }

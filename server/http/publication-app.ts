@@ -1,16 +1,20 @@
 import express, { type Express, type Router } from 'express';
 import type { Hierarchy } from '../../ca/hierarchy.ts';
+import type { Publication } from '../../publish/publication.ts';
 import type { Logger } from '../logger.ts';
 import { notFoundHandler, problemHandler } from './problem.ts';
 import { requestLog } from './request-log.ts';
 
+/** CRL caches revalidate at least this often, so a revocation reaches them within a minute (SPEC section 6). */
+const CRL_MAX_AGE_S = 60;
+
 /**
- * The plain-HTTP listener (SPEC section 6): CA certificates by slug
- * (`/ca/root.crt`, `/ca/operational.crt`, `/ca/operational-2.crt` after a
- * rollover: the caIssuers URL each certificate carries), and CRL and OCSP as
- * later issues add them.
+ * The plain-HTTP listener (SPEC section 6): CA certificates and CRLs by slug
+ * (`/ca/root.crt`, `/crl/operational.crl`, `/crl/operational-2.crl` after a
+ * rollover: the caIssuers and CDP URLs each certificate carries). OCSP is
+ * answered before express (publish/ocsp-responder.ts).
  */
-export function publicationApp(hierarchy: Hierarchy, health: Router, logger: Logger): Express {
+export function publicationApp(hierarchy: Hierarchy, publication: Pick<Publication, 'crl'>, health: Router, logger: Logger, clock: () => Date): Express {
   const app = express();
   app.disable('x-powered-by');
   app.use(requestLog(logger));
@@ -20,6 +24,18 @@ export function publicationApp(hierarchy: Hierarchy, health: Router, logger: Log
     const issuer = slug ? hierarchy.bySlug(slug) : undefined;
     if (!issuer) return next();
     res.type('application/pkix-cert').set('Cache-Control', 'public, max-age=3600').send(issuer.record.der);
+  });
+  app.get('/crl/:file', (req, res, next) => {
+    const slug = /^([a-z0-9-]{1,40})\.crl$/.exec(req.params.file)?.[1];
+    const crl = slug ? publication.crl(slug) : undefined;
+    if (!crl) return next();
+    const untilNext = Math.floor((crl.record.nextUpdate.getTime() - clock().getTime()) / 1000);
+    res.type('application/pkix-crl').set({
+      'Cache-Control': `public, max-age=${Math.max(0, Math.min(CRL_MAX_AGE_S, untilNext))}`,
+      ETag: crl.etag,
+      'Last-Modified': crl.record.thisUpdate.toUTCString(),
+      Expires: crl.record.nextUpdate.toUTCString(),
+    }).send(crl.der);
   });
   app.use(notFoundHandler);
   app.use(problemHandler(logger));

@@ -20,12 +20,12 @@ export function directoryUrl(server: TestServer): string {
 }
 
 /** A device with a factory key in a file and a birth certificate from the test server's factory line. */
-export async function makeDevice(server: TestServer, serial: string, model = 'thermo-2'): Promise<Device> {
+export async function makeDevice(server: TestServer, serial: string, model = 'thermo-2', batch = 'b1'): Promise<Device> {
   const dir = mkdtempSync(join(tmpdir(), 'devid-test-device-'));
   const keyPath = join(dir, 'factory-key.pem');
   writeFileSync(keyPath, generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ format: 'pem', type: 'pkcs8' }), { mode: 0o600 });
   const factoryKey = await fileFactoryKey(keyPath);
-  const birth = await server.request('POST', '/factory/v1/birth-certificates', { token: server.tokens.factory, body: { serial, model, batch: 'b1', csr: await factoryKey.csr() } });
+  const birth = await server.request('POST', '/factory/v1/birth-certificates', { token: server.tokens.factory, body: { serial, model, batch, csr: await factoryKey.csr() } });
   if (birth.status !== 201) throw new Error(`birth certificate refused: ${birth.text}`);
   writeFileSync(join(dir, 'birth.pem'), birth.json.certificate);
   const acme = new AcmeClient(directoryUrl(server), Device.accountKey(dir), server.rootPem, toLoopback);

@@ -1,0 +1,254 @@
+import { createHash } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { AsnConvert } from '@peculiar/asn1-schema';
+import { OCSPRequest } from '@peculiar/asn1-ocsp';
+import { isHsmUnavailable } from '../hsm/errors.ts';
+import type { OcspResponseRecord } from '../store/ocsp-store.ts';
+import type { Store } from '../store/store.ts';
+import type { Logger } from '../server/logger.ts';
+import { PROBLEM } from '../server/http/problem.ts';
+import { BodyTooLarge, readBody } from '../server/http/read-body.ts';
+import { CERT_ID_HASHES, hashOfOid, type IssuerDirectory } from './cert-ids.ts';
+import { ocspErrorResponse, singleResponse, type CertStatus } from './ocsp-der.ts';
+import { certIdOfRequest } from './ocsp-request.ts';
+import { statusOf, OCSP_VALIDITY_MS, type OcspSigner } from './ocsp-signer.ts';
+
+/** RFC 6960 A.1 requests are small; a few KiB is generous. */
+const BODY_LIMIT = 16 * 1024;
+/** GET URLs carry the request in base64: RFC 5019 asks for GET under 255 bytes. */
+const GET_LIMIT = 4096;
+/** CertIDs in one request: answering several needs a signature made on the spot. */
+const MAX_CERT_IDS = 16;
+/** Pre-signed responses held in memory (two per certificate); the database holds the rest. */
+const CACHE_ENTRIES = 200_000;
+/** Signatures made on request (several CertIDs, unknown serials) per second: the HSM is not a public service. */
+const ON_DEMAND_PER_SECOND = 50;
+const UNKNOWN_CACHE_ENTRIES = 1000;
+
+const CONTENT_TYPE = 'application/ocsp-response';
+
+interface CachedResponse {
+  der: Buffer;
+  etag: string;
+  lastModified: string;
+  expires: string;
+  nextUpdateMs: number;
+}
+
+interface Answer {
+  der: Buffer;
+  /** Set for pre-signed responses: what GET caching headers say (RFC 5019 6). */
+  cached?: CachedResponse;
+}
+
+function cachedResponse(der: Buffer, thisUpdate: Date, nextUpdate: Date): CachedResponse {
+  return {
+    der,
+    etag: `"${createHash('sha1').update(der).digest('hex')}"`,
+    lastModified: thisUpdate.toUTCString(),
+    expires: nextUpdate.toUTCString(),
+    nextUpdateMs: nextUpdate.getTime(),
+  };
+}
+
+/**
+ * The OCSP responder (RFC 6960, RFC 5019 profile) on the plain-HTTP
+ * listener, outside express. The common request, one CertID, is answered
+ * from memory: its CertID bytes find a pre-signed response. Anything else
+ * goes through @peculiar/asn1-ocsp, the database, and for several CertIDs
+ * or an unknown serial a signature made on the spot, bounded per second.
+ * Answering never writes to the database.
+ */
+export class OcspResponder {
+  private readonly cache = new Map<string, CachedResponse>();
+  private readonly unknown = new Map<string, CachedResponse>();
+  private tokens = ON_DEMAND_PER_SECOND;
+  private refilledAt = Date.now();
+
+  constructor(
+    private readonly store: Store,
+    private readonly directory: IssuerDirectory,
+    private readonly signer: OcspSigner,
+    private readonly clock: () => Date,
+    private readonly logger: Logger,
+  ) {}
+
+  handles(url: string | undefined): boolean {
+    return url === '/ocsp' || (url?.startsWith('/ocsp/') ?? false);
+  }
+
+  async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    let request: Buffer;
+    if (req.method === 'GET' && req.url!.length > 6) {
+      if (req.url!.length > GET_LIMIT) return sendStatus(res, 414, 'the OCSP request in the URL is too long: use POST');
+      request = decodeGetRequest(req.url!.slice(6));
+    } else if (req.method === 'POST' && req.url === '/ocsp') {
+      if (req.headers['content-type'] !== 'application/ocsp-request') {
+        req.resume();
+        return sendStatus(res, 415, 'OCSP requests are POSTed as application/ocsp-request');
+      }
+      try {
+        request = await readBody(req, BODY_LIMIT);
+      } catch (err) {
+        if (err instanceof BodyTooLarge) return sendStatus(res, 413, `OCSP requests are at most ${BODY_LIMIT} bytes`);
+        throw err;
+      }
+    } else {
+      req.resume();
+      res.setHeader('Allow', 'GET, POST');
+      return sendStatus(res, 405, 'OCSP takes POST /ocsp or GET /ocsp/<base64 request>');
+    }
+    const answer = await this.answer(request);
+    const headers: Record<string, string | number> = { 'Content-Type': CONTENT_TYPE, 'Content-Length': answer.der.length };
+    if (answer.cached && req.method === 'GET') {
+      const maxAge = Math.max(0, Math.floor((answer.cached.nextUpdateMs - this.clock().getTime()) / 1000));
+      headers['Cache-Control'] = `public, max-age=${maxAge}, no-transform, must-revalidate`;
+      headers.ETag = answer.cached.etag;
+      headers['Last-Modified'] = answer.cached.lastModified;
+      headers.Expires = answer.cached.expires;
+    } else {
+      headers['Cache-Control'] = 'no-store';
+    }
+    res.writeHead(200, headers);
+    res.end(answer.der);
+  }
+
+  /** The OCSPResponse for a DER request: pre-signed when it can be, never a crash. */
+  async answer(request: Buffer): Promise<Answer> {
+    const certId = certIdOfRequest(request);
+    if (certId) {
+      const hit = this.cache.get(certId.toString('latin1'));
+      if (hit && hit.nextUpdateMs > this.clock().getTime()) return { der: hit.der, cached: hit };
+    }
+    try {
+      return await this.slowAnswer(request);
+    } catch (err) {
+      if (isHsmUnavailable(err)) return { der: ocspErrorResponse('tryLater') };
+      this.logger.error({ err }, 'OCSP answer failed');
+      return { der: ocspErrorResponse('internalError') };
+    }
+  }
+
+  /** Takes new pre-signed responses (this process signed them, or another did: see sync). */
+  accept(records: readonly OcspResponseRecord[]): void {
+    for (const record of records) {
+      const ids = this.directory.get(record.issuerId);
+      if (!ids) continue;
+      const serial = Buffer.from(record.serial, 'hex');
+      for (const hash of CERT_ID_HASHES) {
+        const key = this.signer.certId(ids, hash, serial).toString('latin1');
+        const der = record[hash];
+        if (!der || !record.thisUpdate || !record.nextUpdate) {
+          this.cache.delete(key);
+        } else {
+          this.remember(this.cache, CACHE_ENTRIES, key, cachedResponse(der, record.thisUpdate, record.nextUpdate));
+        }
+      }
+    }
+  }
+
+  /** Forgets what revocations made stale in this process, before the new responses are signed. */
+  forget(serials: readonly { serial: string; issuerId: number }[]): void {
+    for (const { serial, issuerId } of serials) {
+      const ids = this.directory.get(issuerId);
+      if (!ids) continue;
+      for (const hash of CERT_ID_HASHES) this.cache.delete(this.signer.certId(ids, hash, Buffer.from(serial, 'hex')).toString('latin1'));
+    }
+  }
+
+  get cachedEntries(): number {
+    return this.cache.size;
+  }
+
+  private async slowAnswer(request: Buffer): Promise<Answer> {
+    let parsed: OCSPRequest;
+    try {
+      parsed = AsnConvert.parse(request, OCSPRequest);
+    } catch {
+      return { der: ocspErrorResponse('malformedRequest') };
+    }
+    const requests = parsed.tbsRequest.requestList;
+    if (requests.length === 0 || requests.length > MAX_CERT_IDS) return { der: ocspErrorResponse('malformedRequest') };
+    const now = this.clock();
+    const singles: Array<{ certIdDer: Buffer; status: CertStatus }> = [];
+    let issuerIds;
+    for (const { reqCert } of requests) {
+      const hash = hashOfOid(reqCert.hashAlgorithm.algorithm);
+      const ids = hash && this.directory.find(hash, Buffer.from(reqCert.issuerNameHash.buffer), Buffer.from(reqCert.issuerKeyHash.buffer));
+      // Not one of our CAs, or several of them in one request: RFC 6960 2.3.
+      if (!ids || (issuerIds && issuerIds !== ids)) return { der: ocspErrorResponse('unauthorized') };
+      issuerIds = ids;
+      const serial = Buffer.from(reqCert.serialNumber).toString('hex').replace(/^(00)+(?=[0-9a-f]{2})/, '');
+      const certIdDer = Buffer.from(AsnConvert.serialize(reqCert));
+      const certificate = await this.store.certificates.byIssuerAndSerial(ids.issuer.id, serial);
+      if (requests.length === 1 && certificate) {
+        const presigned = await this.store.ocsp.find(serial);
+        if (!presigned?.sha1) return { der: ocspErrorResponse('tryLater') };
+        this.accept([presigned]);
+        const hit = this.cache.get(certIdDer.toString('latin1'));
+        if (hit && hit.nextUpdateMs > now.getTime()) return { der: hit.der, cached: hit };
+      }
+      singles.push({ certIdDer, status: certificate ? statusOf(certificate) : { status: 'unknown' } });
+    }
+    return this.signOnDemand(issuerIds!, singles, now);
+  }
+
+  /** Several CertIDs, a CertID written differently from ours, or an unknown serial: signed now, if the budget allows. */
+  private async signOnDemand(ids: NonNullable<ReturnType<IssuerDirectory['get']>>, singles: Array<{ certIdDer: Buffer; status: CertStatus }>, now: Date): Promise<Answer> {
+    const unknownKey = singles.length === 1 && singles[0]!.status.status === 'unknown' ? singles[0]!.certIdDer.toString('latin1') : undefined;
+    const known = unknownKey ? this.unknown.get(unknownKey) : undefined;
+    if (known && known.nextUpdateMs > now.getTime()) return { der: known.der, cached: known };
+    if (!ids.issuer.online || !this.takeToken(now)) return { der: ocspErrorResponse('tryLater') };
+    const thisUpdate = new Date(Math.floor(now.getTime() / 1000) * 1000);
+    const nextUpdate = new Date(thisUpdate.getTime() + OCSP_VALIDITY_MS);
+    const der = await this.signer.sign(ids, singles.map((s) => singleResponse(s.certIdDer, s.status, thisUpdate, nextUpdate)), thisUpdate);
+    const cached = cachedResponse(der, thisUpdate, nextUpdate);
+    if (unknownKey) this.remember(this.unknown, UNKNOWN_CACHE_ENTRIES, unknownKey, cached);
+    return { der, cached };
+  }
+
+  private takeToken(now: Date): boolean {
+    const elapsed = now.getTime() - this.refilledAt;
+    if (elapsed > 0) {
+      this.tokens = Math.min(ON_DEMAND_PER_SECOND, this.tokens + (elapsed * ON_DEMAND_PER_SECOND) / 1000);
+      this.refilledAt = now.getTime();
+    }
+    if (this.tokens < 1) return false;
+    this.tokens -= 1;
+    return true;
+  }
+
+  /** Insertion-ordered maps: the oldest entry leaves first when one is full. */
+  private remember(map: Map<string, CachedResponse>, limit: number, key: string, value: CachedResponse): void {
+    map.delete(key);
+    map.set(key, value);
+    if (map.size > limit) map.delete(map.keys().next().value!);
+  }
+}
+
+/** RFC 6960 A.1: GET /ocsp/<url-encoded standard base64 of the DER request>; what is not base64 decodes to nothing. */
+function decodeGetRequest(encoded: string): Buffer {
+  let text: string;
+  try {
+    text = decodeURIComponent(encoded);
+  } catch {
+    return Buffer.alloc(0);
+  }
+  if (!/^[A-Za-z0-9+/]*={0,2}$/.test(text)) return Buffer.alloc(0);
+  return Buffer.from(text, 'base64');
+}
+
+const PROBLEMS: Record<number, [type: string, title: string]> = {
+  405: [PROBLEM.methodNotAllowed, 'Method Not Allowed'],
+  413: [PROBLEM.tooLarge, 'Content Too Large'],
+  414: [PROBLEM.tooLarge, 'URI Too Long'],
+  415: [PROBLEM.unsupportedMediaType, 'Unsupported Media Type'],
+};
+
+/** What is not an OCSP request at all gets an RFC 7807 problem; a bad OCSP request gets malformedRequest. */
+function sendStatus(res: ServerResponse, status: number, detail: string): void {
+  const [type, title] = PROBLEMS[status]!;
+  const body = JSON.stringify({ type, title, status, detail });
+  res.writeHead(status, { 'Content-Type': 'application/problem+json', 'Content-Length': Buffer.byteLength(body) });
+  res.end(body);
+}

@@ -1,0 +1,81 @@
+import { wholeSeconds } from '../ca/der.ts';
+import type { OcspPresigner } from '../ca/issuance.ts';
+import type { OcspResponseRecord, OcspSubject } from '../store/ocsp-store.ts';
+import type { Store } from '../store/store.ts';
+import { CERT_ID_HASHES, HASH_ALGORITHMS, type CertIdHash, type IssuerCertIds, type IssuerDirectory } from './cert-ids.ts';
+import { basicResponse, certIdDer, responseData, singleResponse, type CertStatus } from './ocsp-der.ts';
+
+/** Pre-signed responses are valid 4 days and signed again after 2 (SPEC section 6). */
+export const OCSP_VALIDITY_MS = 4 * 24 * 3600 * 1000;
+export const OCSP_REFRESH_AFTER_MS = 2 * 24 * 3600 * 1000;
+
+export function statusOf(subject: Pick<OcspSubject, 'revokedAt' | 'revocationReason'>): CertStatus {
+  return subject.revokedAt ? { status: 'revoked', revokedAt: subject.revokedAt, reason: subject.revocationReason ?? 0 } : { status: 'good' };
+}
+
+/**
+ * Signs OCSP responses in the HSM with the issuing CA's key (RFC 6960
+ * basic responses, no delegated responder): one per CertID hash for every
+ * certificate, at issuance, at revocation and before nextUpdate, so that
+ * answering a request is a lookup. Also signs the rare answers that cannot
+ * be made in advance (several certificates in one request, unknown serials).
+ */
+export class OcspSigner implements OcspPresigner {
+  constructor(
+    private readonly directory: IssuerDirectory,
+    private readonly clock: () => Date,
+  ) {}
+
+  /** Both responses (SHA-1 and SHA-256 CertIDs) for a certificate's current status. */
+  async presign(subject: OcspSubject): Promise<OcspResponseRecord> {
+    const ids = this.issuer(subject.issuerId);
+    const now = this.clock();
+    const thisUpdate = wholeSeconds(now);
+    const nextUpdate = new Date(thisUpdate.getTime() + OCSP_VALIDITY_MS);
+    const serial = Buffer.from(subject.serial, 'hex');
+    const status = statusOf(subject);
+    const signed = {} as Record<CertIdHash, Buffer>;
+    for (const hash of CERT_ID_HASHES) {
+      const single = singleResponse(this.certId(ids, hash, serial), status, thisUpdate, nextUpdate);
+      signed[hash] = await this.sign(ids, [single], thisUpdate);
+    }
+    return { serial: subject.serial, issuerId: subject.issuerId, sha1: signed.sha1, sha256: signed.sha256, thisUpdate, nextUpdate, updatedAt: now };
+  }
+
+  /** A response made on request: its SingleResponses, signed now. */
+  async sign(ids: IssuerCertIds, singles: readonly Buffer[], producedAt: Date): Promise<Buffer> {
+    const tbs = responseData(ids.responderKeyHash, producedAt, singles);
+    return basicResponse(tbs, await ids.issuer.signTbs(tbs));
+  }
+
+  certId(ids: IssuerCertIds, hash: CertIdHash, serial: Buffer): Buffer {
+    return certIdDer(HASH_ALGORITHMS[hash], ids.hashes[hash].nameHash, ids.hashes[hash].keyHash, serial);
+  }
+
+  /**
+   * One round of the background signer: responses marked stale by a
+   * revocation (in any process) and those due before nextUpdate; returns
+   * what it signed so the caller's cache takes it at once.
+   */
+  async refreshDue(store: Store, limit: number): Promise<OcspResponseRecord[]> {
+    const now = this.clock();
+    return store.transaction(async (tx) => {
+      const due = await tx.ocsp.due(now, new Date(now.getTime() - OCSP_REFRESH_AFTER_MS), limit);
+      const signed: OcspResponseRecord[] = [];
+      for (const subject of due) {
+        if (!this.directory.get(subject.issuerId)?.issuer.online) continue;
+        const record = await this.presign(subject);
+        await tx.ocsp.put(record);
+        signed.push(record);
+      }
+      if (due.length < limit) await tx.ocsp.dropExpiredStale(now);
+      return signed;
+    });
+  }
+
+  private issuer(issuerId: number): IssuerCertIds {
+    const ids = this.directory.get(issuerId);
+    if (!ids) throw new Error(`no CA with id ${issuerId} in this hierarchy`);
+    return ids;
+  }
+}

@@ -1,0 +1,161 @@
+import type { Hierarchy } from '../ca/hierarchy.ts';
+import type { Issuer } from '../ca/issuer.ts';
+import { isHsmUnavailable } from '../hsm/errors.ts';
+import type { RevocationListener } from '../registry/revocation-service.ts';
+import type { CrlRecord } from '../store/crl-store.ts';
+import type { OcspResponseRecord } from '../store/ocsp-store.ts';
+import type { Store } from '../store/store.ts';
+import type { Logger } from '../server/logger.ts';
+import { IssuerDirectory } from './cert-ids.ts';
+import { CrlPublisher, DEFAULT_CRL_POLICY, type CrlPolicy } from './crl-publisher.ts';
+import { OcspResponder } from './ocsp-responder.ts';
+import { OcspSigner } from './ocsp-signer.ts';
+
+/** The background signer looks for stale and due OCSP responses, and for other processes' new ones, this often. */
+const OCSP_TICK_MS = 1000;
+/** CRLs are checked this often: a revocation reaches its CRL well within 60 s (SPEC section 6). */
+const CRL_TICK_MS = 10_000;
+/** Responses signed per round of the background signer. */
+const OCSP_ROUND = 500;
+/** Other processes' responses are read back this far, for transactions that committed late. */
+const SYNC_OVERLAP_MS = 5000;
+
+/** A CRL as served: its bytes and what the HTTP headers say. */
+export interface ServedCrl {
+  record: CrlRecord;
+  der: Buffer;
+  etag: string;
+}
+
+/**
+ * Publication of revocation status (SPEC section 6): pre-signs OCSP
+ * responses at issuance and revocation and before nextUpdate, answers OCSP
+ * from them, and keeps each CA's CRL current. When the HSM is away it goes
+ * on answering from what is signed and says so in the log.
+ */
+export class Publication implements RevocationListener {
+  readonly signer: OcspSigner;
+  readonly responder: OcspResponder;
+  readonly crlPublisher: CrlPublisher;
+  private readonly crls = new Map<number, ServedCrl>();
+  private readonly timers: NodeJS.Timeout[] = [];
+  private syncedTo: Date;
+  private signingDown = false;
+  private ocspRunning = false;
+  private crlRunning = false;
+
+  constructor(
+    private readonly store: Store,
+    private readonly hierarchy: Hierarchy,
+    private readonly clock: () => Date,
+    private readonly logger: Logger,
+    crlPolicy: CrlPolicy = DEFAULT_CRL_POLICY,
+  ) {
+    const directory = new IssuerDirectory(hierarchy.issuers);
+    this.signer = new OcspSigner(directory, clock);
+    this.responder = new OcspResponder(store, directory, this.signer, clock, logger);
+    this.crlPublisher = new CrlPublisher(store, clock, crlPolicy);
+    this.syncedTo = clock();
+  }
+
+  /** Starts the background work; the first CRL round runs before this returns, so the CRLs are served from the start. */
+  async start(): Promise<void> {
+    await this.crlRound();
+    this.timers.push(setInterval(() => void this.ocspRound(), OCSP_TICK_MS), setInterval(() => void this.crlRound(), CRL_TICK_MS));
+    for (const timer of this.timers) timer.unref();
+  }
+
+  stop(): void {
+    for (const timer of this.timers.splice(0)) clearInterval(timer);
+  }
+
+  /** The newest CRL of a CA, by slug. */
+  crl(slug: string): ServedCrl | undefined {
+    const issuer = this.hierarchy.bySlug(slug);
+    return issuer ? this.crls.get(issuer.id) : undefined;
+  }
+
+  /** After a revocation commits: new responses signed now, so OCSP says `revoked` at once. */
+  async revoked(certificates: Parameters<RevocationListener['revoked']>[0]): Promise<void> {
+    this.responder.forget(certificates);
+    const signed: OcspResponseRecord[] = [];
+    try {
+      for (const certificate of certificates) {
+        const record = await this.signer.presign({ serial: certificate.serial, issuerId: certificate.issuerId, revokedAt: certificate.revokedAt, revocationReason: certificate.revocationReason });
+        await this.store.ocsp.put(record);
+        signed.push(record);
+      }
+    } catch (err) {
+      // The revocation stands; the responder says tryLater for these until the background signer gets through.
+      this.signingFailed(err, 'signing OCSP responses after a revocation');
+    }
+    this.responder.accept(signed);
+  }
+
+  /** One round: sign what is stale or due, then take what other processes signed. */
+  async ocspRound(): Promise<void> {
+    if (this.ocspRunning) return;
+    this.ocspRunning = true;
+    try {
+      const signed = await this.signer.refreshDue(this.store, OCSP_ROUND);
+      this.responder.accept(signed);
+      this.signingWorks();
+      const from = new Date(this.syncedTo.getTime() - SYNC_OVERLAP_MS);
+      this.syncedTo = this.clock();
+      this.responder.accept(await this.store.ocsp.changedSince(from, 10_000));
+    } catch (err) {
+      this.signingFailed(err, 'refreshing OCSP responses');
+    } finally {
+      this.ocspRunning = false;
+    }
+  }
+
+  /** One round: make the CRLs that are due (root excepted), then serve the newest of each CA. */
+  async crlRound(): Promise<void> {
+    if (this.crlRunning) return;
+    this.crlRunning = true;
+    try {
+      for (const issuer of this.hierarchy.issuers) {
+        await this.publishIfDue(issuer);
+        await this.load(issuer);
+      }
+    } catch (err) {
+      this.logger.error({ err }, 'loading CRLs failed');
+    } finally {
+      this.crlRunning = false;
+    }
+  }
+
+  private async publishIfDue(issuer: Issuer): Promise<void> {
+    if (issuer.role === 'root' || !issuer.online) return;
+    try {
+      if (!(await this.crlPublisher.due(issuer))) return;
+      const published = await this.crlPublisher.publish(issuer);
+      if (published) this.logger.info({ ca: issuer.slug, number: published.record.number.toString(), entries: published.record.entries }, 'CRL published');
+      this.signingWorks();
+    } catch (err) {
+      this.signingFailed(err, `publishing the ${issuer.slug} CRL`);
+    }
+  }
+
+  private async load(issuer: Issuer): Promise<void> {
+    const newest = await this.store.crls.newest(issuer.id);
+    if (!newest || this.crls.get(issuer.id)?.record.number === newest.number) return;
+    const der = await this.store.crls.bytes(issuer.id, newest.number);
+    this.crls.set(issuer.id, { record: newest, der, etag: `"${newest.sha256}"` });
+  }
+
+  private signingFailed(err: unknown, what: string): void {
+    if (!isHsmUnavailable(err)) {
+      this.logger.error({ err }, `${what} failed`);
+      return;
+    }
+    if (!this.signingDown) this.logger.error({ err }, `signing is down (the HSM does not answer): OCSP answers from pre-signed responses, CRLs and new responses wait (${what})`);
+    this.signingDown = true;
+  }
+
+  private signingWorks(): void {
+    if (this.signingDown) this.logger.info('signing is back: OCSP responses and CRLs are being brought up to date');
+    this.signingDown = false;
+  }
+}
