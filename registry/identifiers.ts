@@ -43,3 +43,11 @@ export function checkText(field: string, value: unknown, max: number, options: {
   }
   return value;
 }
+
+/** A certificate serial as operators give it: the hex of the INTEGER, any case, an even number of digits. */
+export function checkCertificateSerial(value: unknown): string {
+  if (typeof value !== 'string' || !/^[0-9a-fA-F]{2,64}$/.test(value) || value.length % 2 !== 0) {
+    throw malformed('a certificate serial is its hex value, 2 to 64 digits, an even number of them');
+  }
+  return value.toLowerCase();
+}

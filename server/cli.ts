@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
-import { HierarchyError } from '../ca/hierarchy.ts';
+import { HierarchyError, loadHierarchy } from '../ca/hierarchy.ts';
 import { OfflineKeyError } from '../ca/issuer.ts';
 import { HsmError } from '../hsm/errors.ts';
 import { AuditCheckpoints, type Checkpoint } from '../registry/audit-checkpoints.ts';
@@ -8,7 +8,10 @@ import { loadAuditKey } from '../registry/audit-key.ts';
 import type { CheckpointRecord } from '../store/types.ts';
 import { fromExported, verifyAudit } from '../registry/audit-verify.ts';
 import { deviceHistory, formatHistory } from '../registry/device-history.ts';
-import { checkSerial } from '../registry/identifiers.ts';
+import { checkCertificateSerial, checkName, checkSerial } from '../registry/identifiers.ts';
+import { REVOCATION_REASON_NAMES, checkReason } from '../registry/revocation.ts';
+import { RevocationService, type RevocationListener } from '../registry/revocation-service.ts';
+import { CrlPublisher } from '../publish/crl-publisher.ts';
 import { DomainError } from '../errors/domain-error.ts';
 import { ConfigError, loadConfig } from './config.ts';
 import { openContext, type Context } from './context.ts';
@@ -211,6 +214,59 @@ program
       say(`retired ${previous.slug} CA serial ${previous.record.serial}; it keeps signing the CRL and OCSP of its certificates`);
       say(`new ${next.slug} CA serial ${next.record.serial} key ${next.record.keyLabel} (CKA_ID ${next.record.keyId.toString('hex')}); restart serve to issue from it`);
       process.stdout.write(`${next.certificate.toString('pem')}\n`);
+    }),
+  );
+
+/** Revocations from the command line: the serving processes sign the new OCSP responses within a second (they are marked stale here). */
+const afterCliRevocation: RevocationListener = { revoked: async () => {} };
+
+const revoke = program.command('revoke').description('operator revocation (SPEC section 6): a certificate, a device, or a compromised factory batch');
+const reasonOption = ['--reason <reason>', `RFC 5280 reason: ${REVOCATION_REASON_NAMES.join(', ')}`] as const;
+for (const [scope, argument, summary] of [
+  ['certificate', '<serial>', 'one certificate, by its hex serial'],
+  ['device', '<serial>', "every live certificate of a device, its birth certificate included"],
+  ['batch', '<batch>', 'every birth certificate of a factory batch and the operational certificates derived from them; the devices are quarantined'],
+] as const) {
+  revoke
+    .command(`${scope} ${argument}`)
+    .description(summary)
+    .requiredOption(...reasonOption)
+    .action((id: string, options: { reason: string }) =>
+      withContext(async (ctx) => {
+        const reason = checkReason(options.reason);
+        const service = new RevocationService(ctx.store, ctx.audit, afterCliRevocation, ctx.clock);
+        if (scope === 'certificate') {
+          const { record, revokedNow } = await service.certificate(checkCertificateSerial(id), reason, 'cli');
+          say(revokedNow ? `revoked ${record.kind} certificate ${record.serial} (${reason})` : `certificate ${record.serial} was already revoked: its first reason and time stand`);
+        } else if (scope === 'device') {
+          const revoked = await service.device(checkSerial(id), reason, 'cli');
+          say(`revoked ${revoked.length} certificate(s) of device ${id}${revoked.map((r) => `\n  ${r.kind} ${r.serial}`).join('')}`);
+        } else {
+          const batch = checkName('batch', id);
+          const done = await service.batch(batch, reason, 'cli', (progress) => {
+            if (!progress.finished) say(`batch ${batch}: ${progress.devices} devices, ${progress.certificates} certificates revoked so far`);
+          });
+          say(`batch ${batch} revoked: ${done.devices} devices quarantined or already out of service, ${done.certificates} certificates revoked`);
+        }
+      }),
+    );
+}
+
+program
+  .command('crl')
+  .description('certificate revocation lists')
+  .command('publish')
+  .description('sign a new CRL for each intermediate now (serve does it on its own); with --root, the root CRL in a root ceremony')
+  .option('--root', "sign the root's CRL (valid a year): the root key must be in the token")
+  .action((options: { root?: boolean }) =>
+    withContext(async (ctx) => {
+      const hierarchy = await loadHierarchy(ctx.provider, ctx.crypto, ctx.store, { allowOfflineRoot: !options.root });
+      const publisher = new CrlPublisher(ctx.store, ctx.clock, ctx.config.crl);
+      const issuers = options.root ? [hierarchy.root] : hierarchy.issuers.filter((issuer) => issuer.role !== 'root' && issuer.online);
+      for (const issuer of issuers) {
+        const published = (await publisher.publish(issuer, { force: true }))!;
+        say(`${issuer.slug}: CRL number ${published.record.number} with ${published.record.entries} entries, next update ${published.record.nextUpdate.toISOString()}`);
+      }
     }),
   );
 

@@ -294,7 +294,7 @@ describe('factory API (SPEC section 4)', function () {
       expect(history.json.events.map((e: { action: string }) => e.action)).to.deep.equal([
         'device.manufactured', 'certificate.revoked', 'device.reprovision-allowed', 'device.reprovisioned', 'device.birth-certificate-returned',
       ]);
-      expect(history.json.events[1].data.reason).to.equal('RMA 4711: secure element replaced');
+      expect(history.json.events[2].data.reason).to.equal('RMA 4711: secure element replaced');
       expect(history.json.certificates.map((c: { kind: string; revokedAt: string | null }) => [c.kind, c.revokedAt !== null])).to.deep.equal([['birth', true], ['birth', false]]);
     });
 

@@ -1,7 +1,7 @@
 import { Router } from 'express';
 import { malformed } from '../../../errors/domain-error.ts';
 import type { AuditLog } from '../../../registry/audit-log.ts';
-import { checkName, checkSerial, checkText } from '../../../registry/identifiers.ts';
+import { checkCertificateSerial, checkName, checkSerial, checkText } from '../../../registry/identifiers.ts';
 import { reprovisionDevice, suspendOrResume } from '../../../registry/lifecycle.ts';
 import { checkModelDeclaration, declareModel } from '../../../registry/models.ts';
 import { checkReason, reasonName } from '../../../registry/revocation.ts';
@@ -35,14 +35,6 @@ function certificateView(record: CertificateRecord) {
     serial: record.serial, kind: record.kind, device: record.deviceSerial,
     revokedAt: record.revokedAt?.toISOString() ?? null, reason: record.revocationReason === null ? null : reasonName(record.revocationReason),
   };
-}
-
-/** A certificate serial as the API takes it: the hex of the INTEGER, any case. */
-function checkCertificateSerial(value: unknown): string {
-  if (typeof value !== 'string' || !/^[0-9a-fA-F]{2,64}$/.test(value) || value.length % 2 !== 0) {
-    throw malformed('a certificate serial is its hex value, 2 to 64 digits, an even number of them');
-  }
-  return value.toLowerCase();
 }
 
 function reasonOf(body: unknown) {

@@ -1,0 +1,136 @@
+import { expect } from 'chai';
+import { randomBytes } from 'node:crypto';
+import { AsnConvert, OctetString } from '@peculiar/asn1-schema';
+import { BasicOCSPResponse, CertID, CertStatus, OCSPRequest, OCSPResponse, OCSPResponseStatus, Request, ResponderID, ResponseBytes, ResponseData, RevokedInfo, SingleResponse, TBSRequest, id_pkix_ocsp_basic } from '@peculiar/asn1-ocsp';
+import { AlgorithmIdentifier, CertificateList, CRLReason, CRLReasons, Extension, Name, RevokedCertificate, TBSCertList, Time, Version } from '@peculiar/asn1-x509';
+import { CrlEntryWriter, encodeCrl, encodeTbsCertList } from '../publish/crl-der.ts';
+import { basicResponse, certIdDer, ocspErrorResponse, responseData, singleResponse, type CertStatus as OurStatus } from '../publish/ocsp-der.ts';
+import { HASH_ALGORITHMS } from '../publish/cert-ids.ts';
+import { certIdOfRequest } from '../publish/ocsp-request.ts';
+import { CrlPublisher } from '../publish/crl-publisher.ts';
+import { createMemoryCa, type MemoryCa } from './support/memory-ca.ts';
+import { rawConnection } from '../store/test-access.ts';
+
+const SIGNATURE = { algorithm: Buffer.from('300a06082a8648ce3d040302', 'hex'), signature: Buffer.from('3006020101020101', 'hex') };
+const at = (iso: string) => new Date(iso);
+/** The ArrayBuffer of exactly these bytes, as @peculiar/asn1-schema fields take them. */
+const ab = (bytes: Buffer): ArrayBuffer => new Uint8Array(bytes).buffer;
+
+describe('OCSP responses and CRLs written as DER (publish/)', function () {
+  this.timeout(60_000);
+
+  it('an OCSP response is byte-identical to @peculiar/asn1-ocsp for good, revoked (with and without reason) and unknown', () => {
+    const nameHash = randomBytes(20);
+    const keyHash = randomBytes(20);
+    const serial = Buffer.from('7f1e2d3c4b5a69788796a5b4c3d2e1f0', 'hex');
+    const thisUpdate = at('2026-11-23T10:00:00Z');
+    const nextUpdate = at('2026-11-27T10:00:00Z');
+    const statuses: Array<[OurStatus, CertStatus]> = [
+      [{ status: 'good' }, new CertStatus({ good: null })],
+      [{ status: 'unknown' }, new CertStatus({ unknown: null })],
+      [{ status: 'revoked', revokedAt: at('2026-11-20T01:02:03Z'), reason: 1 }, new CertStatus({ revoked: new RevokedInfo({ revocationTime: at('2026-11-20T01:02:03Z'), revocationReason: new CRLReason(CRLReasons.keyCompromise) }) })],
+      [{ status: 'revoked', revokedAt: at('2051-01-01T00:00:00Z'), reason: 0 }, new CertStatus({ revoked: new RevokedInfo({ revocationTime: at('2051-01-01T00:00:00Z') }) })],
+    ];
+    for (const [ours, theirs] of statuses) {
+      const certId = certIdDer(HASH_ALGORITHMS.sha1, nameHash, keyHash, serial);
+      const tbs = responseData(keyHash, thisUpdate, [singleResponse(certId, ours, thisUpdate, nextUpdate)]);
+      const der = basicResponse(tbs, SIGNATURE);
+      const library = new ResponseData({
+        responderID: new ResponderID({ byKey: new OctetString(keyHash) }),
+        producedAt: thisUpdate,
+        responses: [new SingleResponse({
+          certID: new CertID({ hashAlgorithm: AsnConvert.parse(HASH_ALGORITHMS.sha1, AlgorithmIdentifier), issuerNameHash: new OctetString(nameHash), issuerKeyHash: new OctetString(keyHash), serialNumber: ab(serial) }),
+          certStatus: theirs, thisUpdate, nextUpdate,
+        })],
+      });
+      expect(Buffer.from(AsnConvert.serialize(library)).equals(tbs), ours.status).to.equal(true);
+      const basic = new BasicOCSPResponse({ tbsResponseData: library, signatureAlgorithm: AsnConvert.parse(SIGNATURE.algorithm, AlgorithmIdentifier), signature: ab(SIGNATURE.signature) });
+      const response = new OCSPResponse({ responseStatus: OCSPResponseStatus.successful, responseBytes: new ResponseBytes({ responseType: id_pkix_ocsp_basic, response: new OctetString(AsnConvert.serialize(basic)) }) });
+      expect(Buffer.from(AsnConvert.serialize(response)).equals(der)).to.equal(true);
+    }
+    expect(Buffer.from(AsnConvert.serialize(new OCSPResponse({ responseStatus: OCSPResponseStatus.unauthorized }))).equals(ocspErrorResponse('unauthorized'))).to.equal(true);
+  });
+
+  it('the fast path finds the CertID of a one-certificate request, with or without a nonce, and nothing in anything else', () => {
+    const certId = certIdDer(HASH_ALGORITHMS.sha256, randomBytes(32), randomBytes(32), randomBytes(16));
+    const parsedId = AsnConvert.parse(certId, CertID);
+    const nonce = new Extension({ extnID: '1.3.6.1.5.5.7.48.1.2', extnValue: new OctetString(AsnConvert.serialize(new OctetString(randomBytes(16)))) });
+    const request = (list: Request[], extensions?: Extension[]) =>
+      Buffer.from(AsnConvert.serialize(new OCSPRequest({ tbsRequest: new TBSRequest({ requestList: list, ...(extensions ? { requestExtensions: extensions } : {}) }) })));
+    const plain = request([new Request({ reqCert: parsedId })]);
+    const withNonce = request([new Request({ reqCert: parsedId })], [nonce]);
+    const two = request([new Request({ reqCert: parsedId }), new Request({ reqCert: parsedId })]);
+    expect(certIdOfRequest(plain)?.equals(certId)).to.equal(true);
+    expect(certIdOfRequest(withNonce)?.equals(certId)).to.equal(true);
+    expect(certIdOfRequest(two)).to.equal(undefined);
+    expect(certIdOfRequest(Buffer.concat([plain, Buffer.from([0])]))).to.equal(undefined);
+    for (let length = 0; length < plain.length; length += 1) expect(certIdOfRequest(plain.subarray(0, length))).to.equal(undefined);
+    for (let i = 0; i < 2000; i += 1) certIdOfRequest(randomBytes(1 + (i % 200)));
+  });
+
+  it('a CRL is byte-identical to @peculiar/asn1-x509: entries with and without reason, 17-byte serials, UTCTime and GeneralizedTime', () => {
+    const writer = new CrlEntryWriter();
+    const entries: Array<[string, number, number]> = [];
+    for (let i = 0; i < 3000; i += 1) {
+      const serial = randomBytes(16);
+      serial[0] = i % 3 === 0 ? serial[0]! | 0x80 : (serial[0]! & 0x7f) || 1;
+      const seconds = i === 7 ? Date.parse('2051-06-01T00:00:00Z') / 1000 : 1_790_000_000 + (i >> 4);
+      entries.push([serial.toString('hex'), seconds, [0, 1, 3, 4, 5, 9][i % 6]!]);
+    }
+    for (const [serial, seconds, reason] of entries) writer.add(serial, seconds, reason);
+    const issuer = AsnConvert.serialize(new Name([]));
+    const aki = { type: '2.5.29.35', critical: false, value: Buffer.from('30168014' + '11'.repeat(20), 'hex') };
+    const fields = { signatureAlgorithm: SIGNATURE.algorithm, issuerName: Buffer.from(issuer), authorityKeyIdentifier: aki, thisUpdate: at('2026-11-23T10:00:00Z'), nextUpdate: at('2026-11-24T10:00:00Z'), number: 1_795_000_000_123n };
+    const tbs = encodeTbsCertList(fields, writer.finish(), writer.length);
+    const der = encodeCrl(tbs, SIGNATURE);
+
+    const library = new TBSCertList({
+      version: Version.v2,
+      signature: AsnConvert.parse(SIGNATURE.algorithm, AlgorithmIdentifier),
+      issuer: new Name([]),
+      thisUpdate: new Time(fields.thisUpdate),
+      nextUpdate: new Time(fields.nextUpdate),
+      revokedCertificates: entries.map(([serial, seconds, reason]) => {
+        const bytes = Buffer.from(serial, 'hex');
+        return new RevokedCertificate({
+          userCertificate: ab(bytes[0]! & 0x80 ? Buffer.concat([Buffer.from([0]), bytes]) : bytes),
+          revocationDate: new Time(new Date(seconds * 1000)),
+          ...(reason ? { crlEntryExtensions: [new Extension({ extnID: '2.5.29.21', extnValue: new OctetString(AsnConvert.serialize(new CRLReason(reason))) })] } : {}),
+        });
+      }),
+      crlExtensions: [
+        new Extension({ extnID: aki.type, extnValue: new OctetString(aki.value) }),
+        new Extension({ extnID: '2.5.29.20', extnValue: new OctetString(Buffer.from('020601a1ee565e7b', 'hex')) }),
+      ],
+    });
+    expect(Buffer.from(AsnConvert.serialize(library)).equals(tbs)).to.equal(true);
+    const list = new CertificateList({ tbsCertList: library, signatureAlgorithm: AsnConvert.parse(SIGNATURE.algorithm, AlgorithmIdentifier), signature: ab(SIGNATURE.signature) });
+    expect(Buffer.from(AsnConvert.serialize(list)).equals(der)).to.equal(true);
+
+    const empty = new CrlEntryWriter();
+    const emptyTbs = encodeTbsCertList(fields, empty.finish(), empty.length);
+    delete library.revokedCertificates;
+    expect(Buffer.from(AsnConvert.serialize(library)).equals(emptyTbs), 'no entries: revokedCertificates absent').to.equal(true);
+  });
+
+  describe('CRL numbers and contents', () => {
+    let ca: MemoryCa;
+    before(async () => {
+      ca = await createMemoryCa();
+    });
+    after(async () => ca?.close());
+
+    it('rise with every CRL, across a restored older database, and expired certificates leave after the grace', async () => {
+      const operational = ca.hierarchy.operational;
+      const first = (await new CrlPublisher(ca.store, () => new Date()).publish(operational, { force: true }))!;
+      const second = (await new CrlPublisher(ca.store, () => new Date()).publish(operational, { force: true }))!;
+      expect(second.record.number > first.record.number).to.equal(true);
+      // A database restored from a dump made before both CRLs: the number comes from the time and still rises.
+      await rawConnection(ca.store)('crls').where({ issuer_id: operational.id }).delete();
+      const third = (await new CrlPublisher(ca.store, () => new Date()).publish(operational, { force: true }))!;
+      expect(third.record.number > second.record.number).to.equal(true);
+      // Not due: no revocation since and not past half its validity.
+      expect(await new CrlPublisher(ca.store, () => new Date()).publish(operational)).to.equal(undefined);
+    });
+  });
+});
