@@ -177,6 +177,25 @@ describe('cli: init, serve, token (embedded defaults: PGlite and SoftHSM in the 
     expect(bad.stderr).to.contain('lacks seq, head, at, key or signature');
   });
 
+  it('crl publish signs the intermediates\' CRLs, --root the root\'s; revoke refuses what it cannot do, in one line', () => {
+    const intermediates = runCli(['crl', 'publish'], env);
+    expect(intermediates.status, intermediates.stderr).to.equal(0);
+    expect(intermediates.stderr).to.match(/factory: CRL number \d+ with 0 entries/).and.match(/operational: CRL number \d+ with 0 entries/);
+    const root = runCli(['crl', 'publish', '--root'], env);
+    expect(root.status, root.stderr).to.equal(0);
+    expect(root.stderr).to.match(/root: CRL number \d+ with 0 entries, next update/);
+    const unknown = runCli(['revoke', 'certificate', '00ff', '--reason', 'keyCompromise'], env);
+    expect(unknown.status).to.equal(1);
+    expect(unknown.stderr.trim()).to.equal('devid-ca: no certificate with serial 00ff');
+    const hold = runCli(['revoke', 'device', 'dev-1', '--reason', 'certificateHold'], env);
+    expect(hold.status).to.equal(1);
+    expect(hold.stderr).to.match(/the revocation reason must be one of unspecified, keyCompromise/);
+    expectNoStack(hold.stderr);
+    const batch = runCli(['revoke', 'batch', 'empty-batch', '--reason', 'keyCompromise'], env);
+    expect(batch.status, batch.stderr).to.equal(0);
+    expect(batch.stderr).to.match(/batch empty-batch revoked: 0 devices/);
+  });
+
   it('the recorded identity changes only through `identity set`, audited', () => {
     const refused = runCli(['identity', 'set', '--http-base-url', 'https://pki.example.com'], env);
     expect(refused.status).to.equal(1);
