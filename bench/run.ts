@@ -1,6 +1,7 @@
 import { benchEnroll } from './enroll.bench.ts';
 import { benchFactory } from './factory.bench.ts';
 import { benchHsm } from './hsm.bench.ts';
+import { benchOcsp } from './ocsp.bench.ts';
 import { print, type BenchResult } from './report.ts';
 
 /**
@@ -14,6 +15,7 @@ const benches: Array<[string, (ms: number) => Promise<BenchResult[]>]> = [
   ['hsm', benchHsm],
   ['factory', benchFactory],
   ['enroll', benchEnroll],
+  ['ocsp', benchOcsp],
 ];
 
 for (const [name, bench] of benches.filter(([name]) => !only || only.split(',').includes(name))) {

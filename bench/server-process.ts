@@ -67,7 +67,12 @@ export interface BenchCa {
   ca: string;
   agent: Agent;
   server: ServerProcess;
+  /** The server's environment (data directory, listeners, database URL): for the CLI beside it. */
+  env: Record<string, string>;
+  /** host:port of the plain-HTTP listener (CRL, OCSP). */
+  http: string;
   factoryToken: string;
+  operatorToken: string;
   call(method: string, path: string, token: string, body: unknown): Promise<{ status: number; json: Record<string, unknown> }>;
   close(): Promise<void>;
 }
@@ -106,7 +111,7 @@ export async function startBenchCa(kind: 'pglite' | 'postgres', maxSockets: numb
     });
     await call('PUT', '/operator/v1/models/bench-1', operatorToken, { hwType: '1.3.6.1.4.1.99999.9', manufacturer: 'Bench' });
     return {
-      origin, ca, agent, server, factoryToken, call,
+      origin, ca, agent, server, env, http: env.DEVID_HTTP_LISTEN, factoryToken, operatorToken, call,
       close: async () => {
         agent.destroy();
         await server.stop();
