@@ -1,3 +1,4 @@
+import { benchCrl } from './crl.bench.ts';
 import { benchEnroll } from './enroll.bench.ts';
 import { benchFactory } from './factory.bench.ts';
 import { benchHsm } from './hsm.bench.ts';
@@ -16,6 +17,7 @@ const benches: Array<[string, (ms: number) => Promise<BenchResult[]>]> = [
   ['factory', benchFactory],
   ['enroll', benchEnroll],
   ['ocsp', benchOcsp],
+  ['crl', benchCrl],
 ];
 
 for (const [name, bench] of benches.filter(([name]) => !only || only.split(',').includes(name))) {

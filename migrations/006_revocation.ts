@@ -49,6 +49,8 @@ export async function up(knex: Knex): Promise<void> {
     t.primary(['issuer_id', 'number', 'part']);
     t.foreign(['issuer_id', 'number']).references(['issuer_id', 'number']).inTable('crls').onDelete('CASCADE');
   });
+  // Signed DER does not compress: storing it as it is saves the attempt (seconds for a million entries).
+  await knex.raw('alter table crl_parts alter column bytes set storage external');
 
   await knex.schema.createTable('compromised_batches', (t) => {
     t.text('batch').primary();
@@ -61,7 +63,8 @@ export async function up(knex: Knex): Promise<void> {
     t.timestamp('finished_at', { useTz: true });
   });
 
-  await knex.raw('create index certificates_revoked_serial on certificates (issuer_id, serial) where revoked_at is not null');
+  // The CRL reads an issuer's revoked certificates from this index alone (an index-only scan), in serial order.
+  await knex.raw('create index certificates_revoked_serial on certificates (issuer_id, serial) include (revoked_at, revocation_reason, not_after) where revoked_at is not null');
   await knex.raw('create index devices_batch_serial on devices (batch, serial)');
 }
 

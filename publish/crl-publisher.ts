@@ -4,7 +4,7 @@ import type { Issuer } from '../ca/issuer.ts';
 import type { CrlRecord } from '../store/crl-store.ts';
 import { LOCKS } from '../store/locks.ts';
 import type { Store } from '../store/store.ts';
-import { CrlEntryWriter, encodeCrl, encodeTbsCertList } from './crl-der.ts';
+import { CrlEntryWriter, encodeSignedCrl } from './crl-der.ts';
 
 export interface CrlPolicy {
   /** thisUpdate to nextUpdate of the intermediates' CRLs (DEVID_CRL_NEXT_UPDATE, 24 h). */
@@ -73,15 +73,15 @@ export class CrlPublisher {
         if (page.length < PAGE) break;
         after = page.at(-1)![0];
       }
-      const tbs = encodeTbsCertList({
+      const fields = {
         signatureAlgorithm: issuer.signatureAlgorithm,
         issuerName: issuer.subjectDer,
         authorityKeyIdentifier: issuer.authorityKeyIdentifier,
         thisUpdate,
         nextUpdate,
         number,
-      }, writer.finish(), writer.length);
-      const der = encodeCrl(tbs, await issuer.signTbs(tbs));
+      };
+      const der = await encodeSignedCrl(fields, writer.finish(), writer.length, (tbs) => issuer.signTbs(tbs));
       const record: CrlRecord = { issuerId: issuer.id, number, thisUpdate, nextUpdate, entries: writer.count, size: der.length, sha256: sha256Hex(der) };
       await tx.crls.insert(record, der);
       return { record, der };

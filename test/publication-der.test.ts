@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { AsnConvert, OctetString } from '@peculiar/asn1-schema';
 import { BasicOCSPResponse, CertID, CertStatus, OCSPRequest, OCSPResponse, OCSPResponseStatus, Request, ResponderID, ResponseBytes, ResponseData, RevokedInfo, SingleResponse, TBSRequest, id_pkix_ocsp_basic } from '@peculiar/asn1-ocsp';
 import { AlgorithmIdentifier, CertificateList, CRLReason, CRLReasons, Extension, Name, RevokedCertificate, TBSCertList, Time, Version } from '@peculiar/asn1-x509';
-import { CrlEntryWriter, encodeCrl, encodeTbsCertList } from '../publish/crl-der.ts';
+import { CrlEntryWriter, encodeCrl, encodeSignedCrl, encodeTbsCertList } from '../publish/crl-der.ts';
 import { basicResponse, certIdDer, ocspErrorResponse, responseData, singleResponse, type CertStatus as OurStatus } from '../publish/ocsp-der.ts';
 import { HASH_ALGORITHMS } from '../publish/cert-ids.ts';
 import { certIdOfRequest } from '../publish/ocsp-request.ts';
@@ -68,7 +68,7 @@ describe('OCSP responses and CRLs written as DER (publish/)', function () {
     for (let i = 0; i < 2000; i += 1) certIdOfRequest(randomBytes(1 + (i % 200)));
   });
 
-  it('a CRL is byte-identical to @peculiar/asn1-x509: entries with and without reason, 17-byte serials, UTCTime and GeneralizedTime', () => {
+  it('a CRL is byte-identical to @peculiar/asn1-x509: entries with and without reason, 17-byte serials, UTCTime and GeneralizedTime', async () => {
     const writer = new CrlEntryWriter();
     const entries: Array<[string, number, number]> = [];
     for (let i = 0; i < 3000; i += 1) {
@@ -106,6 +106,11 @@ describe('OCSP responses and CRLs written as DER (publish/)', function () {
     expect(Buffer.from(AsnConvert.serialize(library)).equals(tbs)).to.equal(true);
     const list = new CertificateList({ tbsCertList: library, signatureAlgorithm: AsnConvert.parse(SIGNATURE.algorithm, AlgorithmIdentifier), signature: ab(SIGNATURE.signature) });
     expect(Buffer.from(AsnConvert.serialize(list)).equals(der)).to.equal(true);
+    const signedInPlace = await encodeSignedCrl(fields, writer.finish(), writer.length, async (signedTbs) => {
+      expect(signedTbs.equals(tbs)).to.equal(true);
+      return SIGNATURE;
+    });
+    expect(signedInPlace.equals(der), 'written in one buffer').to.equal(true);
 
     const empty = new CrlEntryWriter();
     const emptyTbs = encodeTbsCertList(fields, empty.finish(), empty.length);
