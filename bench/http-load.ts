@@ -112,3 +112,9 @@ export function rawRequest(method: 'GET' | 'POST', path: string, body?: Buffer, 
   if (close) head.push('Connection: close');
   return Buffer.concat([Buffer.from(`${head.join('\r\n')}\r\n\r\n`, 'latin1'), body ?? Buffer.alloc(0)]);
 }
+
+/** The INTEGER contents of a positive serial given in hex: a 0x00 in front when the top bit is set. */
+export function integerContents(serialHex: string): Buffer {
+  const bytes = Buffer.from(serialHex, 'hex');
+  return bytes[0]! & 0x80 ? Buffer.concat([Buffer.from([0]), bytes]) : bytes;
+}

@@ -10,7 +10,7 @@ import * as x509 from '@peculiar/x509';
 import knexFactory, { type Knex } from 'knex';
 import { subjectPublicKeyBits } from '../publish/cert-ids.ts';
 import { freePort } from '../test/support/cli.ts';
-import { load, rawRequest } from './http-load.ts';
+import { integerContents, load, rawRequest } from './http-load.ts';
 import type { BenchResult } from './report.ts';
 import { startBenchCa, type BenchCa } from './server-process.ts';
 
@@ -23,7 +23,7 @@ function ocspRequest(issuerName: Buffer, issuerKey: Buffer, serialHex: string): 
   const certId = new CertID({
     hashAlgorithm: new AlgorithmIdentifier({ algorithm: '1.3.14.3.2.26', parameters: new Uint8Array([5, 0]).buffer }),
     issuerNameHash: new OctetString(sha1(issuerName)), issuerKeyHash: new OctetString(sha1(issuerKey)),
-    serialNumber: new Uint8Array(Buffer.from(serialHex, 'hex')).buffer,
+    serialNumber: new Uint8Array(integerContents(serialHex)).buffer,
   });
   return Buffer.from(AsnConvert.serialize(new OCSPRequest({ tbsRequest: new TBSRequest({ requestList: [new Request({ reqCert: certId })] }) })));
 }

@@ -1,3 +1,4 @@
+import { benchBatch } from './batch.bench.ts';
 import { benchCrl } from './crl.bench.ts';
 import { benchEnroll } from './enroll.bench.ts';
 import { benchFactory } from './factory.bench.ts';
@@ -18,6 +19,7 @@ const benches: Array<[string, (ms: number) => Promise<BenchResult[]>]> = [
   ['enroll', benchEnroll],
   ['ocsp', benchOcsp],
   ['crl', benchCrl],
+  ['batch', benchBatch],
 ];
 
 for (const [name, bench] of benches.filter(([name]) => !only || only.split(',').includes(name))) {

@@ -129,8 +129,12 @@ export class OcspResponder {
     }
   }
 
-  /** Takes new pre-signed responses (this process signed them, or another did: see sync). */
-  accept(records: readonly OcspResponseRecord[]): void {
+  /**
+   * Takes new pre-signed responses (this process signed them, or another
+   * did): replaces the cached ones; a certificate not asked about yet is
+   * read from the database on its first request (`load`).
+   */
+  accept(records: readonly OcspResponseRecord[], load = false): void {
     for (const record of records) {
       const ids = this.directory.get(record.issuerId);
       if (!ids) continue;
@@ -140,7 +144,7 @@ export class OcspResponder {
         const der = record[hash];
         if (!der || !record.thisUpdate || !record.nextUpdate) {
           this.cache.delete(key);
-        } else {
+        } else if (load || this.cache.has(key)) {
           this.remember(this.cache, CACHE_ENTRIES, key, cachedResponse(der, record.thisUpdate, record.nextUpdate));
         }
       }
@@ -184,7 +188,7 @@ export class OcspResponder {
       if (requests.length === 1 && certificate) {
         const presigned = await this.store.ocsp.find(serial);
         if (!presigned?.sha1) return { der: ocspErrorResponse('tryLater') };
-        this.accept([presigned]);
+        this.accept([presigned], true);
         const hit = this.cache.get(certIdDer.toString('latin1'));
         if (hit && hit.nextUpdateMs > now.getTime()) return { der: hit.der, cached: hit };
       }

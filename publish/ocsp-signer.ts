@@ -63,11 +63,9 @@ export class OcspSigner implements OcspPresigner {
       const due = await tx.ocsp.due(now, new Date(now.getTime() - OCSP_REFRESH_AFTER_MS), limit);
       const signed: OcspResponseRecord[] = [];
       for (const subject of due) {
-        if (!this.directory.get(subject.issuerId)?.issuer.online) continue;
-        const record = await this.presign(subject);
-        await tx.ocsp.put(record);
-        signed.push(record);
+        if (this.directory.get(subject.issuerId)?.issuer.online) signed.push(await this.presign(subject));
       }
+      await tx.ocsp.putMany(signed);
       if (due.length < limit) await tx.ocsp.dropExpiredStale(now);
       return signed;
     });

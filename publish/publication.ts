@@ -17,6 +17,8 @@ const OCSP_TICK_MS = 1000;
 const CRL_TICK_MS = 10_000;
 /** Responses signed per round of the background signer. */
 const OCSP_ROUND = 500;
+/** Signatures between two turns of the event loop when signing after a revocation. */
+const YIELD_EVERY = 32;
 /** Other processes' responses are read back this far, for transactions that committed late. */
 const SYNC_OVERLAP_MS = 5000;
 
@@ -81,13 +83,15 @@ export class Publication implements RevocationListener {
     const signed: OcspResponseRecord[] = [];
     try {
       for (const certificate of certificates) {
-        const record = await this.signer.presign({ serial: certificate.serial, issuerId: certificate.issuerId, revokedAt: certificate.revokedAt, revocationReason: certificate.revocationReason });
-        await this.store.ocsp.put(record);
-        signed.push(record);
+        signed.push(await this.signer.presign({ serial: certificate.serial, issuerId: certificate.issuerId, revokedAt: certificate.revokedAt, revocationReason: certificate.revocationReason }));
+        // C_Sign is synchronous: a chunk of a batch must not hold OCSP and enrollments up for its thousand signatures.
+        if (signed.length % YIELD_EVERY === 0) await new Promise((resolve) => setImmediate(resolve));
       }
+      await this.store.ocsp.putMany(signed);
     } catch (err) {
       // The revocation stands; the responder says tryLater for these until the background signer gets through.
       this.signingFailed(err, 'signing OCSP responses after a revocation');
+      return;
     }
     this.responder.accept(signed);
   }

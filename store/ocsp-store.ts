@@ -27,11 +27,17 @@ export class OcspStore {
   constructor(private readonly db: Knex | Knex.Transaction) {}
 
   async put(record: OcspResponseRecord): Promise<void> {
+    await this.putMany([record]);
+  }
+
+  /** Stores signed responses, one statement for all of them (a chunk of a batch revocation is a thousand). */
+  async putMany(records: readonly OcspResponseRecord[]): Promise<void> {
+    if (records.length === 0) return;
     await this.db('ocsp_responses')
-      .insert({
+      .insert(records.map((record) => ({
         serial: record.serial, issuer_id: record.issuerId, sha1: record.sha1, sha256: record.sha256,
         this_update: record.thisUpdate, next_update: record.nextUpdate, updated_at: record.updatedAt,
-      })
+      })))
       .onConflict('serial').merge(['sha1', 'sha256', 'this_update', 'next_update', 'updated_at']);
   }
 
