@@ -1,31 +1,16 @@
-import { createHash, generateKeyPairSync } from 'node:crypto';
+import { generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { AsnConvert, OctetString } from '@peculiar/asn1-schema';
-import { CertID, OCSPRequest, Request, TBSRequest } from '@peculiar/asn1-ocsp';
-import { AlgorithmIdentifier } from '@peculiar/asn1-x509';
 import * as x509 from '@peculiar/x509';
 import knexFactory from 'knex';
 import { fileFactoryKey } from '../client/factory-key.ts';
-import { subjectPublicKeyBits } from '../publish/cert-ids.ts';
-import { integerContents, load, rawRequest } from './http-load.ts';
+import { load, rawRequest } from './http-load.ts';
+import { issuerOf, ocspRequest } from './ocsp.bench.ts';
 import type { BenchResult } from './report.ts';
 import { startBenchCa } from './server-process.ts';
 
 const DEVICES = Number(process.env.DEVID_BENCH_BATCH_DEVICES ?? 100_000);
-
-function requestFor(issuerDer: Buffer, serialHex: string): Buffer {
-  const ca = new x509.X509Certificate(new Uint8Array(issuerDer));
-  const sha1 = (data: Buffer) => createHash('sha1').update(data).digest();
-  const certId = new CertID({
-    hashAlgorithm: new AlgorithmIdentifier({ algorithm: '1.3.14.3.2.26', parameters: new Uint8Array([5, 0]).buffer }),
-    issuerNameHash: new OctetString(sha1(Buffer.from(ca.subjectName.toArrayBuffer()))),
-    issuerKeyHash: new OctetString(sha1(subjectPublicKeyBits(Buffer.from(ca.publicKey.rawData)))),
-    serialNumber: new Uint8Array(integerContents(serialHex)).buffer,
-  });
-  return Buffer.from(AsnConvert.serialize(new OCSPRequest({ tbsRequest: new TBSRequest({ requestList: [new Request({ reqCert: certId })] }) })));
-}
 
 /**
  * A compromised batch of 100,000 devices, each with a birth and an
@@ -65,7 +50,7 @@ export async function benchBatch(): Promise<BenchResult[]> {
     const birth = await bench.call('POST', '/factory/v1/birth-certificates', bench.factoryToken, { serial: 'OK-0', model: 'bench-1', batch: 'fine-1', csr: await newCsr(0) });
     const okSerial = new x509.X509Certificate(String(birth.json.certificate)).serialNumber;
     const port = Number(bench.http.split(':')[1]);
-    const ocsp = [rawRequest('POST', '/ocsp', requestFor(issuers.factory.der, okSerial))];
+    const ocsp = [rawRequest('POST', '/ocsp', ocspRequest(issuerOf(issuers.factory.der), okSerial))];
 
     const started = performance.now();
     const answer = await bench.call('POST', '/operator/v1/batches/compromised-1/revoke', bench.operatorToken, { reason: 'keyCompromise' });

@@ -17,8 +17,14 @@ import { startBenchCa, type BenchCa } from './server-process.ts';
 const CERTIFICATES = 10_000;
 const CONNECTIONS = 32;
 
-/** CertIDs with SHA-1 and NULL parameters, as OpenSSL writes them. */
-function ocspRequest(issuerName: Buffer, issuerKey: Buffer, serialHex: string): Buffer {
+/** The name and key of a CA certificate, as CertIDs hash them. */
+export function issuerOf(der: Uint8Array): { name: Buffer; key: Buffer } {
+  const ca = new x509.X509Certificate(new Uint8Array(der));
+  return { name: Buffer.from(ca.subjectName.toArrayBuffer()), key: subjectPublicKeyBits(Buffer.from(ca.publicKey.rawData)) };
+}
+
+/** A one-certificate request, CertID with SHA-1 and NULL parameters, as OpenSSL writes it. */
+export function ocspRequest({ name: issuerName, key: issuerKey }: { name: Buffer; key: Buffer }, serialHex: string): Buffer {
   const sha1 = (data: Buffer) => createHash('sha1').update(data).digest();
   const certId = new CertID({
     hashAlgorithm: new AlgorithmIdentifier({ algorithm: '1.3.14.3.2.26', parameters: new Uint8Array([5, 0]).buffer }),
@@ -63,10 +69,8 @@ async function peer(serials: string[], ms: number): Promise<{ rate: number; requ
     const server = spawn('openssl', ['ocsp', '-index', 'index.txt', '-port', String(port), '-rsigner', 'ca.pem', '-rkey', 'ca.key', '-CA', 'ca.pem', '-ignore_err'], { cwd: dir, stdio: 'ignore' });
     try {
       await new Promise((resolve) => setTimeout(resolve, 500));
-      const ca = new x509.X509Certificate(run(['x509', '-in', 'ca.pem', '-outform', 'PEM']).stdout);
-      const name = Buffer.from(ca.subjectName.toArrayBuffer());
-      const key = subjectPublicKeyBits(Buffer.from(ca.publicKey.rawData));
-      const requests = serials.slice(0, 2000).map((s) => rawRequest('POST', '/', ocspRequest(name, key, s), true));
+      const issuer = issuerOf(Buffer.from(new x509.X509Certificate(run(['x509', '-in', 'ca.pem', '-outform', 'PEM']).stdout).rawData));
+      const requests = serials.slice(0, 2000).map((s) => rawRequest('POST', '/', ocspRequest(issuer, s), true));
       const result = await load({ port, requests, connections: 8, keepAlive: false, ms });
       return { rate: result.rate, requests };
     } finally {
@@ -98,10 +102,8 @@ export async function benchOcsp(ms: number): Promise<BenchResult[]> {
       await new Promise((resolve) => setTimeout(resolve, 500));
     }
     const serials: string[] = (await db('certificates').select('serial').where({ subject: 'CN=bench' })).map((r: { serial: string }) => r.serial);
-    const ca = new x509.X509Certificate(new Uint8Array(issuer.der));
-    const name = Buffer.from(ca.subjectName.toArrayBuffer());
-    const key = subjectPublicKeyBits(Buffer.from(ca.publicKey.rawData));
-    const ders = serials.map((s) => ocspRequest(name, key, s));
+    const ours = issuerOf(issuer.der);
+    const ders = serials.map((s) => ocspRequest(ours, s));
     const port = Number(bench.http.split(':')[1]);
     const gets = ders.map((der) => rawRequest('GET', `/ocsp/${encodeURIComponent(der.toString('base64'))}`));
     const posts = ders.map((der) => rawRequest('POST', '/ocsp', der));

@@ -63,7 +63,11 @@ describe('hostile input: factory, batch, model and reprovision endpoints (no 5xx
 
   function cases(): Case[] {
     const all: Case[] = [];
-    const endpoints: Array<[string, string]> = [['POST', BIRTH], ['POST', BATCH], ['PUT', '/operator/v1/models/thermo-9'], ['POST', '/operator/v1/devices/SN-EXIST/reprovision']];
+    const revokePaths = ['/operator/v1/certificates/00ff/revoke', '/operator/v1/devices/SN-EXIST/revoke', '/operator/v1/batches/b1/revoke'];
+    const endpoints: Array<[string, string]> = [
+      ['POST', BIRTH], ['POST', BATCH], ['PUT', '/operator/v1/models/thermo-9'], ['POST', '/operator/v1/devices/SN-EXIST/reprovision'],
+      ...revokePaths.map((path) => ['POST', path] as [string, string]), ['POST', '/operator/v1/devices/SN-EXIST/suspend'],
+    ];
     for (const [method, path] of endpoints) {
       for (let i = 0; i < 40; i += 1) all.push({ name: `random bytes #${i} to ${path}`, method, path, body: Buffer.from(Array.from({ length: int(2000) }, () => int(256))) });
       for (let i = 0; i < 40; i += 1) all.push({ name: `random JSON #${i} to ${path}`, method, path, body: json(randomJson()) });
@@ -106,11 +110,20 @@ describe('hostile input: factory, batch, model and reprovision endpoints (no 5xx
     for (const [i, value] of [...BAD_TEXT, 'a'.repeat(1025)].entries()) {
       all.push({ name: `reprovision reason = bad value #${i}`, method: 'POST', path: '/operator/v1/devices/SN-EXIST/reprovision', body: json({ reason: value }) });
     }
+    for (const path of revokePaths) {
+      for (const [i, value] of [...BAD_VALUES, 'certificateHold', 'KeyCompromise', 'keyCompromise ', 6, 1.5, 'removeFromCRL'].entries()) {
+        all.push({ name: `${path} reason = bad value #${i}`, method: 'POST', path, body: json({ reason: value }) });
+      }
+      all.push({ name: `${path} with an extra field`, method: 'POST', path, body: json({ reason: 'keyCompromise', evil: 1 }) });
+    }
+    all.push({ name: 'suspend with a field', method: 'POST', path: '/operator/v1/devices/SN-EXIST/suspend', body: json({ reason: 'x' }) });
     all.push({ name: 'reprovision with an extra field', method: 'POST', path: '/operator/v1/devices/SN-EXIST/reprovision', body: json({ reason: 'x', evil: 1 }) });
     const oddSegments = ['%FF', '%C0%AF', '%00', '..%2F..%2Fetc', '%E2%80%AE', 'a'.repeat(5000), '%25', '%', 'SN%20X', '%F0%9F%99%82', '..', '.'];
     for (const segment of oddSegments) {
       all.push({ name: `model path ${segment.slice(0, 12)}`, method: 'PUT', path: `/operator/v1/models/${segment}`, body: json({ hwType: '1.2.3', manufacturer: 'A' }) });
       all.push({ name: `reprovision path ${segment.slice(0, 12)}`, method: 'POST', path: `/operator/v1/devices/${segment}/reprovision`, body: json({ reason: 'x' }) });
+      all.push({ name: `certificate revoke path ${segment.slice(0, 12)}`, method: 'POST', path: `/operator/v1/certificates/${segment}/revoke`, body: json({ reason: 'keyCompromise' }) });
+      all.push({ name: `batch revoke path ${segment.slice(0, 12)}`, method: 'POST', path: `/operator/v1/batches/${segment}/revoke`, body: json({ reason: 'keyCompromise' }) });
     }
     for (const method of ['PATCH', 'DELETE', 'GET', 'PUT']) all.push({ name: `${method} ${BIRTH}`, method, path: BIRTH });
     all.push({ name: 'headers over the limit', method: 'POST', path: BIRTH, body: '{}', headers: { 'x-filler': 'a'.repeat(20_000) } });

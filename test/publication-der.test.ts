@@ -137,5 +137,20 @@ describe('OCSP responses and CRLs written as DER (publish/)', function () {
       // Not due: no revocation since and not past half its validity.
       expect(await new CrlPublisher(ca.store, () => new Date()).publish(operational)).to.equal(undefined);
     });
+
+    it('list revoked certificates until they have been expired longer than the grace', async () => {
+      const operational = ca.hierarchy.operational;
+      const day = 24 * 3600 * 1000;
+      const now = Date.now();
+      const row = (serial: string, notAfter: number) => ({
+        serial, kind: 'operational', issuer_id: operational.id, subject: 'CN=x', der: Buffer.from([0]), sha256: serial.repeat(4), key_sha256: serial.repeat(4),
+        not_before: new Date(now - 30 * day), not_after: new Date(notAfter), revoked_at: new Date(now - 20 * day), revocation_reason: 1, created_at: new Date(now - 30 * day),
+      });
+      await rawConnection(ca.store)('certificates').insert([row('7a'.repeat(16), now + day), row('7b'.repeat(16), now - 2 * day), row('7c'.repeat(16), now - 10 * day)]);
+      const published = (await new CrlPublisher(ca.store, () => new Date(), { validityMs: day, expiredGraceMs: 7 * day }).publish(operational, { force: true }))!;
+      const listed = AsnConvert.parse(published.der, CertificateList).tbsCertList.revokedCertificates!.map((r) => Buffer.from(r.userCertificate).toString('hex'));
+      expect(listed).to.deep.equal(['7a'.repeat(16), '7b'.repeat(16)]);
+      expect(published.record.nextUpdate.getTime() - published.record.thisUpdate.getTime()).to.equal(day);
+    });
   });
 });
