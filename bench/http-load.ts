@@ -14,6 +14,8 @@ export interface LoadOptions {
   /** true: one connection per caller for the whole run; false: a new connection per request. */
   keepAlive: boolean;
   ms: number;
+  /** Stop after this many requests (a warm-up pass over every request once). */
+  count?: number;
 }
 
 export interface LoadResult {
@@ -72,12 +74,13 @@ export async function load(options: LoadOptions): Promise<LoadResult> {
   const started = performance.now();
   const deadline = started + options.ms;
   const nextRequest = () => options.requests[turn++ % options.requests.length]!;
+  const more = () => performance.now() < deadline && (options.count === undefined || turn < options.count);
   await Promise.all(Array.from({ length: options.connections }, async () => {
     if (options.keepAlive) {
       let closed = false;
       const socket = await open(options.port);
       const reader = new ResponseReader(socket, () => { closed = true; });
-      while (performance.now() < deadline && !closed) {
+      while (more() && !closed) {
         socket.write(nextRequest());
         const status = await reader.next();
         if (status === 200) done += 1;
@@ -86,7 +89,7 @@ export async function load(options: LoadOptions): Promise<LoadResult> {
       socket.destroy();
       return;
     }
-    while (performance.now() < deadline) {
+    while (more()) {
       try {
         const socket = await open(options.port);
         const status = await new Promise<number>((resolve) => {

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { element, oid, sequence } from '../ca/der.ts';
+import { element, octetString, oid, sequence } from '../ca/der.ts';
 import type { Issuer } from '../ca/issuer.ts';
 
 /** The hashes a CertID may use: SHA-1 (RFC 5019, OpenSSL's default) and SHA-256. */
@@ -53,13 +53,36 @@ export class IssuerCertIds {
 export class IssuerDirectory {
   private readonly byHashes = new Map<string, IssuerCertIds>();
   private readonly byId = new Map<number, IssuerCertIds>();
+  /** CertID contents up to the serial, as we write them, for each issuer and hash. */
+  private readonly prefixes: Array<{ prefix: Buffer; issuerId: number }> = [];
 
   constructor(issuers: readonly Issuer[]) {
     for (const issuer of issuers) {
       const ids = new IssuerCertIds(issuer);
       this.byId.set(issuer.id, ids);
-      for (const hash of CERT_ID_HASHES) this.byHashes.set(directoryKey(hash, ids.hashes[hash].nameHash, ids.hashes[hash].keyHash), ids);
+      for (const hash of CERT_ID_HASHES) {
+        this.byHashes.set(directoryKey(hash, ids.hashes[hash].nameHash, ids.hashes[hash].keyHash), ids);
+        this.prefixes.push({ prefix: Buffer.concat([HASH_ALGORITHMS[hash], octetString(ids.hashes[hash].nameHash), octetString(ids.hashes[hash].keyHash)]), issuerId: issuer.id });
+      }
     }
+  }
+
+  /**
+   * The issuer and serial of a CertID written byte for byte as ours are
+   * (SEQUENCE { our hash algorithm, our issuer hashes, INTEGER }), without
+   * a parser; undefined for anything else.
+   */
+  ownCertId(certId: Buffer): { issuerId: number; serial: string } | undefined {
+    const { contents } = element(certId);
+    for (const { prefix, issuerId } of this.prefixes) {
+      if (contents.length <= prefix.length + 2 || !contents.subarray(0, prefix.length).equals(prefix)) continue;
+      const integer = contents.subarray(prefix.length);
+      if (integer[0] !== 0x02 || integer[1]! > 0x7f || integer[1] !== integer.length - 2 || integer[1] === 0) return undefined;
+      const value = integer.subarray(2);
+      if (value[0]! & 0x80) return undefined;
+      return { issuerId, serial: (value[0] === 0 && value.length > 1 ? value.subarray(1) : value).toString('hex') };
+    }
+    return undefined;
   }
 
   find(hash: CertIdHash, nameHash: Uint8Array, keyHash: Uint8Array): IssuerCertIds | undefined {

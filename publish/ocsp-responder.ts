@@ -116,11 +116,12 @@ export class OcspResponder {
   /** The OCSPResponse for a DER request: pre-signed when it can be, never a crash. */
   async answer(request: Buffer): Promise<Answer> {
     const certId = certIdOfRequest(request);
-    if (certId) {
-      const hit = this.cache.get(certId.toString('latin1'));
-      if (hit && hit.nextUpdateMs > this.clock().getTime()) return { der: hit.der, cached: hit };
-    }
     try {
+      if (certId) {
+        const hit = this.cache.get(certId.toString('latin1')) ?? await this.load(certId);
+        if (hit === 'stale') return { der: ocspErrorResponse('tryLater') };
+        if (hit && hit.nextUpdateMs > this.clock().getTime()) return { der: hit.der, cached: hit };
+      }
       return await this.slowAnswer(request);
     } catch (err) {
       if (isHsmUnavailable(err)) return { der: ocspErrorResponse('tryLater') };
@@ -162,6 +163,22 @@ export class OcspResponder {
 
   get cachedEntries(): number {
     return this.cache.size;
+  }
+
+  /**
+   * A CertID written as we write ours, not in memory yet: one read of the
+   * certificate's pre-signed responses by serial (the first request for a
+   * certificate in this process). 'stale' while a revocation awaits its new
+   * responses; undefined when there are none (an unknown serial).
+   */
+  private async load(certId: Buffer): Promise<CachedResponse | 'stale' | undefined> {
+    const named = this.directory.ownCertId(certId);
+    if (!named) return undefined;
+    const presigned = await this.store.ocsp.find(named.serial);
+    if (!presigned || presigned.issuerId !== named.issuerId) return undefined;
+    if (!presigned.sha1) return 'stale';
+    this.accept([presigned], true);
+    return this.cache.get(certId.toString('latin1'));
   }
 
   private async slowAnswer(request: Buffer): Promise<Answer> {
