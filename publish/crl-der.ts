@@ -20,7 +20,6 @@ export class CrlEntryWriter {
   private readonly chunks: Buffer[] = [];
   private current = Buffer.allocUnsafe(CHUNK);
   private used = 0;
-  private readonly date = new Date(0);
   count = 0;
   length = 0;
 
@@ -34,8 +33,7 @@ export class CrlEntryWriter {
     while (hex.length > 2 && hex.startsWith('00')) hex = hex.slice(2);
     const padded = Number.parseInt(hex.slice(0, 2), 16) >= 0x80 ? 1 : 0;
     const serialLength = hex.length / 2 + padded;
-    this.date.setTime(revokedAtSeconds * 1000);
-    const year = this.date.getUTCFullYear();
+    const [year, month, day] = civilDate(Math.floor(revokedAtSeconds / 86_400));
     const utc = year >= 1950 && year < 2050;
     const contentLength = 2 + serialLength + (utc ? 15 : 17) + (reason === 0 ? 0 : REASON_PREFIX.length + 1);
     const size = 2 + contentLength;
@@ -48,7 +46,7 @@ export class CrlEntryWriter {
     buf[at++] = serialLength;
     if (padded) buf[at++] = 0;
     at += buf.write(hex, at, 'hex');
-    at = this.writeTime(buf, at, year, utc);
+    at = writeTime(buf, at, revokedAtSeconds, year, month, day, utc);
     if (reason !== 0) {
       at += REASON_PREFIX.copy(buf, at);
       buf[at++] = reason;
@@ -56,22 +54,6 @@ export class CrlEntryWriter {
     this.used = at;
     this.count += 1;
     this.length += size;
-  }
-
-  /** RFC 5280 4.1.2.5 time of the entry, written digit by digit: a million of them allocate nothing. */
-  private writeTime(buf: Buffer, start: number, year: number, utc: boolean): number {
-    let at = start;
-    buf[at++] = utc ? 0x17 : 0x18;
-    buf[at++] = utc ? 13 : 15;
-    if (!utc) at = digits(buf, at, Math.floor(year / 100));
-    at = digits(buf, at, year % 100);
-    at = digits(buf, at, this.date.getUTCMonth() + 1);
-    at = digits(buf, at, this.date.getUTCDate());
-    at = digits(buf, at, this.date.getUTCHours());
-    at = digits(buf, at, this.date.getUTCMinutes());
-    at = digits(buf, at, this.date.getUTCSeconds());
-    buf[at++] = 0x5a; // Z
-    return at;
   }
 
   /** The entries written, in order. */
@@ -85,6 +67,36 @@ export class CrlEntryWriter {
     this.current = Buffer.allocUnsafe(CHUNK);
     this.used = 0;
   }
+}
+
+/** Year, month, day of a day number since 1970-01-01 (H. Hinnant's civil_from_days): no Date object per entry. */
+function civilDate(days: number): [number, number, number] {
+  const z = days + 719_468;
+  const era = Math.floor(z / 146_097);
+  const doe = z - era * 146_097;
+  const yoe = Math.floor((doe - Math.floor(doe / 1460) + Math.floor(doe / 36_524) - Math.floor(doe / 146_096)) / 365);
+  const doy = doe - (365 * yoe + Math.floor(yoe / 4) - Math.floor(yoe / 100));
+  const mp = Math.floor((5 * doy + 2) / 153);
+  const day = doy - Math.floor((153 * mp + 2) / 5) + 1;
+  const month = mp < 10 ? mp + 3 : mp - 9;
+  return [yoe + era * 400 + (month <= 2 ? 1 : 0), month, day];
+}
+
+/** RFC 5280 4.1.2.5 time of an entry, written digit by digit: a million of them allocate nothing. */
+function writeTime(buf: Buffer, start: number, seconds: number, year: number, month: number, day: number, utc: boolean): number {
+  const secondOfDay = seconds - Math.floor(seconds / 86_400) * 86_400;
+  let at = start;
+  buf[at++] = utc ? 0x17 : 0x18;
+  buf[at++] = utc ? 13 : 15;
+  if (!utc) at = digits(buf, at, Math.floor(year / 100));
+  at = digits(buf, at, year % 100);
+  at = digits(buf, at, month);
+  at = digits(buf, at, day);
+  at = digits(buf, at, Math.floor(secondOfDay / 3600));
+  at = digits(buf, at, Math.floor(secondOfDay / 60) % 60);
+  at = digits(buf, at, secondOfDay % 60);
+  buf[at++] = 0x5a; // Z
+  return at;
 }
 
 function digits(buf: Buffer, at: number, value: number): number {

@@ -67,11 +67,13 @@ export class CrlPublisher {
 
       const writer = new CrlEntryWriter();
       const expiredBefore = new Date(now.getTime() - this.policy.expiredGraceMs);
-      for (let after = ''; ;) {
-        const page = await tx.crls.revokedPage(issuer.id, after, expiredBefore, PAGE);
+      // The next page is asked for before this one is written: the database works while this process encodes.
+      let next = tx.crls.revokedPage(issuer.id, '', expiredBefore, PAGE);
+      for (;;) {
+        const page = await next;
+        if (page.length === PAGE) next = tx.crls.revokedPage(issuer.id, page.at(-1)![0], expiredBefore, PAGE);
         for (const [serial, seconds, reason] of page) writer.add(serial, seconds, reason);
         if (page.length < PAGE) break;
-        after = page.at(-1)![0];
       }
       const fields = {
         signatureAlgorithm: issuer.signatureAlgorithm,

@@ -75,16 +75,13 @@ export class CrlStore {
    */
   async revokedPage(issuerId: number, afterSerial: string, expiredBefore: Date, limit: number): Promise<RevokedRow[]> {
     const { rows } = await this.db.raw(
-      `select serial || ' ' || floor(extract(epoch from revoked_at))::bigint || ' ' || revocation_reason as e
+      `select serial as s, extract(epoch from date_trunc('second', revoked_at))::float8 as t, revocation_reason as r
        from certificates
        where issuer_id = ? and revoked_at is not null and serial > ? and not_after >= ?
        order by serial limit ?`,
       [issuerId, afterSerial, expiredBefore, limit],
     );
-    return (rows as Array<{ e: string }>).map(({ e }) => {
-      const [serial, seconds, reason] = e.split(' ');
-      return [serial!, Number(seconds), Number(reason)];
-    });
+    return (rows as Array<{ s: string; t: number; r: number }>).map(({ s, t, r }) => [s, t, r]);
   }
 }
 
