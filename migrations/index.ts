@@ -5,6 +5,7 @@ import * as reprovision from './003_reprovision.ts';
 import * as issuerIdentity from './004_issuer_identity.ts';
 import * as acme from './005_acme.ts';
 import * as revocation from './006_revocation.ts';
+import * as lifecycle from './007_lifecycle.ts';
 
 /** Every schema step in order; knex records each by name once applied. */
 export const MIGRATIONS: ReadonlyArray<[string, Knex.Migration]> = [
@@ -14,4 +15,5 @@ export const MIGRATIONS: ReadonlyArray<[string, Knex.Migration]> = [
   ['004_issuer_identity', issuerIdentity],
   ['005_acme', acme],
   ['006_revocation', revocation],
+  ['007_lifecycle', lifecycle],
 ];

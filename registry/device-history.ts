@@ -10,6 +10,8 @@ export interface DeviceHistory {
   };
   /** Every audit event of the device, in chain (time) order. */
   events: Array<{ seq: number; at: string; action: string; actor: string; data: Record<string, unknown> }>;
+  /** Every owner, in order: who recorded the transfer and on what evidence. */
+  ownership: Array<{ from: string | null; to: string; at: string; principal: string; evidence: string }>;
   /** Every firmware version and digest the device attested, in order. */
   firmware: Array<{ version: string; digest: string; certificateSerial: string | null; attestedAt: string }>;
   /** Every certificate of the device, oldest first, with its predecessor link. */
@@ -51,6 +53,7 @@ export async function deviceHistory(store: HistoryStore, serial: string): Promis
       owner: device.owner, state: device.state, createdAt: device.createdAt.toISOString(), updatedAt: device.updatedAt.toISOString(),
     },
     events,
+    ownership: (await store.ownership.byDevice(serial)).map((o) => ({ from: o.from, to: o.to, at: o.at.toISOString(), principal: o.principal, evidence: o.evidence })),
     firmware: (await store.firmware.byDevice(serial)).map((f) => ({ version: f.version, digest: f.digest, certificateSerial: f.certificateSerial, attestedAt: f.attestedAt.toISOString() })),
     certificates,
   };
@@ -64,6 +67,10 @@ export function formatHistory(history: DeviceHistory): string {
     const data = Object.entries(e.data).map(([k, v]) => `${k}=${typeof v === 'object' ? JSON.stringify(v) : String(v)}`).join(' ');
     lines.push(`  #${e.seq}  ${e.at}  ${e.action}  by ${e.actor}  ${data}`);
   }
+  lines.push('', 'owners:');
+  for (const o of history.ownership) lines.push(`  ${o.at}  ${o.from ?? '-'} -> ${o.to}  recorded by ${o.principal}  evidence: ${o.evidence}`);
+  lines.push('', 'firmware:');
+  for (const f of history.firmware) lines.push(`  ${f.attestedAt}  ${f.version}  ${f.digest}  certificate ${f.certificateSerial ?? '-'}`);
   lines.push('', 'certificates:');
   for (const c of history.certificates) {
     const revoked = c.revokedAt ? `  REVOKED ${c.revokedAt} reason ${c.revocationReason}` : '';

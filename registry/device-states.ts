@@ -28,9 +28,9 @@ export const DEVICE_TRANSITIONS: Readonly<Record<DeviceTransition, TransitionRul
   quarantine: { from: ['manufactured', 'active', 'suspended'], to: 'quarantined', by: 'operator' },
   /** A clone signal under a device class with onCloneSignal: suspend. */
   'clone-suspend': { from: ['manufactured', 'active'], to: 'suspended', by: 'system' },
-  /** Repair, RMA: one new birth certificate is allowed. */
-  reprovision: { from: LIVE, to: 'manufactured', by: 'operator' },
-  /** Retirement: final. */
+  /** Repair, RMA, refurbishment after retirement: one new birth certificate is allowed. */
+  reprovision: { from: [...LIVE, 'decommissioned'], to: 'manufactured', by: 'operator' },
+  /** Retirement: no enrollment again, unless an operator reprovisions the device (a second life, in the same history). */
   decommission: { from: LIVE, to: 'decommissioned', by: 'operator' },
 };
 

@@ -2,6 +2,7 @@ import type { Store } from '../store/store.ts';
 import type { DeviceRecord } from '../store/types.ts';
 import { LOCKS } from '../store/locks.ts';
 import type { AuditLog } from './audit-log.ts';
+import { conflict } from '../errors/domain-error.ts';
 import { moveDevice } from './device-states.ts';
 import { revokeDevices } from './revocation.ts';
 import type { RevocationListener } from './revocation-service.ts';
@@ -43,6 +44,48 @@ export async function suspendOrResume(store: Store, audit: AuditLog, actor: stri
     return {
       value: device,
       events: [{ action: transition === 'suspend' ? 'device.suspended' : 'device.resumed', actor, device: serial, data: { previousState: from, state: device.state } }],
+    };
+  });
+}
+
+/**
+ * POST /operator/v1/devices/<serial>/decommission (SPEC section 6):
+ * retirement. Revokes every certificate of the device (cessationOfOperation),
+ * sets it `decommissioned`; enrollment is refused from then on, until an
+ * operator reprovisions it with a new birth certificate.
+ */
+export async function decommissionDevice(store: Store, audit: AuditLog, published: RevocationListener, actor: string, serial: string, reason: string, now: Date): Promise<ReprovisionResult> {
+  const result = await audit.record(store, async (tx) => {
+    await tx.lock(LOCKS.device(serial));
+    const { device, from } = await moveDevice(tx, serial, 'decommission', 'operator', now);
+    const revocations = await revokeDevices(tx, [serial], 'cessationOfOperation', actor, now);
+    const revoked = revocations.revoked.map((r) => r.serial);
+    return {
+      value: { device, revoked, certificates: revocations.revoked },
+      events: [
+        ...revocations.events,
+        { action: 'device.decommissioned', actor, device: serial, data: { reason, previousState: from, revokedCertificates: revoked } },
+      ],
+    };
+  });
+  await published.revoked(result.certificates);
+  return { device: result.device, revoked: result.revoked };
+}
+
+/** POST /operator/v1/devices/<serial>/transfer (SPEC section 6): a new owner; the chain of owners is kept. */
+export async function transferDevice(
+  store: Store, audit: AuditLog, who: { actor: string; principal: string }, serial: string, to: string, evidence: string, now: Date,
+): Promise<{ serial: string; from: string | null; to: string }> {
+  return audit.record(store, async (tx) => {
+    await tx.lock(LOCKS.device(serial));
+    const device = await tx.devices.get(serial);
+    if (device.state === 'decommissioned') throw conflict(`device ${serial} is decommissioned: reprovision it before it changes hands`);
+    if (device.owner === to) throw conflict(`device ${serial} already belongs to ${to}`);
+    if (!(await tx.devices.setOwner(serial, device.owner, to, now))) throw conflict(`device ${serial} changed hands meanwhile`);
+    await tx.ownership.insert({ deviceSerial: serial, from: device.owner, to, evidence, principal: who.principal, actor: who.actor, at: now });
+    return {
+      value: { serial, from: device.owner, to },
+      events: [{ action: 'device.transferred', actor: who.actor, device: serial, data: { from: device.owner, to, evidence, principal: who.principal } }],
     };
   });
 }

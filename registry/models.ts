@@ -1,24 +1,26 @@
 import { extensionOidProblem } from '../ca/oid.ts';
-import { conflict, malformed } from '../errors/domain-error.ts';
+import { conflict, malformed, notFound } from '../errors/domain-error.ts';
 import type { Store } from '../store/store.ts';
 import type { ModelRecord } from '../store/types.ts';
 import type { AuditLog, Audited } from './audit-log.ts';
-import { checkModelName, checkText } from './identifiers.ts';
+import { checkModelName, checkName, checkText } from './identifiers.ts';
 
 export interface ModelDeclaration {
   hwType: string;
   manufacturer: string;
+  /** The device class of its devices that name none; undefined leaves it as it is. */
+  defaultClass?: string;
 }
 
 /** Checks a declaration: the hwType OID goes into every birth certificate's HardwareModuleName, the manufacturer into its O. */
-export function checkModelDeclaration(declaration: { hwType: unknown; manufacturer: unknown }): ModelDeclaration {
-  const { hwType, manufacturer } = declaration;
+export function checkModelDeclaration(declaration: { hwType: unknown; manufacturer: unknown; defaultClass?: unknown }): ModelDeclaration {
+  const { hwType, manufacturer, defaultClass } = declaration;
   if (typeof hwType !== 'string') throw malformed('hwType must be an OID string');
   const problem = extensionOidProblem(hwType);
   if (problem) throw malformed(`hwType: ${problem}`);
   const name = checkText('manufacturer', manufacturer, 64);
   if (name.trim() !== name) throw malformed('manufacturer must not start or end with blanks');
-  return { hwType, manufacturer: name };
+  return { hwType, manufacturer: name, ...(defaultClass === undefined ? {} : { defaultClass: checkName('defaultClass', defaultClass) }) };
 }
 
 /**
@@ -31,16 +33,28 @@ export function checkModelDeclaration(declaration: { hwType: unknown; manufactur
 export async function declareModel(store: Store, audit: AuditLog, actor: string, name: string, declaration: ModelDeclaration, now: Date): Promise<{ created: boolean; model: ModelRecord }> {
   checkModelName(name);
   return audit.record(store, async (tx): Promise<Audited<{ created: boolean; model: ModelRecord }>> => {
-    const record: ModelRecord = { name, ...declaration, createdAt: now, updatedAt: now };
+    if (declaration.defaultClass && !(await tx.deviceClasses.find(declaration.defaultClass))) {
+      throw notFound(`no device class ${declaration.defaultClass}: declare it with PUT /operator/v1/device-classes/${declaration.defaultClass}`);
+    }
+    const record: ModelRecord = { name, hwType: declaration.hwType, manufacturer: declaration.manufacturer, defaultClass: declaration.defaultClass ?? null, createdAt: now, updatedAt: now };
     if (await tx.models.insert(record)) {
       return { value: { created: true, model: record }, events: [{ action: 'model.declared', actor, data: { model: name, ...declaration } }] };
     }
     const existing = (await tx.models.byNameForUpdate(name))!;
-    if (existing.hwType === declaration.hwType && existing.manufacturer === declaration.manufacturer) return { value: { created: false, model: existing }, events: [] };
+    const sameIdentity = existing.hwType === declaration.hwType && existing.manufacturer === declaration.manufacturer;
+    if (sameIdentity && (declaration.defaultClass === undefined || declaration.defaultClass === existing.defaultClass)) return { value: { created: false, model: existing }, events: [] };
+    if (sameIdentity) {
+      // The default class is policy, not a certificate field: it may change at any time, from the devices' next renewal.
+      await tx.models.setDefaultClass(name, declaration.defaultClass!, now);
+      return {
+        value: { created: false, model: { ...existing, defaultClass: declaration.defaultClass!, updatedAt: now } },
+        events: [{ action: 'model.default-class-changed', actor, data: { model: name, from: existing.defaultClass, to: declaration.defaultClass } }],
+      };
+    }
     if (await tx.devices.anyOfModel(name)) {
       throw conflict(`model ${name} is in birth certificates already, which carry its hwType and manufacturer for ever: declare a new model name instead`);
     }
-    const updated = { ...existing, ...declaration, updatedAt: now };
+    const updated = { ...existing, ...declaration, defaultClass: declaration.defaultClass ?? existing.defaultClass, updatedAt: now };
     await tx.models.update(updated);
     return {
       value: { created: false, model: updated },

@@ -1,8 +1,9 @@
-import type { CrlPolicy } from '../publish/crl-publisher.ts';
 import { existsSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { join, resolve } from 'node:path';
 import { extensionOidProblem } from '../ca/oid.ts';
+import type { CrlPolicy } from '../publish/crl-publisher.ts';
+import { durationMs } from '../registry/durations.ts';
 import { defaultSoftHsmModule, softHsmLayout, type SoftHsmLayout } from '../hsm/softhsm.ts';
 import type { DatabaseLocation } from '../store/database.ts';
 
@@ -46,13 +47,10 @@ export interface Config {
   crl: CrlPolicy;
 }
 
-const DURATION_UNITS: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
-
 /** `90s`, `15m`, `24h`, `7d`, within [min, max] milliseconds. */
 export function parseDuration(name: string, raw: string, minMs: number, maxMs: number): number {
-  const match = /^(\d{1,6})([smhd])$/.exec(raw);
-  const ms = match ? Number(match[1]) * DURATION_UNITS[match[2]!]! : Number.NaN;
-  if (!(ms >= minMs && ms <= maxMs)) throw new ConfigError(`${name}="${raw}" must be a duration such as 24h or 7d, from ${minMs / 1000} s to ${maxMs / 86_400_000} days`);
+  const ms = durationMs(raw);
+  if (ms === undefined || ms < minMs || ms > maxMs) throw new ConfigError(`${name}="${raw}" must be a duration such as 24h or 7d, from ${minMs / 1000} s to ${maxMs / 86_400_000} days`);
   return ms;
 }
 

@@ -3,11 +3,16 @@ import type { CloneSignalPolicy, DeviceClassRecord } from './types.ts';
 
 export const CLASS_COLUMNS = ['name', 'ttl_seconds', 'staged_renewal', 'factory_reattest_every_seconds', 'server_auth', 'counter_required', 'on_clone_signal'];
 
-/** Device classes (SPEC section 6); `default` is built in, the API to declare others comes with the lifecycle work. */
+/** Device classes (SPEC section 6); `default` is built in, operators declare others. */
 export class DeviceClassStore {
   constructor(private readonly db: Knex | Knex.Transaction) {}
 
-  /** Creates or replaces a class (tests today; PUT /operator/v1/device-classes later). */
+  async find(name: string): Promise<DeviceClassRecord | undefined> {
+    const row = await this.db('device_classes').select(CLASS_COLUMNS).where({ name }).first();
+    return row ? classFromRow(row) : undefined;
+  }
+
+  /** Creates or replaces a class. */
   async put(record: DeviceClassRecord, now: Date): Promise<void> {
     const values = {
       ttl_seconds: record.ttlSeconds, staged_renewal: record.stagedRenewal, factory_reattest_every_seconds: record.factoryReattestEverySeconds,

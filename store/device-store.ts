@@ -19,15 +19,19 @@ export class DeviceStore {
   }
 
   /**
-   * The device and its class (the built-in `default` when it names none, or
-   * one that does not exist), in one round trip; StoreNotFoundError for an
-   * unknown device.
+   * The device and its class, in one round trip: its own class, else its
+   * model's default class, else the built-in `default`; StoreNotFoundError
+   * for an unknown device.
    */
   async getWithClass(serial: string): Promise<{ device: DeviceRecord; deviceClass: DeviceClassRecord }> {
-    const classColumns = CLASS_COLUMNS.map((c) => `coalesce(own.${c}, dflt.${c}) as class_${c}`).join(', ');
+    const classColumns = CLASS_COLUMNS.map((c) => `coalesce(own.${c}, model_class.${c}, dflt.${c}) as class_${c}`).join(', ');
     const { rows } = await this.db.raw(
       `select ${COLUMNS.map((c) => `d.${c}`).join(', ')}, ${classColumns}
-       from devices d left join device_classes own on own.name = d.device_class join device_classes dflt on dflt.name = 'default'
+       from devices d
+       left join device_classes own on own.name = d.device_class
+       left join models m on m.name = d.model
+       left join device_classes model_class on model_class.name = m.default_class
+       join device_classes dflt on dflt.name = 'default'
        where d.serial = ?`,
       [serial],
     );
@@ -91,6 +95,23 @@ export class DeviceStore {
       [to, now, [...serials], [...from]],
     );
     return (rows as Array<{ serial: string; state: DeviceState }>).map((row) => ({ serial: row.serial, from: row.state }));
+  }
+
+  async setClass(serial: string, className: string, now: Date): Promise<void> {
+    await this.db('devices').where({ serial }).update({ device_class: className, updated_at: now });
+  }
+
+  /** Records a new owner: compare-and-set on the owner before, so two racing transfers do not both apply. */
+  async setOwner(serial: string, from: string | null, to: string, now: Date): Promise<boolean> {
+    const query = this.db('devices').where({ serial });
+    if (from === null) query.whereNull('owner');
+    else query.andWhere({ owner: from });
+    return (await query.update({ owner: to, updated_at: now })) === 1;
+  }
+
+  /** Devices of an owner, in serial order, a page at a time. */
+  async byOwner(owner: string, afterSerial: string, limit: number): Promise<DeviceRecord[]> {
+    return (await this.db('devices').select(COLUMNS).where({ owner }).andWhere('serial', '>', afterSerial).orderBy('serial').limit(limit)).map(fromRow);
   }
 
   async rebind(serial: string, binding: DeviceBinding, now: Date): Promise<DeviceRecord | undefined> {

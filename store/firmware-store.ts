@@ -1,8 +1,12 @@
 import type { Knex } from 'knex';
 import { toDate, toStringOrNull } from './convert.ts';
-import type { FirmwareRecord } from './types.ts';
+import type { FirmwareRecord, FirmwareReport } from './types.ts';
 
-/** The firmware lineage (SPEC section 7): every version and digest a device attested, append-only. */
+/**
+ * The firmware lineage (SPEC section 7): every version and digest a device
+ * attested, append-only; and the models' allowlists (SPEC section 6), whose
+ * withdrawn entries keep their rows.
+ */
 export class FirmwareStore {
   constructor(private readonly db: Knex | Knex.Transaction) {}
 
@@ -19,5 +23,32 @@ export class FirmwareStore {
       deviceSerial: String(row.device_serial), version: String(row.version), digest: String(row.digest),
       certificateSerial: toStringOrNull(row.certificate_serial), attestedAt: toDate(row.attested_at),
     }));
+  }
+
+  /** The firmware a model's devices may attest now; empty: the model has no firmware policy. */
+  async allowed(model: string): Promise<FirmwareReport[]> {
+    const rows = await this.db('model_firmware').select('version', 'digest').where({ model }).whereNull('withdrawn_at').orderBy('id');
+    return rows.map((row: { version: string; digest: string }) => ({ version: row.version, digest: row.digest }));
+  }
+
+  /** Replaces a model's allowlist: entries not in the new list are withdrawn, new ones added; returns what changed. */
+  async replaceAllowed(model: string, allowed: readonly FirmwareReport[], now: Date): Promise<{ added: FirmwareReport[]; withdrawn: FirmwareReport[] }> {
+    const current = await this.allowed(model);
+    const key = (f: FirmwareReport) => `${f.version}\u0000${f.digest}`;
+    const wanted = new Set(allowed.map(key));
+    const present = new Set(current.map(key));
+    const withdrawn = current.filter((f) => !wanted.has(key(f)));
+    const added = allowed.filter((f) => !present.has(key(f)));
+    for (const f of withdrawn) {
+      await this.db('model_firmware').where({ model, version: f.version, digest: f.digest }).whereNull('withdrawn_at').update({ withdrawn_at: now });
+    }
+    if (added.length > 0) await this.db('model_firmware').insert(added.map((f) => ({ model, version: f.version, digest: f.digest, allowed_at: now })));
+    return { added, withdrawn };
+  }
+
+  /** The firmware a certificate was issued on (its attestation's report), if any. */
+  async ofCertificate(certificateSerial: string): Promise<FirmwareReport | undefined> {
+    const row = await this.db('device_firmware').select('version', 'digest').where({ certificate_serial: certificateSerial }).orderBy('id', 'desc').first();
+    return row ? { version: String(row.version), digest: String(row.digest) } : undefined;
   }
 }

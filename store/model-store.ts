@@ -2,7 +2,7 @@ import type { Knex } from 'knex';
 import { countRows, toDate } from './convert.ts';
 import type { ModelRecord } from './types.ts';
 
-const COLUMNS = ['name', 'hw_type', 'manufacturer', 'created_at', 'updated_at'];
+const COLUMNS = ['name', 'hw_type', 'manufacturer', 'default_class', 'created_at', 'updated_at'];
 
 /** Device models declared by operators (SPEC section 4). */
 export class ModelStore {
@@ -22,7 +22,7 @@ export class ModelStore {
   /** Inserts the model, or does nothing when a concurrent request did first; true when inserted. */
   async insert(record: ModelRecord): Promise<boolean> {
     const rows = await this.db('models')
-      .insert({ name: record.name, hw_type: record.hwType, manufacturer: record.manufacturer, created_at: record.createdAt, updated_at: record.updatedAt })
+      .insert({ name: record.name, hw_type: record.hwType, manufacturer: record.manufacturer, default_class: record.defaultClass, created_at: record.createdAt, updated_at: record.updatedAt })
       .onConflict('name')
       .ignore()
       .returning('name');
@@ -30,7 +30,11 @@ export class ModelStore {
   }
 
   async update(record: ModelRecord): Promise<void> {
-    await this.db('models').where({ name: record.name }).update({ hw_type: record.hwType, manufacturer: record.manufacturer, updated_at: record.updatedAt });
+    await this.db('models').where({ name: record.name }).update({ hw_type: record.hwType, manufacturer: record.manufacturer, default_class: record.defaultClass, updated_at: record.updatedAt });
+  }
+
+  async setDefaultClass(name: string, className: string | null, now: Date): Promise<void> {
+    await this.db('models').where({ name }).update({ default_class: className, updated_at: now });
   }
 
   async count(): Promise<number> {
@@ -43,6 +47,7 @@ function fromRow(row: Record<string, unknown>): ModelRecord {
     name: String(row.name),
     hwType: String(row.hw_type),
     manufacturer: String(row.manufacturer),
+    defaultClass: row.default_class === null || row.default_class === undefined ? null : String(row.default_class),
     createdAt: toDate(row.created_at),
     updatedAt: toDate(row.updated_at),
   };

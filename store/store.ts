@@ -11,6 +11,7 @@ import { DeviceStore } from './device-store.ts';
 import { FirmwareStore } from './firmware-store.ts';
 import { ModelStore } from './model-store.ts';
 import { OcspStore } from './ocsp-store.ts';
+import { OwnershipStore } from './ownership-store.ts';
 import { SettingsStore } from './settings-store.ts';
 import { TokenStore } from './token-store.ts';
 
@@ -37,6 +38,7 @@ export class Store {
   readonly ocsp: OcspStore;
   readonly crls: CrlStore;
   readonly batches: BatchStore;
+  readonly ownership: OwnershipStore;
 
   constructor(private readonly db: Knex | Knex.Transaction) {
     this.settings = new SettingsStore(db);
@@ -53,6 +55,7 @@ export class Store {
     this.ocsp = new OcspStore(db);
     this.crls = new CrlStore(db);
     this.batches = new BatchStore(db);
+    this.ownership = new OwnershipStore(db);
   }
 
   get inTransaction(): boolean {

@@ -7,6 +7,7 @@ import type { DeviceStore } from './device-store.ts';
 import type { FirmwareStore } from './firmware-store.ts';
 import type { ModelStore } from './model-store.ts';
 import type { OcspStore } from './ocsp-store.ts';
+import type { OwnershipStore } from './ownership-store.ts';
 
 /**
  * The narrow parts of the Store each consumer may use (after Boulder's
@@ -58,4 +59,5 @@ export interface HistoryStore {
   certificates: Pick<CertificateStore, 'byDevice'>;
   audit: Pick<AuditStore, 'byDevice'>;
   firmware: Pick<FirmwareStore, 'byDevice'>;
+  ownership: Pick<OwnershipStore, 'byDevice'>;
 }

@@ -109,6 +109,8 @@ export interface ModelRecord {
   name: string;
   hwType: string;
   manufacturer: string;
+  /** The class of its devices that name none (SPEC section 6); null: the built-in `default`. */
+  defaultClass: string | null;
   createdAt: Date;
   updatedAt: Date;
 }

@@ -127,7 +127,7 @@ for (const kind of DATABASE_KINDS) {
 
     describe('tokens', () => {
       it('stores only a hash; authenticates the real token and nothing else', async () => {
-        await store.models.insert({ name: 'thermo-2', hwType: '1.2.3', manufacturer: 'A', createdAt: new Date(), updatedAt: new Date() });
+        await store.models.insert({ name: 'thermo-2', hwType: '1.2.3', manufacturer: 'A', defaultClass: null, createdAt: new Date(), updatedAt: new Date() });
         const created = await createToken(store, audit, { role: 'factory', line: 'line-1', models: ['thermo-2'] }, 'cli', new Date());
         expect(created.name).to.equal(`factory-${created.id}`);
         const row = await db('tokens').where({ id: created.id }).first();

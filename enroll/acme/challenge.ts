@@ -46,7 +46,7 @@ export const challengePost: AcmeHandler = async (call) => {
     await tx.lock(LOCKS.device(order.deviceSerial));
     const { device, deviceClass } = await tx.devices.getWithClass(order.deviceSerial);
     const verified: AttestationOutcome = mayEnroll(device.state)
-      ? await verifyDeviceAttestation(tx, { device, deviceClass, keyAuthorization, rpIdHash: sha256(deps.identity.publicHost), attestation, now })
+      ? await verifyDeviceAttestation(tx, { device, deviceClass, keyAuthorization, rpIdHash: sha256(deps.identity.publicHost), attestation, firmwareAllowed: await tx.firmware.allowed(device.model), now })
       : { ok: false, error: new AttestationError('device state', `device ${device.serial} is ${device.state}: enrollment and renewal are refused`) };
     if (!verified.ok) return refuseAttestation(deps, tx, call, authz, order, deviceClass, verified);
     // The claim before the counter: of two orders racing to replace one certificate, the second is a fork whatever its count.

@@ -1,5 +1,6 @@
 import { certificateByCertId } from './cert-id.ts';
-import type { AcmeHandler } from './context.ts';
+import { firmwareProblem } from '../../registry/firmware-policy.ts';
+import type { AcmeDeps, AcmeHandler } from './context.ts';
 import { acmeProblem } from './problems.ts';
 
 /** How often a client asks again: a twelfth of the validity, from one minute to six hours. */
@@ -7,12 +8,19 @@ function retryAfterSeconds(lifetimeMs: number): number {
   return Math.round(Math.min(6 * 3600, Math.max(60, lifetimeMs / 12 / 1000)));
 }
 
+/** The firmware a certificate was issued on is no longer allowed for its model (SPEC section 6). */
+async function firmwareWithdrawn(store: AcmeDeps['store'], model: string, certificateSerial: string): Promise<boolean> {
+  const allowed = await store.firmware.allowed(model);
+  if (allowed.length === 0) return false;
+  return firmwareProblem(allowed, (await store.firmware.ofCertificate(certificateSerial)) ?? null) !== undefined;
+}
+
 /**
  * GET /acme/renewal-info/<certID> (RFC 9773), unauthenticated and cacheable:
  * a window from two-thirds to five-sixths of the validity, or a window in
  * the past when the certificate must be replaced now (it, or the device's
  * birth certificate, is revoked; the device is quarantined after a batch
- * compromise).
+ * compromise; the firmware it was issued on left its model's allowlist).
  */
 export const renewalInfo: AcmeHandler = async (call) => {
   const { store, hierarchy } = call.deps;
@@ -23,7 +31,8 @@ export const renewalInfo: AcmeHandler = async (call) => {
   const now = call.now.getTime();
   const start = certificate.notBefore.getTime();
   const lifetime = certificate.notAfter.getTime() - start;
-  const replaceNow = certificate.revokedAt !== null || device?.state === 'quarantined' || birth?.revokedAt !== null;
+  const replaceNow = certificate.revokedAt !== null || device?.state === 'quarantined' || birth?.revokedAt !== null
+    || (device !== undefined && await firmwareWithdrawn(store, device.model, certificate.serial));
   const window = replaceNow
     ? { start: new Date(Math.min(start, now - 3600_000)), end: new Date(now) }
     : { start: new Date(start + (lifetime * 2) / 3), end: new Date(start + (lifetime * 5) / 6) };

@@ -1,6 +1,7 @@
 import { verify as nodeVerify } from 'node:crypto';
 import { spkiOfIssuedCertificate } from '../../ca/certificate-der.ts';
 import { sha256, sha256Hex } from '../../ca/digest.ts';
+import { firmwareProblem } from '../../registry/firmware-policy.ts';
 import type { CertificateStore } from '../../store/certificate-store.ts';
 import type { DeviceStore } from '../../store/device-store.ts';
 import type { CertificateRecord, DeviceClassRecord, DeviceRecord, FirmwareReport } from '../../store/types.ts';
@@ -57,6 +58,8 @@ export interface AttestationInput {
   /** SHA-256 of the CA's public host name. */
   rpIdHash: Buffer;
   attestation: ParsedAttestation;
+  /** The model's firmware allowlist; empty when the model has no firmware policy. */
+  firmwareAllowed: readonly FirmwareReport[];
   now: Date;
 }
 
@@ -153,7 +156,9 @@ export async function verifyDeviceAttestation(store: AttestationStore, input: At
 
   // Check 4's policy part; the compare-and-set comes last (acceptSignCount).
   if (attestation.signCount === 0 && deviceClass.counterRequired) return refuse('check 4 (signCount)', `device class ${deviceClass.name} requires a signature counter`);
-  // Check 5: a model's firmware allowlist arrives with the lifecycle work; the reported firmware is recorded at issuance.
+  // Check 5: the model's firmware allowlist; the reported firmware is recorded at issuance.
+  const firmware = firmwareProblem(input.firmwareAllowed, attestation.firmware);
+  if (firmware) return refuse('check 5 (firmware)', firmware);
   return { ok: true, attested: { key: attestation.key, signCount: attestation.signCount, byBirthKey, attestingCertificate: attesting, firmware: attestation.firmware } };
 }
 

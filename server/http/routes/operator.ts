@@ -1,19 +1,24 @@
 import { Router } from 'express';
-import { malformed } from '../../../errors/domain-error.ts';
+import { malformed, notFound } from '../../../errors/domain-error.ts';
+import { assignDeviceClass, checkDeviceClass, deviceClassView, putDeviceClass } from '../../../registry/device-classes.ts';
+import { checkAllowlist, setFirmwareAllowlist } from '../../../registry/firmware-policy.ts';
 import type { AuditLog } from '../../../registry/audit-log.ts';
-import { checkCertificateSerial, checkName, checkSerial, checkText } from '../../../registry/identifiers.ts';
-import { reprovisionDevice, suspendOrResume } from '../../../registry/lifecycle.ts';
+import { checkCertificateSerial, checkModelName, checkName, checkSerial, checkText } from '../../../registry/identifiers.ts';
+import { decommissionDevice, reprovisionDevice, suspendOrResume, transferDevice } from '../../../registry/lifecycle.ts';
 import { checkModelDeclaration, declareModel } from '../../../registry/models.ts';
 import { checkReason, reasonName } from '../../../registry/revocation.ts';
 import type { BatchProgress, RevocationListener, RevocationService } from '../../../registry/revocation-service.ts';
 import type { Store } from '../../../store/store.ts';
 import type { CertificateRecord, DeviceRecord } from '../../../store/types.ts';
 import type { Logger } from '../../logger.ts';
-import { actorOf, requireRole } from '../auth.ts';
+import { actorOf, requireRole, tokenOf } from '../auth.ts';
 import { bodyFields, jsonBody } from '../body.ts';
 import { problemHandler } from '../problem.ts';
 
 const BODY_LIMIT = '8kb';
+/** A firmware allowlist of 256 entries with 64-byte digests. */
+const BODY_LIMIT_LARGE = '64kb';
+const DEVICE_PAGE = 1000;
 /** A batch revocation answers 200 when it finishes this soon, else 202 and goes on; GET shows its progress. */
 const BATCH_WAIT_MS = 5000;
 
@@ -44,16 +49,59 @@ function reasonOf(body: unknown) {
   return checkReason(reason);
 }
 
-/** The operator API: models, device states, reprovisioning and revocation (SPEC sections 4 and 6). */
+/** The operator API: models and their firmware, device classes, device states, ownership, reprovisioning, retirement and revocation (SPEC sections 4 and 6). */
 export function operatorRoutes(deps: OperatorDeps): Router {
   const { store, audit, revocations, clock } = deps;
   const router = Router();
   const operator = requireRole(store, 'operator');
   router.put('/operator/v1/models/:model', operator, ...jsonBody(BODY_LIMIT), async (req, res) => {
-    const { hwType, manufacturer } = bodyFields(req.body, ['hwType', 'manufacturer']);
-    const declaration = checkModelDeclaration({ hwType, manufacturer });
+    const { hwType, manufacturer, defaultClass } = bodyFields(req.body, ['hwType', 'manufacturer', 'defaultClass']);
+    const declaration = checkModelDeclaration({ hwType, manufacturer, defaultClass });
     const { created, model } = await declareModel(store, audit, actorOf(res), String(req.params.model), declaration, clock());
-    res.status(created ? 201 : 200).json({ name: model.name, hwType: model.hwType, manufacturer: model.manufacturer });
+    res.status(created ? 201 : 200).json({ name: model.name, hwType: model.hwType, manufacturer: model.manufacturer, defaultClass: model.defaultClass });
+  });
+  router.put('/operator/v1/models/:model/firmware', operator, ...jsonBody(BODY_LIMIT_LARGE), async (req, res) => {
+    const model = checkModelName(req.params.model);
+    const allowed = checkAllowlist(bodyFields(req.body, ['allowed']).allowed);
+    res.json({ model, allowed: await setFirmwareAllowlist(store, audit, actorOf(res), model, allowed, clock()) });
+  });
+  router.get('/operator/v1/models/:model/firmware', operator, async (req, res) => {
+    const model = checkModelName(req.params.model);
+    if (!(await store.models.byName(model))) throw notFound(`no model ${model}`);
+    res.json({ model, allowed: await store.firmware.allowed(model) });
+  });
+  router.put('/operator/v1/device-classes/:class', operator, ...jsonBody(BODY_LIMIT), async (req, res) => {
+    const record = checkDeviceClass(req.params.class, bodyFields(req.body, ['ttl', 'stagedRenewal', 'factoryReattestEvery', 'serverAuth', 'counterRequired', 'onCloneSignal']));
+    const { created } = await putDeviceClass(store, audit, actorOf(res), record, clock());
+    res.status(created ? 201 : 200).json(deviceClassView(record));
+  });
+  router.get('/operator/v1/device-classes/:class', operator, async (req, res) => {
+    const record = await store.deviceClasses.find(checkName('class', req.params.class));
+    if (!record) throw notFound(`no device class ${req.params.class}`);
+    res.json(deviceClassView(record));
+  });
+  router.put('/operator/v1/devices/:serial/class', operator, ...jsonBody(BODY_LIMIT), async (req, res) => {
+    const serial = checkSerial(req.params.serial);
+    const className = checkName('class', bodyFields(req.body, ['class']).class);
+    res.json(await assignDeviceClass(store, audit, actorOf(res), serial, className, clock()));
+  });
+  router.post('/operator/v1/devices/:serial/transfer', operator, ...jsonBody(BODY_LIMIT), async (req, res) => {
+    const serial = checkSerial(req.params.serial);
+    const { to, evidence } = bodyFields(req.body, ['to', 'evidence']);
+    const who = { actor: actorOf(res), principal: tokenOf(res).principal };
+    res.json(await transferDevice(store, audit, who, serial, checkName('to', to), checkText('evidence', evidence, 2048, { multiline: true }), clock()));
+  });
+  router.post('/operator/v1/devices/:serial/decommission', operator, ...jsonBody(BODY_LIMIT), async (req, res) => {
+    const serial = checkSerial(req.params.serial);
+    const reason = checkText('reason', bodyFields(req.body, ['reason']).reason, 1024, { multiline: true });
+    const { device, revoked } = await decommissionDevice(store, audit, deps.published, actorOf(res), serial, reason, clock());
+    res.json({ device: deviceView(device), revokedCertificates: revoked });
+  });
+  router.get('/operator/v1/devices', operator, async (req, res) => {
+    const { owner, after } = req.query;
+    if (typeof owner !== 'string') throw malformed('list devices by owner: /operator/v1/devices?owner=<owner>[&after=<serial>]');
+    const page = await store.devices.byOwner(checkName('owner', owner), typeof after === 'string' ? checkSerial(after) : '', DEVICE_PAGE);
+    res.json({ owner, devices: page.map((d) => ({ ...deviceView(d), owner: d.owner, class: d.deviceClass })), ...(page.length === DEVICE_PAGE ? { next: page.at(-1)!.serial } : {}) });
   });
   router.post('/operator/v1/devices/:serial/reprovision', operator, ...jsonBody(BODY_LIMIT), async (req, res) => {
     const serial = checkSerial(req.params.serial);

@@ -1,0 +1,110 @@
+import { expect } from 'chai';
+import { createHash } from 'node:crypto';
+import { startTestServer, type TestServer } from './support/api.ts';
+import { makeDevice } from './support/acme-device.ts';
+import type { DatabaseKind } from './support/databases.ts';
+
+const digest = (text: string) => createHash('sha256').update(text).digest();
+
+for (const kind of ['pglite', 'postgres'] as DatabaseKind[]) {
+  describe(`lifecycle: device classes, firmware, ownership, retirement (SPEC section 6, ${kind})`, function () {
+    this.timeout(180_000);
+    let server: TestServer;
+    const operator = (method: string, path: string, body?: unknown) => server.request(method, path, { token: server.tokens.operator, ...(body === undefined ? {} : { body }) });
+
+    before(async () => {
+      server = await startTestServer(kind);
+    });
+    after(async () => server?.close());
+
+    it('device classes: declared, validated with clear errors, per model and per device, applied at the next renewal', async () => {
+      const short = { ttl: '2h', stagedRenewal: false, factoryReattestEvery: '30d', serverAuth: true, counterRequired: false, onCloneSignal: 'refuse' };
+      const created = await operator('PUT', '/operator/v1/device-classes/short', short);
+      expect(created.status, created.text).to.equal(201);
+      expect(created.json).to.deep.equal({ name: 'short', ...short });
+      expect((await operator('PUT', '/operator/v1/device-classes/short', short)).status).to.equal(200);
+      for (const [field, value] of [['ttl', '0h'], ['ttl', '24 hours'], ['ttl', '1000d'], ['ttl', 24], ['factoryReattestEvery', '5m'], ['serverAuth', 'yes'], ['onCloneSignal', 'ignore']] as const) {
+        const refused = await operator('PUT', '/operator/v1/device-classes/bad', { ...short, [field]: value });
+        expect(refused.status, `${field}=${String(value)}`).to.equal(400);
+        expect(refused.json.detail).to.include(field);
+      }
+      expect((await operator('PUT', '/operator/v1/device-classes/bad', { ttl: '1h' })).json.detail).to.match(/missing: stagedRenewal/);
+      expect((await operator('PUT', '/operator/v1/devices/lc-none/class', { class: 'short' })).status).to.equal(404);
+
+      const device = await makeDevice(server, 'lc-0001');
+      const first = await device.enroll();
+      const hours = (first.certificate.notAfter.getTime() - first.certificate.notBefore.getTime()) / 3600_000;
+      expect(hours).to.be.closeTo(24 + 5 / 60, 0.01);
+      // The model's default class applies from the next renewal...
+      expect((await operator('PUT', '/operator/v1/models/thermo-2', { hwType: '1.3.6.1.4.1.99999.1.2', manufacturer: 'Acme Devices', defaultClass: 'nowhere' })).status).to.equal(404);
+      expect((await operator('PUT', '/operator/v1/models/thermo-2', { hwType: '1.3.6.1.4.1.99999.1.2', manufacturer: 'Acme Devices', defaultClass: 'short' })).json.defaultClass).to.equal('short');
+      const second = await device.enroll();
+      expect((second.certificate.notAfter.getTime() - second.certificate.notBefore.getTime()) / 3600_000).to.be.closeTo(2 + 5 / 60, 0.01);
+      // ...and the device's own class wins over its model's.
+      expect((await operator('PUT', '/operator/v1/devices/lc-0001/class', { class: 'default' })).json).to.deep.equal({ serial: 'lc-0001', class: 'default' });
+      const third = await device.enroll();
+      expect((third.certificate.notAfter.getTime() - third.certificate.notBefore.getTime()) / 3600_000).to.be.closeTo(24 + 5 / 60, 0.01);
+      await operator('PUT', '/operator/v1/models/thermo-2', { hwType: '1.3.6.1.4.1.99999.1.2', manufacturer: 'Acme Devices', defaultClass: 'default' });
+    });
+
+    it('firmware: outside the allowlist is refused at enrollment and renewal; a withdrawn version makes renewalInfo ask for renewal now', async () => {
+      const device = await makeDevice(server, 'lc-0002');
+      const v1 = { version: '1.0.0', digest: digest('fw 1.0.0') };
+      const v2 = { version: '2.0.0', digest: digest('fw 2.0.0') };
+      await device.enroll({ firmware: v1 });
+      const policy = await operator('PUT', '/operator/v1/models/thermo-2/firmware', { allowed: [{ version: '1.0.0', digest: v1.digest.toString('hex') }, { version: '2.0.0', digest: v2.digest.toString('hex') }] });
+      expect(policy.status, policy.text).to.equal(200);
+      for (const bad of [{ allowed: [{ version: '1', digest: 'zz' }] }, { allowed: 'all' }, { allowed: [{ version: '', digest: v1.digest.toString('hex') }] }, { allowed: [{ version: '1', digest: v1.digest.toString('hex'), extra: 1 }] }]) {
+        expect((await operator('PUT', '/operator/v1/models/thermo-2/firmware', bad)).status, JSON.stringify(bad)).to.equal(400);
+      }
+      let refused: unknown;
+      await device.enroll({ firmware: { version: '2.0.0', digest: digest('tampered') } }).catch((err: unknown) => { refused = err; });
+      expect(String(refused)).to.match(/check 5 \(firmware\)/);
+      await device.enroll({ firmware: v1 });
+      await device.enroll({ firmware: v2 });
+      expect((await device.renewalWindow())!.start.getTime()).to.be.above(Date.now());
+      // 2.0.0 withdrawn: the device running it is asked to renew now.
+      await operator('PUT', '/operator/v1/models/thermo-2/firmware', { allowed: [{ version: '1.0.0', digest: v1.digest.toString('hex') }] });
+      expect((await device.renewalWindow())!.end.getTime()).to.be.at.most(Date.now());
+      await device.enroll({ firmware: v1 });
+      const history = await server.request('GET', '/audit/v1/devices/lc-0002/history', { token: server.tokens.auditor });
+      expect(history.json.firmware.map((f: { version: string }) => f.version)).to.deep.equal(['1.0.0', '1.0.0', '2.0.0', '1.0.0']);
+      expect((await operator('PUT', '/operator/v1/models/thermo-2/firmware', { allowed: [] })).json.allowed).to.deep.equal([]);
+      await device.enroll();
+    });
+
+    it('ownership: transfers keep the chain of owners, by principal and evidence; devices are listed by owner', async () => {
+      const device = await makeDevice(server, 'lc-0003');
+      await device.enroll();
+      expect((await operator('POST', '/operator/v1/devices/lc-0003/transfer', { to: 'acme-utilities', evidence: 'PO 4711' })).json).to.deep.equal({ serial: 'lc-0003', from: null, to: 'acme-utilities' });
+      expect((await operator('POST', '/operator/v1/devices/lc-0003/transfer', { to: 'acme-utilities', evidence: 'again' })).status).to.equal(409);
+      expect((await operator('POST', '/operator/v1/devices/lc-0003/transfer', { to: 'city-of-x', evidence: 'resale contract 2026-11' })).json.from).to.equal('acme-utilities');
+      expect((await operator('POST', '/operator/v1/devices/lc-0003/transfer', { to: 'bad owner', evidence: 'x' })).status).to.equal(400);
+      expect((await operator('POST', '/operator/v1/devices/lc-0003/transfer', { to: 'x' })).status).to.equal(400);
+      const listed = await operator('GET', '/operator/v1/devices?owner=city-of-x');
+      expect(listed.json.devices.map((d: { serial: string }) => d.serial)).to.deep.equal(['lc-0003']);
+      const history = await server.request('GET', '/audit/v1/devices/lc-0003/history', { token: server.tokens.auditor });
+      expect(history.json.device.owner).to.equal('city-of-x');
+      expect(history.json.ownership.map((o: { from: string | null; to: string; principal: string }) => [o.from, o.to, o.principal])).to.deep.equal([[null, 'acme-utilities', 'alice'], ['acme-utilities', 'city-of-x', 'alice']]);
+    });
+
+    it('retirement: decommission revokes everything and refuses enrollment; reprovisioning starts a second life in the same history', async () => {
+      const device = await makeDevice(server, 'lc-0004');
+      await device.enroll();
+      const retired = await operator('POST', '/operator/v1/devices/lc-0004/decommission', { reason: 'end of life' });
+      expect(retired.status, retired.text).to.equal(200);
+      expect(retired.json.device.state).to.equal('decommissioned');
+      expect(retired.json.revokedCertificates).to.have.length(2);
+      let refused: unknown;
+      await device.enroll().catch((err: unknown) => { refused = err; });
+      expect(refused).to.be.an('error');
+      expect((await operator('POST', '/operator/v1/devices/lc-0004/decommission', { reason: 'twice' })).status).to.equal(409);
+      expect((await operator('POST', '/operator/v1/devices/lc-0004/transfer', { to: 'someone', evidence: 'x' })).status).to.equal(409);
+      const again = await operator('POST', '/operator/v1/devices/lc-0004/reprovision', { reason: 'refurbished' });
+      expect(again.json.device.state).to.equal('manufactured');
+      const history = await server.request('GET', '/audit/v1/devices/lc-0004/history', { token: server.tokens.auditor });
+      const actions = history.json.events.map((e: { action: string }) => e.action);
+      expect(actions.indexOf('device.decommissioned')).to.be.below(actions.indexOf('device.reprovision-allowed'));
+    });
+  });
+}
