@@ -173,6 +173,35 @@ export function operationalProfile(ctx: ProfileContext, device: OperationalSubje
   };
 }
 
+export interface SupportSubject {
+  serial: string;
+  vendor: string;
+  trustDomain: string;
+  /** The approved window: the certificate is valid exactly inside it. */
+  notBefore: Date;
+  notAfter: Date;
+}
+
+/**
+ * Support certificate (SPEC section 2): time-bound vendor access to one
+ * device. Its CN is never the device's serial (a broker that maps CN to a
+ * user must not take the vendor for the device).
+ */
+export function supportProfile(ctx: ProfileContext, support: SupportSubject): Profile {
+  return {
+    kind: 'support',
+    ...subject([[OID.commonName, 'utf8', `support ${support.vendor} ${support.serial}`]]),
+    notBefore: wholeSeconds(support.notBefore),
+    notAfter: wholeSeconds(support.notAfter > ctx.issuer.notAfter ? ctx.issuer.notAfter : support.notAfter),
+    spki: ctx.spki,
+    extensions: [
+      ...endEntityExtensions(ctx),
+      { type: OID.subjectAltName, critical: false, value: generalNames([uriName(`spiffe://${support.trustDomain}/support/${support.vendor}/${support.serial}`)]) },
+      END_ENTITY.clientAuth,
+    ],
+  };
+}
+
 /** The CA's own HTTPS certificate: serverAuth for the public host, 90 days (SPEC section 2). */
 export function serverProfile(ctx: ProfileContext, host: string): Profile {
   const ip = /^[0-9.]+$/.test(host) || host.includes(':');

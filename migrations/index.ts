@@ -6,6 +6,7 @@ import * as issuerIdentity from './004_issuer_identity.ts';
 import * as acme from './005_acme.ts';
 import * as revocation from './006_revocation.ts';
 import * as lifecycle from './007_lifecycle.ts';
+import * as support from './008_support.ts';
 
 /** Every schema step in order; knex records each by name once applied. */
 export const MIGRATIONS: ReadonlyArray<[string, Knex.Migration]> = [
@@ -16,4 +17,5 @@ export const MIGRATIONS: ReadonlyArray<[string, Knex.Migration]> = [
   ['005_acme', acme],
   ['006_revocation', revocation],
   ['007_lifecycle', lifecycle],
+  ['008_support', support],
 ];

@@ -18,6 +18,7 @@ import { publicationApp } from './http/publication-app.ts';
 import { auditRoutes } from './http/routes/audit.ts';
 import { factoryRoutes } from './http/routes/factory.ts';
 import { operatorRoutes } from './http/routes/operator.ts';
+import { supportRoutes } from './http/routes/support.ts';
 import { identityDrift, loadIdentity } from './identity.ts';
 import { ensureServerCredentials } from './tls.ts';
 
@@ -80,6 +81,7 @@ export async function serve(ctx: Context): Promise<RunningServer> {
     factoryRoutes(ctx.store, factory, ctx.logger),
     operatorRoutes({ store: ctx.store, audit: ctx.audit, revocations, published: publication, clock: ctx.clock, logger: ctx.logger }),
     auditRoutes({ store: ctx.store, audit: ctx.audit, checkpoints, logger: ctx.logger }),
+    supportRoutes({ store: ctx.store, audit: ctx.audit, issuance, hierarchy, baseUrl: identity.httpBaseUrl, trustDomain: identity.trustDomain, clock: ctx.clock, logger: ctx.logger }),
   ];
   const app = apiApp(ctx.logger, routers);
   const acme = new AcmeFrontEnd({

@@ -13,6 +13,7 @@ import { ModelStore } from './model-store.ts';
 import { OcspStore } from './ocsp-store.ts';
 import { OwnershipStore } from './ownership-store.ts';
 import { SettingsStore } from './settings-store.ts';
+import { SupportStore } from './support-store.ts';
 import { TokenStore } from './token-store.ts';
 
 export { LOCKS } from './locks.ts';
@@ -39,6 +40,7 @@ export class Store {
   readonly crls: CrlStore;
   readonly batches: BatchStore;
   readonly ownership: OwnershipStore;
+  readonly support: SupportStore;
 
   constructor(private readonly db: Knex | Knex.Transaction) {
     this.settings = new SettingsStore(db);
@@ -56,6 +58,7 @@ export class Store {
     this.crls = new CrlStore(db);
     this.batches = new BatchStore(db);
     this.ownership = new OwnershipStore(db);
+    this.support = new SupportStore(db);
   }
 
   get inTransaction(): boolean {

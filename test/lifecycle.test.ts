@@ -3,6 +3,12 @@ import { createHash } from 'node:crypto';
 import { startTestServer, type TestServer } from './support/api.ts';
 import { makeDevice } from './support/acme-device.ts';
 import type { DatabaseKind } from './support/databases.ts';
+import { makeDeviceKey } from './support/device.ts';
+import { opensslText, opensslVerify } from './support/openssl.ts';
+import { opensslOcsp } from './support/publication.ts';
+import { createToken } from '../server/tokens.ts';
+import { rawConnection } from '../store/test-access.ts';
+import * as x509 from '@peculiar/x509';
 
 const digest = (text: string) => createHash('sha256').update(text).digest();
 
@@ -86,6 +92,64 @@ for (const kind of ['pglite', 'postgres'] as DatabaseKind[]) {
       const history = await server.request('GET', '/audit/v1/devices/lc-0003/history', { token: server.tokens.auditor });
       expect(history.json.device.owner).to.equal('city-of-x');
       expect(history.json.ownership.map((o: { from: string | null; to: string; principal: string }) => [o.from, o.to, o.principal])).to.deep.equal([[null, 'acme-utilities', 'alice'], ['acme-utilities', 'city-of-x', 'alice']]);
+    });
+
+    it('vendor support: requested by one operator, approved by another person, a certificate inside the window only, revoked early with it', async () => {
+      const make = async (fields: Record<string, unknown>) => (await createToken(server.env.ctx.store, server.env.ctx.audit, fields as never, 'cli', new Date())).token;
+      const aliceAgain = await make({ role: 'operator', name: 'alice' });
+      const bob = await make({ role: 'operator', name: 'bob' });
+      const vendor = await make({ role: 'vendor', vendor: 'acme-svc' });
+      const otherVendor = await make({ role: 'vendor', vendor: 'other-svc' });
+      const as = (token: string, method: string, path: string, body?: unknown) => server.request(method, path, { token, ...(body === undefined ? {} : { body }) });
+      const device = await makeDevice(server, 'lc-0005');
+      await device.enroll();
+      for (const bad of [{ vendor: 'acme-svc', reason: 'x', hours: 9 }, { vendor: 'acme-svc', reason: 'x', hours: 0 }, { vendor: 'acme-svc', reason: 'x', hours: 1.5 }, { vendor: 'a b', reason: 'x', hours: 1 }, { vendor: 'acme-svc', hours: 1 }]) {
+        expect((await operator('POST', '/operator/v1/devices/lc-0005/support-grants', bad)).status, JSON.stringify(bad)).to.equal(400);
+      }
+      const requested = await operator('POST', '/operator/v1/devices/lc-0005/support-grants', { vendor: 'acme-svc', reason: 'field repair, ticket 99', hours: 4 });
+      expect(requested.status, requested.text).to.equal(201);
+      expect(requested.json.status).to.equal('pending');
+      const id = requested.json.id as string;
+      const key = await makeDeviceKey();
+      const certificate = (token: string) => as(token, 'POST', `/support/v1/grants/${id}/certificate`, { csr: key.csrPem });
+      expect((await certificate(vendor)).status, 'before approval').to.equal(409);
+      expect((await operator('POST', `/operator/v1/support-grants/${id}/approve`, {})).status, 'self-approval').to.equal(403);
+      expect((await as(aliceAgain, 'POST', `/operator/v1/support-grants/${id}/approve`, {})).status, 'a second token of the same person').to.equal(403);
+      const approved = await as(bob, 'POST', `/operator/v1/support-grants/${id}/approve`, {});
+      expect(approved.status, approved.text).to.equal(200);
+      expect(Date.parse(approved.json.windowEnd) - Date.parse(approved.json.windowStart)).to.equal(4 * 3600_000);
+      expect((await as(bob, 'POST', `/operator/v1/support-grants/${id}/approve`, {})).status).to.equal(409);
+      expect((await certificate(otherVendor)).status, 'another vendor').to.equal(403);
+      expect((await as(server.tokens.operator, 'POST', `/support/v1/grants/${id}/certificate`, { csr: key.csrPem })).status, 'an operator').to.equal(403);
+      const issued = await certificate(vendor);
+      expect(issued.status, issued.text).to.equal(201);
+      const text = opensslText(issued.json.certificate);
+      expect(text).to.include('URI:spiffe://ca.devid.test/support/acme-svc/lc-0005').and.include('TLS Web Client Authentication').and.not.include('CN=lc-0005');
+      const verified = opensslVerify(server.rootPem, issued.json.chain, issued.json.certificate, 'sslclient');
+      expect(verified.ok, verified.output).to.equal(true);
+      const cert = new x509.X509Certificate(issued.json.certificate);
+      expect(cert.notBefore.getTime()).to.equal(Math.floor(Date.parse(approved.json.windowStart) / 1000) * 1000);
+      expect(cert.notAfter.getTime()).to.equal(Math.floor(Date.parse(approved.json.windowEnd) / 1000) * 1000);
+
+      const revoked = await as(bob, 'POST', `/operator/v1/support-grants/${id}/revoke`, {});
+      expect(revoked.json.status).to.equal('revoked');
+      expect((await certificate(vendor)).status, 'after revocation').to.equal(409);
+      const view = await operator('GET', `/operator/v1/support-grants/${id}`);
+      expect(view.json.certificates).to.deep.equal([issued.json.serial]);
+      const ocsp = await opensslOcsp({ issuerPem: server.running.hierarchy.operational.certificate.toString('pem'), rootPem: server.rootPem, url: `http://127.0.0.1:${server.running.httpPort}/ocsp`, certPem: issued.json.certificate });
+      expect(ocsp.output).to.match(/revoked/).and.match(/Reason: privilegeWithdrawn/);
+
+      // A window that has closed (its end moved into the past, as time would).
+      const second = await operator('POST', '/operator/v1/devices/lc-0005/support-grants', { vendor: 'acme-svc', reason: 'follow-up', hours: 1 });
+      await as(bob, 'POST', `/operator/v1/support-grants/${second.json.id}/approve`, {});
+      await rawConnection(server.env.ctx.store)('support_grants').where({ id: second.json.id }).update({ approved_at: new Date(Date.now() - 2 * 3600_000), window_end: new Date(Date.now() - 3600_000) });
+      const late = await as(vendor, 'POST', `/support/v1/grants/${second.json.id}/certificate`, { csr: key.csrPem });
+      expect(late.status).to.equal(409);
+      expect(late.json.detail).to.match(/outside its window/);
+      const history = await server.request('GET', '/audit/v1/devices/lc-0005/history', { token: server.tokens.auditor });
+      const actions = history.json.events.map((e: { action: string }) => e.action);
+      expect(actions).to.include.members(['support.requested', 'support.approved', 'support.certificate-issued', 'support.revoked']);
+      expect(history.json.certificates.map((c: { kind: string }) => c.kind)).to.include('support');
     });
 
     it('retirement: decommission revokes everything and refuses enrollment; reprovisioning starts a second life in the same history', async () => {

@@ -2,6 +2,7 @@ import { Router } from 'express';
 import { malformed, notFound } from '../../../errors/domain-error.ts';
 import { assignDeviceClass, checkDeviceClass, deviceClassView, putDeviceClass } from '../../../registry/device-classes.ts';
 import { checkAllowlist, setFirmwareAllowlist } from '../../../registry/firmware-policy.ts';
+import { approveSupportGrant, checkGrantId, checkGrantRequest, grantView, requestSupportGrant, revokeSupportGrant } from '../../../registry/support-grants.ts';
 import type { AuditLog } from '../../../registry/audit-log.ts';
 import { checkCertificateSerial, checkModelName, checkName, checkSerial, checkText } from '../../../registry/identifiers.ts';
 import { decommissionDevice, reprovisionDevice, suspendOrResume, transferDevice } from '../../../registry/lifecycle.ts';
@@ -88,14 +89,32 @@ export function operatorRoutes(deps: OperatorDeps): Router {
   router.post('/operator/v1/devices/:serial/transfer', operator, ...jsonBody(BODY_LIMIT), async (req, res) => {
     const serial = checkSerial(req.params.serial);
     const { to, evidence } = bodyFields(req.body, ['to', 'evidence']);
-    const who = { actor: actorOf(res), principal: tokenOf(res).principal };
-    res.json(await transferDevice(store, audit, who, serial, checkName('to', to), checkText('evidence', evidence, 2048, { multiline: true }), clock()));
+    res.json(await transferDevice(store, audit, who(res), serial, checkName('to', to), checkText('evidence', evidence, 2048, { multiline: true }), clock()));
   });
   router.post('/operator/v1/devices/:serial/decommission', operator, ...jsonBody(BODY_LIMIT), async (req, res) => {
     const serial = checkSerial(req.params.serial);
     const reason = checkText('reason', bodyFields(req.body, ['reason']).reason, 1024, { multiline: true });
     const { device, revoked } = await decommissionDevice(store, audit, deps.published, actorOf(res), serial, reason, clock());
     res.json({ device: deviceView(device), revokedCertificates: revoked });
+  });
+  const who = (res: Parameters<typeof actorOf>[0]) => ({ actor: actorOf(res), principal: tokenOf(res).principal });
+  router.post('/operator/v1/devices/:serial/support-grants', operator, ...jsonBody(BODY_LIMIT), async (req, res) => {
+    const serial = checkSerial(req.params.serial);
+    const request = checkGrantRequest(bodyFields(req.body, ['vendor', 'reason', 'hours']));
+    res.status(201).json(grantView(await requestSupportGrant(store, audit, who(res), serial, request, clock())));
+  });
+  router.get('/operator/v1/support-grants/:id', operator, async (req, res) => {
+    const grant = await store.support.find(checkGrantId(req.params.id));
+    if (!grant) throw notFound(`no support grant ${req.params.id}`);
+    res.json({ ...grantView(grant), certificates: await store.support.certificates(grant.id) });
+  });
+  router.post('/operator/v1/support-grants/:id/approve', operator, ...jsonBody(BODY_LIMIT), async (req, res) => {
+    bodyFields(req.body, []);
+    res.json(grantView(await approveSupportGrant(store, audit, who(res), checkGrantId(req.params.id), clock())));
+  });
+  router.post('/operator/v1/support-grants/:id/revoke', operator, ...jsonBody(BODY_LIMIT), async (req, res) => {
+    bodyFields(req.body, []);
+    res.json(grantView(await revokeSupportGrant(store, audit, deps.published, who(res), checkGrantId(req.params.id), clock())));
   });
   router.get('/operator/v1/devices', operator, async (req, res) => {
     const { owner, after } = req.query;
