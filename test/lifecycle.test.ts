@@ -137,7 +137,8 @@ for (const kind of ['pglite', 'postgres'] as DatabaseKind[]) {
       const view = await operator('GET', `/operator/v1/support-grants/${id}`);
       expect(view.json.certificates).to.deep.equal([issued.json.serial]);
       const ocsp = await opensslOcsp({ issuerPem: server.running.hierarchy.operational.certificate.toString('pem'), rootPem: server.rootPem, url: `http://127.0.0.1:${server.running.httpPort}/ocsp`, certPem: issued.json.certificate });
-      expect(ocsp.output).to.match(/revoked/).and.match(/Reason: privilegeWithdrawn/);
+      // OpenSSL 3.0 prints no name for reason 9 (privilegeWithdrawn): "(UNKNOWN)".
+      expect(ocsp.output, ocsp.output).to.match(/cert\.pem: revoked/).and.match(/Reason: (privilegeWithdrawn|\(UNKNOWN\))/);
 
       // A window that has closed (its end moved into the past, as time would).
       const second = await operator('POST', '/operator/v1/devices/lc-0005/support-grants', { vendor: 'acme-svc', reason: 'follow-up', hours: 1 });
