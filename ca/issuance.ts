@@ -68,10 +68,10 @@ export class IssuanceService {
       createdAt: this.clock(),
     };
     await tx.certificates.insert(record);
-    const subject = { serial: record.serial, issuerId: issuer.id, revokedAt: null, revocationReason: null };
+    const subject = { serial: record.serial, issuerId: issuer.id, notAfter: record.notAfter, revokedAt: null, revocationReason: null };
     await tx.ocsp.put(this.ocsp
       ? await this.ocsp.presign(subject)
-      : { serial: record.serial, issuerId: issuer.id, sha1: null, sha256: null, thisUpdate: null, nextUpdate: null, updatedAt: record.createdAt });
+      : { serial: record.serial, issuerId: issuer.id, notAfter: record.notAfter, sha1: null, sha256: null, thisUpdate: null, nextUpdate: null });
     return { der, record, pem: certificatePem(der) };
   }
 }

@@ -96,7 +96,7 @@ export class FactoryService {
   }
 
   private async issueOrReturn(
-    tx: FactoryStore & Pick<Store, 'lock'>, principal: FactoryPrincipal, request: BirthCertificateRequest,
+    tx: FactoryStore & Pick<Store, 'lock' | 'lockShared'>, principal: FactoryPrincipal, request: BirthCertificateRequest,
     spki: Buffer, keyType: string, keySha256: string, actor: string,
   ): Promise<Audited<BirthCertificateResult>> {
     await tx.lock(LOCKS.device(request.serial));
@@ -117,6 +117,8 @@ export class FactoryService {
       throw conflict(`device ${request.serial} is being reprovisioned: its new birth certificate needs a key it has never had certified`);
     }
 
+    // Shared with other births of the batch, exclusive with its declaration as compromised: a birth either commits before it (and the revocation finds the device) or sees it.
+    await tx.lockShared(LOCKS.batch(request.batch));
     if (await tx.batches.isCompromised(request.batch)) {
       throw conflict(`batch ${request.batch} was revoked as compromised: it takes no new birth certificates`);
     }

@@ -13,6 +13,7 @@ export async function up(knex: Knex): Promise<void> {
   await knex.schema.createTable('ocsp_responses', (t) => {
     t.text('serial').primary().references('serial').inTable('certificates');
     t.integer('issuer_id').notNullable().references('id').inTable('ca_certificates');
+    t.timestamp('not_after', { useTz: true }).notNullable(); // the certificate's: expired rows leave
     t.binary('sha1'); // OCSPResponse DER for the SHA-1 CertID; null while stale
     t.binary('sha256'); // the same for the SHA-256 CertID
     t.timestamp('this_update', { useTz: true });
@@ -20,10 +21,11 @@ export async function up(knex: Knex): Promise<void> {
     t.timestamp('updated_at', { useTz: true }).notNullable();
     t.index(['updated_at']);
     t.index(['this_update']);
+    t.index(['not_after']);
   });
   await knex.raw('create index ocsp_responses_stale on ocsp_responses (serial) where sha1 is null');
   // Certificates issued before this step get their responses from the signer's first rounds.
-  await knex.raw('insert into ocsp_responses (serial, issuer_id, updated_at) select serial, issuer_id, now() from certificates where not_after > now()');
+  await knex.raw('insert into ocsp_responses (serial, issuer_id, not_after, updated_at) select serial, issuer_id, not_after, now() from certificates where not_after > now()');
 
   await knex.schema.createTable('revocation_marks', (t) => {
     t.bigIncrements('id').primary();

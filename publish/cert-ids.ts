@@ -92,6 +92,11 @@ export class IssuerDirectory {
   get(issuerId: number): IssuerCertIds | undefined {
     return this.byId.get(issuerId);
   }
+
+  /** The CAs whose keys are in the token: the ones whose responses can be signed here. */
+  onlineIssuerIds(): number[] {
+    return [...this.byId.values()].filter((ids) => ids.issuer.online).map((ids) => ids.issuer.id);
+  }
 }
 
 function directoryKey(hash: CertIdHash, nameHash: Uint8Array, keyHash: Uint8Array): string {

@@ -24,8 +24,12 @@ const CACHE_ENTRIES = 200_000;
 /** Signatures made on request (several CertIDs, unknown serials) per second: the HSM is not a public service. */
 const ON_DEMAND_PER_SECOND = 50;
 const UNKNOWN_CACHE_ENTRIES = 1000;
+/** A CertID found absent is believed absent this long (serials are random: nobody asks for one before it exists). */
+const ABSENT_MS = 10_000;
+const ABSENT_ENTRIES = 100_000;
 
 const CONTENT_TYPE = 'application/ocsp-response';
+const MAX_AGE_S = 60;
 
 interface CachedResponse {
   der: Buffer;
@@ -62,6 +66,8 @@ function cachedResponse(der: Buffer, thisUpdate: Date, nextUpdate: Date): Cached
 export class OcspResponder {
   private readonly cache = new Map<string, CachedResponse>();
   private readonly unknown = new Map<string, CachedResponse>();
+  /** CertIDs with no pre-signed response, and until when to believe it. */
+  private readonly absent = new Map<string, number>();
   private tokens = ON_DEMAND_PER_SECOND;
   private refilledAt = Date.now();
 
@@ -101,7 +107,8 @@ export class OcspResponder {
     const answer = await this.answer(request);
     const headers: Record<string, string | number> = { 'Content-Type': CONTENT_TYPE, 'Content-Length': answer.der.length };
     if (answer.cached && req.method === 'GET') {
-      const maxAge = Math.max(0, Math.floor((answer.cached.nextUpdateMs - this.clock().getTime()) / 1000));
+      // RFC 5019 6: before nextUpdate; a minute at most, so a revocation reaches HTTP caches as fast as it reaches the CRL.
+      const maxAge = Math.max(0, Math.min(MAX_AGE_S, Math.floor((answer.cached.nextUpdateMs - this.clock().getTime()) / 1000)));
       headers['Cache-Control'] = `public, max-age=${maxAge}, no-transform, must-revalidate`;
       headers.ETag = answer.cached.etag;
       headers['Last-Modified'] = answer.cached.lastModified;
@@ -118,7 +125,8 @@ export class OcspResponder {
     const certId = certIdOfRequest(request);
     try {
       if (certId) {
-        const hit = this.cache.get(certId.toString('latin1')) ?? await this.load(certId);
+        const key = certId.toString('latin1');
+        const hit = this.cache.get(key) ?? this.fresh(this.unknown.get(key)) ?? await this.load(certId);
         if (hit === 'stale') return { der: ocspErrorResponse('tryLater') };
         if (hit && hit.nextUpdateMs > this.clock().getTime()) return { der: hit.der, cached: hit };
       }
@@ -174,8 +182,15 @@ export class OcspResponder {
   private async load(certId: Buffer): Promise<CachedResponse | 'stale' | undefined> {
     const named = this.directory.ownCertId(certId);
     if (!named) return undefined;
+    const key = certId.toString('latin1');
+    const absentUntil = this.absent.get(key);
+    if (absentUntil !== undefined && absentUntil > Date.now()) return undefined;
     const presigned = await this.store.ocsp.find(named.serial);
-    if (!presigned || presigned.issuerId !== named.issuerId) return undefined;
+    if (!presigned || presigned.issuerId !== named.issuerId) {
+      // A serial nobody issued is asked for again and again by a scanner: not a query each time.
+      this.rememberAbsent(key);
+      return undefined;
+    }
     if (!presigned.sha1) return 'stale';
     this.accept([presigned], true);
     return this.cache.get(certId.toString('latin1'));
@@ -191,6 +206,9 @@ export class OcspResponder {
     const requests = parsed.tbsRequest.requestList;
     if (requests.length === 0 || requests.length > MAX_CERT_IDS) return { der: ocspErrorResponse('malformedRequest') };
     const now = this.clock();
+    // What reaches here is signed on the spot (a CertID of ours with a response was answered from memory or by load):
+    // the budget is taken before any database read, so a flood costs neither the HSM nor the database.
+    if (!this.takeToken(now)) return { der: ocspErrorResponse('tryLater') };
     const singles: Array<{ certIdDer: Buffer; status: CertStatus }> = [];
     let issuerIds;
     for (const { reqCert } of requests) {
@@ -214,12 +232,22 @@ export class OcspResponder {
     return this.signOnDemand(issuerIds!, singles, now);
   }
 
+  private fresh(entry: CachedResponse | undefined): CachedResponse | undefined {
+    return entry && entry.nextUpdateMs > this.clock().getTime() ? entry : undefined;
+  }
+
+  private rememberAbsent(key: string): void {
+    this.absent.delete(key);
+    this.absent.set(key, Date.now() + ABSENT_MS);
+    if (this.absent.size > ABSENT_ENTRIES) this.absent.delete(this.absent.keys().next().value!);
+  }
+
   /** Several CertIDs, a CertID written differently from ours, or an unknown serial: signed now, if the budget allows. */
   private async signOnDemand(ids: NonNullable<ReturnType<IssuerDirectory['get']>>, singles: Array<{ certIdDer: Buffer; status: CertStatus }>, now: Date): Promise<Answer> {
     const unknownKey = singles.length === 1 && singles[0]!.status.status === 'unknown' ? singles[0]!.certIdDer.toString('latin1') : undefined;
     const known = unknownKey ? this.unknown.get(unknownKey) : undefined;
     if (known && known.nextUpdateMs > now.getTime()) return { der: known.der, cached: known };
-    if (!ids.issuer.online || !this.takeToken(now)) return { der: ocspErrorResponse('tryLater') };
+    if (!ids.issuer.online) return { der: ocspErrorResponse('tryLater') };
     const thisUpdate = new Date(Math.floor(now.getTime() / 1000) * 1000);
     const nextUpdate = new Date(thisUpdate.getTime() + OCSP_VALIDITY_MS);
     const der = await this.signer.sign(ids, singles.map((s) => singleResponse(s.certIdDer, s.status, thisUpdate, nextUpdate)), thisUpdate);

@@ -8,6 +8,8 @@ import { basicResponse, certIdDer, responseData, singleResponse, type CertStatus
 /** Pre-signed responses are valid 4 days and signed again after 2 (SPEC section 6). */
 export const OCSP_VALIDITY_MS = 4 * 24 * 3600 * 1000;
 export const OCSP_REFRESH_AFTER_MS = 2 * 24 * 3600 * 1000;
+/** Signatures between two turns of the event loop when signing many. */
+export const YIELD_EVERY = 32;
 
 export function statusOf(subject: Pick<OcspSubject, 'revokedAt' | 'revocationReason'>): CertStatus {
   return subject.revokedAt ? { status: 'revoked', revokedAt: subject.revokedAt, reason: subject.revocationReason ?? 0 } : { status: 'good' };
@@ -39,7 +41,7 @@ export class OcspSigner implements OcspPresigner {
       const single = singleResponse(this.certId(ids, hash, serial), status, thisUpdate, nextUpdate);
       signed[hash] = await this.sign(ids, [single], thisUpdate);
     }
-    return { serial: subject.serial, issuerId: subject.issuerId, sha1: signed.sha1, sha256: signed.sha256, thisUpdate, nextUpdate, updatedAt: now };
+    return { serial: subject.serial, issuerId: subject.issuerId, notAfter: subject.notAfter, sha1: signed.sha1, sha256: signed.sha256, thisUpdate, nextUpdate };
   }
 
   /** A response made on request: its SingleResponses, signed now. */
@@ -59,14 +61,16 @@ export class OcspSigner implements OcspPresigner {
    */
   async refreshDue(store: Store, limit: number): Promise<OcspResponseRecord[]> {
     const now = this.clock();
+    await store.ocsp.deleteExpired(now);
     return store.transaction(async (tx) => {
-      const due = await tx.ocsp.due(now, new Date(now.getTime() - OCSP_REFRESH_AFTER_MS), limit);
+      const due = await tx.ocsp.due(now, new Date(now.getTime() - OCSP_REFRESH_AFTER_MS), this.directory.onlineIssuerIds(), limit);
       const signed: OcspResponseRecord[] = [];
       for (const subject of due) {
-        if (this.directory.get(subject.issuerId)?.issuer.online) signed.push(await this.presign(subject));
+        signed.push(await this.presign(subject));
+        // C_Sign is synchronous: a round of a thousand signatures must not hold OCSP and enrollments up.
+        if (signed.length % YIELD_EVERY === 0) await new Promise((resolve) => setImmediate(resolve));
       }
       await tx.ocsp.putMany(signed);
-      if (due.length < limit) await tx.ocsp.dropExpiredStale(now);
       return signed;
     });
   }

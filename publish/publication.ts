@@ -9,7 +9,7 @@ import type { Logger } from '../server/logger.ts';
 import { IssuerDirectory } from './cert-ids.ts';
 import { CrlPublisher, DEFAULT_CRL_POLICY, type CrlPolicy } from './crl-publisher.ts';
 import { OcspResponder } from './ocsp-responder.ts';
-import { OcspSigner } from './ocsp-signer.ts';
+import { OcspSigner, YIELD_EVERY } from './ocsp-signer.ts';
 
 /** The background signer looks for stale and due OCSP responses, and for other processes' new ones, this often. */
 const OCSP_TICK_MS = 1000;
@@ -17,10 +17,13 @@ const OCSP_TICK_MS = 1000;
 const CRL_TICK_MS = 10_000;
 /** Responses signed per round of the background signer. */
 const OCSP_ROUND = 500;
-/** Signatures between two turns of the event loop when signing after a revocation. */
-const YIELD_EVERY = 32;
-/** Other processes' responses are read back this far, for transactions that committed late. */
-const SYNC_OVERLAP_MS = 5000;
+/**
+ * Other processes' writes are read back this far, on the database's clock:
+ * a revocation commits within this long of its write, or another process
+ * may serve its old response until that response's nextUpdate.
+ */
+const SYNC_OVERLAP_MS = 30_000;
+const SYNC_PAGE = 5000;
 
 /** A CRL as served: its bytes and what the HTTP headers say. */
 export interface ServedCrl {
@@ -41,7 +44,8 @@ export class Publication implements RevocationListener {
   readonly crlPublisher: CrlPublisher;
   private readonly crls = new Map<number, ServedCrl>();
   private readonly timers: NodeJS.Timeout[] = [];
-  private syncedTo: Date;
+  /** The database's clock at the last sync; undefined before the first. */
+  private syncedTo?: Date;
   private signingDown = false;
   private ocspRunning = false;
   private crlRunning = false;
@@ -49,7 +53,7 @@ export class Publication implements RevocationListener {
   constructor(
     private readonly store: Store,
     private readonly hierarchy: Hierarchy,
-    private readonly clock: () => Date,
+    clock: () => Date,
     private readonly logger: Logger,
     crlPolicy: CrlPolicy = DEFAULT_CRL_POLICY,
   ) {
@@ -57,11 +61,11 @@ export class Publication implements RevocationListener {
     this.signer = new OcspSigner(directory, clock);
     this.responder = new OcspResponder(store, directory, this.signer, clock, logger);
     this.crlPublisher = new CrlPublisher(store, clock, crlPolicy);
-    this.syncedTo = clock();
   }
 
   /** Starts the background work; the first CRL round runs before this returns, so the CRLs are served from the start. */
   async start(): Promise<void> {
+    this.syncedTo = await this.store.ocsp.clock();
     await this.crlRound();
     this.timers.push(setInterval(() => void this.ocspRound(), OCSP_TICK_MS), setInterval(() => void this.crlRound(), CRL_TICK_MS));
     for (const timer of this.timers) timer.unref();
@@ -83,7 +87,7 @@ export class Publication implements RevocationListener {
     const signed: OcspResponseRecord[] = [];
     try {
       for (const certificate of certificates) {
-        signed.push(await this.signer.presign({ serial: certificate.serial, issuerId: certificate.issuerId, revokedAt: certificate.revokedAt, revocationReason: certificate.revocationReason }));
+        signed.push(await this.signer.presign(certificate));
         // C_Sign is synchronous: a chunk of a batch must not hold OCSP and enrollments up for its thousand signatures.
         if (signed.length % YIELD_EVERY === 0) await new Promise((resolve) => setImmediate(resolve));
       }
@@ -104,14 +108,25 @@ export class Publication implements RevocationListener {
       const signed = await this.signer.refreshDue(this.store, OCSP_ROUND);
       this.responder.accept(signed);
       this.signingWorks();
-      const from = new Date(this.syncedTo.getTime() - SYNC_OVERLAP_MS);
-      this.syncedTo = this.clock();
-      this.responder.accept(await this.store.ocsp.changedSince(from, 10_000));
+      await this.sync();
     } catch (err) {
       this.signingFailed(err, 'refreshing OCSP responses');
     } finally {
       this.ocspRunning = false;
     }
+  }
+
+  /** Takes what other processes wrote since the last sync (and the overlap before it), a page at a time. */
+  private async sync(): Promise<void> {
+    const until = await this.store.ocsp.clock();
+    let from = new Date((this.syncedTo ?? until).getTime() - SYNC_OVERLAP_MS);
+    for (;;) {
+      const rows = await this.store.ocsp.changedSince(from, SYNC_PAGE);
+      this.responder.accept(rows);
+      if (rows.length < SYNC_PAGE) break;
+      from = rows.at(-1)!.updatedAt!;
+    }
+    this.syncedTo = until;
   }
 
   /** One round: make the CRLs that are due (root excepted), then serve the newest of each CA. */

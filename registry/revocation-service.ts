@@ -9,7 +9,7 @@ import { reasonName, revokeCertificate, revokeDevices } from './revocation.ts';
 
 /** Told after each committed revocation: signs the new OCSP responses at once (publish/). */
 export interface RevocationListener {
-  revoked(certificates: readonly Pick<CertificateRecord, 'serial' | 'issuerId' | 'revokedAt' | 'revocationReason'>[]): Promise<void>;
+  revoked(certificates: readonly Pick<CertificateRecord, 'serial' | 'issuerId' | 'notAfter' | 'revokedAt' | 'revocationReason'>[]): Promise<void>;
 }
 
 /** Devices per transaction of a batch revocation: short transactions, so enrollments and OCSP go on beside it. */
@@ -79,6 +79,8 @@ export class RevocationService {
   async declare(batch: string, reason: RevocationReason, actor: string): Promise<BatchProgress> {
     const now = this.clock();
     const record = await this.audit.record(this.store, async (tx) => {
+      // Waits for births of the batch in flight (they hold it shared); later ones see the declaration.
+      await tx.lock(LOCKS.batch(batch));
       const { record, created } = await tx.batches.declare({ batch, reason: REVOCATION_REASONS[reason], actor, requestedAt: now });
       return { value: record, events: created ? [{ action: 'batch.compromised', actor, data: { batch, reason } }] : [] };
     });

@@ -35,8 +35,8 @@ export interface Revocations {
  * for their issuer's next CRL, and get one audit event each. Runs inside
  * the caller's audited transaction.
  */
-async function recordRevocations(tx: RevocationStore, revoked: CertificateRecord[], reason: RevocationReason, actor: string, now: Date): Promise<Revocations> {
-  await tx.ocsp.markStale(revoked.map((r) => r.serial), now);
+async function recordRevocations(tx: RevocationStore, revoked: CertificateRecord[], reason: RevocationReason, actor: string): Promise<Revocations> {
+  await tx.ocsp.markStale(revoked.map((r) => r.serial));
   await tx.crls.mark(revoked.map((r) => r.issuerId));
   const events: AuditEntry[] = revoked.map((record) => ({
     action: 'certificate.revoked',
@@ -53,12 +53,12 @@ export async function revokeCertificate(
 ): Promise<(Revocations & { record: CertificateRecord }) | undefined> {
   const result = await tx.certificates.revoke(serial, REVOCATION_REASONS[reason], now);
   if (!result) return undefined;
-  const revocations = await recordRevocations(tx, result.revokedNow ? [result.record] : [], reason, actor, now);
+  const revocations = await recordRevocations(tx, result.revokedNow ? [result.record] : [], reason, actor);
   return { ...revocations, record: result.record };
 }
 
 /** Revokes every live certificate (birth and operational) of some devices: one device, or a chunk of a batch. */
 export async function revokeDevices(tx: RevocationStore, deviceSerials: readonly string[], reason: RevocationReason, actor: string, now: Date): Promise<Revocations> {
   const revoked = await tx.certificates.revokeLiveOfDevices(deviceSerials, REVOCATION_REASONS[reason], now);
-  return recordRevocations(tx, revoked, reason, actor, now);
+  return recordRevocations(tx, revoked, reason, actor);
 }

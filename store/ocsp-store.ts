@@ -5,24 +5,32 @@ import { toBuffer, toDate, toDateOrNull } from './convert.ts';
 export interface OcspResponseRecord {
   serial: string;
   issuerId: number;
+  /** The certificate's notAfter: the row leaves when it has passed. */
+  notAfter: Date;
   sha1: Buffer | null;
   sha256: Buffer | null;
   thisUpdate: Date | null;
   nextUpdate: Date | null;
-  updatedAt: Date;
+  /** The database's clock when the row was written (clock_timestamp()); set by the store. */
+  updatedAt?: Date;
 }
 
 /** What the signer needs to know of a certificate to answer for it. */
 export interface OcspSubject {
   serial: string;
   issuerId: number;
+  notAfter: Date;
   revokedAt: Date | null;
   revocationReason: number | null;
 }
 
-const COLUMNS = ['serial', 'issuer_id', 'sha1', 'sha256', 'this_update', 'next_update', 'updated_at'];
+const COLUMNS = ['serial', 'issuer_id', 'not_after', 'sha1', 'sha256', 'this_update', 'next_update', 'updated_at'];
 
-/** Pre-signed OCSP responses (SPEC section 6), one row per certificate. */
+/**
+ * Pre-signed OCSP responses (SPEC section 6), one row per unexpired
+ * certificate. `updated_at` is the database's clock at the write, never a
+ * process's: it is what every process compares to find what others changed.
+ */
 export class OcspStore {
   constructor(private readonly db: Knex | Knex.Transaction) {}
 
@@ -33,10 +41,11 @@ export class OcspStore {
   /** Stores signed responses, one statement for all of them (a chunk of a batch revocation is a thousand). */
   async putMany(records: readonly OcspResponseRecord[]): Promise<void> {
     if (records.length === 0) return;
+    const now = this.db.raw('clock_timestamp()');
     await this.db('ocsp_responses')
       .insert(records.map((record) => ({
-        serial: record.serial, issuer_id: record.issuerId, sha1: record.sha1, sha256: record.sha256,
-        this_update: record.thisUpdate, next_update: record.nextUpdate, updated_at: record.updatedAt,
+        serial: record.serial, issuer_id: record.issuerId, not_after: record.notAfter, sha1: record.sha1, sha256: record.sha256,
+        this_update: record.thisUpdate, next_update: record.nextUpdate, updated_at: now,
       })))
       .onConflict('serial').merge(['sha1', 'sha256', 'this_update', 'next_update', 'updated_at']);
   }
@@ -46,13 +55,13 @@ export class OcspStore {
    * transaction that changes it: until the signer has made new ones the
    * responder answers tryLater, never the old `good`.
    */
-  async markStale(serials: readonly string[], now: Date): Promise<void> {
+  async markStale(serials: readonly string[]): Promise<void> {
     if (serials.length === 0) return;
     await this.db.raw(
-      `insert into ocsp_responses (serial, issuer_id, updated_at)
-       select serial, issuer_id, ? from certificates where serial = any(?)
+      `insert into ocsp_responses (serial, issuer_id, not_after, updated_at)
+       select serial, issuer_id, not_after, clock_timestamp() from certificates where serial = any(?)
        on conflict (serial) do update set sha1 = null, sha256 = null, this_update = null, next_update = null, updated_at = excluded.updated_at`,
-      [now, [...serials]],
+      [[...serials]],
     );
   }
 
@@ -61,44 +70,46 @@ export class OcspStore {
     return row ? fromRow(row) : undefined;
   }
 
-  /** Rows changed since a time: how each process keeps its cache in step with the others. */
+  /** The database's clock: where the next changedSince starts. */
+  async clock(): Promise<Date> {
+    const { rows } = await this.db.raw('select clock_timestamp() as now');
+    return toDate((rows as Array<{ now: unknown }>)[0]!.now);
+  }
+
+  /** Rows written since a time of the database's clock, oldest first: how each process keeps its cache in step with the others. */
   async changedSince(since: Date, limit: number): Promise<OcspResponseRecord[]> {
     const rows = await this.db('ocsp_responses').select(COLUMNS).where('updated_at', '>', since).orderBy('updated_at').limit(limit);
     return rows.map(fromRow);
   }
 
   /**
-   * Certificates whose responses must be signed: stale ones first, then
-   * those produced before `refreshBefore`, unexpired only. Rows are locked
-   * (skipping rows another process is signing) until the transaction ends.
+   * Certificates whose responses must be signed, for the issuers whose keys
+   * are here: stale ones first, then those produced before `refreshBefore`.
+   * Rows are locked, skipping those another process is signing, until the
+   * transaction ends.
    */
-  async due(now: Date, refreshBefore: Date, limit: number): Promise<OcspSubject[]> {
-    const { rows } = await this.db.raw(
-      `select c.serial, c.issuer_id, c.revoked_at, c.revocation_reason
-       from ocsp_responses o join certificates c on c.serial = o.serial
-       where o.serial in (
-         (select serial from ocsp_responses where sha1 is null limit ?)
-         union all
-         (select serial from ocsp_responses where this_update < ? order by this_update limit ?)
-       ) and c.not_after > ?
-       limit ?
-       for update of o skip locked`,
-      [limit, refreshBefore, limit, now, limit],
-    );
-    return (rows as Array<Record<string, unknown>>).map((row) => ({
-      serial: String(row.serial),
-      issuerId: Number(row.issuer_id),
-      revokedAt: toDateOrNull(row.revoked_at),
-      revocationReason: row.revocation_reason === null ? null : Number(row.revocation_reason),
-    }));
+  async due(now: Date, refreshBefore: Date, issuerIds: readonly number[], limit: number): Promise<OcspSubject[]> {
+    const pick = async (condition: string, order: string, bindings: unknown[], count: number) => {
+      if (count <= 0) return [];
+      const { rows } = await this.db.raw(
+        `select c.serial, c.issuer_id, c.not_after, c.revoked_at, c.revocation_reason
+         from ocsp_responses o join certificates c on c.serial = o.serial
+         where ${condition} and o.not_after > ? and o.issuer_id = any(?)
+         ${order} limit ? for update of o skip locked`,
+        [...bindings, now, [...issuerIds], count] as Knex.RawBinding[],
+      );
+      return (rows as Array<Record<string, unknown>>).map((row) => ({
+        serial: String(row.serial), issuerId: Number(row.issuer_id), notAfter: toDate(row.not_after),
+        revokedAt: toDateOrNull(row.revoked_at), revocationReason: row.revocation_reason === null ? null : Number(row.revocation_reason),
+      }));
+    };
+    const stale = await pick('o.sha1 is null', '', [], limit);
+    return [...stale, ...(await pick('o.this_update < ?', 'order by o.this_update', [refreshBefore], limit - stale.length))];
   }
 
-  /** Stale rows of expired certificates are not signed again: they leave the refresh queue. */
-  async dropExpiredStale(now: Date): Promise<number> {
-    return this.db('ocsp_responses')
-      .whereNull('sha1')
-      .whereIn('serial', this.db('certificates').select('serial').where('not_after', '<=', now))
-      .delete();
+  /** Responses of expired certificates leave: nothing asks a relying party to trust those any more. */
+  async deleteExpired(now: Date): Promise<number> {
+    return this.db('ocsp_responses').where('not_after', '<=', now).delete();
   }
 }
 
@@ -106,6 +117,7 @@ function fromRow(row: Record<string, unknown>): OcspResponseRecord {
   return {
     serial: String(row.serial),
     issuerId: Number(row.issuer_id),
+    notAfter: toDate(row.not_after),
     sha1: row.sha1 === null ? null : toBuffer(row.sha1),
     sha256: row.sha256 === null ? null : toBuffer(row.sha256),
     thisUpdate: toDateOrNull(row.this_update),

@@ -71,6 +71,12 @@ export class Store {
     await this.db.raw('select pg_advisory_xact_lock(hashtext(?))', [name]);
   }
 
+  /** The shared form: many holders at once, none while someone holds it exclusively (lock). */
+  async lockShared(name: string): Promise<void> {
+    if (!this.inTransaction) throw new Error('advisory locks are taken inside a transaction');
+    await this.db.raw('select pg_advisory_xact_lock_shared(hashtext(?))', [name]);
+  }
+
   /** Runs work in one READ COMMITTED transaction (or in the caller's, when already inside one). */
   async transaction<T>(work: (tx: Store) => Promise<T>): Promise<T> {
     if (this.inTransaction) return work(this);

@@ -49,7 +49,7 @@ describe('factory API (SPEC section 4)', function () {
       const before = await counts(server);
       const again = await server.request('PUT', '/operator/v1/models/thermo-3', { token: server.tokens.operator, body: MODEL });
       expect(again.status).to.equal(200);
-      expect(again.json).to.deep.equal({ name: 'thermo-3', ...MODEL });
+      expect(again.json).to.deep.equal({ name: 'thermo-3', ...MODEL, defaultClass: null });
       expect(await counts(server)).to.deep.equal(before);
     });
 
