@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { createWriteStream, readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
 import { HierarchyError, loadHierarchy } from '../ca/hierarchy.ts';
 import { OfflineKeyError } from '../ca/issuer.ts';
@@ -7,6 +7,8 @@ import { AuditCheckpoints, type Checkpoint } from '../registry/audit-checkpoints
 import { loadAuditKey } from '../registry/audit-key.ts';
 import type { CheckpointRecord } from '../store/types.ts';
 import { fromExported, verifyAudit } from '../registry/audit-verify.ts';
+import { exportLines, type ExportScope } from '../registry/audit-export.ts';
+import { verifyExport } from '../registry/export-verify.ts';
 import { deviceHistory, formatHistory } from '../registry/device-history.ts';
 import { checkCertificateSerial, checkName, checkSerial } from '../registry/identifiers.ts';
 import { REVOCATION_REASON_NAMES, checkReason } from '../registry/revocation.ts';
@@ -190,6 +192,51 @@ audit
       else process.stdout.write(`OK: ${report.events} events, head ${report.head}, ${report.checkpoints} signed checkpoints${report.latestCheckpoint ? ` (latest at event ${report.latestCheckpoint.seq}, ${report.latestCheckpoint.at})` : ''}\n`);
     }),
   );
+
+audit
+  .command('export')
+  .description('the auditor\'s export as JSON lines (every certificate, every event, the checkpoints), signed by the audit key as a whole')
+  .option('--device <serial>', 'one device')
+  .option('--batch <batch>', 'one batch')
+  .option('--out <file>', 'write to a file (0600) instead of stdout')
+  .action((options: { device?: string; batch?: string; out?: string }) =>
+    withContext(async (ctx) => {
+      if (options.device && options.batch) throw new CliError('export one device, one batch, or (with neither) the whole fleet');
+      const scope: ExportScope = options.device ? { serial: checkSerial(options.device) } : options.batch ? { batch: checkName('batch', options.batch) } : {};
+      const { signer } = await loadAuditKey(ctx.provider, ctx.store);
+      await ctx.audit.recordAlone(ctx.store, { action: 'audit.exported', actor: 'cli', data: { scope } });
+      const out: NodeJS.WritableStream = options.out ? createWriteStream(options.out, { mode: 0o600 }) : process.stdout;
+      let lines = 0;
+      for await (const line of exportLines(ctx.store, signer, scope, ctx.clock())) {
+        if (!out.write(line)) await new Promise<void>((resolve) => out.once('drain', () => resolve()));
+        lines += 1;
+        if (lines % 100_000 === 0) say(`${lines} lines exported`);
+      }
+      if (out !== process.stdout) await new Promise<void>((resolve) => out.end(() => resolve()));
+      say(`export complete: ${lines} lines${options.out ? ` in ${options.out}` : ''}`);
+    }),
+  );
+
+audit
+  .command('verify-export <file>')
+  .description('check an export offline, with no database and no HSM, against the root certificate you trust')
+  .requiredOption('--root <pem>', 'the root CA certificate (PEM) to trust')
+  .option('--json', 'print the report as JSON')
+  .action(async (file: string, options: { root: string; json?: boolean }) => {
+    let rootPem: string;
+    try {
+      rootPem = readFileSync(options.root, 'utf8');
+    } catch (err) {
+      throw new CliError(`cannot read the root certificate ${options.root}: ${(err as Error).message}`);
+    }
+    const report = await verifyExport(file, rootPem).catch((err: unknown) => {
+      throw new CliError(`cannot read ${file}: ${err instanceof Error ? err.message : String(err)}`);
+    });
+    if (!report.ok) process.exitCode = 1;
+    if (options.json) process.stdout.write(`${JSON.stringify(report)}\n`);
+    else if (report.ok) process.stdout.write(`OK: ${report.cas} CA certificates, ${report.checkpoints} checkpoints, ${report.devices} devices, ${report.certificates} certificates, ${report.events} events\n`);
+    else process.stdout.write(`FAILED:\n${report.problems.map((p) => `  ${p}`).join('\n')}\n`);
+  });
 
 audit
   .command('checkpoint')

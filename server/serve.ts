@@ -80,7 +80,7 @@ export async function serve(ctx: Context): Promise<RunningServer> {
     health,
     factoryRoutes(ctx.store, factory, ctx.logger),
     operatorRoutes({ store: ctx.store, audit: ctx.audit, revocations, published: publication, clock: ctx.clock, logger: ctx.logger }),
-    auditRoutes({ store: ctx.store, audit: ctx.audit, checkpoints, logger: ctx.logger }),
+    auditRoutes({ store: ctx.store, audit: ctx.audit, checkpoints, auditSigner: auditKey.signer, logger: ctx.logger }),
     supportRoutes({ store: ctx.store, audit: ctx.audit, issuance, hierarchy, baseUrl: identity.httpBaseUrl, trustDomain: identity.trustDomain, clock: ctx.clock, logger: ctx.logger }),
   ];
   const app = apiApp(ctx.logger, routers);

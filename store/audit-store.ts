@@ -73,6 +73,15 @@ export class AuditStore {
     return rows.map(fromRow);
   }
 
+  /** The first event of a device, or of any device of a batch: where an export's chain must start. */
+  async firstSeqOf(scope: { batch?: string; serial?: string }): Promise<number | undefined> {
+    const query = this.db('audit_events').min({ seq: 'seq' });
+    if (scope.serial !== undefined) query.where({ device_serial: scope.serial });
+    if (scope.batch !== undefined) query.whereIn('device_serial', this.db('devices').select('serial').where({ batch: scope.batch }));
+    const row = await query.first();
+    return row?.seq === null || row?.seq === undefined ? undefined : Number(row.seq);
+  }
+
   async byDevice(deviceSerial: string): Promise<AuditEventRecord[]> {
     const rows = await this.db('audit_events').select(COLUMNS).where({ device_serial: deviceSerial }).orderBy('seq');
     return rows.map(fromRow);

@@ -89,6 +89,12 @@ export class CertificateStore {
     return rows.map(fromRow);
   }
 
+  /** Every certificate of these devices, oldest first per device. */
+  async byDevices(deviceSerials: readonly string[]): Promise<CertificateRecord[]> {
+    if (deviceSerials.length === 0) return [];
+    return (await this.db('certificates').select(COLUMNS).whereIn('device_serial', deviceSerials).orderBy(['device_serial', 'created_at', 'serial'])).map(fromRow);
+  }
+
   /** Devices that have had any certificate for this key (birth or operational). */
   async devicesWithKey(keySha256: string): Promise<string[]> {
     const rows = await this.db('certificates').distinct('device_serial').where({ key_sha256: keySha256 }).whereNotNull('device_serial');

@@ -109,6 +109,14 @@ export class DeviceStore {
     return (await query.update({ owner: to, updated_at: now })) === 1;
   }
 
+  /** Devices of the whole fleet, a batch or one serial, in serial order, a page at a time (the auditor's export). */
+  async page(scope: { batch?: string; serial?: string }, afterSerial: string, limit: number): Promise<DeviceRecord[]> {
+    const query = this.db('devices').select(COLUMNS).where('serial', '>', afterSerial);
+    if (scope.batch !== undefined) query.andWhere({ batch: scope.batch });
+    if (scope.serial !== undefined) query.andWhere({ serial: scope.serial });
+    return (await query.orderBy('serial').limit(limit)).map(fromRow);
+  }
+
   /** Devices of an owner, in serial order, a page at a time. */
   async byOwner(owner: string, afterSerial: string, limit: number): Promise<DeviceRecord[]> {
     return (await this.db('devices').select(COLUMNS).where({ owner }).andWhere('serial', '>', afterSerial).orderBy('serial').limit(limit)).map(fromRow);

@@ -9,6 +9,12 @@ import { opensslOcsp } from './support/publication.ts';
 import { createToken } from '../server/tokens.ts';
 import { rawConnection } from '../store/test-access.ts';
 import * as x509 from '@peculiar/x509';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { verifyExport } from '../registry/export-verify.ts';
 
 const digest = (text: string) => createHash('sha256').update(text).digest();
 
@@ -151,6 +157,63 @@ for (const kind of ['pglite', 'postgres'] as DatabaseKind[]) {
       const actions = history.json.events.map((e: { action: string }) => e.action);
       expect(actions).to.include.members(['support.requested', 'support.approved', 'support.certificate-issued', 'support.revoked']);
       expect(history.json.certificates.map((c: { kind: string }) => c.kind)).to.include('support');
+    });
+
+    it('the auditor\'s export is checked offline (chain, checkpoints, signatures, predecessors) and fails after any one byte changes', async () => {
+      const device = await makeDevice(server, 'lc-0006');
+      await device.enroll();
+      await device.enroll();
+      await operator('POST', '/operator/v1/devices/lc-0006/transfer', { to: 'new-owner', evidence: 'deed' });
+      const dir = mkdtempSync(join(tmpdir(), 'devid-test-export-'));
+      try {
+        const rootPath = join(dir, 'root.pem');
+        writeFileSync(rootPath, server.rootPem);
+        for (const query of ['?device=lc-0006', '?batch=b1', '']) {
+          const answer = await server.request('GET', `/audit/v1/export${query}`, { token: server.tokens.auditor });
+          expect(answer.status, answer.text).to.equal(200);
+          expect(answer.headers['content-type']).to.match(/^application\/jsonl/);
+          const path = join(dir, `export${query.replace(/\W/g, '-')}.jsonl`);
+          writeFileSync(path, answer.text);
+          const report = await verifyExport(path, server.rootPem);
+          expect(report.problems, query).to.deep.equal([]);
+          expect(report.ok).to.equal(true);
+          expect(report.certificates).to.be.at.least(3);
+          if (query === '?device=lc-0006') {
+            expect(report.devices).to.equal(1);
+            const lines = answer.text.trim().split('\n').map((l) => JSON.parse(l));
+            const certs = lines.filter((l) => l.type === 'certificate');
+            expect(certs.map((c) => c.predecessorSha256)).to.deep.equal([null, certs[0].sha256, certs[1].sha256]);
+            const cli = spawnSync(fileURLToPath(new URL('../bin/devid-ca', import.meta.url)), ['audit', 'verify-export', path, '--root', rootPath], { encoding: 'utf8' });
+            expect(cli.status, cli.stderr).to.equal(0);
+            expect(cli.stdout).to.match(/^OK: \d+ CA certificates, \d+ checkpoints, 1 devices, 3 certificates, \d+ events/);
+            // Any one byte changed, anywhere: the check fails.
+            const bytes = Buffer.from(answer.text);
+            let seed = 11;
+            for (let i = 0; i < 40; i += 1) {
+              seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+              const at = seed % bytes.length;
+              const changed = Buffer.from(bytes);
+              changed[at] = changed[at] === 0x41 ? 0x42 : 0x41;
+              if (changed[at] === bytes[at]) continue;
+              writeFileSync(path, changed);
+              expect((await verifyExport(path, server.rootPem)).ok, `byte ${at} changed`).to.equal(false);
+            }
+            writeFileSync(path, bytes.subarray(0, bytes.lastIndexOf('\n', bytes.length - 2) + 1));
+            expect((await verifyExport(path, server.rootPem)).problems.join()).to.match(/no end line/);
+            const other = (await startTestServer('pglite')) as TestServer;
+            try {
+              writeFileSync(path, bytes);
+              expect((await verifyExport(path, other.rootPem)).ok, 'another root').to.equal(false);
+            } finally {
+              await other.close();
+            }
+          }
+        }
+        expect((await server.request('GET', '/audit/v1/export?device=a&batch=b', { token: server.tokens.auditor })).status).to.equal(400);
+        expect((await server.request('GET', '/audit/v1/export', { token: server.tokens.operator })).status).to.equal(403);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
     });
 
     it('retirement: decommission revokes everything and refuses enrollment; reprovisioning starts a second life in the same history', async () => {

@@ -1,12 +1,14 @@
 import { Router, type Response } from 'express';
 import type { KeyObject } from 'node:crypto';
 import { certificatePem } from '../../../ca/pem.ts';
-import { notFound } from '../../../errors/domain-error.ts';
+import { malformed, notFound } from '../../../errors/domain-error.ts';
 import { toCheckpoint, type AuditCheckpoints } from '../../../registry/audit-checkpoints.ts';
 import type { AuditLog } from '../../../registry/audit-log.ts';
 import { verifyAudit } from '../../../registry/audit-verify.ts';
 import { deviceHistory } from '../../../registry/device-history.ts';
-import { checkSerial } from '../../../registry/identifiers.ts';
+import { checkName, checkSerial } from '../../../registry/identifiers.ts';
+import { exportLines, type ExportScope } from '../../../registry/audit-export.ts';
+import type { Signer } from '../../../ca/signer.ts';
 import type { Store } from '../../../store/store.ts';
 import type { Logger } from '../../logger.ts';
 import { actorOf, requireRole } from '../auth.ts';
@@ -16,11 +18,22 @@ export interface AuditRouteDeps {
   store: Store;
   audit: AuditLog;
   checkpoints: AuditCheckpoints;
+  /** The audit key: it signs each export as a whole. */
+  auditSigner: Signer;
   logger: Logger;
 }
 
+/** Writes lines with backpressure: a fleet's export never sits in memory. */
+async function stream(res: Response, lines: AsyncIterable<string>): Promise<void> {
+  for await (const line of lines) {
+    if (res.destroyed) return;
+    if (!res.write(line)) await new Promise((resolve) => { res.once('drain', resolve); res.once('close', resolve); });
+  }
+  res.end();
+}
+
 /** The audit log for auditors, device history for auditors and operators (SPEC sections 3 and 7). */
-export function auditRoutes({ store, audit, checkpoints, logger }: AuditRouteDeps): Router {
+export function auditRoutes({ store, audit, checkpoints, auditSigner, logger }: AuditRouteDeps): Router {
   const router = Router();
   // SPEC section 3: the audit log and its verification are the auditor's; device history is the operator's too.
   const auditors = requireRole(store, 'auditor');
@@ -33,6 +46,15 @@ export function auditRoutes({ store, audit, checkpoints, logger }: AuditRouteDep
     const report = await verifyAudit(store, audit, auditKey);
     await record(res, 'audit.verified', { ok: report.ok, events: report.events });
     res.status(200).json(report);
+  });
+
+  router.get('/audit/v1/export', auditors, async (req, res) => {
+    const { device, batch, ...rest } = req.query;
+    if (Object.keys(rest).length > 0 || (device !== undefined && batch !== undefined)) throw malformed('export one device (?device=<serial>), one batch (?batch=<batch>) or the whole fleet (no query)');
+    const scope = device !== undefined ? { serial: checkSerial(device) } : batch !== undefined ? { batch: checkName('batch', batch) } : {};
+    await record(res, 'audit.exported', { scope });
+    res.status(200).type('application/jsonl').set('Cache-Control', 'no-store');
+    await stream(res, exportLines(store, auditSigner, scope as ExportScope, new Date()));
   });
 
   router.get('/audit/v1/devices/:serial/history', historyReaders, async (req, res) => {

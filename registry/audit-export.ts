@@ -1,0 +1,74 @@
+import { createHash } from 'node:crypto';
+import { caSlug } from '../ca/issuer.ts';
+import type { Signer } from '../ca/signer.ts';
+import type { Store } from '../store/store.ts';
+import { toCheckpoint } from './audit-checkpoints.ts';
+
+/** What an export covers: one device, one batch, or the whole fleet. */
+export type ExportScope = { serial: string } | { batch: string } | Record<string, never>;
+
+export const EXPORT_FORMAT = 'devid-ca-export/1';
+/** Rows read per query: the export streams, whatever the fleet's size. */
+const PAGE = 1000;
+
+/**
+ * The auditor's export (SPEC section 7) as JSON lines, produced a page at a
+ * time: the CA certificates, the signed checkpoints, every certificate of
+ * the devices in scope (DER, base64, with its lineage and revocation), and
+ * every audit event in canonical form from the scope's first event to the
+ * head (the events between belong to the chain that links them to a
+ * checkpoint). The last line signs the SHA-256 of all the lines before it
+ * with the audit key, so a change to any byte is detected offline
+ * (registry/export-verify.ts).
+ */
+export async function* exportLines(store: Store, auditSigner: Signer, scope: ExportScope, now: Date): AsyncGenerator<string> {
+  const digest = createHash('sha256');
+  const counts = { cas: 0, checkpoints: 0, devices: 0, certificates: 0, events: 0 };
+  const line = (value: Record<string, unknown>) => {
+    const text = `${JSON.stringify(value)}\n`;
+    digest.update(text);
+    return text;
+  };
+  yield line({ type: 'export', format: EXPORT_FORMAT, scope, generatedAt: now.toISOString() });
+  for (const ca of await store.caCertificates.all()) {
+    counts.cas += 1;
+    yield line({ type: 'ca', id: ca.id, role: ca.role, slug: caSlug(ca.role, ca.generation), active: ca.active, der: ca.der.toString('base64') });
+  }
+  for (const checkpoint of await store.checkpoints.all()) {
+    counts.checkpoints += 1;
+    yield line({ type: 'checkpoint', ...toCheckpoint(checkpoint) });
+  }
+  const deviceScope = 'serial' in scope ? { serial: scope.serial } : 'batch' in scope ? { batch: scope.batch } : {};
+  for (let after = ''; ;) {
+    const devices = await store.devices.page(deviceScope, after, PAGE);
+    if (devices.length === 0) break;
+    after = devices.at(-1)!.serial;
+    for (const device of devices) {
+      counts.devices += 1;
+      yield line({ type: 'device', serial: device.serial, model: device.model, batch: device.batch, line: device.line, class: device.deviceClass, owner: device.owner, state: device.state });
+    }
+    for (const c of await store.certificates.byDevices(devices.map((d) => d.serial))) {
+      counts.certificates += 1;
+      yield line({
+        type: 'certificate', serial: c.serial, kind: c.kind, device: c.deviceSerial, issuerId: c.issuerId, sha256: c.sha256,
+        predecessorSha256: c.predecessorSha256, revokedAt: c.revokedAt?.toISOString() ?? null, revocationReason: c.revocationReason, der: c.der.toString('base64'),
+      });
+    }
+    if (devices.length < PAGE) break;
+  }
+  const first = 'serial' in scope || 'batch' in scope ? await store.audit.firstSeqOf(deviceScope) : 1;
+  if (first !== undefined) {
+    for (let afterSeq = first - 1; ;) {
+      const events = await store.audit.page(afterSeq, PAGE);
+      if (events.length === 0) break;
+      for (const event of events) {
+        counts.events += 1;
+        yield line({ type: 'event', seq: event.seq, hash: event.hash, canonical: event.canonical });
+      }
+      afterSeq = events.at(-1)!.seq;
+    }
+  }
+  const sha256 = digest.digest();
+  const { signature } = await auditSigner.sign(sha256);
+  yield `${JSON.stringify({ type: 'end', ...counts, sha256: sha256.toString('hex'), signature: signature.toString('base64') })}\n`;
+}

@@ -1,0 +1,150 @@
+import canonicalize from 'canonicalize';
+import { X509Certificate, createHash, verify as nodeVerify } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { createInterface } from 'node:readline';
+import { EXPORT_FORMAT } from './audit-export.ts';
+import { GENESIS } from './audit-log.ts';
+
+export interface ExportReport {
+  ok: boolean;
+  cas: number;
+  checkpoints: number;
+  devices: number;
+  certificates: number;
+  events: number;
+  /** The first problems found (at most 20), each with its line number. */
+  problems: string[];
+}
+
+interface CaLine { id: number; role: string; slug: string; der: string }
+interface CheckpointLine { seq: number; head: string; at: string; key: string; signature: string }
+interface CertificateLine { serial: string; device: string | null; issuerId: number; sha256: string; predecessorSha256: string | null; der: string }
+interface EventLine { seq: number; hash: string; canonical: string }
+
+const sha256Hex = (data: string | Buffer) => createHash('sha256').update(data).digest('hex');
+
+/**
+ * `devid-ca audit verify-export FILE --root root.pem`: checks an export
+ * with no database and no HSM, trusting only the root certificate given:
+ * the CA certificates up to the root, the audit key's certificate, the
+ * signature over the whole file, every checkpoint signature, the hash chain
+ * of the events and the checkpoint heads in it, every certificate's
+ * signature and hash, and every predecessor link.
+ */
+export async function verifyExport(path: string, rootPem: string): Promise<ExportReport> {
+  const root = new X509Certificate(rootPem);
+  const report: ExportReport = { ok: false, cas: 0, checkpoints: 0, devices: 0, certificates: 0, events: 0, problems: [] };
+  const problem = (lineNumber: number, text: string) => {
+    if (report.problems.length < 20) report.problems.push(`line ${lineNumber}: ${text}`);
+  };
+  const digest = createHash('sha256');
+  const cas = new Map<number, X509Certificate>();
+  let auditCert: X509Certificate | undefined;
+  const heads = new Map<number, string>();
+  const hashes = new Set<string>();
+  const predecessors: Array<[number, string]> = [];
+  let prev: string | undefined;
+  let nextSeq: number | undefined;
+  let ended = false;
+  let lineNumber = 0;
+
+  const lines = createInterface({ input: createReadStream(path, { encoding: 'utf8' }), crlfDelay: Infinity });
+  for await (const text of lines) {
+    lineNumber += 1;
+    if (ended) {
+      problem(lineNumber, 'text after the end line');
+      break;
+    }
+    let value: Record<string, unknown>;
+    try {
+      value = JSON.parse(text) as Record<string, unknown>;
+    } catch {
+      problem(lineNumber, 'not JSON');
+      break;
+    }
+    if (value.type !== 'end') digest.update(`${text}\n`);
+    try {
+      switch (value.type) {
+        case 'export':
+          if (lineNumber !== 1 || value.format !== EXPORT_FORMAT) problem(lineNumber, `not a ${EXPORT_FORMAT} export`);
+          break;
+        case 'ca': {
+          const ca = value as unknown as CaLine;
+          const cert = new X509Certificate(Buffer.from(ca.der, 'base64'));
+          report.cas += 1;
+          if (ca.role === 'root') {
+            if (!cert.raw.equals(root.raw)) problem(lineNumber, 'the root in the export is not the root given');
+          } else if (!cert.checkIssued(root) || !cert.verify(root.publicKey)) {
+            problem(lineNumber, `the ${ca.slug} certificate is not signed by the root given`);
+            break;
+          }
+          cas.set(ca.id, cert);
+          if (ca.role === 'audit') auditCert = cert;
+          break;
+        }
+        case 'checkpoint': {
+          const { signature, ...body } = value as unknown as CheckpointLine & { type: string };
+          const { type: _type, ...signed } = body;
+          report.checkpoints += 1;
+          if (!auditCert || !nodeVerify('sha256', Buffer.from(canonicalize(signed)!, 'utf8'), auditCert.publicKey, Buffer.from(signature, 'base64'))) {
+            problem(lineNumber, `checkpoint ${signed.seq}: the signature does not verify with the audit key certified by the root`);
+          }
+          heads.set(signed.seq, signed.head);
+          break;
+        }
+        case 'device':
+          report.devices += 1;
+          break;
+        case 'certificate': {
+          const c = value as unknown as CertificateLine;
+          const der = Buffer.from(c.der, 'base64');
+          report.certificates += 1;
+          const issuer = cas.get(c.issuerId);
+          const cert = new X509Certificate(der);
+          if (sha256Hex(der) !== c.sha256) problem(lineNumber, `certificate ${c.serial}: its SHA-256 is not the one recorded`);
+          if (!issuer || !cert.checkIssued(issuer) || !cert.verify(issuer.publicKey)) problem(lineNumber, `certificate ${c.serial}: not signed by its issuing CA in this export`);
+          if (cert.serialNumber.toLowerCase() !== c.serial) problem(lineNumber, `certificate ${c.serial}: the certificate has serial ${cert.serialNumber}`);
+          hashes.add(c.sha256);
+          if (c.predecessorSha256) predecessors.push([lineNumber, c.predecessorSha256]);
+          break;
+        }
+        case 'event': {
+          const e = value as unknown as EventLine;
+          report.events += 1;
+          const event = JSON.parse(e.canonical) as { seq: number; prev: string };
+          if (canonicalize(event) !== e.canonical) problem(lineNumber, `event ${e.seq} is not in canonical form`);
+          if (sha256Hex(e.canonical) !== e.hash) problem(lineNumber, `event ${e.seq}: its hash does not match its canonical JSON`);
+          if (event.seq !== e.seq || (nextSeq !== undefined && e.seq !== nextSeq)) problem(lineNumber, `event ${e.seq}: out of sequence`);
+          // The first event exported links to one before the scope: its prev is where the chain starts.
+          if (prev !== undefined ? event.prev !== prev : e.seq === 1 && event.prev !== GENESIS) problem(lineNumber, `event ${e.seq} does not link to the event before it`);
+          const head = heads.get(e.seq);
+          if (head !== undefined && head !== e.hash) problem(lineNumber, `event ${e.seq} is not the head checkpoint ${e.seq} signed`);
+          heads.delete(e.seq);
+          prev = e.hash;
+          nextSeq = e.seq + 1;
+          break;
+        }
+        case 'end': {
+          ended = true;
+          const expected = digest.digest();
+          if (value.sha256 !== expected.toString('hex')) problem(lineNumber, 'the file was changed: its SHA-256 is not the one signed');
+          else if (!auditCert || !nodeVerify('sha256', expected, auditCert.publicKey, Buffer.from(String(value.signature), 'base64'))) problem(lineNumber, 'the signature over the file does not verify with the audit key');
+          for (const kind of ['cas', 'checkpoints', 'devices', 'certificates', 'events'] as const) {
+            if (value[kind] !== report[kind]) problem(lineNumber, `the end line counts ${String(value[kind])} ${kind}, the file has ${report[kind]}`);
+          }
+          break;
+        }
+        default:
+          problem(lineNumber, `unknown line type ${JSON.stringify(value.type)}`);
+      }
+    } catch (err) {
+      problem(lineNumber, `unreadable ${String(value.type)} line: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  }
+  if (!ended) problem(lineNumber, 'the export has no end line: it is cut short');
+  if (!auditCert) problem(0, 'no audit key certificate in the export');
+  for (const [seq] of heads) if (nextSeq !== undefined && seq < nextSeq && seq >= (nextSeq - report.events)) problem(0, `checkpoint ${seq}: its event is missing`);
+  for (const [at, hash] of predecessors) if (!hashes.has(hash)) problem(at, `predecessor ${hash} is not a certificate of the export`);
+  report.ok = report.problems.length === 0;
+  return report;
+}
