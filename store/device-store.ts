@@ -10,6 +10,21 @@ const COLUMNS = ['serial', 'model', 'batch', 'line', 'device_class', 'owner', 's
  * each names the states it moves from and returns the updated row, or
  * undefined when the device was not in one of them (or does not exist).
  */
+/** One device of the rotation report, before its reasons are worked out (registry/rotation-report.ts). */
+export interface RotationRow {
+  serial: string;
+  model: string;
+  owner: string | null;
+  state: string;
+  className: string;
+  reattestSeconds: number;
+  factoryAttestedAt: Date | null;
+  certificate: string | null;
+  notBefore: Date | null;
+  notAfter: Date | null;
+  revokedAt: Date | null;
+}
+
 export class DeviceStore {
   constructor(private readonly db: Knex | Knex.Transaction) {}
 
@@ -115,6 +130,49 @@ export class DeviceStore {
     if (scope.batch !== undefined) query.andWhere({ batch: scope.batch });
     if (scope.serial !== undefined) query.andWhere({ serial: scope.serial });
     return (await query.orderBy('serial').limit(limit)).map(fromRow);
+  }
+
+  /**
+   * For the rotation report: each device in service (manufactured, active)
+   * that may be behind, with its class's re-attestation interval and its
+   * newest operational certificate, in one query.
+   */
+  async rotationRows(filter: { class?: string; model?: string; owner?: string }, now: Date): Promise<RotationRow[]> {
+    const conditions: string[] = [];
+    const bindings: unknown[] = [];
+    if (filter.model !== undefined) { conditions.push('d.model = ?'); bindings.push(filter.model); }
+    if (filter.owner !== undefined) { conditions.push('d.owner = ?'); bindings.push(filter.owner); }
+    if (filter.class !== undefined) { conditions.push('coalesce(own.name, mc.name, dflt.name) = ?'); bindings.push(filter.class); }
+    const { rows } = await this.db.raw(
+      `with latest as (
+         select distinct on (device_serial) device_serial, serial, not_before, not_after, revoked_at
+         from certificates where kind = 'operational' and device_serial is not null
+         order by device_serial, created_at desc, serial desc
+       )
+       select d.serial, d.model, d.owner, d.state, d.factory_attested_at,
+              coalesce(own.name, mc.name, dflt.name) as class_name,
+              coalesce(own.factory_reattest_every_seconds, mc.factory_reattest_every_seconds, dflt.factory_reattest_every_seconds) as reattest,
+              l.serial as certificate, l.not_before, l.not_after, l.revoked_at
+       from devices d
+       left join latest l on l.device_serial = d.serial
+       left join device_classes own on own.name = d.device_class
+       left join models m on m.name = d.model
+       left join device_classes mc on mc.name = m.default_class
+       join device_classes dflt on dflt.name = 'default'
+       where d.state in ('manufactured', 'active')
+         and (l.serial is null or l.revoked_at is not null
+              or l.not_before + (l.not_after - l.not_before) * 5 / 6 <= ?
+              or d.factory_attested_at is null
+              or d.factory_attested_at + make_interval(secs => coalesce(own.factory_reattest_every_seconds, mc.factory_reattest_every_seconds, dflt.factory_reattest_every_seconds)) <= ?)
+         ${conditions.map((c) => `and ${c}`).join(' ')}
+       order by d.serial`,
+      [now, now, ...bindings] as Knex.RawBinding[],
+    );
+    return (rows as Array<Record<string, unknown>>).map((row) => ({
+      serial: String(row.serial), model: String(row.model), owner: toStringOrNull(row.owner), state: String(row.state),
+      className: String(row.class_name), reattestSeconds: Number(row.reattest), factoryAttestedAt: toDateOrNull(row.factory_attested_at),
+      certificate: toStringOrNull(row.certificate), notBefore: toDateOrNull(row.not_before), notAfter: toDateOrNull(row.not_after), revokedAt: toDateOrNull(row.revoked_at),
+    }));
   }
 
   /** Devices of an owner, in serial order, a page at a time. */

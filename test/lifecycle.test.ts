@@ -216,6 +216,33 @@ for (const kind of ['pglite', 'postgres'] as DatabaseKind[]) {
       }
     });
 
+    it('the rotation report lists devices overdue, expired or revoked without successor, never enrolled or not re-attested; JSON and CSV', async () => {
+      await makeDevice(server, 'rr-never', 'thermo-2', 'rr-batch');
+      const overdue = await makeDevice(server, 'rr-overdue', 'thermo-2', 'rr-batch');
+      const expired = await makeDevice(server, 'rr-expired', 'thermo-2', 'rr-batch');
+      const fine = await makeDevice(server, 'rr-fine', 'thermo-2', 'rr-batch');
+      for (const device of [overdue, expired, fine]) await device.enroll();
+      const db = rawConnection(server.env.ctx.store);
+      const hour = 3600_000;
+      await db('certificates').where({ serial: overdue.current()!.serialNumber }).update({ not_before: new Date(Date.now() - 23 * hour), not_after: new Date(Date.now() + hour) });
+      await db('certificates').where({ serial: expired.current()!.serialNumber }).update({ not_before: new Date(Date.now() - 25 * hour), not_after: new Date(Date.now() - hour) });
+      await db('devices').where({ serial: 'rr-fine' }).update({ factory_attested_at: new Date(Date.now() - 31 * 24 * hour) });
+      const report = await operator('GET', '/operator/v1/reports/rotation?model=thermo-2');
+      expect(report.status, report.text).to.equal(200);
+      const reasons = Object.fromEntries(report.json.entries.filter((e: { serial: string }) => e.serial.startsWith('rr-')).map((e: { serial: string; reasons: string[] }) => [e.serial, e.reasons]));
+      expect(reasons).to.deep.equal({
+        'rr-never': ['never-enrolled'], 'rr-overdue': ['overdue'], 'rr-expired': ['expired-without-successor'], 'rr-fine': ['factory-reattestation-overdue'],
+      });
+      expect(report.json.byClass.default.overdue).to.be.at.least(1);
+      expect(report.json.byModel['thermo-2']['never-enrolled']).to.be.at.least(1);
+      const csv = await server.request('GET', '/operator/v1/reports/rotation?format=csv&model=thermo-2', { token: server.tokens.operator });
+      expect(csv.headers['content-type']).to.match(/^text\/csv/);
+      expect(csv.text.split('\r\n')[0]).to.equal('serial,model,owner,class,state,reasons,certificate,notAfter');
+      expect(csv.text).to.match(/\r\nrr-expired,thermo-2,,default,active,expired-without-successor,[0-9a-f]+,/);
+      expect((await operator('GET', '/operator/v1/reports/rotation?format=xml')).status).to.equal(400);
+      expect((await operator('GET', '/operator/v1/reports/rotation?evil=1')).status).to.equal(400);
+    });
+
     it('retirement: decommission revokes everything and refuses enrollment; reprovisioning starts a second life in the same history', async () => {
       const device = await makeDevice(server, 'lc-0004');
       await device.enroll();

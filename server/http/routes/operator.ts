@@ -2,6 +2,7 @@ import { Router } from 'express';
 import { malformed, notFound } from '../../../errors/domain-error.ts';
 import { assignDeviceClass, checkDeviceClass, deviceClassView, putDeviceClass } from '../../../registry/device-classes.ts';
 import { checkAllowlist, setFirmwareAllowlist } from '../../../registry/firmware-policy.ts';
+import { rotationCsv, rotationReport } from '../../../registry/rotation-report.ts';
 import { approveSupportGrant, checkGrantId, checkGrantRequest, grantView, requestSupportGrant, revokeSupportGrant } from '../../../registry/support-grants.ts';
 import type { AuditLog } from '../../../registry/audit-log.ts';
 import { checkCertificateSerial, checkModelName, checkName, checkSerial, checkText } from '../../../registry/identifiers.ts';
@@ -115,6 +116,20 @@ export function operatorRoutes(deps: OperatorDeps): Router {
   router.post('/operator/v1/support-grants/:id/revoke', operator, ...jsonBody(BODY_LIMIT), async (req, res) => {
     bodyFields(req.body, []);
     res.json(grantView(await revokeSupportGrant(store, audit, deps.published, who(res), checkGrantId(req.params.id), clock())));
+  });
+  router.get('/operator/v1/reports/rotation', operator, async (req, res) => {
+    const { class: className, model, owner, format, ...rest } = req.query;
+    if (Object.keys(rest).length > 0) throw malformed('the rotation report takes class, model, owner and format=json|csv');
+    const filter = {
+      ...(className !== undefined ? { class: checkName('class', className) } : {}),
+      ...(model !== undefined ? { model: checkModelName(model) } : {}),
+      ...(owner !== undefined ? { owner: checkName('owner', owner) } : {}),
+    };
+    const report = await rotationReport(store, filter, clock());
+    const csv = format === 'csv' || (format === undefined && req.accepts(['application/json', 'text/csv']) === 'text/csv');
+    if (format !== undefined && format !== 'csv' && format !== 'json') throw malformed('format is json or csv');
+    if (csv) res.type('text/csv').send(rotationCsv(report));
+    else res.json(report);
   });
   router.get('/operator/v1/devices', operator, async (req, res) => {
     const { owner, after } = req.query;
