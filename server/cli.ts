@@ -1,4 +1,5 @@
 import { createWriteStream, readFileSync } from 'node:fs';
+import { userInfo } from 'node:os';
 import { Command, CommanderError, Option } from 'commander';
 import { HierarchyError, loadHierarchy } from '../ca/hierarchy.ts';
 import { OfflineKeyError } from '../ca/issuer.ts';
@@ -10,7 +11,11 @@ import { fromExported, verifyAudit } from '../registry/audit-verify.ts';
 import { exportLines, type ExportScope } from '../registry/audit-export.ts';
 import { verifyExport } from '../registry/export-verify.ts';
 import { deviceHistory, formatHistory } from '../registry/device-history.ts';
-import { checkCertificateSerial, checkName, checkSerial } from '../registry/identifiers.ts';
+import { checkCertificateSerial, checkModelName, checkName, checkSerial, checkText } from '../registry/identifiers.ts';
+import { assignDeviceClass, checkDeviceClass, deviceClassView, putDeviceClass } from '../registry/device-classes.ts';
+import { checkAllowlist, setFirmwareAllowlist } from '../registry/firmware-policy.ts';
+import { decommissionDevice, suspendOrResume, transferDevice } from '../registry/lifecycle.ts';
+import { rotationCsv, rotationReport } from '../registry/rotation-report.ts';
 import { REVOCATION_REASON_NAMES, checkReason } from '../registry/revocation.ts';
 import { RevocationService, type RevocationListener } from '../registry/revocation-service.ts';
 import { CrlPublisher } from '../publish/crl-publisher.ts';
@@ -317,11 +322,110 @@ program
     }),
   );
 
+const device = program.command('device').description('device registry and lifecycle (SPEC section 6); each action is audited with actor cli');
+/** Who acts from a shell: the operating-system user, as the principal of ownership records. */
+const cliPrincipal = () => ({ actor: 'cli', principal: `cli:${userInfo().username}` });
+device
+  .command('transfer <serial>')
+  .description('record a new owner (the chain of owners is kept)')
+  .requiredOption('--to <owner>', 'the new owner')
+  .requiredOption('--evidence <text>', 'what shows the change of hands (contract, order, ticket)')
+  .action((serial: string, options: { to: string; evidence: string }) =>
+    withContext(async (ctx) => {
+      const moved = await transferDevice(ctx.store, ctx.audit, cliPrincipal(), checkSerial(serial), checkName('to', options.to), checkText('evidence', options.evidence, 2048, { multiline: true }), ctx.clock());
+      say(`device ${moved.serial}: ${moved.from ?? '(no owner)'} -> ${moved.to}`);
+    }),
+  );
+device
+  .command('decommission <serial>')
+  .description('retire a device: revoke every certificate, refuse enrollment until it is reprovisioned')
+  .requiredOption('--reason <text>', 'why')
+  .action((serial: string, options: { reason: string }) =>
+    withContext(async (ctx) => {
+      const { revoked } = await decommissionDevice(ctx.store, ctx.audit, afterCliRevocation, 'cli', checkSerial(serial), checkText('reason', options.reason, 1024), ctx.clock());
+      say(`device ${serial} decommissioned; ${revoked.length} certificate(s) revoked`);
+    }),
+  );
+for (const transition of ['suspend', 'resume'] as const) {
+  device
+    .command(`${transition} <serial>`)
+    .description(transition === 'suspend' ? 'stop enrollment and renewal of an active device' : 'let a suspended device enroll and renew again')
+    .action((serial: string) =>
+      withContext(async (ctx) => {
+        const moved = await suspendOrResume(ctx.store, ctx.audit, 'cli', checkSerial(serial), transition, ctx.clock());
+        say(`device ${moved.serial} is ${moved.state}`);
+      }),
+    );
+}
+device
+  .command('class <serial> <class>')
+  .description("set the device's class (from its next renewal)")
+  .action((serial: string, className: string) =>
+    withContext(async (ctx) => {
+      const set = await assignDeviceClass(ctx.store, ctx.audit, 'cli', checkSerial(serial), checkName('class', className), ctx.clock());
+      say(`device ${set.serial} has class ${set.class} from its next renewal`);
+    }),
+  );
+
 program
-  .command('device')
-  .description('device registry')
+  .command('device-class <name>')
+  .description('declare or replace a device class (SPEC section 6); flags not given are false')
+  .requiredOption('--ttl <duration>', 'operational certificate lifetime, e.g. 24h')
+  .requiredOption('--factory-reattest-every <duration>', 'how often the birth key must attest, e.g. 30d')
+  .option('--staged-renewal', 'renewals may attest with the current operational key')
+  .option('--server-auth', 'operational certificates carry serverAuth too')
+  .option('--counter-required', 'attestations must carry a signature counter')
+  .option('--on-clone-signal <policy>', 'refuse or suspend', 'refuse')
+  .action((name: string, options: { ttl: string; factoryReattestEvery: string; stagedRenewal?: boolean; serverAuth?: boolean; counterRequired?: boolean; onCloneSignal: string }) =>
+    withContext(async (ctx) => {
+      const record = checkDeviceClass(name, {
+        ttl: options.ttl, factoryReattestEvery: options.factoryReattestEvery, stagedRenewal: options.stagedRenewal === true,
+        serverAuth: options.serverAuth === true, counterRequired: options.counterRequired === true, onCloneSignal: options.onCloneSignal,
+      });
+      const { created } = await putDeviceClass(ctx.store, ctx.audit, 'cli', record, ctx.clock());
+      process.stdout.write(`${JSON.stringify(deviceClassView(record))}\n`);
+      say(`device class ${name} ${created ? 'declared' : 'saved'}`);
+    }),
+  );
+
+program
+  .command('firmware <model> [entries...]')
+  .description("set a model's firmware allowlist: entries are <version>=<sha256 hex>; none removes the policy")
+  .action((model: string, entries: string[]) =>
+    withContext(async (ctx) => {
+      const allowed = checkAllowlist(entries.map((entry) => {
+        const at = entry.lastIndexOf('=');
+        return at < 0 ? entry : { version: entry.slice(0, at), digest: entry.slice(at + 1) };
+      }));
+      await setFirmwareAllowlist(ctx.store, ctx.audit, 'cli', checkModelName(model), allowed, ctx.clock());
+      say(allowed.length ? `model ${model} allows ${allowed.map((f) => f.version).join(', ')}` : `model ${model} has no firmware policy`);
+    }),
+  );
+
+program
+  .command('report')
+  .description('reports')
+  .command('rotation')
+  .description('devices overdue for rotation, expired or revoked without successor, never enrolled or not re-attested, by class, model and owner')
+  .option('--csv', 'one line per device, as CSV')
+  .option('--class <class>')
+  .option('--model <model>')
+  .option('--owner <owner>')
+  .action((options: { csv?: boolean; class?: string; model?: string; owner?: string }) =>
+    withContext(async (ctx) => {
+      const filter = {
+        ...(options.class ? { class: checkName('class', options.class) } : {}),
+        ...(options.model ? { model: checkModelName(options.model) } : {}),
+        ...(options.owner ? { owner: checkName('owner', options.owner) } : {}),
+      };
+      const report = await rotationReport(ctx.store, filter, ctx.clock());
+      process.stdout.write(options.csv ? rotationCsv(report) : `${JSON.stringify(report, null, 2)}\n`);
+    }),
+  );
+
+device
   .command('history <serial>')
-  .description("print a device's full story: events in order, then its certificates")
+  .description("print a device's full story: events in order, owners, firmware, then its certificates")
   .option('--json', 'print the same document as GET /audit/v1/devices/<serial>/history')
   .action((serial: string, options: { json?: boolean }) =>
     withContext(async (ctx) => {

@@ -196,6 +196,27 @@ describe('cli: init, serve, token (embedded defaults: PGlite and SoftHSM in the 
     expect(batch.stderr).to.match(/batch empty-batch revoked: 0 devices/);
   });
 
+  it('lifecycle from a shell: device-class, firmware, report rotation; device actions name what is wrong in one line', () => {
+    const declared = runCli(['device-class', 'field', '--ttl', '12h', '--factory-reattest-every', '7d', '--server-auth'], env);
+    expect(declared.status, declared.stderr).to.equal(0);
+    expect(JSON.parse(declared.stdout)).to.deep.equal({ name: 'field', ttl: '12h', stagedRenewal: false, factoryReattestEvery: '7d', serverAuth: true, counterRequired: false, onCloneSignal: 'refuse' });
+    const bad = runCli(['device-class', 'field', '--ttl', '12 hours', '--factory-reattest-every', '7d'], env);
+    expect(bad.status).to.equal(1);
+    expect(bad.stderr.trim()).to.match(/^devid-ca: ttl must be a duration/);
+    const unknownModel = runCli(['firmware', 'no-such-model', `1.0=${'ab'.repeat(32)}`], env);
+    expect(unknownModel.status).to.equal(1);
+    expect(unknownModel.stderr.trim()).to.equal('devid-ca: no model no-such-model');
+    const report = runCli(['report', 'rotation', '--csv'], env);
+    expect(report.status, report.stderr).to.equal(0);
+    expect(report.stdout.split('\r\n')[0]).to.equal('serial,model,owner,class,state,reasons,certificate,notAfter');
+    for (const args of [['device', 'transfer', 'nobody', '--to', 'x', '--evidence', 'y'], ['device', 'decommission', 'nobody', '--reason', 'x'], ['device', 'suspend', 'nobody']]) {
+      const result = runCli(args, env);
+      expect(result.status, args.join(' ')).to.equal(1);
+      expect(result.stderr.trim().split('\n'), args.join(' ')).to.have.length(1);
+      expectNoStack(result.stderr);
+    }
+  });
+
   it('the recorded identity changes only through `identity set`, audited', () => {
     const refused = runCli(['identity', 'set', '--http-base-url', 'https://pki.example.com'], env);
     expect(refused.status).to.equal(1);
