@@ -1,5 +1,6 @@
 import { gzipSync } from 'node:zlib';
 import { expect } from 'chai';
+import { NAME_PATTERN } from '../registry/identifiers.ts';
 import { verifyCsr } from '../enroll/csr.ts';
 import { startTestServer, type TestServer } from './support/api.ts';
 import { httpsRequest, type ApiResponse } from './support/https.ts';
@@ -67,6 +68,9 @@ describe('hostile input: factory, batch, model and reprovision endpoints (no 5xx
     const endpoints: Array<[string, string]> = [
       ['POST', BIRTH], ['POST', BATCH], ['PUT', '/operator/v1/models/thermo-9'], ['POST', '/operator/v1/devices/SN-EXIST/reprovision'],
       ...revokePaths.map((path) => ['POST', path] as [string, string]), ['POST', '/operator/v1/devices/SN-EXIST/suspend'],
+      ['PUT', '/operator/v1/device-classes/hostile'], ['PUT', '/operator/v1/devices/SN-EXIST/class'], ['PUT', '/operator/v1/models/thermo-2/firmware'],
+      ['POST', '/operator/v1/devices/SN-EXIST/transfer'], ['POST', '/operator/v1/devices/SN-EXIST/decommission'], ['POST', '/operator/v1/devices/SN-EXIST/support-grants'],
+      ['POST', `/operator/v1/support-grants/${'a'.repeat(24)}/approve`], ['POST', `/support/v1/grants/${'a'.repeat(24)}/certificate`],
     ];
     for (const [method, path] of endpoints) {
       for (let i = 0; i < 40; i += 1) all.push({ name: `random bytes #${i} to ${path}`, method, path, body: Buffer.from(Array.from({ length: int(2000) }, () => int(256))) });
@@ -116,9 +120,30 @@ describe('hostile input: factory, batch, model and reprovision endpoints (no 5xx
       }
       all.push({ name: `${path} with an extra field`, method: 'POST', path, body: json({ reason: 'keyCompromise', evil: 1 }) });
     }
+    const oddSegments = ['%FF', '%C0%AF', '%00', '..%2F..%2Fetc', '%E2%80%AE', 'a'.repeat(5000), '%25', '%', 'SN%20X', '%F0%9F%99%82', '..', '.'];
+    const goodClass = { ttl: '24h', stagedRenewal: false, factoryReattestEvery: '30d', serverAuth: false, counterRequired: false, onCloneSignal: 'refuse' };
+    for (const field of Object.keys(goodClass)) {
+      for (const [i, value] of [...BAD_VALUES, '0s', '-1h', '1e3h', '24H', ' 24h', '999999d', 'refuse ', 1, 0, null].entries()) {
+        if (typeof value === 'boolean') continue; // BAD_VALUES holds true, which a flag takes
+        all.push({ name: `device class ${field} = bad value #${i}`, method: 'PUT', path: '/operator/v1/device-classes/hostile', body: json({ ...goodClass, [field]: value }) });
+      }
+    }
+    for (const [i, value] of [...BAD_VALUES, [{ version: 'x', digest: 'g'.repeat(64) }], [{ version: 'x' }], Array(300).fill({ version: 'x', digest: 'ab'.repeat(32) })].entries()) {
+      if (Array.isArray(value) && value.length === 0) continue; // [] removes the policy: valid
+      all.push({ name: `firmware allowed = bad value #${i}`, method: 'PUT', path: '/operator/v1/models/thermo-2/firmware', body: json({ allowed: value }) });
+    }
+    for (const [i, value] of BAD_VALUES.entries()) {
+      if (typeof value !== 'string' || !NAME_PATTERN.test(value)) all.push({ name: `transfer to = bad value #${i}`, method: 'POST', path: '/operator/v1/devices/SN-EXIST/transfer', body: json({ to: value, evidence: 'x' }) });
+      all.push({ name: `support grant hours = bad value #${i}`, method: 'POST', path: '/operator/v1/devices/SN-EXIST/support-grants', body: json({ vendor: 'v', reason: 'r', hours: value }) });
+      all.push({ name: `device class = bad value #${i}`, method: 'PUT', path: '/operator/v1/devices/SN-EXIST/class', body: json({ class: value }) });
+    }
+    for (const segment of oddSegments) {
+      all.push({ name: `grant approve path ${segment.slice(0, 12)}`, method: 'POST', path: `/operator/v1/support-grants/${segment}/approve`, body: '{}' });
+      all.push({ name: `export query ${segment.slice(0, 12)}`, method: 'GET', path: `/audit/v1/export?device=${segment}` });
+      all.push({ name: `report query ${segment.slice(0, 12)}`, method: 'GET', path: `/operator/v1/reports/rotation?owner=${segment}` });
+    }
     all.push({ name: 'suspend with a field', method: 'POST', path: '/operator/v1/devices/SN-EXIST/suspend', body: json({ reason: 'x' }) });
     all.push({ name: 'reprovision with an extra field', method: 'POST', path: '/operator/v1/devices/SN-EXIST/reprovision', body: json({ reason: 'x', evil: 1 }) });
-    const oddSegments = ['%FF', '%C0%AF', '%00', '..%2F..%2Fetc', '%E2%80%AE', 'a'.repeat(5000), '%25', '%', 'SN%20X', '%F0%9F%99%82', '..', '.'];
     for (const segment of oddSegments) {
       all.push({ name: `model path ${segment.slice(0, 12)}`, method: 'PUT', path: `/operator/v1/models/${segment}`, body: json({ hwType: '1.2.3', manufacturer: 'A' }) });
       all.push({ name: `reprovision path ${segment.slice(0, 12)}`, method: 'POST', path: `/operator/v1/devices/${segment}/reprovision`, body: json({ reason: 'x' }) });
