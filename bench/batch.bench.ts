@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import * as x509 from '@peculiar/x509';
 import knexFactory from 'knex';
 import { fileFactoryKey } from '../client/factory-key.ts';
+import { seedFleet } from './fleet.ts';
 import { load, rawRequest } from './http-load.ts';
 import { issuerOf, ocspRequest } from './ocsp.bench.ts';
 import type { BenchResult } from './report.ts';
@@ -26,21 +27,7 @@ export async function benchBatch(): Promise<BenchResult[]> {
   const dir = mkdtempSync(join(tmpdir(), 'devid-bench-batch-'));
   try {
     const issuers = Object.fromEntries((await db('ca_certificates').select('id', 'role', 'der').where({ active: true })).map((r: { id: number; role: string; der: Buffer }) => [r.role, r]));
-    await db.raw(
-      `insert into devices (serial, model, batch, line, state, factory_key_sha256, reprovision_allowed, sign_count, created_at, updated_at)
-       select 'BX-' || g, 'bench-1', 'compromised-1', 'bench', 'active', md5('fk' || g) || md5('fk2' || g), false, 0, now(), now() from generate_series(1, ?) g`,
-      [DEVICES],
-    );
-    for (const [kind, issuer] of [['birth', issuers.factory], ['operational', issuers.operational]] as const) {
-      await db.raw(
-        `insert into certificates (serial, kind, issuer_id, device_serial, subject, der, sha256, key_sha256, not_before, not_after, created_at)
-         select '7' || substr(md5(random()::text || g::text), 2, 31), ?, ?, 'BX-' || g, 'CN=bench', '\\x00'::bytea,
-                md5(? || g) || md5(? || g || 'x'), md5('k' || ? || g) || md5('l' || ? || g), now(), now() + interval '2 days', now()
-         from generate_series(1, ?) g`,
-        [kind, issuer.id, kind, kind, kind, kind, DEVICES],
-      );
-    }
-    await db.raw('vacuum analyze devices, certificates');
+    await seedFleet(db, 'compromised-1', 'BX-', DEVICES);
     // One certificate outside the batch, for OCSP while the batch is revoked.
     const newCsr = async (i: number) => {
       const keyPath = join(dir, `factory-key-${i}.pem`);

@@ -1,6 +1,7 @@
 import { benchBatch } from './batch.bench.ts';
 import { benchCrl } from './crl.bench.ts';
 import { benchEnroll } from './enroll.bench.ts';
+import { benchExport } from './export.bench.ts';
 import { benchFactory } from './factory.bench.ts';
 import { benchHsm } from './hsm.bench.ts';
 import { benchOcsp } from './ocsp.bench.ts';
@@ -20,6 +21,7 @@ const benches: Array<[string, (ms: number) => Promise<BenchResult[]>]> = [
   ['ocsp', benchOcsp],
   ['crl', benchCrl],
   ['batch', benchBatch],
+  ['export', benchExport],
 ];
 
 for (const [name, bench] of benches.filter(([name]) => !only || only.split(',').includes(name))) {
