@@ -243,6 +243,47 @@ for (const kind of ['pglite', 'postgres'] as DatabaseKind[]) {
       expect((await operator('GET', '/operator/v1/reports/rotation?evil=1')).status).to.equal(400);
     });
 
+    it('one device\'s whole story: born, enrolled, sold twice, serviced, updated, rotated, retired, in order, in its history and its export', async () => {
+      const make = async (fields: Record<string, unknown>) => (await createToken(server.env.ctx.store, server.env.ctx.audit, fields as never, 'cli', new Date())).token;
+      const carol = await make({ role: 'operator', name: 'carol' });
+      const vendor = await make({ role: 'vendor', vendor: 'fix-it' });
+      const device = await makeDevice(server, 'story-1');
+      const v1 = { version: '1.0.0', digest: digest('story 1.0.0') };
+      const v2 = { version: '1.1.0', digest: digest('story 1.1.0') };
+      await device.enroll({ firmware: v1 });
+      await operator('POST', '/operator/v1/devices/story-1/transfer', { to: 'first-buyer', evidence: 'invoice 1' });
+      await operator('POST', '/operator/v1/devices/story-1/transfer', { to: 'second-buyer', evidence: 'resale 2' });
+      const grant = await operator('POST', '/operator/v1/devices/story-1/support-grants', { vendor: 'fix-it', reason: 'repair', hours: 2 });
+      await server.request('POST', `/operator/v1/support-grants/${grant.json.id}/approve`, { token: carol, body: {} });
+      expect((await server.request('POST', `/support/v1/grants/${grant.json.id}/certificate`, { token: vendor, body: { csr: (await makeDeviceKey()).csrPem } })).status).to.equal(201);
+      await device.enroll({ firmware: v2 });
+      await operator('POST', '/operator/v1/devices/story-1/decommission', { reason: 'end of life' });
+      const history = await server.request('GET', '/audit/v1/devices/story-1/history', { token: server.tokens.auditor });
+      const actions = history.json.events.map((e: { action: string }) => e.action).filter((a: string) => !a.startsWith('audit.'));
+      const order = ['device.manufactured', 'device.transferred', 'device.transferred', 'support.requested', 'support.approved', 'support.certificate-issued', 'device.decommissioned'];
+      let at = -1;
+      for (const action of order) {
+        const next = actions.indexOf(action, at + 1);
+        expect(next, `${action} after ${order.join(' ')} in ${actions.join(' ')}`).to.be.above(at);
+        at = next;
+      }
+      expect(history.json.ownership.map((o: { to: string }) => o.to)).to.deep.equal(['first-buyer', 'second-buyer']);
+      expect(history.json.firmware.map((f: { version: string }) => f.version)).to.deep.equal(['1.0.0', '1.1.0']);
+      const kinds = history.json.certificates.map((c: { kind: string }) => c.kind);
+      expect(kinds).to.deep.equal(['birth', 'operational', 'support', 'operational']);
+      expect(history.json.certificates.every((c: { revokedAt: string | null }) => c.revokedAt !== null)).to.equal(true);
+      const exported = await server.request('GET', '/audit/v1/export?device=story-1', { token: server.tokens.auditor });
+      const dir = mkdtempSync(join(tmpdir(), 'devid-test-story-'));
+      try {
+        writeFileSync(join(dir, 'story.jsonl'), exported.text);
+        const report = await verifyExport(join(dir, 'story.jsonl'), server.rootPem);
+        expect(report.problems).to.deep.equal([]);
+        expect(report.certificates).to.equal(4);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    });
+
     it('retirement: decommission revokes everything and refuses enrollment; reprovisioning starts a second life in the same history', async () => {
       const device = await makeDevice(server, 'lc-0004');
       await device.enroll();
