@@ -1,7 +1,7 @@
 import type { Store } from '../store/store.ts';
-import type { DeviceRecord } from '../store/types.ts';
+import type { DeviceRecord, RevocationReason } from '../store/types.ts';
 import { LOCKS } from '../store/locks.ts';
-import type { AuditLog } from './audit-log.ts';
+import type { AuditEntry, AuditLog } from './audit-log.ts';
 import { conflict } from '../errors/domain-error.ts';
 import { moveDevice } from './device-states.ts';
 import { revokeDevices } from './revocation.ts';
@@ -13,27 +13,36 @@ export interface ReprovisionResult {
 }
 
 /**
- * POST /operator/v1/devices/<serial>/reprovision (SPEC section 4): repair,
- * RMA or batch compromise. Revokes the device's birth and operational
- * certificates (superseded), returns it to `manufactured` and allows one new
- * birth certificate for the serial; the history keeps both births.
+ * A state change that ends the device's certificates: every live one is
+ * revoked with the reason given, in the transaction that moves the device,
+ * and signed in OCSP after it commits.
  */
-export async function reprovisionDevice(store: Store, audit: AuditLog, published: RevocationListener, actor: string, serial: string, reason: string, now: Date): Promise<ReprovisionResult> {
+async function moveAndRevoke(
+  store: Store, audit: AuditLog, published: RevocationListener, actor: string, serial: string, now: Date,
+  transition: 'reprovision' | 'decommission', reason: RevocationReason, event: (from: string, revoked: string[]) => AuditEntry,
+): Promise<ReprovisionResult> {
   const result = await audit.record(store, async (tx) => {
     await tx.lock(LOCKS.device(serial));
-    const { device, from } = await moveDevice(tx, serial, 'reprovision', 'operator', now);
-    const revocations = await revokeDevices(tx, [serial], 'superseded', actor, now);
+    const { device, from } = await moveDevice(tx, serial, transition, 'operator', now);
+    const revocations = await revokeDevices(tx, [serial], reason, actor, now);
     const revoked = revocations.revoked.map((r) => r.serial);
-    return {
-      value: { device, revoked, certificates: revocations.revoked },
-      events: [
-        ...revocations.events,
-        { action: 'device.reprovision-allowed', actor, device: serial, data: { reason, previousState: from, revokedCertificates: revoked, revocationReason: 'superseded' } },
-      ],
-    };
+    return { value: { device, revoked, certificates: revocations.revoked }, events: [...revocations.events, event(from, revoked)] };
   });
   await published.revoked(result.certificates);
   return { device: result.device, revoked: result.revoked };
+}
+
+/**
+ * POST /operator/v1/devices/<serial>/reprovision (SPEC section 4): repair,
+ * RMA, batch compromise or refurbishment after retirement. Revokes the
+ * device's birth and operational certificates (superseded), returns it to
+ * `manufactured` and allows one new birth certificate for the serial; the
+ * history keeps both births.
+ */
+export async function reprovisionDevice(store: Store, audit: AuditLog, published: RevocationListener, actor: string, serial: string, reason: string, now: Date): Promise<ReprovisionResult> {
+  return moveAndRevoke(store, audit, published, actor, serial, now, 'reprovision', 'superseded', (from, revoked) => (
+    { action: 'device.reprovision-allowed', actor, device: serial, data: { reason, previousState: from, revokedCertificates: revoked, revocationReason: 'superseded' } }
+  ));
 }
 
 /** POST /operator/v1/devices/<serial>/suspend and /resume (SPEC section 6): enrollment and renewal stop, then start again. */
@@ -55,21 +64,9 @@ export async function suspendOrResume(store: Store, audit: AuditLog, actor: stri
  * operator reprovisions it with a new birth certificate.
  */
 export async function decommissionDevice(store: Store, audit: AuditLog, published: RevocationListener, actor: string, serial: string, reason: string, now: Date): Promise<ReprovisionResult> {
-  const result = await audit.record(store, async (tx) => {
-    await tx.lock(LOCKS.device(serial));
-    const { device, from } = await moveDevice(tx, serial, 'decommission', 'operator', now);
-    const revocations = await revokeDevices(tx, [serial], 'cessationOfOperation', actor, now);
-    const revoked = revocations.revoked.map((r) => r.serial);
-    return {
-      value: { device, revoked, certificates: revocations.revoked },
-      events: [
-        ...revocations.events,
-        { action: 'device.decommissioned', actor, device: serial, data: { reason, previousState: from, revokedCertificates: revoked } },
-      ],
-    };
-  });
-  await published.revoked(result.certificates);
-  return { device: result.device, revoked: result.revoked };
+  return moveAndRevoke(store, audit, published, actor, serial, now, 'decommission', 'cessationOfOperation', (from, revoked) => (
+    { action: 'device.decommissioned', actor, device: serial, data: { reason, previousState: from, revokedCertificates: revoked } }
+  ));
 }
 
 /** POST /operator/v1/devices/<serial>/transfer (SPEC section 6): a new owner; the chain of owners is kept. */
