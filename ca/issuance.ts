@@ -1,6 +1,6 @@
 import type { IssuanceStore } from '../store/subsets.ts';
 import type { OcspResponseRecord, OcspSubject } from '../store/ocsp-store.ts';
-import type { CertificateRecord } from '../store/types.ts';
+import type { CertificateKind, CertificateRecord } from '../store/types.ts';
 import { sha256Hex } from './digest.ts';
 import { encodeCertificate, encodeTbsCertificate } from './certificate-der.ts';
 import type { Issuer } from './issuer.ts';
@@ -43,6 +43,8 @@ export class IssuanceService {
   constructor(
     private readonly clock: () => Date,
     private readonly ocsp?: OcspPresigner,
+    /** Told each certificate signed, by kind (metrics). */
+    private readonly onIssued?: (kind: CertificateKind) => void,
   ) {}
 
   async issue(tx: IssuanceStore, request: IssueRequest): Promise<IssuedCertificate> {
@@ -72,6 +74,7 @@ export class IssuanceService {
     await tx.ocsp.put(this.ocsp
       ? await this.ocsp.presign(subject)
       : { serial: record.serial, issuerId: issuer.id, notAfter: record.notAfter, sha1: null, sha256: null, thisUpdate: null, nextUpdate: null });
+    this.onIssued?.(profile.kind);
     return { der, record, pem: certificatePem(der) };
   }
 }

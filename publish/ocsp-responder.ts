@@ -69,6 +69,8 @@ export class OcspResponder {
   /** CertIDs with no pre-signed response, and until when to believe it. */
   private readonly absent = new Map<string, number>();
   private tokens = ON_DEMAND_PER_SECOND;
+  /** Told the OCSPResponseStatus of each answer (metrics). */
+  onAnswer?: (status: string) => void;
   private refilledAt = Date.now();
 
   constructor(
@@ -118,6 +120,7 @@ export class OcspResponder {
     }
     res.writeHead(200, headers);
     res.end(answer.der);
+    this.onAnswer?.(responseStatusOf(answer.der));
   }
 
   /** The OCSPResponse for a DER request: pre-signed when it can be, never a crash. */
@@ -273,6 +276,14 @@ export class OcspResponder {
     map.set(key, value);
     if (map.size > limit) map.delete(map.keys().next().value!);
   }
+}
+
+const STATUS_NAMES = ['successful', 'malformedRequest', 'internalError', 'tryLater', 'unknown', 'sigRequired', 'unauthorized'];
+
+/** The OCSPResponseStatus of a response we wrote: the ENUMERATED after the outer SEQUENCE header. */
+function responseStatusOf(der: Buffer): string {
+  const at = der[1]! & 0x80 ? 2 + (der[1]! & 0x7f) : 2;
+  return STATUS_NAMES[der[at + 2]!] ?? 'other';
 }
 
 /** RFC 6960 A.1: GET /ocsp/<url-encoded standard base64 of the DER request>; what is not base64 decodes to nothing. */

@@ -75,6 +75,16 @@ export class Publication implements RevocationListener {
     for (const timer of this.timers.splice(0)) clearInterval(timer);
   }
 
+  /** For readiness: `ok`, or which CA's CRL is missing or past its nextUpdate. */
+  crlFreshness(now = new Date()): string {
+    const stale = this.hierarchy.issuers.filter((issuer) => {
+      const crl = this.crls.get(issuer.id);
+      // A retired CA whose key is not here cannot renew its CRL: the log says so at start; it does not take the node out.
+      return (issuer.online || issuer.role === 'root') && (!crl || crl.record.nextUpdate <= now);
+    });
+    return stale.length === 0 ? 'ok' : `stale: ${stale.map((issuer) => issuer.slug).join(', ')} (missing or past nextUpdate)`;
+  }
+
   /** The newest CRL of a CA, by slug. */
   crl(slug: string): ServedCrl | undefined {
     const issuer = this.hierarchy.bySlug(slug);

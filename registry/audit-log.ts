@@ -39,7 +39,14 @@ export type AuditVerification =
  * breaks the chain; appends hold a database lock so the chain never forks.
  */
 export class AuditLog {
+  private readonly listeners: Array<(actions: readonly string[]) => void> = [];
+
   constructor(private readonly clock: () => Date) {}
+
+  /** Told the actions of every committed audited action (metrics count them). */
+  onCommitted(listener: (actions: readonly string[]) => void): void {
+    this.listeners.push(listener);
+  }
 
   /**
    * Runs an audited action: `work` in one transaction, then its events,
@@ -50,11 +57,15 @@ export class AuditLog {
    */
   async record<T>(store: Store, work: (tx: Store) => Promise<Audited<T>>): Promise<T> {
     if (store.inTransaction) throw new Error('an audited action is its own transaction: call record on the top-level store');
-    return store.transaction(async (tx) => {
+    let actions: string[] = [];
+    const value = await store.transaction(async (tx) => {
       const { value, events } = await work(tx);
       if (events.length > 0) await this.append(tx, events);
+      actions = events.map((e) => e.action);
       return value;
     });
+    if (actions.length > 0) for (const listener of this.listeners) listener(actions);
+    return value;
   }
 
   /** Events that record no other write: a refused clone attempt, a read. */

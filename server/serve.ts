@@ -2,6 +2,7 @@ import { createServer as createHttpServer, type Server as HttpServer } from 'nod
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { loadHierarchy, type Hierarchy } from '../ca/hierarchy.ts';
+import { Metrics } from './metrics.ts';
 import { IssuanceService } from '../ca/issuance.ts';
 import { AcmeFrontEnd } from '../enroll/acme/front-end.ts';
 import { FactoryService } from '../enroll/factory.ts';
@@ -68,14 +69,18 @@ export async function serve(ctx: Context): Promise<RunningServer> {
   }
   await ensureAuditKeyRecorded(ctx.provider, ctx.crypto, ctx.store, ctx.audit, hierarchy, identity.httpBaseUrl, ctx.clock());
   const auditKey = await loadAuditKey(ctx.provider, ctx.store);
+  const metrics = new Metrics();
+  metrics.observe(ctx.audit, ctx.store, ctx.provider);
   const publication = new Publication(ctx.store, hierarchy, ctx.clock, ctx.logger, ctx.config.crl);
-  const issuance = new IssuanceService(ctx.clock, publication.signer);
+  publication.responder.onAnswer = (status) => metrics.ocspAnswered(status);
+  metrics.gauges(ctx.store, hierarchy, publication, ctx.clock);
+  const issuance = new IssuanceService(ctx.clock, publication.signer, (kind) => metrics.certificateIssued(kind));
   const revocations = new RevocationService(ctx.store, ctx.audit, publication, ctx.clock);
   let credentials = await ensureServerCredentials(ctx, issuance, hierarchy, identity);
 
   const checkpoints = new AuditCheckpoints(auditKey.signer, auditKey.certificate, ctx.clock);
   const factory = new FactoryService({ store: ctx.store, audit: ctx.audit, issuance, hierarchy, baseUrl: identity.httpBaseUrl, clock: ctx.clock });
-  const health = healthRoutes(ctx.store, ctx.provider);
+  const health = healthRoutes(ctx.store, ctx.provider, () => publication.crlFreshness());
   const routers = [
     health,
     factoryRoutes(ctx.store, factory, ctx.logger),
@@ -86,10 +91,12 @@ export async function serve(ctx: Context): Promise<RunningServer> {
   const app = apiApp(ctx.logger, routers);
   const acme = new AcmeFrontEnd({
     store: ctx.store, audit: ctx.audit, issuance, revocations, hierarchy, identity, clock: ctx.clock, logger: ctx.logger,
+    onProblem: (type) => metrics.acmeProblem(type),
     ...(ctx.config.predecessorOid ? { predecessorOid: ctx.config.predecessorOid } : {}),
   });
   // ACME on plain node:https (its own routing, JWS and problem types); everything else through express.
   const https = createHttpsServer({ key: credentials.key, cert: credentials.cert, minVersion: 'TLSv1.2', ...SERVER_OPTIONS }, (req, res) => {
+    metrics.request(req, res);
     if (acme.handles(req.url)) {
       acme.handle(req, res).catch((err: unknown) => {
         ctx.logger.error({ err, path: req.url }, 'ACME answer failed');
@@ -103,7 +110,14 @@ export async function serve(ctx: Context): Promise<RunningServer> {
   const ocsp = publication.responder;
   // OCSP on plain node:http (the hot path: a lookup and the bytes); CRLs and CA certificates through express.
   const http = createHttpServer({ ...SERVER_OPTIONS }, (req, res) => {
-    if (ocsp.handles(req.url)) {
+    metrics.request(req, res);
+    if (req.url === '/metrics' && req.method === 'GET') {
+      metrics.render(res).catch((err: unknown) => {
+        ctx.logger.error({ err }, 'metrics failed');
+        res.destroy();
+      });
+    }
+    else if (ocsp.handles(req.url)) {
       ocsp.handle(req, res).catch((err: unknown) => {
         ctx.logger.error({ err, path: req.url }, 'OCSP answer failed');
         res.destroy();

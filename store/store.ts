@@ -83,6 +83,21 @@ export class Store {
     return (this.db as Knex).transaction((trx) => work(new Store(trx)));
   }
 
+  /** Times every statement (metrics): its duration in seconds, and whether it failed. */
+  observeQueries(listener: (seconds: number, failed: boolean) => void): void {
+    const started = new Map<string, number>();
+    const db = this.db as Knex;
+    db.on('query', (query: { __knexQueryUid: string }) => started.set(query.__knexQueryUid, performance.now()));
+    const done = (failed: boolean) => (_result: unknown, query: { __knexQueryUid: string }) => {
+      const start = started.get(query.__knexQueryUid);
+      if (start === undefined) return;
+      started.delete(query.__knexQueryUid);
+      listener((performance.now() - start) / 1000, failed);
+    };
+    db.on('query-response', done(false));
+    db.on('query-error', done(true));
+  }
+
   /** One round trip: throws when the database does not answer (readiness checks). */
   async ping(): Promise<void> {
     await this.db.raw('select 1');

@@ -38,7 +38,7 @@ describe('a database that stops answering (PostgreSQL behind a black hole)', fun
   it('requests fail fast with 503 and Retry-After, /readyz says the database does not answer, and all recovers after', async () => {
     const model = { hwType: '1.3.6.1.4.1.99999.5', manufacturer: 'Acme' };
     expect((await call('PUT', '/operator/v1/models/m-1', model)).status).to.equal(201);
-    expect((await call('GET', '/readyz')).json).to.deep.equal({ status: 'ready', database: 'ok', hsm: 'ok', signing: 'ok' });
+    expect((await call('GET', '/readyz')).json).to.deep.equal({ status: 'ready', database: 'ok', hsm: 'ok', signing: 'ok', crls: 'ok' });
 
     proxy.blackHoled = true;
     const started = Date.now();

@@ -19,6 +19,8 @@ export interface AcmeDeps {
   predecessorOid?: string;
   clock: () => Date;
   logger: Logger;
+  /** Told the type of every problem answered (metrics). */
+  onProblem?: (type: string) => void;
 }
 
 /** One ACME request, as a resource handler sees it. */

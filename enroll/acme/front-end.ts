@@ -103,6 +103,7 @@ export class AcmeFrontEnd {
       const { problem, unexpected } = toAcmeProblem(err);
       if (unexpected) deps.logger.error({ err, method: req.method, path: req.url }, 'ACME request failed');
       reply = { status: problem.status, body: problem.document(), headers: problem.headers, problem: true };
+      deps.onProblem?.(problem.type);
     }
     await this.write(res, req.method === 'HEAD', urls, reply, nonce ?? (await this.freshNonce(now)));
   }

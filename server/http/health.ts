@@ -22,18 +22,19 @@ async function probe(check: () => Promise<void>): Promise<string> {
  * the database and the HSM answer; 503 (with what failed) when either does
  * not, so a load balancer takes the node out until they do.
  */
-export function healthRoutes(store: Store, provider: KeyProvider): Router {
+export function healthRoutes(store: Store, provider: KeyProvider, crls: () => string = () => 'ok'): Router {
   const router = Router();
   router.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
   });
   router.get('/readyz', async (_req, res) => {
     const [database, hsm] = await Promise.all([probe(() => store.ping()), probe(() => provider.ping())]);
-    const ready = database === 'ok' && hsm === 'ok';
+    const crl = crls();
+    const ready = database === 'ok' && hsm === 'ok' && crl === 'ok';
     if (!ready) res.set('Retry-After', '5');
     // Without the HSM nothing new is signed, but OCSP still answers from its pre-signed responses.
     const signing = hsm === 'ok' ? 'ok' : 'down: no issuance, no new CRL or OCSP response; OCSP answers from pre-signed responses';
-    res.status(ready ? 200 : 503).set('Cache-Control', 'no-store').json({ status: ready ? 'ready' : 'unavailable', database, hsm, signing });
+    res.status(ready ? 200 : 503).set('Cache-Control', 'no-store').json({ status: ready ? 'ready' : 'unavailable', database, hsm, signing, crls: crl });
   });
   return router;
 }

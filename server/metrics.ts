@@ -1,0 +1,136 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { Hierarchy } from '../ca/hierarchy.ts';
+import type { KeyProvider } from '../hsm/provider.ts';
+import type { Publication } from '../publish/publication.ts';
+import type { AuditLog } from '../registry/audit-log.ts';
+import type { Store } from '../store/store.ts';
+
+/** Paths with their variable parts named, so a label has few values (an id per request would not). */
+const ROUTES: Array<[RegExp, string]> = [
+  [/^\/acme\/(acct|order|authz|chall|cert)\/[^/]+(\/\w+)?$/, '/acme/$1/:id$2'],
+  [/^\/acme\/renewal-info\/.+$/, '/acme/renewal-info/:certId'],
+  [/^\/ocsp\/.+$/, '/ocsp/:request'],
+  [/^\/crl\/[^/]+$/, '/crl/:ca'],
+  [/^\/ca\/[^/]+$/, '/ca/:ca'],
+  [/^\/operator\/v1\/(devices|certificates|batches|models|device-classes|support-grants)\/[^/]+(\/[\w-]+)?$/, '/operator/v1/$1/:id$2'],
+  [/^\/audit\/v1\/devices\/[^/]+\/history$/, '/audit/v1/devices/:serial/history'],
+  [/^\/support\/v1\/grants\/[^/]+\/certificate$/, '/support/v1/grants/:id/certificate'],
+];
+const FIXED = /^\/(acme\/[\w-]+|ocsp|healthz|readyz|metrics|factory\/v1\/[\w-]+|operator\/v1\/[\w/-]+|audit\/v1\/[\w-]+)$/;
+
+export function routeOf(url: string | undefined): string {
+  const path = (url ?? '').split('?')[0]!;
+  for (const [pattern, name] of ROUTES) if (pattern.test(path)) return path.replace(pattern, name);
+  return FIXED.test(path) ? path : 'other';
+}
+
+/**
+ * Prometheus metrics of one server (its own registry): requests, certificates
+ * issued, audited actions (enrollment outcomes, revocations, clone signals),
+ * ACME problems by type, OCSP answers by response status, HSM and database
+ * latency and errors; and, read when scraped, each CA's CRL age, the audit
+ * chain's length and the age of its latest checkpoint.
+ */
+export class Metrics {
+  readonly registry = new Registry();
+  private readonly requests: Histogram<'route' | 'method' | 'status'>;
+  private readonly issued: Counter<'kind'>;
+  private readonly actions: Counter<'action'>;
+  private readonly acmeProblems: Counter<'type'>;
+  private readonly ocsp: Counter<'status'>;
+  private readonly hsm: Histogram<'result'>;
+  private readonly database: Histogram<'result'>;
+
+  constructor() {
+    collectDefaultMetrics({ register: this.registry, prefix: 'devid_process_' });
+    const registers = [this.registry];
+    this.requests = new Histogram({ name: 'devid_http_request_duration_seconds', help: 'HTTP requests by route, method and status', labelNames: ['route', 'method', 'status'], buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5], registers });
+    this.issued = new Counter({ name: 'devid_certificates_issued_total', help: 'Certificates signed, by kind', labelNames: ['kind'], registers });
+    this.actions = new Counter({ name: 'devid_audit_events_total', help: 'Audited actions committed, by action (enrollments, refusals, revocations, clone signals, lifecycle)', labelNames: ['action'], registers });
+    this.acmeProblems = new Counter({ name: 'devid_acme_problems_total', help: 'ACME requests refused, by problem type', labelNames: ['type'], registers });
+    this.ocsp = new Counter({ name: 'devid_ocsp_responses_total', help: 'OCSP answers, by OCSPResponseStatus', labelNames: ['status'], registers });
+    this.hsm = new Histogram({ name: 'devid_hsm_sign_duration_seconds', help: 'HSM signatures, by result', labelNames: ['result'], buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.25, 1], registers });
+    this.database = new Histogram({ name: 'devid_database_query_duration_seconds', help: 'Database statements, by result', labelNames: ['result'], buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 2.5], registers });
+  }
+
+  /** Times a request from its first byte to the end of its answer. */
+  request(req: IncomingMessage, res: ServerResponse): void {
+    const end = this.requests.startTimer({ route: routeOf(req.url), method: req.method ?? 'OTHER' });
+    res.once('finish', () => end({ status: String(res.statusCode) }));
+  }
+
+  certificateIssued(kind: string): void {
+    this.issued.inc({ kind });
+  }
+
+  acmeProblem(type: string): void {
+    this.acmeProblems.inc({ type });
+  }
+
+  ocspAnswered(status: string): void {
+    this.ocsp.inc({ status });
+  }
+
+  /** Wires the parts that report to it: the audit log, the database and the HSM provider. */
+  observe(audit: AuditLog, store: Store, provider: KeyProvider): void {
+    audit.onCommitted((actions) => { for (const action of actions) this.actions.inc({ action }); });
+    store.observeQueries((seconds, failed) => this.database.observe({ result: failed ? 'error' : 'ok' }, seconds));
+    const sign = provider.sign.bind(provider);
+    provider.sign = async (key, data) => {
+      const end = this.hsm.startTimer();
+      try {
+        const signature = await sign(key, data);
+        end({ result: 'ok' });
+        return signature;
+      } catch (err) {
+        end({ result: 'error' });
+        throw err;
+      }
+    };
+  }
+
+  /** The values read at each scrape. */
+  gauges(store: Store, hierarchy: Hierarchy, publication: Pick<Publication, 'crl'>, clock: () => Date): void {
+    const registers = [this.registry];
+    new Gauge({
+      name: 'devid_crl_age_seconds', help: 'Seconds since the thisUpdate of the CRL served for each CA', labelNames: ['ca'], registers,
+      collect() {
+        this.reset();
+        for (const issuer of hierarchy.issuers) {
+          const crl = publication.crl(issuer.slug);
+          if (crl) this.set({ ca: issuer.slug }, (clock().getTime() - crl.record.thisUpdate.getTime()) / 1000);
+        }
+      },
+    });
+    new Gauge({
+      name: 'devid_crl_seconds_to_next_update', help: 'Seconds until the nextUpdate of the CRL served for each CA', labelNames: ['ca'], registers,
+      collect() {
+        this.reset();
+        for (const issuer of hierarchy.issuers) {
+          const crl = publication.crl(issuer.slug);
+          if (crl) this.set({ ca: issuer.slug }, (crl.record.nextUpdate.getTime() - clock().getTime()) / 1000);
+        }
+      },
+    });
+    new Gauge({
+      name: 'devid_audit_chain_length', help: 'Events in the audit chain', registers,
+      async collect() {
+        this.set((await store.audit.head())?.seq ?? 0);
+      },
+    });
+    new Gauge({
+      name: 'devid_audit_checkpoint_age_seconds', help: 'Seconds since the latest signed checkpoint', registers,
+      async collect() {
+        const latest = await store.checkpoints.latest();
+        if (latest) this.set((clock().getTime() - Date.parse((JSON.parse(latest.canonical) as { at: string }).at)) / 1000);
+      },
+    });
+  }
+
+  async render(res: ServerResponse): Promise<void> {
+    const body = await this.registry.metrics();
+    res.writeHead(200, { 'Content-Type': this.registry.contentType, 'Cache-Control': 'no-store' });
+    res.end(body);
+  }
+}
