@@ -29,7 +29,6 @@ import { createLogger } from './logger.ts';
 import { serve } from './serve.ts';
 import { createToken, revokeToken } from './tokens.ts';
 
-const logger = createLogger();
 
 /** Checkpoints an auditor kept: the GET /audit/v1/checkpoints document, or a single checkpoint. */
 function readExportedCheckpoints(path: string): CheckpointRecord[] {
@@ -56,399 +55,432 @@ const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.
 
 class CliError extends Error {}
 
-function say(line: string): void {
-  process.stderr.write(`devid-ca: ${line}\n`);
-}
-
-async function withContext<T>(work: (ctx: Context) => Promise<T>, prepareToken = false): Promise<T> {
-  const ctx = await openContext(loadConfig(), logger, { prepareToken });
-  try {
-    return await work(ctx);
-  } finally {
-    await ctx.close();
-  }
-}
-
-function printInitSummary(ctx: Context, result: Awaited<ReturnType<typeof initialise>>): void {
+function printInitSummary(say: (line: string) => void, ctx: Context, result: Awaited<ReturnType<typeof initialise>>): void {
   for (const issuer of result.hierarchy.issuers) {
     say(`${issuer.slug} CA ${issuer.certificate.subject} serial ${issuer.record.serial} key ${issuer.key.label} (${issuer.key.curve})`);
   }
   say(`initialised in ${ctx.config.dataDir} for ${result.identity.publicHost}`);
 }
 
-const program = new Command('devid-ca')
-  .description('Private certificate authority for device fleets')
-  .version(VERSION, '-V, --version')
-  .exitOverride()
-  // Argument errors are printed once, as every other error: one "devid-ca:" line.
-  .configureOutput({ outputError: () => {} });
+/** Where a run of the CLI writes, which context it works in, and who it acts as: this process, or the running server for it. */
+export interface CliIo {
+  /** Command output (stdout). */
+  out(text: string): boolean;
+  /** The same as a stream, for long output that must respect backpressure (an export). */
+  stdout: NodeJS.WritableStream;
+  /** One "devid-ca:" line on stderr. */
+  say(line: string): void;
+  exit(code: number): void;
+  /** Opens the context (the data directory, the token, the database), or lends the running server's. */
+  withContext<T>(work: (ctx: Context) => Promise<T>, prepareToken?: boolean): Promise<T>;
+  /** The audit actor: `cli:<uid>`. */
+  actor: string;
+}
 
-program
-  .command('init')
-  .description('create the token, CA keys, hierarchy, database schema and server certificate')
-  .action(() =>
-    withContext(async (ctx) => {
-      printInitSummary(ctx, await initialise(ctx, say));
-    }, true),
-  );
+/** The devid-ca command line, built for one run. */
+export function buildProgram(io: CliIo): Command {
+  const say = (line: string) => io.say(line);
+  const program = new Command('devid-ca')
+    .description('Private certificate authority for device fleets')
+    .version(VERSION, '-V, --version')
+    .exitOverride()
+    // Argument errors are printed once, as every other error: one "devid-ca:" line.
+    .configureOutput({ outputError: () => {}, writeOut: (text) => { io.out(text); }, writeErr: (text) => { io.say(text.trimEnd()); } });
 
-program
-  .command('serve')
-  .description('start the HTTPS and HTTP listeners')
-  .option('--init-if-empty', 'run init first when no hierarchy exists yet (npm start)')
-  .action((options: { initIfEmpty?: boolean }) =>
-    withContext(async (ctx) => {
-      if (options.initIfEmpty) {
-        const created = await initialiseIfEmpty(ctx, say);
-        if (created) printInitSummary(ctx, created);
-      }
-      const running = await serve(ctx);
-      say(`serving HTTPS on ${ctx.config.listen.host}:${running.httpsPort} and HTTP on ${ctx.config.httpListen.host}:${running.httpPort}`);
-      await new Promise<void>((resolve) => {
-        process.once('SIGINT', resolve);
-        process.once('SIGTERM', resolve);
-      });
-      say('stopping');
-      await running.close();
-    }, options.initIfEmpty === true),
-  );
+  program
+    .command('init')
+    .description('create the token, CA keys, hierarchy, database schema and server certificate')
+    .action(() =>
+      io.withContext(async (ctx) => {
+        printInitSummary(say, ctx, await initialise(ctx, say));
+      }, true),
+    );
 
-const identity = program.command('identity').description('the public host, trust domain and HTTP base URL recorded at init');
-identity
-  .command('show')
-  .description('print the recorded values')
-  .action(() =>
-    withContext(async (ctx) => {
-      process.stdout.write(`${JSON.stringify(await loadIdentity(ctx.store) ?? null)}\n`);
-    }),
-  );
-identity
-  .command('set')
-  .description('change recorded values; certificates issued from now on carry them (restart serve to use them)')
-  .option('--public-host <host>', 'server certificate name and ACME rpIdHash')
-  .option('--trust-domain <domain>', 'SPIFFE trust domain')
-  .option('--http-base-url <url>', 'base of AIA and CRL distribution point URLs (http://)')
-  .action((options: { publicHost?: string; trustDomain?: string; httpBaseUrl?: string }) =>
-    withContext(async (ctx) => {
-      if (Object.keys(options).length === 0) throw new CliError('give at least one of --public-host, --trust-domain, --http-base-url');
-      const next = await changeIdentity(ctx.store, ctx.audit, options, 'cli');
-      process.stdout.write(`${JSON.stringify(next)}\n`);
-    }),
-  );
+  program
+    .command('serve')
+    .description('start the HTTPS and HTTP listeners')
+    .option('--init-if-empty', 'run init first when no hierarchy exists yet (npm start)')
+    .action((options: { initIfEmpty?: boolean }) =>
+      io.withContext(async (ctx) => {
+        if (options.initIfEmpty) {
+          const created = await initialiseIfEmpty(ctx, say);
+          if (created) printInitSummary(say, ctx, created);
+        }
+        const running = await serve(ctx);
+        say(`serving HTTPS on ${ctx.config.listen.host}:${running.httpsPort} and HTTP on ${ctx.config.httpListen.host}:${running.httpPort}`);
+        await new Promise<void>((resolve) => {
+          process.once('SIGINT', resolve);
+          process.once('SIGTERM', resolve);
+        });
+        say('stopping');
+        await running.close();
+      }, options.initIfEmpty === true),
+    );
 
-const token = program.command('token').description('bearer tokens for factory lines, operators, auditors and vendors');
+  const identity = program.command('identity').description('the public host, trust domain and HTTP base URL recorded at init');
+  identity
+    .command('show')
+    .description('print the recorded values')
+    .action(() =>
+      io.withContext(async (ctx) => {
+        io.out(`${JSON.stringify(await loadIdentity(ctx.store) ?? null)}\n`);
+      }),
+    );
+  identity
+    .command('set')
+    .description('change recorded values; certificates issued from now on carry them (restart serve to use them)')
+    .option('--public-host <host>', 'server certificate name and ACME rpIdHash')
+    .option('--trust-domain <domain>', 'SPIFFE trust domain')
+    .option('--http-base-url <url>', 'base of AIA and CRL distribution point URLs (http://)')
+    .action((options: { publicHost?: string; trustDomain?: string; httpBaseUrl?: string }) =>
+      io.withContext(async (ctx) => {
+        if (Object.keys(options).length === 0) throw new CliError('give at least one of --public-host, --trust-domain, --http-base-url');
+        const next = await changeIdentity(ctx.store, ctx.audit, options, io.actor);
+        io.out(`${JSON.stringify(next)}\n`);
+      }),
+    );
 
-token
-  .command('create')
-  .description('print a new token; it is shown once and stored only as a hash')
-  .addOption(new Option('--role <role>', 'the token role').choices(['factory', 'operator', 'auditor', 'vendor']).makeOptionMandatory())
-  .option('--name <principal>', 'the principal the token belongs to (default <role>-<id>)')
-  .option('--line <id>', 'factory line id (factory tokens)')
-  .option('--models <a,b>', 'models the factory line may request (default: all)')
-  .option('--vendor <id>', 'vendor id (vendor tokens)')
-  .option('--json', 'print {"id","token","role","name"} on one line')
-  .action((options: { role: string; name?: string; line?: string; models?: string; vendor?: string; json?: boolean }) =>
-    withContext(async (ctx) => {
-      const models = options.models?.split(',').map((m) => m.trim()).filter(Boolean);
-      const { json, ...request } = options;
-      const created = await createToken(ctx.store, ctx.audit, { ...request, models }, 'cli', ctx.clock());
-      if (json) process.stdout.write(`${JSON.stringify(created)}\n`);
-      else process.stdout.write(`${created.token}\n`) && say(`token ${created.id} for ${created.name} (${created.role}); store it now, it is not shown again`);
-    }),
-  );
+  const token = program.command('token').description('bearer tokens for factory lines, operators, auditors and vendors');
 
-token
-  .command('revoke <id>')
-  .description('revoke a token by its id')
-  .action((id: string) =>
-    withContext(async (ctx) => {
-      if (!(await revokeToken(ctx.store, ctx.audit, id, 'cli', ctx.clock()))) throw new CliError(`no live token with id ${id}`);
-      say(`token ${id} revoked`);
-    }),
-  );
+  token
+    .command('create')
+    .description('print a new token; it is shown once and stored only as a hash')
+    .addOption(new Option('--role <role>', 'the token role').choices(['factory', 'operator', 'auditor', 'vendor']).makeOptionMandatory())
+    .option('--name <principal>', 'the principal the token belongs to (default <role>-<id>)')
+    .option('--line <id>', 'factory line id (factory tokens)')
+    .option('--models <a,b>', 'models the factory line may request (default: all)')
+    .option('--vendor <id>', 'vendor id (vendor tokens)')
+    .option('--json', 'print {"id","token","role","name"} on one line')
+    .action((options: { role: string; name?: string; line?: string; models?: string; vendor?: string; json?: boolean }) =>
+      io.withContext(async (ctx) => {
+        const models = options.models?.split(',').map((m) => m.trim()).filter(Boolean);
+        const { json, ...request } = options;
+        const created = await createToken(ctx.store, ctx.audit, { ...request, models }, io.actor, ctx.clock());
+        if (json) io.out(`${JSON.stringify(created)}\n`);
+        else io.out(`${created.token}\n`) && say(`token ${created.id} for ${created.name} (${created.role}); store it now, it is not shown again`);
+      }),
+    );
 
-token
-  .command('list')
-  .description('list tokens (ids, roles and principals; never secrets)')
-  .action(() =>
-    withContext(async (ctx) => {
-      process.stdout.write('ID\tROLE\tPRINCIPAL\tSTATE\tSCOPE\n');
-      for (const t of await ctx.store.tokens.list()) {
-        const scope = [t.line && `line=${t.line}`, t.models && `models=${t.models.join(',')}`, t.vendor && `vendor=${t.vendor}`].filter(Boolean).join(' ');
-        process.stdout.write(`${t.id}\t${t.role}\t${t.principal}\t${t.revokedAt ? 'revoked' : 'live'}\t${scope}\n`);
-      }
-    }),
-  );
+  token
+    .command('revoke <id>')
+    .description('revoke a token by its id')
+    .action((id: string) =>
+      io.withContext(async (ctx) => {
+        if (!(await revokeToken(ctx.store, ctx.audit, id, io.actor, ctx.clock()))) throw new CliError(`no live token with id ${id}`);
+        say(`token ${id} revoked`);
+      }),
+    );
 
-const audit = program.command('audit').description('the tamper-evident audit log');
-audit
-  .command('verify')
-  .description('recompute the whole hash chain and check the signed checkpoints; exit 1 and name the event when broken')
-  .option('--json', 'print the report as JSON')
-  .option('--checkpoint <file>', 'also check checkpoints exported earlier (GET /audit/v1/checkpoints, or one checkpoint)')
-  .action((options: { json?: boolean; checkpoint?: string }) =>
-    withContext(async (ctx) => {
-      const external = options.checkpoint ? readExportedCheckpoints(options.checkpoint) : [];
-      const { signer } = await loadAuditKey(ctx.provider, ctx.store);
-      const report = await verifyAudit(ctx.store, ctx.audit, signer.key.publicKey, external);
-      if (!report.ok) process.exitCode = 1;
-      if (options.json) process.stdout.write(`${JSON.stringify(report)}\n`);
-      else if (!report.ok) process.stdout.write(`FAILED at event ${report.brokenAt}: ${report.reason}\n`);
-      else process.stdout.write(`OK: ${report.events} events, head ${report.head}, ${report.checkpoints} signed checkpoints${report.latestCheckpoint ? ` (latest at event ${report.latestCheckpoint.seq}, ${report.latestCheckpoint.at})` : ''}\n`);
-    }),
-  );
-
-audit
-  .command('export')
-  .description('the auditor\'s export as JSON lines (every certificate, every event, the checkpoints), signed by the audit key as a whole')
-  .option('--device <serial>', 'one device')
-  .option('--batch <batch>', 'one batch')
-  .option('--out <file>', 'write to a file (0600) instead of stdout')
-  .action((options: { device?: string; batch?: string; out?: string }) =>
-    withContext(async (ctx) => {
-      if (options.device && options.batch) throw new CliError('export one device, one batch, or (with neither) the whole fleet');
-      const scope: ExportScope = options.device ? { serial: checkSerial(options.device) } : options.batch ? { batch: checkName('batch', options.batch) } : {};
-      const { signer } = await loadAuditKey(ctx.provider, ctx.store);
-      await ctx.audit.recordAlone(ctx.store, { action: 'audit.exported', actor: 'cli', data: { scope } });
-      const out: NodeJS.WritableStream = options.out ? createWriteStream(options.out, { mode: 0o600 }) : process.stdout;
-      let lines = 0;
-      for await (const line of exportLines(ctx.store, signer, scope, ctx.clock())) {
-        if (!out.write(line)) await new Promise<void>((resolve) => out.once('drain', () => resolve()));
-        lines += 1;
-        if (lines % 100_000 === 0) say(`${lines} lines exported`);
-      }
-      if (out !== process.stdout) await new Promise<void>((resolve) => out.end(() => resolve()));
-      say(`export complete: ${lines} lines${options.out ? ` in ${options.out}` : ''}`);
-    }),
-  );
-
-audit
-  .command('verify-export <file>')
-  .description('check an export offline, with no database and no HSM, against the root certificate you trust')
-  .requiredOption('--root <pem>', 'the root CA certificate (PEM) to trust')
-  .option('--json', 'print the report as JSON')
-  .action(async (file: string, options: { root: string; json?: boolean }) => {
-    let rootPem: string;
-    try {
-      rootPem = readFileSync(options.root, 'utf8');
-    } catch (err) {
-      throw new CliError(`cannot read the root certificate ${options.root}: ${(err as Error).message}`);
-    }
-    const report = await verifyExport(file, rootPem).catch((err: unknown) => {
-      throw new CliError(`cannot read ${file}: ${err instanceof Error ? err.message : String(err)}`);
-    });
-    if (!report.ok) process.exitCode = 1;
-    if (options.json) process.stdout.write(`${JSON.stringify(report)}\n`);
-    else if (report.ok) process.stdout.write(`OK: ${report.cas} CA certificates, ${report.checkpoints} checkpoints, ${report.devices} devices, ${report.certificates} certificates, ${report.events} events\n`);
-    else process.stdout.write(`FAILED:\n${report.problems.map((p) => `  ${p}`).join('\n')}\n`);
-  });
-
-audit
-  .command('checkpoint')
-  .description('sign the current head of the chain with the audit key in the HSM, and print the checkpoint')
-  .action(() =>
-    withContext(async (ctx) => {
-      const { signer, certificate } = await loadAuditKey(ctx.provider, ctx.store);
-      const checkpoint = await new AuditCheckpoints(signer, certificate, ctx.clock).create(ctx.store);
-      process.stdout.write(`${JSON.stringify(checkpoint ?? null)}\n`);
-    }),
-  );
-
-program
-  .command('ca')
-  .description('CA ceremonies')
-  .command('rollover <role>')
-  .description('root ceremony: a new key and intermediate for the operational CA; the old one keeps serving its certificates (restart serve)')
-  .action((role: string) =>
-    withContext(async (ctx) => {
-      if (role !== 'operational') throw new CliError('only the operational intermediate is rolled over: devid-ca ca rollover operational');
-      const { previous, next } = await rolloverOperationalCa(ctx, 'cli');
-      say(`retired ${previous.slug} CA serial ${previous.record.serial}; it keeps signing the CRL and OCSP of its certificates`);
-      say(`new ${next.slug} CA serial ${next.record.serial} key ${next.record.keyLabel} (CKA_ID ${next.record.keyId.toString('hex')}); restart serve to issue from it`);
-      process.stdout.write(`${next.certificate.toString('pem')}\n`);
-    }),
-  );
-
-/** Revocations from the command line: the serving processes sign the new OCSP responses within a second (they are marked stale here). */
-const afterCliRevocation: RevocationListener = { revoked: async () => {} };
-
-const revoke = program.command('revoke').description('operator revocation (SPEC section 6): a certificate, a device, or a compromised factory batch');
-const reasonOption = ['--reason <reason>', `RFC 5280 reason: ${REVOCATION_REASON_NAMES.join(', ')}`] as const;
-for (const [scope, argument, summary] of [
-  ['certificate', '<serial>', 'one certificate, by its hex serial'],
-  ['device', '<serial>', "every live certificate of a device, its birth certificate included"],
-  ['batch', '<batch>', 'every birth certificate of a factory batch and the operational certificates derived from them; the devices are quarantined'],
-] as const) {
-  revoke
-    .command(`${scope} ${argument}`)
-    .description(summary)
-    .requiredOption(...reasonOption)
-    .action((id: string, options: { reason: string }) =>
-      withContext(async (ctx) => {
-        const reason = checkReason(options.reason);
-        const service = new RevocationService(ctx.store, ctx.audit, afterCliRevocation, ctx.clock);
-        if (scope === 'certificate') {
-          const { record, revokedNow } = await service.certificate(checkCertificateSerial(id), reason, 'cli');
-          say(revokedNow ? `revoked ${record.kind} certificate ${record.serial} (${reason})` : `certificate ${record.serial} was already revoked: its first reason and time stand`);
-        } else if (scope === 'device') {
-          const revoked = await service.device(checkSerial(id), reason, 'cli');
-          say(`revoked ${revoked.length} certificate(s) of device ${id}${revoked.map((r) => `\n  ${r.kind} ${r.serial}`).join('')}`);
-        } else {
-          const batch = checkName('batch', id);
-          const done = await service.batch(batch, reason, 'cli', (progress) => {
-            if (!progress.finished) say(`batch ${batch}: ${progress.devices} devices, ${progress.certificates} certificates revoked so far`);
-          });
-          say(`batch ${batch} revoked: ${done.devices} devices quarantined or already out of service, ${done.certificates} certificates revoked`);
+  token
+    .command('list')
+    .description('list tokens (ids, roles and principals; never secrets)')
+    .action(() =>
+      io.withContext(async (ctx) => {
+        io.out('ID\tROLE\tPRINCIPAL\tSTATE\tSCOPE\n');
+        for (const t of await ctx.store.tokens.list()) {
+          const scope = [t.line && `line=${t.line}`, t.models && `models=${t.models.join(',')}`, t.vendor && `vendor=${t.vendor}`].filter(Boolean).join(' ');
+          io.out(`${t.id}\t${t.role}\t${t.principal}\t${t.revokedAt ? 'revoked' : 'live'}\t${scope}\n`);
         }
       }),
     );
-}
 
-program
-  .command('crl')
-  .description('certificate revocation lists')
-  .command('publish')
-  .description('sign a new CRL for each intermediate now (serve does it on its own); with --root, the root CRL in a root ceremony')
-  .option('--root', "sign the root's CRL (valid a year): the root key must be in the token")
-  .action((options: { root?: boolean }) =>
-    withContext(async (ctx) => {
-      const hierarchy = await loadHierarchy(ctx.provider, ctx.crypto, ctx.store, { allowOfflineRoot: !options.root });
-      const publisher = new CrlPublisher(ctx.store, ctx.clock, ctx.config.crl);
-      const issuers = options.root ? [hierarchy.root] : hierarchy.issuers.filter((issuer) => issuer.role !== 'root' && issuer.online);
-      for (const issuer of issuers) {
-        const published = (await publisher.publish(issuer, { force: true }))!;
-        say(`${issuer.slug}: CRL number ${published.record.number} with ${published.record.entries} entries, next update ${published.record.nextUpdate.toISOString()}`);
-      }
-    }),
-  );
-
-const device = program.command('device').description('device registry and lifecycle (SPEC section 6); each action is audited with actor cli');
-/** Who acts from a shell: the operating-system user, as the principal of ownership records. */
-const cliPrincipal = () => ({ actor: 'cli', principal: `cli:${userInfo().username}` });
-device
-  .command('transfer <serial>')
-  .description('record a new owner (the chain of owners is kept)')
-  .requiredOption('--to <owner>', 'the new owner')
-  .requiredOption('--evidence <text>', 'what shows the change of hands (contract, order, ticket)')
-  .action((serial: string, options: { to: string; evidence: string }) =>
-    withContext(async (ctx) => {
-      const moved = await transferDevice(ctx.store, ctx.audit, cliPrincipal(), checkSerial(serial), checkName('to', options.to), checkText('evidence', options.evidence, 2048, { multiline: true }), ctx.clock());
-      say(`device ${moved.serial}: ${moved.from ?? '(no owner)'} -> ${moved.to}`);
-    }),
-  );
-device
-  .command('decommission <serial>')
-  .description('retire a device: revoke every certificate, refuse enrollment until it is reprovisioned')
-  .requiredOption('--reason <text>', 'why')
-  .action((serial: string, options: { reason: string }) =>
-    withContext(async (ctx) => {
-      const { revoked } = await decommissionDevice(ctx.store, ctx.audit, afterCliRevocation, 'cli', checkSerial(serial), checkText('reason', options.reason, 1024), ctx.clock());
-      say(`device ${serial} decommissioned; ${revoked.length} certificate(s) revoked`);
-    }),
-  );
-for (const transition of ['suspend', 'resume'] as const) {
-  device
-    .command(`${transition} <serial>`)
-    .description(transition === 'suspend' ? 'stop enrollment and renewal of an active device' : 'let a suspended device enroll and renew again')
-    .action((serial: string) =>
-      withContext(async (ctx) => {
-        const moved = await suspendOrResume(ctx.store, ctx.audit, 'cli', checkSerial(serial), transition, ctx.clock());
-        say(`device ${moved.serial} is ${moved.state}`);
+  const audit = program.command('audit').description('the tamper-evident audit log');
+  audit
+    .command('verify')
+    .description('recompute the whole hash chain and check the signed checkpoints; exit 1 and name the event when broken')
+    .option('--json', 'print the report as JSON')
+    .option('--checkpoint <file>', 'also check checkpoints exported earlier (GET /audit/v1/checkpoints, or one checkpoint)')
+    .action((options: { json?: boolean; checkpoint?: string }) =>
+      io.withContext(async (ctx) => {
+        const external = options.checkpoint ? readExportedCheckpoints(options.checkpoint) : [];
+        const { signer } = await loadAuditKey(ctx.provider, ctx.store);
+        const report = await verifyAudit(ctx.store, ctx.audit, signer.key.publicKey, external);
+        if (!report.ok) io.exit(1);
+        if (options.json) io.out(`${JSON.stringify(report)}\n`);
+        else if (!report.ok) io.out(`FAILED at event ${report.brokenAt}: ${report.reason}\n`);
+        else io.out(`OK: ${report.events} events, head ${report.head}, ${report.checkpoints} signed checkpoints${report.latestCheckpoint ? ` (latest at event ${report.latestCheckpoint.seq}, ${report.latestCheckpoint.at})` : ''}\n`);
       }),
     );
-}
-device
-  .command('class <serial> <class>')
-  .description("set the device's class (from its next renewal)")
-  .action((serial: string, className: string) =>
-    withContext(async (ctx) => {
-      const set = await assignDeviceClass(ctx.store, ctx.audit, 'cli', checkSerial(serial), checkName('class', className), ctx.clock());
-      say(`device ${set.serial} has class ${set.class} from its next renewal`);
-    }),
-  );
 
-program
-  .command('device-class <name>')
-  .description('declare or replace a device class (SPEC section 6); flags not given are false')
-  .requiredOption('--ttl <duration>', 'operational certificate lifetime, e.g. 24h')
-  .requiredOption('--factory-reattest-every <duration>', 'how often the birth key must attest, e.g. 30d')
-  .option('--staged-renewal', 'renewals may attest with the current operational key')
-  .option('--server-auth', 'operational certificates carry serverAuth too')
-  .option('--counter-required', 'attestations must carry a signature counter')
-  .option('--on-clone-signal <policy>', 'refuse or suspend', 'refuse')
-  .action((name: string, options: { ttl: string; factoryReattestEvery: string; stagedRenewal?: boolean; serverAuth?: boolean; counterRequired?: boolean; onCloneSignal: string }) =>
-    withContext(async (ctx) => {
-      const record = checkDeviceClass(name, {
-        ttl: options.ttl, factoryReattestEvery: options.factoryReattestEvery, stagedRenewal: options.stagedRenewal === true,
-        serverAuth: options.serverAuth === true, counterRequired: options.counterRequired === true, onCloneSignal: options.onCloneSignal,
+  audit
+    .command('export')
+    .description('the auditor\'s export as JSON lines (every certificate, every event, the checkpoints), signed by the audit key as a whole')
+    .option('--device <serial>', 'one device')
+    .option('--batch <batch>', 'one batch')
+    .option('--out <file>', 'write to a file (0600) instead of stdout')
+    .action((options: { device?: string; batch?: string; out?: string }) =>
+      io.withContext(async (ctx) => {
+        if (options.device && options.batch) throw new CliError('export one device, one batch, or (with neither) the whole fleet');
+        const scope: ExportScope = options.device ? { serial: checkSerial(options.device) } : options.batch ? { batch: checkName('batch', options.batch) } : {};
+        const { signer } = await loadAuditKey(ctx.provider, ctx.store);
+        await ctx.audit.recordAlone(ctx.store, { action: 'audit.exported', actor: io.actor, data: { scope } });
+        const out: NodeJS.WritableStream = options.out ? createWriteStream(options.out, { mode: 0o600 }) : io.stdout;
+        let lines = 0;
+        for await (const line of exportLines(ctx.store, signer, scope, ctx.clock())) {
+          if (!out.write(line)) await new Promise<void>((resolve) => out.once('drain', () => resolve()));
+          lines += 1;
+          if (lines % 100_000 === 0) say(`${lines} lines exported`);
+        }
+        if (out !== io.stdout) await new Promise<void>((resolve) => out.end(() => resolve()));
+        say(`export complete: ${lines} lines${options.out ? ` in ${options.out}` : ''}`);
+      }),
+    );
+
+  audit
+    .command('verify-export <file>')
+    .description('check an export offline, with no database and no HSM, against the root certificate you trust')
+    .requiredOption('--root <pem>', 'the root CA certificate (PEM) to trust')
+    .option('--json', 'print the report as JSON')
+    .action(async (file: string, options: { root: string; json?: boolean }) => {
+      let rootPem: string;
+      try {
+        rootPem = readFileSync(options.root, 'utf8');
+      } catch (err) {
+        throw new CliError(`cannot read the root certificate ${options.root}: ${(err as Error).message}`);
+      }
+      const report = await verifyExport(file, rootPem).catch((err: unknown) => {
+        throw new CliError(`cannot read ${file}: ${err instanceof Error ? err.message : String(err)}`);
       });
-      const { created } = await putDeviceClass(ctx.store, ctx.audit, 'cli', record, ctx.clock());
-      process.stdout.write(`${JSON.stringify(deviceClassView(record))}\n`);
-      say(`device class ${name} ${created ? 'declared' : 'saved'}`);
-    }),
-  );
+      if (!report.ok) io.exit(1);
+      if (options.json) io.out(`${JSON.stringify(report)}\n`);
+      else if (report.ok) io.out(`OK: ${report.cas} CA certificates, ${report.checkpoints} checkpoints, ${report.devices} devices, ${report.certificates} certificates, ${report.events} events\n`);
+      else io.out(`FAILED:\n${report.problems.map((p) => `  ${p}`).join('\n')}\n`);
+    });
 
-program
-  .command('firmware <model> [entries...]')
-  .description("set a model's firmware allowlist: entries are <version>=<sha256 hex>; none removes the policy")
-  .action((model: string, entries: string[]) =>
-    withContext(async (ctx) => {
-      const allowed = checkAllowlist(entries.map((entry) => {
-        const at = entry.lastIndexOf('=');
-        return at < 0 ? entry : { version: entry.slice(0, at), digest: entry.slice(at + 1) };
-      }));
-      await setFirmwareAllowlist(ctx.store, ctx.audit, 'cli', checkModelName(model), allowed, ctx.clock());
-      say(allowed.length ? `model ${model} allows ${allowed.map((f) => f.version).join(', ')}` : `model ${model} has no firmware policy`);
-    }),
-  );
+  audit
+    .command('checkpoint')
+    .description('sign the current head of the chain with the audit key in the HSM, and print the checkpoint')
+    .action(() =>
+      io.withContext(async (ctx) => {
+        const { signer, certificate } = await loadAuditKey(ctx.provider, ctx.store);
+        const checkpoint = await new AuditCheckpoints(signer, certificate, ctx.clock).create(ctx.store);
+        io.out(`${JSON.stringify(checkpoint ?? null)}\n`);
+      }),
+    );
 
-program
-  .command('report')
-  .description('reports')
-  .command('rotation')
-  .description('devices overdue for rotation, expired or revoked without successor, never enrolled or not re-attested, by class, model and owner')
-  .option('--csv', 'one line per device, as CSV')
-  .option('--class <class>')
-  .option('--model <model>')
-  .option('--owner <owner>')
-  .action((options: { csv?: boolean; class?: string; model?: string; owner?: string }) =>
-    withContext(async (ctx) => {
-      const filter = {
-        ...(options.class ? { class: checkName('class', options.class) } : {}),
-        ...(options.model ? { model: checkModelName(options.model) } : {}),
-        ...(options.owner ? { owner: checkName('owner', options.owner) } : {}),
-      };
-      const report = await rotationReport(ctx.store, filter, ctx.clock());
-      process.stdout.write(options.csv ? rotationCsv(report) : `${JSON.stringify(report, null, 2)}\n`);
-    }),
-  );
+  program
+    .command('ca')
+    .description('CA ceremonies')
+    .command('rollover <role>')
+    .description('root ceremony: a new key and intermediate for the operational CA; the old one keeps serving its certificates (restart serve)')
+    .action((role: string) =>
+      io.withContext(async (ctx) => {
+        if (role !== 'operational') throw new CliError('only the operational intermediate is rolled over: devid-ca ca rollover operational');
+        const { previous, next } = await rolloverOperationalCa(ctx, io.actor);
+        say(`retired ${previous.slug} CA serial ${previous.record.serial}; it keeps signing the CRL and OCSP of its certificates`);
+        say(`new ${next.slug} CA serial ${next.record.serial} key ${next.record.keyLabel} (CKA_ID ${next.record.keyId.toString('hex')}); restart serve to issue from it`);
+        io.out(`${next.certificate.toString('pem')}\n`);
+      }),
+    );
 
-device
-  .command('history <serial>')
-  .description("print a device's full story: events in order, owners, firmware, then its certificates")
-  .option('--json', 'print the same document as GET /audit/v1/devices/<serial>/history')
-  .action((serial: string, options: { json?: boolean }) =>
-    withContext(async (ctx) => {
-      const history = await deviceHistory(ctx.store, checkSerial(serial));
-      if (!history) throw new CliError(`no device ${serial}`);
-      process.stdout.write(options.json ? `${JSON.stringify(history, null, 2)}\n` : formatHistory(history));
-    }),
-  );
+  /** Revocations from the command line: the serving processes sign the new OCSP responses within a second (they are marked stale here). */
+  const afterCliRevocation: RevocationListener = { revoked: async () => {} };
 
-try {
-  await program.parseAsync(process.argv);
-} catch (err) {
-  if (err instanceof CommanderError) {
-    // --help and --version end this way too, with exit code 0 and their output already written.
-    if (err.exitCode !== 0) say(`${err.message.replace(/^error: /, '')} (see devid-ca --help)`);
-    process.exitCode = err.exitCode === 0 ? 0 : 1;
-  } else {
+  const revoke = program.command('revoke').description('operator revocation (SPEC section 6): a certificate, a device, or a compromised factory batch');
+  const reasonOption = ['--reason <reason>', `RFC 5280 reason: ${REVOCATION_REASON_NAMES.join(', ')}`] as const;
+  for (const [scope, argument, summary] of [
+    ['certificate', '<serial>', 'one certificate, by its hex serial'],
+    ['device', '<serial>', "every live certificate of a device, its birth certificate included"],
+    ['batch', '<batch>', 'every birth certificate of a factory batch and the operational certificates derived from them; the devices are quarantined'],
+  ] as const) {
+    revoke
+      .command(`${scope} ${argument}`)
+      .description(summary)
+      .requiredOption(...reasonOption)
+      .action((id: string, options: { reason: string }) =>
+        io.withContext(async (ctx) => {
+          const reason = checkReason(options.reason);
+          const service = new RevocationService(ctx.store, ctx.audit, afterCliRevocation, ctx.clock);
+          if (scope === 'certificate') {
+            const { record, revokedNow } = await service.certificate(checkCertificateSerial(id), reason, io.actor);
+            say(revokedNow ? `revoked ${record.kind} certificate ${record.serial} (${reason})` : `certificate ${record.serial} was already revoked: its first reason and time stand`);
+          } else if (scope === 'device') {
+            const revoked = await service.device(checkSerial(id), reason, io.actor);
+            say(`revoked ${revoked.length} certificate(s) of device ${id}${revoked.map((r) => `\n  ${r.kind} ${r.serial}`).join('')}`);
+          } else {
+            const batch = checkName('batch', id);
+            const done = await service.batch(batch, reason, io.actor, (progress) => {
+              if (!progress.finished) say(`batch ${batch}: ${progress.devices} devices, ${progress.certificates} certificates revoked so far`);
+            });
+            say(`batch ${batch} revoked: ${done.devices} devices quarantined or already out of service, ${done.certificates} certificates revoked`);
+          }
+        }),
+      );
+  }
+
+  program
+    .command('crl')
+    .description('certificate revocation lists')
+    .command('publish')
+    .description('sign a new CRL for each intermediate now (serve does it on its own); with --root, the root CRL in a root ceremony')
+    .option('--root', "sign the root's CRL (valid a year): the root key must be in the token")
+    .action((options: { root?: boolean }) =>
+      io.withContext(async (ctx) => {
+        const hierarchy = await loadHierarchy(ctx.provider, ctx.crypto, ctx.store, { allowOfflineRoot: !options.root });
+        const publisher = new CrlPublisher(ctx.store, ctx.clock, ctx.config.crl);
+        const issuers = options.root ? [hierarchy.root] : hierarchy.issuers.filter((issuer) => issuer.role !== 'root' && issuer.online);
+        for (const issuer of issuers) {
+          const published = (await publisher.publish(issuer, { force: true }))!;
+          say(`${issuer.slug}: CRL number ${published.record.number} with ${published.record.entries} entries, next update ${published.record.nextUpdate.toISOString()}`);
+        }
+      }),
+    );
+
+  const device = program.command('device').description('device registry and lifecycle (SPEC section 6); each action is audited with actor cli');
+  /** Who acts from a shell: the operating-system user, as the principal of ownership records. */
+  const cliPrincipal = () => ({ actor: io.actor, principal: `cli:${userInfo().username}` });
+  device
+    .command('transfer <serial>')
+    .description('record a new owner (the chain of owners is kept)')
+    .requiredOption('--to <owner>', 'the new owner')
+    .requiredOption('--evidence <text>', 'what shows the change of hands (contract, order, ticket)')
+    .action((serial: string, options: { to: string; evidence: string }) =>
+      io.withContext(async (ctx) => {
+        const moved = await transferDevice(ctx.store, ctx.audit, cliPrincipal(), checkSerial(serial), checkName('to', options.to), checkText('evidence', options.evidence, 2048, { multiline: true }), ctx.clock());
+        say(`device ${moved.serial}: ${moved.from ?? '(no owner)'} -> ${moved.to}`);
+      }),
+    );
+  device
+    .command('decommission <serial>')
+    .description('retire a device: revoke every certificate, refuse enrollment until it is reprovisioned')
+    .requiredOption('--reason <text>', 'why')
+    .action((serial: string, options: { reason: string }) =>
+      io.withContext(async (ctx) => {
+        const { revoked } = await decommissionDevice(ctx.store, ctx.audit, afterCliRevocation, io.actor, checkSerial(serial), checkText('reason', options.reason, 1024), ctx.clock());
+        say(`device ${serial} decommissioned; ${revoked.length} certificate(s) revoked`);
+      }),
+    );
+  for (const transition of ['suspend', 'resume'] as const) {
+    device
+      .command(`${transition} <serial>`)
+      .description(transition === 'suspend' ? 'stop enrollment and renewal of an active device' : 'let a suspended device enroll and renew again')
+      .action((serial: string) =>
+        io.withContext(async (ctx) => {
+          const moved = await suspendOrResume(ctx.store, ctx.audit, io.actor, checkSerial(serial), transition, ctx.clock());
+          say(`device ${moved.serial} is ${moved.state}`);
+        }),
+      );
+  }
+  device
+    .command('class <serial> <class>')
+    .description("set the device's class (from its next renewal)")
+    .action((serial: string, className: string) =>
+      io.withContext(async (ctx) => {
+        const set = await assignDeviceClass(ctx.store, ctx.audit, io.actor, checkSerial(serial), checkName('class', className), ctx.clock());
+        say(`device ${set.serial} has class ${set.class} from its next renewal`);
+      }),
+    );
+
+  program
+    .command('device-class <name>')
+    .description('declare or replace a device class (SPEC section 6); flags not given are false')
+    .requiredOption('--ttl <duration>', 'operational certificate lifetime, e.g. 24h')
+    .requiredOption('--factory-reattest-every <duration>', 'how often the birth key must attest, e.g. 30d')
+    .option('--staged-renewal', 'renewals may attest with the current operational key')
+    .option('--server-auth', 'operational certificates carry serverAuth too')
+    .option('--counter-required', 'attestations must carry a signature counter')
+    .option('--on-clone-signal <policy>', 'refuse or suspend', 'refuse')
+    .action((name: string, options: { ttl: string; factoryReattestEvery: string; stagedRenewal?: boolean; serverAuth?: boolean; counterRequired?: boolean; onCloneSignal: string }) =>
+      io.withContext(async (ctx) => {
+        const record = checkDeviceClass(name, {
+          ttl: options.ttl, factoryReattestEvery: options.factoryReattestEvery, stagedRenewal: options.stagedRenewal === true,
+          serverAuth: options.serverAuth === true, counterRequired: options.counterRequired === true, onCloneSignal: options.onCloneSignal,
+        });
+        const { created } = await putDeviceClass(ctx.store, ctx.audit, io.actor, record, ctx.clock());
+        io.out(`${JSON.stringify(deviceClassView(record))}\n`);
+        say(`device class ${name} ${created ? 'declared' : 'saved'}`);
+      }),
+    );
+
+  program
+    .command('firmware <model> [entries...]')
+    .description("set a model's firmware allowlist: entries are <version>=<sha256 hex>; none removes the policy")
+    .action((model: string, entries: string[]) =>
+      io.withContext(async (ctx) => {
+        const allowed = checkAllowlist(entries.map((entry) => {
+          const at = entry.lastIndexOf('=');
+          return at < 0 ? entry : { version: entry.slice(0, at), digest: entry.slice(at + 1) };
+        }));
+        await setFirmwareAllowlist(ctx.store, ctx.audit, io.actor, checkModelName(model), allowed, ctx.clock());
+        say(allowed.length ? `model ${model} allows ${allowed.map((f) => f.version).join(', ')}` : `model ${model} has no firmware policy`);
+      }),
+    );
+
+  program
+    .command('report')
+    .description('reports')
+    .command('rotation')
+    .description('devices overdue for rotation, expired or revoked without successor, never enrolled or not re-attested, by class, model and owner')
+    .option('--csv', 'one line per device, as CSV')
+    .option('--class <class>')
+    .option('--model <model>')
+    .option('--owner <owner>')
+    .action((options: { csv?: boolean; class?: string; model?: string; owner?: string }) =>
+      io.withContext(async (ctx) => {
+        const filter = {
+          ...(options.class ? { class: checkName('class', options.class) } : {}),
+          ...(options.model ? { model: checkModelName(options.model) } : {}),
+          ...(options.owner ? { owner: checkName('owner', options.owner) } : {}),
+        };
+        const report = await rotationReport(ctx.store, filter, ctx.clock());
+        io.out(options.csv ? rotationCsv(report) : `${JSON.stringify(report, null, 2)}\n`);
+      }),
+    );
+
+  device
+    .command('history <serial>')
+    .description("print a device's full story: events in order, owners, firmware, then its certificates")
+    .option('--json', 'print the same document as GET /audit/v1/devices/<serial>/history')
+    .action((serial: string, options: { json?: boolean }) =>
+      io.withContext(async (ctx) => {
+        const history = await deviceHistory(ctx.store, checkSerial(serial));
+        if (!history) throw new CliError(`no device ${serial}`);
+        io.out(options.json ? `${JSON.stringify(history, null, 2)}\n` : formatHistory(history));
+      }),
+    );
+
+  return program;
+}
+
+/** Runs one command line to its end: the exit status, with every error as one "devid-ca:" line. */
+export async function runCli(argv: readonly string[], io: CliIo): Promise<number> {
+  let status = 0;
+  const exit = io.exit;
+  const tracked: CliIo = { ...io, exit: (code) => { status = code; exit(code); } };
+  try {
+    await buildProgram(tracked).parseAsync([...argv], { from: 'user' });
+    return status;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // --help and --version end this way too, with exit code 0 and their output already written.
+      if (err.exitCode !== 0) io.say(`${err.message.replace(/^error: /, '')} (see devid-ca --help)`);
+      return err.exitCode === 0 ? 0 : 1;
+    }
     if (err instanceof CliError || EXPECTED.some((kind) => err instanceof kind)) {
-      say((err as Error).message);
+      io.say((err as Error).message);
     } else {
-      say(`unexpected error: ${err instanceof Error ? err.message : String(err)}`);
+      io.say(`unexpected error: ${err instanceof Error ? err.message : String(err)}`);
       if (process.env.DEVID_DEBUG) console.error(err);
     }
-    process.exitCode = 1;
+    return 1;
   }
+}
+
+/** This process: its own context (the data directory lock, the token, the database), its own stdout and stderr. */
+export function localIo(): CliIo {
+  return {
+    out: (text) => process.stdout.write(text),
+    stdout: process.stdout,
+    say: (line) => { process.stderr.write(`devid-ca: ${line}\n`); },
+    exit: () => {},
+    withContext: async (work, prepareToken = false) => {
+      const ctx = await openContext(loadConfig(), createLogger(), { prepareToken });
+      try {
+        return await work(ctx);
+      } finally {
+        await ctx.close();
+      }
+    },
+    actor: `cli:${process.getuid?.() ?? 0}`,
+  };
 }

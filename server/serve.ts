@@ -3,6 +3,7 @@ import { createServer as createHttpsServer, type Server as HttpsServer } from 'n
 import type { AddressInfo } from 'node:net';
 import { loadHierarchy, type Hierarchy } from '../ca/hierarchy.ts';
 import { Metrics } from './metrics.ts';
+import { startAdminSocket } from './admin-socket.ts';
 import { IssuanceService } from '../ca/issuance.ts';
 import { AcmeFrontEnd } from '../enroll/acme/front-end.ts';
 import { FactoryService } from '../enroll/factory.ts';
@@ -136,6 +137,8 @@ export async function serve(ctx: Context): Promise<RunningServer> {
     await closeServer(https);
     throw err;
   }
+  // The CLI against this server (server/admin-socket.ts): with PGlite, the only way while it serves.
+  const admin = await startAdminSocket(ctx, ctx.logger);
   // Batch revocations a stopped process left half done go on where they stopped.
   for (const batch of await revocations.unfinished()) {
     ctx.logger.info({ batch }, 'resuming the revocation of a compromised batch');
@@ -172,7 +175,7 @@ export async function serve(ctx: Context): Promise<RunningServer> {
       clearInterval(checkpointTimer);
       clearInterval(nonceTimer);
       publication.stop();
-      await Promise.all([closeServer(https), closeServer(http)]);
+      await Promise.all([closeServer(https), closeServer(http), admin.close()]);
     },
   };
 }

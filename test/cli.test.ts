@@ -118,7 +118,21 @@ describe('cli: init, serve, token (embedded defaults: PGlite and SoftHSM in the 
       expect(missing.status).to.equal(404);
       expect(missing.headers.get('content-type')).to.contain('application/problem+json');
 
-      const second = runCli(['token', 'list'], env);
+      // The CLI goes through the running server's admin socket (0600): the embedded database serves one process.
+      expect(statSync(join(dataDir, 'admin.sock')).mode & 0o777).to.equal(0o600);
+      const listed = runCli(['token', 'list'], env);
+      expect(listed.status, listed.stderr).to.equal(0);
+      expect(listed.stdout.split('\n')[0]).to.equal('ID\tROLE\tPRINCIPAL\tSTATE\tSCOPE');
+      const created = runCli(['token', 'create', '--role', 'operator', '--name', 'live-op', '--json'], env);
+      expect(created.status, created.stderr).to.equal(0);
+      const operatorToken = (JSON.parse(created.stdout) as { token: string }).token;
+      const declared = await httpsCall(`https://localhost:${env.DEVID_LISTEN!.split(':')[1]}/operator/v1/models/live-1`, root.toString('pem'), 'PUT', operatorToken, { hwType: '1.3.6.1.4.1.99999.7', manufacturer: 'Live' });
+      expect(declared.status, declared.body).to.equal(201);
+      const history = runCli(['device', 'history', 'nobody'], env);
+      expect([history.status, history.stderr.trim()]).to.deep.equal([1, 'devid-ca: no device nobody']);
+      const verified = runCli(['audit', 'verify', '--json'], env);
+      expect(JSON.parse(verified.stdout).ok).to.equal(true);
+      const second = runCli(['serve'], env);
       expect(second.status).to.equal(1);
       expect(second.stderr).to.contain('PostgreSQL');
     } finally {

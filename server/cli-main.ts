@@ -1,0 +1,50 @@
+import { existsSync } from 'node:fs';
+import { connect } from 'node:net';
+import { LOCAL_COMMANDS, adminSocketPath, type AdminFrame } from './admin-socket.ts';
+import { loadConfig } from './config.ts';
+import { localIo, runCli } from './cli.ts';
+
+/** Commands that need no database either: they run here even while a server runs. */
+const OFFLINE = ['audit verify-export'];
+
+/**
+ * `devid-ca`: runs the command through the running server's admin socket
+ * when there is one (the only way with PGlite while it serves), else in this
+ * process. Returns the exit status; undefined when no server answered.
+ */
+function throughServer(path: string, argv: string[]): Promise<number | undefined> {
+  return new Promise((resolve) => {
+    const socket = connect(path);
+    let buffered = '';
+    let status: number | undefined;
+    let answered = false;
+    socket.once('connect', () => {
+      answered = true;
+      socket.write(`${JSON.stringify(argv)}\n`);
+    });
+    socket.on('data', (chunk: Buffer) => {
+      buffered += chunk.toString('utf8');
+      for (let end = buffered.indexOf('\n'); end >= 0; end = buffered.indexOf('\n')) {
+        const value = JSON.parse(buffered.slice(0, end)) as AdminFrame;
+        buffered = buffered.slice(end + 1);
+        if ('o' in value) process.stdout.write(value.o);
+        else if ('e' in value) process.stderr.write(`devid-ca: ${value.e}\n`);
+        else status = value.x;
+      }
+    });
+    // A socket file with nobody behind it (a server that was killed): run here.
+    socket.on('error', () => resolve(answered ? 1 : undefined));
+    socket.on('close', () => resolve(answered ? (status ?? 1) : undefined));
+  });
+}
+
+const argv = process.argv.slice(2);
+let path: string | undefined;
+try {
+  path = adminSocketPath(loadConfig().dataDir);
+} catch {
+  path = undefined; // a bad setting: the local run says which
+}
+const local = argv.length === 0 || LOCAL_COMMANDS.has(argv[0]!) || OFFLINE.includes(argv.slice(0, 2).join(' '));
+const remote = !local && path && existsSync(path) ? await throughServer(path, argv) : undefined;
+process.exitCode = remote ?? (await runCli(argv, localIo()));
