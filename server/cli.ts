@@ -326,7 +326,7 @@ export function buildProgram(io: CliIo): Command {
       }),
     );
 
-  const device = program.command('device').description('device registry and lifecycle (SPEC section 6); each action is audited with actor cli');
+  const device = program.command('device').description('device registry and lifecycle (SPEC section 6); each action is audited with actor cli:<uid>');
   /** Who acts from a shell: the operating-system user, as the principal of ownership records. */
   const cliPrincipal = () => ({ actor: io.actor, principal: `cli:${userInfo().username}` });
   device
