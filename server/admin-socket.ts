@@ -100,6 +100,7 @@ async function serveOne(socket: Socket, ctx: Context, runCli: typeof import('./c
     out: (text) => send({ o: text }),
     stdout,
     say: (line) => { send({ e: line }); },
+    progress: () => {},
     exit: () => {},
     // The server's own context: its database connection, its token sessions; not closed after the command.
     withContext: (work) => work(ctx),

@@ -70,6 +70,8 @@ export interface CliIo {
   stdout: NodeJS.WritableStream;
   /** One "devid-ca:" line on stderr. */
   say(line: string): void;
+  /** A progress line for long work, rewritten in place on a terminal; nothing in a script (not a TTY) or through the server. */
+  progress(line: string): void;
   exit(code: number): void;
   /** Opens the context (the data directory, the token, the database), or lends the running server's. */
   withContext<T>(work: (ctx: Context) => Promise<T>, prepareToken?: boolean): Promise<T>;
@@ -219,7 +221,7 @@ export function buildProgram(io: CliIo): Command {
         for await (const line of exportLines(ctx.store, signer, scope, ctx.clock())) {
           if (!out.write(line)) await new Promise<void>((resolve) => out.once('drain', () => resolve()));
           lines += 1;
-          if (lines % 100_000 === 0) say(`${lines} lines exported`);
+          if (lines % 10_000 === 0) io.progress(`${lines} lines exported`);
         }
         if (out !== io.stdout) await new Promise<void>((resolve) => out.end(() => resolve()));
         say(`export complete: ${lines} lines${options.out ? ` in ${options.out}` : ''}`);
@@ -300,7 +302,7 @@ export function buildProgram(io: CliIo): Command {
           } else {
             const batch = checkName('batch', id);
             const done = await service.batch(batch, reason, io.actor, (progress) => {
-              if (!progress.finished) say(`batch ${batch}: ${progress.devices} devices, ${progress.certificates} certificates revoked so far`);
+              if (!progress.finished) io.progress(`batch ${batch}: ${progress.devices} devices, ${progress.certificates} certificates revoked so far`);
             });
             say(`batch ${batch} revoked: ${done.devices} devices quarantined or already out of service, ${done.certificates} certificates revoked`);
           }
@@ -468,10 +470,16 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
 
 /** This process: its own context (the data directory lock, the token, the database), its own stdout and stderr. */
 export function localIo(): CliIo {
+  let progressShown = false;
   return {
     out: (text) => process.stdout.write(text),
     stdout: process.stdout,
-    say: (line) => { process.stderr.write(`devid-ca: ${line}\n`); },
+    say: (line) => { process.stderr.write(`${process.stderr.isTTY && progressShown ? '\n' : ''}devid-ca: ${line}\n`); progressShown = false; },
+    progress: (line) => {
+      if (!process.stderr.isTTY) return;
+      process.stderr.write(`\rdevid-ca: ${line}\u001b[K`);
+      progressShown = true;
+    },
     exit: () => {},
     withContext: async (work, prepareToken = false) => {
       const ctx = await openContext(loadConfig(), createLogger(), { prepareToken });

@@ -45,6 +45,8 @@ export interface Config {
   databaseTimeoutMs: number;
   /** CRL validity (DEVID_CRL_NEXT_UPDATE) and how long expired certificates stay listed (DEVID_CRL_EXPIRED_GRACE). */
   crl: CrlPolicy;
+  /** DEVID_METRICS_LISTEN: /metrics on a listener of its own instead of the plain-HTTP one. */
+  metricsListen?: ListenAddress;
 }
 
 /** `90s`, `15m`, `24h`, `7d`, within [min, max] milliseconds. */
@@ -160,6 +162,9 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
     expiredGraceMs: parseDuration('DEVID_CRL_EXPIRED_GRACE', value(env, 'DEVID_CRL_EXPIRED_GRACE') ?? '7d', 0, 3650 * 86_400_000),
   };
 
+  const metricsRaw = value(env, 'DEVID_METRICS_LISTEN');
+  const metricsListen = metricsRaw ? parseListen('DEVID_METRICS_LISTEN', metricsRaw) : undefined;
+
   const explicit = {
     publicHost: value(env, 'DEVID_PUBLIC_HOST') !== undefined,
     trustDomain: value(env, 'DEVID_TRUST_DOMAIN') !== undefined,
@@ -167,6 +172,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
   };
   return {
     dataDir, database, pkcs11, listen, httpListen, publicHost, httpBaseUrl, trustDomain, explicit, databaseTimeoutMs, crl,
+    ...(metricsListen ? { metricsListen } : {}),
     ...(predecessorOid ? { predecessorOid } : {}),
   };
 }

@@ -38,6 +38,8 @@ export interface RunningServer {
   identity: PublicIdentity;
   httpsPort: number;
   httpPort: number;
+  /** The port of DEVID_METRICS_LISTEN, when set. */
+  metricsPort?: number;
   close(): Promise<void>;
 }
 
@@ -112,7 +114,7 @@ export async function serve(ctx: Context): Promise<RunningServer> {
   // OCSP on plain node:http (the hot path: a lookup and the bytes); CRLs and CA certificates through express.
   const http = createHttpServer({ ...SERVER_OPTIONS }, (req, res) => {
     metrics.request(req, res);
-    if (req.url === '/metrics' && req.method === 'GET') {
+    if (req.url === '/metrics' && req.method === 'GET' && !ctx.config.metricsListen) {
       metrics.render(res).catch((err: unknown) => {
         ctx.logger.error({ err }, 'metrics failed');
         res.destroy();
@@ -137,6 +139,18 @@ export async function serve(ctx: Context): Promise<RunningServer> {
     await closeServer(https);
     throw err;
   }
+  // /metrics alone on a listener of its own, for a monitoring network (DEVID_METRICS_LISTEN).
+  const metricsServer = ctx.config.metricsListen ? createHttpServer({ ...SERVER_OPTIONS }, (req, res) => {
+    if (req.url === '/metrics' && req.method === 'GET') {
+      metrics.render(res).catch((err: unknown) => {
+        ctx.logger.error({ err }, 'metrics failed');
+        res.destroy();
+      });
+    } else {
+      res.writeHead(404, { 'Content-Type': 'text/plain' }).end('only /metrics here\n');
+    }
+  }) : undefined;
+  const metricsPort = metricsServer ? await listen(metricsServer, ctx.config.metricsListen!) : undefined;
   // The CLI against this server (server/admin-socket.ts): with PGlite, the only way while it serves.
   const admin = await startAdminSocket(ctx, ctx.logger);
   // Batch revocations a stopped process left half done go on where they stopped.
@@ -164,18 +178,22 @@ export async function serve(ctx: Context): Promise<RunningServer> {
   }, NONCE_PURGE_EVERY_MS);
   nonceTimer.unref();
 
-  ctx.logger.info({ https: `${ctx.config.listen.host}:${httpsPort}`, http: `${ctx.config.httpListen.host}:${httpPort}`, publicHost: identity.publicHost }, 'devid-ca serving');
+  ctx.logger.info({
+    https: `${ctx.config.listen.host}:${httpsPort}`, http: `${ctx.config.httpListen.host}:${httpPort}`, publicHost: identity.publicHost,
+    ...(metricsPort ? { metrics: `${ctx.config.metricsListen!.host}:${metricsPort}` } : {}),
+  }, 'devid-ca serving');
   return {
     hierarchy,
     identity,
     httpsPort,
     httpPort,
+    ...(metricsPort ? { metricsPort } : {}),
     close: async () => {
       clearInterval(renewal);
       clearInterval(checkpointTimer);
       clearInterval(nonceTimer);
       publication.stop();
-      await Promise.all([closeServer(https), closeServer(http), admin.close()]);
+      await Promise.all([closeServer(https), closeServer(http), admin.close(), ...(metricsServer ? [closeServer(metricsServer)] : [])]);
     },
   };
 }

@@ -72,4 +72,16 @@ describe('metrics and readiness (Prometheus text on the plain-HTTP listener)', f
     const up = await httpRequest(server.running.httpPort, 'GET', '/readyz');
     expect(up.status).to.equal(200);
   });
+
+  it('DEVID_METRICS_LISTEN moves /metrics to a listener of its own', async () => {
+    const separate = await startTestServer('pglite', { DEVID_METRICS_LISTEN: '127.0.0.1:0' });
+    try {
+      expect((await httpRequest(separate.running.httpPort, 'GET', '/metrics')).status).to.equal(404);
+      const own = await httpRequest(separate.running.metricsPort!, 'GET', '/metrics');
+      expect(own.status).to.equal(200);
+      expect(parseMetrics(own.body.toString()).has('devid_audit_chain_length')).to.equal(true);
+    } finally {
+      await separate.close();
+    }
+  });
 });
