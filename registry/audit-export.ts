@@ -57,9 +57,11 @@ export async function* exportLines(store: Store, auditSigner: Signer, scope: Exp
     if (devices.length < PAGE) break;
   }
   const first = 'serial' in scope || 'batch' in scope ? await store.audit.firstSeqOf(deviceScope) : 1;
+  // Up to the head as it is now (at least the last checkpoint listed above): a busy log is not chased for ever.
+  const last = (await store.audit.head())?.seq ?? 0;
   if (first !== undefined) {
-    for (let afterSeq = first - 1; ;) {
-      const events = await store.audit.page(afterSeq, PAGE);
+    for (let afterSeq = first - 1; afterSeq < last;) {
+      const events = (await store.audit.page(afterSeq, Math.min(PAGE, last - afterSeq)));
       if (events.length === 0) break;
       for (const event of events) {
         counts.events += 1;

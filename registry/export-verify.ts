@@ -38,11 +38,14 @@ export async function verifyExport(path: string, rootPem: string): Promise<Expor
     if (report.problems.length < 20) report.problems.push(`line ${lineNumber}: ${text}`);
   };
   const digest = createHash('sha256');
-  const cas = new Map<number, X509Certificate>();
+  const cas = new Map<number, { cert: X509Certificate; role: string }>();
   let auditCert: X509Certificate | undefined;
   const heads = new Map<number, string>();
-  const hashes = new Set<string>();
-  const predecessors: Array<[number, string]> = [];
+  /** Certificate hash -> its device: a predecessor must be the same device's. */
+  const hashes = new Map<string, string | null>();
+  const predecessors: Array<[number, string, string | null]> = [];
+  let fleet = false;
+  let firstSeq: number | undefined;
   let prev: string | undefined;
   let nextSeq: number | undefined;
   let ended = false;
@@ -67,6 +70,7 @@ export async function verifyExport(path: string, rootPem: string): Promise<Expor
       switch (value.type) {
         case 'export':
           if (lineNumber !== 1 || value.format !== EXPORT_FORMAT) problem(lineNumber, `not a ${EXPORT_FORMAT} export`);
+          fleet = typeof value.scope === 'object' && value.scope !== null && Object.keys(value.scope).length === 0;
           break;
         case 'ca': {
           const ca = value as unknown as CaLine;
@@ -78,8 +82,12 @@ export async function verifyExport(path: string, rootPem: string): Promise<Expor
             problem(lineNumber, `the ${ca.slug} certificate is not signed by the root given`);
             break;
           }
-          cas.set(ca.id, cert);
-          if (ca.role === 'audit') auditCert = cert;
+          cas.set(ca.id, { cert, role: ca.role });
+          if (ca.role === 'audit') {
+            // The audit key signs checkpoints, never certificates: a CA certificate labelled "audit" is not it.
+            if (cert.ca || auditCert) problem(lineNumber, 'a second audit certificate, or a CA certificate labelled as the audit key');
+            else auditCert = cert;
+          }
           break;
         }
         case 'checkpoint': {
@@ -89,6 +97,7 @@ export async function verifyExport(path: string, rootPem: string): Promise<Expor
           if (!auditCert || !nodeVerify('sha256', Buffer.from(canonicalize(signed)!, 'utf8'), auditCert.publicKey, Buffer.from(signature, 'base64'))) {
             problem(lineNumber, `checkpoint ${signed.seq}: the signature does not verify with the audit key certified by the root`);
           }
+          if (heads.has(signed.seq)) problem(lineNumber, `a second checkpoint for event ${signed.seq}`);
           heads.set(signed.seq, signed.head);
           break;
         }
@@ -102,10 +111,13 @@ export async function verifyExport(path: string, rootPem: string): Promise<Expor
           const issuer = cas.get(c.issuerId);
           const cert = new X509Certificate(der);
           if (sha256Hex(der) !== c.sha256) problem(lineNumber, `certificate ${c.serial}: its SHA-256 is not the one recorded`);
-          if (!issuer || !cert.checkIssued(issuer) || !cert.verify(issuer.publicKey)) problem(lineNumber, `certificate ${c.serial}: not signed by its issuing CA in this export`);
+          // Devices' certificates come from the intermediates only.
+          if (!issuer || (issuer.role !== 'factory' && issuer.role !== 'operational') || !cert.checkIssued(issuer.cert) || !cert.verify(issuer.cert.publicKey)) {
+            problem(lineNumber, `certificate ${c.serial}: not signed by its issuing intermediate in this export`);
+          }
           if (cert.serialNumber.toLowerCase() !== c.serial) problem(lineNumber, `certificate ${c.serial}: the certificate has serial ${cert.serialNumber}`);
-          hashes.add(c.sha256);
-          if (c.predecessorSha256) predecessors.push([lineNumber, c.predecessorSha256]);
+          hashes.set(c.sha256, c.device);
+          if (c.predecessorSha256) predecessors.push([lineNumber, c.predecessorSha256, c.device]);
           break;
         }
         case 'event': {
@@ -114,6 +126,8 @@ export async function verifyExport(path: string, rootPem: string): Promise<Expor
           const event = JSON.parse(e.canonical) as { seq: number; prev: string };
           if (canonicalize(event) !== e.canonical) problem(lineNumber, `event ${e.seq} is not in canonical form`);
           if (sha256Hex(e.canonical) !== e.hash) problem(lineNumber, `event ${e.seq}: its hash does not match its canonical JSON`);
+          firstSeq ??= e.seq;
+          if (fleet && firstSeq !== 1) problem(lineNumber, 'a fleet export starts at the first event');
           if (event.seq !== e.seq || (nextSeq !== undefined && e.seq !== nextSeq)) problem(lineNumber, `event ${e.seq}: out of sequence`);
           // The first event exported links to one before the scope: its prev is where the chain starts.
           if (prev !== undefined ? event.prev !== prev : e.seq === 1 && event.prev !== GENESIS) problem(lineNumber, `event ${e.seq} does not link to the event before it`);
@@ -143,8 +157,15 @@ export async function verifyExport(path: string, rootPem: string): Promise<Expor
   }
   if (!ended) problem(lineNumber, 'the export has no end line: it is cut short');
   if (!auditCert) problem(0, 'no audit key certificate in the export');
-  for (const [seq] of heads) if (nextSeq !== undefined && seq < nextSeq && seq >= (nextSeq - report.events)) problem(0, `checkpoint ${seq}: its event is missing`);
-  for (const [at, hash] of predecessors) if (!hashes.has(hash)) problem(at, `predecessor ${hash} is not a certificate of the export`);
+  // Checkpoints left unmatched: inside the exported range their event is missing; past its end, events were cut off.
+  for (const [seq] of heads) {
+    if (nextSeq === undefined || seq >= nextSeq) problem(0, `checkpoint ${seq} signs an event the export does not reach: events were cut off`);
+    else if (firstSeq !== undefined && seq >= firstSeq) problem(0, `checkpoint ${seq}: its event is missing`);
+  }
+  for (const [at, hash, device] of predecessors) {
+    if (!hashes.has(hash)) problem(at, `predecessor ${hash} is not a certificate of the export`);
+    else if (hashes.get(hash) !== device) problem(at, `predecessor ${hash} belongs to another device`);
+  }
   report.ok = report.problems.length === 0;
   return report;
 }

@@ -82,6 +82,8 @@ export async function approveSupportGrant(store: Store, audit: AuditLog, who: Pr
 /** POST /operator/v1/support-grants/<id>/revoke: ends the grant early and revokes its certificates. */
 export async function revokeSupportGrant(store: Store, audit: AuditLog, published: RevocationListener, who: Principal, id: string, now: Date): Promise<SupportGrantRecord> {
   const { grant, revoked } = await audit.record(store, async (tx) => {
+    // The row lock waits for a certificate being issued under the grant, so its list below includes it.
+    if (!(await tx.support.findForUpdate(id))) throw notFound(`no support grant ${id}`);
     const revokedGrant = await tx.support.revoke(id, who.principal, now);
     if (!revokedGrant) {
       if (!(await tx.support.find(id))) throw notFound(`no support grant ${id}`);
@@ -119,7 +121,8 @@ export interface SupportIssuanceDeps {
 export async function issueSupportCertificate(deps: SupportIssuanceDeps, vendor: { actor: string; vendor: string | null }, id: string, csr: string, now: Date): Promise<{ pem: string; chainPem: string; serial: string; notAfter: Date }> {
   const { publicKey } = verifyCsr(csr);
   return deps.audit.record(deps.store, async (tx) => {
-    const grant = await tx.support.find(id);
+    // Locked until the certificate is recorded: a revocation of the grant waits, then revokes it too.
+    const grant = await tx.support.findForUpdate(id);
     if (!grant || grant.vendor !== vendor.vendor) throw forbidden('this grant is not for your vendor');
     await tx.lock(LOCKS.device(grant.deviceSerial));
     if (grant.revokedAt) throw conflict(`support grant ${id} was revoked`);

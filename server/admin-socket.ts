@@ -34,15 +34,23 @@ export async function startAdminSocket(ctx: Context, logger: Logger): Promise<{ 
   if (existsSync(path)) unlinkSync(path);
   const { runCli } = await import('./cli.ts');
   const server: Server = createServer((socket) => {
+    // A client that goes away (Ctrl-C during an export) ends its command, never the server.
+    socket.on('error', () => socket.destroy());
     serveOne(socket, ctx, runCli).catch((err: unknown) => {
       logger.error({ err }, 'admin command failed');
       socket.destroy();
     });
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(path, () => resolve());
-  });
+  // Created 0600 from the start: no moment when another user could connect.
+  const umask = process.umask(0o177);
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(path, () => resolve());
+    });
+  } finally {
+    process.umask(umask);
+  }
   chmodSync(path, 0o600);
   return {
     close: () => new Promise<void>((resolve) => {
@@ -75,25 +83,29 @@ function readRequest(socket: Socket): Promise<string[]> {
     const finish = (err?: Error, argv?: string[]) => {
       socket.off('data', onData);
       socket.off('end', onEnd);
+      socket.off('close', onEnd);
       if (err) reject(err);
       else resolve(argv!);
     };
     socket.on('data', onData);
     socket.on('end', onEnd);
+    socket.on('close', onEnd);
   });
 }
 
 async function serveOne(socket: Socket, ctx: Context, runCli: typeof import('./cli.ts').runCli): Promise<void> {
   const argv = await readRequest(socket);
   const send = (value: AdminFrame) => socket.write(frame(value));
-  if (argv.length === 0 || LOCAL_COMMANDS.has(argv[0]!)) {
+  // The command must come first: `-- serve` or an option before it would dispatch what must stay local.
+  if (argv.length === 0 || argv[0]!.startsWith('-') || LOCAL_COMMANDS.has(argv[0]!)) {
     send({ e: `${argv[0] ?? 'no command'} runs in its own process, not through the running server` });
     socket.end(frame({ x: 1 }));
     return;
   }
   const stdout = new Writable({
     write(chunk: Buffer, _encoding, done) {
-      socket.write(frame({ o: chunk.toString('utf8') }), () => done());
+      if (socket.destroyed) return done(new Error('the client went away'));
+      socket.write(frame({ o: chunk.toString('utf8') }), (err) => done(err ?? undefined));
     },
   });
   const status = await runCli(argv, {

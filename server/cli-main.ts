@@ -1,5 +1,6 @@
 import { existsSync } from 'node:fs';
 import { connect } from 'node:net';
+import { resolve } from 'node:path';
 import { LOCAL_COMMANDS, adminSocketPath, type AdminFrame } from './admin-socket.ts';
 import { loadConfig } from './config.ts';
 import { localIo, runCli } from './cli.ts';
@@ -38,13 +39,23 @@ function throughServer(path: string, argv: string[]): Promise<number | undefined
   });
 }
 
-const argv = process.argv.slice(2);
+/** File arguments are the caller's: absolute before they travel to the server, whose working directory differs. */
+function absolutePaths(args: string[]): string[] {
+  return args.map((arg, i) => {
+    if (PATH_OPTIONS.includes(args[i - 1] ?? '')) return resolve(arg);
+    const inline = PATH_OPTIONS.find((option) => arg.startsWith(`${option}=`));
+    return inline ? `${inline}=${resolve(arg.slice(inline.length + 1))}` : arg;
+  });
+}
+const PATH_OPTIONS = ['--out', '--checkpoint'];
+
+const argv = absolutePaths(process.argv.slice(2));
 let path: string | undefined;
 try {
   path = adminSocketPath(loadConfig().dataDir);
 } catch {
   path = undefined; // a bad setting: the local run says which
 }
-const local = argv.length === 0 || LOCAL_COMMANDS.has(argv[0]!) || OFFLINE.includes(argv.slice(0, 2).join(' '));
+const local = argv.length === 0 || argv[0]!.startsWith('-') || LOCAL_COMMANDS.has(argv[0]!) || OFFLINE.includes(argv.slice(0, 2).join(' '));
 const remote = !local && path && existsSync(path) ? await throughServer(path, argv) : undefined;
 process.exitCode = remote ?? (await runCli(argv, localIo()));

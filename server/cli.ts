@@ -1,4 +1,5 @@
-import { createWriteStream, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { userInfo } from 'node:os';
 import { Command, CommanderError, Option } from 'commander';
 import { HierarchyError, loadHierarchy } from '../ca/hierarchy.ts';
@@ -216,14 +217,26 @@ export function buildProgram(io: CliIo): Command {
         const scope: ExportScope = options.device ? { serial: checkSerial(options.device) } : options.batch ? { batch: checkName('batch', options.batch) } : {};
         const { signer } = await loadAuditKey(ctx.provider, ctx.store);
         await ctx.audit.recordAlone(ctx.store, { action: 'audit.exported', actor: io.actor, data: { scope } });
-        const out: NodeJS.WritableStream = options.out ? createWriteStream(options.out, { mode: 0o600 }) : io.stdout;
+        // A file is written through a handle (its errors are rejections, never a stray stream event); stdout respects backpressure.
+        const file = options.out ? await open(options.out, 'wx', 0o600).catch((err: Error) => { throw new CliError(`cannot create ${options.out}: ${err.message}`); }) : undefined;
         let lines = 0;
-        for await (const line of exportLines(ctx.store, signer, scope, ctx.clock())) {
-          if (!out.write(line)) await new Promise<void>((resolve) => out.once('drain', () => resolve()));
-          lines += 1;
-          if (lines % 10_000 === 0) io.progress(`${lines} lines exported`);
+        let pending = '';
+        const flush = async () => {
+          if (file) await file.write(pending);
+          else if (!io.stdout.write(pending)) await new Promise<void>((resolve) => io.stdout.once('drain', () => resolve()));
+          pending = '';
+        };
+        try {
+          for await (const line of exportLines(ctx.store, signer, scope, ctx.clock())) {
+            pending += line;
+            if (pending.length >= 1 << 16) await flush();
+            lines += 1;
+            if (lines % 10_000 === 0) io.progress(`${lines} lines exported`);
+          }
+          await flush();
+        } finally {
+          await file?.close();
         }
-        if (out !== io.stdout) await new Promise<void>((resolve) => out.end(() => resolve()));
         say(`export complete: ${lines} lines${options.out ? ` in ${options.out}` : ''}`);
       }),
     );

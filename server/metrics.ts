@@ -7,22 +7,27 @@ import type { AuditLog } from '../registry/audit-log.ts';
 import type { Store } from '../store/store.ts';
 
 /** Paths with their variable parts named, so a label has few values (an id per request would not). */
+// Every alternative is a fixed word: no label value comes from what a client chose to send.
 const ROUTES: Array<[RegExp, string]> = [
-  [/^\/acme\/(acct|order|authz|chall|cert)\/[^/]+(\/\w+)?$/, '/acme/$1/:id$2'],
+  [/^\/acme\/(acct|order|authz|chall|cert)\/[^/]+(\/(?:orders|finalize))?$/, '/acme/$1/:id$2'],
   [/^\/acme\/renewal-info\/.+$/, '/acme/renewal-info/:certId'],
   [/^\/ocsp\/.+$/, '/ocsp/:request'],
   [/^\/crl\/[^/]+$/, '/crl/:ca'],
   [/^\/ca\/[^/]+$/, '/ca/:ca'],
-  [/^\/operator\/v1\/(devices|certificates|batches|models|device-classes|support-grants)\/[^/]+(\/[\w-]+)?$/, '/operator/v1/$1/:id$2'],
+  [/^\/operator\/v1\/(devices|certificates|batches|models|device-classes|support-grants)\/[^/]+(\/(?:revoke|revocation|suspend|resume|reprovision|decommission|transfer|class|support-grants|firmware|approve))?$/, '/operator/v1/$1/:id$2'],
   [/^\/audit\/v1\/devices\/[^/]+\/history$/, '/audit/v1/devices/:serial/history'],
   [/^\/support\/v1\/grants\/[^/]+\/certificate$/, '/support/v1/grants/:id/certificate'],
 ];
-const FIXED = /^\/(acme\/[\w-]+|ocsp|healthz|readyz|metrics|factory\/v1\/[\w-]+|operator\/v1\/[\w/-]+|audit\/v1\/[\w-]+)$/;
+const FIXED = new Set([
+  '/acme/directory', '/acme/new-nonce', '/acme/new-account', '/acme/new-order', '/acme/revoke-cert', '/acme/key-change',
+  '/ocsp', '/healthz', '/readyz', '/metrics', '/factory/v1/birth-certificates', '/factory/v1/birth-certificates/batch',
+  '/operator/v1/devices', '/operator/v1/reports/rotation', '/audit/v1/verify', '/audit/v1/checkpoints', '/audit/v1/export',
+]);
 
 export function routeOf(url: string | undefined): string {
   const path = (url ?? '').split('?')[0]!;
   for (const [pattern, name] of ROUTES) if (pattern.test(path)) return path.replace(pattern, name);
-  return FIXED.test(path) ? path : 'other';
+  return FIXED.has(path) ? path : 'other';
 }
 
 /**

@@ -46,6 +46,12 @@ export class FirmwareStore {
     return { added, withdrawn };
   }
 
+  /** Whether a model's allowlist once had this firmware and has withdrawn it (and does not list it again). */
+  async isWithdrawn(model: string, firmware: FirmwareReport): Promise<boolean> {
+    const rows = await this.db('model_firmware').select('withdrawn_at').where({ model, version: firmware.version, digest: firmware.digest });
+    return rows.length > 0 && rows.every((row: { withdrawn_at: unknown }) => row.withdrawn_at !== null);
+  }
+
   /** The firmware a certificate was issued on (its attestation's report), if any. */
   async ofCertificate(certificateSerial: string): Promise<FirmwareReport | undefined> {
     const row = await this.db('device_firmware').select('version', 'digest').where({ certificate_serial: certificateSerial }).orderBy('id', 'desc').first();

@@ -33,6 +33,12 @@ export class SupportStore {
     return row ? fromRow(row) : undefined;
   }
 
+  /** The grant, its row locked until the transaction ends: issuing under it and revoking it do not interleave. */
+  async findForUpdate(id: string): Promise<SupportGrantRecord | undefined> {
+    const row = await this.db('support_grants').where({ id }).forUpdate().first();
+    return row ? fromRow(row) : undefined;
+  }
+
   /** Approves a pending grant (compare-and-set): its window starts now. */
   async approve(id: string, principal: string, at: Date, windowEnd: Date): Promise<SupportGrantRecord | undefined> {
     const [row] = await this.db('support_grants').where({ id }).whereNull('approved_at').whereNull('revoked_at')

@@ -2,6 +2,7 @@ import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as x509 from '@peculiar/x509';
@@ -132,6 +133,18 @@ describe('cli: init, serve, token (embedded defaults: PGlite and SoftHSM in the 
       expect([history.status, history.stderr.trim()]).to.deep.equal([1, 'devid-ca: no device nobody']);
       const verified = runCli(['audit', 'verify', '--json'], env);
       expect(JSON.parse(verified.stdout).ok).to.equal(true);
+      // What must stay local is refused over the socket, however it is spelt.
+      for (const argv of [['serve'], ['--', 'serve'], ['--', 'ca', 'rollover', 'operational'], ['init']]) {
+        const answer = await new Promise<string>((resolve, reject) => {
+          const socket = connect(join(dataDir, 'admin.sock'));
+          let text = '';
+          socket.on('data', (chunk) => (text += chunk));
+          socket.on('end', () => resolve(text));
+          socket.on('error', reject);
+          socket.write(`${JSON.stringify(argv)}\n`);
+        });
+        expect(answer.trim().split('\n').at(-1), argv.join(' ')).to.equal('{"x":1}');
+      }
       const second = runCli(['serve'], env);
       expect(second.status).to.equal(1);
       expect(second.stderr).to.contain('PostgreSQL');

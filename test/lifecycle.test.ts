@@ -15,6 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { verifyExport } from '../registry/export-verify.ts';
+import { loadAuditKey } from '../registry/audit-key.ts';
 
 const digest = (text: string) => createHash('sha256').update(text).digest();
 
@@ -163,6 +164,7 @@ for (const kind of ['pglite', 'postgres'] as DatabaseKind[]) {
       const device = await makeDevice(server, 'lc-0006');
       await device.enroll();
       await device.enroll();
+      await (await makeDevice(server, 'lc-0007')).enroll();
       await operator('POST', '/operator/v1/devices/lc-0006/transfer', { to: 'new-owner', evidence: 'deed' });
       const dir = mkdtempSync(join(tmpdir(), 'devid-test-export-'));
       try {
@@ -209,6 +211,29 @@ for (const kind of ['pglite', 'postgres'] as DatabaseKind[]) {
             }
           }
         }
+        // A server with its audit key, compromised: it can re-sign a doctored export, and the other checks still catch it.
+        expect((await server.request('POST', '/audit/v1/checkpoints', { token: server.tokens.operator })).status).to.be.oneOf([200, 201]);
+        const batchExport = (await server.request('GET', '/audit/v1/export?batch=b1', { token: server.tokens.auditor })).text.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+        const { signer } = await loadAuditKey(server.env.ctx.provider, server.env.ctx.store);
+        const resigned = async (lines: Array<Record<string, unknown>>) => {
+          const body = lines.slice(0, -1).map((l) => `${JSON.stringify(l)}\n`).join('');
+          const sha256 = createHash('sha256').update(body).digest();
+          const end: Record<string, unknown> = { ...lines.at(-1)!, sha256: sha256.toString('hex'), signature: (await signer.sign(sha256)).signature.toString('base64') };
+          for (const kind of ['cas', 'checkpoints', 'devices', 'certificates', 'events'] as const) end[kind] = lines.filter((l) => `${String(l.type)}s` === kind || (kind === 'cas' && l.type === 'ca')).length;
+          const path = join(dir, 'doctored.jsonl');
+          writeFileSync(path, `${body}${JSON.stringify(end)}\n`);
+          return verifyExport(path, server.rootPem);
+        };
+        expect((await resigned(batchExport)).problems, 're-signed as it was').to.deep.equal([]);
+        const certs = batchExport.filter((l) => l.type === 'certificate');
+        const stranger = certs.find((c) => c.device !== certs.find((o) => o.predecessorSha256)!.device)!;
+        const forked = batchExport.map((l) => (l === certs.find((o) => o.predecessorSha256) ? { ...l, predecessorSha256: stranger.sha256 } : l));
+        expect((await resigned(forked)).problems.join()).to.match(/belongs to another device/);
+        const checkpoint = batchExport.filter((l) => l.type === 'checkpoint').at(-1)!;
+        const twice = [...batchExport.slice(0, batchExport.indexOf(checkpoint) + 1), checkpoint, ...batchExport.slice(batchExport.indexOf(checkpoint) + 1)];
+        expect((await resigned(twice)).problems.join()).to.match(/a second checkpoint/);
+        const cut = batchExport.filter((l) => l.type !== 'event' || Number(l.seq) < Number(checkpoint.seq));
+        expect((await resigned(cut)).problems.join()).to.match(/cut off/);
         expect((await server.request('GET', '/audit/v1/export?device=a&batch=b', { token: server.tokens.auditor })).status).to.equal(400);
         expect((await server.request('GET', '/audit/v1/export', { token: server.tokens.operator })).status).to.equal(403);
       } finally {

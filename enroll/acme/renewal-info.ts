@@ -1,5 +1,4 @@
 import { certificateByCertId } from './cert-id.ts';
-import { firmwareProblem } from '../../registry/firmware-policy.ts';
 import type { AcmeDeps, AcmeHandler } from './context.ts';
 import { acmeProblem } from './problems.ts';
 
@@ -8,11 +7,14 @@ function retryAfterSeconds(lifetimeMs: number): number {
   return Math.round(Math.min(6 * 3600, Math.max(60, lifetimeMs / 12 / 1000)));
 }
 
-/** The firmware a certificate was issued on is no longer allowed for its model (SPEC section 6). */
+/**
+ * The firmware a certificate was issued on has been withdrawn from its
+ * model's allowlist (SPEC section 6). A first allowlist, or one that never
+ * listed the firmware, asks nothing: check 5 decides at the next renewal.
+ */
 async function firmwareWithdrawn(store: AcmeDeps['store'], model: string, certificateSerial: string): Promise<boolean> {
-  const allowed = await store.firmware.allowed(model);
-  if (allowed.length === 0) return false;
-  return firmwareProblem(allowed, (await store.firmware.ofCertificate(certificateSerial)) ?? null) !== undefined;
+  const firmware = await store.firmware.ofCertificate(certificateSerial);
+  return firmware !== undefined && store.firmware.isWithdrawn(model, firmware);
 }
 
 /**

@@ -24,12 +24,28 @@ export interface AuditRouteDeps {
 }
 
 /** Writes lines with backpressure: a fleet's export never sits in memory. */
-async function stream(res: Response, lines: AsyncIterable<string>): Promise<void> {
-  for await (const line of lines) {
-    if (res.destroyed) return;
-    if (!res.write(line)) await new Promise((resolve) => { res.once('drain', resolve); res.once('close', resolve); });
+async function stream(res: Response, lines: AsyncIterable<string>, logger: Logger): Promise<void> {
+  try {
+    for await (const line of lines) {
+      if (res.destroyed) return;
+      if (!res.write(line)) {
+        await new Promise<void>((resolve) => {
+          const done = () => {
+            res.off('drain', done);
+            res.off('close', done);
+            resolve();
+          };
+          res.on('drain', done);
+          res.on('close', done);
+        });
+      }
+    }
+    res.end();
+  } catch (err) {
+    // The status line is gone already: cut the response, so the client sees a failure and not a short file.
+    logger.error({ err }, 'export failed mid-stream');
+    res.destroy();
   }
-  res.end();
 }
 
 /** The audit log for auditors, device history for auditors and operators (SPEC sections 3 and 7). */
@@ -54,7 +70,7 @@ export function auditRoutes({ store, audit, checkpoints, auditSigner, logger }: 
     const scope = device !== undefined ? { serial: checkSerial(device) } : batch !== undefined ? { batch: checkName('batch', batch) } : {};
     await record(res, 'audit.exported', { scope });
     res.status(200).type('application/jsonl').set('Cache-Control', 'no-store');
-    await stream(res, exportLines(store, auditSigner, scope as ExportScope, new Date()));
+    await stream(res, exportLines(store, auditSigner, scope as ExportScope, new Date()), logger);
   });
 
   router.get('/audit/v1/devices/:serial/history', historyReaders, async (req, res) => {
