@@ -94,7 +94,7 @@ export async function benchOcsp(ms: number): Promise<BenchResult[]> {
   try {
     const issuer = await activeIssuer(db, 'operational');
     await seedCertificates(db, issuer.id, CERTIFICATES, false);
-    await db.raw(`insert into ocsp_responses (serial, issuer_id, updated_at) select serial, issuer_id, now() from certificates where subject = 'CN=bench'`);
+    await db.raw(`insert into ocsp_responses (serial, issuer_id, not_after, updated_at) select serial, issuer_id, not_after, now() from certificates where subject = 'CN=bench'`);
     // The server's background signer makes their responses (two each, in the HSM).
     for (;;) {
       const { n } = await db('ocsp_responses').whereNull('sha1').count({ n: '*' }).first() as { n: string };

@@ -129,12 +129,12 @@ export class Publication implements RevocationListener {
   /** Takes what other processes wrote since the last sync (and the overlap before it), a page at a time. */
   private async sync(): Promise<void> {
     const until = await this.store.ocsp.clock();
-    let from = new Date((this.syncedTo ?? until).getTime() - SYNC_OVERLAP_MS);
+    let after = { at: new Date((this.syncedTo ?? until).getTime() - SYNC_OVERLAP_MS).toISOString(), serial: '' };
     for (;;) {
-      const rows = await this.store.ocsp.changedSince(from, SYNC_PAGE);
+      const { rows, next } = await this.store.ocsp.changedSince(after, SYNC_PAGE);
       this.responder.accept(rows);
-      if (rows.length < SYNC_PAGE) break;
-      from = rows.at(-1)!.updatedAt!;
+      if (rows.length < SYNC_PAGE || !next) break;
+      after = next;
     }
     this.syncedTo = until;
   }

@@ -76,10 +76,22 @@ export class OcspStore {
     return toDate((rows as Array<{ now: unknown }>)[0]!.now);
   }
 
-  /** Rows written since a time of the database's clock, oldest first: how each process keeps its cache in step with the others. */
-  async changedSince(since: Date, limit: number): Promise<OcspResponseRecord[]> {
-    const rows = await this.db('ocsp_responses').select(COLUMNS).where('updated_at', '>', since).orderBy('updated_at').limit(limit);
-    return rows.map(fromRow);
+  /**
+   * Rows written after a position of the database's clock, oldest first: how
+   * each process keeps its cache in step with the others. The position is
+   * (updated_at as the database prints it, serial): microseconds, which a
+   * JavaScript Date would cut to milliseconds, and a tie-breaker for rows
+   * one statement wrote at the same instant.
+   */
+  async changedSince(after: { at: string; serial: string }, limit: number): Promise<{ rows: OcspResponseRecord[]; next: { at: string; serial: string } | undefined }> {
+    const { rows } = await this.db.raw(
+      `select ${COLUMNS.join(', ')}, updated_at::text as position from ocsp_responses
+       where (updated_at, serial) > (?::timestamptz, ?) order by updated_at, serial limit ?`,
+      [after.at, after.serial, limit],
+    );
+    const list = rows as Array<Record<string, unknown>>;
+    const last = list.at(-1);
+    return { rows: list.map(fromRow), next: last ? { at: String(last.position), serial: String(last.serial) } : undefined };
   }
 
   /**
