@@ -66,6 +66,8 @@ function cachedResponse(der: Buffer, thisUpdate: Date, nextUpdate: Date): Cached
 export class OcspResponder {
   private readonly cache = new Map<string, CachedResponse>();
   private readonly unknown = new Map<string, CachedResponse>();
+  /** Certificates in the cache: their keys, and the thisUpdate of the responses held (null: dropped as stale). */
+  private readonly cachedSerials = new Map<string, { keys: string[]; thisUpdateMs: number | null }>();
   /** CertIDs with no pre-signed response, and until when to believe it. */
   private readonly absent = new Map<string, number>();
   private tokens = ON_DEMAND_PER_SECOND;
@@ -148,28 +150,42 @@ export class OcspResponder {
    */
   accept(records: readonly OcspResponseRecord[], load = false): void {
     for (const record of records) {
-      const ids = this.directory.get(record.issuerId);
-      if (!ids) continue;
-      const serial = Buffer.from(record.serial, 'hex');
-      for (const hash of CERT_ID_HASHES) {
-        const key = this.signer.certId(ids, hash, serial).toString('latin1');
-        const der = record[hash];
-        if (!der || !record.thisUpdate || !record.nextUpdate) {
-          this.cache.delete(key);
-        } else if (load || this.cache.has(key)) {
-          this.remember(this.cache, CACHE_ENTRIES, key, cachedResponse(der, record.thisUpdate, record.nextUpdate));
-        }
+      const known = this.cachedSerials.get(record.serial);
+      // Not cached here: nothing to replace (the sync reads every row others wrote; this must cost nothing).
+      if (!known && !load) continue;
+      // The response cached already.
+      if (known && record.thisUpdate && record.sha1 && known.thisUpdateMs === record.thisUpdate.getTime() && this.cache.has(known.keys[0]!)) continue;
+      const keys = known?.keys ?? this.keysOf(record);
+      if (!keys) continue;
+      if (!record.sha1 || !record.sha256 || !record.thisUpdate || !record.nextUpdate) {
+        for (const key of keys) this.cache.delete(key);
+        if (known) known.thisUpdateMs = null;
+        continue;
       }
+      this.remember(this.cache, CACHE_ENTRIES, keys[0]!, cachedResponse(record.sha1, record.thisUpdate, record.nextUpdate));
+      this.remember(this.cache, CACHE_ENTRIES, keys[1]!, cachedResponse(record.sha256, record.thisUpdate, record.nextUpdate));
+      this.cachedSerials.delete(record.serial);
+      this.cachedSerials.set(record.serial, { keys, thisUpdateMs: record.thisUpdate.getTime() });
+      if (this.cachedSerials.size > CACHE_ENTRIES / 2) this.cachedSerials.delete(this.cachedSerials.keys().next().value!);
     }
   }
 
   /** Forgets what revocations made stale in this process, before the new responses are signed. */
   forget(serials: readonly { serial: string; issuerId: number }[]): void {
-    for (const { serial, issuerId } of serials) {
-      const ids = this.directory.get(issuerId);
-      if (!ids) continue;
-      for (const hash of CERT_ID_HASHES) this.cache.delete(this.signer.certId(ids, hash, Buffer.from(serial, 'hex')).toString('latin1'));
+    for (const { serial } of serials) {
+      const known = this.cachedSerials.get(serial);
+      if (!known) continue;
+      for (const key of known.keys) this.cache.delete(key);
+      known.thisUpdateMs = null;
     }
+  }
+
+  /** The cache keys of a certificate: its CertIDs as we write them, SHA-1 then SHA-256. */
+  private keysOf(record: { serial: string; issuerId: number }): string[] | undefined {
+    const ids = this.directory.get(record.issuerId);
+    if (!ids) return undefined;
+    const serial = Buffer.from(record.serial, 'hex');
+    return CERT_ID_HASHES.map((hash) => this.signer.certId(ids, hash, serial).toString('latin1'));
   }
 
   get cachedEntries(): number {
