@@ -98,26 +98,19 @@ export class Metrics {
   /** The values read at each scrape. */
   gauges(store: Store, hierarchy: Hierarchy, publication: Pick<Publication, 'crl'>, clock: () => Date): void {
     const registers = [this.registry];
-    new Gauge({
-      name: 'devid_crl_age_seconds', help: 'Seconds since the thisUpdate of the CRL served for each CA', labelNames: ['ca'], registers,
+    const crlGauge = (name: string, help: string, seconds: (crl: { thisUpdate: Date; nextUpdate: Date }, now: number) => number) => new Gauge({
+      name, help, labelNames: ['ca'], registers,
       collect() {
         this.reset();
+        const now = clock().getTime();
         for (const issuer of hierarchy.issuers) {
           const crl = publication.crl(issuer.slug);
-          if (crl) this.set({ ca: issuer.slug }, (clock().getTime() - crl.record.thisUpdate.getTime()) / 1000);
+          if (crl) this.set({ ca: issuer.slug }, seconds(crl.record, now));
         }
       },
     });
-    new Gauge({
-      name: 'devid_crl_seconds_to_next_update', help: 'Seconds until the nextUpdate of the CRL served for each CA', labelNames: ['ca'], registers,
-      collect() {
-        this.reset();
-        for (const issuer of hierarchy.issuers) {
-          const crl = publication.crl(issuer.slug);
-          if (crl) this.set({ ca: issuer.slug }, (crl.record.nextUpdate.getTime() - clock().getTime()) / 1000);
-        }
-      },
-    });
+    crlGauge('devid_crl_age_seconds', 'Seconds since the thisUpdate of the CRL served for each CA', (crl, now) => (now - crl.thisUpdate.getTime()) / 1000);
+    crlGauge('devid_crl_seconds_to_next_update', 'Seconds until the nextUpdate of the CRL served for each CA', (crl, now) => (crl.nextUpdate.getTime() - now) / 1000);
     new Gauge({
       name: 'devid_audit_chain_length', help: 'Events in the audit chain', registers,
       async collect() {
