@@ -8,7 +8,7 @@ import { CertID, OCSPRequest, Request, TBSRequest } from '@peculiar/asn1-ocsp';
 import { AlgorithmIdentifier } from '@peculiar/asn1-x509';
 import * as x509 from '@peculiar/x509';
 import knexFactory, { type Knex } from 'knex';
-import { subjectPublicKeyBits } from '../publish/cert-ids.ts';
+import { subjectPublicKeyBits } from '../ca/profiles.ts';
 import { freePort } from '../test/support/cli.ts';
 import { integerContents, load, rawRequest } from './http-load.ts';
 import type { BenchResult } from './report.ts';

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { element, octetString, oid, sequence } from '../ca/der.ts';
+import { subjectPublicKeyBits } from '../ca/profiles.ts';
 import type { Issuer } from '../ca/issuer.ts';
 
 /** The hashes a CertID may use: SHA-1 (RFC 5019, OpenSSL's default) and SHA-256. */
@@ -17,13 +18,6 @@ export const HASH_ALGORITHMS: Record<CertIdHash, Buffer> = {
 
 export function hashOfOid(dotted: string): CertIdHash | undefined {
   return CERT_ID_HASHES.find((hash) => HASH_OIDS[hash] === dotted);
-}
-
-/** The subjectPublicKey bits of a SubjectPublicKeyInfo (the BIT STRING's bytes after its unused-bits count). */
-export function subjectPublicKeyBits(spki: Buffer): Buffer {
-  const info = element(spki);
-  const bitString = element(info.contents, element(info.contents).end);
-  return bitString.contents.subarray(1);
 }
 
 /** What a CertID says about its issuer, for one hash. */

@@ -16,6 +16,13 @@ const BASIC = oid('1.3.6.1.5.5.7.48.1.1');
 const GOOD = Buffer.from([0x80, 0x00]);
 const UNKNOWN = Buffer.from([0x82, 0x00]);
 
+/** The OCSPResponseStatus name of a response this code wrote: the ENUMERATED after the outer SEQUENCE header. */
+export function responseStatusOf(der: Buffer): string {
+  const at = der[1]! & 0x80 ? 2 + (der[1]! & 0x7f) : 2;
+  const code = der[at + 2]!;
+  return code === 0 ? 'successful' : (Object.keys(OCSP_ERROR) as OcspError[]).find((name) => OCSP_ERROR[name] === code) ?? 'other';
+}
+
 /** OCSPResponse without responseBytes: the unsigned error answers. */
 export function ocspErrorResponse(error: OcspError): Buffer {
   return Buffer.from([0x30, 0x03, 0x0a, 0x01, OCSP_ERROR[error]]);

@@ -9,7 +9,7 @@ import type { Logger } from '../server/logger.ts';
 import { PROBLEM } from '../server/http/problem.ts';
 import { BodyTooLarge, readBody } from '../server/http/read-body.ts';
 import { CERT_ID_HASHES, hashOfOid, type IssuerDirectory } from './cert-ids.ts';
-import { ocspErrorResponse, singleResponse, type CertStatus } from './ocsp-der.ts';
+import { ocspErrorResponse, responseStatusOf, singleResponse, type CertStatus } from './ocsp-der.ts';
 import { certIdOfRequest } from './ocsp-request.ts';
 import { statusOf, OCSP_VALIDITY_MS, type OcspSigner } from './ocsp-signer.ts';
 
@@ -292,14 +292,6 @@ export class OcspResponder {
     map.set(key, value);
     if (map.size > limit) map.delete(map.keys().next().value!);
   }
-}
-
-const STATUS_NAMES = ['successful', 'malformedRequest', 'internalError', 'tryLater', 'unknown', 'sigRequired', 'unauthorized'];
-
-/** The OCSPResponseStatus of a response we wrote: the ENUMERATED after the outer SEQUENCE header. */
-function responseStatusOf(der: Buffer): string {
-  const at = der[1]! & 0x80 ? 2 + (der[1]! & 0x7f) : 2;
-  return STATUS_NAMES[der[at + 2]!] ?? 'other';
 }
 
 /** RFC 6960 A.1: GET /ocsp/<url-encoded standard base64 of the DER request>; what is not base64 decodes to nothing. */
