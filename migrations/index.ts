@@ -7,6 +7,7 @@ import * as acme from './005_acme.ts';
 import * as revocation from './006_revocation.ts';
 import * as lifecycle from './007_lifecycle.ts';
 import * as support from './008_support.ts';
+import * as consoleSessions from './009_console.ts';
 
 /** Every schema step in order; knex records each by name once applied. */
 export const MIGRATIONS: ReadonlyArray<[string, Knex.Migration]> = [
@@ -18,4 +19,5 @@ export const MIGRATIONS: ReadonlyArray<[string, Knex.Migration]> = [
   ['006_revocation', revocation],
   ['007_lifecycle', lifecycle],
   ['008_support', support],
+  ['009_console', consoleSessions],
 ];

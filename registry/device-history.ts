@@ -2,6 +2,8 @@ import { caSlug } from '../ca/issuer.ts';
 import { certificatePem } from '../ca/pem.ts';
 import type { HistoryStore } from '../store/subsets.ts';
 import { AuditLog } from './audit-log.ts';
+import { lineageOf, type Lineage } from './lineage.ts';
+import { grantView } from './support-grants.ts';
 
 export interface DeviceHistory {
   device: {
@@ -19,6 +21,10 @@ export interface DeviceHistory {
     serial: string; kind: string; issuer: string; issuerSerial: string; sha256: string; predecessorSha256: string | null;
     notBefore: string; notAfter: string; revokedAt: string | null; revocationReason: number | null; pem: string;
   }>;
+  /** Every vendor support grant of the device, oldest first. */
+  supportGrants: Array<ReturnType<typeof grantView>>;
+  /** The certificates as a graph along predecessor links, with refused successors and clone signals. */
+  lineage: Lineage;
 }
 
 /** The device's full story (SPEC section 7), or undefined for an unknown serial. */
@@ -56,6 +62,8 @@ export async function deviceHistory(store: HistoryStore, serial: string): Promis
     ownership: (await store.ownership.byDevice(serial)).map((o) => ({ from: o.from, to: o.to, at: o.at.toISOString(), principal: o.principal, evidence: o.evidence })),
     firmware: (await store.firmware.byDevice(serial)).map((f) => ({ version: f.version, digest: f.digest, certificateSerial: f.certificateSerial, attestedAt: f.attestedAt.toISOString() })),
     certificates,
+    supportGrants: (await store.support.byDevice(serial)).map(grantView),
+    lineage: lineageOf({ certificates, events }),
   };
 }
 

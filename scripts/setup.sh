@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what devid-ca needs on a Debian machine, then the npm packages.
 #   scripts/setup.sh          SoftHSM2, OpenSC, OpenSSL, jq, npm packages (to run the CA)
-#   scripts/setup.sh --test   also docker-compose and a PostgreSQL answering on 127.0.0.1:5432
+#   scripts/setup.sh --test   also docker-compose, chromium and a PostgreSQL answering on 127.0.0.1:5432
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -22,7 +22,11 @@ command -v pkcs11-tool >/dev/null || missing+=(opensc)
 command -v openssl >/dev/null || missing+=(openssl)
 command -v jq >/dev/null || missing+=(jq)
 command -v flock >/dev/null || missing+=(util-linux)
-if $want_test; then command -v docker-compose >/dev/null || missing+=(docker-compose); fi
+if $want_test; then
+  command -v docker-compose >/dev/null || missing+=(docker-compose)
+  # The console's browser tests drive Debian's chromium (nothing downloads a browser).
+  [ -x "${DEVID_CHROMIUM:-/usr/bin/chromium}" ] || missing+=(chromium)
+fi
 if [ ${#missing[@]} -gt 0 ]; then
   echo "setup: installing ${missing[*]}"
   apt_install "${missing[@]}"

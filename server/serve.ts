@@ -18,6 +18,7 @@ import { answerClientErrors } from './http/client-errors.ts';
 import { healthRoutes } from './http/health.ts';
 import { publicationApp } from './http/publication-app.ts';
 import { auditRoutes } from './http/routes/audit.ts';
+import { consoleRoutes } from './http/routes/console.ts';
 import { factoryRoutes } from './http/routes/factory.ts';
 import { operatorRoutes } from './http/routes/operator.ts';
 import { supportRoutes } from './http/routes/support.ts';
@@ -89,6 +90,7 @@ export async function serve(ctx: Context): Promise<RunningServer> {
     factoryRoutes(ctx.store, factory, ctx.logger),
     operatorRoutes({ store: ctx.store, audit: ctx.audit, revocations, published: publication, clock: ctx.clock, logger: ctx.logger }),
     auditRoutes({ store: ctx.store, audit: ctx.audit, checkpoints, auditSigner: auditKey.signer, logger: ctx.logger }),
+    consoleRoutes({ store: ctx.store, audit: ctx.audit, hierarchy, publication, clock: ctx.clock, logger: ctx.logger }),
     supportRoutes({ store: ctx.store, audit: ctx.audit, issuance, hierarchy, baseUrl: identity.httpBaseUrl, trustDomain: identity.trustDomain, clock: ctx.clock, logger: ctx.logger }),
   ];
   const app = apiApp(ctx.logger, routers);

@@ -87,6 +87,12 @@ export class AuditStore {
     return rows.map(fromRow);
   }
 
+  /** The newest events of the given actions, newest first (an index on action and seq). */
+  async recentByActions(actions: readonly string[], limit: number): Promise<AuditEventRecord[]> {
+    const rows = await this.db('audit_events').select(COLUMNS).whereIn('action', actions).orderBy('seq', 'desc').limit(limit);
+    return rows.map(fromRow);
+  }
+
   async count(): Promise<number> {
     return countRows(this.db, 'audit_events');
   }

@@ -218,6 +218,21 @@ export class DeviceStore {
   async count(): Promise<number> {
     return countRows(this.db, 'devices');
   }
+
+  /** How many devices share each value of a column, most first: the console's fleet overview. */
+  async countsBy(column: 'state' | 'model' | 'device_class' | 'owner', limit: number): Promise<Array<{ value: string | null; devices: number }>> {
+    const rows = await this.db('devices').select({ value: column }).count({ n: '*' }).groupBy(column).orderBy([{ column: 'n', order: 'desc' }, { column, order: 'asc' }]).limit(limit);
+    return (rows as Array<Record<string, unknown>>).map((row) => ({ value: toStringOrNull(row.value), devices: Number(row.n) }));
+  }
+
+  /** Devices whose serial starts with `prefix` (already checked against the serial syntax, so no LIKE wildcard), filtered, in serial order. */
+  async search(filter: { prefix: string; state?: string; model?: string; owner?: string }, limit: number): Promise<DeviceRecord[]> {
+    const query = this.db('devices').select(COLUMNS).where('serial', 'like', `${filter.prefix}%`).orderBy('serial').limit(limit);
+    if (filter.state !== undefined) query.where({ state: filter.state });
+    if (filter.model !== undefined) query.where({ model: filter.model });
+    if (filter.owner !== undefined) query.where({ owner: filter.owner });
+    return (await query).map(fromRow);
+  }
 }
 
 function fromRow(row: Record<string, unknown>): DeviceRecord {

@@ -119,6 +119,20 @@ export class OcspStore {
     return [...stale, ...(await pick('o.this_update < ?', 'order by o.this_update', [refreshBefore], limit - stale.length))];
   }
 
+  /** Per issuer: unexpired certificates, how many wait for a signature, and the oldest response (the console's OCSP freshness). */
+  async freshness(now: Date): Promise<Array<{ issuerId: number; certificates: number; waiting: number; oldestThisUpdate: Date | null; earliestNextUpdate: Date | null }>> {
+    const { rows } = await this.db.raw(
+      `select issuer_id, count(*) as certificates, count(*) filter (where sha1 is null) as waiting,
+              min(this_update) as oldest, min(next_update) as earliest
+       from ocsp_responses where not_after > ? group by issuer_id order by issuer_id`,
+      [now],
+    );
+    return (rows as Array<Record<string, unknown>>).map((row) => ({
+      issuerId: Number(row.issuer_id), certificates: Number(row.certificates), waiting: Number(row.waiting),
+      oldestThisUpdate: toDateOrNull(row.oldest), earliestNextUpdate: toDateOrNull(row.earliest),
+    }));
+  }
+
   /** Responses of expired certificates leave: nothing asks a relying party to trust those any more. */
   async deleteExpired(now: Date): Promise<number> {
     return this.db('ocsp_responses').where('not_after', '<=', now).delete();

@@ -12,6 +12,7 @@ import { FirmwareStore } from './firmware-store.ts';
 import { ModelStore } from './model-store.ts';
 import { OcspStore } from './ocsp-store.ts';
 import { OwnershipStore } from './ownership-store.ts';
+import { SessionStore } from './session-store.ts';
 import { SettingsStore } from './settings-store.ts';
 import { SupportStore } from './support-store.ts';
 import { TokenStore } from './token-store.ts';
@@ -41,6 +42,7 @@ export class Store {
   readonly batches: BatchStore;
   readonly ownership: OwnershipStore;
   readonly support: SupportStore;
+  readonly sessions: SessionStore;
 
   constructor(private readonly db: Knex | Knex.Transaction) {
     this.settings = new SettingsStore(db);
@@ -59,6 +61,7 @@ export class Store {
     this.batches = new BatchStore(db);
     this.ownership = new OwnershipStore(db);
     this.support = new SupportStore(db);
+    this.sessions = new SessionStore(db);
   }
 
   get inTransaction(): boolean {

@@ -8,6 +8,7 @@ import type { FirmwareStore } from './firmware-store.ts';
 import type { ModelStore } from './model-store.ts';
 import type { OcspStore } from './ocsp-store.ts';
 import type { OwnershipStore } from './ownership-store.ts';
+import type { SupportStore } from './support-store.ts';
 
 /**
  * The narrow parts of the Store each consumer may use (after Boulder's
@@ -59,5 +60,6 @@ export interface HistoryStore {
   certificates: Pick<CertificateStore, 'byDevice'>;
   audit: Pick<AuditStore, 'byDevice'>;
   firmware: Pick<FirmwareStore, 'byDevice'>;
+  support: Pick<SupportStore, 'byDevice'>;
   ownership: Pick<OwnershipStore, 'byDevice'>;
 }

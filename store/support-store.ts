@@ -33,6 +33,11 @@ export class SupportStore {
     return row ? fromRow(row) : undefined;
   }
 
+  /** A device's grants, oldest first. */
+  async byDevice(deviceSerial: string): Promise<SupportGrantRecord[]> {
+    return (await this.db('support_grants').where({ device_serial: deviceSerial }).orderBy('requested_at')).map(fromRow);
+  }
+
   /** The grant, its row locked until the transaction ends: issuing under it and revoking it do not interleave. */
   async findForUpdate(id: string): Promise<SupportGrantRecord | undefined> {
     const row = await this.db('support_grants').where({ id }).forUpdate().first();

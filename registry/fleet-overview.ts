@@ -1,0 +1,49 @@
+import type { Store } from '../store/store.ts';
+import { AuditLog } from './audit-log.ts';
+import { reasonName } from './revocation.ts';
+import { rotationReport } from './rotation-report.ts';
+
+/** Values shown per breakdown; the rest of a long tail is one "other" figure. */
+const TOP = 20;
+const RECENT_SIGNALS = 20;
+/** The events the overview lists as signals of a clone or a fork. */
+export const SIGNAL_ACTIONS = ['device.clone-suspected', 'device.lineage-fork'] as const;
+
+type Breakdown = { values: Array<{ value: string | null; devices: number }>; other: number };
+
+export interface FleetOverview {
+  generatedAt: string;
+  devices: number;
+  byState: Breakdown;
+  byModel: Breakdown;
+  byClass: Breakdown;
+  byOwner: Breakdown;
+  /** Devices in service that should have rotated and have not (the rotation report's counts, without its list). */
+  rotation: { devices: number; byReason: Record<string, number> };
+  signals: Array<{ seq: number; at: string; action: string; device: string | null; reason: string }>;
+  batches: Array<{ batch: string; devices: number; certificates: number; finished: boolean; reason: string; requestedAt: string }>;
+}
+
+async function breakdown(store: Pick<Store, 'devices'>, column: 'state' | 'model' | 'device_class' | 'owner', total: number): Promise<Breakdown> {
+  const values = await store.devices.countsBy(column, TOP);
+  return { values, other: total - values.reduce((sum, v) => sum + v.devices, 0) };
+}
+
+/** The console's fleet page: the fleet by state, model, class and owner; overdue rotation; recent clone signals and forks; batch revocations under way. */
+export async function fleetOverview(store: Store, now: Date): Promise<FleetOverview> {
+  const devices = await store.devices.count();
+  const [byState, byModel, byClass, byOwner] = await Promise.all([
+    breakdown(store, 'state', devices), breakdown(store, 'model', devices), breakdown(store, 'device_class', devices), breakdown(store, 'owner', devices),
+  ]);
+  const rotation = await rotationReport(store, {}, now);
+  const signals = (await store.audit.recentByActions(SIGNAL_ACTIONS, RECENT_SIGNALS)).map((row) => {
+    const event = AuditLog.parse(row);
+    const data = event.data ?? {};
+    const reason = [data.reason, data.check, data.detail].filter((v) => typeof v === 'string').join(': ');
+    return { seq: event.seq, at: event.at, action: event.action, device: row.deviceSerial, reason };
+  });
+  const batches = (await store.batches.unfinished()).map((b) => ({
+    batch: b.batch, devices: b.devices, certificates: b.certificates, finished: false, reason: reasonName(b.reason), requestedAt: b.requestedAt.toISOString(),
+  }));
+  return { generatedAt: now.toISOString(), devices, byState, byModel, byClass, byOwner, rotation: { devices: rotation.devices, byReason: rotation.byReason }, signals, batches };
+}
