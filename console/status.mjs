@@ -25,7 +25,7 @@ export function StatusPage({ me }) {
         <div class="card audit">
           <h3>Audit chain</h3>
           <dl class="facts">
-            <dt>Events</dt><dd class="num">${audit.events}</dd>
+            <dt>Events</dt><dd>${audit.events}</dd>
             <dt>Latest event</dt><dd>${when(audit.headAt)}</dd>
             <dt>Latest checkpoint</dt><dd>${audit.checkpoint ? `#${audit.checkpoint.seq}, ${age(audit.checkpoint.at, status.generatedAt)}` : 'none yet'}</dd>
             <dt>Last verified</dt><dd class=${v ? (v.ok ? 'ok' : 'bad') : ''}>${v ? `${v.ok ? 'intact' : 'BROKEN'} over ${v.events} events, ${when(v.at)} by ${v.actor}` : 'never'}</dd>
