@@ -2,6 +2,7 @@ import { chmodSync, existsSync, unlinkSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
+import type { CliIo } from './cli.ts';
 import type { Context } from './context.ts';
 import type { Logger } from './logger.ts';
 
@@ -28,7 +29,7 @@ const frame = (value: AdminFrame) => `${JSON.stringify(value)}\n`;
  * context, streaming the output back. One implementation of each command
  * serves both ways (server/cli.ts).
  */
-export async function startAdminSocket(ctx: Context, logger: Logger): Promise<{ close(): Promise<void> }> {
+export async function startAdminSocket(ctx: Context, logger: Logger, publication?: CliIo['publication']): Promise<{ close(): Promise<void> }> {
   const path = adminSocketPath(ctx.config.dataDir);
   // A socket left by a server that was killed: this process holds the data directory now.
   if (existsSync(path)) unlinkSync(path);
@@ -36,7 +37,7 @@ export async function startAdminSocket(ctx: Context, logger: Logger): Promise<{ 
   const server: Server = createServer((socket) => {
     // A client that goes away (Ctrl-C during an export) ends its command, never the server.
     socket.on('error', () => socket.destroy());
-    serveOne(socket, ctx, runCli).catch((err: unknown) => {
+    serveOne(socket, ctx, runCli, publication).catch((err: unknown) => {
       logger.error({ err }, 'admin command failed');
       socket.destroy();
     });
@@ -93,7 +94,7 @@ function readRequest(socket: Socket): Promise<string[]> {
   });
 }
 
-async function serveOne(socket: Socket, ctx: Context, runCli: typeof import('./cli.ts').runCli): Promise<void> {
+async function serveOne(socket: Socket, ctx: Context, runCli: typeof import('./cli.ts').runCli, publication: CliIo['publication']): Promise<void> {
   const argv = await readRequest(socket);
   const send = (value: AdminFrame) => socket.write(frame(value));
   // The command must come first: `-- serve` or an option before it would dispatch what must stay local.
@@ -117,6 +118,7 @@ async function serveOne(socket: Socket, ctx: Context, runCli: typeof import('./c
     // The server's own context: its database connection, its token sessions; not closed after the command.
     withContext: (work) => work(ctx),
     actor: `cli:${process.getuid?.() ?? 0}`,
+    ...(publication ? { publication } : {}),
   });
   socket.end(frame({ x: status }));
 }

@@ -13,6 +13,7 @@ import { exportLines, type ExportScope } from '../registry/audit-export.ts';
 import { verifyExport } from '../registry/export-verify.ts';
 import { deviceHistory, formatHistory } from '../registry/device-history.ts';
 import { checkCertificateSerial, checkModelName, checkName, checkSerial, checkText } from '../registry/identifiers.ts';
+import { checkModelDeclaration, declareModel } from '../registry/models.ts';
 import { assignDeviceClass, checkDeviceClass, deviceClassView, putDeviceClass } from '../registry/device-classes.ts';
 import { checkAllowlist, setFirmwareAllowlist } from '../registry/firmware-policy.ts';
 import { decommissionDevice, suspendOrResume, transferDevice } from '../registry/lifecycle.ts';
@@ -78,6 +79,12 @@ export interface CliIo {
   withContext<T>(work: (ctx: Context) => Promise<T>, prepareToken?: boolean): Promise<T>;
   /** The audit actor: `cli:<uid>`. */
   actor: string;
+  /**
+   * The running server's publication, when the command runs inside it (the
+   * admin socket): a revocation is signed into OCSP at once, and a CRL
+   * published here is served at once, as for the HTTP API.
+   */
+  publication?: RevocationListener & { crlRound(): Promise<void> };
 }
 
 /** The devid-ca command line, built for one run. */
@@ -289,7 +296,8 @@ export function buildProgram(io: CliIo): Command {
     );
 
   /** Revocations from the command line: the serving processes sign the new OCSP responses within a second (they are marked stale here). */
-  const afterCliRevocation: RevocationListener = { revoked: async () => {} };
+  // In its own process the CLI leaves the new OCSP responses to the server's background signer (within a second).
+  const afterCliRevocation: RevocationListener = io.publication ?? { revoked: async () => {} };
 
   const revoke = program.command('revoke').description('operator revocation (SPEC section 6): a certificate, a device, or a compromised factory batch');
   const reasonOption = ['--reason <reason>', `RFC 5280 reason: ${REVOCATION_REASON_NAMES.join(', ')}`] as const;
@@ -338,6 +346,7 @@ export function buildProgram(io: CliIo): Command {
           const published = (await publisher.publish(issuer, { force: true }))!;
           say(`${issuer.slug}: CRL number ${published.record.number} with ${published.record.entries} entries, next update ${published.record.nextUpdate.toISOString()}`);
         }
+        await io.publication?.crlRound();
       }),
     );
 
@@ -404,6 +413,21 @@ export function buildProgram(io: CliIo): Command {
         const { created } = await putDeviceClass(ctx.store, ctx.audit, io.actor, record, ctx.clock());
         io.out(`${JSON.stringify(deviceClassView(record))}\n`);
         say(`device class ${name} ${created ? 'declared' : 'saved'}`);
+      }),
+    );
+
+  program
+    .command('model <name>')
+    .description('declare a device model, or change it (as PUT /operator/v1/models/<model>)')
+    .requiredOption('--hw-type <oid>', "the HardwareModuleName hwType OID of the model's birth certificates")
+    .requiredOption('--manufacturer <name>', 'the manufacturer named in the birth certificates')
+    .option('--default-class <class>', 'the device class of its devices that have none of their own')
+    .action((name: string, options: { hwType: string; manufacturer: string; defaultClass?: string }) =>
+      io.withContext(async (ctx) => {
+        const declaration = checkModelDeclaration({ hwType: options.hwType, manufacturer: options.manufacturer, ...(options.defaultClass ? { defaultClass: options.defaultClass } : {}) });
+        const { created, model } = await declareModel(ctx.store, ctx.audit, io.actor, name, declaration, ctx.clock());
+        io.out(`${JSON.stringify({ name: model.name, hwType: model.hwType, manufacturer: model.manufacturer, defaultClass: model.defaultClass })}\n`);
+        say(`model ${model.name} ${created ? 'declared' : 'saved'}`);
       }),
     );
 

@@ -154,7 +154,7 @@ export async function serve(ctx: Context): Promise<RunningServer> {
   }) : undefined;
   const metricsPort = metricsServer ? await listen(metricsServer, ctx.config.metricsListen!) : undefined;
   // The CLI against this server (server/admin-socket.ts): with PGlite, the only way while it serves.
-  const admin = await startAdminSocket(ctx, ctx.logger);
+  const admin = await startAdminSocket(ctx, ctx.logger, publication);
   // Batch revocations a stopped process left half done go on where they stopped.
   for (const batch of await revocations.unfinished()) {
     ctx.logger.info({ batch }, 'resuming the revocation of a compromised batch');
