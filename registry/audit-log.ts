@@ -91,7 +91,7 @@ export class AuditLog {
   }
 
   /** Recomputes the whole chain, a page at a time; names the first event that breaks it. */
-  async verify(store: Pick<Store, 'audit'>): Promise<AuditVerification> {
+  async verify(store: Pick<Store, 'audit'>, onProgress?: (events: number) => void): Promise<AuditVerification> {
     let prev = GENESIS;
     let expectedSeq = 1;
     for (;;) {
@@ -103,6 +103,7 @@ export class AuditLog {
         prev = row.hash;
         expectedSeq += 1;
       }
+      if ((expectedSeq - 1) % 50_000 === 0) onProgress?.(expectedSeq - 1);
     }
   }
 

@@ -23,10 +23,10 @@ export function fromExported(checkpoint: Checkpoint): CheckpointRecord {
  * `external` adds checkpoints kept outside the CA, which prove that the log
  * was not rewritten or cut back along with its stored checkpoints.
  */
-export async function verifyAudit(store: Store, log: AuditLog, auditKey: KeyObject, external: CheckpointRecord[] = []): Promise<AuditReport> {
+export async function verifyAudit(store: Store, log: AuditLog, auditKey: KeyObject, external: CheckpointRecord[] = [], onProgress?: (events: number) => void): Promise<AuditReport> {
   // Checkpoints first: every one read now signs a head the chain read next must contain.
   const stored = await store.checkpoints.all();
-  const chain = await log.verify(store);
+  const chain = await log.verify(store, onProgress);
   if (!chain.ok) return chain;
   const all = [...stored, ...external];
   if (chain.events > 0 && stored.length === 0) {

@@ -18,7 +18,8 @@ export const LOCAL_COMMANDS = new Set(['init', 'serve', 'ca', 'help', '--help', 
 const REQUEST_LIMIT = 64 * 1024;
 
 /** Frames of the answer, one JSON object per line: stdout text, a stderr line, the exit status. */
-export type AdminFrame = { o: string } | { e: string } | { x: number };
+/** Output, a "devid-ca:" line, a progress line (the client shows it on a terminal only), the exit status. */
+export type AdminFrame = { o: string } | { e: string } | { p: string } | { x: number };
 
 const frame = (value: AdminFrame) => `${JSON.stringify(value)}\n`;
 
@@ -113,7 +114,7 @@ async function serveOne(socket: Socket, ctx: Context, runCli: typeof import('./c
     out: (text) => send({ o: text }),
     stdout,
     say: (line) => { send({ e: line }); },
-    progress: () => {},
+    progress: (line) => { send({ p: line }); },
     exit: () => {},
     // The server's own context: its database connection, its token sessions; not closed after the command.
     withContext: (work) => work(ctx),

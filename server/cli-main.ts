@@ -3,7 +3,7 @@ import { connect } from 'node:net';
 import { resolve } from 'node:path';
 import { LOCAL_COMMANDS, adminSocketPath, type AdminFrame } from './admin-socket.ts';
 import { loadConfig } from './config.ts';
-import { localIo, runCli } from './cli.ts';
+import { localIo, runCli, stderrLines } from './cli.ts';
 
 /** Commands that need no database either: they run here even while a server runs. */
 const OFFLINE = ['audit verify-export'];
@@ -19,6 +19,7 @@ function throughServer(path: string, argv: string[]): Promise<number | undefined
     let buffered = '';
     let status: number | undefined;
     let answered = false;
+    const lines = stderrLines();
     socket.once('connect', () => {
       answered = true;
       socket.write(`${JSON.stringify(argv)}\n`);
@@ -29,7 +30,8 @@ function throughServer(path: string, argv: string[]): Promise<number | undefined
         const value = JSON.parse(buffered.slice(0, end)) as AdminFrame;
         buffered = buffered.slice(end + 1);
         if ('o' in value) process.stdout.write(value.o);
-        else if ('e' in value) process.stderr.write(`devid-ca: ${value.e}\n`);
+        else if ('e' in value) lines.say(value.e);
+        else if ('p' in value) lines.progress(value.p);
         else status = value.x;
       }
     });

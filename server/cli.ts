@@ -72,7 +72,7 @@ export interface CliIo {
   stdout: NodeJS.WritableStream;
   /** One "devid-ca:" line on stderr. */
   say(line: string): void;
-  /** A progress line for long work, rewritten in place on a terminal; nothing in a script (not a TTY) or through the server. */
+  /** A progress line for long work, rewritten in place on a terminal; nothing in a script (stderr not a TTY, or --json). */
   progress(line: string): void;
   exit(code: number): void;
   /** Opens the context (the data directory, the token, the database), or lends the running server's. */
@@ -204,7 +204,7 @@ export function buildProgram(io: CliIo): Command {
       io.withContext(async (ctx) => {
         const external = options.checkpoint ? readExportedCheckpoints(options.checkpoint) : [];
         const { signer } = await loadAuditKey(ctx.provider, ctx.store);
-        const report = await verifyAudit(ctx.store, ctx.audit, signer.key.publicKey, external);
+        const report = await verifyAudit(ctx.store, ctx.audit, signer.key.publicKey, external, (events) => { if (!options.json) io.progress(`${events} events verified`); });
         if (!report.ok) io.exit(1);
         if (options.json) io.out(`${JSON.stringify(report)}\n`);
         else if (!report.ok) io.out(`FAILED at event ${report.brokenAt}: ${report.reason}\n`);
@@ -505,18 +505,25 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
   }
 }
 
-/** This process: its own context (the data directory lock, the token, the database), its own stdout and stderr. */
-export function localIo(): CliIo {
+/** "devid-ca:" lines on this process's stderr; progress lines only on a terminal, rewritten in place. */
+export function stderrLines(): Pick<CliIo, 'say' | 'progress'> {
   let progressShown = false;
   return {
-    out: (text) => process.stdout.write(text),
-    stdout: process.stdout,
     say: (line) => { process.stderr.write(`${process.stderr.isTTY && progressShown ? '\n' : ''}devid-ca: ${line}\n`); progressShown = false; },
     progress: (line) => {
       if (!process.stderr.isTTY) return;
       process.stderr.write(`\rdevid-ca: ${line}\u001b[K`);
       progressShown = true;
     },
+  };
+}
+
+/** This process: its own context (the data directory lock, the token, the database), its own stdout and stderr. */
+export function localIo(): CliIo {
+  return {
+    out: (text) => process.stdout.write(text),
+    stdout: process.stdout,
+    ...stderrLines(),
     exit: () => {},
     withContext: async (work, prepareToken = false) => {
       const ctx = await openContext(loadConfig(), createLogger(), { prepareToken });
