@@ -23,6 +23,8 @@ import { RevocationService, type RevocationListener } from '../registry/revocati
 import { CrlPublisher } from '../publish/crl-publisher.ts';
 import { DomainError } from '../errors/domain-error.ts';
 import { ConfigError, loadConfig } from './config.ts';
+import { migrate, openDatabase, pendingMigrations } from '../store/database.ts';
+import { runtimeGrants } from '../store/roles.ts';
 import { openContext, type Context } from './context.ts';
 import { DataDirLockedError } from './data-lock.ts';
 import { changeIdentity, loadIdentity } from './identity.ts';
@@ -149,6 +151,30 @@ export function buildProgram(io: CliIo): Command {
         io.out(`${JSON.stringify(next)}\n`);
       }),
     );
+
+  program
+    .command('migrate')
+    .description('PostgreSQL: apply pending schema migrations as the owner role (DEVID_DATABASE_OWNER_URL) and grant the server role (DEVID_DATABASE_URL) what it needs')
+    .action(async () => {
+      const config = loadConfig();
+      if (config.database.kind !== 'postgres') throw new CliError('migrate is for PostgreSQL; with the embedded PGlite database, init and serve migrate by themselves');
+      const db = openDatabase(config.database, { timeoutMs: config.databaseTimeoutMs });
+      try {
+        const pending = await pendingMigrations(db).catch(() => undefined);
+        await migrate(db, config.database);
+        say(`${pending === undefined ? 'schema' : pending.length === 0 ? 'no migration pending; schema' : `${pending.length} migration(s) applied; schema`} current${config.database.ownerUrl ? ', grants to the server role applied' : ''}`);
+      } finally {
+        await db.destroy();
+      }
+    });
+  program
+    .command('db')
+    .description('database administration')
+    .command('grants <role>')
+    .description("print the SQL that gives the server's PostgreSQL role least privilege (what migrate applies with DEVID_DATABASE_OWNER_URL)")
+    .action((role: string) => {
+      io.out(`${runtimeGrants(checkName('role', role)).map((statement) => `${statement};`).join('\n')}\n`);
+    });
 
   const token = program.command('token').description('bearer tokens for factory lines, operators, auditors and vendors');
 

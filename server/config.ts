@@ -113,6 +113,12 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
     }
     database = { kind: 'postgres', url: databaseUrl };
   }
+  const ownerUrl = value(env, 'DEVID_DATABASE_OWNER_URL');
+  if (ownerUrl) {
+    if (database.kind !== 'postgres') throw new ConfigError('DEVID_DATABASE_OWNER_URL needs DEVID_DATABASE_URL: the roles are PostgreSQL\'s (PGlite has one user)');
+    if (!/^postgres(ql)?:\/\//.test(ownerUrl)) throw new ConfigError('DEVID_DATABASE_OWNER_URL must be a postgres:// URL');
+    database = { ...database, ownerUrl };
+  }
 
   const customModule = value(env, 'DEVID_PKCS11_MODULE');
   const modulePath = customModule ?? defaultSoftHsmModule();

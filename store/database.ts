@@ -3,9 +3,10 @@ import knexFactory, { type Knex } from 'knex';
 import ClientPGLite from 'knex-pglite';
 import pg from 'pg';
 import { MIGRATIONS } from '../migrations/index.ts';
+import { grantRuntimeRole } from './roles.ts';
 
 /** Where the data lives: PGlite in a folder (embedded default) or a PostgreSQL URL. */
-export type DatabaseLocation = { kind: 'pglite'; dir: string } | { kind: 'postgres'; url: string };
+export type DatabaseLocation = { kind: 'pglite'; dir: string } | { kind: 'postgres'; url: string; ownerUrl?: string };
 
 // BIGINT (audit sequence numbers) fits a JS number for the life of any CA.
 pg.types.setTypeParser(pg.types.builtins.INT8, (value) => Number(value));
@@ -40,10 +41,20 @@ export function openDatabase(location: DatabaseLocation, options: DatabaseOption
   });
 }
 
+/** The migrations this database has not had yet (all of them for an empty one). */
+export async function pendingMigrations(db: Knex): Promise<string[]> {
+  const applied = (await db.schema.hasTable('schema_migrations')) ? new Set((await db('schema_migrations').select('name')).map((r: { name: string }) => r.name)) : new Set<string>();
+  return MIGRATIONS.map(([name]) => name).filter((name) => !applied.has(name));
+}
+
 /**
  * Applies every pending migration (SPEC: on init and on serve). On
  * PostgreSQL with its own connection and no statement timeout: a migration
- * over a large table may take longer than any request should.
+ * over a large table may take longer than any request should. With an owner
+ * role (DEVID_DATABASE_OWNER_URL) the migrations run as the owner, which
+ * then grants the server's role what it needs and no more (store/roles.ts).
+ * Without one, a server whose role may not change the schema starts when
+ * there is nothing to migrate, and says what to run when there is.
  */
 export async function migrate(db: Knex, location: DatabaseLocation): Promise<void> {
   const source: Knex.MigrationSource<[string, Knex.Migration]> = {
@@ -51,12 +62,28 @@ export async function migrate(db: Knex, location: DatabaseLocation): Promise<voi
     getMigrationName: ([name]) => name,
     getMigration: async ([, migration]) => migration,
   };
-  const migrator = location.kind === 'postgres' ? openDatabase(location) : db;
+  if (location.kind === 'pglite') {
+    await db.migrate.latest({ migrationSource: source, tableName: 'schema_migrations' });
+    return;
+  }
+  if (!location.ownerUrl && (await pendingMigrations(db)).length === 0) return;
+  const migrator = openDatabase({ kind: 'postgres', url: location.ownerUrl ?? location.url });
   try {
     await migrator.migrate.latest({ migrationSource: source, tableName: 'schema_migrations' });
+    if (location.ownerUrl) await grantRuntimeRole(migrator, decodeURIComponent(new URL(location.url).username) || (await currentUser(db)));
+  } catch (err) {
+    if ((err as { code?: string }).code === '42501' && !location.ownerUrl) {
+      throw new Error('the schema needs migrating and the role of DEVID_DATABASE_URL may not change it: run "devid-ca migrate" with DEVID_DATABASE_OWNER_URL set to the owner role', { cause: err });
+    }
+    throw err;
   } finally {
-    if (migrator !== db) await migrator.destroy();
+    await migrator.destroy();
   }
+}
+
+async function currentUser(db: Knex): Promise<string> {
+  const { rows } = await db.raw('select current_user as me');
+  return (rows as Array<{ me: string }>)[0]!.me;
 }
 
 /** PostgreSQL error classes that mean "not now" rather than "wrong": connection lost, shutting down, timed out. */

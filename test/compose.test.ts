@@ -9,15 +9,29 @@ const ROOT = fileURLToPath(new URL('..', import.meta.url));
 describe('docker-compose.yml', () => {
   const compose = (...args: string[]) => execFileSync('docker-compose', ['-f', `${ROOT}docker-compose.yml`, ...args], { encoding: 'utf8' });
 
-  it('is valid and defines the CA and PostgreSQL services', () => {
-    expect(compose('config', '--services').trim().split('\n').sort()).to.deep.equal(['ca', 'postgres']);
+  it('is valid and defines the CA, its migration step and PostgreSQL', () => {
+    expect(compose('config', '--services').trim().split('\n').sort()).to.deep.equal(['ca', 'migrate', 'postgres']);
+  });
+
+  it('least privilege: migrate runs as the owner role, the CA only as devid_server, after migrate has finished', () => {
+    const config = compose('config');
+    const block = (name: string) => new RegExp(`^ {2}${name}:\n((?: {4}.*\n)+)`, 'm').exec(config)![1]!;
+    const ca = block('ca');
+    const migrate = block('migrate');
+    expect(new URL(/DEVID_DATABASE_URL: (\S+)/.exec(ca)![1]!).username).to.equal('devid_server');
+    expect(ca).not.to.contain('DEVID_DATABASE_OWNER_URL');
+    expect(ca).to.match(/migrate:\n\s+condition: service_completed_successfully/);
+    expect(new URL(/DEVID_DATABASE_OWNER_URL: (\S+)/.exec(migrate)![1]!).username).to.equal('devid_owner');
+    expect(migrate).to.match(/command:\n\s+- migrate/);
+    const roles = readFileSync(`${ROOT}deploy/postgres-roles.sh`, 'utf8');
+    expect(roles).to.contain('create database devid owner devid_owner').and.contain('create role devid_server login');
   });
 
   it('the CA service is built from the Dockerfile and points at the PostgreSQL service', () => {
     const config = compose('config');
     const caBlock = /^ {2}ca:\n((?: {4}.*\n)+)/m.exec(config)![1]!;
     expect(caBlock).to.match(/build:\n\s+context:/);
-    expect(caBlock).to.match(/depends_on:\n\s+postgres:/);
+    expect(caBlock).to.match(/depends_on:\n\s+migrate:/);
     const url = /DEVID_DATABASE_URL: (\S+)/.exec(caBlock)![1]!;
     expect(new URL(url).hostname).to.equal('postgres');
     expect(new URL(url).pathname).to.equal('/devid');

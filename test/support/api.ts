@@ -2,7 +2,7 @@ import { httpsRequest, type ApiResponse } from './https.ts';
 import { createToken } from '../../server/tokens.ts';
 import { serve, type RunningServer } from '../../server/serve.ts';
 import { createTestEnvironment, type TestEnvironment } from './context.ts';
-import type { DatabaseKind } from './databases.ts';
+import type { DatabaseKind, TestDatabase } from './databases.ts';
 import { initialise } from '../../server/ceremonies.ts';
 import { declareModel } from '../../registry/models.ts';
 
@@ -29,8 +29,8 @@ export interface TestServer {
 }
 
 /** A real server on loopback ports over a fresh token and database, with one token per role. */
-export async function startTestServer(kind: DatabaseKind = 'pglite', extraEnv: Record<string, string> = {}): Promise<TestServer> {
-  const env = await createTestEnvironment(kind, extraEnv);
+export async function startTestServer(kind: DatabaseKind = 'pglite', extraEnv: Record<string, string> = {}, given?: TestDatabase): Promise<TestServer> {
+  const env = await createTestEnvironment(kind, extraEnv, given);
   await initialise(env.ctx);
   const running = await serve(env.ctx);
   const make = async (role: string, extra: Record<string, unknown> = {}) =>

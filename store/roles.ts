@@ -1,0 +1,42 @@
+import type { Knex } from 'knex';
+import { APPEND_ONLY_TABLES } from '../migrations/append-only.ts';
+
+/** knex's bookkeeping of applied migrations (store/database.ts). */
+export const MIGRATION_TABLES = ['schema_migrations', 'schema_migrations_lock'] as const;
+
+const quoted = (identifier: string) => `"${identifier.replace(/"/g, '""')}"`;
+
+/**
+ * Least privilege for the server's PostgreSQL role (README "Database roles"):
+ * the schema belongs to the owner role that runs the migrations; the server's
+ * role reads and writes the working tables, may only SELECT and INSERT the
+ * append-only ones (the audit chain, its checkpoints, firmware and ownership
+ * records), only reads the migration bookkeeping, and owns nothing, so it can
+ * neither drop a table nor disable a trigger (both need ownership).
+ * Idempotent: applied after every migration run, so new tables are covered.
+ */
+export function runtimeGrants(role: string, schema = 'public'): string[] {
+  const r = quoted(role);
+  const s = quoted(schema);
+  const appendOnly = APPEND_ONLY_TABLES.map((t) => `${s}.${quoted(t)}`).join(', ');
+  const bookkeeping = MIGRATION_TABLES.map((t) => `${s}.${quoted(t)}`).join(', ');
+  return [
+    `grant usage on schema ${s} to ${r}`,
+    `revoke create on schema ${s} from ${r}`,
+    `grant select, insert, update, delete on all tables in schema ${s} to ${r}`,
+    `revoke update, delete, truncate, references, trigger on ${appendOnly} from ${r}`,
+    `revoke insert, update, delete, truncate, references, trigger on ${bookkeeping} from ${r}`,
+    `grant usage, select on all sequences in schema ${s} to ${r}`,
+  ];
+}
+
+/** Applies the grants as the owner role, in one transaction. Refuses to grant to the owner itself (nothing would be restricted). */
+export async function grantRuntimeRole(owner: Knex, role: string): Promise<void> {
+  const { rows } = await owner.raw('select current_user as me');
+  if ((rows as Array<{ me: string }>)[0]!.me === role) {
+    throw new Error(`DEVID_DATABASE_URL and DEVID_DATABASE_OWNER_URL name the same role ${role}: the server must run as a role of its own`);
+  }
+  await owner.transaction(async (trx) => {
+    for (const statement of runtimeGrants(role)) await trx.raw(statement);
+  });
+}
