@@ -8,10 +8,14 @@ export interface ApiResponse {
   json: any;
 }
 
-/** One HTTPS request to a test server on loopback, sent exactly as given (headers and raw body). */
+/**
+ * One HTTPS request to a test server on loopback, sent exactly as given
+ * (headers and raw body), on a connection of its own: a kept-alive one can be
+ * closed by the server's idle timeout just as the next request goes out.
+ */
 export function httpsRequest(port: number, ca: string, method: string, path: string, headers: Record<string, string>, body?: string | Buffer): Promise<ApiResponse> {
   return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', servername: 'ca.devid.test', port, method, path, headers, ca }, (res) => {
+    const req = request({ host: '127.0.0.1', servername: 'ca.devid.test', port, method, path, headers, ca, agent: false }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (chunk: Buffer) => chunks.push(chunk));
       res.on('end', () => {
