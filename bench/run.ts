@@ -1,3 +1,4 @@
+import { benchAudit } from './audit.bench.ts';
 import { benchBatch } from './batch.bench.ts';
 import { benchCrl } from './crl.bench.ts';
 import { benchEnroll } from './enroll.bench.ts';
@@ -22,6 +23,7 @@ const benches: Array<[string, (ms: number) => Promise<BenchResult[]>]> = [
   ['crl', benchCrl],
   ['batch', benchBatch],
   ['export', benchExport],
+  ['audit', benchAudit],
 ];
 
 for (const [name, bench] of benches.filter(([name]) => !only || only.split(',').includes(name))) {

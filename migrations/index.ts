@@ -8,6 +8,7 @@ import * as revocation from './006_revocation.ts';
 import * as lifecycle from './007_lifecycle.ts';
 import * as support from './008_support.ts';
 import * as consoleSessions from './009_console.ts';
+import * as auditPending from './010_audit_pending.ts';
 
 /** Every schema step in order; knex records each by name once applied. */
 export const MIGRATIONS: ReadonlyArray<[string, Knex.Migration]> = [
@@ -20,4 +21,5 @@ export const MIGRATIONS: ReadonlyArray<[string, Knex.Migration]> = [
   ['007_lifecycle', lifecycle],
   ['008_support', support],
   ['009_console', consoleSessions],
+  ['010_audit_pending', auditPending],
 ];

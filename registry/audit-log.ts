@@ -1,11 +1,13 @@
 import canonicalize from 'canonicalize';
 import { sha256Hex } from '../ca/digest.ts';
 import type { Store } from '../store/store.ts';
-import type { AuditChainStore } from '../store/subsets.ts';
+import type { PendingEvent } from '../store/audit-store.ts';
 import type { AuditEventRecord } from '../store/types.ts';
 
 /** The `prev` of the first event. */
 export const GENESIS = '0'.repeat(64);
+/** Pending events moved into the chain per statement. */
+const CHAIN_BATCH = 2000;
 
 /** What an action says about itself; the log adds seq, time and the chain link. */
 export interface AuditEntry {
@@ -36,7 +38,8 @@ export type AuditVerification =
 /**
  * The hash-chained audit log (SPEC section 7). Each event carries the SHA-256
  * of the previous event's canonical JSON, so any edit, deletion or reordering
- * breaks the chain; appends hold a database lock so the chain never forks.
+ * breaks the chain; appends hold a database lock so the chain never forks,
+ * and are group-committed (`record`, `chain`) so the lock is not the cluster's bottleneck.
  */
 export class AuditLog {
   private readonly listeners: Array<(actions: readonly string[]) => void> = [];
@@ -49,22 +52,27 @@ export class AuditLog {
   }
 
   /**
-   * Runs an audited action: `work` in one transaction, then its events,
-   * appended as the transaction's last statements. That order is what the
-   * chain needs (store/audit-store.ts lockChain): the chain lock is held from
-   * the append to the commit, so nothing may follow it. Actions are top-level
-   * transactions, so no caller can add statements after the events.
+   * Runs an audited action: `work` and its events in one transaction, the
+   * events written as pending (no lock, so actions commit side by side);
+   * then the events are chained (`chain`) before this returns, so whoever
+   * reads the log afterwards finds them. When chaining fails (the database
+   * went away after the commit) the action stands and its events wait,
+   * committed, for the next chain run: nothing is lost, and `chainError`
+   * says why.
    */
   async record<T>(store: Store, work: (tx: Store) => Promise<Audited<T>>): Promise<T> {
     if (store.inTransaction) throw new Error('an audited action is its own transaction: call record on the top-level store');
     let actions: string[] = [];
     const value = await store.transaction(async (tx) => {
       const { value, events } = await work(tx);
-      if (events.length > 0) await this.append(tx, events);
+      if (events.length > 0) await tx.audit.insertPending(this.pending(events));
       actions = events.map((e) => e.action);
       return value;
     });
-    if (actions.length > 0) for (const listener of this.listeners) listener(actions);
+    if (actions.length > 0) {
+      await this.chain(store).catch((err: unknown) => { this.chainError = err; });
+      for (const listener of this.listeners) listener(actions);
+    }
     return value;
   }
 
@@ -73,21 +81,53 @@ export class AuditLog {
     await this.record(store, async () => ({ value: undefined, events }));
   }
 
+  /** Why the last chain run failed, if it did; the next successful one clears it. */
+  chainError: unknown;
+  private running: Promise<void> | undefined;
+  private queued: Promise<void> | undefined;
+
   /**
-   * One statement for all the events after the chain lock: the canonical
-   * JSON of an event ends with its `prev` and `seq` members (they sort last
-   * under RFC 8785), so it is written here up to them and completed from the
-   * head, and hashed, by the database (store/audit-store.ts).
+   * Moves every committed pending event into the chain (group commit): one
+   * transaction under the chain lock for all the actions that committed
+   * before it started, from every process. Within a process, callers share
+   * runs: a caller joins the run queued after the one in flight (which may
+   * have read the pending rows before its commit), so each process keeps at
+   * most one waiter on the lock.
    */
-  private async append(tx: AuditChainStore, entries: AuditEntry[]): Promise<void> {
-    await tx.audit.lockChain();
+  chain(store: Store): Promise<void> {
+    if (!this.running) {
+      this.running = this.chainNow(store).finally(() => { this.running = undefined; });
+      return this.running;
+    }
+    this.queued ??= this.running.catch(() => {}).then(() => {
+      this.queued = undefined;
+      return this.chain(store);
+    });
+    return this.queued;
+  }
+
+  private async chainNow(store: Store): Promise<void> {
+    await store.transaction(async (tx) => {
+      await tx.audit.lockChain();
+      while ((await tx.audit.chainPending(CHAIN_BATCH)) === CHAIN_BATCH);
+    });
+    this.chainError = undefined;
+  }
+
+  /**
+   * The canonical JSON of an event ends with its `prev` and `seq` members
+   * (they sort last under RFC 8785), so it is written here up to them and
+   * completed from the chain head, and hashed, by the database when it is
+   * chained (store/audit-store.ts).
+   */
+  private pending(entries: AuditEntry[]): PendingEvent[] {
     const at = this.clock().toISOString();
-    await tx.audit.appendAfterHead(entries.map((entry) => {
+    return entries.map((entry) => {
       const body = { at, actor: entry.actor, action: entry.action, ...(entry.device ? { device: entry.device } : {}), data: entry.data ?? {} };
       const text = canonicalize(body);
       if (text === undefined) throw new Error('audit event cannot be canonicalised');
       return { canonicalPrefix: `${text.slice(0, -1)},`, action: entry.action, deviceSerial: entry.device ?? null };
-    }));
+    });
   }
 
   /** Recomputes the whole chain, a page at a time; names the first event that breaks it. */

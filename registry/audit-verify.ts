@@ -24,6 +24,8 @@ export function fromExported(checkpoint: Checkpoint): CheckpointRecord {
  * was not rewritten or cut back along with its stored checkpoints.
  */
 export async function verifyAudit(store: Store, log: AuditLog, auditKey: KeyObject, external: CheckpointRecord[] = [], onProgress?: (events: number) => void): Promise<AuditReport> {
+  // Events a stopped process committed but did not chain yet are chained first, so the check covers them.
+  await log.chain(store).catch(() => {});
   // Checkpoints first: every one read now signs a head the chain read next must contain.
   const stored = await store.checkpoints.all();
   const chain = await log.verify(store, onProgress);

@@ -29,6 +29,8 @@ import { ensureServerCredentials } from './tls.ts';
 const RENEW_CHECK_MS = 6 * 60 * 60 * 1000;
 /** Signed checkpoints of the audit chain head: hourly (SPEC section 7). */
 const CHECKPOINT_EVERY_MS = 60 * 60 * 1000;
+/** How often each server looks for audit events committed but not chained (a process killed in between). */
+const CHAIN_EVERY_MS = 1000;
 /** Expired ACME nonces are deleted this often. */
 const NONCE_PURGE_EVERY_MS = 10 * 60 * 1000;
 /** Bounds on slow or idle clients; 16 KiB of headers at most. */
@@ -175,6 +177,15 @@ export async function serve(ctx: Context): Promise<RunningServer> {
     checkpoints.create(ctx.store).catch((err) => ctx.logger.error({ err }, 'audit checkpoint failed'));
   }, CHECKPOINT_EVERY_MS);
   checkpointTimer.unref();
+  // Pending audit events a killed process committed but did not chain: whoever sees them chains them.
+  let chainFailing = false;
+  const chainTimer = setInterval(() => {
+    ctx.store.audit.anyPending()
+      .then((pending) => (pending ? ctx.audit.chain(ctx.store) : undefined))
+      .then(() => { chainFailing = false; })
+      .catch((err) => { if (!chainFailing) ctx.logger.error({ err }, 'chaining pending audit events failed: they wait, committed, for the next try'); chainFailing = true; });
+  }, CHAIN_EVERY_MS);
+  chainTimer.unref();
   const nonceTimer = setInterval(() => {
     ctx.store.acme.purgeNonces(ctx.clock()).catch((err) => ctx.logger.error({ err }, 'purging expired ACME nonces failed'));
   }, NONCE_PURGE_EVERY_MS);
@@ -194,6 +205,7 @@ export async function serve(ctx: Context): Promise<RunningServer> {
       clearInterval(renewal);
       clearInterval(checkpointTimer);
       clearInterval(nonceTimer);
+      clearInterval(chainTimer);
       publication.stop();
       await Promise.all([closeServer(https), closeServer(http), admin.close(), ...(metricsServer ? [closeServer(metricsServer)] : [])]);
     },

@@ -5,6 +5,13 @@ import type { AuditEventRecord } from './types.ts';
 
 const COLUMNS = ['seq', 'action', 'device_serial', 'canonical', 'hash'];
 
+/** An event before the chain: its canonical JSON up to `prev` and `seq`, which the chain adds. */
+export interface PendingEvent {
+  canonicalPrefix: string;
+  action: string;
+  deviceSerial: string | null;
+}
+
 /** Rows of the append-only audit log; the chain rules live in registry/audit-log.ts. */
 export class AuditStore {
   constructor(private readonly db: Knex | Knex.Transaction) {}
@@ -45,7 +52,7 @@ export class AuditStore {
    * committed when it starts, which lockChain ensures is after every earlier
    * append. A batch revocation appends a chunk's thousand events at once.
    */
-  async appendAfterHead(events: ReadonlyArray<{ canonicalPrefix: string; action: string; deviceSerial: string | null }>): Promise<Array<{ seq: number; hash: string }>> {
+  async appendAfterHead(events: ReadonlyArray<PendingEvent>): Promise<Array<{ seq: number; hash: string }>> {
     const prefixes = events.map((e) => e.canonicalPrefix);
     const { rows } = await this.db.raw(
       `with recursive head as (
@@ -65,6 +72,28 @@ export class AuditStore {
       [prefixes, events.length, events.map((e) => e.action), events.map((e) => e.deviceSerial) as string[]],
     );
     return (rows as Array<{ seq: unknown; hash: string }>).map((row) => ({ seq: Number(row.seq), hash: row.hash }));
+  }
+
+  /** An action's events, waiting for the chain (registry/audit-log.ts): inside the action's transaction, no lock. */
+  async insertPending(events: ReadonlyArray<PendingEvent>): Promise<void> {
+    await this.db('audit_pending').insert(events.map((e) => ({ canonical_prefix: e.canonicalPrefix, action: e.action, device_serial: e.deviceSerial })));
+  }
+
+  /**
+   * Under the chain lock: moves up to `limit` committed pending events, oldest
+   * first, into the chain; returns how many. The caller's transaction makes
+   * the move all or nothing.
+   */
+  async chainPending(limit: number): Promise<number> {
+    const rows = (await this.db('audit_pending').select('id', 'canonical_prefix', 'action', 'device_serial').orderBy('id').limit(limit)) as Array<Record<string, unknown>>;
+    if (rows.length === 0) return 0;
+    await this.appendAfterHead(rows.map((row) => ({ canonicalPrefix: String(row.canonical_prefix), action: String(row.action), deviceSerial: toStringOrNull(row.device_serial) })));
+    await this.db('audit_pending').whereIn('id', rows.map((row) => row.id as number)).delete();
+    return rows.length;
+  }
+
+  async anyPending(): Promise<boolean> {
+    return (await this.db('audit_pending').select('id').first()) !== undefined;
   }
 
   /** Events in chain order, a page at a time, starting after `afterSeq`. */

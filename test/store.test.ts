@@ -215,6 +215,37 @@ for (const kind of DATABASE_KINDS) {
         expect(await audit.verify(store)).to.include({ ok: true, events: 20 });
       });
 
+      it('group commit: actions from two processes (two pools, two logs) commit side by side and form one chain, nothing left pending', async () => {
+        const second = openDatabase(database.location);
+        try {
+          const other = new Store(second);
+          const otherLog = new AuditLog(() => new Date());
+          const pglite = kind === 'pglite';
+          // PGlite is one connection: the second "process" is the same database handle.
+          const [storeB, logB] = pglite ? [store, audit] : [other, otherLog];
+          await Promise.all(Array.from({ length: 60 }, (_, i) => (i % 2 === 0 ? audit.recordAlone(store, { action: 'test.a', actor: 'cli', data: { i } }) : logB.recordAlone(storeB, { action: 'test.b', actor: 'cli', data: { i } }))));
+          expect(await audit.verify(store)).to.include({ ok: true, events: 60 });
+          expect(await store.audit.anyPending()).to.equal(false);
+        } finally {
+          await second.destroy();
+        }
+      });
+
+      it('events committed by a process that died before chaining them are chained by the next run, anyone\'s', async () => {
+        await appendMany(2);
+        // The action's transaction committed its pending events; the process was killed before chaining.
+        await store.transaction((tx) => tx.audit.insertPending([
+          { canonicalPrefix: '{"action":"test.orphan","actor":"cli","at":"2026-11-24T00:00:00.000Z","data":{"n":1},', action: 'test.orphan', deviceSerial: null },
+          { canonicalPrefix: '{"action":"test.orphan","actor":"cli","at":"2026-11-24T00:00:00.000Z","data":{"n":2},', action: 'test.orphan', deviceSerial: null },
+        ]));
+        expect(await store.audit.anyPending()).to.equal(true);
+        expect(await audit.verify(store)).to.include({ ok: true, events: 2 });
+        await new AuditLog(() => new Date()).chain(store);
+        expect(await store.audit.anyPending()).to.equal(false);
+        expect(await audit.verify(store)).to.include({ ok: true, events: 4 });
+        expect(JSON.parse((await store.audit.bySeq(4))!.canonical)).to.include({ action: 'test.orphan', seq: 4 });
+      });
+
       it('an edited event breaks the chain at that event', async () => {
         await appendMany(5);
         const row = (await store.audit.page(2, 1))[0]!;
