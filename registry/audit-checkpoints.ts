@@ -44,6 +44,20 @@ export class AuditCheckpoints {
 
   /** Signs the current head; returns the latest checkpoint when the head has not moved, undefined when the log is empty. */
   async create(store: Store): Promise<Checkpoint | undefined> {
+    return this.createIf(store, () => true);
+  }
+
+  /**
+   * The timer's checkpoint: signed only when the latest one is at least
+   * `interval` old, so that many server processes on one database sign one
+   * per interval between them, not one each.
+   */
+  async createIfDue(store: Store, interval: number): Promise<Checkpoint | undefined> {
+    const now = this.clock().getTime();
+    return this.createIf(store, (latest) => !latest || now - Date.parse(latest.at) >= interval);
+  }
+
+  private async createIf(store: Store, due: (latest: CheckpointBody | undefined) => boolean): Promise<Checkpoint | undefined> {
     return store.transaction(async (tx) => {
       // One signer at a time, so two nodes do not sign one head twice.
       await tx.lock(LOCKS.checkpoint);
@@ -51,6 +65,7 @@ export class AuditCheckpoints {
       if (!head) return undefined;
       const latest = await tx.checkpoints.latest();
       if (latest && latest.seq === head.seq) return toCheckpoint(latest);
+      if (!due(latest ? (JSON.parse(latest.canonical) as CheckpointBody) : undefined)) return toCheckpoint(latest!);
       const body: CheckpointBody = { seq: head.seq, head: head.hash, at: this.clock().toISOString(), key: AUDIT_KEY_LABEL };
       const canonical = canonicalize(body)!;
       const { signature } = await this.signer.sign(Buffer.from(canonical, 'utf8'));

@@ -24,6 +24,7 @@ import { CrlPublisher } from '../publish/crl-publisher.ts';
 import { DomainError } from '../errors/domain-error.ts';
 import { ConfigError, loadConfig } from './config.ts';
 import { migrate, openDatabase, pendingMigrations } from '../store/database.ts';
+import { reportServing, runWorkers, workerIndex } from './workers.ts';
 import { runtimeGrants } from '../store/roles.ts';
 import { openContext, type Context } from './context.ts';
 import { DataDirLockedError } from './data-lock.ts';
@@ -112,22 +113,41 @@ export function buildProgram(io: CliIo): Command {
     .command('serve')
     .description('start the HTTPS and HTTP listeners')
     .option('--init-if-empty', 'run init first when no hierarchy exists yet (npm start)')
-    .action((options: { initIfEmpty?: boolean }) =>
-      io.withContext(async (ctx) => {
+    .option('--workers <n>', 'server processes sharing the listeners, to use every core (PostgreSQL only)', '1')
+    .action(async (options: { initIfEmpty?: boolean; workers: string }) => {
+      if (!/^[1-9]\d?$/.test(options.workers)) throw new CliError('--workers is a number of processes, 1 to 99');
+      const workers = Number(options.workers);
+      const worker = workerIndex();
+      if (workers > 1 && worker === undefined) {
+        if (loadConfig().database.kind !== 'postgres') throw new CliError('--workers needs PostgreSQL (DEVID_DATABASE_URL): the embedded PGlite database serves one process');
+        // The primary initialises once, before any worker starts, then only watches them.
         if (options.initIfEmpty) {
+          await io.withContext(async (ctx) => {
+            const created = await initialiseIfEmpty(ctx, say);
+            if (created) printInitSummary(say, ctx, created);
+          }, true);
+        }
+        await runWorkers(io, workers);
+        return;
+      }
+      await io.withContext(async (ctx) => {
+        if (options.initIfEmpty && worker === undefined) {
           const created = await initialiseIfEmpty(ctx, say);
           if (created) printInitSummary(say, ctx, created);
         }
-        const running = await serve(ctx);
-        say(`serving HTTPS on ${ctx.config.listen.host}:${running.httpsPort} and HTTP on ${ctx.config.httpListen.host}:${running.httpPort}`);
+        const running = await serve(ctx, worker === undefined ? {} : { worker });
+        if (worker === undefined) say(`serving HTTPS on ${ctx.config.listen.host}:${running.httpsPort} and HTTP on ${ctx.config.httpListen.host}:${running.httpPort}`);
+        reportServing({ https: running.httpsPort, http: running.httpPort });
         await new Promise<void>((resolve) => {
           process.once('SIGINT', resolve);
           process.once('SIGTERM', resolve);
         });
-        say('stopping');
+        if (worker === undefined) say('stopping');
         await running.close();
-      }, options.initIfEmpty === true),
-    );
+      }, options.initIfEmpty === true && worker === undefined);
+      // A worker's channel to the primary would keep it alive once everything else has closed.
+      if (worker !== undefined) process.disconnect?.();
+    });
 
   const identity = program.command('identity').description('the public host, trust domain and HTTP base URL recorded at init');
   identity

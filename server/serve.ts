@@ -64,7 +64,18 @@ function closeServer(server: HttpServer | HttpsServer): Promise<void> {
 }
 
 /** `devid-ca serve`: checks the hierarchy and the audit key against the token, then starts both listeners. */
-export async function serve(ctx: Context): Promise<RunningServer> {
+export interface ServeOptions {
+  /**
+   * Which of `serve --workers N` this process is (server/workers.ts). Only
+   * the first opens the admin socket and resumes unfinished batch
+   * revocations; every worker serves requests and shares the background work
+   * through the database's locks.
+   */
+  worker?: number;
+}
+
+export async function serve(ctx: Context, options: ServeOptions = {}): Promise<RunningServer> {
+  const first = (options.worker ?? 0) === 0;
   const identity = await loadIdentity(ctx.store);
   if (!identity) throw new Error('this database holds no initialised CA: run "devid-ca init" first');
   for (const warning of [...identityDrift(ctx.config, identity), ...loopbackWarnings(identity)]) ctx.logger.warn(warning);
@@ -156,9 +167,9 @@ export async function serve(ctx: Context): Promise<RunningServer> {
   }) : undefined;
   const metricsPort = metricsServer ? await listen(metricsServer, ctx.config.metricsListen!) : undefined;
   // The CLI against this server (server/admin-socket.ts): with PGlite, the only way while it serves.
-  const admin = await startAdminSocket(ctx, ctx.logger, publication);
+  const admin = first ? await startAdminSocket(ctx, ctx.logger, publication) : { close: async () => {} };
   // Batch revocations a stopped process left half done go on where they stopped.
-  for (const batch of await revocations.unfinished()) {
+  for (const batch of first ? await revocations.unfinished() : []) {
     ctx.logger.info({ batch }, 'resuming the revocation of a compromised batch');
     revocations.resume(batch).catch((err) => ctx.logger.error({ err, batch }, 'batch revocation stopped: it resumes at the next start or request'));
   }
@@ -174,7 +185,8 @@ export async function serve(ctx: Context): Promise<RunningServer> {
   }, RENEW_CHECK_MS);
   renewal.unref();
   const checkpointTimer = setInterval(() => {
-    checkpoints.create(ctx.store).catch((err) => ctx.logger.error({ err }, 'audit checkpoint failed'));
+    // 90% of the interval: a timer a little early still signs; of several servers the first signs and the others find it fresh.
+    checkpoints.createIfDue(ctx.store, CHECKPOINT_EVERY_MS * 0.9).catch((err) => ctx.logger.error({ err }, 'audit checkpoint failed'));
   }, CHECKPOINT_EVERY_MS);
   checkpointTimer.unref();
   // Pending audit events a killed process committed but did not chain: whoever sees them chains them.

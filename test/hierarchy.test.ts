@@ -103,15 +103,16 @@ describe('hierarchy in SoftHSM: keys found by CKA_ID, ceremonies that clean up a
   it('a rollover whose transaction fails removes only the key it made; a rollover needs the root online', async () => {
     const { ctx } = env;
     await initialise(ctx);
-    const auditLog = ctx.audit as unknown as { append: unknown };
-    const append = auditLog.append;
-    auditLog.append = async () => {
+    // The events are written inside the action's transaction: a failure there must undo the whole action.
+    const auditLog = ctx.audit as unknown as { pending: unknown };
+    const pending = auditLog.pending;
+    auditLog.pending = () => {
       throw new Error('disk full');
     };
     try {
       expect(String(await rolloverOperationalCa(ctx, 'cli').catch((e: unknown) => e))).to.contain('disk full');
     } finally {
-      auditLog.append = append;
+      auditLog.pending = pending;
     }
     expect(await ctx.provider.findKey('devid-operational-2')).to.equal(undefined);
     for (const label of ['devid-root', 'devid-factory', 'devid-operational', 'devid-audit']) expect(await ctx.provider.findKey(label), label).to.not.equal(undefined);
@@ -128,15 +129,16 @@ describe('hierarchy in SoftHSM: keys found by CKA_ID, ceremonies that clean up a
     const { ctx } = env;
     // Another hierarchy's key on the same token, with a CA-like label: init must leave it alone.
     const foreign = await ctx.provider.createKey('devid-operational-7', 'P-256');
-    const auditLog = ctx.audit as unknown as { append: unknown };
-    const append = auditLog.append;
-    auditLog.append = async () => {
+    // The events are written inside the action's transaction: a failure there must undo the whole action.
+    const auditLog = ctx.audit as unknown as { pending: unknown };
+    const pending = auditLog.pending;
+    auditLog.pending = () => {
       throw new Error('disk full');
     };
     try {
       expect(String(await initialise(ctx).catch((e: unknown) => e))).to.contain('disk full');
     } finally {
-      auditLog.append = append;
+      auditLog.pending = pending;
     }
     for (const label of ['devid-root', 'devid-factory', 'devid-operational', 'devid-audit']) expect(await ctx.provider.findKey(label), label).to.equal(undefined);
     expect((await ctx.provider.findKeyById(foreign.id))?.label).to.equal('devid-operational-7');

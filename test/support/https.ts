@@ -30,6 +30,8 @@ export function httpsRequest(port: number, ca: string, method: string, path: str
       });
     });
     req.on('error', reject);
+    // A test fails rather than hangs when an answer never comes (the server's own request timeout is 30 s).
+    req.setTimeout(40_000, () => req.destroy(new Error(`no answer to ${method} ${path} within 40 s`)));
     if (body !== undefined) req.write(body);
     req.end();
   });
