@@ -22,7 +22,7 @@ import { migrate, openDatabase } from '../store/database.ts';
 import { Store } from '../store/store.ts';
 import { createTestDatabase } from '../test/support/databases.ts';
 import type { BenchResult } from './report.ts';
-import { startBenchCa } from './server-process.ts';
+import { startBenchCa, type BenchCa } from './server-process.ts';
 import { withSoftHsmToken } from './softhsm-token.ts';
 
 const CONCURRENCY = [1, 8, 64];
@@ -84,43 +84,56 @@ async function floorWith(provider: Pkcs11KeyProvider, ms: number): Promise<{ rat
   }
 }
 
+/** `count` devices with factory keys and birth certificates from the bench CA. */
+export async function benchDevices(bench: BenchCa, count: number): Promise<Device[]> {
+  const devices: Device[] = [];
+  for (let i = 0; i < count; i += 1) {
+    const dir = mkdtempSync(join(tmpdir(), 'devid-bench-device-'));
+    const keyPath = join(dir, 'factory-key.pem');
+    writeFileSync(keyPath, generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ format: 'pem', type: 'pkcs8' }));
+    const factoryKey = await fileFactoryKey(keyPath);
+    const birth = await bench.call('POST', '/factory/v1/birth-certificates', bench.factoryToken, { serial: `SN-B${i}`, model: 'bench-1', batch: 'b', csr: await factoryKey.csr() });
+    const device = new Device(`SN-B${i}`, dir, factoryKey, new AcmeClient(`${bench.origin}/acme/directory`, AcmeClient.generateAccountKey(), bench.ca, undefined, bench.agent), 'localhost');
+    writeFileSync(device.path('birth'), String(birth.json.certificate));
+    devices.push(device);
+  }
+  return devices;
+}
+
+/**
+ * Full enrollments (a new account: directory, newNonce, newAccount; then
+ * newOrder, authorization, challenge, finalize, download) from `concurrency`
+ * devices for about `ms`: completed and failed counts, and the seconds taken.
+ */
+export async function enrollFor(bench: BenchCa, devices: readonly Device[], concurrency: number, ms: number): Promise<{ done: number; errors: number; seconds: number }> {
+  let done = 0;
+  let errors = 0;
+  const started = performance.now();
+  const deadline = started + ms;
+  await Promise.all(devices.slice(0, concurrency).map(async (device) => {
+    while (performance.now() < deadline) {
+      const fresh = new Device(device.serial, device.dir, device.factoryKey, new AcmeClient(`${bench.origin}/acme/directory`, AcmeClient.generateAccountKey(), bench.ca, undefined, bench.agent), 'localhost');
+      try {
+        await fresh.enroll({ keepFiles: true });
+        done += 1;
+      } catch {
+        errors += 1;
+      }
+    }
+  }));
+  return { done, errors, seconds: (performance.now() - started) / 1000 };
+}
+
 async function benchOn(kind: 'pglite' | 'postgres', ms: number, base: { rate: number; cpuMs: number }): Promise<BenchResult[]> {
   const bench = await startBenchCa(kind, 128);
   if (!bench) return [{ name: 'enroll.acme.postgres', value: 0, unit: 'ops/s', note: 'skipped: no PostgreSQL at 127.0.0.1:5432' }];
-  const { origin, ca, agent, server } = bench;
   const results: BenchResult[] = [];
   try {
-    const devices: Device[] = [];
-    for (let i = 0; i < Math.max(...CONCURRENCY); i += 1) {
-      const dir = mkdtempSync(join(tmpdir(), 'devid-bench-device-'));
-      const keyPath = join(dir, 'factory-key.pem');
-      writeFileSync(keyPath, generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ format: 'pem', type: 'pkcs8' }));
-      const factoryKey = await fileFactoryKey(keyPath);
-      const birth = await bench.call('POST', '/factory/v1/birth-certificates', bench.factoryToken, { serial: `SN-B${i}`, model: 'bench-1', batch: 'b', csr: await factoryKey.csr() });
-      const device = new Device(`SN-B${i}`, dir, factoryKey, new AcmeClient(`${origin}/acme/directory`, AcmeClient.generateAccountKey(), ca, undefined, agent), 'localhost');
-      writeFileSync(device.path('birth'), String(birth.json.certificate));
-      devices.push(device);
-    }
+    const devices = await benchDevices(bench, Math.max(...CONCURRENCY));
     for (const concurrency of CONCURRENCY) {
-      let done = 0;
-      let errors = 0;
-      const cpuBefore = server.cpuMs();
-      const started = performance.now();
-      const deadline = started + ms;
-      await Promise.all(devices.slice(0, concurrency).map(async (device) => {
-        while (performance.now() < deadline) {
-          // A full enrollment: a new account (directory, newNonce, newAccount), newOrder, authorization, challenge, finalize, download.
-          const fresh = new Device(device.serial, device.dir, device.factoryKey, new AcmeClient(`${origin}/acme/directory`, AcmeClient.generateAccountKey(), ca, undefined, agent), 'localhost');
-          try {
-            await fresh.enroll({ keepFiles: true });
-            done += 1;
-          } catch {
-            errors += 1;
-          }
-        }
-      }));
-      const seconds = (performance.now() - started) / 1000;
-      const cpu = (server.cpuMs() - cpuBefore) / Math.max(1, done);
+      const cpuBefore = bench.server.cpuMs();
+      const { done, errors, seconds } = await enrollFor(bench, devices, concurrency, ms);
+      const cpu = (bench.server.cpuMs() - cpuBefore) / Math.max(1, done);
       const note = errors > 0 ? `${errors} failed` : undefined;
       results.push({ name: `enroll.acme.c${concurrency}.${kind}`, value: done / seconds, unit: 'ops/s', floor: base.rate, ...(note ? { note } : {}) });
       results.push({ name: `enroll.acme.cpu.c${concurrency}.${kind}`, value: cpu, unit: 'ms/op', floor: base.cpuMs, ...(note ? { note } : {}) });

@@ -6,6 +6,7 @@ import { benchExport } from './export.bench.ts';
 import { benchFactory } from './factory.bench.ts';
 import { benchHsm } from './hsm.bench.ts';
 import { benchOcsp } from './ocsp.bench.ts';
+import { benchScale } from './scale.bench.ts';
 import { print, type BenchResult } from './report.ts';
 
 /**
@@ -24,6 +25,7 @@ const benches: Array<[string, (ms: number) => Promise<BenchResult[]>]> = [
   ['batch', benchBatch],
   ['export', benchExport],
   ['audit', benchAudit],
+  ['scale', benchScale],
 ];
 
 for (const [name, bench] of benches.filter(([name]) => !only || only.split(',').includes(name))) {

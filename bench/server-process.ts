@@ -32,11 +32,28 @@ export function cli(args: string[], env: Record<string, string>): string {
   return result.stdout;
 }
 
+function processCpuMs(pid: number): number {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return ((Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS) * 1000;
+  } catch {
+    return 0; // a worker that has just exited
+  }
+}
+
+function childPids(pid: number): number[] {
+  try {
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
+}
+
 /** `devid-ca serve` in its own process, so its CPU is measured apart from the clients'. */
-export async function startServer(env: Record<string, string>): Promise<ServerProcess> {
+export async function startServer(env: Record<string, string>, args: string[] = []): Promise<ServerProcess> {
   // DEVID_BENCH_PROFILE=<dir>: a V8 CPU profile of the server (written when it stops).
   const profile = process.env.DEVID_BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.DEVID_BENCH_PROFILE}`] : [];
-  const child = spawn(process.execPath, [...profile, BIN, 'serve'], { env: { ...baseEnv(), DEVID_LOG_LEVEL: 'warn', ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(process.execPath, [...profile, BIN, 'serve', ...args], { env: { ...baseEnv(), DEVID_LOG_LEVEL: 'warn', ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
   let output = '';
   await new Promise<void>((resolve, reject) => {
     child.stderr!.on('data', (chunk) => {
@@ -48,10 +65,8 @@ export async function startServer(env: Record<string, string>): Promise<ServerPr
   const pid = child.pid!;
   return {
     pid,
-    cpuMs: () => {
-      const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-      return ((Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS) * 1000;
-    },
+    // The process and its workers (serve --workers): utime and stime of each.
+    cpuMs: () => [pid, ...childPids(pid)].reduce((sum, p) => sum + processCpuMs(p), 0),
     stop: async () => {
       const exited = new Promise((resolve) => child.once('exit', resolve));
       child.kill('SIGTERM');
@@ -78,7 +93,7 @@ export interface BenchCa {
 }
 
 /** Init, tokens and serve for one database kind; undefined when PostgreSQL is asked for and none answers. */
-export async function startBenchCa(kind: 'pglite' | 'postgres', maxSockets: number): Promise<BenchCa | undefined> {
+export async function startBenchCa(kind: 'pglite' | 'postgres', maxSockets: number, serveArgs: string[] = []): Promise<BenchCa | undefined> {
   const pg: TestDatabase | undefined = kind === 'postgres' ? await createTestDatabase('postgres').catch(() => undefined) : undefined;
   if (kind === 'postgres' && !pg) return undefined;
   const dir = mkdtempSync(join(tmpdir(), 'devid-bench-ca-'));
@@ -96,7 +111,7 @@ export async function startBenchCa(kind: 'pglite' | 'postgres', maxSockets: numb
     const tokenOf = (args: string[]) => (JSON.parse(cli(['token', 'create', ...args, '--json'], env)) as { token: string }).token;
     const factoryToken = tokenOf(['--role', 'factory', '--line', 'bench']);
     const operatorToken = tokenOf(['--role', 'operator']);
-    const server = await startServer(env);
+    const server = await startServer(env, serveArgs);
     const ca = new x509.X509Certificate(new Uint8Array(await (await fetch(`http://${env.DEVID_HTTP_LISTEN}/ca/root.crt`)).arrayBuffer())).toString('pem');
     const agent = new Agent({ keepAlive: true, maxSockets, ca });
     const origin = `https://localhost:${port}`;
