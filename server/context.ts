@@ -64,7 +64,7 @@ export async function openContext(config: Config, logger: Logger, options: OpenO
     const provider = await Pkcs11KeyProvider.open({ modulePath: config.pkcs11.modulePath, tokenLabel: config.pkcs11.tokenLabel, pin });
     cleanups.push(() => provider.close());
 
-    const db = openDatabase(config.database, { timeoutMs: config.databaseTimeoutMs });
+    const db = openDatabase(config.database, { timeoutMs: config.databaseTimeoutMs, warn: (message) => logger.warn({ database: String(message).split('\n')[0] }, 'database connection trouble') });
     const store = new Store(db);
     cleanups.push(() => store.close());
     await migrate(db, config.database);

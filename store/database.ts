@@ -18,6 +18,12 @@ export interface DatabaseOptions {
    * the answer). Without it a lost database makes requests hang for minutes.
    */
   timeoutMs?: number;
+  /**
+   * Where the driver's own complaints go (a connection lost, an acquire that
+   * failed): to the server's log as one JSON line each, not to the console.
+   * They are warnings: the request that met them answers 503 by itself.
+   */
+  warn?: (message: string) => void;
 }
 
 export function openDatabase(location: DatabaseLocation, options: DatabaseOptions = {}): Knex {
@@ -26,7 +32,9 @@ export function openDatabase(location: DatabaseLocation, options: DatabaseOption
     const timeouts = timeoutMs
       ? { connectionTimeoutMillis: timeoutMs, statement_timeout: timeoutMs, query_timeout: timeoutMs + 2000, idle_in_transaction_session_timeout: 6 * timeoutMs }
       : {};
+    const warn = options.warn;
     return knexFactory({
+      ...(warn ? { log: { warn, error: warn, deprecate: warn, debug: () => {} } } : {}),
       client: 'pg',
       connection: { connectionString: location.url, keepAlive: true, ...timeouts } as Knex.PgConnectionConfig,
       pool: { min: 0, max: 10, ...(timeoutMs ? { acquireTimeoutMillis: timeoutMs, createTimeoutMillis: timeoutMs } : {}) },

@@ -13,8 +13,25 @@ export class BlackHoleProxy {
 
   constructor(private readonly targetPort: number, private readonly targetHost = '127.0.0.1') {}
 
+  /** While down, every connection is dropped at once, as a database that restarts or fails over. */
+  down = false;
+
+  /** A restart or a failover: every open connection is cut, and new ones are refused until `up`. */
+  drop(): void {
+    this.down = true;
+    for (const socket of this.sockets) socket.destroy();
+  }
+
+  up(): void {
+    this.down = false;
+  }
+
   async start(): Promise<void> {
     this.server = createServer((client) => {
+      if (this.down) {
+        client.destroy();
+        return;
+      }
       this.sockets.add(client);
       client.on('close', () => this.sockets.delete(client));
       client.on('error', () => undefined);
