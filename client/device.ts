@@ -129,8 +129,41 @@ export class Device {
     if (!this.acme.accountUrl) await this.acme.newAccount();
   }
 
+  /**
+   * The successor of the current certificate that the CA issued but this
+   * device never received (the answer was lost: a server killed, a network
+   * cut after the commit), found among this account's valid orders; or
+   * undefined. Its key was never kept, so the device renews it at once.
+   */
+  async lostSuccessor(): Promise<x509.X509Certificate | undefined> {
+    const current = this.current();
+    if (!current) return undefined;
+    await this.ready();
+    const currentId = certIdOf(current);
+    const account = (await this.acme.post(this.acme.accountUrl!, '')).json as { orders?: string };
+    if (!account.orders) return undefined;
+    const orders = ((await this.acme.post(account.orders, '')).json as { orders: string[] }).orders;
+    for (const url of [...orders].reverse()) {
+      const order = (await this.acme.post(url, '')).json as { status: string; replaces?: string; certificate?: string };
+      if (order.status === 'valid' && order.replaces === currentId && order.certificate) return pemCertificates((await this.acme.post(order.certificate, '')).text)[0];
+    }
+    return undefined;
+  }
+
   /** One enrollment (or renewal): order, attestation, finalize, download. */
   async enroll(options: EnrollOptions = {}): Promise<EnrollResult> {
+    try {
+      return await this.enrollOnce(options);
+    } catch (err) {
+      // A renewal the CA already answered, to a device that did not hear it: renew the lost successor instead.
+      if (options.replaces !== undefined || !(err instanceof AcmeError) || !err.problem?.type?.endsWith(':alreadyReplaced')) throw err;
+      const lost = await this.lostSuccessor();
+      if (!lost) throw err;
+      return this.enrollOnce({ ...options, replaces: certIdOf(lost) });
+    }
+  }
+
+  private async enrollOnce(options: EnrollOptions): Promise<EnrollResult> {
     await this.ready();
     const current = this.current();
     const replaces = typeof options.replaces === 'string' ? options.replaces : options.replaces !== false && current ? certIdOf(current) : undefined;
