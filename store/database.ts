@@ -95,8 +95,9 @@ async function currentUser(db: Knex): Promise<string> {
 }
 
 /** PostgreSQL error classes that mean "not now" rather than "wrong": connection lost, shutting down, timed out. */
-const UNAVAILABLE_CODES = new Set(['57014', '57P01', '57P02', '57P03', '53300', '25P03', 'ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'EPIPE']);
-const UNAVAILABLE_MESSAGES = /Connection terminated|Query read timeout|timeout exceeded when trying to connect|Client has encountered a connection error|connection timeout/i;
+// 53100: disk full; 53200: out of memory. Not wrong, not now: the request can be tried again once space is freed.
+const UNAVAILABLE_CODES = new Set(['53100', '53200', '57014', '57P01', '57P02', '57P03', '53300', '25P03', 'ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'EPIPE']);
+const UNAVAILABLE_MESSAGES = /No space left on device|ENOSPC|Connection terminated|Query read timeout|timeout exceeded when trying to connect|Client has encountered a connection error|connection timeout/i;
 
 /** The database did not answer (or answered "not now"): callers answer 503 and try again later. */
 export function isDatabaseUnavailable(err: unknown): boolean {
