@@ -1,3 +1,5 @@
+import { useEffect, useState } from './preact-htm.mjs';
+
 // The console's only door to the server: same-origin fetch under the session
 // cookie, with the session's CSRF token on every request that changes state.
 let csrf = null;
@@ -30,4 +32,20 @@ export const enc = encodeURIComponent;
 /** A time as the operator reads it: UTC, to the second. */
 export function when(iso) {
   return iso ? iso.replace('T', ' ').replace(/\.\d+Z$/, 'Z') : '—';
+}
+
+/**
+ * A page's data: fetched when `path` changes, and again by `reload` after an
+ * action; `error` holds the server's problem detail.
+ */
+export function useResource(path) {
+  const [data, setData] = useState(null);
+  const [error, setError] = useState(null);
+  const reload = () => api('GET', path).then((value) => { setError(null); setData(value); }, (err) => setError(err.message));
+  useEffect(() => {
+    setData(null);
+    setError(null);
+    reload();
+  }, [path]);
+  return { data, error, reload };
 }

@@ -1,6 +1,6 @@
-import { html, useEffect, useState } from './preact-htm.mjs';
+import { html, useState } from './preact-htm.mjs';
 import { ActionButton, REASONS } from './actions.mjs';
-import { api, enc, when } from './api.mjs';
+import { enc, useResource, when } from './api.mjs';
 import { LineageGraph } from './lineage.mjs';
 
 const LABELS = {
@@ -26,15 +26,8 @@ function summary(data) {
 
 /** One device: its state and actions, lineage graph, certificates, support grants and timeline. */
 export function DevicePage({ serial, me }) {
-  const [history, setHistory] = useState(null);
-  const [error, setError] = useState(null);
+  const { data: history, error, reload: load } = useResource(`/audit/v1/devices/${enc(serial)}/history`);
   const [notice, setNotice] = useState(null);
-  const load = () => api('GET', `/audit/v1/devices/${enc(serial)}/history`).then(setHistory, (err) => setError(err.message));
-  useEffect(() => {
-    setHistory(null);
-    setError(null);
-    load();
-  }, [serial]);
   const done = (text) => () => {
     setNotice(text);
     load();

@@ -1,6 +1,6 @@
 import { html, useEffect, useState } from './preact-htm.mjs';
 import { ActionButton, REASONS } from './actions.mjs';
-import { api, enc, when } from './api.mjs';
+import { api, enc, useResource, when } from './api.mjs';
 
 function Breakdown({ title, data, link, none = 'none' }) {
   return html`
@@ -15,13 +15,8 @@ function Breakdown({ title, data, link, none = 'none' }) {
 
 /** The fleet at a glance: states, models, classes, owners; rotation overdue; clone signals and forks; batch revocations. */
 export function FleetPage({ me }) {
-  const [fleet, setFleet] = useState(null);
-  const [error, setError] = useState(null);
+  const { data: fleet, error, reload: load } = useResource('/console/v1/fleet');
   const [notice, setNotice] = useState(null);
-  const load = () => api('GET', '/console/v1/fleet').then(setFleet, (err) => setError(err.message));
-  useEffect(() => {
-    load();
-  }, []);
   if (error) return html`<p class="error" role="alert">${error}</p>`;
   if (!fleet) return html`<p>Loading the fleet…</p>`;
   const search = (field) => (value) => `#/devices?${field}=${enc(value)}`;

@@ -1,18 +1,13 @@
-import { html, useEffect, useState } from './preact-htm.mjs';
+import { html, useState } from './preact-htm.mjs';
 import { ActionButton } from './actions.mjs';
-import { api, when } from './api.mjs';
+import { useResource, when } from './api.mjs';
 
 const age = (iso, now) => (iso ? `${Math.round((Date.parse(now) - Date.parse(iso)) / 60000)} min ago` : '—');
 
 /** Audit chain and checkpoints; CRL and OCSP freshness per issuing CA. */
 export function StatusPage({ me }) {
-  const [status, setStatus] = useState(null);
-  const [error, setError] = useState(null);
+  const { data: status, error, reload: load } = useResource('/console/v1/status');
   const [notice, setNotice] = useState(null);
-  const load = () => api('GET', '/console/v1/status').then(setStatus, (err) => setError(err.message));
-  useEffect(() => {
-    load();
-  }, []);
   if (error) return html`<p class="error" role="alert">${error}</p>`;
   if (!status) return html`<p>Loading…</p>`;
   const { audit } = status;
