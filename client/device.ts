@@ -1,5 +1,5 @@
 import { createPrivateKey, createPublicKey, generateKeyPairSync, sign as nodeSign, webcrypto, type KeyObject } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as x509 from '@peculiar/x509';
 import { AcmeClient, AcmeError } from './acme-client.ts';
@@ -13,6 +13,9 @@ export const FILES = {
   signCount: 'sign-count',
   certificate: 'cert.pem',
   key: 'key.pem',
+  /** A renewal under way: its new key and its order, kept until the certificate is written, so a lost answer can be resumed. */
+  pendingKey: 'pending-key.pem',
+  pendingOrder: 'pending-order',
 } as const;
 
 /** Writes a file whole or not at all (write beside it, then rename), keys with mode 0600. */
@@ -39,6 +42,8 @@ export interface EnrollOptions {
   attestation?: AttestationInput['override'];
   /** Runs between the order and the attestation (tests: revoke something meanwhile). */
   beforeAttestation?: () => Promise<void>;
+  /** Runs between the attestation and the finalize (tests: an answer lost there). */
+  beforeFinalize?: () => Promise<void>;
 }
 
 export interface EnrollResult {
@@ -155,12 +160,52 @@ export class Device {
     try {
       return await this.enrollOnce(options);
     } catch (err) {
-      // A renewal the CA already answered, to a device that did not hear it: renew the lost successor instead.
       if (options.replaces !== undefined || !(err instanceof AcmeError) || !err.problem?.type?.endsWith(':alreadyReplaced')) throw err;
+      // An earlier renewal of this device holds the claim: finish it with the key it kept.
+      const resumed = await this.resumePending();
+      if (resumed) return resumed;
+      // A renewal the CA already answered, to a device that did not hear it and kept no key: renew the lost successor instead.
       const lost = await this.lostSuccessor();
       if (!lost) throw err;
       return this.enrollOnce({ ...options, replaces: certIdOf(lost) });
     }
+  }
+
+  /**
+   * Finishes the renewal whose answer was lost after its attestation: its
+   * order, finalized with the new key kept in `pending-key.pem` (or
+   * downloaded if the CA finished it); undefined when there is none to finish.
+   */
+  async resumePending(): Promise<EnrollResult | undefined> {
+    if (!existsSync(this.path('pendingKey')) || !existsSync(this.path('pendingOrder'))) return undefined;
+    await this.ready();
+    const keyPem = readFileSync(this.path('pendingKey'), 'utf8');
+    const orderUrl = readFileSync(this.path('pendingOrder'), 'utf8').trim();
+    const answer = await this.acme.post(orderUrl, '').catch(() => undefined);
+    let order = answer?.json as { status?: string; finalize?: string; certificate?: string } | undefined;
+    if (order?.status === 'ready') order = (await this.acme.post(order.finalize!, { csr: await csrFor(createPrivateKey(keyPem), `CN=${this.serial}`) })).json;
+    for (let polls = 0; order?.status === 'processing' && polls < 20; polls += 1) {
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      order = (await this.acme.post(orderUrl, '')).json;
+    }
+    if (order?.status !== 'valid' || !order.certificate) {
+      this.forgetPending();
+      return undefined;
+    }
+    const chainPem = (await this.acme.post(order.certificate, '')).text;
+    this.keep(keyPem, chainPem);
+    return { order: order as Record<string, unknown>, orderUrl, chainPem, certificate: pemCertificates(chainPem)[0]!, keyPem };
+  }
+
+  private keep(keyPem: string, chainPem: string): void {
+    writeAtomically(this.path('key'), keyPem, 0o600);
+    writeAtomically(this.path('certificate'), chainPem);
+    this.forgetPending();
+  }
+
+  private forgetPending(): void {
+    rmSync(this.path('pendingKey'), { force: true });
+    rmSync(this.path('pendingOrder'), { force: true });
   }
 
   private async enrollOnce(options: EnrollOptions): Promise<EnrollResult> {
@@ -186,7 +231,15 @@ export class Device {
       ...(options.firmware ? { firmware: options.firmware } : {}),
       ...(options.attestation ? { override: options.attestation } : {}),
     });
+    const keyPem = newKey.export({ format: 'pem', type: 'pkcs8' }).toString();
+    // Kept before the attestation commits this key to the order: an answer lost from here on can be resumed.
+    const resumable = !options.keepFiles && !options.newKey && !options.csrKey;
+    if (resumable) {
+      writeAtomically(this.path('pendingKey'), keyPem, 0o600);
+      writeAtomically(this.path('pendingOrder'), `${orderUrl}\n`);
+    }
     await this.acme.post(challenge.url, { attObj: attObj.toString('base64url') });
+    await options.beforeFinalize?.();
     let order = (await this.acme.post(ordered.json.finalize, { csr: await csrFor(options.csrKey ?? newKey, options.csrSubject ?? `CN=${this.serial}`) })).json;
     for (let polls = 0; order.status === 'processing' && polls < 20; polls += 1) {
       await new Promise((resolve) => setTimeout(resolve, 500));
@@ -194,11 +247,7 @@ export class Device {
     }
     if (order.status !== 'valid') throw new AcmeError(400, order.error);
     const chainPem = (await this.acme.post(order.certificate, '')).text;
-    const keyPem = newKey.export({ format: 'pem', type: 'pkcs8' }).toString();
-    if (!options.keepFiles) {
-      writeAtomically(this.path('key'), keyPem, 0o600);
-      writeAtomically(this.path('certificate'), chainPem);
-    }
+    if (!options.keepFiles) this.keep(keyPem, chainPem);
     return { order, orderUrl, chainPem, certificate: pemCertificates(chainPem)[0]!, keyPem };
   }
 

@@ -28,4 +28,22 @@ describe('device: a renewal answer lost on the way', function () {
     expect(history.lineage.forks).to.deep.equal([]);
     expect(certIdOf(device.current()!)).to.equal(certIdOf(next.certificate));
   });
+
+  it('a renewal cut after its attestation is finished with the key the device kept, not left to block renewals until its order expires', async () => {
+    const device = await makeDevice(server, 'LOST-2');
+    const first = await device.enroll();
+    const cut = await device.enroll({ beforeFinalize: async () => { throw new Error('connection lost'); } }).catch((err: Error) => err);
+    expect(String(cut)).to.include('connection lost');
+    const next = await device.enroll();
+    expect(next.certificate.serialNumber).to.not.equal(first.certificate.serialNumber);
+    // The certificate is for the key attested in the cut renewal, and the device has that key.
+    const { createPrivateKey, createPublicKey } = await import('node:crypto');
+    const { readFileSync, existsSync } = await import('node:fs');
+    const keyDer = createPublicKey(createPrivateKey(readFileSync(device.path('key'), 'utf8'))).export({ format: 'der', type: 'spki' });
+    expect(Buffer.from(next.certificate.publicKey.rawData).equals(keyDer)).to.equal(true);
+    expect(existsSync(device.path('pendingKey'))).to.equal(false);
+    const history = (await server.request('GET', '/audit/v1/devices/LOST-2/history', { token: server.tokens.auditor })).json;
+    expect(history.certificates.filter((c: { kind: string }) => c.kind === 'operational')).to.have.length(2);
+    expect(history.lineage.forks).to.deep.equal([]);
+  });
 });
