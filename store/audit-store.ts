@@ -43,37 +43,6 @@ export class AuditStore {
     return row ? fromRow(row) : undefined;
   }
 
-  /**
-   * Appends events after the current head in one statement: the caller
-   * gives each event's RFC 8785 canonical JSON without its last two members
-   * (`prev` and `seq` sort after every other key), and the database adds
-   * them, event after event, from the head (a recursive query) and computes
-   * each SHA-256. Under READ COMMITTED the statement reads the head as
-   * committed when it starts, which lockChain ensures is after every earlier
-   * append. A batch revocation appends a chunk's thousand events at once.
-   */
-  async appendAfterHead(events: ReadonlyArray<PendingEvent>): Promise<Array<{ seq: number; hash: string }>> {
-    const prefixes = events.map((e) => e.canonicalPrefix);
-    const { rows } = await this.db.raw(
-      `with recursive head as (
-         select coalesce(max(seq), 0) as seq, coalesce((select hash from audit_events order by seq desc limit 1), repeat('0', 64)) as hash from audit_events
-       ), chain (ord, seq, hash, canonical) as (
-         select 0, seq, hash, null::text from head
-         union all
-         select c.ord + 1, c.seq + 1, encode(sha256(convert_to(e.canonical, 'UTF8')), 'hex'), e.canonical
-         from chain c cross join lateral (
-           select (?::text[])[c.ord + 1] || '"prev":"' || c.hash || '","seq":' || (c.seq + 1) || '}' as canonical
-         ) e
-         where c.ord < ?
-       )
-       insert into audit_events (seq, action, device_serial, canonical, hash)
-       select seq, (?::text[])[ord], (?::text[])[ord], canonical, hash from chain where ord > 0 order by ord
-       returning seq, hash`,
-      [prefixes, events.length, events.map((e) => e.action), events.map((e) => e.deviceSerial) as string[]],
-    );
-    return (rows as Array<{ seq: unknown; hash: string }>).map((row) => ({ seq: Number(row.seq), hash: row.hash }));
-  }
-
   /** An action's events, waiting for the chain (registry/audit-log.ts): inside the action's transaction, no lock. */
   async insertPending(events: ReadonlyArray<PendingEvent>): Promise<void> {
     await this.db('audit_pending').insert(events.map((e) => ({ canonical_prefix: e.canonicalPrefix, action: e.action, device_serial: e.deviceSerial })));
@@ -81,15 +50,38 @@ export class AuditStore {
 
   /**
    * Under the chain lock: moves up to `limit` committed pending events, oldest
-   * first, into the chain; returns how many. The caller's transaction makes
-   * the move all or nothing.
+   * first, into the chain, in one statement; returns how many. Each event's
+   * canonical JSON is completed from the head with `prev` and `seq` (they
+   * sort last under RFC 8785) and hashed by the database, event after event
+   * (a recursive query). Under READ COMMITTED the statement reads the head as
+   * committed when it starts, which lockChain ensures is after every earlier
+   * append. The caller's transaction makes the move all or nothing.
    */
   async chainPending(limit: number): Promise<number> {
-    const rows = (await this.db('audit_pending').select('id', 'canonical_prefix', 'action', 'device_serial').orderBy('id').limit(limit)) as Array<Record<string, unknown>>;
-    if (rows.length === 0) return 0;
-    await this.appendAfterHead(rows.map((row) => ({ canonicalPrefix: String(row.canonical_prefix), action: String(row.action), deviceSerial: toStringOrNull(row.device_serial) })));
-    await this.db('audit_pending').whereIn('id', rows.map((row) => row.id as number)).delete();
-    return rows.length;
+    const { rows } = await this.db.raw(
+      `with recursive moved as (
+         delete from audit_pending where id in (select id from audit_pending order by id limit ?)
+         returning id, canonical_prefix, action, device_serial
+       ), batch as (
+         select array_agg(canonical_prefix order by id) as prefixes, array_agg(action order by id) as actions,
+                array_agg(device_serial order by id) as devices, count(*) as n from moved
+       ), head as (
+         select coalesce(max(seq), 0) as seq, coalesce((select hash from audit_events order by seq desc limit 1), repeat('0', 64)) as hash from audit_events
+       ), chain (ord, seq, hash, canonical) as (
+         select 0, seq, hash, null::text from head
+         union all
+         select c.ord + 1, c.seq + 1, encode(sha256(convert_to(e.canonical, 'UTF8')), 'hex'), e.canonical
+         from chain c cross join batch b cross join lateral (
+           select b.prefixes[c.ord + 1] || '"prev":"' || c.hash || '","seq":' || (c.seq + 1) || '}' as canonical
+         ) e
+         where c.ord < b.n
+       )
+       insert into audit_events (seq, action, device_serial, canonical, hash)
+       select c.seq, b.actions[c.ord], b.devices[c.ord], c.canonical, c.hash from chain c cross join batch b where c.ord > 0 order by c.ord
+       returning seq`,
+      [limit],
+    );
+    return (rows as unknown[]).length;
   }
 
   async anyPending(): Promise<boolean> {
