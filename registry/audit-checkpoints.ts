@@ -54,18 +54,19 @@ export class AuditCheckpoints {
    */
   async createIfDue(store: Store, interval: number): Promise<Checkpoint | undefined> {
     const now = this.clock().getTime();
-    return this.createIf(store, (latest) => !latest || now - Date.parse(latest.at) >= interval);
+    return this.createIf(store, (latest) => now - Date.parse(latest.at) >= interval);
   }
 
-  private async createIf(store: Store, due: (latest: CheckpointBody | undefined) => boolean): Promise<Checkpoint | undefined> {
+  private async createIf(store: Store, due: (latest: Checkpoint) => boolean): Promise<Checkpoint | undefined> {
     return store.transaction(async (tx) => {
       // One signer at a time, so two nodes do not sign one head twice.
       await tx.lock(LOCKS.checkpoint);
       const head = await tx.audit.head();
       if (!head) return undefined;
-      const latest = await tx.checkpoints.latest();
-      if (latest && latest.seq === head.seq) return toCheckpoint(latest);
-      if (!due(latest ? (JSON.parse(latest.canonical) as CheckpointBody) : undefined)) return toCheckpoint(latest!);
+      const stored = await tx.checkpoints.latest();
+      const latest = stored ? toCheckpoint(stored) : undefined;
+      // A log with no checkpoint yet is always due.
+      if (latest && (latest.seq === head.seq || !due(latest))) return latest;
       const body: CheckpointBody = { seq: head.seq, head: head.hash, at: this.clock().toISOString(), key: AUDIT_KEY_LABEL };
       const canonical = canonicalize(body)!;
       const { signature } = await this.signer.sign(Buffer.from(canonical, 'utf8'));

@@ -7,3 +7,11 @@ import type { AuditEntry } from './audit-log.ts';
 export function cloneSignalEvents(devices: readonly string[], actor: string, data: Record<string, unknown>): AuditEntry[] {
   return [...new Set(devices)].map((device) => ({ action: 'device.clone-suspected', actor, device, data }));
 }
+
+/** The events that signal a clone or a lineage fork: the console's fleet signals and the lineage graph's refused attempts. */
+export const SIGNAL_ACTIONS = ['device.clone-suspected', 'device.lineage-fork'] as const;
+
+/** A signal event's why, on one line: its reason, the attestation check that failed and its detail, as recorded. */
+export function signalReason(data: Record<string, unknown>): string {
+  return [data.reason, data.check, data.detail].filter((v) => typeof v === 'string').join(': ');
+}

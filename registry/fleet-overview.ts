@@ -1,13 +1,12 @@
 import type { Store } from '../store/store.ts';
 import { AuditLog } from './audit-log.ts';
+import { SIGNAL_ACTIONS, signalReason } from './clone-signals.ts';
 import { reasonName } from './revocation.ts';
 import { rotationReport } from './rotation-report.ts';
 
 /** Values shown per breakdown; the rest of a long tail is one "other" figure. */
 const TOP = 20;
 const RECENT_SIGNALS = 20;
-/** The events the overview lists as signals of a clone or a fork. */
-export const SIGNAL_ACTIONS = ['device.clone-suspected', 'device.lineage-fork'] as const;
 
 type Breakdown = { values: Array<{ value: string | null; devices: number }>; other: number };
 
@@ -38,9 +37,7 @@ export async function fleetOverview(store: Store, now: Date): Promise<FleetOverv
   const rotation = await rotationReport(store, {}, now);
   const signals = (await store.audit.recentByActions(SIGNAL_ACTIONS, RECENT_SIGNALS)).map((row) => {
     const event = AuditLog.parse(row);
-    const data = event.data ?? {};
-    const reason = [data.reason, data.check, data.detail].filter((v) => typeof v === 'string').join(': ');
-    return { seq: event.seq, at: event.at, action: event.action, device: row.deviceSerial, reason };
+    return { seq: event.seq, at: event.at, action: event.action, device: row.deviceSerial, reason: signalReason(event.data ?? {}) };
   });
   const batches = (await store.batches.unfinished()).map((b) => ({
     batch: b.batch, devices: b.devices, certificates: b.certificates, finished: false, reason: reasonName(b.reason), requestedAt: b.requestedAt.toISOString(),

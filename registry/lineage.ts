@@ -1,3 +1,5 @@
+import { SIGNAL_ACTIONS, signalReason } from './clone-signals.ts';
+
 /**
  * A device's certificate lineage as a graph (the console's lineage view):
  * each certificate points at its predecessor by SHA-256, the birth
@@ -19,7 +21,7 @@ export interface Lineage {
   refused: Array<{ seq: number; at: string; action: string; on: string | null; reason: string }>;
 }
 
-const REFUSALS = new Set(['device.lineage-fork', 'device.clone-suspected']);
+const REFUSALS = new Set<string>(SIGNAL_ACTIONS);
 
 export function lineageOf({ certificates, events }: LineageInput): Lineage {
   const successors = new Map<string, number>();
@@ -27,8 +29,7 @@ export function lineageOf({ certificates, events }: LineageInput): Lineage {
   const bySerial = new Map(certificates.map((c) => [c.serial, c.sha256]));
   const refused = events.filter((e) => REFUSALS.has(e.action)).map((e) => {
     const named = typeof e.data.replaces === 'string' ? e.data.replaces : undefined;
-    const reason = [e.data.reason, e.data.check, e.data.detail].filter((v) => typeof v === 'string').join(': ');
-    return { seq: e.seq, at: e.at, action: e.action, on: (named && bySerial.get(named)) ?? null, reason };
+    return { seq: e.seq, at: e.at, action: e.action, on: (named && bySerial.get(named)) ?? null, reason: signalReason(e.data) };
   });
   return {
     nodes: certificates.map((c) => ({

@@ -12,6 +12,11 @@ export interface ModelDeclaration {
   defaultClass?: string;
 }
 
+/** A model as the operator API and the CLI show it. */
+export function modelView(model: ModelRecord) {
+  return { name: model.name, hwType: model.hwType, manufacturer: model.manufacturer, defaultClass: model.defaultClass };
+}
+
 /** Checks a declaration: the hwType OID goes into every birth certificate's HardwareModuleName, the manufacturer into its O. */
 export function checkModelDeclaration(declaration: { hwType: unknown; manufacturer: unknown; defaultClass?: unknown }): ModelDeclaration {
   const { hwType, manufacturer, defaultClass } = declaration;

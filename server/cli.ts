@@ -13,7 +13,7 @@ import { exportLines, type ExportScope } from '../registry/audit-export.ts';
 import { verifyExport } from '../registry/export-verify.ts';
 import { deviceHistory, formatHistory } from '../registry/device-history.ts';
 import { checkCertificateSerial, checkModelName, checkName, checkSerial, checkText } from '../registry/identifiers.ts';
-import { checkModelDeclaration, declareModel } from '../registry/models.ts';
+import { checkModelDeclaration, declareModel, modelView } from '../registry/models.ts';
 import { assignDeviceClass, checkDeviceClass, deviceClassView, putDeviceClass } from '../registry/device-classes.ts';
 import { checkAllowlist, setFirmwareAllowlist } from '../registry/firmware-policy.ts';
 import { decommissionDevice, suspendOrResume, transferDevice } from '../registry/lifecycle.ts';
@@ -23,8 +23,8 @@ import { RevocationService, type RevocationListener } from '../registry/revocati
 import { CrlPublisher } from '../publish/crl-publisher.ts';
 import { DomainError } from '../errors/domain-error.ts';
 import { ConfigError, loadConfig } from './config.ts';
-import { migrate, openDatabase, pendingMigrations } from '../store/database.ts';
-import { reportServing, runWorkers, workerIndex } from './workers.ts';
+import { migrate, openDatabase } from '../store/database.ts';
+import { reportServing, runWorkers, stopSignal, workerIndex } from './workers.ts';
 import { runtimeGrants } from '../store/roles.ts';
 import { openContext, type Context } from './context.ts';
 import { DataDirLockedError } from './data-lock.ts';
@@ -138,10 +138,7 @@ export function buildProgram(io: CliIo): Command {
         const running = await serve(ctx, worker === undefined ? {} : { worker });
         if (worker === undefined) say(`serving HTTPS on ${ctx.config.listen.host}:${running.httpsPort} and HTTP on ${ctx.config.httpListen.host}:${running.httpPort}`);
         reportServing({ https: running.httpsPort, http: running.httpPort });
-        await new Promise<void>((resolve) => {
-          process.once('SIGINT', resolve);
-          process.once('SIGTERM', resolve);
-        });
+        await stopSignal();
         if (worker === undefined) say('stopping');
         await running.close();
       }, options.initIfEmpty === true && worker === undefined);
@@ -180,9 +177,8 @@ export function buildProgram(io: CliIo): Command {
       if (config.database.kind !== 'postgres') throw new CliError('migrate is for PostgreSQL; with the embedded PGlite database, init and serve migrate by themselves');
       const db = openDatabase(config.database, { timeoutMs: config.databaseTimeoutMs });
       try {
-        const pending = await pendingMigrations(db).catch(() => undefined);
-        await migrate(db, config.database);
-        say(`${pending === undefined ? 'schema' : pending.length === 0 ? 'no migration pending; schema' : `${pending.length} migration(s) applied; schema`} current${config.database.ownerUrl ? ', grants to the server role applied' : ''}`);
+        const applied = await migrate(db, config.database);
+        say(`${applied.length === 0 ? 'no migration pending; schema' : `${applied.length} migration(s) applied; schema`} current${config.database.ownerUrl ? ', grants to the server role applied' : ''}`);
       } finally {
         await db.destroy();
       }
@@ -472,7 +468,7 @@ export function buildProgram(io: CliIo): Command {
       io.withContext(async (ctx) => {
         const declaration = checkModelDeclaration({ hwType: options.hwType, manufacturer: options.manufacturer, ...(options.defaultClass ? { defaultClass: options.defaultClass } : {}) });
         const { created, model } = await declareModel(ctx.store, ctx.audit, io.actor, name, declaration, ctx.clock());
-        io.out(`${JSON.stringify({ name: model.name, hwType: model.hwType, manufacturer: model.manufacturer, defaultClass: model.defaultClass })}\n`);
+        io.out(`${JSON.stringify(modelView(model))}\n`);
         say(`model ${model.name} ${created ? 'declared' : 'saved'}`);
       }),
     );

@@ -35,10 +35,7 @@ export async function runWorkers(io: Pick<CliIo, 'say'>, count: number): Promise
     return worker;
   };
   for (let index = 0; index < count; index += 1) start(index);
-  await new Promise<void>((resolve) => {
-    process.once('SIGINT', resolve);
-    process.once('SIGTERM', resolve);
-  });
+  await stopSignal();
   stopping = true;
   io.say('stopping');
   const workers = Object.values(cluster.workers ?? {}).filter((w): w is Worker => w !== undefined);
@@ -47,6 +44,14 @@ export async function runWorkers(io: Pick<CliIo, 'say'>, count: number): Promise
     worker.once('exit', () => resolve());
     worker.process.kill('SIGTERM');
   })));
+}
+
+/** Resolves at the first SIGINT or SIGTERM: when a server, or the primary of its workers, stops. */
+export function stopSignal(): Promise<void> {
+  return new Promise<void>((resolve) => {
+    process.once('SIGINT', () => resolve());
+    process.once('SIGTERM', () => resolve());
+  });
 }
 
 /** In a worker: its index, given by the primary. */

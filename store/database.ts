@@ -3,7 +3,7 @@ import knexFactory, { type Knex } from 'knex';
 import ClientPGLite from 'knex-pglite';
 import pg from 'pg';
 import { MIGRATIONS } from '../migrations/index.ts';
-import { grantRuntimeRole } from './roles.ts';
+import { currentUser, grantRuntimeRole, MIGRATION_TABLE } from './roles.ts';
 
 /** Where the data lives: PGlite in a folder (embedded default) or a PostgreSQL URL. */
 export type DatabaseLocation = { kind: 'pglite'; dir: string } | { kind: 'postgres'; url: string; ownerUrl?: string };
@@ -51,7 +51,7 @@ export function openDatabase(location: DatabaseLocation, options: DatabaseOption
 
 /** The migrations this database has not had yet (all of them for an empty one). */
 export async function pendingMigrations(db: Knex): Promise<string[]> {
-  const applied = (await db.schema.hasTable('schema_migrations')) ? new Set((await db('schema_migrations').select('name')).map((r: { name: string }) => r.name)) : new Set<string>();
+  const applied = (await db.schema.hasTable(MIGRATION_TABLE)) ? new Set((await db(MIGRATION_TABLE).select('name')).map((r: { name: string }) => r.name)) : new Set<string>();
   return MIGRATIONS.map(([name]) => name).filter((name) => !applied.has(name));
 }
 
@@ -64,21 +64,21 @@ export async function pendingMigrations(db: Knex): Promise<string[]> {
  * Without one, a server whose role may not change the schema starts when
  * there is nothing to migrate, and says what to run when there is.
  */
-export async function migrate(db: Knex, location: DatabaseLocation): Promise<void> {
+export async function migrate(db: Knex, location: DatabaseLocation): Promise<string[]> {
   const source: Knex.MigrationSource<[string, Knex.Migration]> = {
     getMigrations: async () => [...MIGRATIONS],
     getMigrationName: ([name]) => name,
     getMigration: async ([, migration]) => migration,
   };
-  if (location.kind === 'pglite') {
-    await db.migrate.latest({ migrationSource: source, tableName: 'schema_migrations' });
-    return;
-  }
-  if (!location.ownerUrl && (await pendingMigrations(db)).length === 0) return;
+  // knex answers [batch number, names of the migrations it applied].
+  const latest = async (migrator: Knex) => ((await migrator.migrate.latest({ migrationSource: source, tableName: MIGRATION_TABLE })) as [number, string[]])[1];
+  if (location.kind === 'pglite') return latest(db);
+  if (!location.ownerUrl && (await pendingMigrations(db)).length === 0) return [];
   const migrator = openDatabase({ kind: 'postgres', url: location.ownerUrl ?? location.url });
   try {
-    await migrator.migrate.latest({ migrationSource: source, tableName: 'schema_migrations' });
+    const applied = await latest(migrator);
     if (location.ownerUrl) await grantRuntimeRole(migrator, decodeURIComponent(new URL(location.url).username) || (await currentUser(db)));
+    return applied;
   } catch (err) {
     if ((err as { code?: string }).code === '42501' && !location.ownerUrl) {
       throw new Error('the schema needs migrating and the role of DEVID_DATABASE_URL may not change it: run "devid-ca migrate" with DEVID_DATABASE_OWNER_URL set to the owner role', { cause: err });
@@ -89,13 +89,11 @@ export async function migrate(db: Knex, location: DatabaseLocation): Promise<voi
   }
 }
 
-async function currentUser(db: Knex): Promise<string> {
-  const { rows } = await db.raw('select current_user as me');
-  return (rows as Array<{ me: string }>)[0]!.me;
-}
-
-/** PostgreSQL error classes that mean "not now" rather than "wrong": connection lost, shutting down, timed out. */
-// 53100: disk full; 53200: out of memory. Not wrong, not now: the request can be tried again once space is freed.
+/**
+ * PostgreSQL error classes that mean "not now" rather than "wrong": connection
+ * lost, shutting down, timed out, and the disk full or memory out (53100,
+ * 53200): the request can be tried again once the space is there.
+ */
 const UNAVAILABLE_CODES = new Set(['53100', '53200', '57014', '57P01', '57P02', '57P03', '53300', '25P03', 'ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'EPIPE']);
 const UNAVAILABLE_MESSAGES = /No space left on device|ENOSPC|Connection terminated|Query read timeout|timeout exceeded when trying to connect|Client has encountered a connection error|connection timeout/i;
 

@@ -1,8 +1,9 @@
 import type { Knex } from 'knex';
 import { APPEND_ONLY_TABLES } from '../migrations/append-only.ts';
 
-/** knex's bookkeeping of applied migrations (store/database.ts). */
-export const MIGRATION_TABLES = ['schema_migrations', 'schema_migrations_lock'] as const;
+/** knex's bookkeeping of applied migrations (store/database.ts), and its lock beside it. */
+export const MIGRATION_TABLE = 'schema_migrations';
+export const MIGRATION_TABLES = [MIGRATION_TABLE, `${MIGRATION_TABLE}_lock`] as const;
 
 const quoted = (identifier: string) => `"${identifier.replace(/"/g, '""')}"`;
 
@@ -30,10 +31,15 @@ export function runtimeGrants(role: string, schema = 'public'): string[] {
   ];
 }
 
+/** The role a connection runs as. */
+export async function currentUser(db: Knex): Promise<string> {
+  const { rows } = await db.raw('select current_user as me');
+  return (rows as Array<{ me: string }>)[0]!.me;
+}
+
 /** Applies the grants as the owner role, in one transaction. Refuses to grant to the owner itself (nothing would be restricted). */
 export async function grantRuntimeRole(owner: Knex, role: string): Promise<void> {
-  const { rows } = await owner.raw('select current_user as me');
-  if ((rows as Array<{ me: string }>)[0]!.me === role) {
+  if ((await currentUser(owner)) === role) {
     throw new Error(`DEVID_DATABASE_URL and DEVID_DATABASE_OWNER_URL name the same role ${role}: the server must run as a role of its own`);
   }
   await owner.transaction(async (trx) => {

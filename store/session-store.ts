@@ -1,5 +1,7 @@
 import type { Knex } from 'knex';
 import { toDate } from './convert.ts';
+import { TOKEN_COLUMNS, tokenFromRow } from './token-store.ts';
+import type { TokenRecord } from './types.ts';
 
 export interface ConsoleSessionRecord {
   idSha256: Buffer;
@@ -8,8 +10,6 @@ export interface ConsoleSessionRecord {
   createdAt: Date;
   expiresAt: Date;
 }
-
-const COLUMNS = ['id_sha256', 'token_id', 'csrf', 'created_at', 'expires_at'];
 
 /** Console sessions (server/http/console-session.ts), by the SHA-256 of their cookie. */
 export class SessionStore {
@@ -21,11 +21,17 @@ export class SessionStore {
     });
   }
 
-  /** A live session: not expired, and its token not revoked (revoking a token ends its sessions). */
-  async live(idSha256: Buffer, now: Date): Promise<ConsoleSessionRecord | undefined> {
+  /** A live session and its token, in one query: not expired, and its token not revoked (revoking a token ends its sessions). */
+  async live(idSha256: Buffer, now: Date): Promise<{ session: ConsoleSessionRecord; token: TokenRecord } | undefined> {
     const row = await this.db('console_sessions as s').join('tokens as t', 't.id', 's.token_id')
-      .select(COLUMNS.map((c) => `s.${c}`)).where('s.id_sha256', idSha256).where('s.expires_at', '>', now).whereNull('t.revoked_at').first();
-    return row ? { idSha256: idSha256, tokenId: String(row.token_id), csrf: String(row.csrf), createdAt: toDate(row.created_at), expiresAt: toDate(row.expires_at) } : undefined;
+      .select([...TOKEN_COLUMNS.map((c) => `t.${c}`), 's.csrf', 's.created_at as session_created_at', 's.expires_at'])
+      .where('s.id_sha256', idSha256).where('s.expires_at', '>', now).whereNull('t.revoked_at').first();
+    if (!row) return undefined;
+    const token = tokenFromRow(row);
+    return {
+      session: { idSha256, tokenId: token.id, csrf: String(row.csrf), createdAt: toDate(row.session_created_at), expiresAt: toDate(row.expires_at) },
+      token,
+    };
   }
 
   async delete(idSha256: Buffer): Promise<boolean> {

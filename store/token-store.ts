@@ -2,7 +2,8 @@ import type { Knex } from 'knex';
 import { toBuffer, toDate, toDateOrNull } from './convert.ts';
 import type { Role, TokenRecord } from './types.ts';
 
-const COLUMNS = ['id', 'role', 'principal', 'line', 'models', 'vendor', 'secret_sha256', 'created_at', 'revoked_at'];
+/** The token columns, also read by the session store's join. */
+export const TOKEN_COLUMNS = ['id', 'role', 'principal', 'line', 'models', 'vendor', 'secret_sha256', 'created_at', 'revoked_at'];
 
 /** Bearer tokens, kept only as the SHA-256 of their secret part. */
 export class TokenStore {
@@ -23,12 +24,12 @@ export class TokenStore {
   }
 
   async byId(id: string): Promise<TokenRecord | undefined> {
-    const row = await this.db('tokens').select(COLUMNS).where({ id }).first();
-    return row ? fromRow(row) : undefined;
+    const row = await this.db('tokens').select(TOKEN_COLUMNS).where({ id }).first();
+    return row ? tokenFromRow(row) : undefined;
   }
 
   async list(): Promise<TokenRecord[]> {
-    return (await this.db('tokens').select(COLUMNS).orderBy('created_at')).map(fromRow);
+    return (await this.db('tokens').select(TOKEN_COLUMNS).orderBy('created_at')).map(tokenFromRow);
   }
 
   /** Marks a token revoked; false when it does not exist or already was. */
@@ -38,7 +39,7 @@ export class TokenStore {
   }
 }
 
-function fromRow(row: Record<string, unknown>): TokenRecord {
+export function tokenFromRow(row: Record<string, unknown>): TokenRecord {
   return {
     id: String(row.id),
     role: row.role as Role,

@@ -4,10 +4,10 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort, runCli, startServe, type ServeProcess } from './support/cli.ts';
+import { runCli, serveEnv, startServe, type ServeProcess } from './support/cli.ts';
 import { makeDeviceKey } from './support/device.ts';
 import { httpsRequest } from './support/https.ts';
-import { httpRequest } from './support/publication.ts';
+import { httpRequest, rootPemOf } from './support/publication.ts';
 
 /**
  * Issue: the CLI while `serve` runs on the embedded PGlite database. Each
@@ -32,11 +32,9 @@ describe('cli against a running server (PGlite: every command through the admin 
 
   before(async () => {
     dataDir = mkdtempSync(join(tmpdir(), 'devid-test-cli-live-'));
-    httpsPort = await freePort();
-    httpPort = await freePort();
-    env = { DEVID_DATA_DIR: dataDir, DEVID_PUBLIC_HOST: 'ca.devid.test', DEVID_LISTEN: `127.0.0.1:${httpsPort}`, DEVID_HTTP_LISTEN: `127.0.0.1:${httpPort}`, DEVID_LOG_LEVEL: 'warn' };
+    ({ env, httpsPort, httpPort } = await serveEnv(dataDir, { DEVID_PUBLIC_HOST: 'ca.devid.test' }));
     serve = await startServe(env, ['--init-if-empty']);
-    rootPem = new x509.X509Certificate(new Uint8Array((await httpRequest(httpPort, 'GET', '/ca/root.crt')).body)).toString('pem');
+    rootPem = await rootPemOf(httpPort);
   });
   after(async () => {
     await serve?.stop();

@@ -10,7 +10,7 @@ import { expect } from 'chai';
 import knexFactory from 'knex';
 import { makeDeviceKey } from './support/device.ts';
 import { MODULE_PATH, SOFTHSM_CONF, uniqueLabel } from './support/softhsm.ts';
-import { freePort, runCli, startServe } from './support/cli.ts';
+import { runCli, serveEnv, startServe } from './support/cli.ts';
 import { createTestDatabase, type TestDatabase } from './support/databases.ts';
 
 function httpsGet(url: string, ca: string): Promise<{ status: number; body: string }> {
@@ -41,16 +41,6 @@ function expectNoStack(output: string): void {
   expect(output).not.to.match(/^\s+at /m);
 }
 
-async function serverEnv(dataDir: string, extra: Record<string, string> = {}): Promise<Record<string, string>> {
-  return {
-    DEVID_DATA_DIR: dataDir,
-    DEVID_LISTEN: `127.0.0.1:${await freePort()}`,
-    DEVID_HTTP_LISTEN: `127.0.0.1:${await freePort()}`,
-    DEVID_LOG_LEVEL: 'warn',
-    ...extra,
-  };
-}
-
 describe('cli: init, serve, token (embedded defaults: PGlite and SoftHSM in the data directory)', function () {
   this.timeout(120_000);
   let dataDir: string;
@@ -58,7 +48,7 @@ describe('cli: init, serve, token (embedded defaults: PGlite and SoftHSM in the 
 
   before(async () => {
     dataDir = mkdtempSync(join(tmpdir(), 'devid-test-cli-'));
-    env = await serverEnv(dataDir);
+    env = (await serveEnv(dataDir)).env;
   });
   after(() => rmSync(dataDir, { recursive: true, force: true }));
 
@@ -280,7 +270,7 @@ describe('cli: keys recorded by CKA_ID (embedded defaults)', function () {
 
   beforeEach(async () => {
     dataDir = mkdtempSync(join(tmpdir(), 'devid-test-keys-'));
-    env = await serverEnv(dataDir);
+    env = (await serveEnv(dataDir)).env;
     expect(runCli(['init'], env).status).to.equal(0);
   });
   afterEach(() => rmSync(dataDir, { recursive: true, force: true }));
@@ -328,7 +318,7 @@ describe('cli: npm start', function () {
   it('SIGTERM to npm stops the server too: no orphan keeps the port or the data directory', async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'devid-test-npm-'));
     try {
-      const env = await serverEnv(dataDir);
+      const env = (await serveEnv(dataDir)).env;
       const npm = spawn('npm', ['start', '--silent'], { cwd: fileURLToPath(new URL('..', import.meta.url)), env: { PATH: process.env.PATH!, HOME: process.env.HOME ?? '/tmp', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
       let output = '';
       npm.stdout!.on('data', (c) => (output += c));
@@ -372,10 +362,10 @@ describe('cli: serve --init-if-empty (npm start) and a second node on PostgreSQL
 
   it('the first node initialises, a second node joins the same hierarchy; both append to one audit chain', async () => {
     const shared = { DEVID_DATABASE_URL: database.url!, SOFTHSM2_CONF: SOFTHSM_CONF, DEVID_PKCS11_TOKEN: uniqueLabel('node'), DEVID_PKCS11_PIN: 'node-pin-1234' };
-    const firstEnv = await serverEnv(dir(), shared);
+    const firstEnv = (await serveEnv(dir(), shared)).env;
     const first = await startServe(firstEnv, ['--init-if-empty']);
     expect(first.output()).to.contain('creating the CA keys');
-    const secondEnv = await serverEnv(dir(), shared);
+    const secondEnv = (await serveEnv(dir(), shared)).env;
     const second = await startServe(secondEnv, ['--init-if-empty']);
     try {
       expect(second.output()).not.to.contain('creating the CA keys');

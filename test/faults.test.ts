@@ -1,4 +1,3 @@
-import * as x509 from '@peculiar/x509';
 import { expect } from 'chai';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -8,12 +7,12 @@ import { serve, type RunningServer } from '../server/serve.ts';
 import { createToken } from '../server/tokens.ts';
 import { rawConnection } from '../store/test-access.ts';
 import { BlackHoleProxy } from './support/black-hole.ts';
-import { freePort, runCli, startServe } from './support/cli.ts';
+import { runCli, serveEnv, startServe } from './support/cli.ts';
 import { createTestEnvironment, type TestEnvironment } from './support/context.ts';
 import { createTestDatabase, POSTGRES_ADMIN_URL, type TestDatabase } from './support/databases.ts';
 import { makeDeviceKey } from './support/device.ts';
 import { httpsRequest } from './support/https.ts';
-import { httpRequest } from './support/publication.ts';
+import { rootPemOf } from './support/publication.ts';
 
 /** Every device has its birth certificate and its birth event: nothing half-written. */
 async function checkNothingHalfWritten(env: TestEnvironment): Promise<number> {
@@ -107,14 +106,9 @@ describe('faults: PostgreSQL restarted under load, a server killed in a batch re
     });
 
     it('the restarted server resumes the batch where it stopped and finishes it: every certificate revoked once, the chain intact', async () => {
-      const httpsPort = await freePort();
-      const httpPort = await freePort();
-      const env = {
-        DEVID_DATA_DIR: dataDir, DEVID_DATABASE_URL: database.url!, DEVID_PUBLIC_HOST: 'ca.devid.test',
-        DEVID_LISTEN: `127.0.0.1:${httpsPort}`, DEVID_HTTP_LISTEN: `127.0.0.1:${httpPort}`, DEVID_LOG_LEVEL: 'warn',
-      };
+      const { env, httpsPort, httpPort } = await serveEnv(dataDir, { DEVID_DATABASE_URL: database.url!, DEVID_PUBLIC_HOST: 'ca.devid.test' });
       let serve1 = await startServe(env, ['--init-if-empty']);
-      const rootPem = new x509.X509Certificate(new Uint8Array((await httpRequest(httpPort, 'GET', '/ca/root.crt')).body)).toString('pem');
+      const rootPem = await rootPemOf(httpPort);
       const token = (role: string, ...extra: string[]) => JSON.parse(runCli(['token', 'create', '--role', role, ...extra, '--json'], env).stdout).token as string;
       const factory = token('factory', '--line', 'l1');
       const operator = token('operator');

@@ -1,14 +1,13 @@
-import * as x509 from '@peculiar/x509';
 import { expect } from 'chai';
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort, runCli, startServe } from './support/cli.ts';
+import { runCli, serveEnv, startServe } from './support/cli.ts';
 import { createTestDatabase, type TestDatabase } from './support/databases.ts';
 import { makeDeviceKey } from './support/device.ts';
 import { httpsRequest } from './support/https.ts';
-import { httpRequest } from './support/publication.ts';
+import { rootPemOf } from './support/publication.ts';
 
 const childrenOf = (pid: number) => {
   try {
@@ -40,18 +39,13 @@ describe('serve --workers: several server processes on one PostgreSQL', function
   });
 
   it('two workers share the listeners; a worker killed with -9 is started again while the other serves; SIGTERM stops all', async () => {
-    const httpsPort = await freePort();
-    const httpPort = await freePort();
-    const env = {
-      DEVID_DATA_DIR: dataDir, DEVID_DATABASE_URL: database.url!, DEVID_PUBLIC_HOST: 'ca.devid.test',
-      DEVID_LISTEN: `127.0.0.1:${httpsPort}`, DEVID_HTTP_LISTEN: `127.0.0.1:${httpPort}`, DEVID_LOG_LEVEL: 'warn',
-    };
+    const { env, httpsPort, httpPort } = await serveEnv(dataDir, { DEVID_DATABASE_URL: database.url!, DEVID_PUBLIC_HOST: 'ca.devid.test' });
     const serve = await startServe(env, ['--init-if-empty', '--workers', '2']);
     try {
       expect(serve.output()).to.include('with 2 workers');
       const workers = childrenOf(serve.child.pid!);
       expect(workers).to.have.length(2);
-      const rootPem = new x509.X509Certificate(new Uint8Array((await httpRequest(httpPort, 'GET', '/ca/root.crt')).body)).toString('pem');
+      const rootPem = await rootPemOf(httpPort);
       const factory = JSON.parse(runCli(['token', 'create', '--role', 'factory', '--line', 'l1', '--json'], env).stdout).token as string;
       const operator = JSON.parse(runCli(['token', 'create', '--role', 'operator', '--json'], env).stdout).token as string;
       const model = await httpsRequest(httpsPort, rootPem, 'PUT', '/operator/v1/models/w1', { authorization: `Bearer ${operator}`, 'content-type': 'application/json' }, JSON.stringify({ hwType: '1.3.6.1.4.1.99999.8', manufacturer: 'W' }));

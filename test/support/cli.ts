@@ -27,6 +27,23 @@ export async function freePort(): Promise<number> {
   });
 }
 
+export interface ServeEnv {
+  /** The environment of `devid-ca` commands for this CA: its data directory and two free loopback ports, quiet logs, and `extra`. */
+  env: Record<string, string>;
+  httpsPort: number;
+  httpPort: number;
+}
+
+export async function serveEnv(dataDir: string, extra: Record<string, string> = {}): Promise<ServeEnv> {
+  const httpsPort = await freePort();
+  const httpPort = await freePort();
+  return {
+    env: { DEVID_DATA_DIR: dataDir, DEVID_LISTEN: `127.0.0.1:${httpsPort}`, DEVID_HTTP_LISTEN: `127.0.0.1:${httpPort}`, DEVID_LOG_LEVEL: 'warn', ...extra },
+    httpsPort,
+    httpPort,
+  };
+}
+
 export interface ServeProcess {
   child: ChildProcess;
   output: () => string;

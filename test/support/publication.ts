@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { X509Certificate } from 'node:crypto';
 import { request } from 'node:http';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -8,6 +9,11 @@ export interface HttpAnswer {
   status: number;
   headers: Record<string, string | string[] | undefined>;
   body: Buffer;
+}
+
+/** The root CA certificate (PEM) as a serving CA publishes it on its plain-HTTP listener. */
+export async function rootPemOf(httpPort: number): Promise<string> {
+  return new X509Certificate((await httpRequest(httpPort, 'GET', '/ca/root.crt')).body).toString();
 }
 
 /** One plain-HTTP request to the publication listener, sent exactly as given. */

@@ -5,7 +5,8 @@ import { fileURLToPath } from 'node:url';
 import type { Hierarchy } from '../../../ca/hierarchy.ts';
 import { malformed } from '../../../errors/domain-error.ts';
 import type { Publication } from '../../../publish/publication.ts';
-import type { AuditLog } from '../../../registry/audit-log.ts';
+import { toCheckpoint } from '../../../registry/audit-checkpoints.ts';
+import { AuditLog } from '../../../registry/audit-log.ts';
 import { fleetOverview } from '../../../registry/fleet-overview.ts';
 import { checkModelName, checkName } from '../../../registry/identifiers.ts';
 import type { Store } from '../../../store/store.ts';
@@ -128,12 +129,9 @@ export function consoleRoutes(deps: ConsoleDeps): Router {
     const prefix = q === undefined ? '' : String(q);
     if (typeof q !== 'undefined' && (typeof q !== 'string' || !/^[A-Za-z0-9.-]{0,64}$/.test(prefix))) throw malformed('q is the start of a device serial: letters, digits, "." and "-"');
     if (state !== undefined && state !== '' && !STATES.includes(state as DeviceState)) throw malformed(`state is one of ${STATES.join(', ')}`);
-    const filter = {
-      prefix,
-      ...(state ? { state: String(state) } : {}),
-      ...(query(model, checkModelName) ? { model: query(model, checkModelName)! } : {}),
-      ...(query(owner, (v) => checkName('owner', v)) ? { owner: query(owner, (v) => checkName('owner', v))! } : {}),
-    };
+    const modelName = query(model, checkModelName);
+    const ownerName = query(owner, (v) => checkName('owner', v));
+    const filter = { prefix, ...(state ? { state: String(state) } : {}), ...(modelName ? { model: modelName } : {}), ...(ownerName ? { owner: ownerName } : {}) };
     await record(res, 'devices', { filter });
     const devices = await store.devices.search(filter, SEARCH_LIMIT);
     res.set('Cache-Control', 'no-store').json({
@@ -146,17 +144,17 @@ export function consoleRoutes(deps: ConsoleDeps): Router {
     const [head, checkpoint, verification, ocsp] = await Promise.all([
       store.audit.head(), store.checkpoints.latest(), store.audit.recentByActions(['audit.verified'], 1), store.ocsp.freshness(now),
     ]);
-    const at = (canonical: string) => (JSON.parse(canonical) as { at: string }).at;
-    const verified = verification[0] ? (JSON.parse(verification[0].canonical) as { at: string; actor: string; data: { ok: boolean; events: number } }) : undefined;
+    const latest = checkpoint ? toCheckpoint(checkpoint) : undefined;
+    const verified = verification[0] ? AuditLog.parse(verification[0]) : undefined;
     await record(res, 'status');
     res.set('Cache-Control', 'no-store').json({
       generatedAt: now.toISOString(),
       you: { principal: tokenOf(res).principal, role: tokenOf(res).role },
       audit: {
         events: head?.seq ?? 0,
-        headAt: head ? at(head.canonical) : null,
-        checkpoint: checkpoint ? { seq: checkpoint.seq, at: at(checkpoint.canonical) } : null,
-        lastVerification: verified ? { at: verified.at, actor: verified.actor, ok: verified.data.ok, events: verified.data.events } : null,
+        headAt: head ? AuditLog.parse(head).at : null,
+        checkpoint: latest ? { seq: latest.seq, at: latest.at } : null,
+        lastVerification: verified ? { at: verified.at, actor: verified.actor, ok: verified.data?.ok, events: verified.data?.events } : null,
       },
       crls: hierarchy.issuers.map((issuer) => {
         const crl = deps.publication.crl(issuer.slug)?.record;

@@ -7,7 +7,7 @@ import { approveSupportGrant, checkGrantId, checkGrantRequest, grantView, reques
 import type { AuditLog } from '../../../registry/audit-log.ts';
 import { checkCertificateSerial, checkModelName, checkName, checkSerial, checkText } from '../../../registry/identifiers.ts';
 import { decommissionDevice, reprovisionDevice, suspendOrResume, transferDevice } from '../../../registry/lifecycle.ts';
-import { checkModelDeclaration, declareModel } from '../../../registry/models.ts';
+import { checkModelDeclaration, declareModel, modelView } from '../../../registry/models.ts';
 import { checkReason, reasonName } from '../../../registry/revocation.ts';
 import type { BatchProgress, RevocationListener, RevocationService } from '../../../registry/revocation-service.ts';
 import type { Store } from '../../../store/store.ts';
@@ -60,7 +60,7 @@ export function operatorRoutes(deps: OperatorDeps): Router {
     const { hwType, manufacturer, defaultClass } = bodyFields(req.body, ['hwType', 'manufacturer', 'defaultClass']);
     const declaration = checkModelDeclaration({ hwType, manufacturer, defaultClass });
     const { created, model } = await declareModel(store, audit, actorOf(res), String(req.params.model), declaration, clock());
-    res.status(created ? 201 : 200).json({ name: model.name, hwType: model.hwType, manufacturer: model.manufacturer, defaultClass: model.defaultClass });
+    res.status(created ? 201 : 200).json(modelView(model));
   });
   router.put('/operator/v1/models/:model/firmware', operator, ...jsonBody(BODY_LIMIT_LARGE), async (req, res) => {
     const model = checkModelName(req.params.model);
