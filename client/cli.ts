@@ -66,15 +66,19 @@ program
   .option('--pkcs11-module <path>', 'keep the factory key in this PKCS#11 module (PIN from DEVID_DEVICE_PIN or DEVID_DEVICE_PIN_FILE)')
   .option('--pkcs11-token <label>', 'token label', 'device')
   .option('--pkcs11-label <label>', 'key label', 'factory-key')
-  .action(async (options: { serial: string; ca: string; acme?: string; pkcs11Module?: string; pkcs11Token: string; pkcs11Label: string }) => {
+  .option('--factory-key <file>', 'a device born elsewhere: the factory key its manufacturer made (PKCS#8 PEM), used where it is')
+  .option('--birth <file>', 'a device born elsewhere: its birth certificate, then the manufacturer intermediates (PEM), sent as x5c')
+  .action(async (options: { serial: string; ca: string; acme?: string; pkcs11Module?: string; pkcs11Token: string; pkcs11Label: string; factoryKey?: string; birth?: string }) => {
     const dir = dirOf();
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     const config: DeviceConfig = {
       serial: options.serial, ca: resolve(options.ca), ...(options.acme ? { acme: options.acme } : {}),
       factoryKey: options.pkcs11Module
         ? { kind: 'pkcs11', module: options.pkcs11Module, token: options.pkcs11Token, label: options.pkcs11Label }
-        : { kind: 'file', path: join(dir, 'factory-key.pem') },
+        : { kind: 'file', path: options.factoryKey ? resolve(options.factoryKey) : join(dir, 'factory-key.pem') },
     };
+    if (options.factoryKey && !existsSync(options.factoryKey)) throw new CliError(`${options.factoryKey} does not exist`);
+    if (options.birth) writeAtomically(join(dir, 'birth.pem'), `${readFileSync(options.birth, 'utf8').trim()}\n`);
     if (config.factoryKey.kind === 'file' && !existsSync(config.factoryKey.path)) {
       writeAtomically(config.factoryKey.path, generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ format: 'pem', type: 'pkcs8' }).toString(), 0o600);
     }

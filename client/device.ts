@@ -113,7 +113,12 @@ export class Device {
   }
 
   birthCertificate(): x509.X509Certificate {
-    return new x509.X509Certificate(readFileSync(this.path('birth'), 'utf8'));
+    return this.birthChain()[0]!;
+  }
+
+  /** birth.pem: the birth certificate, then (for a device born elsewhere) its manufacturer's intermediates: the x5c of an attestation. */
+  birthChain(): x509.X509Certificate[] {
+    return pemCertificates(readFileSync(this.path('birth'), 'utf8'));
   }
 
   /** The current operational certificate, or undefined before the first enrollment. */
@@ -223,7 +228,7 @@ export class Device {
     const signer = operationalKey ? { coseAlg: -7, sign: async (data: Buffer) => nodeSign('sha256', data, operationalKey) } : this.factoryKey;
     const attObj = await buildAttestation({
       factoryKey: signer,
-      x5c: options.x5c ?? [Buffer.from((staged ? current! : this.birthCertificate()).rawData)],
+      x5c: options.x5c ?? (staged ? [current!] : this.birthChain()).map((c) => Buffer.from(c.rawData)),
       keyAuthorization: `${challenge.token}.${await this.acme.thumbprint()}`,
       rpId: this.rpId,
       newKeySpki: createPublicKey(newKey).export({ format: 'der', type: 'spki' }),

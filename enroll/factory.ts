@@ -135,7 +135,7 @@ export class FactoryService {
       device = await tx.devices.rebind(request.serial, binding, now);
       if (!device) throw conflict(`device ${request.serial} is no longer being reprovisioned`);
     } else {
-      device = { serial: request.serial, deviceClass: null, owner: null, state: 'manufactured', reprovisionAllowed: false, signCount: 0, factoryAttestedAt: null, createdAt: now, updatedAt: now, ...binding };
+      device = { serial: request.serial, manufacturer: 'self', deviceClass: null, owner: null, state: 'manufactured', reprovisionAllowed: false, signCount: 0, factoryAttestedAt: null, createdAt: now, updatedAt: now, ...binding };
       await tx.devices.insert(device);
     }
     const { pem, record } = await issuance.issue(tx, { issuer, profile, deviceSerial: request.serial, predecessorSha256: null });

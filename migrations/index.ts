@@ -9,6 +9,7 @@ import * as lifecycle from './007_lifecycle.ts';
 import * as support from './008_support.ts';
 import * as consoleSessions from './009_console.ts';
 import * as auditPending from './010_audit_pending.ts';
+import * as manufacturers from './011_manufacturers.ts';
 
 /** Every schema step in order; knex records each by name once applied. */
 export const MIGRATIONS: ReadonlyArray<[string, Knex.Migration]> = [
@@ -22,4 +23,5 @@ export const MIGRATIONS: ReadonlyArray<[string, Knex.Migration]> = [
   ['008_support', support],
   ['009_console', consoleSessions],
   ['010_audit_pending', auditPending],
+  ['011_manufacturers', manufacturers],
 ];

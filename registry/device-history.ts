@@ -8,8 +8,12 @@ import { grantView } from './support-grants.ts';
 export interface DeviceHistory {
   device: {
     serial: string; model: string; batch: string; line: string; deviceClass: string | null;
-    owner: string | null; state: string; createdAt: string; updatedAt: string;
+    owner: string | null; state: string; manufacturer: string; createdAt: string; updatedAt: string;
   };
+  /** For a device born elsewhere: the operator's claim on it (SPEC section 10). */
+  claim: { manufacturer: string; birthCertificateSha256: string; source: string; manifestSha256: string | null; claimedBy: string; claimedAt: string } | null;
+  /** Signed ownership statements across companies, exported and imported, oldest first. */
+  ownershipStatements: Array<{ direction: string; at: string; sha256: string; statement: unknown }>;
   /** Every audit event of the device, in chain (time) order. */
   events: Array<{ seq: number; at: string; action: string; actor: string; data: Record<string, unknown> }>;
   /** Every owner, in order: who recorded the transfer and on what evidence. */
@@ -53,10 +57,25 @@ export async function deviceHistory(store: HistoryStore, serial: string): Promis
       pem: certificatePem(c.der),
     };
   });
+  // A device born elsewhere: its outside birth certificate heads its lineage, issued by its manufacturer.
+  const outside = await store.claims.birthOf(serial);
+  if (outside) {
+    certificates.unshift({
+      serial: outside.serialHex, kind: 'birth', issuer: `manufacturer:${outside.manufacturer}`, issuerSerial: outside.issuerSha256, sha256: outside.sha256, predecessorSha256: null,
+      notBefore: outside.notBefore.toISOString(), notAfter: outside.notAfter.toISOString(), revokedAt: outside.revokedAt?.toISOString() ?? null,
+      revocationReason: outside.revocationReason, pem: certificatePem(outside.der),
+    });
+  }
+  const claim = await store.claims.find(serial);
   return {
+    claim: claim ? {
+      manufacturer: claim.manufacturer, birthCertificateSha256: claim.birthCertificateSha256, source: claim.source, manifestSha256: claim.manifestSha256,
+      claimedBy: claim.claimedBy, claimedAt: claim.claimedAt.toISOString(),
+    } : null,
+    ownershipStatements: (await store.claims.statements(serial)).map((r) => ({ direction: r.direction, at: r.at.toISOString(), sha256: r.sha256, statement: JSON.parse(r.statement) as unknown })),
     device: {
       serial: device.serial, model: device.model, batch: device.batch, line: device.line, deviceClass: device.deviceClass,
-      owner: device.owner, state: device.state, createdAt: device.createdAt.toISOString(), updatedAt: device.updatedAt.toISOString(),
+      owner: device.owner, state: device.state, manufacturer: device.manufacturer, createdAt: device.createdAt.toISOString(), updatedAt: device.updatedAt.toISOString(),
     },
     events,
     ownership: (await store.ownership.byDevice(serial)).map((o) => ({ from: o.from, to: o.to, at: o.at.toISOString(), principal: o.principal, evidence: o.evidence })),
@@ -70,7 +89,9 @@ export async function deviceHistory(store: HistoryStore, serial: string): Promis
 /** The same story for a person: one line per event, then the certificates. */
 export function formatHistory(history: DeviceHistory): string {
   const d = history.device;
-  const lines = [`device ${d.serial}  model ${d.model}  batch ${d.batch}  line ${d.line}  state ${d.state}  owner ${d.owner ?? '-'}`, '', 'events:'];
+  const lines = [`device ${d.serial}  model ${d.model}  manufacturer ${d.manufacturer}  batch ${d.batch}  line ${d.line}  state ${d.state}  owner ${d.owner ?? '-'}`];
+  if (history.claim) lines.push(`claimed ${history.claim.claimedAt} by ${history.claim.claimedBy} (${history.claim.source})  birth certificate sha256 ${history.claim.birthCertificateSha256}`);
+  lines.push('', 'events:');
   for (const e of history.events) {
     const data = Object.entries(e.data).map(([k, v]) => `${k}=${typeof v === 'object' ? JSON.stringify(v) : String(v)}`).join(' ');
     lines.push(`  #${e.seq}  ${e.at}  ${e.action}  by ${e.actor}  ${data}`);

@@ -1,5 +1,5 @@
 import { notFound } from '../errors/domain-error.ts';
-import type { CompromisedBatchRecord } from '../store/batch-store.ts';
+import { compromiseScope, type CompromisedBatchRecord } from '../store/batch-store.ts';
 import { LOCKS } from '../store/locks.ts';
 import type { Store } from '../store/store.ts';
 import { REVOCATION_REASONS, type CertificateRecord, type RevocationReason } from '../store/types.ts';
@@ -82,7 +82,9 @@ export class RevocationService {
       // Waits for births of the batch in flight (they hold it shared); later ones see the declaration.
       await tx.lock(LOCKS.batch(batch));
       const { record, created } = await tx.batches.declare({ batch, reason: REVOCATION_REASONS[reason], actor, requestedAt: now });
-      return { value: record, events: created ? [{ action: 'batch.compromised', actor, data: { batch, reason } }] : [] };
+      // A manufacturer's withdrawal records its own event (registry/manufacturers.ts).
+      const announce = created && 'batch' in compromiseScope(batch);
+      return { value: record, events: announce ? [{ action: 'batch.compromised', actor, data: { batch, reason } }] : [] };
     });
     return progressOf(record);
   }
@@ -108,17 +110,20 @@ export class RevocationService {
         if (job.finishedAt) return { value: { progress: progressOf(job), revoked: [] as CertificateRecord[] }, events: [] };
         const now = this.clock();
         const reason = reasonName(job.reason) as RevocationReason;
+        // The history says which path acted: a factory batch, or the device's manufacturer (SPEC section 10).
+        const scope = compromiseScope(batch);
         const serials = await tx.batches.devicePage(batch, job.cursor ?? '', BATCH_CHUNK);
         if (serials.length === 0) {
           await tx.batches.finish(batch, now);
           const progress = { ...progressOf(job), finished: true };
-          return { value: { progress, revoked: [] }, events: [{ action: 'batch.revoked', actor: job.actor, data: { batch, reason, devices: job.devices, certificates: job.certificates } }] };
+          const done = { ...scope, reason, devices: job.devices, certificates: job.certificates };
+          return { value: { progress, revoked: [] }, events: [{ action: 'batch' in scope ? 'batch.revoked' : 'manufacturer.revoked', actor: job.actor, data: done }] };
         }
         const moved = await tx.devices.transitionMany(serials, DEVICE_TRANSITIONS.quarantine.from, 'quarantined', now);
         const revocations = await revokeDevices(tx, serials, reason, job.actor, now);
         await tx.batches.advance(batch, serials.at(-1)!, serials.length, revocations.revoked.length);
         const events: AuditEntry[] = [
-          ...moved.map(({ serial, from }) => ({ action: 'device.quarantined', actor: job.actor, device: serial, data: { batch, previousState: from } })),
+          ...moved.map(({ serial, from }) => ({ action: 'device.quarantined', actor: job.actor, device: serial, data: { ...scope, path: 'manufacturing', previousState: from } })),
           ...revocations.events,
         ];
         const progress = { ...progressOf(job), devices: job.devices + serials.length, certificates: job.certificates + revocations.revoked.length };

@@ -47,6 +47,8 @@ export interface Config {
   crl: CrlPolicy;
   /** DEVID_METRICS_LISTEN: /metrics on a listener of its own instead of the plain-HTTP one. */
   metricsListen?: ListenAddress;
+  /** DEVID_MANUFACTURER_CRL_POLL: how often other manufacturers' CRLs are read from their URLs (SPEC section 10). */
+  manufacturerCrlPollMs: number;
 }
 
 /** `90s`, `15m`, `24h`, `7d`, within [min, max] milliseconds. */
@@ -168,6 +170,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
     expiredGraceMs: parseDuration('DEVID_CRL_EXPIRED_GRACE', value(env, 'DEVID_CRL_EXPIRED_GRACE') ?? '7d', 0, 3650 * 86_400_000),
   };
 
+  const manufacturerCrlPollMs = parseDuration('DEVID_MANUFACTURER_CRL_POLL', value(env, 'DEVID_MANUFACTURER_CRL_POLL') ?? '1h', 1000, 7 * 86_400_000);
   const metricsRaw = value(env, 'DEVID_METRICS_LISTEN');
   const metricsListen = metricsRaw ? parseListen('DEVID_METRICS_LISTEN', metricsRaw) : undefined;
 
@@ -177,7 +180,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
     httpBaseUrl: baseUrl !== undefined,
   };
   return {
-    dataDir, database, pkcs11, listen, httpListen, publicHost, httpBaseUrl, trustDomain, explicit, databaseTimeoutMs, crl,
+    dataDir, database, pkcs11, listen, httpListen, publicHost, httpBaseUrl, trustDomain, explicit, databaseTimeoutMs, crl, manufacturerCrlPollMs,
     ...(metricsListen ? { metricsListen } : {}),
     ...(predecessorOid ? { predecessorOid } : {}),
   };

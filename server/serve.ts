@@ -9,6 +9,7 @@ import { AcmeFrontEnd } from '../enroll/acme/front-end.ts';
 import { FactoryService } from '../enroll/factory.ts';
 import { Publication } from '../publish/publication.ts';
 import { AuditCheckpoints } from '../registry/audit-checkpoints.ts';
+import { pollManufacturerCrls } from '../registry/manufacturer-crl.ts';
 import { RevocationService } from '../registry/revocation-service.ts';
 import { ensureAuditKeyRecorded, loadAuditKey } from '../registry/audit-key.ts';
 import { loopbackWarnings, type ListenAddress, type PublicIdentity } from './config.ts';
@@ -20,6 +21,7 @@ import { publicationApp } from './http/publication-app.ts';
 import { auditRoutes } from './http/routes/audit.ts';
 import { consoleRoutes } from './http/routes/console.ts';
 import { factoryRoutes } from './http/routes/factory.ts';
+import { manufacturerRoutes } from './http/routes/manufacturers.ts';
 import { operatorRoutes } from './http/routes/operator.ts';
 import { supportRoutes } from './http/routes/support.ts';
 import { identityDrift, loadIdentity } from './identity.ts';
@@ -102,6 +104,10 @@ export async function serve(ctx: Context, options: ServeOptions = {}): Promise<R
     health,
     factoryRoutes(ctx.store, factory, ctx.logger),
     operatorRoutes({ store: ctx.store, audit: ctx.audit, revocations, published: publication, clock: ctx.clock, logger: ctx.logger }),
+    manufacturerRoutes({
+      store: ctx.store, audit: ctx.audit, revocations, published: publication, hierarchy, clock: ctx.clock, logger: ctx.logger,
+      statementSigner: { signer: auditKey.signer, chain: [auditKey.certificate, Buffer.from(hierarchy.root.record.der)] },
+    }),
     auditRoutes({ store: ctx.store, audit: ctx.audit, checkpoints, auditSigner: auditKey.signer, logger: ctx.logger }),
     consoleRoutes({ store: ctx.store, audit: ctx.audit, hierarchy, publication, clock: ctx.clock, logger: ctx.logger }),
     supportRoutes({ store: ctx.store, audit: ctx.audit, issuance, hierarchy, baseUrl: identity.httpBaseUrl, trustDomain: identity.trustDomain, clock: ctx.clock, logger: ctx.logger }),
@@ -198,6 +204,13 @@ export async function serve(ctx: Context, options: ServeOptions = {}): Promise<R
       .catch((err) => { if (!chainFailing) ctx.logger.error({ err }, 'chaining pending audit events failed: they wait, committed, for the next try'); chainFailing = true; });
   }, CHAIN_EVERY_MS);
   chainTimer.unref();
+  // Other manufacturers' CRLs from their URLs (SPEC section 10): the first worker reads them; a failure is shown on the manufacturer.
+  const manufacturerCrlTimer = setInterval(() => {
+    if (!first) return;
+    pollManufacturerCrls(ctx.store, ctx.audit, publication, ctx.clock, (manufacturer, err) => ctx.logger.warn({ err, manufacturer }, 'reading a manufacturer CRL failed'))
+      .catch((err) => ctx.logger.error({ err }, 'polling manufacturer CRLs failed'));
+  }, ctx.config.manufacturerCrlPollMs);
+  manufacturerCrlTimer.unref();
   const nonceTimer = setInterval(() => {
     ctx.store.acme.purgeNonces(ctx.clock()).catch((err) => ctx.logger.error({ err }, 'purging expired ACME nonces failed'));
   }, NONCE_PURGE_EVERY_MS);
@@ -218,6 +231,7 @@ export async function serve(ctx: Context, options: ServeOptions = {}): Promise<R
       clearInterval(checkpointTimer);
       clearInterval(nonceTimer);
       clearInterval(chainTimer);
+      clearInterval(manufacturerCrlTimer);
       publication.stop();
       await Promise.all([closeServer(https), closeServer(http), admin.close(), ...(metricsServer ? [closeServer(metricsServer)] : [])]);
     },

@@ -1,5 +1,25 @@
 import type { Knex } from 'knex';
+import { ClaimStore } from './claim-store.ts';
 import { toDate, toDateOrNull, toStringOrNull } from './convert.ts';
+import { DeviceStore } from './device-store.ts';
+
+/**
+ * What a compromise covers, by its key in compromised_batches: a factory
+ * batch (its name), or a withdrawn manufacturer (`manufacturer:<id>`) or one
+ * of its CA certificates (`manufacturer:<id>:<sha256>`). Batch names cannot
+ * hold a colon, so the keys never meet.
+ */
+export type CompromiseScope = { batch: string } | { manufacturer: string; certificate?: string };
+
+export function compromiseScope(key: string): CompromiseScope {
+  const [kind, manufacturer, certificate] = key.split(':');
+  if (kind !== 'manufacturer' || manufacturer === undefined) return { batch: key };
+  return certificate ? { manufacturer, certificate } : { manufacturer };
+}
+
+export function manufacturerScopeKey(manufacturer: string, certificate?: string): string {
+  return certificate ? `manufacturer:${manufacturer}:${certificate}` : `manufacturer:${manufacturer}`;
+}
 
 /** A factory batch declared compromised, and how far its revocation has come. */
 export interface CompromisedBatchRecord {
@@ -55,8 +75,15 @@ export class BatchStore {
     return (await this.db('compromised_batches').whereNull('finished_at').orderBy('requested_at')).map(fromRow);
   }
 
-  /** Device serials of a batch after `afterSerial`, in serial order. */
-  async devicePage(batch: string, afterSerial: string, limit: number): Promise<string[]> {
+  /** Device serials of a compromise scope (a batch, a manufacturer, or the devices under one of its CA certificates) after `afterSerial`, in serial order. */
+  async devicePage(key: string, afterSerial: string, limit: number): Promise<string[]> {
+    const scope = compromiseScope(key);
+    if ('manufacturer' in scope) {
+      return scope.certificate
+        ? new ClaimStore(this.db).serialsThrough(scope.manufacturer, scope.certificate, afterSerial, limit)
+        : new DeviceStore(this.db).serialsOfManufacturer(scope.manufacturer, afterSerial, limit);
+    }
+    const { batch } = scope;
     const rows = await this.db('devices').select('serial').where({ batch }).andWhere('serial', '>', afterSerial).orderBy('serial').limit(limit);
     return rows.map((row: { serial: string }) => row.serial);
   }

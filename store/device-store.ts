@@ -3,7 +3,7 @@ import { conflictsAsStoreErrors, countRows, toDate, toDateOrNull, toStringOrNull
 import { CLASS_COLUMNS, classFromRow } from './device-class-store.ts';
 import { StoreNotFoundError, type DeviceBinding, type DeviceClassRecord, type DeviceRecord, type DeviceState } from './types.ts';
 
-const COLUMNS = ['serial', 'model', 'batch', 'line', 'device_class', 'owner', 'state', 'factory_key_sha256', 'reprovision_allowed', 'sign_count', 'factory_attested_at', 'created_at', 'updated_at'];
+const COLUMNS = ['serial', 'model', 'batch', 'line', 'device_class', 'owner', 'state', 'manufacturer', 'factory_key_sha256', 'reprovision_allowed', 'sign_count', 'factory_attested_at', 'created_at', 'updated_at'];
 
 /**
  * The device registry (SPEC section 7). State changes are compare-and-set:
@@ -76,6 +76,7 @@ export class DeviceStore {
         device_class: record.deviceClass,
         owner: record.owner,
         state: record.state,
+        manufacturer: record.manufacturer,
         factory_key_sha256: record.factoryKeySha256,
         reprovision_allowed: record.reprovisionAllowed,
         created_at: record.createdAt,
@@ -210,6 +211,30 @@ export class DeviceStore {
     return rows.length === 1;
   }
 
+  /**
+   * A device born elsewhere shows its birth key at its first attestation:
+   * recorded once (compare-and-set on null); a key another device already
+   * has raises StoreConflictError (one birth key, one device).
+   */
+  async bindFactoryKey(serial: string, keySha256: string): Promise<boolean> {
+    const rows = await conflictsAsStoreErrors(
+      this.db('devices').where({ serial }).whereNull('factory_key_sha256').update({ factory_key_sha256: keySha256 }).returning('serial'),
+      'the birth key is registered to another device',
+    );
+    return rows.length === 1;
+  }
+
+  async serialWithFactoryKey(keySha256: string): Promise<string | undefined> {
+    const row = await this.db('devices').select('serial').where({ factory_key_sha256: keySha256 }).first();
+    return row ? String(row.serial) : undefined;
+  }
+
+  /** Device serials of a manufacturer after `afterSerial`, in serial order (a withdrawal works through them). */
+  async serialsOfManufacturer(manufacturer: string, afterSerial: string, limit: number): Promise<string[]> {
+    const rows = await this.db('devices').select('serial').where({ manufacturer }).andWhere('serial', '>', afterSerial).orderBy('serial').limit(limit);
+    return rows.map((row: { serial: string }) => row.serial);
+  }
+
   /** Whether any device (and so any birth certificate) names this model. */
   async anyOfModel(model: string): Promise<boolean> {
     return (await this.db('devices').select('serial').where({ model }).first()) !== undefined;
@@ -244,7 +269,8 @@ function fromRow(row: Record<string, unknown>): DeviceRecord {
     deviceClass: toStringOrNull(row.device_class),
     owner: toStringOrNull(row.owner),
     state: row.state as DeviceState,
-    factoryKeySha256: String(row.factory_key_sha256),
+    manufacturer: String(row.manufacturer),
+    factoryKeySha256: toStringOrNull(row.factory_key_sha256),
     reprovisionAllowed: row.reprovision_allowed === true,
     signCount: Number(row.sign_count),
     factoryAttestedAt: toDateOrNull(row.factory_attested_at),

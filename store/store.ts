@@ -4,11 +4,13 @@ import { AuditStore } from './audit-store.ts';
 import { BatchStore } from './batch-store.ts';
 import { CaStore } from './ca-store.ts';
 import { CertificateStore } from './certificate-store.ts';
+import { ClaimStore } from './claim-store.ts';
 import { CheckpointStore } from './checkpoint-store.ts';
 import { CrlStore } from './crl-store.ts';
 import { DeviceClassStore } from './device-class-store.ts';
 import { DeviceStore } from './device-store.ts';
 import { FirmwareStore } from './firmware-store.ts';
+import { ManufacturerStore } from './manufacturer-store.ts';
 import { ModelStore } from './model-store.ts';
 import { OcspStore } from './ocsp-store.ts';
 import { OwnershipStore } from './ownership-store.ts';
@@ -43,6 +45,8 @@ export class Store {
   readonly ownership: OwnershipStore;
   readonly support: SupportStore;
   readonly sessions: SessionStore;
+  readonly manufacturers: ManufacturerStore;
+  readonly claims: ClaimStore;
 
   constructor(private readonly db: Knex | Knex.Transaction) {
     this.settings = new SettingsStore(db);
@@ -62,6 +66,8 @@ export class Store {
     this.ownership = new OwnershipStore(db);
     this.support = new SupportStore(db);
     this.sessions = new SessionStore(db);
+    this.manufacturers = new ManufacturerStore(db);
+    this.claims = new ClaimStore(db);
   }
 
   get inTransaction(): boolean {

@@ -1,3 +1,4 @@
+import type { ClaimStore } from './claim-store.ts';
 import type { AuditStore } from './audit-store.ts';
 import type { BatchStore } from './batch-store.ts';
 import type { CaStore } from './ca-store.ts';
@@ -55,6 +56,7 @@ export interface HierarchyStore {
 
 /** registry/device-history.ts: reads only. */
 export interface HistoryStore {
+  claims: Pick<ClaimStore, 'find' | 'birthOf' | 'statements'>;
   caCertificates: Pick<CaStore, 'all'>;
   devices: Pick<DeviceStore, 'find'>;
   certificates: Pick<CertificateStore, 'byDevice'>;

@@ -83,7 +83,10 @@ export interface DeviceRecord {
   deviceClass: string | null;
   owner: string | null;
   state: DeviceState;
-  factoryKeySha256: string;
+  /** `self` for our own births; else the registered manufacturer whose birth certificate the device carries (SPEC section 10). */
+  manufacturer: string;
+  /** null for a device born elsewhere until its first attestation shows its birth key. */
+  factoryKeySha256: string | null;
   /** Set by an operator's reprovision: the next birth request may bind a new key. */
   reprovisionAllowed: boolean;
   /** The highest attestation signCount accepted (0: none, or a device without a counter). */
@@ -95,7 +98,7 @@ export interface DeviceRecord {
 }
 
 /** What a birth certificate binds a device to: set at manufacture, replaced only by reprovisioning. */
-export type DeviceBinding = Pick<DeviceRecord, 'model' | 'batch' | 'line' | 'factoryKeySha256'>;
+export type DeviceBinding = Pick<DeviceRecord, 'model' | 'batch' | 'line'> & { factoryKeySha256: string };
 
 export interface AuditEventRecord {
   seq: number;

@@ -94,7 +94,7 @@ describe('hierarchy in SoftHSM: keys found by CKA_ID, ceremonies that clean up a
     const issue = (issuer: Issuer) => ctx.store.transaction((tx) => new IssuanceService(ctx.clock).issue(tx, {
       issuer, profile: birthProfile({ issuer, spki: spki(), baseUrl: BASE, now: new Date() }, { serial: 'SN-H', manufacturer: 'A', model: 'm', hwType: '1.2.3' }), deviceSerial: 'SN-H', predecessorSha256: null,
     }));
-    await ctx.store.devices.insert({ serial: 'SN-H', model: 'm', batch: 'b', line: 'l', deviceClass: null, owner: null, state: 'manufactured', factoryKeySha256: 'k', reprovisionAllowed: false, signCount: 0, factoryAttestedAt: null, createdAt: new Date(), updatedAt: new Date() });
+    await ctx.store.devices.insert({ serial: 'SN-H', model: 'm', batch: 'b', line: 'l', deviceClass: null, owner: null, state: 'manufactured', manufacturer: 'self', factoryKeySha256: 'k', reprovisionAllowed: false, signCount: 0, factoryAttestedAt: null, createdAt: new Date(), updatedAt: new Date() });
     await issue(hierarchy.factory);
     const history = (await deviceHistory(ctx.store, 'SN-H'))!;
     expect(history.certificates[0]).to.include({ issuer: 'factory', issuerSerial: hierarchy.factory.record.serial });

@@ -110,7 +110,7 @@ for (const kind of DATABASE_KINDS) {
     it('device state changes are compare-and-set: of two racing moves one applies', async () => {
       const now = new Date();
       const device: DeviceRecord = {
-        serial: 'SN-CAS', model: 'm', batch: 'b', line: 'l', deviceClass: null, owner: null, state: 'active',
+        serial: 'SN-CAS', model: 'm', batch: 'b', line: 'l', deviceClass: null, owner: null, state: 'active', manufacturer: 'self',
         factoryKeySha256: 'k', reprovisionAllowed: false, signCount: 0, factoryAttestedAt: null, createdAt: now, updatedAt: now,
       };
       await store.devices.insert(device);

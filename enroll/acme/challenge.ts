@@ -1,3 +1,4 @@
+import { X509Certificate } from 'node:crypto';
 import { sha256, sha256Hex } from '../../ca/digest.ts';
 import type { AuditEntry } from '../../registry/audit-log.ts';
 import { cloneSignalEvents } from '../../registry/clone-signals.ts';
@@ -6,7 +7,8 @@ import { LOCKS } from '../../store/locks.ts';
 import type { Store } from '../../store/store.ts';
 import type { AcmeAuthorizationRecord, AcmeOrderRecord, DeviceClassRecord } from '../../store/types.ts';
 import { AttestationError, MAX_ATTESTATION_OBJECT } from '../attestation/attestation-object.ts';
-import { acceptSignCount, parseDeviceAttestation, verifyDeviceAttestation, type AttestationOutcome, type ParsedAttestation } from '../attestation/device-attest.ts';
+import { validateBirthChain, type ValidatedBirth } from '../attestation/birth-chain.ts';
+import { acceptSignCount, parseDeviceAttestation, signatureProblem, verifyDeviceAttestation, type AttestationOutcome, type ParsedAttestation } from '../attestation/device-attest.ts';
 import { ownAuthorization } from './authorization.ts';
 import { accountOf, type AcmeCall, type AcmeDeps, type AcmeHandler, type AcmeReply } from './context.ts';
 import { jsonPayload } from './jws.ts';
@@ -44,6 +46,7 @@ export const challengePost: AcmeHandler = async (call) => {
 
   const outcome = await deps.audit.record(deps.store, async (tx) => {
     await tx.lock(LOCKS.device(order.deviceSerial));
+    if (!(await tx.devices.find(order.deviceSerial))) return refuseUnclaimed(deps, tx, call, authz, order, attestation, keyAuthorization);
     const { device, deviceClass } = await tx.devices.getWithClass(order.deviceSerial);
     const verified: AttestationOutcome = mayEnroll(device.state)
       ? await verifyDeviceAttestation(tx, { device, deviceClass, keyAuthorization, rpIdHash: sha256(deps.identity.publicHost), attestation, firmwareAllowed: await tx.firmware.allowed(device.model), now })
@@ -58,6 +61,22 @@ export const challengePost: AcmeHandler = async (call) => {
     const counted = await acceptSignCount(tx, device, verified.attested, now);
     if (!counted.ok) return refuseAttestation(deps, tx, call, authz, order, deviceClass, counted);
     const { attested } = counted;
+    const outside = attested.outsideBirth;
+    if (outside) {
+      // One birth key, one device: a key another device already showed is a clone signal.
+      const holder = await tx.devices.serialWithFactoryKey(outside.keySha256);
+      if (holder !== undefined && holder !== device.serial) {
+        return refuseAttestation(deps, tx, call, authz, order, deviceClass, {
+          ok: false, error: new AttestationError('check 1 (x5c[0])', `the birth key of x5c[0] is the birth key of device ${holder}`),
+          clone: { reason: 'birth key of another device', otherDevices: [holder], data: { keySha256: outside.keySha256 } },
+        });
+      }
+      await tx.devices.bindFactoryKey(device.serial, outside.keySha256);
+      await tx.claims.recordBirth({
+        sha256: outside.identity.sha256, deviceSerial: device.serial, manufacturer: outside.manufacturer, der: outside.der, serialHex: outside.identity.serialHex,
+        issuerSha256: outside.issuerSha256, path: outside.path, notBefore: birthValidity(outside.der).notBefore, notAfter: birthValidity(outside.der).notAfter, firstAttestedAt: now,
+      });
+    }
     const move = ORDER_MOVES.attested;
     const ready = await tx.acme.moveOrder(order.id, move.from, move.to, now, {
       attestedSpki: attested.key.spki, replacesClaimed: order.replaces !== null, ...(attested.firmware ? { firmware: attested.firmware } : {}),
@@ -71,7 +90,7 @@ export const challengePost: AcmeHandler = async (call) => {
         action: 'device.attested', actor: `device:${device.serial}`, device: device.serial,
         data: {
           order: order.id, account: account.id, signCount: attested.signCount, byBirthKey: attested.byBirthKey,
-          attestingCertificate: attested.attestingCertificate.serial, keySha256: sha256Hex(attested.key.spki), keyType: attested.key.keyType,
+          attestingCertificate: attested.attestingCertificate.serial, ...(outside ? { manufacturer: outside.manufacturer, birthSha256: outside.identity.sha256 } : {}), keySha256: sha256Hex(attested.key.spki), keyType: attested.key.keyType,
           ...(attested.firmware ? { firmware: attested.firmware } : {}), ...(order.replaces ? { replaces: order.replaces } : {}),
         },
       }],
@@ -105,6 +124,42 @@ async function invalidate(tx: Store, call: AcmeCall, authz: AcmeAuthorizationRec
   const invalidOrder = (await tx.acme.moveOrder(order.id, ORDER_MOVES.invalidated.from, ORDER_MOVES.invalidated.to, call.now, { error: document })) ?? order;
   // The refusal is stored on the challenge and answered as a problem document: badAttestationStatement naming the check, or a 409 fork.
   return { value: { authz: invalidAuthz, order: invalidOrder, problem: refusal.problem } as ChallengeOutcome, events: refusal.events };
+}
+
+/**
+ * An attestation for a serial no device record has (SPEC section 10): when
+ * x5c chains to an active manufacturer, names the serial and its signature
+ * verifies, a genuine device that is not ours tried to enroll (grey-market
+ * or stolen): refused and audited with the evidence. Otherwise it is an
+ * unknown chain, refused and logged.
+ */
+async function refuseUnclaimed(deps: AcmeDeps, tx: Store, call: AcmeCall, authz: AcmeAuthorizationRecord, order: AcmeOrderRecord, attestation: ParsedAttestation, keyAuthorization: string) {
+  for (const manufacturer of await tx.manufacturers.all()) {
+    if (manufacturer.status !== 'active' || !manufacturer.active) continue;
+    let birth: ValidatedBirth;
+    try {
+      birth = validateBirthChain(attestation.x5c, manufacturer.active.certificates.map((b64) => Buffer.from(b64, 'base64')), call.now);
+    } catch {
+      continue;
+    }
+    if (birth.identity.serial !== order.deviceSerial || signatureProblem(attestation, birth.identity.keySpki, keyAuthorization)) continue;
+    const problem = new AcmeProblem('badAttestationStatement', 400, `check 1 (claim): device ${order.deviceSerial} of manufacturer ${manufacturer.id} is not claimed by this operator`);
+    return invalidate(tx, call, authz, order, {
+      problem,
+      events: [{
+        action: 'device.unclaimed-attestation', actor: `acme:${accountOf(call).id}`, device: order.deviceSerial,
+        data: { manufacturer: manufacturer.id, birthCertificateSha256: birth.identity.sha256, birthSerial: birth.identity.serialHex, order: order.id, account: accountOf(call).id },
+      }],
+    });
+  }
+  deps.logger.info({ device: order.deviceSerial, order: order.id }, 'attestation of an unknown device refused');
+  return invalidate(tx, call, authz, order, { problem: new AcmeProblem('badAttestationStatement', 400, `check 1 (chain): x5c[0] does not chain to a registered manufacturer, or does not name device ${order.deviceSerial}`), events: [] });
+}
+
+/** notBefore and notAfter of a birth certificate, as recorded beside it. */
+function birthValidity(der: Buffer): { notBefore: Date; notAfter: Date } {
+  const certificate = new X509Certificate(der);
+  return { notBefore: new Date(certificate.validFrom), notAfter: new Date(certificate.validTo) };
 }
 
 async function refuseAttestation(

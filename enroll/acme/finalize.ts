@@ -70,10 +70,17 @@ async function refuse(call: AcmeCall, order: AcmeOrderRecord, problem: AcmeProbl
   throw problem;
 }
 
-/** The certificate the new one succeeds: the claimed `replaces`, else the newest operational certificate, else the birth certificate. */
-async function predecessorOf(tx: Store, order: AcmeOrderRecord): Promise<CertificateRecord> {
+/**
+ * The certificate the new one succeeds: the claimed `replaces`, else the
+ * newest operational certificate, else the birth certificate (ours, or the
+ * other manufacturer's one the device attested with).
+ */
+async function predecessorOf(tx: Store, order: AcmeOrderRecord): Promise<Pick<CertificateRecord, 'serial' | 'sha256' | 'kind'>> {
   if (order.replaces) return (await tx.certificates.find(order.replaces))!;
-  return (await tx.certificates.newestOfDevice(order.deviceSerial, 'operational')) ?? (await tx.certificates.newestOfDevice(order.deviceSerial, 'birth'))!;
+  const previous = (await tx.certificates.newestOfDevice(order.deviceSerial, 'operational')) ?? (await tx.certificates.newestOfDevice(order.deviceSerial, 'birth'));
+  if (previous) return previous;
+  const outside = (await tx.claims.birthOf(order.deviceSerial))!;
+  return { serial: outside.serialHex, sha256: outside.sha256, kind: 'birth' };
 }
 
 /**

@@ -12,11 +12,22 @@ import { AcmeProblem, acmeProblem } from './problems.ts';
 import { AUTHORIZATION_MOVES, ORDER_LIFETIME_MS, ORDER_MOVES } from './states.ts';
 import { PERMANENT_IDENTIFIER, authorizationIdOf, orderView } from './views.ts';
 
-/** The device an order is for: known, with a live birth certificate, in a state that may enroll (SPEC sections 5, 6). */
-export async function enrollableDevice(store: Pick<Store, 'devices' | 'certificates'>, serial: string): Promise<DeviceRecord> {
+/**
+ * The device an order is for: known, with a live birth certificate, in a
+ * state that may enroll (SPEC sections 5, 6). While other manufacturers are
+ * registered, an unknown serial may order too (null): its attestation then
+ * shows whether a genuine device that is not ours tried to enroll (SPEC
+ * section 10). A device born elsewhere has its birth certificate checked
+ * at the attestation.
+ */
+export async function enrollableDevice(store: Pick<Store, 'devices' | 'certificates' | 'manufacturers'>, serial: string): Promise<DeviceRecord | null> {
   const device = await store.devices.find(serial);
-  if (!device) throw new AcmeProblem('rejectedIdentifier', 400, `no device ${serial} has a birth certificate from this CA`);
+  if (!device) {
+    if (await store.manufacturers.anyActive()) return null;
+    throw new AcmeProblem('rejectedIdentifier', 400, `no device ${serial} has a birth certificate from this CA`);
+  }
   if (!mayEnroll(device.state)) throw new AcmeProblem('rejectedIdentifier', 400, `device ${serial} is ${device.state}: enrollment and renewal are refused`);
+  if (device.manufacturer !== 'self') return device;
   const birth = await store.certificates.newestOfDevice(serial, 'birth');
   if (!birth || birth.revokedAt || birth.keySha256 !== device.factoryKeySha256) {
     throw new AcmeProblem('rejectedIdentifier', 400, `device ${serial} has no live birth certificate`);
@@ -79,6 +90,7 @@ export const newOrder: AcmeHandler = async (call) => {
   const device = await enrollableDevice(deps.store, serial);
   let replaced: CertificateRecord | undefined;
   if (payload.replaces !== undefined) {
+    if (!device) throw acmeProblem.malformed(`device ${serial} has no certificate to replace`);
     replaced = await certificateByCertId(payload.replaces, deps.hierarchy, deps.store.certificates);
     const refusal = await replaceRefusal(deps.store, replaced, device, null, actor, now);
     if (refusal) {

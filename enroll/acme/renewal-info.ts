@@ -33,7 +33,7 @@ export const renewalInfo: AcmeHandler = async (call) => {
   const now = call.now.getTime();
   const start = certificate.notBefore.getTime();
   const lifetime = certificate.notAfter.getTime() - start;
-  const replaceNow = certificate.revokedAt !== null || device?.state === 'quarantined' || birth?.revokedAt !== null
+  const replaceNow = certificate.revokedAt !== null || device?.state === 'quarantined' || (birth !== undefined && birth.revokedAt !== null)
     || (device !== undefined && await firmwareWithdrawn(store, device.model, certificate.serial));
   const window = replaceNow
     ? { start: new Date(Math.min(start, now - 3600_000)), end: new Date(now) }

@@ -4,9 +4,13 @@ import { sha256, sha256Hex } from '../../ca/digest.ts';
 import { firmwareProblem } from '../../registry/firmware-policy.ts';
 import type { CertificateStore } from '../../store/certificate-store.ts';
 import type { DeviceStore } from '../../store/device-store.ts';
-import type { CertificateRecord, DeviceClassRecord, DeviceRecord, FirmwareReport } from '../../store/types.ts';
+import type { ClaimStore } from '../../store/claim-store.ts';
+import type { ManufacturerRecord, ManufacturerStore } from '../../store/manufacturer-store.ts';
+import type { ModelStore } from '../../store/model-store.ts';
+import type { DeviceClassRecord, DeviceRecord, FirmwareReport } from '../../store/types.ts';
 import { checkPublicKey, type CheckedKey } from '../public-key.ts';
 import { AttestationError, parseAttestationObject, parseAuthenticatorData } from './attestation-object.ts';
+import { BirthChainError, validateBirthChain, type ValidatedBirth } from './birth-chain.ts';
 import { COSE_ALGORITHMS, publicKeyFromCose } from './cose.ts';
 
 /** draft-ietf-acme-device-attest: the challenge type devid-ca offers. */
@@ -16,6 +20,22 @@ export const DEVICE_ATTEST_01 = 'device-attest-01';
 export interface AttestationStore {
   certificates: Pick<CertificateStore, 'bySha256' | 'newestOfDevice' | 'devicesWithKey'>;
   devices: Pick<DeviceStore, 'acceptSignCount'>;
+  manufacturers: Pick<ManufacturerStore, 'find' | 'crlEntry'>;
+  claims: Pick<ClaimStore, 'find' | 'birthOf'>;
+  models: Pick<ModelStore, 'byName'>;
+}
+
+/** The certificate that attested: one of ours, or a birth certificate from another manufacturer. */
+export interface AttestingCertificate {
+  serial: string;
+  kind: string;
+  sha256: string;
+}
+
+/** A birth certificate of another manufacturer that passed check 1: recorded when the attestation is accepted. */
+export interface OutsideBirth extends ValidatedBirth {
+  manufacturer: string;
+  keySha256: string;
 }
 
 /** An attestation object that parsed: its shape, authData, the new key and the firmware it reports. */
@@ -69,7 +89,9 @@ export interface Attested {
   signCount: number;
   /** x5c[0] was the birth certificate (not staged renewal by an operational one). */
   byBirthKey: boolean;
-  attestingCertificate: CertificateRecord;
+  attestingCertificate: AttestingCertificate;
+  /** Set when x5c[0] is another manufacturer's birth certificate. */
+  outsideBirth?: OutsideBirth;
   firmware: FirmwareReport | null;
 }
 
@@ -85,7 +107,8 @@ export type AttestationOutcome =
   | { ok: true; attested: Attested }
   | { ok: false; error: AttestationError; clone?: CloneSignal };
 
-const refuse = (check: string, detail: string, clone?: CloneSignal): AttestationOutcome => ({ ok: false, error: new AttestationError(check, detail), ...(clone ? { clone } : {}) });
+const refusal = (check: string, detail: string, clone?: CloneSignal): Extract<AttestationOutcome, { ok: false }> => ({ ok: false, error: new AttestationError(check, detail), ...(clone ? { clone } : {}) });
+const refuse = (check: string, detail: string, clone?: CloneSignal): AttestationOutcome => refusal(check, detail, clone);
 
 /**
  * The `device-attest-01` checks of SPEC section 5 but the counter (check 4),
@@ -96,50 +119,14 @@ const refuse = (check: string, detail: string, clone?: CloneSignal): Attestation
  * refused attestation leaves the counter as it was.
  */
 export async function verifyDeviceAttestation(store: AttestationStore, input: AttestationInput): Promise<AttestationOutcome> {
-  const { device, deviceClass, now, attestation } = input;
-
-  // Check 1 (and 2): x5c[0] is this device's birth certificate, or under staged renewal its newest operational one.
-  const attesting = await store.certificates.bySha256(sha256Hex(attestation.x5c[0]!));
-  if (!attesting || attesting.deviceSerial === null) return refuse('check 1 (x5c[0])', 'is not a device certificate this CA issued');
-  if (attesting.deviceSerial !== device.serial) {
-    return refuse('check 2 (serial)', `x5c[0] is the certificate of device ${attesting.deviceSerial}, not of ${device.serial}`, {
-      reason: "attestation with another device's certificate", otherDevices: [attesting.deviceSerial],
-      data: { attestedFor: device.serial, certificateOf: attesting.deviceSerial, certificateSerial: attesting.serial },
-    });
-  }
-  if (attesting.revokedAt) return refuse('check 1 (x5c[0])', `the ${attesting.kind} certificate ${attesting.serial} is revoked`);
-  let byBirthKey: boolean;
-  if (attesting.kind === 'birth') {
-    if (attesting.keySha256 !== device.factoryKeySha256) return refuse('check 1 (x5c[0])', 'is not the device\'s current birth certificate');
-    byBirthKey = true;
-  } else if (attesting.kind === 'operational') {
-    if (!deviceClass.stagedRenewal) return refuse('check 1 (x5c[0])', `device class ${deviceClass.name} does not allow staged renewal: attest with the birth key`);
-    const newest = await store.certificates.newestOfDevice(device.serial, 'operational');
-    if (newest?.serial !== attesting.serial) return refuse('check 1 (x5c[0])', 'is not the device\'s newest operational certificate');
-    if (attesting.notAfter <= now) return refuse('check 1 (x5c[0])', `the operational certificate expired at ${attesting.notAfter.toISOString()}`);
-    const every = deviceClass.factoryReattestEverySeconds * 1000;
-    if (!device.factoryAttestedAt || now.getTime() - device.factoryAttestedAt.getTime() >= every) {
-      return refuse('check 6 (factory re-attestation)', `the device last attested with its birth key ${device.factoryAttestedAt?.toISOString() ?? 'never'}; class ${deviceClass.name} requires it every ${deviceClass.factoryReattestEverySeconds} s`);
-    }
-    byBirthKey = false;
-  } else {
-    return refuse('check 1 (x5c[0])', `a ${attesting.kind} certificate cannot attest`);
-  }
+  const { device, deviceClass, attestation } = input;
+  const attesting = await attestingCertificate(store, input);
+  if ('ok' in attesting) return attesting;
+  const { byBirthKey, outsideBirth } = attesting;
 
   // Check 3: alg fits x5c[0]'s key, the signature verifies, rpIdHash and credId match.
-  const signer = checkPublicKey(spkiOfIssuedCertificate(attesting.der));
-  const alg = COSE_ALGORITHMS[attestation.alg];
-  if (!alg || alg.kind !== signer.kind || (alg.curve && alg.curve !== signer.curve)) {
-    return refuse('check 3 (alg)', `COSE alg ${attestation.alg} does not fit the ${signer.keyType} key of x5c[0]`);
-  }
-  const signed = Buffer.concat([attestation.authData, sha256(input.keyAuthorization)]);
-  let valid = false;
-  try {
-    valid = nodeVerify(alg.hash, signed, signer.key, attestation.sig);
-  } catch {
-    valid = false;
-  }
-  if (!valid) return refuse('check 3 (sig)', 'the signature does not verify with the key of x5c[0] over authData and the key authorization');
+  const signature = signatureProblem(attestation, attesting.spki, input.keyAuthorization);
+  if (signature) return refuse(signature.check, signature.detail);
   if (!attestation.rpIdHash.equals(input.rpIdHash)) return refuse('check 3 (rpIdHash)', 'rpIdHash is not the SHA-256 of this CA\'s public host name');
   const keySha256 = sha256Hex(attestation.key.spki);
   if (!attestation.credId.equals(Buffer.from(keySha256, 'hex'))) return refuse('check 3 (credId)', 'credId is not the SHA-256 of the attested key\'s SubjectPublicKeyInfo');
@@ -153,13 +140,127 @@ export async function verifyDeviceAttestation(store: AttestationStore, input: At
     });
   }
   if (holders.length > 0) return refuse('attested key', 'the attested key was certified for this device before: every renewal needs a new key');
+  if (outsideBirth?.keySha256 === keySha256) return refuse('attested key', 'the attested key is the device\'s birth key');
 
   // Check 4's policy part; the compare-and-set comes last (acceptSignCount).
   if (attestation.signCount === 0 && deviceClass.counterRequired) return refuse('check 4 (signCount)', `device class ${deviceClass.name} requires a signature counter`);
   // Check 5: the model's firmware allowlist; the reported firmware is recorded at issuance.
   const firmware = firmwareProblem(input.firmwareAllowed, attestation.firmware);
   if (firmware) return refuse('check 5 (firmware)', firmware);
-  return { ok: true, attested: { key: attestation.key, signCount: attestation.signCount, byBirthKey, attestingCertificate: attesting, firmware: attestation.firmware } };
+  return {
+    ok: true,
+    attested: { key: attestation.key, signCount: attestation.signCount, byBirthKey, attestingCertificate: attesting.certificate, ...(outsideBirth ? { outsideBirth } : {}), firmware: attestation.firmware },
+  };
+}
+
+/** Check 3's signature part: the COSE alg fits the key of x5c[0], and the signature over authData and the key authorization verifies. */
+export function signatureProblem(attestation: ParsedAttestation, spki: Buffer, keyAuthorization: string): { check: string; detail: string } | undefined {
+  let signer: CheckedKey;
+  try {
+    signer = checkPublicKey(spki);
+  } catch (err) {
+    return { check: 'check 3 (alg)', detail: `the key of x5c[0] is not accepted: ${(err as Error).message}` };
+  }
+  const alg = COSE_ALGORITHMS[attestation.alg];
+  if (!alg || alg.kind !== signer.kind || (alg.curve && alg.curve !== signer.curve)) {
+    return { check: 'check 3 (alg)', detail: `COSE alg ${attestation.alg} does not fit the ${signer.keyType} key of x5c[0]` };
+  }
+  const signed = Buffer.concat([attestation.authData, sha256(keyAuthorization)]);
+  let valid = false;
+  try {
+    valid = nodeVerify(alg.hash, signed, signer.key, attestation.sig);
+  } catch {
+    valid = false;
+  }
+  return valid ? undefined : { check: 'check 3 (sig)', detail: 'the signature does not verify with the key of x5c[0] over authData and the key authorization' };
+}
+
+type Attesting = { certificate: AttestingCertificate; spki: Buffer; byBirthKey: boolean; outsideBirth?: OutsideBirth };
+
+/**
+ * Check 1 (and 2): x5c[0] is this device's birth certificate (ours, or for a
+ * device born elsewhere the claimed one, chaining to its manufacturer), or
+ * under staged renewal its newest operational certificate.
+ */
+async function attestingCertificate(store: AttestationStore, input: AttestationInput): Promise<Attesting | Extract<AttestationOutcome, { ok: false }>> {
+  const { device, deviceClass, now, attestation } = input;
+  const attesting = await store.certificates.bySha256(sha256Hex(attestation.x5c[0]!));
+  if (!attesting && device.manufacturer !== 'self') return outsideBirthCertificate(store, input);
+  if (!attesting || attesting.deviceSerial === null) return refusal('check 1 (x5c[0])', 'is not a device certificate this CA issued');
+  if (attesting.deviceSerial !== device.serial) {
+    return refusal('check 2 (serial)', `x5c[0] is the certificate of device ${attesting.deviceSerial}, not of ${device.serial}`, {
+      reason: "attestation with another device's certificate", otherDevices: [attesting.deviceSerial],
+      data: { attestedFor: device.serial, certificateOf: attesting.deviceSerial, certificateSerial: attesting.serial },
+    });
+  }
+  if (attesting.revokedAt) return refusal('check 1 (x5c[0])', `the ${attesting.kind} certificate ${attesting.serial} is revoked`);
+  const found = { certificate: attesting, spki: spkiOfIssuedCertificate(attesting.der) };
+  if (attesting.kind === 'birth') {
+    if (attesting.keySha256 !== device.factoryKeySha256) return refusal('check 1 (x5c[0])', 'is not the device\'s current birth certificate');
+    return { ...found, byBirthKey: true };
+  }
+  if (attesting.kind !== 'operational') return refusal('check 1 (x5c[0])', `a ${attesting.kind} certificate cannot attest`);
+  if (!deviceClass.stagedRenewal) return refusal('check 1 (x5c[0])', `device class ${deviceClass.name} does not allow staged renewal: attest with the birth key`);
+  const newest = await store.certificates.newestOfDevice(device.serial, 'operational');
+  if (newest?.serial !== attesting.serial) return refusal('check 1 (x5c[0])', 'is not the device\'s newest operational certificate');
+  if (attesting.notAfter <= now) return refusal('check 1 (x5c[0])', `the operational certificate expired at ${attesting.notAfter.toISOString()}`);
+  const every = deviceClass.factoryReattestEverySeconds * 1000;
+  if (!device.factoryAttestedAt || now.getTime() - device.factoryAttestedAt.getTime() >= every) {
+    return refusal('check 6 (factory re-attestation)', `the device last attested with its birth key ${device.factoryAttestedAt?.toISOString() ?? 'never'}; class ${deviceClass.name} requires it every ${deviceClass.factoryReattestEverySeconds} s`);
+  }
+  return { ...found, byBirthKey: false };
+}
+
+/**
+ * Check 1 for a device born elsewhere (SPEC section 10): x5c[0] is the
+ * birth certificate claimed for it, chains to its manufacturer's active
+ * anchor, names the device (check 2), is of a model the manufacturer may
+ * vouch for, and is not on the manufacturer's CRL, which must be current.
+ */
+async function outsideBirthCertificate(store: AttestationStore, input: AttestationInput): Promise<Attesting | Extract<AttestationOutcome, { ok: false }>> {
+  const { device, now, attestation } = input;
+  const claim = await store.claims.find(device.serial);
+  if (!claim) return refusal('check 1 (claim)', `device ${device.serial} is not claimed`);
+  const sha256 = sha256Hex(attestation.x5c[0]!);
+  if (sha256 !== claim.birthCertificateSha256) return refusal('check 1 (claim)', `x5c[0] (SHA-256 ${sha256}) is not the birth certificate claimed for device ${device.serial}`);
+  const manufacturer = await store.manufacturers.find(claim.manufacturer);
+  if (manufacturer?.status !== 'active' || !manufacturer.active) return refusal('check 1 (anchor)', `manufacturer ${claim.manufacturer} is ${manufacturer?.status ?? 'not registered'}`);
+  let birth: ValidatedBirth;
+  try {
+    birth = validateBirthChain(attestation.x5c, manufacturer.active.certificates.map((b64) => Buffer.from(b64, 'base64')), now);
+  } catch (err) {
+    if (err instanceof BirthChainError) return refusal(err.check, err.detail);
+    throw err;
+  }
+  if (birth.identity.serial !== device.serial) {
+    return refusal('check 2 (serial)', `x5c[0] names device ${birth.identity.serial}, not ${device.serial}`);
+  }
+  const model = await store.models.byName(device.model);
+  if (!manufacturer.active.models.includes(device.model) || !model) return refusal('check 1 (model)', `manufacturer ${manufacturer.id} may not vouch for model ${device.model}`);
+  if (birth.identity.hwType !== null && birth.identity.hwType !== model.hwType) {
+    return refusal('check 1 (model)', `x5c[0] has hwType ${birth.identity.hwType}, model ${model.name} is ${model.hwType}`);
+  }
+  const revoked = await outsideRevocation(store, manufacturer, birth, now);
+  if (revoked) return refusal('check 1 (revocation)', revoked);
+  const keySha256 = sha256Hex(birth.identity.keySpki);
+  if (device.factoryKeySha256 !== null && device.factoryKeySha256 !== keySha256) return refusal('check 1 (x5c[0])', 'is not the device\'s birth key');
+  return {
+    certificate: { serial: birth.identity.serialHex, kind: 'birth', sha256 }, spki: birth.identity.keySpki, byBirthKey: true,
+    outsideBirth: { ...birth, manufacturer: manufacturer.id, keySha256 },
+  };
+}
+
+/** Why the manufacturer's revocation refuses the birth certificate, or undefined. Without a current CRL, fail closed. */
+async function outsideRevocation(store: AttestationStore, manufacturer: ManufacturerRecord, birth: ValidatedBirth, now: Date): Promise<string | undefined> {
+  if ((await store.claims.birthOf(birth.identity.serial))?.revokedAt) return `the birth certificate was revoked by manufacturer ${manufacturer.id}`;
+  if (manufacturer.active!.crl === null) return undefined;
+  const crl = manufacturer.crl;
+  if (!crl.thisUpdate) return `no CRL of manufacturer ${manufacturer.id} has been read yet${crl.error ? ` (${crl.error})` : ''}`;
+  if (crl.nextUpdate && crl.nextUpdate < now) return `the CRL of manufacturer ${manufacturer.id} is out of date since ${crl.nextUpdate.toISOString()}${crl.error ? ` (${crl.error})` : ''}`;
+  if (crl.issuerSha256 === birth.issuerSha256 && (await store.manufacturers.crlEntry(manufacturer.id, birth.identity.serialHex))) {
+    return `the birth certificate (serial ${birth.identity.serialHex}) is on the CRL of manufacturer ${manufacturer.id}`;
+  }
+  return undefined;
 }
 
 /**

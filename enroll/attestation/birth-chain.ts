@@ -1,0 +1,183 @@
+import { X509Certificate } from 'node:crypto';
+import { AsnConvert } from '@peculiar/asn1-schema';
+import { BasicConstraints, KeyUsage, KeyUsageFlags, SubjectAlternativeName, Certificate as AsnCertificate } from '@peculiar/asn1-x509';
+import * as asn1js from 'asn1js';
+import { OID } from '../../ca/asn1.ts';
+import { sha256Hex } from '../../ca/digest.ts';
+
+/** x5c of a birth certificate: the certificate and at most four intermediates above it. */
+export const MAX_BIRTH_CHAIN = 5;
+
+/** Extensions a path may mark critical: the ones this validator processes (RFC 5280 4.2: an unknown critical one fails the path). */
+const UNDERSTOOD_CRITICAL = new Set<string>([OID.basicConstraints, OID.keyUsage, OID.subjectAltName, OID.extKeyUsage, '2.5.29.32']);
+
+/** What a birth certificate says about its device. */
+export interface BirthIdentity {
+  /** hwSerialNum of the HardwareModuleName, or the subject serialNumber when there is none (Matter DACs). */
+  serial: string;
+  /** hwType of the HardwareModuleName; null without one. */
+  hwType: string | null;
+  /** The certificate serial number, lowercase hex without leading zeros (as CRL entries are compared). */
+  serialHex: string;
+  sha256: string;
+  keySpki: Buffer;
+}
+
+/** A birth certificate that chained to a registered anchor. */
+export interface ValidatedBirth {
+  identity: BirthIdentity;
+  der: Buffer;
+  /** SHA-256 of the certificate that signed it: the CRL issuer its revocation is read from. */
+  issuerSha256: string;
+  /** SHA-256 of every CA certificate on the path, issuer first, root last. */
+  path: string[];
+}
+
+export class BirthChainError extends Error {
+  override readonly name = 'BirthChainError';
+  constructor(
+    readonly check: string,
+    readonly detail: string,
+  ) {
+    super(`${check}: ${detail}`);
+  }
+}
+
+interface Parsed {
+  der: Buffer;
+  cert: X509Certificate;
+  asn: AsnCertificate;
+  sha256: string;
+}
+
+function parse(der: Buffer, what: string): Parsed {
+  try {
+    return { der, cert: new X509Certificate(der), asn: AsnConvert.parse(der, AsnCertificate), sha256: sha256Hex(der) };
+  } catch {
+    throw new BirthChainError('check 1 (chain)', `${what} is not an X.509 certificate`);
+  }
+}
+
+function extension(certificate: Parsed, oid: string) {
+  return certificate.asn.tbsCertificate.extensions?.find((e) => e.extnID === oid);
+}
+
+function basicConstraints(certificate: Parsed): BasicConstraints | undefined {
+  const ext = extension(certificate, OID.basicConstraints);
+  return ext ? AsnConvert.parse(ext.extnValue.buffer, BasicConstraints) : undefined;
+}
+
+function keyUsageAllows(certificate: Parsed, flag: KeyUsageFlags): boolean {
+  const ext = extension(certificate, OID.keyUsage);
+  if (!ext) return true; // RFC 5280 4.2.1.3: without the extension every use is allowed
+  return (AsnConvert.parse(ext.extnValue.buffer, KeyUsage).toNumber() & flag) !== 0;
+}
+
+function checkCommon(certificate: Parsed, what: string, now: Date): void {
+  const validity = certificate.asn.tbsCertificate.validity;
+  if (validity.notBefore.getTime().getTime() > now.getTime()) throw new BirthChainError('check 1 (chain)', `${what} is not valid before ${validity.notBefore.getTime().toISOString()}`);
+  // 99991231235959Z (IEEE 802.1AR: no well-defined expiry) is simply far in the future.
+  if (validity.notAfter.getTime().getTime() < now.getTime()) throw new BirthChainError('check 1 (chain)', `${what} expired at ${validity.notAfter.getTime().toISOString()}`);
+  const unknown = certificate.asn.tbsCertificate.extensions?.find((e) => e.critical && !UNDERSTOOD_CRITICAL.has(e.extnID));
+  if (unknown) throw new BirthChainError('check 1 (chain)', `${what} has the critical extension ${unknown.extnID}, which is not processed here`);
+}
+
+/** The device serial and hwType: the HardwareModuleName, else the subject serialNumber. */
+export function birthIdentity(der: Buffer): BirthIdentity {
+  const certificate = parse(der, 'x5c[0]');
+  let serial: string | undefined;
+  let hwType: string | null = null;
+  const san = extension(certificate, OID.subjectAltName);
+  if (san) {
+    for (const name of AsnConvert.parse(san.extnValue.buffer, SubjectAlternativeName)) {
+      if (name.otherName?.typeId !== OID.hardwareModuleName) continue;
+      const hwn = hardwareModuleNameOf(name.otherName.value);
+      if (!hwn) throw new BirthChainError('check 2 (serial)', 'the HardwareModuleName is not SEQUENCE { hwType OID, hwSerialNum OCTET STRING }');
+      ({ serial, hwType } = hwn);
+    }
+  }
+  if (serial === undefined) {
+    const subjectSerials = certificate.asn.tbsCertificate.subject.flatMap((rdn) => [...rdn]).filter((a) => a.type === OID.serialNumber);
+    if (subjectSerials.length === 1) serial = subjectSerials[0]!.value.toString();
+  }
+  if (serial === undefined) throw new BirthChainError('check 2 (serial)', 'x5c[0] names no device serial: it has neither a HardwareModuleName nor one subject serialNumber');
+  return { serial, hwType, serialHex: serialHexOf(certificate.asn), sha256: certificate.sha256, keySpki: Buffer.from(AsnConvert.serialize(certificate.asn.tbsCertificate.subjectPublicKeyInfo)) };
+}
+
+/** Certificate and CRL entry serials compared as lowercase hex without leading zero octets. */
+export function normalizeSerialHex(hex: string): string {
+  return hex.toLowerCase().replace(/^(00)+(?=[0-9a-f]{2})/, '');
+}
+
+function serialHexOf(asn: AsnCertificate): string {
+  return normalizeSerialHex(Buffer.from(asn.tbsCertificate.serialNumber).toString('hex'));
+}
+
+function hardwareModuleNameOf(value: ArrayBuffer): { serial: string; hwType: string } | undefined {
+  const parsed = asn1js.fromBER(value);
+  if (parsed.offset === -1 || !(parsed.result instanceof asn1js.Sequence)) return undefined;
+  const [type, serial, ...rest] = parsed.result.valueBlock.value;
+  if (rest.length > 0 || !(type instanceof asn1js.ObjectIdentifier) || !(serial instanceof asn1js.OctetString)) return undefined;
+  const bytes = Buffer.from(serial.valueBlock.valueHexView);
+  const text = bytes.toString('utf8');
+  return Buffer.from(text, 'utf8').equals(bytes) ? { serial: text, hwType: type.valueBlock.toString() } : undefined;
+}
+
+/**
+ * RFC 5280 path validation of a birth certificate up to one of a
+ * manufacturer's registered roots (validatePath), plus what IEEE 802.1AR
+ * asks of the birth certificate itself: an end entity allowed to sign that
+ * names its device.
+ */
+export function validateBirthChain(x5c: readonly Buffer[], anchors: readonly Buffer[], now: Date): ValidatedBirth {
+  if (x5c.length === 0 || x5c.length > MAX_BIRTH_CHAIN) throw new BirthChainError('check 1 (chain)', `x5c holds 1 to ${MAX_BIRTH_CHAIN} certificates`);
+  const identity = birthIdentity(x5c[0]!);
+  const path = validatePath(x5c, anchors, now, 'x5c[0]');
+  return { identity, der: x5c[0]!, issuerSha256: path[0]!, path };
+}
+
+/**
+ * RFC 5280 path validation of an end-entity certificate (`chain[0]`) up to
+ * one of a manufacturer's registered roots: OpenSSL (node:crypto) checks
+ * name chaining, the key identifiers and the issuer's keyCertSign for each
+ * link (X509_check_issued) and its signature; here each CA must be a CA
+ * (basicConstraints) within its pathLenConstraint, every certificate inside
+ * its validity, no unprocessed critical extension, and the end entity no CA
+ * and allowed to sign. `anchors` are the manufacturer's registered
+ * certificates (roots and intermediates); `chain[1..]` may bring
+ * intermediates too. Returns the SHA-256 of each CA certificate on the
+ * path, issuer first, root last.
+ */
+export function validatePath(chain: readonly Buffer[], anchors: readonly Buffer[], now: Date, name: string): string[] {
+  if (chain.length === 0 || chain.length > MAX_BIRTH_CHAIN) throw new BirthChainError('check 1 (chain)', `a chain holds 1 to ${MAX_BIRTH_CHAIN} certificates`);
+  const leaf = parse(chain[0]!, name);
+  checkCommon(leaf, name, now);
+  if (basicConstraints(leaf)?.cA) throw new BirthChainError('check 1 (chain)', `${name} is a CA certificate, not an end entity`);
+  if (!keyUsageAllows(leaf, KeyUsageFlags.digitalSignature)) throw new BirthChainError('check 1 (chain)', `${name} may not sign (keyUsage without digitalSignature)`);
+  const registered = anchors.map((der, i) => parse(der, `anchor certificate ${i}`));
+  const offered = chain.slice(1).map((der, i) => parse(der, `chain certificate ${i + 1}`));
+  const pool = [...registered, ...offered];
+  const path: Parsed[] = [];
+  let current = leaf;
+  for (;;) {
+    if (path.length >= MAX_BIRTH_CHAIN) throw new BirthChainError('check 1 (chain)', 'the chain is longer than the registered anchors allow');
+    const issuer = pool.find((candidate) => !path.includes(candidate) && candidate !== current && current.cert.checkIssued(candidate.cert) && current.cert.verify(candidate.cert.publicKey));
+    if (!issuer) throw new BirthChainError('check 1 (chain)', path.length === 0 ? `${name} was not issued by any certificate of a registered manufacturer` : `the chain ends at "${subjectOf(current)}", which no registered manufacturer root issued`);
+    const what = `CA certificate "${subjectOf(issuer)}"`;
+    checkCommon(issuer, what, now);
+    const constraints = basicConstraints(issuer);
+    if (!constraints?.cA) throw new BirthChainError('check 1 (chain)', `${what} is not a CA (basicConstraints)`);
+    if (constraints.pathLenConstraint !== undefined && path.length > constraints.pathLenConstraint) {
+      throw new BirthChainError('check 1 (chain)', `${what} allows ${constraints.pathLenConstraint} CA certificates below it, the path has ${path.length}`);
+    }
+    if (!keyUsageAllows(issuer, KeyUsageFlags.keyCertSign)) throw new BirthChainError('check 1 (chain)', `${what} may not sign certificates (keyUsage)`);
+    path.push(issuer);
+    if (issuer.cert.checkIssued(issuer.cert) && issuer.cert.verify(issuer.cert.publicKey)) {
+      if (!registered.includes(issuer)) throw new BirthChainError('check 1 (chain)', `the chain ends at a root that is not registered: "${subjectOf(issuer)}"`);
+      return path.map((p) => p.sha256);
+    }
+    current = issuer;
+  }
+}
+
+const subjectOf = (certificate: Parsed) => certificate.cert.subject.replace(/\n/g, ', ');

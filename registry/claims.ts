@@ -1,0 +1,199 @@
+import { X509Certificate, verify as nodeVerify } from 'node:crypto';
+import canonicalize from 'canonicalize';
+import { sha256Hex } from '../ca/digest.ts';
+import { BirthChainError, validateBirthChain, validatePath } from '../enroll/attestation/birth-chain.ts';
+import { conflict, malformed, notFound } from '../errors/domain-error.ts';
+import type { ClaimRecord, ClaimSource } from '../store/claim-store.ts';
+import type { ManufacturerRecord } from '../store/manufacturer-store.ts';
+import type { Store } from '../store/store.ts';
+import type { DeviceRecord } from '../store/types.ts';
+import type { AuditEntry, AuditLog } from './audit-log.ts';
+import { checkModelName, checkName, checkSerial } from './identifiers.ts';
+import { pemCertificates } from './manufacturers.ts';
+import type { Principal } from './support-grants.ts';
+
+/** Devices per manifest: one request, one transaction, one answer. */
+export const MAX_MANIFEST_DEVICES = 10_000;
+
+export interface ClaimedDevice {
+  serial: string;
+  model: string;
+  birthCertificateSha256: string;
+  batch?: string;
+  /** The birth certificate itself (PEM), when the manifest carries it: checked against the hash, the anchor and the serial. */
+  birthCertificate?: string;
+}
+
+function checkSha256(value: unknown, field: string): string {
+  if (typeof value !== 'string' || !/^[0-9a-fA-F]{64}$/.test(value)) throw malformed(`${field} is a SHA-256 in hex (64 digits)`);
+  return value.toLowerCase();
+}
+
+/** One manifest or claim line, checked: serial, model, birth certificate hash, optional batch. */
+export function checkClaimedDevice(value: unknown, where: string): ClaimedDevice {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw malformed(`${where} is {"serial", "model", "birthCertificateSha256", "batch"?, "birthCertificate"?}`);
+  const { serial, model, birthCertificateSha256, batch, birthCertificate, ...rest } = value as Record<string, unknown>;
+  if (Object.keys(rest).length > 0) throw malformed(`${where} has the unknown field ${JSON.stringify(Object.keys(rest)[0]!.slice(0, 64))}`);
+  const at = (fn: () => string) => {
+    try {
+      return fn();
+    } catch (err) {
+      throw malformed(`${where}: ${(err as Error).message}`);
+    }
+  };
+  return {
+    serial: at(() => checkSerial(serial)),
+    model: at(() => checkModelName(model)),
+    birthCertificateSha256: checkSha256(birthCertificateSha256, `${where}.birthCertificateSha256`),
+    ...(batch === undefined ? {} : { batch: at(() => checkName('batch', batch)) }),
+    ...(birthCertificate === undefined ? {} : { birthCertificate: checkPemText(birthCertificate, `${where}.birthCertificate`) }),
+  };
+}
+
+function checkPemText(value: unknown, field: string): string {
+  if (typeof value !== 'string' || value.length > 16_384) throw malformed(`${field} is one PEM certificate`);
+  return value;
+}
+
+/**
+ * A birth certificate the manifest carries: its SHA-256 is the one listed,
+ * it chains to the manufacturer and names the listed serial, so a manifest
+ * that contradicts its own certificates claims nothing.
+ */
+function checkListedCertificate(device: ClaimedDevice, where: string, anchors: readonly string[], now: Date): void {
+  const [der, ...more] = pemCertificates(device.birthCertificate!, `${where}.birthCertificate`);
+  if (more.length > 0) throw malformed(`${where}.birthCertificate is one PEM certificate`);
+  if (sha256Hex(der!) !== device.birthCertificateSha256) throw malformed(`${where}: birthCertificateSha256 is not the SHA-256 of its birthCertificate`);
+  try {
+    const birth = validateBirthChain([der!], anchors.map((b64) => Buffer.from(b64, 'base64')), now);
+    if (birth.identity.serial !== device.serial) throw malformed(`${where}: the birth certificate names device ${birth.identity.serial}, not ${device.serial}`);
+  } catch (err) {
+    if (err instanceof BirthChainError) throw malformed(`${where}.birthCertificate: ${err.detail}`);
+    throw err;
+  }
+}
+
+/** The hash the key signs with, as OpenSSL's `dgst -sign` for that key would (Ed25519 signs the message itself). */
+function hashFor(certificate: X509Certificate): string | null {
+  const key = certificate.publicKey;
+  if (key.asymmetricKeyType === 'ed25519' || key.asymmetricKeyType === 'ed448') return null;
+  if (key.asymmetricKeyType === 'ec' && key.asymmetricKeyDetails?.namedCurve === 'secp384r1') return 'sha384';
+  if (key.asymmetricKeyType === 'ec' && key.asymmetricKeyDetails?.namedCurve === 'secp521r1') return 'sha512';
+  return 'sha256';
+}
+
+/** The manufacturer's active configuration, or 409: claims need a manufacturer in force. */
+export function activeConfig(manufacturer: ManufacturerRecord | undefined, id: string) {
+  if (!manufacturer) throw notFound(`no manufacturer ${id}`);
+  if (manufacturer.status !== 'active' || !manufacturer.active) throw conflict(`manufacturer ${id} is ${manufacturer.status}: it vouches for no device`);
+  return manufacturer.active;
+}
+
+/**
+ * A signature over data by `signerPem` (the signing certificate, then any
+ * intermediates), which must chain to one of the manufacturer's registered
+ * roots. Returns the signing certificate's SHA-256.
+ */
+export function verifyManufacturerSignature(anchors: readonly string[], data: Buffer, signature: unknown, signerPem: unknown, now: Date): string {
+  if (typeof signature !== 'string' || !/^[A-Za-z0-9+/_-]+={0,2}$/.test(signature) || signature.length > 2048) throw malformed('signature is base64');
+  if (typeof signerPem !== 'string' || signerPem.length > 32_768) throw malformed('signer is the signing certificate in PEM, then any intermediates');
+  const chain = pemCertificates(signerPem, 'signer');
+  try {
+    validatePath(chain, anchors.map((b64) => Buffer.from(b64, 'base64')), now, 'the signer');
+  } catch (err) {
+    if (err instanceof BirthChainError) throw malformed(`the signer does not chain to the manufacturer: ${err.detail}`);
+    throw err;
+  }
+  const signer = new X509Certificate(chain[0]!);
+  let valid = false;
+  try {
+    valid = nodeVerify(hashFor(signer), data, signer.publicKey, Buffer.from(signature, 'base64'));
+  } catch {
+    valid = false;
+  }
+  if (!valid) throw malformed('the signature does not verify with the signer\'s key over the RFC 8785 canonical JSON of devices');
+  return sha256Hex(chain[0]!);
+}
+
+export interface ClaimBatch {
+  manufacturer: string;
+  devices: ClaimedDevice[];
+  source: ClaimSource;
+  manifestSha256: string | null;
+  /** The owner the claim records (an ownership statement's `to`). */
+  owner?: string;
+  /** Events recorded after the claims (the manifest import, the statement). */
+  events?: AuditEntry[];
+  /** More writes in the claim's transaction (an imported statement chain). */
+  afterClaim?: (tx: Store) => Promise<void>;
+}
+
+/**
+ * Claims devices of an active manufacturer, all or nothing: each model must
+ * be one the manufacturer vouches for, no serial may be registered and no
+ * birth certificate claimed already. Each device record is created
+ * `manufactured`, its history starting with `device.claimed`.
+ */
+export async function claimDevices(store: Store, audit: AuditLog, who: Principal, batch: ClaimBatch, now: Date): Promise<number> {
+  return audit.record(store, async (tx) => {
+    const config = activeConfig(await tx.manufacturers.find(batch.manufacturer), batch.manufacturer);
+    const outside = batch.devices.find((d) => !config.models.includes(d.model));
+    if (outside) throw conflict(`manufacturer ${batch.manufacturer} may not vouch for model ${outside.model} (device ${outside.serial})`);
+    const taken = await tx.claims.existingHashes(batch.devices.map((d) => d.birthCertificateSha256));
+    if (taken.length > 0) throw conflict(`the birth certificate ${taken[0]} is claimed already`);
+    const devices: DeviceRecord[] = batch.devices.map((d) => ({
+      serial: d.serial, model: d.model, batch: d.batch ?? batch.manufacturer, line: batch.manufacturer, manufacturer: batch.manufacturer,
+      deviceClass: null, owner: batch.owner ?? null, state: 'manufactured', factoryKeySha256: null, reprovisionAllowed: false, signCount: 0,
+      factoryAttestedAt: null, createdAt: now, updatedAt: now,
+    }));
+    for (const device of devices) {
+      if (await tx.devices.find(device.serial)) throw conflict(`device ${device.serial} is registered already`);
+      await tx.devices.insert(device);
+    }
+    const claims: ClaimRecord[] = batch.devices.map((d) => ({
+      deviceSerial: d.serial, manufacturer: batch.manufacturer, birthCertificateSha256: d.birthCertificateSha256, source: batch.source,
+      manifestSha256: batch.manifestSha256, claimedBy: who.principal, claimedAt: now,
+    }));
+    await tx.claims.insert(claims);
+    await batch.afterClaim?.(tx);
+    // device.claimed first: the claim is the first event of the device's history.
+    const events: AuditEntry[] = [
+      ...batch.devices.map((d) => ({
+        action: 'device.claimed', actor: who.actor, device: d.serial,
+        data: { manufacturer: batch.manufacturer, model: d.model, batch: d.batch ?? batch.manufacturer, birthCertificateSha256: d.birthCertificateSha256, source: batch.source, principal: who.principal, ...(batch.manifestSha256 ? { manifestSha256: batch.manifestSha256 } : {}), ...(batch.owner ? { owner: batch.owner } : {}) },
+      })),
+      ...(batch.events ?? []),
+    ];
+    return { value: claims.length, events };
+  });
+}
+
+/**
+ * POST /operator/v1/manufacturers/<id>/manifests: the manufacturer's list
+ * of devices sold to us, optionally signed (over the RFC 8785 canonical
+ * JSON of `devices`) by a certificate that chains to the manufacturer.
+ * A duplicate serial or birth certificate, a bad signature, or any
+ * device that cannot be claimed refuses the whole manifest.
+ */
+export async function importManifest(store: Store, audit: AuditLog, who: Principal, manufacturer: string, body: { devices?: unknown; signature?: unknown; signer?: unknown }, now: Date): Promise<{ claimed: number; manifestSha256: string }> {
+  if (!Array.isArray(body.devices) || body.devices.length === 0 || body.devices.length > MAX_MANIFEST_DEVICES) throw malformed(`devices is a list of 1 to ${MAX_MANIFEST_DEVICES} devices`);
+  const devices = body.devices.map((d, i) => checkClaimedDevice(d, `devices[${i}]`));
+  const seen = new Set<string>();
+  for (const d of devices) {
+    for (const key of [`serial ${d.serial}`, `birth certificate ${d.birthCertificateSha256}`]) {
+      if (seen.has(key)) throw malformed(`the manifest lists the ${key} twice`);
+      seen.add(key);
+    }
+  }
+  const canonical = Buffer.from(canonicalize(body.devices) ?? '', 'utf8');
+  const manifestSha256 = sha256Hex(canonical);
+  const config = activeConfig(await store.manufacturers.find(manufacturer), manufacturer);
+  devices.forEach((d, i) => d.birthCertificate !== undefined && checkListedCertificate(d, `devices[${i}]`, config.certificates, now));
+  let signer: string | null = null;
+  if (body.signature !== undefined || body.signer !== undefined) signer = verifyManufacturerSignature(config.certificates, canonical, body.signature, body.signer, now);
+  const claimed = await claimDevices(store, audit, who, {
+    manufacturer, devices, source: 'manifest', manifestSha256,
+    events: [{ action: 'manufacturer.manifest-imported', actor: who.actor, data: { manufacturer, manifestSha256, devices: devices.length, signed: signer !== null, signerSha256: signer, principal: who.principal } }],
+  }, now);
+  return { claimed, manifestSha256 };
+}

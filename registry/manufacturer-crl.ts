@@ -1,0 +1,146 @@
+import { webcrypto } from 'node:crypto';
+import * as x509 from '@peculiar/x509';
+import * as asn1js from 'asn1js';
+import { sha256Hex } from '../ca/digest.ts';
+import { normalizeSerialHex } from '../enroll/attestation/birth-chain.ts';
+import { conflict, malformed, notFound } from '../errors/domain-error.ts';
+import type { CrlEntry } from '../store/manufacturer-store.ts';
+import type { Store } from '../store/store.ts';
+import type { CertificateRecord, RevocationReason } from '../store/types.ts';
+import type { AuditEntry, AuditLog } from './audit-log.ts';
+import { DEVICE_TRANSITIONS } from './device-states.ts';
+import { MAX_CRL_BYTES } from './manufacturers.ts';
+import { REVOCATION_REASON_NAMES, reasonName, revokeDevices } from './revocation.ts';
+import type { RevocationListener } from './revocation-service.ts';
+
+/** A CRL's thisUpdate may be this far ahead of our clock. */
+const CLOCK_SKEW_MS = 5 * 60_000;
+const FETCH_TIMEOUT_MS = 15_000;
+const CRL_NUMBER = '2.5.29.20';
+
+export interface CrlApplied {
+  /** false: the CRL was the one already in force (only the check time moved). */
+  changed: boolean;
+  entries: number;
+  /** Devices quarantined because their birth certificate is newly listed. */
+  quarantined: string[];
+}
+
+/** A CRL from DER or PEM. */
+function parseCrl(bytes: Buffer): { crl: x509.X509Crl; der: Buffer } {
+  try {
+    const text = bytes.subarray(0, 64).toString('latin1');
+    const crl = text.includes('-----BEGIN') ? new x509.X509Crl(bytes.toString('latin1')) : new x509.X509Crl(new Uint8Array(bytes));
+    return { crl, der: Buffer.from(crl.rawData) };
+  } catch {
+    throw malformed('not an X.509 CRL (DER or PEM)');
+  }
+}
+
+function crlNumberOf(crl: x509.X509Crl): bigint | null {
+  const extension = crl.extensions.find((e) => e.type === CRL_NUMBER);
+  if (!extension) return null;
+  const parsed = asn1js.fromBER(extension.value);
+  if (parsed.offset === -1 || !(parsed.result instanceof asn1js.Integer)) throw malformed('the CRL number is not an INTEGER');
+  return parsed.result.toBigInt();
+}
+
+/**
+ * Applies a manufacturer's CRL (SPEC section 10): it must be signed by one
+ * of the manufacturer's active certificates, not from the future, and not
+ * older than the one in force (a lower CRL number or thisUpdate is a
+ * replay). Its entries replace the previous ones; each birth certificate
+ * it newly lists that a device attested with quarantines the device and
+ * revokes its operational certificates, in the same transaction, with the
+ * CRL as the evidence in the device's history. A CRL can only take trust
+ * away, so one operator (or the poller) may apply it.
+ */
+export async function applyManufacturerCrl(
+  store: Store, audit: AuditLog, published: RevocationListener, id: string, bytes: Buffer, source: 'url' | 'upload', actor: string, now: Date,
+): Promise<CrlApplied> {
+  if (bytes.length > MAX_CRL_BYTES) throw malformed(`the CRL is larger than ${MAX_CRL_BYTES} bytes`);
+  const { crl, der } = parseCrl(bytes);
+  const number = crlNumberOf(crl);
+  const crlSha256 = sha256Hex(der);
+  const manufacturer = await store.manufacturers.find(id);
+  if (!manufacturer) throw notFound(`no manufacturer ${id}`);
+  if (manufacturer.status !== 'active' || !manufacturer.active) throw conflict(`manufacturer ${id} is ${manufacturer.status}: its CRL is not read`);
+  let issuerSha256: string | undefined;
+  for (const b64 of manufacturer.active.certificates) {
+    const certificate = new x509.X509Certificate(Buffer.from(b64, 'base64'));
+    if (certificate.subject !== crl.issuer) continue;
+    if (await crl.verify({ publicKey: certificate }, webcrypto as unknown as Crypto).catch(() => false)) {
+      issuerSha256 = sha256Hex(Buffer.from(b64, 'base64'));
+      break;
+    }
+  }
+  if (!issuerSha256) throw malformed(`the CRL is not signed by a certificate of manufacturer ${id}`);
+  if (crl.thisUpdate.getTime() > now.getTime() + CLOCK_SKEW_MS) throw malformed(`the CRL's thisUpdate ${crl.thisUpdate.toISOString()} is in the future`);
+  const entries: CrlEntry[] = crl.entries.map((e) => ({ serialHex: normalizeSerialHex(e.serialNumber), revokedAt: e.revocationDate, reason: e.reason ?? null }));
+
+  const result = await audit.record(store, async (tx) => {
+    const current = (await tx.manufacturers.findForUpdate(id))!;
+    const state = current.crl;
+    if (state.sha256 === crlSha256) {
+      await tx.manufacturers.setCrlState(id, { checkedAt: now, error: null });
+      return { value: { changed: false, entries: entries.length, quarantined: [] as string[], revoked: [] as CertificateRecord[] }, events: [] };
+    }
+    const older = (state.number !== null && number !== null && number < BigInt(state.number)) || (state.thisUpdate !== null && crl.thisUpdate < state.thisUpdate);
+    if (older) throw conflict(`the CRL (number ${number ?? '-'}, thisUpdate ${crl.thisUpdate.toISOString()}) is older than the one in force (number ${state.number ?? '-'}, thisUpdate ${state.thisUpdate?.toISOString()})`);
+    await tx.manufacturers.setCrlState(id, {
+      issuerSha256, number: number === null ? null : number.toString(), sha256: crlSha256, thisUpdate: crl.thisUpdate, nextUpdate: crl.nextUpdate ?? null, checkedAt: now, error: null,
+    });
+    const listed = await tx.manufacturers.replaceCrlEntries(id, entries);
+    const evidence = { manufacturer: id, crlNumber: number?.toString() ?? null, crlSha256, crlThisUpdate: crl.thisUpdate.toISOString(), source };
+    const events: AuditEntry[] = [{ action: 'manufacturer.crl-applied', actor, data: { ...evidence, entries: entries.length, newEntries: listed.length } }];
+    const births = await tx.claims.birthsBySerial(id, issuerSha256!, listed);
+    const byEntry = new Map(entries.map((e) => [e.serialHex, e]));
+    for (const birth of births) {
+      const entry = byEntry.get(birth.serialHex)!;
+      await tx.claims.markBirthRevoked(birth.sha256, entry.revokedAt, entry.reason);
+      events.push({ action: 'device.birth-revoked', actor, device: birth.deviceSerial, data: { ...evidence, path: 'manufacturing', birthSerial: birth.serialHex, birthSha256: birth.sha256, reason: entry.reason === null ? null : reasonName(entry.reason) } });
+    }
+    const serials = births.map((b) => b.deviceSerial);
+    const moved = await tx.devices.transitionMany(serials, DEVICE_TRANSITIONS.quarantine.from, 'quarantined', now);
+    events.push(...moved.map(({ serial, from }) => ({ action: 'device.quarantined', actor, device: serial, data: { ...evidence, path: 'manufacturing', previousState: from } })));
+    const reasons = new Set(births.map((b) => byEntry.get(b.serialHex)!.reason));
+    // The manufacturer's reason when it is one we give, else keyCompromise: the device's factory identity can no longer be trusted.
+    const only = reasons.size === 1 ? [...reasons][0] : undefined;
+    const reason = (only !== undefined && only !== null && (REVOCATION_REASON_NAMES as readonly string[]).includes(reasonName(only)) ? reasonName(only) : 'keyCompromise') as RevocationReason;
+    const revocations = await revokeDevices(tx, serials, reason, actor, now);
+    events.push(...revocations.events);
+    return { value: { changed: true, entries: entries.length, quarantined: serials, revoked: revocations.revoked }, events };
+  });
+  await published.revoked(result.revoked);
+  return { changed: result.changed, entries: result.entries, quarantined: result.quarantined };
+}
+
+/** GETs a CRL over HTTP(S), bounded in time and size. */
+export async function fetchCrl(url: string): Promise<Buffer> {
+  const response = await fetch(url, { signal: AbortSignal.timeout(FETCH_TIMEOUT_MS), redirect: 'error' });
+  if (!response.ok) throw new Error(`${url} answered ${response.status}`);
+  const length = Number(response.headers.get('content-length') ?? 0);
+  if (length > MAX_CRL_BYTES) throw new Error(`${url} sends ${length} bytes, more than ${MAX_CRL_BYTES}`);
+  const body = Buffer.from(await response.arrayBuffer());
+  if (body.length > MAX_CRL_BYTES) throw new Error(`${url} sent more than ${MAX_CRL_BYTES} bytes`);
+  return body;
+}
+
+/**
+ * Reads the CRL of every active manufacturer whose CRL comes from a URL;
+ * a failure is recorded on the manufacturer (and shown by the API and the
+ * console) while the CRL in force stays. Attestations are refused once the
+ * CRL in force is past its nextUpdate (fail closed).
+ */
+export async function pollManufacturerCrls(store: Store, audit: AuditLog, published: RevocationListener, now: () => Date, onError: (id: string, err: unknown) => void): Promise<void> {
+  for (const manufacturer of await store.manufacturers.polled()) {
+    const crl = manufacturer.active!.crl as { url: string };
+    try {
+      await applyManufacturerCrl(store, audit, published, manufacturer.id, await fetchCrl(crl.url), 'url', 'system', now());
+    } catch (err) {
+      onError(manufacturer.id, err);
+      const message = err instanceof Error ? err.message : String(err);
+      await store.manufacturers.setCrlState(manufacturer.id, { checkedAt: now(), error: message.slice(0, 500) }).catch(() => undefined);
+    }
+  }
+}

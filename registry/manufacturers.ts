@@ -1,0 +1,204 @@
+import { X509Certificate } from 'node:crypto';
+import * as x509 from '@peculiar/x509';
+import { sha256Hex } from '../ca/digest.ts';
+import { certificatePem } from '../ca/pem.ts';
+import { conflict, forbidden, malformed, notFound } from '../errors/domain-error.ts';
+import { manufacturerScopeKey } from '../store/batch-store.ts';
+import type { CrlSource, ManufacturerConfig, ManufacturerRecord } from '../store/manufacturer-store.ts';
+import { LOCKS } from '../store/locks.ts';
+import type { Store } from '../store/store.ts';
+import { REVOCATION_REASONS } from '../store/types.ts';
+import type { AuditEntry, AuditLog } from './audit-log.ts';
+import { NAME_PATTERN, checkModelName } from './identifiers.ts';
+import { checkReason } from './revocation.ts';
+import type { BatchProgress } from './revocation-service.ts';
+import type { Principal } from './support-grants.ts';
+
+/** Our own factory intermediate's name as a manufacturer (SPEC section 10): built in, not registered. */
+export const SELF = 'self';
+const MAX_CERTIFICATES = 8;
+const MAX_MODELS = 256;
+export const MAX_CRL_BYTES = 4 * 1024 * 1024;
+
+export function checkManufacturerId(value: unknown): string {
+  if (typeof value !== 'string' || !NAME_PATTERN.test(value) || value.length > 64) throw malformed('a manufacturer id is 1-64 letters, digits, ".", "_", "@" or "-", starting with a letter or digit');
+  if (value === SELF) throw conflict('"self" is this CA\'s own factory: it is built in and cannot be registered');
+  return value;
+}
+
+/** PEM CERTIFICATE blocks to DER; anything else in the text is refused. */
+export function pemCertificates(text: string, field: string): Buffer[] {
+  const blocks = text.match(/-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----/g) ?? [];
+  if (blocks.length === 0 || text.replace(/-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----/g, '').trim() !== '') throw malformed(`${field} must be PEM certificates`);
+  return blocks.map((block) => Buffer.from(block.replace(/-----(BEGIN|END) CERTIFICATE-----|\s/g, ''), 'base64'));
+}
+
+const selfSigned = (c: X509Certificate) => c.checkIssued(c) && c.verify(c.publicKey);
+
+/**
+ * Checks a manufacturer's certificates: at least one self-signed root, and
+ * every other one a CA that chains to a root of the set (so the set is
+ * the manufacturer's own hierarchy, not a collection of strangers).
+ */
+function checkCertificates(value: unknown): string[] {
+  if (!Array.isArray(value) || value.length === 0 || value.length > MAX_CERTIFICATES) throw malformed(`certificates is a list of 1 to ${MAX_CERTIFICATES} PEM certificates: the root and any intermediates`);
+  const ders = value.map((pem, i) => {
+    if (typeof pem !== 'string' || pem.length > 16_384) throw malformed(`certificates[${i}] must be one PEM certificate`);
+    const blocks = pemCertificates(pem, `certificates[${i}]`);
+    if (blocks.length !== 1) throw malformed(`certificates[${i}] must be one PEM certificate`);
+    return blocks[0]!;
+  });
+  const parsed = ders.map((der, i) => {
+    try {
+      return new X509Certificate(der);
+    } catch {
+      throw malformed(`certificates[${i}] is not an X.509 certificate`);
+    }
+  });
+  if (new Set(ders.map((d) => sha256Hex(d))).size !== ders.length) throw malformed('certificates lists one certificate twice');
+  parsed.forEach((c, i) => {
+    if (!c.ca) throw malformed(`certificates[${i}] (${c.subject.replace(/\n/g, ', ')}) is not a CA certificate`);
+  });
+  if (!parsed.some(selfSigned)) throw malformed('certificates must include the manufacturer\'s root (self-signed)');
+  const chainsToRoot = (c: X509Certificate, depth: number): boolean => {
+    if (selfSigned(c)) return true;
+    if (depth >= MAX_CERTIFICATES) return false;
+    return parsed.some((issuer) => issuer !== c && c.checkIssued(issuer) && c.verify(issuer.publicKey) && chainsToRoot(issuer, depth + 1));
+  };
+  parsed.forEach((c, i) => {
+    if (!chainsToRoot(c, 0)) throw malformed(`certificates[${i}] (${c.subject.replace(/\n/g, ', ')}) does not chain to a root of the set`);
+  });
+  return ders.map((d) => d.toString('base64'));
+}
+
+function checkCrlSource(value: unknown): CrlSource {
+  if (value === null) return null;
+  if (typeof value !== 'object' || Array.isArray(value)) throw malformed('crl is {"url": "http://..."}, {"pem": "-----BEGIN X509 CRL-----..."} or null');
+  const keys = Object.keys(value);
+  const { url, pem } = value as { url?: unknown; pem?: unknown };
+  if (keys.length === 1 && typeof url === 'string') {
+    let parsed: URL;
+    try {
+      parsed = new URL(url);
+    } catch {
+      throw malformed('crl.url is not a URL');
+    }
+    if ((parsed.protocol !== 'http:' && parsed.protocol !== 'https:') || url.length > 2048 || parsed.username || parsed.password) throw malformed('crl.url is an http or https URL of at most 2048 characters, without credentials');
+    return { url: parsed.toString() };
+  }
+  if (keys.length === 1 && typeof pem === 'string') {
+    if (pem.length > MAX_CRL_BYTES) throw malformed(`crl.pem is larger than ${MAX_CRL_BYTES} bytes`);
+    return { pem };
+  }
+  throw malformed('crl is {"url": "http://..."}, {"pem": "-----BEGIN X509 CRL-----..."} or null');
+}
+
+export function checkManufacturerConfig(body: { certificates?: unknown; models?: unknown; crl?: unknown }): ManufacturerConfig {
+  const certificates = checkCertificates(body.certificates);
+  if (!Array.isArray(body.models) || body.models.length === 0 || body.models.length > MAX_MODELS) throw malformed(`models is a list of 1 to ${MAX_MODELS} model names`);
+  const models = [...new Set(body.models.map((m) => checkModelName(m)))];
+  if (body.crl === undefined) throw malformed('crl is required: {"url"}, {"pem"} or null (the manufacturer publishes no revocation)');
+  return { certificates, models, crl: checkCrlSource(body.crl) };
+}
+
+function configView(config: ManufacturerConfig | null) {
+  if (!config) return null;
+  return {
+    certificates: config.certificates.map((b64) => {
+      const der = Buffer.from(b64, 'base64');
+      const c = new x509.X509Certificate(der);
+      return { subject: c.subject, sha256: sha256Hex(der), notAfter: c.notAfter.toISOString(), pem: certificatePem(der) };
+    }),
+    models: config.models,
+    crl: config.crl === null ? null : 'url' in config.crl ? { url: config.crl.url } : { pem: 'uploaded' },
+  };
+}
+
+/** A manufacturer as the operator API, the CLI and the console show it. */
+export function manufacturerView(record: ManufacturerRecord, extra: { claimed?: number; withdrawal?: BatchProgress } = {}) {
+  return {
+    id: record.id, status: record.status, active: configView(record.active),
+    pending: record.proposed ? { ...configView(record.proposed), proposedBy: record.proposedBy, proposedAt: record.proposedAt?.toISOString() ?? null } : null,
+    approvedBy: record.approvedBy, approvedAt: record.approvedAt?.toISOString() ?? null,
+    withdrawn: record.withdrawnAt ? { by: record.withdrawnBy, at: record.withdrawnAt.toISOString(), reason: record.withdrawReason } : null,
+    crl: {
+      number: record.crl.number, thisUpdate: record.crl.thisUpdate?.toISOString() ?? null, nextUpdate: record.crl.nextUpdate?.toISOString() ?? null,
+      checkedAt: record.crl.checkedAt?.toISOString() ?? null, error: record.crl.error,
+    },
+    ...(extra.claimed !== undefined ? { claimedDevices: extra.claimed } : {}),
+    ...(extra.withdrawal ? { withdrawal: extra.withdrawal } : {}),
+  };
+}
+
+const event = (action: string, who: Principal, id: string, data: Record<string, unknown> = {}): AuditEntry =>
+  ({ action, actor: who.actor, data: { manufacturer: id, principal: who.principal, ...data } });
+
+/**
+ * PUT /operator/v1/manufacturers/<id>: a new manufacturer, or a change to
+ * one, waits for a second operator (201 for a new one); the active
+ * configuration, if any, stays in force meanwhile. Every model must be
+ * declared. A withdrawn manufacturer stays withdrawn.
+ */
+export async function proposeManufacturer(store: Store, audit: AuditLog, who: Principal, id: string, config: ManufacturerConfig, now: Date) {
+  return audit.record(store, async (tx) => {
+    for (const model of config.models) {
+      if (!(await tx.models.byName(model))) throw notFound(`no model ${model}: declare it with PUT /operator/v1/models/${model} first`);
+    }
+    const result = await tx.manufacturers.propose(id, config, who.principal, now);
+    if (!result) throw conflict(`manufacturer ${id} was withdrawn: register its new hierarchy under a new id`);
+    const fingerprints = config.certificates.map((b64) => sha256Hex(Buffer.from(b64, 'base64')));
+    return {
+      value: result,
+      events: [event('manufacturer.proposed', who, id, { certificates: fingerprints, models: config.models, crl: config.crl === null ? null : 'url' in config.crl ? { url: config.crl.url } : { pem: sha256Hex(config.crl.pem) } })],
+    };
+  });
+}
+
+/** POST /operator/v1/manufacturers/<id>/approve: by another person than the one who proposed it; the proposal comes into force. */
+export async function approveManufacturer(store: Store, audit: AuditLog, who: Principal, id: string, now: Date): Promise<ManufacturerRecord> {
+  return audit.record(store, async (tx) => {
+    const record = await tx.manufacturers.findForUpdate(id);
+    if (!record) throw notFound(`no manufacturer ${id}`);
+    if (!record.proposed || !record.proposedAt) throw conflict(`manufacturer ${id} has no change waiting for approval`);
+    if (record.proposedBy === who.principal) throw forbidden(`${who.principal} proposed this change: another operator must approve it`);
+    const approved = (await tx.manufacturers.approve(id, record.proposedAt, who.principal, now))!;
+    return { value: approved, events: [event('manufacturer.approved', who, id, { proposedBy: record.proposedBy, proposedAt: record.proposedAt.toISOString() })] };
+  });
+}
+
+/**
+ * POST /operator/v1/manufacturers/<id>/withdraw {"reason", "certificate"?}:
+ * manufacturing compromise. The whole manufacturer, or one of its
+ * intermediates (by SHA-256): attestations through it are refused at once,
+ * then every device it vouched for is quarantined and its operational
+ * certificates revoked, as a batch revocation (the caller resumes the job
+ * under the returned key; a stopped server resumes it at start). Taking trust away
+ * needs one operator (as a batch revocation); giving it needs two.
+ */
+export async function withdrawManufacturer(
+  store: Store, audit: AuditLog, who: Principal, id: string, body: { reason?: unknown; certificate?: unknown }, now: Date,
+): Promise<{ key: string; record: ManufacturerRecord }> {
+  const reason = checkReason(body.reason);
+  const certificate = body.certificate;
+  if (certificate !== undefined && (typeof certificate !== 'string' || !/^[0-9a-f]{64}$/.test(certificate))) throw malformed('certificate is the SHA-256 (64 lowercase hex digits) of one of the manufacturer\'s intermediates');
+  const key = manufacturerScopeKey(id, certificate as string | undefined);
+  const record = await audit.record(store, async (tx) => {
+    const current = await tx.manufacturers.findForUpdate(id);
+    if (!current) throw notFound(`no manufacturer ${id}`);
+    // The job is declared with the withdrawal, so a stop between them cannot leave devices unquarantined (resumed at start).
+    await tx.lock(LOCKS.batch(key));
+    await tx.batches.declare({ batch: key, reason: REVOCATION_REASONS[reason], actor: who.actor, requestedAt: now });
+    if (certificate === undefined) {
+      const withdrawn = await tx.manufacturers.withdraw(id, who.principal, reason, now);
+      if (!withdrawn) throw conflict(`manufacturer ${id} is withdrawn already`);
+      return { value: withdrawn, events: [event('manufacturer.withdrawn', who, id, { reason, path: 'manufacturing' })] };
+    }
+    if (current.status !== 'active' || !current.active) throw conflict(`manufacturer ${id} is ${current.status}: withdraw it whole`);
+    const remaining = current.active.certificates.filter((b64) => sha256Hex(Buffer.from(b64, 'base64')) !== certificate);
+    if (remaining.length === current.active.certificates.length) throw notFound(`manufacturer ${id} has no active certificate ${certificate}`);
+    if (!remaining.some((b64) => { const c = new X509Certificate(Buffer.from(b64, 'base64')); return selfSigned(c); })) throw conflict('that is the manufacturer\'s root: withdraw the manufacturer whole');
+    await tx.manufacturers.narrow(id, { ...current.active, certificates: remaining }, now);
+    return { value: (await tx.manufacturers.find(id))!, events: [event('manufacturer.certificate-withdrawn', who, id, { certificate, reason, path: 'manufacturing' })] };
+  });
+  return { key, record };
+}

@@ -1,0 +1,194 @@
+import { X509Certificate, verify as nodeVerify } from 'node:crypto';
+import canonicalize from 'canonicalize';
+import type { Signer } from '../ca/signer.ts';
+import { sha256Hex } from '../ca/digest.ts';
+import { BirthChainError, validatePath } from '../enroll/attestation/birth-chain.ts';
+import { conflict, malformed } from '../errors/domain-error.ts';
+import { LOCKS } from '../store/locks.ts';
+import type { Store } from '../store/store.ts';
+import type { AuditLog } from './audit-log.ts';
+import { activeConfig, claimDevices } from './claims.ts';
+import { checkModelName, checkName, checkSerial } from './identifiers.ts';
+import type { Principal } from './support-grants.ts';
+
+export const STATEMENT_TYPE = 'devid-ca ownership statement';
+const MAX_CHAIN = 64;
+
+/**
+ * One link of a device's ownership chain across companies (SPEC section 10,
+ * after FIDO Device Onboard's ownership vouchers): who handed the device to
+ * whom and when, bound to its birth certificate and to the previous link,
+ * signed by the handing CA's audit key (an HSM key certified by its root).
+ */
+export interface OwnershipStatement {
+  type: typeof STATEMENT_TYPE;
+  version: 1;
+  device: string;
+  birthCertificateSha256: string;
+  from: string | null;
+  to: string;
+  at: string;
+  /** SHA-256 of the previous statement's canonical JSON (signature included); null for the first. */
+  previous: string | null;
+  /** The signing certificate, then its issuer (the handing CA's root), base64 DER. */
+  signer: string[];
+  /** Over the RFC 8785 canonical JSON of every other field: ECDSA, DER. */
+  signature: string;
+}
+
+export interface OwnershipChain {
+  statements: OwnershipStatement[];
+}
+
+/** SHA-256 of a statement's canonical JSON, signature included: what the next link's `previous` names. */
+export function statementHash(statement: OwnershipStatement): string {
+  return sha256Hex(canonicalize(statement)!);
+}
+
+function signedPart(statement: OwnershipStatement): Buffer {
+  const { signature: _signature, ...rest } = statement;
+  return Buffer.from(canonicalize(rest)!, 'utf8');
+}
+
+function checkStatementShape(value: unknown, i: number): OwnershipStatement {
+  const where = `statements[${i}]`;
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw malformed(`${where} is not an ownership statement`);
+  const s = value as Record<string, unknown>;
+  const keys = ['type', 'version', 'device', 'birthCertificateSha256', 'from', 'to', 'at', 'previous', 'signer', 'signature'];
+  if (Object.keys(s).length !== keys.length || !keys.every((k) => k in s)) throw malformed(`${where} must have exactly the fields ${keys.join(', ')}`);
+  if (s.type !== STATEMENT_TYPE || s.version !== 1) throw malformed(`${where} is not a version 1 "${STATEMENT_TYPE}"`);
+  checkSerial(s.device);
+  if (typeof s.birthCertificateSha256 !== 'string' || !/^[0-9a-f]{64}$/.test(s.birthCertificateSha256)) throw malformed(`${where}.birthCertificateSha256 is 64 lowercase hex digits`);
+  if (s.from !== null) checkName('from', s.from);
+  checkName('to', s.to);
+  if (typeof s.at !== 'string' || Number.isNaN(Date.parse(s.at))) throw malformed(`${where}.at is an ISO 8601 time`);
+  if (s.previous !== null && (typeof s.previous !== 'string' || !/^[0-9a-f]{64}$/.test(s.previous))) throw malformed(`${where}.previous is null or 64 lowercase hex digits`);
+  if (!Array.isArray(s.signer) || s.signer.length < 1 || s.signer.length > 4 || !s.signer.every((c) => typeof c === 'string' && c.length < 16_384)) throw malformed(`${where}.signer is 1 to 4 base64 certificates`);
+  if (typeof s.signature !== 'string' || s.signature.length > 1024) throw malformed(`${where}.signature is base64`);
+  return value as OwnershipStatement;
+}
+
+/**
+ * Checks a chain offline: every signature by its signing certificate, each
+ * link naming the hash of the one before, one device and birth certificate
+ * throughout, each `from` the previous `to`. With `trusted` roots (DER),
+ * each signer must also chain to one of them; without, to the root it
+ * carries (which the verifier must then recognise by its fingerprint).
+ * Returns the checked statements, or throws malformed naming the link.
+ */
+export function verifyOwnershipChain(chain: unknown, trusted: readonly Buffer[] | null, now: Date): OwnershipStatement[] {
+  if (typeof chain !== 'object' || chain === null || !Array.isArray((chain as OwnershipChain).statements)) throw malformed('an ownership chain is {"statements": [...]}');
+  const raw = (chain as OwnershipChain).statements;
+  if (raw.length === 0 || raw.length > MAX_CHAIN) throw malformed(`an ownership chain has 1 to ${MAX_CHAIN} statements`);
+  const statements = raw.map(checkStatementShape);
+  statements.forEach((s, i) => {
+    const where = `statements[${i}]`;
+    const signer = s.signer.map((b64) => Buffer.from(b64, 'base64'));
+    const anchors = trusted ?? signer.slice(1);
+    try {
+      validatePath(signer.slice(0, 1), anchors, new Date(s.at) < now ? new Date(s.at) : now, `${where}'s signer`);
+    } catch (err) {
+      if (err instanceof BirthChainError) throw malformed(`${where}: ${err.detail}`);
+      throw err;
+    }
+    const certificate = new X509Certificate(signer[0]!);
+    let valid = false;
+    try {
+      valid = nodeVerify('sha256', signedPart(s), certificate.publicKey, Buffer.from(s.signature, 'base64'));
+    } catch {
+      valid = false;
+    }
+    if (!valid) throw malformed(`${where}: the signature does not verify`);
+    if (i === 0) {
+      if (s.previous !== null) throw malformed('statements[0] names a previous statement the chain does not hold');
+      return;
+    }
+    const before = statements[i - 1]!;
+    if (s.previous !== statementHash(before)) throw malformed(`${where}.previous is not the hash of statements[${i - 1}]`);
+    if (s.device !== before.device || s.birthCertificateSha256 !== before.birthCertificateSha256) throw malformed(`${where} is about another device`);
+    if (s.from !== before.to) throw malformed(`${where}.from (${s.from}) is not statements[${i - 1}].to (${before.to})`);
+    if (Date.parse(s.at) < Date.parse(before.at)) throw malformed(`${where} is older than the statement before it`);
+  });
+  return statements;
+}
+
+export interface StatementSigner {
+  signer: Signer;
+  /** The audit key's certificate and the root that issued it, DER. */
+  chain: Buffer[];
+}
+
+/** The birth certificate a device is bound to: the claimed one, or our own birth certificate. */
+async function birthHashOf(tx: Store, serial: string): Promise<string> {
+  const claim = await tx.claims.find(serial);
+  if (claim) return claim.birthCertificateSha256;
+  const birth = await tx.certificates.newestOfDevice(serial, 'birth');
+  if (!birth) throw conflict(`device ${serial} has no birth certificate`);
+  return birth.sha256;
+}
+
+/**
+ * POST /operator/v1/devices/<serial>/ownership-statement {"to", "evidence"}:
+ * the device passes to another company. Records the transfer as any
+ * transfer, signs a statement linked to the device's last one (imported or
+ * exported) and answers the whole chain, for the receiving CA to import.
+ */
+export async function exportOwnership(store: Store, audit: AuditLog, statementSigner: StatementSigner, who: Principal, serial: string, to: string, evidence: string, now: Date): Promise<OwnershipChain> {
+  return audit.record(store, async (tx) => {
+    await tx.lock(LOCKS.device(serial));
+    const device = await tx.devices.get(serial);
+    if (device.state === 'decommissioned') throw conflict(`device ${serial} is decommissioned`);
+    if (device.owner === to) throw conflict(`device ${serial} already belongs to ${to}`);
+    const earlier = (await tx.claims.statements(serial)).map((r) => JSON.parse(r.statement) as OwnershipStatement);
+    const last = earlier.at(-1);
+    const unsigned = {
+      type: STATEMENT_TYPE as typeof STATEMENT_TYPE, version: 1 as const, device: serial, birthCertificateSha256: await birthHashOf(tx, serial),
+      from: device.owner, to, at: now.toISOString(), previous: last ? statementHash(last) : null, signer: statementSigner.chain.map((d) => d.toString('base64')),
+    };
+    const { signature } = await statementSigner.signer.sign(Buffer.from(canonicalize(unsigned)!, 'utf8'));
+    const statement: OwnershipStatement = { ...unsigned, signature: signature.toString('base64') };
+    const hash = statementHash(statement);
+    await tx.claims.insertStatement({ deviceSerial: serial, statement: JSON.stringify(statement), sha256: hash, direction: 'exported', at: now });
+    if (!(await tx.devices.setOwner(serial, device.owner, to, now))) throw conflict(`device ${serial} changed hands meanwhile`);
+    await tx.ownership.insert({ deviceSerial: serial, from: device.owner, to, evidence, principal: who.principal, actor: who.actor, at: now });
+    return {
+      value: { statements: [...earlier, statement] },
+      events: [
+        { action: 'device.transferred', actor: who.actor, device: serial, data: { from: device.owner, to, evidence, principal: who.principal } },
+        { action: 'ownership.statement-exported', actor: who.actor, device: serial, data: { to, statementSha256: hash, previous: unsigned.previous } },
+      ],
+    };
+  });
+}
+
+/**
+ * POST /operator/v1/ownership-statements {"statements", "manufacturer",
+ * "model", "batch"?, "issuer"?}: a device handed to us by another CA. The
+ * chain must verify, each signer chaining to the active anchor of `issuer`
+ * (the handing CA, registered as a manufacturer; by default the device's
+ * manufacturer itself, when the handing CA made the device); the device is
+ * then claimed for `manufacturer` with the birth certificate the chain
+ * names, owned by the last `to`, and the chain is kept so a later hand-over
+ * extends it.
+ */
+export async function importOwnership(
+  store: Store, audit: AuditLog, who: Principal, body: { statements?: unknown; manufacturer?: unknown; model?: unknown; batch?: unknown; issuer?: unknown }, now: Date,
+): Promise<{ device: string; owner: string }> {
+  const manufacturer = checkName('manufacturer', body.manufacturer);
+  const issuer = body.issuer === undefined ? manufacturer : checkName('issuer', body.issuer);
+  const model = checkModelName(body.model);
+  const batch = body.batch === undefined ? undefined : checkName('batch', body.batch);
+  const trust = activeConfig(await store.manufacturers.find(issuer), issuer);
+  const statements = verifyOwnershipChain({ statements: body.statements }, trust.certificates.map((b64) => Buffer.from(b64, 'base64')), now);
+  const last = statements.at(-1)!;
+  const claimed = { serial: last.device, model, birthCertificateSha256: last.birthCertificateSha256, ...(batch ? { batch } : {}) };
+  await claimDevices(store, audit, who, {
+    manufacturer, devices: [claimed], source: 'statement', manifestSha256: statementHash(last), owner: last.to,
+    events: [{ action: 'ownership.statement-imported', actor: who.actor, device: last.device, data: { manufacturer, issuer, from: last.from, to: last.to, statements: statements.length, statementSha256: statementHash(last), principal: who.principal } }],
+    afterClaim: async (tx) => {
+      for (const s of statements) await tx.claims.insertStatement({ deviceSerial: last.device, statement: JSON.stringify(s), sha256: statementHash(s), direction: 'imported', at: now });
+      await tx.ownership.insert({ deviceSerial: last.device, from: last.from, to: last.to, evidence: `ownership statement ${statementHash(last)}`, principal: who.principal, actor: who.actor, at: now });
+    },
+  }, now);
+  return { device: last.device, owner: last.to };
+}
