@@ -24,6 +24,7 @@ export async function up(knex: Knex): Promise<void> {
     t.text('status').notNullable(); // pending (never approved), active, withdrawn
     t.jsonb('active'); // {certificates: [base64 DER], models: [...], crl: {url} | {pem} | null}
     t.jsonb('proposed');
+    t.jsonb('retired').notNullable().defaultTo('[]'); // certificates once active, since withdrawn or replaced: old births still verify offline
     t.text('proposed_by'); // principal
     t.timestamp('proposed_at', { useTz: true });
     t.text('approved_by');

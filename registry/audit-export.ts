@@ -23,7 +23,7 @@ const PAGE = 1000;
  */
 export async function* exportLines(store: Store, auditSigner: Signer, scope: ExportScope, now: Date): AsyncGenerator<string> {
   const digest = createHash('sha256');
-  const counts = { cas: 0, checkpoints: 0, devices: 0, certificates: 0, events: 0 };
+  const counts = { cas: 0, checkpoints: 0, manufacturers: 0, devices: 0, certificates: 0, events: 0 };
   const line = (value: Record<string, unknown>) => {
     const text = `${JSON.stringify(value)}\n`;
     digest.update(text);
@@ -33,6 +33,11 @@ export async function* exportLines(store: Store, auditSigner: Signer, scope: Exp
   for (const ca of await store.caCertificates.all()) {
     counts.cas += 1;
     yield line({ type: 'ca', id: ca.id, role: ca.role, slug: caSlug(ca.role, ca.generation), active: ca.active, der: ca.der.toString('base64') });
+  }
+  // Other manufacturers' anchors, so the outside birth certificates that head lineages can be checked offline too.
+  for (const manufacturer of await store.manufacturers.all()) {
+    counts.manufacturers += 1;
+    yield line({ type: 'manufacturer', id: manufacturer.id, status: manufacturer.status, certificates: manufacturer.active?.certificates ?? [], retired: manufacturer.retired });
   }
   for (const checkpoint of await store.checkpoints.all()) {
     counts.checkpoints += 1;
@@ -46,6 +51,13 @@ export async function* exportLines(store: Store, auditSigner: Signer, scope: Exp
     for (const device of devices) {
       counts.devices += 1;
       yield line({ type: 'device', serial: device.serial, model: device.model, batch: device.batch, line: device.line, class: device.deviceClass, owner: device.owner, state: device.state });
+    }
+    for (const birth of await store.claims.birthsOfDevices(devices.map((d) => d.serial))) {
+      counts.certificates += 1;
+      yield line({
+        type: 'outside-birth', device: birth.deviceSerial, manufacturer: birth.manufacturer, serial: birth.serialHex, sha256: birth.sha256,
+        revokedAt: birth.revokedAt?.toISOString() ?? null, der: birth.der.toString('base64'),
+      });
     }
     for (const c of await store.certificates.byDevices(devices.map((d) => d.serial))) {
       counts.certificates += 1;

@@ -9,6 +9,7 @@ export interface ExportReport {
   ok: boolean;
   cas: number;
   checkpoints: number;
+  manufacturers: number;
   devices: number;
   certificates: number;
   events: number;
@@ -33,12 +34,14 @@ const sha256Hex = (data: string | Buffer) => createHash('sha256').update(data).d
  */
 export async function verifyExport(path: string, rootPem: string): Promise<ExportReport> {
   const root = new X509Certificate(rootPem);
-  const report: ExportReport = { ok: false, cas: 0, checkpoints: 0, devices: 0, certificates: 0, events: 0, problems: [] };
+  const report: ExportReport = { ok: false, cas: 0, checkpoints: 0, manufacturers: 0, devices: 0, certificates: 0, events: 0, problems: [] };
   const problem = (lineNumber: number, text: string) => {
     if (report.problems.length < 20) report.problems.push(`line ${lineNumber}: ${text}`);
   };
   const digest = createHash('sha256');
   const cas = new Map<number, { cert: X509Certificate; role: string }>();
+  /** Other manufacturers' registered certificates, by manufacturer id. */
+  const manufacturers = new Map<string, X509Certificate[]>();
   let auditCert: X509Certificate | undefined;
   const heads = new Map<number, string>();
   /** Certificate hash -> its device: a predecessor must be the same device's. */
@@ -104,6 +107,27 @@ export async function verifyExport(path: string, rootPem: string): Promise<Expor
         case 'device':
           report.devices += 1;
           break;
+        case 'manufacturer': {
+          report.manufacturers += 1;
+          // Retired certificates too: a birth issued before an intermediate was withdrawn still shows where it came from.
+          const listed = [...(Array.isArray(value.certificates) ? value.certificates : []), ...(Array.isArray(value.retired) ? value.retired : [])];
+          const certificates = listed.map((b64) => new X509Certificate(Buffer.from(String(b64), 'base64')));
+          manufacturers.set(String(value.id), certificates);
+          break;
+        }
+        case 'outside-birth': {
+          // A birth certificate from another manufacturer: it must be issued by one of that manufacturer's registered certificates.
+          const der = Buffer.from(String(value.der), 'base64');
+          report.certificates += 1;
+          const cert = new X509Certificate(der);
+          if (sha256Hex(der) !== value.sha256) problem(lineNumber, `outside birth certificate of ${String(value.device)}: its SHA-256 is not the one recorded`);
+          const issuers = manufacturers.get(String(value.manufacturer)) ?? [];
+          if (!issuers.some((issuer) => cert.checkIssued(issuer) && cert.verify(issuer.publicKey))) {
+            problem(lineNumber, `outside birth certificate of ${String(value.device)}: not issued by a certificate of manufacturer ${String(value.manufacturer)} in this export`);
+          }
+          hashes.set(String(value.sha256), String(value.device));
+          break;
+        }
         case 'certificate': {
           const c = value as unknown as CertificateLine;
           const der = Buffer.from(c.der, 'base64');
@@ -143,8 +167,9 @@ export async function verifyExport(path: string, rootPem: string): Promise<Expor
           const expected = digest.digest();
           if (value.sha256 !== expected.toString('hex')) problem(lineNumber, 'the file was changed: its SHA-256 is not the one signed');
           else if (!auditCert || !nodeVerify('sha256', expected, auditCert.publicKey, Buffer.from(String(value.signature), 'base64'))) problem(lineNumber, 'the signature over the file does not verify with the audit key');
-          for (const kind of ['cas', 'checkpoints', 'devices', 'certificates', 'events'] as const) {
-            if (value[kind] !== report[kind]) problem(lineNumber, `the end line counts ${String(value[kind])} ${kind}, the file has ${report[kind]}`);
+          for (const kind of ['cas', 'checkpoints', 'manufacturers', 'devices', 'certificates', 'events'] as const) {
+            // Exports from before manufacturers existed have no count for them: none.
+            if ((value[kind] ?? 0) !== report[kind]) problem(lineNumber, `the end line counts ${String(value[kind])} ${kind}, the file has ${report[kind]}`);
           }
           break;
         }

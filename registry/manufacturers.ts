@@ -117,7 +117,7 @@ function configView(config: ManufacturerConfig | null) {
 /** A manufacturer as the operator API, the CLI and the console show it. */
 export function manufacturerView(record: ManufacturerRecord, extra: { claimed?: number; withdrawal?: BatchProgress } = {}) {
   return {
-    id: record.id, status: record.status, active: configView(record.active),
+    id: record.id, status: record.status, active: configView(record.active), retiredCertificates: record.retired.map((b64) => sha256Hex(Buffer.from(b64, 'base64'))),
     pending: record.proposed ? { ...configView(record.proposed), proposedBy: record.proposedBy, proposedAt: record.proposedAt?.toISOString() ?? null } : null,
     approvedBy: record.approvedBy, approvedAt: record.approvedAt?.toISOString() ?? null,
     withdrawn: record.withdrawnAt ? { by: record.withdrawnBy, at: record.withdrawnAt.toISOString(), reason: record.withdrawReason } : null,
@@ -161,7 +161,8 @@ export async function approveManufacturer(store: Store, audit: AuditLog, who: Pr
     if (!record) throw notFound(`no manufacturer ${id}`);
     if (!record.proposed || !record.proposedAt) throw conflict(`manufacturer ${id} has no change waiting for approval`);
     if (record.proposedBy === who.principal) throw forbidden(`${who.principal} proposed this change: another operator must approve it`);
-    const approved = (await tx.manufacturers.approve(id, record.proposedAt, who.principal, now))!;
+    const retired = [...record.retired, ...(record.active?.certificates ?? []).filter((c) => !record.proposed!.certificates.includes(c) && !record.retired.includes(c))];
+    const approved = (await tx.manufacturers.approve(id, record.proposedAt, who.principal, now, retired))!;
     return { value: approved, events: [event('manufacturer.approved', who, id, { proposedBy: record.proposedBy, proposedAt: record.proposedAt.toISOString() })] };
   });
 }
@@ -197,7 +198,8 @@ export async function withdrawManufacturer(
     const remaining = current.active.certificates.filter((b64) => sha256Hex(Buffer.from(b64, 'base64')) !== certificate);
     if (remaining.length === current.active.certificates.length) throw notFound(`manufacturer ${id} has no active certificate ${certificate}`);
     if (!remaining.some((b64) => { const c = new X509Certificate(Buffer.from(b64, 'base64')); return selfSigned(c); })) throw conflict('that is the manufacturer\'s root: withdraw the manufacturer whole');
-    await tx.manufacturers.narrow(id, { ...current.active, certificates: remaining }, now);
+    const gone = current.active.certificates.filter((b64) => !remaining.includes(b64));
+    await tx.manufacturers.narrow(id, { ...current.active, certificates: remaining }, [...current.retired, ...gone], now);
     return { value: (await tx.manufacturers.find(id))!, events: [event('manufacturer.certificate-withdrawn', who, id, { certificate, reason, path: 'manufacturing' })] };
   });
   return { key, record };

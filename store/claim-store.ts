@@ -81,6 +81,12 @@ export class ClaimStore {
     return row ? birthFromRow(row) : undefined;
   }
 
+  /** The outside births of a page of devices (the auditor's export). */
+  async birthsOfDevices(deviceSerials: readonly string[]): Promise<OutsideBirthRecord[]> {
+    if (deviceSerials.length === 0) return [];
+    return (await this.db('outside_births').whereIn('device_serial', [...deviceSerials]).orderBy('device_serial')).map(birthFromRow);
+  }
+
   /** Births of a manufacturer with these certificate serials, issued by this CA certificate (a CRL's new entries). */
   async birthsBySerial(manufacturer: string, issuerSha256: string, serialHexes: readonly string[]): Promise<OutsideBirthRecord[]> {
     if (serialHexes.length === 0) return [];

@@ -32,6 +32,8 @@ export interface ManufacturerRecord {
   status: ManufacturerStatus;
   active: ManufacturerConfig | null;
   proposed: ManufacturerConfig | null;
+  /** Certificates once active, since withdrawn or left out by a change (base64 DER): the export keeps old births checkable. */
+  retired: string[];
   proposedBy: string | null;
   proposedAt: Date | null;
   approvedBy: string | null;
@@ -85,10 +87,10 @@ export class ManufacturerStore {
     return row ? { record: fromRow(row), created: false } : undefined;
   }
 
-  /** Puts the proposal in force (compare-and-set on who proposed it and when). */
-  async approve(id: string, proposedAt: Date, principal: string, now: Date): Promise<ManufacturerRecord | undefined> {
+  /** Puts the proposal in force (compare-and-set on who proposed it and when); `retired` replaces the retired list. */
+  async approve(id: string, proposedAt: Date, principal: string, now: Date, retired: readonly string[]): Promise<ManufacturerRecord | undefined> {
     const [row] = await this.db('manufacturers').where({ id, proposed_at: proposedAt }).whereNot({ status: 'withdrawn' }).whereNotNull('proposed')
-      .update({ status: 'active', active: this.db.raw('proposed'), proposed: null, approved_by: principal, approved_at: now, updated_at: now })
+      .update({ status: 'active', active: this.db.raw('proposed'), proposed: null, retired: JSON.stringify(retired), approved_by: principal, approved_at: now, updated_at: now })
       .returning('*');
     return row ? fromRow(row) : undefined;
   }
@@ -101,8 +103,8 @@ export class ManufacturerStore {
   }
 
   /** Replaces the active configuration without a proposal: only to take trust away (an intermediate withdrawn). */
-  async narrow(id: string, config: ManufacturerConfig, now: Date): Promise<void> {
-    await this.db('manufacturers').where({ id }).update({ active: JSON.stringify(config), updated_at: now });
+  async narrow(id: string, config: ManufacturerConfig, retired: readonly string[], now: Date): Promise<void> {
+    await this.db('manufacturers').where({ id }).update({ active: JSON.stringify(config), retired: JSON.stringify(retired), updated_at: now });
   }
 
   /** Records a verified CRL, or the error of the last attempt (the previous CRL stays in force). */
@@ -145,6 +147,7 @@ function fromRow(row: Record<string, unknown>): ManufacturerRecord {
     status: row.status as ManufacturerStatus,
     active: json<ManufacturerConfig>(row.active),
     proposed: json<ManufacturerConfig>(row.proposed),
+    retired: json<string[]>(row.retired) ?? [],
     proposedBy: toStringOrNull(row.proposed_by),
     proposedAt: toDateOrNull(row.proposed_at),
     approvedBy: toStringOrNull(row.approved_by),

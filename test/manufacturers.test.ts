@@ -8,6 +8,7 @@ import { AcmeClient } from '../client/acme-client.ts';
 import { Device } from '../client/device.ts';
 import { fileFactoryKey } from '../client/factory-key.ts';
 import { createToken } from '../server/tokens.ts';
+import { verifyExport } from '../registry/export-verify.ts';
 import { verifyOwnershipChain } from '../registry/ownership-statements.ts';
 import { directoryUrl, makeDevice, PUBLIC_HOST, toLoopback } from './support/acme-device.ts';
 import { startTestServer, TEST_MODEL, type TestServer } from './support/api.ts';
@@ -305,6 +306,44 @@ for (const kind of ['pglite', 'postgres'] as DatabaseKind[]) {
       } finally {
         await second.close();
       }
+    });
+
+    it('withdrawing one intermediate of a manufacturer quarantines the devices it vouched for; its root stays registered', async () => {
+      const hooli = outsideCa('hooli', join(dir, 'hooli'));
+      await register('hooli', hooli, [SENSOR.name], null);
+      const birth = hooli.birth({ serial: 'hoo-0001', hwType: SENSOR.hwType });
+      await alice('POST', '/operator/v1/devices/hoo-0001/claim', { manufacturer: 'hooli', model: SENSOR.name, birthCertificateSha256: birth.sha256 });
+      const device = await outsideDevice(server, birth);
+      await device.enroll();
+      const shown = (await alice('GET', '/operator/v1/manufacturers/hooli')).json;
+      const [root, intermediate] = shown.active.certificates as Array<{ sha256: string }>;
+      expect((await alice('POST', '/operator/v1/manufacturers/hooli/withdraw', { reason: 'keyCompromise', certificate: root!.sha256 })).status).to.equal(409);
+      const withdrawn = await alice('POST', '/operator/v1/manufacturers/hooli/withdraw', { reason: 'keyCompromise', certificate: intermediate!.sha256 });
+      expect(withdrawn.status, withdrawn.text).to.equal(200);
+      expect(withdrawn.json.status).to.equal('active');
+      expect(withdrawn.json.active.certificates).to.have.length(1);
+      expect(await state('hoo-0001')).to.equal('quarantined');
+      const events = (await history('hoo-0001')).events as Array<{ action: string; data: Record<string, unknown> }>;
+      expect(events.find((e) => e.action === 'device.quarantined')!.data).to.include({ manufacturer: 'hooli', certificate: intermediate!.sha256, path: 'manufacturing' });
+    });
+
+    it("the auditor's fleet export carries the manufacturers and the outside birth certificates, and verifies offline", async () => {
+      const exported = await server.request('GET', '/audit/v1/export', { token: server.tokens.auditor });
+      expect(exported.status).to.equal(200);
+      const path = join(dir, 'fleet.jsonl');
+      writeFileSync(path, exported.text);
+      const report = await verifyExport(path, server.rootPem);
+      expect(report.problems).to.deep.equal([]);
+      expect(report.ok).to.equal(true);
+      expect(report.manufacturers).to.equal(3);
+      expect(exported.text).to.include('"type":"outside-birth"');
+      // An outside birth certificate swapped for another manufacturer's is caught.
+      const lines = exported.text.split('\n');
+      const index = lines.findIndex((l) => l.includes('"type":"outside-birth"'));
+      const line = JSON.parse(lines[index]!);
+      lines[index] = JSON.stringify({ ...line, der: rogue.birth({ serial: line.device }).der.toString('base64') });
+      writeFileSync(path, lines.join('\n'));
+      expect((await verifyExport(path, server.rootPem)).problems.join(' ')).to.match(/not issued by a certificate of manufacturer/);
     });
 
     it('hostile input to the manufacturer endpoints earns 4xx, never 5xx', async () => {
