@@ -6,7 +6,7 @@ import { loadConfig } from './config.ts';
 import { localIo, runCli, stderrLines } from './cli.ts';
 
 /** Commands that need no database either: they run here even while a server runs. */
-const OFFLINE = ['audit verify-export'];
+const OFFLINE = ['audit verify-export', 'ownership verify'];
 
 /**
  * `devid-ca`: runs the command through the running server's admin socket
@@ -49,7 +49,7 @@ function absolutePaths(args: string[]): string[] {
     return inline ? `${inline}=${resolve(arg.slice(inline.length + 1))}` : arg;
   });
 }
-const PATH_OPTIONS = ['--out', '--checkpoint'];
+const PATH_OPTIONS = ['--out', '--checkpoint', '--file', '--certs', '--crl-file', '--signature', '--signer', '--birth-cert', '--trust'];
 
 const argv = absolutePaths(process.argv.slice(2));
 let path: string | undefined;

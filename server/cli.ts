@@ -33,6 +33,7 @@ import { initialise, initialiseIfEmpty, rolloverOperationalCa } from './ceremoni
 import { createLogger } from './logger.ts';
 import { serve } from './serve.ts';
 import { createToken, revokeToken } from './tokens.ts';
+import { addManufacturerCommands } from './cli-manufacturers.ts';
 
 
 /** Checkpoints an auditor kept: the GET /audit/v1/checkpoints document, or a single checkpoint. */
@@ -520,6 +521,7 @@ export function buildProgram(io: CliIo): Command {
       }),
     );
 
+  addManufacturerCommands(program, io, cliPrincipal, afterCliRevocation);
   return program;
 }
 

@@ -13,9 +13,9 @@ export interface ApiResponse {
  * (headers and raw body), on a connection of its own: a kept-alive one can be
  * closed by the server's idle timeout just as the next request goes out.
  */
-export function httpsRequest(port: number, ca: string, method: string, path: string, headers: Record<string, string>, body?: string | Buffer): Promise<ApiResponse> {
+export function httpsRequest(port: number, ca: string, method: string, path: string, headers: Record<string, string>, body?: string | Buffer, servername = 'ca.devid.test'): Promise<ApiResponse> {
   return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', servername: 'ca.devid.test', port, method, path, headers, ca, agent: false }, (res) => {
+    const req = request({ host: '127.0.0.1', servername, port, method, path, headers, ca, agent: false }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (chunk: Buffer) => chunks.push(chunk));
       res.on('end', () => {
