@@ -2,9 +2,10 @@ import { html, render, useEffect, useState } from './preact-htm.mjs';
 import { api, setCsrf } from './api.mjs';
 import { DevicePage } from './device.mjs';
 import { DevicesPage, FleetPage } from './fleet.mjs';
+import { ManufacturersPage } from './manufacturers.mjs';
 import { StatusPage } from './status.mjs';
 
-/** The route is the URL's fragment: #/ (fleet), #/devices?q=..., #/device/<serial>, #/status. */
+/** The route is the URL's fragment: #/ (fleet), #/devices?q=..., #/device/<serial>, #/manufacturers, #/status. */
 function route() {
   const [path, search] = (location.hash.slice(1) || '/').split('?');
   return { path, params: new URLSearchParams(search ?? '') };
@@ -58,6 +59,7 @@ function App() {
   const page = path.startsWith('/device/') ? html`<${DevicePage} serial=${decodeURIComponent(path.slice('/device/'.length))} me=${me} />`
     : path === '/devices' ? html`<${DevicesPage} params=${params} navigate=${navigate} />`
     : path === '/status' ? html`<${StatusPage} me=${me} />`
+    : path === '/manufacturers' ? html`<${ManufacturersPage} me=${me} />`
     : html`<${FleetPage} me=${me} />`;
   const tab = (hash, label, active) => html`<a href=${hash} class=${active ? 'active' : ''}>${label}</a>`;
   return html`
@@ -66,6 +68,7 @@ function App() {
       <nav>
         ${tab('#/', 'Fleet', path === '/')}
         ${tab('#/devices', 'Devices', path === '/devices' || path.startsWith('/device/'))}
+        ${tab('#/manufacturers', 'Manufacturers', path === '/manufacturers')}
         ${tab('#/status', 'Audit & publication', path === '/status')}
       </nav>
       <span class="me">${me.principal} <span class=${`role ${me.role}`}>${me.role}</span></span>

@@ -14,6 +14,11 @@ const LABELS = {
   'device.lineage-fork': 'LINEAGE FORK refused',
   'device.decommissioned': 'decommissioned',
   'device.quarantined': 'quarantined',
+  'device.claimed': 'claimed (born elsewhere)',
+  'device.birth-revoked': 'BIRTH CERTIFICATE REVOKED by its manufacturer',
+  'device.unclaimed-attestation': 'UNCLAIMED device tried to enroll',
+  'ownership.statement-exported': 'ownership statement signed (handed over)',
+  'ownership.statement-imported': 'ownership statement imported',
 };
 
 /** An event's details on one line: long hashes and ids cut short (the full values are in the export). */
@@ -44,6 +49,8 @@ export function DevicePage({ serial, me }) {
       <dl class="facts">
         <dt>Model</dt><dd>${d.model}</dd><dt>Batch</dt><dd>${d.batch}</dd><dt>Line</dt><dd>${d.line}</dd>
         <dt>Class</dt><dd>${d.deviceClass ?? '(model default)'}</dd><dt>Owner</dt><dd>${d.owner ?? '—'}</dd><dt>Born</dt><dd>${when(d.createdAt)}</dd>
+        <dt>Manufacturer</dt><dd>${d.manufacturer === 'self' ? 'this CA\'s factory' : d.manufacturer}</dd>
+        ${history.claim && html`<dt>Claimed</dt><dd>${when(history.claim.claimedAt)} by ${history.claim.claimedBy} (${history.claim.source}), birth certificate <span class="mono" title=${history.claim.birthCertificateSha256}>${history.claim.birthCertificateSha256.slice(0, 16)}…</span></dd>`}
       </dl>
       ${notice && html`<p class="notice" role="status">${notice}</p>`}
       ${operator && html`

@@ -1,6 +1,8 @@
 import { expect } from 'chai';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { makeDevice, PUBLIC_HOST } from './support/acme-device.ts';
@@ -9,6 +11,7 @@ import { ARTIFACTS, launchBrowser } from './support/browser.ts';
 import { httpsRequest } from './support/https.ts';
 import { BAD_TEXT, BAD_VALUES, prng } from './support/hostile.ts';
 import { opensslOcsp } from './support/publication.ts';
+import { outsideCa } from './support/outside-ca.ts';
 import { createToken } from '../server/tokens.ts';
 import { rawConnection } from '../store/test-access.ts';
 
@@ -130,6 +133,42 @@ describe('operator console', function () {
     await bob.page.click('.dialog button[type=submit]');
     await bob.page.waitForSelector('table.grants td:has-text("approved")');
     await bob.context.close();
+  });
+
+  it('manufacturers: the proposer sees Approve disabled, another operator approves, and a withdrawal quarantines its devices', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'devid-console-oem-'));
+    try {
+      const oem = outsideCa('initrode', join(dir, 'initrode'));
+      expect((await operatorApi('PUT', '/operator/v1/models/rack-1', { hwType: '1.3.6.1.4.1.99999.9.1', manufacturer: 'Initrode' })).status).to.equal(201);
+      expect((await operatorApi('PUT', '/operator/v1/manufacturers/initrode', { certificates: [oem.rootPem, oem.intermediatePem], models: ['rack-1'], crl: { pem: oem.crlPem() } })).status).to.equal(201);
+      const { context, page, errors } = await signIn(server.tokens.operator);
+      await page.goto(`${origin}/console#/manufacturers`);
+      await page.waitForSelector('[data-manufacturer=initrode] button:has-text("Approve")');
+      expect(await page.locator('[data-manufacturer=initrode] button:has-text("Approve")').isDisabled()).to.equal(true);
+      await context.close();
+
+      const bob = await signIn(secondOperator);
+      await bob.page.goto(`${origin}/console#/manufacturers`);
+      await bob.page.click('[data-manufacturer=initrode] button:has-text("Approve")');
+      await bob.page.click('.dialog button[type=submit]');
+      await bob.page.waitForSelector('[data-manufacturer=initrode] .state.active');
+      const birth = oem.birth({ serial: 'itr-0001', hwType: '1.3.6.1.4.1.99999.9.1' });
+      expect((await operatorApi('POST', '/operator/v1/devices/itr-0001/claim', { manufacturer: 'initrode', model: 'rack-1', birthCertificateSha256: birth.sha256 })).status).to.equal(201);
+      await bob.page.reload();
+      await bob.page.waitForSelector('[data-manufacturer=initrode] dd:has-text("#")');
+      await bob.page.screenshot({ path: join(ARTIFACTS, 'console-manufacturers.png'), fullPage: true });
+      await bob.page.click('[data-manufacturer=initrode] button:has-text("Withdraw manufacturer")');
+      expect(await bob.page.textContent('.dialog .consequence')).to.include('quarantined');
+      await bob.page.click('.dialog button[type=submit]');
+      await bob.page.waitForSelector('[data-manufacturer=initrode] .state.withdrawn');
+      await bob.page.goto(`${origin}/console#/device/itr-0001`);
+      await bob.page.waitForSelector('.state.quarantined');
+      expect(await bob.page.textContent('section.device')).to.include('initrode').and.include('claimed');
+      expect(errors.concat(bob.errors)).to.deep.equal([]);
+      await bob.context.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('an auditor sees no action, and a forced one is refused with 403', async () => {

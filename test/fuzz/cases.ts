@@ -33,6 +33,10 @@ function endpoints(t: FuzzTargets): Array<[method: string, path: string, auth?: 
     ['POST', `/operator/v1/devices/${d}/support-grants`, 'operator'], ['POST', `/operator/v1/devices/${d}/revoke`, 'operator'],
     ['POST', `/operator/v1/certificates/${t.certificateSerial}/revoke`, 'operator'], ['POST', '/operator/v1/batches/fuzz-batch/revoke', 'operator'],
     ['POST', `/operator/v1/support-grants/${'a'.repeat(24)}/approve`, 'operator'], ['POST', `/support/v1/grants/${'a'.repeat(24)}/certificate`, 'vendor'],
+    ['PUT', '/operator/v1/manufacturers/fuzz-oem', 'operator'], ['POST', '/operator/v1/manufacturers/fuzz-oem/approve', 'operator'],
+    ['POST', '/operator/v1/manufacturers/fuzz-oem/manifests', 'operator'], ['POST', '/operator/v1/manufacturers/fuzz-oem/crl', 'operator'],
+    ['POST', '/operator/v1/manufacturers/fuzz-oem/withdraw', 'operator'], ['POST', `/operator/v1/devices/${d}/claim`, 'operator'],
+    ['POST', `/operator/v1/devices/${d}/ownership-statement`, 'operator'], ['POST', '/operator/v1/ownership-statements', 'operator'],
     ['GET', '/operator/v1/reports/rotation'], ['GET', `/audit/v1/devices/${d}/history`], ['GET', '/audit/v1/verify'], ['GET', '/audit/v1/export'],
     ['GET', '/audit/v1/checkpoints'], ['POST', '/audit/v1/checkpoints'], ['GET', '/console/v1/fleet'], ['GET', '/console/v1/devices'], ['GET', '/console/v1/status'],
     ['POST', '/console/v1/session'], ['DELETE', '/console/v1/session'],
@@ -44,7 +48,7 @@ function endpoints(t: FuzzTargets): Array<[method: string, path: string, auth?: 
 
 /** Paths and query strings no route expects: traversal, encodings, sizes, odd characters. */
 const ODD_SEGMENTS = ['..%2f..%2fetc%2fpasswd', '%00', '%ff%fe', '%', '%2', 'a'.repeat(3000), '\u00e9', '%C0%AE%C0%AE', '.', '..', '~', '%0d%0aX-Injected:%201', '{{7*7}}', '<script>', "'or'1'='1"];
-const PREFIXES = ['/factory/v1/', '/operator/v1/devices/', '/operator/v1/certificates/', '/audit/v1/devices/', '/acme/', '/acme/renewal-info/', '/ocsp/', '/crl/', '/ca/', '/console/assets/', '/console/v1/devices?q=', '/operator/v1/devices?owner='];
+const PREFIXES = ['/factory/v1/', '/operator/v1/devices/', '/operator/v1/manufacturers/', '/operator/v1/certificates/', '/audit/v1/devices/', '/acme/', '/acme/renewal-info/', '/ocsp/', '/crl/', '/ca/', '/console/assets/', '/console/v1/devices?q=', '/operator/v1/devices?owner='];
 
 export function fuzzCases(targets: FuzzTargets, count: number, seed: number): FuzzCase[] {
   const random = prng(seed);

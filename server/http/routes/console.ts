@@ -41,6 +41,7 @@ const ASSETS: Record<string, URL> = {
   'lineage.mjs': new URL('lineage.mjs', CONSOLE_DIR),
   'actions.mjs': new URL('actions.mjs', CONSOLE_DIR),
   'status.mjs': new URL('status.mjs', CONSOLE_DIR),
+  'manufacturers.mjs': new URL('manufacturers.mjs', CONSOLE_DIR),
   'style.css': new URL('style.css', CONSOLE_DIR),
   'icon.svg': new URL('icon.svg', CONSOLE_DIR),
   'preact-htm.mjs': new URL(import.meta.resolve('htm/preact/standalone')),

@@ -1,4 +1,5 @@
 import { Router, type Response } from 'express';
+import { sha256Hex } from '../../../ca/digest.ts';
 import { certificatePem } from '../../../ca/pem.ts';
 import type { Hierarchy } from '../../../ca/hierarchy.ts';
 import { malformed, notFound } from '../../../errors/domain-error.ts';
@@ -47,7 +48,7 @@ export function manufacturerRoutes(deps: ManufacturerDeps): Router {
   /** Our own factory, shown as the built-in first manufacturer. */
   const selfView = () => ({
     id: SELF, status: 'active', builtIn: true,
-    certificates: [deps.hierarchy.root, deps.hierarchy.factory].map((issuer) => ({ subject: issuer.certificate.subject, pem: certificatePem(issuer.record.der) })),
+    certificates: [deps.hierarchy.root, deps.hierarchy.factory].map((issuer) => ({ subject: issuer.certificate.subject, sha256: sha256Hex(issuer.record.der), pem: certificatePem(issuer.record.der) })),
   });
   const view = async (id: string) => {
     const record = await store.manufacturers.find(id);
