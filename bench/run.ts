@@ -6,6 +6,7 @@ import { benchExport } from './export.bench.ts';
 import { benchFactory } from './factory.bench.ts';
 import { benchHsm } from './hsm.bench.ts';
 import { benchOcsp } from './ocsp.bench.ts';
+import { benchOutsideBirth } from './outside-birth.bench.ts';
 import { benchScale } from './scale.bench.ts';
 import { print, type BenchResult } from './report.ts';
 
@@ -20,6 +21,7 @@ const benches: Array<[string, (ms: number) => Promise<BenchResult[]>]> = [
   ['hsm', benchHsm],
   ['factory', benchFactory],
   ['enroll', benchEnroll],
+  ['outside', benchOutsideBirth],
   ['ocsp', benchOcsp],
   ['crl', benchCrl],
   ['batch', benchBatch],

@@ -15,7 +15,7 @@ import { createTestDatabase, type TestDatabase } from './support/databases.ts';
 
 function httpsGet(url: string, ca: string): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
-    const req = request(url, { ca }, (res) => {
+    const req = request(url, { ca, agent: false }, (res) => {
       let body = '';
       res.on('data', (chunk) => (body += chunk));
       res.on('end', () => resolve({ status: res.statusCode!, body }));
@@ -27,7 +27,7 @@ function httpsGet(url: string, ca: string): Promise<{ status: number; body: stri
 
 function httpsCall(url: string, ca: string, method: string, token: string, body: unknown): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
-    const req = request(url, { ca, method, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' } }, (res) => {
+    const req = request(url, { ca, agent: false, method, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' } }, (res) => {
       let text = '';
       res.on('data', (chunk) => (text += chunk));
       res.on('end', () => resolve({ status: res.statusCode!, body: text }));
