@@ -136,7 +136,8 @@ export interface ClaimBatch {
  */
 export async function claimDevices(store: Store, audit: AuditLog, who: Principal, batch: ClaimBatch, now: Date): Promise<number> {
   return audit.record(store, async (tx) => {
-    const config = activeConfig(await tx.manufacturers.find(batch.manufacturer), batch.manufacturer);
+    // Locked: a withdrawal either commits first (and the claim is refused) or waits, then quarantines these devices too.
+    const config = activeConfig(await tx.manufacturers.findForUpdate(batch.manufacturer), batch.manufacturer);
     const outside = batch.devices.find((d) => !config.models.includes(d.model));
     if (outside) throw conflict(`manufacturer ${batch.manufacturer} may not vouch for model ${outside.model} (device ${outside.serial})`);
     const taken = await tx.claims.existingHashes(batch.devices.map((d) => d.birthCertificateSha256));
