@@ -103,31 +103,16 @@ describe('cli: manufacturers, manifests, claims and ownership statements while s
     writeFileSync(join(dir, 'vandelay.crl'), oem.crlPem());
     expect(cli('manufacturer', 'crl', 'vandelay', '--file', join(dir, 'vandelay.crl')).stderr).to.match(/CRL applied: 1 entries/);
     expect(cli('manufacturer', 'withdraw', 'vandelay', '--reason', 'keyCompromise').stderr).to.match(/withdrawn: 2 devices quarantined/);
-    expect(cli('device', 'history', 'vdl-0001').stdout).to.match(/state quarantined/);
+    const quarantined = await httpsRequest(httpsPort, rootPem, 'GET', '/audit/v1/devices/vdl-0001/history', { authorization: `Bearer ${bob}` }, undefined, 'localhost');
+    expect(quarantined.json.device.state).to.equal('quarantined');
     const after = await device(['--dir', state, 'renew', '--now']);
     expect(after.status).to.equal(1);
     expect(after.stderr).to.match(/quarantined/);
 
-    // Our own device handed to another company: the chain is written and checks offline against our root.
-    const factory = JSON.parse(cli('token', 'create', '--role', 'factory', '--line', 'l1', '--json').stdout).token as string;
-    cli('model', 'own-1', '--hw-type', '1.3.6.1.4.1.99999.8.2', '--manufacturer', 'Us');
-    const { generateKeyPairSync } = await import('node:crypto');
-    const { Pkcs10CertificateRequestGenerator } = await import('@peculiar/x509');
-    const keys = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-    const algorithm = { name: 'ECDSA', namedCurve: 'P-256' };
-    const csr = await Pkcs10CertificateRequestGenerator.create({
-      keys: {
-        privateKey: await crypto.subtle.importKey('pkcs8', keys.privateKey.export({ format: 'der', type: 'pkcs8' }), algorithm, false, ['sign']),
-        publicKey: await crypto.subtle.importKey('spki', keys.publicKey.export({ format: 'der', type: 'spki' }), algorithm, true, ['verify']),
-      },
-      signingAlgorithm: { name: 'ECDSA', hash: 'SHA-256' },
-    });
-    const birth = await httpsRequest(httpsPort, rootPem, 'POST', '/factory/v1/birth-certificates', { authorization: `Bearer ${factory}`, 'content-type': 'application/json' },
-      JSON.stringify({ serial: 'own-0001', model: 'own-1', batch: 'b1', csr: Buffer.from(csr.rawData).toString('base64url') }), 'localhost');
-    expect(birth.status, birth.text).to.equal(201);
-    cli('ownership', 'export', 'own-0001', '--to', 'kramerica', '--evidence', 'invoice 7', '--out', join(dir, 'chain.json'));
+    // The quarantined device handed to another company: the chain is written and checks offline against our root.
+    cli('ownership', 'export', 'vdl-0002', '--to', 'kramerica', '--evidence', 'invoice 7', '--out', join(dir, 'chain.json'));
     const verified = cli('ownership', 'verify', '--file', join(dir, 'chain.json'), '--trust', join(dir, 'root.pem'));
-    expect(verified.stdout).to.match(/^OK: device own-0001, .* kramerica \(1 statement\(s\)\)/);
+    expect(verified.stdout).to.match(/^OK: device vdl-0002, .* kramerica \(1 statement\(s\)\)/);
     const chain = JSON.parse(readFileSync(join(dir, 'chain.json'), 'utf8'));
     chain.statements[0].to = 'newman';
     writeFileSync(join(dir, 'forged.json'), JSON.stringify(chain));
