@@ -3,7 +3,7 @@ import { connect } from 'node:net';
 import { resolve } from 'node:path';
 import { LOCAL_COMMANDS, adminSocketPath, type AdminFrame } from './admin-socket.ts';
 import { loadConfig } from './config.ts';
-import { localIo, runCli, stderrLines } from './cli.ts';
+import { stderrLines } from './cli-output.ts';
 
 /** Commands that need no database either: they run here even while a server runs. */
 const OFFLINE = ['audit verify-export', 'ownership verify'];
@@ -60,4 +60,10 @@ try {
 }
 const local = argv.length === 0 || argv[0]!.startsWith('-') || LOCAL_COMMANDS.has(argv[0]!) || OFFLINE.includes(argv.slice(0, 2).join(' '));
 const remote = !local && path && existsSync(path) ? await throughServer(path, argv) : undefined;
-process.exitCode = remote ?? (await runCli(argv, localIo()));
+// The whole CLI (and with it the database, HSM and certificate code) loads only to run here: a command for the server starts quickly.
+if (remote === undefined) {
+  const { localIo, runCli } = await import('./cli.ts');
+  process.exitCode = await runCli(argv, localIo());
+} else {
+  process.exitCode = remote;
+}

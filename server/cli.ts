@@ -34,6 +34,7 @@ import { createLogger } from './logger.ts';
 import { serve } from './serve.ts';
 import { createToken, revokeToken } from './tokens.ts';
 import { addManufacturerCommands } from './cli-manufacturers.ts';
+import { stderrLines } from './cli-output.ts';
 
 
 /** Checkpoints an auditor kept: the GET /audit/v1/checkpoints document, or a single checkpoint. */
@@ -547,19 +548,6 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     }
     return 1;
   }
-}
-
-/** "devid-ca:" lines on this process's stderr; progress lines only on a terminal, rewritten in place. */
-export function stderrLines(): Pick<CliIo, 'say' | 'progress'> {
-  let progressShown = false;
-  return {
-    say: (line) => { process.stderr.write(`${process.stderr.isTTY && progressShown ? '\n' : ''}devid-ca: ${line}\n`); progressShown = false; },
-    progress: (line) => {
-      if (!process.stderr.isTTY) return;
-      process.stderr.write(`\rdevid-ca: ${line}\u001b[K`);
-      progressShown = true;
-    },
-  };
 }
 
 /** This process: its own context (the data directory lock, the token, the database), its own stdout and stderr. */
