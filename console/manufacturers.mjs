@@ -52,7 +52,7 @@ export function ManufacturersPage({ me }) {
                 <p>Models: ${m.pending.models.join(', ')}</p>
                 <${ActionButton} label="Approve" disabled=${m.pending.proposedBy === me.principal} title=${m.pending.proposedBy === me.principal ? 'you proposed this change: another operator approves it' : ''}
                   consequence=${`Birth certificates chaining to these certificates will be accepted for ${m.pending.models.join(', ')}, for devices claimed from ${m.id}.`}
-                  request=${() => ({ method: 'POST', path: `/operator/v1/manufacturers/${enc(m.id)}/approve`, body: {} })} onDone=${done(`${m.id} approved.`)} />
+                  request=${() => ({ method: 'POST', path: `/operator/v1/manufacturers/${enc(m.id)}/approve`, body: { proposal: m.pending.sha256 } })} onDone=${done(`${m.id} approved.`)} />
               </div>`}
             ${m.status === 'active' && html`
               <div class="actions">

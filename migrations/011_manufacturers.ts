@@ -60,6 +60,7 @@ export async function up(knex: Knex): Promise<void> {
     t.text('manifest_sha256');
     t.text('claimed_by').notNullable(); // principal
     t.timestamp('claimed_at', { useTz: true }).notNullable();
+    t.timestamp('superseded_at', { useTz: true }); // reprovisioned: the device has our birth certificate now
   });
 
   await knex.schema.createTable('outside_births', (t) => {
@@ -70,6 +71,7 @@ export async function up(knex: Knex): Promise<void> {
     t.text('serial_hex').notNullable();
     t.text('issuer_sha256').notNullable();
     t.jsonb('path').notNullable(); // SHA-256 of each CA certificate on the path, issuer first
+    t.jsonb('path_certificates').notNullable(); // their DER, base64, in the same order
     t.timestamp('not_before', { useTz: true }).notNullable();
     t.timestamp('not_after', { useTz: true }).notNullable();
     t.timestamp('first_attested_at', { useTz: true }).notNullable();

@@ -56,7 +56,7 @@ export async function* exportLines(store: Store, auditSigner: Signer, scope: Exp
       counts.certificates += 1;
       yield line({
         type: 'outside-birth', device: birth.deviceSerial, manufacturer: birth.manufacturer, serial: birth.serialHex, sha256: birth.sha256,
-        revokedAt: birth.revokedAt?.toISOString() ?? null, der: birth.der.toString('base64'),
+        revokedAt: birth.revokedAt?.toISOString() ?? null, der: birth.der.toString('base64'), path: birth.pathDer.map((d) => d.toString('base64')),
       });
     }
     for (const c of await store.certificates.byDevices(devices.map((d) => d.serial))) {

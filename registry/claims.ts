@@ -1,7 +1,7 @@
 import { X509Certificate, verify as nodeVerify } from 'node:crypto';
 import canonicalize from 'canonicalize';
 import { sha256Hex } from '../ca/digest.ts';
-import { BirthChainError, validateBirthChain, validatePath } from '../enroll/attestation/birth-chain.ts';
+import { BirthChainError, MAX_BIRTH_CHAIN, namesADevice, validateBirthChain, validatePath } from '../enroll/attestation/birth-chain.ts';
 import { conflict, malformed, notFound } from '../errors/domain-error.ts';
 import type { ClaimRecord, ClaimSource } from '../store/claim-store.ts';
 import type { ManufacturerRecord } from '../store/manufacturer-store.ts';
@@ -9,7 +9,7 @@ import type { Store } from '../store/store.ts';
 import type { DeviceRecord } from '../store/types.ts';
 import type { AuditEntry, AuditLog } from './audit-log.ts';
 import { checkModelName, checkName, checkSerial } from './identifiers.ts';
-import { pemCertificates } from './manufacturers.ts';
+import { pemCertificates, trustOf } from './manufacturers.ts';
 import type { Principal } from './support-grants.ts';
 
 /** Devices per manifest: one request, one transaction, one answer. */
@@ -51,7 +51,7 @@ export function checkClaimedDevice(value: unknown, where: string): ClaimedDevice
 }
 
 function checkPemText(value: unknown, field: string): string {
-  if (typeof value !== 'string' || value.length > 16_384) throw malformed(`${field} is one PEM certificate`);
+  if (typeof value !== 'string' || value.length > 16_384) throw malformed(`${field} is the birth certificate in PEM (then any intermediates), at most 16 KiB`);
   return value;
 }
 
@@ -60,12 +60,13 @@ function checkPemText(value: unknown, field: string): string {
  * it chains to the manufacturer and names the listed serial, so a manifest
  * that contradicts its own certificates claims nothing.
  */
-function checkListedCertificate(device: ClaimedDevice, where: string, anchors: readonly string[], now: Date): void {
-  const [der, ...more] = pemCertificates(device.birthCertificate!, `${where}.birthCertificate`);
-  if (more.length > 0) throw malformed(`${where}.birthCertificate is one PEM certificate`);
-  if (sha256Hex(der!) !== device.birthCertificateSha256) throw malformed(`${where}: birthCertificateSha256 is not the SHA-256 of its birthCertificate`);
+function checkListedCertificate(device: ClaimedDevice, where: string, trust: { anchors: Buffer[]; withdrawn: ReadonlySet<string> }, now: Date): void {
+  // The birth certificate, then any intermediates its manufacturer did not register.
+  const chain = pemCertificates(device.birthCertificate!, `${where}.birthCertificate`);
+  if (chain.length > MAX_BIRTH_CHAIN) throw malformed(`${where}.birthCertificate holds at most ${MAX_BIRTH_CHAIN} certificates`);
+  if (sha256Hex(chain[0]!) !== device.birthCertificateSha256) throw malformed(`${where}: birthCertificateSha256 is not the SHA-256 of its birthCertificate`);
   try {
-    const birth = validateBirthChain([der!], anchors.map((b64) => Buffer.from(b64, 'base64')), now);
+    const birth = validateBirthChain(chain, trust.anchors, now, trust.withdrawn);
     if (birth.identity.serial !== device.serial) throw malformed(`${where}: the birth certificate names device ${birth.identity.serial}, not ${device.serial}`);
   } catch (err) {
     if (err instanceof BirthChainError) throw malformed(`${where}.birthCertificate: ${err.detail}`);
@@ -84,26 +85,31 @@ function hashFor(certificate: X509Certificate): string | null {
 
 /** The manufacturer's active configuration, or 409: claims need a manufacturer in force. */
 export function activeConfig(manufacturer: ManufacturerRecord | undefined, id: string) {
+  return activeManufacturer(manufacturer, id).active!;
+}
+
+export function activeManufacturer(manufacturer: ManufacturerRecord | undefined, id: string): ManufacturerRecord {
   if (!manufacturer) throw notFound(`no manufacturer ${id}`);
   if (manufacturer.status !== 'active' || !manufacturer.active) throw conflict(`manufacturer ${id} is ${manufacturer.status}: it vouches for no device`);
-  return manufacturer.active;
+  return manufacturer;
 }
 
 /**
  * A signature over data by `signerPem` (the signing certificate, then any
- * intermediates), which must chain to one of the manufacturer's registered
- * roots. Returns the signing certificate's SHA-256.
+ * intermediates), which must chain to the manufacturer's root through
+ * certificates it still trusts, and must not name a device (no
+ * HardwareModuleName, no subject serialNumber): a device's birth key signs
+ * attestations, never manifests or statements. `directlyUnderRoot` (ownership
+ * statements) also asks that a registered root issued it itself, as a CA's
+ * audit key. Returns the signing certificate's SHA-256.
  */
-export function verifyManufacturerSignature(anchors: readonly string[], data: Buffer, signature: unknown, signerPem: unknown, now: Date): string {
+export function verifyManufacturerSignature(
+  trust: { anchors: Buffer[]; withdrawn: ReadonlySet<string> }, data: Buffer, signature: unknown, signerPem: unknown, now: Date, directlyUnderRoot = false,
+): string {
   if (typeof signature !== 'string' || !/^[A-Za-z0-9+/_-]+={0,2}$/.test(signature) || signature.length > 2048) throw malformed('signature is base64');
   if (typeof signerPem !== 'string' || signerPem.length > 32_768) throw malformed('signer is the signing certificate in PEM, then any intermediates');
   const chain = pemCertificates(signerPem, 'signer');
-  try {
-    validatePath(chain, anchors.map((b64) => Buffer.from(b64, 'base64')), now, 'the signer');
-  } catch (err) {
-    if (err instanceof BirthChainError) throw malformed(`the signer does not chain to the manufacturer: ${err.detail}`);
-    throw err;
-  }
+  checkSigner(chain, trust, now, directlyUnderRoot, 'the signer');
   const signer = new X509Certificate(chain[0]!);
   let valid = false;
   try {
@@ -113,6 +119,19 @@ export function verifyManufacturerSignature(anchors: readonly string[], data: Bu
   }
   if (!valid) throw malformed('the signature does not verify with the signer\'s key over the RFC 8785 canonical JSON of devices');
   return sha256Hex(chain[0]!);
+}
+
+/** The signing certificate chains to the manufacturer and is not a device's (see verifyManufacturerSignature); malformed otherwise. */
+export function checkSigner(chain: Buffer[], trust: { anchors: Buffer[]; withdrawn: ReadonlySet<string> }, at: Date, directlyUnderRoot: boolean, name: string): void {
+  let path: string[];
+  try {
+    path = validatePath(chain, trust.anchors, at, name, trust.withdrawn);
+  } catch (err) {
+    if (err instanceof BirthChainError) throw malformed(`${name} does not chain to the manufacturer: ${err.detail}`);
+    throw err;
+  }
+  if (namesADevice(chain[0]!)) throw malformed(`${name} is a device's certificate (it names a device serial): devices do not sign for their manufacturer`);
+  if (directlyUnderRoot && path.length !== 1) throw malformed(`${name} must be certified by the root itself, as a CA's audit key is`);
 }
 
 export interface ClaimBatch {
@@ -153,7 +172,7 @@ export async function claimDevices(store: Store, audit: AuditLog, who: Principal
     }
     const claims: ClaimRecord[] = batch.devices.map((d) => ({
       deviceSerial: d.serial, manufacturer: batch.manufacturer, birthCertificateSha256: d.birthCertificateSha256, source: batch.source,
-      manifestSha256: batch.manifestSha256, claimedBy: who.principal, claimedAt: now,
+      manifestSha256: batch.manifestSha256, claimedBy: who.principal, claimedAt: now, supersededAt: null,
     }));
     await tx.claims.insert(claims);
     await batch.afterClaim?.(tx);
@@ -188,10 +207,10 @@ export async function importManifest(store: Store, audit: AuditLog, who: Princip
   }
   const canonical = Buffer.from(canonicalize(body.devices) ?? '', 'utf8');
   const manifestSha256 = sha256Hex(canonical);
-  const config = activeConfig(await store.manufacturers.find(manufacturer), manufacturer);
-  devices.forEach((d, i) => d.birthCertificate !== undefined && checkListedCertificate(d, `devices[${i}]`, config.certificates, now));
+  const trust = trustOf(activeManufacturer(await store.manufacturers.find(manufacturer), manufacturer));
+  devices.forEach((d, i) => d.birthCertificate !== undefined && checkListedCertificate(d, `devices[${i}]`, trust, now));
   let signer: string | null = null;
-  if (body.signature !== undefined || body.signer !== undefined) signer = verifyManufacturerSignature(config.certificates, canonical, body.signature, body.signer, now);
+  if (body.signature !== undefined || body.signer !== undefined) signer = verifyManufacturerSignature(trust, canonical, body.signature, body.signer, now);
   const claimed = await claimDevices(store, audit, who, {
     manufacturer, devices, source: 'manifest', manifestSha256,
     events: [{ action: 'manufacturer.manifest-imported', actor: who.actor, data: { manufacturer, manifestSha256, devices: devices.length, signed: signer !== null, signerSha256: signer, principal: who.principal } }],

@@ -11,7 +11,7 @@ export interface DeviceHistory {
     owner: string | null; state: string; manufacturer: string; createdAt: string; updatedAt: string;
   };
   /** For a device born elsewhere: the operator's claim on it (SPEC section 10). */
-  claim: { manufacturer: string; birthCertificateSha256: string; source: string; manifestSha256: string | null; claimedBy: string; claimedAt: string } | null;
+  claim: { manufacturer: string; birthCertificateSha256: string; source: string; manifestSha256: string | null; claimedBy: string; claimedAt: string; supersededAt: string | null } | null;
   /** Signed ownership statements across companies, exported and imported, oldest first. */
   ownershipStatements: Array<{ direction: string; at: string; sha256: string; statement: unknown }>;
   /** Every audit event of the device, in chain (time) order. */
@@ -70,7 +70,7 @@ export async function deviceHistory(store: HistoryStore, serial: string): Promis
   return {
     claim: claim ? {
       manufacturer: claim.manufacturer, birthCertificateSha256: claim.birthCertificateSha256, source: claim.source, manifestSha256: claim.manifestSha256,
-      claimedBy: claim.claimedBy, claimedAt: claim.claimedAt.toISOString(),
+      claimedBy: claim.claimedBy, claimedAt: claim.claimedAt.toISOString(), supersededAt: claim.supersededAt?.toISOString() ?? null,
     } : null,
     ownershipStatements: (await store.claims.statements(serial)).map((r) => ({ direction: r.direction, at: r.at.toISOString(), sha256: r.sha256, statement: JSON.parse(r.statement) as unknown })),
     device: {

@@ -121,9 +121,13 @@ export async function verifyExport(path: string, rootPem: string): Promise<Expor
           report.certificates += 1;
           const cert = new X509Certificate(der);
           if (sha256Hex(der) !== value.sha256) problem(lineNumber, `outside birth certificate of ${String(value.device)}: its SHA-256 is not the one recorded`);
-          const issuers = manufacturers.get(String(value.manufacturer)) ?? [];
-          if (!issuers.some((issuer) => cert.checkIssued(issuer) && cert.verify(issuer.publicKey))) {
-            problem(lineNumber, `outside birth certificate of ${String(value.device)}: not issued by a certificate of manufacturer ${String(value.manufacturer)} in this export`);
+          // Its path as attested (intermediates a device sent included), link by link, up to a certificate the manufacturer registered.
+          const registered = manufacturers.get(String(value.manufacturer)) ?? [];
+          const path = (Array.isArray(value.path) ? value.path : []).map((b64) => new X509Certificate(Buffer.from(String(b64), 'base64')));
+          const linked = [cert, ...path].every((c, i, all) => i === all.length - 1 || (c.checkIssued(all[i + 1]!) && c.verify(all[i + 1]!.publicKey)));
+          const top = path.at(-1);
+          if (!linked || !top || !registered.some((r) => r.raw.equals(top.raw))) {
+            problem(lineNumber, `outside birth certificate of ${String(value.device)}: its path does not lead to a certificate of manufacturer ${String(value.manufacturer)} in this export`);
           }
           hashes.set(String(value.sha256), String(value.device));
           break;

@@ -24,6 +24,8 @@ async function moveAndRevoke(
   const result = await audit.record(store, async (tx) => {
     await tx.lock(LOCKS.device(serial));
     const { device, from } = await moveDevice(tx, serial, transition, 'operator', now);
+    // A device born elsewhere comes back with a birth certificate of ours: its claimed one attests no more.
+    if (transition === 'reprovision') await tx.claims.supersede(serial, now);
     const revocations = await revokeDevices(tx, [serial], reason, actor, now);
     const revoked = revocations.revoked.map((r) => r.serial);
     return { value: { device, revoked, certificates: revocations.revoked }, events: [...revocations.events, event(from, revoked)] };

@@ -85,7 +85,9 @@ export async function applyManufacturerCrl(
       await tx.manufacturers.setCrlState(id, { checkedAt: now, error: null });
       return { value: { changed: false, entries: entries.length, quarantined: [] as string[], revoked: [] as CertificateRecord[] }, events: [] };
     }
-    const older = (state.number !== null && number !== null && number < BigInt(state.number)) || (state.thisUpdate !== null && crl.thisUpdate < state.thisUpdate);
+    // A replay is an older CRL of the same issuer; another issuer's CRL (a new configuration) starts afresh.
+    const sameIssuer = state.issuerSha256 === issuerSha256;
+    const older = sameIssuer && ((state.number !== null && number !== null && number < BigInt(state.number)) || (state.thisUpdate !== null && crl.thisUpdate < state.thisUpdate));
     if (older) throw conflict(`the CRL (number ${number ?? '-'}, thisUpdate ${crl.thisUpdate.toISOString()}) is older than the one in force (number ${state.number ?? '-'}, thisUpdate ${state.thisUpdate?.toISOString()})`);
     await tx.manufacturers.setCrlState(id, {
       issuerSha256, number: number === null ? null : number.toString(), sha256: crlSha256, thisUpdate: crl.thisUpdate, nextUpdate: crl.nextUpdate ?? null, checkedAt: now, error: null,
@@ -121,9 +123,18 @@ export async function fetchCrl(url: string): Promise<Buffer> {
   if (!response.ok) throw new Error(`${url} answered ${response.status}`);
   const length = Number(response.headers.get('content-length') ?? 0);
   if (length > MAX_CRL_BYTES) throw new Error(`${url} sends ${length} bytes, more than ${MAX_CRL_BYTES}`);
-  const body = Buffer.from(await response.arrayBuffer());
-  if (body.length > MAX_CRL_BYTES) throw new Error(`${url} sent more than ${MAX_CRL_BYTES} bytes`);
-  return body;
+  // Read as it streams and stop at the limit: a body without Content-Length must not fill the memory.
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of response.body ?? []) {
+    size += chunk.length;
+    if (size > MAX_CRL_BYTES) {
+      await response.body?.cancel().catch(() => undefined);
+      throw new Error(`${url} sent more than ${MAX_CRL_BYTES} bytes`);
+    }
+    chunks.push(Buffer.from(chunk));
+  }
+  return Buffer.concat(chunks);
 }
 
 /**

@@ -1,4 +1,5 @@
 import { X509Certificate } from 'node:crypto';
+import canonicalize from 'canonicalize';
 import * as x509 from '@peculiar/x509';
 import { sha256Hex } from '../ca/digest.ts';
 import { certificatePem } from '../ca/pem.ts';
@@ -31,6 +32,19 @@ export function pemCertificates(text: string, field: string): Buffer[] {
   const blocks = text.match(/-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----/g) ?? [];
   if (blocks.length === 0 || text.replace(/-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----/g, '').trim() !== '') throw malformed(`${field} must be PEM certificates`);
   return blocks.map((block) => Buffer.from(block.replace(/-----(BEGIN|END) CERTIFICATE-----|\s/g, ''), 'base64'));
+}
+
+/**
+ * What a manufacturer's trust covers now: its active certificates (DER), and
+ * the SHA-256 of every certificate it no longer covers (withdrawn, or left
+ * out by a change), which no path may go through even when a device sends
+ * it in x5c.
+ */
+export function trustOf(record: ManufacturerRecord): { anchors: Buffer[]; withdrawn: Set<string> } {
+  return {
+    anchors: (record.active?.certificates ?? []).map((b64) => Buffer.from(b64, 'base64')),
+    withdrawn: new Set(record.retired.map((b64) => sha256Hex(Buffer.from(b64, 'base64')))),
+  };
 }
 
 const selfSigned = (c: X509Certificate) => c.checkIssued(c) && c.verify(c.publicKey);
@@ -115,10 +129,10 @@ function configView(config: ManufacturerConfig | null) {
 }
 
 /** A manufacturer as the operator API, the CLI and the console show it. */
-export function manufacturerView(record: ManufacturerRecord, extra: { claimed?: number; withdrawal?: BatchProgress } = {}) {
+export function manufacturerView(record: ManufacturerRecord, extra: { claimed?: number; withdrawal?: BatchProgress; withdrawals?: Record<string, BatchProgress> } = {}) {
   return {
     id: record.id, status: record.status, active: configView(record.active), retiredCertificates: record.retired.map((b64) => sha256Hex(Buffer.from(b64, 'base64'))),
-    pending: record.proposed ? { ...configView(record.proposed), proposedBy: record.proposedBy, proposedAt: record.proposedAt?.toISOString() ?? null } : null,
+    pending: record.proposed ? { ...configView(record.proposed), sha256: proposalHash(record.proposed), proposedBy: record.proposedBy, proposedAt: record.proposedAt?.toISOString() ?? null } : null,
     approvedBy: record.approvedBy, approvedAt: record.approvedAt?.toISOString() ?? null,
     withdrawn: record.withdrawnAt ? { by: record.withdrawnBy, at: record.withdrawnAt.toISOString(), reason: record.withdrawReason } : null,
     crl: {
@@ -127,6 +141,7 @@ export function manufacturerView(record: ManufacturerRecord, extra: { claimed?: 
     },
     ...(extra.claimed !== undefined ? { claimedDevices: extra.claimed } : {}),
     ...(extra.withdrawal ? { withdrawal: extra.withdrawal } : {}),
+    ...(extra.withdrawals && Object.keys(extra.withdrawals).length > 0 ? { certificateWithdrawals: extra.withdrawals } : {}),
   };
 }
 
@@ -154,13 +169,29 @@ export async function proposeManufacturer(store: Store, audit: AuditLog, who: Pr
   });
 }
 
-/** POST /operator/v1/manufacturers/<id>/approve: by another person than the one who proposed it; the proposal comes into force. */
-export async function approveManufacturer(store: Store, audit: AuditLog, who: Principal, id: string, now: Date): Promise<ManufacturerRecord> {
+/** SHA-256 of a proposal's canonical JSON: what the approver saw, named in the approval. */
+export function proposalHash(config: ManufacturerConfig): string {
+  return sha256Hex(canonicalize(config)!);
+}
+
+/**
+ * POST /operator/v1/manufacturers/<id>/approve {"proposal"?}: by another
+ * person than the one who proposed it; the proposal comes into force.
+ * `proposal` (the hash the API and the console show) makes sure the change
+ * approved is the one the approver read, not one swapped in meanwhile. A
+ * proposal may not bring back a withdrawn certificate.
+ */
+export async function approveManufacturer(store: Store, audit: AuditLog, who: Principal, id: string, now: Date, expected?: unknown): Promise<ManufacturerRecord> {
+  if (expected !== undefined && (typeof expected !== 'string' || !/^[0-9a-f]{64}$/.test(expected))) throw malformed('proposal is the SHA-256 (64 lowercase hex digits) of the change being approved');
   return audit.record(store, async (tx) => {
     const record = await tx.manufacturers.findForUpdate(id);
     if (!record) throw notFound(`no manufacturer ${id}`);
     if (!record.proposed || !record.proposedAt) throw conflict(`manufacturer ${id} has no change waiting for approval`);
     if (record.proposedBy === who.principal) throw forbidden(`${who.principal} proposed this change: another operator must approve it`);
+    if (expected !== undefined && proposalHash(record.proposed) !== expected) throw conflict(`the change waiting for approval is not proposal ${expected}: it changed meanwhile; read it again`);
+    const back = record.proposed.certificates.find((c) => record.retired.includes(c));
+    if (back) throw conflict(`the change would trust again the withdrawn certificate ${sha256Hex(Buffer.from(back, 'base64'))}: register the manufacturer anew under another id`);
+    if (JSON.stringify(record.proposed.crl) !== JSON.stringify(record.active?.crl ?? null)) await tx.manufacturers.resetCrl(id);
     const retired = [...record.retired, ...(record.active?.certificates ?? []).filter((c) => !record.proposed!.certificates.includes(c) && !record.retired.includes(c))];
     const approved = (await tx.manufacturers.approve(id, record.proposedAt, who.principal, now, retired))!;
     return { value: approved, events: [event('manufacturer.approved', who, id, { proposedBy: record.proposedBy, proposedAt: record.proposedAt.toISOString() })] };
@@ -199,7 +230,9 @@ export async function withdrawManufacturer(
     if (remaining.length === current.active.certificates.length) throw notFound(`manufacturer ${id} has no active certificate ${certificate}`);
     if (!remaining.some((b64) => { const c = new X509Certificate(Buffer.from(b64, 'base64')); return selfSigned(c); })) throw conflict('that is the manufacturer\'s root: withdraw the manufacturer whole');
     const gone = current.active.certificates.filter((b64) => !remaining.includes(b64));
-    await tx.manufacturers.narrow(id, { ...current.active, certificates: remaining }, [...current.retired, ...gone], now);
+    // A pending change loses the withdrawn certificate too, so approving it cannot bring the certificate back.
+    const proposed = current.proposed ? { ...current.proposed, certificates: current.proposed.certificates.filter((b64) => !gone.includes(b64)) } : null;
+    await tx.manufacturers.narrow(id, { ...current.active, certificates: remaining }, proposed, [...current.retired, ...gone], now);
     return { value: (await tx.manufacturers.find(id))!, events: [event('manufacturer.certificate-withdrawn', who, id, { certificate, reason, path: 'manufacturing' })] };
   });
   return { key, record };

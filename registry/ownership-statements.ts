@@ -2,12 +2,11 @@ import { X509Certificate, verify as nodeVerify } from 'node:crypto';
 import canonicalize from 'canonicalize';
 import type { Signer } from '../ca/signer.ts';
 import { sha256Hex } from '../ca/digest.ts';
-import { BirthChainError, validatePath } from '../enroll/attestation/birth-chain.ts';
 import { conflict, malformed } from '../errors/domain-error.ts';
 import { LOCKS } from '../store/locks.ts';
 import type { Store } from '../store/store.ts';
 import type { AuditLog } from './audit-log.ts';
-import { activeConfig, claimDevices } from './claims.ts';
+import { activeConfig, checkSigner, claimDevices } from './claims.ts';
 import { checkModelName, checkName, checkSerial } from './identifiers.ts';
 import type { Principal } from './support-grants.ts';
 
@@ -69,28 +68,36 @@ function checkStatementShape(value: unknown, i: number): OwnershipStatement {
 }
 
 /**
- * Checks a chain offline: every signature by its signing certificate, each
- * link naming the hash of the one before, one device and birth certificate
- * throughout, each `from` the previous `to`. With `trusted` roots (DER),
- * each signer must also chain to one of them; without, to the root it
- * carries (which the verifier must then recognise by its fingerprint).
+ * Checks a chain: every signature by its signing certificate, each link
+ * naming the hash of the one before, one device and birth certificate
+ * throughout, each `from` the previous `to`. Every signer must be certified
+ * by a root itself (as a CA's audit key is) and name no device.
+ * `trusted` (DER roots) says whose signatures count: offline (`last: false`)
+ * every link must chain to one of them; at an import (`last: true`) the
+ * handing CA's roots vouch for the last link, whose `previous` hash commits
+ * to every link before it, which then need only verify against the root they
+ * carry (after FDO's ownership vouchers: each owner signs over the history).
  * Returns the checked statements, or throws malformed naming the link.
  */
-export function verifyOwnershipChain(chain: unknown, trusted: readonly Buffer[] | null, now: Date): OwnershipStatement[] {
+export function verifyOwnershipChain(chain: unknown, trusted: readonly Buffer[], now: Date, options: { last?: boolean } = {}): OwnershipStatement[] {
   if (typeof chain !== 'object' || chain === null || !Array.isArray((chain as OwnershipChain).statements)) throw malformed('an ownership chain is {"statements": [...]}');
   const raw = (chain as OwnershipChain).statements;
   if (raw.length === 0 || raw.length > MAX_CHAIN) throw malformed(`an ownership chain has 1 to ${MAX_CHAIN} statements`);
   const statements = raw.map(checkStatementShape);
   statements.forEach((s, i) => {
     const where = `statements[${i}]`;
-    const signer = s.signer.map((b64) => Buffer.from(b64, 'base64'));
-    const anchors = trusted ?? signer.slice(1);
+    const at = new Date(s.at);
+    if (at.getTime() > now.getTime() + 5 * 60_000) throw malformed(`${where} is dated in the future`);
+    let signer: Buffer[];
     try {
-      validatePath(signer.slice(0, 1), anchors, new Date(s.at) < now ? new Date(s.at) : now, `${where}'s signer`);
-    } catch (err) {
-      if (err instanceof BirthChainError) throw malformed(`${where}: ${err.detail}`);
-      throw err;
+      signer = s.signer.map((b64) => Buffer.from(b64, 'base64'));
+      new X509Certificate(signer[0]!);
+    } catch {
+      throw malformed(`${where}.signer is not a certificate`);
     }
+    const vouched = options.last !== true || i === statements.length - 1;
+    // The signer must have been valid when it signed: a statement is kept for years, its audit key may expire meanwhile.
+    checkSigner(signer.slice(0, 1), { anchors: vouched ? [...trusted] : signer.slice(1), withdrawn: new Set() }, at, true, `${where}'s signer`);
     const certificate = new X509Certificate(signer[0]!);
     let valid = false;
     try {
@@ -107,7 +114,7 @@ export function verifyOwnershipChain(chain: unknown, trusted: readonly Buffer[] 
     if (s.previous !== statementHash(before)) throw malformed(`${where}.previous is not the hash of statements[${i - 1}]`);
     if (s.device !== before.device || s.birthCertificateSha256 !== before.birthCertificateSha256) throw malformed(`${where} is about another device`);
     if (s.from !== before.to) throw malformed(`${where}.from (${s.from}) is not statements[${i - 1}].to (${before.to})`);
-    if (Date.parse(s.at) < Date.parse(before.at)) throw malformed(`${where} is older than the statement before it`);
+    if (at < new Date(before.at)) throw malformed(`${where} is older than the statement before it`);
   });
   return statements;
 }
@@ -179,7 +186,7 @@ export async function importOwnership(
   const model = checkModelName(body.model);
   const batch = body.batch === undefined ? undefined : checkName('batch', body.batch);
   const trust = activeConfig(await store.manufacturers.find(issuer), issuer);
-  const statements = verifyOwnershipChain({ statements: body.statements }, trust.certificates.map((b64) => Buffer.from(b64, 'base64')), now);
+  const statements = verifyOwnershipChain({ statements: body.statements }, trust.certificates.map((b64) => Buffer.from(b64, 'base64')), now, { last: true });
   const last = statements.at(-1)!;
   const claimed = { serial: last.device, model, birthCertificateSha256: last.birthCertificateSha256, ...(batch ? { batch } : {}) };
   await claimDevices(store, audit, who, {

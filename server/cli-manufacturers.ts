@@ -98,9 +98,10 @@ export function addManufacturerCommands(program: Command, io: CliIo, cliPrincipa
   manufacturer
     .command('approve <id>')
     .description('approve the pending registration or change (another person than the one who proposed it)')
-    .action((id: string) =>
+    .option('--proposal <sha256>', 'the hash "manufacturer show" gives the pending change: approve only that one')
+    .action((id: string, options: { proposal?: string }) =>
       io.withContext(async (ctx) => {
-        const approved = await approveManufacturer(ctx.store, ctx.audit, cliPrincipal(), checkManufacturerId(id), ctx.clock());
+        const approved = await approveManufacturer(ctx.store, ctx.audit, cliPrincipal(), checkManufacturerId(id), ctx.clock(), options.proposal);
         say(`manufacturer ${approved.id} is active`);
       }),
     );

@@ -84,7 +84,8 @@ export class BatchStore {
         : new DeviceStore(this.db).serialsOfManufacturer(scope.manufacturer, afterSerial, limit);
     }
     const { batch } = scope;
-    const rows = await this.db('devices').select('serial').where({ batch }).andWhere('serial', '>', afterSerial).orderBy('serial').limit(limit);
+    // A factory batch is ours: a manufacturer's lot of the same name is not in it.
+    const rows = await this.db('devices').select('serial').where({ batch, manufacturer: 'self' }).andWhere('serial', '>', afterSerial).orderBy('serial').limit(limit);
     return rows.map((row: { serial: string }) => row.serial);
   }
 }

@@ -12,6 +12,8 @@ export interface ClaimRecord {
   manifestSha256: string | null;
   claimedBy: string;
   claimedAt: Date;
+  /** Set when the device was reprovisioned with a birth certificate of ours: the claimed one attests no more. */
+  supersededAt: Date | null;
 }
 
 /** An outside birth certificate as first attested: what its manufacturer's CRL and withdrawals are matched against. */
@@ -23,6 +25,8 @@ export interface OutsideBirthRecord {
   serialHex: string;
   issuerSha256: string;
   path: string[];
+  /** The path's CA certificates, DER, issuer first. */
+  pathDer: Buffer[];
   notBefore: Date;
   notAfter: Date;
   firstAttestedAt: Date;
@@ -52,6 +56,11 @@ export class ClaimStore {
     }
   }
 
+  /** Reprovisioning: the claimed birth certificate attests no more (a no-op for a device of our own). */
+  async supersede(deviceSerial: string, at: Date): Promise<boolean> {
+    return (await this.db('device_claims').where({ device_serial: deviceSerial }).whereNull('superseded_at').update({ superseded_at: at })) === 1;
+  }
+
   async find(deviceSerial: string): Promise<ClaimRecord | undefined> {
     const row = await this.db('device_claims').where({ device_serial: deviceSerial }).first();
     return row ? claimFromRow(row) : undefined;
@@ -72,7 +81,7 @@ export class ClaimStore {
   async recordBirth(record: Omit<OutsideBirthRecord, 'revokedAt' | 'revocationReason'>): Promise<void> {
     await this.db('outside_births').insert({
       sha256: record.sha256, device_serial: record.deviceSerial, manufacturer_id: record.manufacturer, der: record.der, serial_hex: record.serialHex,
-      issuer_sha256: record.issuerSha256, path: JSON.stringify(record.path), not_before: record.notBefore, not_after: record.notAfter, first_attested_at: record.firstAttestedAt,
+      issuer_sha256: record.issuerSha256, path: JSON.stringify(record.path), path_certificates: JSON.stringify(record.pathDer.map((d) => d.toString('base64'))), not_before: record.notBefore, not_after: record.notAfter, first_attested_at: record.firstAttestedAt,
     }).onConflict('sha256').ignore();
   }
 
@@ -89,9 +98,13 @@ export class ClaimStore {
 
   /** Births of a manufacturer with these certificate serials, issued by this CA certificate (a CRL's new entries). */
   async birthsBySerial(manufacturer: string, issuerSha256: string, serialHexes: readonly string[]): Promise<OutsideBirthRecord[]> {
-    if (serialHexes.length === 0) return [];
-    const rows = await this.db('outside_births').where({ manufacturer_id: manufacturer, issuer_sha256: issuerSha256 }).whereIn('serial_hex', [...serialHexes]);
-    return rows.map(birthFromRow);
+    const found: OutsideBirthRecord[] = [];
+    // In slices: a first CRL lists every entry as new, and a statement takes at most 65,535 parameters.
+    for (let i = 0; i < serialHexes.length; i += 10_000) {
+      const rows = await this.db('outside_births').where({ manufacturer_id: manufacturer, issuer_sha256: issuerSha256 }).whereIn('serial_hex', serialHexes.slice(i, i + 10_000));
+      found.push(...rows.map(birthFromRow));
+    }
+    return found;
   }
 
   async markBirthRevoked(sha256: string, at: Date, reason: number | null): Promise<boolean> {
@@ -124,14 +137,16 @@ function claimFromRow(row: Record<string, unknown>): ClaimRecord {
   return {
     deviceSerial: String(row.device_serial), manufacturer: String(row.manufacturer_id), birthCertificateSha256: String(row.birth_certificate_sha256),
     source: row.source as ClaimSource, manifestSha256: toStringOrNull(row.manifest_sha256), claimedBy: String(row.claimed_by), claimedAt: toDate(row.claimed_at),
+    supersededAt: toDateOrNull(row.superseded_at),
   };
 }
 
 function birthFromRow(row: Record<string, unknown>): OutsideBirthRecord {
   const path = typeof row.path === 'string' ? (JSON.parse(row.path) as string[]) : (row.path as string[]);
+  const pathCertificates = typeof row.path_certificates === 'string' ? (JSON.parse(row.path_certificates) as string[]) : (row.path_certificates as string[]);
   return {
     sha256: String(row.sha256), deviceSerial: String(row.device_serial), manufacturer: String(row.manufacturer_id), der: toBuffer(row.der),
-    serialHex: String(row.serial_hex), issuerSha256: String(row.issuer_sha256), path, notBefore: toDate(row.not_before), notAfter: toDate(row.not_after),
+    serialHex: String(row.serial_hex), issuerSha256: String(row.issuer_sha256), path, pathDer: pathCertificates.map((b64) => Buffer.from(b64, 'base64')), notBefore: toDate(row.not_before), notAfter: toDate(row.not_after),
     firstAttestedAt: toDate(row.first_attested_at), revokedAt: toDateOrNull(row.revoked_at), revocationReason: row.revocation_reason === null ? null : Number(row.revocation_reason),
   };
 }

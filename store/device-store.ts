@@ -187,7 +187,8 @@ export class DeviceStore {
         .where({ serial, reprovision_allowed: true, state: 'manufactured' })
         .update({
           model: binding.model, batch: binding.batch, line: binding.line, factory_key_sha256: binding.factoryKeySha256,
-          reprovision_allowed: false, updated_at: now,
+          // Born again in our factory, whoever made it first.
+          manufacturer: 'self', reprovision_allowed: false, updated_at: now,
         })
         .returning(COLUMNS),
       'factory key already registered to another device',

@@ -102,9 +102,19 @@ export class ManufacturerStore {
     return row ? fromRow(row) : undefined;
   }
 
-  /** Replaces the active configuration without a proposal: only to take trust away (an intermediate withdrawn). */
-  async narrow(id: string, config: ManufacturerConfig, retired: readonly string[], now: Date): Promise<void> {
-    await this.db('manufacturers').where({ id }).update({ active: JSON.stringify(config), retired: JSON.stringify(retired), updated_at: now });
+  /** Replaces the active configuration without a proposal: only to take trust away (an intermediate withdrawn, also from a pending proposal). */
+  async narrow(id: string, config: ManufacturerConfig, proposed: ManufacturerConfig | null, retired: readonly string[], now: Date): Promise<void> {
+    await this.db('manufacturers').where({ id }).update({
+      active: JSON.stringify(config), proposed: proposed === null ? null : JSON.stringify(proposed), retired: JSON.stringify(retired), updated_at: now,
+    });
+  }
+
+  /** A new CRL source: the old CRL's state and entries go; until the new one is read, attestations fail closed. */
+  async resetCrl(id: string): Promise<void> {
+    await this.db('manufacturer_crl_entries').where({ manufacturer_id: id }).delete();
+    await this.db('manufacturers').where({ id }).update({
+      crl_issuer_sha256: null, crl_number: null, crl_sha256: null, crl_this_update: null, crl_next_update: null, crl_checked_at: null, crl_error: null,
+    });
   }
 
   /** Records a verified CRL, or the error of the last attempt (the previous CRL stays in force). */

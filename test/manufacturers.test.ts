@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { sign as nodeSign } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import canonicalize from 'canonicalize';
@@ -8,7 +8,12 @@ import { AcmeClient } from '../client/acme-client.ts';
 import { Device } from '../client/device.ts';
 import { fileFactoryKey } from '../client/factory-key.ts';
 import { createToken } from '../server/tokens.ts';
+import { createHash } from 'node:crypto';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import * as x509 from '@peculiar/x509';
 import { verifyExport } from '../registry/export-verify.ts';
+import { fetchCrl } from '../registry/manufacturer-crl.ts';
 import { verifyOwnershipChain } from '../registry/ownership-statements.ts';
 import { directoryUrl, makeDevice, PUBLIC_HOST, toLoopback } from './support/acme-device.ts';
 import { startTestServer, TEST_MODEL, type TestServer } from './support/api.ts';
@@ -303,6 +308,18 @@ for (const kind of ['pglite', 'postgres'] as DatabaseKind[]) {
         expect(onward.json.statements).to.have.length(2);
         expect(onward.json.statements[1]).to.include({ from: 'globex-corp', to: 'umbrella' });
         expect(verifyOwnershipChain(onward.json, [rootDer, Buffer.from(second.running.hierarchy.root.record.der)], new Date())).to.have.length(2);
+        // A third CA that trusts only the second: the second vouches for the last link, whose hash covers the first.
+        const secondRoot = Buffer.from(second.running.hierarchy.root.record.der);
+        expect(verifyOwnershipChain(onward.json, [secondRoot], new Date(), { last: true })).to.have.length(2);
+        expect(() => verifyOwnershipChain(onward.json, [secondRoot], new Date())).to.throw(/statements\[0\]/);
+        // A statement signed with a device's birth key (its certificate chains to the first CA) is no statement.
+        const birthPem = readFileSync(device.path('birth'), 'utf8');
+        const unsigned = { ...chain.statements[0], to: 'mallory', signer: [Buffer.from(new x509.X509Certificate(birthPem).rawData).toString('base64'), rootDer.toString('base64')] };
+        delete (unsigned as { signature?: string }).signature;
+        const signature = (await device.factoryKey.sign(Buffer.from(canonicalize(unsigned)!, 'utf8'))).toString('base64');
+        const byDevice = await secondAlice('POST', '/operator/v1/ownership-statements', { statements: [{ ...unsigned, signature }], manufacturer: 'ca-one', model: 'thermo-2' });
+        expect(byDevice.status).to.equal(400);
+        expect(byDevice.json.detail).to.match(/device's certificate|certified by the root itself/);
       } finally {
         await second.close();
       }
@@ -313,6 +330,9 @@ for (const kind of ['pglite', 'postgres'] as DatabaseKind[]) {
       await register('hooli', hooli, [SENSOR.name], null);
       const birth = hooli.birth({ serial: 'hoo-0001', hwType: SENSOR.hwType });
       await alice('POST', '/operator/v1/devices/hoo-0001/claim', { manufacturer: 'hooli', model: SENSOR.name, birthCertificateSha256: birth.sha256 });
+      // Claimed before the withdrawal, never enrolled: it sends the withdrawn intermediate in x5c, as every device does.
+      const late = hooli.birth({ serial: 'hoo-0002', hwType: SENSOR.hwType });
+      await alice('POST', '/operator/v1/devices/hoo-0002/claim', { manufacturer: 'hooli', model: SENSOR.name, birthCertificateSha256: late.sha256 });
       const device = await outsideDevice(server, birth);
       await device.enroll();
       const shown = (await alice('GET', '/operator/v1/manufacturers/hooli')).json;
@@ -325,6 +345,74 @@ for (const kind of ['pglite', 'postgres'] as DatabaseKind[]) {
       expect(await state('hoo-0001')).to.equal('quarantined');
       const events = (await history('hoo-0001')).events as Array<{ action: string; data: Record<string, unknown> }>;
       expect(events.find((e) => e.action === 'device.quarantined')!.data).to.include({ manufacturer: 'hooli', certificate: intermediate!.sha256, path: 'manufacturing' });
+      expect(await refusal((await outsideDevice(server, late)).enroll())).to.match(/check 1 \(chain\).*withdrawn/s);
+      const shownAfter = (await alice('GET', '/operator/v1/manufacturers/hooli')).json;
+      expect(shownAfter.retiredCertificates).to.deep.equal([intermediate!.sha256]);
+      expect(shownAfter.certificateWithdrawals[intermediate!.sha256]).to.include({ finished: true, devices: 1 });
+      // A change may not bring the withdrawn intermediate back, and an approval names the change it approves.
+      expect((await alice('PUT', '/operator/v1/manufacturers/hooli', { certificates: [hooli.rootPem, hooli.intermediatePem], models: [SENSOR.name], crl: null })).status).to.equal(200);
+      const pending = (await alice('GET', '/operator/v1/manufacturers/hooli')).json.pending;
+      expect((await as(bob)('POST', '/operator/v1/manufacturers/hooli/approve', { proposal: 'f'.repeat(64) })).status).to.equal(409);
+      const back = await as(bob)('POST', '/operator/v1/manufacturers/hooli/approve', { proposal: pending.sha256 });
+      expect(back.status).to.equal(409);
+      expect(back.json.detail).to.match(/withdrawn certificate/);
+    });
+
+    it('a reprovisioned device born elsewhere no longer attests with its manufacturer\'s birth certificate', async () => {
+      const birth = initech.birth({ serial: 'ini-0020', hwType: SENSOR.hwType });
+      await alice('POST', '/operator/v1/devices/ini-0020/claim', { manufacturer: 'initech', model: SENSOR.name, birthCertificateSha256: birth.sha256 });
+      const device = await outsideDevice(server, birth);
+      await device.enroll();
+      expect((await alice('POST', '/operator/v1/devices/ini-0020/reprovision', { reason: 'RMA: birth key leaked' })).status).to.equal(200);
+      expect(await refusal(device.enroll({ replaces: false }))).to.match(/check 1 \(claim\).*reprovisioned/s);
+      expect((await history('ini-0020')).claim.supersededAt).to.not.equal(null);
+    });
+
+    it('a manufacturer that registered only its root: devices send the intermediate, and the export still checks their births offline', async () => {
+      const soylent = outsideCa('soylent', join(dir, 'soylent'));
+      const proposed = await alice('PUT', '/operator/v1/manufacturers/soylent', { certificates: [soylent.rootPem], models: [SENSOR.name], crl: null });
+      expect(proposed.status).to.equal(201);
+      expect((await as(bob)('POST', '/operator/v1/manufacturers/soylent/approve', { proposal: proposed.json.pending.sha256 })).status).to.equal(200);
+      const birth = soylent.birth({ serial: 'soy-0001', hwType: SENSOR.hwType });
+      const manifest = await alice('POST', '/operator/v1/manufacturers/soylent/manifests', { devices: [{ serial: 'soy-0001', model: SENSOR.name, birthCertificateSha256: birth.sha256, birthCertificate: birth.chainPem }] });
+      expect(manifest.status, manifest.text).to.equal(201);
+      await (await outsideDevice(server, birth)).enroll();
+      expect(await state('soy-0001')).to.equal('active');
+    });
+
+    it('hostile certificates (a malformed subjectAltName, a device key as manifest signer) are 400, and a CRL larger than the limit is not read into memory', async () => {
+      const keys = await crypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, true, ['sign', 'verify']) as CryptoKeyPair;
+      const broken = await x509.X509CertificateGenerator.createSelfSigned({
+        serialNumber: '01', name: 'CN=broken', keys, signingAlgorithm: { name: 'ECDSA', hash: 'SHA-256' },
+        extensions: [new x509.Extension('2.5.29.17', false, new Uint8Array([0x30, 0x05, 0xa0, 0x7f, 0x00, 0x00, 0x00]))],
+      });
+      const entry = { serial: 'brk-0001', model: SENSOR.name, birthCertificateSha256: createHash('sha256').update(Buffer.from(broken.rawData)).digest('hex'), birthCertificate: broken.toString('pem') };
+      const answer = await alice('POST', '/operator/v1/manufacturers/initech/manifests', { devices: [entry] });
+      expect(answer.status, answer.text).to.equal(400);
+      const device = initech.birth({ serial: 'ini-0030', hwType: SENSOR.hwType });
+      const devices = [{ serial: 'ini-0031', model: SENSOR.name, birthCertificateSha256: 'e'.repeat(64) }];
+      const byDevice = await alice('POST', '/operator/v1/manufacturers/initech/manifests', {
+        devices, signature: nodeSign('sha256', Buffer.from(canonicalize(devices)!, 'utf8'), device.keyPem).toString('base64'), signer: device.certPem,
+      });
+      expect(byDevice.status).to.equal(400);
+      expect(byDevice.json.detail).to.match(/device's certificate/);
+      const flood = createServer((_req, res) => {
+        res.writeHead(200, { 'content-type': 'application/pkix-crl' });
+        const chunk = Buffer.alloc(1024 * 1024);
+        let sent = 0;
+        const more = () => { while (sent < 64 && res.write(chunk)) sent += 1; if (sent < 64) res.once('drain', () => { sent += 1; more(); }); else res.end(); };
+        more();
+      });
+      await new Promise<void>((r) => flood.listen(0, '127.0.0.1', () => r()));
+      try {
+        const url = `http://127.0.0.1:${(flood.address() as AddressInfo).port}/huge.crl`;
+        const before = process.memoryUsage().rss;
+        expect(await refusal(fetchCrl(url))).to.match(/more than/);
+        expect(process.memoryUsage().rss - before).to.be.below(48 * 1024 * 1024);
+      } finally {
+        flood.closeAllConnections();
+        flood.close();
+      }
     });
 
     it("the auditor's fleet export carries the manufacturers and the outside birth certificates, and verifies offline", async () => {
@@ -335,7 +423,7 @@ for (const kind of ['pglite', 'postgres'] as DatabaseKind[]) {
       const report = await verifyExport(path, server.rootPem);
       expect(report.problems).to.deep.equal([]);
       expect(report.ok).to.equal(true);
-      expect(report.manufacturers).to.equal(3);
+      expect(report.manufacturers).to.equal(4);
       expect(exported.text).to.include('"type":"outside-birth"');
       // An outside birth certificate swapped for another manufacturer's is caught.
       const lines = exported.text.split('\n');
@@ -343,7 +431,7 @@ for (const kind of ['pglite', 'postgres'] as DatabaseKind[]) {
       const line = JSON.parse(lines[index]!);
       lines[index] = JSON.stringify({ ...line, der: rogue.birth({ serial: line.device }).der.toString('base64') });
       writeFileSync(path, lines.join('\n'));
-      expect((await verifyExport(path, server.rootPem)).problems.join(' ')).to.match(/not issued by a certificate of manufacturer/);
+      expect((await verifyExport(path, server.rootPem)).problems.join(' ')).to.match(/does not lead to a certificate of manufacturer/);
     });
 
     it('hostile input to the manufacturer endpoints earns 4xx, never 5xx', async () => {

@@ -7,6 +7,7 @@ import { LOCKS } from '../../store/locks.ts';
 import type { Store } from '../../store/store.ts';
 import type { AcmeAuthorizationRecord, AcmeOrderRecord, DeviceClassRecord } from '../../store/types.ts';
 import { AttestationError, MAX_ATTESTATION_OBJECT } from '../attestation/attestation-object.ts';
+import { trustOf } from '../../registry/manufacturers.ts';
 import { validateBirthChain, type ValidatedBirth } from '../attestation/birth-chain.ts';
 import { acceptSignCount, parseDeviceAttestation, signatureProblem, verifyDeviceAttestation, type AttestationOutcome, type ParsedAttestation } from '../attestation/device-attest.ts';
 import { ownAuthorization } from './authorization.ts';
@@ -74,7 +75,7 @@ export const challengePost: AcmeHandler = async (call) => {
       await tx.devices.bindFactoryKey(device.serial, outside.keySha256);
       await tx.claims.recordBirth({
         sha256: outside.identity.sha256, deviceSerial: device.serial, manufacturer: outside.manufacturer, der: outside.der, serialHex: outside.identity.serialHex,
-        issuerSha256: outside.issuerSha256, path: outside.path, notBefore: birthValidity(outside.der).notBefore, notAfter: birthValidity(outside.der).notAfter, firstAttestedAt: now,
+        issuerSha256: outside.issuerSha256, path: outside.path, pathDer: outside.pathDer, notBefore: birthValidity(outside.der).notBefore, notAfter: birthValidity(outside.der).notAfter, firstAttestedAt: now,
       });
     }
     const move = ORDER_MOVES.attested;
@@ -138,7 +139,8 @@ async function refuseUnclaimed(deps: AcmeDeps, tx: Store, call: AcmeCall, authz:
     if (manufacturer.status !== 'active' || !manufacturer.active) continue;
     let birth: ValidatedBirth;
     try {
-      birth = validateBirthChain(attestation.x5c, manufacturer.active.certificates.map((b64) => Buffer.from(b64, 'base64')), call.now);
+      const { anchors, withdrawn } = trustOf(manufacturer);
+      birth = validateBirthChain(attestation.x5c, anchors, call.now, withdrawn);
     } catch {
       continue;
     }

@@ -8,8 +8,12 @@ import { sha256Hex } from '../../ca/digest.ts';
 /** x5c of a birth certificate: the certificate and at most four intermediates above it. */
 export const MAX_BIRTH_CHAIN = 5;
 
-/** Extensions a path may mark critical: the ones this validator processes (RFC 5280 4.2: an unknown critical one fails the path). */
-const UNDERSTOOD_CRITICAL = new Set<string>([OID.basicConstraints, OID.keyUsage, OID.subjectAltName, OID.extKeyUsage, '2.5.29.32']);
+/**
+ * Extensions a path may mark critical: the ones this validator processes
+ * (RFC 5280 4.2: an unknown critical one fails the path). extKeyUsage asks
+ * nothing of an attestation; name constraints and policies are not processed.
+ */
+const UNDERSTOOD_CRITICAL = new Set<string>([OID.basicConstraints, OID.keyUsage, OID.subjectAltName, OID.extKeyUsage]);
 
 /** What a birth certificate says about its device. */
 export interface BirthIdentity {
@@ -31,6 +35,8 @@ export interface ValidatedBirth {
   issuerSha256: string;
   /** SHA-256 of every CA certificate on the path, issuer first, root last. */
   path: string[];
+  /** Those certificates' DER, in the same order (the export carries them, so the birth checks offline). */
+  pathDer: Buffer[];
 }
 
 export class BirthChainError extends Error {
@@ -96,15 +102,25 @@ function extension(certificate: Parsed, oid: string) {
   return certificate.asn.tbsCertificate.extensions?.find((e) => e.extnID === oid);
 }
 
+/** An extension's value parsed, or a BirthChainError naming it: a malformed extension is a bad certificate, not a server error. */
+function parseExtension<T>(certificate: Parsed, oid: string, parse: (value: ArrayBuffer) => T, check = 'check 1 (chain)'): T | undefined {
+  const ext = extension(certificate, oid);
+  if (!ext) return undefined;
+  try {
+    return parse(ext.extnValue.buffer);
+  } catch {
+    throw new BirthChainError(check, `a certificate of the chain has a malformed extension ${oid}`);
+  }
+}
+
 function basicConstraints(certificate: Parsed): BasicConstraints | undefined {
-  const ext = extension(certificate, OID.basicConstraints);
-  return ext ? AsnConvert.parse(ext.extnValue.buffer, BasicConstraints) : undefined;
+  return parseExtension(certificate, OID.basicConstraints, (value) => AsnConvert.parse(value, BasicConstraints));
 }
 
 function keyUsageAllows(certificate: Parsed, flag: KeyUsageFlags): boolean {
-  const ext = extension(certificate, OID.keyUsage);
-  if (!ext) return true; // RFC 5280 4.2.1.3: without the extension every use is allowed
-  return (AsnConvert.parse(ext.extnValue.buffer, KeyUsage).toNumber() & flag) !== 0;
+  const usage = parseExtension(certificate, OID.keyUsage, (value) => AsnConvert.parse(value, KeyUsage).toNumber());
+  // RFC 5280 4.2.1.3: without the extension every use is allowed.
+  return usage === undefined || (usage & flag) !== 0;
 }
 
 function checkCommon(certificate: Parsed, what: string, now: Date): void {
@@ -124,9 +140,9 @@ export function birthIdentity(der: Buffer): BirthIdentity {
 function identityOf(certificate: Parsed): BirthIdentity {
   let serial: string | undefined;
   let hwType: string | null = null;
-  const san = extension(certificate, OID.subjectAltName);
-  if (san) {
-    for (const name of AsnConvert.parse(san.extnValue.buffer, SubjectAlternativeName)) {
+  const names = parseExtension(certificate, OID.subjectAltName, (value) => AsnConvert.parse(value, SubjectAlternativeName), 'check 2 (serial)');
+  if (names) {
+    for (const name of names) {
       if (name.otherName?.typeId !== OID.hardwareModuleName) continue;
       const hwn = hardwareModuleNameOf(name.otherName.value);
       if (!hwn) throw new BirthChainError('check 2 (serial)', 'the HardwareModuleName is not SEQUENCE { hwType OID, hwSerialNum OCTET STRING }');
@@ -135,10 +151,21 @@ function identityOf(certificate: Parsed): BirthIdentity {
   }
   if (serial === undefined) {
     const subjectSerials = certificate.asn.tbsCertificate.subject.flatMap((rdn) => [...rdn]).filter((a) => a.type === OID.serialNumber);
-    if (subjectSerials.length === 1) serial = subjectSerials[0]!.value.toString();
+    if (subjectSerials.length === 1) serial = String(subjectSerials[0]!.value.toString());
   }
   if (serial === undefined) throw new BirthChainError('check 2 (serial)', 'x5c[0] names no device serial: it has neither a HardwareModuleName nor one subject serialNumber');
   return { serial, hwType, serialHex: serialHexOf(certificate.asn), sha256: certificate.sha256, keySpki: Buffer.from(AsnConvert.serialize(certificate.asn.tbsCertificate.subjectPublicKeyInfo)) };
+}
+
+/** Whether a certificate names a device (a HardwareModuleName or a subject serialNumber): a birth certificate, whose key signs attestations only. */
+export function namesADevice(der: Buffer): boolean {
+  try {
+    birthIdentity(der);
+    return true;
+  } catch (err) {
+    // A malformed name is a device's certificate gone wrong, not a signer's.
+    return !(err instanceof BirthChainError && /names no device serial/.test(err.detail));
+  }
 }
 
 /** Certificate and CRL entry serials compared as lowercase hex without leading zero octets. */
@@ -166,12 +193,12 @@ function hardwareModuleNameOf(value: ArrayBuffer): { serial: string; hwType: str
  * asks of the birth certificate itself: an end entity allowed to sign that
  * names its device.
  */
-export function validateBirthChain(x5c: readonly Buffer[], anchors: readonly Buffer[], now: Date): ValidatedBirth {
+export function validateBirthChain(x5c: readonly Buffer[], anchors: readonly Buffer[], now: Date, withdrawn: ReadonlySet<string> = new Set()): ValidatedBirth {
   if (x5c.length === 0 || x5c.length > MAX_BIRTH_CHAIN) throw new BirthChainError('check 1 (chain)', `x5c holds 1 to ${MAX_BIRTH_CHAIN} certificates`);
   const leaf = parse(x5c[0]!, 'x5c[0]');
   const identity = identityOf(leaf);
-  const path = validateParsedPath(leaf, x5c.slice(1), anchors, now, 'x5c[0]');
-  return { identity, der: x5c[0]!, issuerSha256: path[0]!, path };
+  const path = validateParsedPath(leaf, x5c.slice(1), anchors, now, 'x5c[0]', withdrawn);
+  return { identity, der: x5c[0]!, issuerSha256: path[0]!.sha256, path: path.map((p) => p.sha256), pathDer: path.map((p) => p.der) };
 }
 
 /**
@@ -186,12 +213,13 @@ export function validateBirthChain(x5c: readonly Buffer[], anchors: readonly Buf
  * intermediates too. Returns the SHA-256 of each CA certificate on the
  * path, issuer first, root last.
  */
-export function validatePath(chain: readonly Buffer[], anchors: readonly Buffer[], now: Date, name: string): string[] {
+export function validatePath(chain: readonly Buffer[], anchors: readonly Buffer[], now: Date, name: string, withdrawn: ReadonlySet<string> = new Set()): string[] {
   if (chain.length === 0 || chain.length > MAX_BIRTH_CHAIN) throw new BirthChainError('check 1 (chain)', `a chain holds 1 to ${MAX_BIRTH_CHAIN} certificates`);
-  return validateParsedPath(parse(chain[0]!, name), chain.slice(1), anchors, now, name);
+  return validateParsedPath(parse(chain[0]!, name), chain.slice(1), anchors, now, name, withdrawn).map((p) => p.sha256);
 }
 
-function validateParsedPath(leaf: Parsed, intermediates: readonly Buffer[], anchors: readonly Buffer[], now: Date, name: string): string[] {
+/** `withdrawn`: SHA-256 of CA certificates the manufacturer's trust no longer covers; a path through one fails, however it is offered. */
+function validateParsedPath(leaf: Parsed, intermediates: readonly Buffer[], anchors: readonly Buffer[], now: Date, name: string, withdrawn: ReadonlySet<string>): Parsed[] {
   checkCommon(leaf, name, now);
   if (basicConstraints(leaf)?.cA) throw new BirthChainError('check 1 (chain)', `${name} is a CA certificate, not an end entity`);
   if (!keyUsageAllows(leaf, KeyUsageFlags.digitalSignature)) throw new BirthChainError('check 1 (chain)', `${name} may not sign (keyUsage without digitalSignature)`);
@@ -205,6 +233,7 @@ function validateParsedPath(leaf: Parsed, intermediates: readonly Buffer[], anch
     const issuer = pool.find((candidate) => !path.includes(candidate) && candidate !== current && issuedBy(current, candidate));
     if (!issuer) throw new BirthChainError('check 1 (chain)', path.length === 0 ? `${name} was not issued by any certificate of a registered manufacturer` : `the chain ends at "${subjectOf(current)}", which no registered manufacturer root issued`);
     const what = `CA certificate "${subjectOf(issuer)}"`;
+    if (withdrawn.has(issuer.sha256)) throw new BirthChainError('check 1 (chain)', `the chain goes through ${what}, which was withdrawn`);
     checkCommon(issuer, what, now);
     const constraints = basicConstraints(issuer);
     if (!constraints?.cA) throw new BirthChainError('check 1 (chain)', `${what} is not a CA (basicConstraints)`);
@@ -215,7 +244,7 @@ function validateParsedPath(leaf: Parsed, intermediates: readonly Buffer[], anch
     path.push(issuer);
     if (issuedBy(issuer, issuer)) {
       if (!registered.includes(issuer)) throw new BirthChainError('check 1 (chain)', `the chain ends at a root that is not registered: "${subjectOf(issuer)}"`);
-      return path.map((p) => p.sha256);
+      return path;
     }
     current = issuer;
   }

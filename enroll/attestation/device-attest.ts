@@ -10,6 +10,7 @@ import type { ModelStore } from '../../store/model-store.ts';
 import type { DeviceClassRecord, DeviceRecord, FirmwareReport } from '../../store/types.ts';
 import { checkPublicKey, type CheckedKey } from '../public-key.ts';
 import { AttestationError, parseAttestationObject, parseAuthenticatorData } from './attestation-object.ts';
+import { trustOf } from '../../registry/manufacturers.ts';
 import { BirthChainError, validateBirthChain, type ValidatedBirth } from './birth-chain.ts';
 import { COSE_ALGORITHMS, publicKeyFromCose } from './cose.ts';
 
@@ -221,13 +222,15 @@ async function outsideBirthCertificate(store: AttestationStore, input: Attestati
   const { device, now, attestation } = input;
   const claim = await store.claims.find(device.serial);
   if (!claim) return refusal('check 1 (claim)', `device ${device.serial} is not claimed`);
+  if (claim.supersededAt) return refusal('check 1 (claim)', `device ${device.serial} was reprovisioned ${claim.supersededAt.toISOString()}: its manufacturer's birth certificate attests no more`);
   const sha256 = sha256Hex(attestation.x5c[0]!);
   if (sha256 !== claim.birthCertificateSha256) return refusal('check 1 (claim)', `x5c[0] (SHA-256 ${sha256}) is not the birth certificate claimed for device ${device.serial}`);
   const manufacturer = await store.manufacturers.find(claim.manufacturer);
   if (manufacturer?.status !== 'active' || !manufacturer.active) return refusal('check 1 (anchor)', `manufacturer ${claim.manufacturer} is ${manufacturer?.status ?? 'not registered'}`);
   let birth: ValidatedBirth;
   try {
-    birth = validateBirthChain(attestation.x5c, manufacturer.active.certificates.map((b64) => Buffer.from(b64, 'base64')), now);
+    const { anchors, withdrawn } = trustOf(manufacturer);
+    birth = validateBirthChain(attestation.x5c, anchors, now, withdrawn);
   } catch (err) {
     if (err instanceof BirthChainError) return refusal(err.check, err.detail);
     throw err;
@@ -257,7 +260,9 @@ async function outsideRevocation(store: AttestationStore, manufacturer: Manufact
   const crl = manufacturer.crl;
   if (!crl.thisUpdate) return `no CRL of manufacturer ${manufacturer.id} has been read yet${crl.error ? ` (${crl.error})` : ''}`;
   if (crl.nextUpdate && crl.nextUpdate < now) return `the CRL of manufacturer ${manufacturer.id} is out of date since ${crl.nextUpdate.toISOString()}${crl.error ? ` (${crl.error})` : ''}`;
-  if (crl.issuerSha256 === birth.issuerSha256 && (await store.manufacturers.crlEntry(manufacturer.id, birth.identity.serialHex))) {
+  // The CRL in force covers the certificates of one issuer: a birth certificate from another has no revocation information, so it fails closed.
+  if (crl.issuerSha256 !== birth.issuerSha256) return `the CRL of manufacturer ${manufacturer.id} is not issued by the CA that issued this birth certificate: its revocation cannot be checked`;
+  if (await store.manufacturers.crlEntry(manufacturer.id, birth.identity.serialHex)) {
     return `the birth certificate (serial ${birth.identity.serialHex}) is on the CRL of manufacturer ${manufacturer.id}`;
   }
   return undefined;

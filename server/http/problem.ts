@@ -2,7 +2,7 @@ import type { ErrorRequestHandler, RequestHandler, Response } from 'express';
 import { DomainError, type ErrorKind } from '../../errors/domain-error.ts';
 import { isHsmUnavailable } from '../../hsm/errors.ts';
 import { isDatabaseUnavailable } from '../../store/database.ts';
-import { StoreNotFoundError } from '../../store/types.ts';
+import { StoreConflictError, StoreNotFoundError } from '../../store/types.ts';
 import type { Logger } from '../logger.ts';
 
 /** RFC 7807 problem types of the devid-ca role APIs (ACME maps to its own urns). */
@@ -67,6 +67,8 @@ const DOMAIN: Record<ErrorKind, { status: number; type: string }> = {
 export const devidProblems: ProblemMapper = (err) => {
   if (err instanceof Problem) return err;
   if (err instanceof StoreNotFoundError) return new Problem(404, PROBLEM.notFound, err.message);
+  // A unique constraint that refused a racing write (a second claim of one device, one birth key): the other request won.
+  if (err instanceof StoreConflictError) return new Problem(409, PROBLEM.conflict, err.message);
   if (!(err instanceof DomainError)) return undefined;
   const { status, type } = DOMAIN[err.kind];
   return new Problem(status, type, err.detail, err.extra);

@@ -8,7 +8,7 @@ import { checkClaimedDevice, claimDevices, importManifest } from '../../../regis
 import { checkName, checkSerial, checkText } from '../../../registry/identifiers.ts';
 import { applyManufacturerCrl, fetchCrl } from '../../../registry/manufacturer-crl.ts';
 import {
-  SELF, approveManufacturer, checkManufacturerConfig, checkManufacturerId, manufacturerView, proposeManufacturer, withdrawManufacturer,
+  SELF, approveManufacturer, trustOf, checkManufacturerConfig, checkManufacturerId, manufacturerView, proposeManufacturer, withdrawManufacturer,
 } from '../../../registry/manufacturers.ts';
 import { exportOwnership, importOwnership, type StatementSigner } from '../../../registry/ownership-statements.ts';
 import type { BatchProgress, RevocationListener, RevocationService } from '../../../registry/revocation-service.ts';
@@ -54,7 +54,13 @@ export function manufacturerRoutes(deps: ManufacturerDeps): Router {
     const record = await store.manufacturers.find(id);
     if (!record) throw notFound(`no manufacturer ${id}`);
     const withdrawal = record.withdrawnAt ? await deps.revocations.progress(manufacturerScopeKey(id)).catch(() => undefined) : undefined;
-    return manufacturerView(record, { claimed: (await store.claims.countByManufacturer()).get(id) ?? 0, ...(withdrawal ? { withdrawal } : {}) });
+    // Each withdrawn intermediate's job, by the certificate's SHA-256.
+    const withdrawals: Record<string, BatchProgress> = {};
+    for (const sha256 of trustOf(record).withdrawn) {
+      const progress = await deps.revocations.progress(manufacturerScopeKey(id, sha256)).catch(() => undefined);
+      if (progress) withdrawals[sha256] = progress;
+    }
+    return manufacturerView(record, { claimed: (await store.claims.countByManufacturer()).get(id) ?? 0, ...(withdrawal ? { withdrawal } : {}), withdrawals });
   };
   /** Reads the CRL the configuration names (after approval, or on request); a failure is recorded on the manufacturer, not thrown. */
   const refreshCrl = async (id: string, actor: string) => {
@@ -86,8 +92,8 @@ export function manufacturerRoutes(deps: ManufacturerDeps): Router {
   });
   router.post('/operator/v1/manufacturers/:id/approve', operator, ...jsonBody(BODY_LIMIT), async (req, res) => {
     const id = checkManufacturerId(req.params.id);
-    bodyFields(req.body, []);
-    await approveManufacturer(store, audit, who(res), id, clock());
+    const { proposal } = bodyFields(req.body, ['proposal']);
+    await approveManufacturer(store, audit, who(res), id, clock(), proposal);
     await refreshCrl(id, actorOf(res));
     res.json(await view(id));
   });
