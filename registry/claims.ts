@@ -1,7 +1,8 @@
 import { X509Certificate, verify as nodeVerify } from 'node:crypto';
 import canonicalize from 'canonicalize';
 import { sha256Hex } from '../ca/digest.ts';
-import { BirthChainError, MAX_BIRTH_CHAIN, namesADevice, validateBirthChain, validatePath } from '../enroll/attestation/birth-chain.ts';
+import { AttestationError } from '../enroll/attestation/attestation-object.ts';
+import { MAX_BIRTH_CHAIN, namesADevice, validateBirthChain, validatePath } from '../enroll/attestation/birth-chain.ts';
 import { conflict, malformed, notFound } from '../errors/domain-error.ts';
 import type { ClaimRecord, ClaimSource } from '../store/claim-store.ts';
 import type { ManufacturerRecord } from '../store/manufacturer-store.ts';
@@ -69,7 +70,7 @@ function checkListedCertificate(device: ClaimedDevice, where: string, trust: { a
     const birth = validateBirthChain(chain, trust.anchors, now, trust.withdrawn);
     if (birth.identity.serial !== device.serial) throw malformed(`${where}: the birth certificate names device ${birth.identity.serial}, not ${device.serial}`);
   } catch (err) {
-    if (err instanceof BirthChainError) throw malformed(`${where}.birthCertificate: ${err.detail}`);
+    if (err instanceof AttestationError) throw malformed(`${where}.birthCertificate: ${err.detail}`);
     throw err;
   }
 }
@@ -127,7 +128,7 @@ export function checkSigner(chain: Buffer[], trust: { anchors: Buffer[]; withdra
   try {
     path = validatePath(chain, trust.anchors, at, name, trust.withdrawn);
   } catch (err) {
-    if (err instanceof BirthChainError) throw malformed(`${name} does not chain to the manufacturer: ${err.detail}`);
+    if (err instanceof AttestationError) throw malformed(`${name} does not chain to the manufacturer: ${err.detail}`);
     throw err;
   }
   if (namesADevice(chain[0]!)) throw malformed(`${name} is a device's certificate (it names a device serial): devices do not sign for their manufacturer`);

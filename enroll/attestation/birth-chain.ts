@@ -4,6 +4,7 @@ import { BasicConstraints, KeyUsage, KeyUsageFlags, SubjectAlternativeName, Cert
 import * as asn1js from 'asn1js';
 import { OID } from '../../ca/asn1.ts';
 import { sha256Hex } from '../../ca/digest.ts';
+import { AttestationError } from './attestation-object.ts';
 
 /** x5c of a birth certificate: the certificate and at most four intermediates above it. */
 export const MAX_BIRTH_CHAIN = 5;
@@ -39,15 +40,6 @@ export interface ValidatedBirth {
   pathDer: Buffer[];
 }
 
-export class BirthChainError extends Error {
-  override readonly name = 'BirthChainError';
-  constructor(
-    readonly check: string,
-    readonly detail: string,
-  ) {
-    super(`${check}: ${detail}`);
-  }
-}
 
 interface Parsed {
   der: Buffer;
@@ -94,7 +86,7 @@ function parse(der: Buffer, what: string): Parsed {
   try {
     return { der, cert: new X509Certificate(der), asn: AsnConvert.parse(der, AsnCertificate), sha256: sha256Hex(der) };
   } catch {
-    throw new BirthChainError('check 1 (chain)', `${what} is not an X.509 certificate`);
+    throw new AttestationError('check 1 (chain)', `${what} is not an X.509 certificate`);
   }
 }
 
@@ -102,14 +94,14 @@ function extension(certificate: Parsed, oid: string) {
   return certificate.asn.tbsCertificate.extensions?.find((e) => e.extnID === oid);
 }
 
-/** An extension's value parsed, or a BirthChainError naming it: a malformed extension is a bad certificate, not a server error. */
+/** An extension's value parsed, or a AttestationError naming it: a malformed extension is a bad certificate, not a server error. */
 function parseExtension<T>(certificate: Parsed, oid: string, parse: (value: ArrayBuffer) => T, check = 'check 1 (chain)'): T | undefined {
   const ext = extension(certificate, oid);
   if (!ext) return undefined;
   try {
     return parse(ext.extnValue.buffer);
   } catch {
-    throw new BirthChainError(check, `a certificate of the chain has a malformed extension ${oid}`);
+    throw new AttestationError(check, `a certificate of the chain has a malformed extension ${oid}`);
   }
 }
 
@@ -125,11 +117,11 @@ function keyUsageAllows(certificate: Parsed, flag: KeyUsageFlags): boolean {
 
 function checkCommon(certificate: Parsed, what: string, now: Date): void {
   const validity = certificate.asn.tbsCertificate.validity;
-  if (validity.notBefore.getTime().getTime() > now.getTime()) throw new BirthChainError('check 1 (chain)', `${what} is not valid before ${validity.notBefore.getTime().toISOString()}`);
+  if (validity.notBefore.getTime().getTime() > now.getTime()) throw new AttestationError('check 1 (chain)', `${what} is not valid before ${validity.notBefore.getTime().toISOString()}`);
   // 99991231235959Z (IEEE 802.1AR: no well-defined expiry) is simply far in the future.
-  if (validity.notAfter.getTime().getTime() < now.getTime()) throw new BirthChainError('check 1 (chain)', `${what} expired at ${validity.notAfter.getTime().toISOString()}`);
+  if (validity.notAfter.getTime().getTime() < now.getTime()) throw new AttestationError('check 1 (chain)', `${what} expired at ${validity.notAfter.getTime().toISOString()}`);
   const unknown = certificate.asn.tbsCertificate.extensions?.find((e) => e.critical && !UNDERSTOOD_CRITICAL.has(e.extnID));
-  if (unknown) throw new BirthChainError('check 1 (chain)', `${what} has the critical extension ${unknown.extnID}, which is not processed here`);
+  if (unknown) throw new AttestationError('check 1 (chain)', `${what} has the critical extension ${unknown.extnID}, which is not processed here`);
 }
 
 /** The device serial and hwType: the HardwareModuleName, else the subject serialNumber. */
@@ -145,7 +137,7 @@ function identityOf(certificate: Parsed): BirthIdentity {
     for (const name of names) {
       if (name.otherName?.typeId !== OID.hardwareModuleName) continue;
       const hwn = hardwareModuleNameOf(name.otherName.value);
-      if (!hwn) throw new BirthChainError('check 2 (serial)', 'the HardwareModuleName is not SEQUENCE { hwType OID, hwSerialNum OCTET STRING }');
+      if (!hwn) throw new AttestationError('check 2 (serial)', 'the HardwareModuleName is not SEQUENCE { hwType OID, hwSerialNum OCTET STRING }');
       ({ serial, hwType } = hwn);
     }
   }
@@ -153,7 +145,7 @@ function identityOf(certificate: Parsed): BirthIdentity {
     const subjectSerials = certificate.asn.tbsCertificate.subject.flatMap((rdn) => [...rdn]).filter((a) => a.type === OID.serialNumber);
     if (subjectSerials.length === 1) serial = String(subjectSerials[0]!.value.toString());
   }
-  if (serial === undefined) throw new BirthChainError('check 2 (serial)', 'x5c[0] names no device serial: it has neither a HardwareModuleName nor one subject serialNumber');
+  if (serial === undefined) throw new AttestationError('check 2 (serial)', 'x5c[0] names no device serial: it has neither a HardwareModuleName nor one subject serialNumber');
   return { serial, hwType, serialHex: serialHexOf(certificate.asn), sha256: certificate.sha256, keySpki: Buffer.from(AsnConvert.serialize(certificate.asn.tbsCertificate.subjectPublicKeyInfo)) };
 }
 
@@ -164,7 +156,7 @@ export function namesADevice(der: Buffer): boolean {
     return true;
   } catch (err) {
     // A malformed name is a device's certificate gone wrong, not a signer's.
-    return !(err instanceof BirthChainError && /names no device serial/.test(err.detail));
+    return !(err instanceof AttestationError && /names no device serial/.test(err.detail));
   }
 }
 
@@ -194,7 +186,7 @@ function hardwareModuleNameOf(value: ArrayBuffer): { serial: string; hwType: str
  * names its device.
  */
 export function validateBirthChain(x5c: readonly Buffer[], anchors: readonly Buffer[], now: Date, withdrawn: ReadonlySet<string> = new Set()): ValidatedBirth {
-  if (x5c.length === 0 || x5c.length > MAX_BIRTH_CHAIN) throw new BirthChainError('check 1 (chain)', `x5c holds 1 to ${MAX_BIRTH_CHAIN} certificates`);
+  if (x5c.length === 0 || x5c.length > MAX_BIRTH_CHAIN) throw new AttestationError('check 1 (chain)', `x5c holds 1 to ${MAX_BIRTH_CHAIN} certificates`);
   const leaf = parse(x5c[0]!, 'x5c[0]');
   const identity = identityOf(leaf);
   const path = validateParsedPath(leaf, x5c.slice(1), anchors, now, 'x5c[0]', withdrawn);
@@ -214,36 +206,36 @@ export function validateBirthChain(x5c: readonly Buffer[], anchors: readonly Buf
  * path, issuer first, root last.
  */
 export function validatePath(chain: readonly Buffer[], anchors: readonly Buffer[], now: Date, name: string, withdrawn: ReadonlySet<string> = new Set()): string[] {
-  if (chain.length === 0 || chain.length > MAX_BIRTH_CHAIN) throw new BirthChainError('check 1 (chain)', `a chain holds 1 to ${MAX_BIRTH_CHAIN} certificates`);
+  if (chain.length === 0 || chain.length > MAX_BIRTH_CHAIN) throw new AttestationError('check 1 (chain)', `a chain holds 1 to ${MAX_BIRTH_CHAIN} certificates`);
   return validateParsedPath(parse(chain[0]!, name), chain.slice(1), anchors, now, name, withdrawn).map((p) => p.sha256);
 }
 
 /** `withdrawn`: SHA-256 of CA certificates the manufacturer's trust no longer covers; a path through one fails, however it is offered. */
 function validateParsedPath(leaf: Parsed, intermediates: readonly Buffer[], anchors: readonly Buffer[], now: Date, name: string, withdrawn: ReadonlySet<string>): Parsed[] {
   checkCommon(leaf, name, now);
-  if (basicConstraints(leaf)?.cA) throw new BirthChainError('check 1 (chain)', `${name} is a CA certificate, not an end entity`);
-  if (!keyUsageAllows(leaf, KeyUsageFlags.digitalSignature)) throw new BirthChainError('check 1 (chain)', `${name} may not sign (keyUsage without digitalSignature)`);
+  if (basicConstraints(leaf)?.cA) throw new AttestationError('check 1 (chain)', `${name} is a CA certificate, not an end entity`);
+  if (!keyUsageAllows(leaf, KeyUsageFlags.digitalSignature)) throw new AttestationError('check 1 (chain)', `${name} may not sign (keyUsage without digitalSignature)`);
   const registered = anchors.map((der, i) => parseCa(der, `anchor certificate ${i}`));
   const offered = intermediates.map((der, i) => parseCa(der, `chain certificate ${i + 1}`)).filter((c) => !registered.includes(c));
   const pool = [...registered, ...offered];
   const path: Parsed[] = [];
   let current = leaf;
   for (;;) {
-    if (path.length >= MAX_BIRTH_CHAIN) throw new BirthChainError('check 1 (chain)', 'the chain is longer than the registered anchors allow');
+    if (path.length >= MAX_BIRTH_CHAIN) throw new AttestationError('check 1 (chain)', 'the chain is longer than the registered anchors allow');
     const issuer = pool.find((candidate) => !path.includes(candidate) && candidate !== current && issuedBy(current, candidate));
-    if (!issuer) throw new BirthChainError('check 1 (chain)', path.length === 0 ? `${name} was not issued by any certificate of a registered manufacturer` : `the chain ends at "${subjectOf(current)}", which no registered manufacturer root issued`);
+    if (!issuer) throw new AttestationError('check 1 (chain)', path.length === 0 ? `${name} was not issued by any certificate of a registered manufacturer` : `the chain ends at "${subjectOf(current)}", which no registered manufacturer root issued`);
     const what = `CA certificate "${subjectOf(issuer)}"`;
-    if (withdrawn.has(issuer.sha256)) throw new BirthChainError('check 1 (chain)', `the chain goes through ${what}, which was withdrawn`);
+    if (withdrawn.has(issuer.sha256)) throw new AttestationError('check 1 (chain)', `the chain goes through ${what}, which was withdrawn`);
     checkCommon(issuer, what, now);
     const constraints = basicConstraints(issuer);
-    if (!constraints?.cA) throw new BirthChainError('check 1 (chain)', `${what} is not a CA (basicConstraints)`);
+    if (!constraints?.cA) throw new AttestationError('check 1 (chain)', `${what} is not a CA (basicConstraints)`);
     if (constraints.pathLenConstraint !== undefined && path.length > constraints.pathLenConstraint) {
-      throw new BirthChainError('check 1 (chain)', `${what} allows ${constraints.pathLenConstraint} CA certificates below it, the path has ${path.length}`);
+      throw new AttestationError('check 1 (chain)', `${what} allows ${constraints.pathLenConstraint} CA certificates below it, the path has ${path.length}`);
     }
-    if (!keyUsageAllows(issuer, KeyUsageFlags.keyCertSign)) throw new BirthChainError('check 1 (chain)', `${what} may not sign certificates (keyUsage)`);
+    if (!keyUsageAllows(issuer, KeyUsageFlags.keyCertSign)) throw new AttestationError('check 1 (chain)', `${what} may not sign certificates (keyUsage)`);
     path.push(issuer);
     if (issuedBy(issuer, issuer)) {
-      if (!registered.includes(issuer)) throw new BirthChainError('check 1 (chain)', `the chain ends at a root that is not registered: "${subjectOf(issuer)}"`);
+      if (!registered.includes(issuer)) throw new AttestationError('check 1 (chain)', `the chain ends at a root that is not registered: "${subjectOf(issuer)}"`);
       return path;
     }
     current = issuer;

@@ -11,7 +11,7 @@ import type { DeviceClassRecord, DeviceRecord, FirmwareReport } from '../../stor
 import { checkPublicKey, type CheckedKey } from '../public-key.ts';
 import { AttestationError, parseAttestationObject, parseAuthenticatorData } from './attestation-object.ts';
 import { trustOf } from '../../registry/manufacturers.ts';
-import { BirthChainError, validateBirthChain, type ValidatedBirth } from './birth-chain.ts';
+import { validateBirthChain, type ValidatedBirth } from './birth-chain.ts';
 import { COSE_ALGORITHMS, publicKeyFromCose } from './cose.ts';
 
 /** draft-ietf-acme-device-attest: the challenge type devid-ca offers. */
@@ -232,7 +232,7 @@ async function outsideBirthCertificate(store: AttestationStore, input: Attestati
     const { anchors, withdrawn } = trustOf(manufacturer);
     birth = validateBirthChain(attestation.x5c, anchors, now, withdrawn);
   } catch (err) {
-    if (err instanceof BirthChainError) return refusal(err.check, err.detail);
+    if (err instanceof AttestationError) return refusal(err.check, err.detail);
     throw err;
   }
   if (birth.identity.serial !== device.serial) {
