@@ -94,7 +94,7 @@ function extension(certificate: Parsed, oid: string) {
   return certificate.asn.tbsCertificate.extensions?.find((e) => e.extnID === oid);
 }
 
-/** An extension's value parsed, or a AttestationError naming it: a malformed extension is a bad certificate, not a server error. */
+/** An extension's value parsed, or an AttestationError naming it: a malformed extension is a bad certificate, not a server error. */
 function parseExtension<T>(certificate: Parsed, oid: string, parse: (value: ArrayBuffer) => T, check = 'check 1 (chain)'): T | undefined {
   const ext = extension(certificate, oid);
   if (!ext) return undefined;
