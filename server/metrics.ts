@@ -111,6 +111,17 @@ export class Metrics {
     });
     crlGauge('devid_crl_age_seconds', 'Seconds since the thisUpdate of the CRL served for each CA', (crl, now) => (now - crl.thisUpdate.getTime()) / 1000);
     crlGauge('devid_crl_seconds_to_next_update', 'Seconds until the nextUpdate of the CRL served for each CA', (crl, now) => (crl.nextUpdate.getTime() - now) / 1000);
+    // Other manufacturers' CRLs: a stale one refuses their devices' attestations (fail closed), so it is worth an alert.
+    new Gauge({
+      name: 'devid_manufacturer_crl_seconds_to_next_update', help: 'Seconds until the nextUpdate of each active manufacturer\'s CRL in force (negative: stale)', labelNames: ['manufacturer'], registers,
+      async collect() {
+        this.reset();
+        const now = clock().getTime();
+        for (const m of await store.manufacturers.all()) {
+          if (m.status === 'active' && m.crl.nextUpdate) this.set({ manufacturer: m.id }, (m.crl.nextUpdate.getTime() - now) / 1000);
+        }
+      },
+    });
     new Gauge({
       name: 'devid_audit_chain_length', help: 'Events in the audit chain', registers,
       async collect() {

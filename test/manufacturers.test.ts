@@ -18,6 +18,7 @@ import { verifyOwnershipChain } from '../registry/ownership-statements.ts';
 import { directoryUrl, makeDevice, PUBLIC_HOST, toLoopback } from './support/acme-device.ts';
 import { startTestServer, TEST_MODEL, type TestServer } from './support/api.ts';
 import type { DatabaseKind } from './support/databases.ts';
+import { httpRequest } from './support/publication.ts';
 import { crlServer, outsideCa, type Birth, type CrlServer, type OutsideCa } from './support/outside-ca.ts';
 
 const SENSOR = { name: 'sensor-a', hwType: '1.3.6.1.4.1.99999.7.1', manufacturer: 'Initech' };
@@ -114,6 +115,10 @@ for (const kind of ['pglite', 'postgres'] as DatabaseKind[]) {
       const list = (await alice('GET', '/operator/v1/manufacturers')).json.manufacturers as Array<{ id: string; status: string }>;
       expect(list.map((m) => m.id)).to.deep.equal(['self', 'initech']);
       await register('globex', globex, [CAMERA.name], { pem: globex.crlPem() });
+      // Each manufacturer's CRL freshness is a metric, for an alert before its devices are refused.
+      const metrics = (await httpRequest(server.running.httpPort, 'GET', '/metrics')).body.toString();
+      const fresh = /devid_manufacturer_crl_seconds_to_next_update\{manufacturer="initech"\} ([0-9.e+]+)/.exec(metrics);
+      expect(Number(fresh?.[1])).to.be.above(3600);
       const events = (await server.request('GET', '/audit/v1/export', { token: server.tokens.auditor })).text;
       for (const action of ['manufacturer.proposed', 'manufacturer.approved', 'manufacturer.crl-applied']) expect(events).to.include(action);
     });
