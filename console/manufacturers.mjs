@@ -57,7 +57,7 @@ export function ManufacturersPage({ me }) {
             ${m.status === 'active' && html`
               <div class="actions">
                 ${m.active?.crl?.url && html`<${ActionButton} label="Read CRL now" consequence=${`The CRL is fetched from ${m.active.crl.url}; devices whose birth certificate it newly lists are quarantined.`}
-                  request=${() => ({ method: 'POST', path: `/operator/v1/manufacturers/${enc(m.id)}/crl`, body: {} })} onDone=${(r) => done(`CRL read: ${r.entries} entries, ${r.quarantined.length} device(s) quarantined.`)()} />`}
+                  request=${() => ({ method: 'POST', path: `/operator/v1/manufacturers/${enc(m.id)}/crl`, body: {} })} onDone=${(r) => done(r.changed ? `CRL applied: ${r.entries} entries, ${r.quarantined.length} device(s) quarantined.` : 'The CRL is the one in force.')()} />`}
                 <${ActionButton} label="Withdraw manufacturer" danger consequence=${`Manufacturing compromise: ${m.id} is trusted no more. All ${m.claimedDevices ?? 0} of its devices are quarantined and their operational certificates revoked. Other manufacturers are not touched.`}
                   fields=${[{ name: 'reason', label: 'Reason', options: REASONS }]}
                   request=${(v) => ({ method: 'POST', path: `/operator/v1/manufacturers/${enc(m.id)}/withdraw`, body: { reason: v.reason } })} onDone=${(r) => done(`${m.id} withdrawn: ${r.withdrawal.devices} device(s) quarantined.`)()} />

@@ -21,17 +21,24 @@ const CRL_NUMBER = '2.5.29.20';
 export interface CrlApplied {
   /** false: the CRL was the one already in force (only the check time moved). */
   changed: boolean;
-  entries: number;
+  /** Entries of the CRL applied; null when it was the one in force (not parsed again). */
+  entries: number | null;
   /** Devices quarantined because their birth certificate is newly listed. */
   quarantined: string[];
 }
 
-/** A CRL from DER or PEM. */
-function parseCrl(bytes: Buffer): { crl: x509.X509Crl; der: Buffer } {
+/** The DER of a CRL given as DER or PEM, without parsing it. */
+function crlDer(bytes: Buffer): Buffer {
+  const text = bytes.subarray(0, 64).toString('latin1');
+  if (!text.includes('-----BEGIN')) return bytes;
+  const body = /-----BEGIN X509 CRL-----([A-Za-z0-9+/=\s]+)-----END X509 CRL-----/.exec(bytes.toString('latin1'));
+  if (!body) throw malformed('not an X.509 CRL (DER or PEM)');
+  return Buffer.from(body[1]!.replace(/\s/g, ''), 'base64');
+}
+
+function parseCrl(der: Buffer): x509.X509Crl {
   try {
-    const text = bytes.subarray(0, 64).toString('latin1');
-    const crl = text.includes('-----BEGIN') ? new x509.X509Crl(bytes.toString('latin1')) : new x509.X509Crl(new Uint8Array(bytes));
-    return { crl, der: Buffer.from(crl.rawData) };
+    return new x509.X509Crl(new Uint8Array(der));
   } catch {
     throw malformed('not an X.509 CRL (DER or PEM)');
   }
@@ -59,12 +66,18 @@ export async function applyManufacturerCrl(
   store: Store, audit: AuditLog, published: RevocationListener, id: string, bytes: Buffer, source: 'url' | 'upload', actor: string, now: Date,
 ): Promise<CrlApplied> {
   if (bytes.length > MAX_CRL_BYTES) throw malformed(`the CRL is larger than ${MAX_CRL_BYTES} bytes`);
-  const { crl, der } = parseCrl(bytes);
-  const number = crlNumberOf(crl);
+  const der = crlDer(bytes);
   const crlSha256 = sha256Hex(der);
   const manufacturer = await store.manufacturers.find(id);
   if (!manufacturer) throw notFound(`no manufacturer ${id}`);
   if (manufacturer.status !== 'active' || !manufacturer.active) throw conflict(`manufacturer ${id} is ${manufacturer.status}: its CRL is not read`);
+  // The same bytes as the CRL in force were verified then: a poll that finds nothing new parses nothing (a large CRL costs seconds of CPU).
+  if (manufacturer.crl.sha256 === crlSha256) {
+    await store.manufacturers.setCrlState(id, { checkedAt: now, error: null });
+    return { changed: false, entries: null, quarantined: [] };
+  }
+  const crl = parseCrl(der);
+  const number = crlNumberOf(crl);
   let issuerSha256: string | undefined;
   for (const b64 of manufacturer.active.certificates) {
     const certificate = new x509.X509Certificate(Buffer.from(b64, 'base64'));

@@ -18,7 +18,7 @@ import { verifyOwnershipChain } from '../registry/ownership-statements.ts';
 import { directoryUrl, makeDevice, PUBLIC_HOST, toLoopback } from './support/acme-device.ts';
 import { startTestServer, TEST_MODEL, type TestServer } from './support/api.ts';
 import type { DatabaseKind } from './support/databases.ts';
-import { httpRequest } from './support/publication.ts';
+import { httpRequest, opensslOcsp } from './support/publication.ts';
 import { crlServer, outsideCa, type Birth, type CrlServer, type OutsideCa } from './support/outside-ca.ts';
 
 const SENSOR = { name: 'sensor-a', hwType: '1.3.6.1.4.1.99999.7.1', manufacturer: 'Initech' };
@@ -179,6 +179,11 @@ for (const kind of ['pglite', 'postgres'] as DatabaseKind[]) {
       initech.revoke(listed);
       const read = await alice('POST', '/operator/v1/manufacturers/initech/crl', {});
       expect(read.status, read.text).to.equal(200);
+      expect(read.json).to.include({ changed: true });
+      // An upload of one CRL twice: the second is the one in force, not parsed again.
+      const pem = initech.crlPem();
+      expect((await alice('POST', '/operator/v1/manufacturers/initech/crl', { pem })).json).to.include({ changed: true });
+      expect((await alice('POST', '/operator/v1/manufacturers/initech/crl', { pem })).json).to.deep.include({ changed: false, entries: null });
       expect(await refusal((await outsideDevice(server, listed)).enroll())).to.match(/check 1 \(revocation\).*CRL of manufacturer initech/s);
     });
 
@@ -261,6 +266,12 @@ for (const kind of ['pglite', 'postgres'] as DatabaseKind[]) {
         expect(story.certificates.filter((c: { kind: string; revokedAt: string | null }) => c.kind === 'operational' && !c.revokedAt), serial).to.have.length(0);
       }
       expect(await refusal(enrolled[0]!.enroll())).to.match(/quarantined/);
+      // OpenSSL, as a relying party, hears it from OCSP.
+      const ocsp = await opensslOcsp({
+        issuerPem: server.running.hierarchy.operational.certificate.toString('pem'), rootPem: server.rootPem,
+        url: `http://127.0.0.1:${server.running.httpPort}/ocsp`, certPem: enrolled[1]!.current()!.toString('pem'),
+      });
+      expect(ocsp.output).to.match(/: revoked/);
       // Initech's devices renew as before; a withdrawn manufacturer takes no new claim or change.
       await sensorDevice.enroll();
       expect(await state('ini-0011')).to.equal('active');
