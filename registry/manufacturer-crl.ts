@@ -1,6 +1,6 @@
-import { webcrypto } from 'node:crypto';
-import * as x509 from '@peculiar/x509';
-import * as asn1js from 'asn1js';
+import { X509Certificate, verify as nodeVerify } from 'node:crypto';
+import { AsnConvert } from '@peculiar/asn1-schema';
+import { Certificate } from '@peculiar/asn1-x509';
 import { sha256Hex } from '../ca/digest.ts';
 import { normalizeSerialHex } from '../enroll/attestation/birth-chain.ts';
 import { conflict, malformed, notFound } from '../errors/domain-error.ts';
@@ -8,6 +8,7 @@ import type { CrlEntry } from '../store/manufacturer-store.ts';
 import type { Store } from '../store/store.ts';
 import type { CertificateRecord, RevocationReason } from '../store/types.ts';
 import type { AuditEntry, AuditLog } from './audit-log.ts';
+import { readCrl, type ReadCrl } from './crl-reader.ts';
 import { DEVICE_TRANSITIONS } from './device-states.ts';
 import { MAX_CRL_BYTES } from './manufacturers.ts';
 import { REVOCATION_REASON_NAMES, reasonName, revokeDevices } from './revocation.ts';
@@ -16,7 +17,6 @@ import type { RevocationListener } from './revocation-service.ts';
 /** A CRL's thisUpdate may be this far ahead of our clock. */
 const CLOCK_SKEW_MS = 5 * 60_000;
 const FETCH_TIMEOUT_MS = 15_000;
-const CRL_NUMBER = '2.5.29.20';
 
 export interface CrlApplied {
   /** false: the CRL was the one already in force (only the check time moved). */
@@ -36,20 +36,24 @@ function crlDer(bytes: Buffer): Buffer {
   return Buffer.from(body[1]!.replace(/\s/g, ''), 'base64');
 }
 
-function parseCrl(der: Buffer): x509.X509Crl {
-  try {
-    return new x509.X509Crl(new Uint8Array(der));
-  } catch {
-    throw malformed('not an X.509 CRL (DER or PEM)');
-  }
-}
+/** Signature algorithms of CRLs this CA checks, by OID, with node's hash (null: EdDSA signs the message itself). */
+const SIGNATURE_HASHES: Record<string, string | null> = {
+  '1.2.840.10045.4.3.2': 'sha256', '1.2.840.10045.4.3.3': 'sha384', '1.2.840.10045.4.3.4': 'sha512',
+  '1.2.840.113549.1.1.11': 'sha256', '1.2.840.113549.1.1.12': 'sha384', '1.2.840.113549.1.1.13': 'sha512',
+  '1.3.101.112': null,
+};
 
-function crlNumberOf(crl: x509.X509Crl): bigint | null {
-  const extension = crl.extensions.find((e) => e.type === CRL_NUMBER);
-  if (!extension) return null;
-  const parsed = asn1js.fromBER(extension.value);
-  if (parsed.offset === -1 || !(parsed.result instanceof asn1js.Integer)) throw malformed('the CRL number is not an INTEGER');
-  return parsed.result.toBigInt();
+/** Whether `certificate` (DER) signed the CRL: its subject is the CRL's issuer, byte for byte, and its key verifies the signature. */
+function signedBy(crl: ReadCrl, certificate: Buffer): boolean {
+  const subject = Buffer.from(AsnConvert.serialize(AsnConvert.parse(certificate, Certificate).tbsCertificate.subject));
+  if (!subject.equals(crl.issuer)) return false;
+  const hash = SIGNATURE_HASHES[crl.signatureAlgorithm];
+  if (hash === undefined) throw malformed(`the CRL's signature algorithm ${crl.signatureAlgorithm} is not one this CA checks`);
+  try {
+    return nodeVerify(hash, crl.tbs, new X509Certificate(certificate).publicKey, crl.signature);
+  } catch {
+    return false;
+  }
 }
 
 /**
@@ -76,20 +80,13 @@ export async function applyManufacturerCrl(
     await store.manufacturers.setCrlState(id, { checkedAt: now, error: null });
     return { changed: false, entries: null, quarantined: [] };
   }
-  const crl = parseCrl(der);
-  const number = crlNumberOf(crl);
-  let issuerSha256: string | undefined;
-  for (const b64 of manufacturer.active.certificates) {
-    const certificate = new x509.X509Certificate(Buffer.from(b64, 'base64'));
-    if (certificate.subject !== crl.issuer) continue;
-    if (await crl.verify({ publicKey: certificate }, webcrypto as unknown as Crypto).catch(() => false)) {
-      issuerSha256 = sha256Hex(Buffer.from(b64, 'base64'));
-      break;
-    }
-  }
+  const crl = readCrl(der);
+  const { number } = crl;
+  const issuing = manufacturer.active.certificates.map((b64) => Buffer.from(b64, 'base64')).find((certificate) => signedBy(crl, certificate));
+  const issuerSha256 = issuing ? sha256Hex(issuing) : undefined;
   if (!issuerSha256) throw malformed(`the CRL is not signed by a certificate of manufacturer ${id}`);
   if (crl.thisUpdate.getTime() > now.getTime() + CLOCK_SKEW_MS) throw malformed(`the CRL's thisUpdate ${crl.thisUpdate.toISOString()} is in the future`);
-  const entries: CrlEntry[] = crl.entries.map((e) => ({ serialHex: normalizeSerialHex(e.serialNumber), revokedAt: e.revocationDate, reason: e.reason ?? null }));
+  const entries: CrlEntry[] = crl.entries.map((e) => ({ serialHex: normalizeSerialHex(e.serialHex), revokedAt: e.revokedAt, reason: e.reason }));
 
   const result = await audit.record(store, async (tx) => {
     const current = (await tx.manufacturers.findForUpdate(id))!;

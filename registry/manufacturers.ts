@@ -19,7 +19,8 @@ import type { Principal } from './support-grants.ts';
 export const SELF = 'self';
 const MAX_CERTIFICATES = 8;
 const MAX_MODELS = 256;
-export const MAX_CRL_BYTES = 4 * 1024 * 1024;
+/** A CRL of about 400,000 entries (a manufacturer revoking whole batches): its DER, or its PEM. */
+export const MAX_CRL_BYTES = 16 * 1024 * 1024;
 
 export function checkManufacturerId(value: unknown): string {
   if (typeof value !== 'string' || !NAME_PATTERN.test(value) || value.length > 64) throw malformed('a manufacturer id is 1-64 letters, digits, ".", "_", "@" or "-", starting with a letter or digit');

@@ -20,8 +20,8 @@ import { bodyFields, jsonBody } from '../body.ts';
 import { problemHandler } from '../problem.ts';
 
 const BODY_LIMIT = '8kb';
-/** Certificates, and a CRL uploaded for an air-gapped site. */
-const BODY_LIMIT_ANCHOR = '6mb';
+/** Certificates, and a CRL uploaded for an air-gapped site (MAX_CRL_BYTES of PEM, JSON-escaped). */
+const BODY_LIMIT_ANCHOR = '24mb';
 /** A manifest of 10,000 devices is about 1.5 MB. */
 const BODY_LIMIT_MANIFEST = '4mb';
 const BODY_LIMIT_STATEMENTS = '512kb';
