@@ -86,7 +86,13 @@ export async function applyManufacturerCrl(
   const issuerSha256 = issuing ? sha256Hex(issuing) : undefined;
   if (!issuerSha256) throw malformed(`the CRL is not signed by a certificate of manufacturer ${id}`);
   if (crl.thisUpdate.getTime() > now.getTime() + CLOCK_SKEW_MS) throw malformed(`the CRL's thisUpdate ${crl.thisUpdate.toISOString()} is in the future`);
-  const entries: CrlEntry[] = crl.entries.map((e) => ({ serialHex: normalizeSerialHex(e.serialHex), revokedAt: e.revokedAt, reason: e.reason }));
+  // One entry per serial (a CRL that lists one twice keeps the first), as the entries table holds them.
+  const bySerial = new Map<string, CrlEntry>();
+  for (const e of crl.entries) {
+    const serialHex = normalizeSerialHex(e.serialHex);
+    if (!bySerial.has(serialHex)) bySerial.set(serialHex, { serialHex, revokedAt: e.revokedAt, reason: e.reason });
+  }
+  const entries = [...bySerial.values()];
 
   const result = await audit.record(store, async (tx) => {
     const current = (await tx.manufacturers.findForUpdate(id))!;
