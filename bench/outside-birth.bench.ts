@@ -1,12 +1,11 @@
-import { execFileSync } from 'node:child_process';
 import { X509Certificate, createHash } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { validateBirthChain } from '../enroll/attestation/birth-chain.ts';
 import { readCrl } from '../registry/crl-reader.ts';
 import { pemCertificates } from '../registry/manufacturers.ts';
-import { outsideCa } from '../test/support/outside-ca.ts';
+import { bulkCrl, outsideCa } from '../test/support/outside-ca.ts';
 import type { BenchResult } from './report.ts';
 
 /** Runs `operation` for about `ms`; operations per second (synchronous work, one caller). */
@@ -27,15 +26,7 @@ function rate(operation: () => void, ms: number): number {
  * the floor is one SHA-256 pass over the same bytes.
  */
 function bigCrl(dir: string): BenchResult {
-  const big = join(dir, 'big');
-  execFileSync('mkdir', ['-p', big]);
-  execFileSync('openssl', ['ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', join(big, 'k.pem')]);
-  execFileSync('openssl', ['req', '-new', '-x509', '-key', join(big, 'k.pem'), '-subj', '/CN=bench-oem', '-days', '30', '-out', join(big, 'c.pem')]);
-  writeFileSync(join(big, 'index.txt'), Array.from({ length: 100_000 }, (_, i) => `R\t301231000000Z\t251123000000Z,keyCompromise\t${(0x10000000 + i).toString(16).toUpperCase()}\tunknown\t/CN=d${i}\n`).join(''));
-  writeFileSync(join(big, 'crlnumber'), '01\n');
-  writeFileSync(join(big, 'openssl.cnf'), `[ca]\ndefault_ca=x\n[x]\ndatabase=${join(big, 'index.txt')}\ncrlnumber=${join(big, 'crlnumber')}\ndefault_md=sha256\ndefault_crl_days=1\ncertificate=${join(big, 'c.pem')}\nprivate_key=${join(big, 'k.pem')}\n`);
-  execFileSync('openssl', ['ca', '-config', join(big, 'openssl.cnf'), '-gencrl', '-out', join(big, 'big.pem')], { stdio: 'ignore' });
-  const der = execFileSync('openssl', ['crl', '-in', join(big, 'big.pem'), '-outform', 'der'], { maxBuffer: 64 * 1024 * 1024 });
+  const { der } = bulkCrl(join(dir, 'big'), 100_000);
   const timed = (work: () => void) => {
     work();
     const started = performance.now();

@@ -1,7 +1,6 @@
 import { expect } from 'chai';
-import { execFileSync } from 'node:child_process';
 import { createPublicKey, verify as nodeVerify } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AsnConvert } from '@peculiar/asn1-schema';
@@ -9,7 +8,7 @@ import { Certificate } from '@peculiar/asn1-x509';
 import * as x509 from '@peculiar/x509';
 import { DomainError } from '../errors/domain-error.ts';
 import { readCrl } from '../registry/crl-reader.ts';
-import { outsideCa } from './support/outside-ca.ts';
+import { bulkCrl, outsideCa } from './support/outside-ca.ts';
 
 /** The reader of other manufacturers' CRLs against @peculiar/x509 and OpenSSL (registry/crl-reader.ts). */
 describe('manufacturer CRL reader', function () {
@@ -40,22 +39,13 @@ describe('manufacturer CRL reader', function () {
   });
 
   it('reads a CRL of 100,000 entries (which @peculiar/x509 refuses) entirely', () => {
-    const big = join(dir, 'big');
-    execFileSync('mkdir', ['-p', big]);
-    execFileSync('openssl', ['ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', join(big, 'k.pem')]);
-    execFileSync('openssl', ['req', '-new', '-x509', '-key', join(big, 'k.pem'), '-subj', '/CN=big-oem', '-days', '30', '-out', join(big, 'c.pem')]);
-    const index = Array.from({ length: 100_000 }, (_, i) => `R\t301231000000Z\t251123000000Z,keyCompromise\t${(0x10000000 + i).toString(16).toUpperCase().padStart(32, '0')}\tunknown\t/CN=d${i}\n`).join('');
-    writeFileSync(join(big, 'index.txt'), index);
-    writeFileSync(join(big, 'crlnumber'), '07\n');
-    writeFileSync(join(big, 'openssl.cnf'), `[ca]\ndefault_ca=x\n[x]\ndatabase=${join(big, 'index.txt')}\ncrlnumber=${join(big, 'crlnumber')}\ndefault_md=sha256\ndefault_crl_days=1\ncertificate=${join(big, 'c.pem')}\nprivate_key=${join(big, 'k.pem')}\n`);
-    execFileSync('openssl', ['ca', '-config', join(big, 'openssl.cnf'), '-gencrl', '-out', join(big, 'big.pem')], { stdio: 'ignore' });
-    const der = execFileSync('openssl', ['crl', '-in', join(big, 'big.pem'), '-outform', 'der'], { maxBuffer: 64 * 1024 * 1024 });
+    const { der, certPem } = bulkCrl(join(dir, 'big'), 100_000, 7);
     expect(() => new x509.X509Crl(new Uint8Array(der))).to.throw(/node count/);
     const crl = readCrl(der);
     expect(crl.entries).to.have.length(100_000);
     expect(crl.number).to.equal(7n);
     expect(crl.entries[0]).to.deep.include({ serialHex: '10000000', reason: 1 });
-    expect(nodeVerify('sha256', crl.tbs, createPublicKey(readFileSync(join(big, 'c.pem'))), crl.signature)).to.equal(true);
+    expect(nodeVerify('sha256', crl.tbs, createPublicKey(certPem), crl.signature)).to.equal(true);
   });
 
   it('hostile CRLs: every truncation and 3,000 byte mutations are a malformed problem or a CRL, never another error', () => {

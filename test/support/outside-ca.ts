@@ -1,4 +1,4 @@
-import { spawnSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
@@ -313,4 +313,22 @@ export async function serveCrl(ca: OutsideCa): Promise<CrlServer> {
   const server = await crlServer(ca.name);
   server.serve(ca);
   return server;
+}
+
+/**
+ * A CRL of `entries` revoked serials (keyCompromise) made by `openssl ca`
+ * from a written index, as a manufacturer revoking whole batches would
+ * publish it; its issuer is a self-signed P-256 CA under `dir`.
+ */
+export function bulkCrl(dir: string, entries: number, crlNumber = 1): { der: Buffer; certPem: string } {
+  mkdirSync(dir, { recursive: true });
+  const at = (name: string) => join(dir, name);
+  execFileSync('openssl', ['ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', at('k.pem')]);
+  execFileSync('openssl', ['req', '-new', '-x509', '-key', at('k.pem'), '-subj', '/CN=bulk-oem', '-days', '30', '-out', at('c.pem')]);
+  writeFileSync(at('index.txt'), Array.from({ length: entries }, (_, i) => `R\t301231000000Z\t251123000000Z,keyCompromise\t${(0x10000000 + i).toString(16).toUpperCase()}\tunknown\t/CN=d${i}\n`).join(''));
+  writeFileSync(at('crlnumber'), `${crlNumber.toString(16).padStart(2, '0')}\n`);
+  writeFileSync(at('openssl.cnf'), `[ca]\ndefault_ca=x\n[x]\ndatabase=${at('index.txt')}\ncrlnumber=${at('crlnumber')}\ndefault_md=sha256\ndefault_crl_days=1\ncertificate=${at('c.pem')}\nprivate_key=${at('k.pem')}\n`);
+  execFileSync('openssl', ['ca', '-config', at('openssl.cnf'), '-gencrl', '-out', at('bulk.pem')], { stdio: 'ignore' });
+  const der = execFileSync('openssl', ['crl', '-in', at('bulk.pem'), '-outform', 'der'], { maxBuffer: 64 * 1024 * 1024 });
+  return { der, certPem: readFileSync(at('c.pem'), 'utf8') };
 }
