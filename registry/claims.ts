@@ -10,7 +10,7 @@ import type { Store } from '../store/store.ts';
 import type { DeviceRecord } from '../store/types.ts';
 import type { AuditEntry, AuditLog } from './audit-log.ts';
 import { checkModelName, checkName, checkSerial } from './identifiers.ts';
-import { pemCertificates, trustOf } from './manufacturers.ts';
+import { pemCertificates, trustOf, type ManufacturerTrust } from './manufacturers.ts';
 import type { Principal } from './support-grants.ts';
 
 /** Devices per manifest: one request, one transaction, one answer. */
@@ -61,7 +61,7 @@ function checkPemText(value: unknown, field: string): string {
  * it chains to the manufacturer and names the listed serial, so a manifest
  * that contradicts its own certificates claims nothing.
  */
-function checkListedCertificate(device: ClaimedDevice, where: string, trust: { anchors: Buffer[]; withdrawn: ReadonlySet<string> }, now: Date): void {
+function checkListedCertificate(device: ClaimedDevice, where: string, trust: ManufacturerTrust, now: Date): void {
   // The birth certificate, then any intermediates its manufacturer did not register.
   const chain = pemCertificates(device.birthCertificate!, `${where}.birthCertificate`);
   if (chain.length > MAX_BIRTH_CHAIN) throw malformed(`${where}.birthCertificate holds at most ${MAX_BIRTH_CHAIN} certificates`);
@@ -84,11 +84,7 @@ function hashFor(certificate: X509Certificate): string | null {
   return 'sha256';
 }
 
-/** The manufacturer's active configuration, or 409: claims need a manufacturer in force. */
-export function activeConfig(manufacturer: ManufacturerRecord | undefined, id: string) {
-  return activeManufacturer(manufacturer, id).active!;
-}
-
+/** The manufacturer, in force (404 unknown, 409 pending or withdrawn): claims and statements need one that vouches for devices. */
 export function activeManufacturer(manufacturer: ManufacturerRecord | undefined, id: string): ManufacturerRecord {
   if (!manufacturer) throw notFound(`no manufacturer ${id}`);
   if (manufacturer.status !== 'active' || !manufacturer.active) throw conflict(`manufacturer ${id} is ${manufacturer.status}: it vouches for no device`);
@@ -100,17 +96,13 @@ export function activeManufacturer(manufacturer: ManufacturerRecord | undefined,
  * intermediates), which must chain to the manufacturer's root through
  * certificates it still trusts, and must not name a device (no
  * HardwareModuleName, no subject serialNumber): a device's birth key signs
- * attestations, never manifests or statements. `directlyUnderRoot` (ownership
- * statements) also asks that a registered root issued it itself, as a CA's
- * audit key. Returns the signing certificate's SHA-256.
+ * attestations, never manifests. Returns the signing certificate's SHA-256.
  */
-export function verifyManufacturerSignature(
-  trust: { anchors: Buffer[]; withdrawn: ReadonlySet<string> }, data: Buffer, signature: unknown, signerPem: unknown, now: Date, directlyUnderRoot = false,
-): string {
+export function verifyManufacturerSignature(trust: ManufacturerTrust, data: Buffer, signature: unknown, signerPem: unknown, now: Date): string {
   if (typeof signature !== 'string' || !/^[A-Za-z0-9+/_-]+={0,2}$/.test(signature) || signature.length > 2048) throw malformed('signature is base64');
   if (typeof signerPem !== 'string' || signerPem.length > 32_768) throw malformed('signer is the signing certificate in PEM, then any intermediates');
   const chain = pemCertificates(signerPem, 'signer');
-  checkSigner(chain, trust, now, directlyUnderRoot, 'the signer');
+  checkSigner(chain, trust, now, false, 'the signer');
   const signer = new X509Certificate(chain[0]!);
   let valid = false;
   try {
@@ -122,8 +114,13 @@ export function verifyManufacturerSignature(
   return sha256Hex(chain[0]!);
 }
 
-/** The signing certificate chains to the manufacturer and is not a device's (see verifyManufacturerSignature); malformed otherwise. */
-export function checkSigner(chain: Buffer[], trust: { anchors: Buffer[]; withdrawn: ReadonlySet<string> }, at: Date, directlyUnderRoot: boolean, name: string): void {
+/**
+ * The signing certificate chains to the manufacturer and is not a device's
+ * (see verifyManufacturerSignature); `directlyUnderRoot` (ownership
+ * statements) also asks that a registered root issued it itself, as a CA's
+ * audit key. Malformed otherwise.
+ */
+export function checkSigner(chain: Buffer[], trust: ManufacturerTrust, at: Date, directlyUnderRoot: boolean, name: string): void {
   let path: string[];
   try {
     path = validatePath(chain, trust.anchors, at, name, trust.withdrawn);
@@ -157,7 +154,7 @@ export interface ClaimBatch {
 export async function claimDevices(store: Store, audit: AuditLog, who: Principal, batch: ClaimBatch, now: Date): Promise<number> {
   return audit.record(store, async (tx) => {
     // Locked: a withdrawal either commits first (and the claim is refused) or waits, then quarantines these devices too.
-    const config = activeConfig(await tx.manufacturers.findForUpdate(batch.manufacturer), batch.manufacturer);
+    const config = activeManufacturer(await tx.manufacturers.findForUpdate(batch.manufacturer), batch.manufacturer).active!;
     const outside = batch.devices.find((d) => !config.models.includes(d.model));
     if (outside) throw conflict(`manufacturer ${batch.manufacturer} may not vouch for model ${outside.model} (device ${outside.serial})`);
     const taken = await tx.claims.existingHashes(batch.devices.map((d) => d.birthCertificateSha256));

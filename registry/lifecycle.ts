@@ -77,14 +77,23 @@ export async function transferDevice(
 ): Promise<{ serial: string; from: string | null; to: string }> {
   return audit.record(store, async (tx) => {
     await tx.lock(LOCKS.device(serial));
-    const device = await tx.devices.get(serial);
-    if (device.state === 'decommissioned') throw conflict(`device ${serial} is decommissioned: reprovision it before it changes hands`);
-    if (device.owner === to) throw conflict(`device ${serial} already belongs to ${to}`);
-    if (!(await tx.devices.setOwner(serial, device.owner, to, now))) throw conflict(`device ${serial} changed hands meanwhile`);
-    await tx.ownership.insert({ deviceSerial: serial, from: device.owner, to, evidence, principal: who.principal, actor: who.actor, at: now });
-    return {
-      value: { serial, from: device.owner, to },
-      events: [{ action: 'device.transferred', actor: who.actor, device: serial, data: { from: device.owner, to, evidence, principal: who.principal } }],
-    };
+    const { from, event } = await recordTransfer(tx, who, serial, to, evidence, now);
+    return { value: { serial, from, to }, events: [event] };
   });
+}
+
+/**
+ * A change of owner inside the caller's transaction, under the device's
+ * lock: compare-and-set on the owner before, the record kept, and the event
+ * to audit. A transfer and an ownership statement's hand-over both go here.
+ */
+export async function recordTransfer(
+  tx: Store, who: { actor: string; principal: string }, serial: string, to: string, evidence: string, now: Date,
+): Promise<{ from: string | null; event: AuditEntry }> {
+  const device = await tx.devices.get(serial);
+  if (device.state === 'decommissioned') throw conflict(`device ${serial} is decommissioned: reprovision it before it changes hands`);
+  if (device.owner === to) throw conflict(`device ${serial} already belongs to ${to}`);
+  if (!(await tx.devices.setOwner(serial, device.owner, to, now))) throw conflict(`device ${serial} changed hands meanwhile`);
+  await tx.ownership.insert({ deviceSerial: serial, from: device.owner, to, evidence, principal: who.principal, actor: who.actor, at: now });
+  return { from: device.owner, event: { action: 'device.transferred', actor: who.actor, device: serial, data: { from: device.owner, to, evidence, principal: who.principal } } };
 }

@@ -41,12 +41,20 @@ export function pemCertificates(text: string, field: string): Buffer[] {
  * out by a change), which no path may go through even when a device sends
  * it in x5c.
  */
-export function trustOf(record: ManufacturerRecord): { anchors: Buffer[]; withdrawn: Set<string> } {
+export function trustOf(record: ManufacturerRecord): ManufacturerTrust {
   return {
     anchors: (record.active?.certificates ?? []).map((b64) => Buffer.from(b64, 'base64')),
-    withdrawn: new Set(record.retired.map((b64) => sha256Hex(Buffer.from(b64, 'base64')))),
+    withdrawn: new Set(record.retired.map(fingerprint)),
   };
 }
+
+export interface ManufacturerTrust {
+  anchors: Buffer[];
+  withdrawn: ReadonlySet<string>;
+}
+
+/** SHA-256 of a certificate kept as base64 DER: how the API, the audit log and withdrawals name it. */
+const fingerprint = (b64: string): string => sha256Hex(Buffer.from(b64, 'base64'));
 
 const selfSigned = (c: X509Certificate) => c.checkIssued(c) && c.verify(c.publicKey);
 
@@ -132,7 +140,7 @@ function configView(config: ManufacturerConfig | null) {
 /** A manufacturer as the operator API, the CLI and the console show it. */
 export function manufacturerView(record: ManufacturerRecord, extra: { claimed?: number; withdrawal?: BatchProgress; withdrawals?: Record<string, BatchProgress> } = {}) {
   return {
-    id: record.id, status: record.status, active: configView(record.active), retiredCertificates: record.retired.map((b64) => sha256Hex(Buffer.from(b64, 'base64'))),
+    id: record.id, status: record.status, active: configView(record.active), retiredCertificates: record.retired.map(fingerprint),
     pending: record.proposed ? { ...configView(record.proposed), sha256: proposalHash(record.proposed), proposedBy: record.proposedBy, proposedAt: record.proposedAt?.toISOString() ?? null } : null,
     approvedBy: record.approvedBy, approvedAt: record.approvedAt?.toISOString() ?? null,
     withdrawn: record.withdrawnAt ? { by: record.withdrawnBy, at: record.withdrawnAt.toISOString(), reason: record.withdrawReason } : null,
@@ -162,7 +170,7 @@ export async function proposeManufacturer(store: Store, audit: AuditLog, who: Pr
     }
     const result = await tx.manufacturers.propose(id, config, who.principal, now);
     if (!result) throw conflict(`manufacturer ${id} was withdrawn: register its new hierarchy under a new id`);
-    const fingerprints = config.certificates.map((b64) => sha256Hex(Buffer.from(b64, 'base64')));
+    const fingerprints = config.certificates.map(fingerprint);
     return {
       value: result,
       events: [event('manufacturer.proposed', who, id, { certificates: fingerprints, models: config.models, crl: config.crl === null ? null : 'url' in config.crl ? { url: config.crl.url } : { pem: sha256Hex(config.crl.pem) } })],
@@ -191,7 +199,7 @@ export async function approveManufacturer(store: Store, audit: AuditLog, who: Pr
     if (record.proposedBy === who.principal) throw forbidden(`${who.principal} proposed this change: another operator must approve it`);
     if (expected !== undefined && proposalHash(record.proposed) !== expected) throw conflict(`the change waiting for approval is not proposal ${expected}: it changed meanwhile; read it again`);
     const back = record.proposed.certificates.find((c) => record.retired.includes(c));
-    if (back) throw conflict(`the change would trust again the withdrawn certificate ${sha256Hex(Buffer.from(back, 'base64'))}: register the manufacturer anew under another id`);
+    if (back) throw conflict(`the change would trust again the withdrawn certificate ${fingerprint(back)}: register the manufacturer anew under another id`);
     if (JSON.stringify(record.proposed.crl) !== JSON.stringify(record.active?.crl ?? null)) await tx.manufacturers.resetCrl(id);
     const retired = [...record.retired, ...(record.active?.certificates ?? []).filter((c) => !record.proposed!.certificates.includes(c) && !record.retired.includes(c))];
     const approved = (await tx.manufacturers.approve(id, record.proposedAt, who.principal, now, retired))!;
@@ -227,9 +235,9 @@ export async function withdrawManufacturer(
       return { value: withdrawn, events: [event('manufacturer.withdrawn', who, id, { reason, path: 'manufacturing' })] };
     }
     if (current.status !== 'active' || !current.active) throw conflict(`manufacturer ${id} is ${current.status}: withdraw it whole`);
-    const remaining = current.active.certificates.filter((b64) => sha256Hex(Buffer.from(b64, 'base64')) !== certificate);
+    const remaining = current.active.certificates.filter((b64) => fingerprint(b64) !== certificate);
     if (remaining.length === current.active.certificates.length) throw notFound(`manufacturer ${id} has no active certificate ${certificate}`);
-    if (!remaining.some((b64) => { const c = new X509Certificate(Buffer.from(b64, 'base64')); return selfSigned(c); })) throw conflict('that is the manufacturer\'s root: withdraw the manufacturer whole');
+    if (!remaining.some((b64) => selfSigned(new X509Certificate(Buffer.from(b64, 'base64'))))) throw conflict('that is the manufacturer\'s root: withdraw the manufacturer whole');
     const gone = current.active.certificates.filter((b64) => !remaining.includes(b64));
     // A pending change loses the withdrawn certificate too, so approving it cannot bring the certificate back.
     const proposed = current.proposed ? { ...current.proposed, certificates: current.proposed.certificates.filter((b64) => !gone.includes(b64)) } : null;

@@ -6,7 +6,9 @@ import { conflict, malformed } from '../errors/domain-error.ts';
 import { LOCKS } from '../store/locks.ts';
 import type { Store } from '../store/store.ts';
 import type { AuditLog } from './audit-log.ts';
-import { activeConfig, checkSigner, claimDevices } from './claims.ts';
+import { activeManufacturer, checkSigner, claimDevices } from './claims.ts';
+import { recordTransfer } from './lifecycle.ts';
+import { trustOf } from './manufacturers.ts';
 import { checkModelName, checkName, checkSerial } from './identifiers.ts';
 import type { Principal } from './support-grants.ts';
 
@@ -137,31 +139,27 @@ async function birthHashOf(tx: Store, serial: string): Promise<string> {
 /**
  * POST /operator/v1/devices/<serial>/ownership-statement {"to", "evidence"}:
  * the device passes to another company. Records the transfer as any
- * transfer, signs a statement linked to the device's last one (imported or
+ * transfer (recordTransfer), signs a statement linked to the device's last one (imported or
  * exported) and answers the whole chain, for the receiving CA to import.
  */
 export async function exportOwnership(store: Store, audit: AuditLog, statementSigner: StatementSigner, who: Principal, serial: string, to: string, evidence: string, now: Date): Promise<OwnershipChain> {
   return audit.record(store, async (tx) => {
     await tx.lock(LOCKS.device(serial));
-    const device = await tx.devices.get(serial);
-    if (device.state === 'decommissioned') throw conflict(`device ${serial} is decommissioned`);
-    if (device.owner === to) throw conflict(`device ${serial} already belongs to ${to}`);
+    const { from, event } = await recordTransfer(tx, who, serial, to, evidence, now);
     const earlier = (await tx.claims.statements(serial)).map((r) => JSON.parse(r.statement) as OwnershipStatement);
     const last = earlier.at(-1);
     const unsigned = {
       type: STATEMENT_TYPE as typeof STATEMENT_TYPE, version: 1 as const, device: serial, birthCertificateSha256: await birthHashOf(tx, serial),
-      from: device.owner, to, at: now.toISOString(), previous: last ? statementHash(last) : null, signer: statementSigner.chain.map((d) => d.toString('base64')),
+      from, to, at: now.toISOString(), previous: last ? statementHash(last) : null, signer: statementSigner.chain.map((d) => d.toString('base64')),
     };
     const { signature } = await statementSigner.signer.sign(Buffer.from(canonicalize(unsigned)!, 'utf8'));
     const statement: OwnershipStatement = { ...unsigned, signature: signature.toString('base64') };
     const hash = statementHash(statement);
     await tx.claims.insertStatement({ deviceSerial: serial, statement: JSON.stringify(statement), sha256: hash, direction: 'exported', at: now });
-    if (!(await tx.devices.setOwner(serial, device.owner, to, now))) throw conflict(`device ${serial} changed hands meanwhile`);
-    await tx.ownership.insert({ deviceSerial: serial, from: device.owner, to, evidence, principal: who.principal, actor: who.actor, at: now });
     return {
       value: { statements: [...earlier, statement] },
       events: [
-        { action: 'device.transferred', actor: who.actor, device: serial, data: { from: device.owner, to, evidence, principal: who.principal } },
+        event,
         { action: 'ownership.statement-exported', actor: who.actor, device: serial, data: { to, statementSha256: hash, previous: unsigned.previous } },
       ],
     };
@@ -171,10 +169,10 @@ export async function exportOwnership(store: Store, audit: AuditLog, statementSi
 /**
  * POST /operator/v1/ownership-statements {"statements", "manufacturer",
  * "model", "batch"?, "issuer"?}: a device handed to us by another CA. The
- * chain must verify, each signer chaining to the active anchor of `issuer`
- * (the handing CA, registered as a manufacturer; by default the device's
- * manufacturer itself, when the handing CA made the device); the device is
- * then claimed for `manufacturer` with the birth certificate the chain
+ * chain must verify (verifyOwnershipChain), its last link signed under the
+ * active anchor of `issuer` (the handing CA, registered as a manufacturer; by
+ * default the device's manufacturer itself, when the handing CA made the
+ * device); the device is then claimed for `manufacturer` with the birth certificate the chain
  * names, owned by the last `to`, and the chain is kept so a later hand-over
  * extends it.
  */
@@ -185,16 +183,17 @@ export async function importOwnership(
   const issuer = body.issuer === undefined ? manufacturer : checkName('issuer', body.issuer);
   const model = checkModelName(body.model);
   const batch = body.batch === undefined ? undefined : checkName('batch', body.batch);
-  const trust = activeConfig(await store.manufacturers.find(issuer), issuer);
-  const statements = verifyOwnershipChain({ statements: body.statements }, trust.certificates.map((b64) => Buffer.from(b64, 'base64')), now, { last: true });
+  const { anchors } = trustOf(activeManufacturer(await store.manufacturers.find(issuer), issuer));
+  const statements = verifyOwnershipChain({ statements: body.statements }, anchors, now, { last: true });
   const last = statements.at(-1)!;
+  const lastHash = statementHash(last);
   const claimed = { serial: last.device, model, birthCertificateSha256: last.birthCertificateSha256, ...(batch ? { batch } : {}) };
   await claimDevices(store, audit, who, {
-    manufacturer, devices: [claimed], source: 'statement', manifestSha256: statementHash(last), owner: last.to,
-    events: [{ action: 'ownership.statement-imported', actor: who.actor, device: last.device, data: { manufacturer, issuer, from: last.from, to: last.to, statements: statements.length, statementSha256: statementHash(last), principal: who.principal } }],
+    manufacturer, devices: [claimed], source: 'statement', manifestSha256: lastHash, owner: last.to,
+    events: [{ action: 'ownership.statement-imported', actor: who.actor, device: last.device, data: { manufacturer, issuer, from: last.from, to: last.to, statements: statements.length, statementSha256: lastHash, principal: who.principal } }],
     afterClaim: async (tx) => {
       for (const s of statements) await tx.claims.insertStatement({ deviceSerial: last.device, statement: JSON.stringify(s), sha256: statementHash(s), direction: 'imported', at: now });
-      await tx.ownership.insert({ deviceSerial: last.device, from: last.from, to: last.to, evidence: `ownership statement ${statementHash(last)}`, principal: who.principal, actor: who.actor, at: now });
+      await tx.ownership.insert({ deviceSerial: last.device, from: last.from, to: last.to, evidence: `ownership statement ${lastHash}`, principal: who.principal, actor: who.actor, at: now });
     },
   }, now);
   return { device: last.device, owner: last.to };

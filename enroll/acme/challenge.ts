@@ -1,4 +1,3 @@
-import { X509Certificate } from 'node:crypto';
 import { sha256, sha256Hex } from '../../ca/digest.ts';
 import type { AuditEntry } from '../../registry/audit-log.ts';
 import { cloneSignalEvents } from '../../registry/clone-signals.ts';
@@ -75,7 +74,7 @@ export const challengePost: AcmeHandler = async (call) => {
       await tx.devices.bindFactoryKey(device.serial, outside.keySha256);
       await tx.claims.recordBirth({
         sha256: outside.identity.sha256, deviceSerial: device.serial, manufacturer: outside.manufacturer, der: outside.der, serialHex: outside.identity.serialHex,
-        issuerSha256: outside.issuerSha256, path: outside.path, pathDer: outside.pathDer, notBefore: birthValidity(outside.der).notBefore, notAfter: birthValidity(outside.der).notAfter, firstAttestedAt: now,
+        issuerSha256: outside.issuerSha256, path: outside.path, pathDer: outside.pathDer, notBefore: outside.notBefore, notAfter: outside.notAfter, firstAttestedAt: now,
       });
     }
     const move = ORDER_MOVES.attested;
@@ -156,12 +155,6 @@ async function refuseUnclaimed(deps: AcmeDeps, tx: Store, call: AcmeCall, authz:
   }
   deps.logger.info({ device: order.deviceSerial, order: order.id }, 'attestation of an unknown device refused');
   return invalidate(tx, call, authz, order, { problem: new AcmeProblem('badAttestationStatement', 400, `check 1 (chain): x5c[0] does not chain to a registered manufacturer, or does not name device ${order.deviceSerial}`), events: [] });
-}
-
-/** notBefore and notAfter of a birth certificate, as recorded beside it. */
-function birthValidity(der: Buffer): { notBefore: Date; notAfter: Date } {
-  const certificate = new X509Certificate(der);
-  return { notBefore: new Date(certificate.validFrom), notAfter: new Date(certificate.validTo) };
 }
 
 async function refuseAttestation(

@@ -38,8 +38,9 @@ export interface ValidatedBirth {
   path: string[];
   /** Those certificates' DER, in the same order (the export carries them, so the birth checks offline). */
   pathDer: Buffer[];
+  notBefore: Date;
+  notAfter: Date;
 }
-
 
 interface Parsed {
   der: Buffer;
@@ -190,7 +191,11 @@ export function validateBirthChain(x5c: readonly Buffer[], anchors: readonly Buf
   const leaf = parse(x5c[0]!, 'x5c[0]');
   const identity = identityOf(leaf);
   const path = validateParsedPath(leaf, x5c.slice(1), anchors, now, 'x5c[0]', withdrawn);
-  return { identity, der: x5c[0]!, issuerSha256: path[0]!.sha256, path: path.map((p) => p.sha256), pathDer: path.map((p) => p.der) };
+  const { validity } = leaf.asn.tbsCertificate;
+  return {
+    identity, der: x5c[0]!, issuerSha256: path[0]!.sha256, path: path.map((p) => p.sha256), pathDer: path.map((p) => p.der),
+    notBefore: validity.notBefore.getTime(), notAfter: validity.notAfter.getTime(),
+  };
 }
 
 /**

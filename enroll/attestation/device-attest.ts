@@ -109,7 +109,6 @@ export type AttestationOutcome =
   | { ok: false; error: AttestationError; clone?: CloneSignal };
 
 const refusal = (check: string, detail: string, clone?: CloneSignal): Extract<AttestationOutcome, { ok: false }> => ({ ok: false, error: new AttestationError(check, detail), ...(clone ? { clone } : {}) });
-const refuse = (check: string, detail: string, clone?: CloneSignal): AttestationOutcome => refusal(check, detail, clone);
 
 /**
  * The `device-attest-01` checks of SPEC section 5 but the counter (check 4),
@@ -127,27 +126,27 @@ export async function verifyDeviceAttestation(store: AttestationStore, input: At
 
   // Check 3: alg fits x5c[0]'s key, the signature verifies, rpIdHash and credId match.
   const signature = signatureProblem(attestation, attesting.spki, input.keyAuthorization);
-  if (signature) return refuse(signature.check, signature.detail);
-  if (!attestation.rpIdHash.equals(input.rpIdHash)) return refuse('check 3 (rpIdHash)', 'rpIdHash is not the SHA-256 of this CA\'s public host name');
+  if (signature) return refusal(signature.check, signature.detail);
+  if (!attestation.rpIdHash.equals(input.rpIdHash)) return refusal('check 3 (rpIdHash)', 'rpIdHash is not the SHA-256 of this CA\'s public host name');
   const keySha256 = sha256Hex(attestation.key.spki);
-  if (!attestation.credId.equals(Buffer.from(keySha256, 'hex'))) return refuse('check 3 (credId)', 'credId is not the SHA-256 of the attested key\'s SubjectPublicKeyInfo');
+  if (!attestation.credId.equals(Buffer.from(keySha256, 'hex'))) return refusal('check 3 (credId)', 'credId is not the SHA-256 of the attested key\'s SubjectPublicKeyInfo');
 
   // The attested key is new: not the birth key, not any key the device (or another device) has had certified.
   const holders = await store.certificates.devicesWithKey(keySha256);
   const others = holders.filter((serial) => serial !== device.serial);
   if (others.length > 0) {
-    return refuse('attested key', 'the attested key is certified for another device', {
+    return refusal('attested key', 'the attested key is certified for another device', {
       reason: 'attested key certified for another device', otherDevices: others, data: { keySha256, holders: others },
     });
   }
-  if (holders.length > 0) return refuse('attested key', 'the attested key was certified for this device before: every renewal needs a new key');
-  if (outsideBirth?.keySha256 === keySha256) return refuse('attested key', 'the attested key is the device\'s birth key');
+  if (holders.length > 0) return refusal('attested key', 'the attested key was certified for this device before: every renewal needs a new key');
+  if (outsideBirth?.keySha256 === keySha256) return refusal('attested key', 'the attested key is the device\'s birth key');
 
   // Check 4's policy part; the compare-and-set comes last (acceptSignCount).
-  if (attestation.signCount === 0 && deviceClass.counterRequired) return refuse('check 4 (signCount)', `device class ${deviceClass.name} requires a signature counter`);
+  if (attestation.signCount === 0 && deviceClass.counterRequired) return refusal('check 4 (signCount)', `device class ${deviceClass.name} requires a signature counter`);
   // Check 5: the model's firmware allowlist; the reported firmware is recorded at issuance.
   const firmware = firmwareProblem(input.firmwareAllowed, attestation.firmware);
-  if (firmware) return refuse('check 5 (firmware)', firmware);
+  if (firmware) return refusal('check 5 (firmware)', firmware);
   return {
     ok: true,
     attested: { key: attestation.key, signCount: attestation.signCount, byBirthKey, attestingCertificate: attesting.certificate, ...(outsideBirth ? { outsideBirth } : {}), firmware: attestation.firmware },
@@ -275,7 +274,7 @@ async function outsideRevocation(store: AttestationStore, manufacturer: Manufact
  */
 export async function acceptSignCount(store: AttestationStore, device: DeviceRecord, attested: Attested, now: Date): Promise<AttestationOutcome> {
   if (await store.devices.acceptSignCount(device.serial, attested.signCount, attested.byBirthKey ? now : null)) return { ok: true, attested };
-  return refuse('check 4 (signCount)', `signCount ${attested.signCount} is not above the last accepted one`, {
+  return refusal('check 4 (signCount)', `signCount ${attested.signCount} is not above the last accepted one`, {
     reason: 'signCount did not increase', otherDevices: [], data: { signCount: attested.signCount, lastAccepted: device.signCount },
   });
 }
