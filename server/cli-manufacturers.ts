@@ -63,7 +63,7 @@ export function addManufacturerCommands(program: Command, io: CliIo, cliPrincipa
       io.withContext(async (ctx) => {
         const claimed = await ctx.store.claims.countByManufacturer();
         for (const m of await ctx.store.manufacturers.all()) {
-          const crl = m.crl.thisUpdate ? `CRL ${m.crl.number ?? '-'} of ${m.crl.thisUpdate.toISOString()}` : 'no CRL read';
+          const crl = m.active?.crl === null ? 'publishes no CRL' : m.crl.thisUpdate ? `CRL ${m.crl.number ?? '-'} of ${m.crl.thisUpdate.toISOString()}` : 'no CRL read';
           io.out(`${m.id}\t${m.status}${m.proposed ? ' (change pending)' : ''}\tmodels ${(m.active ?? m.proposed)?.models.join(',') ?? '-'}\t${crl}${m.crl.error ? ` (last read failed: ${m.crl.error})` : ''}\tclaimed ${claimed.get(m.id) ?? 0}\n`);
         }
       }),

@@ -4,7 +4,7 @@ import { cloneSignalEvents } from '../../registry/clone-signals.ts';
 import { mayEnroll, moveDevice } from '../../registry/device-states.ts';
 import { LOCKS } from '../../store/locks.ts';
 import type { Store } from '../../store/store.ts';
-import type { AcmeAuthorizationRecord, AcmeOrderRecord, DeviceClassRecord } from '../../store/types.ts';
+import { StoreNotFoundError, type AcmeAuthorizationRecord, type AcmeOrderRecord, type DeviceClassRecord } from '../../store/types.ts';
 import { AttestationError, MAX_ATTESTATION_OBJECT } from '../attestation/attestation-object.ts';
 import { trustOf } from '../../registry/manufacturers.ts';
 import { validateBirthChain, type ValidatedBirth } from '../attestation/birth-chain.ts';
@@ -46,8 +46,13 @@ export const challengePost: AcmeHandler = async (call) => {
 
   const outcome = await deps.audit.record(deps.store, async (tx) => {
     await tx.lock(LOCKS.device(order.deviceSerial));
-    if (!(await tx.devices.find(order.deviceSerial))) return refuseUnclaimed(deps, tx, call, authz, order, attestation, keyAuthorization);
-    const { device, deviceClass } = await tx.devices.getWithClass(order.deviceSerial);
+    // One query for the device and its class; no device at all is an order for a serial nobody claimed.
+    const found = await tx.devices.getWithClass(order.deviceSerial).catch((err: unknown) => {
+      if (err instanceof StoreNotFoundError) return undefined;
+      throw err;
+    });
+    if (!found) return refuseUnclaimed(deps, tx, call, authz, order, attestation, keyAuthorization);
+    const { device, deviceClass } = found;
     const verified: AttestationOutcome = mayEnroll(device.state)
       ? await verifyDeviceAttestation(tx, { device, deviceClass, keyAuthorization, rpIdHash: sha256(deps.identity.publicHost), attestation, firmwareAllowed: await tx.firmware.allowed(device.model), now })
       : { ok: false, error: new AttestationError('device state', `device ${device.serial} is ${device.state}: enrollment and renewal are refused`) };
