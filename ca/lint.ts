@@ -15,9 +15,9 @@ const ISSUER_ROLE: Record<CertificateKind, 'factory' | 'operational'> = {
   birth: 'factory', operational: 'operational', server: 'operational', support: 'operational',
 };
 
-/** The extended key usages each kind may carry; birth certificates have none (SPEC section 2). */
+/** The extended key usage each kind must carry: birth certificates authenticate their device as TLS clients, like operational ones. */
 const KEY_PURPOSES: Record<CertificateKind, ProfileExtension[]> = {
-  birth: [],
+  birth: [END_ENTITY.clientAuth],
   operational: [END_ENTITY.clientAuth, END_ENTITY.clientAndServerAuth],
   server: [END_ENTITY.serverAuth],
   support: [END_ENTITY.clientAuth],

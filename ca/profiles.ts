@@ -138,6 +138,9 @@ export function birthProfile(ctx: ProfileContext, device: BirthSubject): Profile
     extensions: [
       ...endEntityExtensions(ctx),
       { type: OID.subjectAltName, critical: false, value: generalNames([hardwareModuleName(device.hwType, Buffer.from(device.serial, 'utf8'))]) },
+      // What a birth certificate is for: the device authenticating itself (TLS client for EST and BRSKI-style onboarding,
+      // attestation signatures); never a TLS server. Without an EKU a relying party would take it for any purpose.
+      END_ENTITY.clientAuth,
     ],
   };
 }

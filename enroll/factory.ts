@@ -6,7 +6,7 @@ import { birthProfile } from '../ca/profiles.ts';
 import { conflict, forbidden, malformed } from '../errors/domain-error.ts';
 import type { AuditEntry, AuditLog, Audited } from '../registry/audit-log.ts';
 import { cloneSignalEvents } from '../registry/clone-signals.ts';
-import { checkModelName, checkName, checkSerial } from '../registry/identifiers.ts';
+import { checkModelName, checkBatch, checkSerial } from '../registry/identifiers.ts';
 import { LOCKS } from '../store/locks.ts';
 import type { Store } from '../store/store.ts';
 import type { FactoryStore } from '../store/subsets.ts';
@@ -62,7 +62,7 @@ class CloneSuspected extends Error {
 }
 
 function checkRequest(fields: BirthCertificateFields): BirthCertificateRequest {
-  const checked = { serial: checkSerial(fields.serial), model: checkModelName(fields.model), batch: checkName('batch', fields.batch) };
+  const checked = { serial: checkSerial(fields.serial), model: checkModelName(fields.model), batch: checkBatch(fields.batch) };
   if (typeof fields.csr !== 'string' || fields.csr.length === 0) throw malformed('csr must be a PEM or base64url DER PKCS#10 request');
   return { ...checked, csr: fields.csr };
 }

@@ -9,7 +9,7 @@ import type { ManufacturerRecord } from '../store/manufacturer-store.ts';
 import type { Store } from '../store/store.ts';
 import type { DeviceRecord } from '../store/types.ts';
 import type { AuditEntry, AuditLog } from './audit-log.ts';
-import { checkModelName, checkName, checkSerial } from './identifiers.ts';
+import { checkModelName, checkBatch, checkSerial } from './identifiers.ts';
 import { pemCertificates, trustOf, type ManufacturerTrust } from './manufacturers.ts';
 import type { Principal } from './support-grants.ts';
 
@@ -46,7 +46,7 @@ export function checkClaimedDevice(value: unknown, where: string): ClaimedDevice
     serial: at(() => checkSerial(serial)),
     model: at(() => checkModelName(model)),
     birthCertificateSha256: checkSha256(birthCertificateSha256, `${where}.birthCertificateSha256`),
-    ...(batch === undefined ? {} : { batch: at(() => checkName('batch', batch)) }),
+    ...(batch === undefined ? {} : { batch: at(() => checkBatch(batch)) }),
     ...(birthCertificate === undefined ? {} : { birthCertificate: checkPemText(birthCertificate, `${where}.birthCertificate`) }),
   };
 }

@@ -1,5 +1,6 @@
 import { conflict } from '../errors/domain-error.ts';
 import type { LifecycleStore } from '../store/subsets.ts';
+import { endLiveOrders } from './revocation.ts';
 import type { DeviceRecord, DeviceState } from '../store/types.ts';
 
 /** Who moves a device: the device itself (through ACME), an operator, or the CA on its own (a clone signal). */
@@ -54,5 +55,6 @@ export async function moveDevice(tx: LifecycleStore, serial: string, transition:
     const current = (await tx.devices.find(serial))?.state ?? before.state;
     throw conflict(`device ${serial} is ${current}: ${transition} applies only to a device that is ${rule.from.join(', ')}`);
   }
+  if (!mayEnroll(rule.to) || transition === 'reprovision') await endLiveOrders(tx, [serial], `device ${serial} was moved by ${transition}`, now);
   return { device: moved, from: before.state };
 }

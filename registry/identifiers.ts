@@ -2,7 +2,12 @@ import { malformed } from '../errors/domain-error.ts';
 
 /** SPEC: X.520 serialNumber is a PrintableString, which has no "_". */
 export const SERIAL_PATTERN = /^[A-Za-z0-9][A-Za-z0-9.-]{0,63}$/;
-/** Models, batches, lines, vendors, principals. */
+/**
+ * Factory batches: the serial's alphabet and length, so a batch name is as
+ * safe in a URL path, a CRL scope and a lot label as a serial.
+ */
+export const BATCH_PATTERN = /^[A-Za-z0-9][A-Za-z0-9.-]{0,63}$/;
+/** Models, lines, vendors, principals. */
 export const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._@-]{0,127}$/;
 /** Models become the CN of birth certificates: at most 64 characters (RFC 5280 ub-common-name). */
 export const MODEL_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
@@ -17,6 +22,13 @@ export function checkModelName(value: unknown): string {
 export function checkSerial(value: unknown): string {
   if (typeof value !== 'string' || !SERIAL_PATTERN.test(value)) {
     throw malformed('serial must be 1-64 characters: a letter or digit, then letters, digits, "." or "-"');
+  }
+  return value;
+}
+
+export function checkBatch(value: unknown): string {
+  if (typeof value !== 'string' || !BATCH_PATTERN.test(value)) {
+    throw malformed('batch must be 1-64 characters: a letter or digit, then letters, digits, "." or "-"');
   }
   return value;
 }

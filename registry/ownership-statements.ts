@@ -9,7 +9,7 @@ import type { AuditLog } from './audit-log.ts';
 import { activeManufacturer, checkSigner, claimDevices } from './claims.ts';
 import { recordTransfer } from './lifecycle.ts';
 import { trustOf } from './manufacturers.ts';
-import { checkModelName, checkName, checkSerial } from './identifiers.ts';
+import { checkModelName, checkBatch, checkName, checkSerial } from './identifiers.ts';
 import type { Principal } from './support-grants.ts';
 
 export const STATEMENT_TYPE = 'devid-ca ownership statement';
@@ -182,7 +182,7 @@ export async function importOwnership(
   const manufacturer = checkName('manufacturer', body.manufacturer);
   const issuer = body.issuer === undefined ? manufacturer : checkName('issuer', body.issuer);
   const model = checkModelName(body.model);
-  const batch = body.batch === undefined ? undefined : checkName('batch', body.batch);
+  const batch = body.batch === undefined ? undefined : checkBatch(body.batch);
   const { anchors } = trustOf(activeManufacturer(await store.manufacturers.find(issuer), issuer));
   const statements = verifyOwnershipChain({ statements: body.statements }, anchors, now, { last: true });
   const last = statements.at(-1)!;

@@ -60,5 +60,16 @@ export async function revokeCertificate(
 /** Revokes every live certificate (birth and operational) of some devices: one device, or a chunk of a batch. */
 export async function revokeDevices(tx: RevocationStore, deviceSerials: readonly string[], reason: RevocationReason, actor: string, now: Date): Promise<Revocations> {
   const revoked = await tx.certificates.revokeLiveOfDevices(deviceSerials, REVOCATION_REASONS[reason], now);
+  // An order attested before the revocation must not finalize after it.
+  await endLiveOrders(tx, deviceSerials, `the device's certificates were revoked (${reason})`, now);
   return recordRevocations(tx, revoked, reason, actor);
+}
+
+/**
+ * Ends the live ACME orders of devices whose basis just changed (revoked,
+ * suspended, quarantined, reprovisioned, decommissioned): a ready order is
+ * no stock of certificates for later. Finalize checks the basis again too.
+ */
+export async function endLiveOrders(tx: Pick<RevocationStore, 'acme'>, deviceSerials: readonly string[], why: string, now: Date): Promise<void> {
+  await tx.acme.invalidateLiveOrders(deviceSerials, now, { type: 'urn:ietf:params:acme:error:unauthorized', status: 403, detail: `the order was ended: ${why}` });
 }

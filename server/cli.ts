@@ -12,7 +12,7 @@ import { fromExported, verifyAudit } from '../registry/audit-verify.ts';
 import { exportLines, type ExportScope } from '../registry/audit-export.ts';
 import { verifyExport } from '../registry/export-verify.ts';
 import { deviceHistory, formatHistory } from '../registry/device-history.ts';
-import { checkCertificateSerial, checkModelName, checkName, checkSerial, checkText } from '../registry/identifiers.ts';
+import { checkCertificateSerial, checkModelName, checkBatch, checkName, checkSerial, checkText } from '../registry/identifiers.ts';
 import { checkModelDeclaration, declareModel, modelView } from '../registry/models.ts';
 import { assignDeviceClass, checkDeviceClass, deviceClassView, putDeviceClass } from '../registry/device-classes.ts';
 import { checkAllowlist, setFirmwareAllowlist } from '../registry/firmware-policy.ts';
@@ -265,7 +265,7 @@ export function buildProgram(io: CliIo): Command {
     .action((options: { device?: string; batch?: string; out?: string }) =>
       io.withContext(async (ctx) => {
         if (options.device && options.batch) throw new CliError('export one device, one batch, or (with neither) the whole fleet');
-        const scope: ExportScope = options.device ? { serial: checkSerial(options.device) } : options.batch ? { batch: checkName('batch', options.batch) } : {};
+        const scope: ExportScope = options.device ? { serial: checkSerial(options.device) } : options.batch ? { batch: checkBatch(options.batch) } : {};
         const { signer } = await loadAuditKey(ctx.provider, ctx.store);
         await ctx.audit.recordAlone(ctx.store, { action: 'audit.exported', actor: io.actor, data: { scope } });
         // A file is written through a handle (its errors are rejections, never a stray stream event); stdout respects backpressure.
@@ -365,7 +365,7 @@ export function buildProgram(io: CliIo): Command {
             const revoked = await service.device(checkSerial(id), reason, io.actor);
             say(`revoked ${revoked.length} certificate(s) of device ${id}${revoked.map((r) => `\n  ${r.kind} ${r.serial}`).join('')}`);
           } else {
-            const batch = checkName('batch', id);
+            const batch = checkBatch(id);
             const done = await service.batch(batch, reason, io.actor, (progress) => {
               if (!progress.finished) io.progress(`batch ${batch}: ${progress.devices} devices, ${progress.certificates} certificates revoked so far`);
             });

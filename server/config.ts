@@ -49,6 +49,8 @@ export interface Config {
   metricsListen?: ListenAddress;
   /** DEVID_MANUFACTURER_CRL_POLL: how often other manufacturers' CRLs are read from their URLs (SPEC section 10). */
   manufacturerCrlPollMs: number;
+  /** DEVID_ACME_ANONYMOUS_RATE: nonces and new accounts per second one client address may get before it proves anything (burst: 10 s worth). */
+  acmeAnonymousPerSecond: number;
 }
 
 /** `90s`, `15m`, `24h`, `7d`, within [min, max] milliseconds. */
@@ -87,6 +89,26 @@ const HOSTNAME = /^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.
 export function parseHost(name: string, raw: string): string {
   if (isIP(raw) || HOSTNAME.test(raw)) return raw.toLowerCase();
   throw new ConfigError(`${name}="${raw}" is not a DNS name or IP address`);
+}
+
+/**
+ * The trust domain when DEVID_PUBLIC_HOST is no domain name (localhost, an
+ * address): a SPIFFE URI's host must be a fully qualified domain name for
+ * RFC 5280 (4.2.1.6), and `.internal` is reserved for private use.
+ */
+export const DEFAULT_TRUST_DOMAIN = 'devid.internal';
+
+/** A name of two labels or more whose last label is not numeric: what RFC 5280 accepts as a URI host, and not an address. */
+export function isDomainName(host: string): boolean {
+  return isIP(host) === 0 && HOSTNAME.test(host) && host.includes('.') && !/^\d+$/.test(host.split('.').at(-1)!);
+}
+
+/** The SPIFFE trust domain (spiffe://<trust domain>/device/<serial>): a fully qualified domain name, lower case. */
+export function parseTrustDomain(raw: string, name = 'DEVID_TRUST_DOMAIN'): string {
+  if (!isDomainName(raw)) {
+    throw new ConfigError(`${name}="${raw}" must be a fully qualified domain name such as devices.example.com (not a single label like localhost, nor an address): the SPIFFE URI in every operational certificate carries it, and RFC 5280 needs a URI's host to be one`);
+  }
+  return raw.toLowerCase();
 }
 
 export function parseBaseUrl(name: string, raw: string): string {
@@ -151,7 +173,8 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
     throw new ConfigError(`DEVID_HTTP_LISTEN=${formatHostPort(httpListen)} is no address a client can use: set DEVID_HTTP_BASE_URL (for example http://pki.example.com), which every certificate carries`);
   }
   const httpBaseUrl = parseBaseUrl('DEVID_HTTP_BASE_URL', baseUrl ?? `http://${formatHostPort(httpListen)}`);
-  const trustDomain = parseHost('DEVID_TRUST_DOMAIN', value(env, 'DEVID_TRUST_DOMAIN') ?? publicHost);
+  const trustDomainRaw = value(env, 'DEVID_TRUST_DOMAIN');
+  const trustDomain = trustDomainRaw ? parseTrustDomain(trustDomainRaw) : isDomainName(publicHost) ? publicHost : DEFAULT_TRUST_DOMAIN;
 
   const predecessorOid = value(env, 'DEVID_PREDECESSOR_OID');
   if (predecessorOid) {
@@ -171,6 +194,11 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
   };
 
   const manufacturerCrlPollMs = parseDuration('DEVID_MANUFACTURER_CRL_POLL', value(env, 'DEVID_MANUFACTURER_CRL_POLL') ?? '1h', 1000, 7 * 86_400_000);
+  const anonymousRate = value(env, 'DEVID_ACME_ANONYMOUS_RATE') ?? '20';
+  const acmeAnonymousPerSecond = Number(anonymousRate);
+  if (!/^\d+(\.\d+)?$/.test(anonymousRate) || acmeAnonymousPerSecond < 0.1 || acmeAnonymousPerSecond > 100_000) {
+    throw new ConfigError(`DEVID_ACME_ANONYMOUS_RATE="${anonymousRate}" must be a number of requests per second from 0.1 to 100000`);
+  }
   const metricsRaw = value(env, 'DEVID_METRICS_LISTEN');
   const metricsListen = metricsRaw ? parseListen('DEVID_METRICS_LISTEN', metricsRaw) : undefined;
 
@@ -180,7 +208,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
     httpBaseUrl: baseUrl !== undefined,
   };
   return {
-    dataDir, database, pkcs11, listen, httpListen, publicHost, httpBaseUrl, trustDomain, explicit, databaseTimeoutMs, crl, manufacturerCrlPollMs,
+    dataDir, database, pkcs11, listen, httpListen, publicHost, httpBaseUrl, trustDomain, explicit, databaseTimeoutMs, crl, manufacturerCrlPollMs, acmeAnonymousPerSecond,
     ...(metricsListen ? { metricsListen } : {}),
     ...(predecessorOid ? { predecessorOid } : {}),
   };
@@ -206,6 +234,9 @@ export function loopbackWarnings(identity: PublicIdentity): string[] {
   const warnings: string[] = [];
   if (isLoopbackHost(identity.publicHost)) warnings.push(`DEVID_PUBLIC_HOST is ${identity.publicHost}: devices elsewhere cannot reach or attest to it`);
   const baseHost = new URL(identity.httpBaseUrl).hostname.replace(/^\[|\]$/g, '');
+  if (!isDomainName(identity.trustDomain)) {
+    warnings.push(`the trust domain ${identity.trustDomain} is no fully qualified domain name: the SPIFFE URIs of operational certificates are not valid RFC 5280 URIs; set one with "devid-ca identity set --trust-domain <name>"`);
+  }
   if (isLoopbackHost(baseHost)) warnings.push(`DEVID_HTTP_BASE_URL is ${identity.httpBaseUrl}: certificates will point CRL and OCSP clients at a loopback address`);
   return warnings;
 }

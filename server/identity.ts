@@ -1,6 +1,6 @@
 import type { AuditLog } from '../registry/audit-log.ts';
 import type { Store } from '../store/store.ts';
-import { ConfigError, parseBaseUrl, parseHost, type Config, type PublicIdentity } from './config.ts';
+import { ConfigError, parseBaseUrl, parseHost, parseTrustDomain, type Config, type PublicIdentity } from './config.ts';
 
 const KEYS = { publicHost: 'public_host', trustDomain: 'trust_domain', httpBaseUrl: 'http_base_url' } as const;
 
@@ -41,7 +41,7 @@ export function identityDrift(config: Config, recorded: PublicIdentity): string[
 export async function changeIdentity(store: Store, audit: AuditLog, changes: Partial<PublicIdentity>, actor: string): Promise<PublicIdentity> {
   const checked: Partial<PublicIdentity> = {};
   if (changes.publicHost !== undefined) checked.publicHost = parseHost('--public-host', changes.publicHost);
-  if (changes.trustDomain !== undefined) checked.trustDomain = parseHost('--trust-domain', changes.trustDomain);
+  if (changes.trustDomain !== undefined) checked.trustDomain = parseTrustDomain(changes.trustDomain, '--trust-domain');
   if (changes.httpBaseUrl !== undefined) checked.httpBaseUrl = parseBaseUrl('--http-base-url', changes.httpBaseUrl);
   return audit.record(store, async (tx) => {
     const current = await loadIdentity(tx);

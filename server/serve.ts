@@ -6,6 +6,8 @@ import { Metrics } from './metrics.ts';
 import { startAdminSocket } from './admin-socket.ts';
 import { IssuanceService } from '../ca/issuance.ts';
 import { AcmeFrontEnd } from '../enroll/acme/front-end.ts';
+import { purgeAcmeState } from '../enroll/acme/housekeeping.ts';
+import { AnonymousRateLimit } from '../enroll/acme/rate-limit.ts';
 import { FactoryService } from '../enroll/factory.ts';
 import { Publication } from '../publish/publication.ts';
 import { AuditCheckpoints } from '../registry/audit-checkpoints.ts';
@@ -115,6 +117,7 @@ export async function serve(ctx: Context, options: ServeOptions = {}): Promise<R
   const app = apiApp(ctx.logger, routers);
   const acme = new AcmeFrontEnd({
     store: ctx.store, audit: ctx.audit, issuance, revocations, hierarchy, identity, clock: ctx.clock, logger: ctx.logger,
+    anonymousLimit: new AnonymousRateLimit(ctx.config.acmeAnonymousPerSecond, ctx.config.acmeAnonymousPerSecond * 10),
     onProblem: (type) => metrics.acmeProblem(type),
     ...(ctx.config.predecessorOid ? { predecessorOid: ctx.config.predecessorOid } : {}),
   });
@@ -212,7 +215,7 @@ export async function serve(ctx: Context, options: ServeOptions = {}): Promise<R
   }, ctx.config.manufacturerCrlPollMs);
   manufacturerCrlTimer.unref();
   const nonceTimer = setInterval(() => {
-    ctx.store.acme.purgeNonces(ctx.clock()).catch((err) => ctx.logger.error({ err }, 'purging expired ACME nonces failed'));
+    purgeAcmeState(ctx.store, ctx.clock()).catch((err) => ctx.logger.error({ err }, 'purging expired ACME state failed'));
   }, NONCE_PURGE_EVERY_MS);
   nonceTimer.unref();
 

@@ -4,8 +4,8 @@ import type {
   AccountStatus, AcmeAccountRecord, AcmeAuthorizationRecord, AcmeOrderRecord, AuthorizationStatus, ChallengeStatus, OrderStatus,
 } from './types.ts';
 
-const ACCOUNT = 'id, thumbprint, jwk, status, contact, created_at, updated_at';
-const ORDER = 'id, account_id, device_serial, status, expires_at, replaces, replaces_cert_id, replaces_claimed, attested_spki, firmware, certificate_serial, error, created_at, updated_at';
+const ACCOUNT = 'id, thumbprint, jwk, status, contact, recorded, created_at, updated_at';
+const ORDER = 'id, account_id, device_serial, status, expires_at, replaces, replaces_cert_id, replaces_claimed, attested_spki, attested_by, firmware, certificate_serial, error, created_at, updated_at';
 const AUTHZ = 'id, order_id, status, expires_at, token, challenge_status, challenge_validated_at, challenge_error, created_at';
 
 type Row = Record<string, unknown>;
@@ -48,8 +48,8 @@ export class AcmeStore {
 
   async insertAccount(record: AcmeAccountRecord): Promise<void> {
     await conflictsAsStoreErrors(
-      this.db.raw(`insert into acme_accounts (${ACCOUNT}) values (?, ?, ?, ?, ?, ?, ?)`, [
-        record.id, record.thumbprint, JSON.stringify(record.jwk), record.status, JSON.stringify(record.contact), record.createdAt, record.updatedAt,
+      this.db.raw(`insert into acme_accounts (${ACCOUNT}) values (?, ?, ?, ?, ?, ?, ?, ?)`, [
+        record.id, record.thumbprint, JSON.stringify(record.jwk), record.status, JSON.stringify(record.contact), record.recorded, record.createdAt, record.updatedAt,
       ]),
       'an account with this key already exists',
     );
@@ -87,11 +87,11 @@ export class AcmeStore {
   /** An order and its one authorization, in one statement (atomic without a transaction). */
   async insertOrder(order: AcmeOrderRecord, authz: AcmeAuthorizationRecord): Promise<void> {
     await this.db.raw(
-      `with inserted as (insert into acme_orders (${ORDER}) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) returning id)
+      `with inserted as (insert into acme_orders (${ORDER}) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) returning id)
        insert into acme_authorizations (${AUTHZ}) select ?, inserted.id, ?, ?, ?, ?, ?, ?, ? from inserted`,
       [
         order.id, order.accountId, order.deviceSerial, order.status, order.expiresAt, order.replaces, order.replacesCertId, order.replacesClaimed,
-        order.attestedSpki, order.firmware ? JSON.stringify(order.firmware) : null, order.certificateSerial,
+        order.attestedSpki, order.attestedBy, order.firmware ? JSON.stringify(order.firmware) : null, order.certificateSerial,
         order.error ? JSON.stringify(order.error) : null, order.createdAt, order.updatedAt,
         authz.id, authz.status, authz.expiresAt, authz.token, authz.challengeStatus, authz.challengeValidatedAt,
         authz.challengeError ? JSON.stringify(authz.challengeError) : null, authz.createdAt,
@@ -121,18 +121,18 @@ export class AcmeStore {
    */
   async moveOrder(
     id: string, from: readonly OrderStatus[], to: OrderStatus, now: Date,
-    fields: { attestedSpki?: Buffer; firmware?: AcmeOrderRecord['firmware']; replacesClaimed?: boolean; certificateSerial?: string; error?: Record<string, unknown> } = {},
+    fields: { attestedSpki?: Buffer; attestedBy?: string; firmware?: AcmeOrderRecord['firmware']; replacesClaimed?: boolean; certificateSerial?: string; error?: Record<string, unknown> } = {},
   ): Promise<AcmeOrderRecord | undefined> {
     const releases = to === 'invalid' || to === 'valid';
     const [row] = await conflictsAsStoreErrors(
       this.rows(
         `update acme_orders set status = ?, updated_at = ?,
-           attested_spki = coalesce(?, attested_spki), firmware = coalesce(?, firmware),
+           attested_spki = coalesce(?, attested_spki), attested_by = coalesce(?, attested_by), firmware = coalesce(?, firmware),
            replaces_claimed = case when ? then false else coalesce(?, replaces_claimed) end,
            certificate_serial = coalesce(?, certificate_serial), error = coalesce(?, error)
          where id = ? and status in (${from.map(() => '?').join(', ')}) returning ${ORDER}`,
         [
-          to, now, fields.attestedSpki ?? null, fields.firmware ? JSON.stringify(fields.firmware) : null,
+          to, now, fields.attestedSpki ?? null, fields.attestedBy ?? null, fields.firmware ? JSON.stringify(fields.firmware) : null,
           releases, fields.replacesClaimed ?? null, fields.certificateSerial ?? null, fields.error ? JSON.stringify(fields.error) : null,
           id, ...from,
         ],
@@ -146,6 +146,69 @@ export class AcmeStore {
   async liveClaims(replaces: string, now: Date): Promise<AcmeOrderRecord[]> {
     await this.db.raw(`update acme_orders set status = 'invalid', replaces_claimed = false, updated_at = ? where replaces = ? and replaces_claimed and expires_at <= ?`, [now, replaces, now]);
     return (await this.rows(`select ${ORDER} from acme_orders where replaces = ? and replaces_claimed`, [replaces])).map(orderFromRow);
+  }
+
+  /**
+   * Ends every live order of some devices (pending, ready, processing):
+   * revoking, reprovisioning, suspending, quarantining or decommissioning a
+   * device leaves no order that could still become a certificate. Their
+   * claims are released. Returns the ids ended.
+   */
+  async invalidateLiveOrders(deviceSerials: readonly string[], now: Date, error: Record<string, unknown>): Promise<string[]> {
+    if (deviceSerials.length === 0) return [];
+    const rows = await this.rows(
+      `update acme_orders set status = 'invalid', replaces_claimed = false, error = ?, updated_at = ?
+       where device_serial = any(?) and status in ('pending', 'ready', 'processing') returning id`,
+      [JSON.stringify(error), now, [...deviceSerials]],
+    );
+    if (rows.length > 0) {
+      await this.db.raw(`update acme_authorizations set status = 'invalid', challenge_status = case when challenge_status = 'valid' then challenge_status else 'invalid' end
+        where order_id = any(?) and status in ('pending', 'valid')`, [rows.map((r) => String(r.id))]);
+    }
+    return rows.map((r) => String(r.id));
+  }
+
+  /** Live (pending or ready) orders of an account: the quota of orders an account may hold at once. */
+  async liveOrderCount(accountId: string, now: Date): Promise<number> {
+    const [row] = await this.rows(`select count(*)::int as n from acme_orders where account_id = ? and status in ('pending', 'ready') and expires_at > ?`, [accountId, now]);
+    return Number(row!.n);
+  }
+
+  /** Accounts no attestation has made matter yet: a bound on what anonymous clients may store. */
+  async unrecordedAccountCount(): Promise<number> {
+    const [row] = await this.rows('select count(*)::int as n from acme_accounts where not recorded', []);
+    return Number(row!.n);
+  }
+
+  /** Marks an account audited (its first accepted attestation); false when it already was. */
+  async markRecorded(id: string): Promise<boolean> {
+    return (await this.rows('update acme_accounts set recorded = true where id = ? and not recorded returning id', [id])).length === 1;
+  }
+
+  /**
+   * Housekeeping of state nobody needs any more: orders that ended (invalid,
+   * or expired while pending or ready) without a certificate before
+   * `ordersBefore`, with their authorizations; then accounts never recorded,
+   * created before `accountsBefore`, that hold no order any more.
+   */
+  async purgeExpired(now: Date, ordersBefore: Date, accountsBefore: Date, limit: number): Promise<{ orders: number; accounts: number }> {
+    const orders = await this.rows(
+      `with gone as (
+         select id from acme_orders
+         where certificate_serial is null and expires_at < ? and (status = 'invalid' or (status in ('pending', 'ready') and expires_at <= ?))
+         limit ?),
+       authz as (delete from acme_authorizations where order_id in (select id from gone))
+       delete from acme_orders where id in (select id from gone) returning 1`,
+      [ordersBefore, now, limit],
+    );
+    const accounts = await this.rows(
+      `delete from acme_accounts where id in (
+         select a.id from acme_accounts a
+         where not a.recorded and a.created_at < ? and not exists (select 1 from acme_orders o where o.account_id = a.id)
+         limit ?) returning 1`,
+      [accountsBefore, limit],
+    );
+    return { orders: orders.length, accounts: accounts.length };
   }
 
   async authorization(id: string): Promise<AcmeAuthorizationRecord | undefined> {
@@ -176,6 +239,7 @@ function accountFromRow(row: Row): AcmeAccountRecord {
     jwk: json<JsonWebKey>(row.jwk)!,
     status: row.status as AccountStatus,
     contact: json<string[]>(row.contact) ?? [],
+    recorded: row.recorded === true,
     createdAt: toDate(row.created_at),
     updatedAt: toDate(row.updated_at),
   };
@@ -192,6 +256,7 @@ function orderFromRow(row: Row): AcmeOrderRecord {
     replacesCertId: toStringOrNull(row.replaces_cert_id),
     replacesClaimed: row.replaces_claimed === true,
     attestedSpki: row.attested_spki === null || row.attested_spki === undefined ? null : toBuffer(row.attested_spki),
+    attestedBy: toStringOrNull(row.attested_by),
     firmware: json(row.firmware),
     certificateSerial: toStringOrNull(row.certificate_serial),
     error: json(row.error),

@@ -1,3 +1,4 @@
+import type { AcmeStore } from './acme-store.ts';
 import type { ClaimStore } from './claim-store.ts';
 import type { AuditStore } from './audit-store.ts';
 import type { BatchStore } from './batch-store.ts';
@@ -40,6 +41,7 @@ export interface FactoryStore extends IssuanceStore {
 /** registry/revocation.ts: certificates, their OCSP responses and CRL marks. */
 export interface RevocationStore {
   certificates: Pick<CertificateStore, 'revoke' | 'revokeLiveOfDevices'>;
+  acme: Pick<AcmeStore, 'invalidateLiveOrders'>;
   ocsp: Pick<OcspStore, 'markStale'>;
   crls: Pick<CrlStore, 'mark'>;
 }

@@ -156,6 +156,8 @@ export interface AcmeAccountRecord {
   jwk: JsonWebKey;
   status: AccountStatus;
   contact: string[];
+  /** Audited: set when the account first mattered (its first accepted attestation); anonymous accounts cost no audit event. */
+  recorded: boolean;
   createdAt: Date;
   updatedAt: Date;
 }
@@ -184,6 +186,8 @@ export interface AcmeOrderRecord {
   replacesClaimed: boolean;
   /** The key the device attested for this order (canonical SPKI); the CSR must carry it. */
   attestedSpki: Buffer | null;
+  /** SHA-256 (hex) of the certificate the attestation rested on (x5c[0]): finalize checks it still stands. */
+  attestedBy: string | null;
   firmware: FirmwareReport | null;
   certificateSerial: string | null;
   /** The problem document that made the order invalid. */

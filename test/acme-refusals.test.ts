@@ -2,10 +2,12 @@ import { generateKeyPairSync, webcrypto } from 'node:crypto';
 import * as x509 from '@peculiar/x509';
 import { expect } from 'chai';
 import { AcmeError } from '../client/acme-client.ts';
-import { certIdOf, type Device, type EnrollOptions } from '../client/device.ts';
+import { join } from 'node:path';
+import { certIdOf, Device, type EnrollOptions } from '../client/device.ts';
+import { fileFactoryKey } from '../client/factory-key.ts';
 import { rawConnection } from '../store/test-access.ts';
 import { startTestServer, type TestServer } from './support/api.ts';
-import { makeDevice } from './support/acme-device.ts';
+import { makeDevice, PUBLIC_HOST } from './support/acme-device.ts';
 import { DATABASE_KINDS } from './support/databases.ts';
 
 const TYPE = (name: string) => `urn:ietf:params:acme:error:${name}`;
@@ -59,10 +61,13 @@ for (const kind of DATABASE_KINDS) describe(`ACME refusals on ${kind}: each with
     expect((await device.enroll({ signCount: 11, keepFiles: true })).certificate).to.be.ok;
   });
 
-  it("another serial's birth certificate is a clone signal in both devices' histories (check 2)", async () => {
+  it("another serial's birth certificate, signed by its key, is a clone signal in both devices' histories (check 2); without its key, a plain refusal", async () => {
     const a = await makeDevice(server, next());
     const b = await makeDevice(server, next());
     await refused(b, { x5c: [Buffer.from(a.birthCertificate().rawData)] }, 'badAttestationStatement', /check 2 \(serial\)/);
+    expect(await actions(a.serial)).not.to.include('device.clone-suspected');
+    const holder = new Device(b.serial, b.dir, await fileFactoryKey(join(a.dir, 'factory-key.pem')), b.acme, PUBLIC_HOST);
+    await refused(holder, { x5c: [Buffer.from(a.birthCertificate().rawData)] }, 'badAttestationStatement', /check 2 \(serial\)/);
     expect(await actions(a.serial)).to.include('device.clone-suspected');
     expect(await actions(b.serial)).to.include('device.clone-suspected');
   });
@@ -89,16 +94,22 @@ for (const kind of DATABASE_KINDS) describe(`ACME refusals on ${kind}: each with
     expect(await certificateCount()).to.equal(before);
   });
 
-  it('a second replaces of one certificate is alreadyReplaced (409) and a lineage fork; replaces naming another device\'s certificate is refused and audited', async () => {
+  it('a second replaces of one certificate is alreadyReplaced (409), a lineage fork once the device has attested; replaces naming another device\'s certificate is refused', async () => {
     const device = await makeDevice(server, next());
     const first = await device.enroll({ keepFiles: true });
     await device.enroll({ replaces: certIdOf(first.certificate) });
     const err = await refused(device, { replaces: certIdOf(first.certificate) }, 'alreadyReplaced');
     expect(err.status).to.equal(409);
+    // An order proves nothing: refused at newOrder, it is no fork in the history.
+    expect(await actions(device.serial)).not.to.include('device.lineage-fork');
+    // A successor issued between this order and its attestation: the device proved itself, so this is a fork.
+    const current = certIdOf(device.current()!);
+    await refused(device, { replaces: current, beforeAttestation: async () => void (await device.enroll({ keepFiles: true, replaces: current })) }, 'alreadyReplaced');
     expect(await actions(device.serial)).to.include('device.lineage-fork');
     const other = await makeDevice(server, next());
+    // The order alone proves nothing: refused, no event in either history.
     await refused(other, { replaces: certIdOf(device.current()!) }, 'malformed', /another device/);
-    expect(await actions(other.serial)).to.include('device.clone-suspected');
+    expect(await actions(other.serial)).not.to.include('device.clone-suspected');
   });
 
   it('two orders racing to replace one certificate: exactly one gets a certificate, the other alreadyReplaced; an unattested claim blocks nobody', async () => {

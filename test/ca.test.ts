@@ -116,14 +116,16 @@ describe('ca: hierarchy, profiles and the issuance pipeline (in-memory keys)', (
       expect(result.ok, result.output).to.equal(true);
     });
 
-    it('subject serialNumber (PrintableString), O, CN; notAfter 9999; no EKU', () => {
+    it('subject serialNumber (PrintableString), O, CN; notAfter 9999; EKU clientAuth only (never a TLS server)', () => {
       expect(opensslSubject(pem(cert))).to.equal('subject=CN=thermo-2,O=Acme Devices,serialNumber=SN-000123');
       const asn = AsnConvert.parse(cert.rawData, asn1X509.Certificate);
       const serialAttr = asn.tbsCertificate.subject[0]![0]!;
       expect(serialAttr.type).to.equal(OID.serialNumber);
       expect(serialAttr.value.printableString).to.equal('SN-000123');
       expect(cert.notAfter.toISOString()).to.equal(NO_EXPIRY.toISOString());
-      expect(cert.getExtension(x509.ExtendedKeyUsageExtension)).to.equal(null);
+      const eku = cert.getExtension(x509.ExtendedKeyUsageExtension);
+      expect(eku?.usages).to.deep.equal(['1.3.6.1.5.5.7.3.2']);
+      expect(eku?.critical).to.equal(false);
     });
 
     it('SAN otherName HardwareModuleName with hwType and hwSerialNum', () => {
@@ -286,7 +288,8 @@ describe('ca: hierarchy, profiles and the issuance pipeline (in-memory keys)', (
         ['CDP of another CA', () => lintProfile(ca.hierarchy.factory, replaced(good(), OID.crlDistributionPoints, other.publicationExtensions(BASE).crlDistributionPoints.value))],
         ['no AIA', () => lintProfile(ca.hierarchy.factory, without(good(), OID.authorityInfoAccess))],
         ['an extension twice', () => lintProfile(ca.hierarchy.factory, { ...good(), extensions: [...good().extensions, END_ENTITY.keyUsage] })],
-        ['birth with an EKU', () => lintProfile(ca.hierarchy.factory, { ...good(), extensions: [...good().extensions, END_ENTITY.clientAuth] })],
+        ['birth without an EKU', () => lintProfile(ca.hierarchy.factory, without(good(), OID.extKeyUsage))],
+        ['birth for TLS servers', () => lintProfile(ca.hierarchy.factory, replaced(good(), OID.extKeyUsage, END_ENTITY.clientAndServerAuth.value))],
         ['no SAN', () => lintProfile(ca.hierarchy.factory, without(good(), OID.subjectAltName))],
       ];
       for (const [name, lint] of cases) expect(lint, name).to.throw(ProfileLintError);

@@ -2,10 +2,16 @@ import { randomBytes } from 'node:crypto';
 import { StoreConflictError, type AcmeAccountRecord } from '../../store/types.ts';
 import { accountOf, type AcmeCall, type AcmeHandler } from './context.ts';
 import { jsonPayload } from './jws.ts';
-import { AcmeProblem, acmeProblem } from './problems.ts';
+import { AcmeProblem, acmeProblem, rateLimited } from './problems.ts';
 import { accountView } from './views.ts';
 
 const MAX_CONTACTS = 4;
+/**
+ * Accounts that no device has attested through yet, at most, across the
+ * CA: creating one needs no credential, so this bounds what anonymous
+ * clients can store (housekeeping deletes them after a day unused).
+ */
+export const MAX_UNRECORDED_ACCOUNTS = 10_000;
 
 /** RFC 8555 7.3: contact URLs are mailto: addresses here; none is needed. */
 function checkContact(value: unknown): string[] | undefined {
@@ -37,12 +43,13 @@ export const newAccount: AcmeHandler = async (call) => {
   }
   if (payload.onlyReturnExisting === true) throw new AcmeProblem('accountDoesNotExist', 400, 'no account exists for this key');
   const contact = checkContact(payload.contact) ?? [];
-  const account: AcmeAccountRecord = { id: randomBytes(16).toString('base64url'), thumbprint, jwk, status: 'valid', contact, createdAt: now, updatedAt: now };
+  if (await deps.store.acme.unrecordedAccountCount() >= MAX_UNRECORDED_ACCOUNTS) {
+    throw rateLimited('too many accounts have not attested a device yet; unused ones expire after a day', 3600);
+  }
+  // Anonymous until a device attests through it: no audit event yet (the first accepted attestation records the account).
+  const account: AcmeAccountRecord = { id: randomBytes(16).toString('base64url'), thumbprint, jwk, status: 'valid', contact, recorded: false, createdAt: now, updatedAt: now };
   try {
-    await deps.audit.record(deps.store, async (tx) => {
-      await tx.acme.insertAccount(account);
-      return { value: undefined, events: [{ action: 'acme.account-created', actor: `acme:${account.id}`, data: { account: account.id, thumbprint } }] };
-    });
+    await deps.store.acme.insertAccount(account);
   } catch (err) {
     // Two requests for one key at once: the first one created it.
     const raced = err instanceof StoreConflictError ? await deps.store.acme.accountByThumbprint(thumbprint) : undefined;
@@ -71,7 +78,8 @@ export const accountUpdate: AcmeHandler = async (call) => {
     if (!next) throw acmeProblem.unauthorized('the account is no longer valid');
     return {
       value: next,
-      events: deactivate ? [{ action: 'acme.account-deactivated', actor: `acme:${account.id}`, data: { account: account.id } }] : [],
+      // An account no device attested through is not in the audit log: neither is its end.
+      events: deactivate && account.recorded ? [{ action: 'acme.account-deactivated', actor: `acme:${account.id}`, data: { account: account.id } }] : [],
     };
   });
   return withLocation(call, updated, 200);

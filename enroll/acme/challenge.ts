@@ -84,14 +84,19 @@ export const challengePost: AcmeHandler = async (call) => {
     }
     const move = ORDER_MOVES.attested;
     const ready = await tx.acme.moveOrder(order.id, move.from, move.to, now, {
-      attestedSpki: attested.key.spki, replacesClaimed: order.replaces !== null, ...(attested.firmware ? { firmware: attested.firmware } : {}),
+      attestedSpki: attested.key.spki, attestedBy: attested.attestingCertificate.sha256, replacesClaimed: order.replaces !== null,
+      ...(attested.firmware ? { firmware: attested.firmware } : {}),
     });
     if (!ready) throw acmeProblem.malformed('the order is no longer pending');
     const validated = AUTHORIZATION_MOVES.validated;
     const valid = (await tx.acme.moveAuthorization(authz.id, validated.from, validated.to, validated.challenge, now))!;
+    // The account matters from its first accepted attestation: only then is it in the audit log.
+    const accountEvents: AuditEntry[] = !account.recorded && (await tx.acme.markRecorded(account.id))
+      ? [{ action: 'acme.account-created', actor: `acme:${account.id}`, data: { account: account.id, thumbprint: account.thumbprint, createdAt: account.createdAt.toISOString() } }]
+      : [];
     return {
       value: { authz: valid, order: ready, problem: undefined as AcmeProblem | undefined },
-      events: [{
+      events: [...accountEvents, {
         action: 'device.attested', actor: `device:${device.serial}`, device: device.serial,
         data: {
           order: order.id, account: account.id, signCount: attested.signCount, byBirthKey: attested.byBirthKey,
@@ -174,11 +179,13 @@ async function refuseAttestation(
     events.push(...cloneSignalEvents([order.deviceSerial, ...outcome.clone.otherDevices], actor, {
       reason: outcome.clone.reason, check, detail, order: order.id, account: accountOf(call).id, ...outcome.clone.data,
     }));
-    if (deviceClass.onCloneSignal === 'suspend') {
-      const suspended = await moveDevice(tx, order.deviceSerial, 'clone-suspend', 'system', call.now).catch(() => undefined);
-      if (suspended) events.push({ action: 'device.suspended', actor: 'system', device: order.deviceSerial, data: { reason: 'clone signal', class: deviceClass.name, from: suspended.from } });
-    }
   }
   deps.logger.info({ device: order.deviceSerial, order: order.id, check }, 'attestation refused');
-  return invalidate(tx, call, authz, order, { problem, events });
+  const refused = await invalidate(tx, call, authz, order, { problem, events });
+  // Suspension (which also ends the device's other orders) after this order took its own refusal.
+  if (outcome.clone && deviceClass.onCloneSignal === 'suspend') {
+    const suspended = await moveDevice(tx, order.deviceSerial, 'clone-suspend', 'system', call.now).catch(() => undefined);
+    if (suspended) events.push({ action: 'device.suspended', actor: 'system', device: order.deviceSerial, data: { reason: 'clone signal', class: deviceClass.name, from: suspended.from } });
+  }
+  return refused;
 }

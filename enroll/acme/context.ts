@@ -5,6 +5,7 @@ import type { AuditLog } from '../../registry/audit-log.ts';
 import type { RevocationService } from '../../registry/revocation-service.ts';
 import type { Store } from '../../store/store.ts';
 import type { VerifiedJws } from './jws.ts';
+import type { AnonymousRateLimit } from './rate-limit.ts';
 import type { AcmeUrls } from './urls.ts';
 
 /** What the ACME front end is built from; constructed once by `serve`. */
@@ -19,6 +20,8 @@ export interface AcmeDeps {
   predecessorOid?: string;
   clock: () => Date;
   logger: Logger;
+  /** What clients that proved nothing yet may make the CA store: nonces handed out and new accounts. */
+  anonymousLimit: AnonymousRateLimit;
   /** Told the type of every problem answered (metrics). */
   onProblem?: (type: string) => void;
 }

@@ -8,7 +8,8 @@ import type { AuditEntry } from '../../registry/audit-log.ts';
 import { mayEnroll, moveDevice } from '../../registry/device-states.ts';
 import { LOCKS } from '../../store/locks.ts';
 import type { Store } from '../../store/store.ts';
-import { StoreConflictError, type AcmeOrderRecord, type CertificateRecord } from '../../store/types.ts';
+import { StoreConflictError, type AcmeOrderRecord, type CertificateRecord, type DeviceRecord } from '../../store/types.ts';
+import { sha256Hex } from '../../ca/digest.ts';
 import { verifyCsr, type VerifiedCsr } from '../csr.ts';
 import { accountOf, type AcmeCall, type AcmeHandler } from './context.ts';
 import { jsonPayload } from './jws.ts';
@@ -70,6 +71,40 @@ async function refuse(call: AcmeCall, order: AcmeOrderRecord, problem: AcmeProbl
   throw problem;
 }
 
+/** The unique index that keeps one operational key to one certificate. */
+const ONE_KEY_INDEX = 'certificates_one_operational_key';
+
+/**
+ * Why the order may not become a certificate now, though it was ready: the
+ * device may no longer enroll (suspended, quarantined, decommissioned), or
+ * the certificate its attestation rested on was revoked, replaced by a
+ * reprovisioning, or superseded; or the attested key was certified
+ * meanwhile by another order. Checked inside the issuance transaction,
+ * under the device's lock, so no operator action can fall between the
+ * check and the certificate.
+ */
+async function basisProblem(tx: Store, order: AcmeOrderRecord, device: DeviceRecord, spki: Buffer, now: Date): Promise<AcmeProblem | undefined> {
+  const refused = (detail: string) => acmeProblem.unauthorized(`device ${device.serial}: ${detail}; attest again`);
+  if (!mayEnroll(device.state)) return acmeProblem.unauthorized(`device ${device.serial} is ${device.state}: enrollment and renewal are refused`);
+  if (device.reprovisionAllowed) return refused('it is being reprovisioned and waits for its new birth certificate');
+  if (!order.attestedBy) return refused('the order does not record the certificate its attestation rested on');
+  const attesting = await tx.certificates.bySha256(order.attestedBy);
+  if (attesting) {
+    if (attesting.deviceSerial !== device.serial) return refused('the attesting certificate is not this device\'s');
+    if (attesting.revokedAt) return refused(`the ${attesting.kind} certificate ${attesting.serial} that attested was revoked`);
+    if (attesting.kind === 'birth' && attesting.keySha256 !== device.factoryKeySha256) return refused('its birth certificate changed since it attested');
+    if (attesting.kind === 'operational' && attesting.notAfter <= now) return refused(`the operational certificate that attested expired at ${attesting.notAfter.toISOString()}`);
+  } else {
+    const [birth, claim] = await Promise.all([tx.claims.birthOf(device.serial), tx.claims.find(device.serial)]);
+    if (birth?.sha256 !== order.attestedBy) return refused('the birth certificate that attested is no longer the device\'s');
+    if (birth.revokedAt) return refused(`its manufacturer revoked the birth certificate ${birth.serialHex}`);
+    if (!claim || claim.supersededAt) return refused('its claim was superseded (reprovisioned)');
+  }
+  // One key, one certificate: another order of this device (or of another) may have certified it since the attestation.
+  if ((await tx.certificates.devicesWithKey(sha256Hex(spki))).length > 0) return badCsr('the key is already certified: every operational certificate has a key of its own');
+  return undefined;
+}
+
 /**
  * The certificate the new one succeeds: the claimed `replaces`, else the
  * newest operational certificate, else the birth certificate (ours, or the
@@ -108,12 +143,14 @@ export const finalize: AcmeHandler = async (call) => {
   }
   const serial = order.deviceSerial;
   const actor = `device:${serial}`;
-  let issued;
+  let issued: { refused: AcmeProblem } | { valid: AcmeOrderRecord };
   try {
-    issued = await deps.audit.record(deps.store, async (tx) => {
+    issued = await deps.audit.record<{ refused: AcmeProblem } | { valid: AcmeOrderRecord }>(deps.store, async (tx) => {
       await tx.lock(LOCKS.device(serial));
       const { device, deviceClass } = await tx.devices.getWithClass(serial);
-      if (!mayEnroll(device.state)) throw acmeProblem.unauthorized(`device ${serial} is ${device.state}: enrollment and renewal are refused`);
+      // Under the device's lock: what the attestation rested on may have changed since (revocation, reprovisioning, a state change).
+      const stale = await basisProblem(tx, order, device, csr.publicKey.spki, now);
+      if (stale) return { value: { refused: stale }, events: [] };
       const predecessor = await predecessorOf(tx, order);
       const issuer = deps.hierarchy.operational;
       const profile = operationalProfile({ issuer, spki: csr.publicKey.spki, baseUrl: deps.identity.httpBaseUrl, now }, {
@@ -127,7 +164,7 @@ export const finalize: AcmeHandler = async (call) => {
       const valid = await tx.acme.moveOrder(order.id, move.from, move.to, now, { certificateSerial: certificate.record.serial });
       if (!valid) throw acmeProblem.orderNotReady('no longer ready');
       return {
-        value: valid,
+        value: { valid },
         events: [{
           action: predecessor.kind === 'birth' ? 'device.enrolled' : 'device.renewed', actor, device: serial,
           data: {
@@ -141,6 +178,10 @@ export const finalize: AcmeHandler = async (call) => {
     });
   } catch (err) {
     // The unique index on predecessors: another order issued the successor first (a lineage fork).
+    if (err instanceof StoreConflictError && err.constraint === ONE_KEY_INDEX) {
+      // Another device's order finalized with this key first (the device locks are per device: the index settles it).
+      return refuse(call, order, badCsr('the key is certified for another device: every operational certificate has a key of its own'));
+    }
     if (err instanceof StoreConflictError) {
       return refuse(call, order, acmeProblem.alreadyReplaced('another order already issued the successor of this certificate'), [
         { action: 'device.lineage-fork', actor, device: serial, data: { order: order.id, reason: 'a second successor was refused by the database' } },
@@ -148,5 +189,6 @@ export const finalize: AcmeHandler = async (call) => {
     }
     throw err;
   }
-  return { status: 200, body: orderView(issued, call.urls), location: call.urls.order(order.id) };
+  if ('refused' in issued) return refuse(call, order, issued.refused);
+  return { status: 200, body: orderView(issued.valid, call.urls), location: call.urls.order(order.id) };
 };

@@ -10,7 +10,7 @@ import { parseJws, verifyJws, type KeySource, type VerifiedJws } from './jws.ts'
 import { keyChange } from './key-change.ts';
 import { NONCE_LIFETIME_MS, newNonce, newNonceGet, newNonceValue } from './nonce.ts';
 import { newOrder, orderGet } from './order.ts';
-import { AcmeProblem, acmeProblem, toAcmeProblem } from './problems.ts';
+import { AcmeProblem, acmeProblem, rateLimited, toAcmeProblem } from './problems.ts';
 import { renewalInfo } from './renewal-info.ts';
 import { revokeCert } from './revocation.ts';
 import { AcmeUrls } from './urls.ts';
@@ -74,6 +74,7 @@ export class AcmeFrontEnd {
     const urls = new AcmeUrls(`https://${HOST.test(host) ? host : deps.identity.publicHost}`);
     let nonce: string | undefined;
     let reply: AcmeReply;
+    let anonymousRefused = false;
     try {
       if (!HOST.test(host)) throw acmeProblem.malformed('the Host header is not a host name');
       const path = (req.url ?? '').split('?')[0]!;
@@ -84,6 +85,14 @@ export class AcmeFrontEnd {
         throw new AcmeProblem('malformed', 405, `use ${candidates.map((r) => r.method).join(' or ')}`, {}, { Allow: candidates.map((r) => r.method).join(', ') });
       }
       const params = { ...matched.pattern.exec(path)!.groups } as Record<string, string>;
+      // A nonce asked for, or an account made, by a client that has proved nothing: each is a row, so each costs a token.
+      if (matched.handler === newNonce || matched.handler === newNonceGet || matched.handler === newAccount) {
+        const granted = deps.anonymousLimit.take(req.socket.remoteAddress, now.getTime());
+        if (!granted.ok) {
+          anonymousRefused = true;
+          throw rateLimited('too many new nonces or accounts from this address; retry later', granted.retryAfterSeconds);
+        }
+      }
       let jws: VerifiedJws | undefined;
       if (matched.method === 'POST') {
         if (req.headers['content-type'] !== 'application/jose+json') throw new AcmeProblem('malformed', 415, 'ACME requests are application/jose+json');
@@ -105,7 +114,16 @@ export class AcmeFrontEnd {
       reply = { status: problem.status, body: problem.document(), headers: problem.headers, problem: true };
       deps.onProblem?.(problem.type);
     }
-    await this.write(res, req.method === 'HEAD', urls, reply, nonce ?? (await this.freshNonce(now)));
+    // An answer that redeemed no nonce hands out a new one only within the client's budget (a rate-limited one gets none).
+    const fresh = nonce ?? (!anonymousRefused && this.mayHandOutNonce(req, now) ? await this.freshNonce(now) : undefined);
+    await this.write(res, req.method === 'HEAD', urls, reply, fresh);
+  }
+
+  /** newNonce and newAccount took their token already; other answers (GETs, refused JWSs) take one here. */
+  private mayHandOutNonce(req: IncomingMessage, now: Date): boolean {
+    const path = (req.url ?? '').split('?')[0];
+    if (path === '/acme/new-nonce' || path === '/acme/new-account') return true;
+    return this.deps.anonymousLimit.take(req.socket.remoteAddress, now.getTime()).ok;
   }
 
   /** A nonce for an answer that redeemed none (GET, HEAD, a refused JWS); omitted when the database does not answer. */

@@ -77,7 +77,15 @@ export async function importAccountKey(jwk: unknown, knownThumbprint?: string): 
     if (keyCache.size >= KEY_CACHE_SIZE) keyCache.delete(keyCache.keys().next().value!);
     keyCache.set(thumbprint, cached);
   }
-  return { jwk: members as JsonWebKey, thumbprint, ...cached };
+  return { jwk: publicMembers(members), thumbprint, ...cached };
+}
+
+/** The members RFC 7638 names for each key type: the key as stored and shown, whatever else the client sent. */
+const REQUIRED_MEMBERS: Record<string, readonly string[]> = { EC: ['crv', 'kty', 'x', 'y'], OKP: ['crv', 'kty', 'x'], RSA: ['e', 'kty', 'n'] };
+
+function publicMembers(members: Record<string, unknown>): JsonWebKey {
+  const names = REQUIRED_MEMBERS[members.kty as string]!;
+  return Object.fromEntries(names.map((name) => [name, members[name]])) as JsonWebKey;
 }
 
 function decodeJson(base64url: string, what: string): unknown {

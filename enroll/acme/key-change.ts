@@ -19,7 +19,7 @@ export const keyChange: AcmeHandler = async (call) => {
   } catch {
     throw acmeProblem.malformed('the keyChange payload must be the inner JWS');
   }
-  if (typeof inner !== 'object' || inner === null || typeof inner.protected !== 'string' || typeof inner.payload !== 'string' || typeof inner.signature !== 'string' || 'header' in inner) {
+  if (!isObject(inner) || typeof inner.protected !== 'string' || typeof inner.payload !== 'string' || typeof inner.signature !== 'string' || 'header' in inner) {
     throw acmeProblem.malformed('the inner JWS must be flattened, with a protected header only');
   }
   let header: Record<string, unknown>;
@@ -28,6 +28,7 @@ export const keyChange: AcmeHandler = async (call) => {
   } catch {
     throw acmeProblem.malformed('the inner protected header is not JSON');
   }
+  if (!isObject(header)) throw acmeProblem.malformed('the inner protected header must be a JSON object');
   if (typeof header.alg !== 'string' || !(JWS_ALGORITHMS as readonly string[]).includes(header.alg)) throw acmeProblem.badSignatureAlgorithm(JWS_ALGORITHMS);
   if ('kid' in header || 'nonce' in header || !('jwk' in header)) throw acmeProblem.malformed('the inner JWS needs a jwk, and no kid or nonce');
   if (header.url !== jws!.header.url) throw acmeProblem.malformed('the inner JWS url must equal the outer one');
@@ -39,13 +40,15 @@ export const keyChange: AcmeHandler = async (call) => {
   } catch {
     throw acmeProblem.malformed('the inner JWS does not verify with its jwk');
   }
+  if (!isObject(payload)) throw acmeProblem.malformed('the inner payload must be a JSON object {"account", "oldKey"}');
   if (payload.account !== call.urls.account(account.id)) throw acmeProblem.malformed('the inner payload must name this account');
   const old = await importAccountKey(payload.oldKey).catch(() => undefined);
   if (old?.thumbprint !== account.thumbprint) throw acmeProblem.malformed('oldKey is not the account\'s current key');
   try {
     await deps.audit.record(deps.store, async (tx) => {
       if (!(await tx.acme.changeAccountKey(account.id, account.thumbprint, next.thumbprint, next.jwk, now))) throw acmeProblem.unauthorized('the account changed meanwhile');
-      return { value: undefined, events: [{ action: 'acme.account-key-changed', actor: `acme:${account.id}`, data: { account: account.id, from: account.thumbprint, to: next.thumbprint } }] };
+      const events = account.recorded ? [{ action: 'acme.account-key-changed', actor: `acme:${account.id}`, data: { account: account.id, from: account.thumbprint, to: next.thumbprint } }] : [];
+      return { value: undefined, events };
     });
   } catch (err) {
     if (!(err instanceof StoreConflictError)) throw err;
@@ -54,3 +57,5 @@ export const keyChange: AcmeHandler = async (call) => {
   }
   return { status: 200, body: { status: account.status, contact: account.contact, orders: call.urls.orders(account.id) } };
 };
+
+const isObject = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);

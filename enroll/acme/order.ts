@@ -8,7 +8,7 @@ import type { AcmeAuthorizationRecord, AcmeOrderRecord, CertificateRecord, Devic
 import { certificateByCertId } from './cert-id.ts';
 import { accountOf, type AcmeCall, type AcmeHandler } from './context.ts';
 import { jsonPayload } from './jws.ts';
-import { AcmeProblem, acmeProblem } from './problems.ts';
+import { AcmeProblem, acmeProblem, rateLimited } from './problems.ts';
 import { AUTHORIZATION_MOVES, ORDER_LIFETIME_MS, ORDER_MOVES } from './states.ts';
 import { PERMANENT_IDENTIFIER, authorizationIdOf, orderView } from './views.ts';
 
@@ -72,6 +72,9 @@ export async function replaceRefusal(tx: Store, replaced: CertificateRecord, dev
   };
 }
 
+/** Orders an account may have pending or ready at once: an account proves nothing until it attests, so what it may store is bounded. */
+export const MAX_LIVE_ORDERS = 16;
+
 /** POST /acme/new-order (RFC 8555 7.4, RFC 9773 `replaces`): one permanent-identifier, one authorization, one challenge. */
 export const newOrder: AcmeHandler = async (call) => {
   const { deps, now } = call;
@@ -92,18 +95,20 @@ export const newOrder: AcmeHandler = async (call) => {
   if (payload.replaces !== undefined) {
     if (!device) throw acmeProblem.malformed(`device ${serial} has no certificate to replace`);
     replaced = await certificateByCertId(payload.replaces, deps.hierarchy, deps.store.certificates);
+    // An order proves nothing (anyone may name a public certID): it is refused, but writes no clone or fork event.
+    // The attestation checks `replaces` again, and records a fork once the device has proved itself.
     const refusal = await replaceRefusal(deps.store, replaced, device, null, actor, now);
-    if (refusal) {
-      if (refusal.events.length > 0) await deps.audit.recordAlone(deps.store, ...refusal.events);
-      throw refusal.problem;
-    }
+    if (refusal) throw refusal.problem;
+  }
+  if (await deps.store.acme.liveOrderCount(account.id, now) >= MAX_LIVE_ORDERS) {
+    throw rateLimited(`an account may hold ${MAX_LIVE_ORDERS} pending or ready orders at once: finish or let some expire`, 60);
   }
   const id = randomBytes(16).toString('base64url');
   const expiresAt = new Date(now.getTime() + ORDER_LIFETIME_MS);
   const order: AcmeOrderRecord = {
     id, accountId: account.id, deviceSerial: serial, status: 'pending', expiresAt,
     replaces: replaced?.serial ?? null, replacesCertId: replaced ? (payload.replaces as string) : null, replacesClaimed: false,
-    attestedSpki: null, firmware: null, certificateSerial: null, error: null, createdAt: now, updatedAt: now,
+    attestedSpki: null, attestedBy: null, firmware: null, certificateSerial: null, error: null, createdAt: now, updatedAt: now,
   };
   const authz: AcmeAuthorizationRecord = {
     id: authorizationIdOf(order), orderId: id, status: 'pending', expiresAt, token: randomBytes(32).toString('base64url'),

@@ -7,7 +7,7 @@ import { StoreNotFoundError } from '../../store/types.ts';
 export type AcmeErrorType =
   | 'malformed' | 'badNonce' | 'badSignatureAlgorithm' | 'unauthorized' | 'accountDoesNotExist' | 'badCSR' | 'badPublicKey'
   | 'rejectedIdentifier' | 'unsupportedIdentifier' | 'orderNotReady' | 'alreadyRevoked' | 'badRevocationReason'
-  | 'badAttestationStatement' | 'alreadyReplaced' | 'serverInternal' | 'unavailable';
+  | 'badAttestationStatement' | 'alreadyReplaced' | 'rateLimited' | 'serverInternal' | 'unavailable';
 
 /** An ACME problem document (RFC 7807 with urn:ietf:params:acme:error:* types). */
 export class AcmeProblem extends Error {
@@ -26,6 +26,11 @@ export class AcmeProblem extends Error {
     const type = this.type === 'unavailable' ? 'urn:devid-ca:problem:unavailable' : `urn:ietf:params:acme:error:${this.type}`;
     return { ...this.extra, type, status: this.status, detail: this.detail };
   }
+}
+
+/** RFC 8555 6.6: 429 with the ACME rateLimited type and a Retry-After in seconds. */
+export function rateLimited(detail: string, retryAfterSeconds: number): AcmeProblem {
+  return new AcmeProblem('rateLimited', 429, detail, {}, { 'Retry-After': String(Math.max(1, Math.ceil(retryAfterSeconds))) });
 }
 
 export const acmeProblem = {

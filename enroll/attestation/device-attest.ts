@@ -125,11 +125,9 @@ export async function verifyDeviceAttestation(store: AttestationStore, input: At
   const { byBirthKey, outsideBirth } = attesting;
 
   // Check 3: alg fits x5c[0]'s key, the signature verifies, rpIdHash and credId match.
-  const signature = signatureProblem(attestation, attesting.spki, input.keyAuthorization);
-  if (signature) return refusal(signature.check, signature.detail);
-  if (!attestation.rpIdHash.equals(input.rpIdHash)) return refusal('check 3 (rpIdHash)', 'rpIdHash is not the SHA-256 of this CA\'s public host name');
+  const proof = proofProblem(input, attesting.spki);
+  if (proof) return refusal(proof.check, proof.detail);
   const keySha256 = sha256Hex(attestation.key.spki);
-  if (!attestation.credId.equals(Buffer.from(keySha256, 'hex'))) return refusal('check 3 (credId)', 'credId is not the SHA-256 of the attested key\'s SubjectPublicKeyInfo');
 
   // The attested key is new: not the birth key, not any key the device (or another device) has had certified.
   const holders = await store.certificates.devicesWithKey(keySha256);
@@ -151,6 +149,20 @@ export async function verifyDeviceAttestation(store: AttestationStore, input: At
     ok: true,
     attested: { key: attestation.key, signCount: attestation.signCount, byBirthKey, attestingCertificate: attesting.certificate, ...(outsideBirth ? { outsideBirth } : {}), firmware: attestation.firmware },
   };
+}
+
+/**
+ * Check 3 whole: the signature by the key of x5c[0] verifies, rpIdHash is
+ * this CA's and credId names the attested key. Until it holds, nothing in
+ * the attestation is the device's word: no clone signal may rest on it.
+ */
+function proofProblem(input: Pick<AttestationInput, 'attestation' | 'keyAuthorization' | 'rpIdHash'>, spki: Buffer): { check: string; detail: string } | undefined {
+  const { attestation } = input;
+  const signature = signatureProblem(attestation, spki, input.keyAuthorization);
+  if (signature) return signature;
+  if (!attestation.rpIdHash.equals(input.rpIdHash)) return { check: 'check 3 (rpIdHash)', detail: 'rpIdHash is not the SHA-256 of this CA\'s public host name' };
+  if (!attestation.credId.equals(sha256(attestation.key.spki))) return { check: 'check 3 (credId)', detail: 'credId is not the SHA-256 of the attested key\'s SubjectPublicKeyInfo' };
+  return undefined;
 }
 
 /** Check 3's signature part: the COSE alg fits the key of x5c[0], and the signature over authData and the key authorization verifies. */
@@ -188,7 +200,10 @@ async function attestingCertificate(store: AttestationStore, input: AttestationI
   if (!attesting && device.manufacturer !== 'self') return outsideBirthCertificate(store, input);
   if (!attesting || attesting.deviceSerial === null) return refusal('check 1 (x5c[0])', 'is not a device certificate this CA issued');
   if (attesting.deviceSerial !== device.serial) {
-    return refusal('check 2 (serial)', `x5c[0] is the certificate of device ${attesting.deviceSerial}, not of ${device.serial}`, {
+    const detail = `x5c[0] is the certificate of device ${attesting.deviceSerial}, not of ${device.serial}`;
+    // Anyone can copy another device's (public) certificate: only a valid signature by its key makes this a clone signal.
+    if (proofProblem(input, spkiOfIssuedCertificate(attesting.der))) return refusal('check 2 (serial)', detail);
+    return refusal('check 2 (serial)', detail, {
       reason: "attestation with another device's certificate", otherDevices: [attesting.deviceSerial],
       data: { attestedFor: device.serial, certificateOf: attesting.deviceSerial, certificateSerial: attesting.serial },
     });

@@ -6,7 +6,7 @@ import { toCheckpoint, type AuditCheckpoints } from '../../../registry/audit-che
 import type { AuditLog } from '../../../registry/audit-log.ts';
 import { verifyAudit } from '../../../registry/audit-verify.ts';
 import { deviceHistory } from '../../../registry/device-history.ts';
-import { checkName, checkSerial } from '../../../registry/identifiers.ts';
+import { checkBatch, checkSerial } from '../../../registry/identifiers.ts';
 import { exportLines, type ExportScope } from '../../../registry/audit-export.ts';
 import type { Signer } from '../../../ca/signer.ts';
 import type { Store } from '../../../store/store.ts';
@@ -67,7 +67,7 @@ export function auditRoutes({ store, audit, checkpoints, auditSigner, logger }: 
   router.get('/audit/v1/export', auditors, async (req, res) => {
     const { device, batch, ...rest } = req.query;
     if (Object.keys(rest).length > 0 || (device !== undefined && batch !== undefined)) throw malformed('export one device (?device=<serial>), one batch (?batch=<batch>) or the whole fleet (no query)');
-    const scope = device !== undefined ? { serial: checkSerial(device) } : batch !== undefined ? { batch: checkName('batch', batch) } : {};
+    const scope = device !== undefined ? { serial: checkSerial(device) } : batch !== undefined ? { batch: checkBatch(batch) } : {};
     await record(res, 'audit.exported', { scope });
     res.status(200).type('application/jsonl').set('Cache-Control', 'no-store');
     await stream(res, exportLines(store, auditSigner, scope as ExportScope, new Date()), logger);

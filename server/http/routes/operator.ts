@@ -5,7 +5,7 @@ import { checkAllowlist, setFirmwareAllowlist } from '../../../registry/firmware
 import { rotationCsv, rotationReport } from '../../../registry/rotation-report.ts';
 import { approveSupportGrant, checkGrantId, checkGrantRequest, grantView, requestSupportGrant, revokeSupportGrant } from '../../../registry/support-grants.ts';
 import type { AuditLog } from '../../../registry/audit-log.ts';
-import { checkCertificateSerial, checkModelName, checkName, checkSerial, checkText } from '../../../registry/identifiers.ts';
+import { checkCertificateSerial, checkModelName, checkBatch, checkName, checkSerial, checkText } from '../../../registry/identifiers.ts';
 import { decommissionDevice, reprovisionDevice, suspendOrResume, transferDevice } from '../../../registry/lifecycle.ts';
 import { checkModelDeclaration, declareModel, modelView } from '../../../registry/models.ts';
 import { checkReason, reasonName } from '../../../registry/revocation.ts';
@@ -162,7 +162,7 @@ export function operatorRoutes(deps: OperatorDeps): Router {
     res.json({ device: serial, revokedCertificates: revoked.map(certificateView) });
   });
   router.post('/operator/v1/batches/:batch/revoke', operator, ...jsonBody(BODY_LIMIT), async (req, res) => {
-    const batch = checkName('batch', req.params.batch);
+    const batch = checkBatch(req.params.batch);
     await revocations.declare(batch, reasonOf(req.body), actorOf(res));
     const running = revocations.resume(batch);
     running.catch((err: unknown) => deps.logger.error({ err, batch }, 'batch revocation stopped: it resumes at the next start or request'));
@@ -173,7 +173,7 @@ export function operatorRoutes(deps: OperatorDeps): Router {
       .json(progress);
   });
   router.get('/operator/v1/batches/:batch/revocation', operator, async (req, res) => {
-    res.json(await revocations.progress(checkName('batch', req.params.batch)));
+    res.json(await revocations.progress(checkBatch(req.params.batch)));
   });
   router.use('/operator', problemHandler(deps.logger));
   return router;
