@@ -15,11 +15,65 @@ function certificates(list) {
   return html`<ul class="certs">${list.map((c) => html`<li><span>${c.subject}</span> <span class="mono" title=${c.sha256}>${c.sha256.slice(0, 16)}…</span></li>`)}</ul>`;
 }
 
+/** A CRL source in words: where revocation comes from, or that it is not checked at all. */
+function crlText(crl) {
+  if (crl === null) return 'none: revocation is not checked';
+  return crl.url ? `polled from ${crl.url}` : `uploaded CRL, SHA-256 ${crl.sha256}`;
+}
+
+/** The CRL line of a change: what a new manufacturer gets, or before → after. */
+function crlChange(crl, isNew) {
+  if (isNew) return crlText(crl.after);
+  return crl.changed ? `${crlText(crl.before)} → ${crlText(crl.after)}` : `unchanged (${crlText(crl.after)})`;
+}
+
+function certificateChange(sign, c) {
+  return html`<li class=${sign === '+' ? 'added' : 'removed'}>${sign} <span>${c.subject}</span> <span class="mono">${c.sha256}</span>${sign === '−' ? ' (retired: never trusted again under this id)' : ''}</li>`;
+}
+
+/**
+ * The pending change against what is in force, every field the server's
+ * diff carries: certificates and models added and removed, the CRL source
+ * before and after (a change to "none" turns revocation checking off), and
+ * any other field as its JSON before and after.
+ */
+function ChangeView({ diff, isNew }) {
+  const { certificates, models, crl, ...other } = diff;
+  const crlOff = crl.changed && crl.after === null;
+  return html`
+    <dl class="facts diff">
+      <dt>Certificates</dt>
+      <dd data-field="certificates"><ul class="certs">
+        ${certificates.added.map((c) => certificateChange('+', c))}
+        ${certificates.removed.map((c) => certificateChange('−', c))}
+        ${certificates.unchanged.length > 0 && html`<li>${certificates.unchanged.length} unchanged</li>`}
+      </ul></dd>
+      <dt>Models</dt>
+      <dd data-field="models">
+        ${models.added.length > 0 && html`<span class="added">+ ${models.added.join(', ')}</span> `}
+        ${models.removed.length > 0 && html`<span class="removed">− ${models.removed.join(', ')}</span> `}
+        ${models.unchanged.length > 0 && html`<span>unchanged: ${models.unchanged.join(', ')}</span>`}
+      </dd>
+      <dt>CRL</dt>
+      <dd data-field="crl" class=${crlOff ? 'bad' : ''}>${crlChange(crl, isNew)}</dd>
+      ${Object.entries(other).map(([field, change]) => html`<dt>${field}</dt><dd data-field=${field} class="mono">${JSON.stringify(change)}</dd>`)}
+    </dl>`;
+}
+
+/** What the approval does, in the confirmation: the CRL line included, so dropping revocation is never a silent part of a change. */
+function approvalConsequence(m) {
+  const { certificates, models, crl } = m.pending.diff;
+  const retired = certificates.removed.length > 0 ? ` ${certificates.removed.length} certificate(s) retired for good.` : '';
+  const removedModels = models.removed.length > 0 ? ` No longer for ${models.removed.join(', ')}.` : '';
+  return `Birth certificates chaining to these ${m.pending.certificates.length} certificate(s) will be accepted for ${m.pending.models.join(', ')}, for devices claimed from ${m.id}.${retired}${removedModels} Revocation: ${crlChange(crl, !m.active)}. Proposal ${m.pending.sha256}.`;
+}
+
 /**
  * Other manufacturers' birth CAs (SPEC section 10): status, anchors, CRL
- * freshness and claimed devices; a pending change is approved here by a
- * second operator (the proposer sees Approve disabled), and a manufacturer
- * or one intermediate withdrawn.
+ * freshness and claimed devices; a pending change, shown field by field
+ * against what is in force, is approved here by a second operator (the
+ * proposer sees Approve disabled), and a manufacturer or one intermediate
+ * withdrawn.
  */
 export function ManufacturersPage({ me }) {
   const { data, error, reload } = useResource('/operator/v1/manufacturers');
@@ -48,10 +102,10 @@ export function ManufacturersPage({ me }) {
             ${m.pending && html`
               <div class="pending">
                 <h4>Change waiting for approval (proposed by ${m.pending.proposedBy}, ${when(m.pending.proposedAt)})</h4>
-                ${certificates(m.pending.certificates)}
-                <p>Models: ${m.pending.models.join(', ')}</p>
+                <${ChangeView} diff=${m.pending.diff} isNew=${!m.active} />
+                <p>Proposal <span class="mono">${m.pending.sha256}</span></p>
                 <${ActionButton} label="Approve" disabled=${m.pending.proposedBy === me.principal} title=${m.pending.proposedBy === me.principal ? 'you proposed this change: another operator approves it' : ''}
-                  consequence=${`Birth certificates chaining to these certificates will be accepted for ${m.pending.models.join(', ')}, for devices claimed from ${m.id}.`}
+                  consequence=${approvalConsequence(m)}
                   request=${() => ({ method: 'POST', path: `/operator/v1/manufacturers/${enc(m.id)}/approve`, body: { proposal: m.pending.sha256 } })} onDone=${done(`${m.id} approved.`)} />
               </div>`}
             ${m.status === 'active' && html`

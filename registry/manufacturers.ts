@@ -3,7 +3,7 @@ import canonicalize from 'canonicalize';
 import * as x509 from '@peculiar/x509';
 import { sha256Hex } from '../ca/digest.ts';
 import { certificatePem } from '../ca/pem.ts';
-import { conflict, forbidden, malformed, notFound } from '../errors/domain-error.ts';
+import { DomainError, conflict, forbidden, malformed, notFound } from '../errors/domain-error.ts';
 import { manufacturerScopeKey } from '../store/batch-store.ts';
 import type { CrlSource, ManufacturerConfig, ManufacturerRecord } from '../store/manufacturer-store.ts';
 import { LOCKS } from '../store/locks.ts';
@@ -124,24 +124,59 @@ export function checkManufacturerConfig(body: { certificates?: unknown; models?:
   return { certificates, models, crl: checkCrlSource(body.crl) };
 }
 
+/** A certificate as the API shows it: who it is, its fingerprint, until when, and the PEM to check it. */
+function certificateView(b64: string) {
+  const der = Buffer.from(b64, 'base64');
+  const c = new x509.X509Certificate(der);
+  return { subject: c.subject, sha256: sha256Hex(der), notAfter: c.notAfter.toISOString(), pem: certificatePem(der) };
+}
+
+/** A CRL source as the API shows it: the URL, or the SHA-256 of the uploaded PEM (so two uploads can be told apart). */
+function crlView(crl: CrlSource) {
+  return crl === null ? null : 'url' in crl ? { url: crl.url } : { pem: 'uploaded', sha256: sha256Hex(crl.pem) };
+}
+
+const sameCrlSource = (a: CrlSource, b: CrlSource) => JSON.stringify(a) === JSON.stringify(b);
+
 function configView(config: ManufacturerConfig | null) {
   if (!config) return null;
+  return { certificates: config.certificates.map(certificateView), models: config.models, crl: crlView(config.crl) };
+}
+
+/**
+ * What approving the pending change does, field by field, against the
+ * configuration in force (none for a new manufacturer): the approver reads
+ * this, so a change that only drops the CRL (revocation no longer checked)
+ * shows as plainly as a new root. Keyed by every field of the
+ * configuration, so a field added later cannot be left out of it.
+ */
+export function pendingDiff(active: ManufacturerConfig | null, proposed: ManufacturerConfig) {
+  const before = active?.certificates ?? [];
+  const models = active?.models ?? [];
+  const crl = active?.crl ?? null;
   return {
-    certificates: config.certificates.map((b64) => {
-      const der = Buffer.from(b64, 'base64');
-      const c = new x509.X509Certificate(der);
-      return { subject: c.subject, sha256: sha256Hex(der), notAfter: c.notAfter.toISOString(), pem: certificatePem(der) };
-    }),
-    models: config.models,
-    crl: config.crl === null ? null : 'url' in config.crl ? { url: config.crl.url } : { pem: 'uploaded' },
-  };
+    certificates: {
+      added: proposed.certificates.filter((c) => !before.includes(c)).map(certificateView),
+      // Retired by the approval: never trusted again under this id.
+      removed: before.filter((c) => !proposed.certificates.includes(c)).map(certificateView),
+      unchanged: proposed.certificates.filter((c) => before.includes(c)).map(fingerprint),
+    },
+    models: {
+      added: proposed.models.filter((m) => !models.includes(m)),
+      removed: models.filter((m) => !proposed.models.includes(m)),
+      unchanged: proposed.models.filter((m) => models.includes(m)),
+    },
+    crl: { before: crlView(crl), after: crlView(proposed.crl), changed: !sameCrlSource(crl, proposed.crl) },
+  } satisfies Record<keyof ManufacturerConfig, unknown>;
 }
 
 /** A manufacturer as the operator API, the CLI and the console show it. */
 export function manufacturerView(record: ManufacturerRecord, extra: { claimed?: number; withdrawal?: BatchProgress; withdrawals?: Record<string, BatchProgress> } = {}) {
   return {
     id: record.id, status: record.status, active: configView(record.active), retiredCertificates: record.retired.map(fingerprint),
-    pending: record.proposed ? { ...configView(record.proposed), sha256: proposalHash(record.proposed), proposedBy: record.proposedBy, proposedAt: record.proposedAt?.toISOString() ?? null } : null,
+    pending: record.proposed ? {
+      ...configView(record.proposed), diff: pendingDiff(record.active, record.proposed), sha256: proposalHash(record.proposed), proposedBy: record.proposedBy, proposedAt: record.proposedAt?.toISOString() ?? null,
+    } : null,
     approvedBy: record.approvedBy, approvedAt: record.approvedAt?.toISOString() ?? null,
     withdrawn: record.withdrawnAt ? { by: record.withdrawnBy, at: record.withdrawnAt.toISOString(), reason: record.withdrawReason } : null,
     crl: {
@@ -183,28 +218,58 @@ export function proposalHash(config: ManufacturerConfig): string {
   return sha256Hex(canonicalize(config)!);
 }
 
+/** Where an approver reads the hash to name: the same on every surface. */
+const WHERE_THE_HASH_IS = 'pending.sha256 in GET /operator/v1/manufacturers/<id> (or "devid-ca manufacturer show <id>"), beside pending.diff, the change it names';
+
+/** The `proposal` an approval must name: 64 lowercase hex digits. */
+export function checkProposal(value: unknown): string {
+  if (value === undefined) throw malformed(`proposal is required: the SHA-256 of the change being approved, ${WHERE_THE_HASH_IS}`);
+  if (typeof value !== 'string' || !/^[0-9a-f]{64}$/.test(value)) throw malformed(`proposal is the SHA-256 (64 lowercase hex digits) of the change being approved, ${WHERE_THE_HASH_IS}`);
+  return value;
+}
+
+/** Why this approval may not go through, if it may not: the proposer, a change that is not the one named, a withdrawn certificate brought back. */
+function approvalRefusal(record: ManufacturerRecord, who: Principal, proposal: string): DomainError | undefined {
+  if (!record.proposed || !record.proposedAt) return conflict(`manufacturer ${record.id} has no change waiting for approval`);
+  if (record.proposedBy === who.principal) return forbidden(`${who.principal} proposed this change: another operator must approve it`);
+  if (proposalHash(record.proposed) !== proposal) return conflict(`the change waiting for approval is not proposal ${proposal}: it changed meanwhile; read it again (${WHERE_THE_HASH_IS})`);
+  const back = record.proposed.certificates.find((c) => record.retired.includes(c));
+  if (back) return conflict(`the change would trust again the withdrawn certificate ${fingerprint(back)}: register the manufacturer anew under another id`);
+  return undefined;
+}
+
 /**
- * POST /operator/v1/manufacturers/<id>/approve {"proposal"?}: by another
+ * POST /operator/v1/manufacturers/<id>/approve {"proposal"}: by another
  * person than the one who proposed it; the proposal comes into force.
- * `proposal` (the hash the API and the console show) makes sure the change
- * approved is the one the approver read, not one swapped in meanwhile. A
- * proposal may not bring back a withdrawn certificate.
+ * `proposal` (the hash the API, the CLI and the console show beside the
+ * change) is required: the change approved is the one the approver read,
+ * not one swapped in meanwhile. A proposal may not bring back a withdrawn
+ * certificate. Approvals and refused approvals are both audited with the
+ * hash named.
  */
-export async function approveManufacturer(store: Store, audit: AuditLog, who: Principal, id: string, now: Date, expected?: unknown): Promise<ManufacturerRecord> {
-  if (expected !== undefined && (typeof expected !== 'string' || !/^[0-9a-f]{64}$/.test(expected))) throw malformed('proposal is the SHA-256 (64 lowercase hex digits) of the change being approved');
-  return audit.record(store, async (tx) => {
+export async function approveManufacturer(store: Store, audit: AuditLog, who: Principal, id: string, now: Date, expected: unknown): Promise<ManufacturerRecord> {
+  const proposal = checkProposal(expected);
+  const outcome = await audit.record<ManufacturerRecord | DomainError>(store, async (tx) => {
     const record = await tx.manufacturers.findForUpdate(id);
     if (!record) throw notFound(`no manufacturer ${id}`);
-    if (!record.proposed || !record.proposedAt) throw conflict(`manufacturer ${id} has no change waiting for approval`);
-    if (record.proposedBy === who.principal) throw forbidden(`${who.principal} proposed this change: another operator must approve it`);
-    if (expected !== undefined && proposalHash(record.proposed) !== expected) throw conflict(`the change waiting for approval is not proposal ${expected}: it changed meanwhile; read it again`);
-    const back = record.proposed.certificates.find((c) => record.retired.includes(c));
-    if (back) throw conflict(`the change would trust again the withdrawn certificate ${fingerprint(back)}: register the manufacturer anew under another id`);
-    if (JSON.stringify(record.proposed.crl) !== JSON.stringify(record.active?.crl ?? null)) await tx.manufacturers.resetCrl(id);
-    const retired = [...record.retired, ...(record.active?.certificates ?? []).filter((c) => !record.proposed!.certificates.includes(c) && !record.retired.includes(c))];
-    const approved = (await tx.manufacturers.approve(id, record.proposedAt, who.principal, now, retired))!;
-    return { value: approved, events: [event('manufacturer.approved', who, id, { proposedBy: record.proposedBy, proposedAt: record.proposedAt.toISOString() })] };
+    const refusal = approvalRefusal(record, who, proposal);
+    if (refusal) {
+      const pending = record.proposed ? proposalHash(record.proposed) : null;
+      return { value: refusal, events: [event('manufacturer.approval-refused', who, id, { proposal, pending, reason: refusal.detail })] };
+    }
+    const proposed = record.proposed!;
+    const diff = pendingDiff(record.active, proposed);
+    if (diff.crl.changed) await tx.manufacturers.resetCrl(id);
+    const retired = [...record.retired, ...(record.active?.certificates ?? []).filter((c) => !proposed.certificates.includes(c) && !record.retired.includes(c))];
+    const approved = (await tx.manufacturers.approve(id, record.proposedAt!, who.principal, now, retired))!;
+    const changes = {
+      certificatesAdded: diff.certificates.added.map((c) => c.sha256), certificatesRemoved: diff.certificates.removed.map((c) => c.sha256),
+      modelsAdded: diff.models.added, modelsRemoved: diff.models.removed, crl: { before: diff.crl.before, after: diff.crl.after },
+    };
+    return { value: approved, events: [event('manufacturer.approved', who, id, { proposal, proposedBy: record.proposedBy, proposedAt: record.proposedAt!.toISOString(), changes })] };
   });
+  if (outcome instanceof DomainError) throw outcome;
+  return outcome;
 }
 
 /**

@@ -97,9 +97,9 @@ export function addManufacturerCommands(program: Command, io: CliIo, cliPrincipa
     );
   manufacturer
     .command('approve <id>')
-    .description('approve the pending registration or change (another person than the one who proposed it)')
-    .option('--proposal <sha256>', 'the hash "manufacturer show" gives the pending change: approve only that one')
-    .action((id: string, options: { proposal?: string }) =>
+    .description('approve the pending registration or change (another person than the one who proposed it), named by its hash')
+    .requiredOption('--proposal <sha256>', 'the pending change\'s hash: pending.sha256 in "devid-ca manufacturer show <id>", beside pending.diff (read it first: certificates, models and CRL before and after)')
+    .action((id: string, options: { proposal: string }) =>
       io.withContext(async (ctx) => {
         const approved = await approveManufacturer(ctx.store, ctx.audit, cliPrincipal(), checkManufacturerId(id), ctx.clock(), options.proposal);
         say(`manufacturer ${approved.id} is active`);

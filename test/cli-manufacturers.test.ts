@@ -64,11 +64,27 @@ describe('cli: manufacturers, manifests, claims and ownership statements while s
     cli('model', 'latex-1', '--hw-type', HW_TYPE, '--manufacturer', 'Vandelay Industries');
     writeFileSync(join(dir, 'vandelay.pem'), `${oem.rootPem}${oem.intermediatePem}`);
     expect(cli('manufacturer', 'propose', 'vandelay', '--certs', join(dir, 'vandelay.pem'), '--models', 'latex-1', '--crl-url', crl.url).stderr).to.match(/pending/);
-    // The proposer cannot approve; a second person (bob's token) does.
-    const self = runCli(['manufacturer', 'approve', 'vandelay'], env);
+    // "show" gives the change field by field and its hash; an approval must name the hash, and its help says where it is.
+    const { pending } = JSON.parse(cli('manufacturer', 'show', 'vandelay').stdout);
+    expect(pending.diff.certificates.added).to.have.length(2);
+    expect(pending.diff.models.added).to.deep.equal(['latex-1']);
+    expect(pending.diff.crl).to.deep.equal({ before: null, after: { url: crl.url }, changed: true });
+    const unnamed = runCli(['manufacturer', 'approve', 'vandelay'], env);
+    expect(unnamed.status).to.equal(1);
+    expect(unnamed.stderr).to.match(/--proposal/);
+    expect(cli('manufacturer', 'approve', '--help').stdout).to.match(/--proposal <sha256>/).and.to.match(/manufacturer show <id>/);
+    const wrong = runCli(['manufacturer', 'approve', 'vandelay', '--proposal', 'not-a-hash'], env);
+    expect(wrong.status).to.equal(1);
+    expect(wrong.stderr).to.match(/^devid-ca: proposal is the SHA-256 .*manufacturer show/);
+    // The proposer cannot approve; a second person (bob's token) does, naming the change over the API too.
+    const self = runCli(['manufacturer', 'approve', 'vandelay', '--proposal', pending.sha256], env);
     expect(self.status).to.equal(1);
     expect(self.stderr).to.match(/^devid-ca: .*another operator/);
-    const approved = await httpsRequest(httpsPort, rootPem, 'POST', '/operator/v1/manufacturers/vandelay/approve', { authorization: `Bearer ${bob}`, 'content-type': 'application/json' }, '{}', 'localhost');
+    const approveAsBob = (body: string) => httpsRequest(httpsPort, rootPem, 'POST', '/operator/v1/manufacturers/vandelay/approve', { authorization: `Bearer ${bob}`, 'content-type': 'application/json' }, body, 'localhost');
+    const unnamedOverApi = await approveAsBob('{}');
+    expect(unnamedOverApi.status).to.equal(400);
+    expect(unnamedOverApi.json.detail).to.match(/^proposal is required/);
+    const approved = await approveAsBob(JSON.stringify({ proposal: pending.sha256 }));
     expect(approved.status, approved.text).to.equal(200);
     expect(cli('manufacturer', 'list').stdout).to.match(/^vandelay\tactive\tmodels latex-1\tCRL /m);
 

@@ -149,6 +149,11 @@ describe('operator console', function () {
 
       const bob = await signIn(secondOperator);
       await bob.page.goto(`${origin}/console#/manufacturers`);
+      const change = (field: string) => bob.page.locator(`[data-manufacturer=initrode] .pending [data-field=${field}]`);
+      await change('certificates').waitFor();
+      expect(await change('certificates').locator('li.added').count(), 'a new manufacturer: every certificate added').to.equal(2);
+      expect(await change('certificates').textContent()).to.match(/initrode Root CA.*[0-9a-f]{64}/);
+      expect(await change('crl').textContent()).to.match(/^uploaded CRL, SHA-256 [0-9a-f]{64}$/);
       await bob.page.click('[data-manufacturer=initrode] button:has-text("Approve")');
       await bob.page.click('.dialog button[type=submit]');
       await bob.page.waitForSelector('[data-manufacturer=initrode] .state.active');
@@ -156,7 +161,20 @@ describe('operator console', function () {
       expect((await operatorApi('POST', '/operator/v1/devices/itr-0001/claim', { manufacturer: 'initrode', model: 'rack-1', birthCertificateSha256: birth.sha256 })).status).to.equal(201);
       await bob.page.reload();
       await bob.page.waitForSelector('[data-manufacturer=initrode] dd:has-text("#")');
+      // A change that only turns revocation checking off says so, on the card and in the confirmation.
+      expect((await operatorApi('PUT', '/operator/v1/manufacturers/initrode', { certificates: [oem.rootPem, oem.intermediatePem], models: ['rack-1'], crl: null })).status).to.equal(200);
+      await bob.page.reload();
+      await change('crl').waitFor();
+      expect(await change('crl').textContent()).to.match(/^uploaded CRL, SHA-256 [0-9a-f]{64} → none: revocation is not checked$/);
+      expect(await change('crl').getAttribute('class')).to.include('bad');
+      expect(await change('certificates').textContent()).to.equal('2 unchanged');
+      expect(await change('models').textContent()).to.include('unchanged: rack-1');
       await bob.page.screenshot({ path: join(ARTIFACTS, 'console-manufacturers.png'), fullPage: true });
+      await bob.page.click('[data-manufacturer=initrode] button:has-text("Approve")');
+      expect(await bob.page.textContent('.dialog .consequence')).to.match(/Revocation: uploaded CRL, SHA-256 [0-9a-f]{64} → none: revocation is not checked\. Proposal [0-9a-f]{64}/);
+      await bob.page.click('.dialog button[type=submit]');
+      await bob.page.waitForSelector('[data-manufacturer=initrode] dd:has-text("publishes no revocation")');
+      expect(await bob.page.locator('[data-manufacturer=initrode] .pending').count()).to.equal(0);
       await bob.page.click('[data-manufacturer=initrode] button:has-text("Withdraw manufacturer")');
       expect(await bob.page.textContent('.dialog .consequence')).to.include('quarantined');
       await bob.page.click('.dialog button[type=submit]');

@@ -65,7 +65,7 @@ for (const kind of ['pglite', 'postgres'] as DatabaseKind[]) {
       const proposed = await alice('PUT', `/operator/v1/manufacturers/${id}`, { certificates: [ca.rootPem, ca.intermediatePem], models, crl });
       expect(proposed.status, proposed.text).to.equal(201);
       expect(proposed.json.status).to.equal('pending');
-      const approved = await as(bob)('POST', `/operator/v1/manufacturers/${id}/approve`, {});
+      const approved = await as(bob)('POST', `/operator/v1/manufacturers/${id}/approve`, { proposal: proposed.json.pending.sha256 });
       expect(approved.status, approved.text).to.equal(200);
       return approved.json;
     }
@@ -105,10 +105,14 @@ for (const kind of ['pglite', 'postgres'] as DatabaseKind[]) {
       expect((await alice('PUT', '/operator/v1/manufacturers/self', { certificates: [initech.rootPem], models: [SENSOR.name], crl: null })).status).to.equal(409);
       const proposed = await alice('PUT', '/operator/v1/manufacturers/initech', { certificates: [initech.rootPem, initech.intermediatePem], models: [SENSOR.name], crl: { url: initechCrl.url } });
       expect(proposed.status, proposed.text).to.equal(201);
-      const self = await alice('POST', '/operator/v1/manufacturers/initech/approve', {});
+      // A new manufacturer's change is all additions.
+      expect(proposed.json.pending.diff.certificates.added).to.have.length(2);
+      expect(proposed.json.pending.diff.certificates.removed).to.deep.equal([]);
+      expect(proposed.json.pending.diff.crl).to.deep.equal({ before: null, after: { url: initechCrl.url }, changed: true });
+      const self = await alice('POST', '/operator/v1/manufacturers/initech/approve', { proposal: proposed.json.pending.sha256 });
       expect(self.status).to.equal(403);
       expect(self.json.detail).to.match(/another operator/);
-      const approved = await as(bob)('POST', '/operator/v1/manufacturers/initech/approve', {});
+      const approved = await as(bob)('POST', '/operator/v1/manufacturers/initech/approve', { proposal: proposed.json.pending.sha256 });
       expect(approved.status, approved.text).to.equal(200);
       expect(approved.json.status).to.equal('active');
       expect(approved.json.crl.number, 'the CRL was read at approval').to.not.equal(null);
@@ -121,6 +125,67 @@ for (const kind of ['pglite', 'postgres'] as DatabaseKind[]) {
       expect(Number(fresh?.[1])).to.be.above(3600);
       const events = (await server.request('GET', '/audit/v1/export', { token: server.tokens.auditor })).text;
       for (const action of ['manufacturer.proposed', 'manufacturer.approved', 'manufacturer.crl-applied']) expect(events).to.include(action);
+    });
+
+    // A change to an active manufacturer, as its approver sees it (the next three tests, in order).
+    let umbrella: OutsideCa;
+    const uploadedSha256 = { value: '' };
+    const sha256 = (pem: string) => createHash('sha256').update(Buffer.from(new x509.X509Certificate(pem).rawData)).digest('hex');
+    const pendingOf = async () => (await alice('GET', '/operator/v1/manufacturers/umbrella')).json.pending;
+    const approve = (token: string, body: unknown) => as(token)('POST', '/operator/v1/manufacturers/umbrella/approve', body);
+
+    it('shows every field as a diff against what is in force: certificates and models added and removed, the CRL source before and after', async () => {
+      umbrella = outsideCa('umbrella', join(dir, 'umbrella'));
+      const uploaded = umbrella.crlPem();
+      uploadedSha256.value = createHash('sha256').update(uploaded).digest('hex');
+      await register('umbrella', umbrella, [SENSOR.name], { pem: uploaded });
+      // A change that drops the intermediate, adds a model and turns revocation checking off.
+      expect((await alice('PUT', '/operator/v1/manufacturers/umbrella', { certificates: [umbrella.rootPem], models: [SENSOR.name, CAMERA.name], crl: null })).status).to.equal(200);
+      const shown = (await alice('GET', '/operator/v1/manufacturers/umbrella')).json;
+      const { diff } = shown.pending;
+      expect(diff.certificates.added).to.deep.equal([]);
+      expect(diff.certificates.removed.map((c: { sha256: string }) => c.sha256)).to.deep.equal([sha256(umbrella.intermediatePem)]);
+      expect(diff.certificates.removed[0].subject).to.include('umbrella');
+      expect(diff.certificates.unchanged).to.deep.equal([sha256(umbrella.rootPem)]);
+      expect(diff.models).to.deep.equal({ added: [CAMERA.name], removed: [], unchanged: [SENSOR.name] });
+      expect(diff.crl).to.deep.equal({ before: { pem: 'uploaded', sha256: uploadedSha256.value }, after: null, changed: true });
+      expect(Object.keys(diff).sort(), 'every field of the configuration').to.deep.equal(['certificates', 'crl', 'models']);
+      // The list shows the same diff.
+      const fresh = (await alice('GET', '/operator/v1/manufacturers')).json.manufacturers.find((m: { id: string }) => m.id === 'umbrella');
+      expect(fresh.pending.diff).to.deep.equal(diff);
+    });
+
+    it('an approval must name the pending change by its hash: 400 without it, saying where to read it', async () => {
+      const shown = { pending: await pendingOf() };
+      for (const body of [{}, { proposal: 'abc' }, { proposal: 42 }, { proposal: shown.pending.sha256.toUpperCase() }]) {
+        const refused = await approve(bob, body);
+        expect(refused.status, JSON.stringify(body)).to.equal(400);
+        expect(refused.json.detail).to.match(/^proposal /).and.to.include('GET /operator/v1/manufacturers/<id>');
+      }
+      expect((await pendingOf()).sha256, 'nothing approved').to.equal(shown.pending.sha256);
+    });
+
+    it('approvals and refused approvals are audited with the hash they named', async () => {
+      const shown = { pending: await pendingOf() };
+      expect((await approve(bob, { proposal: 'f'.repeat(64) })).status).to.equal(409);
+      expect((await approve(server.tokens.operator, { proposal: shown.pending.sha256 })).status).to.equal(403);
+      const approved = await approve(bob, { proposal: shown.pending.sha256 });
+      expect(approved.status, approved.text).to.equal(200);
+      expect(approved.json.active.crl).to.equal(null);
+      expect(approved.json.pending).to.equal(null);
+
+      const events = (await server.request('GET', '/audit/v1/export', { token: server.tokens.auditor })).text.trim().split('\n').map((l) => JSON.parse(l) as { type: string; canonical?: string })
+        .filter((l) => l.type === 'event').map((l) => JSON.parse(l.canonical!) as { action?: string; data?: Record<string, unknown> })
+        .filter((e) => e.data?.manufacturer === 'umbrella' && /approv/.test(e.action ?? ''));
+      const refusals = events.filter((e) => e.action === 'manufacturer.approval-refused').map((e) => e.data);
+      expect(refusals).to.have.length(2);
+      expect(refusals[0]).to.include({ proposal: 'f'.repeat(64), pending: shown.pending.sha256, principal: 'bob' });
+      expect(refusals[1]).to.include({ proposal: shown.pending.sha256, pending: shown.pending.sha256 });
+      expect(String(refusals[1]!.reason)).to.match(/another operator/);
+      const approvals = events.filter((e) => e.action === 'manufacturer.approved').map((e) => e.data!);
+      expect(approvals).to.have.length(2);
+      expect(approvals[1]).to.include({ proposal: shown.pending.sha256, principal: 'bob' });
+      expect(approvals[1]!.changes).to.deep.include({ certificatesRemoved: [sha256(umbrella.intermediatePem)], modelsAdded: [CAMERA.name], crl: { before: { pem: 'uploaded', sha256: uploadedSha256.value }, after: null } });
     });
 
     it('claimed devices of two manufacturers enroll and renew with their own birth certificates (with and without HardwareModuleName)', async () => {
@@ -300,10 +365,11 @@ for (const kind of ['pglite', 'postgres'] as DatabaseKind[]) {
         const secondBob = (await createToken(second.env.ctx.store, second.env.ctx.audit, { role: 'operator', name: 'bob' }, 'cli', new Date())).token;
         const secondAlice = (method: string, path: string, body?: unknown) => second.request(method, path, { token: second.tokens.operator, ...(body === undefined ? {} : { body }) });
         const firstCa = server.running.hierarchy;
-        expect((await secondAlice('PUT', '/operator/v1/manufacturers/ca-one', {
+        const caOne = await secondAlice('PUT', '/operator/v1/manufacturers/ca-one', {
           certificates: [firstCa.root.certificate.toString('pem'), firstCa.factory.certificate.toString('pem')], models: ['thermo-2'], crl: null,
-        })).status).to.equal(201);
-        expect((await second.request('POST', '/operator/v1/manufacturers/ca-one/approve', { token: secondBob, body: {} })).status).to.equal(200);
+        });
+        expect(caOne.status).to.equal(201);
+        expect((await second.request('POST', '/operator/v1/manufacturers/ca-one/approve', { token: secondBob, body: { proposal: caOne.json.pending.sha256 } })).status).to.equal(200);
         const forged = await secondAlice('POST', '/operator/v1/ownership-statements', { ...edited, manufacturer: 'ca-one', model: 'thermo-2' });
         expect(forged.status).to.equal(400);
         const imported = await secondAlice('POST', '/operator/v1/ownership-statements', { ...chain, manufacturer: 'ca-one', model: 'thermo-2' });
@@ -439,7 +505,7 @@ for (const kind of ['pglite', 'postgres'] as DatabaseKind[]) {
       const report = await verifyExport(path, server.rootPem);
       expect(report.problems).to.deep.equal([]);
       expect(report.ok).to.equal(true);
-      expect(report.manufacturers).to.equal(4);
+      expect(report.manufacturers).to.equal(5);
       expect(exported.text).to.include('"type":"outside-birth"');
       // An outside birth certificate swapped for another manufacturer's is caught.
       const lines = exported.text.split('\n');
