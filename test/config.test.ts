@@ -1,0 +1,33 @@
+import { expect } from 'chai';
+import { ConfigError, DEFAULT_TRUST_DOMAIN, loadConfig, loopbackWarnings } from '../server/config.ts';
+
+const env = (extra: Record<string, string>) => ({ DEVID_DATA_DIR: '/tmp/devid-config-test', ...extra });
+
+describe('configuration: the SPIFFE trust domain is a fully qualified domain name (RFC 5280 URI hosts)', () => {
+  it('defaults to the public host when it is a domain name, else to devid.internal', () => {
+    expect(loadConfig(env({ DEVID_PUBLIC_HOST: 'ca.example.com' })).trustDomain).to.equal('ca.example.com');
+    for (const host of ['localhost', '127.0.0.1', 'ca', '::1']) {
+      expect(loadConfig(env({ DEVID_PUBLIC_HOST: host })).trustDomain, host).to.equal(DEFAULT_TRUST_DOMAIN);
+    }
+    expect(DEFAULT_TRUST_DOMAIN).to.equal('devid.internal');
+  });
+
+  it('refuses a DEVID_TRUST_DOMAIN that is a single label or an address, saying why', () => {
+    for (const bad of ['localhost', '10.0.0.1', 'devices', 'a..b', 'x.123']) {
+      expect(() => loadConfig(env({ DEVID_TRUST_DOMAIN: bad })), bad).to.throw(ConfigError, /fully qualified domain name/);
+    }
+    expect(loadConfig(env({ DEVID_TRUST_DOMAIN: 'Devices.Example.COM' })).trustDomain).to.equal('devices.example.com');
+  });
+
+  it('serve warns about a recorded trust domain that is no domain name (an installation from before)', () => {
+    const warnings = loopbackWarnings({ publicHost: 'ca.example.com', trustDomain: 'localhost', httpBaseUrl: 'http://pki.example.com' });
+    expect(warnings.join('\n')).to.match(/trust domain localhost .*identity set --trust-domain/);
+    expect(loopbackWarnings({ publicHost: 'ca.example.com', trustDomain: 'ca.example.com', httpBaseUrl: 'http://pki.example.com' })).to.deep.equal([]);
+  });
+
+  it('DEVID_ACME_ANONYMOUS_RATE is a number of requests per second', () => {
+    expect(loadConfig(env({})).acmeAnonymousPerSecond).to.equal(20);
+    expect(loadConfig(env({ DEVID_ACME_ANONYMOUS_RATE: '2.5' })).acmeAnonymousPerSecond).to.equal(2.5);
+    for (const bad of ['0', 'fast', '-1', '1e9']) expect(() => loadConfig(env({ DEVID_ACME_ANONYMOUS_RATE: bad })), bad).to.throw(ConfigError);
+  });
+});
