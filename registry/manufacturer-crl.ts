@@ -159,7 +159,7 @@ export async function fetchCrl(url: string): Promise<Buffer> {
  * upload), one at a time in this process, each fetch included. Two reads
  * that overlap fetch two CRLs, and the one fetched first may be applied
  * last: it is then older than the CRL in force and refused as a replay, so
- * an operator's "read it now" failed whenever a poll overlapped it. In
+ * an operator's "read it now" could fail when a poll overlapped it. In
  * turn, a read fetches after the previous application and finds that CRL or
  * a newer one. Only the first worker polls; a read in another worker may
  * still overlap a poll.
