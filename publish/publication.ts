@@ -48,7 +48,9 @@ export class Publication implements RevocationListener {
   private syncedTo?: Date;
   private signingDown = false;
   private ocspRunning = false;
-  private crlRunning = false;
+  /** The CRL round in flight, and the one asked for while it runs. */
+  private crlRunning: Promise<void> | undefined;
+  private crlQueued: Promise<void> | undefined;
 
   constructor(
     private readonly store: Store,
@@ -67,7 +69,7 @@ export class Publication implements RevocationListener {
   async start(): Promise<void> {
     this.syncedTo = await this.store.ocsp.clock();
     await this.crlRound();
-    this.timers.push(setInterval(() => void this.ocspRound(), OCSP_TICK_MS), setInterval(() => void this.crlRound(), CRL_TICK_MS));
+    this.timers.push(setInterval(() => void this.ocspRound(), OCSP_TICK_MS), setInterval(() => { if (!this.crlRunning) void this.crlRound(); }, CRL_TICK_MS));
     for (const timer of this.timers) timer.unref();
   }
 
@@ -139,10 +141,26 @@ export class Publication implements RevocationListener {
     this.syncedTo = until;
   }
 
-  /** One round: make the CRLs that are due (root excepted), then serve the newest of each CA. */
-  async crlRound(): Promise<void> {
-    if (this.crlRunning) return;
-    this.crlRunning = true;
+  /**
+   * One round: make the CRLs that are due (root excepted), then serve the
+   * newest of each CA. Asked for while a round runs (`devid-ca crl publish`
+   * after its CRLs are written), it waits for that one and runs again: the
+   * round in flight may have read the CRLs before they were, and returning
+   * at once would leave the old ones served until the next tick.
+   */
+  crlRound(): Promise<void> {
+    if (!this.crlRunning) {
+      this.crlRunning = this.crlRoundNow().finally(() => { this.crlRunning = undefined; });
+      return this.crlRunning;
+    }
+    this.crlQueued ??= this.crlRunning.then(() => {
+      this.crlQueued = undefined;
+      return this.crlRound();
+    });
+    return this.crlQueued;
+  }
+
+  private async crlRoundNow(): Promise<void> {
     try {
       for (const issuer of this.hierarchy.issuers) {
         await this.publishIfDue(issuer);
@@ -150,8 +168,6 @@ export class Publication implements RevocationListener {
       }
     } catch (err) {
       this.logger.error({ err }, 'loading CRLs failed');
-    } finally {
-      this.crlRunning = false;
     }
   }
 

@@ -94,12 +94,13 @@ export async function applyManufacturerCrl(
   }
   const entries = [...bySerial.values()];
 
-  const result = await audit.record(store, async (tx) => {
+  const result = await audit.record<{ changed: boolean; entries: number | null; quarantined: string[]; revoked: CertificateRecord[] }>(store, async (tx) => {
     const current = (await tx.manufacturers.findForUpdate(id))!;
     const state = current.crl;
     if (state.sha256 === crlSha256) {
+      // Applied by another request since the check above: the same answer as there.
       await tx.manufacturers.setCrlState(id, { checkedAt: now, error: null });
-      return { value: { changed: false, entries: entries.length, quarantined: [] as string[], revoked: [] as CertificateRecord[] }, events: [] };
+      return { value: { changed: false, entries: null, quarantined: [] as string[], revoked: [] as CertificateRecord[] }, events: [] };
     }
     // A replay is an older CRL of the same issuer; another issuer's CRL (a new configuration) starts afresh.
     const sameIssuer = state.issuerSha256 === issuerSha256;
@@ -154,20 +155,49 @@ export async function fetchCrl(url: string): Promise<Buffer> {
 }
 
 /**
+ * Applications of one manufacturer's CRL (the poller, a read on request, an
+ * upload), one at a time in this process, each fetch included. Two reads
+ * that overlap fetch two CRLs, and the one fetched first may be applied
+ * last: it is then older than the CRL in force and refused as a replay, so
+ * an operator's "read it now" could fail when a poll overlapped it. In
+ * turn, a read fetches after the previous application and finds that CRL or
+ * a newer one. Only the first worker polls; a read in another worker may
+ * still overlap a poll.
+ */
+export class ManufacturerCrlQueue {
+  readonly #tails = new Map<string, Promise<void>>();
+
+  /** Runs `work` once the work queued before it for manufacturer `id` has ended, however it ended. */
+  run<T>(id: string, work: () => Promise<T>): Promise<T> {
+    const result = (this.#tails.get(id) ?? Promise.resolve()).then(work);
+    const tail = result.then(() => undefined, () => undefined);
+    this.#tails.set(id, tail);
+    void tail.then(() => {
+      if (this.#tails.get(id) === tail) this.#tails.delete(id);
+    });
+    return result;
+  }
+}
+
+/**
  * Reads the CRL of every active manufacturer whose CRL comes from a URL;
  * a failure is recorded on the manufacturer (and shown by the API and the
  * console) while the CRL in force stays. Attestations are refused once the
  * CRL in force is past its nextUpdate (fail closed).
  */
-export async function pollManufacturerCrls(store: Store, audit: AuditLog, published: RevocationListener, now: () => Date, onError: (id: string, err: unknown) => void): Promise<void> {
+export async function pollManufacturerCrls(
+  store: Store, audit: AuditLog, published: RevocationListener, queue: ManufacturerCrlQueue, now: () => Date, onError: (id: string, err: unknown) => void,
+): Promise<void> {
   for (const manufacturer of await store.manufacturers.polled()) {
     const crl = manufacturer.active!.crl as { url: string };
-    try {
-      await applyManufacturerCrl(store, audit, published, manufacturer.id, await fetchCrl(crl.url), 'url', 'system', now());
-    } catch (err) {
-      onError(manufacturer.id, err);
-      const message = err instanceof Error ? err.message : String(err);
-      await store.manufacturers.setCrlState(manufacturer.id, { checkedAt: now(), error: message.slice(0, 500) }).catch(() => undefined);
-    }
+    await queue.run(manufacturer.id, async () => {
+      try {
+        await applyManufacturerCrl(store, audit, published, manufacturer.id, await fetchCrl(crl.url), 'url', 'system', now());
+      } catch (err) {
+        onError(manufacturer.id, err);
+        const message = err instanceof Error ? err.message : String(err);
+        await store.manufacturers.setCrlState(manufacturer.id, { checkedAt: now(), error: message.slice(0, 500) }).catch(() => undefined);
+      }
+    });
   }
 }

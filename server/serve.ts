@@ -11,7 +11,7 @@ import { AnonymousRateLimit } from '../enroll/acme/rate-limit.ts';
 import { FactoryService } from '../enroll/factory.ts';
 import { Publication } from '../publish/publication.ts';
 import { AuditCheckpoints } from '../registry/audit-checkpoints.ts';
-import { pollManufacturerCrls } from '../registry/manufacturer-crl.ts';
+import { ManufacturerCrlQueue, pollManufacturerCrls } from '../registry/manufacturer-crl.ts';
 import { RevocationService } from '../registry/revocation-service.ts';
 import { ensureAuditKeyRecorded, loadAuditKey } from '../registry/audit-key.ts';
 import { loopbackWarnings, type ListenAddress, type PublicIdentity } from './config.ts';
@@ -100,6 +100,7 @@ export async function serve(ctx: Context, options: ServeOptions = {}): Promise<R
   let credentials = await ensureServerCredentials(ctx, issuance, hierarchy, identity);
 
   const checkpoints = new AuditCheckpoints(auditKey.signer, auditKey.certificate, ctx.clock);
+  const crlQueue = new ManufacturerCrlQueue();
   const factory = new FactoryService({ store: ctx.store, audit: ctx.audit, issuance, hierarchy, baseUrl: identity.httpBaseUrl, clock: ctx.clock });
   const health = healthRoutes(ctx.store, ctx.provider, () => publication.crlFreshness());
   const routers = [
@@ -107,7 +108,7 @@ export async function serve(ctx: Context, options: ServeOptions = {}): Promise<R
     factoryRoutes(ctx.store, factory, ctx.logger),
     operatorRoutes({ store: ctx.store, audit: ctx.audit, revocations, published: publication, clock: ctx.clock, logger: ctx.logger }),
     manufacturerRoutes({
-      store: ctx.store, audit: ctx.audit, revocations, published: publication, hierarchy, clock: ctx.clock, logger: ctx.logger,
+      store: ctx.store, audit: ctx.audit, revocations, published: publication, hierarchy, crlQueue, clock: ctx.clock, logger: ctx.logger,
       statementSigner: { signer: auditKey.signer, chain: [auditKey.certificate, Buffer.from(hierarchy.root.record.der)] },
     }),
     auditRoutes({ store: ctx.store, audit: ctx.audit, checkpoints, auditSigner: auditKey.signer, logger: ctx.logger }),
@@ -208,10 +209,14 @@ export async function serve(ctx: Context, options: ServeOptions = {}): Promise<R
   }, CHAIN_EVERY_MS);
   chainTimer.unref();
   // Other manufacturers' CRLs from their URLs (SPEC section 10): the first worker reads them; a failure is shown on the manufacturer.
+  // A poll slower than the interval is not joined by another one behind it in the queue.
+  let polling = false;
   const manufacturerCrlTimer = setInterval(() => {
-    if (!first) return;
-    pollManufacturerCrls(ctx.store, ctx.audit, publication, ctx.clock, (manufacturer, err) => ctx.logger.warn({ err, manufacturer }, 'reading a manufacturer CRL failed'))
-      .catch((err) => ctx.logger.error({ err }, 'polling manufacturer CRLs failed'));
+    if (!first || polling) return;
+    polling = true;
+    pollManufacturerCrls(ctx.store, ctx.audit, publication, crlQueue, ctx.clock, (manufacturer, err) => ctx.logger.warn({ err, manufacturer }, 'reading a manufacturer CRL failed'))
+      .catch((err) => ctx.logger.error({ err }, 'polling manufacturer CRLs failed'))
+      .finally(() => { polling = false; });
   }, ctx.config.manufacturerCrlPollMs);
   manufacturerCrlTimer.unref();
   const nonceTimer = setInterval(() => {

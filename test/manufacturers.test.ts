@@ -245,10 +245,14 @@ for (const kind of ['pglite', 'postgres'] as DatabaseKind[]) {
       const read = await alice('POST', '/operator/v1/manufacturers/initech/crl', {});
       expect(read.status, read.text).to.equal(200);
       expect(read.json).to.include({ changed: true });
-      // An upload of one CRL twice: the second is the one in force, not parsed again.
-      const pem = initech.crlPem();
-      expect((await alice('POST', '/operator/v1/manufacturers/initech/crl', { pem })).json).to.include({ changed: true });
-      expect((await alice('POST', '/operator/v1/manufacturers/initech/crl', { pem })).json).to.deep.include({ changed: false, entries: null });
+      // Reads that overlap (as a poll may overlap an operator's) are applied one at a time: none is older than the CRL in force by then.
+      const overlapping = await Promise.all([1, 2, 3, 4].map(() => alice('POST', '/operator/v1/manufacturers/initech/crl', {})));
+      for (const answer of overlapping) expect(answer.status, answer.text).to.equal(200);
+      // An upload of one CRL twice: the second is the one in force, not parsed again. Globex's, which nothing polls:
+      // the poller (1 s here) reads Initech's newer CRL from its URL at any moment, and an upload older than that is a replay.
+      const pem = globex.crlPem();
+      expect((await alice('POST', '/operator/v1/manufacturers/globex/crl', { pem })).json).to.include({ changed: true });
+      expect((await alice('POST', '/operator/v1/manufacturers/globex/crl', { pem })).json).to.deep.include({ changed: false, entries: null });
       expect(await refusal((await outsideDevice(server, listed)).enroll())).to.match(/check 1 \(revocation\).*CRL of manufacturer initech/s);
     });
 

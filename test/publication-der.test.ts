@@ -8,6 +8,8 @@ import { basicResponse, certIdDer, ocspErrorResponse, responseData, singleRespon
 import { HASH_ALGORITHMS } from '../publish/cert-ids.ts';
 import { certIdOfRequest } from '../publish/ocsp-request.ts';
 import { CrlPublisher } from '../publish/crl-publisher.ts';
+import { Publication } from '../publish/publication.ts';
+import { createLogger } from '../server/logger.ts';
 import { createMemoryCa, type MemoryCa } from './support/memory-ca.ts';
 import { rawConnection } from '../store/test-access.ts';
 
@@ -151,6 +153,16 @@ describe('OCSP responses and CRLs written as DER (publish/)', function () {
       const listed = AsnConvert.parse(published.der, CertificateList).tbsCertList.revokedCertificates!.map((r) => Buffer.from(r.userCertificate).toString('hex'));
       expect(listed).to.deep.equal(['7a'.repeat(16), '7b'.repeat(16)]);
       expect(published.record.nextUpdate.getTime() - published.record.thisUpdate.getTime()).to.equal(day);
+    });
+
+    it('are served as published once a round asked for while another runs has ended (crl publish against a running server)', async () => {
+      const publication = new Publication(ca.store, ca.hierarchy, () => new Date(), createLogger('silent'));
+      const operational = ca.hierarchy.operational;
+      const inFlight = publication.crlRound(); // the 10 s timer's, reading the CRLs as they were
+      const published = (await new CrlPublisher(ca.store, () => new Date()).publish(operational, { force: true }))!;
+      await publication.crlRound(); // what `devid-ca crl publish` asks of the server after writing its CRLs
+      expect(publication.crl('operational')?.record.number).to.equal(published.record.number);
+      await inFlight;
     });
   });
 });

@@ -6,7 +6,7 @@ import { malformed, notFound } from '../../../errors/domain-error.ts';
 import type { AuditLog } from '../../../registry/audit-log.ts';
 import { checkClaimedDevice, claimDevices, importManifest } from '../../../registry/claims.ts';
 import { checkName, checkSerial, checkText } from '../../../registry/identifiers.ts';
-import { applyManufacturerCrl, fetchCrl } from '../../../registry/manufacturer-crl.ts';
+import { applyManufacturerCrl, fetchCrl, type ManufacturerCrlQueue } from '../../../registry/manufacturer-crl.ts';
 import {
   SELF, approveManufacturer, trustOf, checkManufacturerConfig, checkManufacturerId, manufacturerView, proposeManufacturer, withdrawManufacturer,
 } from '../../../registry/manufacturers.ts';
@@ -34,6 +34,8 @@ export interface ManufacturerDeps {
   published: RevocationListener;
   hierarchy: Hierarchy;
   statementSigner: StatementSigner;
+  /** The poller's queue: a read here never overlaps a poll of the same manufacturer. */
+  crlQueue: ManufacturerCrlQueue;
   clock: () => Date;
   logger: Logger;
 }
@@ -68,8 +70,10 @@ export function manufacturerRoutes(deps: ManufacturerDeps): Router {
     const crl = record?.active?.crl;
     if (!crl) return;
     try {
-      const bytes = 'pem' in crl ? Buffer.from(crl.pem, 'utf8') : await fetchCrl(crl.url);
-      await applyManufacturerCrl(store, audit, deps.published, id, bytes, 'pem' in crl ? 'upload' : 'url', actor, clock());
+      await deps.crlQueue.run(id, async () => {
+        const bytes = 'pem' in crl ? Buffer.from(crl.pem, 'utf8') : await fetchCrl(crl.url);
+        await applyManufacturerCrl(store, audit, deps.published, id, bytes, 'pem' in crl ? 'upload' : 'url', actor, clock());
+      });
     } catch (err) {
       deps.logger.warn({ err, manufacturer: id }, 'reading the manufacturer CRL failed');
       await store.manufacturers.setCrlState(id, { checkedAt: clock(), error: (err instanceof Error ? err.message : String(err)).slice(0, 500) });
@@ -104,11 +108,14 @@ export function manufacturerRoutes(deps: ManufacturerDeps): Router {
       const record = await store.manufacturers.find(id);
       const crl = record?.active?.crl;
       if (!crl || !('url' in crl)) throw malformed(`manufacturer ${id} has no CRL URL: upload one with {"pem"}`);
-      const applied = await applyManufacturerCrl(store, audit, deps.published, id, await fetchCrl(crl.url).catch((err: Error) => { throw malformed(`reading ${crl.url} failed: ${err.message}`); }), 'url', actorOf(res), clock());
+      const applied = await deps.crlQueue.run(id, async () => {
+        const bytes = await fetchCrl(crl.url).catch((err: Error) => { throw malformed(`reading ${crl.url} failed: ${err.message}`); });
+        return applyManufacturerCrl(store, audit, deps.published, id, bytes, 'url', actorOf(res), clock());
+      });
       return void res.json(applied);
     }
     if (typeof pem !== 'string') throw malformed('pem is the CRL in PEM');
-    res.json(await applyManufacturerCrl(store, audit, deps.published, id, Buffer.from(pem, 'utf8'), 'upload', actorOf(res), clock()));
+    res.json(await deps.crlQueue.run(id, () => applyManufacturerCrl(store, audit, deps.published, id, Buffer.from(pem, 'utf8'), 'upload', actorOf(res), clock())));
   });
   router.post('/operator/v1/manufacturers/:id/withdraw', operator, ...jsonBody(BODY_LIMIT), async (req, res) => {
     const id = checkManufacturerId(req.params.id);
