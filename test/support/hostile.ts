@@ -1,4 +1,6 @@
-import { randomBytes } from 'node:crypto';
+import { randomBytes, sign as nodeSign } from 'node:crypto';
+import { AsnConvert } from '@peculiar/asn1-schema';
+import { Certificate, SubjectPublicKeyInfo, TBSCertificate } from '@peculiar/asn1-x509';
 import { bitString, explicit, oid, sequence, tlv, unsignedInteger } from '../../ca/der.ts';
 
 /** Values wrong for a free-text field (a reason, a manufacturer): types, blanks, sizes, control characters, lone surrogates. */
@@ -93,4 +95,23 @@ export function oddPublicKeys(): Array<[string, Buffer]> {
 export function csrAround(publicKeyInfo: Buffer, signatureAlgorithm = '1.2.840.10045.4.3.2'): Buffer {
   const info = sequence(unsignedInteger(Buffer.from([0])), sequence(), publicKeyInfo, explicit(0));
   return sequence(info, sequence(oid(signatureAlgorithm)), bitString(sequence(unsignedInteger(randomBytes(32)), unsignedInteger(randomBytes(32)))));
+}
+
+/** Subject public keys that OpenSSL parses (the point at infinity) or refuses, each one a certificate may carry. */
+export function badCertificateKeys(): Array<[string, Buffer]> {
+  const wanted = ['EC point at infinity (00)', 'EC point (0,0), not on the curve', 'EC point one byte short', 'EC compressed x all ones', 'EC x = p, y = p', 'RSA 1024-bit modulus', 'Ed25519 31 bytes', 'an unknown algorithm'];
+  return oddPublicKeys().filter(([name]) => wanted.includes(name));
+}
+
+/**
+ * `certificate` with its subject public key swapped for `publicKeyInfo` and
+ * signed again with `issuerKeyPem` (ECDSA with SHA-256), as a careless CA
+ * that certifies whatever key a request carries would: every other field,
+ * the extensions included, stays as its issuer made it.
+ */
+export function withSubjectKey(certificate: Buffer, publicKeyInfo: Buffer, issuerKeyPem: string): Buffer {
+  const parsed = AsnConvert.parse(certificate, Certificate);
+  const tbsCertificate = new TBSCertificate({ ...parsed.tbsCertificate, subjectPublicKeyInfo: AsnConvert.parse(publicKeyInfo, SubjectPublicKeyInfo) });
+  const signatureValue = Uint8Array.from(nodeSign('sha256', Buffer.from(AsnConvert.serialize(tbsCertificate)), issuerKeyPem)).buffer;
+  return Buffer.from(AsnConvert.serialize(new Certificate({ tbsCertificate, signatureAlgorithm: parsed.signatureAlgorithm, signatureValue })));
 }
