@@ -31,8 +31,8 @@ const badKey = (detail: string) => new DomainError('badPublicKey', detail);
  * at infinity makes OpenSSL abort the process when Node reads its details):
  * strict DER; EC on P-256 or P-384 by named-curve OID, with a compressed or
  * uncompressed point of the curve's exact length that OpenSSL then finds on
- * the curve; RSA of 2048-8192 bits with an odd public exponent above 2^16;
- * Ed25519 of 32 bytes. Returns the key re-encoded canonically: one key must
+ * the curve; RSA of 2048-8192 bits with an odd modulus and an odd public
+ * exponent above 2^16; Ed25519 of 32 bytes. Returns the key re-encoded canonically: one key must
  * have one SPKI, or a compressed point would slip past clone detection.
  */
 export function checkPublicKey(spkiDer: Uint8Array): CheckedKey {
@@ -83,7 +83,9 @@ function checkRsa(parameters: ArrayBuffer | null | undefined, bits: Uint8Array, 
   const modulus = Buffer.from(rsa.modulus);
   const exponent = Buffer.from(rsa.publicExponent);
   const size = bitLength(modulus);
-  if (modulus[0]! & 0x80 || size < 2048 || size > 8192) throw badKey(`RSA ${size}-bit keys are not allowed; use 2048 to 8192 bits`);
+  // A negative or even modulus is no product of two odd primes (RFC 8017 3.1).
+  if (modulus[0]! & 0x80 || (modulus[modulus.length - 1]! & 1) === 0) throw badKey('the RSA modulus is not a positive odd integer');
+  if (size < 2048 || size > 8192) throw badKey(`RSA ${size}-bit keys are not allowed; use 2048 to 8192 bits`);
   if (exponent[0]! & 0x80 || bitLength(exponent) < 17 || bitLength(exponent) > 256 || (exponent[exponent.length - 1]! & 1) === 0) {
     throw badKey('the RSA public exponent must be odd and between 2^16 and 2^256 (65537 is usual)');
   }
