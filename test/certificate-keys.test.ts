@@ -12,7 +12,7 @@ import { STATEMENT_TYPE } from '../registry/ownership-statements.ts';
 import { createToken } from '../server/tokens.ts';
 import { directoryUrl, makeDevice, PUBLIC_HOST, toLoopback } from './support/acme-device.ts';
 import { startTestServer, type TestServer } from './support/api.ts';
-import { badCertificateKeys, csrAround, oddPublicKeys, withSubjectKey } from './support/hostile.ts';
+import { badCertificateKeys, certificateAround, csrAround, oddPublicKeys, withSubjectKey } from './support/hostile.ts';
 import { outsideCa, type OutsideCa } from './support/outside-ca.ts';
 
 const SENSOR = { name: 'key-sensor', hwType: '1.3.6.1.4.1.99999.8.1', manufacturer: 'Keyco' };
@@ -151,6 +151,27 @@ describe('outside certificate keys: every refused key is a 400, nothing written,
     expect(finalized?.status).to.equal(400);
     expect(finalized?.problem?.detail).to.match(/EC point/);
     expect(await server.env.ctx.store.certificates.count()).to.equal(certificates);
+  });
+
+  it('every odd key, in a certificate at every endpoint that takes one: 400 naming the key, nothing written', async () => {
+    const signer = oem.signer();
+    for (const [name, key] of oddPublicKeys()) {
+      const leaf = certificateAround(key);
+      const ca = certificateAround(key, true);
+      const devices = [{ serial: 'key-h1', model: SENSOR.name, birthCertificateSha256: sha256(leaf), birthCertificate: certificatePem(leaf) }];
+      const statement = {
+        type: STATEMENT_TYPE, version: 1, device: 'key-h1', birthCertificateSha256: 'b'.repeat(64), from: null, to: 'buyer', at: new Date().toISOString(), previous: null, signer: [leaf.toString('base64')], signature: 'AAAA',
+      };
+      const sends: Array<[string, () => ReturnType<typeof alice>, RegExp]> = [
+        ['root', () => alice('PUT', '/operator/v1/manufacturers/keyco-3', { certificates: [certificatePem(ca)], models: [SENSOR.name], crl: null }), /certificates\[0\] has a public key that is refused/],
+        ['intermediate', () => alice('PUT', '/operator/v1/manufacturers/keyco-3', { certificates: [oem.rootPem, certificatePem(ca)], models: [SENSOR.name], crl: null }), /certificates\[1\] has a public key that is refused/],
+        ['manifest signer', () => alice('POST', '/operator/v1/manufacturers/keyco/manifests', { devices: devices.map(({ birthCertificate: _, ...d }) => d), signature: 'AAAA', signer: certificatePem(leaf) }), /the signer .*public key/],
+        ['manifest signer intermediate', () => alice('POST', '/operator/v1/manufacturers/keyco/manifests', { devices: devices.map(({ birthCertificate: _, ...d }) => d), signature: 'AAAA', signer: signer.certPem + certificatePem(ca) }), /public key that is refused/],
+        ['manifest birth certificate', () => alice('POST', '/operator/v1/manufacturers/keyco/manifests', { devices }), /birthCertificate: x5c\[0\] has a public key that is refused/],
+        ['statement signer', () => alice('POST', '/operator/v1/ownership-statements', { statements: [statement], manufacturer: 'keyco', model: SENSOR.name }), /statements\[0\]\.signer has a public key that is refused/],
+      ];
+      for (const [where, send, detail] of sends) await refused(send, detail, `${where}: ${name}`);
+    }
   });
 
   it('an ACME account key (JWK) off the curve, of the wrong length or size', async () => {
