@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import canonicalize from 'canonicalize';
-import { createHash, generateKeyPairSync, sign as nodeSign } from 'node:crypto';
+import { createHash, generateKeyPairSync, sign as nodeSign, type KeyObject } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,6 +8,7 @@ import { AcmeClient, AcmeError } from '../client/acme-client.ts';
 import { certificatePem } from '../ca/pem.ts';
 import { Device } from '../client/device.ts';
 import { fileFactoryKey } from '../client/factory-key.ts';
+import { spkiOfJwk } from '../enroll/public-key.ts';
 import { STATEMENT_TYPE } from '../registry/ownership-statements.ts';
 import { createToken } from '../server/tokens.ts';
 import { directoryUrl, makeDevice, PUBLIC_HOST, toLoopback } from './support/acme-device.ts';
@@ -188,6 +189,16 @@ describe('outside certificate keys: every refused key is a 400, nothing written,
     const key = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;
     for (const jwk of jwks) {
       await refused(async () => acme.send('POST', acme.directory.newAccount, await acme.sign(acme.directory.newAccount, { termsOfServiceAgreed: true }, { jwkKey: key, header: { jwk } })), /./, `JWK ${JSON.stringify(jwk).slice(0, 60)}`);
+    }
+  });
+
+  it('account and COSE keys go from JWK to SubjectPublicKeyInfo without node:crypto, to the bytes node:crypto exports', () => {
+    const keys: KeyObject[] = [
+      generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey, generateKeyPairSync('ec', { namedCurve: 'P-384' }).publicKey,
+      generateKeyPairSync('ed25519').publicKey, generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey,
+    ];
+    for (const key of keys) {
+      expect(spkiOfJwk(key.export({ format: 'jwk' }) as Record<string, unknown>).equals(key.export({ format: 'der', type: 'spki' })), key.asymmetricKeyType).to.equal(true);
     }
   });
 });
