@@ -3,6 +3,7 @@ import { AsnConvert } from '@peculiar/asn1-schema';
 import { ECParameters, id_ecPublicKey } from '@peculiar/asn1-ecc';
 import { RSAPublicKey, id_rsaEncryption } from '@peculiar/asn1-rsa';
 import { SubjectPublicKeyInfo } from '@peculiar/asn1-x509';
+import { bitString, oid, sequence, unsignedInteger } from '../ca/der.ts';
 import { DomainError } from '../errors/domain-error.ts';
 import { parseStrictDer } from './strict-der.ts';
 
@@ -31,8 +32,8 @@ const badKey = (detail: string) => new DomainError('badPublicKey', detail);
  * at infinity makes OpenSSL abort the process when Node reads its details):
  * strict DER; EC on P-256 or P-384 by named-curve OID, with a compressed or
  * uncompressed point of the curve's exact length that OpenSSL then finds on
- * the curve; RSA of 2048-8192 bits with an odd public exponent above 2^16;
- * Ed25519 of 32 bytes. Returns the key re-encoded canonically: one key must
+ * the curve; RSA of 2048-8192 bits with an odd modulus and an odd public
+ * exponent above 2^16; Ed25519 of 32 bytes. Returns the key re-encoded canonically: one key must
  * have one SPKI, or a compressed point would slip past clone detection.
  */
 export function checkPublicKey(spkiDer: Uint8Array): CheckedKey {
@@ -83,11 +84,47 @@ function checkRsa(parameters: ArrayBuffer | null | undefined, bits: Uint8Array, 
   const modulus = Buffer.from(rsa.modulus);
   const exponent = Buffer.from(rsa.publicExponent);
   const size = bitLength(modulus);
-  if (modulus[0]! & 0x80 || size < 2048 || size > 8192) throw badKey(`RSA ${size}-bit keys are not allowed; use 2048 to 8192 bits`);
+  // A negative or even modulus is no product of two odd primes (RFC 8017 3.1).
+  if (modulus[0]! & 0x80 || (modulus[modulus.length - 1]! & 1) === 0) throw badKey('the RSA modulus is not a positive odd integer');
+  if (size < 2048 || size > 8192) throw badKey(`RSA ${size}-bit keys are not allowed; use 2048 to 8192 bits`);
   if (exponent[0]! & 0x80 || bitLength(exponent) < 17 || bitLength(exponent) > 256 || (exponent[exponent.length - 1]! & 1) === 0) {
     throw badKey('the RSA public exponent must be odd and between 2^16 and 2^256 (65537 is usual)');
   }
   return { spki: Buffer.from(spkiDer), key: nodeKey(spkiDer), keyType: `RSA ${size}`, kind: 'rsa' };
+}
+
+const JWK_CURVES: Record<string, string> = { 'P-256': '1.2.840.10045.3.1.7', 'P-384': '1.3.132.0.34' };
+const NULL = Buffer.from([0x05, 0x00]);
+
+/**
+ * A public JWK (RFC 7518 6.2 and 6.3, RFC 8037 2) as SubjectPublicKeyInfo
+ * DER, built here so that checkPublicKey sees the key before node:crypto
+ * does. Members are checked for form only; checkPublicKey judges the key.
+ */
+export function spkiOfJwk(jwk: Readonly<Record<string, unknown>>): Buffer {
+  const member = (name: string): Buffer => {
+    const value = jwk[name];
+    if (typeof value !== 'string' || value.length > 2048 || !/^[A-Za-z0-9_-]*$/.test(value)) throw badKey(`jwk member ${name} is not base64url of at most 2048 characters`);
+    return Buffer.from(value, 'base64url');
+  };
+  const spki = (algorithm: Buffer, key: Buffer) => sequence(algorithm, bitString(key));
+  switch (jwk.kty) {
+    case 'EC': {
+      const curve = JWK_CURVES[String(jwk.crv)];
+      if (!curve) throw badKey(`EC curve ${String(jwk.crv).slice(0, 32)} is not allowed; use P-256 or P-384`);
+      const x = member('x');
+      const y = member('y');
+      if (x.length !== y.length) throw badKey('the EC coordinates x and y differ in length');
+      return spki(sequence(oid(id_ecPublicKey), oid(curve)), Buffer.concat([Buffer.from([0x04]), x, y]));
+    }
+    case 'OKP':
+      if (jwk.crv !== 'Ed25519') throw badKey(`OKP curve ${String(jwk.crv).slice(0, 32)} is not allowed; use Ed25519`);
+      return spki(sequence(oid(ID_ED25519)), member('x'));
+    case 'RSA':
+      return spki(sequence(oid(id_rsaEncryption), NULL), sequence(unsignedInteger(member('n')), unsignedInteger(member('e'))));
+    default:
+      throw badKey('jwk kty must be EC, OKP or RSA');
+  }
 }
 
 /** Bits of a big-endian unsigned INTEGER's contents (a leading 0x00 for the sign is skipped). */

@@ -1,7 +1,9 @@
-import { X509Certificate, verify as nodeVerify } from 'node:crypto';
+import { verify as nodeVerify } from 'node:crypto';
 import canonicalize from 'canonicalize';
 import { sha256Hex } from '../ca/digest.ts';
 import { AttestationError } from '../enroll/attestation/attestation-object.ts';
+import { checkCertificate } from '../enroll/certificate-key.ts';
+import type { CheckedKey } from '../enroll/public-key.ts';
 import { MAX_BIRTH_CHAIN, namesADevice, validateBirthChain, validatePath } from '../enroll/attestation/birth-chain.ts';
 import { conflict, malformed, notFound } from '../errors/domain-error.ts';
 import type { ClaimRecord, ClaimSource } from '../store/claim-store.ts';
@@ -76,12 +78,9 @@ function checkListedCertificate(device: ClaimedDevice, where: string, trust: Man
 }
 
 /** The hash the key signs with, as OpenSSL's `dgst -sign` for that key would (Ed25519 signs the message itself). */
-function hashFor(certificate: X509Certificate): string | null {
-  const key = certificate.publicKey;
-  if (key.asymmetricKeyType === 'ed25519' || key.asymmetricKeyType === 'ed448') return null;
-  if (key.asymmetricKeyType === 'ec' && key.asymmetricKeyDetails?.namedCurve === 'secp384r1') return 'sha384';
-  if (key.asymmetricKeyType === 'ec' && key.asymmetricKeyDetails?.namedCurve === 'secp521r1') return 'sha512';
-  return 'sha256';
+function hashFor(key: CheckedKey): string | null {
+  if (key.kind === 'ed25519') return null;
+  return key.curve === 'P-384' ? 'sha384' : 'sha256';
 }
 
 /** The manufacturer, in force (404 unknown, 409 pending or withdrawn): claims and statements need one that vouches for devices. */
@@ -103,10 +102,11 @@ export function verifyManufacturerSignature(trust: ManufacturerTrust, data: Buff
   if (typeof signerPem !== 'string' || signerPem.length > 32_768) throw malformed('signer is the signing certificate in PEM, then any intermediates');
   const chain = pemCertificates(signerPem, 'signer');
   checkSigner(chain, trust, now, false, 'the signer');
-  const signer = new X509Certificate(chain[0]!);
+  // The path check refused a bad key already; the checked key is what we verify with.
+  const { key } = checkCertificate(chain[0]!);
   let valid = false;
   try {
-    valid = nodeVerify(hashFor(signer), data, signer.publicKey, Buffer.from(signature, 'base64'));
+    valid = nodeVerify(hashFor(key), data, key.key, Buffer.from(signature, 'base64'));
   } catch {
     valid = false;
   }

@@ -2,6 +2,7 @@ import canonicalize from 'canonicalize';
 import { X509Certificate, createHash, verify as nodeVerify } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { createInterface } from 'node:readline';
+import { checkCertificate, type CheckedCertificate } from '../enroll/certificate-key.ts';
 import { EXPORT_FORMAT } from './audit-export.ts';
 import { GENESIS } from './audit-log.ts';
 
@@ -33,16 +34,18 @@ const sha256Hex = (data: string | Buffer) => createHash('sha256').update(data).d
  * signature and hash, and every predecessor link.
  */
 export async function verifyExport(path: string, rootPem: string): Promise<ExportReport> {
-  const root = new X509Certificate(rootPem);
+  // Parsing touches no key; every key is checked before it verifies anything (checkCertificate).
+  const root = checkCertificate(new X509Certificate(rootPem).raw);
   const report: ExportReport = { ok: false, cas: 0, checkpoints: 0, manufacturers: 0, devices: 0, certificates: 0, events: 0, problems: [] };
   const problem = (lineNumber: number, text: string) => {
     if (report.problems.length < 20) report.problems.push(`line ${lineNumber}: ${text}`);
   };
   const digest = createHash('sha256');
-  const cas = new Map<number, { cert: X509Certificate; role: string }>();
+  const cas = new Map<number, { cert: CheckedCertificate; role: string }>();
   /** Other manufacturers' registered certificates, by manufacturer id. */
-  const manufacturers = new Map<string, X509Certificate[]>();
-  let auditCert: X509Certificate | undefined;
+  const manufacturers = new Map<string, CheckedCertificate[]>();
+  let auditCert: CheckedCertificate | undefined;
+  const issued = (c: CheckedCertificate, issuer: CheckedCertificate) => c.cert.checkIssued(issuer.cert) && c.cert.verify(issuer.key.key);
   const heads = new Map<number, string>();
   /** Certificate hash -> its device: a predecessor must be the same device's. */
   const hashes = new Map<string, string | null>();
@@ -77,18 +80,18 @@ export async function verifyExport(path: string, rootPem: string): Promise<Expor
           break;
         case 'ca': {
           const ca = value as unknown as CaLine;
-          const cert = new X509Certificate(Buffer.from(ca.der, 'base64'));
+          const cert = checkCertificate(Buffer.from(ca.der, 'base64'));
           report.cas += 1;
           if (ca.role === 'root') {
-            if (!cert.raw.equals(root.raw)) problem(lineNumber, 'the root in the export is not the root given');
-          } else if (!cert.checkIssued(root) || !cert.verify(root.publicKey)) {
+            if (!cert.der.equals(root.der)) problem(lineNumber, 'the root in the export is not the root given');
+          } else if (!issued(cert, root)) {
             problem(lineNumber, `the ${ca.slug} certificate is not signed by the root given`);
             break;
           }
           cas.set(ca.id, { cert, role: ca.role });
           if (ca.role === 'audit') {
             // The audit key signs checkpoints, never certificates: a CA certificate labelled "audit" is not it.
-            if (cert.ca || auditCert) problem(lineNumber, 'a second audit certificate, or a CA certificate labelled as the audit key');
+            if (cert.cert.ca || auditCert) problem(lineNumber, 'a second audit certificate, or a CA certificate labelled as the audit key');
             else auditCert = cert;
           }
           break;
@@ -97,7 +100,7 @@ export async function verifyExport(path: string, rootPem: string): Promise<Expor
           const { signature, ...body } = value as unknown as CheckpointLine & { type: string };
           const { type: _type, ...signed } = body;
           report.checkpoints += 1;
-          if (!auditCert || !nodeVerify('sha256', Buffer.from(canonicalize(signed)!, 'utf8'), auditCert.publicKey, Buffer.from(signature, 'base64'))) {
+          if (!auditCert || !nodeVerify('sha256', Buffer.from(canonicalize(signed)!, 'utf8'), auditCert.key.key, Buffer.from(signature, 'base64'))) {
             problem(lineNumber, `checkpoint ${signed.seq}: the signature does not verify with the audit key certified by the root`);
           }
           if (heads.has(signed.seq)) problem(lineNumber, `a second checkpoint for event ${signed.seq}`);
@@ -111,7 +114,7 @@ export async function verifyExport(path: string, rootPem: string): Promise<Expor
           report.manufacturers += 1;
           // Retired certificates too: a birth issued before an intermediate was withdrawn still shows where it came from.
           const listed = [...(Array.isArray(value.certificates) ? value.certificates : []), ...(Array.isArray(value.retired) ? value.retired : [])];
-          const certificates = listed.map((b64) => new X509Certificate(Buffer.from(String(b64), 'base64')));
+          const certificates = listed.map((b64) => checkCertificate(Buffer.from(String(b64), 'base64')));
           manufacturers.set(String(value.id), certificates);
           break;
         }
@@ -119,14 +122,14 @@ export async function verifyExport(path: string, rootPem: string): Promise<Expor
           // A birth certificate from another manufacturer: it must be issued by one of that manufacturer's registered certificates.
           const der = Buffer.from(String(value.der), 'base64');
           report.certificates += 1;
-          const cert = new X509Certificate(der);
+          const cert = checkCertificate(der);
           if (sha256Hex(der) !== value.sha256) problem(lineNumber, `outside birth certificate of ${String(value.device)}: its SHA-256 is not the one recorded`);
           // Its path as attested (intermediates a device sent included), link by link, up to a certificate the manufacturer registered.
           const registered = manufacturers.get(String(value.manufacturer)) ?? [];
-          const path = (Array.isArray(value.path) ? value.path : []).map((b64) => new X509Certificate(Buffer.from(String(b64), 'base64')));
-          const linked = [cert, ...path].every((c, i, all) => i === all.length - 1 || (c.checkIssued(all[i + 1]!) && c.verify(all[i + 1]!.publicKey)));
+          const path = (Array.isArray(value.path) ? value.path : []).map((b64) => checkCertificate(Buffer.from(String(b64), 'base64')));
+          const linked = [cert, ...path].every((c, i, all) => i === all.length - 1 || issued(c, all[i + 1]!));
           const top = path.at(-1);
-          if (!linked || !top || !registered.some((r) => r.raw.equals(top.raw))) {
+          if (!linked || !top || !registered.some((r) => r.der.equals(top.der))) {
             problem(lineNumber, `outside birth certificate of ${String(value.device)}: its path does not lead to a certificate of manufacturer ${String(value.manufacturer)} in this export`);
           }
           hashes.set(String(value.sha256), String(value.device));
@@ -137,13 +140,13 @@ export async function verifyExport(path: string, rootPem: string): Promise<Expor
           const der = Buffer.from(c.der, 'base64');
           report.certificates += 1;
           const issuer = cas.get(c.issuerId);
-          const cert = new X509Certificate(der);
+          const cert = checkCertificate(der);
           if (sha256Hex(der) !== c.sha256) problem(lineNumber, `certificate ${c.serial}: its SHA-256 is not the one recorded`);
           // Devices' certificates come from the intermediates only.
-          if (!issuer || (issuer.role !== 'factory' && issuer.role !== 'operational') || !cert.checkIssued(issuer.cert) || !cert.verify(issuer.cert.publicKey)) {
+          if (!issuer || (issuer.role !== 'factory' && issuer.role !== 'operational') || !issued(cert, issuer.cert)) {
             problem(lineNumber, `certificate ${c.serial}: not signed by its issuing intermediate in this export`);
           }
-          if (cert.serialNumber.toLowerCase() !== c.serial) problem(lineNumber, `certificate ${c.serial}: the certificate has serial ${cert.serialNumber}`);
+          if (cert.cert.serialNumber.toLowerCase() !== c.serial) problem(lineNumber, `certificate ${c.serial}: the certificate has serial ${cert.cert.serialNumber}`);
           hashes.set(c.sha256, c.device);
           if (c.predecessorSha256) predecessors.push([lineNumber, c.predecessorSha256, c.device]);
           break;
@@ -170,7 +173,7 @@ export async function verifyExport(path: string, rootPem: string): Promise<Expor
           ended = true;
           const expected = digest.digest();
           if (value.sha256 !== expected.toString('hex')) problem(lineNumber, 'the file was changed: its SHA-256 is not the one signed');
-          else if (!auditCert || !nodeVerify('sha256', expected, auditCert.publicKey, Buffer.from(String(value.signature), 'base64'))) problem(lineNumber, 'the signature over the file does not verify with the audit key');
+          else if (!auditCert || !nodeVerify('sha256', expected, auditCert.key.key, Buffer.from(String(value.signature), 'base64'))) problem(lineNumber, 'the signature over the file does not verify with the audit key');
           for (const kind of ['cas', 'checkpoints', 'manufacturers', 'devices', 'certificates', 'events'] as const) {
             // Exports from before manufacturers existed have no count for them: none.
             if ((value[kind] ?? 0) !== report[kind]) problem(lineNumber, `the end line counts ${String(value[kind])} ${kind}, the file has ${report[kind]}`);

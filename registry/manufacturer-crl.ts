@@ -1,7 +1,8 @@
-import { X509Certificate, verify as nodeVerify } from 'node:crypto';
+import { verify as nodeVerify } from 'node:crypto';
 import { AsnConvert } from '@peculiar/asn1-schema';
 import { Certificate } from '@peculiar/asn1-x509';
 import { sha256Hex } from '../ca/digest.ts';
+import { checkCertificate } from '../enroll/certificate-key.ts';
 import { normalizeSerialHex } from '../enroll/attestation/birth-chain.ts';
 import { conflict, malformed, notFound } from '../errors/domain-error.ts';
 import type { CrlEntry } from '../store/manufacturer-store.ts';
@@ -50,7 +51,8 @@ function signedBy(crl: ReadCrl, certificate: Buffer): boolean {
   const hash = SIGNATURE_HASHES[crl.signatureAlgorithm];
   if (hash === undefined) throw malformed(`the CRL's signature algorithm ${crl.signatureAlgorithm} is not one this CA checks`);
   try {
-    return nodeVerify(hash, crl.tbs, new X509Certificate(certificate).publicKey, crl.signature);
+    // A certificate whose key is refused (checkCertificate throws) signed nothing.
+    return nodeVerify(hash, crl.tbs, checkCertificate(certificate).key.key, crl.signature);
   } catch {
     return false;
   }

@@ -1,8 +1,8 @@
-import { X509Certificate } from 'node:crypto';
 import canonicalize from 'canonicalize';
 import * as x509 from '@peculiar/x509';
 import { sha256Hex } from '../ca/digest.ts';
 import { certificatePem } from '../ca/pem.ts';
+import { checkCertificate, isKeyRefusal, type CheckedCertificate } from '../enroll/certificate-key.ts';
 import { DomainError, conflict, forbidden, malformed, notFound } from '../errors/domain-error.ts';
 import { manufacturerScopeKey } from '../store/batch-store.ts';
 import type { CrlSource, ManufacturerConfig, ManufacturerRecord } from '../store/manufacturer-store.ts';
@@ -56,7 +56,18 @@ export interface ManufacturerTrust {
 /** SHA-256 of a certificate kept as base64 DER: how the API, the audit log and withdrawals name it. */
 const fingerprint = (b64: string): string => sha256Hex(Buffer.from(b64, 'base64'));
 
-const selfSigned = (c: X509Certificate) => c.checkIssued(c) && c.verify(c.publicKey);
+const selfSigned = (c: CheckedCertificate) => issued(c, c);
+/** Whether `issuer` issued `c`: names, key identifiers, keyCertSign, and the signature under the issuer's checked key. */
+const issued = (c: CheckedCertificate, issuer: CheckedCertificate) => c.cert.checkIssued(issuer.cert) && c.cert.verify(issuer.key.key);
+
+/** A stored certificate that is a root; one whose key is refused (stored by an older version) is none. */
+function storedRoot(b64: string): boolean {
+  try {
+    return selfSigned(checkCertificate(Buffer.from(b64, 'base64')));
+  } catch {
+    return false;
+  }
+}
 
 /**
  * Checks a manufacturer's certificates: at least one self-signed root, and
@@ -73,23 +84,24 @@ function checkCertificates(value: unknown): string[] {
   });
   const parsed = ders.map((der, i) => {
     try {
-      return new X509Certificate(der);
-    } catch {
+      return checkCertificate(der);
+    } catch (err) {
+      if (isKeyRefusal(err)) throw malformed(`certificates[${i}] has a public key that is refused: ${err.detail}`);
       throw malformed(`certificates[${i}] is not an X.509 certificate`);
     }
   });
   if (new Set(ders.map((d) => sha256Hex(d))).size !== ders.length) throw malformed('certificates lists one certificate twice');
-  parsed.forEach((c, i) => {
-    if (!c.ca) throw malformed(`certificates[${i}] (${c.subject.replace(/\n/g, ', ')}) is not a CA certificate`);
+  parsed.forEach(({ cert }, i) => {
+    if (!cert.ca) throw malformed(`certificates[${i}] (${cert.subject.replace(/\n/g, ', ')}) is not a CA certificate`);
   });
   if (!parsed.some(selfSigned)) throw malformed('certificates must include the manufacturer\'s root (self-signed)');
-  const chainsToRoot = (c: X509Certificate, depth: number): boolean => {
+  const chainsToRoot = (c: CheckedCertificate, depth: number): boolean => {
     if (selfSigned(c)) return true;
     if (depth >= MAX_CERTIFICATES) return false;
-    return parsed.some((issuer) => issuer !== c && c.checkIssued(issuer) && c.verify(issuer.publicKey) && chainsToRoot(issuer, depth + 1));
+    return parsed.some((issuer) => issuer !== c && issued(c, issuer) && chainsToRoot(issuer, depth + 1));
   };
   parsed.forEach((c, i) => {
-    if (!chainsToRoot(c, 0)) throw malformed(`certificates[${i}] (${c.subject.replace(/\n/g, ', ')}) does not chain to a root of the set`);
+    if (!chainsToRoot(c, 0)) throw malformed(`certificates[${i}] (${c.cert.subject.replace(/\n/g, ', ')}) does not chain to a root of the set`);
   });
   return ders.map((d) => d.toString('base64'));
 }
@@ -302,7 +314,7 @@ export async function withdrawManufacturer(
     if (current.status !== 'active' || !current.active) throw conflict(`manufacturer ${id} is ${current.status}: withdraw it whole`);
     const remaining = current.active.certificates.filter((b64) => fingerprint(b64) !== certificate);
     if (remaining.length === current.active.certificates.length) throw notFound(`manufacturer ${id} has no active certificate ${certificate}`);
-    if (!remaining.some((b64) => selfSigned(new X509Certificate(Buffer.from(b64, 'base64'))))) throw conflict('that is the manufacturer\'s root: withdraw the manufacturer whole');
+    if (!remaining.some(storedRoot)) throw conflict('that is the manufacturer\'s root: withdraw the manufacturer whole');
     const gone = current.active.certificates.filter((b64) => !remaining.includes(b64));
     // A pending change loses the withdrawn certificate too, so approving it cannot bring the certificate back.
     const proposed = current.proposed ? { ...current.proposed, certificates: current.proposed.certificates.filter((b64) => !gone.includes(b64)) } : null;

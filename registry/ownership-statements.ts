@@ -1,7 +1,9 @@
-import { X509Certificate, verify as nodeVerify } from 'node:crypto';
+import { verify as nodeVerify } from 'node:crypto';
 import canonicalize from 'canonicalize';
 import type { Signer } from '../ca/signer.ts';
 import { sha256Hex } from '../ca/digest.ts';
+import { checkCertificate, isKeyRefusal } from '../enroll/certificate-key.ts';
+import type { CheckedKey } from '../enroll/public-key.ts';
 import { conflict, malformed } from '../errors/domain-error.ts';
 import { LOCKS } from '../store/locks.ts';
 import type { Store } from '../store/store.ts';
@@ -91,19 +93,20 @@ export function verifyOwnershipChain(chain: unknown, trusted: readonly Buffer[],
     const at = new Date(s.at);
     if (at.getTime() > now.getTime() + 5 * 60_000) throw malformed(`${where} is dated in the future`);
     let signer: Buffer[];
+    let key: CheckedKey;
     try {
       signer = s.signer.map((b64) => Buffer.from(b64, 'base64'));
-      new X509Certificate(signer[0]!);
-    } catch {
+      ({ key } = checkCertificate(signer[0]!));
+    } catch (err) {
+      if (isKeyRefusal(err)) throw malformed(`${where}.signer has a public key that is refused: ${err.detail}`);
       throw malformed(`${where}.signer is not a certificate`);
     }
     const vouched = options.last !== true || i === statements.length - 1;
     // The signer must have been valid when it signed: a statement is kept for years, its audit key may expire meanwhile.
     checkSigner(signer.slice(0, 1), { anchors: vouched ? [...trusted] : signer.slice(1), withdrawn: new Set() }, at, true, `${where}'s signer`);
-    const certificate = new X509Certificate(signer[0]!);
     let valid = false;
     try {
-      valid = nodeVerify('sha256', signedPart(s), certificate.publicKey, Buffer.from(s.signature, 'base64'));
+      valid = nodeVerify('sha256', signedPart(s), key.key, Buffer.from(s.signature, 'base64'));
     } catch {
       valid = false;
     }

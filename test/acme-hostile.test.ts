@@ -1,10 +1,10 @@
 import { createPublicKey, generateKeyPairSync } from 'node:crypto';
-import { Encoder } from 'cbor-x';
+import { Decoder, Encoder } from 'cbor-x';
 import { expect } from 'chai';
 import { buildAttestation } from '../client/attestation.ts';
 import { startTestServer, type TestServer } from './support/api.ts';
 import { makeDevice, PUBLIC_HOST } from './support/acme-device.ts';
-import { prng } from './support/hostile.ts';
+import { badCertificateKeys, certificateAround, prng } from './support/hostile.ts';
 
 describe('ACME hostile input: mutated attestation objects and JWS bodies give only 4xx problem documents', function () {
   this.timeout(300_000);
@@ -80,6 +80,15 @@ describe('ACME hostile input: mutated attestation objects and JWS bodies give on
       mutations.push([`odd COSE key #${i}`, Buffer.from(encode(object('devid', statement(-7, Buffer.alloc(70), [birth]), authData)))]);
     }
 
+    // The valid attestation with x5c[0], or the intermediate above it, around a key no certificate may carry.
+    const decoded = new Decoder({ useRecords: false, mapsAsObjects: false }).decode(valid) as Map<string, unknown>;
+    for (const [name, key] of badCertificateKeys()) {
+      for (const [where, x5c] of [['x5c[0]', [certificateAround(key), birth]], ['x5c[1]', [birth, certificateAround(key, true)]]] as const) {
+        const attStmt = new Map(decoded.get('attStmt') as Map<string, unknown>).set('x5c', x5c);
+        mutations.push([`${where} with ${name}`, Buffer.from(encode(new Map(decoded).set('attStmt', attStmt)))]);
+      }
+    }
+
     const jws: Array<[string, () => Promise<string>]> = [];
     for (let i = 0; i < 300; i += 1) {
       jws.push([`JWS mutation #${i}`, async () => {
@@ -145,6 +154,16 @@ describe('ACME hostile input: mutated attestation objects and JWS bodies give on
         const answer = await acme.send('POST', url, Buffer.from(Array.from({ length: int(500) }, () => int(256))).toString('latin1'));
         if (answer.status < 400 || answer.status >= 500) failures.push(`${url} random bytes: ${answer.status}`);
       }
+    }
+    // Account keys no key policy takes: off the curve, of the wrong length, too small, of another algorithm.
+    const b64 = (n: number, fill = 1) => Buffer.alloc(n, fill).toString('base64url');
+    const badJwks = [
+      { kty: 'EC', crv: 'P-256', x: b64(32, 0), y: b64(32, 0) }, { kty: 'EC', crv: 'P-256', x: b64(31), y: b64(32) }, { kty: 'EC', crv: 'P-256', x: b64(32, 0xff), y: b64(32, 0xff) },
+      { kty: 'OKP', crv: 'Ed25519', x: b64(31) }, { kty: 'OKP', crv: 'Ed448', x: b64(57) }, { kty: 'RSA', n: b64(128, 0xc5), e: 'AQAB' }, { kty: 'RSA', n: b64(256, 0xc4), e: 'AQAB' },
+    ];
+    for (const jwk of badJwks) {
+      const answer = await acme.send('POST', acme.directory.newAccount, await acme.sign(acme.directory.newAccount, { termsOfServiceAgreed: true }, { jwkKey: acme.accountKey, header: { jwk } }));
+      if (answer.status !== 400 || !String(answer.headers['content-type']).includes('problem+json')) failures.push(`newAccount with jwk ${JSON.stringify(jwk).slice(0, 50)}: ${answer.status}`);
     }
     for (const [method, path] of [['GET', '/acme/new-order'], ['DELETE', '/acme/directory'], ['POST', '/acme/directory'], ['GET', '/acme/%FF'], ['GET', '/acme/renewal-info/!!'], ['GET', `/acme/renewal-info/${'A'.repeat(300)}`], ['PUT', '/acme/new-nonce'], ['GET', '/acme']] as const) {
       const answer = await acme.send(method, `${base}${path}`);

@@ -5,7 +5,8 @@ import { verifyCsr } from '../enroll/csr.ts';
 import { startTestServer, type TestServer } from './support/api.ts';
 import { httpsRequest, type ApiResponse } from './support/https.ts';
 import { makeDeviceKey } from './support/device.ts';
-import { BAD_TEXT, BAD_VALUES, csrAround, oddPublicKeys, prng } from './support/hostile.ts';
+import { certificatePem } from '../ca/pem.ts';
+import { BAD_TEXT, BAD_VALUES, certificateAround, csrAround, oddPublicKeys, prng } from './support/hostile.ts';
 
 /** One hostile request: method, path, raw body and headers as a client could send them. */
 interface Case {
@@ -156,6 +157,8 @@ describe('hostile input: factory, batch, model and reprovision endpoints (no 5xx
       const csr = Buffer.from(csrAround(key)).toString('base64url');
       all.push({ name: `odd key: ${name}`, method: 'POST', path: BIRTH, body: json(birthBody({ csr })) });
       all.push({ name: `odd key in a batch: ${name}`, method: 'POST', path: BATCH, body: json({ requests: [birthBody({ csr })] }) });
+      const root = certificatePem(certificateAround(key, true));
+      all.push({ name: `odd key in a manufacturer's root: ${name}`, method: 'PUT', path: '/operator/v1/manufacturers/hostile-oem', body: json({ certificates: [root], models: ['thermo-2'], crl: null }) });
     }
     const der = Buffer.from(otherCsrDer);
     const encodings = [
@@ -234,6 +237,7 @@ describe('hostile input: factory, batch, model and reprovision endpoints (no 5xx
       [{ name: 'gzip', method: 'POST', path: BIRTH, body: Buffer.from('junk'), headers: { 'content-encoding': 'gzip' } }, 400, 'malformed'],
       [{ name: 'EC params not an OID', method: 'POST', path: BIRTH, body: json(birthBody({ csr: Buffer.from(csrAround(oddPublicKeys().find(([n]) => n === 'EC parameters NULL')![1])).toString('base64url') })) }, 400, 'bad-public-key'],
       [{ name: 'point at infinity', method: 'POST', path: BIRTH, body: json(birthBody({ csr: Buffer.from(csrAround(oddPublicKeys()[0]![1])).toString('base64url') })) }, 400, 'bad-public-key'],
+      [{ name: 'point at infinity in a manufacturer\'s root', method: 'PUT', path: '/operator/v1/manufacturers/hostile-oem', body: json({ certificates: [certificatePem(certificateAround(oddPublicKeys()[0]![1], true))], models: ['thermo-2'], crl: null }) }, 400, 'malformed'],
     ];
     for (const [c, status, type] of cases) {
       const response = await send(c);

@@ -1,8 +1,8 @@
-import { createPublicKey, type JsonWebKey as NodeJwk, type KeyObject } from 'node:crypto';
+import type { KeyObject } from 'node:crypto';
 import { calculateJwkThumbprint, flattenedVerify, type FlattenedJWS } from 'jose';
 import { DomainError } from '../../errors/domain-error.ts';
 import type { AcmeAccountRecord } from '../../store/types.ts';
-import { checkPublicKey, type CheckedKey } from '../public-key.ts';
+import { checkPublicKey, spkiOfJwk, type CheckedKey } from '../public-key.ts';
 import { AcmeProblem, acmeProblem } from './problems.ts';
 import type { AcmeUrls } from './urls.ts';
 
@@ -60,15 +60,9 @@ export async function importAccountKey(jwk: unknown, knownThumbprint?: string): 
   }
   let cached = keyCache.get(thumbprint);
   if (!cached) {
-    let spki: Buffer;
-    try {
-      spki = createPublicKey({ key: members as NodeJwk, format: 'jwk' }).export({ format: 'der', type: 'spki' });
-    } catch {
-      throw new AcmeProblem('badPublicKey', 400, 'jwk is not a valid public key');
-    }
     let checked: CheckedKey;
     try {
-      checked = checkPublicKey(spki);
+      checked = checkPublicKey(spkiOfJwk(members));
     } catch (err) {
       if (err instanceof DomainError) throw new AcmeProblem('badPublicKey', 400, err.detail);
       throw err;

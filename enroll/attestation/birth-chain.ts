@@ -1,9 +1,11 @@
-import { X509Certificate } from 'node:crypto';
+import type { X509Certificate } from 'node:crypto';
 import { AsnConvert } from '@peculiar/asn1-schema';
 import { BasicConstraints, KeyUsage, KeyUsageFlags, SubjectAlternativeName, Certificate as AsnCertificate } from '@peculiar/asn1-x509';
 import * as asn1js from 'asn1js';
 import { OID } from '../../ca/asn1.ts';
 import { sha256Hex } from '../../ca/digest.ts';
+import { checkCertificate, isKeyRefusal } from '../certificate-key.ts';
+import type { CheckedKey } from '../public-key.ts';
 import { AttestationError } from './attestation-object.ts';
 
 /** x5c of a birth certificate: the certificate and at most four intermediates above it. */
@@ -45,6 +47,8 @@ export interface ValidatedBirth {
 interface Parsed {
   der: Buffer;
   cert: X509Certificate;
+  /** The subject public key, checked before node:crypto touched it: links verify with it. */
+  key: CheckedKey;
   asn: AsnCertificate;
   sha256: string;
 }
@@ -78,15 +82,17 @@ function parseCa(der: Buffer, what: string): Parsed {
 function issuedBy(child: Parsed, issuer: Parsed): boolean {
   const key = `${child.sha256}>${issuer.sha256}`;
   if (verifiedLinks.has(key)) return true;
-  const ok = child.cert.checkIssued(issuer.cert) && child.cert.verify(issuer.cert.publicKey);
+  const ok = child.cert.checkIssued(issuer.cert) && child.cert.verify(issuer.key.key);
   if (ok && parsedCas.get(child.sha256) === child) remember(verifiedLinks, key);
   return ok;
 }
 
 function parse(der: Buffer, what: string): Parsed {
   try {
-    return { der, cert: new X509Certificate(der), asn: AsnConvert.parse(der, AsnCertificate), sha256: sha256Hex(der) };
-  } catch {
+    const { cert, key } = checkCertificate(der);
+    return { der, cert, key, asn: AsnConvert.parse(der, AsnCertificate), sha256: sha256Hex(der) };
+  } catch (err) {
+    if (isKeyRefusal(err)) throw new AttestationError('check 1 (chain)', `${what} has a public key that is refused: ${err.detail}`);
     throw new AttestationError('check 1 (chain)', `${what} is not an X.509 certificate`);
   }
 }

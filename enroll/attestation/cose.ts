@@ -1,6 +1,5 @@
-import { createPublicKey, type JsonWebKey } from 'node:crypto';
 import { DomainError } from '../../errors/domain-error.ts';
-import { checkPublicKey, type CheckedKey } from '../public-key.ts';
+import { checkPublicKey, spkiOfJwk, type CheckedKey } from '../public-key.ts';
 import { AttestationError } from './attestation-object.ts';
 
 /** COSE algorithms (RFC 9053) a device may attest with, and the key each needs. */
@@ -24,7 +23,7 @@ const bytes = (value: unknown, length?: number): value is Buffer => value instan
 export function publicKeyFromCose(cose: Map<number, unknown>): CheckedKey {
   const fail = (detail: string) => new AttestationError('credentialPublicKey', detail);
   const kty = cose.get(1);
-  let jwk: JsonWebKey;
+  let jwk: Record<string, string>;
   if (kty === 2) {
     const curve = EC_CURVES[cose.get(-1) as number];
     const x = cose.get(-2);
@@ -43,15 +42,9 @@ export function publicKeyFromCose(cose: Map<number, unknown>): CheckedKey {
   } else {
     throw fail('kty must be 2 (EC2), 1 (OKP) or 3 (RSA)');
   }
-  let spki: Buffer;
-  try {
-    spki = createPublicKey({ key: jwk, format: 'jwk' }).export({ format: 'der', type: 'spki' });
-  } catch {
-    throw fail('is not a valid public key (an EC point must be on its curve)');
-  }
   let key: CheckedKey;
   try {
-    key = checkPublicKey(spki);
+    key = checkPublicKey(spkiOfJwk(jwk));
   } catch (err) {
     if (err instanceof DomainError) throw fail(err.detail);
     throw err;

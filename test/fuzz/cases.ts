@@ -1,4 +1,5 @@
-import { BAD_TEXT, BAD_VALUES, prng } from '../support/hostile.ts';
+import { certificatePem } from '../../ca/pem.ts';
+import { BAD_TEXT, BAD_VALUES, badCertificateKeys, certificateAround, csrAround, prng } from '../support/hostile.ts';
 
 /** One hostile request: sent exactly as built. `auth` picks a real token of that role, or none. */
 export interface FuzzCase {
@@ -46,6 +47,32 @@ function endpoints(t: FuzzTargets): Array<[method: string, path: string, auth?: 
   ];
 }
 
+/**
+ * A well-formed body around a key no certificate may carry (the EC point at
+ * infinity, a point off the curve, a truncated one...), for the endpoints
+ * that take a CSR, a certificate or a JWK; undefined for the others.
+ */
+function badKeyBody(path: string, key: Buffer): string | undefined {
+  const csr = csrAround(key).toString('base64url');
+  const certificate = certificateAround(key, true);
+  const pem = certificatePem(certificate);
+  const birth = { serial: 'SN-FUZZ-KEY', model: 'fuzz-model', batch: 'fuzz-batch', csr };
+  if (path.endsWith('/birth-certificates')) return JSON.stringify(birth);
+  if (path.endsWith('/birth-certificates/batch')) return JSON.stringify({ requests: [birth] });
+  if (path.endsWith('/certificate')) return JSON.stringify({ csr });
+  if (path === '/operator/v1/manufacturers/fuzz-oem') return JSON.stringify({ certificates: [pem], models: ['fuzz-model'], crl: null });
+  if (path.endsWith('/manifests')) return JSON.stringify({ devices: [{ serial: 'SN-FUZZ-KEY', model: 'fuzz-model', birthCertificateSha256: '0'.repeat(64), birthCertificate: pem }], signature: 'AAAA', signer: pem });
+  if (path === '/operator/v1/ownership-statements') {
+    const statement = { type: 'devid-ca ownership statement', version: 1, device: 'SN-FUZZ-KEY', birthCertificateSha256: '0'.repeat(64), from: null, to: 'x', at: new Date().toISOString(), previous: null, signer: [certificate.toString('base64')], signature: 'AAAA' };
+    return JSON.stringify({ statements: [statement], manufacturer: 'fuzz-oem', model: 'fuzz-model' });
+  }
+  if (path === '/acme/new-account') {
+    const header = { alg: 'ES256', nonce: 'AAAA', url: path, jwk: { kty: 'EC', crv: 'P-256', x: key.subarray(-32).toString('base64url'), y: key.subarray(-32).toString('base64url') } };
+    return JSON.stringify({ protected: Buffer.from(JSON.stringify(header)).toString('base64url'), payload: Buffer.from('{}').toString('base64url'), signature: Buffer.alloc(64).toString('base64url') });
+  }
+  return undefined;
+}
+
 /** Paths and query strings no route expects: traversal, encodings, sizes, odd characters. */
 const ODD_SEGMENTS = ['..%2f..%2fetc%2fpasswd', '%00', '%ff%fe', '%', '%2', 'a'.repeat(3000), '\u00e9', '%C0%AE%C0%AE', '.', '..', '~', '%0d%0aX-Injected:%201', '{{7*7}}', '<script>', "'or'1'='1"];
 const PREFIXES = ['/factory/v1/', '/operator/v1/devices/', '/operator/v1/manufacturers/', '/operator/v1/certificates/', '/audit/v1/devices/', '/acme/', '/acme/renewal-info/', '/ocsp/', '/crl/', '/ca/', '/console/assets/', '/console/v1/devices?q=', '/operator/v1/devices?owner='];
@@ -70,14 +97,17 @@ export function fuzzCases(targets: FuzzTargets, count: number, seed: number): Fu
     signature: bytes(int(96)).toString('base64url'),
   });
   const list = endpoints(targets);
+  const badKeys = badCertificateKeys();
   const cases: FuzzCase[] = [];
   while (cases.length < count) {
     const [method, path, auth] = pick(list);
     const acme = path.startsWith('/acme');
     const type = acme ? 'application/jose+json' : path === '/ocsp' ? 'application/ocsp-request' : 'application/json';
     const n = cases.length;
-    const kind = int(10);
+    const kind = int(11);
     const base = { method, path, ...(auth ? { auth } : {}) };
+    const [keyName, key] = pick(badKeys);
+    const keyBody = kind === 10 ? badKeyBody(path, key) : undefined;
     if (kind === 0) cases.push({ ...base, name: `#${n} random bytes`, headers: { 'content-type': type }, body: bytes(int(4000)) });
     else if (kind <= 3) cases.push({ ...base, name: `#${n} random JSON`, headers: { 'content-type': type }, body: JSON.stringify(randomJson()) });
     else if (kind === 4 && acme) cases.push({ ...base, name: `#${n} JWS-shaped`, headers: { 'content-type': type }, body: jwsLike() });
@@ -86,6 +116,7 @@ export function fuzzCases(targets: FuzzTargets, count: number, seed: number): Fu
     else if (kind === 6) cases.push({ ...base, name: `#${n} bad token`, headers: { 'content-type': type, authorization: pick(['Bearer ', 'Bearer devid_zz_zz', `Bearer devid_${'0'.repeat(16)}_${'A'.repeat(43)}`, 'Basic YTpi', 'Bearer \u00ff', `Bearer ${'x'.repeat(5000)}`]) }, body: '{}' });
     else if (kind === 7) cases.push({ name: `#${n} odd path`, method: pick(['GET', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS']), path: `${pick(PREFIXES)}${pick(ODD_SEGMENTS)}` });
     else if (kind === 8) cases.push({ ...base, name: `#${n} deep nesting`, headers: { 'content-type': type }, body: `${'['.repeat(3000 + int(5000))}${']'.repeat(10)}` });
+    else if (keyBody) cases.push({ ...base, name: `#${n} ${keyName}`, headers: { 'content-type': type }, body: keyBody });
     else cases.push({ ...base, name: `#${n} odd cookie`, headers: { 'content-type': type, cookie: `__Host-devid-session=${bytes(int(60)).toString('base64url')}` }, body: JSON.stringify(randomJson()) });
   }
   return cases;

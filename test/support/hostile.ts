@@ -1,5 +1,7 @@
-import { randomBytes } from 'node:crypto';
-import { bitString, explicit, oid, sequence, tlv, unsignedInteger } from '../../ca/der.ts';
+import { randomBytes, sign as nodeSign } from 'node:crypto';
+import { AsnConvert } from '@peculiar/asn1-schema';
+import { Certificate, SubjectPublicKeyInfo, TBSCertificate } from '@peculiar/asn1-x509';
+import { bitString, explicit, extension, name, oid, sequence, time, tlv, TRUE, unsignedInteger } from '../../ca/der.ts';
 
 /** Values wrong for a free-text field (a reason, a manufacturer): types, blanks, sizes, control characters, lone surrogates. */
 export const BAD_TEXT: unknown[] = [
@@ -93,4 +95,37 @@ export function oddPublicKeys(): Array<[string, Buffer]> {
 export function csrAround(publicKeyInfo: Buffer, signatureAlgorithm = '1.2.840.10045.4.3.2'): Buffer {
   const info = sequence(unsignedInteger(Buffer.from([0])), sequence(), publicKeyInfo, explicit(0));
   return sequence(info, sequence(oid(signatureAlgorithm)), bitString(sequence(unsignedInteger(randomBytes(32)), unsignedInteger(randomBytes(32)))));
+}
+
+/**
+ * An X.509 certificate around any SubjectPublicKeyInfo (a CA, with
+ * basicConstraints, when `ca`), with a signature that cannot verify: what an
+ * endpoint that takes certificates must refuse before it verifies anything.
+ */
+export function certificateAround(publicKeyInfo: Buffer, ca = false): Buffer {
+  const now = Date.now();
+  const subject = name([['2.5.4.3', 'utf8', 'hostile']]);
+  const extensions = ca ? [explicit(3, sequence(extension('2.5.29.19', true, sequence(TRUE))))] : [];
+  const tbs = sequence(explicit(0, unsignedInteger(Buffer.from([2]))), unsignedInteger(randomBytes(16)), sequence(oid('1.2.840.10045.4.3.2')), subject,
+    sequence(time(new Date(now - 3_600_000)), time(new Date(now + 86_400_000))), subject, publicKeyInfo, ...extensions);
+  return sequence(tbs, sequence(oid('1.2.840.10045.4.3.2')), bitString(sequence(unsignedInteger(randomBytes(32)), unsignedInteger(randomBytes(32)))));
+}
+
+/** Subject public keys that OpenSSL parses (the point at infinity) or refuses, each one a certificate may carry. */
+export function badCertificateKeys(): Array<[string, Buffer]> {
+  const wanted = ['EC point at infinity (00)', 'EC point (0,0), not on the curve', 'EC point one byte short', 'EC compressed x all ones', 'EC x = p, y = p', 'RSA 1024-bit modulus', 'RSA even modulus', 'Ed25519 31 bytes', 'an unknown algorithm'];
+  return oddPublicKeys().filter(([name]) => wanted.includes(name));
+}
+
+/**
+ * `certificate` with its subject public key swapped for `publicKeyInfo` and
+ * signed again with `issuerKeyPem` (ECDSA with SHA-256), as a careless CA
+ * that certifies whatever key a request carries would: every other field,
+ * the extensions included, stays as its issuer made it.
+ */
+export function withSubjectKey(certificate: Buffer, publicKeyInfo: Buffer, issuerKeyPem: string): Buffer {
+  const parsed = AsnConvert.parse(certificate, Certificate);
+  const tbsCertificate = new TBSCertificate({ ...parsed.tbsCertificate, subjectPublicKeyInfo: AsnConvert.parse(publicKeyInfo, SubjectPublicKeyInfo) });
+  const signatureValue = Uint8Array.from(nodeSign('sha256', Buffer.from(AsnConvert.serialize(tbsCertificate)), issuerKeyPem)).buffer;
+  return Buffer.from(AsnConvert.serialize(new Certificate({ tbsCertificate, signatureAlgorithm: parsed.signatureAlgorithm, signatureValue })));
 }
