@@ -10,6 +10,7 @@ import * as support from './008_support.ts';
 import * as consoleSessions from './009_console.ts';
 import * as auditPending from './010_audit_pending.ts';
 import * as manufacturers from './011_manufacturers.ts';
+import * as ocspResponders from './012_ocsp_responders.ts';
 
 /** Every schema step in order; knex records each by name once applied. */
 export const MIGRATIONS: ReadonlyArray<[string, Knex.Migration]> = [
@@ -24,4 +25,5 @@ export const MIGRATIONS: ReadonlyArray<[string, Knex.Migration]> = [
   ['009_console', consoleSessions],
   ['010_audit_pending', auditPending],
   ['011_manufacturers', manufacturers],
+  ['012_ocsp_responders', ocspResponders],
 ];
