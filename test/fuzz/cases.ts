@@ -1,4 +1,4 @@
-import { BAD_TEXT, BAD_VALUES, prng } from '../support/hostile.ts';
+import { BAD_TEXT, BAD_VALUES, NON_DER_SERIALS, ocspRequestWithSerial, prng } from '../support/hostile.ts';
 
 /** One hostile request: sent exactly as built. `auth` picks a real token of that role, or none. */
 export interface FuzzCase {
@@ -78,7 +78,10 @@ export function fuzzCases(targets: FuzzTargets, count: number, seed: number): Fu
     const n = cases.length;
     const kind = int(10);
     const base = { method, path, ...(auth ? { auth } : {}) };
-    if (kind === 0) cases.push({ ...base, name: `#${n} random bytes`, headers: { 'content-type': type }, body: bytes(int(4000)) });
+    if (kind <= 1 && path === '/ocsp') {
+      const [what, serial] = pick(NON_DER_SERIALS);
+      cases.push({ ...base, name: `#${n} OCSP CertID serial: ${what}`, headers: { 'content-type': type }, body: ocspRequestWithSerial(bytes(20), bytes(20), serial) });
+    } else if (kind === 0) cases.push({ ...base, name: `#${n} random bytes`, headers: { 'content-type': type }, body: bytes(int(4000)) });
     else if (kind <= 3) cases.push({ ...base, name: `#${n} random JSON`, headers: { 'content-type': type }, body: JSON.stringify(randomJson()) });
     else if (kind === 4 && acme) cases.push({ ...base, name: `#${n} JWS-shaped`, headers: { 'content-type': type }, body: jwsLike() });
     else if (kind === 4) cases.push({ ...base, name: `#${n} odd content type`, headers: { 'content-type': pick(['text/plain', 'application/x-www-form-urlencoded', 'multipart/form-data; boundary=x', 'application/json; charset=utf-16', '']) }, body: '{}' });
