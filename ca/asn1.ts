@@ -17,6 +17,8 @@ export const OID = {
   permanentIdentifier: '1.3.6.1.5.5.7.8.3', // RFC 4043
   clientAuth: '1.3.6.1.5.5.7.3.2',
   serverAuth: '1.3.6.1.5.5.7.3.1',
+  ocspSigning: '1.3.6.1.5.5.7.3.9', // RFC 6960 4.2.2.2
+  ocspNoCheck: '1.3.6.1.5.5.7.48.1.5', // RFC 6960 4.2.2.2.1
 } as const;
 
 /** GeneralName otherName: [0] IMPLICIT SEQUENCE { type-id OID, value [0] EXPLICIT ANY }. */

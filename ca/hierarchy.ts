@@ -88,7 +88,8 @@ export class KeyCeremony {
   }
 
   async undo(store: HierarchyStore): Promise<KeyHandle[]> {
-    const recorded = new Set((await store.caCertificates.all()).map((r) => r.keyId.toString('hex')));
+    const recorded = await store.ocspResponders.keyIds();
+    for (const record of await store.caCertificates.all()) recorded.add(record.keyId.toString('hex'));
     const orphans = this.created.filter((key) => !recorded.has(key.id.toString('hex')));
     for (const key of orphans) await this.provider.destroyKey(key);
     return orphans;

@@ -118,7 +118,7 @@ export class Issuer {
     return built;
   }
 
-  /** Signs a CA certificate (an intermediate, the audit key's) with @peculiar/x509: ceremonies only. */
+  /** Signs a certificate with @peculiar/x509 outside the issuance pipeline: an intermediate or the audit key's (ceremonies), an OCSP responder's. */
   async signCaCertificate(template: CertificateTemplate): Promise<x509.X509Certificate> {
     return signWithKey(this.key, this.crypto, this.certificate.subjectName, template);
   }

@@ -11,6 +11,7 @@ import * as consoleSessions from './009_console.ts';
 import * as auditPending from './010_audit_pending.ts';
 import * as manufacturers from './011_manufacturers.ts';
 import * as enrollmentHardening from './012_enrollment_hardening.ts';
+import * as ocspResponders from './013_ocsp_responders.ts';
 
 /** Every schema step in order; knex records each by name once applied. */
 export const MIGRATIONS: ReadonlyArray<[string, Knex.Migration]> = [
@@ -26,4 +27,5 @@ export const MIGRATIONS: ReadonlyArray<[string, Knex.Migration]> = [
   ['010_audit_pending', auditPending],
   ['011_manufacturers', manufacturers],
   ['012_enrollment_hardening', enrollmentHardening],
+  ['013_ocsp_responders', ocspResponders],
 ];

@@ -16,6 +16,18 @@ export const HASH_ALGORITHMS: Record<CertIdHash, Buffer> = {
   sha256: sequence(oid(HASH_OIDS.sha256), NULL),
 };
 
+/**
+ * The serial of a CertID as the certificates table keeps it (lowercase hex
+ * of the magnitude), or undefined unless its INTEGER contents are DER
+ * (X.690 8.3.2: not empty, no redundant leading 0x00 or 0xFF) and not
+ * negative (RFC 5280 4.1.2.2): such a request is malformed.
+ */
+export function serialOfInteger(contents: Uint8Array): string | undefined {
+  if (contents.length === 0 || contents[0]! & 0x80) return undefined;
+  if (contents[0] === 0 && contents.length > 1 && !(contents[1]! & 0x80)) return undefined;
+  return Buffer.from(contents[0] === 0 && contents.length > 1 ? contents.subarray(1) : contents).toString('hex');
+}
+
 export function hashOfOid(dotted: string): CertIdHash | undefined {
   return CERT_ID_HASHES.find((hash) => HASH_OIDS[hash] === dotted);
 }
@@ -29,8 +41,6 @@ export interface IssuerHashes {
 /** How requests name an issuer: its name and key hashed with each CertID hash (RFC 6960 4.1.1). */
 export class IssuerCertIds {
   readonly hashes: Record<CertIdHash, IssuerHashes>;
-  /** ResponderID byKey: SHA-1 of the issuer's key (RFC 6960 4.2.1), which is also its SKI. */
-  readonly responderKeyHash: Buffer;
 
   constructor(readonly issuer: Issuer) {
     const key = subjectPublicKeyBits(issuer.record.publicKey);
@@ -39,11 +49,14 @@ export class IssuerCertIds {
       sha1: { nameHash: digest('sha1', issuer.subjectDer), keyHash: digest('sha1', key) },
       sha256: { nameHash: digest('sha256', issuer.subjectDer), keyHash: digest('sha256', key) },
     };
-    this.responderKeyHash = this.hashes.sha1.keyHash;
   }
 }
 
-/** Finds the issuer a CertID names, by hash algorithm and the two issuer hashes. */
+/**
+ * Finds the issuer a CertID names, by hash algorithm and the two issuer
+ * hashes, among the CAs this responder answers for (never the root: the
+ * status of what it signs is on its CRL).
+ */
 export class IssuerDirectory {
   private readonly byHashes = new Map<string, IssuerCertIds>();
   private readonly byId = new Map<number, IssuerCertIds>();
@@ -71,10 +84,10 @@ export class IssuerDirectory {
     for (const { prefix, issuerId } of this.prefixes) {
       if (contents.length <= prefix.length + 2 || !contents.subarray(0, prefix.length).equals(prefix)) continue;
       const integer = contents.subarray(prefix.length);
-      if (integer[0] !== 0x02 || integer[1]! > 0x7f || integer[1] !== integer.length - 2 || integer[1] === 0) return undefined;
-      const value = integer.subarray(2);
-      if (value[0]! & 0x80) return undefined;
-      return { issuerId, serial: (value[0] === 0 && value.length > 1 ? value.subarray(1) : value).toString('hex') };
+      if (integer[0] !== 0x02 || integer[1]! > 0x7f || integer[1] !== integer.length - 2) return undefined;
+      // Not DER, or negative: the parser's path answers malformedRequest.
+      const serial = serialOfInteger(integer.subarray(2));
+      return serial === undefined ? undefined : { issuerId, serial };
     }
     return undefined;
   }
@@ -85,11 +98,6 @@ export class IssuerDirectory {
 
   get(issuerId: number): IssuerCertIds | undefined {
     return this.byId.get(issuerId);
-  }
-
-  /** The CAs whose keys are in the token: the ones whose responses can be signed here. */
-  onlineIssuerIds(): number[] {
-    return [...this.byId.values()].filter((ids) => ids.issuer.online).map((ids) => ids.issuer.id);
   }
 }
 

@@ -58,13 +58,18 @@ export function singleResponse(certId: Buffer, status: CertStatus, thisUpdate: D
   return sequence(certId, certStatus(status), generalizedTime(thisUpdate), explicit(0, generalizedTime(nextUpdate)));
 }
 
-/** ResponseData (v1, responder by key hash, no extensions: request nonces are ignored, RFC 5019 4). */
+/** ResponseData (v1, responder by key hash of the responder's key, no extensions: request nonces are ignored, RFC 5019 4). */
 export function responseData(responderKeyHash: Buffer, producedAt: Date, singles: readonly Buffer[]): Buffer {
   return sequence(explicit(2, octetString(responderKeyHash)), generalizedTime(producedAt), sequence(...singles));
 }
 
-/** OCSPResponse { successful, responseBytes { id-pkix-ocsp-basic, BasicOCSPResponse } } around a signed ResponseData. */
-export function basicResponse(tbs: Buffer, signed: TbsSignature): Buffer {
-  const basic = sequence(tbs, signed.algorithm, bitString(signed.signature));
+/**
+ * OCSPResponse { successful, responseBytes { id-pkix-ocsp-basic, BasicOCSPResponse } }
+ * around a signed ResponseData; `certs` carries a delegated responder's certificate (RFC 6960 4.2.2.2).
+ */
+export function basicResponse(tbs: Buffer, signed: TbsSignature, certs: readonly Buffer[] = []): Buffer {
+  const basic = certs.length === 0
+    ? sequence(tbs, signed.algorithm, bitString(signed.signature))
+    : sequence(tbs, signed.algorithm, bitString(signed.signature), explicit(0, sequence(...certs)));
   return sequence(tlv(0x0a, Buffer.from([0])), explicit(0, sequence(BASIC, octetString(basic))));
 }

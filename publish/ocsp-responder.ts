@@ -8,10 +8,10 @@ import type { Store } from '../store/store.ts';
 import type { Logger } from '../server/logger.ts';
 import { PROBLEM } from '../server/http/problem.ts';
 import { BodyTooLarge, readBody } from '../server/http/read-body.ts';
-import { CERT_ID_HASHES, hashOfOid, type IssuerDirectory } from './cert-ids.ts';
+import { CERT_ID_HASHES, hashOfOid, serialOfInteger, type IssuerCertIds, type IssuerDirectory } from './cert-ids.ts';
 import { ocspErrorResponse, responseStatusOf, singleResponse, type CertStatus } from './ocsp-der.ts';
 import { certIdOfRequest } from './ocsp-request.ts';
-import { statusOf, OCSP_VALIDITY_MS, type OcspSigner } from './ocsp-signer.ts';
+import { NoResponderError, statusOf, OCSP_VALIDITY_MS, type OcspSigner } from './ocsp-signer.ts';
 
 /** RFC 6960 A.1 requests are small; a few KiB is generous. */
 const BODY_LIMIT = 16 * 1024;
@@ -62,6 +62,13 @@ function cachedResponse(der: Buffer, thisUpdate: Date, nextUpdate: Date): Cached
  * goes through @peculiar/asn1-ocsp, the database, and for several CertIDs
  * or an unknown serial a signature made on the spot, bounded per second.
  * Answering never writes to the database.
+ *
+ * One rule for what a request may learn (RFC 6960 2.2, 2.3): a CertID
+ * whose issuer is not a CA we answer for (a stranger, or the root, whose
+ * key stays offline) is `unauthorized`, before any lookup; for our CAs the
+ * answer is signed `good`, `revoked` or `unknown`, and a serial issued by
+ * another of our CAs is looked up, refused and answered exactly as one that
+ * exists nowhere.
  */
 export class OcspResponder {
   private readonly cache = new Map<string, CachedResponse>();
@@ -137,7 +144,7 @@ export class OcspResponder {
       }
       return await this.slowAnswer(request);
     } catch (err) {
-      if (isHsmUnavailable(err)) return { der: ocspErrorResponse('tryLater') };
+      if (isHsmUnavailable(err) || err instanceof NoResponderError) return { der: ocspErrorResponse('tryLater') };
       this.logger.error({ err }, 'OCSP answer failed');
       return { der: ocspErrorResponse('internalError') };
     }
@@ -204,8 +211,8 @@ export class OcspResponder {
     const key = certId.toString('latin1');
     const absentUntil = this.absent.get(key);
     if (absentUntil !== undefined && absentUntil > Date.now()) return undefined;
-    const presigned = await this.store.ocsp.find(named.serial);
-    if (!presigned || presigned.issuerId !== named.issuerId) {
+    const presigned = await this.store.ocsp.find(named.serial, named.issuerId);
+    if (!presigned) {
       // A serial nobody issued is asked for again and again by a scanner: not a query each time.
       this.rememberAbsent(key);
       return undefined;
@@ -224,23 +231,29 @@ export class OcspResponder {
     }
     const requests = parsed.tbsRequest.requestList;
     if (requests.length === 0 || requests.length > MAX_CERT_IDS) return { der: ocspErrorResponse('malformedRequest') };
+    // What the request names is checked before anything is spent: the parser takes any INTEGER, we take DER serials only.
+    const asked: Array<{ certIdDer: Buffer; serial: string }> = [];
+    let ids: IssuerCertIds | undefined;
+    for (const { reqCert } of requests) {
+      const serial = serialOfInteger(new Uint8Array(reqCert.serialNumber));
+      if (serial === undefined) return { der: ocspErrorResponse('malformedRequest') };
+      const hash = hashOfOid(reqCert.hashAlgorithm.algorithm);
+      const named = hash && this.directory.find(hash, Buffer.from(reqCert.issuerNameHash.buffer), Buffer.from(reqCert.issuerKeyHash.buffer));
+      // Not a CA we answer for (a stranger, the root), or several of them in one request: RFC 6960 2.3.
+      if (!named || (ids && ids !== named)) return { der: ocspErrorResponse('unauthorized') };
+      ids = named;
+      asked.push({ certIdDer: Buffer.from(AsnConvert.serialize(reqCert)), serial });
+    }
     const now = this.clock();
     // What reaches here is signed on the spot (a CertID of ours with a response was answered from memory or by load):
     // the budget is taken before any database read, so a flood costs neither the HSM nor the database.
     if (!this.takeToken(now)) return { der: ocspErrorResponse('tryLater') };
+    const issuerId = ids!.issuer.id;
     const singles: Array<{ certIdDer: Buffer; status: CertStatus }> = [];
-    let issuerIds;
-    for (const { reqCert } of requests) {
-      const hash = hashOfOid(reqCert.hashAlgorithm.algorithm);
-      const ids = hash && this.directory.find(hash, Buffer.from(reqCert.issuerNameHash.buffer), Buffer.from(reqCert.issuerKeyHash.buffer));
-      // Not one of our CAs, or several of them in one request: RFC 6960 2.3.
-      if (!ids || (issuerIds && issuerIds !== ids)) return { der: ocspErrorResponse('unauthorized') };
-      issuerIds = ids;
-      const serial = Buffer.from(reqCert.serialNumber).toString('hex').replace(/^(00)+(?=[0-9a-f]{2})/, '');
-      const certIdDer = Buffer.from(AsnConvert.serialize(reqCert));
-      const certificate = await this.store.certificates.byIssuerAndSerial(ids.issuer.id, serial);
-      if (requests.length === 1 && certificate) {
-        const presigned = await this.store.ocsp.find(serial);
+    for (const { certIdDer, serial } of asked) {
+      const certificate = await this.store.certificates.byIssuerAndSerial(issuerId, serial);
+      if (asked.length === 1 && certificate) {
+        const presigned = await this.store.ocsp.find(serial, issuerId);
         if (!presigned?.sha1) return { der: ocspErrorResponse('tryLater') };
         this.accept([presigned], true);
         const hit = this.cache.get(certIdDer.toString('latin1'));
@@ -248,7 +261,7 @@ export class OcspResponder {
       }
       singles.push({ certIdDer, status: certificate ? statusOf(certificate) : { status: 'unknown' } });
     }
-    return this.signOnDemand(issuerIds!, singles, now);
+    return this.signOnDemand(ids!, singles, now);
   }
 
   private fresh(entry: CachedResponse | undefined): CachedResponse | undefined {
@@ -262,11 +275,11 @@ export class OcspResponder {
   }
 
   /** Several CertIDs, a CertID written differently from ours, or an unknown serial: signed now, if the budget allows. */
-  private async signOnDemand(ids: NonNullable<ReturnType<IssuerDirectory['get']>>, singles: Array<{ certIdDer: Buffer; status: CertStatus }>, now: Date): Promise<Answer> {
+  private async signOnDemand(ids: IssuerCertIds, singles: Array<{ certIdDer: Buffer; status: CertStatus }>, now: Date): Promise<Answer> {
     const unknownKey = singles.length === 1 && singles[0]!.status.status === 'unknown' ? singles[0]!.certIdDer.toString('latin1') : undefined;
     const known = unknownKey ? this.unknown.get(unknownKey) : undefined;
     if (known && known.nextUpdateMs > now.getTime()) return { der: known.der, cached: known };
-    if (!ids.issuer.online) return { der: ocspErrorResponse('tryLater') };
+    if (!this.signer.canSign(ids.issuer.id)) return { der: ocspErrorResponse('tryLater') };
     const thisUpdate = new Date(Math.floor(now.getTime() / 1000) * 1000);
     const nextUpdate = new Date(thisUpdate.getTime() + OCSP_VALIDITY_MS);
     const der = await this.signer.sign(ids, singles.map((s) => singleResponse(s.certIdDer, s.status, thisUpdate, nextUpdate)), thisUpdate);

@@ -4,6 +4,7 @@ import type { OcspResponseRecord, OcspSubject } from '../store/ocsp-store.ts';
 import type { Store } from '../store/store.ts';
 import { CERT_ID_HASHES, HASH_ALGORITHMS, type CertIdHash, type IssuerCertIds, type IssuerDirectory } from './cert-ids.ts';
 import { basicResponse, certIdDer, responseData, singleResponse, type CertStatus } from './ocsp-der.ts';
+import type { OcspResponders } from './ocsp-responders.ts';
 
 /** Pre-signed responses are valid 4 days and signed again after 2 (SPEC section 6). */
 export const OCSP_VALIDITY_MS = 4 * 24 * 3600 * 1000;
@@ -15,9 +16,15 @@ export function statusOf(subject: Pick<OcspSubject, 'revokedAt' | 'revocationRea
   return subject.revokedAt ? { status: 'revoked', revokedAt: subject.revokedAt, reason: subject.revocationReason ?? 0 } : { status: 'good' };
 }
 
+/** The CA has no responder that can sign here now (its key is not in this token, or it ends too soon). */
+export class NoResponderError extends Error {
+  override readonly name = 'NoResponderError';
+}
+
 /**
- * Signs OCSP responses in the HSM with the issuing CA's key (RFC 6960
- * basic responses, no delegated responder): one per CertID hash for every
+ * Signs OCSP responses in the HSM with the issuing CA's delegated responder
+ * key (RFC 6960 basic responses, RFC 6960 4.2.2.2; the responder's
+ * certificate rides along in `certs`): one per CertID hash for every
  * certificate, at issuance, at revocation and before nextUpdate, so that
  * answering a request is a lookup. Also signs the rare answers that cannot
  * be made in advance (several certificates in one request, unknown serials).
@@ -25,12 +32,24 @@ export function statusOf(subject: Pick<OcspSubject, 'revokedAt' | 'revocationRea
 export class OcspSigner implements OcspPresigner {
   constructor(
     private readonly directory: IssuerDirectory,
+    private readonly responders: OcspResponders,
     private readonly clock: () => Date,
   ) {}
 
-  /** Both responses (SHA-1 and SHA-256 CertIDs) for a certificate's current status. */
+  /** Whether responses for this CA can be signed here now. */
+  canSign(issuerId: number): boolean {
+    return this.responders.get(issuerId) !== undefined;
+  }
+
+  /**
+   * Both responses (SHA-1 and SHA-256 CertIDs) for a certificate's current
+   * status; without a responder here, a row left for the background signer.
+   */
   async presign(subject: OcspSubject): Promise<OcspResponseRecord> {
     const ids = this.issuer(subject.issuerId);
+    if (!this.canSign(subject.issuerId)) {
+      return { serial: subject.serial, issuerId: subject.issuerId, notAfter: subject.notAfter, sha1: null, sha256: null, thisUpdate: null, nextUpdate: null };
+    }
     const now = this.clock();
     const thisUpdate = wholeSeconds(now);
     const nextUpdate = new Date(thisUpdate.getTime() + OCSP_VALIDITY_MS);
@@ -46,8 +65,10 @@ export class OcspSigner implements OcspPresigner {
 
   /** A response made on request: its SingleResponses, signed now. */
   async sign(ids: IssuerCertIds, singles: readonly Buffer[], producedAt: Date): Promise<Buffer> {
-    const tbs = responseData(ids.responderKeyHash, producedAt, singles);
-    return basicResponse(tbs, await ids.issuer.signTbs(tbs));
+    const responder = this.responders.get(ids.issuer.id);
+    if (!responder) throw new NoResponderError(`no OCSP responder for the ${ids.issuer.slug} CA in this process`);
+    const tbs = responseData(responder.keyHash, producedAt, singles);
+    return basicResponse(tbs, await responder.signer.sign(tbs), [responder.record.der]);
   }
 
   certId(ids: IssuerCertIds, hash: CertIdHash, serial: Buffer): Buffer {
@@ -63,7 +84,7 @@ export class OcspSigner implements OcspPresigner {
     const now = this.clock();
     await store.ocsp.deleteExpired(now);
     return store.transaction(async (tx) => {
-      const due = await tx.ocsp.due(now, new Date(now.getTime() - OCSP_REFRESH_AFTER_MS), this.directory.onlineIssuerIds(), limit);
+      const due = await tx.ocsp.due(now, this.responders.refreshBefore(new Date(now.getTime() - OCSP_REFRESH_AFTER_MS)), limit);
       const signed: OcspResponseRecord[] = [];
       for (const subject of due) {
         signed.push(await this.presign(subject));

@@ -1,6 +1,8 @@
 import type { Hierarchy } from '../ca/hierarchy.ts';
 import type { Issuer } from '../ca/issuer.ts';
 import { isHsmUnavailable } from '../hsm/errors.ts';
+import type { KeyProvider } from '../hsm/provider.ts';
+import type { AuditLog } from '../registry/audit-log.ts';
 import type { RevocationListener } from '../registry/revocation-service.ts';
 import type { CrlRecord } from '../store/crl-store.ts';
 import type { OcspResponseRecord } from '../store/ocsp-store.ts';
@@ -9,6 +11,7 @@ import type { Logger } from '../server/logger.ts';
 import { IssuerDirectory } from './cert-ids.ts';
 import { CrlPublisher, DEFAULT_CRL_POLICY, type CrlPolicy } from './crl-publisher.ts';
 import { OcspResponder } from './ocsp-responder.ts';
+import { OcspResponders, RESPONDER_CHECK_MS, ocspIssuers } from './ocsp-responders.ts';
 import { OcspSigner, YIELD_EVERY } from './ocsp-signer.ts';
 
 /** The background signer looks for stale and due OCSP responses, and for other processes' new ones, this often. */
@@ -25,6 +28,13 @@ const OCSP_ROUND = 500;
 const SYNC_OVERLAP_MS = 30_000;
 const SYNC_PAGE = 5000;
 
+/** What making OCSP responders takes: the token, and the audit log that records each new responder key. */
+export interface ResponderKeys {
+  provider: KeyProvider;
+  crypto: Crypto;
+  audit: AuditLog;
+}
+
 /** A CRL as served: its bytes and what the HTTP headers say. */
 export interface ServedCrl {
   record: CrlRecord;
@@ -40,6 +50,7 @@ export interface ServedCrl {
  */
 export class Publication implements RevocationListener {
   readonly signer: OcspSigner;
+  readonly responders: OcspResponders;
   readonly responder: OcspResponder;
   readonly crlPublisher: CrlPublisher;
   private readonly crls = new Map<number, ServedCrl>();
@@ -55,21 +66,33 @@ export class Publication implements RevocationListener {
   constructor(
     private readonly store: Store,
     private readonly hierarchy: Hierarchy,
+    keys: ResponderKeys,
     clock: () => Date,
     private readonly logger: Logger,
     crlPolicy: CrlPolicy = DEFAULT_CRL_POLICY,
   ) {
-    const directory = new IssuerDirectory(hierarchy.issuers);
-    this.signer = new OcspSigner(directory, clock);
+    const issuing = ocspIssuers(hierarchy.issuers);
+    const directory = new IssuerDirectory(issuing);
+    this.responders = new OcspResponders(store, keys.provider, keys.crypto, keys.audit, issuing, clock, logger);
+    this.signer = new OcspSigner(directory, this.responders, clock);
     this.responder = new OcspResponder(store, directory, this.signer, clock, logger);
     this.crlPublisher = new CrlPublisher(store, clock, crlPolicy);
   }
 
-  /** Starts the background work; the first CRL round runs before this returns, so the CRLs are served from the start. */
+  /**
+   * Starts the background work. The OCSP responders are loaded, or made
+   * when missing (a hierarchy from before them), and the first CRL round
+   * runs before this returns, so both are served from the start.
+   */
   async start(): Promise<void> {
+    await this.responders.maintain();
     this.syncedTo = await this.store.ocsp.clock();
     await this.crlRound();
-    this.timers.push(setInterval(() => void this.ocspRound(), OCSP_TICK_MS), setInterval(() => { if (!this.crlRunning) void this.crlRound(); }, CRL_TICK_MS));
+    this.timers.push(
+      setInterval(() => void this.ocspRound(), OCSP_TICK_MS),
+      setInterval(() => { if (!this.crlRunning) void this.crlRound(); }, CRL_TICK_MS),
+      setInterval(() => void this.responderRound(), RESPONDER_CHECK_MS),
+    );
     for (const timer of this.timers) timer.unref();
   }
 
@@ -125,6 +148,15 @@ export class Publication implements RevocationListener {
       this.signingFailed(err, 'refreshing OCSP responses');
     } finally {
       this.ocspRunning = false;
+    }
+  }
+
+  /** One round: load the responders other processes made, and make the next one of a CA whose responder nears its end. */
+  async responderRound(): Promise<void> {
+    try {
+      await this.responders.maintain();
+    } catch (err) {
+      this.signingFailed(err, 'renewing the OCSP responders');
     }
   }
 

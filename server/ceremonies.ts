@@ -1,6 +1,7 @@
 import { HierarchyError, KeyCeremony, createHierarchy, existingHierarchy, loadHierarchy, rolloverOperational, type Hierarchy } from '../ca/hierarchy.ts';
 import { IssuanceService } from '../ca/issuance.ts';
 import { CrlPublisher } from '../publish/crl-publisher.ts';
+import { OcspResponders, ocspIssuers } from '../publish/ocsp-responders.ts';
 import type { Issuer } from '../ca/issuer.ts';
 import { AuditCheckpoints } from '../registry/audit-checkpoints.ts';
 import { loadAuditKey } from '../registry/audit-key.ts';
@@ -79,6 +80,8 @@ async function initialiseUnlessPresent(ctx: Context, progress: (line: string) =>
   await ensureServerCredentials(ctx, new IssuanceService(ctx.clock), hierarchy, identity);
   progress('signing the root CRL (valid a year; "devid-ca crl publish --root" signs the next one)');
   await new CrlPublisher(ctx.store, ctx.clock, ctx.config.crl).publish(hierarchy.root, { force: true });
+  progress('making the OCSP responders (a key in the token and a 30-day certificate for each intermediate)');
+  await new OcspResponders(ctx.store, ctx.provider, ctx.crypto, ctx.audit, ocspIssuers(hierarchy.issuers), ctx.clock, ctx.logger).maintain();
   progress('signing the first audit checkpoint');
   const auditKey = await loadAuditKey(ctx.provider, ctx.store);
   await new AuditCheckpoints(auditKey.signer, auditKey.certificate, ctx.clock).create(ctx.store);

@@ -92,7 +92,7 @@ export async function serve(ctx: Context, options: ServeOptions = {}): Promise<R
   const auditKey = await loadAuditKey(ctx.provider, ctx.store);
   const metrics = new Metrics();
   metrics.observe(ctx.audit, ctx.store, ctx.provider);
-  const publication = new Publication(ctx.store, hierarchy, ctx.clock, ctx.logger, ctx.config.crl);
+  const publication = new Publication(ctx.store, hierarchy, ctx, ctx.clock, ctx.logger, ctx.config.crl);
   publication.responder.onAnswer = (status) => metrics.ocspAnswered(status);
   metrics.gauges(ctx.store, hierarchy, publication, ctx.clock);
   const issuance = new IssuanceService(ctx.clock, publication.signer, (kind) => metrics.certificateIssued(kind));

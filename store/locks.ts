@@ -8,6 +8,8 @@ export const LOCKS = {
   ceremony: 'devid-ceremony',
   /** One process at a time builds an issuer's CRL; the others serve the newest. */
   crl: (issuerId: number) => `crl:${issuerId}`,
+  /** One process at a time makes an issuer's next OCSP responder. */
+  ocspResponder: (issuerId: number) => `ocsp-responder:${issuerId}`,
   /** One process at a time works through a compromised batch. */
   batch: (batch: string) => `batch:${batch}`,
   /** Concurrent requests for one serial see each other's result. */

@@ -65,9 +65,15 @@ export class OcspStore {
     );
   }
 
-  async find(serial: string): Promise<OcspResponseRecord | undefined> {
-    const row = await this.db('ocsp_responses').select(COLUMNS).where({ serial }).first();
+  /** A certificate's row, when that issuer issued it: another issuer's row is never read, so both cases look alike. */
+  async find(serial: string, issuerId: number): Promise<OcspResponseRecord | undefined> {
+    const row = await this.db('ocsp_responses').select(COLUMNS).where({ serial, issuer_id: issuerId }).first();
     return row ? fromRow(row) : undefined;
+  }
+
+  /** Whether an issuer still has an unexpired certificate (a retired CA answers OCSP until its last one expires). */
+  async hasLive(issuerId: number, now: Date): Promise<boolean> {
+    return (await this.db('ocsp_responses').select('serial').where({ issuer_id: issuerId }).where('not_after', '>', now).first()) !== undefined;
   }
 
   /** The database's clock: where the next changedSince starts. */
@@ -95,12 +101,15 @@ export class OcspStore {
   }
 
   /**
-   * Certificates whose responses must be signed, for the issuers whose keys
-   * are here: stale ones first, then those produced before `refreshBefore`.
-   * Rows are locked, skipping those another process is signing, until the
+   * Certificates whose responses must be signed, for the issuers whose
+   * responders are here: stale ones first, then those produced before their
+   * issuer's `refreshBefore` (earlier after a responder rotation). Rows are
+   * locked, skipping those another process is signing, until the
    * transaction ends.
    */
-  async due(now: Date, refreshBefore: Date, issuerIds: readonly number[], limit: number): Promise<OcspSubject[]> {
+  async due(now: Date, refreshBefore: ReadonlyMap<number, Date>, limit: number): Promise<OcspSubject[]> {
+    const issuerIds = [...refreshBefore.keys()];
+    if (issuerIds.length === 0) return [];
     const pick = async (condition: string, order: string, bindings: unknown[], count: number) => {
       if (count <= 0) return [];
       const { rows } = await this.db.raw(
@@ -116,7 +125,11 @@ export class OcspStore {
       }));
     };
     const stale = await pick('o.sha1 is null', '', [], limit);
-    return [...stale, ...(await pick('o.this_update < ?', 'order by o.this_update', [refreshBefore], limit - stale.length))];
+    // The latest bound first, so the this_update index bounds the scan; then each issuer's own.
+    const latest = new Date(Math.max(...[...refreshBefore.values()].map((d) => d.getTime())));
+    const perIssuer = issuerIds.map(() => '(o.issuer_id = ? and o.this_update < ?)').join(' or ');
+    const bounds = [...refreshBefore].flatMap(([issuerId, before]) => [issuerId, before]);
+    return [...stale, ...(await pick(`o.this_update < ? and (${perIssuer})`, 'order by o.this_update', [latest, ...bounds], limit - stale.length))];
   }
 
   /** Per issuer: unexpired certificates, how many wait for a signature, and the oldest response (the console's OCSP freshness). */

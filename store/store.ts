@@ -13,6 +13,7 @@ import { FirmwareStore } from './firmware-store.ts';
 import { ManufacturerStore } from './manufacturer-store.ts';
 import { ModelStore } from './model-store.ts';
 import { OcspStore } from './ocsp-store.ts';
+import { OcspResponderStore } from './ocsp-responder-store.ts';
 import { OwnershipStore } from './ownership-store.ts';
 import { SessionStore } from './session-store.ts';
 import { SettingsStore } from './settings-store.ts';
@@ -40,6 +41,7 @@ export class Store {
   readonly deviceClasses: DeviceClassStore;
   readonly firmware: FirmwareStore;
   readonly ocsp: OcspStore;
+  readonly ocspResponders: OcspResponderStore;
   readonly crls: CrlStore;
   readonly batches: BatchStore;
   readonly ownership: OwnershipStore;
@@ -61,6 +63,7 @@ export class Store {
     this.deviceClasses = new DeviceClassStore(db);
     this.firmware = new FirmwareStore(db);
     this.ocsp = new OcspStore(db);
+    this.ocspResponders = new OcspResponderStore(db);
     this.crls = new CrlStore(db);
     this.batches = new BatchStore(db);
     this.ownership = new OwnershipStore(db);

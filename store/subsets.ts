@@ -9,6 +9,7 @@ import type { DeviceStore } from './device-store.ts';
 import type { FirmwareStore } from './firmware-store.ts';
 import type { ModelStore } from './model-store.ts';
 import type { OcspStore } from './ocsp-store.ts';
+import type { OcspResponderStore } from './ocsp-responder-store.ts';
 import type { OwnershipStore } from './ownership-store.ts';
 import type { SupportStore } from './support-store.ts';
 
@@ -51,9 +52,10 @@ export interface LifecycleStore extends RevocationStore {
   devices: Pick<DeviceStore, 'get' | 'find' | 'transition'>;
 }
 
-/** ca/hierarchy.ts: the CA certificates. */
+/** ca/hierarchy.ts: the CA certificates, and the OCSP responder keys a ceremony's undo must spare. */
 export interface HierarchyStore {
   caCertificates: CaStore;
+  ocspResponders: Pick<OcspResponderStore, 'keyIds'>;
 }
 
 /** registry/device-history.ts: reads only. */

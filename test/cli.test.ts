@@ -67,12 +67,12 @@ describe('cli: init, serve, token (embedded defaults: PGlite and SoftHSM in the 
     expectNoStack(result.stderr);
   });
 
-  it('pkcs11-tool sees the three CA keys and the audit key as sensitive, never extractable, for signing only', () => {
+  it('pkcs11-tool sees the three CA keys, the audit key and the OCSP responder keys as sensitive, never extractable, for signing only', () => {
     const pin = execFileSync('cat', [join(dataDir, 'softhsm', 'user.pin')], { encoding: 'utf8' }).trim();
     const listing = execFileSync('pkcs11-tool', ['--module', MODULE_PATH, '--token-label', 'devid-ca', '--login', '--pin', pin, '--list-objects', '--type', 'privkey'], {
       encoding: 'utf8', env: { ...process.env, SOFTHSM2_CONF: join(dataDir, 'softhsm', 'softhsm2.conf') },
     });
-    for (const label of ['devid-root', 'devid-factory', 'devid-operational', 'devid-audit']) {
+    for (const label of ['devid-root', 'devid-factory', 'devid-operational', 'devid-audit', 'devid-ocsp-factory-1', 'devid-ocsp-operational-1']) {
       const block = listing.split('Private Key Object').find((b) => b.includes(`label:      ${label}`));
       expect(block, label).to.not.equal(undefined);
       expect(block).to.contain('sensitive').and.to.contain('never extractable');

@@ -1,14 +1,16 @@
 import { expect } from 'chai';
-import { randomBytes } from 'node:crypto';
+import { randomBytes, webcrypto } from 'node:crypto';
+import * as x509 from '@peculiar/x509';
 import { AsnConvert, OctetString } from '@peculiar/asn1-schema';
 import { BasicOCSPResponse, CertID, CertStatus, OCSPRequest, OCSPResponse, OCSPResponseStatus, Request, ResponderID, ResponseBytes, ResponseData, RevokedInfo, SingleResponse, TBSRequest, id_pkix_ocsp_basic } from '@peculiar/asn1-ocsp';
-import { AlgorithmIdentifier, CertificateList, CRLReason, CRLReasons, Extension, Name, RevokedCertificate, TBSCertList, Time, Version } from '@peculiar/asn1-x509';
+import { AlgorithmIdentifier, Certificate, CertificateList, CRLReason, CRLReasons, Extension, Name, RevokedCertificate, TBSCertList, Time, Version } from '@peculiar/asn1-x509';
 import { CrlEntryWriter, encodeCrl, encodeSignedCrl, encodeTbsCertList } from '../publish/crl-der.ts';
 import { basicResponse, certIdDer, ocspErrorResponse, responseData, singleResponse, type CertStatus as OurStatus } from '../publish/ocsp-der.ts';
 import { HASH_ALGORITHMS } from '../publish/cert-ids.ts';
 import { certIdOfRequest } from '../publish/ocsp-request.ts';
 import { CrlPublisher } from '../publish/crl-publisher.ts';
 import { Publication } from '../publish/publication.ts';
+import type { AuditLog } from '../registry/audit-log.ts';
 import { createLogger } from '../server/logger.ts';
 import { createMemoryCa, type MemoryCa } from './support/memory-ca.ts';
 import { rawConnection } from '../store/test-access.ts';
@@ -51,6 +53,26 @@ describe('OCSP responses and CRLs written as DER (publish/)', function () {
       expect(Buffer.from(AsnConvert.serialize(response)).equals(der)).to.equal(true);
     }
     expect(Buffer.from(AsnConvert.serialize(new OCSPResponse({ responseStatus: OCSPResponseStatus.unauthorized }))).equals(ocspErrorResponse('unauthorized'))).to.equal(true);
+  });
+
+  it('a response from a delegated responder (its certificate in certs, ResponderID its key) is byte-identical to @peculiar/asn1-ocsp', async () => {
+    const algorithm = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' };
+    const keys = await webcrypto.subtle.generateKey(algorithm, false, ['sign', 'verify']);
+    const responderCertificate = Buffer.from((await x509.X509CertificateGenerator.createSelfSigned({ name: 'CN=responder', keys, signingAlgorithm: algorithm }, webcrypto as Crypto)).rawData);
+    const responderKeyHash = randomBytes(20);
+    const certId = certIdDer(HASH_ALGORITHMS.sha256, randomBytes(32), randomBytes(32), randomBytes(16));
+    const thisUpdate = at('2026-11-23T10:00:00Z');
+    const tbs = responseData(responderKeyHash, thisUpdate, [singleResponse(certId, { status: 'good' }, thisUpdate, at('2026-11-27T10:00:00Z'))]);
+    const der = basicResponse(tbs, SIGNATURE, [responderCertificate]);
+    const basic = new BasicOCSPResponse({
+      tbsResponseData: AsnConvert.parse(tbs, ResponseData),
+      signatureAlgorithm: AsnConvert.parse(SIGNATURE.algorithm, AlgorithmIdentifier),
+      signature: ab(SIGNATURE.signature),
+      certs: [AsnConvert.parse(responderCertificate, Certificate)],
+    });
+    expect(Buffer.from(basic.tbsResponseData.responderID.byKey!.buffer).equals(responderKeyHash)).to.equal(true);
+    const response = new OCSPResponse({ responseStatus: OCSPResponseStatus.successful, responseBytes: new ResponseBytes({ responseType: id_pkix_ocsp_basic, response: new OctetString(AsnConvert.serialize(basic)) }) });
+    expect(Buffer.from(AsnConvert.serialize(response)).equals(der)).to.equal(true);
   });
 
   it('the fast path finds the CertID of a one-certificate request, with or without a nonce, and nothing in anything else', () => {
@@ -156,7 +178,8 @@ describe('OCSP responses and CRLs written as DER (publish/)', function () {
     });
 
     it('are served as published once a round asked for while another runs has ended (crl publish against a running server)', async () => {
-      const publication = new Publication(ca.store, ca.hierarchy, () => new Date(), createLogger('silent'));
+      // CRL rounds only: the OCSP responders (and so the audit log) are never started here.
+      const publication = new Publication(ca.store, ca.hierarchy, { provider: ca.provider, crypto: ca.crypto, audit: undefined as unknown as AuditLog }, () => new Date(), createLogger('silent'));
       const operational = ca.hierarchy.operational;
       const inFlight = publication.crlRound(); // the 10 s timer's, reading the CRLs as they were
       const published = (await new CrlPublisher(ca.store, () => new Date()).publish(operational, { force: true }))!;

@@ -4,7 +4,8 @@ import { startTestServer, type TestServer } from './support/api.ts';
 import { makeDevice } from './support/acme-device.ts';
 import { HsmError } from '../hsm/errors.ts';
 import { opensslText } from './support/openssl.ts';
-import { httpRequest, opensslCrl, opensslOcsp, opensslOcspRequest, opensslOcspResponse, opensslVerifyWithCrl } from './support/publication.ts';
+import { NON_DER_SERIALS, ocspRequestWithSerial } from './support/hostile.ts';
+import { httpRequest, issuerHashes, opensslCrl, opensslOcsp, opensslOcspRequest, opensslOcspResponse, opensslVerifyWithCrl } from './support/publication.ts';
 
 /** Waits for a condition the background jobs bring about (CRLs every 10 s). */
 async function eventually<T>(probe: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
@@ -172,6 +173,10 @@ describe('revocation, CRLs and OCSP (SPEC section 6)', function () {
       mutated[seed % mutated.length] ^= 1 << (seed % 8);
       const answer = await post(i % 2 ? mutated : randomBytes(1 + (seed % 300)));
       expect(answer.status).to.be.below(500);
+    }
+    const issuer = issuerHashes(pems.operational);
+    for (const [name, serial] of NON_DER_SERIALS) {
+      expect((await post(ocspRequestWithSerial(issuer.nameHash, issuer.keyHash, serial))).body.equals(malformed), `CertID serial: ${name}`).to.equal(true);
     }
     expect((await post(randomBytes(64 * 1024))).status).to.equal(413);
     expect((await post(good, 'application/json')).status).to.equal(415);

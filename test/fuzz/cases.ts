@@ -1,5 +1,5 @@
 import { certificatePem } from '../../ca/pem.ts';
-import { BAD_TEXT, BAD_VALUES, badCertificateKeys, certificateAround, csrAround, prng } from '../support/hostile.ts';
+import { BAD_TEXT, BAD_VALUES, NON_DER_SERIALS, badCertificateKeys, certificateAround, csrAround, ocspRequestWithSerial, prng } from '../support/hostile.ts';
 
 /** One hostile request: sent exactly as built. `auth` picks a real token of that role, or none. */
 export interface FuzzCase {
@@ -108,7 +108,10 @@ export function fuzzCases(targets: FuzzTargets, count: number, seed: number): Fu
     const base = { method, path, ...(auth ? { auth } : {}) };
     const [keyName, key] = pick(badKeys);
     const keyBody = kind === 10 ? badKeyBody(path, key) : undefined;
-    if (kind === 0) cases.push({ ...base, name: `#${n} random bytes`, headers: { 'content-type': type }, body: bytes(int(4000)) });
+    if (kind <= 1 && path === '/ocsp') {
+      const [what, serial] = pick(NON_DER_SERIALS);
+      cases.push({ ...base, name: `#${n} OCSP CertID serial: ${what}`, headers: { 'content-type': type }, body: ocspRequestWithSerial(bytes(20), bytes(20), serial) });
+    } else if (kind === 0) cases.push({ ...base, name: `#${n} random bytes`, headers: { 'content-type': type }, body: bytes(int(4000)) });
     else if (kind <= 3) cases.push({ ...base, name: `#${n} random JSON`, headers: { 'content-type': type }, body: JSON.stringify(randomJson()) });
     else if (kind === 4 && acme) cases.push({ ...base, name: `#${n} JWS-shaped`, headers: { 'content-type': type }, body: jwsLike() });
     else if (kind === 4) cases.push({ ...base, name: `#${n} odd content type`, headers: { 'content-type': pick(['text/plain', 'application/x-www-form-urlencoded', 'multipart/form-data; boundary=x', 'application/json; charset=utf-16', '']) }, body: '{}' });

@@ -129,3 +129,28 @@ export function withSubjectKey(certificate: Buffer, publicKeyInfo: Buffer, issue
   const signatureValue = Uint8Array.from(nodeSign('sha256', Buffer.from(AsnConvert.serialize(tbsCertificate)), issuerKeyPem)).buffer;
   return Buffer.from(AsnConvert.serialize(new Certificate({ tbsCertificate, signatureAlgorithm: parsed.signatureAlgorithm, signatureValue })));
 }
+
+/**
+ * CertID serialNumber INTEGER contents that are not DER (X.690 8.3.2: empty,
+ * or a redundant leading 0x00 or 0xFF) or are negative: an OCSP request
+ * carrying one is malformedRequest, whatever the serial would name.
+ */
+export const NON_DER_SERIALS: ReadonlyArray<[name: string, contents: Buffer]> = [
+  ['an empty INTEGER', Buffer.alloc(0)],
+  ['a redundant leading 0x00', Buffer.from('0005', 'hex')],
+  ['a redundant leading 0x00 on 16 bytes', Buffer.from(`007f${'11'.repeat(15)}`, 'hex')],
+  ['a redundant leading 0xFF', Buffer.from('ff85', 'hex')],
+  ['a negative INTEGER', Buffer.from('80', 'hex')],
+  ['a negative 16-byte INTEGER', Buffer.from(`f1${'22'.repeat(15)}`, 'hex')],
+];
+
+/**
+ * An OCSP request written byte by byte, one CertID per serial (the INTEGER's
+ * contents as given, SHA-1 as OpenSSL writes it), for the issuer with these
+ * name and key hashes.
+ */
+export function ocspRequestWithSerial(nameHash: Buffer, keyHash: Buffer, ...serialContents: Buffer[]): Buffer {
+  const sha1 = sequence(oid('1.3.14.3.2.26'), Buffer.from([0x05, 0x00]));
+  const requests = serialContents.map((contents) => sequence(sequence(sha1, tlv(0x04, nameHash), tlv(0x04, keyHash), tlv(0x02, contents))));
+  return sequence(sequence(sequence(...requests)));
+}

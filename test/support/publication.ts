@@ -1,5 +1,9 @@
 import { spawn } from 'node:child_process';
-import { X509Certificate } from 'node:crypto';
+import { createHash, X509Certificate } from 'node:crypto';
+import { AsnConvert } from '@peculiar/asn1-schema';
+import { BasicOCSPResponse, OCSPResponse } from '@peculiar/asn1-ocsp';
+import * as x509 from '@peculiar/x509';
+import { subjectPublicKeyBits } from '../../ca/profiles.ts';
 import { request } from 'node:http';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -107,4 +111,19 @@ export function opensslVerifyWithCrl(rootPem: string, issuerPem: string, crlDer:
     if (!converted.ok) return converted;
     return openssl(['verify', '-crl_check', '-CRLfile', crlPem, '-CAfile', p['root.pem']!, '-untrusted', p['issuer.pem']!, p['leaf.pem']!]);
   });
+}
+
+/** A CA certificate's name and key as CertIDs hash them with SHA-1 (RFC 6960 4.1.1). */
+export function issuerHashes(caPem: string): { nameHash: Buffer; keyHash: Buffer } {
+  const ca = new x509.X509Certificate(caPem);
+  const sha1 = (data: Uint8Array) => createHash('sha1').update(data).digest();
+  return { nameHash: sha1(new Uint8Array(ca.subjectName.toArrayBuffer())), keyHash: sha1(subjectPublicKeyBits(new Uint8Array(ca.publicKey.rawData))) };
+}
+
+/** The BasicOCSPResponse inside a successful OCSPResponse, and its ResponseData as signed. */
+export function basicOcspResponse(der: Buffer): { basic: BasicOCSPResponse; tbs: Buffer } {
+  const response = AsnConvert.parse(der, OCSPResponse);
+  if (!response.responseBytes) throw new Error(`OCSP response status ${response.responseStatus}`);
+  const basic = AsnConvert.parse(response.responseBytes.response.buffer, BasicOCSPResponse);
+  return { basic, tbs: Buffer.from(AsnConvert.serialize(basic.tbsResponseData)) };
 }
