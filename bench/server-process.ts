@@ -99,7 +99,7 @@ export async function startBenchCa(kind: 'pglite' | 'postgres', maxSockets: numb
   const dir = mkdtempSync(join(tmpdir(), 'devid-bench-ca-'));
   const port = await freePort();
   const env = {
-    DEVID_DATA_DIR: dir, DEVID_LISTEN: `127.0.0.1:${port}`, DEVID_HTTP_LISTEN: `127.0.0.1:${await freePort()}`, DEVID_PUBLIC_HOST: 'localhost',
+    DEVID_DATA_DIR: dir, DEVID_LISTEN: `127.0.0.1:${port}`, DEVID_HTTP_LISTEN: `127.0.0.1:${await freePort()}`, DEVID_PUBLIC_HOST: 'localhost', DEVID_ACME_ANONYMOUS_RATE: '100000',
     DEVID_HTTP_BASE_URL: 'http://pki.bench.test', ...(pg ? { DEVID_DATABASE_URL: pg.url! } : {}),
   };
   const cleanup = async () => {

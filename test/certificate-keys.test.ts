@@ -58,8 +58,9 @@ describe('outside certificate keys: every refused key is a 400, nothing written,
     dir = mkdtempSync(join(tmpdir(), 'devid-test-keys-'));
     oem = outsideCa('keyco', join(dir, 'keyco'));
     expect((await alice('PUT', `/operator/v1/models/${SENSOR.name}`, { hwType: SENSOR.hwType, manufacturer: SENSOR.manufacturer })).status).to.equal(201);
-    expect((await alice('PUT', '/operator/v1/manufacturers/keyco', { certificates: [oem.rootPem, oem.intermediatePem], models: [SENSOR.name], crl: null })).status).to.equal(201);
-    expect((await as(bob)('POST', '/operator/v1/manufacturers/keyco/approve', {})).status).to.equal(200);
+    const proposed = await alice('PUT', '/operator/v1/manufacturers/keyco', { certificates: [oem.rootPem, oem.intermediatePem], models: [SENSOR.name], crl: null });
+    expect(proposed.status).to.equal(201);
+    expect((await as(bob)('POST', '/operator/v1/manufacturers/keyco/approve', { proposal: proposed.json.pending.sha256 })).status).to.equal(200);
   });
   after(async () => {
     await server?.close();

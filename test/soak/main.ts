@@ -46,7 +46,7 @@ const dir = mkdtempSync(join(tmpdir(), 'devid-soak-'));
 const port = await freePort();
 const env = {
   DEVID_DATA_DIR: dir, DEVID_DATABASE_URL: database.url!, DEVID_LISTEN: `127.0.0.1:${port}`, DEVID_HTTP_LISTEN: `127.0.0.1:${await freePort()}`,
-  DEVID_PUBLIC_HOST: PUBLIC_HOST, DEVID_HTTP_BASE_URL: 'http://pki.soak.test',
+  DEVID_PUBLIC_HOST: PUBLIC_HOST, DEVID_ACME_ANONYMOUS_RATE: '100000', DEVID_HTTP_BASE_URL: 'http://pki.soak.test',
 };
 cli(['init'], env);
 const token = (...args: string[]) => (JSON.parse(cli(['token', 'create', ...args, '--json'], env)) as { token: string }).token;
