@@ -1,4 +1,4 @@
-/** One benchmark figure in the shape of SPEC section 9. */
+/** One benchmark figure in the shape of docs/developers/benchmarks.md. */
 export interface BenchResult {
   name: string;
   value: number;

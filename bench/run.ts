@@ -12,7 +12,7 @@ import { print, type BenchResult } from './report.ts';
 
 /**
  * `npm run bench [-- --json]`: every benchmark, each bounded in time and
- * load, loopback only (SPEC section 9). DEVID_BENCH_MS sets the time per figure.
+ * load, loopback only (docs/developers/benchmarks.md). DEVID_BENCH_MS sets the time per figure.
  */
 const json = process.argv.includes('--json');
 const ms = Number(process.env.DEVID_BENCH_MS ?? 1500);

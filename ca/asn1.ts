@@ -46,7 +46,7 @@ export function generalNames(names: Buffer[]): Buffer {
   return sequence(...names);
 }
 
-/** SPEC section 2: SEQUENCE { predecessor OCTET STRING } carrying the SHA-256 of the predecessor's DER. */
+/** docs/reference/certificates.md: SEQUENCE { predecessor OCTET STRING } carrying the SHA-256 of the predecessor's DER. */
 export function predecessorValue(predecessorSha256: Buffer): Buffer {
   return sequence(octetString(predecessorSha256));
 }

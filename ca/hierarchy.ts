@@ -105,7 +105,7 @@ export interface CreateHierarchyOptions {
 
 /**
  * Why a new hierarchy must not be created here, or undefined when none exists:
- * the database holds CA certificates, or the token holds a CA key (SPEC section 1).
+ * the database holds CA certificates, or the token holds a CA key (docs/reference/certificates.md).
  */
 export async function existingHierarchy(provider: KeyProvider, store: HierarchyStore): Promise<string | undefined> {
   if ((await store.caCertificates.count()) > 0) return 'the database already holds a CA hierarchy';
@@ -198,7 +198,7 @@ export async function createHierarchy(ceremony: KeyCeremony, crypto: Crypto, tx:
 }
 
 /**
- * A root ceremony (SPEC section 1): a new key and a new operational
+ * A root ceremony (docs/reference/certificates.md): a new key and a new operational
  * intermediate, which signs every new certificate from now on; the old one
  * is retired but keeps signing its CRL and OCSP until its last certificate
  * expires. Run inside the caller's transaction, under the ceremony lock.

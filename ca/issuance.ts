@@ -13,7 +13,7 @@ export interface IssueRequest {
   issuer: Issuer;
   profile: Profile;
   deviceSerial: string | null;
-  /** SHA-256 (hex) of the certificate this one succeeds (SPEC section 2). */
+  /** SHA-256 (hex) of the certificate this one succeeds (docs/reference/certificates.md). */
   predecessorSha256: string | null;
 }
 

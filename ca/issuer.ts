@@ -28,7 +28,7 @@ export interface PublicationExtensions {
   crlDistributionPoints: ProfileExtension;
 }
 
-/** The CA's key is not in the token: the root kept offline between ceremonies (SPEC section 1). */
+/** The CA's key is not in the token: the root kept offline between ceremonies (docs/reference/certificates.md). */
 export class OfflineKeyError extends Error {
   override readonly name = 'OfflineKeyError';
 }
@@ -38,7 +38,7 @@ export function caSlug(role: CaRole, generation: number): string {
   return generation === 1 ? role : `${role}-${generation}`;
 }
 
-/** CKA_LABEL of a CA key: for people; the recorded CKA_ID finds it (SPEC section 1). */
+/** CKA_LABEL of a CA key: for people; the recorded CKA_ID finds it (docs/reference/certificates.md). */
 export function caKeyLabel(role: CaRole, generation: number): string {
   return `devid-${caSlug(role, generation)}`;
 }

@@ -10,7 +10,7 @@ export class ProfileLintError extends Error {
   override readonly name = 'ProfileLintError';
 }
 
-/** Which CA signs which kind (SPEC sections 1 and 2). */
+/** Which CA signs which kind (docs/reference/certificates.md). */
 const ISSUER_ROLE: Record<CertificateKind, 'factory' | 'operational'> = {
   birth: 'factory', operational: 'operational', server: 'operational', support: 'operational',
 };
@@ -26,7 +26,7 @@ const KEY_PURPOSES: Record<CertificateKind, ProfileExtension[]> = {
 const same = (a: ProfileExtension | undefined, b: ProfileExtension) => a !== undefined && a.critical === b.critical && a.value.equals(b.value);
 
 /**
- * Checks a profile against the SPEC before the HSM is asked to sign it (after
+ * Checks a profile against docs/reference/certificates.md before the HSM is asked to sign it (after
  * Boulder's lint-before-sign): the right CA, validity within the issuer,
  * CA:FALSE and digitalSignature (critical), the SKI of this key and the AKI of
  * this issuer, AIA (OCSP, caIssuers) and CDP URLs that lead to this issuer,

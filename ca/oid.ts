@@ -6,7 +6,7 @@ const MAX_ARCS = 32;
  * Checks an OID the operator configures for a certificate extension or a
  * model's hwType. Every arc must be below 2^28: Go's crypto/x509,
  * pyca/cryptography before 44 and Botan refuse a whole certificate whose
- * extension OID has a larger arc (SPEC section 2). Returns the problem, or
+ * extension OID has a larger arc (docs/reference/certificates.md). Returns the problem, or
  * undefined when the OID is fine.
  */
 export function extensionOidProblem(oid: string): string | undefined {

@@ -8,7 +8,7 @@ import { crlUrl } from './urls.ts';
 
 /** RFC 5280 4.1.2.5: no well-defined expiry. */
 export const NO_EXPIRY = new Date('9999-12-31T23:59:59Z');
-/** End-entity notBefore is backdated for clock skew (SPEC section 2). */
+/** End-entity notBefore is backdated for clock skew (docs/reference/certificates.md). */
 export const BACKDATE_MS = 5 * 60 * 1000;
 export const HOUR_MS = 60 * 60 * 1000;
 export const DAY_MS = 24 * HOUR_MS;
@@ -38,7 +38,7 @@ export interface ProfileContext {
 
 const CA_KEY_USAGE = x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign;
 
-/** The end-entity extensions that never change (SPEC section 2), built once with @peculiar/x509. */
+/** The end-entity extensions that never change (docs/reference/certificates.md), built once with @peculiar/x509. */
 export const END_ENTITY = {
   basicConstraints: fromPeculiar(new x509.BasicConstraintsExtension(false, undefined, true)),
   keyUsage: fromPeculiar(new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true)),
@@ -47,7 +47,7 @@ export const END_ENTITY = {
   serverAuth: fromPeculiar(new x509.ExtendedKeyUsageExtension([OID.serverAuth], false)),
 } as const;
 
-/** Root: self-signed, CA, keyCertSign + cRLSign, valid until 9999 (SPEC section 1). */
+/** Root: self-signed, CA, keyCertSign + cRLSign, valid until 9999 (docs/reference/certificates.md). */
 export async function rootExtensions(publicKey: x509.PublicKey, crypto: Crypto): Promise<x509.Extension[]> {
   return [
     new x509.BasicConstraintsExtension(true, undefined, true),
@@ -56,7 +56,7 @@ export async function rootExtensions(publicKey: x509.PublicKey, crypto: Crypto):
   ];
 }
 
-/** Intermediates: CA with pathLen 0, keyCertSign + cRLSign, SKI/AKI, the root's CRL (SPEC section 1). */
+/** Intermediates: CA with pathLen 0, keyCertSign + cRLSign, SKI/AKI, the root's CRL (docs/reference/certificates.md). */
 export async function intermediateExtensions(root: Issuer, publicKey: x509.PublicKey, baseUrl: string, crypto: Crypto): Promise<x509.Extension[]> {
   return [
     new x509.BasicConstraintsExtension(true, 0, true),
@@ -89,7 +89,7 @@ export function subjectKeyIdentifier(spki: Uint8Array): ProfileExtension {
   return { type: OID.subjectKeyIdentifier, critical: false, value: octetString(keyIdentifier(subjectPublicKeyBits(spki))) };
 }
 
-/** SPEC section 2, all end-entity certificates: CA:FALSE, digitalSignature, SKI, AKI, AIA, CDP. */
+/** docs/reference/certificates.md, all end-entity certificates: CA:FALSE, digitalSignature, SKI, AKI, AIA, CDP. */
 function endEntityExtensions(ctx: ProfileContext): ProfileExtension[] {
   const published = ctx.issuer.publicationExtensions(ctx.baseUrl);
   return [
@@ -102,7 +102,7 @@ function endEntityExtensions(ctx: ProfileContext): ProfileExtension[] {
   ];
 }
 
-/** Never beyond the issuer's notAfter (SPEC section 2); whole seconds, as the certificate carries them. */
+/** Never beyond the issuer's notAfter (docs/reference/certificates.md); whole seconds, as the certificate carries them. */
 function validity(ctx: ProfileContext, lifetimeMs: number | 'forever'): { notBefore: Date; notAfter: Date } {
   const notBefore = wholeSeconds(new Date(ctx.now.getTime() - BACKDATE_MS));
   const wanted = lifetimeMs === 'forever' ? NO_EXPIRY : wholeSeconds(new Date(ctx.now.getTime() + lifetimeMs));
@@ -124,7 +124,7 @@ export interface BirthSubject {
   lifetimeMs?: number;
 }
 
-/** Birth certificate (IEEE 802.1AR IDevID), SPEC section 2. */
+/** Birth certificate (IEEE 802.1AR IDevID), docs/reference/certificates.md. */
 export function birthProfile(ctx: ProfileContext, device: BirthSubject): Profile {
   return {
     kind: 'birth',
@@ -155,7 +155,7 @@ export interface OperationalSubject {
   predecessorOid?: string;
 }
 
-/** Operational certificate (LDevID), SPEC section 2. */
+/** Operational certificate (LDevID), docs/reference/certificates.md. */
 export function operationalProfile(ctx: ProfileContext, device: OperationalSubject): Profile {
   const extensions = [
     ...endEntityExtensions(ctx),
@@ -186,7 +186,7 @@ export interface SupportSubject {
 }
 
 /**
- * Support certificate (SPEC section 2): time-bound vendor access to one
+ * Support certificate (docs/reference/certificates.md): time-bound vendor access to one
  * device. Its CN is never the device's serial (a broker that maps CN to a
  * user must not take the vendor for the device).
  */
@@ -205,7 +205,7 @@ export function supportProfile(ctx: ProfileContext, support: SupportSubject): Pr
   };
 }
 
-/** The CA's own HTTPS certificate: serverAuth for the public host, 90 days (SPEC section 2). */
+/** The CA's own HTTPS certificate: serverAuth for the public host, 90 days (docs/reference/certificates.md). */
 export function serverProfile(ctx: ProfileContext, host: string): Profile {
   const ip = /^[0-9.]+$/.test(host) || host.includes(':');
   return {

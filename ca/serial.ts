@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 
 /**
- * A 128-bit random positive serial (SPEC section 2): 16 random bytes whose
+ * A 128-bit random positive serial (docs/reference/certificates.md): 16 random bytes whose
  * first byte is not zero, so the lowercase hex is what @peculiar/x509 and
  * OpenSSL print back and the INTEGER has 16 bytes of value.
  */

@@ -1,5 +1,5 @@
 /**
- * Publication URLs on the plain-HTTP base URL (SPEC section 6). Each CA is
+ * Publication URLs on the plain-HTTP base URL (docs/operators/lifecycle.md). Each CA is
  * named by its slug: `root`, `factory`, `operational`, then `operational-2`
  * and so on after rollovers, so a certificate's AIA and CDP always lead to
  * its own issuer and that issuer's CRL.

@@ -30,7 +30,7 @@ export interface AttestationInput {
 }
 
 /**
- * attObj of SPEC section 5: WebAuthn's `packed` layout with fmt "devid",
+ * attObj of docs/device-makers/protocol.md: WebAuthn's `packed` layout with fmt "devid",
  * signed by the factory key over authData | SHA-256(keyAuthorization).
  */
 export async function buildAttestation(input: AttestationInput): Promise<Buffer> {

@@ -83,7 +83,7 @@ export function certIdOf(certificate: x509.X509Certificate): string {
 }
 
 /**
- * The reference device (SPEC section 5): a factory key, a birth certificate
+ * The reference device (docs/device-makers/protocol.md): a factory key, a birth certificate
  * and a state directory; enrolls and renews over ACME with device-attest-01,
  * naming the certificate each renewal replaces, and writes its operational
  * certificate chain and key atomically.

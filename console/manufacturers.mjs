@@ -69,7 +69,7 @@ function approvalConsequence(m) {
 }
 
 /**
- * Other manufacturers' birth CAs (SPEC section 10): status, anchors, CRL
+ * Other manufacturers' birth CAs (docs/operators/manufacturers.md): status, anchors, CRL
  * freshness and claimed devices; a pending change, shown field by field
  * against what is in force, is approved here by a second operator (the
  * proposer sees Approve disabled), and a manufacturer or one intermediate

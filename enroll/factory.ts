@@ -13,7 +13,7 @@ import type { FactoryStore } from '../store/subsets.ts';
 import { StoreConflictError, type CertificateRecord, type DeviceRecord } from '../store/types.ts';
 import { verifyCsr } from './csr.ts';
 
-/** The factory line a token speaks for (SPEC section 3). */
+/** The factory line a token speaks for (docs/operators/tokens-and-roles.md). */
 export interface FactoryPrincipal {
   tokenId: string;
   line: string;
@@ -68,7 +68,7 @@ function checkRequest(fields: BirthCertificateFields): BirthCertificateRequest {
 }
 
 /**
- * Birth certificates for factory lines (SPEC section 4). Safe to retry: the
+ * Birth certificates for factory lines (docs/operators/factory.md). Safe to retry: the
  * same serial with the same key returns the existing certificate. The device
  * record, the certificate and the audit event commit together or not at all.
  */

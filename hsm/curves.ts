@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 
-/** The EC curves a CA key may use (SPEC section 1: P-256 and P-384 required). */
+/** The EC curves a CA key may use (docs/reference/certificates.md: P-256 and P-384 required). */
 export type Curve = 'P-256' | 'P-384';
 
 export interface CurveInfo {

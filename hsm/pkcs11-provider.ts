@@ -49,7 +49,7 @@ function tokenLabel(raw: string): string {
 
 /**
  * Key provider over a PKCS#11 token through pkcs11js, signing with synchronous
- * C_Sign on a session pool (SPEC section 8: ~2.4x cheaper than the async form).
+ * C_Sign on a session pool (docs/operators/configuration.md: ~2.4x cheaper than the async form).
  * Keys are found by CKA_ID and their object handles cached. Two kinds of
  * trouble are repaired before the operation is tried once more: lost sessions
  * or login (a network HSM blip), and stale object handles (the token reloaded
@@ -101,7 +101,7 @@ export class Pkcs11KeyProvider implements KeyProvider {
       { type: pkcs11js.CKA_WRAP, value: false },
       { type: pkcs11js.CKA_EC_PARAMS, value: curveInfo(curve).ecParams },
     ];
-    // SPEC section 1: signing only. Left unset, SoftHSM enables decrypt and unwrap.
+    // docs/reference/certificates.md: signing only. Left unset, SoftHSM enables decrypt and unwrap.
     const privateTemplate = [
       ...common,
       { type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_PRIVATE_KEY },

@@ -1,6 +1,6 @@
 import type { Knex } from 'knex';
 
-/** An operator's reprovision allows one new birth certificate for the serial (SPEC section 4). */
+/** An operator's reprovision allows one new birth certificate for the serial (docs/operators/factory.md). */
 export async function up(knex: Knex): Promise<void> {
   await knex.schema.alterTable('devices', (t) => {
     t.boolean('reprovision_allowed').notNullable().defaultTo(false);

@@ -2,7 +2,7 @@ import * as x509 from '@peculiar/x509';
 import type { Knex } from 'knex';
 
 /**
- * Issuer identity (SPEC section 1): a CA is its CA-certificate row, not a
+ * Issuer identity (docs/reference/certificates.md): a CA is its CA-certificate row, not a
  * name, so certificates of an old and a new operational intermediate are
  * told apart after a rollover. Each row records its role, generation, SKI
  * and public key; every certificate points at its issuer's row. Indexes for

@@ -2,7 +2,7 @@ import type { Knex } from 'knex';
 import { makeAppendOnly } from './append-only.ts';
 
 /**
- * ACME enrollment (SPEC section 5): nonces shared by every server process,
+ * ACME enrollment (docs/device-makers/protocol.md): nonces shared by every server process,
  * accounts, orders with their one authorization and challenge, the device's
  * attestation state (signCount, last birth-key attestation), device classes
  * with a built-in `default`, and the firmware lineage.

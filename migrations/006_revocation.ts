@@ -1,7 +1,7 @@
 import type { Knex } from 'knex';
 
 /**
- * Revocation and its publication (SPEC section 6): pre-signed OCSP responses
+ * Revocation and its publication (docs/operators/revocation.md): pre-signed OCSP responses
  * per certificate (a row without bytes waits for the signer and is answered
  * tryLater, never with an old `good`), CRL marks (a revocation leaves one per
  * issuer; the CRL generator takes them, so a revocation committed while a CRL

@@ -2,7 +2,7 @@ import type { Knex } from 'knex';
 import { makeAppendOnly } from './append-only.ts';
 
 /**
- * Lifecycle governance (SPEC section 6): a default device class per model,
+ * Lifecycle governance (docs/operators/lifecycle.md): a default device class per model,
  * per-model firmware allowlists (a withdrawn entry keeps its row, with the
  * time it left), and the chain of owners of each device (append-only).
  */

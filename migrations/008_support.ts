@@ -1,7 +1,7 @@
 import type { Knex } from 'knex';
 
 /**
- * Vendor support access (SPEC section 6): a grant requested by one operator
+ * Vendor support access (docs/operators/lifecycle.md): a grant requested by one operator
  * and approved by another; the window starts at approval. Support
  * certificates point at their grant, so revoking the grant revokes them.
  */

@@ -2,7 +2,7 @@ import type { Knex } from 'knex';
 import { makeAppendOnly } from './append-only.ts';
 
 /**
- * Devices born elsewhere (SPEC section 10): other manufacturers' CAs as
+ * Devices born elsewhere (docs/operators/manufacturers.md): other manufacturers' CAs as
  * trust anchors (a configuration proposed by one operator and approved by
  * another), their CRLs, the operator's claims on devices (from manifests,
  * one by one, or from another CA's ownership statement), the outside birth
@@ -16,7 +16,7 @@ export async function up(knex: Knex): Promise<void> {
   });
   await knex.raw('alter table devices alter column factory_key_sha256 drop not null');
   await knex.raw('create index devices_manufacturer_serial on devices (manufacturer, serial)');
-  // An order may name a serial no device has yet: its attestation tells a genuine unclaimed device from noise (SPEC section 10).
+  // An order may name a serial no device has yet: its attestation tells a genuine unclaimed device from noise (docs/operators/manufacturers.md).
   await knex.raw('alter table acme_orders drop constraint acme_orders_device_serial_foreign');
 
   await knex.schema.createTable('manufacturers', (t) => {

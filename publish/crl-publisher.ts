@@ -14,7 +14,7 @@ export interface CrlPolicy {
 }
 
 export const DEFAULT_CRL_POLICY: CrlPolicy = { validityMs: 24 * 3600 * 1000, expiredGraceMs: 7 * 24 * 3600 * 1000 };
-/** The root's CRL, signed only in a root ceremony: a year (SPEC section 6). */
+/** The root's CRL, signed only in a root ceremony: a year (docs/operators/revocation.md). */
 export const ROOT_CRL_VALIDITY_MS = 365 * 24 * 3600 * 1000;
 /** Revoked entries read per query: a page of rows at a time, never the whole list. */
 const PAGE = 10_000;

@@ -6,7 +6,7 @@ import { CERT_ID_HASHES, HASH_ALGORITHMS, type CertIdHash, type IssuerCertIds, t
 import { basicResponse, certIdDer, responseData, singleResponse, type CertStatus } from './ocsp-der.ts';
 import type { OcspResponders } from './ocsp-responders.ts';
 
-/** Pre-signed responses are valid 4 days and signed again after 2 (SPEC section 6). */
+/** Pre-signed responses are valid 4 days and signed again after 2 (docs/operators/lifecycle.md). */
 export const OCSP_VALIDITY_MS = 4 * 24 * 3600 * 1000;
 export const OCSP_REFRESH_AFTER_MS = 2 * 24 * 3600 * 1000;
 /** Signatures between two turns of the event loop when signing many. */

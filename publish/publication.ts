@@ -16,7 +16,7 @@ import { OcspSigner, YIELD_EVERY } from './ocsp-signer.ts';
 
 /** The background signer looks for stale and due OCSP responses, and for other processes' new ones, this often. */
 const OCSP_TICK_MS = 1000;
-/** CRLs are checked this often: a revocation reaches its CRL well within 60 s (SPEC section 6). */
+/** CRLs are checked this often: a revocation reaches its CRL well within 60 s (docs/operators/revocation.md). */
 const CRL_TICK_MS = 10_000;
 /** Responses signed per round of the background signer. */
 const OCSP_ROUND = 500;
@@ -43,7 +43,7 @@ export interface ServedCrl {
 }
 
 /**
- * Publication of revocation status (SPEC section 6): pre-signs OCSP
+ * Publication of revocation status (docs/operators/revocation.md): pre-signs OCSP
  * responses at issuance and revocation and before nextUpdate, answers OCSP
  * from them, and keeps each CA's CRL current. When the HSM is away it goes
  * on answering from what is signed and says so in the log.

@@ -12,7 +12,7 @@ export const EXPORT_FORMAT = 'devid-ca-export/1';
 const PAGE = 1000;
 
 /**
- * The auditor's export (SPEC section 7) as JSON lines, produced a page at a
+ * The auditor's export (docs/auditors/audit-log.md) as JSON lines, produced a page at a
  * time: the CA certificates, the signed checkpoints, every certificate of
  * the devices in scope (DER, base64, with its lineage and revocation), and
  * every audit event in canonical form from the scope's first event to the

@@ -6,7 +6,7 @@ import type { Store } from '../store/store.ts';
 import { LOCKS } from '../store/locks.ts';
 import type { AuditLog, Audited } from './audit-log.ts';
 
-/** CKA_LABEL of the key that signs checkpoints (SPEC section 7). */
+/** CKA_LABEL of the key that signs checkpoints (docs/auditors/audit-log.md). */
 export const AUDIT_KEY_LABEL = caKeyLabel('audit', 1);
 
 /**

@@ -36,7 +36,7 @@ export type AuditVerification =
   | { ok: false; events: number; brokenAt: number; reason: string };
 
 /**
- * The hash-chained audit log (SPEC section 7). Each event carries the SHA-256
+ * The hash-chained audit log (docs/auditors/audit-log.md). Each event carries the SHA-256
  * of the previous event's canonical JSON, so any edit, deletion or reordering
  * breaks the chain; appends hold a database lock so the chain never forks,
  * and are group-committed (`record`, `chain`) so the lock is not the cluster's bottleneck.

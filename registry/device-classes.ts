@@ -23,7 +23,7 @@ function flag(field: string, value: unknown): boolean {
   return value;
 }
 
-/** A class as PUT /operator/v1/device-classes/<class> takes it (SPEC section 6): every field, checked. */
+/** A class as PUT /operator/v1/device-classes/<class> takes it (docs/operators/lifecycle.md): every field, checked. */
 export function checkDeviceClass(name: unknown, body: Record<string, unknown>): DeviceClassRecord {
   const missing = FIELDS.filter((field) => body[field] === undefined);
   if (missing.length > 0) throw malformed(`a device class names all of ${FIELDS.join(', ')}; missing: ${missing.join(', ')}`);

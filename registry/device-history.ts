@@ -10,7 +10,7 @@ export interface DeviceHistory {
     serial: string; model: string; batch: string; line: string; deviceClass: string | null;
     owner: string | null; state: string; manufacturer: string; createdAt: string; updatedAt: string;
   };
-  /** For a device born elsewhere: the operator's claim on it (SPEC section 10). */
+  /** For a device born elsewhere: the operator's claim on it (docs/operators/manufacturers.md). */
   claim: { manufacturer: string; birthCertificateSha256: string; source: string; manifestSha256: string | null; claimedBy: string; claimedAt: string; supersededAt: string | null } | null;
   /** Signed ownership statements across companies, exported and imported, oldest first. */
   ownershipStatements: Array<{ direction: string; at: string; sha256: string; statement: unknown }>;
@@ -31,7 +31,7 @@ export interface DeviceHistory {
   lineage: Lineage;
 }
 
-/** The device's full story (SPEC section 7), or undefined for an unknown serial. */
+/** The device's full story (docs/auditors/audit-log.md), or undefined for an unknown serial. */
 export async function deviceHistory(store: HistoryStore, serial: string): Promise<DeviceHistory | undefined> {
   const device = await store.devices.find(serial);
   if (!device) return undefined;

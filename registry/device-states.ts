@@ -17,7 +17,7 @@ interface TransitionRule {
 const LIVE: readonly DeviceState[] = ['manufactured', 'active', 'suspended', 'quarantined'];
 
 /**
- * Every state change of a device, in one table (SPEC section 6): who may
+ * Every state change of a device, in one table (docs/operators/lifecycle.md): who may
  * move it, from which states, to which. Anything not here does not happen.
  */
 export const DEVICE_TRANSITIONS: Readonly<Record<DeviceTransition, TransitionRule>> = {
@@ -35,7 +35,7 @@ export const DEVICE_TRANSITIONS: Readonly<Record<DeviceTransition, TransitionRul
   decommission: { from: LIVE, to: 'decommissioned', by: 'operator' },
 };
 
-/** SPEC section 6: enrollment and renewal only from these states. */
+/** docs/operators/lifecycle.md: enrollment and renewal only from these states. */
 export function mayEnroll(state: DeviceState): boolean {
   return DEVICE_TRANSITIONS.enroll.from.includes(state);
 }

@@ -26,7 +26,7 @@ export function checkAllowlist(allowed: unknown): FirmwareReport[] {
 }
 
 /**
- * A model's firmware allowlist (SPEC section 6, attestation check 5): from
+ * A model's firmware allowlist (docs/operators/lifecycle.md, check 5): from
  * now on its devices' attestations must report a listed version and digest
  * at enrollment and renewal. A withdrawn entry makes renewalInfo ask the
  * devices that run it to renew now. `[]` removes the policy.
@@ -40,7 +40,7 @@ export async function setFirmwareAllowlist(store: Store, audit: AuditLog, actor:
   });
 }
 
-/** Check 5 (SPEC section 5): with a policy for the model, the reported firmware must be on it. */
+/** Check 5 (docs/device-makers/protocol.md): with a policy for the model, the reported firmware must be on it. */
 export function firmwareProblem(allowed: readonly FirmwareReport[], reported: FirmwareReport | null): string | undefined {
   if (allowed.length === 0) return undefined;
   if (!reported) return 'the model has a firmware allowlist and the attestation reports no firmware';

@@ -1,6 +1,6 @@
 import { malformed } from '../errors/domain-error.ts';
 
-/** SPEC: X.520 serialNumber is a PrintableString, which has no "_". */
+/** X.520 serialNumber is a PrintableString, which has no "_". */
 export const SERIAL_PATTERN = /^[A-Za-z0-9][A-Za-z0-9.-]{0,63}$/;
 /**
  * Factory batches: the serial's alphabet and length, so a batch name is as

@@ -35,7 +35,7 @@ async function moveAndRevoke(
 }
 
 /**
- * POST /operator/v1/devices/<serial>/reprovision (SPEC section 4): repair,
+ * POST /operator/v1/devices/<serial>/reprovision (docs/operators/factory.md): repair,
  * RMA, batch compromise or refurbishment after retirement. Revokes the
  * device's birth and operational certificates (superseded), returns it to
  * `manufactured` and allows one new birth certificate for the serial; the
@@ -47,7 +47,7 @@ export async function reprovisionDevice(store: Store, audit: AuditLog, published
   ));
 }
 
-/** POST /operator/v1/devices/<serial>/suspend and /resume (SPEC section 6): enrollment and renewal stop, then start again. */
+/** POST /operator/v1/devices/<serial>/suspend and /resume (docs/operators/lifecycle.md): enrollment and renewal stop, then start again. */
 export async function suspendOrResume(store: Store, audit: AuditLog, actor: string, serial: string, transition: 'suspend' | 'resume', now: Date): Promise<DeviceRecord> {
   return audit.record(store, async (tx) => {
     await tx.lock(LOCKS.device(serial));
@@ -60,7 +60,7 @@ export async function suspendOrResume(store: Store, audit: AuditLog, actor: stri
 }
 
 /**
- * POST /operator/v1/devices/<serial>/decommission (SPEC section 6):
+ * POST /operator/v1/devices/<serial>/decommission (docs/operators/lifecycle.md):
  * retirement. Revokes every certificate of the device (cessationOfOperation),
  * sets it `decommissioned`; enrollment is refused from then on, until an
  * operator reprovisions it with a new birth certificate.
@@ -71,7 +71,7 @@ export async function decommissionDevice(store: Store, audit: AuditLog, publishe
   ));
 }
 
-/** POST /operator/v1/devices/<serial>/transfer (SPEC section 6): a new owner; the chain of owners is kept. */
+/** POST /operator/v1/devices/<serial>/transfer (docs/operators/lifecycle.md): a new owner; the chain of owners is kept. */
 export async function transferDevice(
   store: Store, audit: AuditLog, who: { actor: string; principal: string }, serial: string, to: string, evidence: string, now: Date,
 ): Promise<{ serial: string; from: string | null; to: string }> {

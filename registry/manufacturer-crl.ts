@@ -59,7 +59,7 @@ function signedBy(crl: ReadCrl, certificate: Buffer): boolean {
 }
 
 /**
- * Applies a manufacturer's CRL (SPEC section 10): it must be signed by one
+ * Applies a manufacturer's CRL (docs/operators/manufacturers.md): it must be signed by one
  * of the manufacturer's active certificates, not from the future, and not
  * older than the one in force (a lower CRL number or thisUpdate is a
  * replay). Its entries replace the previous ones; each birth certificate

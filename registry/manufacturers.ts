@@ -15,7 +15,7 @@ import { checkReason } from './revocation.ts';
 import type { BatchProgress } from './revocation-service.ts';
 import type { Principal } from './support-grants.ts';
 
-/** Our own factory intermediate's name as a manufacturer (SPEC section 10): built in, not registered. */
+/** Our own factory intermediate's name as a manufacturer (docs/operators/manufacturers.md): built in, not registered. */
 export const SELF = 'self';
 const MAX_CERTIFICATES = 8;
 const MAX_MODELS = 256;

@@ -18,7 +18,7 @@ export const STATEMENT_TYPE = 'devid-ca ownership statement';
 const MAX_CHAIN = 64;
 
 /**
- * One link of a device's ownership chain across companies (SPEC section 10,
+ * One link of a device's ownership chain across companies (docs/operators/manufacturers.md,
  * after FIDO Device Onboard's ownership vouchers): who handed the device to
  * whom and when, bound to its birth certificate and to the previous link,
  * signed by the handing CA's audit key (an HSM key certified by its root).

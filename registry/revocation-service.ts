@@ -27,7 +27,7 @@ function progressOf(record: CompromisedBatchRecord): BatchProgress {
 }
 
 /**
- * Operator revocation (SPEC section 6) at the three scales: one
+ * Operator revocation (docs/operators/revocation.md) at the three scales: one
  * certificate, one device, a compromised factory batch. Each is audited
  * (one event per certificate) and handed to the listener after commit, so
  * OCSP says `revoked` within a second; the CRLs follow from the marks.
@@ -110,7 +110,7 @@ export class RevocationService {
         if (job.finishedAt) return { value: { progress: progressOf(job), revoked: [] as CertificateRecord[] }, events: [] };
         const now = this.clock();
         const reason = reasonName(job.reason) as RevocationReason;
-        // The history says which path acted: a factory batch, or the device's manufacturer (SPEC section 10).
+        // The history says which path acted: a factory batch, or the device's manufacturer (docs/operators/manufacturers.md).
         const scope = compromiseScope(batch);
         const serials = await tx.batches.devicePage(batch, job.cursor ?? '', BATCH_CHUNK);
         if (serials.length === 0) {

@@ -12,7 +12,7 @@ import { checkName, checkText } from './identifiers.ts';
 import { revokeCertificate } from './revocation.ts';
 import type { RevocationListener } from './revocation-service.ts';
 
-/** A support window lasts at most 8 hours (SPEC section 2). */
+/** A support window lasts at most 8 hours (docs/reference/certificates.md). */
 export const MAX_SUPPORT_HOURS = 8;
 const HOUR_MS = 3_600_000;
 

@@ -24,7 +24,7 @@ export type AdminFrame = { o: string } | { e: string } | { p: string } | { x: nu
 const frame = (value: AdminFrame) => `${JSON.stringify(value)}\n`;
 
 /**
- * The CLI against a running server (SPEC section 8): with the embedded
+ * The CLI against a running server (docs/operators/configuration.md): with the embedded
  * PGlite database only one process may open it, so `devid-ca <command>`
  * sends its arguments here and the server runs the same command, in its own
  * context, streaming the output back. One implementation of each command

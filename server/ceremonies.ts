@@ -46,7 +46,7 @@ export interface InitResult {
 }
 
 /**
- * `devid-ca init` (SPEC section 8): token, CA keys, hierarchy, schema and
+ * `devid-ca init` (docs/operators/configuration.md): token, CA keys, hierarchy, schema and
  * server certificate. Refuses when a hierarchy exists in the database or the token.
  */
 export async function initialise(ctx: Context, progress: (line: string) => void = () => {}): Promise<InitResult> {
@@ -89,7 +89,7 @@ async function initialiseUnlessPresent(ctx: Context, progress: (line: string) =>
 }
 
 /**
- * `devid-ca ca rollover operational` (SPEC section 1): a root ceremony. A new
+ * `devid-ca ca rollover operational` (docs/reference/certificates.md): a root ceremony. A new
  * key (`devid-operational-<n>`) and a new operational intermediate that signs
  * every new certificate; the old one keeps its row and keeps signing its CRL
  * and OCSP until its last certificate expires.

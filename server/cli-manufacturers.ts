@@ -51,10 +51,10 @@ export function readManifest(path: string): { devices: unknown[] } {
   };
 }
 
-/** `devid-ca manufacturer|ownership ...`: devices born elsewhere from the command line (SPEC section 10). */
+/** `devid-ca manufacturer|ownership ...`: devices born elsewhere from the command line (docs/operators/manufacturers.md). */
 export function addManufacturerCommands(program: Command, io: CliIo, cliPrincipal: CliPrincipal, afterRevocation: RevocationListener): void {
   const say = (line: string) => io.say(line);
-  const manufacturer = program.command('manufacturer').description("other manufacturers' birth CAs as trust anchors, their CRLs, manifests and claims (SPEC section 10)");
+  const manufacturer = program.command('manufacturer').description("other manufacturers' birth CAs as trust anchors, their CRLs, manifests and claims (docs/operators/manufacturers.md)");
 
   manufacturer
     .command('list')
@@ -171,7 +171,7 @@ export function addManufacturerCommands(program: Command, io: CliIo, cliPrincipa
       }),
     );
 
-  const ownership = program.command('ownership').description('ownership statements across companies (SPEC section 10)');
+  const ownership = program.command('ownership').description('ownership statements across companies (docs/operators/manufacturers.md)');
   ownership
     .command('export <serial>')
     .description('hand a device to another company: record the transfer, sign a statement with the audit key, print the chain')

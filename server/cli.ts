@@ -343,7 +343,7 @@ export function buildProgram(io: CliIo): Command {
   // In its own process the CLI leaves the new OCSP responses to the server's background signer (within a second).
   const afterCliRevocation: RevocationListener = io.publication ?? { revoked: async () => {} };
 
-  const revoke = program.command('revoke').description('operator revocation (SPEC section 6): a certificate, a device, or a compromised factory batch');
+  const revoke = program.command('revoke').description('operator revocation (docs/operators/revocation.md): a certificate, a device, or a compromised factory batch');
   const reasonOption = ['--reason <reason>', `RFC 5280 reason: ${REVOCATION_REASON_NAMES.join(', ')}`] as const;
   for (const [scope, argument, summary] of [
     ['certificate', '<serial>', 'one certificate, by its hex serial'],
@@ -394,7 +394,7 @@ export function buildProgram(io: CliIo): Command {
       }),
     );
 
-  const device = program.command('device').description('device registry and lifecycle (SPEC section 6); each action is audited with actor cli:<uid>');
+  const device = program.command('device').description('device registry and lifecycle (docs/operators/lifecycle.md); each action is audited with actor cli:<uid>');
   /** Who acts from a shell: the operating-system user, as the principal of ownership records. */
   const cliPrincipal = () => ({ actor: io.actor, principal: `cli:${userInfo().username}` });
   device
@@ -441,7 +441,7 @@ export function buildProgram(io: CliIo): Command {
 
   program
     .command('device-class <name>')
-    .description('declare or replace a device class (SPEC section 6); flags not given are false')
+    .description('declare or replace a device class (docs/operators/lifecycle.md); flags not given are false')
     .requiredOption('--ttl <duration>', 'operational certificate lifetime, e.g. 24h')
     .requiredOption('--factory-reattest-every <duration>', 'how often the birth key must attest, e.g. 30d')
     .option('--staged-renewal', 'renewals may attest with the current operational key')

@@ -28,7 +28,7 @@ export interface Pkcs11Config {
   softhsm?: SoftHsmLayout & { ownConfig: boolean };
 }
 
-/** The whole configuration (SPEC section 8), parsed and validated once at start-up. */
+/** The whole configuration (docs/operators/configuration.md), parsed and validated once at start-up. */
 export interface Config {
   dataDir: string;
   database: DatabaseLocation;
@@ -47,7 +47,7 @@ export interface Config {
   crl: CrlPolicy;
   /** DEVID_METRICS_LISTEN: /metrics on a listener of its own instead of the plain-HTTP one. */
   metricsListen?: ListenAddress;
-  /** DEVID_MANUFACTURER_CRL_POLL: how often other manufacturers' CRLs are read from their URLs (SPEC section 10). */
+  /** DEVID_MANUFACTURER_CRL_POLL: how often other manufacturers' CRLs are read from their URLs (docs/operators/manufacturers.md). */
   manufacturerCrlPollMs: number;
   /** DEVID_ACME_ANONYMOUS_RATE: nonces and new accounts per second one client address may get before it proves anything (burst: 10 s worth). */
   acmeAnonymousPerSecond: number;
@@ -214,7 +214,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
   };
 }
 
-/** The three values certificates carry for ever (SPEC section 1). */
+/** The three values certificates carry for ever (docs/reference/certificates.md). */
 export interface PublicIdentity {
   publicHost: string;
   trustDomain: string;

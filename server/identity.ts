@@ -4,7 +4,7 @@ import { ConfigError, parseBaseUrl, parseHost, parseTrustDomain, type Config, ty
 
 const KEYS = { publicHost: 'public_host', trustDomain: 'trust_domain', httpBaseUrl: 'http_base_url' } as const;
 
-/** Records the public identity at init: certificates carry it for ever (SPEC section 1). */
+/** Records the public identity at init: certificates carry it for ever (docs/reference/certificates.md). */
 export async function recordIdentity(store: Store, identity: PublicIdentity): Promise<void> {
   for (const [field, key] of Object.entries(KEYS)) await store.settings.set(key, identity[field as keyof PublicIdentity]);
 }
@@ -34,7 +34,7 @@ export function identityDrift(config: Config, recorded: PublicIdentity): string[
 }
 
 /**
- * The explicit command that changes the recorded identity (SPEC section 1):
+ * The explicit command that changes the recorded identity (docs/reference/certificates.md):
  * validated like the environment, audited with old and new values. Only
  * certificates issued from now on carry the new values.
  */

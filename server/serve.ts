@@ -31,7 +31,7 @@ import { ensureServerCredentials } from './tls.ts';
 
 /** How often the server checks whether its own certificate needs renewal. */
 const RENEW_CHECK_MS = 6 * 60 * 60 * 1000;
-/** Signed checkpoints of the audit chain head: hourly (SPEC section 7). */
+/** Signed checkpoints of the audit chain head: hourly (docs/auditors/audit-log.md). */
 const CHECKPOINT_EVERY_MS = 60 * 60 * 1000;
 /** How often each server looks for audit events committed but not chained (a process killed in between). */
 const CHAIN_EVERY_MS = 1000;
@@ -208,7 +208,7 @@ export async function serve(ctx: Context, options: ServeOptions = {}): Promise<R
       .catch((err) => { if (!chainFailing) ctx.logger.error({ err }, 'chaining pending audit events failed: they wait, committed, for the next try'); chainFailing = true; });
   }, CHAIN_EVERY_MS);
   chainTimer.unref();
-  // Other manufacturers' CRLs from their URLs (SPEC section 10): the first worker reads them; a failure is shown on the manufacturer.
+  // Other manufacturers' CRLs from their URLs (docs/operators/manufacturers.md): the first worker reads them; a failure is shown on the manufacturer.
   // A poll slower than the interval is not joined by another one behind it in the queue.
   let polling = false;
   const manufacturerCrlTimer = setInterval(() => {

@@ -24,7 +24,7 @@ export interface CreatedToken {
   name: string;
 }
 
-/** Validates a token request against its role (SPEC section 3). */
+/** Validates a token request against its role (docs/operators/tokens-and-roles.md). */
 function validate(request: TokenRequest): Omit<TokenRecord, 'id' | 'principal' | 'secretSha256' | 'createdAt' | 'revokedAt'> {
   if (!ROLES.includes(request.role as Role)) throw malformed(`role must be one of ${ROLES.join(', ')}`);
   const role = request.role as Role;

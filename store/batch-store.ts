@@ -34,7 +34,7 @@ export interface CompromisedBatchRecord {
   finishedAt: Date | null;
 }
 
-/** Compromised factory batches (SPEC section 6): the record that refuses their births and enrollments, and the job's progress. */
+/** Compromised factory batches (docs/operators/revocation.md): the record that refuses their births and enrollments, and the job's progress. */
 export class BatchStore {
   constructor(private readonly db: Knex | Knex.Transaction) {}
 

@@ -59,7 +59,7 @@ export class CertificateStore {
     return row ? fromRow(row) : undefined;
   }
 
-  /** Whether a certificate already has an operational successor (SPEC section 5: a second one is a lineage fork). */
+  /** Whether a certificate already has an operational successor (docs/device-makers/protocol.md: a second one is a lineage fork). */
   async hasSuccessor(sha256: string): Promise<boolean> {
     return (await this.db('certificates').select('serial').where({ predecessor_sha256: sha256, kind: 'operational' }).first()) !== undefined;
   }

@@ -4,7 +4,7 @@ import type { CheckpointRecord } from './types.ts';
 
 const COLUMNS = ['seq', 'canonical', 'signature'];
 
-/** Signed checkpoints of the audit chain head (SPEC section 7). */
+/** Signed checkpoints of the audit chain head (docs/auditors/audit-log.md). */
 export class CheckpointStore {
   constructor(private readonly db: Knex | Knex.Transaction) {}
 

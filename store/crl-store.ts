@@ -19,7 +19,7 @@ export const CRL_PART_BYTES = 1 << 20;
 /** CRLs kept per issuer: the newest and the one before, for a process still serving it. */
 const KEEP = 2;
 
-/** CRLs, the marks revocations leave for them, and the revoked entries they list (SPEC section 6). */
+/** CRLs, the marks revocations leave for them, and the revoked entries they list (docs/operators/revocation.md). */
 export class CrlStore {
   constructor(private readonly db: Knex | Knex.Transaction) {}
 

@@ -56,7 +56,7 @@ export async function pendingMigrations(db: Knex): Promise<string[]> {
 }
 
 /**
- * Applies every pending migration (SPEC: on init and on serve). On
+ * Applies every pending migration (on init and on serve). On
  * PostgreSQL with its own connection and no statement timeout: a migration
  * over a large table may take longer than any request should. With an owner
  * role (DEVID_DATABASE_OWNER_URL) the migrations run as the owner, which

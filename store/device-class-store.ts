@@ -3,7 +3,7 @@ import type { CloneSignalPolicy, DeviceClassRecord } from './types.ts';
 
 export const CLASS_COLUMNS = ['name', 'ttl_seconds', 'staged_renewal', 'factory_reattest_every_seconds', 'server_auth', 'counter_required', 'on_clone_signal'];
 
-/** Device classes (SPEC section 6); `default` is built in, operators declare others. */
+/** Device classes (docs/operators/lifecycle.md); `default` is built in, operators declare others. */
 export class DeviceClassStore {
   constructor(private readonly db: Knex | Knex.Transaction) {}
 

@@ -6,7 +6,7 @@ import { StoreNotFoundError, type DeviceBinding, type DeviceClassRecord, type De
 const COLUMNS = ['serial', 'model', 'batch', 'line', 'device_class', 'owner', 'state', 'manufacturer', 'factory_key_sha256', 'reprovision_allowed', 'sign_count', 'factory_attested_at', 'created_at', 'updated_at'];
 
 /**
- * The device registry (SPEC section 7). State changes are compare-and-set:
+ * The device registry (docs/auditors/audit-log.md). State changes are compare-and-set:
  * each names the states it moves from and returns the updated row, or
  * undefined when the device was not in one of them (or does not exist).
  */
@@ -197,7 +197,7 @@ export class DeviceStore {
   }
 
   /**
-   * Compare-and-set of the attestation counter (SPEC section 5, check 4): a
+   * Compare-and-set of the attestation counter (docs/device-makers/protocol.md, check 4): a
    * count above the last accepted one is taken, anything else refused, so of
    * two concurrent attestations with one count only one passes. A count of 0
    * passes only while no non-zero count was ever accepted. A birth-key

@@ -3,8 +3,8 @@ import { toDate, toStringOrNull } from './convert.ts';
 import type { FirmwareRecord, FirmwareReport } from './types.ts';
 
 /**
- * The firmware lineage (SPEC section 7): every version and digest a device
- * attested, append-only; and the models' allowlists (SPEC section 6), whose
+ * The firmware lineage (docs/auditors/audit-log.md): every version and digest a device
+ * attested, append-only; and the models' allowlists (docs/operators/lifecycle.md), whose
  * withdrawn entries keep their rows.
  */
 export class FirmwareStore {

@@ -4,7 +4,7 @@ import { toDate, toDateOrNull, toStringOrNull } from './convert.ts';
 /** Where a manufacturer's revocation comes from: its CRL at a URL (polled), a CRL the operator uploads, or nothing. */
 export type CrlSource = { url: string } | { pem: string } | null;
 
-/** A manufacturer's trust configuration (SPEC section 10). */
+/** A manufacturer's trust configuration (docs/operators/manufacturers.md). */
 export interface ManufacturerConfig {
   /** Its root (self-signed) and intermediates, base64 DER. */
   certificates: string[];

@@ -4,7 +4,7 @@ import type { ModelRecord } from './types.ts';
 
 const COLUMNS = ['name', 'hw_type', 'manufacturer', 'default_class', 'created_at', 'updated_at'];
 
-/** Device models declared by operators (SPEC section 4). */
+/** Device models declared by operators (docs/operators/factory.md). */
 export class ModelStore {
   constructor(private readonly db: Knex | Knex.Transaction) {}
 

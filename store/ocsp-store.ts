@@ -27,7 +27,7 @@ export interface OcspSubject {
 const COLUMNS = ['serial', 'issuer_id', 'not_after', 'sha1', 'sha256', 'this_update', 'next_update', 'updated_at'];
 
 /**
- * Pre-signed OCSP responses (SPEC section 6), one row per unexpired
+ * Pre-signed OCSP responses (docs/operators/revocation.md), one row per unexpired
  * certificate. `updated_at` is the database's clock at the write, never a
  * process's: it is what every process compares to find what others changed.
  */

@@ -1,7 +1,7 @@
 import type { Knex } from 'knex';
 import { toDate, toStringOrNull } from './convert.ts';
 
-/** One change of owner (SPEC section 7): from, to, when, recorded by which principal, on what evidence. */
+/** One change of owner (docs/auditors/audit-log.md): from, to, when, recorded by which principal, on what evidence. */
 export interface OwnershipTransferRecord {
   deviceSerial: string;
   from: string | null;

@@ -1,6 +1,6 @@
 import type { Knex } from 'knex';
 
-/** Values recorded once at init that certificates carry for ever (SPEC section 1). */
+/** Values recorded once at init that certificates carry for ever (docs/reference/certificates.md). */
 export class SettingsStore {
   constructor(private readonly db: Knex | Knex.Transaction) {}
 

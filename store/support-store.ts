@@ -1,7 +1,7 @@
 import type { Knex } from 'knex';
 import { toDate, toDateOrNull, toStringOrNull } from './convert.ts';
 
-/** A vendor support grant (SPEC section 6): pending, then approved for a window, perhaps revoked early. */
+/** A vendor support grant (docs/operators/lifecycle.md): pending, then approved for a window, perhaps revoked early. */
 export interface SupportGrantRecord {
   id: string;
   deviceSerial: string;

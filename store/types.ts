@@ -83,7 +83,7 @@ export interface DeviceRecord {
   deviceClass: string | null;
   owner: string | null;
   state: DeviceState;
-  /** `self` for our own births; else the registered manufacturer whose birth certificate the device carries (SPEC section 10). */
+  /** `self` for our own births; else the registered manufacturer whose birth certificate the device carries (docs/operators/manufacturers.md). */
   manufacturer: string;
   /** null for a device born elsewhere until its first attestation shows its birth key. */
   factoryKeySha256: string | null;
@@ -112,7 +112,7 @@ export interface ModelRecord {
   name: string;
   hwType: string;
   manufacturer: string;
-  /** The class of its devices that name none (SPEC section 6); null: the built-in `default`. */
+  /** The class of its devices that name none (docs/operators/lifecycle.md); null: the built-in `default`. */
   defaultClass: string | null;
   createdAt: Date;
   updatedAt: Date;
@@ -211,7 +211,7 @@ export interface AcmeAuthorizationRecord {
 
 export type CloneSignalPolicy = 'refuse' | 'suspend';
 
-/** Policy per device class (SPEC section 6); `default` is built in. */
+/** Policy per device class (docs/operators/lifecycle.md); `default` is built in. */
 export interface DeviceClassRecord {
   name: string;
   ttlSeconds: number;

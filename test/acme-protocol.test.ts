@@ -151,11 +151,11 @@ for (const kind of DATABASE_KINDS) {
       expect((await device.enroll()).certificate).to.be.ok;
     });
 
-    it('an ACME library we did not write (acme-client) enrolls and renews twice with replaces; the attestation is built from SPEC section 5 alone', async () => {
+    it('an ACME library we did not write (acme-client) enrolls and renews twice with replaces; the attestation is built from the protocol reference alone', async () => {
       const device = await makeDevice(server, next());
       const birthDer = Buffer.from(device.birthCertificate().rawData);
       const factoryPem = readFileSync(`${device.dir}/factory-key.pem`);
-      /** SPEC section 5, with cbor-x and node:crypto only: authData | sig over authData and SHA-256(keyAuthorization). */
+      /** docs/device-makers/protocol.md, with cbor-x and node:crypto only: authData | sig over authData and SHA-256(keyAuthorization). */
       const attest = (keyAuthorization: string, newKey: string | Buffer, signCount: number) => {
         const jwk = createPublicKey(newKey).export({ format: 'jwk' });
         const cose = new Map<number, unknown>([[1, 2], [3, -7], [-1, 1], [-2, Buffer.from(jwk.x!, 'base64url')], [-3, Buffer.from(jwk.y!, 'base64url')]]);

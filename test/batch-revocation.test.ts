@@ -5,7 +5,7 @@ import { httpRequest, opensslCrl, opensslOcsp } from './support/publication.ts';
 import type { Device } from '../client/device.ts';
 import { BATCH_CHUNK } from '../registry/revocation-service.ts';
 
-describe('batch revocation: a compromised factory batch (SPEC section 6, PostgreSQL)', function () {
+describe('batch revocation: a compromised factory batch (PostgreSQL)', function () {
   this.timeout(240_000);
   let server: TestServer;
   let ocspUrl: string;

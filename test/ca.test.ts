@@ -42,7 +42,7 @@ describe('ca: hierarchy, profiles and the issuance pipeline (in-memory keys)', (
     ca.store.transaction((tx) => ca.issuance.issue(tx, { issuer, profile, deviceSerial: 'SN-000123', predecessorSha256 }));
   const parsed = (der: Buffer) => new x509.X509Certificate(new Uint8Array(der));
 
-  describe('hierarchy (SPEC section 1)', () => {
+  describe('hierarchy', () => {
     it('OpenSSL verifies both intermediates and the audit key certificate against the root', () => {
       for (const cert of [ca.hierarchy.factory.certificate, ca.hierarchy.operational.certificate, parsed(ca.audit.der)]) {
         const result = opensslVerify(pem(ca.hierarchy.root.certificate), undefined, pem(cert));
@@ -102,7 +102,7 @@ describe('ca: hierarchy, profiles and the issuance pipeline (in-memory keys)', (
     });
   });
 
-  describe('birth certificate (SPEC section 2)', () => {
+  describe('birth certificate', () => {
     let cert: x509.X509Certificate;
     before(async () => {
       const profile = birthProfile({ issuer: ca.hierarchy.factory, spki: deviceSpki(), baseUrl: BASE, now: new Date() }, {
@@ -156,7 +156,7 @@ describe('ca: hierarchy, profiles and the issuance pipeline (in-memory keys)', (
     expect(cert.serialNumber).to.match(/^(?!00)[0-9a-f]{32}$/);
   }
 
-  describe('operational certificate (SPEC section 2)', () => {
+  describe('operational certificate', () => {
     const predecessor = createHash('sha256').update('the birth certificate').digest();
     const operational = (options: { predecessorOid?: string; serverAuth?: boolean; ttlMs?: number } = {}) =>
       operationalProfile({ issuer: ca.hierarchy.operational, spki: deviceSpki(), baseUrl: BASE, now: new Date() }, {
@@ -207,7 +207,7 @@ describe('ca: hierarchy, profiles and the issuance pipeline (in-memory keys)', (
     });
   });
 
-  describe('server certificate (SPEC section 2)', () => {
+  describe('server certificate', () => {
     it('serverAuth for the public host, 90 days, verified by OpenSSL as an SSL server', async () => {
       const cert = parsed((await issue(serverProfile({ issuer: ca.hierarchy.operational, spki: deviceSpki(), baseUrl: BASE, now: new Date() }, 'ca.devid.test'))).der);
       expect(cert.getExtension(x509.ExtendedKeyUsageExtension)!.usages).to.deep.equal([OID.serverAuth]);
@@ -273,7 +273,7 @@ describe('ca: hierarchy, profiles and the issuance pipeline (in-memory keys)', (
       ...profile, extensions: profile.extensions.map((e) => (e.type === oid ? { type: oid, critical, value } : e)),
     });
 
-    it('refuses every profile that breaks the SPEC, before the HSM is asked to sign', async () => {
+    it('refuses every profile that breaks the profile rules, before the HSM is asked to sign', async () => {
       const other = ca.hierarchy.operational;
       const cases: Array<[string, () => void]> = [
         ['birth by the operational CA', () => lintProfile(other, good())],
@@ -324,7 +324,7 @@ describe('ca: hierarchy, profiles and the issuance pipeline (in-memory keys)', (
   });
 });
 
-describe('ca: extension OID check (SPEC section 2)', () => {
+describe('ca: extension OID check', () => {
   it('accepts an enterprise-arc OID', () => {
     expect(extensionOidProblem('1.3.6.1.4.1.99999.1')).to.equal(undefined);
     expect(extensionOidProblem(`1.3.6.1.4.1.${2 ** 28 - 1}.1`)).to.equal(undefined);

@@ -5,7 +5,7 @@ import { expect } from 'chai';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
-/** No Docker engine runs here: the compose file is checked with `docker-compose config` (SPEC/issue 3). */
+/** No Docker engine runs here: the compose file is checked with `docker-compose config`. */
 describe('docker-compose.yml', () => {
   const compose = (...args: string[]) => execFileSync('docker-compose', ['-f', `${ROOT}docker-compose.yml`, ...args], { encoding: 'utf8' });
 

@@ -26,7 +26,7 @@ function expectProblem(response: { status: number; headers: Record<string, unkno
   expect(response.json.detail).to.be.a('string').and.not.be.empty;
 }
 
-describe('factory API (SPEC section 4)', function () {
+describe('factory API', function () {
   this.timeout(60_000);
   let server: TestServer;
   let serial = 0;

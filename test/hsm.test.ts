@@ -26,7 +26,7 @@ describe('hsm: PKCS#11 key provider against SoftHSM2', () => {
     it(`generates a ${curve} key that is in the token, sensitive and never extractable`, async () => {
       const key = await provider.createKey(`key-${curve}`, curve);
       expect(key.curve).to.equal(curve);
-      // SPEC section 1: signing only; left unset, SoftHSM would allow decrypt and unwrap too.
+      // docs/reference/certificates.md: signing only; left unset, SoftHSM would allow decrypt and unwrap too.
       expect(await provider.attributes(key)).to.deep.equal({
         token: true, private: true, sensitive: true, extractable: false, alwaysSensitive: true, neverExtractable: true,
         sign: true, decrypt: false, unwrap: false, derive: false,

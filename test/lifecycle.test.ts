@@ -20,7 +20,7 @@ import { loadAuditKey } from '../registry/audit-key.ts';
 const digest = (text: string) => createHash('sha256').update(text).digest();
 
 for (const kind of ['pglite', 'postgres'] as DatabaseKind[]) {
-  describe(`lifecycle: device classes, firmware, ownership, retirement (SPEC section 6, ${kind})`, function () {
+  describe(`lifecycle: device classes, firmware, ownership, retirement (${kind})`, function () {
     this.timeout(180_000);
     let server: TestServer;
     const operator = (method: string, path: string, body?: unknown) => server.request(method, path, { token: server.tokens.operator, ...(body === undefined ? {} : { body }) });

@@ -43,7 +43,7 @@ async function refusal(work: Promise<unknown>): Promise<string> {
 }
 
 for (const kind of ['pglite', 'postgres'] as DatabaseKind[]) {
-  describe(`devices born elsewhere: manufacturers, manifests, claims, their revocation (SPEC section 10, ${kind})`, function () {
+  describe(`devices born elsewhere: manufacturers, manifests, claims, their revocation (${kind})`, function () {
     this.timeout(180_000);
     let server: TestServer;
     let bob: string;

@@ -18,7 +18,7 @@ async function eventually<T>(probe: () => Promise<T | undefined>, timeoutMs = 30
   }
 }
 
-describe('revocation, CRLs and OCSP (SPEC section 6)', function () {
+describe('revocation, CRLs and OCSP', function () {
   this.timeout(180_000);
   let server: TestServer;
   let ocspUrl: string;

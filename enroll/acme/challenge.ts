@@ -23,7 +23,7 @@ function reply(call: AcmeCall, authz: AcmeAuthorizationRecord): AcmeReply {
 }
 
 /**
- * POST /acme/chall/<id> with {"attObj": base64url(CBOR)} (SPEC section 5,
+ * POST /acme/chall/<id> with {"attObj": base64url(CBOR)} (docs/device-makers/protocol.md,
  * draft-ietf-acme-device-attest): verifies the attestation at once. A
  * malformed object is bad input (400, nothing written). On success the
  * authorization is valid, the order ready and bound to the attested key, a
@@ -137,7 +137,7 @@ async function invalidate(tx: Store, call: AcmeCall, authz: AcmeAuthorizationRec
 }
 
 /**
- * An attestation for a serial no device record has (SPEC section 10): when
+ * An attestation for a serial no device record has (docs/operators/manufacturers.md): when
  * x5c chains to an active manufacturer, names the serial and its signature
  * verifies, a genuine device that is not ours tried to enroll (grey-market
  * or stolen): refused and audited with the evidence. Otherwise it is an

@@ -11,7 +11,7 @@ export const directory: AcmeHandler = async ({ urls }) => ({
     keyChange: urls.keyChange,
     renewalInfo: urls.renewalInfo,
     meta: {
-      // The device's attestation authorizes each order; accounts need no external binding (SPEC section 5).
+      // The device's attestation authorizes each order; accounts need no external binding (docs/device-makers/protocol.md).
       externalAccountRequired: false,
     },
   },

@@ -26,7 +26,7 @@ const IGNORED_REQUESTS = new Set<string>([OID.keyUsage, OID.extKeyUsage, OID.bas
 const badCsr = (detail: string) => new AcmeProblem('badCSR', 400, detail);
 
 /**
- * SPEC section 2: the CA sets subject and SANs from the order; a CSR may
+ * docs/reference/certificates.md: the CA sets subject and SANs from the order; a CSR may
  * carry only CN=<serial> and/or the PermanentIdentifier of that serial. Key
  * usage requests are ignored (the profile sets them); anything else is badCSR.
  */
@@ -121,8 +121,8 @@ async function predecessorOf(tx: Store, order: AcmeOrderRecord): Promise<Pick<Ce
 /**
  * POST /acme/order/<id>/finalize {"csr"} (RFC 8555 7.4): the CSR's key must
  * be the key attested for this order and its names at most the device's;
- * else badCSR and the order is invalid. The operational certificate (SPEC
- * section 2, the device class's TTL, its predecessor), the order, the device
+ * else badCSR and the order is invalid. The operational certificate (docs/reference/certificates.md,
+ * the device class's TTL, its predecessor), the order, the device
  * (active), its firmware lineage and the audit event commit together.
  */
 export const finalize: AcmeHandler = async (call) => {

@@ -6,7 +6,7 @@ import { checkPublicKey, spkiOfJwk, type CheckedKey } from '../public-key.ts';
 import { AcmeProblem, acmeProblem } from './problems.ts';
 import type { AcmeUrls } from './urls.ts';
 
-/** RFC 8555 6.2: asymmetric algorithms only; "none" and MACs are refused. SPEC section 5 names these four. */
+/** RFC 8555 6.2: asymmetric algorithms only; "none" and MACs are refused. docs/device-makers/protocol.md names these four. */
 export const JWS_ALGORITHMS = ['ES256', 'ES384', 'EdDSA', 'RS256'] as const;
 type JwsAlgorithm = (typeof JWS_ALGORITHMS)[number];
 

@@ -14,10 +14,10 @@ import { PERMANENT_IDENTIFIER, authorizationIdOf, orderView } from './views.ts';
 
 /**
  * The device an order is for: known, with a live birth certificate, in a
- * state that may enroll (SPEC sections 5, 6). While other manufacturers are
+ * state that may enroll (docs/device-makers/protocol.md, docs/operators/lifecycle.md). While other manufacturers are
  * registered, an unknown serial may order too (null): its attestation then
- * shows whether a genuine device that is not ours tried to enroll (SPEC
- * section 10). A device born elsewhere has its birth certificate checked
+ * shows whether a genuine device that is not ours tried to enroll
+ * (docs/operators/manufacturers.md). A device born elsewhere has its birth certificate checked
  * at the attestation.
  */
 export async function enrollableDevice(store: Pick<Store, 'devices' | 'certificates' | 'manufacturers'>, serial: string): Promise<DeviceRecord | null> {

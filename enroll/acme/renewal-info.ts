@@ -9,7 +9,7 @@ function retryAfterSeconds(lifetimeMs: number): number {
 
 /**
  * The firmware a certificate was issued on has been withdrawn from its
- * model's allowlist (SPEC section 6). A first allowlist, or one that never
+ * model's allowlist (docs/operators/lifecycle.md). A first allowlist, or one that never
  * listed the firmware, asks nothing: check 5 decides at the next renewal.
  */
 async function firmwareWithdrawn(store: AcmeDeps['store'], model: string, certificateSerial: string): Promise<boolean> {

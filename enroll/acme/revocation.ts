@@ -9,7 +9,7 @@ import { AcmeProblem, acmeProblem } from './problems.ts';
  * POST /acme/revoke-cert (RFC 8555 7.6): signed by the account whose order
  * issued the certificate (kid), or by the certificate's own key (jwk).
  * Devices revoke their operational certificates only: a birth certificate
- * is revoked by an operator (SPEC section 6). Goes through the one
+ * is revoked by an operator (docs/operators/lifecycle.md). Goes through the one
  * revocation path, audited.
  */
 export const revokeCert: AcmeHandler = async (call) => {

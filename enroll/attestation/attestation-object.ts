@@ -1,6 +1,6 @@
 import { Decoder } from 'cbor-x';
 
-/** Why an attestation was refused: the check of SPEC section 5 that failed, in words the device's maker can act on. */
+/** Why an attestation was refused: the check of docs/device-makers/protocol.md that failed, in words the device's maker can act on. */
 export class AttestationError extends Error {
   override readonly name = 'AttestationError';
   constructor(
@@ -11,7 +11,7 @@ export class AttestationError extends Error {
   }
 }
 
-/** The attestation object of SPEC section 5 (WebAuthn `packed` layout with fmt "devid"). */
+/** The attestation object of docs/device-makers/protocol.md (WebAuthn `packed` layout with fmt "devid"). */
 export interface AttestationObject {
   alg: number;
   sig: Buffer;

@@ -17,7 +17,7 @@ const bytes = (value: unknown, length?: number): value is Buffer => value instan
 /**
  * The new operational key from its COSE_Key (RFC 9053: EC2, OKP Ed25519, RSA),
  * as a checked, canonical SPKI: EC points uncompressed, RSA with NULL
- * parameters (SPEC section 5, credId). The key's own `alg`, when present,
+ * parameters (docs/device-makers/protocol.md, credId). The key's own `alg`, when present,
  * must fit it.
  */
 export function publicKeyFromCose(cose: Map<number, unknown>): CheckedKey {

@@ -96,7 +96,7 @@ export interface Attested {
   firmware: FirmwareReport | null;
 }
 
-/** A refusal that is also a clone signal (SPEC section 5): audited, and shown in the devices' histories. */
+/** A refusal that is also a clone signal (docs/device-makers/protocol.md): audited, and shown in the devices' histories. */
 export interface CloneSignal {
   reason: string;
   /** Devices the signal concerns besides the one that attested. */
@@ -111,7 +111,7 @@ export type AttestationOutcome =
 const refusal = (check: string, detail: string, clone?: CloneSignal): Extract<AttestationOutcome, { ok: false }> => ({ ok: false, error: new AttestationError(check, detail), ...(clone ? { clone } : {}) });
 
 /**
- * The `device-attest-01` checks of SPEC section 5 but the counter (check 4),
+ * The `device-attest-01` checks of docs/device-makers/protocol.md but the counter (check 4),
  * one by one: every refusal names its check, and one that suggests a copy of
  * a device (another device's certificate, a key certified for another
  * device) carries a clone signal. The caller then takes the order's
@@ -227,7 +227,7 @@ async function attestingCertificate(store: AttestationStore, input: AttestationI
 }
 
 /**
- * Check 1 for a device born elsewhere (SPEC section 10): x5c[0] is the
+ * Check 1 for a device born elsewhere (docs/operators/manufacturers.md): x5c[0] is the
  * birth certificate claimed for it, chains to its manufacturer's active
  * anchor, names the device (check 2), is of a model the manufacturer may
  * vouch for, and is not on the manufacturer's CRL, which must be current.

@@ -16,7 +16,7 @@ export function actorOf(res: Response): string {
 }
 
 /**
- * Authentication (SPEC section 3): a bearer token, or a console session
+ * Authentication (docs/operators/tokens-and-roles.md): a bearer token, or a console session
  * cookie (server/http/console-session.ts) whose state-changing requests must
  * pass the CSRF check. 401 without either, 403 with another role's.
  */

@@ -5,11 +5,11 @@ import type { Logger } from '../logger.ts';
 import { notFoundHandler, problemHandler } from './problem.ts';
 import { requestLog } from './request-log.ts';
 
-/** CRL caches revalidate at least this often, so a revocation reaches them within a minute (SPEC section 6). */
+/** CRL caches revalidate at least this often, so a revocation reaches them within a minute (docs/operators/revocation.md). */
 const CRL_MAX_AGE_S = 60;
 
 /**
- * The plain-HTTP listener (SPEC section 6): CA certificates and CRLs by slug
+ * The plain-HTTP listener (docs/operators/revocation.md): CA certificates and CRLs by slug
  * (`/ca/root.crt`, `/crl/operational.crl`, `/crl/operational-2.crl` after a
  * rollover: the caIssuers and CDP URLs each certificate carries). OCSP is
  * answered before express (publish/ocsp-responder.ts).

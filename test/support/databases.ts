@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import knexFactory from 'knex';
 import type { DatabaseLocation } from '../../store/database.ts';
 
-/** PostgreSQL of the test machine (SPEC: trust auth, user postgres); override with DEVID_TEST_POSTGRES_URL. */
+/** PostgreSQL of the test machine (trust auth, user postgres); override with DEVID_TEST_POSTGRES_URL. */
 export const POSTGRES_ADMIN_URL = process.env.DEVID_TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 
 export interface TestDatabase {

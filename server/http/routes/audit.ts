@@ -48,13 +48,13 @@ async function stream(res: Response, lines: AsyncIterable<string>, logger: Logge
   }
 }
 
-/** The audit log for auditors, device history for auditors and operators (SPEC sections 3 and 7). */
+/** The audit log for auditors, device history for auditors and operators (docs/operators/tokens-and-roles.md). */
 export function auditRoutes({ store, audit, checkpoints, auditSigner, logger }: AuditRouteDeps): Router {
   const router = Router();
-  // SPEC section 3: the audit log and its verification are the auditor's; device history is the operator's too.
+  // docs/operators/tokens-and-roles.md: the audit log and its verification are the auditor's; device history is the operator's too.
   const auditors = requireRole(store, 'auditor');
   const historyReaders = requireRole(store, 'auditor', 'operator');
-  // Reads are actions too (SPEC section 3): each leaves an event with the token id.
+  // Reads are actions too (docs/operators/tokens-and-roles.md): each leaves an event with the token id.
   const record = (res: Response, action: string, data: Record<string, unknown>) => audit.recordAlone(store, { action, actor: actorOf(res), data });
   const auditKey: KeyObject = checkpoints.publicKey;
 

@@ -20,7 +20,7 @@ function birthFields(body: unknown): BirthCertificateFields {
   return bodyFields(body, BIRTH_FIELDS);
 }
 
-/** POST /factory/v1/birth-certificates (SPEC section 4), and its batch form. */
+/** POST /factory/v1/birth-certificates (docs/operators/factory.md), and its batch form. */
 export function factoryRoutes(store: Store, factory: FactoryService, logger: Logger): Router {
   const router = Router();
   const principal = (res: Response): FactoryPrincipal => {

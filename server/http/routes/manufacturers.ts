@@ -40,7 +40,7 @@ export interface ManufacturerDeps {
   logger: Logger;
 }
 
-/** Devices born elsewhere (SPEC section 10): manufacturers, their CRLs, manifests, claims and ownership statements; role operator. */
+/** Devices born elsewhere (docs/operators/manufacturers.md): manufacturers, their CRLs, manifests, claims and ownership statements; role operator. */
 export function manufacturerRoutes(deps: ManufacturerDeps): Router {
   const { store, audit, clock } = deps;
   const router = Router();

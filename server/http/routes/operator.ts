@@ -51,7 +51,7 @@ function reasonOf(body: unknown) {
   return checkReason(reason);
 }
 
-/** The operator API: models and their firmware, device classes, device states, ownership, reprovisioning, retirement and revocation (SPEC sections 4 and 6). */
+/** The operator API: models and their firmware, device classes, device states, ownership, reprovisioning, retirement and revocation (docs/operators/lifecycle.md). */
 export function operatorRoutes(deps: OperatorDeps): Router {
   const { store, audit, revocations, clock } = deps;
   const router = Router();

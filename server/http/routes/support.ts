@@ -8,7 +8,7 @@ import { problemHandler } from '../problem.ts';
 /** A CSR and nothing else. */
 const BODY_LIMIT = '64kb';
 
-/** The vendor API (SPEC section 6): a support certificate for an approved grant, inside its window. */
+/** The vendor API (docs/operators/lifecycle.md): a support certificate for an approved grant, inside its window. */
 export function supportRoutes(deps: SupportIssuanceDeps & { clock: () => Date; logger: Logger }): Router {
   const router = Router();
   router.post('/support/v1/grants/:id/certificate', requireRole(deps.store, 'vendor'), ...jsonBody(BODY_LIMIT), async (req, res) => {
