@@ -22,6 +22,7 @@ import { migrate, openDatabase } from '../store/database.ts';
 import { Store } from '../store/store.ts';
 import { createTestDatabase } from '../test/support/databases.ts';
 import type { BenchResult } from './report.ts';
+import { pebbleAccounts, pebbleIssuances, startPebble } from './pebble.ts';
 import { startBenchCa, type BenchCa } from './server-process.ts';
 import { withSoftHsmToken } from './softhsm-token.ts';
 
@@ -100,21 +101,26 @@ export async function benchDevices(bench: BenchCa, count: number): Promise<Devic
   return devices;
 }
 
+const freshDevice = (bench: BenchCa, device: Device) =>
+  new Device(device.serial, device.dir, device.factoryKey, new AcmeClient(`${bench.origin}/acme/directory`, AcmeClient.generateAccountKey(), bench.ca, undefined, bench.agent), 'localhost');
+
 /**
- * Full enrollments (a new account: directory, newNonce, newAccount; then
- * newOrder, authorization, challenge, finalize, download) from `concurrency`
- * devices for about `ms`: completed and failed counts, and the seconds taken.
+ * Full enrollments (newOrder, authorization, challenge, finalize, download)
+ * from `concurrency` devices for about `ms`: completed and failed counts, and
+ * the seconds taken. Each device keeps one ACME account, as ACME clients do;
+ * `newAccountEach` makes a new one (directory, newNonce, newAccount) per enrollment.
  */
-export async function enrollFor(bench: BenchCa, devices: readonly Device[], concurrency: number, ms: number): Promise<{ done: number; errors: number; seconds: number }> {
+export async function enrollFor(bench: BenchCa, devices: readonly Device[], concurrency: number, ms: number, newAccountEach = false): Promise<{ done: number; errors: number; seconds: number }> {
   let done = 0;
   let errors = 0;
   const started = performance.now();
   const deadline = started + ms;
   await Promise.all(devices.slice(0, concurrency).map(async (device) => {
+    let kept = freshDevice(bench, device);
     while (performance.now() < deadline) {
-      const fresh = new Device(device.serial, device.dir, device.factoryKey, new AcmeClient(`${bench.origin}/acme/directory`, AcmeClient.generateAccountKey(), bench.ca, undefined, bench.agent), 'localhost');
+      if (newAccountEach) kept = freshDevice(bench, device);
       try {
-        await fresh.enroll({ keepFiles: true });
+        await kept.enroll({ keepFiles: true });
         done += 1;
       } catch {
         errors += 1;
@@ -124,20 +130,60 @@ export async function enrollFor(bench: BenchCa, devices: readonly Device[], conc
   return { done, errors, seconds: (performance.now() - started) / 1000 };
 }
 
-async function benchOn(kind: 'pglite' | 'postgres', ms: number, base: { rate: number; cpuMs: number }): Promise<BenchResult[]> {
+/** Server CPU per ACME account created (directory, newNonce, newAccount), from `concurrency` callers for about `ms`. */
+async function accountsFor(bench: BenchCa, concurrency: number, ms: number): Promise<{ done: number; cpuMs: number }> {
+  let done = 0;
+  const before = bench.server.cpuMs();
+  const deadline = performance.now() + ms;
+  await Promise.all(Array.from({ length: concurrency }, async () => {
+    while (performance.now() < deadline) {
+      const client = new AcmeClient(`${bench.origin}/acme/directory`, AcmeClient.generateAccountKey(), bench.ca, undefined, bench.agent);
+      await client.init();
+      await client.newAccount();
+      done += 1;
+    }
+  }));
+  return { done, cpuMs: (bench.server.cpuMs() - before) / Math.max(1, done) };
+}
+
+/** Pebble's server CPU per issuance at each concurrency and per account, measured in this run; undefined where Pebble is not installed. */
+interface PeerFigures {
+  issuance: Map<number, number>;
+  account: number;
+}
+
+async function pebbleFigures(ms: number): Promise<PeerFigures | undefined> {
+  const peer = await startPebble();
+  if (!peer) return undefined;
+  try {
+    const issuance = new Map<number, number>();
+    for (const concurrency of CONCURRENCY) issuance.set(concurrency, (await pebbleIssuances(peer, concurrency, ms)).cpuMs);
+    return { issuance, account: (await pebbleAccounts(peer, 8, ms)).cpuMs };
+  } finally {
+    await peer.stop();
+  }
+}
+
+const PEER = 'pebble';
+const SKIPPED_PEER = 'pebble not installed (apt-get install pebble): no peer ratio';
+
+async function benchOn(kind: 'pglite' | 'postgres', ms: number, base: { rate: number; cpuMs: number }, peer: PeerFigures | undefined): Promise<BenchResult[]> {
   const bench = await startBenchCa(kind, 128);
   if (!bench) return [{ name: 'enroll.acme.postgres', value: 0, unit: 'ops/s', note: 'skipped: no PostgreSQL at 127.0.0.1:5432' }];
   const results: BenchResult[] = [];
+  const against = (value: number | undefined) => (value === undefined ? {} : { peer: PEER, peerValue: value });
   try {
     const devices = await benchDevices(bench, Math.max(...CONCURRENCY));
     for (const concurrency of CONCURRENCY) {
       const cpuBefore = bench.server.cpuMs();
       const { done, errors, seconds } = await enrollFor(bench, devices, concurrency, ms);
       const cpu = (bench.server.cpuMs() - cpuBefore) / Math.max(1, done);
-      const note = errors > 0 ? `${errors} failed` : undefined;
-      results.push({ name: `enroll.acme.c${concurrency}.${kind}`, value: done / seconds, unit: 'ops/s', floor: base.rate, ...(note ? { note } : {}) });
-      results.push({ name: `enroll.acme.cpu.c${concurrency}.${kind}`, value: cpu, unit: 'ms/op', floor: base.cpuMs, ...(note ? { note } : {}) });
+      const note = errors > 0 ? `${errors} failed` : peer ? undefined : SKIPPED_PEER;
+      results.push({ name: `enroll.acme.c${concurrency}.${kind}`, value: done / seconds, unit: 'ops/s', floor: base.rate, ...(errors > 0 ? { note: `${errors} failed` } : {}) });
+      results.push({ name: `enroll.acme.cpu.c${concurrency}.${kind}`, value: cpu, unit: 'ms/op', floor: base.cpuMs, ...against(peer?.issuance.get(concurrency)), ...(note ? { note } : {}) });
     }
+    const accounts = await accountsFor(bench, 8, ms);
+    results.push({ name: `acme.account.cpu.${kind}`, value: accounts.cpuMs, unit: 'ms/op', ...against(peer?.account), ...(peer ? {} : { note: SKIPPED_PEER }) });
     for (const device of devices) rmSync(device.dir, { recursive: true, force: true });
   } finally {
     await bench.close();
@@ -148,13 +194,15 @@ async function benchOn(kind: 'pglite' | 'postgres', ms: number, base: { rate: nu
 /**
  * Full device enrollments over HTTPS against `devid-ca serve` in its own
  * process (so its CPU is read apart from the clients'), at 1, 8 and 64
- * concurrent devices, on PGlite and PostgreSQL, beside the in-process floor.
+ * concurrent devices, on PGlite and PostgreSQL, beside the in-process floor
+ * and Pebble (Let's Encrypt's test CA) measured in the same run.
  */
 export async function benchEnroll(ms: number): Promise<BenchResult[]> {
   const base = await floor(Math.min(ms, 2000));
+  const peer = await pebbleFigures(ms);
   // DEVID_BENCH_DATABASES=postgres runs one database only (profiling).
   const kinds = (process.env.DEVID_BENCH_DATABASES ?? 'pglite,postgres').split(',') as Array<'pglite' | 'postgres'>;
   const results: BenchResult[] = [];
-  for (const kind of kinds) results.push(...(await benchOn(kind, ms, base)));
+  for (const kind of kinds) results.push(...(await benchOn(kind, ms, base, peer)));
   return results;
 }

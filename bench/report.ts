@@ -7,14 +7,20 @@ export interface BenchResult {
   peer?: string;
   peerValue?: number;
   ratio?: number;
+  /** value / peerValue, when a figure has both a floor and a peer. */
+  peerRatio?: number;
   note?: string;
 }
 
 const round = (n: number) => Math.round(n * 10) / 10;
 
+const ratioOf = (value: number, base: number) => Math.round((value / base) * 1000) / 1000;
+
 export function withRatio(result: BenchResult): BenchResult {
   const base = result.floor ?? result.peerValue;
-  return base ? { ...result, value: round(result.value), ...(result.floor ? { floor: round(result.floor) } : {}), ratio: Math.round((result.value / base) * 1000) / 1000 } : { ...result, value: round(result.value) };
+  const rounded = { ...result, value: round(result.value), ...(result.floor ? { floor: round(result.floor) } : {}), ...(result.peerValue ? { peerValue: round(result.peerValue) } : {}) };
+  if (!base) return rounded;
+  return { ...rounded, ratio: ratioOf(result.value, base), ...(result.floor && result.peerValue ? { peerRatio: ratioOf(result.value, result.peerValue) } : {}) };
 }
 
 export function print(results: BenchResult[], json: boolean): void {
@@ -23,7 +29,9 @@ export function print(results: BenchResult[], json: boolean): void {
       process.stdout.write(`${JSON.stringify(r)}\n`);
       continue;
     }
-    const against = r.floor !== undefined ? `  floor ${r.floor} ${r.unit}  ratio ${r.ratio}` : r.peerValue !== undefined ? `  ${r.peer} ${r.peerValue}  ratio ${r.ratio}` : '';
+    const floor = r.floor !== undefined ? `  floor ${r.floor} ${r.unit}  ratio ${r.ratio}` : '';
+    const peer = r.peerValue !== undefined ? `  ${r.peer} ${r.peerValue}  ratio ${r.peerRatio ?? r.ratio}` : '';
+    const against = floor + peer;
     process.stdout.write(`${r.name.padEnd(36)} ${String(r.value).padStart(10)} ${r.unit}${against}${r.note ? `  (${r.note})` : ''}\n`);
   }
 }

@@ -32,7 +32,8 @@ export function cli(args: string[], env: Record<string, string>): string {
   return result.stdout;
 }
 
-function processCpuMs(pid: number): number {
+/** CPU time (user + system) of one process so far, in milliseconds. */
+export function processCpuMs(pid: number): number {
   try {
     const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
     return ((Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS) * 1000;
