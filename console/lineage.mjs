@@ -14,7 +14,7 @@ export const MIN_RUN = 3;
  * The runs of ordinary renewals: chains of operational certificates, each
  * the only successor of the one before, none revoked, none a fork or a fork's
  * branch, none named by a refused successor or a clone signal, none from
- * another issuer than its predecessor (a CA rollover), and none the newest of
+ * another issuer than its operational predecessor (a CA rollover), and none the newest of
  * its branch (the certificate in use stays in sight). Each run of at least
  * MIN_RUN certificates is keyed by its first certificate's serial.
  */
@@ -28,7 +28,7 @@ export function runsOf(lineage, issuers = new Map()) {
     return node.kind === 'operational' && !node.revoked && parent !== undefined && parent !== null
       && !forks.has(node.sha256) && !refused.has(node.sha256)
       && (children.get(node.sha256) ?? []).length === 1 && (children.get(parent.sha256) ?? []).length === 1
-      && issuers.get(node.serial) === issuers.get(parent.serial);
+      && (parent.kind !== 'operational' || issuers.get(node.serial) === issuers.get(parent.serial));
   };
   const runs = [];
   for (const node of lineage.nodes) {

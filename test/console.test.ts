@@ -172,6 +172,7 @@ describe('operator console', function () {
     expect(await page.locator(`svg.lineage path.edge.refused[data-from="${serials[13]}"]`).count()).to.equal(1);
     const shown = (await statuses()).map(([s, v]) => [s, v!.replace(/^revoked .*/, 'revoked')]);
     expect(shown).to.deep.equal(after.map((s, i) => [s, i === 0 || i === 14 ? 'valid' : i === 6 ? 'revoked' : 'replaced']));
+    await page.screenshot({ path: join(ARTIFACTS, 'console-lineage.png'), fullPage: true });
     expect(errors, errors.join('\n')).to.deep.equal([]);
     await context.close();
   });
