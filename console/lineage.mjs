@@ -77,11 +77,12 @@ export function layout(lineage, { expanded = new Set(), cols = 6, issuers = new 
   let row = 0;
   const place = (it, at, continues) => {
     let col = at;
-    // The chain goes on: past the last column it wraps to the next row.
+    // The chain goes on: past the last column it wraps to the next row. A
+    // fork's further branch stays in the last column, on a row of its own.
     if (continues && col >= cols) {
       row += 1;
       col = 0;
-    }
+    } else if (col >= cols) col = cols - 1;
     const last = it.kind === 'run' ? it.run.last : it.node;
     const box = { ...it, x: col * DX, y: TOP + row * DY, fork: it.kind === 'certificate' && forks.has(it.node.sha256) };
     boxes.push(box);
@@ -90,27 +91,41 @@ export function layout(lineage, { expanded = new Set(), cols = 6, issuers = new 
     if (kids.length === 0 && refused.length === 0) row += 1;
     kids.forEach((kid, i) => {
       const child = place(kid, col + 1, i === 0);
-      edges.push({ from: box, to: child, refused: false });
+      edges.push({ from: box, to: child, refused: false, route: routeOf(box, child, i === 0) });
     });
     for (const r of refused) {
-      const attempt = { kind: 'refused', refused: r, x: (col + 1) * DX, y: TOP + row * DY };
+      const attempt = { kind: 'refused', refused: r, x: Math.min(col + 1, cols - 1) * DX, y: TOP + row * DY };
       row += 1;
       boxes.push(attempt);
-      edges.push({ from: box, to: attempt, refused: true });
+      edges.push({ from: box, to: attempt, refused: true, route: routeOf(box, attempt, false) });
     }
     return box;
   };
   for (const root of roots.sort((a, b) => a.issuedAt.localeCompare(b.issuedAt))) place(item(root), 0, false);
-  const width = Math.max(...boxes.map((b) => b.x), 0) + W + 20;
+  const width = Math.max(...boxes.map((b) => b.x), 0) + W + 40;
   const height = TOP + Math.max(row, 1) * DY;
   return { boxes, edges, width, height, runs };
 }
 
-/** An arrow's path: straight along a row, or diagonal within the gap between two columns, or, where the chain wraps, down, back and down again through the gap between two rows. */
-function edgePath(from, to) {
-  if (to.x > from.x) return `M ${from.x + W} ${from.y + H / 2} L ${to.x} ${to.y + H / 2}`;
-  const turn = from.y + H + 6;
-  return `M ${from.x + W / 2} ${from.y + H} L ${from.x + W / 2} ${turn} L ${to.x + W / 2} ${turn} L ${to.x + W / 2} ${to.y}`;
+/**
+ * How an arrow goes: straight along a row, or diagonally within the gap
+ * between two columns; where the chain wraps, down, back and down again
+ * through the gap between two rows ("wrap"); to a branch kept in the last
+ * column, out of the right side, down the margin and back in ("side").
+ */
+function routeOf(from, to, continues) {
+  if (to.x > from.x) return 'straight';
+  return continues ? 'wrap' : 'side';
+}
+
+function edgePath({ from, to, route }) {
+  if (route === 'straight') return `M ${from.x + W} ${from.y + H / 2} L ${to.x} ${to.y + H / 2}`;
+  if (route === 'wrap') {
+    const turn = from.y + H + 6;
+    return `M ${from.x + W / 2} ${from.y + H} L ${from.x + W / 2} ${turn} L ${to.x + W / 2} ${turn} L ${to.x + W / 2} ${to.y}`;
+  }
+  const margin = Math.max(from.x, to.x) + W + 18;
+  return `M ${from.x + W} ${from.y + H / 2} L ${margin} ${from.y + H / 2} L ${margin} ${to.y + H / 2} L ${to.x + W} ${to.y + H / 2}`;
 }
 
 const short = (serial) => (serial.length > 14 ? `${serial.slice(0, 12)}…` : serial);
@@ -131,7 +146,7 @@ function useColumns(ref) {
     if (!element) return undefined;
     const measure = () => {
       const style = getComputedStyle(element);
-      const inner = element.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight) - 20;
+      const inner = element.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight) - 40;
       setCols(Math.max(2, Math.floor((inner - W) / DX) + 1));
     };
     measure();
@@ -174,7 +189,7 @@ export function LineageGraph({ lineage, certificates = [] }) {
           <path d="M 0 0 L 10 5 L 0 10 z" class="arrowhead" />
         </marker>
       </defs>
-      ${edges.map((e) => html`<path class=${`edge${e.refused ? ' refused' : ''}${e.to.x > e.from.x ? '' : ' wrap'}`} d=${edgePath(e.from, e.to)}
+      ${edges.map((e) => html`<path class=${`edge${e.refused ? ' refused' : ''}${e.route === 'straight' ? '' : ` ${e.route}`}`} d=${edgePath(e)}
         data-from=${idOf(e.from).from} data-to=${e.refused ? '' : idOf(e.to).to} marker-end="url(#arrow)" />`)}
       ${boxes.map((b) => {
         if (b.kind === 'run') {

@@ -132,6 +132,10 @@ describe('operator console', function () {
     // Only the birth certificate and the one in use are boxes of their own; the arrows run birth → run → op13.
     expect(await page.locator('svg.lineage g.node.birth').count()).to.equal(1);
     expect(await page.locator('svg.lineage g.node.operational').evaluateAll((g) => g.map((n) => n.getAttribute('data-serial')))).to.deep.equal([serials[13]]);
+    const fits = () => page.evaluate(() => {
+      const box = document.querySelector('.graph')!.getBoundingClientRect();
+      return [...document.querySelectorAll('svg.lineage g.node, svg.lineage path.edge')].every((g) => { const r = g.getBoundingClientRect(); return r.left >= box.left && r.right <= box.right; });
+    });
     const edges = () => page.locator('svg.lineage path.edge').evaluateAll((paths) => paths.map((p) => `${p.getAttribute('data-from')}>${p.getAttribute('data-to')}`).sort());
     expect(await edges()).to.deep.equal([`${serials[0]}>${serials[1]}`, `${serials[12]}>${serials[13]}`].sort());
     // The table: every operational certificate but the newest has a successor, so it is replaced; the birth certificate stays valid.
@@ -145,13 +149,9 @@ describe('operator console', function () {
     expect(await page.locator('svg.lineage g.node.in-run').count()).to.equal(12);
     expect(await page.locator('svg.lineage g.node.operational').count()).to.equal(13);
     expect(await edges()).to.deep.equal(serials.slice(1).map((s, i) => `${serials[i]}>${s}`).sort());
-    const fits = await page.evaluate(() => {
-      const box = document.querySelector('.graph')!.getBoundingClientRect();
-      return [...document.querySelectorAll('svg.lineage g.node')].every((g) => { const r = g.getBoundingClientRect(); return r.left >= box.left && r.right <= box.right; });
-    });
-    expect(fits, 'every box within the graph\'s width').to.equal(true);
+    expect(await fits(), 'every box within the graph\'s width').to.equal(true);
     expect(await page.locator('svg.lineage path.edge.wrap').count()).to.be.at.least(1);
-    await page.screenshot({ path: join(ARTIFACTS, 'console-lineage-expanded.png'), fullPage: true });
+    await page.locator('.graph').screenshot({ path: join(ARTIFACTS, 'console-lineage-expanded.png') });
     await page.click('svg.lineage g.collapse');
     await page.waitForSelector('svg.lineage g.node.run[data-count="12"]');
     expect(await page.locator('svg.lineage g.node.in-run').count()).to.equal(0);
@@ -170,9 +170,10 @@ describe('operator console', function () {
     expect(await page.locator(`svg.lineage g.node.revoked[data-serial="${serials[6]}"]`).count()).to.equal(1);
     expect(await page.locator('svg.lineage g.node.operational:not(.in-run)').evaluateAll((g) => g.map((n) => n.getAttribute('data-serial')))).to.deep.equal([serials[6], serials[13], after[14]]);
     expect(await page.locator(`svg.lineage path.edge.refused[data-from="${serials[13]}"]`).count()).to.equal(1);
+    expect(await fits(), 'the refused successor within the graph\'s width').to.equal(true);
     const shown = (await statuses()).map(([s, v]) => [s, v!.replace(/^revoked .*/, 'revoked')]);
     expect(shown).to.deep.equal(after.map((s, i) => [s, i === 0 || i === 14 ? 'valid' : i === 6 ? 'revoked' : 'replaced']));
-    await page.screenshot({ path: join(ARTIFACTS, 'console-lineage.png'), fullPage: true });
+    await page.locator('.graph').screenshot({ path: join(ARTIFACTS, 'console-lineage.png') });
     expect(errors, errors.join('\n')).to.deep.equal([]);
     await context.close();
   });
