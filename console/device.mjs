@@ -29,6 +29,22 @@ function summary(data) {
     .join('  ');
 }
 
+/**
+ * A certificate's status in the table: revoked (with when), expired,
+ * replaced (an operational certificate has named it as its predecessor: the
+ * device has moved on to the successor's key, though this one is still
+ * within its validity), else valid. A birth certificate is never replaced by
+ * the operational certificates that name it: it stays the device's factory
+ * identity, and a new birth certificate comes only by reprovisioning, which
+ * revokes the old one.
+ */
+export function statusOf(c, certificates) {
+  if (c.revokedAt) return `revoked ${when(c.revokedAt)}`;
+  if (Date.parse(c.notAfter) <= Date.now()) return 'expired';
+  if (c.kind !== 'birth' && certificates.some((s) => s.kind === 'operational' && s.predecessorSha256 === c.sha256)) return 'replaced';
+  return 'valid';
+}
+
 /** One device: its state and actions, lineage graph, certificates, support grants and timeline. */
 export function DevicePage({ serial, me }) {
   const { data: history, error, reload: load } = useResource(`/audit/v1/devices/${enc(serial)}/history`);
@@ -74,7 +90,7 @@ export function DevicePage({ serial, me }) {
         </div>`}
 
       <h3>Lineage</h3>
-      <div class="graph"><${LineageGraph} lineage=${history.lineage} /></div>
+      <${LineageGraph} lineage=${history.lineage} certificates=${history.certificates} />
 
       <h3>Certificates</h3>
       <table class="certificates">
@@ -82,7 +98,7 @@ export function DevicePage({ serial, me }) {
         <tbody>${history.certificates.map((c) => html`
           <tr data-serial=${c.serial} class=${c.revokedAt ? 'revoked' : ''}>
             <td>${c.kind}</td><td class="mono">${c.serial}</td><td>${c.issuer}</td><td>${when(c.notBefore)} → ${when(c.notAfter)}</td>
-            <td class="status">${c.revokedAt ? `revoked ${when(c.revokedAt)}` : Date.parse(c.notAfter) <= Date.now() ? 'expired' : 'valid'}</td>
+            <td class="status">${statusOf(c, history.certificates)}</td>
             <td>${operator && !c.revokedAt && html`<${ActionButton} label="Revoke" danger
               consequence=${`${c.kind} certificate ${c.serial} is revoked for good: OCSP answers revoked at once, the CRL within seconds.${c.kind === 'birth' ? ' A revoked birth certificate ends the device\'s factory identity.' : ''}`}
               fields=${[{ name: 'reason', label: 'Reason', options: REASONS }]}

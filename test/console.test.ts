@@ -6,6 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { makeDevice, PUBLIC_HOST } from './support/acme-device.ts';
+import { AcmeError } from '../client/acme-client.ts';
+import { certIdOf } from '../client/device.ts';
 import { startTestServer, type TestServer } from './support/api.ts';
 import { ARTIFACTS, launchBrowser } from './support/browser.ts';
 import { httpsRequest } from './support/https.ts';
@@ -83,7 +85,7 @@ describe('operator console', function () {
     // Birth, then three operational certificates, each an arrow from its predecessor.
     expect(await page.locator('svg.lineage g.node.birth').count()).to.equal(1);
     expect(await page.locator('svg.lineage g.node.operational').count()).to.equal(3);
-    const edges = await page.locator('svg.lineage line.edge').evaluateAll((lines) => lines.map((l) => [l.getAttribute('data-from'), l.getAttribute('data-to')]));
+    const edges = await page.locator('svg.lineage path.edge').evaluateAll((lines) => lines.map((l) => [l.getAttribute('data-from'), l.getAttribute('data-to')]));
     const history = (await operatorApi('GET', '/audit/v1/devices/con-0001/history')).json;
     const serials = history.certificates.map((c: { serial: string }) => c.serial);
     expect(edges.sort()).to.deep.equal([[serials[0], serials[1]], [serials[1], serials[2]], [serials[2], serials[3]]].sort());
@@ -110,6 +112,70 @@ describe('operator console', function () {
     // The action is in the audit log under the operator's token, with nothing of the session.
     const events = (await operatorApi('GET', '/audit/v1/devices/con-0001/history')).json.events as Array<{ action: string; actor: string }>;
     expect(events.filter((e) => e.action === 'certificate.revoked').map((e) => e.actor)).to.have.length(1).and.satisfy((a: string[]) => a[0]!.startsWith('token:'));
+  });
+
+  it('a device renewed daily: a run of ordinary renewals folds into one box with its count, expands and folds again; revocations and refused successors stay in sight; replaced certificates say so', async () => {
+    const device = await makeDevice(server, 'con-0010');
+    // Enrollment, then twelve renewals: birth, op1..op13; op1..op12 each replaced by the next, op13 in use.
+    for (let i = 0; i < 13; i += 1) await device.enroll();
+    const certificates = async () => (await operatorApi('GET', '/audit/v1/devices/con-0010/history')).json.certificates as Array<{ serial: string; kind: string }>;
+    const serials = (await certificates()).map((c) => c.serial);
+    expect(serials).to.have.length(14);
+    const { context, page, errors } = await signIn(server.tokens.operator);
+    await page.goto(`${origin}/console#/device/con-0010`);
+    await page.waitForSelector('svg.lineage');
+    const run = page.locator('svg.lineage g.node.run');
+    expect(await run.count()).to.equal(1);
+    expect(await run.getAttribute('data-count')).to.equal('12');
+    expect([await run.getAttribute('data-first'), await run.getAttribute('data-last')]).to.deep.equal([serials[1], serials[12]]);
+    expect(await run.textContent()).to.include('12 certificates').and.match(/\d{4}-\d\d-\d\d \d\d:\d\d/);
+    // Only the birth certificate and the one in use are boxes of their own; the arrows run birth → run → op13.
+    expect(await page.locator('svg.lineage g.node.birth').count()).to.equal(1);
+    expect(await page.locator('svg.lineage g.node.operational').evaluateAll((g) => g.map((n) => n.getAttribute('data-serial')))).to.deep.equal([serials[13]]);
+    const fits = () => page.evaluate(() => {
+      const box = document.querySelector('.graph')!.getBoundingClientRect();
+      return [...document.querySelectorAll('svg.lineage g.node, svg.lineage path.edge')].every((g) => { const r = g.getBoundingClientRect(); return r.left >= box.left && r.right <= box.right; });
+    });
+    const edges = () => page.locator('svg.lineage path.edge').evaluateAll((paths) => paths.map((p) => `${p.getAttribute('data-from')}>${p.getAttribute('data-to')}`).sort());
+    expect(await edges()).to.deep.equal([`${serials[0]}>${serials[1]}`, `${serials[12]}>${serials[13]}`].sort());
+    // The table: every operational certificate but the newest has a successor, so it is replaced; the birth certificate stays valid.
+    const statuses = () => page.locator('table.certificates tbody tr').evaluateAll((rows) => rows.map((r) => [r.getAttribute('data-serial'), r.querySelector('td.status')!.textContent]));
+    expect(await statuses()).to.deep.equal(serials.map((s, i) => [s, i === 0 || i === 13 ? 'valid' : 'replaced']));
+
+    // Expanded: the twelve certificates, each an arrow from its predecessor; the graph wraps inside its box instead of running off it.
+    await run.click();
+    await page.waitForSelector('svg.lineage g.node.in-run');
+    expect(await page.locator('svg.lineage g.node.run').count()).to.equal(0);
+    expect(await page.locator('svg.lineage g.node.in-run').count()).to.equal(12);
+    expect(await page.locator('svg.lineage g.node.operational').count()).to.equal(13);
+    expect(await edges()).to.deep.equal(serials.slice(1).map((s, i) => `${serials[i]}>${s}`).sort());
+    expect(await fits(), 'every box within the graph\'s width').to.equal(true);
+    expect(await page.locator('svg.lineage path.edge.wrap').count()).to.be.at.least(1);
+    await page.locator('.graph').screenshot({ path: join(ARTIFACTS, 'console-lineage-expanded.png') });
+    await page.click('svg.lineage g.collapse');
+    await page.waitForSelector('svg.lineage g.node.run[data-count="12"]');
+    expect(await page.locator('svg.lineage g.node.in-run').count()).to.equal(0);
+
+    // A revocation in the middle of the run and a refused second successor of the newest certificate.
+    expect((await operatorApi('POST', `/operator/v1/certificates/${serials[6]}/revoke`, { reason: 'keyCompromise' })).status).to.equal(200);
+    const current = certIdOf(device.current()!);
+    const fork = await device.enroll({ keepFiles: true, replaces: current, beforeAttestation: async () => void (await device.enroll({ keepFiles: true, replaces: current })) }).catch((e: unknown) => e);
+    expect(fork).to.be.instanceOf(AcmeError);
+    const after = (await certificates()).map((c) => c.serial);
+    expect(after).to.have.length(15);
+    await page.reload();
+    await page.waitForSelector('svg.lineage g.node.attempt');
+    // op1..op5 and op7..op12 fold; op6 (revoked), op13 (a refused successor named it) and op14 stay boxes.
+    expect(await page.locator('svg.lineage g.node.run').evaluateAll((g) => g.map((n) => [n.getAttribute('data-first'), n.getAttribute('data-count')]))).to.deep.equal([[serials[1], '5'], [serials[7], '6']]);
+    expect(await page.locator(`svg.lineage g.node.revoked[data-serial="${serials[6]}"]`).count()).to.equal(1);
+    expect(await page.locator('svg.lineage g.node.operational:not(.in-run)').evaluateAll((g) => g.map((n) => n.getAttribute('data-serial')))).to.deep.equal([serials[6], serials[13], after[14]]);
+    expect(await page.locator(`svg.lineage path.edge.refused[data-from="${serials[13]}"]`).count()).to.equal(1);
+    expect(await fits(), 'the refused successor within the graph\'s width').to.equal(true);
+    const shown = (await statuses()).map(([s, v]) => [s, v!.replace(/^revoked .*/, 'revoked')]);
+    expect(shown).to.deep.equal(after.map((s, i) => [s, i === 0 || i === 14 ? 'valid' : i === 6 ? 'revoked' : 'replaced']));
+    await page.locator('.graph').screenshot({ path: join(ARTIFACTS, 'console-lineage.png') });
+    expect(errors, errors.join('\n')).to.deep.equal([]);
+    await context.close();
   });
 
   it('shows the two-person rule: the requester of a support grant cannot approve it, another operator can', async () => {
