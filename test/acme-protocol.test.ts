@@ -1,4 +1,4 @@
-import { createHash, createPrivateKey, createPublicKey, sign as nodeSign } from 'node:crypto';
+import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, sign as nodeSign } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { encode as cborEncode } from 'cbor-x';
 import { Agent } from 'node:https';
@@ -134,6 +134,31 @@ for (const kind of DATABASE_KINDS) {
       expect((await rekeyed.post(rekeyed.accountUrl, { status: 'deactivated' })).json.status).to.equal('deactivated');
       const after = await rekeyed.post(rekeyed.directory.newOrder, { identifiers: [{ type: 'permanent-identifier', value: device.serial }] }).catch((e: AcmeError) => e);
       expect((after as AcmeError).problem!.type).to.equal(TYPE('unauthorized'));
+    });
+
+    it('accounts of every allowed key type (ES256, ES384, EdDSA, RS256) sign newAccount and kid requests; an alg that does not fit the key is refused', async () => {
+      const keys = [
+        generateKeyPairSync('ec', { namedCurve: 'P-384' }).privateKey,
+        generateKeyPairSync('ed25519').privateKey,
+        generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey,
+        AcmeClient.generateAccountKey(),
+      ];
+      for (const key of keys) {
+        const client = new AcmeClient((await makeDevice(server, next())).acme.directoryUrl, key, server.rootPem, toLoopback);
+        await client.init();
+        const created = await client.post(client.directory.newAccount, { termsOfServiceAgreed: true });
+        expect(created.status, key.asymmetricKeyType).to.equal(201);
+        client.accountUrl = created.headers.location as string;
+        // A second request by kid: the key comes from the cache of imported account keys.
+        expect((await client.post(client.accountUrl, '')).json.status).to.equal('valid');
+        const wrongAlg = key.asymmetricKeyType === 'ec' && key.asymmetricKeyDetails?.namedCurve === 'secp384r1' ? 'ES256' : 'ES384';
+        // Signed properly, then the header's alg rewritten: the key decides which alg fits, before any signature check.
+        const relabel = (flat: { protected: string }) => {
+          flat.protected = Buffer.from(JSON.stringify({ ...JSON.parse(Buffer.from(flat.protected, 'base64url').toString()), alg: wrongAlg })).toString('base64url');
+        };
+        const refused = await client.post(client.accountUrl, '', { tamper: relabel }).catch((e: AcmeError) => e);
+        expect((refused as AcmeError).problem!.type, `${key.asymmetricKeyType} signing as ${wrongAlg}`).to.equal(TYPE('badSignatureAlgorithm'));
+      }
     });
 
     it('staged renewal: a class that allows it accepts the current operational certificate, until a birth-key attestation is overdue', async () => {

@@ -42,12 +42,17 @@ export interface VerifiedJws {
 
 const PRIVATE_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'k', 'oth'];
 
-/** Imported account keys by thumbprint: importing a JWK costs more than verifying with it (PERFORMANCE.md). */
-const keyCache = new Map<string, { key: KeyObject; checked: CheckedKey }>();
+/**
+ * Imported account keys by thumbprint: importing a JWK costs more than
+ * verifying with it. `verifier` is the same key as a WebCrypto key: jose
+ * turns a KeyObject into one on every verification otherwise (an export and
+ * an import, more than the signature check itself).
+ */
+const keyCache = new Map<string, { key: KeyObject; verifier: CryptoKey; checked: CheckedKey }>();
 const KEY_CACHE_SIZE = 10_000;
 
 /** Checks a JWK as a public account key under the same key policy as device keys, and imports it (cached). */
-export async function importAccountKey(jwk: unknown, knownThumbprint?: string): Promise<{ jwk: JsonWebKey; thumbprint: string; key: KeyObject; checked: CheckedKey }> {
+export async function importAccountKey(jwk: unknown, knownThumbprint?: string): Promise<{ jwk: JsonWebKey; thumbprint: string; key: KeyObject; verifier: CryptoKey; checked: CheckedKey }> {
   if (typeof jwk !== 'object' || jwk === null || Array.isArray(jwk)) throw acmeProblem.malformed('jwk must be a JSON object');
   const members = jwk as Record<string, unknown>;
   if (PRIVATE_MEMBERS.some((m) => m in members)) throw acmeProblem.malformed('jwk must be a public key');
@@ -67,11 +72,18 @@ export async function importAccountKey(jwk: unknown, knownThumbprint?: string): 
       if (err instanceof DomainError) throw new AcmeProblem('badPublicKey', 400, err.detail);
       throw err;
     }
-    cached = { key: checked.key, checked };
+    cached = { key: checked.key, verifier: await globalThis.crypto.subtle.importKey('spki', new Uint8Array(checked.spki), verifierAlgorithm(checked), false, ['verify']), checked };
     if (keyCache.size >= KEY_CACHE_SIZE) keyCache.delete(keyCache.keys().next().value!);
     keyCache.set(thumbprint, cached);
   }
   return { jwk: publicMembers(members), thumbprint, ...cached };
+}
+
+/** The WebCrypto algorithm of the one JWS algorithm a checked key fits (FITS). */
+function verifierAlgorithm(checked: CheckedKey): EcKeyImportParams | RsaHashedImportParams | Algorithm {
+  if (checked.kind === 'ec') return { name: 'ECDSA', namedCurve: checked.curve! };
+  if (checked.kind === 'ed25519') return { name: 'Ed25519' };
+  return { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' };
 }
 
 /** The members RFC 7638 names for each key type: the key as stored and shown, whatever else the client sent. */
@@ -98,7 +110,7 @@ export interface ParsedJws {
   /** With a kid: the account id it names (undefined for a kid that is not one of our account URLs). */
   accountId?: string | undefined;
   /** With a jwk: the imported key. */
-  embedded?: { jwk: JsonWebKey; thumbprint: string; key: KeyObject; checked: CheckedKey };
+  embedded?: { jwk: JsonWebKey; thumbprint: string; key: KeyObject; verifier: CryptoKey; checked: CheckedKey };
 }
 
 /**
@@ -145,20 +157,21 @@ export async function parseJws(body: Buffer, requestUrl: string, source: KeySour
 /** The signature check, with the embedded key or the account's (which must exist and be valid). */
 export async function verifyJws(parsed: ParsedJws, account: AcmeAccountRecord | undefined): Promise<VerifiedJws> {
   let key: KeyObject;
+  let verifier: CryptoKey;
   let checked: CheckedKey;
   if (parsed.embedded) {
-    ({ key, checked } = parsed.embedded);
+    ({ key, verifier, checked } = parsed.embedded);
   } else {
     if (!account) throw new AcmeProblem('accountDoesNotExist', 400, 'kid is not the URL of an account of this server');
     if (account.status !== 'valid') throw acmeProblem.unauthorized(`the account is ${account.status}`);
     // The account row holds its key's thumbprint: the cache is found without computing it again.
-    ({ key, checked } = await importAccountKey(account.jwk, account.thumbprint));
+    ({ key, verifier, checked } = await importAccountKey(account.jwk, account.thumbprint));
   }
   const alg = parsed.header.alg;
   if (!FITS[alg](checked)) throw acmeProblem.badSignatureAlgorithm(JWS_ALGORITHMS);
   let payload: Uint8Array;
   try {
-    ({ payload } = await flattenedVerify(parsed.jws, key, { algorithms: [alg] }));
+    ({ payload } = await flattenedVerify(parsed.jws, verifier, { algorithms: [alg] }));
   } catch {
     throw acmeProblem.malformed('the JWS signature does not verify');
   }

@@ -35,7 +35,7 @@ export const keyChange: AcmeHandler = async (call) => {
   const next = await importAccountKey(header.jwk);
   let payload: Record<string, unknown>;
   try {
-    const verified = await flattenedVerify(inner as unknown as FlattenedJWS, next.key, { algorithms: [header.alg] });
+    const verified = await flattenedVerify(inner as unknown as FlattenedJWS, next.verifier, { algorithms: [header.alg] });
     payload = JSON.parse(Buffer.from(verified.payload).toString('utf8')) as Record<string, unknown>;
   } catch {
     throw acmeProblem.malformed('the inner JWS does not verify with its jwk');
