@@ -11,6 +11,8 @@ export const OCSP_VALIDITY_MS = 4 * 24 * 3600 * 1000;
 export const OCSP_REFRESH_AFTER_MS = 2 * 24 * 3600 * 1000;
 /** Signatures between two turns of the event loop when signing many. */
 export const YIELD_EVERY = 32;
+/** Responses of expired certificates are deleted this often, not every round: a few more seconds of one changes nothing. */
+const PURGE_EVERY_MS = 60_000;
 
 export function statusOf(subject: Pick<OcspSubject, 'revokedAt' | 'revocationReason'>): CertStatus {
   return subject.revokedAt ? { status: 'revoked', revokedAt: subject.revokedAt, reason: subject.revocationReason ?? 0 } : { status: 'good' };
@@ -30,6 +32,9 @@ export class NoResponderError extends Error {
  * be made in advance (several certificates in one request, unknown serials).
  */
 export class OcspSigner implements OcspPresigner {
+  /** When expired responses were last deleted (ms since the epoch, on the injected clock). */
+  private purgedAt = Number.NEGATIVE_INFINITY;
+
   constructor(
     private readonly directory: IssuerDirectory,
     private readonly responders: OcspResponders,
@@ -82,9 +87,15 @@ export class OcspSigner implements OcspPresigner {
    */
   async refreshDue(store: Store, limit: number): Promise<OcspResponseRecord[]> {
     const now = this.clock();
-    await store.ocsp.deleteExpired(now);
+    if (now.getTime() - this.purgedAt >= PURGE_EVERY_MS || now.getTime() < this.purgedAt) {
+      await store.ocsp.deleteExpired(now);
+      this.purgedAt = now.getTime();
+    }
+    const refreshBefore = this.responders.refreshBefore(new Date(now.getTime() - OCSP_REFRESH_AFTER_MS));
+    // Most rounds find nothing: a plain read says so without a transaction.
+    if (!(await store.ocsp.anyDue(now, refreshBefore))) return [];
     return store.transaction(async (tx) => {
-      const due = await tx.ocsp.due(now, this.responders.refreshBefore(new Date(now.getTime() - OCSP_REFRESH_AFTER_MS)), limit);
+      const due = await tx.ocsp.due(now, refreshBefore, limit);
       const signed: OcspResponseRecord[] = [];
       for (const subject of due) {
         signed.push(await this.presign(subject));

@@ -162,10 +162,13 @@ export class Publication implements RevocationListener {
 
   /** Takes what other processes wrote since the last sync (and the overlap before it), a page at a time. */
   private async sync(): Promise<void> {
-    const until = await this.store.ocsp.clock();
-    let after = { at: new Date((this.syncedTo ?? until).getTime() - SYNC_OVERLAP_MS).toISOString(), serial: '' };
+    // The first page's statement reads the database's clock too: the next sync starts there.
+    let until: Date | undefined;
+    const from = this.syncedTo ?? (await this.store.ocsp.clock());
+    let after = { at: new Date(from.getTime() - SYNC_OVERLAP_MS).toISOString(), serial: '' };
     for (;;) {
-      const { rows, next } = await this.store.ocsp.changedSince(after, SYNC_PAGE);
+      const { rows, next, clock } = await this.store.ocsp.changedSince(after, SYNC_PAGE);
+      until ??= clock;
       this.responder.accept(rows);
       if (rows.length < SYNC_PAGE || !next) break;
       after = next;

@@ -87,17 +87,40 @@ export class OcspStore {
    * each process keeps its cache in step with the others. The position is
    * (updated_at as the database prints it, serial): microseconds, which a
    * JavaScript Date would cut to milliseconds, and a tie-breaker for rows
-   * one statement wrote at the same instant.
+   * one statement wrote at the same instant. `clock` is the database's clock
+   * as the statement began, read in the same round trip: where the next sync
+   * starts.
    */
-  async changedSince(after: { at: string; serial: string }, limit: number): Promise<{ rows: OcspResponseRecord[]; next: { at: string; serial: string } | undefined }> {
+  async changedSince(after: { at: string; serial: string }, limit: number): Promise<{ rows: OcspResponseRecord[]; next: { at: string; serial: string } | undefined; clock: Date }> {
     const { rows } = await this.db.raw(
-      `select ${COLUMNS.join(', ')}, updated_at::text as position from ocsp_responses
-       where (updated_at, serial) > (?::timestamptz, ?) order by updated_at, serial limit ?`,
+      `select clock.now, o.* from (select clock_timestamp() as now) as clock
+       left join lateral (
+         select ${COLUMNS.join(', ')}, updated_at::text as position from ocsp_responses
+         where (updated_at, serial) > (?::timestamptz, ?) order by updated_at, serial limit ?
+       ) as o on true`,
       [after.at, after.serial, limit],
     );
-    const list = rows as Array<Record<string, unknown>>;
+    const list = (rows as Array<Record<string, unknown>>).filter((row) => row.serial !== null && row.serial !== undefined);
     const last = list.at(-1);
-    return { rows: list.map(fromRow), next: last ? { at: String(last.position), serial: String(last.serial) } : undefined };
+    return { rows: list.map(fromRow), next: last ? { at: String(last.position), serial: String(last.serial) } : undefined, clock: toDate((rows as Array<{ now: unknown }>)[0]!.now) };
+  }
+
+  /**
+   * Whether `due` would find anything: one statement without locks, so an
+   * idle round costs a single read instead of a transaction.
+   */
+  async anyDue(now: Date, refreshBefore: ReadonlyMap<number, Date>): Promise<boolean> {
+    const issuerIds = [...refreshBefore.keys()];
+    if (issuerIds.length === 0) return false;
+    const perIssuer = issuerIds.map(() => '(o.issuer_id = ? and o.this_update < ?)').join(' or ');
+    const bounds = [...refreshBefore].flatMap(([issuerId, before]) => [issuerId, before]);
+    const latest = new Date(Math.max(...[...refreshBefore.values()].map((d) => d.getTime())));
+    const { rows } = await this.db.raw(
+      `select exists (select 1 from ocsp_responses o where o.sha1 is null and o.not_after > ? and o.issuer_id = any(?))
+           or exists (select 1 from ocsp_responses o where o.this_update < ? and (${perIssuer}) and o.not_after > ?) as due`,
+      [now, [...issuerIds], latest, ...bounds, now] as Knex.RawBinding[],
+    );
+    return (rows as Array<{ due: unknown }>)[0]!.due === true;
   }
 
   /**
