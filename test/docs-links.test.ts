@@ -60,6 +60,30 @@ export function brokenLink(file: string, target: string): string | undefined {
   return undefined;
 }
 
+/** Cells of a table row: pipes inside code spans or escaped do not separate. */
+function cellCount(row: string): number {
+  const bare = row.replace(/`[^`]*`/g, 'x').replace(/\\\|/g, 'x').trim().replace(/^\|/, '').replace(/\|$/, '');
+  return bare.split('|').length;
+}
+
+/** Tables whose rows do not have the header's cells, or that run into a paragraph: "line N: ...". */
+export function brokenTables(text: string): string[] {
+  const lines = text.split('\n');
+  const problems: string[] = [];
+  let fenced = false;
+  for (let i = 1; i < lines.length; i++) {
+    if (lines[i]!.startsWith('```')) fenced = !fenced;
+    if (fenced || !/^\s*\|[-: |]+\|\s*$/.test(lines[i]!)) continue;
+    const cells = cellCount(lines[i - 1]!);
+    let j = i + 1;
+    for (; j < lines.length && lines[j]!.trim().startsWith('|'); j++) {
+      if (cellCount(lines[j]!) !== cells) problems.push(`line ${j + 1}: ${cellCount(lines[j]!)} cells, the header has ${cells}`);
+    }
+    if (j < lines.length && lines[j]!.trim() !== '') problems.push(`line ${j + 1}: text right after a table joins its last row`);
+  }
+  return problems;
+}
+
 describe('documentation links', () => {
   const files = ['README.md', ...markdownFiles(join(ROOT, 'docs')).map((path) => relative(ROOT, path))];
 
@@ -70,7 +94,16 @@ describe('documentation links', () => {
     expect(brokenLink('README.md', 'docs/operators/factory.md#no-such-heading')).to.match(/no heading/);
   });
 
+  it('finds broken tables', () => {
+    expect(brokenTables('| a | b |\n|---|---|\n| `x|y` | 2 |\n')).to.deep.equal([]);
+    expect(brokenTables('| a | b |\n|---|---|\n| 1 | 2 | The\nfloor is\n')).to.deep.equal(['line 3: 3 cells, the header has 2', 'line 4: text right after a table joins its last row']);
+  });
+
   for (const file of files) {
+    it(`${file}: every table is well formed`, () => {
+      const broken = brokenTables(readFileSync(join(ROOT, file), 'utf8'));
+      expect(broken, `${file}:\n${broken.join('\n')}`).to.deep.equal([]);
+    });
     it(`${file}: every relative link resolves`, () => {
       const broken = relativeLinks(readFileSync(join(ROOT, file), 'utf8')).map((target) => brokenLink(file, target)).filter((b) => b !== undefined);
       expect(broken, `${file}:\n${broken.join('\n')}`).to.deep.equal([]);
