@@ -67,7 +67,7 @@ export function reinitializeModule(path: string): void {
 
 /**
  * SoftHSM2 can answer CKR_GENERAL_ERROR to C_GetTokenInfo or C_OpenSession
- * when several processes open the token at once (docs/operators/configuration.md): retry a few
+ * when several processes open the token at once (docs/developers/hsm.md): retry a few
  * times with a short back-off before giving up.
  */
 export async function withRetry<T>(operation: () => T, attempts = 6): Promise<T> {

@@ -49,7 +49,7 @@ function tokenLabel(raw: string): string {
 
 /**
  * Key provider over a PKCS#11 token through pkcs11js, signing with synchronous
- * C_Sign on a session pool (docs/operators/configuration.md: ~2.4x cheaper than the async form).
+ * C_Sign on a session pool (docs/developers/hsm.md; measured ~2.4x cheaper than the async form).
  * Keys are found by CKA_ID and their object handles cached. Two kinds of
  * trouble are repaired before the operation is tried once more: lost sessions
  * or login (a network HSM blip), and stale object handles (the token reloaded

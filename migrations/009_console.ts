@@ -1,7 +1,7 @@
 import type { Knex } from 'knex';
 
 /**
- * The operator console (README "Operator console"): browser sessions, each
+ * The operator console (docs/operators/console.md): browser sessions, each
  * bound to the token it was opened with, kept as the SHA-256 of the cookie so
  * a database read does not hand out live sessions. The index on audit actions
  * finds the recent clone signals and lineage forks without a scan of the chain.

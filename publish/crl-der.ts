@@ -5,7 +5,7 @@ import type { TbsSignature } from '../ca/signer.ts';
  * A CRL (RFC 5280 5.1) written as DER, entry by entry, into large buffers:
  * a million entries cost about 40 MB of bytes and no object each, where
  * @peculiar/asn1-x509 needed 20 s and 1.25 GB for a tenth of that
- * (PERFORMANCE.md). Byte-identical to @peculiar/asn1-x509 for the same
+ * (docs/developers/benchmarks.md). Byte-identical to @peculiar/asn1-x509 for the same
  * values (test/crl.test.ts).
  */
 

@@ -2,7 +2,7 @@ import { bitString, explicit, octetString, oid, sequence, tlv, unsignedInteger }
 import type { TbsSignature } from '../ca/signer.ts';
 
 /**
- * RFC 6960 responses written as DER (the hot path: PERFORMANCE.md measured
+ * RFC 6960 responses written as DER (the hot path: we measured
  * 368 µs through @peculiar/asn1-ocsp and 54 µs this way, signature
  * included). Byte-identical to @peculiar/asn1-ocsp for the same values
  * (test/ocsp.test.ts). Times are GeneralizedTime, as RFC 6960 requires.

@@ -7,7 +7,7 @@ export class DataDirLockedError extends Error {
 }
 
 /**
- * An exclusive lock on the data directory (docs/operators/configuration.md): PGlite has one
+ * An exclusive lock on the data directory (docs/operators/postgresql.md): PGlite has one
  * connection and does not lock its folder, so a second process must refuse
  * to start. The lock is an flock(2) held by a small `flock(1)` child whose
  * standard input is a pipe from this process: the kernel releases it when

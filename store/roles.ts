@@ -8,7 +8,7 @@ export const MIGRATION_TABLES = [MIGRATION_TABLE, `${MIGRATION_TABLE}_lock`] as 
 const quoted = (identifier: string) => `"${identifier.replace(/"/g, '""')}"`;
 
 /**
- * Least privilege for the server's PostgreSQL role (README "Database roles"):
+ * Least privilege for the server's PostgreSQL role (docs/operators/postgresql.md, "Database roles"):
  * the schema belongs to the owner role that runs the migrations; the server's
  * role reads and writes the working tables, may only SELECT and INSERT the
  * append-only ones (the audit chain, its checkpoints, firmware and ownership

@@ -218,7 +218,7 @@ describe('ca: hierarchy, profiles and the issuance pipeline (in-memory keys)', (
     });
   });
 
-  describe('DER template (PERFORMANCE.md: built once, patched per request)', () => {
+  describe('DER template (docs/developers/architecture.md: built once, patched per request)', () => {
     /** The TBSCertificate @peculiar/x509 builds from the same fields: ours must be the same bytes. */
     async function peculiarTbs(profile: Profile, issuer: MemoryCa['hierarchy']['factory'], serial: Buffer): Promise<Buffer> {
       const cert = await x509.X509CertificateGenerator.create({

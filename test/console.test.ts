@@ -17,7 +17,7 @@ import { outsideCa } from './support/outside-ca.ts';
 import { createToken } from '../server/tokens.ts';
 import { rawConnection } from '../store/test-access.ts';
 
-/** The operator console in a real headless chromium against a real server (README "Operator console"). */
+/** The operator console in a real headless chromium against a real server (docs/operators/console.md). */
 describe('operator console', function () {
   this.timeout(180_000);
   let server: TestServer;

@@ -8,7 +8,7 @@ import { makeDeviceKey } from './support/device.ts';
 import { createTestEnvironment } from './support/context.ts';
 
 /**
- * Least privilege on PostgreSQL (README "Database roles"): the schema is the
+ * Least privilege on PostgreSQL (docs/operators/postgresql.md, "Database roles"): the schema is the
  * owner role's; the server runs as a role that may only SELECT and INSERT
  * the audit tables, and can neither drop nor disable their triggers.
  */

@@ -77,7 +77,7 @@ function sendAsset(res: Response, ifNoneMatch: string | undefined, asset: Asset)
 const query = (value: unknown, check: (v: unknown) => string) => (value === undefined || value === '' ? undefined : check(value));
 
 /**
- * The operator console (README "Operator console"): its page and files, the
+ * The operator console (docs/operators/console.md): its page and files, the
  * session that stands in for a token in the browser, and the read models the
  * pages need beyond the role APIs. Every action the console takes goes to the
  * operator and audit APIs themselves, under the session.
