@@ -54,8 +54,8 @@ const ROUTES: Route[] = [
 const HOST = /^(?:[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?|\[[0-9A-Fa-f:.]{2,45}\])(?::\d{1,5})?$/;
 
 /**
- * The ACME front end on plain node:https (PERFORMANCE.md: express costs more
- * than the work on these paths): routing, the JWS checks, nonces, and RFC
+ * The ACME front end on plain node:https (express costs more than the work
+ * on these paths, docs/developers/architecture.md): routing, the JWS checks, nonces, and RFC
  * 8555's headers on every answer (Replay-Nonce, Link rel="index", Location,
  * problem documents with urn:ietf:params:acme:error types). Other paths go
  * to the express app.
