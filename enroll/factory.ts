@@ -96,19 +96,20 @@ export class FactoryService {
   }
 
   private async issueOrReturn(
-    tx: FactoryStore & Pick<Store, 'lock' | 'lockShared'>, principal: FactoryPrincipal, request: BirthCertificateRequest,
+    tx: FactoryStore & Pick<Store, 'lockAll'>, principal: FactoryPrincipal, request: BirthCertificateRequest,
     spki: Buffer, keyType: string, keySha256: string, actor: string,
   ): Promise<Audited<BirthCertificateResult>> {
-    await tx.lock(LOCKS.device(request.serial));
-    const model = await tx.models.byName(request.model);
+    // The device's lock, and the batch's shared with other births of the batch but exclusive with its declaration as
+    // compromised: a birth either commits before it (and the revocation finds the device) or sees it. Then everything
+    // the decision needs in one read.
+    await tx.lockAll([LOCKS.device(request.serial)], [LOCKS.batch(request.batch)]);
+    const { model, holders, device: existing, compromised } = await tx.devices.forBirth(request.serial, request.model, keySha256, request.batch);
     if (!model) throw malformed(`unknown model ${request.model}: an operator declares it with PUT /operator/v1/models/${request.model}`);
 
     // The key's holders first: another device's key is a clone signal, whatever this serial's state.
-    const holders = await tx.certificates.devicesWithKey(keySha256);
     const boundTo = holders.filter((serial) => serial !== request.serial);
     if (boundTo.length > 0) throw new CloneSuspected(boundTo);
 
-    const existing = await tx.devices.find(request.serial);
     if (existing && !existing.reprovisionAllowed) {
       const value = await this.retry(tx, existing, principal, request, keySha256);
       return { value, events: [{ action: 'device.birth-certificate-returned', actor, device: request.serial, data: { certificateSerial: value.certificateSerial } }] };
@@ -116,12 +117,7 @@ export class FactoryService {
     if (existing && holders.includes(request.serial)) {
       throw conflict(`device ${request.serial} is being reprovisioned: its new birth certificate needs a key it has never had certified`);
     }
-
-    // Shared with other births of the batch, exclusive with its declaration as compromised: a birth either commits before it (and the revocation finds the device) or sees it.
-    await tx.lockShared(LOCKS.batch(request.batch));
-    if (await tx.batches.isCompromised(request.batch)) {
-      throw conflict(`batch ${request.batch} was revoked as compromised: it takes no new birth certificates`);
-    }
+    if (compromised) throw conflict(`batch ${request.batch} was revoked as compromised: it takes no new birth certificates`);
     const { hierarchy, baseUrl, clock, issuance } = this.deps;
     const now = clock();
     const issuer = hierarchy.factory;

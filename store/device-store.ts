@@ -1,7 +1,8 @@
 import type { Knex } from 'knex';
 import { conflictsAsStoreErrors, countRows, toDate, toDateOrNull, toStringOrNull } from './convert.ts';
 import { CLASS_COLUMNS, classFromRow } from './device-class-store.ts';
-import { StoreNotFoundError, type DeviceBinding, type DeviceClassRecord, type DeviceRecord, type DeviceState } from './types.ts';
+import { MODEL_COLUMNS, modelFromRow } from './model-store.ts';
+import { StoreNotFoundError, type DeviceBinding, type DeviceClassRecord, type DeviceRecord, type DeviceState, type ModelRecord } from './types.ts';
 
 const COLUMNS = ['serial', 'model', 'batch', 'line', 'device_class', 'owner', 'state', 'manufacturer', 'factory_key_sha256', 'reprovision_allowed', 'sign_count', 'factory_attested_at', 'created_at', 'updated_at'];
 
@@ -25,8 +26,42 @@ export interface RotationRow {
   revokedAt: Date | null;
 }
 
+/** What a birth certificate request is decided on (enroll/factory.ts), read in one statement. */
+export interface BirthContext {
+  model: ModelRecord | undefined;
+  /** The devices the key is certified for already. */
+  holders: string[];
+  device: DeviceRecord | undefined;
+  /** Whether the batch was revoked as compromised. */
+  compromised: boolean;
+}
+
 export class DeviceStore {
   constructor(private readonly db: Knex | Knex.Transaction) {}
+
+  /**
+   * The model, the key's holders, the device and its batch's standing, in
+   * one round trip instead of four (the birth path is hot). Read after the
+   * device and batch locks are taken, in a statement of its own: a
+   * statement's snapshot is taken when it starts.
+   */
+  async forBirth(serial: string, model: string, keySha256: string, batch: string): Promise<BirthContext> {
+    const { rows } = await this.db.raw(
+      `select ${MODEL_COLUMNS.map((c) => `m.${c} as m_${c}`).join(', ')}, ${COLUMNS.map((c) => `d.${c} as d_${c}`).join(', ')},
+              array(select distinct c.device_serial from certificates c where c.key_sha256 = ? and c.device_serial is not null) as holders,
+              exists (select 1 from compromised_batches b where b.batch = ?) as compromised
+       from (select 1) as one left join models m on m.name = ? left join devices d on d.serial = ?`,
+      [keySha256, batch, model, serial],
+    );
+    const row = (rows as Array<Record<string, unknown>>)[0]!;
+    const prefixed = (prefix: string) => Object.fromEntries(Object.entries(row).filter(([k]) => k.startsWith(prefix)).map(([k, v]) => [k.slice(prefix.length), v]));
+    return {
+      model: row.m_name === null ? undefined : modelFromRow(prefixed('m_')),
+      holders: (row.holders as string[] | null) ?? [],
+      device: row.d_serial === null ? undefined : fromRow(prefixed('d_')),
+      compromised: row.compromised === true,
+    };
+  }
 
   async find(serial: string): Promise<DeviceRecord | undefined> {
     const row = await this.db('devices').select(COLUMNS).where({ serial }).first();

@@ -2,7 +2,8 @@ import type { Knex } from 'knex';
 import { countRows, toDate } from './convert.ts';
 import type { ModelRecord } from './types.ts';
 
-const COLUMNS = ['name', 'hw_type', 'manufacturer', 'default_class', 'created_at', 'updated_at'];
+export const MODEL_COLUMNS = ['name', 'hw_type', 'manufacturer', 'default_class', 'created_at', 'updated_at'];
+const COLUMNS = MODEL_COLUMNS;
 
 /** Device models declared by operators (docs/operators/factory.md). */
 export class ModelStore {
@@ -10,13 +11,13 @@ export class ModelStore {
 
   async byName(name: string): Promise<ModelRecord | undefined> {
     const row = await this.db('models').select(COLUMNS).where({ name }).first();
-    return row ? fromRow(row) : undefined;
+    return row ? modelFromRow(row) : undefined;
   }
 
   /** Locks the model row for the transaction (or nothing, when it does not exist yet). */
   async byNameForUpdate(name: string): Promise<ModelRecord | undefined> {
     const row = await this.db('models').select(COLUMNS).where({ name }).forUpdate().first();
-    return row ? fromRow(row) : undefined;
+    return row ? modelFromRow(row) : undefined;
   }
 
   /** Inserts the model, or does nothing when a concurrent request did first; true when inserted. */
@@ -42,7 +43,7 @@ export class ModelStore {
   }
 }
 
-function fromRow(row: Record<string, unknown>): ModelRecord {
+export function modelFromRow(row: Record<string, unknown>): ModelRecord {
   return {
     name: String(row.name),
     hwType: String(row.hw_type),

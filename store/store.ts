@@ -89,6 +89,13 @@ export class Store {
     await this.db.raw('select pg_advisory_xact_lock_shared(hashtext(?))', [name]);
   }
 
+  /** Several advisory locks in one round trip: the exclusive ones, then the shared ones, in the order given. */
+  async lockAll(exclusive: readonly string[], shared: readonly string[]): Promise<void> {
+    if (!this.inTransaction) throw new Error('advisory locks are taken inside a transaction');
+    const calls = [...exclusive.map(() => 'pg_advisory_xact_lock(hashtext(?))'), ...shared.map(() => 'pg_advisory_xact_lock_shared(hashtext(?))')];
+    await this.db.raw(`select ${calls.join(', ')}`, [...exclusive, ...shared]);
+  }
+
   /** Runs work in one READ COMMITTED transaction (or in the caller's, when already inside one). */
   async transaction<T>(work: (tx: Store) => Promise<T>): Promise<T> {
     if (this.inTransaction) return work(this);

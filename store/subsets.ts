@@ -1,13 +1,11 @@
 import type { AcmeStore } from './acme-store.ts';
 import type { ClaimStore } from './claim-store.ts';
 import type { AuditStore } from './audit-store.ts';
-import type { BatchStore } from './batch-store.ts';
 import type { CaStore } from './ca-store.ts';
 import type { CertificateStore } from './certificate-store.ts';
 import type { CrlStore } from './crl-store.ts';
 import type { DeviceStore } from './device-store.ts';
 import type { FirmwareStore } from './firmware-store.ts';
-import type { ModelStore } from './model-store.ts';
 import type { OcspStore } from './ocsp-store.ts';
 import type { OcspResponderStore } from './ocsp-responder-store.ts';
 import type { OwnershipStore } from './ownership-store.ts';
@@ -33,10 +31,8 @@ export interface AuditChainStore {
 
 /** enroll/factory.ts: devices, their certificates and models. */
 export interface FactoryStore extends IssuanceStore {
-  devices: Pick<DeviceStore, 'find' | 'insert' | 'rebind'>;
+  devices: Pick<DeviceStore, 'forBirth' | 'insert' | 'rebind'>;
   certificates: Pick<CertificateStore, 'insert' | 'byDevice' | 'devicesWithKey'>;
-  models: Pick<ModelStore, 'byName'>;
-  batches: Pick<BatchStore, 'isCompromised'>;
 }
 
 /** registry/revocation.ts: certificates, their OCSP responses and CRL marks. */
