@@ -179,7 +179,8 @@ async function benchOn(kind: 'pglite' | 'postgres', ms: number, base: { rate: nu
       const { done, errors, seconds } = await enrollFor(bench, devices, concurrency, ms);
       const cpu = (bench.server.cpuMs() - cpuBefore) / Math.max(1, done);
       const note = errors > 0 ? `${errors} failed` : peer ? undefined : SKIPPED_PEER;
-      results.push({ name: `enroll.acme.c${concurrency}.${kind}`, value: done / seconds, unit: 'ops/s', floor: base.rate, ...(errors > 0 ? { note: `${errors} failed` } : {}) });
+      const rss = `server RSS ${bench.server.rssMiB().filter((m) => m > 0).map((m) => m.toFixed(0)).join('+')} MiB`;
+      results.push({ name: `enroll.acme.c${concurrency}.${kind}`, value: done / seconds, unit: 'ops/s', floor: base.rate, note: errors > 0 ? `${errors} failed, ${rss}` : rss });
       results.push({ name: `enroll.acme.cpu.c${concurrency}.${kind}`, value: cpu, unit: 'ms/op', floor: base.cpuMs, ...against(peer?.issuance.get(concurrency)), ...(note ? { note } : {}) });
     }
     const accounts = await accountsFor(bench, 8, ms);

@@ -15,10 +15,11 @@ function machineCpu(): { busy: number; total: number } {
 const DEVICES = 64;
 
 /**
- * Issue 12: full ACME enrollments per second from 64 devices against 1, 2
- * and 4 server processes (`serve --workers N`) on one PostgreSQL, each
- * against one process measured in the same run. The clients, PostgreSQL and
- * the servers share this machine's cores.
+ * Full ACME enrollments per second from 64 devices against 1, 2 and 4
+ * server processes (`serve --workers N`) on one PostgreSQL, each against one
+ * process measured in the same run. The clients, PostgreSQL and the servers
+ * share this machine's cores: the note says what the load generator (this
+ * process) spent per enrollment, and each server process's memory.
  */
 export async function benchScale(ms: number): Promise<BenchResult[]> {
   const results: BenchResult[] = [];
@@ -30,6 +31,7 @@ export async function benchScale(ms: number): Promise<BenchResult[]> {
       const devices = await benchDevices(bench, DEVICES);
       await enrollFor(bench, devices, DEVICES, Math.min(ms, 1000)); // warm-up: every worker's JIT and pools
       const cpuBefore = bench.server.cpuMs();
+      const clientBefore = process.cpuUsage();
       const machineBefore = machineCpu();
       const { done, errors, seconds } = await enrollFor(bench, devices, DEVICES, ms);
       const machineAfter = machineCpu();
@@ -37,7 +39,13 @@ export async function benchScale(ms: number): Promise<BenchResult[]> {
       const rate = done / seconds;
       single ??= rate;
       const cpu = (bench.server.cpuMs() - cpuBefore) / Math.max(1, done);
-      results.push({ name: `scale.enroll.${processes}p.c${DEVICES}`, value: rate, unit: 'ops/s', floor: single, note: `server CPU ${cpu.toFixed(1)} ms/op, machine ${Math.round(busy * 100)}% busy on ${cpus().length} cores${errors > 0 ? `, ${errors} failed` : ''}; floor: 1 process` });
+      const client = process.cpuUsage(clientBefore);
+      const clientCpu = (client.user + client.system) / 1000 / Math.max(1, done);
+      const rss = bench.server.rssMiB().filter((m) => m > 0).map((m) => m.toFixed(0)).join('+');
+      results.push({
+        name: `scale.enroll.${processes}p.c${DEVICES}`, value: rate, unit: 'ops/s', floor: single,
+        note: `server CPU ${cpu.toFixed(1)} ms/op, load generator ${clientCpu.toFixed(1)} ms/op, server RSS ${rss} MiB, machine ${Math.round(busy * 100)}% busy on ${cpus().length} cores${errors > 0 ? `, ${errors} failed` : ''}; floor: 1 process`,
+      });
       for (const device of devices) rmSync(device.dir, { recursive: true, force: true });
     } finally {
       await bench.close();

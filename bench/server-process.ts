@@ -16,6 +16,8 @@ export interface ServerProcess {
   pid: number;
   /** CPU time (user + system) the server process has used so far, in milliseconds. */
   cpuMs(): number;
+  /** Resident memory of the process and of each of its workers, in MiB. */
+  rssMiB(): number[];
   stop(): Promise<void>;
 }
 
@@ -39,6 +41,16 @@ export function processCpuMs(pid: number): number {
     return ((Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS) * 1000;
   } catch {
     return 0; // a worker that has just exited
+  }
+}
+
+/** Resident memory of one process (VmRSS), in MiB; 0 for one that has exited. */
+export function processRssMiB(pid: number): number {
+  try {
+    const kb = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
+    return Number(kb ?? 0) / 1024;
+  } catch {
+    return 0;
   }
 }
 
@@ -68,6 +80,7 @@ export async function startServer(env: Record<string, string>, args: string[] = 
     pid,
     // The process and its workers (serve --workers): utime and stime of each.
     cpuMs: () => [pid, ...childPids(pid)].reduce((sum, p) => sum + processCpuMs(p), 0),
+    rssMiB: () => [pid, ...childPids(pid)].map(processRssMiB),
     stop: async () => {
       const exited = new Promise((resolve) => child.once('exit', resolve));
       child.kill('SIGTERM');
