@@ -89,6 +89,15 @@ export class Store {
     await this.db.raw('select pg_advisory_xact_lock_shared(hashtext(?))', [name]);
   }
 
+  /**
+   * PGlite: one connection in one process (the data directory is locked), so
+   * no other transaction runs beside this one; PostgreSQL: a pool, and maybe
+   * other processes.
+   */
+  get singleConnection(): boolean {
+    return typeof (this.db.client.config as { client?: unknown }).client !== 'string';
+  }
+
   /** Several advisory locks in one round trip: the exclusive ones, then the shared ones, in the order given. */
   async lockAll(exclusive: readonly string[], shared: readonly string[]): Promise<void> {
     if (!this.inTransaction) throw new Error('advisory locks are taken inside a transaction');
