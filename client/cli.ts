@@ -1,10 +1,10 @@
-import { generateKeyPairSync } from 'node:crypto';
+import { generateKeyPairSync, X509Certificate } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { request } from 'node:https';
 import { join, resolve } from 'node:path';
 import { Command, CommanderError } from 'commander';
 import { AcmeClient, AcmeError } from './acme-client.ts';
-import { Device, writeAtomically } from './device.ts';
+import { Device, FILES, writeAtomically } from './device.ts';
 import { fileFactoryKey, pkcs11FactoryKey, type FactoryKey } from './factory-key.ts';
 
 /** How a device finds its CA and its factory key, kept in <dir>/device.json. */
@@ -18,6 +18,62 @@ interface DeviceConfig {
 
 const say = (line: string) => process.stderr.write(`devid-device: ${line}\n`);
 class CliError extends Error {}
+
+/** The server this command talks to, and the option that names it: what an error that reaches no answer is about. */
+let talkingTo: { url: string; option: string; ca: string } | undefined;
+
+const UNREACHABLE = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'ETIMEDOUT', 'ECONNRESET', 'EPIPE']);
+const NOT_TLS = new Set(['EPROTO', 'ERR_SSL_WRONG_VERSION_NUMBER', 'ERR_SSL_PACKET_LENGTH_TOO_LONG', 'ERR_SSL_HTTP_REQUEST', 'HPE_INVALID_CONSTANT']);
+const UNTRUSTED = new Set([
+  'SELF_SIGNED_CERT_IN_CHAIN', 'DEPTH_ZERO_SELF_SIGNED_CERT', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'UNABLE_TO_GET_ISSUER_CERT', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'CERT_SIGNATURE_FAILURE', 'CERT_UNTRUSTED', 'CERT_REJECTED', 'CERT_HAS_EXPIRED', 'CERT_NOT_YET_VALID', 'INVALID_CA', 'ERR_TLS_CERT_ALTNAME_INVALID',
+]);
+
+/** An HTTP problem document (RFC 9457) from the CA, as one line: its title, detail and type. */
+function problemLine(status: number, problem: { type?: string; title?: string; detail?: string } | undefined, fallback = ''): string {
+  if (!problem || (!problem.detail && !problem.title)) return `the CA answered HTTP ${status}${fallback ? `: ${fallback.slice(0, 200)}` : ' with no problem document'}`;
+  const type = problem.type?.replace(/^urn:ietf:params:acme:error:/, '').replace(/^.*[/:]/, '');
+  return `the CA refused (${status}${problem.title ? ` ${problem.title}` : ''}${type && type !== 'about:blank' ? `, ${type}` : ''}): ${problem.detail ?? ''}`;
+}
+
+/** What went wrong, and what to do about it, for the errors a newcomer meets. */
+function explain(err: unknown): string {
+  if (err instanceof CliError) return err.message;
+  if (err instanceof AcmeError) return problemLine(err.status, err.problem);
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  const message = err instanceof Error ? err.message : String(err);
+  const server = talkingTo ? new URL(talkingTo.url).origin : undefined;
+  if (code && server && UNREACHABLE.has(code)) {
+    return `cannot reach ${server} (${code}): is "devid-ca serve" running there? check ${talkingTo!.option}`;
+  }
+  if (code && server && NOT_TLS.has(code)) {
+    return `${server} does not answer HTTPS (${code}): is that the plain-HTTP port? devid-device talks to the HTTPS listener (DEVID_LISTEN, 127.0.0.1:8443 by default); check ${talkingTo!.option}`;
+  }
+  if (code && server && UNTRUSTED.has(code)) {
+    if (code === 'ERR_TLS_CERT_ALTNAME_INVALID') return `${server} presented a certificate for another name (${message}): use the CA's public host name (DEVID_PUBLIC_HOST) in ${talkingTo!.option}`;
+    return `${server} presented a certificate this device does not trust (${code}): ${talkingTo!.ca} must be that CA's root certificate (served at http://<host>:<http port>/ca/root.crt); give the right one to "devid-device init --ca"`;
+  }
+  if (code === 'ENOENT' || code === 'EACCES') return `cannot read ${(err as NodeJS.ErrnoException).path ?? 'a file'}: ${code === 'ENOENT' ? 'it does not exist' : 'permission denied'}`;
+  return `unexpected error: ${message}`;
+}
+
+/** A device that has no birth certificate yet cannot attest with it: say what to run. */
+function needBirth(dir: string, staged = false): void {
+  if (existsSync(join(dir, FILES.birth)) || (staged && existsSync(join(dir, FILES.certificate)))) return;
+  throw new CliError(`no birth certificate in ${dir}: run "devid-device --dir ${dir} birth --factory <CA base URL> --model <model> --batch <batch>" first (a device born elsewhere: "devid-device init --birth <file>")`);
+}
+
+/** The CA root the device trusts, as PEM: a DER file (what /ca/root.crt serves) is converted, anything else refused. */
+function readCa(path: string, named: string): string {
+  if (!existsSync(path)) throw new CliError(`${named} ${path} does not exist: give the CA's root certificate (PEM or DER; served at http://<host>:<http port>/ca/root.crt)`);
+  const bytes = readFileSync(path);
+  if (bytes.includes('-----BEGIN CERTIFICATE-----')) return bytes.toString('utf8');
+  try {
+    return new X509Certificate(bytes).toString();
+  } catch {
+    throw new CliError(`${named} ${path} is no certificate (PEM or DER): give the CA's root certificate (served at http://<host>:<http port>/ca/root.crt)`);
+  }
+}
 
 function secretFromEnvOrFile(name: string, file: string | undefined): string {
   if (file) return readFileSync(file, 'utf8').trim();
@@ -41,9 +97,10 @@ async function openFactoryKey(config: DeviceConfig, create = false): Promise<Fac
 async function withDevice<T>(dir: string, work: (device: Device, config: DeviceConfig) => Promise<T>): Promise<T> {
   const config = loadConfig(dir);
   if (!config.acme) throw new CliError('no ACME directory URL: give --acme to "devid-device init"');
+  talkingTo = { url: config.acme, option: `the ACME directory URL in ${join(dir, 'device.json')} ("devid-device init --acme")`, ca: config.ca };
   const factoryKey = await openFactoryKey(config);
   try {
-    const acme = new AcmeClient(config.acme, Device.accountKey(dir), readFileSync(config.ca, 'utf8'));
+    const acme = new AcmeClient(config.acme, Device.accountKey(dir), readCa(config.ca, `the CA root certificate in ${join(dir, 'device.json')}`));
     return await work(new Device(config.serial, dir, factoryKey, acme, new URL(config.acme).hostname), config);
   } finally {
     await factoryKey.close();
@@ -61,7 +118,7 @@ program
   .command('init')
   .description('create the device: its state directory and its factory key (in a file, or in a PKCS#11 token)')
   .requiredOption('--serial <serial>', 'the device serial')
-  .requiredOption('--ca <file>', "the CA's root certificate (PEM)")
+  .requiredOption('--ca <file>', "the CA's root certificate (PEM or DER: http://<host>:<http port>/ca/root.crt)")
   .option('--acme <url>', 'the ACME directory URL, e.g. https://ca.example.com:8443/acme/directory')
   .option('--pkcs11-module <path>', 'keep the factory key in this PKCS#11 module (PIN from DEVID_DEVICE_PIN or DEVID_DEVICE_PIN_FILE)')
   .option('--pkcs11-token <label>', 'token label', 'device')
@@ -70,6 +127,8 @@ program
   .option('--birth <file>', 'a device born elsewhere: its birth certificate, then the manufacturer intermediates (PEM), sent as x5c')
   .action(async (options: { serial: string; ca: string; acme?: string; pkcs11Module?: string; pkcs11Token: string; pkcs11Label: string; factoryKey?: string; birth?: string }) => {
     const dir = dirOf();
+    readCa(options.ca, '--ca');
+    if (options.factoryKey && !existsSync(options.factoryKey)) throw new CliError(`--factory-key ${options.factoryKey} does not exist`);
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     const config: DeviceConfig = {
       serial: options.serial, ca: resolve(options.ca), ...(options.acme ? { acme: options.acme } : {}),
@@ -77,7 +136,6 @@ program
         ? { kind: 'pkcs11', module: options.pkcs11Module, token: options.pkcs11Token, label: options.pkcs11Label }
         : { kind: 'file', path: options.factoryKey ? resolve(options.factoryKey) : join(dir, 'factory-key.pem') },
     };
-    if (options.factoryKey && !existsSync(options.factoryKey)) throw new CliError(`${options.factoryKey} does not exist`);
     if (options.birth) writeAtomically(join(dir, 'birth.pem'), `${readFileSync(options.birth, 'utf8').trim()}\n`);
     if (config.factoryKey.kind === 'file' && !existsSync(config.factoryKey.path)) {
       writeAtomically(config.factoryKey.path, generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ format: 'pem', type: 'pkcs8' }).toString(), 0o600);
@@ -98,21 +156,31 @@ program
     const dir = dirOf();
     const config = loadConfig(dir);
     const token = secretFromEnvOrFile('DEVID_FACTORY_TOKEN', options.tokenFile);
+    talkingTo = { url: options.factory, option: '--factory', ca: config.ca };
     const factoryKey = await openFactoryKey(config);
     try {
       const body = JSON.stringify({ serial: config.serial, model: options.model, batch: options.batch, csr: await factoryKey.csr() });
-      const answer = await new Promise<{ status: number; json: Record<string, unknown> }>((done, fail) => {
+      const answer = await new Promise<{ status: number; text: string; json: Record<string, unknown> | undefined }>((done, fail) => {
         const req = request(`${options.factory.replace(/\/+$/, '')}/factory/v1/birth-certificates`, {
-          method: 'POST', ca: readFileSync(config.ca, 'utf8'), headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+          method: 'POST', ca: readCa(config.ca, `the CA root certificate in ${join(dir, 'device.json')}`), headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
         }, (res) => {
           let text = '';
           res.on('data', (c) => (text += c));
-          res.on('end', () => done({ status: res.statusCode!, json: JSON.parse(text) as Record<string, unknown> }));
+          res.on('end', () => {
+            let json: Record<string, unknown> | undefined;
+            try {
+              json = JSON.parse(text) as Record<string, unknown>;
+            } catch {
+              json = undefined;
+            }
+            done({ status: res.statusCode!, text, json });
+          });
         });
         req.on('error', fail);
         req.end(body);
       });
-      if (answer.status >= 400) throw new CliError(`the factory API refused: ${answer.status} ${String(answer.json.detail)}`);
+      if (answer.status >= 400) throw new CliError(`the factory API at ${options.factory} ${problemLine(answer.status, answer.json, answer.text).replace(/^the CA /, '')}`);
+      if (typeof answer.json?.certificate !== 'string') throw new CliError(`${options.factory} answered ${answer.status} without a birth certificate: is it the devid-ca base URL (https://host:port, no path)? check --factory`);
       writeAtomically(join(dir, 'birth.pem'), `${String(answer.json.certificate).trim()}\n`);
       say(`birth certificate ${String(answer.json.certificateSerial)} written to ${join(dir, 'birth.pem')}`);
     } finally {
@@ -125,6 +193,7 @@ program
   .description('enroll over ACME: attest with the factory key, get an operational certificate for a new key')
   .action(() =>
     withDevice(dirOf(), async (device) => {
+      needBirth(device.dir);
       const { certificate } = await device.enroll();
       say(`operational certificate ${certificate.serialNumber} valid until ${certificate.notAfter.toISOString()} in ${device.path('certificate')}`);
     }),
@@ -138,6 +207,7 @@ program
   .option('--staged', "attest with the current operational key (the device class must allow staged renewal)")
   .action((options: { daemon?: boolean; now?: boolean; staged?: boolean }) =>
     withDevice(dirOf(), async (device) => {
+      needBirth(device.dir, options.staged === true);
       for (;;) {
         if (options.now) {
           const { certificate } = await device.enroll({ staged: options.staged === true });
@@ -177,7 +247,8 @@ try {
     if (err.exitCode !== 0) say(err.message.replace(/^error: /, ''));
     process.exitCode = err.exitCode === 0 ? 0 : 1;
   } else {
-    say(err instanceof CliError || err instanceof AcmeError ? err.message : `unexpected error: ${err instanceof Error ? err.message : String(err)}`);
+    say(explain(err));
+    if (process.env.DEVID_DEBUG) console.error(err);
     process.exitCode = 1;
   }
 }

@@ -1,7 +1,8 @@
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as x509 from '@peculiar/x509';
@@ -84,5 +85,61 @@ describe('devid-device: the reference device client from its command line', func
     const bad = await run(['init']);
     expect(bad.status).to.equal(1);
     expect(bad.stderr).to.match(/^devid-device: /);
+  });
+
+  /** A loopback port nothing listens on. */
+  async function closedPort(): Promise<number> {
+    const probe = createServer();
+    await new Promise<void>((done) => probe.listen(0, '127.0.0.1', done));
+    const { port } = probe.address() as { port: number };
+    await new Promise((done) => probe.close(done));
+    return port;
+  }
+
+  it('says what went wrong and what to do: no birth certificate, a refusal, unreachable, plain HTTP, untrusted, wrong name, missing file, no directory', async () => {
+    const state = join(dir, 'error-device');
+    const base = `https://localhost:${server.running.httpsPort}`;
+    const config = () => JSON.parse(readFileSync(join(state, 'device.json'), 'utf8')) as Record<string, unknown>;
+    const withConfig = (change: Record<string, unknown>) => writeFileSync(join(state, 'device.json'), JSON.stringify({ ...config(), ...change }));
+    const original = { ca: join(dir, 'root.pem'), acme: `${base}/acme/directory` };
+    const oneLine = (result: { status: number | null; stderr: string }, pattern: RegExp) => {
+      expect(result.status, result.stderr).to.equal(1);
+      expect(result.stderr.trim().split('\n'), result.stderr).to.have.length(1);
+      expect(result.stderr, result.stderr).to.match(pattern);
+    };
+
+    const noCa = await run(['--dir', state, 'init', '--serial', 'SN-CLI-ERR', '--ca', join(dir, 'no-root.pem')]);
+    oneLine(noCa, /--ca .*no-root\.pem does not exist: give the CA's root certificate/);
+    // The root as /ca/root.crt serves it (DER) is accepted as it is.
+    writeFileSync(join(dir, 'root.der'), Buffer.from(new x509.X509Certificate(server.rootPem).rawData));
+    const init = await run(['--dir', state, 'init', '--serial', 'SN-CLI-ERR', '--ca', join(dir, 'root.der'), '--acme', original.acme]);
+    expect(init.status, init.stderr).to.equal(0);
+
+    oneLine(await run(['--dir', state, 'enroll']), /no birth certificate in .*: run "devid-device --dir .* birth --factory/);
+    const refused = await run(['--dir', state, 'birth', '--factory', base, '--model', 'thermo-2', '--batch', 'b1'], { DEVID_FACTORY_TOKEN: 'not-a-token' });
+    oneLine(refused, /the factory API at https:\/\/localhost:\d+ refused \(401 Unauthorized, unauthorized\): \S/);
+    expect(refused.stderr).not.to.contain('not-a-token');
+    const born = await run(['--dir', state, 'birth', '--factory', base, '--model', 'thermo-2', '--batch', 'b1'], { DEVID_FACTORY_TOKEN: server.tokens.factory });
+    expect(born.status, born.stderr).to.equal(0);
+
+    withConfig({ acme: `https://localhost:${await closedPort()}/acme/directory` });
+    oneLine(await run(['--dir', state, 'enroll']), /cannot reach https:\/\/localhost:\d+ \(ECONNREFUSED\): is "devid-ca serve" running there\?/);
+    withConfig({ acme: `https://localhost:${server.running.httpPort}/acme/directory` });
+    oneLine(await run(['--dir', state, 'enroll']), /does not answer HTTPS .*is that the plain-HTTP port\?/);
+    withConfig({ acme: `https://127.0.0.1:${server.running.httpsPort}/acme/directory` });
+    oneLine(await run(['--dir', state, 'enroll']), /presented a certificate for another name .*DEVID_PUBLIC_HOST/);
+    withConfig({ acme: `${base}/acme/no-directory` });
+    oneLine(await run(['--dir', state, 'enroll']), /the CA refused \(404\b.*\/acme\/no-directory is not an ACME directory .*serves it at https:\/\/localhost:\d+\/acme\/directory$/m);
+
+    const stranger = join(dir, 'stranger.pem');
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', join(dir, 'stranger-key.pem'), '-out', stranger, '-subj', '/CN=stranger', '-days', '1'], { stdio: 'ignore' });
+    withConfig({ ...original, ca: stranger });
+    oneLine(await run(['--dir', state, 'enroll']), /presented a certificate this device does not trust .*stranger\.pem must be that CA's root certificate.*"devid-device init --ca"/);
+    withConfig({ ...original, ca: join(dir, 'gone.pem') });
+    oneLine(await run(['--dir', state, 'enroll']), /the CA root certificate in .*device\.json .*gone\.pem does not exist/);
+
+    withConfig(original);
+    const enrolled = await run(['--dir', state, 'enroll']);
+    expect(enrolled.status, enrolled.stderr).to.equal(0);
   });
 });
