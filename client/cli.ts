@@ -1,4 +1,4 @@
-import { generateKeyPairSync, X509Certificate } from 'node:crypto';
+import { createHash, generateKeyPairSync, X509Certificate } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { request } from 'node:https';
 import { join, resolve } from 'node:path';
@@ -13,6 +13,8 @@ interface DeviceConfig {
   /** The CA's root certificate (PEM file) that the device trusts for HTTPS. */
   ca: string;
   acme?: string;
+  /** The firmware the device reported at its last enrollment (digest hex): renewals report it again until told otherwise. */
+  firmware?: { version: string; digest: string };
   factoryKey: { kind: 'file'; path: string } | { kind: 'pkcs11'; module: string; token: string; label: string };
 }
 
@@ -86,6 +88,39 @@ function loadConfig(dir: string): DeviceConfig {
   const path = join(dir, 'device.json');
   if (!existsSync(path)) throw new CliError(`${path} does not exist: run "devid-device init" first`);
   return JSON.parse(readFileSync(path, 'utf8')) as DeviceConfig;
+}
+
+type Firmware = NonNullable<DeviceConfig['firmware']>;
+
+interface FirmwareOptions {
+  firmwareVersion?: string;
+  firmwareDigest?: string;
+  firmwareFile?: string;
+}
+
+/** The firmware named on the command line (a digest, or the SHA-256 of a file), checked as the CA checks it; undefined when none is. */
+function firmwareFrom(options: FirmwareOptions): Firmware | undefined {
+  const { firmwareVersion: version, firmwareDigest: digest, firmwareFile: file } = options;
+  if (version === undefined && digest === undefined && file === undefined) return undefined;
+  if (digest !== undefined && file !== undefined) throw new CliError('give --firmware-digest or --firmware-file, not both');
+  if (version === undefined) throw new CliError('--firmware-digest and --firmware-file need --firmware-version');
+  if (digest === undefined && file === undefined) throw new CliError('--firmware-version needs --firmware-digest <hex> or --firmware-file <image>');
+  if (version.length > 64 || /[\u0000-\u001f\u007f]/.test(version) || version === '') throw new CliError('--firmware-version must be 1 to 64 printable characters');
+  if (file !== undefined) return { version, digest: createHash('sha256').update(readFileSync(file)).digest('hex') };
+  if (!/^(?:[0-9a-fA-F]{2}){32,64}$/.test(digest!)) throw new CliError('--firmware-digest must be the hex of a 32- to 64-byte digest (sha256sum prints one)');
+  return { version, digest: digest!.toLowerCase() };
+}
+
+/** What an enrollment attests to: the firmware given now, else the one kept in device.json. */
+function reporting(firmware: Firmware | undefined): { firmware?: { version: string; digest: Buffer } } {
+  return firmware ? { firmware: { version: firmware.version, digest: Buffer.from(firmware.digest, 'hex') } } : {};
+}
+
+/** Keeps the firmware the CA just accepted, so that later renewals report the same. */
+function keepFirmware(dir: string, config: DeviceConfig, firmware: Firmware | undefined): void {
+  if (!firmware || (firmware.version === config.firmware?.version && firmware.digest === config.firmware?.digest)) return;
+  config.firmware = firmware;
+  writeAtomically(join(dir, 'device.json'), `${JSON.stringify(config, null, 2)}\n`);
 }
 
 async function openFactoryKey(config: DeviceConfig, create = false): Promise<FactoryKey> {
@@ -191,10 +226,15 @@ program
 program
   .command('enroll')
   .description('enroll over ACME: attest with the factory key, get an operational certificate for a new key')
-  .action(() =>
-    withDevice(dirOf(), async (device) => {
+  .option('--firmware-version <version>', 'report this firmware version (kept in device.json for renewals)')
+  .option('--firmware-digest <hex>', "the firmware image's digest (SHA-256 hex, 32 to 64 bytes)")
+  .option('--firmware-file <image>', 'report the SHA-256 of this firmware image as the digest')
+  .action((options: FirmwareOptions) =>
+    withDevice(dirOf(), async (device, config) => {
+      const firmware = firmwareFrom(options) ?? config.firmware;
       needBirth(device.dir);
-      const { certificate } = await device.enroll();
+      const { certificate } = await device.enroll(reporting(firmware));
+      keepFirmware(device.dir, config, firmware);
       say(`operational certificate ${certificate.serialNumber} valid until ${certificate.notAfter.toISOString()} in ${device.path('certificate')}`);
     }),
   );
@@ -205,18 +245,26 @@ program
   .option('--daemon', 'sleep until each renewal window, for ever')
   .option('--now', 'renew now, whatever the window says')
   .option('--staged', "attest with the current operational key (the device class must allow staged renewal)")
-  .action((options: { daemon?: boolean; now?: boolean; staged?: boolean }) =>
-    withDevice(dirOf(), async (device) => {
+  .option('--firmware-version <version>', 'report this firmware version from now on (default: the one in device.json)')
+  .option('--firmware-digest <hex>', "the firmware image's digest (SHA-256 hex, 32 to 64 bytes)")
+  .option('--firmware-file <image>', 'report the SHA-256 of this firmware image as the digest')
+  .action((options: { daemon?: boolean; now?: boolean; staged?: boolean } & FirmwareOptions) =>
+    withDevice(dirOf(), async (device, config) => {
+      const firmware = firmwareFrom(options) ?? config.firmware;
+      const enrollOptions = { staged: options.staged === true, ...reporting(firmware) };
       needBirth(device.dir, options.staged === true);
       for (;;) {
         if (options.now) {
-          const { certificate } = await device.enroll({ staged: options.staged === true });
+          const { certificate } = await device.enroll(enrollOptions);
+          keepFirmware(device.dir, config, firmware);
           say(`renewed: certificate ${certificate.serialNumber} valid until ${certificate.notAfter.toISOString()}`);
           return;
         }
-        const outcome = await device.renewIfDue(new Date(), { staged: options.staged === true });
-        if ('renewed' in outcome) say(`renewed: certificate ${outcome.renewed.certificate.serialNumber} valid until ${outcome.renewed.certificate.notAfter.toISOString()}`);
-        else say(`not due: next check ${outcome.next.toISOString()}`);
+        const outcome = await device.renewIfDue(new Date(), enrollOptions);
+        if ('renewed' in outcome) {
+          keepFirmware(device.dir, config, firmware);
+          say(`renewed: certificate ${outcome.renewed.certificate.serialNumber} valid until ${outcome.renewed.certificate.notAfter.toISOString()}`);
+        } else say(`not due: next check ${outcome.next.toISOString()}`);
         if (!options.daemon) return;
         const wait = 'next' in outcome ? Math.max(1000, outcome.next.getTime() - Date.now()) : 1000;
         await new Promise((done) => setTimeout(done, Math.min(wait, 2 ** 31 - 1)));

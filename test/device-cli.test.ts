@@ -8,6 +8,8 @@ import { fileURLToPath } from 'node:url';
 import * as x509 from '@peculiar/x509';
 import { expect } from 'chai';
 import { startTestServer, type TestServer } from './support/api.ts';
+import { declareModel } from '../registry/models.ts';
+import { setFirmwareAllowlist } from '../registry/firmware-policy.ts';
 import { opensslVerify } from './support/openssl.ts';
 import { createTestToken, MODULE_PATH, SOFTHSM_CONF } from './support/softhsm.ts';
 
@@ -141,5 +143,45 @@ describe('devid-device: the reference device client from its command line', func
     withConfig(original);
     const enrolled = await run(['--dir', state, 'enroll']);
     expect(enrolled.status, enrolled.stderr).to.equal(0);
+  });
+
+  it('reports firmware: --firmware-version with --firmware-digest or --firmware-file, kept in device.json for renewals', async () => {
+    const { store, audit } = server.env.ctx;
+    await declareModel(store, audit, 'test', 'fw-thermo', { hwType: '1.3.6.1.4.1.99999.1.7', manufacturer: 'Acme Devices' }, new Date());
+    const image = join(dir, 'firmware-1.bin');
+    writeFileSync(image, 'firmware image 1.0.0');
+    const v1 = { version: '1.0.0', digest: createHash('sha256').update('firmware image 1.0.0').digest('hex') };
+    const v2 = { version: '2.0.0', digest: 'ab'.repeat(32) };
+    await setFirmwareAllowlist(store, audit, 'test', 'fw-thermo', [v1], new Date());
+    const state = join(dir, 'fw-device');
+    const base = `https://localhost:${server.running.httpsPort}`;
+    const kept = () => (JSON.parse(readFileSync(join(state, 'device.json'), 'utf8')) as { firmware?: unknown }).firmware;
+    expect((await run(['--dir', state, 'init', '--serial', 'SN-CLI-FW', '--ca', join(dir, 'root.pem'), '--acme', `${base}/acme/directory`])).status).to.equal(0);
+    const born = await run(['--dir', state, 'birth', '--factory', base, '--model', 'fw-thermo', '--batch', 'b1'], { DEVID_FACTORY_TOKEN: server.tokens.factory });
+    expect(born.status, born.stderr).to.equal(0);
+
+    const none = await run(['--dir', state, 'enroll']);
+    expect(none.status).to.equal(1);
+    expect(none.stderr).to.match(/^devid-device: the CA refused \(.*badAttestationStatement\).*firmware/);
+    const half = await run(['--dir', state, 'enroll', '--firmware-version', '1.0.0']);
+    expect(half.stderr).to.match(/^devid-device: --firmware-version needs --firmware-digest <hex> or --firmware-file <image>\n$/);
+    const badDigest = await run(['--dir', state, 'enroll', '--firmware-version', '1.0.0', '--firmware-digest', 'abc']);
+    expect(badDigest.stderr).to.match(/^devid-device: --firmware-digest must be the hex of a 32- to 64-byte digest/);
+
+    const enrolled = await run(['--dir', state, 'enroll', '--firmware-version', '1.0.0', '--firmware-file', image]);
+    expect(enrolled.status, enrolled.stderr).to.equal(0);
+    expect(kept()).to.deep.equal(v1);
+    const renewed = await run(['--dir', state, 'renew', '--now']);
+    expect(renewed.status, 'the kept firmware is reported again: the allowlist admits it').to.equal(0);
+
+    const refused = await run(['--dir', state, 'renew', '--now', '--firmware-version', v2.version, '--firmware-digest', v2.digest]);
+    expect(refused.status).to.equal(1);
+    expect(kept(), 'firmware the CA refused is not kept').to.deep.equal(v1);
+    await setFirmwareAllowlist(store, audit, 'test', 'fw-thermo', [v1, v2], new Date());
+    const updated = await run(['--dir', state, 'renew', '--now', '--firmware-version', v2.version, '--firmware-digest', v2.digest.toUpperCase()]);
+    expect(updated.status, updated.stderr).to.equal(0);
+    expect(kept()).to.deep.equal(v2);
+    const lineage = (await store.firmware.byDevice('SN-CLI-FW')).map((f) => f.version);
+    expect(lineage, 'the firmware lineage the CA recorded').to.deep.equal(['1.0.0', '1.0.0', '2.0.0']);
   });
 });
