@@ -4,7 +4,7 @@ import { HsmError } from '../hsm/errors.ts';
 import { Pkcs11KeyProvider } from '../hsm/pkcs11-provider.ts';
 import { ensurePinFile, ensureToken, writeSoftHsmConfig } from '../hsm/softhsm.ts';
 import { AuditLog } from '../registry/audit-log.ts';
-import { createDatabaseIfMissing, DatabaseSetupError, migrate, openDatabase } from '../store/database.ts';
+import { createDatabaseIfMissing, migrate, openDatabase, postgresProblem } from '../store/database.ts';
 import { Store } from '../store/store.ts';
 import type { Config } from './config.ts';
 import { lockDataDir } from './data-lock.ts';
@@ -82,19 +82,17 @@ async function openProvider(config: Config, logger: Logger, prepareToken: boolea
 
 /** The database, migrated; on init a PostgreSQL database that does not exist yet is created first. */
 async function openStore(config: Config, logger: Logger, cleanups: Array<() => Promise<void> | void>, create: boolean): Promise<Store> {
-  if (create && config.database.kind === 'postgres') {
-    const created = await createDatabaseIfMissing(config.database, config.databaseTimeoutMs);
-    if (created) logger.info({ database: created }, 'created the PostgreSQL database');
-  }
-  const db = openDatabase(config.database, { timeoutMs: config.databaseTimeoutMs, warn: (message) => logger.warn({ database: String(message).split('\n')[0] }, 'database connection trouble') });
-  const store = new Store(db);
-  cleanups.push(() => store.close());
   try {
+    if (create && config.database.kind === 'postgres') {
+      const created = await createDatabaseIfMissing(config.database, config.databaseTimeoutMs);
+      if (created) logger.info({ database: created }, 'created the PostgreSQL database');
+    }
+    const db = openDatabase(config.database, { timeoutMs: config.databaseTimeoutMs, warn: (message) => logger.warn({ database: String(message).split('\n')[0] }, 'database connection trouble') });
+    const store = new Store(db);
+    cleanups.push(() => store.close());
     await migrate(db, config.database);
+    return store;
   } catch (err) {
-    if ((err as { code?: string }).code !== '3D000' || config.database.kind !== 'postgres') throw err;
-    const name = decodeURIComponent(new URL(config.database.url).pathname.slice(1));
-    throw new DatabaseSetupError(`the database "${name}" of DEVID_DATABASE_URL does not exist: run "devid-ca init", which creates it, or check the URL`, { cause: err });
+    throw (config.database.kind === 'postgres' ? postgresProblem(err, config.database.url) : undefined) ?? err;
   }
-  return store;
 }

@@ -117,6 +117,22 @@ export async function createDatabaseIfMissing(location: Extract<DatabaseLocation
   }
 }
 
+/** Connection failures an operator can fix, as what went wrong and what to do (the password never shown); undefined for anything else. */
+export function postgresProblem(err: unknown, url: string): DatabaseSetupError | undefined {
+  const { code, message } = err as { code?: string; message?: string };
+  const parsed = new URL(url);
+  const name = decodeURIComponent(parsed.pathname.slice(1));
+  const role = decodeURIComponent(parsed.username) || 'the default role';
+  const where = `${parsed.hostname}:${parsed.port || 5432}`;
+  if (code === NO_SUCH_DATABASE) return new DatabaseSetupError(`the database "${name}" of DEVID_DATABASE_URL does not exist on ${where}: run "devid-ca init", which creates it, or check the URL`, { cause: err });
+  if (code === '28P01' || code === '28000') return new DatabaseSetupError(`PostgreSQL on ${where} refused the role "${role}" of DEVID_DATABASE_URL (${message}): check its user and password`, { cause: err });
+  if (typeof code === 'string' && UNREACHABLE.has(code)) return new DatabaseSetupError(`cannot reach PostgreSQL on ${where} (${code}): is it running there? check the host and port of DEVID_DATABASE_URL`, { cause: err });
+  if ((err as { name?: string }).name === 'KnexTimeoutError' || /timeout/i.test(message ?? '')) return new DatabaseSetupError(`PostgreSQL on ${where} did not answer within DEVID_DB_TIMEOUT_MS: is it running and reachable? check the host and port of DEVID_DATABASE_URL`, { cause: err });
+  return undefined;
+}
+
+const UNREACHABLE = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'ETIMEDOUT', 'ECONNRESET']);
+
 /** The migrations this database has not had yet (all of them for an empty one). */
 export async function pendingMigrations(db: Knex): Promise<string[]> {
   const applied = (await db.schema.hasTable(MIGRATION_TABLE)) ? new Set((await db(MIGRATION_TABLE).select('name')).map((r: { name: string }) => r.name)) : new Set<string>();

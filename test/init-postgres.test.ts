@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'chai';
 import knexFactory, { type Knex } from 'knex';
-import { runCli, serveEnv } from './support/cli.ts';
+import { freePort, runCli, serveEnv } from './support/cli.ts';
 import { POSTGRES_ADMIN_URL } from './support/databases.ts';
 
 describe('devid-ca init on PostgreSQL: creates a missing database, and a failed database step leaves nothing half made', function () {
@@ -50,7 +50,7 @@ describe('devid-ca init on PostgreSQL: creates a missing database, and a failed 
     await admin.raw(`drop database ${name} with (force)`);
     const gone = runCli(['token', 'list'], env);
     expect(gone.status).to.equal(1);
-    expect(gone.stderr, gone.stderr).to.match(new RegExp(`^devid-ca: the database "${name}" of DEVID_DATABASE_URL does not exist: run "devid-ca init", which creates it, or check the URL$`, 'm'));
+    expect(gone.stderr, gone.stderr).to.match(new RegExp(`^devid-ca: the database "${name}" of DEVID_DATABASE_URL does not exist on [^ ]+: run "devid-ca init", which creates it, or check the URL$`, 'm'));
   });
 
   it('a role that may not create it: one line saying what to do, no token or PIN written; init runs again once the database is there', async () => {
@@ -66,5 +66,21 @@ describe('devid-ca init on PostgreSQL: creates a missing database, and a failed 
     const again = runCli(['init'], env);
     expect(again.status, again.stderr).to.equal(0);
     expect(again.stderr).to.contain('initialised in');
+  });
+
+  it('a server it cannot reach or a role it refuses: what to do, without the password, and nothing written', async () => {
+    const closed = await freePort();
+    const cases: Array<[string, RegExp]> = [
+      [`postgres://postgres:pw-secret@127.0.0.1:${closed}/${name}`, /^devid-ca: cannot reach PostgreSQL on 127\.0\.0\.1:\d+ \(ECONNREFUSED\): is it running there\? check the host and port of DEVID_DATABASE_URL$/m],
+      [urlAs('devid_test_no_such_role').replace('@', ':pw-secret@'), /^devid-ca: PostgreSQL on .* refused the role "devid_test_no_such_role" of DEVID_DATABASE_URL .*: check its user and password$/m],
+    ];
+    for (const [url, pattern] of cases) {
+      const { env } = await serveEnv(dataDir, { DEVID_DATABASE_URL: url, DEVID_DB_TIMEOUT_MS: '3000' });
+      const result = runCli(['init'], env);
+      expect(result.status).to.equal(1);
+      expect(result.stderr, result.stderr).to.match(pattern);
+      expect(result.stderr).not.to.contain('pw-secret');
+      expect(readdirSync(dataDir), 'nothing written').to.deep.equal([]);
+    }
   });
 });
