@@ -155,7 +155,7 @@ export function addManufacturerCommands(program: Command, io: CliIo, cliPrincipa
   manufacturer
     .command('approve <id>')
     .description('approve the pending registration or change (another person than the one who proposed it), named by its hash')
-    .requiredOption('--proposal <sha256>', 'the pending change\'s hash, as "devid-ca manufacturer show <id>" prints it beside the change (pending.sha256 with --json; read the change first: certificates, models and CRL before and after)')
+    .requiredOption('--proposal <sha256>', 'the hash "devid-ca manufacturer show <id>" prints beside the pending change (pending.sha256 with --json); read the change first: certificates, models and CRL before and after')
     .action((id: string, options: { proposal: string }) =>
       io.withContext(async (ctx) => {
         const approved = await approveManufacturer(ctx.store, ctx.audit, cliPrincipal(), checkManufacturerId(id), ctx.clock(), options.proposal);
