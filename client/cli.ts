@@ -44,7 +44,7 @@ function explain(err: unknown): string {
   if (err instanceof AcmeError) return problemLine(err.status, err.problem);
   const code = (err as NodeJS.ErrnoException | undefined)?.code;
   const message = err instanceof Error ? err.message : String(err);
-  const server = talkingTo ? new URL(talkingTo.url).origin : undefined;
+  const server = talkingTo && URL.canParse(talkingTo.url) ? new URL(talkingTo.url).origin : undefined;
   if (code && server && UNREACHABLE.has(code)) {
     return `cannot reach ${server} (${code}): is "devid-ca serve" running there? check ${talkingTo!.option}`;
   }
@@ -57,6 +57,18 @@ function explain(err: unknown): string {
   }
   if (code === 'ENOENT' || code === 'EACCES') return `cannot read ${(err as NodeJS.ErrnoException).path ?? 'a file'}: ${code === 'ENOENT' ? 'it does not exist' : 'permission denied'}`;
   return `unexpected error: ${message}`;
+}
+
+/** The CA's URLs are HTTPS: a plain-HTTP one, or none at all, is refused before anything is sent. */
+function httpsUrl(value: string, option: string, example: string): string {
+  let url: URL | undefined;
+  try {
+    url = new URL(value);
+  } catch {
+    url = undefined;
+  }
+  if (url?.protocol !== 'https:') throw new CliError(`${option} ${value} is no https:// URL: give the CA's HTTPS listener, e.g. ${example}`);
+  return value;
 }
 
 /** A device that has no birth certificate yet cannot attest with it: say what to run. */
@@ -163,6 +175,7 @@ program
   .action(async (options: { serial: string; ca: string; acme?: string; pkcs11Module?: string; pkcs11Token: string; pkcs11Label: string; factoryKey?: string; birth?: string }) => {
     const dir = dirOf();
     readCa(options.ca, '--ca');
+    if (options.acme) httpsUrl(options.acme, '--acme', 'https://ca.example.com:8443/acme/directory');
     if (options.factoryKey && !existsSync(options.factoryKey)) throw new CliError(`--factory-key ${options.factoryKey} does not exist`);
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     const config: DeviceConfig = {
@@ -190,6 +203,7 @@ program
   .action(async (options: { factory: string; model: string; batch: string; tokenFile?: string }) => {
     const dir = dirOf();
     const config = loadConfig(dir);
+    httpsUrl(options.factory, '--factory', 'https://ca.example.com:8443');
     const token = secretFromEnvOrFile('DEVID_FACTORY_TOKEN', options.tokenFile);
     talkingTo = { url: options.factory, option: '--factory', ca: config.ca };
     const factoryKey = await openFactoryKey(config);

@@ -121,6 +121,8 @@ describe('devid-device: the reference device client from its command line', func
     const refused = await run(['--dir', state, 'birth', '--factory', base, '--model', 'thermo-2', '--batch', 'b1'], { DEVID_FACTORY_TOKEN: 'not-a-token' });
     oneLine(refused, /the factory API at https:\/\/localhost:\d+ refused \(401 Unauthorized, unauthorized\): \S/);
     expect(refused.stderr).not.to.contain('not-a-token');
+    const plain = await run(['--dir', state, 'birth', '--factory', `http://localhost:${server.running.httpPort}`, '--model', 'thermo-2', '--batch', 'b1'], { DEVID_FACTORY_TOKEN: server.tokens.factory });
+    oneLine(plain, /--factory http:\/\/localhost:\d+ is no https:\/\/ URL: give the CA's HTTPS listener, e\.g\. https:\/\/ca\.example\.com:8443$/m);
     const born = await run(['--dir', state, 'birth', '--factory', base, '--model', 'thermo-2', '--batch', 'b1'], { DEVID_FACTORY_TOKEN: server.tokens.factory });
     expect(born.status, born.stderr).to.equal(0);
 
