@@ -83,6 +83,12 @@ async function maintenanceClient(url: string, timeoutMs: number): Promise<pg.Cli
   throw new DatabaseSetupError(`the PostgreSQL server of ${redactedUrl(url)} has neither a "postgres" nor a "template1" database to create another from: create the database yourself`);
 }
 
+/** The database a postgres:// URL names; without one, PostgreSQL takes the role's name. */
+function databaseName(url: string): string {
+  const parsed = new URL(url);
+  return decodeURIComponent(parsed.pathname.slice(1)) || decodeURIComponent(parsed.username) || 'postgres';
+}
+
 /** A URL fit for a message: no password. */
 export function redactedUrl(url: string): string {
   const parsed = new URL(url);
@@ -97,7 +103,7 @@ export function redactedUrl(url: string): string {
  */
 export async function createDatabaseIfMissing(location: Extract<DatabaseLocation, { kind: 'postgres' }>, timeoutMs = 10_000): Promise<string | undefined> {
   if (await canConnect(location.url, timeoutMs)) return undefined;
-  const name = decodeURIComponent(new URL(location.url).pathname.slice(1));
+  const name = databaseName(location.url);
   const creator = location.ownerUrl ?? location.url;
   const admin = await maintenanceClient(creator, timeoutMs);
   try {
@@ -121,7 +127,7 @@ export async function createDatabaseIfMissing(location: Extract<DatabaseLocation
 export function postgresProblem(err: unknown, url: string): DatabaseSetupError | undefined {
   const { code, message } = err as { code?: string; message?: string };
   const parsed = new URL(url);
-  const name = decodeURIComponent(parsed.pathname.slice(1));
+  const name = databaseName(url);
   const role = decodeURIComponent(parsed.username) || 'the default role';
   const where = `${parsed.hostname}:${parsed.port || 5432}`;
   if (code === NO_SUCH_DATABASE) return new DatabaseSetupError(`the database "${name}" of DEVID_DATABASE_URL does not exist on ${where}: run "devid-ca init", which creates it, or check the URL`, { cause: err });
