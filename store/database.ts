@@ -1,4 +1,5 @@
 import { mkdirSync } from 'node:fs';
+import { userInfo } from 'node:os';
 import knexFactory, { type Knex } from 'knex';
 import ClientPGLite from 'knex-pglite';
 import pg from 'pg';
@@ -83,10 +84,10 @@ async function maintenanceClient(url: string, timeoutMs: number): Promise<pg.Cli
   throw new DatabaseSetupError(`the PostgreSQL server of ${redactedUrl(url)} has neither a "postgres" nor a "template1" database to create another from: create the database yourself`);
 }
 
-/** The database a postgres:// URL names; without one, PostgreSQL takes the role's name. */
+/** The database a postgres:// URL names; without one, the driver's default (PGDATABASE, else the role's name). */
 function databaseName(url: string): string {
   const parsed = new URL(url);
-  return decodeURIComponent(parsed.pathname.slice(1)) || decodeURIComponent(parsed.username) || 'postgres';
+  return decodeURIComponent(parsed.pathname.slice(1)) || process.env.PGDATABASE || decodeURIComponent(parsed.username) || process.env.PGUSER || userInfo().username;
 }
 
 /** A URL fit for a message: no password. */
