@@ -24,7 +24,7 @@ export interface Directory {
 export class AcmeError extends Error {
   constructor(
     readonly status: number,
-    readonly problem: { type?: string; detail?: string } | undefined,
+    readonly problem: { type?: string; title?: string; detail?: string } | undefined,
   ) {
     super(`${status} ${problem?.type ?? ''}: ${problem?.detail ?? ''}`);
   }
@@ -83,7 +83,13 @@ export class AcmeClient {
   }
 
   async init(): Promise<void> {
-    this.directory = (await this.get(this.directoryUrl)).json as Directory;
+    const answer = await this.get(this.directoryUrl);
+    const directory = answer.json as Directory | undefined;
+    if (answer.status !== 200 || typeof directory?.newOrder !== 'string') {
+      const problem = answer.json as { type?: string; title?: string; detail?: string } | undefined;
+      throw new AcmeError(answer.status, { ...problem, detail: `${this.directoryUrl} is not an ACME directory${problem?.detail ? ` (${problem.detail})` : ''}: devid-ca serves it at ${new URL(this.directoryUrl).origin}/acme/directory` });
+    }
+    this.directory = directory;
   }
 
   /** A plain HTTPS request to the CA. */

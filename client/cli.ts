@@ -1,10 +1,10 @@
-import { generateKeyPairSync } from 'node:crypto';
+import { createHash, generateKeyPairSync, X509Certificate } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { request } from 'node:https';
 import { join, resolve } from 'node:path';
 import { Command, CommanderError } from 'commander';
 import { AcmeClient, AcmeError } from './acme-client.ts';
-import { Device, writeAtomically } from './device.ts';
+import { Device, FILES, writeAtomically } from './device.ts';
 import { fileFactoryKey, pkcs11FactoryKey, type FactoryKey } from './factory-key.ts';
 
 /** How a device finds its CA and its factory key, kept in <dir>/device.json. */
@@ -13,11 +13,81 @@ interface DeviceConfig {
   /** The CA's root certificate (PEM file) that the device trusts for HTTPS. */
   ca: string;
   acme?: string;
+  /** The firmware the device reported at its last enrollment (digest hex): renewals report it again until told otherwise. */
+  firmware?: { version: string; digest: string };
   factoryKey: { kind: 'file'; path: string } | { kind: 'pkcs11'; module: string; token: string; label: string };
 }
 
 const say = (line: string) => process.stderr.write(`devid-device: ${line}\n`);
 class CliError extends Error {}
+
+/** The server this command talks to, and the option that names it: what an error that reaches no answer is about. */
+let talkingTo: { url: string; option: string; ca: string } | undefined;
+
+const UNREACHABLE = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'ETIMEDOUT', 'ECONNRESET', 'EPIPE']);
+const NOT_TLS = new Set(['EPROTO', 'ERR_SSL_WRONG_VERSION_NUMBER', 'ERR_SSL_PACKET_LENGTH_TOO_LONG', 'ERR_SSL_HTTP_REQUEST', 'HPE_INVALID_CONSTANT']);
+const UNTRUSTED = new Set([
+  'SELF_SIGNED_CERT_IN_CHAIN', 'DEPTH_ZERO_SELF_SIGNED_CERT', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'UNABLE_TO_GET_ISSUER_CERT', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'CERT_SIGNATURE_FAILURE', 'CERT_UNTRUSTED', 'CERT_REJECTED', 'CERT_HAS_EXPIRED', 'CERT_NOT_YET_VALID', 'INVALID_CA', 'ERR_TLS_CERT_ALTNAME_INVALID',
+]);
+
+/** An HTTP problem document (RFC 9457) from the CA, as one line: its title, detail and type. */
+function problemLine(status: number, problem: { type?: string; title?: string; detail?: string } | undefined, fallback = ''): string {
+  if (!problem || (!problem.detail && !problem.title)) return `the CA answered HTTP ${status}${fallback ? `: ${fallback.slice(0, 200)}` : ' with no problem document'}`;
+  const type = problem.type?.replace(/^urn:ietf:params:acme:error:/, '').replace(/^.*[/:]/, '');
+  return `the CA refused (${status}${problem.title ? ` ${problem.title}` : ''}${type && type !== 'about:blank' ? `, ${type}` : ''}): ${problem.detail ?? ''}`;
+}
+
+/** What went wrong, and what to do about it, for the errors a newcomer meets. */
+function explain(err: unknown): string {
+  if (err instanceof CliError) return err.message;
+  if (err instanceof AcmeError) return problemLine(err.status, err.problem);
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  const message = err instanceof Error ? err.message : String(err);
+  const server = talkingTo && URL.canParse(talkingTo.url) ? new URL(talkingTo.url).origin : undefined;
+  if (code && server && UNREACHABLE.has(code)) {
+    return `cannot reach ${server} (${code}): is "devid-ca serve" running there? check ${talkingTo!.option}`;
+  }
+  if (code && server && NOT_TLS.has(code)) {
+    return `${server} does not answer HTTPS (${code}): is that the plain-HTTP port? devid-device talks to the HTTPS listener (DEVID_LISTEN, 127.0.0.1:8443 by default); check ${talkingTo!.option}`;
+  }
+  if (code && server && UNTRUSTED.has(code)) {
+    if (code === 'ERR_TLS_CERT_ALTNAME_INVALID') return `${server} presented a certificate for another name (${message}): use the CA's public host name (DEVID_PUBLIC_HOST) in ${talkingTo!.option}`;
+    return `${server} presented a certificate this device does not trust (${code}): ${talkingTo!.ca} must be that CA's root certificate (served at http://<host>:<http port>/ca/root.crt); give the right one to "devid-device init --ca"`;
+  }
+  if (code === 'ENOENT' || code === 'EACCES') return `cannot read ${(err as NodeJS.ErrnoException).path ?? 'a file'}: ${code === 'ENOENT' ? 'it does not exist' : 'permission denied'}`;
+  return `unexpected error: ${message}`;
+}
+
+/** The CA's URLs are HTTPS: a plain-HTTP one, or none at all, is refused before anything is sent. */
+function httpsUrl(value: string, option: string, example: string): string {
+  let url: URL | undefined;
+  try {
+    url = new URL(value);
+  } catch {
+    url = undefined;
+  }
+  if (url?.protocol !== 'https:') throw new CliError(`${option} ${value} is no https:// URL: give the CA's HTTPS listener, e.g. ${example}`);
+  return value;
+}
+
+/** A device that has no birth certificate yet cannot attest with it: say what to run. */
+function needBirth(dir: string, staged = false): void {
+  if (existsSync(join(dir, FILES.birth)) || (staged && existsSync(join(dir, FILES.certificate)))) return;
+  throw new CliError(`no birth certificate in ${dir}: run "devid-device --dir ${dir} birth --factory <CA base URL> --model <model> --batch <batch>" first (a device born elsewhere: "devid-device init --birth <file>")`);
+}
+
+/** The CA root the device trusts, as PEM: a DER file (what /ca/root.crt serves) is converted, anything else refused. */
+function readCa(path: string, named: string): string {
+  if (!existsSync(path)) throw new CliError(`${named} ${path} does not exist: give the CA's root certificate (PEM or DER; served at http://<host>:<http port>/ca/root.crt)`);
+  const bytes = readFileSync(path);
+  if (bytes.includes('-----BEGIN CERTIFICATE-----')) return bytes.toString('utf8');
+  try {
+    return new X509Certificate(bytes).toString();
+  } catch {
+    throw new CliError(`${named} ${path} is no certificate (PEM or DER): give the CA's root certificate (served at http://<host>:<http port>/ca/root.crt)`);
+  }
+}
 
 function secretFromEnvOrFile(name: string, file: string | undefined): string {
   if (file) return readFileSync(file, 'utf8').trim();
@@ -32,6 +102,39 @@ function loadConfig(dir: string): DeviceConfig {
   return JSON.parse(readFileSync(path, 'utf8')) as DeviceConfig;
 }
 
+type Firmware = NonNullable<DeviceConfig['firmware']>;
+
+interface FirmwareOptions {
+  firmwareVersion?: string;
+  firmwareDigest?: string;
+  firmwareFile?: string;
+}
+
+/** The firmware named on the command line (a digest, or the SHA-256 of a file), checked as the CA checks it; undefined when none is. */
+function firmwareFrom(options: FirmwareOptions): Firmware | undefined {
+  const { firmwareVersion: version, firmwareDigest: digest, firmwareFile: file } = options;
+  if (version === undefined && digest === undefined && file === undefined) return undefined;
+  if (digest !== undefined && file !== undefined) throw new CliError('give --firmware-digest or --firmware-file, not both');
+  if (version === undefined) throw new CliError('--firmware-digest and --firmware-file need --firmware-version');
+  if (digest === undefined && file === undefined) throw new CliError('--firmware-version needs --firmware-digest <hex> or --firmware-file <image>');
+  if (version.length > 64 || /[\u0000-\u001f\u007f]/.test(version) || version === '') throw new CliError('--firmware-version must be 1 to 64 printable characters');
+  if (file !== undefined) return { version, digest: createHash('sha256').update(readFileSync(file)).digest('hex') };
+  if (!/^(?:[0-9a-fA-F]{2}){32,64}$/.test(digest!)) throw new CliError('--firmware-digest must be the hex of a 32- to 64-byte digest (sha256sum prints one)');
+  return { version, digest: digest!.toLowerCase() };
+}
+
+/** What an enrollment attests to: the firmware given now, else the one kept in device.json. */
+function reporting(firmware: Firmware | undefined): { firmware?: { version: string; digest: Buffer } } {
+  return firmware ? { firmware: { version: firmware.version, digest: Buffer.from(firmware.digest, 'hex') } } : {};
+}
+
+/** Keeps the firmware the CA just accepted, so that later renewals report the same. */
+function keepFirmware(dir: string, config: DeviceConfig, firmware: Firmware | undefined): void {
+  if (!firmware || (firmware.version === config.firmware?.version && firmware.digest === config.firmware?.digest)) return;
+  config.firmware = firmware;
+  writeAtomically(join(dir, 'device.json'), `${JSON.stringify(config, null, 2)}\n`);
+}
+
 async function openFactoryKey(config: DeviceConfig, create = false): Promise<FactoryKey> {
   if (config.factoryKey.kind === 'file') return fileFactoryKey(config.factoryKey.path);
   const { module, token, label } = config.factoryKey;
@@ -41,9 +144,10 @@ async function openFactoryKey(config: DeviceConfig, create = false): Promise<Fac
 async function withDevice<T>(dir: string, work: (device: Device, config: DeviceConfig) => Promise<T>): Promise<T> {
   const config = loadConfig(dir);
   if (!config.acme) throw new CliError('no ACME directory URL: give --acme to "devid-device init"');
+  talkingTo = { url: config.acme, option: `the ACME directory URL in ${join(dir, 'device.json')} ("devid-device init --acme")`, ca: config.ca };
   const factoryKey = await openFactoryKey(config);
   try {
-    const acme = new AcmeClient(config.acme, Device.accountKey(dir), readFileSync(config.ca, 'utf8'));
+    const acme = new AcmeClient(config.acme, Device.accountKey(dir), readCa(config.ca, `the CA root certificate in ${join(dir, 'device.json')}`));
     return await work(new Device(config.serial, dir, factoryKey, acme, new URL(config.acme).hostname), config);
   } finally {
     await factoryKey.close();
@@ -61,7 +165,7 @@ program
   .command('init')
   .description('create the device: its state directory and its factory key (in a file, or in a PKCS#11 token)')
   .requiredOption('--serial <serial>', 'the device serial')
-  .requiredOption('--ca <file>', "the CA's root certificate (PEM)")
+  .requiredOption('--ca <file>', "the CA's root certificate (PEM or DER: http://<host>:<http port>/ca/root.crt)")
   .option('--acme <url>', 'the ACME directory URL, e.g. https://ca.example.com:8443/acme/directory')
   .option('--pkcs11-module <path>', 'keep the factory key in this PKCS#11 module (PIN from DEVID_DEVICE_PIN or DEVID_DEVICE_PIN_FILE)')
   .option('--pkcs11-token <label>', 'token label', 'device')
@@ -70,6 +174,9 @@ program
   .option('--birth <file>', 'a device born elsewhere: its birth certificate, then the manufacturer intermediates (PEM), sent as x5c')
   .action(async (options: { serial: string; ca: string; acme?: string; pkcs11Module?: string; pkcs11Token: string; pkcs11Label: string; factoryKey?: string; birth?: string }) => {
     const dir = dirOf();
+    readCa(options.ca, '--ca');
+    if (options.acme) httpsUrl(options.acme, '--acme', 'https://ca.example.com:8443/acme/directory');
+    if (options.factoryKey && !existsSync(options.factoryKey)) throw new CliError(`--factory-key ${options.factoryKey} does not exist`);
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     const config: DeviceConfig = {
       serial: options.serial, ca: resolve(options.ca), ...(options.acme ? { acme: options.acme } : {}),
@@ -77,7 +184,6 @@ program
         ? { kind: 'pkcs11', module: options.pkcs11Module, token: options.pkcs11Token, label: options.pkcs11Label }
         : { kind: 'file', path: options.factoryKey ? resolve(options.factoryKey) : join(dir, 'factory-key.pem') },
     };
-    if (options.factoryKey && !existsSync(options.factoryKey)) throw new CliError(`${options.factoryKey} does not exist`);
     if (options.birth) writeAtomically(join(dir, 'birth.pem'), `${readFileSync(options.birth, 'utf8').trim()}\n`);
     if (config.factoryKey.kind === 'file' && !existsSync(config.factoryKey.path)) {
       writeAtomically(config.factoryKey.path, generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ format: 'pem', type: 'pkcs8' }).toString(), 0o600);
@@ -97,22 +203,33 @@ program
   .action(async (options: { factory: string; model: string; batch: string; tokenFile?: string }) => {
     const dir = dirOf();
     const config = loadConfig(dir);
+    httpsUrl(options.factory, '--factory', 'https://ca.example.com:8443');
     const token = secretFromEnvOrFile('DEVID_FACTORY_TOKEN', options.tokenFile);
+    talkingTo = { url: options.factory, option: '--factory', ca: config.ca };
     const factoryKey = await openFactoryKey(config);
     try {
       const body = JSON.stringify({ serial: config.serial, model: options.model, batch: options.batch, csr: await factoryKey.csr() });
-      const answer = await new Promise<{ status: number; json: Record<string, unknown> }>((done, fail) => {
+      const answer = await new Promise<{ status: number; text: string; json: Record<string, unknown> | undefined }>((done, fail) => {
         const req = request(`${options.factory.replace(/\/+$/, '')}/factory/v1/birth-certificates`, {
-          method: 'POST', ca: readFileSync(config.ca, 'utf8'), headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+          method: 'POST', ca: readCa(config.ca, `the CA root certificate in ${join(dir, 'device.json')}`), headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
         }, (res) => {
           let text = '';
           res.on('data', (c) => (text += c));
-          res.on('end', () => done({ status: res.statusCode!, json: JSON.parse(text) as Record<string, unknown> }));
+          res.on('end', () => {
+            let json: Record<string, unknown> | undefined;
+            try {
+              json = JSON.parse(text) as Record<string, unknown>;
+            } catch {
+              json = undefined;
+            }
+            done({ status: res.statusCode!, text, json });
+          });
         });
         req.on('error', fail);
         req.end(body);
       });
-      if (answer.status >= 400) throw new CliError(`the factory API refused: ${answer.status} ${String(answer.json.detail)}`);
+      if (answer.status >= 400) throw new CliError(`the factory API at ${options.factory} ${problemLine(answer.status, answer.json, answer.text).replace(/^the CA /, '')}`);
+      if (typeof answer.json?.certificate !== 'string') throw new CliError(`${options.factory} answered ${answer.status} without a birth certificate: is it the devid-ca base URL (https://host:port, no path)? check --factory`);
       writeAtomically(join(dir, 'birth.pem'), `${String(answer.json.certificate).trim()}\n`);
       say(`birth certificate ${String(answer.json.certificateSerial)} written to ${join(dir, 'birth.pem')}`);
     } finally {
@@ -123,9 +240,15 @@ program
 program
   .command('enroll')
   .description('enroll over ACME: attest with the factory key, get an operational certificate for a new key')
-  .action(() =>
-    withDevice(dirOf(), async (device) => {
-      const { certificate } = await device.enroll();
+  .option('--firmware-version <version>', 'report this firmware version (kept in device.json for renewals)')
+  .option('--firmware-digest <hex>', "the firmware image's digest (SHA-256 hex, 32 to 64 bytes)")
+  .option('--firmware-file <image>', 'report the SHA-256 of this firmware image as the digest')
+  .action((options: FirmwareOptions) =>
+    withDevice(dirOf(), async (device, config) => {
+      const firmware = firmwareFrom(options) ?? config.firmware;
+      needBirth(device.dir);
+      const { certificate } = await device.enroll(reporting(firmware));
+      keepFirmware(device.dir, config, firmware);
       say(`operational certificate ${certificate.serialNumber} valid until ${certificate.notAfter.toISOString()} in ${device.path('certificate')}`);
     }),
   );
@@ -136,17 +259,26 @@ program
   .option('--daemon', 'sleep until each renewal window, for ever')
   .option('--now', 'renew now, whatever the window says')
   .option('--staged', "attest with the current operational key (the device class must allow staged renewal)")
-  .action((options: { daemon?: boolean; now?: boolean; staged?: boolean }) =>
-    withDevice(dirOf(), async (device) => {
+  .option('--firmware-version <version>', 'report this firmware version from now on (default: the one in device.json)')
+  .option('--firmware-digest <hex>', "the firmware image's digest (SHA-256 hex, 32 to 64 bytes)")
+  .option('--firmware-file <image>', 'report the SHA-256 of this firmware image as the digest')
+  .action((options: { daemon?: boolean; now?: boolean; staged?: boolean } & FirmwareOptions) =>
+    withDevice(dirOf(), async (device, config) => {
+      const firmware = firmwareFrom(options) ?? config.firmware;
+      const enrollOptions = { staged: options.staged === true, ...reporting(firmware) };
+      needBirth(device.dir, options.staged === true);
       for (;;) {
         if (options.now) {
-          const { certificate } = await device.enroll({ staged: options.staged === true });
+          const { certificate } = await device.enroll(enrollOptions);
+          keepFirmware(device.dir, config, firmware);
           say(`renewed: certificate ${certificate.serialNumber} valid until ${certificate.notAfter.toISOString()}`);
           return;
         }
-        const outcome = await device.renewIfDue(new Date(), { staged: options.staged === true });
-        if ('renewed' in outcome) say(`renewed: certificate ${outcome.renewed.certificate.serialNumber} valid until ${outcome.renewed.certificate.notAfter.toISOString()}`);
-        else say(`not due: next check ${outcome.next.toISOString()}`);
+        const outcome = await device.renewIfDue(new Date(), enrollOptions);
+        if ('renewed' in outcome) {
+          keepFirmware(device.dir, config, firmware);
+          say(`renewed: certificate ${outcome.renewed.certificate.serialNumber} valid until ${outcome.renewed.certificate.notAfter.toISOString()}`);
+        } else say(`not due: next check ${outcome.next.toISOString()}`);
         if (!options.daemon) return;
         const wait = 'next' in outcome ? Math.max(1000, outcome.next.getTime() - Date.now()) : 1000;
         await new Promise((done) => setTimeout(done, Math.min(wait, 2 ** 31 - 1)));
@@ -177,7 +309,8 @@ try {
     if (err.exitCode !== 0) say(err.message.replace(/^error: /, ''));
     process.exitCode = err.exitCode === 0 ? 0 : 1;
   } else {
-    say(err instanceof CliError || err instanceof AcmeError ? err.message : `unexpected error: ${err instanceof Error ? err.message : String(err)}`);
+    say(explain(err));
+    if (process.env.DEVID_DEBUG) console.error(err);
     process.exitCode = 1;
   }
 }

@@ -86,6 +86,18 @@ export async function deviceHistory(store: HistoryStore, serial: string): Promis
   };
 }
 
+/** RFC 5280 CRLReason names by code (7 is unused). */
+const REASON_NAMES: Record<number, string> = {
+  0: 'unspecified', 1: 'keyCompromise', 2: 'cACompromise', 3: 'affiliationChanged', 4: 'superseded', 5: 'cessationOfOperation',
+  6: 'certificateHold', 8: 'removeFromCRL', 9: 'privilegeWithdrawn', 10: 'aACompromise',
+};
+
+/** A revocation reason code as its RFC 5280 name (an unknown code as its number). */
+export function revocationReasonName(code: number | null): string {
+  if (code === null) return 'unspecified';
+  return REASON_NAMES[code] ?? String(code);
+}
+
 /** The same story for a person: one line per event, then the certificates. */
 export function formatHistory(history: DeviceHistory): string {
   const d = history.device;
@@ -102,7 +114,7 @@ export function formatHistory(history: DeviceHistory): string {
   for (const f of history.firmware) lines.push(`  ${f.attestedAt}  ${f.version}  ${f.digest}  certificate ${f.certificateSerial ?? '-'}`);
   lines.push('', 'certificates:');
   for (const c of history.certificates) {
-    const revoked = c.revokedAt ? `  REVOKED ${c.revokedAt} reason ${c.revocationReason}` : '';
+    const revoked = c.revokedAt ? `  REVOKED ${c.revokedAt} reason ${revocationReasonName(c.revocationReason)}` : '';
     lines.push(`  ${c.kind.padEnd(11)} ${c.serial}  by ${c.issuer}  ${c.notBefore} .. ${c.notAfter}  sha256 ${c.sha256}  predecessor ${c.predecessorSha256 ?? '-'}${revoked}`);
   }
   return `${lines.join('\n')}\n`;

@@ -1,16 +1,20 @@
 import { readFileSync, writeFileSync } from 'node:fs';
+import * as x509 from '@peculiar/x509';
 import type { Command } from 'commander';
+import { caSlug } from '../ca/issuer.ts';
+import { certificatePem } from '../ca/pem.ts';
 import { sha256Hex } from '../ca/digest.ts';
 import { loadAuditKey } from '../registry/audit-key.ts';
 import { checkClaimedDevice, claimDevices, importManifest } from '../registry/claims.ts';
 import { checkName, checkSerial, checkText } from '../registry/identifiers.ts';
 import { applyManufacturerCrl, fetchCrl } from '../registry/manufacturer-crl.ts';
 import {
-  approveManufacturer, checkManufacturerConfig, checkManufacturerId, manufacturerView, pemCertificates, proposeManufacturer, withdrawManufacturer,
+  SELF, approveManufacturer, pendingDiff, proposalHash, checkManufacturerConfig, checkManufacturerId, manufacturerView, pemCertificates, proposeManufacturer, withdrawManufacturer,
 } from '../registry/manufacturers.ts';
 import { exportOwnership, importOwnership, verifyOwnershipChain } from '../registry/ownership-statements.ts';
 import { RevocationService, type RevocationListener } from '../registry/revocation-service.ts';
 import { malformed } from '../errors/domain-error.ts';
+import type { CrlSource, ManufacturerRecord } from '../store/manufacturer-store.ts';
 import type { CliIo } from './cli.ts';
 
 /** Who acts from a shell: the CLI actor, and the operating-system user as the principal (two-person rules count people). */
@@ -51,6 +55,47 @@ export function readManifest(path: string): { devices: unknown[] } {
   };
 }
 
+/** One anchor for a person: subject, fingerprint, validity. */
+function anchorLines(b64: string): string {
+  const der = Buffer.from(b64, 'base64');
+  const c = new x509.X509Certificate(new Uint8Array(der));
+  return `    ${c.subject}\n      sha256 ${sha256Hex(der)}\n      valid  ${c.notBefore.toISOString()} .. ${c.notAfter.toISOString()}\n`;
+}
+
+const crlSourceText = (crl: CrlSource) => (crl === null ? 'publishes no CRL' : 'url' in crl ? crl.url : `uploaded file (sha256 ${sha256Hex(crl.pem)})`);
+
+/** `manufacturer show` for a person: what the JSON says, without the PEM. */
+export function manufacturerSummary(record: ManufacturerRecord, claimed: number): string {
+  const lines = [`manufacturer ${record.id}`];
+  const approved = record.approvedAt ? ` (approved by ${record.approvedBy} at ${record.approvedAt.toISOString()})` : '';
+  lines.push(`  status   ${record.status}${approved}`);
+  if (record.withdrawnAt) lines.push(`  withdrawn by ${record.withdrawnBy} at ${record.withdrawnAt.toISOString()}, reason ${record.withdrawReason}`);
+  if (record.active) {
+    lines.push('  anchors');
+    lines.push(...record.active.certificates.map((b64) => anchorLines(b64).trimEnd()));
+    const crl = record.crl;
+    const state = crl.thisUpdate ? `CRL number ${crl.number ?? '-'} of ${crl.thisUpdate.toISOString()}, next update ${crl.nextUpdate?.toISOString() ?? '-'}` : 'no CRL read yet';
+    lines.push(`  CRL      ${crlSourceText(record.active.crl)}${record.active.crl === null ? '' : `: ${state}`}${crl.error ? ` (last read failed: ${crl.error})` : ''}`);
+    lines.push(`  models   ${record.active.models.join(', ')}`);
+  } else {
+    lines.push('  anchors  none in force (never approved)');
+  }
+  lines.push(`  claimed  ${claimed} device(s)`);
+  if (record.retired.length) lines.push(`  retired  ${record.retired.map((b64) => sha256Hex(Buffer.from(b64, 'base64'))).join(', ')}`);
+  if (record.proposed) {
+    const diff = pendingDiff(record.active, record.proposed);
+    const sha = proposalHash(record.proposed);
+    lines.push(`  pending change ${sha}, proposed by ${record.proposedBy ?? '-'} at ${record.proposedAt?.toISOString() ?? '-'}`);
+    for (const c of diff.certificates.added) lines.push(`    + certificate ${c.subject}  sha256 ${c.sha256}  until ${c.notAfter}`);
+    for (const c of diff.certificates.removed) lines.push(`    - certificate ${c.subject}  sha256 ${c.sha256}  until ${c.notAfter}`);
+    for (const m of diff.models.added) lines.push(`    + model ${m}`);
+    for (const m of diff.models.removed) lines.push(`    - model ${m}`);
+    if (diff.crl.changed) lines.push(`    CRL ${crlSourceText(record.active?.crl ?? null)} -> ${crlSourceText(record.proposed.crl)}`);
+    lines.push(`    another operator approves it with: devid-ca manufacturer approve ${record.id} --proposal ${sha}`);
+  }
+  return `${lines.join('\n')}\n`;
+}
+
 /** `devid-ca manufacturer|ownership ...`: devices born elsewhere from the command line (docs/operators/manufacturers.md). */
 export function addManufacturerCommands(program: Command, io: CliIo, cliPrincipal: CliPrincipal, afterRevocation: RevocationListener): void {
   const say = (line: string) => io.say(line);
@@ -58,10 +103,11 @@ export function addManufacturerCommands(program: Command, io: CliIo, cliPrincipa
 
   manufacturer
     .command('list')
-    .description('registered manufacturers, their status, CRL and claimed devices')
+    .description('manufacturers: self (this CA\'s own factory, built in) first, then the registered ones with their status, CRL and claimed devices')
     .action(() =>
       io.withContext(async (ctx) => {
         const claimed = await ctx.store.claims.countByManufacturer();
+        io.out(`${SELF}\tactive (built in)\tmodels any\tthis CA's own CRL\tclaimed -\n`);
         for (const m of await ctx.store.manufacturers.all()) {
           const crl = m.active?.crl === null ? 'publishes no CRL' : m.crl.thisUpdate ? `CRL ${m.crl.number ?? '-'} of ${m.crl.thisUpdate.toISOString()}` : 'no CRL read';
           io.out(`${m.id}\t${m.status}${m.proposed ? ' (change pending)' : ''}\tmodels ${(m.active ?? m.proposed)?.models.join(',') ?? '-'}\t${crl}${m.crl.error ? ` (last read failed: ${m.crl.error})` : ''}\tclaimed ${claimed.get(m.id) ?? 0}\n`);
@@ -70,12 +116,23 @@ export function addManufacturerCommands(program: Command, io: CliIo, cliPrincipa
     );
   manufacturer
     .command('show <id>')
-    .description('one manufacturer as JSON (as GET /operator/v1/manufacturers/<id>)')
-    .action((id: string) =>
+    .description('one manufacturer: status, anchors, CRL, models and any pending change (with --json, as GET /operator/v1/manufacturers/<id>)')
+    .option('--json', 'print the document of GET /operator/v1/manufacturers/<id>, PEM included')
+    .action((id: string, options: { json?: boolean }) =>
       io.withContext(async (ctx) => {
+        if (id === SELF) {
+          const anchors = (await ctx.store.caCertificates.all()).filter((c) => (c.role === 'root' || c.role === 'factory') && c.active);
+          if (options.json) {
+            io.out(`${JSON.stringify({ id: SELF, status: 'active', builtIn: true, certificates: anchors.map((c) => ({ subject: new x509.X509Certificate(new Uint8Array(c.der)).subject, sha256: sha256Hex(c.der), pem: certificatePem(c.der) })) }, null, 2)}\n`);
+          } else {
+            io.out(`manufacturer ${SELF} (this CA's own factory, built in)\n  status   active\n  anchors\n${anchors.map((c) => anchorLines(c.der.toString('base64'))).join('')}  CRL      this CA's own, published at /crl/${caSlug('factory', anchors.find((c) => c.role === 'factory')?.generation ?? 1)}.crl\n  models   any declared model\n`);
+          }
+          return;
+        }
         const record = await ctx.store.manufacturers.find(checkManufacturerId(id));
         if (!record) throw malformed(`no manufacturer ${id}`);
-        io.out(`${JSON.stringify(manufacturerView(record, { claimed: (await ctx.store.claims.countByManufacturer()).get(id) ?? 0 }), null, 2)}\n`);
+        const claimed = (await ctx.store.claims.countByManufacturer()).get(id) ?? 0;
+        io.out(options.json ? `${JSON.stringify(manufacturerView(record, { claimed }), null, 2)}\n` : manufacturerSummary(record, claimed));
       }),
     );
   manufacturer
@@ -98,7 +155,7 @@ export function addManufacturerCommands(program: Command, io: CliIo, cliPrincipa
   manufacturer
     .command('approve <id>')
     .description('approve the pending registration or change (another person than the one who proposed it), named by its hash')
-    .requiredOption('--proposal <sha256>', 'the pending change\'s hash: pending.sha256 in "devid-ca manufacturer show <id>", beside pending.diff (read it first: certificates, models and CRL before and after)')
+    .requiredOption('--proposal <sha256>', 'the hash "devid-ca manufacturer show <id>" prints beside the pending change (pending.sha256 with --json); read the change first: certificates, models and CRL before and after')
     .action((id: string, options: { proposal: string }) =>
       io.withContext(async (ctx) => {
         const approved = await approveManufacturer(ctx.store, ctx.audit, cliPrincipal(), checkManufacturerId(id), ctx.clock(), options.proposal);

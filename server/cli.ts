@@ -23,7 +23,7 @@ import { RevocationService, type RevocationListener } from '../registry/revocati
 import { CrlPublisher } from '../publish/crl-publisher.ts';
 import { DomainError } from '../errors/domain-error.ts';
 import { ConfigError, loadConfig } from './config.ts';
-import { migrate, openDatabase } from '../store/database.ts';
+import { DatabaseSetupError, migrate, openDatabase } from '../store/database.ts';
 import { reportServing, runWorkers, stopSignal, workerIndex } from './workers.ts';
 import { runtimeGrants } from '../store/roles.ts';
 import { openContext, type Context } from './context.ts';
@@ -56,7 +56,7 @@ function readExportedCheckpoints(path: string): CheckpointRecord[] {
 }
 
 /** Errors whose message is the whole story: printed without a stack trace. */
-const EXPECTED = [OfflineKeyError, ConfigError, HsmError, HierarchyError, DataDirLockedError, DomainError];
+const EXPECTED = [OfflineKeyError, ConfigError, HsmError, HierarchyError, DataDirLockedError, DomainError, DatabaseSetupError];
 
 const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 

@@ -51,6 +51,13 @@ export interface Config {
   manufacturerCrlPollMs: number;
   /** DEVID_ACME_ANONYMOUS_RATE: nonces and new accounts per second one client address may get before it proves anything (burst: 10 s worth). */
   acmeAnonymousPerSecond: number;
+  /** DEVID_TLS_CERT and DEVID_TLS_KEY: the operator's HTTPS certificate and key, served instead of the one devid-ca issues itself. */
+  tls?: TlsFiles;
+}
+
+export interface TlsFiles {
+  cert: string;
+  key: string;
 }
 
 /** `90s`, `15m`, `24h`, `7d`, within [min, max] milliseconds. */
@@ -202,6 +209,8 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
   const metricsRaw = value(env, 'DEVID_METRICS_LISTEN');
   const metricsListen = metricsRaw ? parseListen('DEVID_METRICS_LISTEN', metricsRaw) : undefined;
 
+  const tls = tlsFiles(env, cwd);
+
   const explicit = {
     publicHost: value(env, 'DEVID_PUBLIC_HOST') !== undefined,
     trustDomain: value(env, 'DEVID_TRUST_DOMAIN') !== undefined,
@@ -210,8 +219,21 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
   return {
     dataDir, database, pkcs11, listen, httpListen, publicHost, httpBaseUrl, trustDomain, explicit, databaseTimeoutMs, crl, manufacturerCrlPollMs, acmeAnonymousPerSecond,
     ...(metricsListen ? { metricsListen } : {}),
+    ...(tls ? { tls } : {}),
     ...(predecessorOid ? { predecessorOid } : {}),
   };
+}
+
+/** DEVID_TLS_CERT with DEVID_TLS_KEY, both or neither; serve reads and checks the files. */
+function tlsFiles(env: Env, cwd: string): TlsFiles | undefined {
+  const cert = value(env, 'DEVID_TLS_CERT');
+  const key = value(env, 'DEVID_TLS_KEY');
+  if (!cert && !key) return undefined;
+  if (!cert || !key) {
+    const [set, unset] = cert ? ['DEVID_TLS_CERT', 'DEVID_TLS_KEY'] : ['DEVID_TLS_KEY', 'DEVID_TLS_CERT'];
+    throw new ConfigError(`${set} is set without ${unset}: give both the HTTPS certificate and its key, or neither (devid-ca then serves a certificate of its own for DEVID_PUBLIC_HOST)`);
+  }
+  return { cert: resolve(cwd, cert), key: resolve(cwd, key) };
 }
 
 /** The three values certificates carry for ever (docs/reference/certificates.md). */

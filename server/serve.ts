@@ -27,7 +27,7 @@ import { manufacturerRoutes } from './http/routes/manufacturers.ts';
 import { operatorRoutes } from './http/routes/operator.ts';
 import { supportRoutes } from './http/routes/support.ts';
 import { identityDrift, loadIdentity } from './identity.ts';
-import { ensureServerCredentials } from './tls.ts';
+import { ensureServerCredentials, operatorCredentials } from './tls.ts';
 
 /** How often the server checks whether its own certificate needs renewal. */
 const RENEW_CHECK_MS = 6 * 60 * 60 * 1000;
@@ -97,7 +97,11 @@ export async function serve(ctx: Context, options: ServeOptions = {}): Promise<R
   metrics.gauges(ctx.store, hierarchy, publication, ctx.clock);
   const issuance = new IssuanceService(ctx.clock, publication.signer, (kind) => metrics.certificateIssued(kind));
   const revocations = new RevocationService(ctx.store, ctx.audit, publication, ctx.clock);
-  let credentials = await ensureServerCredentials(ctx, issuance, hierarchy, identity);
+  // The operator's certificate when DEVID_TLS_CERT is set (read again at each check: a replaced one is served), else one of our own.
+  const serverCredentials = async () => ctx.config.tls
+    ? operatorCredentials(ctx.config.tls, identity.publicHost, ctx.clock(), (message) => ctx.logger.warn(message))
+    : ensureServerCredentials(ctx, issuance, hierarchy, identity);
+  let credentials = await serverCredentials();
 
   const checkpoints = new AuditCheckpoints(auditKey.signer, auditKey.certificate, ctx.clock);
   const crlQueue = new ManufacturerCrlQueue();
@@ -185,7 +189,7 @@ export async function serve(ctx: Context, options: ServeOptions = {}): Promise<R
   }
 
   const renewal = setInterval(() => {
-    ensureServerCredentials(ctx, issuance, hierarchy, identity)
+    serverCredentials()
       .then((next) => {
         if (next.cert === credentials.cert) return;
         credentials = next;

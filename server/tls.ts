@@ -1,10 +1,10 @@
-import { generateKeyPairSync, X509Certificate as NodeCertificate, createPrivateKey } from 'node:crypto';
+import { generateKeyPairSync, X509Certificate as NodeCertificate, createPrivateKey, type KeyObject } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Hierarchy } from '../ca/hierarchy.ts';
 import type { IssuanceService } from '../ca/issuance.ts';
 import { DAY_MS, serverProfile } from '../ca/profiles.ts';
-import type { PublicIdentity } from './config.ts';
+import { ConfigError, type PublicIdentity, type TlsFiles } from './config.ts';
 import type { Context } from './context.ts';
 
 /**
@@ -73,4 +73,43 @@ export async function ensureServerCredentials(ctx: Context, issuance: IssuanceSe
   writeAtomically(p.cert, cert, 0o644);
   ctx.logger.info({ serial: issued.record.serial, host, notAfter: issued.record.notAfter }, 'issued server certificate');
   return { key, cert, notAfter: issued.record.notAfter };
+}
+
+function readTlsFile(path: string, variable: string): string {
+  if (!existsSync(path)) throw new ConfigError(`${variable}=${path} does not exist: give the PEM file, or unset ${variable} to serve devid-ca's own certificate`);
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new ConfigError(`${variable}=${path} cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}): let the server's user read it`);
+  }
+}
+
+/**
+ * DEVID_TLS_CERT and DEVID_TLS_KEY, read as they are and checked: a PEM
+ * certificate (then its intermediates) and the private key that matches it.
+ * A certificate that does not name the public host, or is not valid now, is
+ * only warned about: it is the operator's to replace.
+ */
+export function operatorCredentials(files: TlsFiles, host: string, now: Date, warn: (message: string) => void): ServerCredentials {
+  const cert = readTlsFile(files.cert, 'DEVID_TLS_CERT');
+  const key = readTlsFile(files.key, 'DEVID_TLS_KEY');
+  let leaf: NodeCertificate;
+  try {
+    leaf = new NodeCertificate(cert);
+  } catch {
+    throw new ConfigError(`DEVID_TLS_CERT=${files.cert} holds no PEM certificate: give the server certificate, then its intermediates, in PEM`);
+  }
+  let privateKey: KeyObject;
+  try {
+    privateKey = createPrivateKey(key);
+  } catch {
+    throw new ConfigError(`DEVID_TLS_KEY=${files.key} holds no unencrypted PEM private key: give the key of DEVID_TLS_CERT, without a passphrase`);
+  }
+  if (!leaf.checkPrivateKey(privateKey)) {
+    throw new ConfigError(`DEVID_TLS_KEY=${files.key} is not the key of DEVID_TLS_CERT=${files.cert} (${leaf.subject.replace(/\n/g, ', ')}): give the key that certificate was issued for`);
+  }
+  const notAfter = new Date(leaf.validTo);
+  if (notAfter <= now || new Date(leaf.validFrom) > now) warn(`DEVID_TLS_CERT is not valid now (${leaf.validFrom} to ${leaf.validTo}): devices will refuse it; replace it`);
+  if (leaf.checkHost(host) === undefined && leaf.checkIP(host) === undefined) warn(`DEVID_TLS_CERT does not name DEVID_PUBLIC_HOST ${host}: devices that connect to ${host} will refuse it`);
+  return { key, cert, notAfter };
 }

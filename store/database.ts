@@ -1,4 +1,5 @@
 import { mkdirSync } from 'node:fs';
+import { userInfo } from 'node:os';
 import knexFactory, { type Knex } from 'knex';
 import ClientPGLite from 'knex-pglite';
 import pg from 'pg';
@@ -48,6 +49,96 @@ export function openDatabase(location: DatabaseLocation, options: DatabaseOption
     useNullAsDefault: true,
   });
 }
+
+/** The database could not be made ready: the message says what to do. */
+export class DatabaseSetupError extends Error {
+  override readonly name = 'DatabaseSetupError';
+}
+
+/** A database the server does not have (PostgreSQL 3D000, invalid_catalog_name). */
+const NO_SUCH_DATABASE = '3D000';
+
+async function canConnect(url: string, timeoutMs: number): Promise<boolean> {
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: timeoutMs });
+  try {
+    await client.connect();
+    return true;
+  } catch (err) {
+    if ((err as { code?: string }).code === NO_SUCH_DATABASE) return false;
+    throw err;
+  } finally {
+    await client.end().catch(() => {});
+  }
+}
+
+/** The same server and role, on a database that is always there: where CREATE DATABASE runs. */
+async function maintenanceClient(url: string, timeoutMs: number): Promise<pg.Client> {
+  for (const name of ['postgres', 'template1']) {
+    const at = new URL(url);
+    at.pathname = `/${name}`;
+    if (!(await canConnect(at.toString(), timeoutMs))) continue;
+    const client = new pg.Client({ connectionString: at.toString(), connectionTimeoutMillis: timeoutMs });
+    await client.connect();
+    return client;
+  }
+  throw new DatabaseSetupError(`the PostgreSQL server of ${redactedUrl(url)} has neither a "postgres" nor a "template1" database to create another from: create the database yourself`);
+}
+
+/** The database a postgres:// URL names; without one, the driver's default (PGDATABASE, else the role's name). */
+function databaseName(url: string): string {
+  const parsed = new URL(url);
+  return decodeURIComponent(parsed.pathname.slice(1)) || process.env.PGDATABASE || decodeURIComponent(parsed.username) || process.env.PGUSER || userInfo().username;
+}
+
+/** A URL fit for a message: no password. */
+export function redactedUrl(url: string): string {
+  const parsed = new URL(url);
+  if (parsed.password) parsed.password = '***';
+  return parsed.toString();
+}
+
+/**
+ * init on PostgreSQL: creates the database DEVID_DATABASE_URL names when the
+ * server has none of that name, as the owner role when one is given (the
+ * server's role may lack CREATEDB). Returns its name when it created it.
+ */
+export async function createDatabaseIfMissing(location: Extract<DatabaseLocation, { kind: 'postgres' }>, timeoutMs = 10_000): Promise<string | undefined> {
+  if (await canConnect(location.url, timeoutMs)) return undefined;
+  const name = databaseName(location.url);
+  const creator = location.ownerUrl ?? location.url;
+  const admin = await maintenanceClient(creator, timeoutMs);
+  try {
+    await admin.query(`create database ${admin.escapeIdentifier(name)}`);
+    return name;
+  } catch (err) {
+    const code = (err as { code?: string }).code;
+    // Another node's init created it meanwhile.
+    if (code === '42P04') return undefined;
+    if (code === '42501') {
+      const role = decodeURIComponent(new URL(creator).username) || 'this role';
+      throw new DatabaseSetupError(`the database "${name}" does not exist and the role "${role}" may not create it: create it (createdb -O <server role> ${name}, as a role with CREATEDB) or give DEVID_DATABASE_OWNER_URL a role that may, then run "devid-ca init" again`, { cause: err });
+    }
+    throw err;
+  } finally {
+    await admin.end().catch(() => {});
+  }
+}
+
+/** Connection failures an operator can fix, as what went wrong and what to do (the password never shown); undefined for anything else. */
+export function postgresProblem(err: unknown, url: string): DatabaseSetupError | undefined {
+  const { code, message } = err as { code?: string; message?: string };
+  const parsed = new URL(url);
+  const name = databaseName(url);
+  const role = decodeURIComponent(parsed.username) || 'the default role';
+  const where = `${parsed.hostname}:${parsed.port || 5432}`;
+  if (code === NO_SUCH_DATABASE) return new DatabaseSetupError(`the database "${name}" of DEVID_DATABASE_URL does not exist on ${where}: run "devid-ca init", which creates it, or check the URL`, { cause: err });
+  if (code === '28P01' || code === '28000') return new DatabaseSetupError(`PostgreSQL on ${where} refused the role "${role}" of DEVID_DATABASE_URL (${message}): check its user and password`, { cause: err });
+  if (typeof code === 'string' && UNREACHABLE.has(code)) return new DatabaseSetupError(`cannot reach PostgreSQL on ${where} (${code}): is it running there? check the host and port of DEVID_DATABASE_URL`, { cause: err });
+  if ((err as { name?: string }).name === 'KnexTimeoutError' || /timeout/i.test(message ?? '')) return new DatabaseSetupError(`PostgreSQL on ${where} did not answer within DEVID_DB_TIMEOUT_MS: is it running and reachable? check the host and port of DEVID_DATABASE_URL`, { cause: err });
+  return undefined;
+}
+
+const UNREACHABLE = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'ETIMEDOUT', 'ECONNRESET']);
 
 /** The migrations this database has not had yet (all of them for an empty one). */
 export async function pendingMigrations(db: Knex): Promise<string[]> {

@@ -65,7 +65,15 @@ describe('cli: manufacturers, manifests, claims and ownership statements while s
     writeFileSync(join(dir, 'vandelay.pem'), `${oem.rootPem}${oem.intermediatePem}`);
     expect(cli('manufacturer', 'propose', 'vandelay', '--certs', join(dir, 'vandelay.pem'), '--models', 'latex-1', '--crl-url', crl.url).stderr).to.match(/pending/);
     // "show" gives the change field by field and its hash; an approval must name the hash, and its help says where it is.
-    const { pending } = JSON.parse(cli('manufacturer', 'show', 'vandelay').stdout);
+    const shown = cli('manufacturer', 'show', 'vandelay', '--json').stdout;
+    expect(shown.endsWith('}\n'), 'a --json output ends with a newline').to.equal(true);
+    const { pending } = JSON.parse(shown);
+    // Without --json, a summary for a person: no PEM, the pending change and the hash to approve it by.
+    const summary = cli('manufacturer', 'show', 'vandelay').stdout;
+    expect(summary).not.to.contain('BEGIN CERTIFICATE');
+    expect(summary).to.match(/^manufacturer vandelay\n  status   pending\n/);
+    expect(summary).to.contain(`pending change ${pending.sha256}`).and.to.contain('+ model latex-1').and.to.contain(`--proposal ${pending.sha256}`);
+    expect(summary).to.match(/\+ certificate .*CN=.*sha256 [0-9a-f]{64}/);
     expect(pending.diff.certificates.added).to.have.length(2);
     expect(pending.diff.models.added).to.deep.equal(['latex-1']);
     expect(pending.diff.crl).to.deep.equal({ before: null, after: { url: crl.url }, changed: true });
@@ -86,7 +94,15 @@ describe('cli: manufacturers, manifests, claims and ownership statements while s
     expect(unnamedOverApi.json.detail).to.match(/^proposal is required/);
     const approved = await approveAsBob(JSON.stringify({ proposal: pending.sha256 }));
     expect(approved.status, approved.text).to.equal(200);
-    expect(cli('manufacturer', 'list').stdout).to.match(/^vandelay\tactive\tmodels latex-1\tCRL /m);
+    const listed = cli('manufacturer', 'list').stdout;
+    expect(listed).to.match(/^vandelay\tactive\tmodels latex-1\tCRL /m);
+    expect(listed.split('\n')[0], 'our own factory is listed first').to.match(/^self\tactive \(built in\)/);
+    const active = cli('manufacturer', 'show', 'vandelay').stdout;
+    expect(active).to.match(/status   active \(approved by /).and.to.match(/anchors\n    .*CN=.*\n      sha256 [0-9a-f]{64}\n      valid  \S+ \.\. \S+\n/);
+    expect(active).to.match(/CRL      http:\/\/.*: CRL number/).and.to.contain('models   latex-1');
+    const ours = cli('manufacturer', 'show', 'self').stdout;
+    expect(ours).to.contain('manufacturer self').and.to.contain('CN=devid-ca Root CA');
+    expect(JSON.parse(cli('manufacturer', 'show', 'self', '--json').stdout).certificates).to.have.length(2);
 
     const births = [oem.birth({ serial: 'vdl-0001', hwType: HW_TYPE }), oem.birth({ serial: 'vdl-0002' })];
     const devices = births.map((b) => ({ serial: b.serial, model: 'latex-1', birthCertificateSha256: b.sha256, batch: 'lot-1' }));
