@@ -15,7 +15,7 @@ import { certificatePem } from '../ca/pem.ts';
 import { operationalProfile } from '../ca/profiles.ts';
 import { randomSerial } from '../ca/serial.ts';
 import { parseDeviceAttestation } from '../enroll/attestation/device-attest.ts';
-import { verifyCsr } from '../enroll/csr.ts';
+import { verifyCsr } from '../pki/csr.ts';
 import type { Pkcs11KeyProvider } from '../hsm/pkcs11-provider.ts';
 import { hsmCrypto } from '../hsm/webcrypto.ts';
 import { migrate, openDatabase } from '../store/database.ts';

@@ -10,7 +10,7 @@ import { LOCKS } from '../../store/locks.ts';
 import type { Store } from '../../store/store.ts';
 import { StoreConflictError, type AcmeOrderRecord, type CertificateRecord, type DeviceRecord } from '../../store/types.ts';
 import { sha256Hex } from '../../ca/digest.ts';
-import { verifyCsr, type VerifiedCsr } from '../csr.ts';
+import { verifyCsr, type VerifiedCsr } from '../../pki/csr.ts';
 import { accountOf, type AcmeCall, type AcmeHandler } from './context.ts';
 import { jsonPayload } from './jws.ts';
 import { ownOrder } from './order.ts';

@@ -8,11 +8,11 @@ import type { ClaimStore } from '../../store/claim-store.ts';
 import type { ManufacturerRecord, ManufacturerStore } from '../../store/manufacturer-store.ts';
 import type { ModelStore } from '../../store/model-store.ts';
 import type { DeviceClassRecord, DeviceRecord, FirmwareReport } from '../../store/types.ts';
-import { checkPublicKey, type CheckedKey } from '../public-key.ts';
-import { AttestationError, parseAttestationObject, parseAuthenticatorData } from './attestation-object.ts';
+import { checkPublicKey, type CheckedKey } from '../../pki/public-key.ts';
+import { AttestationError, parseAttestationObject, parseAuthenticatorData } from '../../pki/attestation/attestation-object.ts';
 import { trustOf } from '../../registry/manufacturers.ts';
-import { validateBirthChain, type ValidatedBirth } from './birth-chain.ts';
-import { COSE_ALGORITHMS, publicKeyFromCose } from './cose.ts';
+import { validateBirthChain, type ValidatedBirth } from '../../pki/attestation/birth-chain.ts';
+import { COSE_ALGORITHMS, publicKeyFromCose } from '../../pki/attestation/cose.ts';
 
 /** draft-ietf-acme-device-attest: the challenge type devid-ca offers. */
 export const DEVICE_ATTEST_01 = 'device-attest-01';
