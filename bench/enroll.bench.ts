@@ -14,7 +14,7 @@ import { lintProfile } from '../ca/lint.ts';
 import { certificatePem } from '../ca/pem.ts';
 import { operationalProfile } from '../ca/profiles.ts';
 import { randomSerial } from '../ca/serial.ts';
-import { parseDeviceAttestation } from '../enroll/attestation/device-attest.ts';
+import { parseDeviceAttestation } from '../pki/attestation/devid.ts';
 import { verifyCsr } from '../pki/csr.ts';
 import type { Pkcs11KeyProvider } from '../hsm/pkcs11-provider.ts';
 import { hsmCrypto } from '../hsm/webcrypto.ts';

@@ -1,4 +1,3 @@
-import { verify as nodeVerify } from 'node:crypto';
 import { spkiOfIssuedCertificate } from '../../ca/certificate-der.ts';
 import { sha256, sha256Hex } from '../../ca/digest.ts';
 import { firmwareProblem } from '../../registry/firmware-policy.ts';
@@ -8,14 +7,12 @@ import type { ClaimStore } from '../../store/claim-store.ts';
 import type { ManufacturerRecord, ManufacturerStore } from '../../store/manufacturer-store.ts';
 import type { ModelStore } from '../../store/model-store.ts';
 import type { DeviceClassRecord, DeviceRecord, FirmwareReport } from '../../store/types.ts';
-import { checkPublicKey, type CheckedKey } from '../../pki/public-key.ts';
-import { AttestationError, parseAttestationObject, parseAuthenticatorData } from '../../pki/attestation/attestation-object.ts';
+import type { CheckedKey } from '../../pki/public-key.ts';
+import { AttestationError } from '../../pki/attestation/attestation-object.ts';
+import { signatureProblem, type ParsedAttestation } from '../../pki/attestation/devid.ts';
+export { parseDeviceAttestation, signatureProblem, type ParsedAttestation } from '../../pki/attestation/devid.ts';
 import { trustOf } from '../../registry/manufacturers.ts';
 import { validateBirthChain, type ValidatedBirth } from '../../pki/attestation/birth-chain.ts';
-import { COSE_ALGORITHMS, publicKeyFromCose } from '../../pki/attestation/cose.ts';
-
-/** draft-ietf-acme-device-attest: the challenge type devid-ca offers. */
-export const DEVICE_ATTEST_01 = 'device-attest-01';
 
 /** What the verifier reads and the one thing it writes (the counter, compare-and-set). */
 export interface AttestationStore {
@@ -37,38 +34,6 @@ export interface AttestingCertificate {
 export interface OutsideBirth extends ValidatedBirth {
   manufacturer: string;
   keySha256: string;
-}
-
-/** An attestation object that parsed: its shape, authData, the new key and the firmware it reports. */
-export interface ParsedAttestation {
-  alg: number;
-  sig: Buffer;
-  x5c: Buffer[];
-  authData: Buffer;
-  rpIdHash: Buffer;
-  credId: Buffer;
-  signCount: number;
-  /** The new operational key from the COSE_Key, checked and canonical. */
-  key: CheckedKey;
-  firmware: FirmwareReport | null;
-}
-
-/**
- * Parses an attestation object without touching the database: CBOR shape,
- * authData, the COSE key, the firmware extension. Throws AttestationError:
- * a malformed object is bad input (nothing is written), unlike a failed check.
- */
-export function parseDeviceAttestation(bytes: Buffer): ParsedAttestation {
-  const attObj = parseAttestationObject(bytes);
-  const authData = parseAuthenticatorData(attObj.authData);
-  return {
-    ...attObj,
-    rpIdHash: authData.rpIdHash,
-    credId: authData.credId,
-    signCount: authData.signCount,
-    key: publicKeyFromCose(authData.credentialPublicKey),
-    firmware: firmwareOf(authData.extensions),
-  };
 }
 
 export interface AttestationInput {
@@ -120,6 +85,7 @@ const refusal = (check: string, detail: string, clone?: CloneSignal): Extract<At
  */
 export async function verifyDeviceAttestation(store: AttestationStore, input: AttestationInput): Promise<AttestationOutcome> {
   const { device, deviceClass, attestation } = input;
+  if (!deviceClass.attestationFormats.includes('devid')) return refusal('format', `device class ${deviceClass.name} accepts attestation formats ${deviceClass.attestationFormats.join(', ')}, not devid`);
   const attesting = await attestingCertificate(store, input);
   if ('ok' in attesting) return attesting;
   const { byBirthKey, outsideBirth } = attesting;
@@ -163,28 +129,6 @@ function proofProblem(input: Pick<AttestationInput, 'attestation' | 'keyAuthoriz
   if (!attestation.rpIdHash.equals(input.rpIdHash)) return { check: 'check 3 (rpIdHash)', detail: 'rpIdHash is not the SHA-256 of this CA\'s public host name' };
   if (!attestation.credId.equals(sha256(attestation.key.spki))) return { check: 'check 3 (credId)', detail: 'credId is not the SHA-256 of the attested key\'s SubjectPublicKeyInfo' };
   return undefined;
-}
-
-/** Check 3's signature part: the COSE alg fits the key of x5c[0], and the signature over authData and the key authorization verifies. */
-export function signatureProblem(attestation: ParsedAttestation, spki: Buffer, keyAuthorization: string): { check: string; detail: string } | undefined {
-  let signer: CheckedKey;
-  try {
-    signer = checkPublicKey(spki);
-  } catch (err) {
-    return { check: 'check 3 (alg)', detail: `the key of x5c[0] is not accepted: ${(err as Error).message}` };
-  }
-  const alg = COSE_ALGORITHMS[attestation.alg];
-  if (!alg || alg.kind !== signer.kind || (alg.curve && alg.curve !== signer.curve)) {
-    return { check: 'check 3 (alg)', detail: `COSE alg ${attestation.alg} does not fit the ${signer.keyType} key of x5c[0]` };
-  }
-  const signed = Buffer.concat([attestation.authData, sha256(keyAuthorization)]);
-  let valid = false;
-  try {
-    valid = nodeVerify(alg.hash, signed, signer.key, attestation.sig);
-  } catch {
-    valid = false;
-  }
-  return valid ? undefined : { check: 'check 3 (sig)', detail: 'the signature does not verify with the key of x5c[0] over authData and the key authorization' };
 }
 
 type Attesting = { certificate: AttestingCertificate; spki: Buffer; byBirthKey: boolean; outsideBirth?: OutsideBirth };
@@ -292,18 +236,4 @@ export async function acceptSignCount(store: AttestationStore, device: DeviceRec
   return refusal('check 4 (signCount)', `signCount ${attested.signCount} is not above the last accepted one`, {
     reason: 'signCount did not increase', otherDevices: [], data: { signCount: attested.signCount, lastAccepted: device.signCount },
   });
-}
-
-/** extensions = { "fw": { "version": text, "digest": bytes } }; other extensions are refused. */
-function firmwareOf(extensions: Map<unknown, unknown> | undefined): FirmwareReport | null {
-  if (!extensions) return null;
-  const fail = () => new AttestationError('check 5 (firmware)', 'extensions must be {"fw": {"version": text (1-64), "digest": bytes (32-64)}}');
-  if (extensions.size !== 1) throw fail();
-  const fw = extensions.get('fw');
-  if (!(fw instanceof Map) || fw.size !== 2) throw fail();
-  const version = fw.get('version');
-  const digest = fw.get('digest');
-  if (typeof version !== 'string' || version.length < 1 || version.length > 64 || /[\u0000-\u001f\u007f]|\p{Cs}/u.test(version)) throw fail();
-  if (!(digest instanceof Uint8Array) || digest.length < 32 || digest.length > 64) throw fail();
-  return { version, digest: Buffer.from(digest).toString('hex') };
 }
