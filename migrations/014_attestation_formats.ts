@@ -1,7 +1,7 @@
 import type { Knex } from 'knex';
 
 /**
- * Attestation formats as plug-ins (enroll/attestation/format.ts): a device
+ * Attestation formats as plug-ins (pki/attestation/format.ts): a device
  * class names the formats (`fmt`) its devices may attest with. Every class
  * so far accepted the one format there was, "devid".
  */

@@ -220,7 +220,7 @@ export interface DeviceClassRecord {
   serverAuth: boolean;
   counterRequired: boolean;
   onCloneSignal: CloneSignalPolicy;
-  /** The attestation formats (`fmt`) its devices may attest with (enroll/attestation/formats.ts). */
+  /** The attestation formats (`fmt`) its devices may attest with (pki/attestation/formats.ts). */
   attestationFormats: string[];
 }
 

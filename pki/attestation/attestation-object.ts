@@ -14,7 +14,7 @@ export class AttestationError extends Error {
 /**
  * An attestation object as every format of draft-ietf-acme-device-attest
  * sends it (the WebAuthn layout): `{"fmt", "attStmt", "authData"}`. The
- * format named by `fmt` reads attStmt and authData (enroll/attestation/format.ts).
+ * format named by `fmt` reads attStmt and authData (pki/attestation/format.ts).
  */
 export interface AttestationEnvelope {
   fmt: string;

@@ -40,7 +40,7 @@ export interface AttestationInput {
   deviceClass: DeviceClassRecord;
   /** What the device signed over, and this CA's identity. */
   challenge: AttestationChallenge;
-  /** The statement, parsed by its format (enroll/attestation/format.ts). */
+  /** The statement, parsed by its format (pki/attestation/format.ts). */
   evidence: AttestationEvidence;
   /** The model's firmware allowlist; empty when the model has no firmware policy. */
   firmwareAllowed: readonly FirmwareReport[];
