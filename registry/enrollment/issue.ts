@@ -75,7 +75,7 @@ export async function issue<T>(deps: IssueDeps, request: IssueRequest, recorder:
         predecessorSha256: Buffer.from(predecessor.sha256, 'hex'), ...(deps.predecessorOid ? { predecessorOid: deps.predecessorOid } : {}),
       });
       const certificate = await deps.issuance.issue(tx, { issuer, profile, deviceSerial: serial, predecessorSha256: predecessor.sha256 });
-      await moveDevice(tx, serial, 'enroll', 'device', now);
+      await moveDevice(tx, serial, 'enroll', 'device', now, device);
       if (basis.firmware) await tx.firmware.insert({ deviceSerial: serial, ...basis.firmware, certificateSerial: certificate.record.serial, attestedAt: now });
       const value = await recorder(tx, certificate.record);
       return {
