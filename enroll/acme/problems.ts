@@ -41,8 +41,6 @@ export const acmeProblem = {
   badSignatureAlgorithm: (algorithms: readonly string[]) =>
     new AcmeProblem('badSignatureAlgorithm', 400, `the JWS algorithm must be one of ${algorithms.join(', ')}`, { algorithms }),
   orderNotReady: (status: string) => new AcmeProblem('orderNotReady', 403, `the order is ${status}, not ready`),
-  alreadyReplaced: (detail: string) => new AcmeProblem('alreadyReplaced', 409, detail),
-  badAttestation: (detail: string) => new AcmeProblem('badAttestationStatement', 400, detail),
 };
 
 const DOMAIN: Record<ErrorKind, { type: AcmeErrorType; status: number }> = {
