@@ -2,7 +2,7 @@ import { X509Certificate, createHash } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { validateBirthChain } from '../enroll/attestation/birth-chain.ts';
+import { validateBirthChain } from '../pki/attestation/birth-chain.ts';
 import { readCrl } from '../registry/crl-reader.ts';
 import { pemCertificates } from '../registry/manufacturers.ts';
 import { bulkCrl, outsideCa } from '../test/support/outside-ca.ts';

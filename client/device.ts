@@ -40,6 +40,8 @@ export interface EnrollOptions {
   x5c?: Buffer[];
   signCount?: number;
   attestation?: AttestationInput['override'];
+  /** Builds the attestation object in another format than devid (tests of format plug-ins). */
+  buildAttestation?: (input: AttestationInput) => Promise<Buffer>;
   /** Runs between the order and the attestation (tests: revoke something meanwhile). */
   beforeAttestation?: () => Promise<void>;
   /** Runs between the attestation and the finalize (tests: an answer lost there). */
@@ -226,7 +228,7 @@ export class Device {
     const staged = options.staged === true && current !== undefined;
     const operationalKey = staged ? createPrivateKey(readFileSync(this.path('key'), 'utf8')) : undefined;
     const signer = operationalKey ? { coseAlg: -7, sign: async (data: Buffer) => nodeSign('sha256', data, operationalKey) } : this.factoryKey;
-    const attObj = await buildAttestation({
+    const attObj = await (options.buildAttestation ?? buildAttestation)({
       factoryKey: signer,
       x5c: options.x5c ?? (staged ? [current!] : this.birthChain()).map((c) => Buffer.from(c.rawData)),
       keyAuthorization: `${challenge.token}.${await this.acme.thumbprint()}`,

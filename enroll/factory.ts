@@ -11,7 +11,7 @@ import { LOCKS } from '../store/locks.ts';
 import type { Store } from '../store/store.ts';
 import type { FactoryStore } from '../store/subsets.ts';
 import { StoreConflictError, type CertificateRecord, type DeviceRecord } from '../store/types.ts';
-import { verifyCsr } from './csr.ts';
+import { verifyCsr } from '../pki/csr.ts';
 
 /** The factory line a token speaks for (docs/operators/tokens-and-roles.md). */
 export interface FactoryPrincipal {

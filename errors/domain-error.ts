@@ -5,12 +5,24 @@
  */
 export type ErrorKind = 'malformed' | 'badCSR' | 'badPublicKey' | 'forbidden' | 'notFound' | 'conflict';
 
+/**
+ * A finer reason within a kind, for surfaces that have a word for it (the
+ * enrollment front ends: ACME maps each code to its own problem type in
+ * enroll/acme/problems.ts); surfaces without one answer by the kind.
+ * - rejectedIdentifier: the device named may not enroll or renew now (unknown, a state that may not enroll, no live birth certificate);
+ * - badAttestation: an attestation failed a check (the detail names the check);
+ * - alreadyReplaced: the certificate an enrollment would succeed already has, or is claimed for, a successor (a lineage fork);
+ * - basisChanged: what an accepted attestation rested on changed before issuance (attest again).
+ */
+export type DomainCode = 'rejectedIdentifier' | 'badAttestation' | 'alreadyReplaced' | 'basisChanged';
+
 export class DomainError extends Error {
   override readonly name = 'DomainError';
   constructor(
     readonly kind: ErrorKind,
     readonly detail: string,
     readonly extra: Record<string, unknown> = {},
+    readonly code?: DomainCode,
   ) {
     super(detail);
   }

@@ -12,6 +12,7 @@ import * as auditPending from './010_audit_pending.ts';
 import * as manufacturers from './011_manufacturers.ts';
 import * as enrollmentHardening from './012_enrollment_hardening.ts';
 import * as ocspResponders from './013_ocsp_responders.ts';
+import * as attestationFormats from './014_attestation_formats.ts';
 
 /** Every schema step in order; knex records each by name once applied. */
 export const MIGRATIONS: ReadonlyArray<[string, Knex.Migration]> = [
@@ -28,4 +29,5 @@ export const MIGRATIONS: ReadonlyArray<[string, Knex.Migration]> = [
   ['011_manufacturers', manufacturers],
   ['012_enrollment_hardening', enrollmentHardening],
   ['013_ocsp_responders', ocspResponders],
+  ['014_attestation_formats', attestationFormats],
 ];

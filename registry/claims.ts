@@ -1,10 +1,10 @@
 import { verify as nodeVerify } from 'node:crypto';
 import canonicalize from 'canonicalize';
 import { sha256Hex } from '../ca/digest.ts';
-import { AttestationError } from '../enroll/attestation/attestation-object.ts';
-import { checkCertificate } from '../enroll/certificate-key.ts';
-import type { CheckedKey } from '../enroll/public-key.ts';
-import { MAX_BIRTH_CHAIN, namesADevice, validateBirthChain, validatePath } from '../enroll/attestation/birth-chain.ts';
+import { AttestationError } from '../pki/attestation/attestation-object.ts';
+import { checkCertificate } from '../pki/certificate-key.ts';
+import type { CheckedKey } from '../pki/public-key.ts';
+import { MAX_BIRTH_CHAIN, namesADevice, validateBirthChain, validatePath } from '../pki/attestation/birth-chain.ts';
 import { conflict, malformed, notFound } from '../errors/domain-error.ts';
 import type { ClaimRecord, ClaimSource } from '../store/claim-store.ts';
 import type { ManufacturerRecord } from '../store/manufacturer-store.ts';

@@ -1,3 +1,4 @@
+import { ATTESTATION_FORMATS, DEFAULT_ATTESTATION_FORMATS } from '../pki/attestation/formats.ts';
 import { malformed, notFound } from '../errors/domain-error.ts';
 import { LOCKS } from '../store/locks.ts';
 import type { Store } from '../store/store.ts';
@@ -23,8 +24,23 @@ function flag(field: string, value: unknown): boolean {
   return value;
 }
 
-/** A class as PUT /operator/v1/device-classes/<class> takes it (docs/operators/lifecycle.md): every field, checked. */
-export function checkDeviceClass(name: unknown, body: Record<string, unknown>): DeviceClassRecord {
+/** `attestationFormats`: a non-empty list of registered formats, each once; absent means ["devid"]. */
+function formats(value: unknown, registered: { has(fmt: string): boolean; names(): string[] }): string[] {
+  if (value === undefined) return [...DEFAULT_ATTESTATION_FORMATS];
+  if (!Array.isArray(value) || value.length === 0 || value.length > 16 || !value.every((v) => typeof v === 'string')) {
+    throw malformed('attestationFormats must be a non-empty list of attestation format names (fmt), such as ["devid"]');
+  }
+  const unknown = value.find((fmt: string) => !registered.has(fmt));
+  if (unknown !== undefined) throw malformed(`attestationFormats: ${JSON.stringify(unknown.slice(0, 64))} is not an attestation format this CA verifies (${registered.names().join(', ')})`);
+  if (new Set(value).size !== value.length) throw malformed('attestationFormats names a format twice');
+  return value as string[];
+}
+
+/**
+ * A class as PUT /operator/v1/device-classes/<class> takes it (docs/operators/lifecycle.md): every field, checked;
+ * `attestationFormats` may be left out (["devid"]), and names only formats of the registry.
+ */
+export function checkDeviceClass(name: unknown, body: Record<string, unknown>, registered = ATTESTATION_FORMATS): DeviceClassRecord {
   const missing = FIELDS.filter((field) => body[field] === undefined);
   if (missing.length > 0) throw malformed(`a device class names all of ${FIELDS.join(', ')}; missing: ${missing.join(', ')}`);
   const ttl = duration('ttl', body.ttl, TTL_RANGE);
@@ -40,6 +56,7 @@ export function checkDeviceClass(name: unknown, body: Record<string, unknown>): 
     serverAuth: flag('serverAuth', body.serverAuth),
     counterRequired: flag('counterRequired', body.counterRequired),
     onCloneSignal: onCloneSignal as CloneSignalPolicy,
+    attestationFormats: formats(body.attestationFormats, registered),
   };
 }
 
@@ -48,7 +65,7 @@ export function deviceClassView(record: DeviceClassRecord) {
   return {
     name: record.name, ttl: formatDuration(record.ttlSeconds * 1000), stagedRenewal: record.stagedRenewal,
     factoryReattestEvery: formatDuration(record.factoryReattestEverySeconds * 1000), serverAuth: record.serverAuth,
-    counterRequired: record.counterRequired, onCloneSignal: record.onCloneSignal,
+    counterRequired: record.counterRequired, onCloneSignal: record.onCloneSignal, attestationFormats: record.attestationFormats,
   };
 }
 

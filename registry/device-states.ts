@@ -44,12 +44,15 @@ export function mayEnroll(state: DeviceState): boolean {
  * Moves a device by one rule of the table, as a compare-and-set on its
  * current state: of two racing changes only one applies. An unknown device
  * is StoreNotFoundError (404 at the edge); a device in another state, or an actor the rule does not
- * name, is a conflict that says why.
+ * name, is a conflict that says why. `locked`: the device as read under its lock in this transaction.
  */
-export async function moveDevice(tx: LifecycleStore, serial: string, transition: DeviceTransition, actor: DeviceActor, now: Date): Promise<{ device: DeviceRecord; from: DeviceState }> {
+export async function moveDevice(
+  tx: LifecycleStore, serial: string, transition: DeviceTransition, actor: DeviceActor, now: Date, locked?: DeviceRecord,
+): Promise<{ device: DeviceRecord; from: DeviceState }> {
   const rule = DEVICE_TRANSITIONS[transition];
   if (rule.by !== actor) throw new Error(`a ${actor} may not ${transition} a device`);
-  const before = await tx.devices.get(serial);
+  // A caller that read the device under its lock in this transaction saves the read.
+  const before = locked ?? await tx.devices.get(serial);
   const moved = await tx.devices.transition(serial, rule.from, rule.to, now, transition === 'reprovision');
   if (!moved) {
     const current = (await tx.devices.find(serial))?.state ?? before.state;

@@ -2,7 +2,7 @@ import canonicalize from 'canonicalize';
 import * as x509 from '@peculiar/x509';
 import { sha256Hex } from '../ca/digest.ts';
 import { certificatePem } from '../ca/pem.ts';
-import { checkCertificate, isKeyRefusal, type CheckedCertificate } from '../enroll/certificate-key.ts';
+import { checkCertificate, isKeyRefusal, type CheckedCertificate } from '../pki/certificate-key.ts';
 import { DomainError, conflict, forbidden, malformed, notFound } from '../errors/domain-error.ts';
 import { manufacturerScopeKey } from '../store/batch-store.ts';
 import type { CrlSource, ManufacturerConfig, ManufacturerRecord } from '../store/manufacturer-store.ts';

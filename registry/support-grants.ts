@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { Hierarchy } from '../ca/hierarchy.ts';
 import type { IssuanceService } from '../ca/issuance.ts';
 import { supportProfile } from '../ca/profiles.ts';
-import { verifyCsr } from '../enroll/csr.ts';
+import { verifyCsr } from '../pki/csr.ts';
 import { conflict, forbidden, malformed, notFound } from '../errors/domain-error.ts';
 import { LOCKS } from '../store/locks.ts';
 import type { Store } from '../store/store.ts';

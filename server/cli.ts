@@ -448,11 +448,13 @@ export function buildProgram(io: CliIo): Command {
     .option('--server-auth', 'operational certificates carry serverAuth too')
     .option('--counter-required', 'attestations must carry a signature counter')
     .option('--on-clone-signal <policy>', 'refuse or suspend', 'refuse')
-    .action((name: string, options: { ttl: string; factoryReattestEvery: string; stagedRenewal?: boolean; serverAuth?: boolean; counterRequired?: boolean; onCloneSignal: string }) =>
+    .option('--attestation-formats <fmts>', 'comma-separated attestation formats (fmt) its devices may attest with', 'devid')
+    .action((name: string, options: { ttl: string; factoryReattestEvery: string; stagedRenewal?: boolean; serverAuth?: boolean; counterRequired?: boolean; onCloneSignal: string; attestationFormats: string }) =>
       io.withContext(async (ctx) => {
         const record = checkDeviceClass(name, {
           ttl: options.ttl, factoryReattestEvery: options.factoryReattestEvery, stagedRenewal: options.stagedRenewal === true,
           serverAuth: options.serverAuth === true, counterRequired: options.counterRequired === true, onCloneSignal: options.onCloneSignal,
+          attestationFormats: options.attestationFormats.split(',').map((fmt) => fmt.trim()),
         });
         const { created } = await putDeviceClass(ctx.store, ctx.audit, io.actor, record, ctx.clock());
         io.out(`${JSON.stringify(deviceClassView(record))}\n`);

@@ -1,7 +1,7 @@
 import type { Knex } from 'knex';
 import type { CloneSignalPolicy, DeviceClassRecord } from './types.ts';
 
-export const CLASS_COLUMNS = ['name', 'ttl_seconds', 'staged_renewal', 'factory_reattest_every_seconds', 'server_auth', 'counter_required', 'on_clone_signal'];
+export const CLASS_COLUMNS = ['name', 'ttl_seconds', 'staged_renewal', 'factory_reattest_every_seconds', 'server_auth', 'counter_required', 'on_clone_signal', 'attestation_formats'];
 
 /** Device classes (docs/operators/lifecycle.md); `default` is built in, operators declare others. */
 export class DeviceClassStore {
@@ -16,7 +16,8 @@ export class DeviceClassStore {
   async put(record: DeviceClassRecord, now: Date): Promise<void> {
     const values = {
       ttl_seconds: record.ttlSeconds, staged_renewal: record.stagedRenewal, factory_reattest_every_seconds: record.factoryReattestEverySeconds,
-      server_auth: record.serverAuth, counter_required: record.counterRequired, on_clone_signal: record.onCloneSignal, updated_at: now,
+      server_auth: record.serverAuth, counter_required: record.counterRequired, on_clone_signal: record.onCloneSignal,
+      attestation_formats: JSON.stringify(record.attestationFormats), updated_at: now,
     };
     await this.db('device_classes').insert({ name: record.name, created_at: now, ...values }).onConflict('name').merge(values);
   }
@@ -31,5 +32,12 @@ export function classFromRow(row: Record<string, unknown>): DeviceClassRecord {
     serverAuth: row.server_auth === true,
     counterRequired: row.counter_required === true,
     onCloneSignal: row.on_clone_signal as CloneSignalPolicy,
+    attestationFormats: formatsOf(row.attestation_formats),
   };
+}
+
+/** jsonb comes back parsed from pg and PGlite; text (a driver without jsonb parsing) is parsed here. */
+function formatsOf(value: unknown): string[] {
+  const list = typeof value === 'string' ? JSON.parse(value) as unknown : value;
+  return Array.isArray(list) ? list.map(String) : ['devid'];
 }

@@ -220,6 +220,8 @@ export interface DeviceClassRecord {
   serverAuth: boolean;
   counterRequired: boolean;
   onCloneSignal: CloneSignalPolicy;
+  /** The attestation formats (`fmt`) its devices may attest with (pki/attestation/formats.ts). */
+  attestationFormats: string[];
 }
 
 /** One firmware report in a device's lineage. */

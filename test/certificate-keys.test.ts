@@ -8,7 +8,7 @@ import { AcmeClient, AcmeError } from '../client/acme-client.ts';
 import { certificatePem } from '../ca/pem.ts';
 import { Device } from '../client/device.ts';
 import { fileFactoryKey } from '../client/factory-key.ts';
-import { spkiOfJwk } from '../enroll/public-key.ts';
+import { spkiOfJwk } from '../pki/public-key.ts';
 import { STATEMENT_TYPE } from '../registry/ownership-statements.ts';
 import { createToken } from '../server/tokens.ts';
 import { directoryUrl, makeDevice, PUBLIC_HOST, toLoopback } from './support/acme-device.ts';

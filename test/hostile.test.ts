@@ -1,7 +1,7 @@
 import { gzipSync } from 'node:zlib';
 import { expect } from 'chai';
 import { NAME_PATTERN } from '../registry/identifiers.ts';
-import { verifyCsr } from '../enroll/csr.ts';
+import { verifyCsr } from '../pki/csr.ts';
 import { startTestServer, type TestServer } from './support/api.ts';
 import { httpsRequest, type ApiResponse } from './support/https.ts';
 import { makeDeviceKey } from './support/device.ts';

@@ -2,7 +2,7 @@ import type { KeyObject } from 'node:crypto';
 import { calculateJwkThumbprint, flattenedVerify, type FlattenedJWS } from 'jose';
 import { DomainError } from '../../errors/domain-error.ts';
 import type { AcmeAccountRecord } from '../../store/types.ts';
-import { checkPublicKey, spkiOfJwk, type CheckedKey } from '../public-key.ts';
+import { checkPublicKey, spkiOfJwk, type CheckedKey } from '../../pki/public-key.ts';
 import { AcmeProblem, acmeProblem } from './problems.ts';
 import type { AcmeUrls } from './urls.ts';
 

@@ -1,4 +1,4 @@
-import { DomainError, type ErrorKind } from '../../errors/domain-error.ts';
+import { DomainError, type DomainCode, type ErrorKind } from '../../errors/domain-error.ts';
 import { isHsmUnavailable } from '../../hsm/errors.ts';
 import { isDatabaseUnavailable } from '../../store/database.ts';
 import { StoreNotFoundError } from '../../store/types.ts';
@@ -41,8 +41,6 @@ export const acmeProblem = {
   badSignatureAlgorithm: (algorithms: readonly string[]) =>
     new AcmeProblem('badSignatureAlgorithm', 400, `the JWS algorithm must be one of ${algorithms.join(', ')}`, { algorithms }),
   orderNotReady: (status: string) => new AcmeProblem('orderNotReady', 403, `the order is ${status}, not ready`),
-  alreadyReplaced: (detail: string) => new AcmeProblem('alreadyReplaced', 409, detail),
-  badAttestation: (detail: string) => new AcmeProblem('badAttestationStatement', 400, detail),
 };
 
 const DOMAIN: Record<ErrorKind, { type: AcmeErrorType; status: number }> = {
@@ -54,6 +52,20 @@ const DOMAIN: Record<ErrorKind, { type: AcmeErrorType; status: number }> = {
   conflict: { type: 'malformed', status: 409 },
 };
 
+/** The registration authority's finer reasons (registry/enrollment/errors.ts), as ACME names them. */
+const CODES: Record<DomainCode, { type: AcmeErrorType; status: number }> = {
+  rejectedIdentifier: { type: 'rejectedIdentifier', status: 400 },
+  badAttestation: { type: 'badAttestationStatement', status: 400 },
+  alreadyReplaced: { type: 'alreadyReplaced', status: 409 },
+  basisChanged: { type: 'unauthorized', status: 403 },
+};
+
+/** A domain error as an ACME problem: by its code when it has one, else by its kind. The one place the enrollment front end maps them. */
+export function domainProblem(err: DomainError): AcmeProblem {
+  const { type, status } = err.code ? CODES[err.code] : DOMAIN[err.kind];
+  return new AcmeProblem(type, status, err.detail);
+}
+
 /**
  * The ACME surface's own error mapping: domain errors to ACME types; a
  * database or HSM that does not answer to 503; anything else to
@@ -61,10 +73,7 @@ const DOMAIN: Record<ErrorKind, { type: AcmeErrorType; status: number }> = {
  */
 export function toAcmeProblem(err: unknown): { problem: AcmeProblem; unexpected: boolean } {
   if (err instanceof AcmeProblem) return { problem: err, unexpected: false };
-  if (err instanceof DomainError) {
-    const { type, status } = DOMAIN[err.kind];
-    return { problem: new AcmeProblem(type, status, err.detail), unexpected: false };
-  }
+  if (err instanceof DomainError) return { problem: domainProblem(err), unexpected: false };
   if (err instanceof StoreNotFoundError) return { problem: new AcmeProblem('malformed', 404, err.message), unexpected: false };
   if (isDatabaseUnavailable(err) || isHsmUnavailable(err)) {
     return { problem: new AcmeProblem('unavailable', 503, 'the CA cannot answer right now; try again shortly', {}, { 'Retry-After': '5' }), unexpected: false };

@@ -1,6 +1,8 @@
 import type { AcmeAccountRecord, AcmeAuthorizationRecord, AcmeOrderRecord } from '../../store/types.ts';
-import { DEVICE_ATTEST_01 } from '../attestation/device-attest.ts';
 import type { AcmeUrls } from './urls.ts';
+
+/** draft-ietf-acme-device-attest: the challenge type devid-ca offers. */
+export const DEVICE_ATTEST_01 = 'device-attest-01';
 
 /** RFC 8555 and draft-ietf-acme-device-attest: the device's serial as identifier. */
 export const PERMANENT_IDENTIFIER = 'permanent-identifier';

@@ -1,21 +1,17 @@
-import { verify as nodeVerify } from 'node:crypto';
 import { spkiOfIssuedCertificate } from '../../ca/certificate-der.ts';
-import { sha256, sha256Hex } from '../../ca/digest.ts';
-import { firmwareProblem } from '../../registry/firmware-policy.ts';
+import { sha256Hex } from '../../ca/digest.ts';
+import { AttestationError } from '../../pki/attestation/attestation-object.ts';
+import { validateBirthChain, type ValidatedBirth } from '../../pki/attestation/birth-chain.ts';
+import type { AttestationChallenge, AttestationEvidence, CheckFailure } from '../../pki/attestation/format.ts';
+import type { CheckedKey } from '../../pki/public-key.ts';
 import type { CertificateStore } from '../../store/certificate-store.ts';
-import type { DeviceStore } from '../../store/device-store.ts';
 import type { ClaimStore } from '../../store/claim-store.ts';
+import type { DeviceStore } from '../../store/device-store.ts';
 import type { ManufacturerRecord, ManufacturerStore } from '../../store/manufacturer-store.ts';
 import type { ModelStore } from '../../store/model-store.ts';
 import type { DeviceClassRecord, DeviceRecord, FirmwareReport } from '../../store/types.ts';
-import { checkPublicKey, type CheckedKey } from '../public-key.ts';
-import { AttestationError, parseAttestationObject, parseAuthenticatorData } from './attestation-object.ts';
-import { trustOf } from '../../registry/manufacturers.ts';
-import { validateBirthChain, type ValidatedBirth } from './birth-chain.ts';
-import { COSE_ALGORITHMS, publicKeyFromCose } from './cose.ts';
-
-/** draft-ietf-acme-device-attest: the challenge type devid-ca offers. */
-export const DEVICE_ATTEST_01 = 'device-attest-01';
+import { firmwareProblem } from '../firmware-policy.ts';
+import { trustOf } from '../manufacturers.ts';
 
 /** What the verifier reads and the one thing it writes (the counter, compare-and-set). */
 export interface AttestationStore {
@@ -39,54 +35,24 @@ export interface OutsideBirth extends ValidatedBirth {
   keySha256: string;
 }
 
-/** An attestation object that parsed: its shape, authData, the new key and the firmware it reports. */
-export interface ParsedAttestation {
-  alg: number;
-  sig: Buffer;
-  x5c: Buffer[];
-  authData: Buffer;
-  rpIdHash: Buffer;
-  credId: Buffer;
-  signCount: number;
-  /** The new operational key from the COSE_Key, checked and canonical. */
-  key: CheckedKey;
-  firmware: FirmwareReport | null;
-}
-
-/**
- * Parses an attestation object without touching the database: CBOR shape,
- * authData, the COSE key, the firmware extension. Throws AttestationError:
- * a malformed object is bad input (nothing is written), unlike a failed check.
- */
-export function parseDeviceAttestation(bytes: Buffer): ParsedAttestation {
-  const attObj = parseAttestationObject(bytes);
-  const authData = parseAuthenticatorData(attObj.authData);
-  return {
-    ...attObj,
-    rpIdHash: authData.rpIdHash,
-    credId: authData.credId,
-    signCount: authData.signCount,
-    key: publicKeyFromCose(authData.credentialPublicKey),
-    firmware: firmwareOf(authData.extensions),
-  };
-}
-
 export interface AttestationInput {
   device: DeviceRecord;
   deviceClass: DeviceClassRecord;
-  /** RFC 8555 8.1: token "." base64url(JWK thumbprint of the account key). */
-  keyAuthorization: string;
-  /** SHA-256 of the CA's public host name. */
-  rpIdHash: Buffer;
-  attestation: ParsedAttestation;
+  /** What the device signed over, and this CA's identity. */
+  challenge: AttestationChallenge;
+  /** The statement, parsed by its format (pki/attestation/format.ts). */
+  evidence: AttestationEvidence;
   /** The model's firmware allowlist; empty when the model has no firmware policy. */
   firmwareAllowed: readonly FirmwareReport[];
   now: Date;
 }
 
 export interface Attested {
+  /** The format that attested. */
+  fmt: string;
   /** The new operational key, canonical; the order's CSR must carry it. */
   key: CheckedKey;
+  /** The statement's counter (signCount), accepted only when it is above the last one. */
   signCount: number;
   /** x5c[0] was the birth certificate (not staged renewal by an operational one). */
   byBirthKey: boolean;
@@ -118,8 +84,12 @@ const refusal = (check: string, detail: string, clone?: CloneSignal): Extract<At
  * `replaces` claim and advances the counter last (acceptSignCount), so a
  * refused attestation leaves the counter as it was.
  */
-export async function verifyDeviceAttestation(store: AttestationStore, input: AttestationInput): Promise<AttestationOutcome> {
-  const { device, deviceClass, attestation } = input;
+export async function verifyAttestation(store: AttestationStore, input: AttestationInput): Promise<AttestationOutcome> {
+  const { device, deviceClass, evidence } = input;
+  // The class names the formats its devices attest with: a device of a class that expects a TPM may not attest with a software key's format.
+  if (!deviceClass.attestationFormats.includes(evidence.fmt)) {
+    return refusal('format', `device class ${deviceClass.name} accepts attestation formats ${deviceClass.attestationFormats.join(', ')}, not ${evidence.fmt}`);
+  }
   const attesting = await attestingCertificate(store, input);
   if ('ok' in attesting) return attesting;
   const { byBirthKey, outsideBirth } = attesting;
@@ -127,7 +97,7 @@ export async function verifyDeviceAttestation(store: AttestationStore, input: At
   // Check 3: alg fits x5c[0]'s key, the signature verifies, rpIdHash and credId match.
   const proof = proofProblem(input, attesting.spki);
   if (proof) return refusal(proof.check, proof.detail);
-  const keySha256 = sha256Hex(attestation.key.spki);
+  const keySha256 = sha256Hex(evidence.key.spki);
 
   // The attested key is new: not the birth key, not any key the device (or another device) has had certified.
   const holders = await store.certificates.devicesWithKey(keySha256);
@@ -141,50 +111,26 @@ export async function verifyDeviceAttestation(store: AttestationStore, input: At
   if (outsideBirth?.keySha256 === keySha256) return refusal('attested key', 'the attested key is the device\'s birth key');
 
   // Check 4's policy part; the compare-and-set comes last (acceptSignCount).
-  if (attestation.signCount === 0 && deviceClass.counterRequired) return refusal('check 4 (signCount)', `device class ${deviceClass.name} requires a signature counter`);
+  if (evidence.counter === 0 && deviceClass.counterRequired) return refusal('check 4 (signCount)', `device class ${deviceClass.name} requires a signature counter`);
   // Check 5: the model's firmware allowlist; the reported firmware is recorded at issuance.
-  const firmware = firmwareProblem(input.firmwareAllowed, attestation.firmware);
+  const firmware = firmwareProblem(input.firmwareAllowed, evidence.firmware);
   if (firmware) return refusal('check 5 (firmware)', firmware);
   return {
     ok: true,
-    attested: { key: attestation.key, signCount: attestation.signCount, byBirthKey, attestingCertificate: attesting.certificate, ...(outsideBirth ? { outsideBirth } : {}), firmware: attestation.firmware },
+    attested: {
+      fmt: evidence.fmt, key: evidence.key, signCount: evidence.counter, byBirthKey, attestingCertificate: attesting.certificate, ...(outsideBirth ? { outsideBirth } : {}), firmware: evidence.firmware,
+    },
   };
 }
 
 /**
- * Check 3 whole: the signature by the key of x5c[0] verifies, rpIdHash is
- * this CA's and credId names the attested key. Until it holds, nothing in
- * the attestation is the device's word: no clone signal may rest on it.
+ * Check 3 whole, by the format: the signature by the key of x5c[0] verifies,
+ * and the statement is bound to this CA and to the attested key. Until it
+ * holds, nothing in the attestation is the device's word: no clone signal
+ * may rest on it.
  */
-function proofProblem(input: Pick<AttestationInput, 'attestation' | 'keyAuthorization' | 'rpIdHash'>, spki: Buffer): { check: string; detail: string } | undefined {
-  const { attestation } = input;
-  const signature = signatureProblem(attestation, spki, input.keyAuthorization);
-  if (signature) return signature;
-  if (!attestation.rpIdHash.equals(input.rpIdHash)) return { check: 'check 3 (rpIdHash)', detail: 'rpIdHash is not the SHA-256 of this CA\'s public host name' };
-  if (!attestation.credId.equals(sha256(attestation.key.spki))) return { check: 'check 3 (credId)', detail: 'credId is not the SHA-256 of the attested key\'s SubjectPublicKeyInfo' };
-  return undefined;
-}
-
-/** Check 3's signature part: the COSE alg fits the key of x5c[0], and the signature over authData and the key authorization verifies. */
-export function signatureProblem(attestation: ParsedAttestation, spki: Buffer, keyAuthorization: string): { check: string; detail: string } | undefined {
-  let signer: CheckedKey;
-  try {
-    signer = checkPublicKey(spki);
-  } catch (err) {
-    return { check: 'check 3 (alg)', detail: `the key of x5c[0] is not accepted: ${(err as Error).message}` };
-  }
-  const alg = COSE_ALGORITHMS[attestation.alg];
-  if (!alg || alg.kind !== signer.kind || (alg.curve && alg.curve !== signer.curve)) {
-    return { check: 'check 3 (alg)', detail: `COSE alg ${attestation.alg} does not fit the ${signer.keyType} key of x5c[0]` };
-  }
-  const signed = Buffer.concat([attestation.authData, sha256(keyAuthorization)]);
-  let valid = false;
-  try {
-    valid = nodeVerify(alg.hash, signed, signer.key, attestation.sig);
-  } catch {
-    valid = false;
-  }
-  return valid ? undefined : { check: 'check 3 (sig)', detail: 'the signature does not verify with the key of x5c[0] over authData and the key authorization' };
+function proofProblem(input: Pick<AttestationInput, 'evidence' | 'challenge'>, spki: Buffer): CheckFailure | undefined {
+  return input.evidence.signatureProblem(spki, input.challenge) ?? input.evidence.bindingProblem(input.challenge);
 }
 
 type Attesting = { certificate: AttestingCertificate; spki: Buffer; byBirthKey: boolean; outsideBirth?: OutsideBirth };
@@ -195,8 +141,8 @@ type Attesting = { certificate: AttestingCertificate; spki: Buffer; byBirthKey: 
  * under staged renewal its newest operational certificate.
  */
 async function attestingCertificate(store: AttestationStore, input: AttestationInput): Promise<Attesting | Extract<AttestationOutcome, { ok: false }>> {
-  const { device, deviceClass, now, attestation } = input;
-  const attesting = await store.certificates.bySha256(sha256Hex(attestation.x5c[0]!));
+  const { device, deviceClass, now, evidence } = input;
+  const attesting = await store.certificates.bySha256(sha256Hex(evidence.chain[0]!));
   if (!attesting && device.manufacturer !== 'self') return outsideBirthCertificate(store, input);
   if (!attesting || attesting.deviceSerial === null) return refusal('check 1 (x5c[0])', 'is not a device certificate this CA issued');
   if (attesting.deviceSerial !== device.serial) {
@@ -233,18 +179,18 @@ async function attestingCertificate(store: AttestationStore, input: AttestationI
  * vouch for, and is not on the manufacturer's CRL, which must be current.
  */
 async function outsideBirthCertificate(store: AttestationStore, input: AttestationInput): Promise<Attesting | Extract<AttestationOutcome, { ok: false }>> {
-  const { device, now, attestation } = input;
+  const { device, now, evidence } = input;
   const claim = await store.claims.find(device.serial);
   if (!claim) return refusal('check 1 (claim)', `device ${device.serial} is not claimed`);
   if (claim.supersededAt) return refusal('check 1 (claim)', `device ${device.serial} was reprovisioned ${claim.supersededAt.toISOString()}: its manufacturer's birth certificate attests no more`);
-  const sha256 = sha256Hex(attestation.x5c[0]!);
+  const sha256 = sha256Hex(evidence.chain[0]!);
   if (sha256 !== claim.birthCertificateSha256) return refusal('check 1 (claim)', `x5c[0] (SHA-256 ${sha256}) is not the birth certificate claimed for device ${device.serial}`);
   const manufacturer = await store.manufacturers.find(claim.manufacturer);
   if (manufacturer?.status !== 'active' || !manufacturer.active) return refusal('check 1 (anchor)', `manufacturer ${claim.manufacturer} is ${manufacturer?.status ?? 'not registered'}`);
   let birth: ValidatedBirth;
   try {
     const { anchors, withdrawn } = trustOf(manufacturer);
-    birth = validateBirthChain(attestation.x5c, anchors, now, withdrawn);
+    birth = validateBirthChain(evidence.chain, anchors, now, withdrawn);
   } catch (err) {
     if (err instanceof AttestationError) return refusal(err.check, err.detail);
     throw err;
@@ -292,18 +238,4 @@ export async function acceptSignCount(store: AttestationStore, device: DeviceRec
   return refusal('check 4 (signCount)', `signCount ${attested.signCount} is not above the last accepted one`, {
     reason: 'signCount did not increase', otherDevices: [], data: { signCount: attested.signCount, lastAccepted: device.signCount },
   });
-}
-
-/** extensions = { "fw": { "version": text, "digest": bytes } }; other extensions are refused. */
-function firmwareOf(extensions: Map<unknown, unknown> | undefined): FirmwareReport | null {
-  if (!extensions) return null;
-  const fail = () => new AttestationError('check 5 (firmware)', 'extensions must be {"fw": {"version": text (1-64), "digest": bytes (32-64)}}');
-  if (extensions.size !== 1) throw fail();
-  const fw = extensions.get('fw');
-  if (!(fw instanceof Map) || fw.size !== 2) throw fail();
-  const version = fw.get('version');
-  const digest = fw.get('digest');
-  if (typeof version !== 'string' || version.length < 1 || version.length > 64 || /[\u0000-\u001f\u007f]|\p{Cs}/u.test(version)) throw fail();
-  if (!(digest instanceof Uint8Array) || digest.length < 32 || digest.length > 64) throw fail();
-  return { version, digest: Buffer.from(digest).toString('hex') };
 }

@@ -11,7 +11,18 @@ export class AttestationError extends Error {
   }
 }
 
-/** The attestation object of docs/device-makers/protocol.md (WebAuthn `packed` layout with fmt "devid"). */
+/**
+ * An attestation object as every format of draft-ietf-acme-device-attest
+ * sends it (the WebAuthn layout): `{"fmt", "attStmt", "authData"}`. The
+ * format named by `fmt` reads attStmt and authData (pki/attestation/format.ts).
+ */
+export interface AttestationEnvelope {
+  fmt: string;
+  attStmt: Map<unknown, unknown>;
+  authData: Buffer;
+}
+
+/** The statement of fmt "devid" (docs/device-makers/protocol.md: the WebAuthn `packed` layout). */
 export interface AttestationObject {
   alg: number;
   sig: Buffer;
@@ -54,16 +65,24 @@ function decodeAll(bytes: Buffer): unknown[] {
 
 const isBytes = (value: unknown): value is Buffer => value instanceof Uint8Array;
 
-/** attObj = { "fmt": "devid", "attStmt": { "alg", "sig", "x5c" }, "authData" }: exactly these members, of these types. */
-export function parseAttestationObject(bytes: Buffer): AttestationObject {
+/** attObj = { "fmt": text, "attStmt": map, "authData": bytes }: exactly these members, of these types; the format reads the rest. */
+export function parseEnvelope(bytes: Buffer): AttestationEnvelope {
   if (bytes.length === 0 || bytes.length > MAX_ATTESTATION_OBJECT) throw shape(`must be 1 to ${MAX_ATTESTATION_OBJECT} bytes`);
   const items = decodeAll(bytes);
   const [top] = items;
   if (items.length !== 1 || !(top instanceof Map)) throw shape('must be one CBOR map');
-  if (top.size !== 3 || top.get('fmt') !== 'devid') throw shape('must be {"fmt": "devid", "attStmt", "authData"}');
+  const fmt = top.get('fmt');
+  if (top.size !== 3 || typeof fmt !== 'string' || fmt.length === 0 || fmt.length > 64) throw shape('must be {"fmt", "attStmt", "authData"}');
   const statement = top.get('attStmt');
   const authData = top.get('authData');
-  if (!(statement instanceof Map) || statement.size !== 3 || !isBytes(authData)) throw shape('attStmt must be {"alg", "sig", "x5c"} and authData a byte string');
+  if (!(statement instanceof Map) || !isBytes(authData)) throw shape('attStmt must be a map and authData a byte string');
+  return { fmt, attStmt: statement, authData: Buffer.from(authData) };
+}
+
+/** attStmt of fmt "devid" = { "alg", "sig", "x5c" }: exactly these members, of these types. */
+export function parseDevidStatement(envelope: AttestationEnvelope): AttestationObject {
+  const statement = envelope.attStmt;
+  if (statement.size !== 3) throw shape('attStmt must be {"alg", "sig", "x5c"}');
   const alg = statement.get('alg');
   const sig = statement.get('sig');
   const x5c = statement.get('x5c');
@@ -71,7 +90,7 @@ export function parseAttestationObject(bytes: Buffer): AttestationObject {
   if (!Array.isArray(x5c) || x5c.length < 1 || x5c.length > MAX_CHAIN || !x5c.every((c) => isBytes(c) && c.length > 0 && c.length <= MAX_CERTIFICATE)) {
     throw shape(`attStmt.x5c must hold 1 to ${MAX_CHAIN} certificates of at most ${MAX_CERTIFICATE} bytes`);
   }
-  return { alg: alg as number, sig: Buffer.from(sig), x5c: x5c.map((c: Buffer) => Buffer.from(c)), authData: Buffer.from(authData) };
+  return { alg: alg as number, sig: Buffer.from(sig), x5c: x5c.map((c: Buffer) => Buffer.from(c)), authData: envelope.authData };
 }
 
 /**

@@ -45,7 +45,7 @@ const SIGNATURE_ALGORITHMS: Record<string, { kind: CheckedKey['kind']; hash: str
 
 /**
  * Parses a PEM or base64url-DER PKCS#10 request as strict DER, checks its key
- * (enroll/public-key.ts) and verifies its signature with node:crypto.
+ * (pki/public-key.ts) and verifies its signature with node:crypto.
  */
 export function verifyCsr(text: string): VerifiedCsr {
   if (text.length > MAX_CSR_LENGTH) throw badCsr(`csr is longer than ${MAX_CSR_LENGTH} characters`);

@@ -1,0 +1,85 @@
+import type { FirmwareReport } from '../../store/types.ts';
+import type { CheckedKey } from '../public-key.ts';
+import { AttestationError, parseEnvelope, type AttestationEnvelope } from './attestation-object.ts';
+
+/** What an attestation is bound to: the challenge the device signed, and this CA. */
+export interface AttestationChallenge {
+  /** The text the device signs over (ACME: RFC 8555 8.1's token "." base64url(JWK thumbprint)). */
+  keyAuthorization: string;
+  /** SHA-256 of the CA's public host name (the relying party). */
+  rpIdHash: Buffer;
+}
+
+/** A failed check: which one (docs/device-makers/protocol.md), and why, in words the device's maker can act on. */
+export interface CheckFailure {
+  check: string;
+  detail: string;
+}
+
+/**
+ * One attestation statement, parsed by its format: what it presents and
+ * what it claims, and the format's own cryptographic checks. The
+ * registration authority (registry/enrollment/) does the rest, the same for
+ * every format: which certificate the chain's leaf is for this device
+ * (check 1, 2), whether the key is new, the counter, the firmware policy.
+ */
+export interface AttestationEvidence {
+  readonly fmt: string;
+  /** The certificates of the signing key, leaf first: the leaf is the device's identity (a birth certificate, or under staged renewal an operational one). */
+  readonly chain: readonly Buffer[];
+  /** The new key the device attests, checked and canonical: the CSR must carry it. */
+  readonly key: CheckedKey;
+  /** A counter (or clock) that strictly increases per attestation; 0 when the device has none. */
+  readonly counter: number;
+  /** The firmware the device reports, or null. */
+  readonly firmware: FirmwareReport | null;
+  /** The signature by the key `signerSpki` (of chain[0]) over what the challenge binds; undefined when it verifies. */
+  signatureProblem(signerSpki: Buffer, challenge: AttestationChallenge): CheckFailure | undefined;
+  /** The statement's binding to this CA and to the attested key (the rest of check 3); undefined when it holds. */
+  bindingProblem(challenge: AttestationChallenge): CheckFailure | undefined;
+}
+
+/**
+ * An attestation format (draft-ietf-acme-device-attest `fmt`): a plug-in of
+ * the format registry. `parse` touches no database and throws
+ * AttestationError for a malformed statement (bad input: nothing is written).
+ * A device class names the formats it accepts (`attestationFormats`).
+ */
+export interface AttestationFormat {
+  readonly fmt: string;
+  parse(envelope: AttestationEnvelope): AttestationEvidence;
+}
+
+/** The formats the CA verifies, by `fmt`. */
+export class AttestationFormats {
+  private readonly byFmt = new Map<string, AttestationFormat>();
+
+  constructor(formats: readonly AttestationFormat[] = []) {
+    for (const format of formats) this.register(format);
+  }
+
+  /** Adds a format; returns what removes it again (tests). */
+  register(format: AttestationFormat): () => void {
+    if (this.byFmt.has(format.fmt)) throw new Error(`attestation format ${format.fmt} is registered already`);
+    this.byFmt.set(format.fmt, format);
+    return () => {
+      if (this.byFmt.get(format.fmt) === format) this.byFmt.delete(format.fmt);
+    };
+  }
+
+  has(fmt: string): boolean {
+    return this.byFmt.has(fmt);
+  }
+
+  names(): string[] {
+    return [...this.byFmt.keys()];
+  }
+
+  /** The attestation object, parsed by the format its `fmt` names; AttestationError when malformed or of a format not registered. */
+  parse(bytes: Buffer): AttestationEvidence {
+    const envelope = parseEnvelope(bytes);
+    const format = this.byFmt.get(envelope.fmt);
+    if (!format) throw new AttestationError('attestation object', `fmt ${JSON.stringify(envelope.fmt)} is not a format this CA verifies (${this.names().join(', ')})`);
+    return format.parse(envelope);
+  }
+}

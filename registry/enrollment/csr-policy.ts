@@ -1,0 +1,68 @@
+import { AsnConvert } from '@peculiar/asn1-schema';
+import { Extensions, SubjectAlternativeName, id_ce_subjectAltName } from '@peculiar/asn1-x509';
+import * as asn1js from 'asn1js';
+import { OID } from '../../ca/asn1.ts';
+import { verifyCsr, type VerifiedCsr } from '../../pki/csr.ts';
+import { DomainError } from '../../errors/domain-error.ts';
+import { enrollmentError } from './errors.ts';
+
+const EXTENSION_REQUEST = '1.2.840.113549.1.9.14';
+
+/** Extensions a CSR may request without effect (the profile decides them), as ACME libraries add them: no names. */
+const IGNORED_REQUESTS = new Set<string>([OID.keyUsage, OID.extKeyUsage, OID.basicConstraints, OID.subjectKeyIdentifier]);
+
+const badCsr = enrollmentError.badCsr;
+
+/**
+ * The CSR of an operational certificate: it verifies, carries the key the
+ * device attested (`attestedSpki`), and names at most the device. Every
+ * refusal is a badCSR domain error (a refused key too).
+ */
+export function checkCsr(text: string, attestedSpki: Buffer, serial: string): VerifiedCsr {
+  try {
+    const csr = verifyCsr(text);
+    if (!csr.publicKey.spki.equals(attestedSpki)) throw badCsr('the CSR key is not the key the device attested for this order');
+    checkCsrNames(csr, serial);
+    return csr;
+  } catch (err) {
+    if (err instanceof DomainError && err.kind !== 'badCSR') throw badCsr(err.detail);
+    throw err;
+  }
+}
+
+/**
+ * docs/reference/certificates.md: the CA sets subject and SANs from the order; a CSR may
+ * carry only CN=<serial> and/or the PermanentIdentifier of that serial. Key
+ * usage requests are ignored (the profile sets them); anything else is badCSR.
+ */
+function checkCsrNames(csr: VerifiedCsr, serial: string): void {
+  const info = csr.request.certificationRequestInfo;
+  for (const rdn of info.subject) {
+    for (const attribute of rdn) {
+      const value = attribute.value.utf8String ?? attribute.value.printableString;
+      if (attribute.type !== OID.commonName || value !== serial) throw badCsr(`the CSR subject may only be CN=${serial}`);
+    }
+  }
+  for (const attribute of info.attributes) {
+    if (attribute.type !== EXTENSION_REQUEST || attribute.values.length !== 1) throw badCsr('the CSR may carry no attribute but an extension request');
+    const extensions = AsnConvert.parse(attribute.values[0]!, Extensions);
+    for (const extension of extensions) {
+      if (IGNORED_REQUESTS.has(extension.extnID)) continue;
+      if (extension.extnID !== id_ce_subjectAltName) throw badCsr(`the CSR may not request extension ${extension.extnID}`);
+      const names = AsnConvert.parse(extension.extnValue.buffer, SubjectAlternativeName);
+      for (const name of names) {
+        if (name.otherName?.typeId !== OID.permanentIdentifier || permanentIdentifierValue(name.otherName.value) !== serial) {
+          throw badCsr(`the CSR subjectAltName may only be the PermanentIdentifier ${serial}`);
+        }
+      }
+    }
+  }
+}
+
+/** identifierValue of a PermanentIdentifier (RFC 4043), or undefined when it is anything else. */
+function permanentIdentifierValue(value: ArrayBuffer): string | undefined {
+  const parsed = asn1js.fromBER(value);
+  if (parsed.offset === -1 || !(parsed.result instanceof asn1js.Sequence)) return undefined;
+  const [first, ...rest] = parsed.result.valueBlock.value;
+  return rest.length === 0 && first instanceof asn1js.Utf8String ? first.valueBlock.value : undefined;
+}

@@ -1,0 +1,52 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { dirname, join, normalize, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { expect } from 'chai';
+import { DomainError } from '../errors/domain-error.ts';
+import { domainProblem } from '../enroll/acme/problems.ts';
+import { enrollmentError } from '../registry/enrollment/errors.ts';
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
+
+/** Every relative import of the TypeScript files under `folder`, as [importer, imported] paths from the repository root. */
+function importsUnder(folder: string): Array<[string, string]> {
+  const found: Array<[string, string]> = [];
+  for (const entry of readdirSync(join(ROOT, folder), { recursive: true, withFileTypes: true })) {
+    if (!entry.isFile() || !entry.name.endsWith('.ts')) continue;
+    const file = join(entry.parentPath, entry.name);
+    for (const match of readFileSync(file, 'utf8').matchAll(/^(?:import|export)\b[^;]*?from '(\.[^']+)'/gm)) {
+      found.push([relative(ROOT, file), relative(ROOT, normalize(join(dirname(file), match[1]!)))]);
+    }
+  }
+  return found;
+}
+
+describe('layers (docs/developers/enrollment-core.md): imports only go down', () => {
+  const upward = (folder: string, above: string[]) => importsUnder(folder).filter(([, imported]) => above.some((a) => imported.startsWith(`${a}/`)));
+
+  it('pki/ imports neither registry/, enroll/ nor server/', () => {
+    expect(importsUnder('pki').map(([, imported]) => imported)).to.include('ca/digest.ts');
+    expect(upward('pki', ['registry', 'enroll', 'server'])).to.deep.equal([]);
+  });
+
+  it('registry/ imports neither enroll/ nor server/', () => {
+    expect(upward('registry', ['enroll', 'server'])).to.deep.equal([]);
+  });
+
+  it('the registration authority knows no ACME: its errors carry codes the ACME front end maps in one place', () => {
+    expect(upward('registry/enrollment', ['enroll', 'server', 'publish'])).to.deep.equal([]);
+    const cases: Array<[DomainError, string, number]> = [
+      [enrollmentError.badAttestation('check 3 (sig)', 'no'), 'badAttestationStatement', 400],
+      [enrollmentError.alreadyReplaced('forked'), 'alreadyReplaced', 409],
+      [enrollmentError.basisChanged('attest again'), 'unauthorized', 403],
+      [enrollmentError.rejectedIdentifier('unknown'), 'rejectedIdentifier', 400],
+      [enrollmentError.badCsr('bad'), 'badCSR', 400],
+      [enrollmentError.malformed('bad'), 'malformed', 400],
+    ];
+    for (const [error, type, status] of cases) {
+      const problem = domainProblem(error);
+      expect([problem.type, problem.status], error.detail).to.deep.equal([type, status]);
+    }
+    expect(domainProblem(enrollmentError.badAttestation('check 3 (sig)', 'no')).detail).to.equal('check 3 (sig): no');
+  });
+});
