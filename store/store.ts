@@ -80,19 +80,22 @@ export class Store {
   /** A named PostgreSQL advisory lock held until the surrounding transaction ends. */
   async lock(name: string): Promise<void> {
     if (!this.inTransaction) throw new Error('advisory locks are taken inside a transaction');
+    if (this.singleConnection) return; // nothing runs beside this transaction: no lock to wait for
     await this.db.raw('select pg_advisory_xact_lock(hashtext(?))', [name]);
   }
 
   /** The shared form: many holders at once, none while someone holds it exclusively (lock). */
   async lockShared(name: string): Promise<void> {
     if (!this.inTransaction) throw new Error('advisory locks are taken inside a transaction');
+    if (this.singleConnection) return;
     await this.db.raw('select pg_advisory_xact_lock_shared(hashtext(?))', [name]);
   }
 
   /**
    * PGlite: one connection in one process (the data directory is locked), so
-   * no other transaction runs beside this one; PostgreSQL: a pool, and maybe
-   * other processes.
+   * no other transaction runs beside this one, and the advisory locks below
+   * are skipped (a round trip each for nothing); PostgreSQL: a pool, and
+   * maybe other processes.
    */
   get singleConnection(): boolean {
     return typeof (this.db.client.config as { client?: unknown }).client !== 'string';
@@ -101,6 +104,7 @@ export class Store {
   /** Several advisory locks in one round trip: the exclusive ones, then the shared ones, in the order given. */
   async lockAll(exclusive: readonly string[], shared: readonly string[]): Promise<void> {
     if (!this.inTransaction) throw new Error('advisory locks are taken inside a transaction');
+    if (this.singleConnection) return;
     const calls = [...exclusive.map(() => 'pg_advisory_xact_lock(hashtext(?))'), ...shared.map(() => 'pg_advisory_xact_lock_shared(hashtext(?))')];
     await this.db.raw(`select ${calls.join(', ')}`, [...exclusive, ...shared]);
   }
