@@ -142,10 +142,19 @@ export class AcmeStore {
     return row ? orderFromRow(row) : undefined;
   }
 
-  /** Live orders that claimed this certificate; expired ones release their claim first. */
+  /**
+   * Live orders that claimed this certificate; expired ones release their
+   * claim in the same statement (the select reads the rows as they were
+   * before it, so it leaves the expired ones out itself).
+   */
   async liveClaims(replaces: string, now: Date): Promise<AcmeOrderRecord[]> {
-    await this.db.raw(`update acme_orders set status = 'invalid', replaces_claimed = false, updated_at = ? where replaces = ? and replaces_claimed and expires_at <= ?`, [now, replaces, now]);
-    return (await this.rows(`select ${ORDER} from acme_orders where replaces = ? and replaces_claimed`, [replaces])).map(orderFromRow);
+    return (await this.rows(
+      `with released as (
+         update acme_orders set status = 'invalid', replaces_claimed = false, updated_at = ? where replaces = ? and replaces_claimed and expires_at <= ?
+       )
+       select ${ORDER} from acme_orders where replaces = ? and replaces_claimed and expires_at > ?`,
+      [now, replaces, now, replaces, now],
+    )).map(orderFromRow);
   }
 
   /**

@@ -59,6 +59,21 @@ export class CertificateStore {
     return row ? fromRow(row) : undefined;
   }
 
+  /**
+   * Whether `sha256` is no longer where the device's lineage ends: the
+   * device's newest operational certificate is another, or it has an
+   * operational successor. One round trip for both.
+   */
+  async superseded(deviceSerial: string, serial: string, sha256: string): Promise<boolean> {
+    const { rows } = await this.db.raw(
+      `select (select c.serial from certificates c where c.device_serial = ? and c.kind = 'operational' order by c.created_at desc, c.serial limit 1) as newest,
+              exists (select 1 from certificates s where s.predecessor_sha256 = ? and s.kind = 'operational') as has_successor`,
+      [deviceSerial, sha256],
+    );
+    const row = (rows as Array<{ newest: string | null; has_successor: boolean }>)[0]!;
+    return row.newest !== serial || row.has_successor === true;
+  }
+
   /** Whether a certificate already has an operational successor (docs/device-makers/protocol.md: a second one is a lineage fork). */
   async hasSuccessor(sha256: string): Promise<boolean> {
     return (await this.db('certificates').select('serial').where({ predecessor_sha256: sha256, kind: 'operational' }).first()) !== undefined;

@@ -2,7 +2,7 @@ import type { Knex } from 'knex';
 import { conflictsAsStoreErrors, countRows, toDate, toDateOrNull, toStringOrNull } from './convert.ts';
 import { CLASS_COLUMNS, classFromRow } from './device-class-store.ts';
 import { MODEL_COLUMNS, modelFromRow } from './model-store.ts';
-import { StoreNotFoundError, type DeviceBinding, type DeviceClassRecord, type DeviceRecord, type DeviceState, type ModelRecord } from './types.ts';
+import { StoreNotFoundError, type DeviceBinding, type DeviceClassRecord, type DeviceRecord, type DeviceState, type FirmwareReport, type ModelRecord } from './types.ts';
 
 const COLUMNS = ['serial', 'model', 'batch', 'line', 'device_class', 'owner', 'state', 'manufacturer', 'factory_key_sha256', 'reprovision_allowed', 'sign_count', 'factory_attested_at', 'created_at', 'updated_at'];
 
@@ -73,10 +73,13 @@ export class DeviceStore {
    * model's default class, else the built-in `default`; StoreNotFoundError
    * for an unknown device.
    */
-  async getWithClass(serial: string): Promise<{ device: DeviceRecord; deviceClass: DeviceClassRecord }> {
+  async getWithClass(serial: string): Promise<{ device: DeviceRecord; deviceClass: DeviceClassRecord; allowedFirmware: FirmwareReport[] }> {
     const classColumns = CLASS_COLUMNS.map((c) => `coalesce(own.${c}, model_class.${c}, dflt.${c}) as class_${c}`).join(', ');
+    // The model's firmware allowlist rides along (the attestation checks it): one round trip, not two.
     const { rows } = await this.db.raw(
-      `select ${COLUMNS.map((c) => `d.${c}`).join(', ')}, ${classColumns}
+      `select ${COLUMNS.map((c) => `d.${c}`).join(', ')}, ${classColumns},
+              (select coalesce(json_agg(json_build_object('version', f.version, 'digest', f.digest) order by f.id), '[]'::json)
+               from model_firmware f where f.model = d.model and f.withdrawn_at is null) as allowed_firmware
        from devices d
        left join device_classes own on own.name = d.device_class
        left join models m on m.name = d.model
@@ -87,9 +90,11 @@ export class DeviceStore {
     );
     const row = (rows as Array<Record<string, unknown>>)[0];
     if (!row) throw new StoreNotFoundError('device', serial);
+    const allowed = typeof row.allowed_firmware === 'string' ? JSON.parse(row.allowed_firmware) : row.allowed_firmware;
     return {
       device: fromRow(row),
       deviceClass: classFromRow(Object.fromEntries(CLASS_COLUMNS.map((c) => [c, row[`class_${c}`]]))),
+      allowedFirmware: (allowed as Array<{ version: string; digest: string }>).map((f) => ({ version: String(f.version), digest: String(f.digest) })),
     };
   }
 

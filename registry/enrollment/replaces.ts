@@ -21,9 +21,8 @@ export async function replaceRefusal(tx: Pick<Store, 'certificates' | 'acme'>, r
       }),
     };
   }
-  const newest = await tx.certificates.newestOfDevice(device.serial, 'operational');
+  const successor = await tx.certificates.superseded(device.serial, replaced.serial, replaced.sha256);
   const claims = (await tx.acme.liveClaims(replaced.serial, now)).filter((o) => o.id !== pendingId);
-  const successor = newest?.serial !== replaced.serial || (await tx.certificates.hasSuccessor(replaced.sha256));
   if (!successor && claims.length === 0) return undefined;
   const detail = successor ? `certificate ${replaced.serial} already has a successor` : `certificate ${replaced.serial} is claimed by another order`;
   return {
