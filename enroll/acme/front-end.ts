@@ -8,7 +8,7 @@ import { directory } from './directory.ts';
 import { finalize } from './finalize.ts';
 import { parseJws, verifyJws, type KeySource, type VerifiedJws } from './jws.ts';
 import { keyChange } from './key-change.ts';
-import { NONCE_LIFETIME_MS, newNonce, newNonceGet, newNonceValue } from './nonce.ts';
+import { MemoryNonces, databaseNonces, newNonce, newNonceGet, newNonceValue, type NonceBook } from './nonce.ts';
 import { newOrder, orderGet } from './order.ts';
 import { AcmeProblem, acmeProblem, rateLimited, toAcmeProblem } from './problems.ts';
 import { renewalInfo } from './renewal-info.ts';
@@ -61,7 +61,12 @@ const HOST = /^(?:[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?|\[[0-9A-Fa-f:.
  * to the express app.
  */
 export class AcmeFrontEnd {
-  constructor(private readonly deps: AcmeDeps) {}
+  /** In memory where this process is the database's only user (PGlite), else in the database, for every process on it. */
+  private readonly nonces: NonceBook;
+
+  constructor(private readonly deps: AcmeDeps) {
+    this.nonces = deps.store.singleConnection ? new MemoryNonces(deps.store) : databaseNonces(deps.store);
+  }
 
   handles(url: string | undefined): boolean {
     return url !== undefined && (url === '/acme' || url.startsWith('/acme/'));
@@ -102,7 +107,7 @@ export class AcmeFrontEnd {
         nonce = newNonceValue();
         // An over-long nonce is none of ours: nothing is redeemed, but the next nonce is still issued.
         const presented = parsed.header.nonce.length <= 64 ? parsed.header.nonce : '';
-        const redeemed = await deps.store.acme.redeemNonce(presented, nonce, now, new Date(now.getTime() + NONCE_LIFETIME_MS), parsed.accountId ?? null);
+        const redeemed = await this.nonces.redeem(presented, nonce, now, parsed.accountId ?? null);
         if (!redeemed.fresh) throw acmeProblem.badNonce();
         jws = await verifyJws(parsed, redeemed.account);
       }
@@ -130,7 +135,7 @@ export class AcmeFrontEnd {
   private async freshNonce(now: Date): Promise<string | undefined> {
     const value = newNonceValue();
     try {
-      await this.deps.store.acme.issueNonce(value, new Date(now.getTime() + NONCE_LIFETIME_MS));
+      await this.nonces.issue(value, now);
       return value;
     } catch {
       return undefined;
