@@ -99,6 +99,7 @@ const STATUS_TEXT: Record<number, string> = {
   409: 'The request conflicts with the resource\'s state (a racing request won, a state that forbids the change).',
   413: 'The request body is larger than this endpoint accepts.',
   415: 'The body is not application/json, or its encoding or character set is not supported.',
+  431: 'The request headers are larger than the server accepts (16 KiB); answered before routing, on any path.',
   500: 'An internal error; the event was logged and the answer says nothing of its cause.',
   503: 'The database or the HSM does not answer (Retry-After: 5).',
 };

@@ -58,7 +58,7 @@ export function buildOpenapiDocument(version: string): JsonObject {
       summary: 'Private certificate authority for device fleets.',
       description: [
         'The HTTP APIs of devid-ca: the factory, operator, manufacturer, audit and vendor APIs, the operator console\'s session and read models, health probes, and the plain-HTTP publication of CA certificates and CRLs.',
-        'Errors are RFC 7807 problem documents (application/problem+json) with urn:devid-ca:problem: types. Requests Node refuses before routing (headers over 16 KiB: 431; a request that is not HTTP: 400) get one too, on any path.',
+        'Errors are RFC 7807 problem documents (application/problem+json) with urn:devid-ca:problem: types. Requests Node refuses before routing get one too, on any path: headers over 16 KiB (431, listed on every operation) and a request that is not HTTP (400).',
         'ACME (RFC 8555, RFC 9773) and OCSP (RFC 6960) are their RFCs\' and are only referenced here (tags acme and ocsp).',
       ].join('\n\n'),
       license: { name: 'Apache-2.0', identifier: 'Apache-2.0' },

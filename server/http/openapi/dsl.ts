@@ -43,7 +43,7 @@ export function text(max: number, multiline = false): JsonObject {
 }
 
 /** The problem documents of components.responses, by status. */
-export type ProblemStatus = 400 | 401 | 403 | 404 | 405 | 409 | 413 | 415 | 500 | 503;
+export type ProblemStatus = 400 | 401 | 403 | 404 | 405 | 409 | 413 | 415 | 431 | 500 | 503;
 
 export interface ResponseSpec {
   description: string;
@@ -98,6 +98,8 @@ export function operation(method: string, spec: OperationSpec): JsonObject {
   const problems = new Set<ProblemStatus>(spec.problems);
   if (spec.roles) for (const s of [401, 403, 500, 503] as const) problems.add(s);
   if (spec.body) for (const s of [400, 413, 415] as const) problems.add(s);
+  // Node refuses headers over the limit before any route sees them, whatever the path (server/http/client-errors.ts).
+  problems.add(431);
   for (const status of [...problems].sort()) responses[String(status)] = { $ref: `#/components/responses/Problem${status}` };
   const security: Json[] = [];
   if (spec.roles) {
