@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { makeDevice, PUBLIC_HOST } from './support/acme-device.ts';
-import { startTestServer, type TestServer } from './support/api.ts';
+import { checkAnswersAgainstOpenapi, startTestServer, type TestServer } from './support/api.ts';
 import { ARTIFACTS, launchBrowser } from './support/browser.ts';
 import { httpsRequest } from './support/https.ts';
 import { BAD_TEXT, BAD_VALUES, prng } from './support/hostile.ts';
@@ -18,6 +18,7 @@ import { rawConnection } from '../store/test-access.ts';
 /** The operator console in a real headless chromium against a real server (README "Operator console"). */
 describe('operator console', function () {
   this.timeout(180_000);
+  checkAnswersAgainstOpenapi();
   let server: TestServer;
   let browser: Browser;
   let origin: string;

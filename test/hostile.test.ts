@@ -5,7 +5,6 @@ import { verifyCsr } from '../enroll/csr.ts';
 import { checkAnswersAgainstOpenapi, startTestServer, type TestServer } from './support/api.ts';
 import { httpsRequest, type ApiResponse } from './support/https.ts';
 import { makeDeviceKey } from './support/device.ts';
-import { answerMismatches } from './support/openapi.ts';
 import { certificatePem } from '../ca/pem.ts';
 import { BAD_TEXT, BAD_VALUES, certificateAround, csrAround, oddPublicKeys, prng } from './support/hostile.ts';
 
@@ -202,8 +201,6 @@ describe('hostile input: factory, batch, model and reprovision endpoints (no 5xx
         if (response.status !== 200 && !String(response.headers['content-type']).includes('application/problem+json')) {
           failures.push(`${c.name}: ${response.status} without a problem document (${response.headers['content-type']})`);
         }
-        // Hostile or not, every answer is one the OpenAPI document describes.
-        if (response.status !== 0) failures.push(...answerMismatches(c.method, c.path, response).map((m) => `${c.name}: ${m}`));
       }
     };
     await Promise.all(Array.from({ length: 8 }, worker));

@@ -102,3 +102,25 @@ export function problemMismatches(body: unknown): string[] {
   const validate = validatorAt(['components', 'schemas', 'Problem']);
   return validate(body) ? [] : (validate.errors ?? []).map((e) => `problem${e.instancePath} ${e.message}`);
 }
+
+/** Suites that check every answer against the OpenAPI document (checkAnswersAgainstOpenapi). */
+let checking = 0;
+
+/**
+ * From here to the end of the enclosing describe, every answer to
+ * httpsRequest (so to TestServer.request) must be one the OpenAPI document
+ * describes (status, media type, JSON body against its schema), or the
+ * request fails: the document is held to what the server really says.
+ */
+export function checkAnswersAgainstOpenapi(): void {
+  before(() => { checking++; });
+  after(() => { checking--; });
+}
+
+/** The answer, or an error naming how it differs from the document while a suite checks answers. */
+export function checkAnswer(method: string, path: string, answer: ApiResponse): ApiResponse {
+  if (checking === 0) return answer;
+  const mismatches = answerMismatches(method, path, answer);
+  if (mismatches.length > 0) throw new Error(`the answer is not one the OpenAPI document describes:\n  ${mismatches.join('\n  ')}\n  body: ${answer.text.slice(0, 600)}`);
+  return answer;
+}
