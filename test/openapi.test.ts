@@ -2,7 +2,7 @@ import { Validator } from '@seriousme/openapi-schema-validator';
 import { expect } from 'chai';
 import { openapiDocument } from '../server/http/openapi/route.ts';
 import { PUBLICATION_SERVER } from '../server/http/openapi/servers.ts';
-import { startTestServer, type TestServer } from './support/api.ts';
+import { checkAnswersAgainstOpenapi, startTestServer, type TestServer } from './support/api.ts';
 import { prng } from './support/hostile.ts';
 import { httpsRequest, type ApiResponse } from './support/https.ts';
 import { answerMismatches, problemMismatches } from './support/openapi.ts';
@@ -27,7 +27,7 @@ function documentOperations(): Array<{ path: string; method: string; api: boolea
 const BEFORE_EXPRESS = new Set(['get /acme/directory', 'post /ocsp']);
 
 describe('OpenAPI document', function () {
-  this.timeout(60_000);
+  this.timeout(180_000);
   let server: TestServer;
   before(async () => { server = await startTestServer('pglite'); });
   after(() => server.close());
@@ -135,5 +135,17 @@ describe('OpenAPI document', function () {
     // A media type it does not list, and a success on a path it does not have.
     expect(answerMismatches('GET', '/healthz', { ...json(200, {}), headers: { 'content-type': 'text/html' } })[0]).to.match(/media type text\/html/);
     expect(answerMismatches('GET', '/operator/v1/secrets', json(200, {}))[0]).to.match(/no operation GET/);
+  });
+
+  describe('in a suite that checks answers', () => {
+    checkAnswersAgainstOpenapi();
+
+    it('a documented answer passes; an undocumented one fails the request', async () => {
+      expect((await server.request('GET', '/healthz')).status).to.equal(200);
+      // Express answers OPTIONS on a route itself (200 text/plain, Allow), which the document does not describe.
+      let failure: Error | undefined;
+      await server.request('OPTIONS', '/healthz').catch((err: Error) => { failure = err; });
+      expect(failure?.message).to.match(/no operation OPTIONS \/healthz/);
+    });
   });
 });
