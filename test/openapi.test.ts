@@ -5,7 +5,7 @@ import { PUBLICATION_SERVER } from '../server/http/openapi/servers.ts';
 import { checkAnswersAgainstOpenapi, startTestServer, type TestServer } from './support/api.ts';
 import { prng } from './support/hostile.ts';
 import { httpsRequest, type ApiResponse } from './support/https.ts';
-import { answerMismatches, problemMismatches } from './support/openapi.ts';
+import { acceptedBodyMismatches, answerMismatches, problemMismatches } from './support/openapi.ts';
 import { httpRequest } from './support/publication.ts';
 import { routesOf } from './support/routes.ts';
 
@@ -135,6 +135,10 @@ describe('OpenAPI document', function () {
     // A media type it does not list, and a success on a path it does not have.
     expect(answerMismatches('GET', '/healthz', { ...json(200, {}), headers: { 'content-type': 'text/html' } })[0]).to.match(/media type text\/html/);
     expect(answerMismatches('GET', '/operator/v1/secrets', json(200, {}))[0]).to.match(/no operation GET/);
+    // A request body the server took (2xx) that the document's request schema refuses; a refused one is not held against it.
+    expect(acceptedBodyMismatches('POST', '/operator/v1/devices/d-1/revoke', 200, '{"reason":"keyCompromise"}')).to.deep.equal([]);
+    expect(acceptedBodyMismatches('POST', '/operator/v1/devices/d-1/revoke', 200, '{"reason":"keyCompromise","why":1}')[0]).to.match(/request body the document refuses/);
+    expect(acceptedBodyMismatches('POST', '/operator/v1/devices/d-1/revoke', 400, '{"reason":1}')).to.deep.equal([]);
   });
 
   describe('in a suite that checks answers', () => {

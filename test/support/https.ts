@@ -28,7 +28,7 @@ export function httpsRequest(port: number, ca: string, method: string, path: str
           json = undefined;
         }
         try {
-          resolve(checkAnswer(method, path, { status: res.statusCode!, headers: res.headers, text, json }));
+          resolve(checkAnswer(method, path, { status: res.statusCode!, headers: res.headers, text, json }, body));
         } catch (err) {
           reject(err);
         }

@@ -103,24 +103,46 @@ export function problemMismatches(body: unknown): string[] {
   return validate(body) ? [] : (validate.errors ?? []).map((e) => `problem${e.instancePath} ${e.message}`);
 }
 
+/**
+ * What the document refuses in a JSON request body the server took (a 2xx
+ * answer): its request schema must be no stricter than the server.
+ */
+export function acceptedBodyMismatches(method: string, url: string, status: number, body: string | Buffer | undefined): string[] {
+  if (status < 200 || status > 299 || body === undefined) return [];
+  const template = templateOf(url.split('?')[0]!);
+  const verb = method.toLowerCase();
+  const schema = template ? doc.paths[template][verb]?.requestBody?.content?.['application/json']?.schema : undefined;
+  if (!schema) return [];
+  let value: unknown;
+  try {
+    value = JSON.parse(body.toString());
+  } catch {
+    return [];
+  }
+  const validate = validatorAt(['paths', template!, verb, 'requestBody', 'content', 'application/json', 'schema']);
+  if (validate(value)) return [];
+  return (validate.errors ?? []).map((e) => `${method} ${url} → ${status}: the server took a request body the document refuses: body${e.instancePath} ${e.message} (${e.schemaPath})`);
+}
+
 /** Suites that check every answer against the OpenAPI document (checkAnswersAgainstOpenapi). */
 let checking = 0;
 
 /**
  * From here to the end of the enclosing describe, every answer to
  * httpsRequest (so to TestServer.request) must be one the OpenAPI document
- * describes (status, media type, JSON body against its schema), or the
- * request fails: the document is held to what the server really says.
+ * describes (status, media type, JSON body against its schema), and a JSON
+ * body the server took must fit the document's request schema, or the
+ * request fails: the document is held to what the server really does.
  */
 export function checkAnswersAgainstOpenapi(): void {
   before(() => { checking++; });
   after(() => { checking--; });
 }
 
-/** The answer, or an error naming how it differs from the document while a suite checks answers. */
-export function checkAnswer(method: string, path: string, answer: ApiResponse): ApiResponse {
+/** The answer, or an error naming how it (or the body the server took) differs from the document while a suite checks answers. */
+export function checkAnswer(method: string, path: string, answer: ApiResponse, sent?: string | Buffer): ApiResponse {
   if (checking === 0) return answer;
-  const mismatches = answerMismatches(method, path, answer);
+  const mismatches = [...answerMismatches(method, path, answer), ...acceptedBodyMismatches(method, path, answer.status, sent)];
   if (mismatches.length > 0) throw new Error(`the answer is not one the OpenAPI document describes:\n  ${mismatches.join('\n  ')}\n  body: ${answer.text.slice(0, 600)}`);
   return answer;
 }
