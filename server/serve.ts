@@ -1,6 +1,7 @@
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
+import type { Express } from 'express';
 import { loadHierarchy, type Hierarchy } from '../ca/hierarchy.ts';
 import { Metrics } from './metrics.ts';
 import { startAdminSocket } from './admin-socket.ts';
@@ -47,6 +48,8 @@ export interface RunningServer {
   httpPort: number;
   /** The port of DEVID_METRICS_LISTEN, when set. */
   metricsPort?: number;
+  /** The express apps of the two listeners (their routes are checked against the OpenAPI document). */
+  apps: { api: Express; publication: Express };
   close(): Promise<void>;
 }
 
@@ -238,6 +241,7 @@ export async function serve(ctx: Context, options: ServeOptions = {}): Promise<R
     httpsPort,
     httpPort,
     ...(metricsPort ? { metricsPort } : {}),
+    apps: { api: app, publication: publicationRoutes },
     close: async () => {
       clearInterval(renewal);
       clearInterval(checkpointTimer);

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { startTestServer, type TestServer } from './support/api.ts';
+import { checkAnswersAgainstOpenapi, startTestServer, type TestServer } from './support/api.ts';
 import { makeDevice } from './support/acme-device.ts';
 import { httpRequest, opensslCrl, opensslOcsp } from './support/publication.ts';
 import type { Device } from '../client/device.ts';
@@ -7,6 +7,7 @@ import { BATCH_CHUNK } from '../registry/revocation-service.ts';
 
 describe('batch revocation: a compromised factory batch (PostgreSQL)', function () {
   this.timeout(240_000);
+  checkAnswersAgainstOpenapi();
   let server: TestServer;
   let ocspUrl: string;
   const compromised: Device[] = [];

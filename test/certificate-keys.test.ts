@@ -12,7 +12,7 @@ import { spkiOfJwk } from '../pki/public-key.ts';
 import { STATEMENT_TYPE } from '../registry/ownership-statements.ts';
 import { createToken } from '../server/tokens.ts';
 import { directoryUrl, makeDevice, PUBLIC_HOST, toLoopback } from './support/acme-device.ts';
-import { startTestServer, type TestServer } from './support/api.ts';
+import { checkAnswersAgainstOpenapi, startTestServer, type TestServer } from './support/api.ts';
 import { badCertificateKeys, certificateAround, csrAround, oddPublicKeys, withSubjectKey } from './support/hostile.ts';
 import { outsideCa, type OutsideCa } from './support/outside-ca.ts';
 
@@ -29,6 +29,7 @@ const sha256 = (der: Buffer) => createHash('sha256').update(der).digest('hex');
  */
 describe('outside certificate keys: every refused key is a 400, nothing written, the process alive', function () {
   this.timeout(300_000);
+  checkAnswersAgainstOpenapi();
   let server: TestServer;
   let bob: string;
   let dir: string;

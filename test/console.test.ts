@@ -8,7 +8,7 @@ import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { makeDevice, PUBLIC_HOST } from './support/acme-device.ts';
 import { AcmeError } from '../client/acme-client.ts';
 import { certIdOf } from '../client/device.ts';
-import { startTestServer, type TestServer } from './support/api.ts';
+import { checkAnswersAgainstOpenapi, startTestServer, type TestServer } from './support/api.ts';
 import { ARTIFACTS, launchBrowser } from './support/browser.ts';
 import { httpsRequest } from './support/https.ts';
 import { BAD_TEXT, BAD_VALUES, prng } from './support/hostile.ts';
@@ -20,6 +20,7 @@ import { rawConnection } from '../store/test-access.ts';
 /** The operator console in a real headless chromium against a real server (docs/operators/console.md). */
 describe('operator console', function () {
   this.timeout(180_000);
+  checkAnswersAgainstOpenapi();
   let server: TestServer;
   let browser: Browser;
   let origin: string;

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { randomBytes } from 'node:crypto';
 import knexFactory, { type Knex } from 'knex';
-import { startTestServer, type TestServer } from './support/api.ts';
+import { checkAnswersAgainstOpenapi, startTestServer, type TestServer } from './support/api.ts';
 import { runCli } from './support/cli.ts';
 import { POSTGRES_ADMIN_URL, type TestDatabase } from './support/databases.ts';
 import { makeDeviceKey } from './support/device.ts';
@@ -14,6 +14,7 @@ import { createTestEnvironment } from './support/context.ts';
  */
 describe('database roles: migrations as the owner, the server as a role that cannot rewrite the audit log', function () {
   this.timeout(180_000);
+  checkAnswersAgainstOpenapi();
   const suffix = randomBytes(4).toString('hex');
   const owner = `devid_owner_${suffix}`;
   const runtime = `devid_server_${suffix}`;

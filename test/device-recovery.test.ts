@@ -1,11 +1,12 @@
 import { expect } from 'chai';
 import { certIdOf } from '../client/device.ts';
 import { makeDevice } from './support/acme-device.ts';
-import { startTestServer, type TestServer } from './support/api.ts';
+import { checkAnswersAgainstOpenapi, startTestServer, type TestServer } from './support/api.ts';
 
 /** A renewal whose answer never reached the device (issue 12: a server killed after the commit). */
 describe('device: a renewal answer lost on the way', function () {
   this.timeout(120_000);
+  checkAnswersAgainstOpenapi();
   let server: TestServer;
   before(async () => {
     server = await startTestServer('pglite');

@@ -3,7 +3,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, openSync, rmSync, writeSync, closeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startTestServer, type TestServer } from './support/api.ts';
+import { checkAnswersAgainstOpenapi, startTestServer, type TestServer } from './support/api.ts';
 import { makeDeviceKey } from './support/device.ts';
 import { rawConnection } from '../store/test-access.ts';
 
@@ -25,6 +25,7 @@ function fill(dir: string): string {
 /** Issue 12: the disk under the embedded PGlite database full, then freed. */
 describe('faults: the disk under PGlite full', function () {
   this.timeout(180_000);
+  checkAnswersAgainstOpenapi();
   let mountpoint: string;
   let server: TestServer | undefined;
 

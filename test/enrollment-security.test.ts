@@ -7,7 +7,7 @@ import { certIdOf, Device } from '../client/device.ts';
 import { fileFactoryKey } from '../client/factory-key.ts';
 import { purgeAcmeState, ACME_STATE_KEPT_MS } from '../enroll/acme/housekeeping.ts';
 import { rawConnection } from '../store/test-access.ts';
-import { startTestServer, type TestServer } from './support/api.ts';
+import { checkAnswersAgainstOpenapi, startTestServer, type TestServer } from './support/api.ts';
 import { makeDevice, PUBLIC_HOST } from './support/acme-device.ts';
 import { DATABASE_KINDS } from './support/databases.ts';
 
@@ -16,6 +16,7 @@ const b64u = (text: string) => Buffer.from(text).toString('base64url');
 
 for (const kind of DATABASE_KINDS) describe(`enrollment security (review findings, ${kind}): nobody suspends, forks or gets a certificate for a device they do not hold`, function () {
   this.timeout(240_000);
+  checkAnswersAgainstOpenapi();
   let server: TestServer;
   let serial = 0;
   const next = () => `SN-S${++serial}`;

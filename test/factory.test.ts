@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { webcrypto } from 'node:crypto';
 import * as x509 from '@peculiar/x509';
 import { expect } from 'chai';
-import { startTestServer, type TestServer } from './support/api.ts';
+import { checkAnswersAgainstOpenapi, startTestServer, type TestServer } from './support/api.ts';
 import { DATABASE_KINDS } from './support/databases.ts';
 import { makeDeviceKey, tamperedCsr, type DeviceKeyType } from './support/device.ts';
 import { opensslText, opensslVerify } from './support/openssl.ts';
@@ -28,6 +28,7 @@ function expectProblem(response: { status: number; headers: Record<string, unkno
 
 describe('factory API', function () {
   this.timeout(60_000);
+  checkAnswersAgainstOpenapi();
   let server: TestServer;
   let serial = 0;
   const nextSerial = () => `SN-${String(++serial).padStart(6, '0')}`;
@@ -381,6 +382,7 @@ describe('factory API', function () {
 for (const kind of DATABASE_KINDS) {
   describe(`factory API concurrency on ${kind}`, function () {
     this.timeout(120_000);
+    checkAnswersAgainstOpenapi();
     let server: TestServer;
     before(async () => {
       server = await startTestServer(kind);

@@ -12,6 +12,7 @@ import { createTestEnvironment, type TestEnvironment } from './support/context.t
 import { createTestDatabase, POSTGRES_ADMIN_URL, type TestDatabase } from './support/databases.ts';
 import { makeDeviceKey } from './support/device.ts';
 import { httpsRequest } from './support/https.ts';
+import { checkAnswersAgainstOpenapi } from './support/openapi.ts';
 import { rootPemOf } from './support/publication.ts';
 
 /** Every device has its birth certificate and its birth event: nothing half-written. */
@@ -26,6 +27,7 @@ async function checkNothingHalfWritten(env: TestEnvironment): Promise<number> {
 
 describe('faults: PostgreSQL restarted under load, a server killed in a batch revocation (issue 12)', function () {
   this.timeout(240_000);
+  checkAnswersAgainstOpenapi();
 
   it('a database restart (every connection cut, refused for 3 s): each request answers within bounded time, nothing is half-written, work resumes by itself', async () => {
     const proxy = new BlackHoleProxy(Number(new URL(POSTGRES_ADMIN_URL).port || 5432));

@@ -2,7 +2,7 @@ import { gzipSync } from 'node:zlib';
 import { expect } from 'chai';
 import { NAME_PATTERN } from '../registry/identifiers.ts';
 import { verifyCsr } from '../pki/csr.ts';
-import { startTestServer, type TestServer } from './support/api.ts';
+import { checkAnswersAgainstOpenapi, startTestServer, type TestServer } from './support/api.ts';
 import { httpsRequest, type ApiResponse } from './support/https.ts';
 import { makeDeviceKey } from './support/device.ts';
 import { certificatePem } from '../ca/pem.ts';
@@ -19,6 +19,7 @@ interface Case {
 
 describe('hostile input: factory, batch, model and reprovision endpoints (no 5xx, nothing written, still up)', function () {
   this.timeout(300_000);
+  checkAnswersAgainstOpenapi();
   let server: TestServer;
   let existingCsr: string;
   let otherCsrDer: Uint8Array;

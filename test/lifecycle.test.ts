@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { createHash } from 'node:crypto';
-import { startTestServer, type TestServer } from './support/api.ts';
+import { checkAnswersAgainstOpenapi, startTestServer, type TestServer } from './support/api.ts';
 import { makeDevice } from './support/acme-device.ts';
 import type { DatabaseKind } from './support/databases.ts';
 import { makeDeviceKey } from './support/device.ts';
@@ -22,6 +22,7 @@ const digest = (text: string) => createHash('sha256').update(text).digest();
 for (const kind of ['pglite', 'postgres'] as DatabaseKind[]) {
   describe(`lifecycle: device classes, firmware, ownership, retirement (${kind})`, function () {
     this.timeout(180_000);
+    checkAnswersAgainstOpenapi();
     let server: TestServer;
     const operator = (method: string, path: string, body?: unknown) => server.request(method, path, { token: server.tokens.operator, ...(body === undefined ? {} : { body }) });
 

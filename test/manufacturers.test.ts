@@ -16,7 +16,7 @@ import { verifyExport } from '../registry/export-verify.ts';
 import { fetchCrl } from '../registry/manufacturer-crl.ts';
 import { verifyOwnershipChain } from '../registry/ownership-statements.ts';
 import { directoryUrl, makeDevice, PUBLIC_HOST, toLoopback } from './support/acme-device.ts';
-import { startTestServer, TEST_MODEL, type TestServer } from './support/api.ts';
+import { checkAnswersAgainstOpenapi, startTestServer, TEST_MODEL, type TestServer } from './support/api.ts';
 import type { DatabaseKind } from './support/databases.ts';
 import { httpRequest, opensslOcsp } from './support/publication.ts';
 import { crlServer, outsideCa, type Birth, type CrlServer, type OutsideCa } from './support/outside-ca.ts';
@@ -45,6 +45,7 @@ async function refusal(work: Promise<unknown>): Promise<string> {
 for (const kind of ['pglite', 'postgres'] as DatabaseKind[]) {
   describe(`devices born elsewhere: manufacturers, manifests, claims, their revocation (${kind})`, function () {
     this.timeout(180_000);
+    checkAnswersAgainstOpenapi();
     let server: TestServer;
     let bob: string;
     let dir: string;

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { randomBytes } from 'node:crypto';
-import { startTestServer, type TestServer } from './support/api.ts';
+import { checkAnswersAgainstOpenapi, startTestServer, type TestServer } from './support/api.ts';
 import { makeDevice } from './support/acme-device.ts';
 import { HsmError } from '../hsm/errors.ts';
 import { opensslText } from './support/openssl.ts';
@@ -20,6 +20,7 @@ async function eventually<T>(probe: () => Promise<T | undefined>, timeoutMs = 30
 
 describe('revocation, CRLs and OCSP', function () {
   this.timeout(180_000);
+  checkAnswersAgainstOpenapi();
   let server: TestServer;
   let ocspUrl: string;
   let pems: { root: string; factory: string; operational: string };

@@ -10,6 +10,7 @@ import { declareModel } from '../../registry/models.ts';
 export const TEST_MODEL = { hwType: '1.3.6.1.4.1.99999.1.2', manufacturer: 'Acme Devices' };
 
 export type { ApiResponse };
+export { checkAnswersAgainstOpenapi } from './openapi.ts';
 
 export interface RequestOptions {
   token?: string;

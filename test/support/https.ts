@@ -1,4 +1,5 @@
 import { request } from 'node:https';
+import { checkAnswer } from './openapi.ts';
 
 export interface ApiResponse {
   status: number;
@@ -26,7 +27,11 @@ export function httpsRequest(port: number, ca: string, method: string, path: str
         } catch {
           json = undefined;
         }
-        resolve({ status: res.statusCode!, headers: res.headers, text, json });
+        try {
+          resolve(checkAnswer(method, path, { status: res.statusCode!, headers: res.headers, text, json }, body));
+        } catch (err) {
+          reject(err);
+        }
       });
     });
     req.on('error', reject);

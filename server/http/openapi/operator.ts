@@ -1,0 +1,321 @@
+import { deviceProperties, grantProperties, PATTERNS } from './components.ts';
+import {
+  array, bool, closed, dateTime, empty, header, int, nullable, pathParam, queryParam, record, ref, str, text, type ApiGroup, type OperationSpec,
+} from './dsl.ts';
+
+const serialParam = pathParam('serial', ref('Serial'), 'The device serial.');
+const modelParam = pathParam('model', ref('ModelName'), 'The model name.');
+const classParam = pathParam('class', ref('Name'), 'The device class.');
+const grantParam = pathParam('id', str({ pattern: PATTERNS.grantId }), 'The support grant id: 24 hex digits.');
+const batchParam = pathParam('batch', ref('Batch'), 'The factory batch.');
+const duration = (description: string) => str({ pattern: '^[0-9]{1,6}[smhd]$', description });
+const tags = ['operator'];
+const role = { tags, roles: ['operator'] };
+
+const retirement = closed({ device: ref('Device'), revokedCertificates: array(ref('CertificateSerial'), { description: 'The serials of the certificates this revoked.' }) });
+const reasonBody = closed({ reason: text(1024, true) });
+
+const firmware = closed({
+  model: ref('ModelName'),
+  allowed: array(closed({ version: str(), digest: str({ pattern: '^[0-9a-f]+$' }) })),
+});
+
+const deviceTransition = (transition: 'suspend' | 'resume'): OperationSpec => ({
+  ...role,
+  operationId: `${transition}Device`,
+  summary: transition === 'suspend' ? 'Suspend a device: its renewals are refused until it is resumed' : 'Resume a suspended device',
+  parameters: [serialParam],
+  body: { schema: empty(), limit: '8kb' },
+  responses: { 200: { description: 'The device in its new state.', schema: closed({ device: ref('Device') }) } },
+  problems: [404, 409],
+});
+
+export const operatorApi: ApiGroup = {
+  tag: { name: 'operator', description: 'Models and their firmware, device classes, device states, ownership, support grants, reprovisioning, retirement and revocation; role operator (docs/operators/lifecycle.md, docs/operators/revocation.md).' },
+  schemas: {
+    Model: closed({ name: ref('ModelName'), hwType: str({ description: 'The HardwareModuleName hwType OID.' }), manufacturer: str(), defaultClass: { type: ['string', 'null'] } }),
+    FirmwareAllowlist: firmware,
+    DeviceClass: closed({
+      name: ref('Name'),
+      ttl: duration('Lifetime of operational certificates, 5m to 90d.'),
+      stagedRenewal: bool(),
+      factoryReattestEvery: duration('How often the device must attest with its birth key, 1h to 3650d.'),
+      serverAuth: bool(),
+      counterRequired: bool(),
+      onCloneSignal: str({ enum: ['refuse', 'suspend'] }),
+    }),
+    CertificateState: closed({
+      serial: ref('CertificateSerial'),
+      kind: str({ enum: ['birth', 'operational', 'server', 'support'] }),
+      device: { type: ['string', 'null'] },
+      revokedAt: nullable(dateTime()),
+      reason: { type: ['string', 'null'], description: 'The RFC 5280 reason name.' },
+    }),
+    DeviceRetirement: retirement,
+    RotationReport: closed({
+      generatedAt: dateTime(),
+      devices: int({ minimum: 0 }),
+      byReason: record(int({ minimum: 0 })),
+      byClass: record(record(int({ minimum: 0 }))),
+      byModel: record(record(int({ minimum: 0 }))),
+      byOwner: record(record(int({ minimum: 0 }))),
+      entries: array(closed({
+        serial: ref('Serial'),
+        model: ref('ModelName'),
+        owner: { type: ['string', 'null'] },
+        class: str(),
+        state: ref('DeviceState'),
+        reasons: array(str({ enum: ['never-enrolled', 'expired-without-successor', 'revoked-without-successor', 'overdue', 'factory-reattestation-overdue'] })),
+        certificate: { type: ['string', 'null'] },
+        notAfter: nullable(dateTime()),
+      })),
+    }),
+  },
+  paths: {
+    '/operator/v1/models/{model}': {
+      put: {
+        ...role,
+        operationId: 'declareModel',
+        summary: 'Declare or update a model',
+        description: 'Idempotent. Once a birth certificate names the model, its hwType and manufacturer are fixed (409); the default class may change.',
+        parameters: [modelParam],
+        body: { schema: closed({ hwType: str({ description: 'An OID.' }), manufacturer: text(64), defaultClass: ref('Name') }, ['hwType', 'manufacturer']), limit: '8kb' },
+        responses: { 201: { description: 'Declared.', schema: ref('Model') }, 200: { description: 'Updated, or unchanged.', schema: ref('Model') } },
+        problems: [404, 409],
+      },
+    },
+    '/operator/v1/models/{model}/firmware': {
+      put: {
+        ...role,
+        operationId: 'setFirmwareAllowlist',
+        summary: 'Replace a model\'s firmware allowlist ([] removes the policy)',
+        parameters: [modelParam],
+        body: {
+          schema: closed({
+            allowed: array(closed({ version: text(64), digest: str({ pattern: '^(?:[0-9a-fA-F]{2}){32,64}$' }) }), { maxItems: 256, description: 'Distinct {version, digest} entries.' }),
+          }),
+          limit: '64kb',
+        },
+        responses: { 200: { description: 'The allowlist now in force.', schema: ref('FirmwareAllowlist') } },
+        problems: [404],
+      },
+      get: {
+        ...role,
+        operationId: 'getFirmwareAllowlist',
+        summary: 'A model\'s firmware allowlist',
+        parameters: [modelParam],
+        responses: { 200: { description: 'The allowlist ([]: no policy).', schema: ref('FirmwareAllowlist') } },
+        problems: [400, 404],
+      },
+    },
+    '/operator/v1/device-classes/{class}': {
+      put: {
+        ...role,
+        operationId: 'putDeviceClass',
+        summary: 'Create or replace a device class (every field)',
+        parameters: [classParam],
+        body: {
+          schema: closed({
+            ttl: duration('5m to 90d, whole seconds.'),
+            stagedRenewal: bool(),
+            factoryReattestEvery: duration('1h to 3650d, whole seconds.'),
+            serverAuth: bool(),
+            counterRequired: bool(),
+            onCloneSignal: str({ enum: ['refuse', 'suspend'] }),
+          }),
+          limit: '8kb',
+        },
+        responses: { 201: { description: 'Created.', schema: ref('DeviceClass') }, 200: { description: 'Replaced, or unchanged.', schema: ref('DeviceClass') } },
+        problems: [],
+      },
+      get: {
+        ...role,
+        operationId: 'getDeviceClass',
+        summary: 'A device class',
+        parameters: [classParam],
+        responses: { 200: { description: 'The class.', schema: ref('DeviceClass') } },
+        problems: [400, 404],
+      },
+    },
+    '/operator/v1/devices/{serial}/class': {
+      put: {
+        ...role,
+        operationId: 'assignDeviceClass',
+        summary: 'Set a device\'s own class, from its next renewal on',
+        parameters: [serialParam],
+        body: { schema: closed({ class: ref('Name') }), limit: '8kb' },
+        responses: { 200: { description: 'The device and its class.', schema: closed({ serial: ref('Serial'), class: ref('Name') }) } },
+        problems: [404],
+      },
+    },
+    '/operator/v1/devices/{serial}/transfer': {
+      post: {
+        ...role,
+        operationId: 'transferDevice',
+        summary: 'Record a change of owner',
+        parameters: [serialParam],
+        body: { schema: closed({ to: ref('Name'), evidence: text(2048, true) }), limit: '8kb' },
+        responses: { 200: { description: 'The transfer.', schema: closed({ serial: ref('Serial'), from: { type: ['string', 'null'] }, to: ref('Name') }) } },
+        problems: [404, 409],
+      },
+    },
+    '/operator/v1/devices/{serial}/decommission': {
+      post: {
+        ...role,
+        operationId: 'decommissionDevice',
+        summary: 'Retire a device for good; its live certificates are revoked',
+        parameters: [serialParam],
+        body: { schema: reasonBody, limit: '8kb' },
+        responses: { 200: { description: 'The retired device and what was revoked.', schema: ref('DeviceRetirement') } },
+        problems: [404, 409],
+      },
+    },
+    '/operator/v1/devices/{serial}/reprovision': {
+      post: {
+        ...role,
+        operationId: 'reprovisionDevice',
+        summary: 'Let the next birth request bind a new key; the device\'s live certificates are revoked',
+        parameters: [serialParam],
+        body: { schema: reasonBody, limit: '8kb' },
+        responses: { 200: { description: 'The device and what was revoked.', schema: ref('DeviceRetirement') } },
+        problems: [404, 409],
+      },
+    },
+    '/operator/v1/devices/{serial}/suspend': { post: deviceTransition('suspend') },
+    '/operator/v1/devices/{serial}/resume': { post: deviceTransition('resume') },
+    '/operator/v1/devices/{serial}/support-grants': {
+      post: {
+        ...role,
+        operationId: 'requestSupportGrant',
+        summary: 'Request a vendor support grant; a second operator approves it',
+        parameters: [serialParam],
+        body: { schema: closed({ vendor: ref('Name'), reason: text(1024, true), hours: int({ minimum: 1, maximum: 8 }) }), limit: '8kb' },
+        responses: { 201: { description: 'The pending grant.', schema: ref('SupportGrant') } },
+        problems: [404, 409],
+      },
+    },
+    '/operator/v1/support-grants/{id}': {
+      get: {
+        ...role,
+        operationId: 'getSupportGrant',
+        summary: 'A support grant and the certificates issued under it',
+        parameters: [grantParam],
+        responses: {
+          200: {
+            description: 'The grant.',
+            schema: closed({ ...grantProperties, certificates: array(ref('CertificateSerial')) }),
+          },
+        },
+        problems: [400, 404],
+      },
+    },
+    '/operator/v1/support-grants/{id}/approve': {
+      post: {
+        ...role,
+        operationId: 'approveSupportGrant',
+        summary: 'Approve a pending grant (another operator than the one who requested it); its window starts now',
+        parameters: [grantParam],
+        body: { schema: empty(), limit: '8kb' },
+        responses: { 200: { description: 'The approved grant.', schema: ref('SupportGrant') } },
+        problems: [404, 409],
+      },
+    },
+    '/operator/v1/support-grants/{id}/revoke': {
+      post: {
+        ...role,
+        operationId: 'revokeSupportGrant',
+        summary: 'End a grant early and revoke its certificates',
+        parameters: [grantParam],
+        body: { schema: empty(), limit: '8kb' },
+        responses: { 200: { description: 'The revoked grant.', schema: ref('SupportGrant') } },
+        problems: [404, 409],
+      },
+    },
+    '/operator/v1/reports/rotation': {
+      get: {
+        ...role,
+        operationId: 'rotationReport',
+        summary: 'Devices in service that should have rotated and have not',
+        description: 'JSON, or CSV with format=csv (or Accept: text/csv without format).',
+        parameters: [
+          queryParam('class', ref('Name'), 'Only devices of this class.'),
+          queryParam('model', ref('ModelName'), 'Only devices of this model.'),
+          queryParam('owner', ref('Name'), 'Only devices of this owner.'),
+          queryParam('format', str({ enum: ['json', 'csv'] }), 'The answer\'s format.'),
+        ],
+        responses: { 200: { description: 'The report.', schema: ref('RotationReport'), content: { 'text/csv': str() } } },
+        problems: [400],
+      },
+    },
+    '/operator/v1/devices': {
+      get: {
+        ...role,
+        operationId: 'listDevicesByOwner',
+        summary: 'An owner\'s devices, 1000 a page',
+        parameters: [
+          queryParam('owner', ref('Name'), 'The owner.', true),
+          queryParam('after', ref('Serial'), 'The `next` of the previous page.'),
+        ],
+        responses: {
+          200: {
+            description: 'A page; `next` is there when more may follow.',
+            schema: closed({
+              owner: ref('Name'),
+              devices: array(closed({ ...deviceProperties, owner: { type: ['string', 'null'] }, class: { type: ['string', 'null'] } })),
+              next: ref('Serial'),
+            }, ['owner', 'devices']),
+          },
+        },
+        problems: [400],
+      },
+    },
+    '/operator/v1/certificates/{serial}/revoke': {
+      post: {
+        ...role,
+        operationId: 'revokeCertificate',
+        summary: 'Revoke one certificate',
+        description: 'A certificate revoked already keeps its first reason and time (revokedNow false).',
+        parameters: [pathParam('serial', str({ pattern: PATTERNS.certificateSerial }), 'The certificate serial in hex, any case, an even number of digits.')],
+        body: { schema: closed({ reason: ref('RevocationReason') }), limit: '8kb' },
+        responses: { 200: { description: 'The certificate.', schema: closed({ certificate: ref('CertificateState'), revokedNow: bool() }) } },
+        problems: [404],
+      },
+    },
+    '/operator/v1/devices/{serial}/revoke': {
+      post: {
+        ...role,
+        operationId: 'revokeDevice',
+        summary: 'Revoke every live certificate of a device',
+        parameters: [serialParam],
+        body: { schema: closed({ reason: ref('RevocationReason') }), limit: '8kb' },
+        responses: { 200: { description: 'What was revoked now.', schema: closed({ device: ref('Serial'), revokedCertificates: array(ref('CertificateState')) }) } },
+        problems: [404],
+      },
+    },
+    '/operator/v1/batches/{batch}/revoke': {
+      post: {
+        ...role,
+        operationId: 'revokeBatch',
+        summary: 'Declare a factory batch compromised and revoke all its devices\' certificates',
+        description: 'Answers 200 when the work finishes within 5 seconds, else 202 while it goes on; GET the Location for its progress.',
+        parameters: [batchParam],
+        body: { schema: closed({ reason: ref('RevocationReason') }), limit: '8kb' },
+        responses: {
+          200: { description: 'Finished.', schema: ref('BatchProgress'), headers: { Location: header('The progress resource.') } },
+          202: { description: 'Under way.', schema: ref('BatchProgress'), headers: { Location: header('The progress resource.') } },
+        },
+        problems: [409],
+      },
+    },
+    '/operator/v1/batches/{batch}/revocation': {
+      get: {
+        ...role,
+        operationId: 'batchRevocationProgress',
+        summary: 'The progress of a batch revocation',
+        parameters: [batchParam],
+        responses: { 200: { description: 'Its progress.', schema: ref('BatchProgress') } },
+        problems: [400, 404],
+      },
+    },
+  },
+};

@@ -1,0 +1,45 @@
+import { open, str, type ApiGroup } from './dsl.ts';
+import { PUBLICATION_SERVER } from './servers.ts';
+
+/**
+ * ACME and OCSP are their RFCs': referenced, not described again. Only
+ * their entry points are here, so a client finds them.
+ */
+export const acmeApi: ApiGroup = {
+  tag: {
+    name: 'acme',
+    description: 'ACME (RFC 8555) with device-attest-01, and ACME Renewal Information (RFC 9773), under /acme/ on the HTTPS listener: directory, new-nonce, new-account, acct/{id}, acct/{id}/orders, new-order, order/{id}, order/{id}/finalize, authz/{id}, chall/{id}, cert/{serial}, revoke-cert, key-change, renewal-info/{certId}. JWS requests and urn:ietf:params:acme:error problem documents as the RFCs define them.',
+    externalDocs: { url: 'https://www.rfc-editor.org/rfc/rfc8555', description: 'RFC 8555: Automatic Certificate Management Environment (ACME)' },
+  },
+  paths: {
+    '/acme/directory': {
+      get: {
+        tags: ['acme'],
+        operationId: 'acmeDirectory',
+        summary: 'The ACME directory (RFC 8555 section 7.1.1; renewalInfo: RFC 9773)',
+        responses: { 200: { description: 'The directory: the URLs of the other ACME resources.', schema: open({ newNonce: str({ format: 'uri' }), newAccount: str({ format: 'uri' }), newOrder: str({ format: 'uri' }), revokeCert: str({ format: 'uri' }), keyChange: str({ format: 'uri' }) }) } },
+        problems: [],
+      },
+    },
+  },
+};
+
+export const ocspApi: ApiGroup = {
+  tag: {
+    name: 'ocsp',
+    description: 'OCSP (RFC 6960) on the plain-HTTP listener at /ocsp: POST application/ocsp-request, or GET /ocsp/{base64 request}; answers application/ocsp-response.',
+    externalDocs: { url: 'https://www.rfc-editor.org/rfc/rfc6960', description: 'RFC 6960: X.509 Internet Public Key Infrastructure Online Certificate Status Protocol (OCSP)' },
+  },
+  paths: {
+    '/ocsp': {
+      servers: [PUBLICATION_SERVER],
+      post: {
+        tags: ['ocsp'],
+        operationId: 'ocsp',
+        summary: 'An OCSP request (RFC 6960 appendix A.1)',
+        responses: { 200: { description: 'The OCSP response.', content: { 'application/ocsp-response': undefined } } },
+        problems: [],
+      },
+    },
+  },
+};

@@ -1,0 +1,50 @@
+import { header, pathParam, str, type ApiGroup } from './dsl.ts';
+import { PUBLICATION_SERVER } from './servers.ts';
+
+export const publicationApi: ApiGroup = {
+  tag: {
+    name: 'publication',
+    description: 'The plain-HTTP listener: CA certificates and CRLs by slug (root, factory, operational, operational-2 after a rollover), the URLs certificates carry. DER bytes, no authentication.',
+  },
+  paths: {
+    '/ca/{file}': {
+      servers: [PUBLICATION_SERVER],
+      get: {
+        tags: ['publication'],
+        operationId: 'caCertificate',
+        summary: 'A CA certificate, DER (the caIssuers URL)',
+        parameters: [pathParam('file', str({ pattern: '^[a-z0-9-]{1,40}\\.crt$' }), 'The CA\'s slug and .crt, e.g. root.crt.')],
+        responses: {
+          200: {
+            description: 'The certificate (Cache-Control: public, max-age=3600).',
+            content: { 'application/pkix-cert': undefined },
+            headers: { 'Cache-Control': header('public, max-age=3600') },
+          },
+        },
+        problems: [404, 500],
+      },
+    },
+    '/crl/{file}': {
+      servers: [PUBLICATION_SERVER],
+      get: {
+        tags: ['publication'],
+        operationId: 'crl',
+        summary: 'A CA\'s current CRL, DER (the CRL distribution point)',
+        parameters: [pathParam('file', str({ pattern: '^[a-z0-9-]{1,40}\\.crl$' }), 'The CA\'s slug and .crl, e.g. operational.crl.')],
+        responses: {
+          200: {
+            description: 'The CRL; caches revalidate at least every minute.',
+            content: { 'application/pkix-crl': undefined },
+            headers: {
+              'Cache-Control': header('public, max-age at most 60 and not past nextUpdate.'),
+              ETag: header('The CRL\'s hash.'),
+              'Last-Modified': header('Its thisUpdate.'),
+              Expires: header('Its nextUpdate.'),
+            },
+          },
+        },
+        problems: [404, 500],
+      },
+    },
+  },
+};
