@@ -30,6 +30,9 @@ const deviceTransition = (transition: 'suspend' | 'resume'): OperationSpec => ({
   problems: [404, 409],
 });
 
+/** The attestation formats a device class accepts (fmt names; the CA verifies `devid`). */
+const formats = array(str({ maxLength: 64 }), { minItems: 1, uniqueItems: true, description: 'Attestation formats (fmt) the class accepts; absent in a request means ["devid"].' });
+
 export const operatorApi: ApiGroup = {
   tag: { name: 'operator', description: 'Models and their firmware, device classes, device states, ownership, support grants, reprovisioning, retirement and revocation; role operator (docs/operators/lifecycle.md, docs/operators/revocation.md).' },
   schemas: {
@@ -43,6 +46,7 @@ export const operatorApi: ApiGroup = {
       serverAuth: bool(),
       counterRequired: bool(),
       onCloneSignal: str({ enum: ['refuse', 'suspend'] }),
+      attestationFormats: formats,
     }),
     CertificateState: closed({
       serial: ref('CertificateSerial'),
@@ -122,7 +126,8 @@ export const operatorApi: ApiGroup = {
             serverAuth: bool(),
             counterRequired: bool(),
             onCloneSignal: str({ enum: ['refuse', 'suspend'] }),
-          }),
+            attestationFormats: formats,
+          }, ['ttl', 'stagedRenewal', 'factoryReattestEvery', 'serverAuth', 'counterRequired', 'onCloneSignal']),
           limit: '8kb',
         },
         responses: { 201: { description: 'Created.', schema: ref('DeviceClass') }, 200: { description: 'Replaced, or unchanged.', schema: ref('DeviceClass') } },
