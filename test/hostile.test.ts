@@ -123,7 +123,7 @@ describe('hostile input: factory, batch, model and reprovision endpoints (no 5xx
       all.push({ name: `${path} with an extra field`, method: 'POST', path, body: json({ reason: 'keyCompromise', evil: 1 }) });
     }
     const oddSegments = ['%FF', '%C0%AF', '%00', '..%2F..%2Fetc', '%E2%80%AE', 'a'.repeat(5000), '%25', '%', 'SN%20X', '%F0%9F%99%82', '..', '.'];
-    const goodClass = { ttl: '24h', stagedRenewal: false, factoryReattestEvery: '30d', serverAuth: false, counterRequired: false, onCloneSignal: 'refuse' };
+    const goodClass = { ttl: '24h', stagedRenewal: false, factoryReattestEvery: '30d', serverAuth: false, counterRequired: false, onCloneSignal: 'refuse', attestationFormats: ['devid'] };
     for (const field of Object.keys(goodClass)) {
       for (const [i, value] of [...BAD_VALUES, '0s', '-1h', '1e3h', '24H', ' 24h', '999999d', 'refuse ', 1, 0, null].entries()) {
         if (typeof value === 'boolean') continue; // BAD_VALUES holds true, which a flag takes
