@@ -1,3 +1,4 @@
+import 'reflect-metadata'; // first: @peculiar/x509 resolves its algorithms through tsyringe
 import { generateKeyPairSync } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { request } from 'node:https';

@@ -62,6 +62,7 @@ const local = argv.length === 0 || argv[0]!.startsWith('-') || LOCAL_COMMANDS.ha
 const remote = !local && path && existsSync(path) ? await throughServer(path, argv) : undefined;
 // The whole CLI (and with it the database, HSM and certificate code) loads only to run here: a command for the server starts quickly.
 if (remote === undefined) {
+  await import('reflect-metadata'); // @peculiar/x509 resolves its algorithms through tsyringe
   const { localIo, runCli } = await import('./cli.ts');
   process.exitCode = await runCli(argv, localIo());
 } else {

@@ -35,6 +35,7 @@ import { serve } from './serve.ts';
 import { createToken, revokeToken } from './tokens.ts';
 import { addManufacturerCommands } from './cli-manufacturers.ts';
 import { stderrLines } from './cli-output.ts';
+import { projectFile } from './project-files.ts';
 
 
 /** Checkpoints an auditor kept: the GET /audit/v1/checkpoints document, or a single checkpoint. */
@@ -58,7 +59,7 @@ function readExportedCheckpoints(path: string): CheckpointRecord[] {
 /** Errors whose message is the whole story: printed without a stack trace. */
 const EXPECTED = [OfflineKeyError, ConfigError, HsmError, HierarchyError, DataDirLockedError, DomainError];
 
-const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+const VERSION = (JSON.parse(readFileSync(projectFile('package.json'), 'utf8')) as { version: string }).version;
 
 class CliError extends Error {}
 
