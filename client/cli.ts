@@ -1,12 +1,11 @@
-import 'reflect-metadata'; // first: @peculiar/x509 resolves its algorithms through tsyringe
 import { generateKeyPairSync } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { request } from 'node:https';
 import { join, resolve } from 'node:path';
 import { Command, CommanderError } from 'commander';
-import { AcmeClient, AcmeError } from './acme-client.ts';
-import { Device, writeAtomically } from './device.ts';
-import { fileFactoryKey, pkcs11FactoryKey, type FactoryKey } from './factory-key.ts';
+import type { Device } from './device.ts';
+import type { FactoryKey } from './factory-key.ts';
+import { writeAtomically } from './files.ts';
 
 /** How a device finds its CA and its factory key, kept in <dir>/device.json. */
 interface DeviceConfig {
@@ -19,6 +18,20 @@ interface DeviceConfig {
 
 const say = (line: string) => process.stderr.write(`devid-device: ${line}\n`);
 class CliError extends Error {}
+
+/*
+ * The certificate and ACME code loads only for the commands that use it (--help needs none of it),
+ * after reflect-metadata: @peculiar/x509 resolves its algorithms through tsyringe.
+ */
+async function factoryKeyCode() {
+  await import('reflect-metadata');
+  return import('./factory-key.ts');
+}
+async function enrollmentCode() {
+  await import('reflect-metadata');
+  const [{ Device }, { AcmeClient }] = await Promise.all([import('./device.ts'), import('./acme-client.ts')]);
+  return { Device, AcmeClient };
+}
 
 function secretFromEnvOrFile(name: string, file: string | undefined): string {
   if (file) return readFileSync(file, 'utf8').trim();
@@ -34,6 +47,7 @@ function loadConfig(dir: string): DeviceConfig {
 }
 
 async function openFactoryKey(config: DeviceConfig, create = false): Promise<FactoryKey> {
+  const { fileFactoryKey, pkcs11FactoryKey } = await factoryKeyCode();
   if (config.factoryKey.kind === 'file') return fileFactoryKey(config.factoryKey.path);
   const { module, token, label } = config.factoryKey;
   return pkcs11FactoryKey({ modulePath: module, tokenLabel: token, label, pin: secretFromEnvOrFile('DEVID_DEVICE_PIN', process.env.DEVID_DEVICE_PIN_FILE) }, create);
@@ -42,6 +56,7 @@ async function openFactoryKey(config: DeviceConfig, create = false): Promise<Fac
 async function withDevice<T>(dir: string, work: (device: Device, config: DeviceConfig) => Promise<T>): Promise<T> {
   const config = loadConfig(dir);
   if (!config.acme) throw new CliError('no ACME directory URL: give --acme to "devid-device init"');
+  const { AcmeClient, Device } = await enrollmentCode();
   const factoryKey = await openFactoryKey(config);
   try {
     const acme = new AcmeClient(config.acme, Device.accountKey(dir), readFileSync(config.ca, 'utf8'));
@@ -178,7 +193,9 @@ try {
     if (err.exitCode !== 0) say(err.message.replace(/^error: /, ''));
     process.exitCode = err.exitCode === 0 ? 0 : 1;
   } else {
-    say(err instanceof CliError || err instanceof AcmeError ? err.message : `unexpected error: ${err instanceof Error ? err.message : String(err)}`);
+    // An ACME refusal was thrown by the ACME code, so loading it here costs nothing.
+    const refused = err instanceof CliError || (err instanceof Error && err instanceof (await import('./acme-client.ts')).AcmeError);
+    say(refused ? (err as Error).message : `unexpected error: ${err instanceof Error ? err.message : String(err)}`);
     process.exitCode = 1;
   }
 }
