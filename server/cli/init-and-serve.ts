@@ -2,7 +2,6 @@ import type { Command } from 'commander';
 import { initialise, initialiseIfEmpty } from '../ceremonies.ts';
 import type { Context } from '../context.ts';
 import { loadConfig } from '../config.ts';
-import { serve } from '../serve.ts';
 import { reportServing, runWorkers, stopSignal, workerIndex } from '../workers.ts';
 import { CliError, type CliIo, type RunCli } from './io.ts';
 
@@ -46,12 +45,16 @@ export function addCommands(program: Command, io: CliIo, runCli: RunCli): void {
         await runWorkers(io, workers);
         return;
       }
+      // The server's code (HTTP, ACME, publication) loads while the database starts.
+      const serving = import('../serve.ts');
+      serving.catch(() => {}); // a failure is thrown where it is awaited
       await io.withContext(async (ctx) => {
         if (options.initIfEmpty && worker === undefined) {
           const created = await initialiseIfEmpty(ctx, say);
           if (created) printInitSummary(say, ctx, created);
         }
         // The admin socket runs the same commands, for the CLI of another shell.
+        const { serve } = await serving;
         const running = await serve(ctx, { ...(worker === undefined ? {} : { worker }), adminCommands: runCli });
         if (worker === undefined) say(`serving HTTPS on ${ctx.config.listen.host}:${running.httpsPort} and HTTP on ${ctx.config.httpListen.host}:${running.httpPort}`);
         reportServing({ https: running.httpsPort, http: running.httpPort });
