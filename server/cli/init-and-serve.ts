@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { initialise, initialiseIfEmpty } from '../ceremonies.ts';
+import type { initialise } from '../ceremonies.ts';
 import type { Context } from '../context.ts';
 import { loadConfig } from '../config.ts';
 import { reportServing, runWorkers, stopSignal, workerIndex } from '../workers.ts';
@@ -20,6 +20,7 @@ export function addCommands(program: Command, io: CliIo, runCli: RunCli): void {
     .description('create the token, CA keys, hierarchy, database schema and server certificate')
     .action(() =>
       io.withContext(async (ctx) => {
+        const { initialise } = await import('../ceremonies.ts');
         printInitSummary(say, ctx, await initialise(ctx, say));
       }, true),
     );
@@ -38,6 +39,7 @@ export function addCommands(program: Command, io: CliIo, runCli: RunCli): void {
         // The primary initialises once, before any worker starts, then only watches them.
         if (options.initIfEmpty) {
           await io.withContext(async (ctx) => {
+            const { initialiseIfEmpty } = await import('../ceremonies.ts');
             const created = await initialiseIfEmpty(ctx, say);
             if (created) printInitSummary(say, ctx, created);
           }, true);
@@ -50,6 +52,7 @@ export function addCommands(program: Command, io: CliIo, runCli: RunCli): void {
       serving.catch(() => {}); // a failure is thrown where it is awaited
       await io.withContext(async (ctx) => {
         if (options.initIfEmpty && worker === undefined) {
+          const { initialiseIfEmpty } = await import('../ceremonies.ts');
           const created = await initialiseIfEmpty(ctx, say);
           if (created) printInitSummary(say, ctx, created);
         }

@@ -1,13 +1,6 @@
 import type { Command } from 'commander';
-import { sha256Hex } from '../../ca/digest.ts';
 import { malformed } from '../../errors/domain-error.ts';
-import { checkClaimedDevice, claimDevices, importManifest } from '../../registry/claims.ts';
 import { checkSerial } from '../../registry/identifiers.ts';
-import { applyManufacturerCrl, fetchCrl } from '../../registry/manufacturer-crl.ts';
-import {
-  approveManufacturer, checkManufacturerConfig, checkManufacturerId, manufacturerView, pemCertificates, proposeManufacturer, withdrawManufacturer,
-} from '../../registry/manufacturers.ts';
-import { RevocationService } from '../../registry/revocation-service.ts';
 import { readBytes, readText } from './files.ts';
 import { afterCliRevocation, cliPrincipal as principalOf, type CliIo } from './io.ts';
 
@@ -60,6 +53,7 @@ export function addCommands(program: Command, io: CliIo): void {
     .description('one manufacturer as JSON (as GET /operator/v1/manufacturers/<id>)')
     .action((id: string) =>
       io.withContext(async (ctx) => {
+        const { checkManufacturerId, manufacturerView } = await import('../../registry/manufacturers.ts');
         const record = await ctx.store.manufacturers.find(checkManufacturerId(id));
         if (!record) throw malformed(`no manufacturer ${id}`);
         io.out(`${JSON.stringify(manufacturerView(record, { claimed: (await ctx.store.claims.countByManufacturer()).get(id) ?? 0 }), null, 2)}\n`);
@@ -74,6 +68,7 @@ export function addCommands(program: Command, io: CliIo): void {
     .option('--crl-file <pem>', 'its CRL, uploaded from this file (air-gapped sites)')
     .action((id: string, options: { certs: string; models: string; crlUrl?: string; crlFile?: string }) =>
       io.withContext(async (ctx) => {
+        const { checkManufacturerConfig, checkManufacturerId, pemCertificates, proposeManufacturer } = await import('../../registry/manufacturers.ts');
         if (options.crlUrl && options.crlFile) throw malformed('give --crl-url or --crl-file, not both');
         const certificates = pemCertificates(readText(options.certs, 'the certificates'), '--certs').map((der) => `-----BEGIN CERTIFICATE-----\n${der.toString('base64')}\n-----END CERTIFICATE-----\n`);
         const crl = options.crlUrl ? { url: options.crlUrl } : options.crlFile ? { pem: readText(options.crlFile, 'the CRL') } : null;
@@ -88,6 +83,7 @@ export function addCommands(program: Command, io: CliIo): void {
     .requiredOption('--proposal <sha256>', 'the pending change\'s hash: pending.sha256 in "devid-ca manufacturer show <id>", beside pending.diff (read it first: certificates, models and CRL before and after)')
     .action((id: string, options: { proposal: string }) =>
       io.withContext(async (ctx) => {
+        const { approveManufacturer, checkManufacturerId } = await import('../../registry/manufacturers.ts');
         const approved = await approveManufacturer(ctx.store, ctx.audit, cliPrincipal(), checkManufacturerId(id), ctx.clock(), options.proposal);
         say(`manufacturer ${approved.id} is active`);
       }),
@@ -98,6 +94,8 @@ export function addCommands(program: Command, io: CliIo): void {
     .option('--file <pem>', 'a CRL (PEM or DER) to apply')
     .action((id: string, options: { file?: string }) =>
       io.withContext(async (ctx) => {
+        const { applyManufacturerCrl, fetchCrl } = await import('../../registry/manufacturer-crl.ts');
+        const { checkManufacturerId } = await import('../../registry/manufacturers.ts');
         const record = await ctx.store.manufacturers.find(checkManufacturerId(id));
         const source = record?.active?.crl;
         let bytes: Buffer;
@@ -115,6 +113,8 @@ export function addCommands(program: Command, io: CliIo): void {
     .option('--certificate <sha256>', 'withdraw only this intermediate (its SHA-256, as "manufacturer show" lists it)')
     .action((id: string, options: { reason: string; certificate?: string }) =>
       io.withContext(async (ctx) => {
+        const { checkManufacturerId, withdrawManufacturer } = await import('../../registry/manufacturers.ts');
+        const { RevocationService } = await import('../../registry/revocation-service.ts');
         const { key } = await withdrawManufacturer(ctx.store, ctx.audit, cliPrincipal(), checkManufacturerId(id), { reason: options.reason, ...(options.certificate ? { certificate: options.certificate } : {}) }, ctx.clock());
         const service = new RevocationService(ctx.store, ctx.audit, afterRevocation, ctx.clock);
         const done = await service.resume(key, (progress) => {
@@ -131,6 +131,8 @@ export function addCommands(program: Command, io: CliIo): void {
     .option('--signer <pem>', 'the signing certificate (then any intermediates), chaining to the manufacturer')
     .action((id: string, options: { file: string; signature?: string; signer?: string }) =>
       io.withContext(async (ctx) => {
+        const { importManifest } = await import('../../registry/claims.ts');
+        const { checkManufacturerId } = await import('../../registry/manufacturers.ts');
         const manifest = readManifest(options.file);
         const signature = options.signature ? readBytes(options.signature, 'the signature') : undefined;
         const body = {
@@ -151,6 +153,9 @@ export function addCommands(program: Command, io: CliIo): void {
     .option('--batch <batch>', 'its batch (default: the manufacturer id)')
     .action((id: string, serial: string, options: { model: string; birthSha256?: string; birthCert?: string; batch?: string }) =>
       io.withContext(async (ctx) => {
+        const { sha256Hex } = await import('../../ca/digest.ts');
+        const { checkClaimedDevice, claimDevices } = await import('../../registry/claims.ts');
+        const { checkManufacturerId, pemCertificates } = await import('../../registry/manufacturers.ts');
         const hash = options.birthCert ? sha256Hex(pemCertificates(readText(options.birthCert, 'the birth certificate'), '--birth-cert')[0]!) : options.birthSha256;
         const claimed = checkClaimedDevice({ serial: checkSerial(serial), model: options.model, birthCertificateSha256: hash, ...(options.batch ? { batch: options.batch } : {}) }, 'the claim');
         await claimDevices(ctx.store, ctx.audit, cliPrincipal(), { manufacturer: checkManufacturerId(id), devices: [claimed], source: 'claim', manifestSha256: null }, ctx.clock());

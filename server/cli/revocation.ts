@@ -1,8 +1,5 @@
 import type { Command } from 'commander';
-import { loadHierarchy } from '../../ca/hierarchy.ts';
-import { CrlPublisher } from '../../publish/crl-publisher.ts';
 import { checkBatch, checkCertificateSerial, checkSerial } from '../../registry/identifiers.ts';
-import { RevocationService } from '../../registry/revocation-service.ts';
 import { REVOCATION_REASON_NAMES, checkReason } from '../../registry/revocation.ts';
 import { afterCliRevocation, type CliIo } from './io.ts';
 
@@ -23,6 +20,7 @@ export function addCommands(program: Command, io: CliIo): void {
       .requiredOption(...reasonOption)
       .action((id: string, options: { reason: string }) =>
         io.withContext(async (ctx) => {
+          const { RevocationService } = await import('../../registry/revocation-service.ts');
           const reason = checkReason(options.reason);
           const service = new RevocationService(ctx.store, ctx.audit, afterRevocation, ctx.clock);
           if (scope === 'certificate') {
@@ -50,6 +48,8 @@ export function addCommands(program: Command, io: CliIo): void {
     .option('--root', "sign the root's CRL (valid a year): the root key must be in the token")
     .action((options: { root?: boolean }) =>
       io.withContext(async (ctx) => {
+        const { loadHierarchy } = await import('../../ca/hierarchy.ts');
+        const { CrlPublisher } = await import('../../publish/crl-publisher.ts');
         const hierarchy = await loadHierarchy(ctx.provider, ctx.crypto, ctx.store, { allowOfflineRoot: !options.root });
         const publisher = new CrlPublisher(ctx.store, ctx.clock, ctx.config.crl);
         const issuers = options.root ? [hierarchy.root] : hierarchy.issuers.filter((issuer) => issuer.role !== 'root' && issuer.online);
