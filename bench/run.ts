@@ -8,6 +8,7 @@ import { benchHsm } from './hsm.bench.ts';
 import { benchOcsp } from './ocsp.bench.ts';
 import { benchOutsideBirth } from './outside-birth.bench.ts';
 import { benchScale } from './scale.bench.ts';
+import { benchStartup } from './startup.bench.ts';
 import { print, type BenchResult } from './report.ts';
 
 /**
@@ -28,6 +29,7 @@ const benches: Array<[string, (ms: number) => Promise<BenchResult[]>]> = [
   ['export', benchExport],
   ['audit', benchAudit],
   ['scale', benchScale],
+  ['startup', () => benchStartup()],
 ];
 
 for (const [name, bench] of benches.filter(([name]) => !only || only.split(',').includes(name))) {

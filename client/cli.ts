@@ -1,10 +1,12 @@
+import 'reflect-metadata'; // @peculiar/x509 (through device.ts) resolves its algorithms through tsyringe
 import { createHash, generateKeyPairSync, X509Certificate } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { request } from 'node:https';
 import { join, resolve } from 'node:path';
 import { Command, CommanderError } from 'commander';
 import { AcmeClient, AcmeError } from './acme-client.ts';
-import { Device, FILES, writeAtomically } from './device.ts';
+import { Device, FILES } from './device.ts';
+import { writeAtomically } from './files.ts';
 import { fileFactoryKey, pkcs11FactoryKey, type FactoryKey } from './factory-key.ts';
 
 /** How a device finds its CA and its factory key, kept in <dir>/device.json. */

@@ -1,10 +1,11 @@
 import { createPrivateKey, createPublicKey, generateKeyPairSync, sign as nodeSign, webcrypto, type KeyObject } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import * as x509 from '@peculiar/x509';
 import { AcmeClient, AcmeError } from './acme-client.ts';
 import { buildAttestation, type AttestationInput } from './attestation.ts';
 import type { FactoryKey } from './factory-key.ts';
+import { writeAtomically } from './files.ts';
 
 /** The files a device keeps in its state directory. */
 export const FILES = {
@@ -17,12 +18,6 @@ export const FILES = {
   pendingKey: 'pending-key.pem',
   pendingOrder: 'pending-order',
 } as const;
-
-/** Writes a file whole or not at all (write beside it, then rename), keys with mode 0600. */
-export function writeAtomically(path: string, content: string, mode = 0o644): void {
-  writeFileSync(`${path}.tmp`, content, { mode });
-  renameSync(`${path}.tmp`, path);
-}
 
 export interface EnrollOptions {
   /** Attest with the current operational certificate and key (a class with staged renewal). */

@@ -3,7 +3,6 @@ import { readFileSync } from 'node:fs';
 import * as x509 from '@peculiar/x509';
 import { ecdsaSigValue } from '../ca/signer.ts';
 import type { KeyHandle } from '../hsm/provider.ts';
-import { Pkcs11KeyProvider } from '../hsm/pkcs11-provider.ts';
 import { HsmCryptoKey, hsmCrypto, signingAlgorithm } from '../hsm/webcrypto.ts';
 
 /**
@@ -59,6 +58,8 @@ export interface Pkcs11FactoryKeyOptions {
 
 /** A factory key in a PKCS#11 token (EC P-256 or P-384), found by label; created there when `create` is set. */
 export async function pkcs11FactoryKey(options: Pkcs11FactoryKeyOptions, create = false): Promise<FactoryKey> {
+  // PKCS#11 (a native module) loads only for a device whose key is in a token.
+  const { Pkcs11KeyProvider } = await import('../hsm/pkcs11-provider.ts');
   const provider = await Pkcs11KeyProvider.open({ modulePath: options.modulePath, tokenLabel: options.tokenLabel, pin: options.pin, sessions: 1 });
   try {
     const found = await provider.findKey(options.label);

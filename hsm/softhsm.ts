@@ -1,42 +1,14 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { dirname } from 'node:path';
 import pkcs11js from 'pkcs11js';
 import { HsmError } from './errors.ts';
 import { acquireModule, releaseModule, withRetry } from './pkcs11-module.ts';
 import { findTokenSlot } from './pkcs11-provider.ts';
+import type { SoftHsmLayout } from './softhsm-layout.ts';
 
-/** Where Debian, Ubuntu, Fedora and Homebrew put SoftHSM2's library. */
-const SOFTHSM_PATHS = [
-  '/usr/lib/softhsm/libsofthsm2.so',
-  '/usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so',
-  '/usr/lib/aarch64-linux-gnu/softhsm/libsofthsm2.so',
-  '/usr/lib64/pkcs11/libsofthsm2.so',
-  '/usr/local/lib/softhsm/libsofthsm2.so',
-  '/opt/homebrew/lib/softhsm/libsofthsm2.so',
-];
-
-export function defaultSoftHsmModule(): string {
-  return SOFTHSM_PATHS.find((path) => existsSync(path)) ?? SOFTHSM_PATHS[0]!;
-}
-
-/** The SoftHSM files kept under the data directory for the embedded default. */
-export interface SoftHsmLayout {
-  confPath: string;
-  tokenDir: string;
-  userPinFile: string;
-  soPinFile: string;
-}
-
-export function softHsmLayout(dataDir: string): SoftHsmLayout {
-  const dir = join(dataDir, 'softhsm');
-  return {
-    confPath: join(dir, 'softhsm2.conf'),
-    tokenDir: join(dir, 'tokens'),
-    userPinFile: join(dir, 'user.pin'),
-    soPinFile: join(dir, 'so.pin'),
-  };
-}
+// Paths only, in a module of their own: the configuration reads them without loading PKCS#11.
+export { defaultSoftHsmModule, softHsmLayout, type SoftHsmLayout } from './softhsm-layout.ts';
 
 /** Writes the SoftHSM config (token directory beside it) unless it exists. */
 export function writeSoftHsmConfig(layout: SoftHsmLayout): void {

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what devid-ca needs on a Debian machine, then the npm packages.
-#   scripts/setup.sh          SoftHSM2, OpenSC, OpenSSL, jq, npm packages (to run the CA)
+#   scripts/setup.sh          SoftHSM2, OpenSC, OpenSSL, jq, npm packages, the compiled CLIs in build/ (to run the CA)
 #   scripts/setup.sh --test   also docker-compose, chromium and a PostgreSQL answering on 127.0.0.1:5432
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -53,3 +53,7 @@ if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modu
   npm ci --no-audit --no-fund
 fi
 node -e "require('pkcs11js')" || { echo "setup: pkcs11js did not build (npm ci must run its node-gyp install script)" >&2; exit 1; }
+
+# bin/devid-ca and bin/devid-device run the JavaScript tsc writes to build/ (incremental: quick when it is current).
+echo "setup: npm run build"
+npm run build --silent

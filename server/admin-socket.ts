@@ -2,7 +2,7 @@ import { chmodSync, existsSync, unlinkSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
-import type { CliIo } from './cli.ts';
+import type { CliIo, RunCli } from './cli/io.ts';
 import type { Context } from './context.ts';
 import type { Logger } from './logger.ts';
 
@@ -28,13 +28,12 @@ const frame = (value: AdminFrame) => `${JSON.stringify(value)}\n`;
  * PGlite database only one process may open it, so `devid-ca <command>`
  * sends its arguments here and the server runs the same command, in its own
  * context, streaming the output back. One implementation of each command
- * serves both ways (server/cli.ts).
+ * serves both ways (server/cli/): `runCli` runs them.
  */
-export async function startAdminSocket(ctx: Context, logger: Logger, publication?: CliIo['publication']): Promise<{ close(): Promise<void> }> {
+export async function startAdminSocket(ctx: Context, logger: Logger, runCli: RunCli, publication?: CliIo['publication']): Promise<{ close(): Promise<void> }> {
   const path = adminSocketPath(ctx.config.dataDir);
   // A socket left by a server that was killed: this process holds the data directory now.
   if (existsSync(path)) unlinkSync(path);
-  const { runCli } = await import('./cli.ts');
   const server: Server = createServer((socket) => {
     // A client that goes away (Ctrl-C during an export) ends its command, never the server.
     socket.on('error', () => socket.destroy());
@@ -95,7 +94,7 @@ function readRequest(socket: Socket): Promise<string[]> {
   });
 }
 
-async function serveOne(socket: Socket, ctx: Context, runCli: typeof import('./cli.ts').runCli, publication: CliIo['publication']): Promise<void> {
+async function serveOne(socket: Socket, ctx: Context, runCli: RunCli, publication: CliIo['publication']): Promise<void> {
   const argv = await readRequest(socket);
   const send = (value: AdminFrame) => socket.write(frame(value));
   // The command must come first: `-- serve` or an option before it would dispatch what must stay local.

@@ -4,7 +4,7 @@ import { join, resolve } from 'node:path';
 import { extensionOidProblem } from '../ca/oid.ts';
 import type { CrlPolicy } from '../publish/crl-publisher.ts';
 import { durationMs } from '../registry/durations.ts';
-import { defaultSoftHsmModule, softHsmLayout, type SoftHsmLayout } from '../hsm/softhsm.ts';
+import { defaultSoftHsmModule, softHsmLayout, type SoftHsmLayout } from '../hsm/softhsm-layout.ts';
 import type { DatabaseLocation } from '../store/database.ts';
 
 export interface ListenAddress {

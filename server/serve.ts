@@ -5,6 +5,7 @@ import type { Express } from 'express';
 import { loadHierarchy, type Hierarchy } from '../ca/hierarchy.ts';
 import { Metrics } from './metrics.ts';
 import { startAdminSocket } from './admin-socket.ts';
+import type { RunCli } from './cli/io.ts';
 import { IssuanceService } from '../ca/issuance.ts';
 import { AcmeFrontEnd } from '../enroll/acme/front-end.ts';
 import { purgeAcmeState } from '../enroll/acme/housekeeping.ts';
@@ -79,6 +80,8 @@ export interface ServeOptions {
    * through the database's locks.
    */
   worker?: number;
+  /** The CLI's command runner (server/cli/run.ts): the first process opens the admin socket for it. */
+  adminCommands?: RunCli;
 }
 
 export async function serve(ctx: Context, options: ServeOptions = {}): Promise<RunningServer> {
@@ -184,7 +187,7 @@ export async function serve(ctx: Context, options: ServeOptions = {}): Promise<R
   }) : undefined;
   const metricsPort = metricsServer ? await listen(metricsServer, ctx.config.metricsListen!) : undefined;
   // The CLI against this server (server/admin-socket.ts): with PGlite, the only way while it serves.
-  const admin = first ? await startAdminSocket(ctx, ctx.logger, publication) : { close: async () => {} };
+  const admin = first && options.adminCommands ? await startAdminSocket(ctx, ctx.logger, options.adminCommands, publication) : { close: async () => {} };
   // Batch revocations a stopped process left half done go on where they stopped.
   for (const batch of first ? await revocations.unfinished() : []) {
     ctx.logger.info({ batch }, 'resuming the revocation of a compromised batch');

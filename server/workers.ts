@@ -1,5 +1,5 @@
 import cluster, { type Worker } from 'node:cluster';
-import type { CliIo } from './cli.ts';
+import type { CliIo } from './cli/io.ts';
 
 /** A worker that dies is started again after this long (not in a tight loop when it cannot start). */
 const RESTART_DELAY_MS = 1000;

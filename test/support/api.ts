@@ -1,5 +1,6 @@
 import { httpsRequest, type ApiResponse } from './https.ts';
 import { createToken } from '../../server/tokens.ts';
+import { runCli } from '../../server/cli/run.ts';
 import { serve, type RunningServer } from '../../server/serve.ts';
 import { createTestEnvironment, type TestEnvironment } from './context.ts';
 import type { DatabaseKind, TestDatabase } from './databases.ts';
@@ -33,7 +34,7 @@ export interface TestServer {
 export async function startTestServer(kind: DatabaseKind = 'pglite', extraEnv: Record<string, string> = {}, given?: TestDatabase): Promise<TestServer> {
   const env = await createTestEnvironment(kind, extraEnv, given);
   await initialise(env.ctx);
-  const running = await serve(env.ctx);
+  const running = await serve(env.ctx, { adminCommands: runCli });
   const make = async (role: string, extra: Record<string, unknown> = {}) =>
     (await createToken(env.ctx.store, env.ctx.audit, { role, ...extra }, 'cli', new Date())).token;
   // The model most tests use; a factory token may only be scoped to declared models.

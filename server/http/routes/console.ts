@@ -16,6 +16,7 @@ import { actorOf, requireRole, tokenOf } from '../auth.ts';
 import { bodyFields, jsonBody } from '../body.ts';
 import { checkCsrf, CLEARED_COOKIE, openSession, sessionFor } from '../console-session.ts';
 import { PROBLEM, Problem, problemHandler } from '../problem.ts';
+import { projectFile } from '../../project-files.ts';
 
 /**
  * Only this page's own files, from this origin: no inline script or style,
@@ -30,7 +31,7 @@ const CONSOLE_HEADERS = {
   'Cache-Control': 'no-cache',
 };
 const TYPES: Record<string, string> = { html: 'text/html; charset=utf-8', mjs: 'text/javascript; charset=utf-8', css: 'text/css; charset=utf-8', svg: 'image/svg+xml' };
-const CONSOLE_DIR = new URL('../../../console/', import.meta.url);
+const CONSOLE_DIR = projectFile('console/');
 /** The console's files; Preact and htm come as htm's one-file standalone build, so no bundler and no import map. */
 const ASSETS: Record<string, URL> = {
   'index.html': new URL('index.html', CONSOLE_DIR),

@@ -1,9 +1,9 @@
 import { existsSync } from 'node:fs';
 import { connect } from 'node:net';
 import { resolve } from 'node:path';
-import { LOCAL_COMMANDS, adminSocketPath, type AdminFrame } from './admin-socket.ts';
-import { loadConfig } from './config.ts';
-import { stderrLines } from './cli-output.ts';
+import { LOCAL_COMMANDS, adminSocketPath, type AdminFrame } from '../admin-socket.ts';
+import { loadConfig } from '../config.ts';
+import { stderrLines } from './output.ts';
 
 /** Commands that need no database either: they run here even while a server runs. */
 const OFFLINE = ['audit verify-export', 'ownership verify'];
@@ -60,9 +60,10 @@ try {
 }
 const local = argv.length === 0 || argv[0]!.startsWith('-') || LOCAL_COMMANDS.has(argv[0]!) || OFFLINE.includes(argv.slice(0, 2).join(' '));
 const remote = !local && path && existsSync(path) ? await throughServer(path, argv) : undefined;
-// The whole CLI (and with it the database, HSM and certificate code) loads only to run here: a command for the server starts quickly.
+// The command line parser and the command's own code load only to run here: a command for the server starts quickly.
 if (remote === undefined) {
-  const { localIo, runCli } = await import('./cli.ts');
+  await import('reflect-metadata'); // before any @peculiar/x509: it resolves its algorithms through tsyringe
+  const [{ localIo }, { runCli }] = await Promise.all([import('./local-io.ts'), import('./run.ts')]);
   process.exitCode = await runCli(argv, localIo());
 } else {
   process.exitCode = remote;

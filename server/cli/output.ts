@@ -1,4 +1,4 @@
-import type { CliIo } from './cli.ts';
+import type { CliIo } from './io.ts';
 
 /** "devid-ca:" lines on this process's stderr; progress lines only on a terminal, rewritten in place. */
 export function stderrLines(): Pick<CliIo, 'say' | 'progress'> {

@@ -1,34 +1,8 @@
-import { readFileSync, writeFileSync } from 'node:fs';
-import * as x509 from '@peculiar/x509';
 import type { Command } from 'commander';
-import { caSlug } from '../ca/issuer.ts';
-import { certificatePem } from '../ca/pem.ts';
-import { sha256Hex } from '../ca/digest.ts';
-import { loadAuditKey } from '../registry/audit-key.ts';
-import { checkClaimedDevice, claimDevices, importManifest } from '../registry/claims.ts';
-import { checkName, checkSerial, checkText } from '../registry/identifiers.ts';
-import { applyManufacturerCrl, fetchCrl } from '../registry/manufacturer-crl.ts';
-import {
-  SELF, approveManufacturer, pendingDiff, proposalHash, checkManufacturerConfig, checkManufacturerId, manufacturerView, pemCertificates, proposeManufacturer, withdrawManufacturer,
-} from '../registry/manufacturers.ts';
-import { exportOwnership, importOwnership, verifyOwnershipChain } from '../registry/ownership-statements.ts';
-import { RevocationService, type RevocationListener } from '../registry/revocation-service.ts';
-import { malformed } from '../errors/domain-error.ts';
-import type { CrlSource, ManufacturerRecord } from '../store/manufacturer-store.ts';
-import type { CliIo } from './cli.ts';
-
-/** Who acts from a shell: the CLI actor, and the operating-system user as the principal (two-person rules count people). */
-export type CliPrincipal = () => { actor: string; principal: string };
-
-function readBytes(path: string, what: string): Buffer {
-  try {
-    return readFileSync(path);
-  } catch (err) {
-    throw malformed(`cannot read ${what} ${path}: ${(err as Error).message}`);
-  }
-}
-
-const readText = (path: string, what: string) => readBytes(path, what).toString('utf8');
+import { malformed } from '../../errors/domain-error.ts';
+import { checkSerial } from '../../registry/identifiers.ts';
+import { readBytes, readText } from './files.ts';
+import { afterCliRevocation, cliPrincipal as principalOf, type CliIo } from './io.ts';
 
 /** A manifest file: JSON as the API takes it, or CSV with the header serial,model,birthCertificateSha256[,batch]. */
 export function readManifest(path: string): { devices: unknown[] } {
@@ -55,49 +29,10 @@ export function readManifest(path: string): { devices: unknown[] } {
   };
 }
 
-/** One anchor for a person: subject, fingerprint, validity. */
-function anchorLines(b64: string): string {
-  const der = Buffer.from(b64, 'base64');
-  const c = new x509.X509Certificate(new Uint8Array(der));
-  return `    ${c.subject}\n      sha256 ${sha256Hex(der)}\n      valid  ${c.notBefore.toISOString()} .. ${c.notAfter.toISOString()}\n`;
-}
-
-const crlSourceText = (crl: CrlSource) => (crl === null ? 'publishes no CRL' : 'url' in crl ? crl.url : `uploaded file (sha256 ${sha256Hex(crl.pem)})`);
-
-/** `manufacturer show` for a person: what the JSON says, without the PEM. */
-export function manufacturerSummary(record: ManufacturerRecord, claimed: number): string {
-  const lines = [`manufacturer ${record.id}`];
-  const approved = record.approvedAt ? ` (approved by ${record.approvedBy} at ${record.approvedAt.toISOString()})` : '';
-  lines.push(`  status   ${record.status}${approved}`);
-  if (record.withdrawnAt) lines.push(`  withdrawn by ${record.withdrawnBy} at ${record.withdrawnAt.toISOString()}, reason ${record.withdrawReason}`);
-  if (record.active) {
-    lines.push('  anchors');
-    lines.push(...record.active.certificates.map((b64) => anchorLines(b64).trimEnd()));
-    const crl = record.crl;
-    const state = crl.thisUpdate ? `CRL number ${crl.number ?? '-'} of ${crl.thisUpdate.toISOString()}, next update ${crl.nextUpdate?.toISOString() ?? '-'}` : 'no CRL read yet';
-    lines.push(`  CRL      ${crlSourceText(record.active.crl)}${record.active.crl === null ? '' : `: ${state}`}${crl.error ? ` (last read failed: ${crl.error})` : ''}`);
-    lines.push(`  models   ${record.active.models.join(', ')}`);
-  } else {
-    lines.push('  anchors  none in force (never approved)');
-  }
-  lines.push(`  claimed  ${claimed} device(s)`);
-  if (record.retired.length) lines.push(`  retired  ${record.retired.map((b64) => sha256Hex(Buffer.from(b64, 'base64'))).join(', ')}`);
-  if (record.proposed) {
-    const diff = pendingDiff(record.active, record.proposed);
-    const sha = proposalHash(record.proposed);
-    lines.push(`  pending change ${sha}, proposed by ${record.proposedBy ?? '-'} at ${record.proposedAt?.toISOString() ?? '-'}`);
-    for (const c of diff.certificates.added) lines.push(`    + certificate ${c.subject}  sha256 ${c.sha256}  until ${c.notAfter}`);
-    for (const c of diff.certificates.removed) lines.push(`    - certificate ${c.subject}  sha256 ${c.sha256}  until ${c.notAfter}`);
-    for (const m of diff.models.added) lines.push(`    + model ${m}`);
-    for (const m of diff.models.removed) lines.push(`    - model ${m}`);
-    if (diff.crl.changed) lines.push(`    CRL ${crlSourceText(record.active?.crl ?? null)} -> ${crlSourceText(record.proposed.crl)}`);
-    lines.push(`    another operator approves it with: devid-ca manufacturer approve ${record.id} --proposal ${sha}`);
-  }
-  return `${lines.join('\n')}\n`;
-}
-
-/** `devid-ca manufacturer|ownership ...`: devices born elsewhere from the command line (docs/operators/manufacturers.md). */
-export function addManufacturerCommands(program: Command, io: CliIo, cliPrincipal: CliPrincipal, afterRevocation: RevocationListener): void {
+/** `devid-ca manufacturer`: devices born elsewhere (docs/operators/manufacturers.md). */
+export function addCommands(program: Command, io: CliIo): void {
+  const cliPrincipal = principalOf(io);
+  const afterRevocation = afterCliRevocation(io);
   const say = (line: string) => io.say(line);
   const manufacturer = program.command('manufacturer').description("other manufacturers' birth CAs as trust anchors, their CRLs, manifests and claims (docs/operators/manufacturers.md)");
 
@@ -106,6 +41,7 @@ export function addManufacturerCommands(program: Command, io: CliIo, cliPrincipa
     .description('manufacturers: self (this CA\'s own factory, built in) first, then the registered ones with their status, CRL and claimed devices')
     .action(() =>
       io.withContext(async (ctx) => {
+        const { SELF } = await import('../../registry/manufacturers.ts');
         const claimed = await ctx.store.claims.countByManufacturer();
         io.out(`${SELF}\tactive (built in)\tmodels any\tthis CA's own CRL\tclaimed -\n`);
         for (const m of await ctx.store.manufacturers.all()) {
@@ -120,7 +56,12 @@ export function addManufacturerCommands(program: Command, io: CliIo, cliPrincipa
     .option('--json', 'print the document of GET /operator/v1/manufacturers/<id>, PEM included')
     .action((id: string, options: { json?: boolean }) =>
       io.withContext(async (ctx) => {
+        const { SELF, checkManufacturerId, manufacturerView } = await import('../../registry/manufacturers.ts');
+        const { anchorLines, manufacturerSummary } = await import('./manufacturer-summary.ts');
         if (id === SELF) {
+          const [x509, { caSlug }, { certificatePem }, { sha256Hex }] = await Promise.all([
+            import('@peculiar/x509'), import('../../ca/issuer.ts'), import('../../ca/pem.ts'), import('../../ca/digest.ts'),
+          ]);
           const anchors = (await ctx.store.caCertificates.all()).filter((c) => (c.role === 'root' || c.role === 'factory') && c.active);
           if (options.json) {
             io.out(`${JSON.stringify({ id: SELF, status: 'active', builtIn: true, certificates: anchors.map((c) => ({ subject: new x509.X509Certificate(new Uint8Array(c.der)).subject, sha256: sha256Hex(c.der), pem: certificatePem(c.der) })) }, null, 2)}\n`);
@@ -144,6 +85,7 @@ export function addManufacturerCommands(program: Command, io: CliIo, cliPrincipa
     .option('--crl-file <pem>', 'its CRL, uploaded from this file (air-gapped sites)')
     .action((id: string, options: { certs: string; models: string; crlUrl?: string; crlFile?: string }) =>
       io.withContext(async (ctx) => {
+        const { checkManufacturerConfig, checkManufacturerId, pemCertificates, proposeManufacturer } = await import('../../registry/manufacturers.ts');
         if (options.crlUrl && options.crlFile) throw malformed('give --crl-url or --crl-file, not both');
         const certificates = pemCertificates(readText(options.certs, 'the certificates'), '--certs').map((der) => `-----BEGIN CERTIFICATE-----\n${der.toString('base64')}\n-----END CERTIFICATE-----\n`);
         const crl = options.crlUrl ? { url: options.crlUrl } : options.crlFile ? { pem: readText(options.crlFile, 'the CRL') } : null;
@@ -158,6 +100,7 @@ export function addManufacturerCommands(program: Command, io: CliIo, cliPrincipa
     .requiredOption('--proposal <sha256>', 'the hash "devid-ca manufacturer show <id>" prints beside the pending change (pending.sha256 with --json); read the change first: certificates, models and CRL before and after')
     .action((id: string, options: { proposal: string }) =>
       io.withContext(async (ctx) => {
+        const { approveManufacturer, checkManufacturerId } = await import('../../registry/manufacturers.ts');
         const approved = await approveManufacturer(ctx.store, ctx.audit, cliPrincipal(), checkManufacturerId(id), ctx.clock(), options.proposal);
         say(`manufacturer ${approved.id} is active`);
       }),
@@ -168,6 +111,8 @@ export function addManufacturerCommands(program: Command, io: CliIo, cliPrincipa
     .option('--file <pem>', 'a CRL (PEM or DER) to apply')
     .action((id: string, options: { file?: string }) =>
       io.withContext(async (ctx) => {
+        const { applyManufacturerCrl, fetchCrl } = await import('../../registry/manufacturer-crl.ts');
+        const { checkManufacturerId } = await import('../../registry/manufacturers.ts');
         const record = await ctx.store.manufacturers.find(checkManufacturerId(id));
         const source = record?.active?.crl;
         let bytes: Buffer;
@@ -185,6 +130,8 @@ export function addManufacturerCommands(program: Command, io: CliIo, cliPrincipa
     .option('--certificate <sha256>', 'withdraw only this intermediate (its SHA-256, as "manufacturer show" lists it)')
     .action((id: string, options: { reason: string; certificate?: string }) =>
       io.withContext(async (ctx) => {
+        const { checkManufacturerId, withdrawManufacturer } = await import('../../registry/manufacturers.ts');
+        const { RevocationService } = await import('../../registry/revocation-service.ts');
         const { key } = await withdrawManufacturer(ctx.store, ctx.audit, cliPrincipal(), checkManufacturerId(id), { reason: options.reason, ...(options.certificate ? { certificate: options.certificate } : {}) }, ctx.clock());
         const service = new RevocationService(ctx.store, ctx.audit, afterRevocation, ctx.clock);
         const done = await service.resume(key, (progress) => {
@@ -201,6 +148,8 @@ export function addManufacturerCommands(program: Command, io: CliIo, cliPrincipa
     .option('--signer <pem>', 'the signing certificate (then any intermediates), chaining to the manufacturer')
     .action((id: string, options: { file: string; signature?: string; signer?: string }) =>
       io.withContext(async (ctx) => {
+        const { importManifest } = await import('../../registry/claims.ts');
+        const { checkManufacturerId } = await import('../../registry/manufacturers.ts');
         const manifest = readManifest(options.file);
         const signature = options.signature ? readBytes(options.signature, 'the signature') : undefined;
         const body = {
@@ -221,59 +170,13 @@ export function addManufacturerCommands(program: Command, io: CliIo, cliPrincipa
     .option('--batch <batch>', 'its batch (default: the manufacturer id)')
     .action((id: string, serial: string, options: { model: string; birthSha256?: string; birthCert?: string; batch?: string }) =>
       io.withContext(async (ctx) => {
+        const { sha256Hex } = await import('../../ca/digest.ts');
+        const { checkClaimedDevice, claimDevices } = await import('../../registry/claims.ts');
+        const { checkManufacturerId, pemCertificates } = await import('../../registry/manufacturers.ts');
         const hash = options.birthCert ? sha256Hex(pemCertificates(readText(options.birthCert, 'the birth certificate'), '--birth-cert')[0]!) : options.birthSha256;
         const claimed = checkClaimedDevice({ serial: checkSerial(serial), model: options.model, birthCertificateSha256: hash, ...(options.batch ? { batch: options.batch } : {}) }, 'the claim');
         await claimDevices(ctx.store, ctx.audit, cliPrincipal(), { manufacturer: checkManufacturerId(id), devices: [claimed], source: 'claim', manifestSha256: null }, ctx.clock());
         say(`device ${serial} of ${id} claimed (birth certificate ${claimed.birthCertificateSha256})`);
       }),
     );
-
-  const ownership = program.command('ownership').description('ownership statements across companies (docs/operators/manufacturers.md)');
-  ownership
-    .command('export <serial>')
-    .description('hand a device to another company: record the transfer, sign a statement with the audit key, print the chain')
-    .requiredOption('--to <owner>', 'the new owner')
-    .requiredOption('--evidence <text>', 'what shows the change of hands')
-    .option('--out <file>', 'write the chain here instead of stdout')
-    .action((serial: string, options: { to: string; evidence: string; out?: string }) =>
-      io.withContext(async (ctx) => {
-        const { signer, certificate } = await loadAuditKey(ctx.provider, ctx.store);
-        const root = (await ctx.store.caCertificates.all()).find((r) => r.role === 'root')!;
-        const chain = await exportOwnership(ctx.store, ctx.audit, { signer, chain: [certificate, root.der] }, cliPrincipal(), checkSerial(serial), checkName('to', options.to), checkText('evidence', options.evidence, 2048), ctx.clock());
-        const text = `${JSON.stringify(chain, null, 2)}\n`;
-        if (options.out) writeFileSync(options.out, text);
-        else io.out(text);
-        say(`device ${serial} handed to ${options.to}: ${chain.statements.length} statement(s) in the chain`);
-      }),
-    );
-  ownership
-    .command('import')
-    .description('claim a device handed over by another CA, from its ownership chain')
-    .requiredOption('--file <json>', 'the chain {"statements": [...]}')
-    .requiredOption('--manufacturer <id>', 'the manufacturer whose anchor vouches for its birth certificate')
-    .requiredOption('--model <model>', 'its model')
-    .option('--issuer <id>', 'the manufacturer entry of the handing CA (default: --manufacturer)')
-    .action((options: { file: string; manufacturer: string; model: string; issuer?: string }) =>
-      io.withContext(async (ctx) => {
-        const chain = JSON.parse(readText(options.file, 'the chain')) as { statements?: unknown };
-        const imported = await importOwnership(ctx.store, ctx.audit, cliPrincipal(), { statements: chain.statements, manufacturer: options.manufacturer, model: options.model, ...(options.issuer ? { issuer: options.issuer } : {}) }, ctx.clock());
-        say(`device ${imported.device} claimed, owned by ${imported.owner}`);
-      }),
-    );
-  ownership
-    .command('verify')
-    .description('check an ownership chain offline, with no database and no HSM, against the CA roots you trust')
-    .requiredOption('--file <json>', 'the chain {"statements": [...]}')
-    .requiredOption('--trust <pem>', 'a PEM file with the root certificate(s) of the CAs that may sign statements')
-    .action((options: { file: string; trust: string }) => {
-      let chain: unknown;
-      try {
-        chain = JSON.parse(readText(options.file, 'the chain'));
-      } catch (err) {
-        throw malformed(`${options.file}: ${(err as Error).message}`);
-      }
-      const statements = verifyOwnershipChain(chain, pemCertificates(readText(options.trust, 'the trusted roots'), '--trust'), new Date());
-      const last = statements.at(-1)!;
-      io.out(`OK: device ${last.device}, birth certificate ${last.birthCertificateSha256}, ${statements.map((s) => s.to).join(' -> ')} (${statements.length} statement(s))\n`);
-    });
 }

@@ -1,0 +1,124 @@
+import { readFileSync } from 'node:fs';
+import { open } from 'node:fs/promises';
+import type { Command } from 'commander';
+import type { Checkpoint } from '../../registry/audit-checkpoints.ts';
+import type { ExportScope } from '../../registry/audit-export.ts';
+import { checkBatch, checkSerial } from '../../registry/identifiers.ts';
+import type { CheckpointRecord } from '../../store/types.ts';
+import { CliError, type CliIo } from './io.ts';
+
+/** Checkpoints an auditor kept: the GET /audit/v1/checkpoints document, or a single checkpoint. */
+async function readExportedCheckpoints(path: string): Promise<CheckpointRecord[]> {
+  const { fromExported } = await import('../../registry/audit-verify.ts');
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (err) {
+    throw new CliError(`cannot read checkpoints from ${path}: ${(err as Error).message}`);
+  }
+  const list = Array.isArray((parsed as { checkpoints?: unknown }).checkpoints) ? (parsed as { checkpoints: unknown[] }).checkpoints : [parsed];
+  return list.map((item, i) => {
+    const c = item as Partial<Checkpoint>;
+    if (typeof c?.seq !== 'number' || typeof c.head !== 'string' || typeof c.at !== 'string' || typeof c.key !== 'string' || typeof c.signature !== 'string') {
+      throw new CliError(`${path}: checkpoint ${i} lacks seq, head, at, key or signature`);
+    }
+    return fromExported(c as Checkpoint);
+  });
+}
+
+/** `devid-ca audit`: verify the chain, export it for an auditor, check an export offline, sign a checkpoint. */
+export function addCommands(program: Command, io: CliIo): void {
+  const say = (line: string) => io.say(line);
+  const audit = program.command('audit').description('the tamper-evident audit log');
+  audit
+    .command('verify')
+    .description('recompute the whole hash chain and check the signed checkpoints; exit 1 and name the event when broken')
+    .option('--json', 'print the report as JSON')
+    .option('--checkpoint <file>', 'also check checkpoints exported earlier (GET /audit/v1/checkpoints, or one checkpoint)')
+    .action((options: { json?: boolean; checkpoint?: string }) =>
+      io.withContext(async (ctx) => {
+        const { loadAuditKey } = await import('../../registry/audit-key.ts');
+        const { verifyAudit } = await import('../../registry/audit-verify.ts');
+        const external = options.checkpoint ? await readExportedCheckpoints(options.checkpoint) : [];
+        const { signer } = await loadAuditKey(ctx.provider, ctx.store);
+        const report = await verifyAudit(ctx.store, ctx.audit, signer.key.publicKey, external, (events) => { if (!options.json) io.progress(`${events} events verified`); });
+        if (!report.ok) io.exit(1);
+        if (options.json) io.out(`${JSON.stringify(report)}\n`);
+        else if (!report.ok) io.out(`FAILED at event ${report.brokenAt}: ${report.reason}\n`);
+        else io.out(`OK: ${report.events} events, head ${report.head}, ${report.checkpoints} signed checkpoints${report.latestCheckpoint ? ` (latest at event ${report.latestCheckpoint.seq}, ${report.latestCheckpoint.at})` : ''}\n`);
+      }),
+    );
+
+  audit
+    .command('export')
+    .description('the auditor\'s export as JSON lines (every certificate, every event, the checkpoints), signed by the audit key as a whole')
+    .option('--device <serial>', 'one device')
+    .option('--batch <batch>', 'one batch')
+    .option('--out <file>', 'write to a file (0600) instead of stdout')
+    .action((options: { device?: string; batch?: string; out?: string }) =>
+      io.withContext(async (ctx) => {
+        const { exportLines } = await import('../../registry/audit-export.ts');
+        const { loadAuditKey } = await import('../../registry/audit-key.ts');
+        if (options.device && options.batch) throw new CliError('export one device, one batch, or (with neither) the whole fleet');
+        const scope: ExportScope = options.device ? { serial: checkSerial(options.device) } : options.batch ? { batch: checkBatch(options.batch) } : {};
+        const { signer } = await loadAuditKey(ctx.provider, ctx.store);
+        await ctx.audit.recordAlone(ctx.store, { action: 'audit.exported', actor: io.actor, data: { scope } });
+        // A file is written through a handle (its errors are rejections, never a stray stream event); stdout respects backpressure.
+        const file = options.out ? await open(options.out, 'wx', 0o600).catch((err: Error) => { throw new CliError(`cannot create ${options.out}: ${err.message}`); }) : undefined;
+        let lines = 0;
+        let pending = '';
+        const flush = async () => {
+          if (file) await file.write(pending);
+          else if (!io.stdout.write(pending)) await new Promise<void>((resolve) => io.stdout.once('drain', () => resolve()));
+          pending = '';
+        };
+        try {
+          for await (const line of exportLines(ctx.store, signer, scope, ctx.clock())) {
+            pending += line;
+            if (pending.length >= 1 << 16) await flush();
+            lines += 1;
+            if (lines % 10_000 === 0) io.progress(`${lines} lines exported`);
+          }
+          await flush();
+        } finally {
+          await file?.close();
+        }
+        say(`export complete: ${lines} lines${options.out ? ` in ${options.out}` : ''}`);
+      }),
+    );
+
+  audit
+    .command('verify-export <file>')
+    .description('check an export offline, with no database and no HSM, against the root certificate you trust')
+    .requiredOption('--root <pem>', 'the root CA certificate (PEM) to trust')
+    .option('--json', 'print the report as JSON')
+    .action(async (file: string, options: { root: string; json?: boolean }) => {
+      const { verifyExport } = await import('../../registry/export-verify.ts');
+      let rootPem: string;
+      try {
+        rootPem = readFileSync(options.root, 'utf8');
+      } catch (err) {
+        throw new CliError(`cannot read the root certificate ${options.root}: ${(err as Error).message}`);
+      }
+      const report = await verifyExport(file, rootPem).catch((err: unknown) => {
+        throw new CliError(`cannot read ${file}: ${err instanceof Error ? err.message : String(err)}`);
+      });
+      if (!report.ok) io.exit(1);
+      if (options.json) io.out(`${JSON.stringify(report)}\n`);
+      else if (report.ok) io.out(`OK: ${report.cas} CA certificates, ${report.checkpoints} checkpoints, ${report.devices} devices, ${report.certificates} certificates, ${report.events} events\n`);
+      else io.out(`FAILED:\n${report.problems.map((p) => `  ${p}`).join('\n')}\n`);
+    });
+
+  audit
+    .command('checkpoint')
+    .description('sign the current head of the chain with the audit key in the HSM, and print the checkpoint')
+    .action(() =>
+      io.withContext(async (ctx) => {
+        const { AuditCheckpoints } = await import('../../registry/audit-checkpoints.ts');
+        const { loadAuditKey } = await import('../../registry/audit-key.ts');
+        const { signer, certificate } = await loadAuditKey(ctx.provider, ctx.store);
+        const checkpoint = await new AuditCheckpoints(signer, certificate, ctx.clock).create(ctx.store);
+        io.out(`${JSON.stringify(checkpoint ?? null)}\n`);
+      }),
+    );
+}

@@ -1,0 +1,62 @@
+import type { Command } from 'commander';
+import { checkDeviceClass, deviceClassView, putDeviceClass } from '../../registry/device-classes.ts';
+import { checkAllowlist, setFirmwareAllowlist } from '../../registry/firmware-policy.ts';
+import { checkModelName } from '../../registry/identifiers.ts';
+import { checkModelDeclaration, declareModel, modelView } from '../../registry/models.ts';
+import type { CliIo } from './io.ts';
+
+/** `devid-ca device-class`, `model` and `firmware`: what the fleet's devices may be and run. */
+export function addCommands(program: Command, io: CliIo): void {
+  const say = (line: string) => io.say(line);
+  program
+    .command('device-class <name>')
+    .description('declare or replace a device class (docs/operators/lifecycle.md); flags not given are false')
+    .requiredOption('--ttl <duration>', 'operational certificate lifetime, e.g. 24h')
+    .requiredOption('--factory-reattest-every <duration>', 'how often the birth key must attest, e.g. 30d')
+    .option('--staged-renewal', 'renewals may attest with the current operational key')
+    .option('--server-auth', 'operational certificates carry serverAuth too')
+    .option('--counter-required', 'attestations must carry a signature counter')
+    .option('--on-clone-signal <policy>', 'refuse or suspend', 'refuse')
+    .option('--attestation-formats <fmts>', 'comma-separated attestation formats (fmt) its devices may attest with', 'devid')
+    .action((name: string, options: { ttl: string; factoryReattestEvery: string; stagedRenewal?: boolean; serverAuth?: boolean; counterRequired?: boolean; onCloneSignal: string; attestationFormats: string }) =>
+      io.withContext(async (ctx) => {
+        const record = checkDeviceClass(name, {
+          ttl: options.ttl, factoryReattestEvery: options.factoryReattestEvery, stagedRenewal: options.stagedRenewal === true,
+          serverAuth: options.serverAuth === true, counterRequired: options.counterRequired === true, onCloneSignal: options.onCloneSignal,
+          attestationFormats: options.attestationFormats.split(',').map((fmt) => fmt.trim()),
+        });
+        const { created } = await putDeviceClass(ctx.store, ctx.audit, io.actor, record, ctx.clock());
+        io.out(`${JSON.stringify(deviceClassView(record))}\n`);
+        say(`device class ${name} ${created ? 'declared' : 'saved'}`);
+      }),
+    );
+
+  program
+    .command('model <name>')
+    .description('declare a device model, or change it (as PUT /operator/v1/models/<model>)')
+    .requiredOption('--hw-type <oid>', "the HardwareModuleName hwType OID of the model's birth certificates")
+    .requiredOption('--manufacturer <name>', 'the manufacturer named in the birth certificates')
+    .option('--default-class <class>', 'the device class of its devices that have none of their own')
+    .action((name: string, options: { hwType: string; manufacturer: string; defaultClass?: string }) =>
+      io.withContext(async (ctx) => {
+        const declaration = checkModelDeclaration({ hwType: options.hwType, manufacturer: options.manufacturer, ...(options.defaultClass ? { defaultClass: options.defaultClass } : {}) });
+        const { created, model } = await declareModel(ctx.store, ctx.audit, io.actor, name, declaration, ctx.clock());
+        io.out(`${JSON.stringify(modelView(model))}\n`);
+        say(`model ${model.name} ${created ? 'declared' : 'saved'}`);
+      }),
+    );
+
+  program
+    .command('firmware <model> [entries...]')
+    .description("set a model's firmware allowlist: entries are <version>=<sha256 hex>; none removes the policy")
+    .action((model: string, entries: string[]) =>
+      io.withContext(async (ctx) => {
+        const allowed = checkAllowlist(entries.map((entry) => {
+          const at = entry.lastIndexOf('=');
+          return at < 0 ? entry : { version: entry.slice(0, at), digest: entry.slice(at + 1) };
+        }));
+        await setFirmwareAllowlist(ctx.store, ctx.audit, io.actor, checkModelName(model), allowed, ctx.clock());
+        say(allowed.length ? `model ${model} allows ${allowed.map((f) => f.version).join(', ')}` : `model ${model} has no firmware policy`);
+      }),
+    );
+}
