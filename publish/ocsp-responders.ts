@@ -9,7 +9,7 @@ import type { AuditLog } from '../registry/audit-log.ts';
 import { LOCKS } from '../store/locks.ts';
 import type { OcspResponderRecord } from '../store/ocsp-responder-store.ts';
 import type { Store } from '../store/store.ts';
-import type { Logger } from '../server/logger.ts';
+import type { Logger } from '../platform/logger.ts';
 import { OCSP_VALIDITY_MS } from './ocsp-signer.ts';
 
 /** A new responder is made when the current one has less than this left: always more than a response's 4 days. */

@@ -7,7 +7,7 @@ import type { RevocationListener } from '../registry/revocation-service.ts';
 import type { CrlRecord } from '../store/crl-store.ts';
 import type { OcspResponseRecord } from '../store/ocsp-store.ts';
 import type { Store } from '../store/store.ts';
-import type { Logger } from '../server/logger.ts';
+import type { Logger } from '../platform/logger.ts';
 import { IssuerDirectory } from './cert-ids.ts';
 import { CrlPublisher, DEFAULT_CRL_POLICY, type CrlPolicy } from './crl-publisher.ts';
 import { OcspResponder } from './ocsp-responder.ts';

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import type { CliIo, RunCli } from './cli/io.ts';
 import type { Context } from './context.ts';
-import type { Logger } from './logger.ts';
+import type { Logger } from '../platform/logger.ts';
 
 /** The admin channel's file in the data directory (mode 0600, in a 0700 directory: only the CA's own user reaches it). */
 export function adminSocketPath(dataDir: string): string {

@@ -8,7 +8,7 @@ import { createDatabaseIfMissing, migrate, openDatabase, postgresProblem } from 
 import { Store } from '../store/store.ts';
 import type { Config } from './config.ts';
 import { lockDataDir } from './data-lock.ts';
-import type { Logger } from './logger.ts';
+import type { Logger } from '../platform/logger.ts';
 
 /** Everything a command needs, opened once and closed together. */
 export interface Context {

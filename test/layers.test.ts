@@ -33,6 +33,18 @@ describe('layers (docs/developers/enrollment-core.md): imports only go down', ()
     expect(upward('registry', ['enroll', 'server'])).to.deep.equal([]);
   });
 
+  it('the front ends (enroll/) and publication (publish/) import nothing from server/: the logger, body reader and problem types are in platform/', () => {
+    expect(upward('enroll', ['server'])).to.deep.equal([]);
+    expect(upward('publish', ['server', 'enroll'])).to.deep.equal([]);
+    expect(importsUnder('enroll').map(([, imported]) => imported)).to.include('platform/read-body.ts');
+  });
+
+  it('the bottom (ca/, store/, hsm/, errors/, platform/) imports nothing above it', () => {
+    const above = ['server', 'enroll', 'publish', 'registry', 'pki'];
+    for (const folder of ['ca', 'store', 'hsm', 'errors', 'platform']) expect(upward(folder, above), folder).to.deep.equal([]);
+    expect(importsUnder('platform').filter(([, imported]) => !imported.startsWith('platform/')), 'platform/ stands alone').to.deep.equal([]);
+  });
+
   it('the registration authority knows no ACME: its errors carry codes the ACME front end maps in one place', () => {
     expect(upward('registry/enrollment', ['enroll', 'server', 'publish'])).to.deep.equal([]);
     const cases: Array<[DomainError, string, number]> = [

@@ -14,7 +14,7 @@ import { AcmeProblem, acmeProblem, rateLimited, toAcmeProblem } from './problems
 import { renewalInfo } from './renewal-info.ts';
 import { revokeCert } from './revocation.ts';
 import { AcmeUrls } from './urls.ts';
-import { BodyTooLarge, readBody } from '../../server/http/read-body.ts';
+import { BodyTooLarge, readBody } from '../../platform/read-body.ts';
 
 /** ACME requests are a JWS around a CSR or an attestation object at most. */
 const BODY_LIMIT = 64 * 1024;

@@ -10,7 +10,7 @@ export function localIo(): CliIo {
     exit: () => {},
     withContext: async (work, prepareToken = false) => {
       // The HSM and database code loads here, for the commands that open them.
-      const [{ openContext }, { loadConfig }, { createLogger }] = await Promise.all([import('../context.ts'), import('../config.ts'), import('../logger.ts')]);
+      const [{ openContext }, { loadConfig }, { createLogger }] = await Promise.all([import('../context.ts'), import('../config.ts'), import('../../platform/logger.ts')]);
       const ctx = await openContext(loadConfig(), createLogger(), { prepareToken });
       try {
         return await work(ctx);

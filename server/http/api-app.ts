@@ -1,5 +1,5 @@
 import express, { type Express, type Router } from 'express';
-import type { Logger } from '../logger.ts';
+import type { Logger } from '../../platform/logger.ts';
 import { openapiRoutes } from './openapi/route.ts';
 import { notFoundHandler, problemHandler } from './problem.ts';
 import { requestLog } from './request-log.ts';

@@ -3,24 +3,11 @@ import { DomainError, type ErrorKind } from '../../errors/domain-error.ts';
 import { isHsmUnavailable } from '../../hsm/errors.ts';
 import { isDatabaseUnavailable } from '../../store/database.ts';
 import { StoreConflictError, StoreNotFoundError } from '../../store/types.ts';
-import type { Logger } from '../logger.ts';
+import type { Logger } from '../../platform/logger.ts';
+import { PROBLEM } from '../../platform/problem-types.ts';
 
-/** RFC 7807 problem types of the devid-ca role APIs (ACME maps to its own urns). */
-export const PROBLEM = {
-  malformed: 'urn:devid-ca:problem:malformed',
-  badCSR: 'urn:devid-ca:problem:bad-csr',
-  badPublicKey: 'urn:devid-ca:problem:bad-public-key',
-  unauthorized: 'urn:devid-ca:problem:unauthorized',
-  forbidden: 'urn:devid-ca:problem:forbidden',
-  notFound: 'urn:devid-ca:problem:not-found',
-  methodNotAllowed: 'urn:devid-ca:problem:method-not-allowed',
-  conflict: 'urn:devid-ca:problem:conflict',
-  tooLarge: 'urn:devid-ca:problem:request-too-large',
-  headersTooLarge: 'urn:devid-ca:problem:headers-too-large',
-  unsupportedMediaType: 'urn:devid-ca:problem:unsupported-media-type',
-  unavailable: 'urn:devid-ca:problem:unavailable',
-  internal: 'urn:devid-ca:problem:internal',
-} as const;
+export { PROBLEM };
+
 
 const TITLES: Record<number, string> = {
   400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 405: 'Method Not Allowed',

@@ -1,7 +1,7 @@
 import express, { type Express, type Router } from 'express';
 import type { Hierarchy } from '../../ca/hierarchy.ts';
 import type { Publication } from '../../publish/publication.ts';
-import type { Logger } from '../logger.ts';
+import type { Logger } from '../../platform/logger.ts';
 import { notFoundHandler, problemHandler } from './problem.ts';
 import { requestLog } from './request-log.ts';
 

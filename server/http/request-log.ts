@@ -1,5 +1,5 @@
 import type { RequestHandler } from 'express';
-import type { Logger } from '../logger.ts';
+import type { Logger } from '../../platform/logger.ts';
 
 /** One log line per request: method, path, status, time. Never headers or bodies. */
 export function requestLog(logger: Logger): RequestHandler {

@@ -10,7 +10,7 @@ import { checkBatch, checkSerial } from '../../../registry/identifiers.ts';
 import { exportLines, type ExportScope } from '../../../registry/audit-export.ts';
 import type { Signer } from '../../../ca/signer.ts';
 import type { Store } from '../../../store/store.ts';
-import type { Logger } from '../../logger.ts';
+import type { Logger } from '../../../platform/logger.ts';
 import { actorOf, requireRole } from '../auth.ts';
 import { problemHandler } from '../problem.ts';
 

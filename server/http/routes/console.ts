@@ -11,7 +11,7 @@ import { fleetOverview } from '../../../registry/fleet-overview.ts';
 import { checkModelName, checkName } from '../../../registry/identifiers.ts';
 import type { Store } from '../../../store/store.ts';
 import type { DeviceState } from '../../../store/types.ts';
-import type { Logger } from '../../logger.ts';
+import type { Logger } from '../../../platform/logger.ts';
 import { actorOf, requireRole, tokenOf } from '../auth.ts';
 import { bodyFields, jsonBody } from '../body.ts';
 import { checkCsrf, CLEARED_COOKIE, openSession, sessionFor } from '../console-session.ts';

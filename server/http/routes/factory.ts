@@ -2,7 +2,7 @@ import { Router, type Response } from 'express';
 import type { BirthCertificateFields, FactoryPrincipal, FactoryService } from '../../../enroll/factory.ts';
 import { malformed } from '../../../errors/domain-error.ts';
 import type { Store } from '../../../store/store.ts';
-import type { Logger } from '../../logger.ts';
+import type { Logger } from '../../../platform/logger.ts';
 import { requireRole, tokenOf } from '../auth.ts';
 import { bodyFields, jsonBody } from '../body.ts';
 import { devidProblems, problemDocument, problemHandler, toProblem } from '../problem.ts';

@@ -14,7 +14,7 @@ import { exportOwnership, importOwnership, type StatementSigner } from '../../..
 import type { BatchProgress, RevocationListener, RevocationService } from '../../../registry/revocation-service.ts';
 import { manufacturerScopeKey } from '../../../store/batch-store.ts';
 import type { Store } from '../../../store/store.ts';
-import type { Logger } from '../../logger.ts';
+import type { Logger } from '../../../platform/logger.ts';
 import { actorOf, requireRole, tokenOf } from '../auth.ts';
 import { bodyFields, jsonBody } from '../body.ts';
 import { problemHandler } from '../problem.ts';

@@ -12,7 +12,7 @@ import { checkReason, reasonName } from '../../../registry/revocation.ts';
 import type { BatchProgress, RevocationListener, RevocationService } from '../../../registry/revocation-service.ts';
 import type { Store } from '../../../store/store.ts';
 import type { CertificateRecord, DeviceRecord } from '../../../store/types.ts';
-import type { Logger } from '../../logger.ts';
+import type { Logger } from '../../../platform/logger.ts';
 import { actorOf, requireRole, tokenOf } from '../auth.ts';
 import { bodyFields, jsonBody } from '../body.ts';
 import { problemHandler } from '../problem.ts';

@@ -1,6 +1,6 @@
 import { Router } from 'express';
 import { checkGrantId, issueSupportCertificate, type SupportIssuanceDeps } from '../../../registry/support-grants.ts';
-import type { Logger } from '../../logger.ts';
+import type { Logger } from '../../../platform/logger.ts';
 import { actorOf, requireRole, tokenOf } from '../auth.ts';
 import { bodyFields, jsonBody } from '../body.ts';
 import { problemHandler } from '../problem.ts';
