@@ -2,7 +2,7 @@ import { loadHierarchy } from '../ca/hierarchy.ts';
 import { CrlPublisher } from '../publish/crl-publisher.ts';
 import { loadConfig } from '../server/config.ts';
 import { openContext } from '../server/context.ts';
-import { createLogger } from '../server/logger.ts';
+import { createLogger } from '../platform/logger.ts';
 
 /**
  * One CRL of the operational CA, in a process of its own so that its peak

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { DomainError } from '../errors/domain-error.ts';
 import { PROBLEM, Problem, devidProblems, problemDocument, toProblem } from '../server/http/problem.ts';
-import { createLogger } from '../server/logger.ts';
+import { createLogger } from '../platform/logger.ts';
 
 describe('problem documents (RFC 7807)', () => {
   const logger = createLogger('silent');

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig } from '../../server/config.ts';
 import { openContext, type Context } from '../../server/context.ts';
-import { createLogger } from '../../server/logger.ts';
+import { createLogger } from '../../platform/logger.ts';
 import { createTestDatabase, type DatabaseKind, type TestDatabase } from './databases.ts';
 import { SOFTHSM_CONF, uniqueLabel } from './softhsm.ts';
 
