@@ -1,11 +1,12 @@
 import { Router } from 'express';
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { projectFile } from '../../project-files.ts';
 import { PROBLEM, Problem, sendProblem } from '../problem.ts';
 import { buildOpenapiDocument } from './document.ts';
 import type { JsonObject } from './dsl.ts';
 
-const VERSION = (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+const VERSION = (JSON.parse(readFileSync(projectFile('package.json'), 'utf8')) as { version: string }).version;
 
 /** The document, built once: it describes the code, so it changes only with it. */
 export const openapiDocument: JsonObject = buildOpenapiDocument(VERSION);
