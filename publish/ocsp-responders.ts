@@ -85,11 +85,14 @@ export class OcspResponders {
   /** Loads the newest responders, makes the ones that are missing or near their end, and loads again if it made any. */
   async maintain(): Promise<void> {
     await this.load();
-    let made = false;
+    let rotated = false;
     for (const issuer of this.issuers) {
-      if (await this.due(issuer)) made = (await this.rotate(issuer)) || made;
+      if (!(await this.due(issuer))) continue;
+      // Made here or, when another process got the lock first, by that one: either way there is a newer responder to load.
+      await this.rotate(issuer);
+      rotated = true;
     }
-    if (made) await this.load();
+    if (rotated) await this.load();
   }
 
   private async due(issuer: Issuer): Promise<boolean> {
