@@ -106,19 +106,19 @@ export class OcspResponders {
     return issuer.record.active || (await this.store.ocsp.hasLive(issuer.id, now));
   }
 
-  /** Makes a CA's next responder, unless another process just did; true when this one did. */
-  private async rotate(issuer: Issuer): Promise<boolean> {
+  /** Makes a CA's next responder, unless another process just did. */
+  private async rotate(issuer: Issuer): Promise<void> {
     const keys = new KeyCeremony(this.provider);
     try {
-      return await this.audit.record(this.store, async (tx) => {
+      await this.audit.record(this.store, async (tx) => {
         await tx.lock(LOCKS.ocspResponder(issuer.id));
         const now = this.clock();
         const newest = await tx.ocspResponders.newest(issuer.id);
-        if (newest && newest.notAfter.getTime() - now.getTime() > RESPONDER_ROTATE_BEFORE_MS) return { value: false, events: [] };
+        if (newest && newest.notAfter.getTime() - now.getTime() > RESPONDER_ROTATE_BEFORE_MS) return { value: undefined, events: [] };
         const record = await tx.ocspResponders.insert(await createResponder(keys, this.crypto, issuer, (newest?.number ?? 0) + 1, now));
         this.logger.info({ ca: issuer.slug, keyLabel: record.keyLabel, serial: record.serial, notAfter: record.notAfter.toISOString() }, 'new OCSP responder');
         return {
-          value: true,
+          value: undefined,
           events: [{
             action: 'ocsp.responder-created', actor: 'system',
             data: { ca: issuer.slug, number: record.number, serial: record.serial, keyLabel: record.keyLabel, keyId: record.keyId.toString('hex'), notAfter: record.notAfter.toISOString() },

@@ -74,11 +74,6 @@ export class CertificateStore {
     return row.newest !== serial || row.has_successor === true;
   }
 
-  /** Whether a certificate already has an operational successor (docs/device-makers/protocol.md: a second one is a lineage fork). */
-  async hasSuccessor(sha256: string): Promise<boolean> {
-    return (await this.db('certificates').select('serial').where({ predecessor_sha256: sha256, kind: 'operational' }).first()) !== undefined;
-  }
-
   /** Revokes one certificate unless it already is (the first reason and time stand); the record after, and whether this call revoked it. */
   async revoke(serial: string, reason: number, at: Date): Promise<{ record: CertificateRecord; revokedNow: boolean } | undefined> {
     const [row] = await this.db('certificates').where({ serial }).whereNull('revoked_at').update({ revoked_at: at, revocation_reason: reason }).returning(COLUMNS);

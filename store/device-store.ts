@@ -73,13 +73,23 @@ export class DeviceStore {
    * model's default class, else the built-in `default`; StoreNotFoundError
    * for an unknown device.
    */
-  async getWithClass(serial: string): Promise<{ device: DeviceRecord; deviceClass: DeviceClassRecord; allowedFirmware: FirmwareReport[] }> {
+  async getWithClass(serial: string): Promise<{ device: DeviceRecord; deviceClass: DeviceClassRecord }> {
+    return this.withClass(serial, false);
+  }
+
+  /** getWithClass and the model's firmware allowlist (the attestation checks it): one round trip, not two. */
+  async getForAttestation(serial: string): Promise<{ device: DeviceRecord; deviceClass: DeviceClassRecord; allowedFirmware: FirmwareReport[] }> {
+    return this.withClass(serial, true);
+  }
+
+  private async withClass(serial: string, firmware: boolean): Promise<{ device: DeviceRecord; deviceClass: DeviceClassRecord; allowedFirmware: FirmwareReport[] }> {
     const classColumns = CLASS_COLUMNS.map((c) => `coalesce(own.${c}, model_class.${c}, dflt.${c}) as class_${c}`).join(', ');
-    // The model's firmware allowlist rides along (the attestation checks it): one round trip, not two.
+    const allowedFirmware = firmware
+      ? `, (select coalesce(json_agg(json_build_object('version', f.version, 'digest', f.digest) order by f.id), '[]'::json)
+           from model_firmware f where f.model = d.model and f.withdrawn_at is null) as allowed_firmware`
+      : '';
     const { rows } = await this.db.raw(
-      `select ${COLUMNS.map((c) => `d.${c}`).join(', ')}, ${classColumns},
-              (select coalesce(json_agg(json_build_object('version', f.version, 'digest', f.digest) order by f.id), '[]'::json)
-               from model_firmware f where f.model = d.model and f.withdrawn_at is null) as allowed_firmware
+      `select ${COLUMNS.map((c) => `d.${c}`).join(', ')}, ${classColumns}${allowedFirmware}
        from devices d
        left join device_classes own on own.name = d.device_class
        left join models m on m.name = d.model
@@ -90,7 +100,7 @@ export class DeviceStore {
     );
     const row = (rows as Array<Record<string, unknown>>)[0];
     if (!row) throw new StoreNotFoundError('device', serial);
-    const allowed = typeof row.allowed_firmware === 'string' ? JSON.parse(row.allowed_firmware) : row.allowed_firmware;
+    const allowed = typeof row.allowed_firmware === 'string' ? JSON.parse(row.allowed_firmware) : (row.allowed_firmware ?? []);
     return {
       device: fromRow(row),
       deviceClass: classFromRow(Object.fromEntries(CLASS_COLUMNS.map((c) => [c, row[`class_${c}`]]))),

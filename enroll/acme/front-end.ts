@@ -90,7 +90,7 @@ export class AcmeFrontEnd {
         throw new AcmeProblem('malformed', 405, `use ${candidates.map((r) => r.method).join(' or ')}`, {}, { Allow: candidates.map((r) => r.method).join(', ') });
       }
       const params = { ...matched.pattern.exec(path)!.groups } as Record<string, string>;
-      // A nonce asked for, or an account made, by a client that has proved nothing: each is a row, so each costs a token.
+      // A nonce asked for, or an account made, by a client that has proved nothing: each is kept (a row, or memory on PGlite), so each costs a token.
       if (matched.handler === newNonce || matched.handler === newNonceGet || matched.handler === newAccount) {
         const granted = deps.anonymousLimit.take(req.socket.remoteAddress, now.getTime());
         if (!granted.ok) {

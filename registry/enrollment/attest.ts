@@ -39,8 +39,8 @@ export type Attestation<T> = { value: T; error?: DomainError; events: AuditEntry
 export async function attest<T>(tx: Store, log: EnrollmentLog, request: AttestRequest, recorder: AttestRecorder<T>): Promise<Attestation<T>> {
   const { pending, evidence, challenge, now } = request;
   await tx.lock(LOCKS.device(pending.serial));
-  // One query for the device and its class; no device at all is an enrollment for a serial nobody claimed.
-  const found = await tx.devices.getWithClass(pending.serial).catch((err: unknown) => {
+  // One query for the device, its class and its model's firmware allowlist; no device at all is an enrollment for a serial nobody claimed.
+  const found = await tx.devices.getForAttestation(pending.serial).catch((err: unknown) => {
     if (err instanceof StoreNotFoundError) return undefined;
     throw err;
   });
