@@ -1,4 +1,4 @@
-import { AuditLog } from '../registry/audit-log.ts';
+import { AuditLog } from '../registry/audit/audit-log.ts';
 import { openDatabase } from '../store/database.ts';
 import { Store } from '../store/store.ts';
 

@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { AuditLog } from '../registry/audit-log.ts';
+import { AuditLog } from '../registry/audit/audit-log.ts';
 import { migrate, openDatabase } from '../store/database.ts';
 import { Store } from '../store/store.ts';
 import { createTestDatabase } from '../test/support/databases.ts';

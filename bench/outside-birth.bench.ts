@@ -3,8 +3,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { validateBirthChain } from '../pki/attestation/birth-chain.ts';
-import { readCrl } from '../registry/crl-reader.ts';
-import { pemCertificates } from '../registry/manufacturers.ts';
+import { readCrl } from '../registry/manufacturers/crl-reader.ts';
+import { pemCertificates } from '../registry/manufacturers/manufacturers.ts';
 import { bulkCrl, outsideCa } from '../test/support/outside-ca.ts';
 import type { BenchResult } from './report.ts';
 
@@ -22,7 +22,7 @@ function rate(operation: () => void, ms: number): number {
 
 /**
  * A manufacturer CRL of 100,000 entries made by `openssl ca`, read by
- * registry/crl-reader.ts (@peculiar/x509 refuses it: too many ASN.1 nodes);
+ * registry/manufacturers/crl-reader.ts (@peculiar/x509 refuses it: too many ASN.1 nodes);
  * the floor is one SHA-256 pass over the same bytes.
  */
 function bigCrl(dir: string): BenchResult {

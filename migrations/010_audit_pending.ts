@@ -1,7 +1,7 @@
 import type { Knex } from 'knex';
 
 /**
- * Group commit for the audit chain (registry/audit-log.ts): an audited
+ * Group commit for the audit chain (registry/audit/audit-log.ts): an audited
  * action writes its events here, in its own transaction and without the
  * chain lock; whichever process next holds the lock moves every committed
  * pending event into the chain in one transaction, so one commit covers

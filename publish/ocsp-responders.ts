@@ -5,7 +5,7 @@ import { createResponder } from '../ca/ocsp-responder.ts';
 import { DAY_MS, subjectPublicKeyBits } from '../ca/profiles.ts';
 import { keyIdentifier, Signer } from '../ca/signer.ts';
 import type { KeyProvider } from '../hsm/provider.ts';
-import type { AuditLog } from '../registry/audit-log.ts';
+import type { AuditLog } from '../registry/audit/audit-log.ts';
 import { LOCKS } from '../store/locks.ts';
 import type { OcspResponderRecord } from '../store/ocsp-responder-store.ts';
 import type { Store } from '../store/store.ts';

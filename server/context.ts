@@ -3,7 +3,7 @@ import { hsmCrypto } from '../hsm/webcrypto.ts';
 import { HsmError } from '../hsm/errors.ts';
 import { Pkcs11KeyProvider } from '../hsm/pkcs11-provider.ts';
 import { ensurePinFile, ensureToken, writeSoftHsmConfig } from '../hsm/softhsm.ts';
-import { AuditLog } from '../registry/audit-log.ts';
+import { AuditLog } from '../registry/audit/audit-log.ts';
 import { createDatabaseIfMissing, migrate, openDatabase, postgresProblem } from '../store/database.ts';
 import { Store } from '../store/store.ts';
 import type { Config } from './config.ts';

@@ -1,4 +1,4 @@
-import type { AuditLog } from '../registry/audit-log.ts';
+import type { AuditLog } from '../registry/audit/audit-log.ts';
 import type { Store } from '../store/store.ts';
 import { ConfigError, parseBaseUrl, parseHost, parseTrustDomain, type Config, type PublicIdentity } from './config.ts';
 

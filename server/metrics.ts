@@ -3,7 +3,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import type { Hierarchy } from '../ca/hierarchy.ts';
 import type { KeyProvider } from '../hsm/provider.ts';
 import type { Publication } from '../publish/publication.ts';
-import type { AuditLog } from '../registry/audit-log.ts';
+import type { AuditLog } from '../registry/audit/audit-log.ts';
 import type { Store } from '../store/store.ts';
 
 /** Paths with their variable parts named, so a label has few values (an id per request would not). */

@@ -1,7 +1,7 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { sha256 } from '../ca/digest.ts';
 import { malformed } from '../errors/domain-error.ts';
-import type { AuditLog } from '../registry/audit-log.ts';
+import type { AuditLog } from '../registry/audit/audit-log.ts';
 import { checkModelName, checkName } from '../registry/identifiers.ts';
 import type { Store } from '../store/store.ts';
 import { ROLES, type Role, type TokenRecord } from '../store/types.ts';

@@ -12,7 +12,7 @@ export interface PendingEvent {
   deviceSerial: string | null;
 }
 
-/** Rows of the append-only audit log; the chain rules live in registry/audit-log.ts. */
+/** Rows of the append-only audit log; the chain rules live in registry/audit/audit-log.ts. */
 export class AuditStore {
   constructor(private readonly db: Knex | Knex.Transaction) {}
 
@@ -43,7 +43,7 @@ export class AuditStore {
     return row ? fromRow(row) : undefined;
   }
 
-  /** An action's events, waiting for the chain (registry/audit-log.ts): inside the action's transaction, no lock. */
+  /** An action's events, waiting for the chain (registry/audit/audit-log.ts): inside the action's transaction, no lock. */
   async insertPending(events: ReadonlyArray<PendingEvent>): Promise<void> {
     await this.db('audit_pending').insert(events.map((e) => ({ canonical_prefix: e.canonicalPrefix, action: e.action, device_serial: e.deviceSerial })));
   }

@@ -11,7 +11,7 @@ const COLUMNS = ['serial', 'model', 'batch', 'line', 'device_class', 'owner', 's
  * each names the states it moves from and returns the updated row, or
  * undefined when the device was not in one of them (or does not exist).
  */
-/** One device of the rotation report, before its reasons are worked out (registry/rotation-report.ts). */
+/** One device of the rotation report, before its reasons are worked out (registry/reports/rotation-report.ts). */
 export interface RotationRow {
   serial: string;
   model: string;

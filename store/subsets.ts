@@ -23,7 +23,7 @@ export interface IssuanceStore {
   ocsp: Pick<OcspStore, 'put'>;
 }
 
-/** registry/audit-log.ts: the chain. */
+/** registry/audit/audit-log.ts: the chain. */
 export interface AuditChainStore {
   readonly inTransaction: boolean;
   audit: AuditStore;
@@ -35,7 +35,7 @@ export interface FactoryStore extends IssuanceStore {
   certificates: Pick<CertificateStore, 'insert' | 'byDevice' | 'devicesWithKey'>;
 }
 
-/** registry/revocation.ts: certificates, their OCSP responses and CRL marks. */
+/** registry/lifecycle/revocation.ts: certificates, their OCSP responses and CRL marks. */
 export interface RevocationStore {
   certificates: Pick<CertificateStore, 'revoke' | 'revokeLiveOfDevices'>;
   acme: Pick<AcmeStore, 'invalidateLiveOrders'>;
@@ -54,7 +54,7 @@ export interface HierarchyStore {
   ocspResponders: Pick<OcspResponderStore, 'keyIds'>;
 }
 
-/** registry/device-history.ts: reads only. */
+/** registry/reports/device-history.ts: reads only. */
 export interface HistoryStore {
   claims: Pick<ClaimStore, 'find' | 'birthOf' | 'statements'>;
   caCertificates: Pick<CaStore, 'all'>;

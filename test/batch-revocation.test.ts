@@ -3,7 +3,7 @@ import { checkAnswersAgainstOpenapi, startTestServer, type TestServer } from './
 import { makeDevice } from './support/acme-device.ts';
 import { httpRequest, opensslCrl, opensslOcsp } from './support/publication.ts';
 import type { Device } from '../client/device.ts';
-import { BATCH_CHUNK } from '../registry/revocation-service.ts';
+import { BATCH_CHUNK } from '../registry/lifecycle/revocation-service.ts';
 
 describe('batch revocation: a compromised factory batch (PostgreSQL)', function () {
   this.timeout(240_000);

@@ -9,7 +9,7 @@ import { certificatePem } from '../ca/pem.ts';
 import { Device } from '../client/device.ts';
 import { fileFactoryKey } from '../client/factory-key.ts';
 import { spkiOfJwk } from '../pki/public-key.ts';
-import { STATEMENT_TYPE } from '../registry/ownership-statements.ts';
+import { STATEMENT_TYPE } from '../registry/manufacturers/ownership-statements.ts';
 import { createToken } from '../server/tokens.ts';
 import { directoryUrl, makeDevice, PUBLIC_HOST, toLoopback } from './support/acme-device.ts';
 import { checkAnswersAgainstOpenapi, startTestServer, type TestServer } from './support/api.ts';

@@ -7,10 +7,10 @@ import { AsnConvert } from '@peculiar/asn1-schema';
 import { Certificate } from '@peculiar/asn1-x509';
 import * as x509 from '@peculiar/x509';
 import { DomainError } from '../errors/domain-error.ts';
-import { readCrl } from '../registry/crl-reader.ts';
+import { readCrl } from '../registry/manufacturers/crl-reader.ts';
 import { bulkCrl, outsideCa } from './support/outside-ca.ts';
 
-/** The reader of other manufacturers' CRLs against @peculiar/x509 and OpenSSL (registry/crl-reader.ts). */
+/** The reader of other manufacturers' CRLs against @peculiar/x509 and OpenSSL (registry/manufacturers/crl-reader.ts). */
 describe('manufacturer CRL reader', function () {
   this.timeout(120_000);
   let dir: string;

@@ -8,8 +8,8 @@ import { fileURLToPath } from 'node:url';
 import * as x509 from '@peculiar/x509';
 import { expect } from 'chai';
 import { startTestServer, type TestServer } from './support/api.ts';
-import { declareModel } from '../registry/models.ts';
-import { setFirmwareAllowlist } from '../registry/firmware-policy.ts';
+import { declareModel } from '../registry/catalogue/models.ts';
+import { setFirmwareAllowlist } from '../registry/catalogue/firmware-policy.ts';
 import { opensslVerify } from './support/openssl.ts';
 import { createTestToken, MODULE_PATH, SOFTHSM_CONF } from './support/softhsm.ts';
 

@@ -8,8 +8,8 @@ import { makeDeviceKey, tamperedCsr, type DeviceKeyType } from './support/device
 import { opensslText, opensslVerify } from './support/openssl.ts';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createToken, revokeToken } from '../server/tokens.ts';
-import { fromExported, verifyAudit } from '../registry/audit-verify.ts';
-import { loadAuditKey } from '../registry/audit-key.ts';
+import { fromExported, verifyAudit } from '../registry/audit/audit-verify.ts';
+import { loadAuditKey } from '../registry/audit/audit-key.ts';
 import { rawConnection } from '../store/test-access.ts';
 
 const MODEL = { hwType: '1.3.6.1.4.1.99999.1.2', manufacturer: 'Acme Devices' };

@@ -12,7 +12,7 @@ import { HsmError } from '../hsm/errors.ts';
 import { acquireModule, releaseModule } from '../hsm/pkcs11-module.ts';
 import { Pkcs11KeyProvider, findTokenSlot } from '../hsm/pkcs11-provider.ts';
 import { hsmCrypto } from '../hsm/webcrypto.ts';
-import { deviceHistory } from '../registry/device-history.ts';
+import { deviceHistory } from '../registry/reports/device-history.ts';
 import { initialise, rolloverOperationalCa } from '../server/ceremonies.ts';
 import { serve } from '../server/serve.ts';
 import { createTestEnvironment, type TestEnvironment } from './support/context.ts';

@@ -14,8 +14,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { verifyExport } from '../registry/export-verify.ts';
-import { loadAuditKey } from '../registry/audit-key.ts';
+import { verifyExport } from '../registry/audit/export-verify.ts';
+import { loadAuditKey } from '../registry/audit/audit-key.ts';
 
 const digest = (text: string) => createHash('sha256').update(text).digest();
 

@@ -10,7 +10,7 @@ import { HASH_ALGORITHMS } from '../publish/cert-ids.ts';
 import { certIdOfRequest } from '../publish/ocsp-request.ts';
 import { CrlPublisher } from '../publish/crl-publisher.ts';
 import { Publication } from '../publish/publication.ts';
-import type { AuditLog } from '../registry/audit-log.ts';
+import type { AuditLog } from '../registry/audit/audit-log.ts';
 import { createLogger } from '../platform/logger.ts';
 import { createMemoryCa, type MemoryCa } from './support/memory-ca.ts';
 import { rawConnection } from '../store/test-access.ts';

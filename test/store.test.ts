@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import type { Knex } from 'knex';
-import { AuditLog } from '../registry/audit-log.ts';
+import { AuditLog } from '../registry/audit/audit-log.ts';
 import { DomainError } from '../errors/domain-error.ts';
 import { createToken, authenticateToken, revokeToken } from '../server/tokens.ts';
 import { migrate, openDatabase } from '../store/database.ts';

@@ -3,7 +3,7 @@ import type { DomainError } from '../../errors/domain-error.ts';
 import { AttestationError, MAX_ATTESTATION_OBJECT } from '../../pki/attestation/attestation-object.ts';
 import type { AttestationEvidence } from '../../pki/attestation/format.ts';
 import { ATTESTATION_FORMATS } from '../../pki/attestation/formats.ts';
-import type { AuditEntry } from '../../registry/audit-log.ts';
+import type { AuditEntry } from '../../registry/audit/audit-log.ts';
 import { attest } from '../../registry/enrollment/attest.ts';
 import type { AttestationBasis } from '../../registry/enrollment/types.ts';
 import type { Store } from '../../store/store.ts';

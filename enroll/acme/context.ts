@@ -1,8 +1,8 @@
 import type { Logger } from 'pino';
 import type { Hierarchy } from '../../ca/hierarchy.ts';
 import type { IssuanceService } from '../../ca/issuance.ts';
-import type { AuditLog } from '../../registry/audit-log.ts';
-import type { RevocationService } from '../../registry/revocation-service.ts';
+import type { AuditLog } from '../../registry/audit/audit-log.ts';
+import type { RevocationService } from '../../registry/lifecycle/revocation-service.ts';
 import type { Store } from '../../store/store.ts';
 import type { VerifiedJws } from './jws.ts';
 import type { AnonymousRateLimit } from './rate-limit.ts';

@@ -1,4 +1,4 @@
-import type { AuditEntry } from '../../registry/audit-log.ts';
+import type { AuditEntry } from '../../registry/audit/audit-log.ts';
 import { issue } from '../../registry/enrollment/issue.ts';
 import type { AcmeOrderRecord } from '../../store/types.ts';
 import { accountOf, type AcmeCall, type AcmeHandler } from './context.ts';

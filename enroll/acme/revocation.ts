@@ -1,6 +1,6 @@
 import { sha256Hex } from '../../ca/digest.ts';
 import { DomainError } from '../../errors/domain-error.ts';
-import { checkReason } from '../../registry/revocation.ts';
+import { checkReason } from '../../registry/lifecycle/revocation.ts';
 import type { AcmeHandler } from './context.ts';
 import { jsonPayload } from './jws.ts';
 import { AcmeProblem, acmeProblem } from './problems.ts';

@@ -10,8 +10,8 @@ import type { DeviceStore } from '../../store/device-store.ts';
 import type { ManufacturerRecord, ManufacturerStore } from '../../store/manufacturer-store.ts';
 import type { ModelStore } from '../../store/model-store.ts';
 import type { DeviceClassRecord, DeviceRecord, FirmwareReport } from '../../store/types.ts';
-import { firmwareProblem } from '../firmware-policy.ts';
-import { trustOf } from '../manufacturers.ts';
+import { firmwareProblem } from '../catalogue/firmware-policy.ts';
+import { trustOf } from '../manufacturers/manufacturers.ts';
 
 /** What the verifier reads and the one thing it writes (the counter, compare-and-set). */
 export interface AttestationStore {

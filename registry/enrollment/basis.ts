@@ -2,7 +2,7 @@ import { sha256Hex } from '../../ca/digest.ts';
 import type { DomainError } from '../../errors/domain-error.ts';
 import type { Store } from '../../store/store.ts';
 import type { CertificateRecord, DeviceRecord } from '../../store/types.ts';
-import { mayEnroll } from '../device-states.ts';
+import { mayEnroll } from '../lifecycle/device-states.ts';
 import { enrollmentError } from './errors.ts';
 import type { AttestationBasis, PendingEnrollment } from './types.ts';
 

@@ -1,6 +1,6 @@
 import type { Store } from '../../store/store.ts';
 import type { CertificateRecord, DeviceRecord } from '../../store/types.ts';
-import { mayEnroll } from '../device-states.ts';
+import { mayEnroll } from '../lifecycle/device-states.ts';
 import { enrollmentError } from './errors.ts';
 import { replaceRefusal } from './replaces.ts';
 

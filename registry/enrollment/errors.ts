@@ -1,5 +1,5 @@
 import { DomainError } from '../../errors/domain-error.ts';
-import type { AuditEntry } from '../audit-log.ts';
+import type { AuditEntry } from '../audit/audit-log.ts';
 
 /**
  * The registration authority's refusals, as domain errors with a code

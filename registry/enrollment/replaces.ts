@@ -1,6 +1,6 @@
 import type { Store } from '../../store/store.ts';
 import type { CertificateRecord, DeviceRecord } from '../../store/types.ts';
-import { cloneSignalEvents } from '../clone-signals.ts';
+import { cloneSignalEvents } from '../reports/clone-signals.ts';
 import { enrollmentError, type Refusal } from './errors.ts';
 
 /**

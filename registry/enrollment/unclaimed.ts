@@ -1,6 +1,6 @@
 import { validateBirthChain, type ValidatedBirth } from '../../pki/attestation/birth-chain.ts';
 import type { Store } from '../../store/store.ts';
-import { trustOf } from '../manufacturers.ts';
+import { trustOf } from '../manufacturers/manufacturers.ts';
 import { enrollmentError, type Refusal } from './errors.ts';
 import type { AttestRequest, EnrollmentLog } from './types.ts';
 

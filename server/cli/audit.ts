@@ -1,15 +1,15 @@
 import { readFileSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import type { Command } from 'commander';
-import type { Checkpoint } from '../../registry/audit-checkpoints.ts';
-import type { ExportScope } from '../../registry/audit-export.ts';
+import type { Checkpoint } from '../../registry/audit/audit-checkpoints.ts';
+import type { ExportScope } from '../../registry/audit/audit-export.ts';
 import { checkBatch, checkSerial } from '../../registry/identifiers.ts';
 import type { CheckpointRecord } from '../../store/types.ts';
 import { CliError, type CliIo } from './io.ts';
 
 /** Checkpoints an auditor kept: the GET /audit/v1/checkpoints document, or a single checkpoint. */
 async function readExportedCheckpoints(path: string): Promise<CheckpointRecord[]> {
-  const { fromExported } = await import('../../registry/audit-verify.ts');
+  const { fromExported } = await import('../../registry/audit/audit-verify.ts');
   let parsed: unknown;
   try {
     parsed = JSON.parse(readFileSync(path, 'utf8'));
@@ -37,8 +37,8 @@ export function addCommands(program: Command, io: CliIo): void {
     .option('--checkpoint <file>', 'also check checkpoints exported earlier (GET /audit/v1/checkpoints, or one checkpoint)')
     .action((options: { json?: boolean; checkpoint?: string }) =>
       io.withContext(async (ctx) => {
-        const { loadAuditKey } = await import('../../registry/audit-key.ts');
-        const { verifyAudit } = await import('../../registry/audit-verify.ts');
+        const { loadAuditKey } = await import('../../registry/audit/audit-key.ts');
+        const { verifyAudit } = await import('../../registry/audit/audit-verify.ts');
         const external = options.checkpoint ? await readExportedCheckpoints(options.checkpoint) : [];
         const { signer } = await loadAuditKey(ctx.provider, ctx.store);
         const report = await verifyAudit(ctx.store, ctx.audit, signer.key.publicKey, external, (events) => { if (!options.json) io.progress(`${events} events verified`); });
@@ -57,8 +57,8 @@ export function addCommands(program: Command, io: CliIo): void {
     .option('--out <file>', 'write to a file (0600) instead of stdout')
     .action((options: { device?: string; batch?: string; out?: string }) =>
       io.withContext(async (ctx) => {
-        const { exportLines } = await import('../../registry/audit-export.ts');
-        const { loadAuditKey } = await import('../../registry/audit-key.ts');
+        const { exportLines } = await import('../../registry/audit/audit-export.ts');
+        const { loadAuditKey } = await import('../../registry/audit/audit-key.ts');
         if (options.device && options.batch) throw new CliError('export one device, one batch, or (with neither) the whole fleet');
         const scope: ExportScope = options.device ? { serial: checkSerial(options.device) } : options.batch ? { batch: checkBatch(options.batch) } : {};
         const { signer } = await loadAuditKey(ctx.provider, ctx.store);
@@ -93,7 +93,7 @@ export function addCommands(program: Command, io: CliIo): void {
     .requiredOption('--root <pem>', 'the root CA certificate (PEM) to trust')
     .option('--json', 'print the report as JSON')
     .action(async (file: string, options: { root: string; json?: boolean }) => {
-      const { verifyExport } = await import('../../registry/export-verify.ts');
+      const { verifyExport } = await import('../../registry/audit/export-verify.ts');
       let rootPem: string;
       try {
         rootPem = readFileSync(options.root, 'utf8');
@@ -114,8 +114,8 @@ export function addCommands(program: Command, io: CliIo): void {
     .description('sign the current head of the chain with the audit key in the HSM, and print the checkpoint')
     .action(() =>
       io.withContext(async (ctx) => {
-        const { AuditCheckpoints } = await import('../../registry/audit-checkpoints.ts');
-        const { loadAuditKey } = await import('../../registry/audit-key.ts');
+        const { AuditCheckpoints } = await import('../../registry/audit/audit-checkpoints.ts');
+        const { loadAuditKey } = await import('../../registry/audit/audit-key.ts');
         const { signer, certificate } = await loadAuditKey(ctx.provider, ctx.store);
         const checkpoint = await new AuditCheckpoints(signer, certificate, ctx.clock).create(ctx.store);
         io.out(`${JSON.stringify(checkpoint ?? null)}\n`);

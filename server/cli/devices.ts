@@ -15,7 +15,7 @@ export function addCommands(program: Command, io: CliIo): void {
     .requiredOption('--evidence <text>', 'what shows the change of hands (contract, order, ticket)')
     .action((serial: string, options: { to: string; evidence: string }) =>
       io.withContext(async (ctx) => {
-        const { transferDevice } = await import('../../registry/lifecycle.ts');
+        const { transferDevice } = await import('../../registry/lifecycle/lifecycle.ts');
         const moved = await transferDevice(ctx.store, ctx.audit, principal(), checkSerial(serial), checkName('to', options.to), checkText('evidence', options.evidence, 2048, { multiline: true }), ctx.clock());
         say(`device ${moved.serial}: ${moved.from ?? '(no owner)'} -> ${moved.to}`);
       }),
@@ -26,7 +26,7 @@ export function addCommands(program: Command, io: CliIo): void {
     .requiredOption('--reason <text>', 'why')
     .action((serial: string, options: { reason: string }) =>
       io.withContext(async (ctx) => {
-        const { decommissionDevice } = await import('../../registry/lifecycle.ts');
+        const { decommissionDevice } = await import('../../registry/lifecycle/lifecycle.ts');
         const { revoked } = await decommissionDevice(ctx.store, ctx.audit, afterRevocation, io.actor, checkSerial(serial), checkText('reason', options.reason, 1024), ctx.clock());
         say(`device ${serial} decommissioned; ${revoked.length} certificate(s) revoked`);
       }),
@@ -37,7 +37,7 @@ export function addCommands(program: Command, io: CliIo): void {
       .description(transition === 'suspend' ? 'stop enrollment and renewal of an active device' : 'let a suspended device enroll and renew again')
       .action((serial: string) =>
         io.withContext(async (ctx) => {
-          const { suspendOrResume } = await import('../../registry/lifecycle.ts');
+          const { suspendOrResume } = await import('../../registry/lifecycle/lifecycle.ts');
           const moved = await suspendOrResume(ctx.store, ctx.audit, io.actor, checkSerial(serial), transition, ctx.clock());
           say(`device ${moved.serial} is ${moved.state}`);
         }),
@@ -48,7 +48,7 @@ export function addCommands(program: Command, io: CliIo): void {
     .description("set the device's class (from its next renewal)")
     .action((serial: string, className: string) =>
       io.withContext(async (ctx) => {
-        const { assignDeviceClass } = await import('../../registry/device-classes.ts');
+        const { assignDeviceClass } = await import('../../registry/catalogue/device-classes.ts');
         const set = await assignDeviceClass(ctx.store, ctx.audit, io.actor, checkSerial(serial), checkName('class', className), ctx.clock());
         say(`device ${set.serial} has class ${set.class} from its next renewal`);
       }),
@@ -60,7 +60,7 @@ export function addCommands(program: Command, io: CliIo): void {
     .option('--json', 'print the same document as GET /audit/v1/devices/<serial>/history')
     .action((serial: string, options: { json?: boolean }) =>
       io.withContext(async (ctx) => {
-        const { deviceHistory, formatHistory } = await import('../../registry/device-history.ts');
+        const { deviceHistory, formatHistory } = await import('../../registry/reports/device-history.ts');
         const history = await deviceHistory(ctx.store, checkSerial(serial));
         if (!history) throw new CliError(`no device ${serial}`);
         io.out(options.json ? `${JSON.stringify(history, null, 2)}\n` : formatHistory(history));

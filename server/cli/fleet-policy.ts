@@ -1,8 +1,8 @@
 import type { Command } from 'commander';
-import { checkDeviceClass, deviceClassView, putDeviceClass } from '../../registry/device-classes.ts';
-import { checkAllowlist, setFirmwareAllowlist } from '../../registry/firmware-policy.ts';
+import { checkDeviceClass, deviceClassView, putDeviceClass } from '../../registry/catalogue/device-classes.ts';
+import { checkAllowlist, setFirmwareAllowlist } from '../../registry/catalogue/firmware-policy.ts';
 import { checkModelName } from '../../registry/identifiers.ts';
-import { checkModelDeclaration, declareModel, modelView } from '../../registry/models.ts';
+import { checkModelDeclaration, declareModel, modelView } from '../../registry/catalogue/models.ts';
 import type { CliIo } from './io.ts';
 
 /** `devid-ca device-class`, `model` and `firmware`: what the fleet's devices may be and run. */

@@ -1,6 +1,6 @@
 import { userInfo } from 'node:os';
 import type { Command } from 'commander';
-import type { RevocationListener } from '../../registry/revocation-service.ts';
+import type { RevocationListener } from '../../registry/lifecycle/revocation-service.ts';
 import type { Context } from '../context.ts';
 
 /** Where a run of the CLI writes, which context it works in, and who it acts as: this process, or the running server for it. */

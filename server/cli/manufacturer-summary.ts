@@ -1,6 +1,6 @@
 import * as x509 from '@peculiar/x509';
 import { sha256Hex } from '../../ca/digest.ts';
-import { pendingDiff, proposalHash } from '../../registry/manufacturers.ts';
+import { pendingDiff, proposalHash } from '../../registry/manufacturers/manufacturers.ts';
 import type { CrlSource, ManufacturerRecord } from '../../store/manufacturer-store.ts';
 
 /** One anchor for a person: subject, fingerprint, validity. */

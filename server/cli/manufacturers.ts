@@ -41,7 +41,7 @@ export function addCommands(program: Command, io: CliIo): void {
     .description('manufacturers: self (this CA\'s own factory, built in) first, then the registered ones with their status, CRL and claimed devices')
     .action(() =>
       io.withContext(async (ctx) => {
-        const { SELF } = await import('../../registry/manufacturers.ts');
+        const { SELF } = await import('../../registry/manufacturers/manufacturers.ts');
         const claimed = await ctx.store.claims.countByManufacturer();
         io.out(`${SELF}\tactive (built in)\tmodels any\tthis CA's own CRL\tclaimed -\n`);
         for (const m of await ctx.store.manufacturers.all()) {
@@ -56,7 +56,7 @@ export function addCommands(program: Command, io: CliIo): void {
     .option('--json', 'print the document of GET /operator/v1/manufacturers/<id>, PEM included')
     .action((id: string, options: { json?: boolean }) =>
       io.withContext(async (ctx) => {
-        const { SELF, checkManufacturerId, manufacturerView } = await import('../../registry/manufacturers.ts');
+        const { SELF, checkManufacturerId, manufacturerView } = await import('../../registry/manufacturers/manufacturers.ts');
         const { anchorLines, manufacturerSummary } = await import('./manufacturer-summary.ts');
         if (id === SELF) {
           const [x509, { caSlug }, { certificatePem }, { sha256Hex }] = await Promise.all([
@@ -85,7 +85,7 @@ export function addCommands(program: Command, io: CliIo): void {
     .option('--crl-file <pem>', 'its CRL, uploaded from this file (air-gapped sites)')
     .action((id: string, options: { certs: string; models: string; crlUrl?: string; crlFile?: string }) =>
       io.withContext(async (ctx) => {
-        const { checkManufacturerConfig, checkManufacturerId, pemCertificates, proposeManufacturer } = await import('../../registry/manufacturers.ts');
+        const { checkManufacturerConfig, checkManufacturerId, pemCertificates, proposeManufacturer } = await import('../../registry/manufacturers/manufacturers.ts');
         if (options.crlUrl && options.crlFile) throw malformed('give --crl-url or --crl-file, not both');
         const certificates = pemCertificates(readText(options.certs, 'the certificates'), '--certs').map((der) => `-----BEGIN CERTIFICATE-----\n${der.toString('base64')}\n-----END CERTIFICATE-----\n`);
         const crl = options.crlUrl ? { url: options.crlUrl } : options.crlFile ? { pem: readText(options.crlFile, 'the CRL') } : null;
@@ -100,7 +100,7 @@ export function addCommands(program: Command, io: CliIo): void {
     .requiredOption('--proposal <sha256>', 'the hash "devid-ca manufacturer show <id>" prints beside the pending change (pending.sha256 with --json); read the change first: certificates, models and CRL before and after')
     .action((id: string, options: { proposal: string }) =>
       io.withContext(async (ctx) => {
-        const { approveManufacturer, checkManufacturerId } = await import('../../registry/manufacturers.ts');
+        const { approveManufacturer, checkManufacturerId } = await import('../../registry/manufacturers/manufacturers.ts');
         const approved = await approveManufacturer(ctx.store, ctx.audit, cliPrincipal(), checkManufacturerId(id), ctx.clock(), options.proposal);
         say(`manufacturer ${approved.id} is active`);
       }),
@@ -111,8 +111,8 @@ export function addCommands(program: Command, io: CliIo): void {
     .option('--file <pem>', 'a CRL (PEM or DER) to apply')
     .action((id: string, options: { file?: string }) =>
       io.withContext(async (ctx) => {
-        const { applyManufacturerCrl, fetchCrl } = await import('../../registry/manufacturer-crl.ts');
-        const { checkManufacturerId } = await import('../../registry/manufacturers.ts');
+        const { applyManufacturerCrl, fetchCrl } = await import('../../registry/manufacturers/manufacturer-crl.ts');
+        const { checkManufacturerId } = await import('../../registry/manufacturers/manufacturers.ts');
         const record = await ctx.store.manufacturers.find(checkManufacturerId(id));
         const source = record?.active?.crl;
         let bytes: Buffer;
@@ -130,8 +130,8 @@ export function addCommands(program: Command, io: CliIo): void {
     .option('--certificate <sha256>', 'withdraw only this intermediate (its SHA-256, as "manufacturer show" lists it)')
     .action((id: string, options: { reason: string; certificate?: string }) =>
       io.withContext(async (ctx) => {
-        const { checkManufacturerId, withdrawManufacturer } = await import('../../registry/manufacturers.ts');
-        const { RevocationService } = await import('../../registry/revocation-service.ts');
+        const { checkManufacturerId, withdrawManufacturer } = await import('../../registry/manufacturers/manufacturers.ts');
+        const { RevocationService } = await import('../../registry/lifecycle/revocation-service.ts');
         const { key } = await withdrawManufacturer(ctx.store, ctx.audit, cliPrincipal(), checkManufacturerId(id), { reason: options.reason, ...(options.certificate ? { certificate: options.certificate } : {}) }, ctx.clock());
         const service = new RevocationService(ctx.store, ctx.audit, afterRevocation, ctx.clock);
         const done = await service.resume(key, (progress) => {
@@ -148,8 +148,8 @@ export function addCommands(program: Command, io: CliIo): void {
     .option('--signer <pem>', 'the signing certificate (then any intermediates), chaining to the manufacturer')
     .action((id: string, options: { file: string; signature?: string; signer?: string }) =>
       io.withContext(async (ctx) => {
-        const { importManifest } = await import('../../registry/claims.ts');
-        const { checkManufacturerId } = await import('../../registry/manufacturers.ts');
+        const { importManifest } = await import('../../registry/manufacturers/claims.ts');
+        const { checkManufacturerId } = await import('../../registry/manufacturers/manufacturers.ts');
         const manifest = readManifest(options.file);
         const signature = options.signature ? readBytes(options.signature, 'the signature') : undefined;
         const body = {
@@ -171,8 +171,8 @@ export function addCommands(program: Command, io: CliIo): void {
     .action((id: string, serial: string, options: { model: string; birthSha256?: string; birthCert?: string; batch?: string }) =>
       io.withContext(async (ctx) => {
         const { sha256Hex } = await import('../../ca/digest.ts');
-        const { checkClaimedDevice, claimDevices } = await import('../../registry/claims.ts');
-        const { checkManufacturerId, pemCertificates } = await import('../../registry/manufacturers.ts');
+        const { checkClaimedDevice, claimDevices } = await import('../../registry/manufacturers/claims.ts');
+        const { checkManufacturerId, pemCertificates } = await import('../../registry/manufacturers/manufacturers.ts');
         const hash = options.birthCert ? sha256Hex(pemCertificates(readText(options.birthCert, 'the birth certificate'), '--birth-cert')[0]!) : options.birthSha256;
         const claimed = checkClaimedDevice({ serial: checkSerial(serial), model: options.model, birthCertificateSha256: hash, ...(options.batch ? { batch: options.batch } : {}) }, 'the claim');
         await claimDevices(ctx.store, ctx.audit, cliPrincipal(), { manufacturer: checkManufacturerId(id), devices: [claimed], source: 'claim', manifestSha256: null }, ctx.clock());

@@ -18,8 +18,8 @@ export function addCommands(program: Command, io: CliIo): void {
     .option('--out <file>', 'write the chain here instead of stdout')
     .action((serial: string, options: { to: string; evidence: string; out?: string }) =>
       io.withContext(async (ctx) => {
-        const { loadAuditKey } = await import('../../registry/audit-key.ts');
-        const { exportOwnership } = await import('../../registry/ownership-statements.ts');
+        const { loadAuditKey } = await import('../../registry/audit/audit-key.ts');
+        const { exportOwnership } = await import('../../registry/manufacturers/ownership-statements.ts');
         const { signer, certificate } = await loadAuditKey(ctx.provider, ctx.store);
         const root = (await ctx.store.caCertificates.all()).find((r) => r.role === 'root')!;
         const chain = await exportOwnership(ctx.store, ctx.audit, { signer, chain: [certificate, root.der] }, cliPrincipal(), checkSerial(serial), checkName('to', options.to), checkText('evidence', options.evidence, 2048), ctx.clock());
@@ -38,7 +38,7 @@ export function addCommands(program: Command, io: CliIo): void {
     .option('--issuer <id>', 'the manufacturer entry of the handing CA (default: --manufacturer)')
     .action((options: { file: string; manufacturer: string; model: string; issuer?: string }) =>
       io.withContext(async (ctx) => {
-        const { importOwnership } = await import('../../registry/ownership-statements.ts');
+        const { importOwnership } = await import('../../registry/manufacturers/ownership-statements.ts');
         const chain = JSON.parse(readText(options.file, 'the chain')) as { statements?: unknown };
         const imported = await importOwnership(ctx.store, ctx.audit, cliPrincipal(), { statements: chain.statements, manufacturer: options.manufacturer, model: options.model, ...(options.issuer ? { issuer: options.issuer } : {}) }, ctx.clock());
         say(`device ${imported.device} claimed, owned by ${imported.owner}`);
@@ -50,8 +50,8 @@ export function addCommands(program: Command, io: CliIo): void {
     .requiredOption('--file <json>', 'the chain {"statements": [...]}')
     .requiredOption('--trust <pem>', 'a PEM file with the root certificate(s) of the CAs that may sign statements')
     .action(async (options: { file: string; trust: string }) => {
-      const { pemCertificates } = await import('../../registry/manufacturers.ts');
-      const { verifyOwnershipChain } = await import('../../registry/ownership-statements.ts');
+      const { pemCertificates } = await import('../../registry/manufacturers/manufacturers.ts');
+      const { verifyOwnershipChain } = await import('../../registry/manufacturers/ownership-statements.ts');
       let chain: unknown;
       try {
         chain = JSON.parse(readText(options.file, 'the chain'));

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { checkModelName, checkName } from '../../registry/identifiers.ts';
-import { rotationCsv, rotationReport } from '../../registry/rotation-report.ts';
+import { rotationCsv, rotationReport } from '../../registry/reports/rotation-report.ts';
 import type { CliIo } from './io.ts';
 
 /** `devid-ca report rotation`: the devices that need attention. */

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { checkBatch, checkCertificateSerial, checkSerial } from '../../registry/identifiers.ts';
-import { REVOCATION_REASON_NAMES, checkReason } from '../../registry/revocation.ts';
+import { REVOCATION_REASON_NAMES, checkReason } from '../../registry/lifecycle/revocation.ts';
 import { afterCliRevocation, type CliIo } from './io.ts';
 
 /** `devid-ca revoke` (a certificate, a device, a batch) and `devid-ca crl publish`. */
@@ -20,7 +20,7 @@ export function addCommands(program: Command, io: CliIo): void {
       .requiredOption(...reasonOption)
       .action((id: string, options: { reason: string }) =>
         io.withContext(async (ctx) => {
-          const { RevocationService } = await import('../../registry/revocation-service.ts');
+          const { RevocationService } = await import('../../registry/lifecycle/revocation-service.ts');
           const reason = checkReason(options.reason);
           const service = new RevocationService(ctx.store, ctx.audit, afterRevocation, ctx.clock);
           if (scope === 'certificate') {

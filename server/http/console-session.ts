@@ -2,7 +2,7 @@ import { parse as parseCookies, serialize as serializeCookie } from 'cookie';
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import { sha256 } from '../../ca/digest.ts';
-import type { AuditLog } from '../../registry/audit-log.ts';
+import type { AuditLog } from '../../registry/audit/audit-log.ts';
 import type { Store } from '../../store/store.ts';
 import type { ConsoleSessionRecord } from '../../store/session-store.ts';
 import type { Role, TokenRecord } from '../../store/types.ts';

@@ -5,7 +5,7 @@ import { serve, type RunningServer } from '../../server/serve.ts';
 import { createTestEnvironment, type TestEnvironment } from './context.ts';
 import type { DatabaseKind, TestDatabase } from './databases.ts';
 import { initialise } from '../../server/ceremonies.ts';
-import { declareModel } from '../../registry/models.ts';
+import { declareModel } from '../../registry/catalogue/models.ts';
 
 /** The model declared on every test server. */
 export const TEST_MODEL = { hwType: '1.3.6.1.4.1.99999.1.2', manufacturer: 'Acme Devices' };

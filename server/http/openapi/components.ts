@@ -1,5 +1,5 @@
 import { PROBLEM } from '../problem.ts';
-import { REVOCATION_REASON_NAMES } from '../../../registry/revocation.ts';
+import { REVOCATION_REASON_NAMES } from '../../../registry/lifecycle/revocation.ts';
 import { array, bool, closed, dateTime, int, open, str, type JsonObject } from './dsl.ts';
 
 /** Identifier patterns of registry/identifiers.ts, as JSON Schema (ECMA-262) patterns. */
@@ -22,7 +22,7 @@ export const deviceProperties: Record<string, JsonObject> = {
   state: { $ref: '#/components/schemas/DeviceState' },
 };
 
-/** A support grant (grantView of registry/support-grants.ts). */
+/** A support grant (grantView of registry/lifecycle/support-grants.ts). */
 export const grantProperties: Record<string, JsonObject> = {
   id: str({ pattern: PATTERNS.grantId }),
   device: { $ref: '#/components/schemas/Serial' },

@@ -3,15 +3,15 @@ import { sha256Hex } from '../../../ca/digest.ts';
 import { certificatePem } from '../../../ca/pem.ts';
 import type { Hierarchy } from '../../../ca/hierarchy.ts';
 import { malformed, notFound } from '../../../errors/domain-error.ts';
-import type { AuditLog } from '../../../registry/audit-log.ts';
-import { checkClaimedDevice, claimDevices, importManifest } from '../../../registry/claims.ts';
+import type { AuditLog } from '../../../registry/audit/audit-log.ts';
+import { checkClaimedDevice, claimDevices, importManifest } from '../../../registry/manufacturers/claims.ts';
 import { checkName, checkSerial, checkText } from '../../../registry/identifiers.ts';
-import { applyManufacturerCrl, fetchCrl, type ManufacturerCrlQueue } from '../../../registry/manufacturer-crl.ts';
+import { applyManufacturerCrl, fetchCrl, type ManufacturerCrlQueue } from '../../../registry/manufacturers/manufacturer-crl.ts';
 import {
   SELF, approveManufacturer, trustOf, checkManufacturerConfig, checkManufacturerId, manufacturerView, proposeManufacturer, withdrawManufacturer,
-} from '../../../registry/manufacturers.ts';
-import { exportOwnership, importOwnership, type StatementSigner } from '../../../registry/ownership-statements.ts';
-import type { BatchProgress, RevocationListener, RevocationService } from '../../../registry/revocation-service.ts';
+} from '../../../registry/manufacturers/manufacturers.ts';
+import { exportOwnership, importOwnership, type StatementSigner } from '../../../registry/manufacturers/ownership-statements.ts';
+import type { BatchProgress, RevocationListener, RevocationService } from '../../../registry/lifecycle/revocation-service.ts';
 import { manufacturerScopeKey } from '../../../store/batch-store.ts';
 import type { Store } from '../../../store/store.ts';
 import type { Logger } from '../../../platform/logger.ts';

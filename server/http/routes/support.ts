@@ -1,5 +1,5 @@
 import { Router } from 'express';
-import { checkGrantId, issueSupportCertificate, type SupportIssuanceDeps } from '../../../registry/support-grants.ts';
+import { checkGrantId, issueSupportCertificate, type SupportIssuanceDeps } from '../../../registry/lifecycle/support-grants.ts';
 import type { Logger } from '../../../platform/logger.ts';
 import { actorOf, requireRole, tokenOf } from '../auth.ts';
 import { bodyFields, jsonBody } from '../body.ts';

@@ -1,11 +1,11 @@
-import { ATTESTATION_FORMATS, DEFAULT_ATTESTATION_FORMATS } from '../pki/attestation/formats.ts';
-import { malformed, notFound } from '../errors/domain-error.ts';
-import { LOCKS } from '../store/locks.ts';
-import type { Store } from '../store/store.ts';
-import type { CloneSignalPolicy, DeviceClassRecord } from '../store/types.ts';
-import type { AuditLog } from './audit-log.ts';
-import { durationMs, formatDuration } from './durations.ts';
-import { checkName } from './identifiers.ts';
+import { ATTESTATION_FORMATS, DEFAULT_ATTESTATION_FORMATS } from '../../pki/attestation/formats.ts';
+import { malformed, notFound } from '../../errors/domain-error.ts';
+import { LOCKS } from '../../store/locks.ts';
+import type { Store } from '../../store/store.ts';
+import type { CloneSignalPolicy, DeviceClassRecord } from '../../store/types.ts';
+import type { AuditLog } from '../audit/audit-log.ts';
+import { durationMs, formatDuration } from '../durations.ts';
+import { checkName } from '../identifiers.ts';
 
 /** Operational certificates live from 5 minutes to 90 days; a birth-key attestation is asked for at least yearly at most every hour. */
 const TTL_RANGE = [5 * 60_000, 90 * 86_400_000] as const;

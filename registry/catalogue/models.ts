@@ -1,9 +1,9 @@
-import { extensionOidProblem } from '../ca/oid.ts';
-import { conflict, malformed, notFound } from '../errors/domain-error.ts';
-import type { Store } from '../store/store.ts';
-import type { ModelRecord } from '../store/types.ts';
-import type { AuditLog, Audited } from './audit-log.ts';
-import { checkModelName, checkName, checkText } from './identifiers.ts';
+import { extensionOidProblem } from '../../ca/oid.ts';
+import { conflict, malformed, notFound } from '../../errors/domain-error.ts';
+import type { Store } from '../../store/store.ts';
+import type { ModelRecord } from '../../store/types.ts';
+import type { AuditLog, Audited } from '../audit/audit-log.ts';
+import { checkModelName, checkName, checkText } from '../identifiers.ts';
 
 export interface ModelDeclaration {
   hwType: string;

@@ -1,14 +1,14 @@
 import { randomBytes } from 'node:crypto';
-import type { Hierarchy } from '../ca/hierarchy.ts';
-import type { IssuanceService } from '../ca/issuance.ts';
-import { supportProfile } from '../ca/profiles.ts';
-import { verifyCsr } from '../pki/csr.ts';
-import { conflict, forbidden, malformed, notFound } from '../errors/domain-error.ts';
-import { LOCKS } from '../store/locks.ts';
-import type { Store } from '../store/store.ts';
-import type { SupportGrantRecord } from '../store/support-store.ts';
-import type { AuditEntry, AuditLog } from './audit-log.ts';
-import { checkName, checkText } from './identifiers.ts';
+import type { Hierarchy } from '../../ca/hierarchy.ts';
+import type { IssuanceService } from '../../ca/issuance.ts';
+import { supportProfile } from '../../ca/profiles.ts';
+import { verifyCsr } from '../../pki/csr.ts';
+import { conflict, forbidden, malformed, notFound } from '../../errors/domain-error.ts';
+import { LOCKS } from '../../store/locks.ts';
+import type { Store } from '../../store/store.ts';
+import type { SupportGrantRecord } from '../../store/support-store.ts';
+import type { AuditEntry, AuditLog } from '../audit/audit-log.ts';
+import { checkName, checkText } from '../identifiers.ts';
 import { revokeCertificate } from './revocation.ts';
 import type { RevocationListener } from './revocation-service.ts';
 

@@ -1,19 +1,19 @@
 import { verify as nodeVerify } from 'node:crypto';
 import canonicalize from 'canonicalize';
-import { sha256Hex } from '../ca/digest.ts';
-import { AttestationError } from '../pki/attestation/attestation-object.ts';
-import { checkCertificate } from '../pki/certificate-key.ts';
-import type { CheckedKey } from '../pki/public-key.ts';
-import { MAX_BIRTH_CHAIN, namesADevice, validateBirthChain, validatePath } from '../pki/attestation/birth-chain.ts';
-import { conflict, malformed, notFound } from '../errors/domain-error.ts';
-import type { ClaimRecord, ClaimSource } from '../store/claim-store.ts';
-import type { ManufacturerRecord } from '../store/manufacturer-store.ts';
-import type { Store } from '../store/store.ts';
-import type { DeviceRecord } from '../store/types.ts';
-import type { AuditEntry, AuditLog } from './audit-log.ts';
-import { checkModelName, checkBatch, checkSerial } from './identifiers.ts';
+import { sha256Hex } from '../../ca/digest.ts';
+import { AttestationError } from '../../pki/attestation/attestation-object.ts';
+import { checkCertificate } from '../../pki/certificate-key.ts';
+import type { CheckedKey } from '../../pki/public-key.ts';
+import { MAX_BIRTH_CHAIN, namesADevice, validateBirthChain, validatePath } from '../../pki/attestation/birth-chain.ts';
+import { conflict, malformed, notFound } from '../../errors/domain-error.ts';
+import type { ClaimRecord, ClaimSource } from '../../store/claim-store.ts';
+import type { ManufacturerRecord } from '../../store/manufacturer-store.ts';
+import type { Store } from '../../store/store.ts';
+import type { DeviceRecord } from '../../store/types.ts';
+import type { AuditEntry, AuditLog } from '../audit/audit-log.ts';
+import { checkModelName, checkBatch, checkSerial } from '../identifiers.ts';
 import { pemCertificates, trustOf, type ManufacturerTrust } from './manufacturers.ts';
-import type { Principal } from './support-grants.ts';
+import type { Principal } from '../lifecycle/support-grants.ts';
 
 /** Devices per manifest: one request, one transaction, one answer. */
 export const MAX_MANIFEST_DEVICES = 10_000;

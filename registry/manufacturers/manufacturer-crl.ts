@@ -1,19 +1,19 @@
 import { verify as nodeVerify } from 'node:crypto';
 import { AsnConvert } from '@peculiar/asn1-schema';
 import { Certificate } from '@peculiar/asn1-x509';
-import { sha256Hex } from '../ca/digest.ts';
-import { checkCertificate } from '../pki/certificate-key.ts';
-import { normalizeSerialHex } from '../pki/attestation/birth-chain.ts';
-import { conflict, malformed, notFound } from '../errors/domain-error.ts';
-import type { CrlEntry } from '../store/manufacturer-store.ts';
-import type { Store } from '../store/store.ts';
-import type { CertificateRecord, RevocationReason } from '../store/types.ts';
-import type { AuditEntry, AuditLog } from './audit-log.ts';
+import { sha256Hex } from '../../ca/digest.ts';
+import { checkCertificate } from '../../pki/certificate-key.ts';
+import { normalizeSerialHex } from '../../pki/attestation/birth-chain.ts';
+import { conflict, malformed, notFound } from '../../errors/domain-error.ts';
+import type { CrlEntry } from '../../store/manufacturer-store.ts';
+import type { Store } from '../../store/store.ts';
+import type { CertificateRecord, RevocationReason } from '../../store/types.ts';
+import type { AuditEntry, AuditLog } from '../audit/audit-log.ts';
 import { readCrl, type ReadCrl } from './crl-reader.ts';
-import { DEVICE_TRANSITIONS } from './device-states.ts';
+import { DEVICE_TRANSITIONS } from '../lifecycle/device-states.ts';
 import { MAX_CRL_BYTES } from './manufacturers.ts';
-import { REVOCATION_REASON_NAMES, reasonName, revokeDevices } from './revocation.ts';
-import type { RevocationListener } from './revocation-service.ts';
+import { REVOCATION_REASON_NAMES, reasonName, revokeDevices } from '../lifecycle/revocation.ts';
+import type { RevocationListener } from '../lifecycle/revocation-service.ts';
 
 /** A CRL's thisUpdate may be this far ahead of our clock. */
 const CLOCK_SKEW_MS = 5 * 60_000;

@@ -1,8 +1,8 @@
-import { malformed, notFound } from '../errors/domain-error.ts';
-import type { Store } from '../store/store.ts';
-import type { FirmwareReport } from '../store/types.ts';
-import type { AuditLog } from './audit-log.ts';
-import { checkText } from './identifiers.ts';
+import { malformed, notFound } from '../../errors/domain-error.ts';
+import type { Store } from '../../store/store.ts';
+import type { FirmwareReport } from '../../store/types.ts';
+import type { AuditLog } from '../audit/audit-log.ts';
+import { checkText } from '../identifiers.ts';
 
 /** An allowlist is a short list of releases, not a history. */
 const MAX_ENTRIES = 256;

@@ -1,7 +1,7 @@
-import { conflict } from '../errors/domain-error.ts';
-import type { LifecycleStore } from '../store/subsets.ts';
+import { conflict } from '../../errors/domain-error.ts';
+import type { LifecycleStore } from '../../store/subsets.ts';
 import { endLiveOrders } from './revocation.ts';
-import type { DeviceRecord, DeviceState } from '../store/types.ts';
+import type { DeviceRecord, DeviceState } from '../../store/types.ts';
 
 /** Who moves a device: the device itself (through ACME), an operator, or the CA on its own (a clone signal). */
 export type DeviceActor = 'device' | 'operator' | 'system';

@@ -1,7 +1,7 @@
-import { malformed } from '../errors/domain-error.ts';
-import type { RevocationStore } from '../store/subsets.ts';
-import { REVOCATION_REASONS, type CertificateRecord, type RevocationReason } from '../store/types.ts';
-import type { AuditEntry } from './audit-log.ts';
+import { malformed } from '../../errors/domain-error.ts';
+import type { RevocationStore } from '../../store/subsets.ts';
+import { REVOCATION_REASONS, type CertificateRecord, type RevocationReason } from '../../store/types.ts';
+import type { AuditEntry } from '../audit/audit-log.ts';
 
 /** The RFC 5280 reasons a revocation may give (certificateHold is not offered: revocation is final). */
 export const REVOCATION_REASON_NAMES = ['unspecified', 'keyCompromise', 'affiliationChanged', 'superseded', 'cessationOfOperation', 'privilegeWithdrawn'] as const;

@@ -1,5 +1,5 @@
 import * as asn1js from 'asn1js';
-import { malformed } from '../errors/domain-error.ts';
+import { malformed } from '../../errors/domain-error.ts';
 
 /**
  * Reads another CA's CRL (RFC 5280 5.1) in one pass over its DER. A

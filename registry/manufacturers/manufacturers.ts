@@ -1,19 +1,19 @@
 import canonicalize from 'canonicalize';
 import * as x509 from '@peculiar/x509';
-import { sha256Hex } from '../ca/digest.ts';
-import { certificatePem } from '../ca/pem.ts';
-import { checkCertificate, isKeyRefusal, type CheckedCertificate } from '../pki/certificate-key.ts';
-import { DomainError, conflict, forbidden, malformed, notFound } from '../errors/domain-error.ts';
-import { manufacturerScopeKey } from '../store/batch-store.ts';
-import type { CrlSource, ManufacturerConfig, ManufacturerRecord } from '../store/manufacturer-store.ts';
-import { LOCKS } from '../store/locks.ts';
-import type { Store } from '../store/store.ts';
-import { REVOCATION_REASONS } from '../store/types.ts';
-import type { AuditEntry, AuditLog } from './audit-log.ts';
-import { NAME_PATTERN, checkModelName } from './identifiers.ts';
-import { checkReason } from './revocation.ts';
-import type { BatchProgress } from './revocation-service.ts';
-import type { Principal } from './support-grants.ts';
+import { sha256Hex } from '../../ca/digest.ts';
+import { certificatePem } from '../../ca/pem.ts';
+import { checkCertificate, isKeyRefusal, type CheckedCertificate } from '../../pki/certificate-key.ts';
+import { DomainError, conflict, forbidden, malformed, notFound } from '../../errors/domain-error.ts';
+import { manufacturerScopeKey } from '../../store/batch-store.ts';
+import type { CrlSource, ManufacturerConfig, ManufacturerRecord } from '../../store/manufacturer-store.ts';
+import { LOCKS } from '../../store/locks.ts';
+import type { Store } from '../../store/store.ts';
+import { REVOCATION_REASONS } from '../../store/types.ts';
+import type { AuditEntry, AuditLog } from '../audit/audit-log.ts';
+import { NAME_PATTERN, checkModelName } from '../identifiers.ts';
+import { checkReason } from '../lifecycle/revocation.ts';
+import type { BatchProgress } from '../lifecycle/revocation-service.ts';
+import type { Principal } from '../lifecycle/support-grants.ts';
 
 /** Our own factory intermediate's name as a manufacturer (docs/operators/manufacturers.md): built in, not registered. */
 export const SELF = 'self';

@@ -1,9 +1,9 @@
-import { notFound } from '../errors/domain-error.ts';
-import { compromiseScope, type CompromisedBatchRecord } from '../store/batch-store.ts';
-import { LOCKS } from '../store/locks.ts';
-import type { Store } from '../store/store.ts';
-import { REVOCATION_REASONS, type CertificateRecord, type RevocationReason } from '../store/types.ts';
-import type { AuditEntry, AuditLog } from './audit-log.ts';
+import { notFound } from '../../errors/domain-error.ts';
+import { compromiseScope, type CompromisedBatchRecord } from '../../store/batch-store.ts';
+import { LOCKS } from '../../store/locks.ts';
+import type { Store } from '../../store/store.ts';
+import { REVOCATION_REASONS, type CertificateRecord, type RevocationReason } from '../../store/types.ts';
+import type { AuditEntry, AuditLog } from '../audit/audit-log.ts';
 import { DEVICE_TRANSITIONS } from './device-states.ts';
 import { reasonName, revokeCertificate, revokeDevices } from './revocation.ts';
 
@@ -82,7 +82,7 @@ export class RevocationService {
       // Waits for births of the batch in flight (they hold it shared); later ones see the declaration.
       await tx.lock(LOCKS.batch(batch));
       const { record, created } = await tx.batches.declare({ batch, reason: REVOCATION_REASONS[reason], actor, requestedAt: now });
-      // A manufacturer's withdrawal records its own event (registry/manufacturers.ts).
+      // A manufacturer's withdrawal records its own event (registry/manufacturers/manufacturers.ts).
       const announce = created && 'batch' in compromiseScope(batch);
       return { value: record, events: announce ? [{ action: 'batch.compromised', actor, data: { batch, reason } }] : [] };
     });

@@ -1,9 +1,9 @@
-import { HierarchyError, certifyAuditKey, findRecordedKey, type Hierarchy } from '../ca/hierarchy.ts';
-import { caKeyLabel } from '../ca/issuer.ts';
-import { Signer } from '../ca/signer.ts';
-import type { KeyProvider } from '../hsm/provider.ts';
-import type { Store } from '../store/store.ts';
-import { LOCKS } from '../store/locks.ts';
+import { HierarchyError, certifyAuditKey, findRecordedKey, type Hierarchy } from '../../ca/hierarchy.ts';
+import { caKeyLabel } from '../../ca/issuer.ts';
+import { Signer } from '../../ca/signer.ts';
+import type { KeyProvider } from '../../hsm/provider.ts';
+import type { Store } from '../../store/store.ts';
+import { LOCKS } from '../../store/locks.ts';
 import type { AuditLog, Audited } from './audit-log.ts';
 
 /** CKA_LABEL of the key that signs checkpoints (docs/auditors/audit-log.md). */

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
-import { caSlug } from '../ca/issuer.ts';
-import type { Signer } from '../ca/signer.ts';
-import type { Store } from '../store/store.ts';
+import { caSlug } from '../../ca/issuer.ts';
+import type { Signer } from '../../ca/signer.ts';
+import type { Store } from '../../store/store.ts';
 import { toCheckpoint } from './audit-checkpoints.ts';
 
 /** What an export covers: one device, one batch, or the whole fleet. */
@@ -19,7 +19,7 @@ const PAGE = 1000;
  * head (the events between belong to the chain that links them to a
  * checkpoint). The last line signs the SHA-256 of all the lines before it
  * with the audit key, so a change to any byte is detected offline
- * (registry/export-verify.ts).
+ * (registry/audit/export-verify.ts).
  */
 export async function* exportLines(store: Store, auditSigner: Signer, scope: ExportScope, now: Date): AsyncGenerator<string> {
   const digest = createHash('sha256');

@@ -1,5 +1,5 @@
-import type { Store } from '../store/store.ts';
-import type { RotationRow } from '../store/device-store.ts';
+import type { Store } from '../../store/store.ts';
+import type { RotationRow } from '../../store/device-store.ts';
 
 /** Why a device is in the rotation report (docs/operators/lifecycle.md). */
 export type RotationReason = 'never-enrolled' | 'expired-without-successor' | 'revoked-without-successor' | 'overdue' | 'factory-reattestation-overdue';

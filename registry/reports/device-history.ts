@@ -1,9 +1,9 @@
-import { caSlug } from '../ca/issuer.ts';
-import { certificatePem } from '../ca/pem.ts';
-import type { HistoryStore } from '../store/subsets.ts';
-import { AuditLog } from './audit-log.ts';
+import { caSlug } from '../../ca/issuer.ts';
+import { certificatePem } from '../../ca/pem.ts';
+import type { HistoryStore } from '../../store/subsets.ts';
+import { AuditLog } from '../audit/audit-log.ts';
 import { lineageOf, type Lineage } from './lineage.ts';
-import { grantView } from './support-grants.ts';
+import { grantView } from '../lifecycle/support-grants.ts';
 
 export interface DeviceHistory {
   device: {

@@ -2,7 +2,7 @@ import canonicalize from 'canonicalize';
 import { X509Certificate, createHash, verify as nodeVerify } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { createInterface } from 'node:readline';
-import { checkCertificate, type CheckedCertificate } from '../pki/certificate-key.ts';
+import { checkCertificate, type CheckedCertificate } from '../../pki/certificate-key.ts';
 import { EXPORT_FORMAT } from './audit-export.ts';
 import { GENESIS } from './audit-log.ts';
 

@@ -1,9 +1,9 @@
 import { verify as verifySignature, type KeyObject } from 'node:crypto';
 import canonicalize from 'canonicalize';
-import type { Signer } from '../ca/signer.ts';
-import type { Store } from '../store/store.ts';
-import type { CheckpointRecord } from '../store/types.ts';
-import { LOCKS } from '../store/locks.ts';
+import type { Signer } from '../../ca/signer.ts';
+import type { Store } from '../../store/store.ts';
+import type { CheckpointRecord } from '../../store/types.ts';
+import { LOCKS } from '../../store/locks.ts';
 import { AUDIT_KEY_LABEL } from './audit-key.ts';
 
 export { AUDIT_KEY_LABEL };

@@ -1,8 +1,8 @@
-import type { Store } from '../store/store.ts';
-import type { DeviceRecord, RevocationReason } from '../store/types.ts';
-import { LOCKS } from '../store/locks.ts';
-import type { AuditEntry, AuditLog } from './audit-log.ts';
-import { conflict } from '../errors/domain-error.ts';
+import type { Store } from '../../store/store.ts';
+import type { DeviceRecord, RevocationReason } from '../../store/types.ts';
+import { LOCKS } from '../../store/locks.ts';
+import type { AuditEntry, AuditLog } from '../audit/audit-log.ts';
+import { conflict } from '../../errors/domain-error.ts';
 import { moveDevice } from './device-states.ts';
 import { revokeDevices } from './revocation.ts';
 import type { RevocationListener } from './revocation-service.ts';

@@ -1,7 +1,7 @@
 import canonicalize from 'canonicalize';
 import type { KeyObject } from 'node:crypto';
-import type { Store } from '../store/store.ts';
-import type { CheckpointRecord } from '../store/types.ts';
+import type { Store } from '../../store/store.ts';
+import type { CheckpointRecord } from '../../store/types.ts';
 import { checkCheckpoints, toCheckpoint, type Checkpoint } from './audit-checkpoints.ts';
 import type { AuditLog } from './audit-log.ts';
 

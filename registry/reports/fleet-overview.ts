@@ -1,7 +1,7 @@
-import type { Store } from '../store/store.ts';
-import { AuditLog } from './audit-log.ts';
+import type { Store } from '../../store/store.ts';
+import { AuditLog } from '../audit/audit-log.ts';
 import { SIGNAL_ACTIONS, signalReason } from './clone-signals.ts';
-import { reasonName } from './revocation.ts';
+import { reasonName } from '../lifecycle/revocation.ts';
 import { rotationReport } from './rotation-report.ts';
 
 /** Values shown per breakdown; the rest of a long tail is one "other" figure. */

@@ -1,4 +1,4 @@
-import type { AuditEntry } from './audit-log.ts';
+import type { AuditEntry } from '../audit/audit-log.ts';
 
 /**
  * The audit events of a suspected clone (docs/operators/factory.md): one per

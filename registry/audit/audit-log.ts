@@ -1,8 +1,8 @@
 import canonicalize from 'canonicalize';
-import { sha256Hex } from '../ca/digest.ts';
-import type { Store } from '../store/store.ts';
-import type { PendingEvent } from '../store/audit-store.ts';
-import type { AuditEventRecord } from '../store/types.ts';
+import { sha256Hex } from '../../ca/digest.ts';
+import type { Store } from '../../store/store.ts';
+import type { PendingEvent } from '../../store/audit-store.ts';
+import type { AuditEventRecord } from '../../store/types.ts';
 
 /** The `prev` of the first event. */
 export const GENESIS = '0'.repeat(64);
