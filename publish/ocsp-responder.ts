@@ -11,7 +11,8 @@ import { BodyTooLarge, readBody } from '../platform/read-body.ts';
 import { CERT_ID_HASHES, hashOfOid, serialOfInteger, type IssuerCertIds, type IssuerDirectory } from './cert-ids.ts';
 import { ocspErrorResponse, responseStatusOf, singleResponse, type CertStatus } from './ocsp-der.ts';
 import { certIdOfRequest } from './ocsp-request.ts';
-import { NoResponderError, statusOf, OCSP_VALIDITY_MS, type OcspSigner } from './ocsp-signer.ts';
+import { NoResponderError, statusOf, type OcspSigner } from './ocsp-signer.ts';
+import { OCSP_VALIDITY_MS } from './ocsp-validity.ts';
 
 /** RFC 6960 A.1 requests are small; a few KiB is generous. */
 const BODY_LIMIT = 16 * 1024;

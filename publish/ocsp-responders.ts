@@ -10,7 +10,7 @@ import { LOCKS } from '../store/locks.ts';
 import type { OcspResponderRecord } from '../store/ocsp-responder-store.ts';
 import type { Store } from '../store/store.ts';
 import type { Logger } from '../platform/logger.ts';
-import { OCSP_VALIDITY_MS } from './ocsp-signer.ts';
+import { OCSP_VALIDITY_MS } from './ocsp-validity.ts';
 
 /** A new responder is made when the current one has less than this left: always more than a response's 4 days. */
 export const RESPONDER_ROTATE_BEFORE_MS = 10 * DAY_MS;

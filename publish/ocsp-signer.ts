@@ -5,10 +5,8 @@ import type { Store } from '../store/store.ts';
 import { CERT_ID_HASHES, HASH_ALGORITHMS, type CertIdHash, type IssuerCertIds, type IssuerDirectory } from './cert-ids.ts';
 import { basicResponse, certIdDer, responseData, singleResponse, type CertStatus } from './ocsp-der.ts';
 import type { OcspResponders } from './ocsp-responders.ts';
+import { OCSP_REFRESH_AFTER_MS, OCSP_VALIDITY_MS } from './ocsp-validity.ts';
 
-/** Pre-signed responses are valid 4 days and signed again after 2 (docs/operators/lifecycle.md). */
-export const OCSP_VALIDITY_MS = 4 * 24 * 3600 * 1000;
-export const OCSP_REFRESH_AFTER_MS = 2 * 24 * 3600 * 1000;
 /** Signatures between two turns of the event loop when signing many. */
 export const YIELD_EVERY = 32;
 /** Responses of expired certificates are deleted this often, not every round: a few more seconds of one changes nothing. */

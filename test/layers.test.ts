@@ -45,6 +45,27 @@ describe('layers (docs/developers/enrollment-core.md): imports only go down', ()
     expect(importsUnder('platform').filter(([, imported]) => !imported.startsWith('platform/')), 'platform/ stands alone').to.deep.equal([]);
   });
 
+  it('no import cycle between the source files: every folder can be read bottom up', () => {
+    const folders = ['ca', 'client', 'enroll', 'errors', 'hsm', 'pki', 'platform', 'publish', 'registry', 'server', 'store'];
+    const edges = new Map<string, string[]>();
+    for (const [importer, imported] of folders.flatMap((f) => importsUnder(f))) edges.set(importer, [...(edges.get(importer) ?? []), imported]);
+    expect(edges.get('enroll/acme/front-end.ts'), 'the graph is read').to.include('enroll/acme/jws.ts');
+    const cycles: string[] = [];
+    const state = new Map<string, 'open' | 'done'>();
+    const visit = (file: string, path: string[]): void => {
+      if (state.get(file) === 'done') return;
+      if (state.get(file) === 'open') {
+        cycles.push([...path.slice(path.indexOf(file)), file].join(' -> '));
+        return;
+      }
+      state.set(file, 'open');
+      for (const next of edges.get(file) ?? []) visit(next, [...path, file]);
+      state.set(file, 'done');
+    };
+    for (const file of edges.keys()) visit(file, []);
+    expect(cycles).to.deep.equal([]);
+  });
+
   it('the registration authority knows no ACME: its errors carry codes the ACME front end maps in one place', () => {
     expect(upward('registry/enrollment', ['enroll', 'server', 'publish'])).to.deep.equal([]);
     const cases: Array<[DomainError, string, number]> = [
