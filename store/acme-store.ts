@@ -16,7 +16,11 @@ type Row = Record<string, unknown>;
  * request. Status changes are compare-and-set on the current status.
  */
 export class AcmeStore {
-  constructor(private readonly db: Knex | Knex.Transaction) {}
+  /** `accounts`: the process's account cache where it is the database's only user (PGlite), else null. */
+  constructor(
+    private readonly db: Knex | Knex.Transaction,
+    private readonly accounts: AccountCache | null = null,
+  ) {}
 
   private async rows(sql: string, bindings: readonly unknown[]): Promise<Row[]> {
     return ((await this.db.raw(sql, bindings as Knex.RawBinding[])) as { rows: Row[] }).rows;
@@ -46,18 +50,30 @@ export class AcmeStore {
     return (await this.rows('delete from acme_nonces where expires_at <= ? returning 1', [now])).length;
   }
 
-  async insertAccount(record: AcmeAccountRecord): Promise<void> {
-    await conflictsAsStoreErrors(
-      this.db.raw(`insert into acme_accounts (${ACCOUNT}) values (?, ?, ?, ?, ?, ?, ?, ?)`, [
-        record.id, record.thumbprint, JSON.stringify(record.jwk), record.status, JSON.stringify(record.contact), record.recorded, record.createdAt, record.updatedAt,
+  /**
+   * A new account, unless `maxUnrecorded` accounts no attestation has made
+   * matter yet exist already (then false: a bound on what anonymous clients
+   * may store); a key another account holds is a StoreConflictError.
+   */
+  async insertAccount(record: AcmeAccountRecord, maxUnrecorded: number): Promise<boolean> {
+    const rows = await conflictsAsStoreErrors(
+      this.rows(`insert into acme_accounts (${ACCOUNT}) select ?, ?, ?, ?, ?, ?, ?, ? where (select count(*) from acme_accounts where not recorded) < ? returning id`, [
+        record.id, record.thumbprint, JSON.stringify(record.jwk), record.status, JSON.stringify(record.contact), record.recorded, record.createdAt, record.updatedAt, maxUnrecorded,
       ]),
       'an account with this key already exists',
     );
+    return rows.length === 1;
   }
 
+  /** An account by id; where there is a cache, committed reads are kept (every request of an account reads it). */
   async account(id: string): Promise<AcmeAccountRecord | undefined> {
+    const cacheable = this.accounts !== null && this.db.isTransaction !== true;
+    const cached = cacheable ? this.accounts!.get(id) : undefined;
+    if (cached) return cached;
     const [row] = await this.rows(`select ${ACCOUNT} from acme_accounts where id = ?`, [id]);
-    return row ? accountFromRow(row) : undefined;
+    const account = row ? accountFromRow(row) : undefined;
+    if (account && cacheable) this.accounts!.set(account);
+    return account;
   }
 
   async accountByThumbprint(thumbprint: string): Promise<AcmeAccountRecord | undefined> {
@@ -66,6 +82,7 @@ export class AcmeStore {
   }
 
   async updateAccount(id: string, fields: { status?: AccountStatus; contact?: string[] }, now: Date): Promise<AcmeAccountRecord | undefined> {
+    this.accounts?.forget(id);
     const [row] = await this.rows(
       `update acme_accounts set status = coalesce(?, status), contact = coalesce(?, contact), updated_at = ? where id = ? and status = 'valid' returning ${ACCOUNT}`,
       [fields.status ?? null, fields.contact ? JSON.stringify(fields.contact) : null, now, id],
@@ -75,6 +92,7 @@ export class AcmeStore {
 
   /** Compare-and-set of the account key (RFC 8555 7.3.5); a key another account holds is a StoreConflictError. */
   async changeAccountKey(id: string, oldThumbprint: string, thumbprint: string, jwk: JsonWebKey, now: Date): Promise<boolean> {
+    this.accounts?.forget(id);
     const rows = await conflictsAsStoreErrors(
       this.rows(`update acme_accounts set thumbprint = ?, jwk = ?, updated_at = ? where id = ? and thumbprint = ? and status = 'valid' returning id`, [
         thumbprint, JSON.stringify(jwk), now, id, oldThumbprint,
@@ -84,19 +102,28 @@ export class AcmeStore {
     return rows.length === 1;
   }
 
-  /** An order and its one authorization, in one statement (atomic without a transaction). */
-  async insertOrder(order: AcmeOrderRecord, authz: AcmeAuthorizationRecord): Promise<void> {
-    await this.db.raw(
-      `with inserted as (insert into acme_orders (${ORDER}) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) returning id)
-       insert into acme_authorizations (${AUTHZ}) select ?, inserted.id, ?, ?, ?, ?, ?, ?, ? from inserted`,
+  /**
+   * An order and its one authorization, in one statement (atomic without a
+   * transaction), unless the account holds `maxLive` live (pending or ready)
+   * orders already: then nothing is written and false returned.
+   */
+  async insertOrder(order: AcmeOrderRecord, authz: AcmeAuthorizationRecord, maxLive: number): Promise<boolean> {
+    const rows = await this.rows(
+      `with inserted as (
+         insert into acme_orders (${ORDER}) select ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?
+         where (select count(*) from acme_orders where account_id = ? and status in ('pending', 'ready') and expires_at > ?) < ?
+         returning id)
+       insert into acme_authorizations (${AUTHZ}) select ?, inserted.id, ?, ?, ?, ?, ?, ?, ? from inserted returning id`,
       [
         order.id, order.accountId, order.deviceSerial, order.status, order.expiresAt, order.replaces, order.replacesCertId, order.replacesClaimed,
         order.attestedSpki, order.attestedBy, order.firmware ? JSON.stringify(order.firmware) : null, order.certificateSerial,
         order.error ? JSON.stringify(order.error) : null, order.createdAt, order.updatedAt,
+        order.accountId, order.createdAt, maxLive,
         authz.id, authz.status, authz.expiresAt, authz.token, authz.challengeStatus, authz.challengeValidatedAt,
         authz.challengeError ? JSON.stringify(authz.challengeError) : null, authz.createdAt,
       ],
     );
+    return rows.length === 1;
   }
 
   async order(id: string): Promise<AcmeOrderRecord | undefined> {
@@ -119,27 +146,35 @@ export class AcmeStore {
    * fields that go with the move. An order that leaves the live states
    * releases its claim on the certificate it replaces.
    */
-  async moveOrder(
-    id: string, from: readonly OrderStatus[], to: OrderStatus, now: Date,
-    fields: { attestedSpki?: Buffer; attestedBy?: string; firmware?: AcmeOrderRecord['firmware']; replacesClaimed?: boolean; certificateSerial?: string; error?: Record<string, unknown> } = {},
-  ): Promise<AcmeOrderRecord | undefined> {
-    const releases = to === 'invalid' || to === 'valid';
-    const [row] = await conflictsAsStoreErrors(
-      this.rows(
-        `update acme_orders set status = ?, updated_at = ?,
-           attested_spki = coalesce(?, attested_spki), attested_by = coalesce(?, attested_by), firmware = coalesce(?, firmware),
-           replaces_claimed = case when ? then false else coalesce(?, replaces_claimed) end,
-           certificate_serial = coalesce(?, certificate_serial), error = coalesce(?, error)
-         where id = ? and status in (${from.map(() => '?').join(', ')}) returning ${ORDER}`,
-        [
-          to, now, fields.attestedSpki ?? null, fields.attestedBy ?? null, fields.firmware ? JSON.stringify(fields.firmware) : null,
-          releases, fields.replacesClaimed ?? null, fields.certificateSerial ?? null, fields.error ? JSON.stringify(fields.error) : null,
-          id, ...from,
-        ],
-      ),
-      'another live order has claimed the certificate this order replaces',
-    );
+  async moveOrder(id: string, from: readonly OrderStatus[], to: OrderStatus, now: Date, fields: OrderMoveFields = {}): Promise<AcmeOrderRecord | undefined> {
+    const move = orderMove(id, from, to, now, fields);
+    const [row] = await conflictsAsStoreErrors(this.rows(`${move.sql} returning ${ORDER}`, move.bindings), CLAIM_CONFLICT);
     return row ? orderFromRow(row) : undefined;
+  }
+
+  /**
+   * An accepted attestation in one round trip: the order moves (as
+   * moveOrder), then, only if it did, its authorization (as
+   * moveAuthorization) and, when `recordAccount` names one, the account is
+   * marked recorded (as markRecorded: `recorded` is false when it already was).
+   */
+  async moveOrderAndAuthorization(
+    order: { id: string; from: readonly OrderStatus[]; to: OrderStatus; fields?: OrderMoveFields },
+    authz: { id: string; from: readonly AuthorizationStatus[]; to: AuthorizationStatus; challenge: ChallengeStatus },
+    recordAccount: string | null, now: Date,
+  ): Promise<{ order: AcmeOrderRecord; authz: AcmeAuthorizationRecord; recorded: boolean } | undefined> {
+    if (recordAccount !== null) this.accounts?.forget(recordAccount);
+    const o = orderMove(order.id, order.from, order.to, now, order.fields ?? {});
+    const a = authorizationMove(authz.id, authz.from, authz.to, authz.challenge, now);
+    const [row] = await conflictsAsStoreErrors(this.rows(
+      `with o as (${o.sql} returning ${ORDER}),
+            a as (${a.sql} and exists (select 1 from o) returning ${AUTHZ}),
+            r as (update acme_accounts set recorded = true where id = ? and not recorded and exists (select 1 from o) returning id)
+       select ${prefixed('o', ORDER)}, ${prefixed('a', AUTHZ)}, (select count(*)::int from r) as recorded
+       from o join a on true`,
+      [...o.bindings, ...a.bindings, recordAccount],
+    ), CLAIM_CONFLICT);
+    return row ? { order: orderFromRow(unprefixed(row, 'o')), authz: authzFromRow(unprefixed(row, 'a')), recorded: Number(row.recorded) === 1 } : undefined;
   }
 
   /**
@@ -177,20 +212,9 @@ export class AcmeStore {
     return rows.map((r) => String(r.id));
   }
 
-  /** Live (pending or ready) orders of an account: the quota of orders an account may hold at once. */
-  async liveOrderCount(accountId: string, now: Date): Promise<number> {
-    const [row] = await this.rows(`select count(*)::int as n from acme_orders where account_id = ? and status in ('pending', 'ready') and expires_at > ?`, [accountId, now]);
-    return Number(row!.n);
-  }
-
-  /** Accounts no attestation has made matter yet: a bound on what anonymous clients may store. */
-  async unrecordedAccountCount(): Promise<number> {
-    const [row] = await this.rows('select count(*)::int as n from acme_accounts where not recorded', []);
-    return Number(row!.n);
-  }
-
   /** Marks an account audited (its first accepted attestation); false when it already was. */
   async markRecorded(id: string): Promise<boolean> {
+    this.accounts?.forget(id);
     return (await this.rows('update acme_accounts set recorded = true where id = ? and not recorded returning id', [id])).length === 1;
   }
 
@@ -201,6 +225,7 @@ export class AcmeStore {
    * created before `accountsBefore`, that hold no order any more.
    */
   async purgeExpired(now: Date, ordersBefore: Date, accountsBefore: Date, limit: number): Promise<{ orders: number; accounts: number }> {
+    this.accounts?.clear();
     const orders = await this.rows(
       `with gone as (
          select id from acme_orders
@@ -220,6 +245,15 @@ export class AcmeStore {
     return { orders: orders.length, accounts: accounts.length };
   }
 
+  /** An authorization with its order, in one round trip (every authorization and challenge request reads both). */
+  async authorizationWithOrder(id: string): Promise<{ authz: AcmeAuthorizationRecord; order: AcmeOrderRecord } | undefined> {
+    const [row] = await this.rows(
+      `select ${prefixed('a', AUTHZ)}, ${prefixed('o', ORDER)} from acme_authorizations a join acme_orders o on o.id = a.order_id where a.id = ?`,
+      [id],
+    );
+    return row ? { authz: authzFromRow(unprefixed(row, 'a')), order: orderFromRow(unprefixed(row, 'o')) } : undefined;
+  }
+
   async authorization(id: string): Promise<AcmeAuthorizationRecord | undefined> {
     const [row] = await this.rows(`select ${AUTHZ} from acme_authorizations where id = ?`, [id]);
     return row ? authzFromRow(row) : undefined;
@@ -229,14 +263,82 @@ export class AcmeStore {
   async moveAuthorization(
     id: string, from: readonly AuthorizationStatus[], to: AuthorizationStatus, challenge: ChallengeStatus, now: Date, error?: Record<string, unknown>,
   ): Promise<AcmeAuthorizationRecord | undefined> {
-    const [row] = await this.rows(
-      `update acme_authorizations set status = ?, challenge_status = ?, challenge_validated_at = case when ? = 'valid' then ? else challenge_validated_at end,
-         challenge_error = coalesce(?, challenge_error)
-       where id = ? and status in (${from.map(() => '?').join(', ')}) returning ${AUTHZ}`,
-      [to, challenge, challenge, now, error ? JSON.stringify(error) : null, id, ...from],
-    );
+    const move = authorizationMove(id, from, to, challenge, now, error);
+    const [row] = await this.rows(`${move.sql} returning ${AUTHZ}`, move.bindings);
     return row ? authzFromRow(row) : undefined;
   }
+}
+
+/**
+ * Accounts as committed, for a database only this process writes (PGlite:
+ * one connection, so a read outside a transaction waits for any open one
+ * to end). Every write of an account forgets it first, so a rolled-back
+ * write leaves nothing stale; at most `max` are kept, the oldest leave.
+ */
+export class AccountCache {
+  private readonly byId = new Map<string, AcmeAccountRecord>();
+
+  constructor(private readonly max = 10_000) {}
+
+  get(id: string): AcmeAccountRecord | undefined {
+    return this.byId.get(id);
+  }
+
+  set(account: AcmeAccountRecord): void {
+    if (this.byId.size >= this.max) this.byId.delete(this.byId.keys().next().value!);
+    this.byId.set(account.id, Object.freeze(account));
+  }
+
+  forget(id: string): void {
+    this.byId.delete(id);
+  }
+
+  clear(): void {
+    this.byId.clear();
+  }
+}
+
+export type OrderMoveFields = {
+  attestedSpki?: Buffer; attestedBy?: string; firmware?: AcmeOrderRecord['firmware']; replacesClaimed?: boolean; certificateSerial?: string; error?: Record<string, unknown>;
+};
+
+const CLAIM_CONFLICT = 'another live order has claimed the certificate this order replaces';
+
+/** The compare-and-set update of an order's status, with the fields of the move; a move out of the live states releases the claim. */
+function orderMove(id: string, from: readonly OrderStatus[], to: OrderStatus, now: Date, fields: OrderMoveFields) {
+  const releases = to === 'invalid' || to === 'valid';
+  return {
+    sql: `update acme_orders set status = ?, updated_at = ?,
+            attested_spki = coalesce(?, attested_spki), attested_by = coalesce(?, attested_by), firmware = coalesce(?, firmware),
+            replaces_claimed = case when ? then false else coalesce(?, replaces_claimed) end,
+            certificate_serial = coalesce(?, certificate_serial), error = coalesce(?, error)
+          where id = ? and status in (${from.map(() => '?').join(', ')})`,
+    bindings: [
+      to, now, fields.attestedSpki ?? null, fields.attestedBy ?? null, fields.firmware ? JSON.stringify(fields.firmware) : null,
+      releases, fields.replacesClaimed ?? null, fields.certificateSerial ?? null, fields.error ? JSON.stringify(fields.error) : null,
+      id, ...from,
+    ] as unknown[],
+  };
+}
+
+/** The compare-and-set update of an authorization's status and its challenge's. */
+function authorizationMove(id: string, from: readonly AuthorizationStatus[], to: AuthorizationStatus, challenge: ChallengeStatus, now: Date, error?: Record<string, unknown>) {
+  return {
+    sql: `update acme_authorizations set status = ?, challenge_status = ?, challenge_validated_at = case when ? = 'valid' then ?::timestamptz else challenge_validated_at end,
+            challenge_error = coalesce(?, challenge_error)
+          where id = ? and status in (${from.map(() => '?').join(', ')})`,
+    bindings: [to, challenge, challenge, now, error ? JSON.stringify(error) : null, id, ...from] as unknown[],
+  };
+}
+
+/** The columns of one table in a join, each as `<alias>_<column>`. */
+const prefixed = (alias: string, columns: string) => columns.split(', ').map((c) => `${alias}.${c} as ${alias}_${c}`).join(', ');
+
+/** The row of one alias of a join, with its columns' own names. */
+function unprefixed(row: Row, alias: string): Row {
+  const own: Row = {};
+  for (const [name, value] of Object.entries(row)) if (name.startsWith(`${alias}_`)) own[name.slice(alias.length + 1)] = value;
+  return own;
 }
 
 const json = <T>(value: unknown): T | null => (value === null || value === undefined ? null : (JSON.parse(String(value)) as T));

@@ -1,5 +1,5 @@
 import type { Knex } from 'knex';
-import { AcmeStore } from './acme-store.ts';
+import { AccountCache, AcmeStore } from './acme-store.ts';
 import { AuditStore } from './audit-store.ts';
 import { BatchStore } from './batch-store.ts';
 import { CaStore } from './ca-store.ts';
@@ -50,7 +50,12 @@ export class Store {
   readonly manufacturers: ManufacturerStore;
   readonly claims: ClaimStore;
 
-  constructor(private readonly db: Knex | Knex.Transaction) {
+  /** `accountCache`: shared by a Store and the ones its transactions hand out; made here for a single-connection database. */
+  constructor(
+    private readonly db: Knex | Knex.Transaction,
+    private readonly accountCache?: AccountCache | null,
+  ) {
+    if (this.accountCache === undefined) this.accountCache = this.singleConnection ? new AccountCache() : null;
     this.settings = new SettingsStore(db);
     this.caCertificates = new CaStore(db);
     this.certificates = new CertificateStore(db);
@@ -59,7 +64,7 @@ export class Store {
     this.checkpoints = new CheckpointStore(db);
     this.devices = new DeviceStore(db);
     this.models = new ModelStore(db);
-    this.acme = new AcmeStore(db);
+    this.acme = new AcmeStore(db, this.accountCache);
     this.deviceClasses = new DeviceClassStore(db);
     this.firmware = new FirmwareStore(db);
     this.ocsp = new OcspStore(db);
@@ -112,7 +117,7 @@ export class Store {
   /** Runs work in one READ COMMITTED transaction (or in the caller's, when already inside one). */
   async transaction<T>(work: (tx: Store) => Promise<T>): Promise<T> {
     if (this.inTransaction) return work(this);
-    return (this.db as Knex).transaction((trx) => work(new Store(trx)));
+    return (this.db as Knex).transaction((trx) => work(new Store(trx, this.accountCache)));
   }
 
   /** Times every statement (metrics): its duration in seconds, and whether it failed. */

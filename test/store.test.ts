@@ -7,7 +7,7 @@ import { migrate, openDatabase } from '../store/database.ts';
 import { MIGRATIONS } from '../migrations/index.ts';
 import * as x509 from '@peculiar/x509';
 import { Store } from '../store/store.ts';
-import { StoreConflictError, type CertificateRecord, type DeviceRecord } from '../store/types.ts';
+import { StoreConflictError, type AcmeAccountRecord, type AcmeAuthorizationRecord, type AcmeOrderRecord, type CertificateRecord, type DeviceRecord } from '../store/types.ts';
 import { createTestDatabase, DATABASE_KINDS, type TestDatabase } from './support/databases.ts';
 import { createHash, webcrypto } from 'node:crypto';
 
@@ -105,6 +105,47 @@ for (const kind of DATABASE_KINDS) {
       const err = await store.certificates.insert(operational('02')).catch((e: unknown) => e);
       expect(err).to.be.instanceOf(StoreConflictError);
       expect((err as StoreConflictError).constraint).to.equal('certificates_one_successor');
+    });
+
+    it('ACME quotas are counted in the insert itself: unrecorded accounts, live orders per account', async () => {
+      const now = new Date();
+      const account = (id: string): AcmeAccountRecord => ({ id, thumbprint: `t-${id}`, jwk: { kty: 'EC' }, status: 'valid', contact: [], recorded: false, createdAt: now, updatedAt: now });
+      expect(await store.acme.insertAccount(account('a1'), 2)).to.equal(true);
+      expect(await store.acme.insertAccount(account('a2'), 2)).to.equal(true);
+      expect(await store.acme.insertAccount(account('a3'), 2), 'the third of two').to.equal(false);
+      expect(await store.acme.account('a3')).to.equal(undefined);
+      expect(await store.acme.insertAccount({ ...account('a4'), thumbprint: 't-a1' }, 9).catch((e: unknown) => e)).to.be.instanceOf(StoreConflictError);
+      const expiresAt = new Date(now.getTime() + 60_000);
+      const order = (id: string, expires = expiresAt): [AcmeOrderRecord, AcmeAuthorizationRecord] => [
+        { id, accountId: 'a1', deviceSerial: 'SN-1', status: 'pending', expiresAt: expires, replaces: null, replacesCertId: null, replacesClaimed: false, attestedSpki: null, attestedBy: null, firmware: null, certificateSerial: null, error: null, createdAt: now, updatedAt: now },
+        { id: `z-${id}`, orderId: id, status: 'pending', expiresAt: expires, token: `tok-${id}`, challengeStatus: 'pending', challengeValidatedAt: null, challengeError: null, createdAt: now },
+      ];
+      expect(await store.acme.insertOrder(...order('o-old', new Date(now.getTime() - 1000)), 1), 'an expired order does not count').to.equal(true);
+      expect(await store.acme.insertOrder(...order('o1'), 1)).to.equal(true);
+      expect(await store.acme.insertOrder(...order('o2'), 1), 'one live order at most').to.equal(false);
+      expect(await store.acme.order('o2')).to.equal(undefined);
+      expect((await store.acme.authorizationWithOrder('z-o1'))?.order.id).to.equal('o1');
+      expect(await store.acme.authorizationWithOrder('z-o2')).to.equal(undefined);
+    });
+
+    it('an accepted attestation moves the order, its authorization and records the account in one statement, or moves nothing', async () => {
+      const now = new Date();
+      await store.acme.insertAccount({ id: 'a1', thumbprint: 't', jwk: { kty: 'EC' }, status: 'valid', contact: [], recorded: false, createdAt: now, updatedAt: now }, 9);
+      const expiresAt = new Date(now.getTime() + 60_000);
+      await store.acme.insertOrder(
+        { id: 'o1', accountId: 'a1', deviceSerial: 'SN-1', status: 'pending', expiresAt, replaces: null, replacesCertId: null, replacesClaimed: false, attestedSpki: null, attestedBy: null, firmware: null, certificateSerial: null, error: null, createdAt: now, updatedAt: now },
+        { id: 'z1', orderId: 'o1', status: 'pending', expiresAt, token: 'tok', challengeStatus: 'pending', challengeValidatedAt: null, challengeError: null, createdAt: now }, 9,
+      );
+      expect((await store.acme.account('a1'))!.recorded).to.equal(false);
+      const accept = () => store.acme.moveOrderAndAuthorization(
+        { id: 'o1', from: ['pending'], to: 'ready', fields: { attestedSpki: Buffer.from('spki'), attestedBy: 'birth-sha' } },
+        { id: 'z1', from: ['pending'], to: 'valid', challenge: 'valid' }, 'a1', now,
+      );
+      const moved = await accept();
+      expect([moved?.order.status, moved?.order.attestedSpki?.toString(), moved?.authz.status, moved?.authz.challengeStatus, moved?.recorded]).to.deep.equal(['ready', 'spki', 'valid', 'valid', true]);
+      expect((await store.acme.account('a1'))!.recorded, 'the cache forgot the account when it was written').to.equal(true);
+      expect(await accept(), 'not pending any more: nothing moves').to.equal(undefined);
+      expect((await store.acme.authorizationWithOrder('z1'))!.order.status).to.equal('ready');
     });
 
     it('device state changes are compare-and-set: of two racing moves one applies', async () => {

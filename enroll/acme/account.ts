@@ -43,19 +43,18 @@ export const newAccount: AcmeHandler = async (call) => {
   }
   if (payload.onlyReturnExisting === true) throw new AcmeProblem('accountDoesNotExist', 400, 'no account exists for this key');
   const contact = checkContact(payload.contact) ?? [];
-  if (await deps.store.acme.unrecordedAccountCount() >= MAX_UNRECORDED_ACCOUNTS) {
-    throw rateLimited('too many accounts have not attested a device yet; unused ones expire after a day', 3600);
-  }
   // Anonymous until a device attests through it: no audit event yet (the first accepted attestation records the account).
   const account: AcmeAccountRecord = { id: randomBytes(16).toString('base64url'), thumbprint, jwk, status: 'valid', contact, recorded: false, createdAt: now, updatedAt: now };
+  let inserted: boolean;
   try {
-    await deps.store.acme.insertAccount(account);
+    inserted = await deps.store.acme.insertAccount(account, MAX_UNRECORDED_ACCOUNTS);
   } catch (err) {
     // Two requests for one key at once: the first one created it.
     const raced = err instanceof StoreConflictError ? await deps.store.acme.accountByThumbprint(thumbprint) : undefined;
     if (!raced) throw err;
     return withLocation(call, raced, 200);
   }
+  if (!inserted) throw rateLimited('too many accounts have not attested a device yet; unused ones expire after a day', 3600);
   return withLocation(call, account, 201);
 };
 

@@ -1,17 +1,18 @@
 import type { AcmeAuthorizationRecord, AcmeOrderRecord } from '../../store/types.ts';
 import type { AcmeCall, AcmeHandler } from './context.ts';
 import { jsonPayload } from './jws.ts';
-import { ownOrder } from './order.ts';
+import { liveOwnOrder } from './order.ts';
 import { acmeProblem } from './problems.ts';
 import { AUTHORIZATION_MOVES, ORDER_MOVES } from './states.ts';
 import { authorizationView } from './views.ts';
 
 /** An authorization of the requesting account, with its order (expired ones moved on first). */
 export async function ownAuthorization(call: AcmeCall, id: string): Promise<{ authz: AcmeAuthorizationRecord; order: AcmeOrderRecord }> {
-  const found = await call.deps.store.acme.authorization(id);
+  const found = await call.deps.store.acme.authorizationWithOrder(id);
   if (!found) throw acmeProblem.notFound('authorization');
-  const order = await ownOrder(call, found.orderId);
-  const authz = order.status === 'invalid' && found.status === 'pending' ? (await call.deps.store.acme.authorization(id))! : found;
+  const order = await liveOwnOrder(call, found.order);
+  // An order that expired just now took its pending authorization with it: read that move.
+  const authz = order.status === 'invalid' && found.authz.status === 'pending' ? (await call.deps.store.acme.authorization(id))! : found.authz;
   return { authz, order };
 }
 

@@ -75,19 +75,16 @@ type ChallengeOutcome = { authz: AcmeAuthorizationRecord; order: AcmeOrderRecord
 
 /** The order ready and bound to what the attestation established, the authorization valid; the account's first accepted attestation records it. */
 async function accept(tx: Store, call: AcmeCall, authz: AcmeAuthorizationRecord, order: AcmeOrderRecord, basis: AttestationBasis) {
-  const move = ORDER_MOVES.attested;
-  const ready = await tx.acme.moveOrder(order.id, move.from, move.to, call.now, {
-    attestedSpki: basis.spki, attestedBy: basis.attestedBy ?? undefined, replacesClaimed: order.replaces !== null, ...(basis.firmware ? { firmware: basis.firmware } : {}),
-  });
-  if (!ready) throw acmeProblem.malformed('the order is no longer pending');
-  const validated = AUTHORIZATION_MOVES.validated;
-  const valid = (await tx.acme.moveAuthorization(authz.id, validated.from, validated.to, validated.challenge, call.now))!;
   const account = accountOf(call);
+  const move = ORDER_MOVES.attested;
+  const fields = { attestedSpki: basis.spki, attestedBy: basis.attestedBy ?? undefined, replacesClaimed: order.replaces !== null, ...(basis.firmware ? { firmware: basis.firmware } : {}) };
   // The account matters from its first accepted attestation: only then is it in the audit log.
-  const events: AuditEntry[] = !account.recorded && (await tx.acme.markRecorded(account.id))
+  const moved = await tx.acme.moveOrderAndAuthorization({ id: order.id, ...move, fields }, { id: authz.id, ...AUTHORIZATION_MOVES.validated }, account.recorded ? null : account.id, call.now);
+  if (!moved) throw acmeProblem.malformed('the order is no longer pending');
+  const events: AuditEntry[] = moved.recorded
     ? [{ action: 'acme.account-created', actor: `acme:${account.id}`, data: { account: account.id, thumbprint: account.thumbprint, createdAt: account.createdAt.toISOString() } }]
     : [];
-  return { value: { authz: valid, order: ready } as ChallengeOutcome, events };
+  return { value: { authz: moved.authz, order: moved.order } as ChallengeOutcome, events };
 }
 
 /** Marks the challenge, its authorization and its order invalid with the refusal's problem, stored as the answer will be. */

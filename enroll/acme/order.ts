@@ -29,9 +29,6 @@ export const newOrder: AcmeHandler = async (call) => {
   const certId = payload.replaces;
   // An order proves nothing (anyone may name a public certID): a refused `replaces` writes no clone or fork event.
   const { replaced } = await checkOrder(deps.store, serial, certId === undefined ? undefined : () => certificateByCertId(certId, deps.hierarchy, deps.store.certificates), now);
-  if (await deps.store.acme.liveOrderCount(account.id, now) >= MAX_LIVE_ORDERS) {
-    throw rateLimited(`an account may hold ${MAX_LIVE_ORDERS} pending or ready orders at once: finish or let some expire`, 60);
-  }
   const id = randomBytes(16).toString('base64url');
   const expiresAt = new Date(now.getTime() + ORDER_LIFETIME_MS);
   const order: AcmeOrderRecord = {
@@ -43,7 +40,10 @@ export const newOrder: AcmeHandler = async (call) => {
     id: authorizationIdOf(order), orderId: id, status: 'pending', expiresAt, token: randomBytes(32).toString('base64url'),
     challengeStatus: 'pending', challengeValidatedAt: null, challengeError: null, createdAt: now,
   };
-  await deps.store.acme.insertOrder(order, authz);
+  // The quota is counted in the insert's own statement.
+  if (!(await deps.store.acme.insertOrder(order, authz, MAX_LIVE_ORDERS))) {
+    throw rateLimited(`an account may hold ${MAX_LIVE_ORDERS} pending or ready orders at once: finish or let some expire`, 60);
+  }
   return { status: 201, body: orderView(order, call.urls), location: call.urls.order(id) };
 };
 
@@ -52,9 +52,14 @@ export const newOrder: AcmeHandler = async (call) => {
  * `invalid` when it expired while pending or ready: that releases its claim.
  */
 export async function ownOrder(call: AcmeCall, id: string): Promise<AcmeOrderRecord> {
+  return liveOwnOrder(call, await call.deps.store.acme.order(id));
+}
+
+/** ownOrder of an order already read (undefined: there is none). */
+export async function liveOwnOrder(call: AcmeCall, order: AcmeOrderRecord | undefined): Promise<AcmeOrderRecord> {
   const { store } = call.deps;
-  const order = await store.acme.order(id);
   if (!order || order.accountId !== accountOf(call).id) throw acmeProblem.notFound('order');
+  const id = order.id;
   if (order.expiresAt > call.now || !(ORDER_MOVES.invalidated.from as readonly string[]).includes(order.status)) return order;
   return store.transaction(async (tx) => {
     const error = new AcmeProblem('malformed', 400, 'the order expired').document();
