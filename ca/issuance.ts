@@ -69,11 +69,11 @@ export class IssuanceService {
       revocationReason: null,
       createdAt: this.clock(),
     };
-    await tx.certificates.insert(record);
     const subject = { serial: record.serial, issuerId: issuer.id, notAfter: record.notAfter, revokedAt: null, revocationReason: null };
-    await tx.ocsp.put(this.ocsp
+    const ocsp = this.ocsp
       ? await this.ocsp.presign(subject)
-      : { serial: record.serial, issuerId: issuer.id, notAfter: record.notAfter, sha1: null, sha256: null, thisUpdate: null, nextUpdate: null });
+      : { serial: record.serial, issuerId: issuer.id, notAfter: record.notAfter, sha1: null, sha256: null, thisUpdate: null, nextUpdate: null };
+    await tx.certificates.insertIssued(record, ocsp);
     this.onIssued?.(profile.kind);
     return { der, record, pem: certificatePem(der) };
   }

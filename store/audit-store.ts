@@ -58,13 +58,29 @@ export class AuditStore {
    * append. The caller's transaction makes the move all or nothing.
    */
   async chainPending(limit: number): Promise<number> {
+    return this.chainMoved('delete from audit_pending where id in (select id from audit_pending order by id limit ?)', [limit], []);
+  }
+
+  /**
+   * For a database only this transaction can write (PGlite): chains every
+   * pending event left over, then `events`, in one statement, without
+   * writing them as pending first.
+   */
+  async appendChained(events: ReadonlyArray<PendingEvent>): Promise<number> {
+    return this.chainMoved('delete from audit_pending', [], events);
+  }
+
+  /** The chaining statement: the events `deleteSql` moves out of audit_pending, oldest first, then `events`. */
+  private async chainMoved(deleteSql: string, deleteBindings: unknown[], events: ReadonlyArray<PendingEvent>): Promise<number> {
     const { rows } = await this.db.raw(
       `with recursive moved as (
-         delete from audit_pending where id in (select id from audit_pending order by id limit ?)
+         ${deleteSql}
          returning id, canonical_prefix, action, device_serial
        ), batch as (
-         select array_agg(canonical_prefix order by id) as prefixes, array_agg(action order by id) as actions,
-                array_agg(device_serial order by id) as devices, count(*) as n from moved
+         select coalesce((select array_agg(canonical_prefix order by id) from moved), '{}'::text[]) || ?::text[] as prefixes,
+                coalesce((select array_agg(action order by id) from moved), '{}'::text[]) || ?::text[] as actions,
+                coalesce((select array_agg(device_serial order by id) from moved), '{}'::text[]) || ?::text[] as devices,
+                (select count(*) from moved) + ? as n
        ), head as (
          select coalesce(max(seq), 0) as seq, coalesce((select hash from audit_events order by seq desc limit 1), repeat('0', 64)) as hash from audit_events
        ), chain (ord, seq, hash, canonical) as (
@@ -79,7 +95,9 @@ export class AuditStore {
        insert into audit_events (seq, action, device_serial, canonical, hash)
        select c.seq, b.actions[c.ord], b.devices[c.ord], c.canonical, c.hash from chain c cross join batch b where c.ord > 0 order by c.ord
        returning seq`,
-      [limit],
+      [
+        ...deleteBindings, events.map((e) => e.canonicalPrefix), events.map((e) => e.action), events.map((e) => e.deviceSerial ?? null), events.length,
+      ] as Knex.RawBinding[],
     );
     return (rows as unknown[]).length;
   }

@@ -1,5 +1,6 @@
 import type { Knex } from 'knex';
 import { conflictsAsStoreErrors, countRows, toBuffer, toDate, toDateOrNull, toStringOrNull } from './convert.ts';
+import type { OcspResponseRecord } from './ocsp-store.ts';
 import type { CertificateKind, CertificateRecord } from './types.ts';
 
 const COLUMNS = [
@@ -33,6 +34,26 @@ export class CertificateStore {
         revocation_reason: record.revocationReason,
         created_at: record.createdAt,
       }),
+      'certificate serial, hash or predecessor already recorded',
+    );
+  }
+
+  /**
+   * A newly issued certificate and its first OCSP row (store/ocsp-store.ts)
+   * in one statement; conflicts as `insert`.
+   */
+  async insertIssued(record: CertificateRecord, ocsp: OcspResponseRecord): Promise<void> {
+    await conflictsAsStoreErrors(
+      this.db.raw(
+        `with inserted as (insert into certificates (${COLUMNS.join(', ')}) values (${COLUMNS.map(() => '?').join(', ')}) returning serial)
+         insert into ocsp_responses (serial, issuer_id, not_after, sha1, sha256, this_update, next_update, updated_at)
+         select serial, ?, ?, ?, ?, ?, ?, clock_timestamp() from inserted`,
+        [
+          record.serial, record.kind, record.issuerId, record.deviceSerial, record.subject, record.der, record.sha256, record.keySha256,
+          record.predecessorSha256, record.notBefore, record.notAfter, record.revokedAt, record.revocationReason, record.createdAt,
+          ocsp.issuerId, ocsp.notAfter, ocsp.sha1, ocsp.sha256, ocsp.thisUpdate, ocsp.nextUpdate,
+        ] as Knex.RawBinding[],
+      ),
       'certificate serial, hash or predecessor already recorded',
     );
   }
@@ -106,6 +127,22 @@ export class CertificateStore {
   }
 
   /** Devices that have had any certificate for this key (birth or operational). */
+  /**
+   * bySha256 and devicesWithKey in one round trip: the certificate that
+   * attested, and the devices that already hold a certificate for the key
+   * it attested.
+   */
+  async bySha256AndKeyHolders(sha256: string, keySha256: string): Promise<{ certificate: CertificateRecord | undefined; keyHolders: string[] }> {
+    const { rows } = await this.db.raw(
+      `select ${COLUMNS.map((c) => `c.${c}`).join(', ')},
+              array(select distinct k.device_serial from certificates k where k.key_sha256 = ? and k.device_serial is not null) as key_holders
+       from (select 1) as one left join certificates c on c.sha256 = ?`,
+      [keySha256, sha256],
+    ) as { rows: Array<Record<string, unknown>> };
+    const row = rows[0]!;
+    return { certificate: row.serial === null || row.serial === undefined ? undefined : fromRow(row), keyHolders: (row.key_holders as string[]).map(String) };
+  }
+
   async devicesWithKey(keySha256: string): Promise<string[]> {
     const rows = await this.db('certificates').distinct('device_serial').where({ key_sha256: keySha256 }).whereNotNull('device_serial');
     return rows.map((row: { device_serial: string }) => row.device_serial);

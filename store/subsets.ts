@@ -19,8 +19,7 @@ import type { SupportStore } from './support-store.ts';
 
 /** ca/issuance.ts: records what it signs. */
 export interface IssuanceStore {
-  certificates: Pick<CertificateStore, 'insert'>;
-  ocsp: Pick<OcspStore, 'put'>;
+  certificates: Pick<CertificateStore, 'insertIssued'>;
 }
 
 /** registry/audit/audit-log.ts: the chain. */
@@ -32,7 +31,7 @@ export interface AuditChainStore {
 /** enroll/factory.ts: devices, their certificates and models. */
 export interface FactoryStore extends IssuanceStore {
   devices: Pick<DeviceStore, 'forBirth' | 'insert' | 'rebind'>;
-  certificates: Pick<CertificateStore, 'insert' | 'byDevice' | 'devicesWithKey'>;
+  certificates: Pick<CertificateStore, 'insertIssued' | 'byDevice' | 'devicesWithKey'>;
 }
 
 /** registry/lifecycle/revocation.ts: certificates, their OCSP responses and CRL marks. */

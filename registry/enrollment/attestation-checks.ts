@@ -9,13 +9,13 @@ import type { ClaimStore } from '../../store/claim-store.ts';
 import type { DeviceStore } from '../../store/device-store.ts';
 import type { ManufacturerRecord, ManufacturerStore } from '../../store/manufacturer-store.ts';
 import type { ModelStore } from '../../store/model-store.ts';
-import type { DeviceClassRecord, DeviceRecord, FirmwareReport } from '../../store/types.ts';
+import type { CertificateRecord, DeviceClassRecord, DeviceRecord, FirmwareReport } from '../../store/types.ts';
 import { firmwareProblem } from '../catalogue/firmware-policy.ts';
 import { trustOf } from '../manufacturers/manufacturers.ts';
 
 /** What the verifier reads and the one thing it writes (the counter, compare-and-set). */
 export interface AttestationStore {
-  certificates: Pick<CertificateStore, 'bySha256' | 'newestOfDevice' | 'devicesWithKey'>;
+  certificates: Pick<CertificateStore, 'bySha256AndKeyHolders' | 'newestOfDevice'>;
   devices: Pick<DeviceStore, 'acceptSignCount'>;
   manufacturers: Pick<ManufacturerStore, 'find' | 'crlEntry'>;
   claims: Pick<ClaimStore, 'find' | 'birthOf'>;
@@ -90,17 +90,18 @@ export async function verifyAttestation(store: AttestationStore, input: Attestat
   if (!deviceClass.attestationFormats.includes(evidence.fmt)) {
     return refusal('format', `device class ${deviceClass.name} accepts attestation formats ${deviceClass.attestationFormats.join(', ')}, not ${evidence.fmt}`);
   }
-  const attesting = await attestingCertificate(store, input);
+  const keySha256 = sha256Hex(evidence.key.spki);
+  // One round trip for x5c[0]'s certificate and the devices the attested key is certified for (read now, used after check 3).
+  const { certificate, keyHolders: holders } = await store.certificates.bySha256AndKeyHolders(sha256Hex(evidence.chain[0]!), keySha256);
+  const attesting = await attestingCertificate(store, input, certificate);
   if ('ok' in attesting) return attesting;
   const { byBirthKey, outsideBirth } = attesting;
 
   // Check 3: alg fits x5c[0]'s key, the signature verifies, rpIdHash and credId match.
   const proof = proofProblem(input, attesting.spki);
   if (proof) return refusal(proof.check, proof.detail);
-  const keySha256 = sha256Hex(evidence.key.spki);
 
   // The attested key is new: not the birth key, not any key the device (or another device) has had certified.
-  const holders = await store.certificates.devicesWithKey(keySha256);
   const others = holders.filter((serial) => serial !== device.serial);
   if (others.length > 0) {
     return refusal('attested key', 'the attested key is certified for another device', {
@@ -140,9 +141,10 @@ type Attesting = { certificate: AttestingCertificate; spki: Buffer; byBirthKey: 
  * device born elsewhere the claimed one, chaining to its manufacturer), or
  * under staged renewal its newest operational certificate.
  */
-async function attestingCertificate(store: AttestationStore, input: AttestationInput): Promise<Attesting | Extract<AttestationOutcome, { ok: false }>> {
-  const { device, deviceClass, now, evidence } = input;
-  const attesting = await store.certificates.bySha256(sha256Hex(evidence.chain[0]!));
+async function attestingCertificate(
+  store: AttestationStore, input: AttestationInput, attesting: CertificateRecord | undefined,
+): Promise<Attesting | Extract<AttestationOutcome, { ok: false }>> {
+  const { device, deviceClass, now } = input;
   if (!attesting && device.manufacturer !== 'self') return outsideBirthCertificate(store, input);
   if (!attesting || attesting.deviceSerial === null) return refusal('check 1 (x5c[0])', 'is not a device certificate this CA issued');
   if (attesting.deviceSerial !== device.serial) {

@@ -20,7 +20,8 @@ export async function basisProblem(tx: Store, basis: AttestationBasis, device: D
   if (!mayEnroll(device.state)) return enrollmentError.basisChanged(`device ${device.serial} is ${device.state}: enrollment and renewal are refused`);
   if (device.reprovisionAllowed) return refused('it is being reprovisioned and waits for its new birth certificate');
   if (!basis.attestedBy) return refused('the order does not record the certificate its attestation rested on');
-  const attesting = await tx.certificates.bySha256(basis.attestedBy);
+  // One round trip for the certificate that attested and whoever holds a certificate for the attested key.
+  const { certificate: attesting, keyHolders } = await tx.certificates.bySha256AndKeyHolders(basis.attestedBy, sha256Hex(basis.spki));
   if (attesting) {
     if (attesting.deviceSerial !== device.serial) return refused('the attesting certificate is not this device\'s');
     if (attesting.revokedAt) return refused(`the ${attesting.kind} certificate ${attesting.serial} that attested was revoked`);
@@ -33,7 +34,7 @@ export async function basisProblem(tx: Store, basis: AttestationBasis, device: D
     if (!claim || claim.supersededAt) return refused('its claim was superseded (reprovisioned)');
   }
   // One key, one certificate: another enrollment of this device (or of another) may have certified it since the attestation.
-  if ((await tx.certificates.devicesWithKey(sha256Hex(basis.spki))).length > 0) return enrollmentError.badCsr('the key is already certified: every operational certificate has a key of its own');
+  if (keyHolders.length > 0) return enrollmentError.badCsr('the key is already certified: every operational certificate has a key of its own');
   return undefined;
 }
 
