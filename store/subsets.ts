@@ -23,10 +23,23 @@ export interface IssuanceStore {
   ocsp: Pick<OcspStore, 'put'>;
 }
 
-/** registry/audit/audit-log.ts: the chain. */
-export interface AuditChainStore {
+/**
+ * A store whose transactions hand `work` the subset S: Store is one for every
+ * S it satisfies, as its transaction hands out a whole Store.
+ */
+export interface Transactional<S> {
   readonly inTransaction: boolean;
-  audit: AuditStore;
+  transaction<T>(work: (tx: S) => Promise<T>): Promise<T>;
+}
+
+/** registry/audit/audit-log.ts: what the log writes in every audited transaction. */
+export interface AuditWrites {
+  audit: Pick<AuditStore, 'insertPending' | 'chainPending' | 'lockChain'>;
+}
+
+/** registry/audit/audit-log.ts: the top-level store of an audited action whose work needs S (record, chain). */
+export interface AuditedStore<S extends AuditWrites = AuditWrites> extends Transactional<S> {
+  readonly singleConnection: boolean;
 }
 
 /** enroll/factory.ts: devices, their certificates and models. */
