@@ -1,11 +1,16 @@
 import type { AcmeStore } from './acme-store.ts';
 import type { ClaimStore } from './claim-store.ts';
 import type { AuditStore } from './audit-store.ts';
+import type { BatchStore } from './batch-store.ts';
 import type { CaStore } from './ca-store.ts';
 import type { CertificateStore } from './certificate-store.ts';
+import type { CheckpointStore } from './checkpoint-store.ts';
 import type { CrlStore } from './crl-store.ts';
+import type { DeviceClassStore } from './device-class-store.ts';
 import type { DeviceStore } from './device-store.ts';
 import type { FirmwareStore } from './firmware-store.ts';
+import type { ManufacturerStore } from './manufacturer-store.ts';
+import type { ModelStore } from './model-store.ts';
 import type { OcspStore } from './ocsp-store.ts';
 import type { OcspResponderStore } from './ocsp-responder-store.ts';
 import type { OwnershipStore } from './ownership-store.ts';
@@ -77,4 +82,125 @@ export interface HistoryStore {
   firmware: Pick<FirmwareStore, 'byDevice'>;
   support: Pick<SupportStore, 'byDevice'>;
   ownership: Pick<OwnershipStore, 'byDevice'>;
+}
+
+/** An advisory lock held until the transaction ends (Store.lock). */
+export interface Locking {
+  lock(name: string): Promise<void>;
+}
+
+/** registry/audit/audit-key.ts: the audit key's certificate, recorded once. */
+export interface AuditKeyStore extends AuditedStore<AuditWrites & Locking & {
+  caCertificates: Pick<CaStore, 'all' | 'insert'>;
+  checkpoints: Pick<CheckpointStore, 'latest'>;
+}> {
+  caCertificates: Pick<CaStore, 'all'>;
+}
+
+/** registry/audit/audit-checkpoints.ts: a signed checkpoint of the chain head. */
+export type CheckpointingStore = Transactional<Locking & {
+  audit: Pick<AuditStore, 'head'>;
+  checkpoints: Pick<CheckpointStore, 'latest' | 'insert'>;
+}>;
+
+/** registry/audit/audit-verify.ts: chains what is pending, then checks the chain and its checkpoints. */
+export interface AuditVerifyStore extends AuditedStore {
+  audit: Pick<AuditStore, 'page' | 'bySeq'>;
+  checkpoints: Pick<CheckpointStore, 'all'>;
+}
+
+/** registry/audit/audit-export.ts: reads only. */
+export interface AuditExportStore {
+  caCertificates: Pick<CaStore, 'all'>;
+  manufacturers: Pick<ManufacturerStore, 'all'>;
+  checkpoints: Pick<CheckpointStore, 'all'>;
+  devices: Pick<DeviceStore, 'page'>;
+  claims: Pick<ClaimStore, 'birthsOfDevices'>;
+  certificates: Pick<CertificateStore, 'byDevices'>;
+  audit: Pick<AuditStore, 'firstSeqOf' | 'head' | 'page'>;
+}
+
+/** registry/catalogue/models.ts: a model's declaration. */
+export type ModelCatalogueStore = AuditedStore<AuditWrites & {
+  models: Pick<ModelStore, 'insert' | 'byNameForUpdate' | 'setDefaultClass' | 'update'>;
+  deviceClasses: Pick<DeviceClassStore, 'find'>;
+  devices: Pick<DeviceStore, 'anyOfModel'>;
+}>;
+
+/** registry/catalogue/device-classes.ts: the classes, and which device has which. */
+export type DeviceClassCatalogueStore = AuditedStore<AuditWrites & Locking & {
+  deviceClasses: Pick<DeviceClassStore, 'find' | 'put'>;
+  devices: Pick<DeviceStore, 'get' | 'setClass'>;
+}>;
+
+/** registry/catalogue/firmware-policy.ts: a model's firmware allowlist. */
+export type FirmwarePolicyStore = AuditedStore<AuditWrites & {
+  models: Pick<ModelStore, 'byNameForUpdate'>;
+  firmware: Pick<FirmwareStore, 'replaceAllowed'>;
+}>;
+
+/** registry/lifecycle/lifecycle.ts recordTransfer: a change of owner inside the caller's transaction. */
+export interface OwnerChangeStore {
+  devices: Pick<DeviceStore, 'get' | 'setOwner'>;
+  ownership: Pick<OwnershipStore, 'insert'>;
+}
+
+/** registry/lifecycle/lifecycle.ts: an operator moves a device (revoking its certificates), or hands it over. */
+export type DeviceLifecycleStore = AuditedStore<AuditWrites & Locking & LifecycleStore & OwnerChangeStore & {
+  claims: Pick<ClaimStore, 'supersede'>;
+}>;
+
+/** registry/lifecycle/revocation-service.ts: revocations of a certificate, a device, a batch. */
+export interface RevocationServiceStore extends AuditedStore<AuditWrites & Locking & RevocationStore & {
+  devices: Pick<DeviceStore, 'get' | 'transitionMany'>;
+  batches: Pick<BatchStore, 'declare' | 'find' | 'devicePage' | 'finish' | 'advance'>;
+}> {
+  batches: Pick<BatchStore, 'find' | 'unfinished'>;
+}
+
+/** registry/lifecycle/support-grants.ts: grants, and the certificates issued (and revoked) with them. */
+export type SupportGrantStore = AuditedStore<AuditWrites & Locking & RevocationStore & IssuanceStore & {
+  devices: Pick<DeviceStore, 'get'>;
+  support: Pick<SupportStore, 'insert' | 'find' | 'findForUpdate' | 'approve' | 'revoke' | 'certificates' | 'linkCertificate'>;
+}>;
+
+/** registry/manufacturers/claims.ts: what a claim writes in its transaction. */
+export interface ClaimWrites extends AuditWrites {
+  manufacturers: Pick<ManufacturerStore, 'findForUpdate'>;
+  claims: Pick<ClaimStore, 'existingHashes' | 'insert'>;
+  devices: Pick<DeviceStore, 'find' | 'insert'>;
+}
+
+/** registry/manufacturers/claims.ts: devices claimed from a manufacturer; S, what the claim's afterClaim writes too. */
+export interface ClaimingStore<S extends ClaimWrites = ClaimWrites> extends AuditedStore<S> {
+  manufacturers: Pick<ManufacturerStore, 'find'>;
+}
+
+/** registry/manufacturers/ownership-statements.ts: statements exported (a hand-over) and imported (a claim). */
+export type OwnershipStatementStore = ClaimingStore<ClaimWrites & Locking & OwnerChangeStore & {
+  claims: Pick<ClaimStore, 'find' | 'statements' | 'insertStatement'>;
+  certificates: Pick<CertificateStore, 'newestOfDevice'>;
+}>;
+
+/** registry/manufacturers/manufacturers.ts: proposals, approvals and withdrawals of manufacturers. */
+export type ManufacturerAdminStore = AuditedStore<AuditWrites & Locking & {
+  models: Pick<ModelStore, 'byName'>;
+  manufacturers: Pick<ManufacturerStore, 'propose' | 'find' | 'findForUpdate' | 'resetCrl' | 'approve' | 'withdraw' | 'narrow'>;
+  batches: Pick<BatchStore, 'declare'>;
+}>;
+
+/** registry/manufacturers/manufacturer-crl.ts: a manufacturer's CRL applied (quarantines and revocations), and polled. */
+export interface ManufacturerCrlStore extends AuditedStore<AuditWrites & RevocationStore & {
+  manufacturers: Pick<ManufacturerStore, 'findForUpdate' | 'setCrlState' | 'replaceCrlEntries'>;
+  claims: Pick<ClaimStore, 'birthsBySerial' | 'markBirthRevoked'>;
+  devices: Pick<DeviceStore, 'transitionMany'>;
+}> {
+  manufacturers: Pick<ManufacturerStore, 'find' | 'polled' | 'setCrlState'>;
+}
+
+/** registry/reports/rotation-report.ts and fleet-overview.ts: reads only. */
+export interface FleetReportStore {
+  devices: Pick<DeviceStore, 'rotationRows' | 'count' | 'countsBy'>;
+  audit: Pick<AuditStore, 'recentByActions'>;
+  batches: Pick<BatchStore, 'unfinished'>;
 }
