@@ -14,7 +14,10 @@ import type { ModelStore } from './model-store.ts';
 import type { OcspStore } from './ocsp-store.ts';
 import type { OcspResponderStore } from './ocsp-responder-store.ts';
 import type { OwnershipStore } from './ownership-store.ts';
+import type { SessionStore } from './session-store.ts';
+import type { SettingsStore } from './settings-store.ts';
 import type { SupportStore } from './support-store.ts';
+import type { TokenStore } from './token-store.ts';
 
 /**
  * The narrow parts of the Store each consumer may use (after Boulder's
@@ -36,6 +39,9 @@ export interface Transactional<S> {
   readonly inTransaction: boolean;
   transaction<T>(work: (tx: S) => Promise<T>): Promise<T>;
 }
+
+/** What the transactions of a subset hand out: several consumers' needs combine as AuditedStore<TxOf<A> & TxOf<B>>. */
+export type TxOf<S> = S extends Transactional<infer T> ? T : never;
 
 /** registry/audit/audit-log.ts: what the log writes in every audited transaction. */
 export interface AuditWrites {
@@ -177,10 +183,13 @@ export interface ClaimingStore<S extends ClaimWrites = ClaimWrites> extends Audi
 }
 
 /** registry/manufacturers/ownership-statements.ts: statements exported (a hand-over) and imported (a claim). */
-export type OwnershipStatementStore = ClaimingStore<ClaimWrites & Locking & OwnerChangeStore & {
+export type OwnershipStatementStore = ClaimingStore<OwnershipStatementWrites>;
+
+/** registry/manufacturers/ownership-statements.ts: what its transactions write (and the claim's, importing). */
+export type OwnershipStatementWrites = ClaimWrites & Locking & OwnerChangeStore & {
   claims: Pick<ClaimStore, 'find' | 'statements' | 'insertStatement'>;
   certificates: Pick<CertificateStore, 'newestOfDevice'>;
-}>;
+};
 
 /** registry/manufacturers/manufacturers.ts: proposals, approvals and withdrawals of manufacturers. */
 export type ManufacturerAdminStore = AuditedStore<AuditWrites & Locking & {
@@ -198,9 +207,38 @@ export interface ManufacturerCrlStore extends AuditedStore<AuditWrites & Revocat
   manufacturers: Pick<ManufacturerStore, 'find' | 'polled' | 'setCrlState'>;
 }
 
-/** registry/reports/rotation-report.ts and fleet-overview.ts: reads only. */
+/** registry/reports/fleet-overview.ts: reads only. */
 export interface FleetReportStore {
   devices: Pick<DeviceStore, 'rotationRows' | 'count' | 'countsBy'>;
   audit: Pick<AuditStore, 'recentByActions'>;
   batches: Pick<BatchStore, 'unfinished'>;
+}
+
+/** server/http/auth.ts, console-session.ts, server/tokens.ts: a bearer token or console session, read to authenticate. */
+export interface AuthStore {
+  tokens: Pick<TokenStore, 'byId'>;
+  sessions: Pick<SessionStore, 'live'>;
+}
+
+/** server/tokens.ts: tokens created and revoked. */
+export type TokenAdminStore = AuditedStore<AuditWrites & {
+  models: Pick<ModelStore, 'byName'>;
+  tokens: Pick<TokenStore, 'insert' | 'revoke'>;
+}>;
+
+/** server/http/console-session.ts: a console session opened for a token. */
+export type ConsoleSessionStore = AuditedStore<AuditWrites & {
+  sessions: Pick<SessionStore, 'deleteExpired' | 'insert'>;
+}> & Pick<AuthStore, 'tokens'>;
+
+/** server/identity.ts: the recorded public identity. */
+export interface IdentityStore {
+  settings: Pick<SettingsStore, 'all' | 'set'>;
+}
+
+/** server/metrics.ts gauges: reads only. */
+export interface MetricsStore {
+  manufacturers: Pick<ManufacturerStore, 'all'>;
+  audit: Pick<AuditStore, 'head'>;
+  checkpoints: Pick<CheckpointStore, 'latest'>;
 }
