@@ -242,3 +242,33 @@ export interface MetricsStore {
   audit: Pick<AuditStore, 'head'>;
   checkpoints: Pick<CheckpointStore, 'latest'>;
 }
+
+/** server/http/routes/audit.ts: the audit API's reads, the events it records, the checkpoints it makes. */
+export type AuditRoutesStore = AuditedStore<AuditWrites & TxOf<CheckpointingStore>> & AuthStore
+  & Omit<AuditVerifyStore, 'transaction'> & AuditExportStore & HistoryStore;
+
+/** server/http/routes/console.ts: the console's sessions, and the views it reads. */
+export type ConsoleRoutesStore = AuditedStore<TxOf<ConsoleSessionStore> & { sessions: Pick<SessionStore, 'delete'> }>
+  & AuthStore & Pick<ConsoleSessionStore, 'tokens'> & FleetReportStore & {
+    devices: Pick<DeviceStore, 'search'>;
+    audit: Pick<AuditStore, 'head' | 'recentByActions'>;
+    checkpoints: Pick<CheckpointStore, 'latest'>;
+    ocsp: Pick<OcspStore, 'freshness'>;
+  };
+
+/** server/http/routes/operator.ts: the operator API's reads, and the catalogue, lifecycle and support actions it calls. */
+export type OperatorRoutesStore = AuditedStore<TxOf<ModelCatalogueStore> & TxOf<FirmwarePolicyStore> & TxOf<DeviceClassCatalogueStore>
+  & TxOf<DeviceLifecycleStore> & TxOf<SupportGrantStore>> & AuthStore & {
+    models: Pick<ModelStore, 'byName'>;
+    firmware: Pick<FirmwareStore, 'allowed'>;
+    deviceClasses: Pick<DeviceClassStore, 'find'>;
+    support: Pick<SupportStore, 'find' | 'certificates'>;
+    devices: Pick<DeviceStore, 'rotationRows' | 'byOwner'>;
+  };
+
+/** server/http/routes/manufacturers.ts: the manufacturer API's reads, and the manufacturer, claim and statement actions it calls. */
+export type ManufacturerRoutesStore = AuditedStore<TxOf<ManufacturerAdminStore> & TxOf<ManufacturerCrlStore> & OwnershipStatementWrites>
+  & AuthStore & {
+    manufacturers: Pick<ManufacturerStore, 'find' | 'all' | 'polled' | 'setCrlState'>;
+    claims: Pick<ClaimStore, 'countByManufacturer'>;
+  };
