@@ -272,3 +272,36 @@ export type ManufacturerRoutesStore = AuditedStore<TxOf<ManufacturerAdminStore> 
     manufacturers: Pick<ManufacturerStore, 'find' | 'all' | 'polled' | 'setCrlState'>;
     claims: Pick<ClaimStore, 'countByManufacturer'>;
   };
+
+/** publish/crl-publisher.ts: each CA's CRL, made under its lock when due. */
+export interface CrlPublisherStore extends Transactional<Locking & {
+  crls: Pick<CrlStore, 'newest' | 'marked' | 'takeMarks' | 'revokedPage' | 'insert'>;
+}> {
+  crls: Pick<CrlStore, 'newest' | 'marked'>;
+}
+
+/** publish/ocsp-signer.ts: the OCSP responses due, signed again. */
+export interface OcspRefreshStore extends Transactional<{ ocsp: Pick<OcspStore, 'due' | 'putMany'> }> {
+  ocsp: Pick<OcspStore, 'deleteExpired' | 'anyDue'>;
+}
+
+/** publish/ocsp-responder.ts: reads only. */
+export interface OcspAnswerStore {
+  ocsp: Pick<OcspStore, 'find'>;
+  certificates: Pick<CertificateStore, 'byIssuerAndSerial'>;
+}
+
+/** publish/ocsp-responders.ts: each CA's OCSP responder, loaded and rotated (a failed rotation's keys undone). */
+export interface OcspResponderKeysStore extends AuditedStore<AuditWrites & Locking & {
+  ocspResponders: Pick<OcspResponderStore, 'newest' | 'insert'>;
+}>, HierarchyStore {
+  ocsp: Pick<OcspStore, 'hasLive'>;
+  ocspResponders: Pick<OcspResponderStore, 'current' | 'keyIds'>;
+}
+
+/** publish/publication.ts: what its OCSP responders, signer and responder and its CRL publisher need, and what it serves. */
+export type PublicationStore = AuditedStore<TxOf<OcspResponderKeysStore> & TxOf<CrlPublisherStore> & TxOf<OcspRefreshStore>>
+  & Omit<OcspResponderKeysStore, 'transaction'> & Omit<CrlPublisherStore, 'transaction'> & Omit<OcspRefreshStore, 'transaction'> & OcspAnswerStore & {
+    ocsp: Pick<OcspStore, 'clock' | 'putMany' | 'changedSince'>;
+    crls: Pick<CrlStore, 'newest' | 'bytes'>;
+  };
