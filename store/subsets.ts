@@ -95,6 +95,16 @@ export interface Locking {
   lock(name: string): Promise<void>;
 }
 
+/** Several advisory locks in one round trip (Store.lockAll). */
+export interface LockingAll {
+  lockAll(exclusive: readonly string[], shared: readonly string[]): Promise<void>;
+}
+
+/** enroll/factory.ts: a birth certificate's transaction, and the keys' devices read after a refused one. */
+export interface FactoryServiceStore extends AuditedStore<AuditWrites & LockingAll & FactoryStore> {
+  certificates: Pick<CertificateStore, 'devicesWithKey'>;
+}
+
 /** registry/audit/audit-key.ts: the audit key's certificate, recorded once. */
 export interface AuditKeyStore extends AuditedStore<AuditWrites & Locking & {
   caCertificates: Pick<CaStore, 'all' | 'insert'>;
