@@ -8,8 +8,7 @@ import type { AuditEntry, AuditLog, Audited } from '../registry/audit/audit-log.
 import { cloneSignalEvents } from '../registry/reports/clone-signals.ts';
 import { checkModelName, checkBatch, checkSerial } from '../registry/identifiers.ts';
 import { LOCKS } from '../store/locks.ts';
-import type { Store } from '../store/store.ts';
-import type { FactoryStore } from '../store/subsets.ts';
+import type { FactoryServiceStore, FactoryStore, LockingAll } from '../store/subsets.ts';
 import { StoreConflictError, type CertificateRecord, type DeviceRecord } from '../store/types.ts';
 import { verifyCsr } from '../pki/csr.ts';
 
@@ -46,7 +45,7 @@ export interface BirthCertificateResult {
 }
 
 export interface FactoryDeps {
-  store: Store;
+  store: FactoryServiceStore;
   audit: AuditLog;
   issuance: IssuanceService;
   hierarchy: Hierarchy;
@@ -96,7 +95,7 @@ export class FactoryService {
   }
 
   private async issueOrReturn(
-    tx: FactoryStore & Pick<Store, 'lockAll'>, principal: FactoryPrincipal, request: BirthCertificateRequest,
+    tx: FactoryStore & LockingAll, principal: FactoryPrincipal, request: BirthCertificateRequest,
     spki: Buffer, keyType: string, keySha256: string, actor: string,
   ): Promise<Audited<BirthCertificateResult>> {
     // The device's lock, and the batch's shared with other births of the batch but exclusive with its declaration as

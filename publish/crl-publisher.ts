@@ -3,7 +3,7 @@ import { sha256Hex } from '../ca/digest.ts';
 import type { Issuer } from '../ca/issuer.ts';
 import type { CrlRecord } from '../store/crl-store.ts';
 import { LOCKS } from '../store/locks.ts';
-import type { Store } from '../store/store.ts';
+import type { CrlPublisherStore } from '../store/subsets.ts';
 import { CrlEntryWriter, encodeSignedCrl } from './crl-der.ts';
 
 export interface CrlPolicy {
@@ -34,13 +34,13 @@ export interface PublishedCrl {
  */
 export class CrlPublisher {
   constructor(
-    private readonly store: Store,
+    private readonly store: CrlPublisherStore,
     private readonly clock: () => Date,
     private readonly policy: CrlPolicy = DEFAULT_CRL_POLICY,
   ) {}
 
   /** Whether an issuer's CRL must be made again: none yet, a revocation since, or past half its validity. */
-  async due(issuer: Issuer, store: Pick<Store, 'crls'> = this.store): Promise<boolean> {
+  async due(issuer: Issuer, store: Pick<CrlPublisherStore, 'crls'> = this.store): Promise<boolean> {
     const last = await store.crls.newest(issuer.id);
     if (!last) return true;
     if (issuer.role === 'root') return false;

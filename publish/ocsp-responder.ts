@@ -4,7 +4,7 @@ import { AsnConvert } from '@peculiar/asn1-schema';
 import { OCSPRequest } from '@peculiar/asn1-ocsp';
 import { isHsmUnavailable } from '../hsm/errors.ts';
 import type { OcspResponseRecord } from '../store/ocsp-store.ts';
-import type { Store } from '../store/store.ts';
+import type { OcspAnswerStore } from '../store/subsets.ts';
 import type { Logger } from '../platform/logger.ts';
 import { PROBLEM } from '../platform/problem-types.ts';
 import { BodyTooLarge, readBody } from '../platform/read-body.ts';
@@ -84,7 +84,7 @@ export class OcspResponder {
   private refilledAt = Date.now();
 
   constructor(
-    private readonly store: Store,
+    private readonly store: OcspAnswerStore,
     private readonly directory: IssuerDirectory,
     private readonly signer: OcspSigner,
     private readonly clock: () => Date,

@@ -8,7 +8,7 @@ import type { KeyProvider } from '../hsm/provider.ts';
 import type { AuditLog } from '../registry/audit/audit-log.ts';
 import { LOCKS } from '../store/locks.ts';
 import type { OcspResponderRecord } from '../store/ocsp-responder-store.ts';
-import type { Store } from '../store/store.ts';
+import type { OcspResponderKeysStore } from '../store/subsets.ts';
 import type { Logger } from '../platform/logger.ts';
 import { OCSP_VALIDITY_MS } from './ocsp-validity.ts';
 
@@ -49,7 +49,7 @@ export class OcspResponders {
   private readonly missing = new Set<number>();
 
   constructor(
-    private readonly store: Store,
+    private readonly store: OcspResponderKeysStore,
     private readonly provider: KeyProvider,
     private readonly crypto: Crypto,
     private readonly audit: AuditLog,

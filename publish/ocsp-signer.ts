@@ -1,7 +1,7 @@
 import { wholeSeconds } from '../ca/der.ts';
 import type { OcspPresigner } from '../ca/issuance.ts';
 import type { OcspResponseRecord, OcspSubject } from '../store/ocsp-store.ts';
-import type { Store } from '../store/store.ts';
+import type { OcspRefreshStore } from '../store/subsets.ts';
 import { CERT_ID_HASHES, HASH_ALGORITHMS, type CertIdHash, type IssuerCertIds, type IssuerDirectory } from './cert-ids.ts';
 import { basicResponse, certIdDer, responseData, singleResponse, type CertStatus } from './ocsp-der.ts';
 import type { OcspResponders } from './ocsp-responders.ts';
@@ -83,7 +83,7 @@ export class OcspSigner implements OcspPresigner {
    * revocation (in any process) and those due before nextUpdate; returns
    * what it signed so the caller's cache takes it at once.
    */
-  async refreshDue(store: Store, limit: number): Promise<OcspResponseRecord[]> {
+  async refreshDue(store: OcspRefreshStore, limit: number): Promise<OcspResponseRecord[]> {
     const now = this.clock();
     if (now.getTime() - this.purgedAt >= PURGE_EVERY_MS || now.getTime() < this.purgedAt) {
       await store.ocsp.deleteExpired(now);

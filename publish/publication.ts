@@ -6,7 +6,7 @@ import type { AuditLog } from '../registry/audit/audit-log.ts';
 import type { RevocationListener } from '../registry/lifecycle/revocation-service.ts';
 import type { CrlRecord } from '../store/crl-store.ts';
 import type { OcspResponseRecord } from '../store/ocsp-store.ts';
-import type { Store } from '../store/store.ts';
+import type { PublicationStore } from '../store/subsets.ts';
 import type { Logger } from '../platform/logger.ts';
 import { IssuerDirectory } from './cert-ids.ts';
 import { CrlPublisher, DEFAULT_CRL_POLICY, type CrlPolicy } from './crl-publisher.ts';
@@ -64,7 +64,7 @@ export class Publication implements RevocationListener {
   private crlQueued: Promise<void> | undefined;
 
   constructor(
-    private readonly store: Store,
+    private readonly store: PublicationStore,
     private readonly hierarchy: Hierarchy,
     keys: ResponderKeys,
     clock: () => Date,

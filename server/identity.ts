@@ -1,16 +1,17 @@
 import type { AuditLog } from '../registry/audit/audit-log.ts';
-import type { Store } from '../store/store.ts';
+import type { SettingsStore } from '../store/settings-store.ts';
+import type { AuditedStore, AuditWrites, IdentityStore } from '../store/subsets.ts';
 import { ConfigError, parseBaseUrl, parseHost, parseTrustDomain, type Config, type PublicIdentity } from './config.ts';
 
 const KEYS = { publicHost: 'public_host', trustDomain: 'trust_domain', httpBaseUrl: 'http_base_url' } as const;
 
 /** Records the public identity at init: certificates carry it for ever (docs/reference/certificates.md). */
-export async function recordIdentity(store: Store, identity: PublicIdentity): Promise<void> {
+export async function recordIdentity(store: { settings: Pick<SettingsStore, 'set'> }, identity: PublicIdentity): Promise<void> {
   for (const [field, key] of Object.entries(KEYS)) await store.settings.set(key, identity[field as keyof PublicIdentity]);
 }
 
 /** The recorded identity, or undefined before init. */
-export async function loadIdentity(store: Store): Promise<PublicIdentity | undefined> {
+export async function loadIdentity(store: { settings: Pick<SettingsStore, 'all'> }): Promise<PublicIdentity | undefined> {
   const all = await store.settings.all();
   const publicHost = all[KEYS.publicHost];
   const trustDomain = all[KEYS.trustDomain];
@@ -38,7 +39,7 @@ export function identityDrift(config: Config, recorded: PublicIdentity): string[
  * validated like the environment, audited with old and new values. Only
  * certificates issued from now on carry the new values.
  */
-export async function changeIdentity(store: Store, audit: AuditLog, changes: Partial<PublicIdentity>, actor: string): Promise<PublicIdentity> {
+export async function changeIdentity(store: AuditedStore<AuditWrites & IdentityStore>, audit: AuditLog, changes: Partial<PublicIdentity>, actor: string): Promise<PublicIdentity> {
   const checked: Partial<PublicIdentity> = {};
   if (changes.publicHost !== undefined) checked.publicHost = parseHost('--public-host', changes.publicHost);
   if (changes.trustDomain !== undefined) checked.trustDomain = parseTrustDomain(changes.trustDomain, '--trust-domain');

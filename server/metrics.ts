@@ -4,7 +4,7 @@ import type { Hierarchy } from '../ca/hierarchy.ts';
 import type { KeyProvider } from '../hsm/provider.ts';
 import type { Publication } from '../publish/publication.ts';
 import type { AuditLog } from '../registry/audit/audit-log.ts';
-import type { Store } from '../store/store.ts';
+import type { MetricsStore } from '../store/subsets.ts';
 
 /** Paths with their variable parts named, so a label has few values (an id per request would not). */
 // Every alternative is a fixed word: no label value comes from what a client chose to send.
@@ -78,7 +78,7 @@ export class Metrics {
   }
 
   /** Wires the parts that report to it: the audit log, the database and the HSM provider. */
-  observe(audit: AuditLog, store: Store, provider: KeyProvider): void {
+  observe(audit: AuditLog, store: { observeQueries(listener: (seconds: number, failed: boolean) => void): void }, provider: KeyProvider): void {
     audit.onCommitted((actions) => { for (const action of actions) this.actions.inc({ action }); });
     store.observeQueries((seconds, failed) => this.database.observe({ result: failed ? 'error' : 'ok' }, seconds));
     const sign = provider.sign.bind(provider);
@@ -96,7 +96,7 @@ export class Metrics {
   }
 
   /** The values read at each scrape. */
-  gauges(store: Store, hierarchy: Hierarchy, publication: Pick<Publication, 'crl'>, clock: () => Date): void {
+  gauges(store: MetricsStore, hierarchy: Hierarchy, publication: Pick<Publication, 'crl'>, clock: () => Date): void {
     const registers = [this.registry];
     const crlGauge = (name: string, help: string, seconds: (crl: { thisUpdate: Date; nextUpdate: Date }, now: number) => number) => new Gauge({
       name, help, labelNames: ['ca'], registers,

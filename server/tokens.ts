@@ -3,7 +3,7 @@ import { sha256 } from '../ca/digest.ts';
 import { malformed } from '../errors/domain-error.ts';
 import type { AuditLog } from '../registry/audit/audit-log.ts';
 import { checkModelName, checkName } from '../registry/identifiers.ts';
-import type { Store } from '../store/store.ts';
+import type { AuthStore, TokenAdminStore } from '../store/subsets.ts';
 import { ROLES, type Role, type TokenRecord } from '../store/types.ts';
 
 /** `devid_<id>_<secret>`: the id finds the row, the 256-bit secret is compared as a hash. */
@@ -43,7 +43,7 @@ function validate(request: TokenRequest): Omit<TokenRecord, 'id' | 'principal' |
 }
 
 /** Creates a token; the secret is returned once and only its hash is stored. Scoped models must be declared. */
-export async function createToken(store: Store, audit: AuditLog, request: TokenRequest, actor: string, now: Date): Promise<CreatedToken> {
+export async function createToken(store: TokenAdminStore, audit: AuditLog, request: TokenRequest, actor: string, now: Date): Promise<CreatedToken> {
   const fields = validate(request);
   const id = randomBytes(8).toString('hex');
   const secret = randomBytes(32).toString('base64url');
@@ -61,7 +61,7 @@ export async function createToken(store: Store, audit: AuditLog, request: TokenR
   return { id, token: `devid_${id}_${secret}`, role: fields.role, name: principal };
 }
 
-export async function revokeToken(store: Store, audit: AuditLog, id: string, actor: string, now: Date): Promise<boolean> {
+export async function revokeToken(store: TokenAdminStore, audit: AuditLog, id: string, actor: string, now: Date): Promise<boolean> {
   return audit.record(store, async (tx) => {
     const revoked = await tx.tokens.revoke(id, now);
     return { value: revoked, events: revoked ? [{ action: 'token.revoked', actor, data: { tokenId: id } }] : [] };
@@ -73,7 +73,7 @@ export async function revokeToken(store: Store, audit: AuditLog, id: string, act
  * malformed, unknown, revoked or wrong. The secret's hash is compared in
  * constant time; a missing row still costs one comparison.
  */
-export async function authenticateToken(store: Store, presented: string): Promise<TokenRecord | undefined> {
+export async function authenticateToken(store: Pick<AuthStore, 'tokens'>, presented: string): Promise<TokenRecord | undefined> {
   const match = TOKEN_FORMAT.exec(presented);
   if (!match) return undefined;
   const record = await store.tokens.byId(match[1]!);

@@ -1,7 +1,8 @@
 import { verify as verifySignature, type KeyObject } from 'node:crypto';
 import canonicalize from 'canonicalize';
 import type { Signer } from '../../ca/signer.ts';
-import type { Store } from '../../store/store.ts';
+import type { AuditStore } from '../../store/audit-store.ts';
+import type { CheckpointingStore } from '../../store/subsets.ts';
 import type { CheckpointRecord } from '../../store/types.ts';
 import { LOCKS } from '../../store/locks.ts';
 import { AUDIT_KEY_LABEL } from './audit-key.ts';
@@ -43,7 +44,7 @@ export class AuditCheckpoints {
   }
 
   /** Signs the current head; returns the latest checkpoint when the head has not moved, undefined when the log is empty. */
-  async create(store: Store): Promise<Checkpoint | undefined> {
+  async create(store: CheckpointingStore): Promise<Checkpoint | undefined> {
     return this.createIf(store, () => true);
   }
 
@@ -52,12 +53,12 @@ export class AuditCheckpoints {
    * `interval` old, so that many server processes on one database sign one
    * per interval between them, not one each.
    */
-  async createIfDue(store: Store, interval: number): Promise<Checkpoint | undefined> {
+  async createIfDue(store: CheckpointingStore, interval: number): Promise<Checkpoint | undefined> {
     const now = this.clock().getTime();
     return this.createIf(store, (latest) => now - Date.parse(latest.at) >= interval);
   }
 
-  private async createIf(store: Store, due: (latest: Checkpoint) => boolean): Promise<Checkpoint | undefined> {
+  private async createIf(store: CheckpointingStore, due: (latest: Checkpoint) => boolean): Promise<Checkpoint | undefined> {
     return store.transaction(async (tx) => {
       // One signer at a time, so two nodes do not sign one head twice.
       await tx.lock(LOCKS.checkpoint);
@@ -78,7 +79,7 @@ export class AuditCheckpoints {
 }
 
 /** The first checkpoint that the stored chain contradicts, as { seq, reason }. */
-export async function checkCheckpoints(store: Pick<Store, 'audit'>, publicKey: KeyObject, events: number, records: CheckpointRecord[]): Promise<{ seq: number; reason: string } | undefined> {
+export async function checkCheckpoints(store: { audit: Pick<AuditStore, 'bySeq'> }, publicKey: KeyObject, events: number, records: CheckpointRecord[]): Promise<{ seq: number; reason: string } | undefined> {
   for (const record of records) {
     let body: CheckpointBody;
     try {

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { caSlug } from '../../ca/issuer.ts';
 import type { Signer } from '../../ca/signer.ts';
-import type { Store } from '../../store/store.ts';
+import type { AuditExportStore } from '../../store/subsets.ts';
 import { toCheckpoint } from './audit-checkpoints.ts';
 
 /** What an export covers: one device, one batch, or the whole fleet. */
@@ -21,7 +21,7 @@ const PAGE = 1000;
  * with the audit key, so a change to any byte is detected offline
  * (registry/audit/export-verify.ts).
  */
-export async function* exportLines(store: Store, auditSigner: Signer, scope: ExportScope, now: Date): AsyncGenerator<string> {
+export async function* exportLines(store: AuditExportStore, auditSigner: Signer, scope: ExportScope, now: Date): AsyncGenerator<string> {
   const digest = createHash('sha256');
   const counts = { cas: 0, checkpoints: 0, manufacturers: 0, devices: 0, certificates: 0, events: 0 };
   const line = (value: Record<string, unknown>) => {

@@ -2,7 +2,7 @@ import { HierarchyError, certifyAuditKey, findRecordedKey, type Hierarchy } from
 import { caKeyLabel } from '../../ca/issuer.ts';
 import { Signer } from '../../ca/signer.ts';
 import type { KeyProvider } from '../../hsm/provider.ts';
-import type { Store } from '../../store/store.ts';
+import type { AuditKeyStore } from '../../store/subsets.ts';
 import { LOCKS } from '../../store/locks.ts';
 import type { AuditLog, Audited } from './audit-log.ts';
 
@@ -15,7 +15,7 @@ export const AUDIT_KEY_LABEL = caKeyLabel('audit', 1);
  * would make every existing checkpoint unverifiable, and nothing would say
  * which key is the real one.
  */
-export async function loadAuditKey(provider: KeyProvider, store: Store): Promise<{ signer: Signer; certificate: Buffer }> {
+export async function loadAuditKey(provider: KeyProvider, store: Pick<AuditKeyStore, 'caCertificates'>): Promise<{ signer: Signer; certificate: Buffer }> {
   const record = (await store.caCertificates.all()).find((r) => r.role === 'audit');
   if (!record) throw new HierarchyError(`the audit key is not recorded in the database: start "devid-ca serve" once with the root key online so it can certify "${AUDIT_KEY_LABEL}"`);
   const key = await findRecordedKey(provider, record);
@@ -32,8 +32,8 @@ export async function loadAuditKey(provider: KeyProvider, store: Store): Promise
  * together make one key. Refuses when checkpoints exist and the key is gone,
  * and when the root is offline.
  */
-export async function ensureAuditKeyRecorded(provider: KeyProvider, crypto: Crypto, store: Store, audit: AuditLog, hierarchy: Hierarchy, baseUrl: string, now: Date): Promise<void> {
-  const recorded = async (from: Store) => (await from.caCertificates.all()).some((r) => r.role === 'audit');
+export async function ensureAuditKeyRecorded(provider: KeyProvider, crypto: Crypto, store: AuditKeyStore, audit: AuditLog, hierarchy: Hierarchy, baseUrl: string, now: Date): Promise<void> {
+  const recorded = async (from: Pick<AuditKeyStore, 'caCertificates'>) => (await from.caCertificates.all()).some((r) => r.role === 'audit');
   if (await recorded(store)) return;
   await audit.record(store, async (tx): Promise<Audited<undefined>> => {
     await tx.lock(LOCKS.ceremony);

@@ -1,7 +1,9 @@
 import canonicalize from 'canonicalize';
 import { sha256Hex } from '../../ca/digest.ts';
+import type { AuditStore } from '../../store/audit-store.ts';
 import type { Store } from '../../store/store.ts';
 import type { PendingEvent } from '../../store/audit-store.ts';
+import type { AuditedStore, AuditWrites } from '../../store/subsets.ts';
 import type { AuditEventRecord } from '../../store/types.ts';
 
 /** The `prev` of the first event. */
@@ -58,9 +60,10 @@ export class AuditLog {
    * reads the log afterwards finds them. When chaining fails (the database
    * went away after the commit) the action stands and its events wait,
    * committed, for the next chain run: nothing is lost, and `chainError`
-   * says why.
+   * says why. S, what `work` needs of the transaction, is inferred from
+   * `store`; a caller that names only T gets a whole Store.
    */
-  async record<T>(store: Store, work: (tx: Store) => Promise<Audited<T>>): Promise<T> {
+  async record<T, S extends AuditWrites = Store>(store: AuditedStore<S>, work: (tx: S) => Promise<Audited<T>>): Promise<T> {
     if (store.inTransaction) throw new Error('an audited action is its own transaction: call record on the top-level store');
     let actions: string[] = [];
     // With one connection nothing can append beside this transaction: its events are chained in it, in one statement.
@@ -79,7 +82,7 @@ export class AuditLog {
   }
 
   /** Events that record no other write: a refused clone attempt, a read. */
-  async recordAlone(store: Store, ...events: AuditEntry[]): Promise<void> {
+  async recordAlone(store: AuditedStore, ...events: AuditEntry[]): Promise<void> {
     await this.record(store, async () => ({ value: undefined, events }));
   }
 
@@ -96,7 +99,7 @@ export class AuditLog {
    * have read the pending rows before its commit), so each process keeps at
    * most one waiter on the lock.
    */
-  chain(store: Store): Promise<void> {
+  chain(store: AuditedStore): Promise<void> {
     if (!this.running) {
       this.running = this.chainNow(store).finally(() => { this.running = undefined; });
       return this.running;
@@ -108,7 +111,7 @@ export class AuditLog {
     return this.queued;
   }
 
-  private async chainNow(store: Store): Promise<void> {
+  private async chainNow(store: AuditedStore): Promise<void> {
     await store.transaction(async (tx) => {
       await tx.audit.lockChain();
       while ((await tx.audit.chainPending(CHAIN_BATCH)) === CHAIN_BATCH);
@@ -133,7 +136,7 @@ export class AuditLog {
   }
 
   /** Recomputes the whole chain, a page at a time; names the first event that breaks it. */
-  async verify(store: Pick<Store, 'audit'>, onProgress?: (events: number) => void): Promise<AuditVerification> {
+  async verify(store: { audit: Pick<AuditStore, 'page'> }, onProgress?: (events: number) => void): Promise<AuditVerification> {
     let prev = GENESIS;
     let expectedSeq = 1;
     for (;;) {

@@ -1,6 +1,6 @@
 import canonicalize from 'canonicalize';
 import type { KeyObject } from 'node:crypto';
-import type { Store } from '../../store/store.ts';
+import type { AuditVerifyStore } from '../../store/subsets.ts';
 import type { CheckpointRecord } from '../../store/types.ts';
 import { checkCheckpoints, toCheckpoint, type Checkpoint } from './audit-checkpoints.ts';
 import type { AuditLog } from './audit-log.ts';
@@ -23,7 +23,7 @@ export function fromExported(checkpoint: Checkpoint): CheckpointRecord {
  * `external` adds checkpoints kept outside the CA, which prove that the log
  * was not rewritten or cut back along with its stored checkpoints.
  */
-export async function verifyAudit(store: Store, log: AuditLog, auditKey: KeyObject, external: CheckpointRecord[] = [], onProgress?: (events: number) => void): Promise<AuditReport> {
+export async function verifyAudit(store: AuditVerifyStore, log: AuditLog, auditKey: KeyObject, external: CheckpointRecord[] = [], onProgress?: (events: number) => void): Promise<AuditReport> {
   // Events a stopped process committed but did not chain yet are chained first, so the check covers them.
   await log.chain(store).catch(() => {});
   // Checkpoints first: every one read now signs a head the chain read next must contain.

@@ -1,7 +1,7 @@
 import { ATTESTATION_FORMATS, DEFAULT_ATTESTATION_FORMATS } from '../../pki/attestation/formats.ts';
 import { malformed, notFound } from '../../errors/domain-error.ts';
 import { LOCKS } from '../../store/locks.ts';
-import type { Store } from '../../store/store.ts';
+import type { DeviceClassCatalogueStore } from '../../store/subsets.ts';
 import type { CloneSignalPolicy, DeviceClassRecord } from '../../store/types.ts';
 import type { AuditLog } from '../audit/audit-log.ts';
 import { durationMs, formatDuration } from '../durations.ts';
@@ -70,7 +70,7 @@ export function deviceClassView(record: DeviceClassRecord) {
 }
 
 /** Creates or replaces a device class; it applies to its devices from their next renewal. */
-export async function putDeviceClass(store: Store, audit: AuditLog, actor: string, record: DeviceClassRecord, now: Date): Promise<{ created: boolean }> {
+export async function putDeviceClass(store: DeviceClassCatalogueStore, audit: AuditLog, actor: string, record: DeviceClassRecord, now: Date): Promise<{ created: boolean }> {
   return audit.record(store, async (tx) => {
     const previous = await tx.deviceClasses.find(record.name);
     const unchanged = previous && JSON.stringify(deviceClassView(previous)) === JSON.stringify(deviceClassView(record));
@@ -84,7 +84,7 @@ export async function putDeviceClass(store: Store, audit: AuditLog, actor: strin
 }
 
 /** PUT /operator/v1/devices/<serial>/class: the device's own class, from its next renewal on. */
-export async function assignDeviceClass(store: Store, audit: AuditLog, actor: string, serial: string, className: string, now: Date): Promise<{ serial: string; class: string }> {
+export async function assignDeviceClass(store: DeviceClassCatalogueStore, audit: AuditLog, actor: string, serial: string, className: string, now: Date): Promise<{ serial: string; class: string }> {
   return audit.record(store, async (tx) => {
     await tx.lock(LOCKS.device(serial));
     const device = await tx.devices.get(serial);

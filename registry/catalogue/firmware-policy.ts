@@ -1,5 +1,5 @@
 import { malformed, notFound } from '../../errors/domain-error.ts';
-import type { Store } from '../../store/store.ts';
+import type { FirmwarePolicyStore } from '../../store/subsets.ts';
 import type { FirmwareReport } from '../../store/types.ts';
 import type { AuditLog } from '../audit/audit-log.ts';
 import { checkText } from '../identifiers.ts';
@@ -31,7 +31,7 @@ export function checkAllowlist(allowed: unknown): FirmwareReport[] {
  * at enrollment and renewal. A withdrawn entry makes renewalInfo ask the
  * devices that run it to renew now. `[]` removes the policy.
  */
-export async function setFirmwareAllowlist(store: Store, audit: AuditLog, actor: string, model: string, allowed: FirmwareReport[], now: Date): Promise<FirmwareReport[]> {
+export async function setFirmwareAllowlist(store: FirmwarePolicyStore, audit: AuditLog, actor: string, model: string, allowed: FirmwareReport[], now: Date): Promise<FirmwareReport[]> {
   return audit.record(store, async (tx) => {
     if (!(await tx.models.byNameForUpdate(model))) throw notFound(`no model ${model}`);
     const { added, withdrawn } = await tx.firmware.replaceAllowed(model, allowed, now);

@@ -1,6 +1,6 @@
 import { extensionOidProblem } from '../../ca/oid.ts';
 import { conflict, malformed, notFound } from '../../errors/domain-error.ts';
-import type { Store } from '../../store/store.ts';
+import type { ModelCatalogueStore } from '../../store/subsets.ts';
 import type { ModelRecord } from '../../store/types.ts';
 import type { AuditLog, Audited } from '../audit/audit-log.ts';
 import { checkModelName, checkName, checkText } from '../identifiers.ts';
@@ -35,7 +35,7 @@ export function checkModelDeclaration(declaration: { hwType: unknown; manufactur
  * fixed: certificates carry them for ever, so a different product needs a new
  * model name.
  */
-export async function declareModel(store: Store, audit: AuditLog, actor: string, name: string, declaration: ModelDeclaration, now: Date): Promise<{ created: boolean; model: ModelRecord }> {
+export async function declareModel(store: ModelCatalogueStore, audit: AuditLog, actor: string, name: string, declaration: ModelDeclaration, now: Date): Promise<{ created: boolean; model: ModelRecord }> {
   checkModelName(name);
   return audit.record(store, async (tx): Promise<Audited<{ created: boolean; model: ModelRecord }>> => {
     if (declaration.defaultClass && !(await tx.deviceClasses.find(declaration.defaultClass))) {

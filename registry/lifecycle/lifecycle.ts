@@ -1,4 +1,4 @@
-import type { Store } from '../../store/store.ts';
+import type { DeviceLifecycleStore, OwnerChangeStore } from '../../store/subsets.ts';
 import type { DeviceRecord, RevocationReason } from '../../store/types.ts';
 import { LOCKS } from '../../store/locks.ts';
 import type { AuditEntry, AuditLog } from '../audit/audit-log.ts';
@@ -18,7 +18,7 @@ export interface ReprovisionResult {
  * and signed in OCSP after it commits.
  */
 async function moveAndRevoke(
-  store: Store, audit: AuditLog, published: RevocationListener, actor: string, serial: string, now: Date,
+  store: DeviceLifecycleStore, audit: AuditLog, published: RevocationListener, actor: string, serial: string, now: Date,
   transition: 'reprovision' | 'decommission', reason: RevocationReason, event: (from: string, revoked: string[]) => AuditEntry,
 ): Promise<ReprovisionResult> {
   const result = await audit.record(store, async (tx) => {
@@ -41,14 +41,14 @@ async function moveAndRevoke(
  * `manufactured` and allows one new birth certificate for the serial; the
  * history keeps both births.
  */
-export async function reprovisionDevice(store: Store, audit: AuditLog, published: RevocationListener, actor: string, serial: string, reason: string, now: Date): Promise<ReprovisionResult> {
+export async function reprovisionDevice(store: DeviceLifecycleStore, audit: AuditLog, published: RevocationListener, actor: string, serial: string, reason: string, now: Date): Promise<ReprovisionResult> {
   return moveAndRevoke(store, audit, published, actor, serial, now, 'reprovision', 'superseded', (from, revoked) => (
     { action: 'device.reprovision-allowed', actor, device: serial, data: { reason, previousState: from, revokedCertificates: revoked, revocationReason: 'superseded' } }
   ));
 }
 
 /** POST /operator/v1/devices/<serial>/suspend and /resume (docs/operators/lifecycle.md): enrollment and renewal stop, then start again. */
-export async function suspendOrResume(store: Store, audit: AuditLog, actor: string, serial: string, transition: 'suspend' | 'resume', now: Date): Promise<DeviceRecord> {
+export async function suspendOrResume(store: DeviceLifecycleStore, audit: AuditLog, actor: string, serial: string, transition: 'suspend' | 'resume', now: Date): Promise<DeviceRecord> {
   return audit.record(store, async (tx) => {
     await tx.lock(LOCKS.device(serial));
     const { device, from } = await moveDevice(tx, serial, transition, 'operator', now);
@@ -65,7 +65,7 @@ export async function suspendOrResume(store: Store, audit: AuditLog, actor: stri
  * sets it `decommissioned`; enrollment is refused from then on, until an
  * operator reprovisions it with a new birth certificate.
  */
-export async function decommissionDevice(store: Store, audit: AuditLog, published: RevocationListener, actor: string, serial: string, reason: string, now: Date): Promise<ReprovisionResult> {
+export async function decommissionDevice(store: DeviceLifecycleStore, audit: AuditLog, published: RevocationListener, actor: string, serial: string, reason: string, now: Date): Promise<ReprovisionResult> {
   return moveAndRevoke(store, audit, published, actor, serial, now, 'decommission', 'cessationOfOperation', (from, revoked) => (
     { action: 'device.decommissioned', actor, device: serial, data: { reason, previousState: from, revokedCertificates: revoked } }
   ));
@@ -73,7 +73,7 @@ export async function decommissionDevice(store: Store, audit: AuditLog, publishe
 
 /** POST /operator/v1/devices/<serial>/transfer (docs/operators/lifecycle.md): a new owner; the chain of owners is kept. */
 export async function transferDevice(
-  store: Store, audit: AuditLog, who: { actor: string; principal: string }, serial: string, to: string, evidence: string, now: Date,
+  store: DeviceLifecycleStore, audit: AuditLog, who: { actor: string; principal: string }, serial: string, to: string, evidence: string, now: Date,
 ): Promise<{ serial: string; from: string | null; to: string }> {
   return audit.record(store, async (tx) => {
     await tx.lock(LOCKS.device(serial));
@@ -88,7 +88,7 @@ export async function transferDevice(
  * to audit. A transfer and an ownership statement's hand-over both go here.
  */
 export async function recordTransfer(
-  tx: Store, who: { actor: string; principal: string }, serial: string, to: string, evidence: string, now: Date,
+  tx: OwnerChangeStore, who: { actor: string; principal: string }, serial: string, to: string, evidence: string, now: Date,
 ): Promise<{ from: string | null; event: AuditEntry }> {
   const device = await tx.devices.get(serial);
   if (device.state === 'decommissioned') throw conflict(`device ${serial} is decommissioned: reprovision it before it changes hands`);

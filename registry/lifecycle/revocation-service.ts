@@ -1,7 +1,7 @@
 import { notFound } from '../../errors/domain-error.ts';
 import { compromiseScope, type CompromisedBatchRecord } from '../../store/batch-store.ts';
 import { LOCKS } from '../../store/locks.ts';
-import type { Store } from '../../store/store.ts';
+import type { RevocationServiceStore } from '../../store/subsets.ts';
 import { REVOCATION_REASONS, type CertificateRecord, type RevocationReason } from '../../store/types.ts';
 import type { AuditEntry, AuditLog } from '../audit/audit-log.ts';
 import { DEVICE_TRANSITIONS } from './device-states.ts';
@@ -34,7 +34,7 @@ function progressOf(record: CompromisedBatchRecord): BatchProgress {
  */
 export class RevocationService {
   constructor(
-    private readonly store: Store,
+    private readonly store: RevocationServiceStore,
     private readonly audit: AuditLog,
     private readonly listener: RevocationListener,
     private readonly clock: () => Date,

@@ -5,7 +5,7 @@ import { supportProfile } from '../../ca/profiles.ts';
 import { verifyCsr } from '../../pki/csr.ts';
 import { conflict, forbidden, malformed, notFound } from '../../errors/domain-error.ts';
 import { LOCKS } from '../../store/locks.ts';
-import type { Store } from '../../store/store.ts';
+import type { SupportGrantStore } from '../../store/subsets.ts';
 import type { SupportGrantRecord } from '../../store/support-store.ts';
 import type { AuditEntry, AuditLog } from '../audit/audit-log.ts';
 import { checkName, checkText } from '../identifiers.ts';
@@ -50,7 +50,7 @@ function grantEvent(action: string, who: Principal, grant: SupportGrantRecord, e
 }
 
 /** POST /operator/v1/devices/<serial>/support-grants: a pending grant, waiting for a second operator. */
-export async function requestSupportGrant(store: Store, audit: AuditLog, who: Principal, serial: string, request: ReturnType<typeof checkGrantRequest>, now: Date): Promise<SupportGrantRecord> {
+export async function requestSupportGrant(store: SupportGrantStore, audit: AuditLog, who: Principal, serial: string, request: ReturnType<typeof checkGrantRequest>, now: Date): Promise<SupportGrantRecord> {
   return audit.record(store, async (tx) => {
     const device = await tx.devices.get(serial);
     if (device.state === 'decommissioned') throw conflict(`device ${serial} is decommissioned`);
@@ -68,7 +68,7 @@ export async function requestSupportGrant(store: Store, audit: AuditLog, who: Pr
  * one who asked (two tokens of one principal are one person); the window
  * starts now.
  */
-export async function approveSupportGrant(store: Store, audit: AuditLog, who: Principal, id: string, now: Date): Promise<SupportGrantRecord> {
+export async function approveSupportGrant(store: SupportGrantStore, audit: AuditLog, who: Principal, id: string, now: Date): Promise<SupportGrantRecord> {
   return audit.record(store, async (tx) => {
     const grant = await tx.support.find(id);
     if (!grant) throw notFound(`no support grant ${id}`);
@@ -80,7 +80,7 @@ export async function approveSupportGrant(store: Store, audit: AuditLog, who: Pr
 }
 
 /** POST /operator/v1/support-grants/<id>/revoke: ends the grant early and revokes its certificates. */
-export async function revokeSupportGrant(store: Store, audit: AuditLog, published: RevocationListener, who: Principal, id: string, now: Date): Promise<SupportGrantRecord> {
+export async function revokeSupportGrant(store: SupportGrantStore, audit: AuditLog, published: RevocationListener, who: Principal, id: string, now: Date): Promise<SupportGrantRecord> {
   const { grant, revoked } = await audit.record(store, async (tx) => {
     // The row lock waits for a certificate being issued under the grant, so its list below includes it.
     if (!(await tx.support.findForUpdate(id))) throw notFound(`no support grant ${id}`);
@@ -105,7 +105,7 @@ export async function revokeSupportGrant(store: Store, audit: AuditLog, publishe
 }
 
 export interface SupportIssuanceDeps {
-  store: Store;
+  store: SupportGrantStore;
   audit: AuditLog;
   issuance: IssuanceService;
   hierarchy: Hierarchy;

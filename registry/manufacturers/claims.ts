@@ -8,7 +8,7 @@ import { MAX_BIRTH_CHAIN, namesADevice, validateBirthChain, validatePath } from 
 import { conflict, malformed, notFound } from '../../errors/domain-error.ts';
 import type { ClaimRecord, ClaimSource } from '../../store/claim-store.ts';
 import type { ManufacturerRecord } from '../../store/manufacturer-store.ts';
-import type { Store } from '../../store/store.ts';
+import type { ClaimingStore, ClaimWrites } from '../../store/subsets.ts';
 import type { DeviceRecord } from '../../store/types.ts';
 import type { AuditEntry, AuditLog } from '../audit/audit-log.ts';
 import { checkModelName, checkBatch, checkSerial } from '../identifiers.ts';
@@ -132,7 +132,7 @@ export function checkSigner(chain: Buffer[], trust: ManufacturerTrust, at: Date,
   if (directlyUnderRoot && path.length !== 1) throw malformed(`${name} must be certified by the root itself, as a CA's audit key is`);
 }
 
-export interface ClaimBatch {
+export interface ClaimBatch<S = ClaimWrites> {
   manufacturer: string;
   devices: ClaimedDevice[];
   source: ClaimSource;
@@ -142,7 +142,7 @@ export interface ClaimBatch {
   /** Events recorded after the claims (the manifest import, the statement). */
   events?: AuditEntry[];
   /** More writes in the claim's transaction (an imported statement chain). */
-  afterClaim?: (tx: Store) => Promise<void>;
+  afterClaim?: (tx: S) => Promise<void>;
 }
 
 /**
@@ -151,7 +151,7 @@ export interface ClaimBatch {
  * birth certificate claimed already. Each device record is created
  * `manufactured`, its history starting with `device.claimed`.
  */
-export async function claimDevices(store: Store, audit: AuditLog, who: Principal, batch: ClaimBatch, now: Date): Promise<number> {
+export async function claimDevices<S extends ClaimWrites>(store: ClaimingStore<S>, audit: AuditLog, who: Principal, batch: ClaimBatch<S>, now: Date): Promise<number> {
   return audit.record(store, async (tx) => {
     // Locked: a withdrawal either commits first (and the claim is refused) or waits, then quarantines these devices too.
     const config = activeManufacturer(await tx.manufacturers.findForUpdate(batch.manufacturer), batch.manufacturer).active!;
@@ -193,7 +193,7 @@ export async function claimDevices(store: Store, audit: AuditLog, who: Principal
  * A duplicate serial or birth certificate, a bad signature, or any
  * device that cannot be claimed refuses the whole manifest.
  */
-export async function importManifest(store: Store, audit: AuditLog, who: Principal, manufacturer: string, body: { devices?: unknown; signature?: unknown; signer?: unknown }, now: Date): Promise<{ claimed: number; manifestSha256: string }> {
+export async function importManifest(store: ClaimingStore, audit: AuditLog, who: Principal, manufacturer: string, body: { devices?: unknown; signature?: unknown; signer?: unknown }, now: Date): Promise<{ claimed: number; manifestSha256: string }> {
   if (!Array.isArray(body.devices) || body.devices.length === 0 || body.devices.length > MAX_MANIFEST_DEVICES) throw malformed(`devices is a list of 1 to ${MAX_MANIFEST_DEVICES} devices`);
   const devices = body.devices.map((d, i) => checkClaimedDevice(d, `devices[${i}]`));
   const seen = new Set<string>();

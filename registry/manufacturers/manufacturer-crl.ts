@@ -6,9 +6,9 @@ import { checkCertificate } from '../../pki/certificate-key.ts';
 import { normalizeSerialHex } from '../../pki/attestation/birth-chain.ts';
 import { conflict, malformed, notFound } from '../../errors/domain-error.ts';
 import type { CrlEntry } from '../../store/manufacturer-store.ts';
-import type { Store } from '../../store/store.ts';
+import type { ManufacturerCrlStore } from '../../store/subsets.ts';
 import type { CertificateRecord, RevocationReason } from '../../store/types.ts';
-import type { AuditEntry, AuditLog } from '../audit/audit-log.ts';
+import type { Audited, AuditEntry, AuditLog } from '../audit/audit-log.ts';
 import { readCrl, type ReadCrl } from './crl-reader.ts';
 import { DEVICE_TRANSITIONS } from '../lifecycle/device-states.ts';
 import { MAX_CRL_BYTES } from './manufacturers.ts';
@@ -69,7 +69,7 @@ function signedBy(crl: ReadCrl, certificate: Buffer): boolean {
  * away, so one operator (or the poller) may apply it.
  */
 export async function applyManufacturerCrl(
-  store: Store, audit: AuditLog, published: RevocationListener, id: string, bytes: Buffer, source: 'url' | 'upload', actor: string, now: Date,
+  store: ManufacturerCrlStore, audit: AuditLog, published: RevocationListener, id: string, bytes: Buffer, source: 'url' | 'upload', actor: string, now: Date,
 ): Promise<CrlApplied> {
   if (bytes.length > MAX_CRL_BYTES) throw malformed(`the CRL is larger than ${MAX_CRL_BYTES} bytes`);
   const der = crlDer(bytes);
@@ -96,7 +96,7 @@ export async function applyManufacturerCrl(
   }
   const entries = [...bySerial.values()];
 
-  const result = await audit.record<{ changed: boolean; entries: number | null; quarantined: string[]; revoked: CertificateRecord[] }>(store, async (tx) => {
+  const result = await audit.record(store, async (tx): Promise<Audited<{ changed: boolean; entries: number | null; quarantined: string[]; revoked: CertificateRecord[] }>> => {
     const current = (await tx.manufacturers.findForUpdate(id))!;
     const state = current.crl;
     if (state.sha256 === crlSha256) {
@@ -188,7 +188,7 @@ export class ManufacturerCrlQueue {
  * CRL in force is past its nextUpdate (fail closed).
  */
 export async function pollManufacturerCrls(
-  store: Store, audit: AuditLog, published: RevocationListener, queue: ManufacturerCrlQueue, now: () => Date, onError: (id: string, err: unknown) => void,
+  store: ManufacturerCrlStore, audit: AuditLog, published: RevocationListener, queue: ManufacturerCrlQueue, now: () => Date, onError: (id: string, err: unknown) => void,
 ): Promise<void> {
   for (const manufacturer of await store.manufacturers.polled()) {
     const crl = manufacturer.active!.crl as { url: string };

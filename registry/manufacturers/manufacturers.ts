@@ -7,9 +7,9 @@ import { DomainError, conflict, forbidden, malformed, notFound } from '../../err
 import { manufacturerScopeKey } from '../../store/batch-store.ts';
 import type { CrlSource, ManufacturerConfig, ManufacturerRecord } from '../../store/manufacturer-store.ts';
 import { LOCKS } from '../../store/locks.ts';
-import type { Store } from '../../store/store.ts';
+import type { ManufacturerAdminStore } from '../../store/subsets.ts';
 import { REVOCATION_REASONS } from '../../store/types.ts';
-import type { AuditEntry, AuditLog } from '../audit/audit-log.ts';
+import type { Audited, AuditEntry, AuditLog } from '../audit/audit-log.ts';
 import { NAME_PATTERN, checkModelName } from '../identifiers.ts';
 import { checkReason } from '../lifecycle/revocation.ts';
 import type { BatchProgress } from '../lifecycle/revocation-service.ts';
@@ -210,7 +210,7 @@ const event = (action: string, who: Principal, id: string, data: Record<string, 
  * configuration, if any, stays in force meanwhile. Every model must be
  * declared. A withdrawn manufacturer stays withdrawn.
  */
-export async function proposeManufacturer(store: Store, audit: AuditLog, who: Principal, id: string, config: ManufacturerConfig, now: Date) {
+export async function proposeManufacturer(store: ManufacturerAdminStore, audit: AuditLog, who: Principal, id: string, config: ManufacturerConfig, now: Date) {
   return audit.record(store, async (tx) => {
     for (const model of config.models) {
       if (!(await tx.models.byName(model))) throw notFound(`no model ${model}: declare it with PUT /operator/v1/models/${model} first`);
@@ -259,9 +259,9 @@ function approvalRefusal(record: ManufacturerRecord, who: Principal, proposal: s
  * certificate. Approvals and refused approvals are both audited with the
  * hash named.
  */
-export async function approveManufacturer(store: Store, audit: AuditLog, who: Principal, id: string, now: Date, expected: unknown): Promise<ManufacturerRecord> {
+export async function approveManufacturer(store: ManufacturerAdminStore, audit: AuditLog, who: Principal, id: string, now: Date, expected: unknown): Promise<ManufacturerRecord> {
   const proposal = checkProposal(expected);
-  const outcome = await audit.record<ManufacturerRecord | DomainError>(store, async (tx) => {
+  const outcome = await audit.record(store, async (tx): Promise<Audited<ManufacturerRecord | DomainError>> => {
     const record = await tx.manufacturers.findForUpdate(id);
     if (!record) throw notFound(`no manufacturer ${id}`);
     const refusal = approvalRefusal(record, who, proposal);
@@ -294,7 +294,7 @@ export async function approveManufacturer(store: Store, audit: AuditLog, who: Pr
  * needs one operator (as a batch revocation); giving it needs two.
  */
 export async function withdrawManufacturer(
-  store: Store, audit: AuditLog, who: Principal, id: string, body: { reason?: unknown; certificate?: unknown }, now: Date,
+  store: ManufacturerAdminStore, audit: AuditLog, who: Principal, id: string, body: { reason?: unknown; certificate?: unknown }, now: Date,
 ): Promise<{ key: string; record: ManufacturerRecord }> {
   const reason = checkReason(body.reason);
   const certificate = body.certificate;

@@ -6,7 +6,7 @@ import { checkCertificate, isKeyRefusal } from '../../pki/certificate-key.ts';
 import type { CheckedKey } from '../../pki/public-key.ts';
 import { conflict, malformed } from '../../errors/domain-error.ts';
 import { LOCKS } from '../../store/locks.ts';
-import type { Store } from '../../store/store.ts';
+import type { OwnershipStatementStore, OwnershipStatementWrites } from '../../store/subsets.ts';
 import type { AuditLog } from '../audit/audit-log.ts';
 import { activeManufacturer, checkSigner, claimDevices } from './claims.ts';
 import { recordTransfer } from '../lifecycle/lifecycle.ts';
@@ -131,7 +131,7 @@ export interface StatementSigner {
 }
 
 /** The birth certificate a device is bound to: the claimed one, or our own birth certificate. */
-async function birthHashOf(tx: Store, serial: string): Promise<string> {
+async function birthHashOf(tx: OwnershipStatementWrites, serial: string): Promise<string> {
   const claim = await tx.claims.find(serial);
   if (claim) return claim.birthCertificateSha256;
   const birth = await tx.certificates.newestOfDevice(serial, 'birth');
@@ -145,7 +145,7 @@ async function birthHashOf(tx: Store, serial: string): Promise<string> {
  * transfer (recordTransfer), signs a statement linked to the device's last one (imported or
  * exported) and answers the whole chain, for the receiving CA to import.
  */
-export async function exportOwnership(store: Store, audit: AuditLog, statementSigner: StatementSigner, who: Principal, serial: string, to: string, evidence: string, now: Date): Promise<OwnershipChain> {
+export async function exportOwnership(store: OwnershipStatementStore, audit: AuditLog, statementSigner: StatementSigner, who: Principal, serial: string, to: string, evidence: string, now: Date): Promise<OwnershipChain> {
   return audit.record(store, async (tx) => {
     await tx.lock(LOCKS.device(serial));
     const { from, event } = await recordTransfer(tx, who, serial, to, evidence, now);
@@ -180,7 +180,7 @@ export async function exportOwnership(store: Store, audit: AuditLog, statementSi
  * extends it.
  */
 export async function importOwnership(
-  store: Store, audit: AuditLog, who: Principal, body: { statements?: unknown; manufacturer?: unknown; model?: unknown; batch?: unknown; issuer?: unknown }, now: Date,
+  store: OwnershipStatementStore, audit: AuditLog, who: Principal, body: { statements?: unknown; manufacturer?: unknown; model?: unknown; batch?: unknown; issuer?: unknown }, now: Date,
 ): Promise<{ device: string; owner: string }> {
   const manufacturer = checkName('manufacturer', body.manufacturer);
   const issuer = body.issuer === undefined ? manufacturer : checkName('issuer', body.issuer);

@@ -1,4 +1,4 @@
-import type { Store } from '../../store/store.ts';
+import type { FleetReportStore } from '../../store/subsets.ts';
 import { AuditLog } from '../audit/audit-log.ts';
 import { SIGNAL_ACTIONS, signalReason } from './clone-signals.ts';
 import { reasonName } from '../lifecycle/revocation.ts';
@@ -23,13 +23,13 @@ export interface FleetOverview {
   batches: Array<{ batch: string; devices: number; certificates: number; finished: boolean; reason: string; requestedAt: string }>;
 }
 
-async function breakdown(store: Pick<Store, 'devices'>, column: 'state' | 'model' | 'device_class' | 'owner', total: number): Promise<Breakdown> {
+async function breakdown(store: Pick<FleetReportStore, 'devices'>, column: 'state' | 'model' | 'device_class' | 'owner', total: number): Promise<Breakdown> {
   const values = await store.devices.countsBy(column, TOP);
   return { values, other: total - values.reduce((sum, v) => sum + v.devices, 0) };
 }
 
 /** The console's fleet page: the fleet by state, model, class and owner; overdue rotation; recent clone signals and forks; batch revocations under way. */
-export async function fleetOverview(store: Store, now: Date): Promise<FleetOverview> {
+export async function fleetOverview(store: FleetReportStore, now: Date): Promise<FleetOverview> {
   const devices = await store.devices.count();
   const [byState, byModel, byClass, byOwner] = await Promise.all([
     breakdown(store, 'state', devices), breakdown(store, 'model', devices), breakdown(store, 'device_class', devices), breakdown(store, 'owner', devices),

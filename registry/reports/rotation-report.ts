@@ -1,5 +1,4 @@
-import type { Store } from '../../store/store.ts';
-import type { RotationRow } from '../../store/device-store.ts';
+import type { DeviceStore, RotationRow } from '../../store/device-store.ts';
 
 /** Why a device is in the rotation report (docs/operators/lifecycle.md). */
 export type RotationReason = 'never-enrolled' | 'expired-without-successor' | 'revoked-without-successor' | 'overdue' | 'factory-reattestation-overdue';
@@ -56,7 +55,7 @@ function count(table: Record<string, Record<string, number>>, key: string, reaso
  * reason, class, model and owner. Devices in service only: manufactured and
  * active (a suspended, quarantined or retired device is not expected to rotate).
  */
-export async function rotationReport(store: Pick<Store, 'devices'>, filter: RotationFilter, now: Date): Promise<RotationReport> {
+export async function rotationReport(store: { devices: Pick<DeviceStore, 'rotationRows'> }, filter: RotationFilter, now: Date): Promise<RotationReport> {
   const report: RotationReport = { generatedAt: now.toISOString(), devices: 0, byReason: {}, byClass: {}, byModel: {}, byOwner: {}, entries: [] };
   for (const row of await store.devices.rotationRows(filter, now)) {
     const reasons = reasonsOf(row, now.getTime());

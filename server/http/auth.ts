@@ -1,5 +1,5 @@
 import type { RequestHandler, Response } from 'express';
-import type { Store } from '../../store/store.ts';
+import type { AuthStore } from '../../store/subsets.ts';
 import type { Role, TokenRecord } from '../../store/types.ts';
 import { authenticateToken } from '../tokens.ts';
 import { checkCsrf, sessionFor } from './console-session.ts';
@@ -20,7 +20,7 @@ export function actorOf(res: Response): string {
  * cookie (server/http/console-session.ts) whose state-changing requests must
  * pass the CSRF check. 401 without either, 403 with another role's.
  */
-export function requireRole(store: Store, ...roles: Role[]): RequestHandler {
+export function requireRole(store: AuthStore, ...roles: Role[]): RequestHandler {
   return async (req, res, next) => {
     const authorization = req.get('authorization');
     let token: TokenRecord | undefined;

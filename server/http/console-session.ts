@@ -3,7 +3,7 @@ import { randomBytes, timingSafeEqual } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import { sha256 } from '../../ca/digest.ts';
 import type { AuditLog } from '../../registry/audit/audit-log.ts';
-import type { Store } from '../../store/store.ts';
+import type { AuthStore, ConsoleSessionStore } from '../../store/subsets.ts';
 import type { ConsoleSessionRecord } from '../../store/session-store.ts';
 import type { Role, TokenRecord } from '../../store/types.ts';
 import { authenticateToken } from '../tokens.ts';
@@ -32,7 +32,7 @@ export interface OpenedSession {
   token: TokenRecord;
 }
 
-export async function openSession(store: Store, audit: AuditLog, presented: string, now: Date): Promise<OpenedSession> {
+export async function openSession(store: ConsoleSessionStore, audit: AuditLog, presented: string, now: Date): Promise<OpenedSession> {
   const token = await authenticateToken(store, presented);
   if (!token) throw new Problem(401, PROBLEM.unauthorized, 'that is not a valid token');
   if (!CONSOLE_ROLES.includes(token.role)) throw new Problem(403, PROBLEM.forbidden, `the console is for operator and auditor tokens, not ${token.role}`);
@@ -58,7 +58,7 @@ export function sessionIdOf(headers: IncomingHttpHeaders): string | undefined {
   return value && /^[A-Za-z0-9_-]{43}$/.test(value) ? value : undefined;
 }
 
-export async function sessionFor(store: Store, headers: IncomingHttpHeaders, now: Date): Promise<{ session: ConsoleSessionRecord; token: TokenRecord } | undefined> {
+export async function sessionFor(store: Pick<AuthStore, 'sessions'>, headers: IncomingHttpHeaders, now: Date): Promise<{ session: ConsoleSessionRecord; token: TokenRecord } | undefined> {
   const id = sessionIdOf(headers);
   return id ? store.sessions.live(sha256(id), now) : undefined;
 }

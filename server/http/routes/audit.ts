@@ -9,13 +9,13 @@ import { deviceHistory } from '../../../registry/reports/device-history.ts';
 import { checkBatch, checkSerial } from '../../../registry/identifiers.ts';
 import { exportLines, type ExportScope } from '../../../registry/audit/audit-export.ts';
 import type { Signer } from '../../../ca/signer.ts';
-import type { Store } from '../../../store/store.ts';
+import type { AuditRoutesStore } from '../../../store/subsets.ts';
 import type { Logger } from '../../../platform/logger.ts';
 import { actorOf, requireRole } from '../auth.ts';
 import { problemHandler } from '../problem.ts';
 
 export interface AuditRouteDeps {
-  store: Store;
+  store: AuditRoutesStore;
   audit: AuditLog;
   checkpoints: AuditCheckpoints;
   /** The audit key: it signs each export as a whole. */

@@ -9,7 +9,7 @@ import { toCheckpoint } from '../../../registry/audit/audit-checkpoints.ts';
 import { AuditLog } from '../../../registry/audit/audit-log.ts';
 import { fleetOverview } from '../../../registry/reports/fleet-overview.ts';
 import { checkModelName, checkName } from '../../../registry/identifiers.ts';
-import type { Store } from '../../../store/store.ts';
+import type { ConsoleRoutesStore } from '../../../store/subsets.ts';
 import type { DeviceState } from '../../../store/types.ts';
 import type { Logger } from '../../../platform/logger.ts';
 import { actorOf, requireRole, tokenOf } from '../auth.ts';
@@ -61,7 +61,7 @@ function loadAssets(): Map<string, Asset> {
 }
 
 export interface ConsoleDeps {
-  store: Store;
+  store: ConsoleRoutesStore;
   audit: AuditLog;
   hierarchy: Hierarchy;
   publication: Pick<Publication, 'crl'>;

@@ -1,7 +1,7 @@
 import { Router, type Response } from 'express';
 import type { BirthCertificateFields, FactoryPrincipal, FactoryService } from '../../../enroll/factory.ts';
 import { malformed } from '../../../errors/domain-error.ts';
-import type { Store } from '../../../store/store.ts';
+import type { AuthStore } from '../../../store/subsets.ts';
 import type { Logger } from '../../../platform/logger.ts';
 import { requireRole, tokenOf } from '../auth.ts';
 import { bodyFields, jsonBody } from '../body.ts';
@@ -21,7 +21,7 @@ function birthFields(body: unknown): BirthCertificateFields {
 }
 
 /** POST /factory/v1/birth-certificates (docs/operators/factory.md), and its batch form. */
-export function factoryRoutes(store: Store, factory: FactoryService, logger: Logger): Router {
+export function factoryRoutes(store: AuthStore, factory: FactoryService, logger: Logger): Router {
   const router = Router();
   const principal = (res: Response): FactoryPrincipal => {
     const token = tokenOf(res);

@@ -13,7 +13,7 @@ import {
 import { exportOwnership, importOwnership, type StatementSigner } from '../../../registry/manufacturers/ownership-statements.ts';
 import type { BatchProgress, RevocationListener, RevocationService } from '../../../registry/lifecycle/revocation-service.ts';
 import { manufacturerScopeKey } from '../../../store/batch-store.ts';
-import type { Store } from '../../../store/store.ts';
+import type { ManufacturerRoutesStore } from '../../../store/subsets.ts';
 import type { Logger } from '../../../platform/logger.ts';
 import { actorOf, requireRole, tokenOf } from '../auth.ts';
 import { bodyFields, jsonBody } from '../body.ts';
@@ -28,7 +28,7 @@ const BODY_LIMIT_STATEMENTS = '512kb';
 const WITHDRAW_WAIT_MS = 5000;
 
 export interface ManufacturerDeps {
-  store: Store;
+  store: ManufacturerRoutesStore;
   audit: AuditLog;
   revocations: RevocationService;
   published: RevocationListener;

@@ -10,7 +10,7 @@ import { decommissionDevice, reprovisionDevice, suspendOrResume, transferDevice 
 import { checkModelDeclaration, declareModel, modelView } from '../../../registry/catalogue/models.ts';
 import { checkReason, reasonName } from '../../../registry/lifecycle/revocation.ts';
 import type { BatchProgress, RevocationListener, RevocationService } from '../../../registry/lifecycle/revocation-service.ts';
-import type { Store } from '../../../store/store.ts';
+import type { OperatorRoutesStore } from '../../../store/subsets.ts';
 import type { CertificateRecord, DeviceRecord } from '../../../store/types.ts';
 import type { Logger } from '../../../platform/logger.ts';
 import { actorOf, requireRole, tokenOf } from '../auth.ts';
@@ -25,7 +25,7 @@ const DEVICE_PAGE = 1000;
 const BATCH_WAIT_MS = 5000;
 
 export interface OperatorDeps {
-  store: Store;
+  store: OperatorRoutesStore;
   audit: AuditLog;
   revocations: RevocationService;
   published: RevocationListener;

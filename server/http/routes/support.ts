@@ -1,6 +1,7 @@
 import { Router } from 'express';
 import { checkGrantId, issueSupportCertificate, type SupportIssuanceDeps } from '../../../registry/lifecycle/support-grants.ts';
 import type { Logger } from '../../../platform/logger.ts';
+import type { AuthStore } from '../../../store/subsets.ts';
 import { actorOf, requireRole, tokenOf } from '../auth.ts';
 import { bodyFields, jsonBody } from '../body.ts';
 import { problemHandler } from '../problem.ts';
@@ -9,7 +10,7 @@ import { problemHandler } from '../problem.ts';
 const BODY_LIMIT = '64kb';
 
 /** The vendor API (docs/operators/lifecycle.md): a support certificate for an approved grant, inside its window. */
-export function supportRoutes(deps: SupportIssuanceDeps & { clock: () => Date; logger: Logger }): Router {
+export function supportRoutes(deps: SupportIssuanceDeps & { store: AuthStore; clock: () => Date; logger: Logger }): Router {
   const router = Router();
   router.post('/support/v1/grants/:id/certificate', requireRole(deps.store, 'vendor'), ...jsonBody(BODY_LIMIT), async (req, res) => {
     const id = checkGrantId(req.params.id);
