@@ -44,7 +44,7 @@ export type TxOf<S> = S extends Transactional<infer T> ? T : never;
 
 /** registry/audit/audit-log.ts: what the log writes in every audited transaction. */
 export interface AuditWrites {
-  audit: Pick<AuditStore, 'insertPending' | 'chainPending' | 'lockChain'>;
+  audit: Pick<AuditStore, 'insertPending' | 'appendChained' | 'chainPending' | 'lockChain'>;
 }
 
 /** registry/audit/audit-log.ts: the top-level store of an audited action whose work needs S (record, chain). */
