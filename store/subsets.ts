@@ -1,3 +1,4 @@
+import type { Store } from './store.ts';
 import type { AcmeStore } from './acme-store.ts';
 import type { ClaimStore } from './claim-store.ts';
 import type { AuditStore } from './audit-store.ts';
@@ -314,3 +315,14 @@ export type PublicationStore = AuditedStore<TxOf<OcspResponderKeysStore> & TxOf<
     ocsp: Pick<OcspStore, 'clock' | 'putMany' | 'changedSince'>;
     crls: Pick<CrlStore, 'newest' | 'bytes'>;
   };
+
+/**
+ * registry/enrollment/ (the registration authority) and the front ends on it
+ * (enroll/acme/): the areas an enrollment reads and writes, and its
+ * transactions and locks. No tokens, sessions, settings, batches, owners or
+ * vendor support.
+ */
+export type EnrollmentStore = Pick<
+  Store,
+  'inTransaction' | 'singleConnection' | 'transaction' | 'lock' | 'acme' | 'audit' | 'certificates' | 'claims' | 'deviceClasses' | 'devices' | 'firmware' | 'manufacturers' | 'models' | 'ocsp' | 'crls'
+>;

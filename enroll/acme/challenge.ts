@@ -6,7 +6,7 @@ import { ATTESTATION_FORMATS } from '../../pki/attestation/formats.ts';
 import type { AuditEntry } from '../../registry/audit/audit-log.ts';
 import { attest } from '../../registry/enrollment/attest.ts';
 import type { AttestationBasis } from '../../registry/enrollment/types.ts';
-import type { Store } from '../../store/store.ts';
+import type { EnrollmentStore } from '../../store/subsets.ts';
 import type { AcmeAuthorizationRecord, AcmeOrderRecord } from '../../store/types.ts';
 import { ownAuthorization } from './authorization.ts';
 import { accountOf, type AcmeCall, type AcmeHandler, type AcmeReply } from './context.ts';
@@ -74,7 +74,7 @@ function parseAttestation(value: unknown): AttestationEvidence {
 type ChallengeOutcome = { authz: AcmeAuthorizationRecord; order: AcmeOrderRecord; error?: DomainError };
 
 /** The order ready and bound to what the attestation established, the authorization valid; the account's first accepted attestation records it. */
-async function accept(tx: Store, call: AcmeCall, authz: AcmeAuthorizationRecord, order: AcmeOrderRecord, basis: AttestationBasis) {
+async function accept(tx: EnrollmentStore, call: AcmeCall, authz: AcmeAuthorizationRecord, order: AcmeOrderRecord, basis: AttestationBasis) {
   const account = accountOf(call);
   const move = ORDER_MOVES.attested;
   const fields = { attestedSpki: basis.spki, attestedBy: basis.attestedBy ?? undefined, replacesClaimed: order.replaces !== null, ...(basis.firmware ? { firmware: basis.firmware } : {}) };
@@ -88,7 +88,7 @@ async function accept(tx: Store, call: AcmeCall, authz: AcmeAuthorizationRecord,
 }
 
 /** Marks the challenge, its authorization and its order invalid with the refusal's problem, stored as the answer will be. */
-async function invalidate(tx: Store, call: AcmeCall, authz: AcmeAuthorizationRecord, order: AcmeOrderRecord, error: DomainError): Promise<ChallengeOutcome> {
+async function invalidate(tx: EnrollmentStore, call: AcmeCall, authz: AcmeAuthorizationRecord, order: AcmeOrderRecord, error: DomainError): Promise<ChallengeOutcome> {
   const document = domainProblem(error).document();
   const refused = AUTHORIZATION_MOVES.refused;
   const invalidAuthz = (await tx.acme.moveAuthorization(authz.id, refused.from, refused.to, refused.challenge, call.now, document)) ?? authz;

@@ -3,14 +3,14 @@ import type { Hierarchy } from '../../ca/hierarchy.ts';
 import type { IssuanceService } from '../../ca/issuance.ts';
 import type { AuditLog } from '../../registry/audit/audit-log.ts';
 import type { RevocationService } from '../../registry/lifecycle/revocation-service.ts';
-import type { Store } from '../../store/store.ts';
+import type { EnrollmentStore } from '../../store/subsets.ts';
 import type { VerifiedJws } from './jws.ts';
 import type { AnonymousRateLimit } from './rate-limit.ts';
 import type { AcmeUrls } from './urls.ts';
 
 /** What the ACME front end is built from; constructed once by `serve`. */
 export interface AcmeDeps {
-  store: Store;
+  store: EnrollmentStore;
   audit: AuditLog;
   issuance: IssuanceService;
   revocations: RevocationService;

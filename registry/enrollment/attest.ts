@@ -2,7 +2,7 @@ import { sha256Hex } from '../../ca/digest.ts';
 import type { DomainError } from '../../errors/domain-error.ts';
 import { AttestationError } from '../../pki/attestation/attestation-object.ts';
 import { LOCKS } from '../../store/locks.ts';
-import type { Store } from '../../store/store.ts';
+import type { EnrollmentStore } from '../../store/subsets.ts';
 import { StoreNotFoundError, type DeviceClassRecord } from '../../store/types.ts';
 import type { AuditEntry } from '../audit/audit-log.ts';
 import { cloneSignalEvents } from '../reports/clone-signals.ts';
@@ -21,8 +21,8 @@ import { refuseUnclaimed } from './unclaimed.ts';
  * enrollments.
  */
 export interface AttestRecorder<T> {
-  accepted(tx: Store, basis: AttestationBasis): Promise<{ value: T; events: AuditEntry[] }>;
-  refused(tx: Store, error: DomainError): Promise<T>;
+  accepted(tx: EnrollmentStore, basis: AttestationBasis): Promise<{ value: T; events: AuditEntry[] }>;
+  refused(tx: EnrollmentStore, error: DomainError): Promise<T>;
 }
 
 export type Attestation<T> = { value: T; error?: DomainError; events: AuditEntry[] };
@@ -36,7 +36,7 @@ export type Attestation<T> = { value: T; error?: DomainError; events: AuditEntry
  * its events (clone signals, lineage forks) and, by the class's policy, the
  * device suspended.
  */
-export async function attest<T>(tx: Store, log: EnrollmentLog, request: AttestRequest, recorder: AttestRecorder<T>): Promise<Attestation<T>> {
+export async function attest<T>(tx: EnrollmentStore, log: EnrollmentLog, request: AttestRequest, recorder: AttestRecorder<T>): Promise<Attestation<T>> {
   const { pending, evidence, challenge, now } = request;
   await tx.lock(LOCKS.device(pending.serial));
   // One query for the device, its class and its model's firmware allowlist; no device at all is an enrollment for a serial nobody claimed.
@@ -98,7 +98,7 @@ const stateRefusal = (detail: string): Extract<AttestationOutcome, { ok: false }
 
 /** A failed check: badAttestation naming it; a clone signal is audited for every device it concerns, and suspends the device when its class says so. */
 async function refuseAttestation<T>(
-  tx: Store, log: EnrollmentLog, request: AttestRequest, deviceClass: DeviceClassRecord, outcome: Extract<AttestationOutcome, { ok: false }>, recorder: AttestRecorder<T>,
+  tx: EnrollmentStore, log: EnrollmentLog, request: AttestRequest, deviceClass: DeviceClassRecord, outcome: Extract<AttestationOutcome, { ok: false }>, recorder: AttestRecorder<T>,
 ): Promise<Attestation<T>> {
   const { pending, requester, now } = request;
   const { check, detail } = outcome.error;

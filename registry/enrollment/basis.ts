@@ -1,6 +1,6 @@
 import { sha256Hex } from '../../ca/digest.ts';
 import type { DomainError } from '../../errors/domain-error.ts';
-import type { Store } from '../../store/store.ts';
+import type { EnrollmentStore } from '../../store/subsets.ts';
 import type { CertificateRecord, DeviceRecord } from '../../store/types.ts';
 import { mayEnroll } from '../lifecycle/device-states.ts';
 import { enrollmentError } from './errors.ts';
@@ -15,7 +15,7 @@ import type { AttestationBasis, PendingEnrollment } from './types.ts';
  * under the device's lock, so no operator action can fall between the
  * check and the certificate.
  */
-export async function basisProblem(tx: Store, basis: AttestationBasis, device: DeviceRecord, now: Date): Promise<DomainError | undefined> {
+export async function basisProblem(tx: EnrollmentStore, basis: AttestationBasis, device: DeviceRecord, now: Date): Promise<DomainError | undefined> {
   const refused = (detail: string) => enrollmentError.basisChanged(`device ${device.serial}: ${detail}; attest again`);
   if (!mayEnroll(device.state)) return enrollmentError.basisChanged(`device ${device.serial} is ${device.state}: enrollment and renewal are refused`);
   if (device.reprovisionAllowed) return refused('it is being reprovisioned and waits for its new birth certificate');
@@ -43,7 +43,7 @@ export async function basisProblem(tx: Store, basis: AttestationBasis, device: D
  * newest operational certificate, else the birth certificate (ours, or the
  * other manufacturer's one the device attested with).
  */
-export async function predecessorOf(tx: Store, pending: PendingEnrollment): Promise<Pick<CertificateRecord, 'serial' | 'sha256' | 'kind'>> {
+export async function predecessorOf(tx: EnrollmentStore, pending: PendingEnrollment): Promise<Pick<CertificateRecord, 'serial' | 'sha256' | 'kind'>> {
   if (pending.replaces) return (await tx.certificates.find(pending.replaces))!;
   const previous = (await tx.certificates.newestOfDevice(pending.serial, 'operational')) ?? (await tx.certificates.newestOfDevice(pending.serial, 'birth'));
   if (previous) return previous;

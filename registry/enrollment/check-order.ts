@@ -1,4 +1,4 @@
-import type { Store } from '../../store/store.ts';
+import type { EnrollmentStore } from '../../store/subsets.ts';
 import type { CertificateRecord, DeviceRecord } from '../../store/types.ts';
 import { mayEnroll } from '../lifecycle/device-states.ts';
 import { enrollmentError } from './errors.ts';
@@ -13,7 +13,7 @@ import { replaceRefusal } from './replaces.ts';
  * shows whether a genuine device that is not ours tried to enroll
  * (docs/operators/manufacturers.md).
  */
-export async function enrollableDevice(store: Pick<Store, 'devices' | 'certificates' | 'manufacturers'>, serial: string): Promise<DeviceRecord | null> {
+export async function enrollableDevice(store: Pick<EnrollmentStore, 'devices' | 'certificates' | 'manufacturers'>, serial: string): Promise<DeviceRecord | null> {
   const device = await store.devices.find(serial);
   if (!device) {
     if (await store.manufacturers.anyActive()) return null;
@@ -38,7 +38,7 @@ export async function enrollableDevice(store: Pick<Store, 'devices' | 'certifica
  * a fork once the device has proved itself.
  */
 export async function checkOrder(
-  store: Store, serial: string, replaces: (() => Promise<CertificateRecord>) | undefined, now: Date,
+  store: EnrollmentStore, serial: string, replaces: (() => Promise<CertificateRecord>) | undefined, now: Date,
 ): Promise<{ device: DeviceRecord | null; replaced?: CertificateRecord }> {
   const device = await enrollableDevice(store, serial);
   if (!replaces) return { device };

@@ -4,7 +4,7 @@ import { operationalProfile } from '../../ca/profiles.ts';
 import { DomainError } from '../../errors/domain-error.ts';
 import type { VerifiedCsr } from '../../pki/csr.ts';
 import { LOCKS } from '../../store/locks.ts';
-import type { Store } from '../../store/store.ts';
+import type { EnrollmentStore } from '../../store/subsets.ts';
 import { StoreConflictError, type CertificateRecord } from '../../store/types.ts';
 import type { AuditEntry, AuditLog } from '../audit/audit-log.ts';
 import { moveDevice } from '../lifecycle/device-states.ts';
@@ -15,7 +15,7 @@ import type { AttestationBasis, PendingEnrollment, Requester } from './types.ts'
 
 /** What issuance is built from (the ACME front end's deps satisfy it). */
 export interface IssueDeps {
-  store: Store;
+  store: EnrollmentStore;
   audit: AuditLog;
   issuance: IssuanceService;
   hierarchy: Hierarchy;
@@ -34,7 +34,7 @@ export interface IssueRequest {
 }
 
 /** The front end's pending enrollment completed in the issuance transaction (it may throw to roll everything back). */
-export type IssueRecorder<T> = (tx: Store, certificate: CertificateRecord) => Promise<T>;
+export type IssueRecorder<T> = (tx: EnrollmentStore, certificate: CertificateRecord) => Promise<T>;
 
 /** Issued, or refused with the events the front end records with its refusal (a lineage fork). */
 export type Issuance<T> = { ok: true; value: T } | { ok: false; error: DomainError; events: AuditEntry[] };

@@ -1,5 +1,5 @@
 import { validateBirthChain, type ValidatedBirth } from '../../pki/attestation/birth-chain.ts';
-import type { Store } from '../../store/store.ts';
+import type { EnrollmentStore } from '../../store/subsets.ts';
 import { trustOf } from '../manufacturers/manufacturers.ts';
 import { enrollmentError, type Refusal } from './errors.ts';
 import type { AttestRequest, EnrollmentLog } from './types.ts';
@@ -11,7 +11,7 @@ import type { AttestRequest, EnrollmentLog } from './types.ts';
  * (grey-market or stolen): refused and audited with the evidence.
  * Otherwise it is an unknown chain, refused and logged.
  */
-export async function refuseUnclaimed(tx: Store, log: EnrollmentLog, request: AttestRequest): Promise<Refusal> {
+export async function refuseUnclaimed(tx: EnrollmentStore, log: EnrollmentLog, request: AttestRequest): Promise<Refusal> {
   const { pending, evidence, challenge, requester, now } = request;
   for (const manufacturer of await tx.manufacturers.all()) {
     if (manufacturer.status !== 'active' || !manufacturer.active) continue;
