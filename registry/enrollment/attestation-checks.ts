@@ -97,6 +97,8 @@ export async function verifyAttestation(store: AttestationStore, input: Attestat
   // Check 3: alg fits x5c[0]'s key, the signature verifies, rpIdHash and credId match.
   const proof = proofProblem(input, attesting.spki);
   if (proof) return refusal(proof.check, proof.detail);
+  // A statement the format cannot judge now (a TPM clock that may have gone back): refused before the counter, never a clone signal.
+  if (evidence.retryProblem) return refusal(evidence.retryProblem.check, evidence.retryProblem.detail);
   const keySha256 = sha256Hex(evidence.key.spki);
 
   // The attested key is new: not the birth key, not any key the device (or another device) has had certified.
