@@ -132,6 +132,11 @@ describe('tpm format: TPMS_ATTEST, TPMT_PUBLIC and TPMT_SIGNATURE read from a re
       }
       expect(() => (parse as (b: Buffer) => unknown)(Buffer.concat([bytes, Buffer.from([0])])), `${name} + 1 byte`).to.throw(AttestationError, /after its last field/);
     }
+    // type (2), nameAlg (2), objectAttributes (4), authPolicy (TPM2B), symmetric (2: NULL), then the scheme, whose size an unknown one would hide.
+    const schemeOffset = 8 + 2 + pubArea.readUInt16BE(8) + 2;
+    const unknownScheme = Buffer.from(pubArea);
+    unknownScheme.writeUInt16BE(0x0099, schemeOffset);
+    expect(() => parsePublicArea(unknownScheme)).to.throw(AttestationError, /parameters.scheme 0x99 is not a scheme of this key type/);
   });
 
   it('random mutations of the structures and of whole attestation objects throw AttestationError or nothing', () => {

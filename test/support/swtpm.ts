@@ -69,9 +69,13 @@ export class SoftwareTpm {
     rmSync(this.dir, { recursive: true, force: true });
   }
 
+  private env(): NodeJS.ProcessEnv {
+    return { ...process.env, TPM2TOOLS_TCTI: `swtpm:host=127.0.0.1,port=${this.port}` };
+  }
+
   /** Runs a tpm2-tools command against this TPM, then flushes the transient objects it left loaded. */
   tool(name: string, ...args: string[]): string {
-    const env = { ...process.env, TPM2TOOLS_TCTI: `swtpm:host=127.0.0.1,port=${this.port}` };
+    const env = this.env();
     try {
       return execFileSync(name, args, { env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
     } catch (err) {
@@ -131,9 +135,7 @@ export class SoftwareTpm {
     header.writeUInt32BE(auth.length, 18);
     const command = Buffer.concat([header, auth, parameters]);
     command.writeUInt32BE(command.length, 2);
-    writeFileSync(this.file('certify.cmd'), command);
-    const env = { ...process.env, TPM2TOOLS_TCTI: `swtpm:host=127.0.0.1,port=${this.port}` };
-    execFileSync('sh', ['-c', `tpm2_send -o "${this.file('certify.rsp')}" < "${this.file('certify.cmd')}"`], { env, stdio: 'ignore' });
+    execFileSync('tpm2_send', ['-o', this.file('certify.rsp')], { env: this.env(), input: command, stdio: ['pipe', 'ignore', 'pipe'] });
     const response = readFileSync(this.file('certify.rsp'));
     const code = response.readUInt32BE(6);
     if (code !== 0) throw new Error(`TPM2_Certify answered 0x${code.toString(16)}`);

@@ -6,8 +6,19 @@ export const TPM_ST_ATTEST_CERTIFY = 0x8017;
 
 export const TPM_ALG = {
   RSA: 0x0001, SHA1: 0x0004, SHA256: 0x000b, SHA384: 0x000c, SHA512: 0x000d, NULL: 0x0010,
-  RSASSA: 0x0014, RSAES: 0x0015, RSAPSS: 0x0016, ECDSA: 0x0018, ECDAA: 0x001a, ECC: 0x0023,
+  RSASSA: 0x0014, RSAES: 0x0015, RSAPSS: 0x0016, OAEP: 0x0017, ECDSA: 0x0018, ECDH: 0x0019, ECDAA: 0x001a, SM2: 0x001b,
+  ECSCHNORR: 0x001c, ECMQV: 0x001d, ECC: 0x0023, AES: 0x0006, SM4: 0x0013, CAMELLIA: 0x0026,
+  MGF1: 0x0007, KDF1_SP800_56A: 0x0020, KDF2: 0x0021, KDF1_SP800_108: 0x0022,
 } as const;
+
+/** Schemes by TPM_ALG_ID, with the size of their details in 16-bit words (TPMU_ASYM_SCHEME, TPMU_KDF_SCHEME). */
+export const RSA_SCHEMES: Readonly<Record<number, number>> = { [TPM_ALG.RSASSA]: 1, [TPM_ALG.RSAES]: 0, [TPM_ALG.RSAPSS]: 1, [TPM_ALG.OAEP]: 1 };
+export const ECC_SCHEMES: Readonly<Record<number, number>> = {
+  [TPM_ALG.ECDSA]: 1, [TPM_ALG.ECDH]: 1, [TPM_ALG.ECDAA]: 2, [TPM_ALG.SM2]: 1, [TPM_ALG.ECSCHNORR]: 1, [TPM_ALG.ECMQV]: 1,
+};
+export const KDF_SCHEMES: Readonly<Record<number, number>> = { [TPM_ALG.MGF1]: 1, [TPM_ALG.KDF1_SP800_56A]: 1, [TPM_ALG.KDF2]: 1, [TPM_ALG.KDF1_SP800_108]: 1 };
+/** TPMI_ALG_SYM_OBJECT. */
+export const SYMMETRIC_OBJECT_ALGORITHMS: ReadonlySet<number> = new Set([TPM_ALG.AES, TPM_ALG.SM4, TPM_ALG.CAMELLIA]);
 
 /** Name algorithms, as node:crypto names them, and their digest sizes. */
 export const HASH_ALGORITHMS: Record<number, { name: string; size: number }> = {

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { DomainError } from '../../../errors/domain-error.ts';
 import { checkPublicKey, spkiOfJwk, type CheckedKey } from '../../public-key.ts';
 import { AttestationError } from '../attestation-object.ts';
-import { ECC_CURVES, HASH_ALGORITHMS, MAX_DIGEST, MAX_ECC_PARAMETER, MAX_RSA_KEY, TPM_ALG } from './constants.ts';
+import { ECC_CURVES, ECC_SCHEMES, HASH_ALGORITHMS, KDF_SCHEMES, MAX_DIGEST, MAX_ECC_PARAMETER, MAX_RSA_KEY, RSA_SCHEMES, SYMMETRIC_OBJECT_ALGORITHMS, TPM_ALG } from './constants.ts';
 import { TpmReader } from './reader.ts';
 
 /** TPMT_PUBLIC (TPM 2.0 Part 2, 12.2.4) of an RSA or ECC key, and the key as a checked SPKI. */
@@ -34,15 +34,15 @@ export function parsePublicArea(bytes: Buffer): PublicArea {
   readSymmetric(reader);
   let jwk: Record<string, string>;
   if (type === TPM_ALG.RSA) {
-    readScheme(reader, 'parameters.scheme', (scheme) => scheme === TPM_ALG.RSAES ? 0 : 1);
+    readScheme(reader, 'parameters.scheme', RSA_SCHEMES);
     reader.u16('parameters.keyBits');
     const exponent = reader.u32('parameters.exponent');
     const modulus = reader.sized('unique', MAX_RSA_KEY, 1);
     jwk = { kty: 'RSA', n: modulus.toString('base64url'), e: exponentBytes(exponent).toString('base64url') };
   } else {
-    readScheme(reader, 'parameters.scheme', (scheme) => scheme === TPM_ALG.ECDAA ? 2 : 1);
+    readScheme(reader, 'parameters.scheme', ECC_SCHEMES);
     const curveId = reader.u16('parameters.curveID');
-    readScheme(reader, 'parameters.kdf', () => 1);
+    readScheme(reader, 'parameters.kdf', KDF_SCHEMES);
     const x = reader.sized('unique.x', MAX_ECC_PARAMETER, 1);
     const y = reader.sized('unique.y', MAX_ECC_PARAMETER, 1);
     const curve = ECC_CURVES[curveId];
@@ -64,18 +64,26 @@ export function nameOf(nameAlg: number, publicArea: Buffer): Buffer {
   return Buffer.concat([prefix, createHash(HASH_ALGORITHMS[nameAlg]!.name).update(publicArea).digest()]);
 }
 
-/** TPMT_SYM_DEF_OBJECT: TPM_ALG_NULL, or an algorithm with keyBits and mode. */
+/** TPMT_SYM_DEF_OBJECT: TPM_ALG_NULL, or AES, SM4 or Camellia with keyBits and mode. */
 function readSymmetric(reader: TpmReader): void {
-  if (reader.u16('parameters.symmetric.algorithm') === TPM_ALG.NULL) return;
+  const algorithm = reader.u16('parameters.symmetric.algorithm');
+  if (algorithm === TPM_ALG.NULL) return;
+  if (!SYMMETRIC_OBJECT_ALGORITHMS.has(algorithm)) throw reader.fail(`parameters.symmetric.algorithm 0x${algorithm.toString(16)} is not a TPMI_ALG_SYM_OBJECT`);
   reader.u16('parameters.symmetric.keyBits');
   reader.u16('parameters.symmetric.mode');
 }
 
-/** A scheme (TPMT_RSA_SCHEME, TPMT_ECC_SCHEME, TPMT_KDF_SCHEME): TPM_ALG_NULL, or the scheme and its details (hashAlg, and ECDAA's count). */
-function readScheme(reader: TpmReader, field: string, detailWords: (scheme: number) => number): void {
+/**
+ * A scheme (TPMT_RSA_SCHEME, TPMT_ECC_SCHEME, TPMT_KDF_SCHEME): TPM_ALG_NULL,
+ * or one the table knows with its details, as 16-bit words (a hashAlg, and
+ * ECDAA's count). An unknown scheme is refused: its size is unknown.
+ */
+function readScheme(reader: TpmReader, field: string, schemes: Readonly<Record<number, number>>): void {
   const scheme = reader.u16(field);
   if (scheme === TPM_ALG.NULL) return;
-  for (let word = detailWords(scheme); word > 0; word -= 1) reader.u16(`${field} details`);
+  const words = schemes[scheme];
+  if (words === undefined) throw reader.fail(`${field} 0x${scheme.toString(16)} is not a scheme of this key type`);
+  for (let word = words; word > 0; word -= 1) reader.u16(`${field} details`);
 }
 
 /** exponent 0 means the default 2^16 + 1 (Part 2, 12.2.3.5). */

@@ -1,7 +1,7 @@
 import { verify } from 'node:crypto';
 import { sha256 } from '../../../ca/digest.ts';
 import { checkPublicKey, type CheckedKey } from '../../public-key.ts';
-import { AttestationError, parseX5c } from '../attestation-object.ts';
+import { AttestationError, parseX5c, type AttestationEnvelope } from '../attestation-object.ts';
 import { COSE_ALGORITHMS } from '../cose.ts';
 import type { AttestationChallenge, AttestationEvidence, AttestationFormat, CheckFailure } from '../format.ts';
 import { parseCertifyAttest, type CertifyAttest } from './attest.ts';
@@ -37,7 +37,7 @@ const isBytes = (value: unknown, max = MAX_STRUCTURE): value is Uint8Array => va
  * "certInfo", "pubArea"}: exactly these members; authData omitted (or
  * empty), since extraData binds the key authorization.
  */
-export function parseTpmStatement(envelope: { attStmt: Map<unknown, unknown>; authData: Buffer | undefined }): TpmStatement {
+export function parseTpmStatement(envelope: Pick<AttestationEnvelope, 'attStmt' | 'authData'>): TpmStatement {
   const s = envelope.attStmt;
   if (envelope.authData && envelope.authData.length > 0) throw shape('fmt tpm binds the challenge through certInfo.extraData: omit authData');
   if (s.size !== 6 || s.get('ver') !== '2.0') throw shape('attStmt must be {"ver": "2.0", "alg", "x5c", "sig", "certInfo", "pubArea"}');
