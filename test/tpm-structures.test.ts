@@ -137,6 +137,9 @@ describe('tpm format: TPMS_ATTEST, TPMT_PUBLIC and TPMT_SIGNATURE read from a re
     const unknownScheme = Buffer.from(pubArea);
     unknownScheme.writeUInt16BE(0x0099, schemeOffset);
     expect(() => parsePublicArea(unknownScheme)).to.throw(AttestationError, /parameters.scheme 0x99 is not a scheme of this key type/);
+    const sha1Name = Buffer.from(pubArea);
+    sha1Name.writeUInt16BE(0x0004, 2);
+    expect(() => parsePublicArea(sha1Name)).to.throw(AttestationError, /nameAlg 0x4 is not SHA-256/);
   });
 
   it('random mutations of the structures and of whole attestation objects throw AttestationError or nothing', () => {

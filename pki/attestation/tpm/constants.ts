@@ -20,9 +20,12 @@ export const KDF_SCHEMES: Readonly<Record<number, number>> = { [TPM_ALG.MGF1]: 1
 /** TPMI_ALG_SYM_OBJECT. */
 export const SYMMETRIC_OBJECT_ALGORITHMS: ReadonlySet<number> = new Set([TPM_ALG.AES, TPM_ALG.SM4, TPM_ALG.CAMELLIA]);
 
-/** Name algorithms, as node:crypto names them, and their digest sizes. */
+/**
+ * Name and signature hash algorithms, as node:crypto names them, and their
+ * digest sizes. No SHA-1: with chosen-prefix collisions, a SHA-1 Name could
+ * stand for a pubArea the TPM never held (a fixedTPM key in place of a duplicable one).
+ */
 export const HASH_ALGORITHMS: Record<number, { name: string; size: number }> = {
-  [TPM_ALG.SHA1]: { name: 'sha1', size: 20 },
   [TPM_ALG.SHA256]: { name: 'sha256', size: 32 },
   [TPM_ALG.SHA384]: { name: 'sha384', size: 48 },
   [TPM_ALG.SHA512]: { name: 'sha512', size: 64 },

@@ -28,7 +28,7 @@ export function parsePublicArea(bytes: Buffer): PublicArea {
   if (type !== TPM_ALG.RSA && type !== TPM_ALG.ECC) throw reader.fail(`type is 0x${type.toString(16)}, must be TPM_ALG_RSA or TPM_ALG_ECC`);
   const nameAlg = reader.u16('nameAlg');
   const hash = HASH_ALGORITHMS[nameAlg];
-  if (!hash) throw reader.fail(`nameAlg 0x${nameAlg.toString(16)} is not SHA-1, SHA-256, SHA-384 or SHA-512`);
+  if (!hash) throw reader.fail(`nameAlg 0x${nameAlg.toString(16)} is not SHA-256, SHA-384 or SHA-512`);
   const objectAttributes = reader.u32('objectAttributes');
   const authPolicy = reader.sized('authPolicy', MAX_DIGEST);
   readSymmetric(reader);

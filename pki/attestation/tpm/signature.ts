@@ -23,7 +23,7 @@ export function parseTpmSignature(bytes: Buffer): TpmSignature {
   if (sigAlg !== TPM_ALG.ECDSA && sigAlg !== TPM_ALG.RSASSA) throw reader.fail(`sigAlg 0x${sigAlg.toString(16)} is not TPM_ALG_ECDSA or TPM_ALG_RSASSA`);
   const hashAlg = reader.u16('hash');
   const hash = HASH_ALGORITHMS[hashAlg];
-  if (!hash) throw reader.fail(`hash 0x${hashAlg.toString(16)} is not SHA-1, SHA-256, SHA-384 or SHA-512`);
+  if (!hash) throw reader.fail(`hash 0x${hashAlg.toString(16)} is not SHA-256, SHA-384 or SHA-512`);
   if (sigAlg === TPM_ALG.RSASSA) {
     const sig = reader.sized('sig', MAX_RSA_KEY, 1);
     reader.end();
