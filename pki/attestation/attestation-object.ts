@@ -13,13 +13,15 @@ export class AttestationError extends Error {
 
 /**
  * An attestation object as every format of draft-ietf-acme-device-attest
- * sends it (the WebAuthn layout): `{"fmt", "attStmt", "authData"}`. The
- * format named by `fmt` reads attStmt and authData (pki/attestation/format.ts).
+ * sends it (the WebAuthn layout): `{"fmt", "attStmt", "authData"}`, where
+ * draft-09 lets `authData` be omitted. The format named by `fmt` reads
+ * attStmt and authData (pki/attestation/format.ts).
  */
 export interface AttestationEnvelope {
   fmt: string;
   attStmt: Map<unknown, unknown>;
-  authData: Buffer;
+  /** Absent when the device omitted it; each format says whether it needs it. */
+  authData: Buffer | undefined;
 }
 
 /** The statement of fmt "devid" (docs/device-makers/protocol.md: the WebAuthn `packed` layout). */
@@ -65,32 +67,39 @@ function decodeAll(bytes: Buffer): unknown[] {
 
 const isBytes = (value: unknown): value is Buffer => value instanceof Uint8Array;
 
-/** attObj = { "fmt": text, "attStmt": map, "authData": bytes }: exactly these members, of these types; the format reads the rest. */
+/** attObj = { "fmt": text, "attStmt": map, ? "authData": bytes }: exactly these members, of these types; the format reads the rest. */
 export function parseEnvelope(bytes: Buffer): AttestationEnvelope {
   if (bytes.length === 0 || bytes.length > MAX_ATTESTATION_OBJECT) throw shape(`must be 1 to ${MAX_ATTESTATION_OBJECT} bytes`);
   const items = decodeAll(bytes);
   const [top] = items;
   if (items.length !== 1 || !(top instanceof Map)) throw shape('must be one CBOR map');
   const fmt = top.get('fmt');
-  if (top.size !== 3 || typeof fmt !== 'string' || fmt.length === 0 || fmt.length > 64) throw shape('must be {"fmt", "attStmt", "authData"}');
+  const hasAuthData = top.has('authData');
+  if (top.size !== (hasAuthData ? 3 : 2) || typeof fmt !== 'string' || fmt.length === 0 || fmt.length > 64) throw shape('must be {"fmt", "attStmt", "authData"} (authData may be omitted)');
   const statement = top.get('attStmt');
   const authData = top.get('authData');
-  if (!(statement instanceof Map) || !isBytes(authData)) throw shape('attStmt must be a map and authData a byte string');
-  return { fmt, attStmt: statement, authData: Buffer.from(authData) };
+  if (!(statement instanceof Map) || (hasAuthData && !isBytes(authData))) throw shape('attStmt must be a map and authData a byte string');
+  return { fmt, attStmt: statement, authData: hasAuthData ? Buffer.from(authData as Uint8Array) : undefined };
 }
 
 /** attStmt of fmt "devid" = { "alg", "sig", "x5c" }: exactly these members, of these types. */
 export function parseDevidStatement(envelope: AttestationEnvelope): AttestationObject {
   const statement = envelope.attStmt;
+  if (!envelope.authData) throw shape('fmt devid needs authData');
   if (statement.size !== 3) throw shape('attStmt must be {"alg", "sig", "x5c"}');
   const alg = statement.get('alg');
   const sig = statement.get('sig');
   const x5c = statement.get('x5c');
   if (!Number.isInteger(alg) || !isBytes(sig) || sig.length > 1024) throw shape('attStmt.alg must be an integer and attStmt.sig a byte string');
+  return { alg: alg as number, sig: Buffer.from(sig), x5c: parseX5c(x5c), authData: envelope.authData };
+}
+
+/** attStmt.x5c: 1 to 4 certificates (DER, leaf first) of at most 4 KB each, as every format sends its chain. */
+export function parseX5c(x5c: unknown): Buffer[] {
   if (!Array.isArray(x5c) || x5c.length < 1 || x5c.length > MAX_CHAIN || !x5c.every((c) => isBytes(c) && c.length > 0 && c.length <= MAX_CERTIFICATE)) {
     throw shape(`attStmt.x5c must hold 1 to ${MAX_CHAIN} certificates of at most ${MAX_CERTIFICATE} bytes`);
   }
-  return { alg: alg as number, sig: Buffer.from(sig), x5c: x5c.map((c: Buffer) => Buffer.from(c)), authData: envelope.authData };
+  return x5c.map((c: Uint8Array) => Buffer.from(c));
 }
 
 /**

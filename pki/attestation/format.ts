@@ -33,6 +33,12 @@ export interface AttestationEvidence {
   readonly counter: number;
   /** The firmware the device reports, or null. */
   readonly firmware: FirmwareReport | null;
+  /**
+   * Set when the statement, though it verifies, cannot be judged now and the
+   * device should attest again later (a TPM clock not known to be safe):
+   * refused without a clone signal, the counter left as it was.
+   */
+  readonly retryProblem?: CheckFailure;
   /** The signature by the key `signerSpki` (of chain[0]) over what the challenge binds; undefined when it verifies. */
   signatureProblem(signerSpki: Buffer, challenge: AttestationChallenge): CheckFailure | undefined;
   /** The statement's binding to this CA and to the attested key (the rest of check 3); undefined when it holds. */

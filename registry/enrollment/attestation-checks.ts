@@ -111,6 +111,8 @@ export async function verifyAttestation(store: AttestationStore, input: Attestat
   if (holders.length > 0) return refusal('attested key', 'the attested key was certified for this device before: every renewal needs a new key');
   if (outsideBirth?.keySha256 === keySha256) return refusal('attested key', 'the attested key is the device\'s birth key');
 
+  // A statement the format cannot judge now (a TPM clock that may have gone back): refused before the counter, never a clone signal.
+  if (evidence.retryProblem) return refusal(evidence.retryProblem.check, evidence.retryProblem.detail);
   // Check 4's policy part; the compare-and-set comes last (acceptSignCount).
   if (evidence.counter === 0 && deviceClass.counterRequired) return refusal('check 4 (signCount)', `device class ${deviceClass.name} requires a signature counter`);
   // Check 5: the model's firmware allowlist; the reported firmware is recorded at issuance.

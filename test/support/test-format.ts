@@ -24,16 +24,17 @@ export const TEST_FORMAT: AttestationFormat = {
     const key = s.get('key');
     const n = s.get('n');
     const sig = s.get('sig');
+    const authData = envelope.authData ?? Buffer.alloc(0);
     if (!Array.isArray(x5c) || x5c.length !== 1 || !(key instanceof Uint8Array) || !Number.isInteger(n) || !(sig instanceof Uint8Array)) {
       throw new AttestationError('attestation object', `attStmt of ${TEST_FMT} must be {"x5c", "key", "n", "sig"}`);
     }
     const checked = checkPublicKey(Buffer.from(key));
-    const signed = (keyAuthorization: string) => Buffer.concat([envelope.authData, checked.spki, sha256(keyAuthorization)]);
+    const signed = (keyAuthorization: string) => Buffer.concat([authData, checked.spki, sha256(keyAuthorization)]);
     return {
       fmt: TEST_FMT, chain: [Buffer.from(x5c[0] as Uint8Array)], key: checked, counter: n as number, firmware: null,
       signatureProblem: (spki, challenge) => verify('sha256', signed(challenge.keyAuthorization), createPublicKey({ key: spki, format: 'der', type: 'spki' }), sig)
         ? undefined : { check: 'check 3 (sig)', detail: `the ${TEST_FMT} signature does not verify` },
-      bindingProblem: (challenge) => envelope.authData.equals(challenge.rpIdHash) ? undefined : { check: 'check 3 (rpIdHash)', detail: 'authData is not this CA\'s' },
+      bindingProblem: (challenge) => authData.equals(challenge.rpIdHash) ? undefined : { check: 'check 3 (rpIdHash)', detail: 'authData is not this CA\'s' },
     };
   },
 };
