@@ -62,6 +62,8 @@ export class AcmeStore {
       ]),
       'an account with this key already exists',
     );
+    // Committed as it is written (no transaction): its first request need not read it back.
+    if (rows.length === 1 && this.accounts !== null && this.db.isTransaction !== true) this.accounts.set({ ...record });
     return rows.length === 1;
   }
 

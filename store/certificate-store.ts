@@ -80,6 +80,13 @@ export class CertificateStore {
     return row ? fromRow(row) : undefined;
   }
 
+  /** The device's newest certificate of the first of `kinds` it has one of (newest operational, else the birth certificate): one round trip. */
+  async newestOfDeviceByKinds(deviceSerial: string, kinds: readonly CertificateKind[]): Promise<CertificateRecord | undefined> {
+    const row = await this.db('certificates').select(COLUMNS).where({ device_serial: deviceSerial }).whereIn('kind', kinds)
+      .orderByRaw(`array_position(?::text[], kind), created_at desc, serial`, [[...kinds]]).first();
+    return row ? fromRow(row) : undefined;
+  }
+
   /**
    * Whether `sha256` is no longer where the device's lineage ends: the
    * device's newest operational certificate is another, or it has an

@@ -45,7 +45,7 @@ export async function basisProblem(tx: EnrollmentStore, basis: AttestationBasis,
  */
 export async function predecessorOf(tx: EnrollmentStore, pending: PendingEnrollment): Promise<Pick<CertificateRecord, 'serial' | 'sha256' | 'kind'>> {
   if (pending.replaces) return (await tx.certificates.find(pending.replaces))!;
-  const previous = (await tx.certificates.newestOfDevice(pending.serial, 'operational')) ?? (await tx.certificates.newestOfDevice(pending.serial, 'birth'));
+  const previous = await tx.certificates.newestOfDeviceByKinds(pending.serial, ['operational', 'birth']);
   if (previous) return previous;
   const outside = (await tx.claims.birthOf(pending.serial))!;
   return { serial: outside.serialHex, sha256: outside.sha256, kind: 'birth' };
