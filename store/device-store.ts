@@ -253,6 +253,20 @@ export class DeviceStore {
    * passes only while no non-zero count was ever accepted. A birth-key
    * attestation also records when it happened.
    */
+  /**
+   * Sets the device's counter (check 4) back to 0, as an operator's
+   * re-baseline after its TPM was cleared; returns the value it had, or
+   * undefined when there is no such device.
+   */
+  async resetSignCount(serial: string, now: Date): Promise<number | undefined> {
+    const { rows } = await this.db.raw(
+      `update devices d set sign_count = 0, updated_at = ? from (select serial, sign_count from devices where serial = ? for update) as before
+       where d.serial = before.serial returning before.sign_count as previous`,
+      [now, serial],
+    ) as { rows: Array<{ previous: unknown }> };
+    return rows.length === 1 ? Number(rows[0]!.previous) : undefined;
+  }
+
   async acceptSignCount(serial: string, count: number, factoryAttestedAt: Date | null): Promise<boolean> {
     const rows = await this.db('devices')
       .where({ serial })

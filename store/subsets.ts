@@ -166,6 +166,9 @@ export type DeviceLifecycleStore = AuditedStore<AuditWrites & Locking & Lifecycl
   claims: Pick<ClaimStore, 'supersede'>;
 }>;
 
+/** registry/lifecycle/counter-reset.ts: the device's counter and the audit log. */
+export type CounterResetStore = AuditedStore<AuditWrites & Locking & { devices: Pick<DeviceStore, 'resetSignCount'> }>;
+
 /** registry/lifecycle/revocation-service.ts: revocations of a certificate, a device, a batch. */
 export interface RevocationServiceStore extends AuditedStore<AuditWrites & Locking & RevocationStore & {
   devices: Pick<DeviceStore, 'get' | 'transitionMany'>;
@@ -268,7 +271,7 @@ export type ConsoleRoutesStore = AuditedStore<TxOf<ConsoleSessionStore> & { sess
 
 /** server/http/routes/operator.ts: the operator API's reads, and the catalogue, lifecycle and support actions it calls. */
 export type OperatorRoutesStore = AuditedStore<TxOf<ModelCatalogueStore> & TxOf<FirmwarePolicyStore> & TxOf<DeviceClassCatalogueStore>
-  & TxOf<DeviceLifecycleStore> & TxOf<SupportGrantStore>> & AuthStore & {
+  & TxOf<DeviceLifecycleStore> & TxOf<SupportGrantStore> & TxOf<CounterResetStore>> & AuthStore & {
     models: Pick<ModelStore, 'byName'>;
     firmware: Pick<FirmwareStore, 'allowed'>;
     deviceClasses: Pick<DeviceClassStore, 'find'>;

@@ -61,6 +61,22 @@ for (const kind of DATABASE_KINDS) describe(`ACME refusals on ${kind}: each with
     expect((await device.enroll({ signCount: 11, keepFiles: true })).certificate).to.be.ok;
   });
 
+  it("an operator's counter reset (a TPM cleared) lets a counter that went back attest again, audited with its reason; only operators, only known devices", async () => {
+    const device = await makeDevice(server, next());
+    await device.enroll({ signCount: 50 });
+    await refused(device, { signCount: 2 }, 'badAttestationStatement', /check 4/);
+    const path = `/operator/v1/devices/${device.serial}/counter-reset`;
+    expect((await server.request('POST', path, { token: server.tokens.auditor, body: { reason: 'x' } })).status).to.equal(403);
+    expect((await server.request('POST', path, { token: server.tokens.operator, body: {} })).status).to.equal(400);
+    expect((await server.request('POST', '/operator/v1/devices/SN-NOBODY/counter-reset', { token: server.tokens.operator, body: { reason: 'x' } })).status).to.equal(404);
+    const reset = await server.request('POST', path, { token: server.tokens.operator, body: { reason: 'TPM cleared at the repair shop' } });
+    expect([reset.status, reset.json]).to.deep.equal([200, { serial: device.serial, signCount: 0, previous: 50 }]);
+    expect((await device.enroll({ signCount: 2, keepFiles: true })).certificate).to.be.ok;
+    const history = await server.request('GET', `/audit/v1/devices/${device.serial}/history`, { token: server.tokens.auditor });
+    const event = history.json.events.find((e: { action: string }) => e.action === 'device.counter-reset');
+    expect(event?.data).to.deep.equal({ reason: 'TPM cleared at the repair shop', previous: 50 });
+  });
+
   it("another serial's birth certificate, signed by its key, is a clone signal in both devices' histories (check 2); without its key, a plain refusal", async () => {
     const a = await makeDevice(server, next());
     const b = await makeDevice(server, next());

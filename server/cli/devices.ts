@@ -31,6 +31,17 @@ export function addCommands(program: Command, io: CliIo): void {
         say(`device ${serial} decommissioned; ${revoked.length} certificate(s) revoked`);
       }),
     );
+  device
+    .command('reset-counter <serial>')
+    .description("set the device's attestation counter (check 4) back to 0, after its TPM was cleared")
+    .requiredOption('--reason <text>', 'why the counter went back')
+    .action((serial: string, options: { reason: string }) =>
+      io.withContext(async (ctx) => {
+        const { resetDeviceCounter } = await import('../../registry/lifecycle/counter-reset.ts');
+        const reset = await resetDeviceCounter(ctx.store, ctx.audit, io.actor, checkSerial(serial), checkText('reason', options.reason, 1024), ctx.clock());
+        say(`device ${reset.serial}: counter ${reset.previous} -> 0; its next attestation sets it again`);
+      }),
+    );
   for (const transition of ['suspend', 'resume'] as const) {
     device
       .command(`${transition} <serial>`)

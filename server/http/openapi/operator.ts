@@ -186,6 +186,22 @@ export const operatorApi: ApiGroup = {
         problems: [404, 409],
       },
     },
+    '/operator/v1/devices/{serial}/counter-reset': {
+      post: {
+        ...role,
+        operationId: 'resetDeviceCounter',
+        summary: "Set the device's attestation counter back to 0 (after its TPM was cleared); audited with the reason",
+        parameters: [serialParam],
+        body: { schema: reasonBody, limit: '8kb' },
+        responses: {
+          200: {
+            description: 'The counter the next attestation must exceed, and the one it had.',
+            schema: closed({ serial: ref('Serial'), signCount: int({ minimum: 0, maximum: 0 }), previous: int({ minimum: 0 }) }),
+          },
+        },
+        problems: [404],
+      },
+    },
     '/operator/v1/devices/{serial}/suspend': { post: deviceTransition('suspend') },
     '/operator/v1/devices/{serial}/resume': { post: deviceTransition('resume') },
     '/operator/v1/devices/{serial}/support-grants': {

@@ -6,6 +6,7 @@ import { rotationCsv, rotationReport } from '../../../registry/reports/rotation-
 import { approveSupportGrant, checkGrantId, checkGrantRequest, grantView, requestSupportGrant, revokeSupportGrant } from '../../../registry/lifecycle/support-grants.ts';
 import type { AuditLog } from '../../../registry/audit/audit-log.ts';
 import { checkCertificateSerial, checkModelName, checkBatch, checkName, checkSerial, checkText } from '../../../registry/identifiers.ts';
+import { resetDeviceCounter } from '../../../registry/lifecycle/counter-reset.ts';
 import { decommissionDevice, reprovisionDevice, suspendOrResume, transferDevice } from '../../../registry/lifecycle/lifecycle.ts';
 import { checkModelDeclaration, declareModel, modelView } from '../../../registry/catalogue/models.ts';
 import { checkReason, reasonName } from '../../../registry/lifecycle/revocation.ts';
@@ -99,6 +100,11 @@ export function operatorRoutes(deps: OperatorDeps): Router {
     res.json({ device: deviceView(device), revokedCertificates: revoked });
   });
   const who = (res: Parameters<typeof actorOf>[0]) => ({ actor: actorOf(res), principal: tokenOf(res).principal });
+  router.post('/operator/v1/devices/:serial/counter-reset', operator, ...jsonBody(BODY_LIMIT), async (req, res) => {
+    const serial = checkSerial(req.params.serial);
+    const reason = checkText('reason', bodyFields(req.body, ['reason']).reason, 1024, { multiline: true });
+    res.json(await resetDeviceCounter(store, audit, actorOf(res), serial, reason, clock()));
+  });
   router.post('/operator/v1/devices/:serial/support-grants', operator, ...jsonBody(BODY_LIMIT), async (req, res) => {
     const serial = checkSerial(req.params.serial);
     const request = checkGrantRequest(bodyFields(req.body, ['vendor', 'reason', 'hours']));
