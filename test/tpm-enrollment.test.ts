@@ -8,7 +8,7 @@ import { AcmeClient, AcmeError } from '../client/acme-client.ts';
 import { startTestServer, type TestServer } from './support/api.ts';
 import { directoryUrl, toLoopback } from './support/acme-device.ts';
 import { opensslVerify } from './support/openssl.ts';
-import { SoftwareTpm } from './support/swtpm.ts';
+import { SoftwareTpm, softwareTpmOrSkip } from './support/swtpm.ts';
 
 const sha256 = (data: string | Buffer) => createHash('sha256').update(data).digest();
 const encoder = new Encoder({ useRecords: false, mapsAsObjects: false });
@@ -50,12 +50,7 @@ describe('tpm format end to end: a TPM-born device (swtpm, tpm2-tools) gets its 
   const CLASS = { ttl: '24h', stagedRenewal: false, factoryReattestEvery: '30d', serverAuth: false, counterRequired: true, onCloneSignal: 'refuse' };
 
   before(async function () {
-    const started = await SoftwareTpm.start();
-    if (typeof started === 'string') {
-      console.log(`      skipped: ${started}`);
-      this.skip();
-    }
-    tpm = started as SoftwareTpm;
+    tpm = await softwareTpmOrSkip(this);
     server = await startTestServer('pglite');
     const put = await server.request('PUT', '/operator/v1/device-classes/tpm-devices', { token: server.tokens.operator, body: { ...CLASS, attestationFormats: ['tpm'] } });
     expect(put.status, put.text).to.equal(201);

@@ -9,7 +9,7 @@ import { parsePublicArea } from '../pki/attestation/tpm/public-area.ts';
 import { parseTpmSignature } from '../pki/attestation/tpm/signature.ts';
 import { tpmBindingProblem, tpmSignatureProblem, parseTpmStatement } from '../pki/attestation/tpm/tpm-format.ts';
 import { prng } from './support/hostile.ts';
-import { hex, SoftwareTpm } from './support/swtpm.ts';
+import { SoftwareTpm, hex, softwareTpmOrSkip } from './support/swtpm.ts';
 
 const sha256 = (data: string | Buffer) => createHash('sha256').update(data).digest();
 const encoder = new Encoder({ useRecords: false, mapsAsObjects: false });
@@ -33,12 +33,7 @@ describe('tpm format: TPMS_ATTEST, TPMT_PUBLIC and TPMT_SIGNATURE read from a re
   let key: number;
 
   before(async function () {
-    const started = await SoftwareTpm.start();
-    if (typeof started === 'string') {
-      console.log(`      skipped: ${started}`);
-      this.skip();
-    }
-    tpm = started as SoftwareTpm;
+    tpm = await softwareTpmOrSkip(this);
     ak = tpm.createKey('ecc:ecdsa-sha256:null', AK_ATTRIBUTES);
     key = tpm.createKey('ecc', ATTRIBUTES);
   });

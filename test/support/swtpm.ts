@@ -177,6 +177,16 @@ export class SoftwareTpm {
   }
 }
 
+/** A started software TPM, or the suite skipped with the reason printed (swtpm or tpm2-tools missing). */
+export async function softwareTpmOrSkip(suite: Mocha.Context): Promise<SoftwareTpm> {
+  const started = await SoftwareTpm.start();
+  if (typeof started === 'string') {
+    console.log(`      skipped: ${started}`);
+    suite.skip();
+  }
+  return started as SoftwareTpm;
+}
+
 export const hex = (handle: number): string => `0x${handle.toString(16)}`;
 
 /** Two free loopback ports, P and P + 1 (swtpm's command and control ports). */
