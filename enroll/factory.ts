@@ -11,6 +11,7 @@ import { LOCKS } from '../store/locks.ts';
 import type { FactoryServiceStore, FactoryStore, LockingAll } from '../store/subsets.ts';
 import { StoreConflictError, type CertificateRecord, type DeviceRecord } from '../store/types.ts';
 import { verifyCsr } from '../pki/csr.ts';
+import { checkActivationProof, createTpmChallenge, verifyActivation, type TpmActivationProof, type TpmChallenge, type TpmChallengeFields } from './tpm-activation.ts';
 
 /** The factory line a token speaks for (docs/operators/tokens-and-roles.md). */
 export interface FactoryPrincipal {
@@ -26,6 +27,7 @@ export interface BirthCertificateFields {
   model?: unknown;
   batch?: unknown;
   csr?: unknown;
+  tpmActivation?: unknown;
 }
 
 interface BirthCertificateRequest {
@@ -33,6 +35,8 @@ interface BirthCertificateRequest {
   model: string;
   batch: string;
   csr: string;
+  /** The AK's proof of living in a certified TPM (enroll/tpm-activation.ts), when the line made a TPM challenge. */
+  tpmActivation?: TpmActivationProof;
 }
 
 export interface BirthCertificateResult {
@@ -63,7 +67,8 @@ class CloneSuspected extends Error {
 function checkRequest(fields: BirthCertificateFields): BirthCertificateRequest {
   const checked = { serial: checkSerial(fields.serial), model: checkModelName(fields.model), batch: checkBatch(fields.batch) };
   if (typeof fields.csr !== 'string' || fields.csr.length === 0) throw malformed('csr must be a PEM or base64url DER PKCS#10 request');
-  return { ...checked, csr: fields.csr };
+  const tpmActivation = checkActivationProof(fields.tpmActivation);
+  return { ...checked, csr: fields.csr, ...(tpmActivation ? { tpmActivation } : {}) };
 }
 
 /**
@@ -73,6 +78,11 @@ function checkRequest(fields: BirthCertificateFields): BirthCertificateRequest {
  */
 export class FactoryService {
   constructor(private readonly deps: FactoryDeps) {}
+
+  /** A TPM credential-activation challenge for a device's attestation key (enroll/tpm-activation.ts). */
+  async tpmChallenge(principal: FactoryPrincipal, fields: TpmChallengeFields): Promise<TpmChallenge> {
+    return createTpmChallenge(this.deps.store, principal, fields, this.deps.clock());
+  }
 
   async requestBirthCertificate(principal: FactoryPrincipal, fields: BirthCertificateFields): Promise<BirthCertificateResult> {
     const request = checkRequest(fields);
@@ -119,6 +129,8 @@ export class FactoryService {
     if (compromised) throw conflict(`batch ${request.batch} was revoked as compromised: it takes no new birth certificates`);
     const { hierarchy, baseUrl, clock, issuance } = this.deps;
     const now = clock();
+    // Proven before anything is written: the key lives in the TPM the line's challenge was made for.
+    const tpm = request.tpmActivation ? await verifyActivation(tx, principal, request, request.tpmActivation, spki, now) : undefined;
     const issuer = hierarchy.factory;
     const profile = birthProfile({ issuer, spki, baseUrl, now }, {
       serial: request.serial, manufacturer: model.manufacturer, model: model.name, hwType: model.hwType,
@@ -134,6 +146,7 @@ export class FactoryService {
       await tx.devices.insert(device);
     }
     const { pem, record } = await issuance.issue(tx, { issuer, profile, deviceSerial: request.serial, predecessorSha256: null });
+    if (tpm && !(await tx.tpmActivations.redeem(tpm.id, record.serial, now))) throw conflict(`TPM challenge ${tpm.id} was redeemed already`);
     return {
       value: this.result(201, pem, record, device),
       events: [{
@@ -143,6 +156,7 @@ export class FactoryService {
         data: {
           model: model.name, batch: request.batch, line: principal.line, hwType: model.hwType, keyType, keySha256,
           certificateSerial: record.serial, certificateSha256: record.sha256,
+          ...(tpm ? { tpm: { challenge: tpm.id, manufacturer: tpm.manufacturer, ekCertificateSha256: tpm.ekSha256, akName: tpm.akName.toString('hex') } } : {}),
         },
       }],
     };

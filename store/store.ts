@@ -19,6 +19,7 @@ import { SessionStore } from './session-store.ts';
 import { SettingsStore } from './settings-store.ts';
 import { SupportStore } from './support-store.ts';
 import { TokenStore } from './token-store.ts';
+import { TpmActivationStore } from './tpm-activation-store.ts';
 
 export { LOCKS } from './locks.ts';
 
@@ -49,6 +50,7 @@ export class Store {
   readonly sessions: SessionStore;
   readonly manufacturers: ManufacturerStore;
   readonly claims: ClaimStore;
+  readonly tpmActivations: TpmActivationStore;
 
   /** `accountCache`: shared by a Store and the ones its transactions hand out; made here for a single-connection database. */
   constructor(
@@ -76,6 +78,7 @@ export class Store {
     this.sessions = new SessionStore(db);
     this.manufacturers = new ManufacturerStore(db);
     this.claims = new ClaimStore(db);
+    this.tpmActivations = new TpmActivationStore(db);
   }
 
   get inTransaction(): boolean {

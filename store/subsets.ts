@@ -19,6 +19,7 @@ import type { SessionStore } from './session-store.ts';
 import type { SettingsStore } from './settings-store.ts';
 import type { SupportStore } from './support-store.ts';
 import type { TokenStore } from './token-store.ts';
+import type { TpmActivationStore } from './tpm-activation-store.ts';
 
 /**
  * The narrow parts of the Store each consumer may use (after Boulder's
@@ -54,7 +55,7 @@ export interface AuditedStore<S extends AuditWrites = AuditWrites> extends Trans
 }
 
 /** enroll/factory.ts: devices, their certificates and models. */
-export interface FactoryStore extends IssuanceStore {
+export interface FactoryStore extends IssuanceStore, TpmRedeemStore {
   devices: Pick<DeviceStore, 'forBirth' | 'insert' | 'rebind'>;
   certificates: Pick<CertificateStore, 'insertIssued' | 'byDevice' | 'devicesWithKey'>;
 }
@@ -101,7 +102,7 @@ export interface LockingAll {
 }
 
 /** enroll/factory.ts: a birth certificate's transaction, and the keys' devices read after a refused one. */
-export interface FactoryServiceStore extends AuditedStore<AuditWrites & LockingAll & FactoryStore> {
+export interface FactoryServiceStore extends AuditedStore<AuditWrites & LockingAll & FactoryStore>, TpmChallengeStore {
   certificates: Pick<CertificateStore, 'devicesWithKey'>;
 }
 
@@ -165,6 +166,18 @@ export interface OwnerChangeStore {
 export type DeviceLifecycleStore = AuditedStore<AuditWrites & Locking & LifecycleStore & OwnerChangeStore & {
   claims: Pick<ClaimStore, 'supersede'>;
 }>;
+
+/** enroll/tpm-activation.ts: a TPM challenge is made from the model, the TPM maker and the line's open challenges. */
+export interface TpmChallengeStore {
+  models: Pick<ModelStore, 'byName'>;
+  manufacturers: Pick<ManufacturerStore, 'find'>;
+  tpmActivations: Pick<TpmActivationStore, 'insert' | 'openOfLine'>;
+}
+
+/** enroll/tpm-activation.ts: a birth redeems its challenge. */
+export interface TpmRedeemStore {
+  tpmActivations: Pick<TpmActivationStore, 'findForUpdate' | 'redeem'>;
+}
 
 /** registry/lifecycle/counter-reset.ts: the device's counter and the audit log. */
 export type CounterResetStore = AuditedStore<AuditWrites & Locking & { devices: Pick<DeviceStore, 'resetSignCount'> }>;

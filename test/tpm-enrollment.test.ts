@@ -1,30 +1,16 @@
 import { createHash, createPublicKey, X509Certificate } from 'node:crypto';
 import { expect } from 'chai';
 import { Encoder } from 'cbor-x';
-import { AsnConvert } from '@peculiar/asn1-schema';
-import { Attributes, CertificationRequest, CertificationRequestInfo } from '@peculiar/asn1-csr';
-import { AlgorithmIdentifier, AttributeTypeAndValue, AttributeValue, Name, RelativeDistinguishedName, SubjectPublicKeyInfo } from '@peculiar/asn1-x509';
 import { AcmeClient, AcmeError } from '../client/acme-client.ts';
 import { startTestServer, type TestServer } from './support/api.ts';
 import { directoryUrl, toLoopback } from './support/acme-device.ts';
 import { opensslVerify } from './support/openssl.ts';
-import { SoftwareTpm, softwareTpmOrSkip } from './support/swtpm.ts';
+import { AK_ATTRIBUTES, SoftwareTpm, softwareTpmOrSkip, tpmCsr } from './support/swtpm.ts';
 
 const sha256 = (data: string | Buffer) => createHash('sha256').update(data).digest();
 const encoder = new Encoder({ useRecords: false, mapsAsObjects: false });
 const TYPE = (name: string) => `urn:ietf:params:acme:error:${name}`;
-const ECDSA_WITH_SHA256 = '1.2.840.10045.4.3.2';
-const AK_ATTRIBUTES = 'fixedtpm|fixedparent|sensitivedataorigin|userwithauth|restricted|sign';
 const KEY_ATTRIBUTES = 'fixedtpm|fixedparent|sensitivedataorigin|userwithauth|sign';
-
-/** A PKCS#10 request for CN=<serial> and the key, signed by the TPM (RFC 2986: the signature is over the CertificationRequestInfo DER). */
-function tpmCsr(serial: string, spkiDer: Buffer, sign: (tbs: Buffer) => Buffer): Buffer {
-  const subject = new Name([new RelativeDistinguishedName([new AttributeTypeAndValue({ type: '2.5.4.3', value: new AttributeValue({ utf8String: serial }) })])]);
-  const info = new CertificationRequestInfo({ version: 0, subject, subjectPKInfo: AsnConvert.parse(spkiDer, SubjectPublicKeyInfo), attributes: new Attributes() });
-  const tbs = Buffer.from(AsnConvert.serialize(info));
-  const request = new CertificationRequest({ certificationRequestInfo: info, signatureAlgorithm: new AlgorithmIdentifier({ algorithm: ECDSA_WITH_SHA256 }), signature: new Uint8Array(sign(tbs)).buffer });
-  return Buffer.from(AsnConvert.serialize(request));
-}
 
 /** A device whose identity is its TPM's attestation key: the AK's persistent handle and its birth certificate. */
 interface TpmDevice {

@@ -9,7 +9,7 @@ import { parsePublicArea } from '../pki/attestation/tpm/public-area.ts';
 import { parseTpmSignature } from '../pki/attestation/tpm/signature.ts';
 import { tpmBindingProblem, tpmSignatureProblem, parseTpmStatement } from '../pki/attestation/tpm/tpm-format.ts';
 import { prng } from './support/hostile.ts';
-import { SoftwareTpm, hex, softwareTpmOrSkip } from './support/swtpm.ts';
+import { AK_ATTRIBUTES, SoftwareTpm, hex, softwareTpmOrSkip } from './support/swtpm.ts';
 
 const sha256 = (data: string | Buffer) => createHash('sha256').update(data).digest();
 const encoder = new Encoder({ useRecords: false, mapsAsObjects: false });
@@ -24,7 +24,6 @@ function onlyAttestationErrors(parse: () => unknown, label: string): void {
 }
 
 const ATTRIBUTES = 'fixedtpm|fixedparent|sensitivedataorigin|userwithauth|sign';
-const AK_ATTRIBUTES = 'fixedtpm|fixedparent|sensitivedataorigin|userwithauth|restricted|sign';
 
 describe('tpm format: TPMS_ATTEST, TPMT_PUBLIC and TPMT_SIGNATURE read from a real (software) TPM', function () {
   this.timeout(120_000);

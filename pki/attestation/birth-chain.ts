@@ -221,11 +221,23 @@ export function validatePath(chain: readonly Buffer[], anchors: readonly Buffer[
   return validateParsedPath(parse(chain[0]!, name), chain.slice(1), anchors, now, name, withdrawn).map((p) => p.sha256);
 }
 
+/**
+ * validatePath for a TPM's endorsement key certificate: its key decrypts
+ * (keyEncipherment), it never signs. Returns the path's SHA-256s, issuer first.
+ */
+export function validateEndorsementPath(chain: readonly Buffer[], anchors: readonly Buffer[], now: Date): string[] {
+  if (chain.length === 0 || chain.length > MAX_BIRTH_CHAIN) throw new AttestationError('check 1 (chain)', `a chain holds 1 to ${MAX_BIRTH_CHAIN} certificates`);
+  return validateParsedPath(parse(chain[0]!, 'the EK certificate'), chain.slice(1), anchors, now, 'the EK certificate', new Set(), 'keyEncipherment').map((p) => p.sha256);
+}
+
 /** `withdrawn`: SHA-256 of CA certificates the manufacturer's trust no longer covers; a path through one fails, however it is offered. */
-function validateParsedPath(leaf: Parsed, intermediates: readonly Buffer[], anchors: readonly Buffer[], now: Date, name: string, withdrawn: ReadonlySet<string>): Parsed[] {
+function validateParsedPath(
+  leaf: Parsed, intermediates: readonly Buffer[], anchors: readonly Buffer[], now: Date, name: string, withdrawn: ReadonlySet<string>,
+  leafUsage: 'digitalSignature' | 'keyEncipherment' = 'digitalSignature',
+): Parsed[] {
   checkCommon(leaf, name, now);
   if (basicConstraints(leaf)?.cA) throw new AttestationError('check 1 (chain)', `${name} is a CA certificate, not an end entity`);
-  if (!keyUsageAllows(leaf, KeyUsageFlags.digitalSignature)) throw new AttestationError('check 1 (chain)', `${name} may not sign (keyUsage without digitalSignature)`);
+  if (!keyUsageAllows(leaf, KeyUsageFlags[leafUsage])) throw new AttestationError('check 1 (chain)', `${name} may not ${leafUsage === 'digitalSignature' ? 'sign' : 'encrypt keys'} (keyUsage without ${leafUsage})`);
   const registered = anchors.map((der, i) => parseCa(der, `anchor certificate ${i}`));
   const offered = intermediates.map((der, i) => parseCa(der, `chain certificate ${i + 1}`)).filter((c) => !registered.includes(c));
   const pool = [...registered, ...offered];

@@ -3,6 +3,22 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { AsnConvert } from '@peculiar/asn1-schema';
+import { Attributes, CertificationRequest, CertificationRequestInfo } from '@peculiar/asn1-csr';
+import { AlgorithmIdentifier, AttributeTypeAndValue, AttributeValue, Name, RelativeDistinguishedName, SubjectPublicKeyInfo } from '@peculiar/asn1-x509';
+
+/** An attestation key: a restricted signing key that never leaves its TPM (tpm2_create -a). */
+export const AK_ATTRIBUTES = 'fixedtpm|fixedparent|sensitivedataorigin|userwithauth|restricted|sign';
+const ECDSA_WITH_SHA256 = '1.2.840.10045.4.3.2';
+
+/** A PKCS#10 request for CN=<serial> and the key, signed by the TPM (RFC 2986: the signature is over the CertificationRequestInfo DER). */
+export function tpmCsr(serial: string, spkiDer: Buffer, sign: (tbs: Buffer) => Buffer): Buffer {
+  const subject = new Name([new RelativeDistinguishedName([new AttributeTypeAndValue({ type: '2.5.4.3', value: new AttributeValue({ utf8String: serial }) })])]);
+  const info = new CertificationRequestInfo({ version: 0, subject, subjectPKInfo: AsnConvert.parse(spkiDer, SubjectPublicKeyInfo), attributes: new Attributes() });
+  const tbs = Buffer.from(AsnConvert.serialize(info));
+  const request = new CertificationRequest({ certificationRequestInfo: info, signatureAlgorithm: new AlgorithmIdentifier({ algorithm: ECDSA_WITH_SHA256 }), signature: new Uint8Array(sign(tbs)).buffer });
+  return Buffer.from(AsnConvert.serialize(request));
+}
 
 /**
  * A software TPM 2.0 (swtpm) on loopback, driven by tpm2-tools, written
@@ -163,6 +179,36 @@ export class SoftwareTpm {
     writeFileSync(this.file('digest.bin'), digest);
     this.tool('tpm2_sign', '-c', hex(handle), '-g', 'sha256', '-s', 'ecdsa', '-d', '-f', 'plain', '-o', this.file('signature.der'), this.file('digest.bin'));
     return readFileSync(this.file('signature.der'));
+  }
+
+  /** The endorsement key of the TCG default RSA template (tpm2_createek), made persistent; its handle. */
+  createEndorsementKey(): number {
+    const handle = 0x81010001;
+    this.tool('tpm2_createek', '-c', hex(handle), '-G', 'rsa', '-u', this.file('ek.pub'));
+    return handle;
+  }
+
+  /**
+   * TPM2_ActivateCredential (Part 3, 12.5) of a CA's credential for `key`,
+   * with the EK's policy (PolicySecret of the endorsement hierarchy): the
+   * credential, or an Error when this TPM cannot recover it.
+   */
+  activateCredential(key: number, ek: number, credentialBlob: Buffer, encryptedSecret: Buffer): Buffer {
+    // tpm2-tools' credential file: magic 0xBADCC0DE, version 1, the TPM2B_ID_OBJECT and the TPM2B_ENCRYPTED_SECRET.
+    writeFileSync(this.file('credential.in'), Buffer.concat([Buffer.from('badcc0de00000001', 'hex'), credentialBlob, encryptedSecret]));
+    const session = this.file('session.ctx');
+    this.tool('tpm2_startauthsession', '--policy-session', '-S', session);
+    try {
+      this.tool('tpm2_policysecret', '-S', session, '-c', 'e');
+      this.tool('tpm2_activatecredential', '-c', hex(key), '-C', hex(ek), '-i', this.file('credential.in'), '-o', this.file('credential.out'), '-P', `session:${session}`);
+    } finally {
+      try {
+        execFileSync('tpm2_flushcontext', [session], { env: this.env(), stdio: 'ignore' });
+      } catch {
+        // A failed activation may have ended the session already.
+      }
+    }
+    return readFileSync(this.file('credential.out'));
   }
 
   /** TPM2_ReadClock's clock (ms). */

@@ -5,6 +5,25 @@ const birthRequest = closed({
   model: ref('ModelName'),
   batch: ref('Batch'),
   csr: str({ minLength: 1, description: 'The device\'s PKCS#10 request: PEM, or base64url DER.' }),
+  tpmActivation: closed({
+    id: str({ pattern: '^[A-Za-z0-9_-]{22}$', description: 'The TPM challenge (POST /factory/v1/tpm-challenges).' }),
+    credential: str({ description: 'Base64 of the 32 bytes TPM2_ActivateCredential recovered.' }),
+  }, ['id', 'credential'], { description: 'Proof that the CSR key is the attestation key of a certified TPM; optional.' }),
+}, ['serial', 'model', 'batch', 'csr']);
+
+const tpmChallengeRequest = closed({
+  serial: ref('Serial'),
+  model: ref('ModelName'),
+  manufacturer: ref('Name'),
+  ekCertificate: str({ description: 'The TPM\'s endorsement key certificate, base64 DER, issued under the registered manufacturer\'s anchors.' }),
+  akPublic: str({ description: 'The attestation key\'s TPMT_PUBLIC, base64 (no size prefix): restricted, sign, fixedTPM, fixedParent, sensitiveDataOrigin.' }),
+});
+
+const tpmChallenge = closed({
+  id: str({ pattern: '^[A-Za-z0-9_-]{22}$' }),
+  credentialBlob: str({ description: 'TPM2B_ID_OBJECT, base64: the credentialBlob of TPM2_ActivateCredential.' }),
+  encryptedSecret: str({ description: 'TPM2B_ENCRYPTED_SECRET, base64: its secret.' }),
+  expiresAt: str({ format: 'date-time' }),
 });
 
 const birthCertificate = (statusSchema: JsonObject = {}): JsonObject => closed({
@@ -34,6 +53,18 @@ export const factoryApi: ApiGroup = {
           201: { description: 'Issued now.', schema: ref('BirthCertificate') },
           200: { description: 'The existing certificate of a safe retry.', schema: ref('BirthCertificate') },
         },
+        problems: [409],
+      },
+    },
+    '/factory/v1/tpm-challenges': {
+      post: {
+        operationId: 'createTpmChallenge',
+        summary: 'Make a TPM credential-activation challenge for an attestation key',
+        description: 'The CA checks the EK certificate against the registered TPM maker and makes a credential (TPM2_MakeCredential) that only that TPM, holding that attestation key, recovers; the birth request then carries it as tpmActivation.',
+        tags: ['factory'],
+        roles: ['factory'],
+        body: { schema: tpmChallengeRequest, limit: '64kb' },
+        responses: { 201: { description: 'The challenge, valid 10 minutes.', schema: tpmChallenge } },
         problems: [409],
       },
     },

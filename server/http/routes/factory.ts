@@ -14,7 +14,8 @@ const MAX_BATCH = 100;
 /** Items of a batch in flight at once: enough to overlap database round trips. */
 const BATCH_CONCURRENCY = 4;
 
-const BIRTH_FIELDS = ['serial', 'model', 'batch', 'csr'] as const;
+const BIRTH_FIELDS = ['serial', 'model', 'batch', 'csr', 'tpmActivation'] as const;
+const TPM_CHALLENGE_FIELDS = ['serial', 'model', 'manufacturer', 'ekCertificate', 'akPublic'] as const;
 
 function birthFields(body: unknown): BirthCertificateFields {
   return bodyFields(body, BIRTH_FIELDS);
@@ -32,6 +33,10 @@ export function factoryRoutes(store: AuthStore, factory: FactoryService, logger:
   router.post('/factory/v1/birth-certificates', factoryRole, ...jsonBody(BODY_LIMIT), async (req, res) => {
     const { status, ...body } = await factory.requestBirthCertificate(principal(res), birthFields(req.body));
     res.status(status).json(body);
+  });
+
+  router.post('/factory/v1/tpm-challenges', factoryRole, ...jsonBody(BODY_LIMIT), async (req, res) => {
+    res.status(201).json(await factory.tpmChallenge(principal(res), bodyFields(req.body, TPM_CHALLENGE_FIELDS)));
   });
 
   /**
