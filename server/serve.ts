@@ -8,7 +8,7 @@ import { startAdminSocket } from './admin-socket.ts';
 import type { RunCli } from './cli/io.ts';
 import { IssuanceService } from '../ca/issuance.ts';
 import { AcmeFrontEnd } from '../enroll/acme/front-end.ts';
-import { purgeAcmeState } from '../enroll/acme/housekeeping.ts';
+import { ACME_STATE_KEPT_MS, purgeAcmeState } from '../enroll/acme/housekeeping.ts';
 import { AnonymousRateLimit } from '../enroll/acme/rate-limit.ts';
 import { FactoryService } from '../enroll/factory.ts';
 import { Publication } from '../publish/publication.ts';
@@ -231,6 +231,9 @@ export async function serve(ctx: Context, options: ServeOptions = {}): Promise<R
   manufacturerCrlTimer.unref();
   const nonceTimer = setInterval(() => {
     purgeAcmeState(ctx.store, ctx.clock()).catch((err) => ctx.logger.error({ err }, 'purging expired ACME state failed'));
+    // TPM challenges never redeemed are kept a day past their expiry, then go.
+    ctx.store.tpmActivations.purgeExpired(new Date(ctx.clock().getTime() - ACME_STATE_KEPT_MS))
+      .catch((err) => ctx.logger.error({ err }, 'purging expired TPM challenges failed'));
   }, NONCE_PURGE_EVERY_MS);
   nonceTimer.unref();
 
