@@ -45,13 +45,16 @@ export class IssuanceService {
     private readonly ocsp?: OcspPresigner,
     /** Told each certificate signed, by kind (metrics). */
     private readonly onIssued?: (kind: CertificateKind) => void,
+    /** How many shards each issuer's CRL has now (0: one whole CRL); a new certificate goes to the shard of its serial. */
+    private readonly crlShards: (issuer: Issuer) => number = () => 0,
   ) {}
 
   async issue(tx: IssuanceStore, request: IssueRequest): Promise<IssuedCertificate> {
     const { issuer, profile } = request;
     lintProfile(issuer, profile);
     const serial = randomSerial();
-    const tbs = encodeTbsCertificate(issuer, profile, serial);
+    const { profile: sharded, shard } = this.intoShard(issuer, profile, serial);
+    const tbs = encodeTbsCertificate(issuer, sharded, serial);
     const der = encodeCertificate(tbs, await issuer.signTbs(tbs));
     const record: CertificateRecord = {
       serial: serial.toString('hex'),
@@ -68,6 +71,7 @@ export class IssuanceService {
       revokedAt: null,
       revocationReason: null,
       createdAt: this.clock(),
+      crlShard: shard,
     };
     const subject = { serial: record.serial, issuerId: issuer.id, notAfter: record.notAfter, revokedAt: null, revocationReason: null };
     const ocsp = this.ocsp
@@ -77,6 +81,28 @@ export class IssuanceService {
     this.onIssued?.(profile.kind);
     return { der, record, pem: certificatePem(der) };
   }
+
+  /** The profile with the CDP of the serial's CRL shard, when the issuer's CRL is sharded (docs/operators/revocation.md). */
+  private intoShard(issuer: Issuer, profile: Profile, serial: Buffer): { profile: Profile; shard: number | null } {
+    const shards = this.crlShards(issuer);
+    if (shards <= 0) return { profile, shard: null };
+    const shard = crlShardOf(serial, shards);
+    let replaced = false;
+    const extensions = profile.extensions.map((e) => {
+      if (e.type !== CRL_DISTRIBUTION_POINTS) return e;
+      const sharded = issuer.shardCrlDistributionPoints(e, shard);
+      replaced ||= sharded !== undefined;
+      return sharded ?? e;
+    });
+    return replaced ? { profile: { ...profile, extensions }, shard } : { profile, shard: null };
+  }
+}
+
+const CRL_DISTRIBUTION_POINTS = '2.5.29.31';
+
+/** A serial's CRL shard: its value modulo the shard count (serials are random, so shards fill evenly). */
+export function crlShardOf(serial: Buffer, shards: number): number {
+  return Number(BigInt(`0x${serial.toString('hex') || '0'}`) % BigInt(shards));
 }
 
 export { ProfileLintError };

@@ -3,7 +3,7 @@ import type { KeyHandle } from '../hsm/provider.ts';
 import { HsmCryptoKey, signingAlgorithm } from '../hsm/webcrypto.ts';
 import type { CaCertificateRecord, CaRole } from '../store/types.ts';
 import { signatureAlgorithmFor, type Signer, type TbsSignature } from './signer.ts';
-import { caCertificateUrl, crlUrl, ocspUrl } from './urls.ts';
+import { caCertificateUrl, crlShardUrl, crlUrl, ocspUrl } from './urls.ts';
 
 /** What a CA certificate needs beyond its issuer (root and intermediates are built with @peculiar/x509). */
 export interface CertificateTemplate {
@@ -60,6 +60,9 @@ export class Issuer {
   /** The AKI of everything this CA signs. */
   readonly authorityKeyIdentifier: ProfileExtension;
   private readonly publication = new Map<string, PublicationExtensions>();
+  /** The base URL each built CDP value names (hex of the value), to find a shard's CDP from a profile's. */
+  private readonly cdpBaseUrl = new Map<string, string>();
+  private readonly shardCdps = new Map<string, ProfileExtension>();
 
   constructor(
     readonly record: CaCertificateRecord,
@@ -114,6 +117,24 @@ export class Issuer {
         crlDistributionPoints: fromPeculiar(new x509.CRLDistributionPointsExtension([crlUrl(baseUrl, this.slug)])),
       };
       this.publication.set(baseUrl, built);
+      this.cdpBaseUrl.set(built.crlDistributionPoints.value.toString('hex'), baseUrl);
+    }
+    return built;
+  }
+
+  /**
+   * The CRL distribution point of one shard of this CA's CRL, in place of
+   * `cdp`, the whole-CRL one publicationExtensions made for some base URL;
+   * undefined when `cdp` is not one of those.
+   */
+  shardCrlDistributionPoints(cdp: ProfileExtension, shard: number): ProfileExtension | undefined {
+    const baseUrl = this.cdpBaseUrl.get(cdp.value.toString('hex'));
+    if (baseUrl === undefined) return undefined;
+    const key = `${shard} ${baseUrl}`;
+    let built = this.shardCdps.get(key);
+    if (!built) {
+      built = fromPeculiar(new x509.CRLDistributionPointsExtension([crlShardUrl(baseUrl, this.slug, shard)]));
+      this.shardCdps.set(key, built);
     }
     return built;
   }

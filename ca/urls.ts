@@ -8,6 +8,11 @@ export function crlUrl(baseUrl: string, slug: string): string {
   return `${baseUrl}/crl/${slug}.crl`;
 }
 
+/** One shard of a CA's CRL (a complete CRL for the certificates issued into that shard). */
+export function crlShardUrl(baseUrl: string, slug: string, shard: number): string {
+  return `${baseUrl}/crl/${slug}/${shard}.crl`;
+}
+
 export function caCertificateUrl(baseUrl: string, slug: string): string {
   return `${baseUrl}/ca/${slug}.crt`;
 }

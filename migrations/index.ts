@@ -14,6 +14,7 @@ import * as enrollmentHardening from './012_enrollment_hardening.ts';
 import * as ocspResponders from './013_ocsp_responders.ts';
 import * as attestationFormats from './014_attestation_formats.ts';
 import * as tpmActivations from './020_tpm_activations.ts';
+import * as crlShards from './021_crl_shards.ts';
 
 /** Every schema step in order; knex records each by name once applied. */
 export const MIGRATIONS: ReadonlyArray<[string, Knex.Migration]> = [
@@ -32,4 +33,5 @@ export const MIGRATIONS: ReadonlyArray<[string, Knex.Migration]> = [
   ['013_ocsp_responders', ocspResponders],
   ['014_attestation_formats', attestationFormats],
   ['020_tpm_activations', tpmActivations],
+  ['021_crl_shards', crlShards],
 ];

@@ -1,4 +1,4 @@
-import { bitString, explicit, extension, sequence, time, tlvHeader, unsignedInteger } from '../ca/der.ts';
+import { bitString, explicit, extension, sequence, time, tlv, tlvHeader, unsignedInteger } from '../ca/der.ts';
 import type { TbsSignature } from '../ca/signer.ts';
 
 /**
@@ -113,6 +113,15 @@ export interface CrlFields {
   thisUpdate: Date;
   nextUpdate: Date;
   number: bigint;
+  /** The URL this CRL is complete for (its issuingDistributionPoint, critical); absent: every certificate of the issuer. */
+  distributionPoint?: string;
+}
+
+const ISSUING_DISTRIBUTION_POINT = '2.5.29.28';
+
+/** IssuingDistributionPoint { distributionPoint [0] { fullName [0] { uniformResourceIdentifier [6] } } } (RFC 5280 5.2.5). */
+function issuingDistributionPoint(url: string): Buffer {
+  return sequence(tlv(0xa0, tlv(0xa0, tlv(0x86, Buffer.from(url, 'ascii')))));
 }
 
 function integerBytes(value: bigint): Buffer {
@@ -126,6 +135,7 @@ function tbsCertListParts(fields: CrlFields, entries: readonly Buffer[], entries
   const extensions = explicit(0, sequence(
     extension(aki.type, aki.critical, aki.value),
     extension(CRL_NUMBER, false, unsignedInteger(integerBytes(fields.number))),
+    ...(fields.distributionPoint === undefined ? [] : [extension(ISSUING_DISTRIBUTION_POINT, true, issuingDistributionPoint(fields.distributionPoint))]),
   ));
   const head = Buffer.concat([VERSION_2, fields.signatureAlgorithm, fields.issuerName, time(fields.thisUpdate), time(fields.nextUpdate)]);
   const revoked = entriesLength > 0 ? [tlvHeader(0x30, entriesLength), ...entries] : [];

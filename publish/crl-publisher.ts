@@ -1,7 +1,8 @@
 import { wholeSeconds } from '../ca/der.ts';
 import { sha256Hex } from '../ca/digest.ts';
 import type { Issuer } from '../ca/issuer.ts';
-import type { CrlRecord } from '../store/crl-store.ts';
+import { WHOLE_CRL, type CrlRecord, type CrlStore } from '../store/crl-store.ts';
+import { crlShardUrl, crlUrl } from '../ca/urls.ts';
 import { LOCKS } from '../store/locks.ts';
 import type { CrlPublisherStore } from '../store/subsets.ts';
 import { CrlEntryWriter, encodeSignedCrl } from './crl-der.ts';
@@ -11,9 +12,16 @@ export interface CrlPolicy {
   validityMs: number;
   /** How long an expired certificate stays listed (DEVID_CRL_EXPIRED_GRACE, 7 days). */
   expiredGraceMs: number;
+  /** Shards of each intermediate's CRL for new certificates, by role (DEVID_CRL_SHARDS); absent or 0: one whole CRL. */
+  shards: Partial<Record<'factory' | 'operational', number>>;
 }
 
-export const DEFAULT_CRL_POLICY: CrlPolicy = { validityMs: 24 * 3600 * 1000, expiredGraceMs: 7 * 24 * 3600 * 1000 };
+export const DEFAULT_CRL_POLICY: CrlPolicy = { validityMs: 24 * 3600 * 1000, expiredGraceMs: 7 * 24 * 3600 * 1000, shards: {} };
+
+/** The shards new certificates of an issuer go to under a policy (0: none). */
+export function configuredShards(policy: CrlPolicy, issuer: Pick<Issuer, 'role'>): number {
+  return issuer.role === 'factory' || issuer.role === 'operational' ? policy.shards[issuer.role] ?? 0 : 0;
+}
 /** The root's CRL, signed only in a root ceremony: a year (docs/operators/revocation.md). */
 export const ROOT_CRL_VALIDITY_MS = 365 * 24 * 3600 * 1000;
 /** Revoked entries read per query: a page of rows at a time, never the whole list. */
@@ -37,28 +45,68 @@ export class CrlPublisher {
     private readonly store: CrlPublisherStore,
     private readonly clock: () => Date,
     private readonly policy: CrlPolicy = DEFAULT_CRL_POLICY,
+    /** The public HTTP base URL certificates' CDPs name (recorded at init): needed once an issuer's CRL has shards. */
+    private readonly baseUrl?: string,
   ) {}
 
-  /** Whether an issuer's CRL must be made again: none yet, a revocation since, or past half its validity. */
-  async due(issuer: Issuer, store: Pick<CrlPublisherStore, 'crls'> = this.store): Promise<boolean> {
-    const last = await store.crls.newest(issuer.id);
-    if (!last) return true;
-    if (issuer.role === 'root') return false;
+  /** Whether a CRL of an issuer (its whole CRL, or a shard's) must be made again: none yet, a revocation since, or past half its validity. */
+  async due(issuer: Issuer, shard = WHOLE_CRL, store: { crls: Pick<CrlStore, 'newest' | 'marked'> } = this.store): Promise<boolean> {
+    const last = await store.crls.newest(issuer.id, shard);
+    if (!last || !this.current(issuer, last)) return true;
+    return store.crls.marked(issuer.id, shard);
+  }
+
+  /** The CRLs of an issuer that are due (WHOLE_CRL and shard numbers), read in a few statements whatever the shard count. */
+  async dueShards(issuer: Issuer): Promise<number[]> {
+    const shards = await this.shards(issuer);
+    const { newest, marked } = await this.store.crls.overview(issuer.id);
+    const due: number[] = [];
+    for (let shard = WHOLE_CRL; shard < shards; shard += 1) {
+      const last = newest.get(shard);
+      if (!last || !this.current(issuer, last) || marked.has(shard)) due.push(shard);
+    }
+    return due;
+  }
+
+  /** A CRL not yet past half its validity (the root's is made only in a ceremony). */
+  private current(issuer: Issuer, last: CrlRecord): boolean {
+    if (issuer.role === 'root') return true;
     const halfLife = (last.nextUpdate.getTime() - last.thisUpdate.getTime()) / 2;
-    if (last.thisUpdate.getTime() + halfLife <= this.clock().getTime()) return true;
-    return store.crls.marked(issuer.id);
+    return last.thisUpdate.getTime() + halfLife > this.clock().getTime();
+  }
+
+  /** Every CRL of an issuer (its whole CRL, then each shard's) that is due, or all of them when forced; those it made. */
+  async publishAll(issuer: Issuer, options: { force?: boolean } = {}): Promise<PublishedCrl[]> {
+    const made: PublishedCrl[] = [];
+    for (let shard = WHOLE_CRL, shards = await this.shards(issuer); shard < shards; shard += 1) {
+      const published = await this.publish(issuer, { ...options, shard });
+      if (published) made.push(published);
+    }
+    return made;
+  }
+
+  /** The shards an issuer's CRL has: those configured for new certificates, and every one a certificate was issued into. */
+  async shards(issuer: Issuer): Promise<number> {
+    return Math.max(configuredShards(this.policy, issuer), await this.store.crls.shardsUsed(issuer.id));
   }
 
   /**
-   * Makes, signs and stores a new CRL for an issuer. The root's (a year) only
-   * when asked, in a root ceremony; the intermediates' when due, unless forced.
+   * Makes, signs and stores a new CRL for an issuer (its whole CRL, or one
+   * shard's). The root's (a year) only when asked, in a root ceremony; the
+   * intermediates' when due, unless forced. A shard's CRL, and the whole
+   * CRL of an issuer with shards, carry an issuingDistributionPoint naming
+   * their URL: each is complete for the certificates whose CDP names it.
    */
-  async publish(issuer: Issuer, options: { force?: boolean } = {}): Promise<PublishedCrl | undefined> {
+  async publish(issuer: Issuer, options: { force?: boolean; shard?: number } = {}): Promise<PublishedCrl | undefined> {
+    const shard = options.shard ?? WHOLE_CRL;
+    const scoped = shard !== WHOLE_CRL || (await this.shards(issuer)) > 0;
+    const baseUrl = this.baseUrl;
+    if (scoped && baseUrl === undefined) throw new Error('a sharded CRL names its URL: the base URL is needed');
     return this.store.transaction(async (tx) => {
       await tx.lock(LOCKS.crl(issuer.id));
-      const last = await tx.crls.newest(issuer.id);
-      if (!options.force && !(await this.due(issuer, tx))) return undefined;
-      await tx.crls.takeMarks(issuer.id);
+      const last = await tx.crls.newest(issuer.id, shard);
+      if (!options.force && !(await this.due(issuer, shard, tx))) return undefined;
+      await tx.crls.takeMarks(issuer.id, shard);
       const now = this.clock();
       const thisUpdate = wholeSeconds(now);
       const nextUpdate = new Date(thisUpdate.getTime() + (issuer.role === 'root' ? ROOT_CRL_VALIDITY_MS : this.policy.validityMs));
@@ -68,13 +116,14 @@ export class CrlPublisher {
       const writer = new CrlEntryWriter();
       const expiredBefore = new Date(now.getTime() - this.policy.expiredGraceMs);
       // The next page is asked for before this one is written: the database works while this process encodes.
-      let next = tx.crls.revokedPage(issuer.id, '', expiredBefore, PAGE);
+      let next = tx.crls.revokedPage(issuer.id, shard, '', expiredBefore, PAGE);
       for (;;) {
         const page = await next;
-        if (page.length === PAGE) next = tx.crls.revokedPage(issuer.id, page.at(-1)![0], expiredBefore, PAGE);
+        if (page.length === PAGE) next = tx.crls.revokedPage(issuer.id, shard, page.at(-1)![0], expiredBefore, PAGE);
         for (const [serial, seconds, reason] of page) writer.add(serial, seconds, reason);
         if (page.length < PAGE) break;
       }
+      const url = shard === WHOLE_CRL ? crlUrl(baseUrl ?? '', issuer.slug) : crlShardUrl(baseUrl ?? '', issuer.slug, shard);
       const fields = {
         signatureAlgorithm: issuer.signatureAlgorithm,
         issuerName: issuer.subjectDer,
@@ -82,9 +131,10 @@ export class CrlPublisher {
         thisUpdate,
         nextUpdate,
         number,
+        ...(scoped ? { distributionPoint: url } : {}),
       };
       const der = await encodeSignedCrl(fields, writer.finish(), writer.length, (tbs) => issuer.signTbs(tbs));
-      const record: CrlRecord = { issuerId: issuer.id, number, thisUpdate, nextUpdate, entries: writer.count, size: der.length, sha256: sha256Hex(der) };
+      const record: CrlRecord = { issuerId: issuer.id, shard, number, thisUpdate, nextUpdate, entries: writer.count, size: der.length, sha256: sha256Hex(der) };
       await tx.crls.insert(record, der);
       return { record, der };
     });

@@ -4,7 +4,8 @@ import { isHsmUnavailable } from '../hsm/errors.ts';
 import type { KeyProvider } from '../hsm/provider.ts';
 import type { AuditLog } from '../registry/audit/audit-log.ts';
 import type { RevocationListener } from '../registry/lifecycle/revocation-service.ts';
-import type { CrlRecord } from '../store/crl-store.ts';
+import { WHOLE_CRL, type CrlRecord } from '../store/crl-store.ts';
+import { ByteBoundedCache } from './byte-bounded-cache.ts';
 import type { OcspResponseRecord } from '../store/ocsp-store.ts';
 import type { PublicationStore } from '../store/subsets.ts';
 import type { Logger } from '../platform/logger.ts';
@@ -18,6 +19,8 @@ import { OcspSigner, YIELD_EVERY } from './ocsp-signer.ts';
 const OCSP_TICK_MS = 1000;
 /** CRLs are checked this often: a revocation reaches its CRL well within 60 s (docs/operators/revocation.md). */
 const CRL_TICK_MS = 10_000;
+/** Shard CRLs kept in memory at most (by their bytes); the others are read from the database when asked for. */
+const SHARD_CACHE_BYTES = 64 * 1024 * 1024;
 /** Responses signed per round of the background signer. */
 const OCSP_ROUND = 500;
 /**
@@ -54,6 +57,9 @@ export class Publication implements RevocationListener {
   readonly responder: OcspResponder;
   readonly crlPublisher: CrlPublisher;
   private readonly crls = new Map<number, ServedCrl>();
+  /** The newest CRL of each shard (`<issuer id>/<shard>`), as last read; its bytes are read when asked for. */
+  private readonly shardRecords = new Map<string, CrlRecord>();
+  private readonly shardBytes = new ByteBoundedCache<ServedCrl>(SHARD_CACHE_BYTES, (crl) => crl.der.length);
   private readonly timers: NodeJS.Timeout[] = [];
   /** The database's clock at the last sync; undefined before the first. */
   private syncedTo?: Date;
@@ -70,13 +76,15 @@ export class Publication implements RevocationListener {
     clock: () => Date,
     private readonly logger: Logger,
     crlPolicy: CrlPolicy = DEFAULT_CRL_POLICY,
+    /** The public HTTP base URL the certificates' CDPs name: a sharded CRL names its own. */
+    baseUrl?: string,
   ) {
     const issuing = ocspIssuers(hierarchy.issuers);
     const directory = new IssuerDirectory(issuing);
     this.responders = new OcspResponders(store, keys.provider, keys.crypto, keys.audit, issuing, clock, logger);
     this.signer = new OcspSigner(directory, this.responders, clock);
     this.responder = new OcspResponder(store, directory, this.signer, clock, logger);
-    this.crlPublisher = new CrlPublisher(store, clock, crlPolicy);
+    this.crlPublisher = new CrlPublisher(store, clock, crlPolicy, baseUrl);
   }
 
   /**
@@ -114,6 +122,19 @@ export class Publication implements RevocationListener {
   crl(slug: string): ServedCrl | undefined {
     const issuer = this.hierarchy.bySlug(slug);
     return issuer ? this.crls.get(issuer.id) : undefined;
+  }
+
+  /** The newest CRL of one shard of a CA's CRL, by slug; read from the database when not among those cached. */
+  async crlShard(slug: string, shard: number): Promise<ServedCrl | undefined> {
+    const issuer = this.hierarchy.bySlug(slug);
+    const key = `${issuer?.id}/${shard}`;
+    const record = issuer ? this.shardRecords.get(key) : undefined;
+    if (!issuer || !record) return undefined;
+    const cached = this.shardBytes.get(key);
+    if (cached?.record.number === record.number) return cached;
+    const served = { record, der: await this.store.crls.bytes(issuer.id, record.number, shard), etag: `"${record.sha256}"` };
+    this.shardBytes.set(key, served);
+    return served;
   }
 
   /** After a revocation commits: new responses signed now, so OCSP says `revoked` at once. */
@@ -209,20 +230,30 @@ export class Publication implements RevocationListener {
   private async publishIfDue(issuer: Issuer): Promise<void> {
     if (issuer.role === 'root' || !issuer.online) return;
     try {
-      if (!(await this.crlPublisher.due(issuer))) return;
-      const published = await this.crlPublisher.publish(issuer);
-      if (published) this.logger.info({ ca: issuer.slug, number: published.record.number.toString(), entries: published.record.entries }, 'CRL published');
+      for (const shard of await this.crlPublisher.dueShards(issuer)) {
+        const published = await this.crlPublisher.publish(issuer, { shard });
+        if (published) {
+          this.logger.info({ ca: issuer.slug, ...(shard === WHOLE_CRL ? {} : { shard }), number: published.record.number.toString(), entries: published.record.entries }, 'CRL published');
+        }
+      }
       this.signingWorks();
     } catch (err) {
       this.signingFailed(err, `publishing the ${issuer.slug} CRL`);
     }
   }
 
+  /** The whole CRL is kept in memory; of the shards, which CRL is newest (their bytes are read on demand). */
   private async load(issuer: Issuer): Promise<void> {
-    const newest = await this.store.crls.newest(issuer.id);
-    if (!newest || this.crls.get(issuer.id)?.record.number === newest.number) return;
-    const der = await this.store.crls.bytes(issuer.id, newest.number);
-    this.crls.set(issuer.id, { record: newest, der, etag: `"${newest.sha256}"` });
+    const { newest } = await this.store.crls.overview(issuer.id);
+    for (const [shard, record] of newest) {
+      if (shard !== WHOLE_CRL) {
+        this.shardRecords.set(`${issuer.id}/${shard}`, record);
+        continue;
+      }
+      if (this.crls.get(issuer.id)?.record.number === record.number) continue;
+      const der = await this.store.crls.bytes(issuer.id, record.number);
+      this.crls.set(issuer.id, { record, der, etag: `"${record.sha256}"` });
+    }
   }
 
   private signingFailed(err: unknown, what: string): void {

@@ -198,6 +198,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
   const crl: CrlPolicy = {
     validityMs: parseDuration('DEVID_CRL_NEXT_UPDATE', value(env, 'DEVID_CRL_NEXT_UPDATE') ?? '24h', 5 * 60_000, 30 * 86_400_000),
     expiredGraceMs: parseDuration('DEVID_CRL_EXPIRED_GRACE', value(env, 'DEVID_CRL_EXPIRED_GRACE') ?? '7d', 0, 3650 * 86_400_000),
+    shards: parseCrlShards(value(env, 'DEVID_CRL_SHARDS')),
   };
 
   const manufacturerCrlPollMs = parseDuration('DEVID_MANUFACTURER_CRL_POLL', value(env, 'DEVID_MANUFACTURER_CRL_POLL') ?? '1h', 1000, 7 * 86_400_000);
@@ -261,4 +262,17 @@ export function loopbackWarnings(identity: PublicIdentity): string[] {
   }
   if (isLoopbackHost(baseHost)) warnings.push(`DEVID_HTTP_BASE_URL is ${identity.httpBaseUrl}: certificates will point CRL and OCSP clients at a loopback address`);
   return warnings;
+}
+
+/** DEVID_CRL_SHARDS: `operational=64,factory=8`, or one number for the operational CA; shards of each intermediate's CRL for new certificates. */
+function parseCrlShards(raw: string | undefined): CrlPolicy['shards'] {
+  if (raw === undefined || raw.trim() === '') return {};
+  const shards: CrlPolicy['shards'] = {};
+  for (const item of raw.split(',')) {
+    const match = /^\s*(?:(operational|factory)=)?(\d{1,4})\s*$/.exec(item);
+    const count = match ? Number(match[2]) : NaN;
+    if (!match || count > 1024) throw new ConfigError(`DEVID_CRL_SHARDS="${raw}" must be like "operational=64,factory=8" (0 to 1024 shards each)`);
+    shards[(match[1] ?? 'operational') as 'operational' | 'factory'] = count;
+  }
+  return shards;
 }

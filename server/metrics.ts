@@ -13,6 +13,7 @@ const ROUTES: Array<[RegExp, string]> = [
   [/^\/acme\/renewal-info\/.+$/, '/acme/renewal-info/:certId'],
   [/^\/ocsp\/.+$/, '/ocsp/:request'],
   [/^\/crl\/[^/]+$/, '/crl/:ca'],
+  [/^\/crl\/[^/]+\/[^/]+$/, '/crl/:ca/:shard'],
   [/^\/ca\/[^/]+$/, '/ca/:ca'],
   [/^\/operator\/v1\/(devices|certificates|batches|models|device-classes|support-grants)\/[^/]+(\/(?:revoke|revocation|suspend|resume|reprovision|decommission|transfer|class|support-grants|firmware|approve))?$/, '/operator/v1/$1/:id$2'],
   [/^\/audit\/v1\/devices\/[^/]+\/history$/, '/audit/v1/devices/:serial/history'],

@@ -12,6 +12,7 @@ import { ACME_STATE_KEPT_MS, purgeAcmeState } from '../enroll/acme/housekeeping.
 import { AnonymousRateLimit } from '../enroll/acme/rate-limit.ts';
 import { FactoryService } from '../enroll/factory.ts';
 import { Publication } from '../publish/publication.ts';
+import { configuredShards } from '../publish/crl-publisher.ts';
 import { AuditCheckpoints } from '../registry/audit/audit-checkpoints.ts';
 import { ManufacturerCrlQueue, pollManufacturerCrls } from '../registry/manufacturers/manufacturer-crl.ts';
 import { RevocationService } from '../registry/lifecycle/revocation-service.ts';
@@ -98,10 +99,10 @@ export async function serve(ctx: Context, options: ServeOptions = {}): Promise<R
   const auditKey = await loadAuditKey(ctx.provider, ctx.store);
   const metrics = new Metrics();
   metrics.observe(ctx.audit, ctx.store, ctx.provider);
-  const publication = new Publication(ctx.store, hierarchy, ctx, ctx.clock, ctx.logger, ctx.config.crl);
+  const publication = new Publication(ctx.store, hierarchy, ctx, ctx.clock, ctx.logger, ctx.config.crl, identity.httpBaseUrl);
   publication.responder.onAnswer = (status) => metrics.ocspAnswered(status);
   metrics.gauges(ctx.store, hierarchy, publication, ctx.clock);
-  const issuance = new IssuanceService(ctx.clock, publication.signer, (kind) => metrics.certificateIssued(kind));
+  const issuance = new IssuanceService(ctx.clock, publication.signer, (kind) => metrics.certificateIssued(kind), (issuer) => configuredShards(ctx.config.crl, issuer));
   const revocations = new RevocationService(ctx.store, ctx.audit, publication, ctx.clock);
   // The operator's certificate when DEVID_TLS_CERT is set (read again at each check: a replaced one is served), else one of our own.
   const serverCredentials = async () => ctx.config.tls

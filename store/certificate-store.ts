@@ -5,7 +5,7 @@ import type { CertificateKind, CertificateRecord } from './types.ts';
 
 const COLUMNS = [
   'serial', 'kind', 'issuer_id', 'device_serial', 'subject', 'der', 'sha256', 'key_sha256',
-  'predecessor_sha256', 'not_before', 'not_after', 'revoked_at', 'revocation_reason', 'created_at',
+  'predecessor_sha256', 'not_before', 'not_after', 'revoked_at', 'revocation_reason', 'created_at', 'crl_shard',
 ];
 
 /** Every certificate devid-ca issued, with its issuer row, its lineage and its revocation. */
@@ -33,6 +33,7 @@ export class CertificateStore {
         revoked_at: record.revokedAt,
         revocation_reason: record.revocationReason,
         created_at: record.createdAt,
+        crl_shard: record.crlShard ?? null,
       }),
       'certificate serial, hash or predecessor already recorded',
     );
@@ -50,7 +51,7 @@ export class CertificateStore {
          select serial, ?, ?, ?, ?, ?, ?, clock_timestamp() from inserted`,
         [
           record.serial, record.kind, record.issuerId, record.deviceSerial, record.subject, record.der, record.sha256, record.keySha256,
-          record.predecessorSha256, record.notBefore, record.notAfter, record.revokedAt, record.revocationReason, record.createdAt,
+          record.predecessorSha256, record.notBefore, record.notAfter, record.revokedAt, record.revocationReason, record.createdAt, record.crlShard ?? null,
           ocsp.issuerId, ocsp.notAfter, ocsp.sha1, ocsp.sha256, ocsp.thisUpdate, ocsp.nextUpdate,
         ] as Knex.RawBinding[],
       ),
@@ -176,5 +177,6 @@ function fromRow(row: Record<string, unknown>): CertificateRecord {
     revokedAt: toDateOrNull(row.revoked_at),
     revocationReason: row.revocation_reason === null ? null : Number(row.revocation_reason),
     createdAt: toDate(row.created_at),
+    crlShard: row.crl_shard === null || row.crl_shard === undefined ? null : Number(row.crl_shard),
   };
 }

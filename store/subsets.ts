@@ -303,7 +303,7 @@ export type ManufacturerRoutesStore = AuditedStore<TxOf<ManufacturerAdminStore> 
 export interface CrlPublisherStore extends Transactional<Locking & {
   crls: Pick<CrlStore, 'newest' | 'marked' | 'takeMarks' | 'revokedPage' | 'insert'>;
 }> {
-  crls: Pick<CrlStore, 'newest' | 'marked'>;
+  crls: Pick<CrlStore, 'newest' | 'marked' | 'shardsUsed' | 'overview'>;
 }
 
 /** publish/ocsp-signer.ts: the OCSP responses due, signed again. */
@@ -329,7 +329,7 @@ export interface OcspResponderKeysStore extends AuditedStore<AuditWrites & Locki
 export type PublicationStore = AuditedStore<TxOf<OcspResponderKeysStore> & TxOf<CrlPublisherStore> & TxOf<OcspRefreshStore>>
   & Omit<OcspResponderKeysStore, 'transaction'> & Omit<CrlPublisherStore, 'transaction'> & Omit<OcspRefreshStore, 'transaction'> & OcspAnswerStore & {
     ocsp: Pick<OcspStore, 'clock' | 'putMany' | 'changedSince'>;
-    crls: Pick<CrlStore, 'newest' | 'bytes'>;
+    crls: Pick<CrlStore, 'newest' | 'bytes' | 'overview'>;
   };
 
 /**

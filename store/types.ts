@@ -55,6 +55,8 @@ export interface CertificateRecord {
   revokedAt: Date | null;
   revocationReason: number | null;
   createdAt: Date;
+  /** The CRL shard its CDP names, fixed at issuance; null or absent: its issuer's whole CRL. */
+  crlShard?: number | null;
 }
 
 export type Role = 'factory' | 'operator' | 'auditor' | 'vendor';

@@ -25,6 +25,13 @@ describe('configuration: the SPIFFE trust domain is a fully qualified domain nam
     expect(loopbackWarnings({ publicHost: 'ca.example.com', trustDomain: 'ca.example.com', httpBaseUrl: 'http://pki.example.com' })).to.deep.equal([]);
   });
 
+  it('DEVID_CRL_SHARDS names the shards of each intermediate\'s CRL; one number is the operational CA\'s', () => {
+    expect(loadConfig(env({})).crl.shards).to.deep.equal({});
+    expect(loadConfig(env({ DEVID_CRL_SHARDS: '64' })).crl.shards).to.deep.equal({ operational: 64 });
+    expect(loadConfig(env({ DEVID_CRL_SHARDS: 'operational=16, factory=4' })).crl.shards).to.deep.equal({ operational: 16, factory: 4 });
+    for (const bad of ['root=4', 'operational=2000', 'x', 'operational=-1', '4,']) expect(() => loadConfig(env({ DEVID_CRL_SHARDS: bad })), bad).to.throw(ConfigError, /DEVID_CRL_SHARDS/);
+  });
+
   it('DEVID_ACME_ANONYMOUS_RATE is a number of requests per second', () => {
     expect(loadConfig(env({})).acmeAnonymousPerSecond).to.equal(20);
     expect(loadConfig(env({ DEVID_ACME_ANONYMOUS_RATE: '2.5' })).acmeAnonymousPerSecond).to.equal(2.5);

@@ -171,7 +171,7 @@ describe('OCSP responses and CRLs written as DER (publish/)', function () {
         not_before: new Date(now - 30 * day), not_after: new Date(notAfter), revoked_at: new Date(now - 20 * day), revocation_reason: 1, created_at: new Date(now - 30 * day),
       });
       await rawConnection(ca.store)('certificates').insert([row('7a'.repeat(16), now + day), row('7b'.repeat(16), now - 2 * day), row('7c'.repeat(16), now - 10 * day)]);
-      const published = (await new CrlPublisher(ca.store, () => new Date(), { validityMs: day, expiredGraceMs: 7 * day }).publish(operational, { force: true }))!;
+      const published = (await new CrlPublisher(ca.store, () => new Date(), { validityMs: day, expiredGraceMs: 7 * day, shards: {} }).publish(operational, { force: true }))!;
       const listed = AsnConvert.parse(published.der, CertificateList).tbsCertList.revokedCertificates!.map((r) => Buffer.from(r.userCertificate).toString('hex'));
       expect(listed).to.deep.equal(['7a'.repeat(16), '7b'.repeat(16)]);
       expect(published.record.nextUpdate.getTime() - published.record.thisUpdate.getTime()).to.equal(day);

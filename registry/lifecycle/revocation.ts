@@ -37,7 +37,7 @@ export interface Revocations {
  */
 async function recordRevocations(tx: RevocationStore, revoked: CertificateRecord[], reason: RevocationReason, actor: string): Promise<Revocations> {
   await tx.ocsp.markStale(revoked.map((r) => r.serial));
-  await tx.crls.mark(revoked.map((r) => r.issuerId));
+  await tx.crls.mark(revoked.map((r) => r.serial));
   const events: AuditEntry[] = revoked.map((record) => ({
     action: 'certificate.revoked',
     actor,

@@ -51,11 +51,14 @@ export function addCommands(program: Command, io: CliIo): void {
         const { loadHierarchy } = await import('../../ca/hierarchy.ts');
         const { CrlPublisher } = await import('../../publish/crl-publisher.ts');
         const hierarchy = await loadHierarchy(ctx.provider, ctx.crypto, ctx.store, { allowOfflineRoot: !options.root });
-        const publisher = new CrlPublisher(ctx.store, ctx.clock, ctx.config.crl);
+        const { loadIdentity } = await import('../identity.ts');
+        const publisher = new CrlPublisher(ctx.store, ctx.clock, ctx.config.crl, (await loadIdentity(ctx.store))?.httpBaseUrl);
         const issuers = options.root ? [hierarchy.root] : hierarchy.issuers.filter((issuer) => issuer.role !== 'root' && issuer.online);
         for (const issuer of issuers) {
-          const published = (await publisher.publish(issuer, { force: true }))!;
-          say(`${issuer.slug}: CRL number ${published.record.number} with ${published.record.entries} entries, next update ${published.record.nextUpdate.toISOString()}`);
+          for (const published of await publisher.publishAll(issuer, { force: true })) {
+            const which = published.record.shard === -1 ? issuer.slug : `${issuer.slug} shard ${published.record.shard}`;
+            say(`${which}: CRL number ${published.record.number} with ${published.record.entries} entries, next update ${published.record.nextUpdate.toISOString()}`);
+          }
         }
         await io.publication?.crlRound();
       }),

@@ -1,6 +1,6 @@
-import express, { type Express, type Router } from 'express';
+import express, { type Express, type Response, type Router } from 'express';
 import type { Hierarchy } from '../../ca/hierarchy.ts';
-import type { Publication } from '../../publish/publication.ts';
+import type { Publication, ServedCrl } from '../../publish/publication.ts';
 import type { Logger } from '../../platform/logger.ts';
 import { notFoundHandler, problemHandler } from './problem.ts';
 import { requestLog } from './request-log.ts';
@@ -14,7 +14,7 @@ const CRL_MAX_AGE_S = 60;
  * rollover: the caIssuers and CDP URLs each certificate carries). OCSP is
  * answered before express (publish/ocsp-responder.ts).
  */
-export function publicationApp(hierarchy: Hierarchy, publication: Pick<Publication, 'crl'>, health: Router, logger: Logger, clock: () => Date): Express {
+export function publicationApp(hierarchy: Hierarchy, publication: Pick<Publication, 'crl' | 'crlShard'>, health: Router, logger: Logger, clock: () => Date): Express {
   const app = express();
   app.disable('x-powered-by');
   app.use(requestLog(logger));
@@ -29,6 +29,16 @@ export function publicationApp(hierarchy: Hierarchy, publication: Pick<Publicati
     const slug = /^([a-z0-9-]{1,40})\.crl$/.exec(req.params.file)?.[1];
     const crl = slug ? publication.crl(slug) : undefined;
     if (!crl) return next();
+    sendCrl(res, crl);
+  });
+  // One shard of a sharded CRL: /crl/<slug>/<shard>.crl, the CDP of the certificates issued into it.
+  app.get('/crl/:slug/:file', async (req, res, next) => {
+    const shard = /^(\d{1,4})\.crl$/.exec(req.params.file)?.[1];
+    const crl = shard !== undefined && /^[a-z0-9-]{1,40}$/.test(req.params.slug) ? await publication.crlShard(req.params.slug, Number(shard)) : undefined;
+    if (!crl) return next();
+    sendCrl(res, crl);
+  });
+  const sendCrl = (res: Response, crl: ServedCrl) => {
     const untilNext = Math.floor((crl.record.nextUpdate.getTime() - clock().getTime()) / 1000);
     res.type('application/pkix-crl').set({
       'Cache-Control': `public, max-age=${Math.max(0, Math.min(CRL_MAX_AGE_S, untilNext))}`,
@@ -36,7 +46,7 @@ export function publicationApp(hierarchy: Hierarchy, publication: Pick<Publicati
       'Last-Modified': crl.record.thisUpdate.toUTCString(),
       Expires: crl.record.nextUpdate.toUTCString(),
     }).send(crl.der);
-  });
+  };
   app.use(notFoundHandler);
   app.use(problemHandler(logger));
   return app;

@@ -46,5 +46,30 @@ export const publicationApi: ApiGroup = {
         problems: [404, 500],
       },
     },
+    '/crl/{slug}/{file}': {
+      servers: [PUBLICATION_SERVER],
+      get: {
+        tags: ['publication'],
+        operationId: 'crlShard',
+        summary: 'One shard of a CA\'s CRL, DER: complete for the certificates whose CDP names it (its issuingDistributionPoint)',
+        parameters: [
+          pathParam('slug', str({ pattern: '^[a-z0-9-]{1,40}$' }), 'The CA\'s slug, e.g. operational.'),
+          pathParam('file', str({ pattern: '^[0-9]{1,4}\\.crl$' }), 'The shard number and .crl, e.g. 12.crl.'),
+        ],
+        responses: {
+          200: {
+            description: 'The shard\'s CRL; caches revalidate at least every minute.',
+            content: { 'application/pkix-crl': undefined },
+            headers: {
+              'Cache-Control': header('public, max-age at most 60 and not past nextUpdate.'),
+              ETag: header('The CRL\'s hash.'),
+              'Last-Modified': header('Its thisUpdate.'),
+              Expires: header('Its nextUpdate.'),
+            },
+          },
+        },
+        problems: [404, 500],
+      },
+    },
   },
 };
