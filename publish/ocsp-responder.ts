@@ -82,6 +82,8 @@ export class OcspResponder {
   /** Told the OCSPResponseStatus of each answer (metrics). */
   onAnswer?: (status: string) => void;
   private refilledAt = Date.now();
+  /** Answers of one CertID found in memory, and those that went to the database or were signed on the spot (metrics: the hit rate). */
+  readonly stats = { hits: 0, misses: 0 };
 
   constructor(
     private readonly store: OcspAnswerStore,
@@ -89,6 +91,8 @@ export class OcspResponder {
     private readonly signer: OcspSigner,
     private readonly clock: () => Date,
     private readonly logger: Logger,
+    /** Responses kept in memory at most (two per certificate: SHA-1 and SHA-256 CertIDs); the least recently asked for go first. */
+    private readonly cacheEntries = CACHE_ENTRIES,
   ) {}
 
   handles(url: string | undefined): boolean {
@@ -139,7 +143,16 @@ export class OcspResponder {
     try {
       if (certId) {
         const key = certId.toString('latin1');
-        const hit = this.cache.get(key) ?? this.fresh(this.unknown.get(key)) ?? await this.load(certId);
+        const cached = this.cache.get(key);
+        if (cached) {
+          this.stats.hits += 1;
+          // Least recently used goes first: a response asked for moves to the end.
+          this.cache.delete(key);
+          this.cache.set(key, cached);
+        } else {
+          this.stats.misses += 1;
+        }
+        const hit = cached ?? this.fresh(this.unknown.get(key)) ?? await this.load(certId);
         if (hit === 'stale') return { der: ocspErrorResponse('tryLater') };
         if (hit && hit.nextUpdateMs > this.clock().getTime()) return { der: hit.der, cached: hit };
       }
@@ -170,11 +183,11 @@ export class OcspResponder {
         if (known) known.thisUpdateMs = null;
         continue;
       }
-      this.remember(this.cache, CACHE_ENTRIES, keys[0]!, cachedResponse(record.sha1, record.thisUpdate, record.nextUpdate));
-      this.remember(this.cache, CACHE_ENTRIES, keys[1]!, cachedResponse(record.sha256, record.thisUpdate, record.nextUpdate));
+      this.remember(this.cache, this.cacheEntries, keys[0]!, cachedResponse(record.sha1, record.thisUpdate, record.nextUpdate));
+      this.remember(this.cache, this.cacheEntries, keys[1]!, cachedResponse(record.sha256, record.thisUpdate, record.nextUpdate));
       this.cachedSerials.delete(record.serial);
       this.cachedSerials.set(record.serial, { keys, thisUpdateMs: record.thisUpdate.getTime() });
-      if (this.cachedSerials.size > CACHE_ENTRIES / 2) this.cachedSerials.delete(this.cachedSerials.keys().next().value!);
+      if (this.cachedSerials.size > this.cacheEntries / 2) this.cachedSerials.delete(this.cachedSerials.keys().next().value!);
     }
   }
 

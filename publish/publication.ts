@@ -78,12 +78,14 @@ export class Publication implements RevocationListener {
     crlPolicy: CrlPolicy = DEFAULT_CRL_POLICY,
     /** The public HTTP base URL the certificates' CDPs name: a sharded CRL names its own. */
     baseUrl?: string,
+    /** OCSP responses kept in memory at most (DEVID_OCSP_CACHE_ENTRIES). */
+    ocspCacheEntries?: number,
   ) {
     const issuing = ocspIssuers(hierarchy.issuers);
     const directory = new IssuerDirectory(issuing);
     this.responders = new OcspResponders(store, keys.provider, keys.crypto, keys.audit, issuing, clock, logger);
     this.signer = new OcspSigner(directory, this.responders, clock);
-    this.responder = new OcspResponder(store, directory, this.signer, clock, logger);
+    this.responder = new OcspResponder(store, directory, this.signer, clock, logger, ocspCacheEntries);
     this.crlPublisher = new CrlPublisher(store, clock, crlPolicy, baseUrl);
   }
 

@@ -45,6 +45,8 @@ export interface Config {
   databaseTimeoutMs: number;
   /** CRL validity (DEVID_CRL_NEXT_UPDATE) and how long expired certificates stay listed (DEVID_CRL_EXPIRED_GRACE). */
   crl: CrlPolicy;
+  /** OCSP responses kept in memory at most (DEVID_OCSP_CACHE_ENTRIES). */
+  ocspCacheEntries: number;
   /** DEVID_METRICS_LISTEN: /metrics on a listener of its own instead of the plain-HTTP one. */
   metricsListen?: ListenAddress;
   /** DEVID_MANUFACTURER_CRL_POLL: how often other manufacturers' CRLs are read from their URLs (docs/operators/manufacturers.md). */
@@ -207,6 +209,12 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
   if (!/^\d+(\.\d+)?$/.test(anonymousRate) || acmeAnonymousPerSecond < 0.1 || acmeAnonymousPerSecond > 100_000) {
     throw new ConfigError(`DEVID_ACME_ANONYMOUS_RATE="${anonymousRate}" must be a number of requests per second from 0.1 to 100000`);
   }
+  // 200,000 responses: 100,000 certificates, each with its SHA-1 and SHA-256 CertID (about 200 MiB).
+  const cacheRaw = value(env, 'DEVID_OCSP_CACHE_ENTRIES') ?? '200000';
+  const ocspCacheEntries = Number(cacheRaw);
+  if (!/^\d+$/.test(cacheRaw) || ocspCacheEntries < 1000 || ocspCacheEntries > 50_000_000) {
+    throw new ConfigError(`DEVID_OCSP_CACHE_ENTRIES="${cacheRaw}" must be a number of responses from 1000 to 50000000`);
+  }
   const metricsRaw = value(env, 'DEVID_METRICS_LISTEN');
   const metricsListen = metricsRaw ? parseListen('DEVID_METRICS_LISTEN', metricsRaw) : undefined;
 
@@ -218,7 +226,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
     httpBaseUrl: baseUrl !== undefined,
   };
   return {
-    dataDir, database, pkcs11, listen, httpListen, publicHost, httpBaseUrl, trustDomain, explicit, databaseTimeoutMs, crl, manufacturerCrlPollMs, acmeAnonymousPerSecond,
+    dataDir, database, pkcs11, listen, httpListen, publicHost, httpBaseUrl, trustDomain, explicit, databaseTimeoutMs, crl, manufacturerCrlPollMs, acmeAnonymousPerSecond, ocspCacheEntries,
     ...(metricsListen ? { metricsListen } : {}),
     ...(tls ? { tls } : {}),
     ...(predecessorOid ? { predecessorOid } : {}),

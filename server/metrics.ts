@@ -97,7 +97,7 @@ export class Metrics {
   }
 
   /** The values read at each scrape. */
-  gauges(store: MetricsStore, hierarchy: Hierarchy, publication: Pick<Publication, 'crl'>, clock: () => Date): void {
+  gauges(store: MetricsStore, hierarchy: Hierarchy, publication: Pick<Publication, 'crl' | 'responder'>, clock: () => Date): void {
     const registers = [this.registry];
     const crlGauge = (name: string, help: string, seconds: (crl: { thisUpdate: Date; nextUpdate: Date }, now: number) => number) => new Gauge({
       name, help, labelNames: ['ca'], registers,
@@ -121,6 +121,27 @@ export class Metrics {
         for (const m of await store.manufacturers.all()) {
           if (m.status === 'active' && m.crl.nextUpdate) this.set({ manufacturer: m.id }, (m.crl.nextUpdate.getTime() - now) / 1000);
         }
+      },
+    });
+    const responder = publication.responder;
+    new Counter({
+      name: 'devid_ocsp_cache_hits_total', help: 'OCSP requests of one CertID answered from the in-memory cache', registers,
+      collect() {
+        this.reset();
+        this.inc(responder.stats.hits);
+      },
+    });
+    new Counter({
+      name: 'devid_ocsp_cache_misses_total', help: 'OCSP requests of one CertID not in the in-memory cache (read from the database, or signed on the spot)', registers,
+      collect() {
+        this.reset();
+        this.inc(responder.stats.misses);
+      },
+    });
+    new Gauge({
+      name: 'devid_ocsp_cache_entries', help: 'Pre-signed OCSP responses held in memory', registers,
+      collect() {
+        this.set(responder.cachedEntries);
       },
     });
     new Gauge({

@@ -99,7 +99,7 @@ export async function serve(ctx: Context, options: ServeOptions = {}): Promise<R
   const auditKey = await loadAuditKey(ctx.provider, ctx.store);
   const metrics = new Metrics();
   metrics.observe(ctx.audit, ctx.store, ctx.provider);
-  const publication = new Publication(ctx.store, hierarchy, ctx, ctx.clock, ctx.logger, ctx.config.crl, identity.httpBaseUrl);
+  const publication = new Publication(ctx.store, hierarchy, ctx, ctx.clock, ctx.logger, ctx.config.crl, identity.httpBaseUrl, ctx.config.ocspCacheEntries);
   publication.responder.onAnswer = (status) => metrics.ocspAnswered(status);
   metrics.gauges(ctx.store, hierarchy, publication, ctx.clock);
   const issuance = new IssuanceService(ctx.clock, publication.signer, (kind) => metrics.certificateIssued(kind), (issuer) => configuredShards(ctx.config.crl, issuer));

@@ -43,6 +43,9 @@ describe('metrics and readiness (Prometheus text on the plain-HTTP listener)', f
     expect(grew('devid_certificates_issued_total{kind="birth"}')).to.equal(1);
     expect(grew('devid_audit_events_total{action="certificate.revoked"}')).to.equal(1);
     expect(grew('devid_ocsp_responses_total{status="successful"}')).to.be.at.least(1);
+    // The first request of a certificate reads its response from the database (pre-signed at issuance by this process: in memory).
+    expect(grew('devid_ocsp_cache_hits_total') + grew('devid_ocsp_cache_misses_total')).to.be.at.least(1);
+    expect(after.get('devid_ocsp_cache_entries')).to.be.at.least(2);
     expect(grew('devid_hsm_sign_duration_seconds_count{result="ok"}')).to.be.at.least(3);
     expect(grew('devid_database_query_duration_seconds_count{result="ok"}')).to.be.above(10);
     expect(after.get('devid_http_request_duration_seconds_count{route="/acme/order/:id/finalize",method="POST",status="200"}')).to.equal(1);
