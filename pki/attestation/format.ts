@@ -24,7 +24,10 @@ export interface AttestationChallenge {
  * service, which states the device serial; the device is known by
  * (manufacturer, serial), its claim binds no birth certificate.
  */
-export type ProvenIdentity = { kind: 'birth-certificate' } | { kind: 'manufacturer-serial'; serial: string };
+export type ProvenIdentity =
+  | { kind: 'birth-certificate' }
+  /** serial null: the statement names none its hardware vouches for, and `serialProblem` says why (refused as check 2). */
+  | { kind: 'manufacturer-serial'; serial: string | null; serialProblem?: string };
 
 /** A failed check: which one (docs/device-makers/protocol.md), and why, in words the device's maker can act on. */
 export interface CheckFailure {

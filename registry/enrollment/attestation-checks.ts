@@ -150,7 +150,7 @@ async function attestingCertificate(
   const { device, deviceClass, now, evidence } = input;
   // A leaf made fresh for this key proves (manufacturer, serial), never a certificate of ours: staged renewal does not apply.
   if (evidence.identity?.kind === 'manufacturer-serial') {
-    const found = await manufacturerAttested(store, input, evidence.identity.serial);
+    const found = await manufacturerAttested(store, input, evidence.identity);
     return 'ok' in found ? found : { ...found, byBirthKey: true };
   }
   if (!attesting && device.manufacturer !== 'self') return outsideBirthCertificate(store, input);

@@ -23,7 +23,7 @@ export interface ManufacturerAttested {
  * is one the manufacturer vouches for; and nothing the format knows of
  * (Android's status list) revokes the chain.
  */
-export async function manufacturerAttested(store: AttestationStore, input: AttestationInput, serial: string): Promise<ManufacturerAttested | Refusal> {
+export async function manufacturerAttested(store: AttestationStore, input: AttestationInput, identity: { serial: string | null; serialProblem?: string }): Promise<ManufacturerAttested | Refusal> {
   const { device, now, evidence } = input;
   if (device.manufacturer === 'self') return refusal('check 1 (claim)', `device ${device.serial} was born here: it attests with its birth certificate, not with ${evidence.fmt}`);
   const claim = await store.claims.find(device.serial);
@@ -41,6 +41,8 @@ export async function manufacturerAttested(store: AttestationStore, input: Attes
     if (err instanceof AttestationError) return refusal(err.check, err.detail);
     throw err;
   }
+  const { serial } = identity;
+  if (serial === null) return refusal('check 2 (serial)', identity.serialProblem ?? `the ${evidence.fmt} statement names no device serial`);
   if (serial !== device.serial) return refusal('check 2 (serial)', `the ${evidence.fmt} statement names device ${serial}, not ${device.serial}`);
   const model = await store.models.byName(device.model);
   if (!manufacturer.active.models.includes(device.model) || !model) return refusal('check 1 (model)', `manufacturer ${manufacturer.id} may not vouch for model ${device.model}`);
