@@ -2,15 +2,26 @@ import { sha256Hex } from '../../ca/digest.ts';
 import { AttestationError } from '../../pki/attestation/attestation-object.ts';
 import { normalizeSerialHex, validatePath } from '../../pki/attestation/birth-chain.ts';
 import { checkCertificate } from '../../pki/certificate-key.ts';
+import type { AttestationEvidence } from '../../pki/attestation/format.ts';
+import type { ClaimStore } from '../../store/claim-store.ts';
+import type { ManufacturerStore } from '../../store/manufacturer-store.ts';
+import type { ModelStore } from '../../store/model-store.ts';
+import type { DeviceRecord } from '../../store/types.ts';
 import { trustOf } from '../manufacturers/manufacturers.ts';
-import type { AttestationInput, AttestationOutcome, AttestationStore, AttestingCertificate } from './attestation-checks.ts';
 
-type Refusal = Extract<AttestationOutcome, { ok: false }>;
+type Refusal = { ok: false; error: AttestationError };
 const refusal = (check: string, detail: string): Refusal => ({ ok: false, error: new AttestationError(check, detail) });
 
-/** What check 1 established for a statement of the manufacturer's attestation service. */
+/** What it reads: the claim, the manufacturer, the model. */
+export interface ManufacturerAttestedStore {
+  claims: Pick<ClaimStore, 'find'>;
+  manufacturers: Pick<ManufacturerStore, 'find'>;
+  models: Pick<ModelStore, 'byName'>;
+}
+
+/** What check 1 established for a statement of the manufacturer's attestation service: the leaf that attested, and its key. */
 export interface ManufacturerAttested {
-  certificate: AttestingCertificate;
+  certificate: { serial: string; kind: string; sha256: string };
   spki: Buffer;
 }
 
@@ -23,7 +34,9 @@ export interface ManufacturerAttested {
  * is one the manufacturer vouches for; and nothing the format knows of
  * (Android's status list) revokes the chain.
  */
-export async function manufacturerAttested(store: AttestationStore, input: AttestationInput, identity: { serial: string | null; serialProblem?: string }): Promise<ManufacturerAttested | Refusal> {
+export async function manufacturerAttested(
+  store: ManufacturerAttestedStore, input: { device: DeviceRecord; evidence: AttestationEvidence; now: Date }, identity: { serial: string | null; serialProblem?: string },
+): Promise<ManufacturerAttested | Refusal> {
   const { device, now, evidence } = input;
   if (device.manufacturer === 'self') return refusal('check 1 (claim)', `device ${device.serial} was born here: it attests with its birth certificate, not with ${evidence.fmt}`);
   const claim = await store.claims.find(device.serial);
