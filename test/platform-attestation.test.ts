@@ -10,6 +10,7 @@ import { AcmeClient, AcmeError } from '../client/acme-client.ts';
 import { Device, type EnrollOptions } from '../client/device.ts';
 import { fileFactoryKey } from '../client/factory-key.ts';
 import { createToken } from '../server/tokens.ts';
+import { verifyExport } from '../registry/audit/export-verify.ts';
 import { ANDROID_STATUS_LIST } from '../pki/attestation/android-key/status-list.ts';
 import { directoryUrl, PUBLIC_HOST, toLoopback } from './support/acme-device.ts';
 import { checkAnswersAgainstOpenapi, startTestServer, type TestServer } from './support/api.ts';
@@ -163,6 +164,16 @@ for (const kind of ['pglite', 'postgres'] as DatabaseKind[]) {
       await refused(device, mac({ serial: 'C02-OTHER' }), 'badAttestationStatement', /^check 2 \(serial\)/);
       await refused(device, mac({ ca: rogue }), 'badAttestationStatement', /^check 1 \(chain\)/);
       expect((await device.enroll(mac())).certificate.subject).to.equal(`CN=${device.serial}`);
+    });
+
+    it("the auditor's fleet export, with certificates that have no predecessor, verifies offline", async () => {
+      const exported = await server.request('GET', '/audit/v1/export', { token: server.tokens.auditor });
+      expect(exported.status).to.equal(200);
+      const path = join(dir, 'fleet.jsonl');
+      writeFileSync(path, exported.text);
+      const report = await verifyExport(path, server.rootPem);
+      expect(report.problems).to.deep.equal([]);
+      expect(report.ok).to.equal(true);
     });
 
     it('a device claimed with a birth certificate may not attest with android-key', async () => {
