@@ -166,6 +166,19 @@ for (const kind of ['pglite', 'postgres'] as DatabaseKind[]) {
       expect((await device.enroll(mac())).certificate.subject).to.equal(`CN=${device.serial}`);
     });
 
+    it('a genuine Android device nobody claimed is refused and audited as an unclaimed attestation; no device record is made', async () => {
+      const name = `stray-${kind}`;
+      const deviceDir = mkdtempSync(join(dir, 'device-'));
+      writeFileSync(join(deviceDir, 'factory-key.pem'), generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ format: 'pem', type: 'pkcs8' }), { mode: 0o600 });
+      const device = new Device(name, deviceDir, await fileFactoryKey(join(deviceDir, 'factory-key.pem')), new AcmeClient(directoryUrl(server), Device.accountKey(deviceDir), server.rootPem, toLoopback), PUBLIC_HOST);
+      await refused(device, android(device), 'badAttestationStatement', new RegExp(`^check 1 \\(claim\\): device ${name} of manufacturer google is not claimed`));
+      await refused(device, android(device, { ca: rogue }), 'badAttestationStatement', /^check 1 \(chain\): x5c\[0\] does not chain to a registered manufacturer/);
+      expect((await server.request('GET', `/audit/v1/devices/${name}/history`, { token: server.tokens.auditor })).status).to.equal(404);
+      const exported = (await server.request('GET', '/audit/v1/export', { token: server.tokens.auditor })).text;
+      const event = exported.split('\n').find((line) => line.includes('device.unclaimed-attestation') && line.includes(name));
+      expect(JSON.parse(JSON.parse(event!).canonical).data).to.include({ fmt: 'android-key', manufacturer: 'google' });
+    });
+
     it("the auditor's fleet export, with certificates that have no predecessor, verifies offline", async () => {
       const exported = await server.request('GET', '/audit/v1/export', { token: server.tokens.auditor });
       expect(exported.status).to.equal(200);

@@ -5,7 +5,9 @@ import { Decoder, Encoder } from 'cbor-x';
 import { AttestationError } from '../pki/attestation/attestation-object.ts';
 import { validatePath } from '../pki/attestation/birth-chain.ts';
 import { ATTESTATION_FORMATS } from '../pki/attestation/formats.ts';
-import { parseStatusList, statusKey } from '../pki/attestation/android-key/status-list.ts';
+import { AttestationStatusList, parseStatusList, statusKey } from '../pki/attestation/android-key/status-list.ts';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import type { AttestationChallenge } from '../pki/attestation/format.ts';
 import { androidAttestation, appleAttestation, platformCa, type PlatformCa } from './support/platform-ca.ts';
 
@@ -111,6 +113,34 @@ describe('android-key and apple statements: parsing is strict and hostile input 
     expect(statuses.get('ff')).to.equal('SUSPENDED');
     for (const bad of ['', 'null', '[]', '{"entries": []}', '{"entries": {"xyz": {"status": "REVOKED"}}}', '{"entries": {"ab": {"status": 1}}}', '{"entries": {"ab": null}}']) {
       expect(() => parseStatusList(bad), bad).to.throw(Error);
+    }
+  });
+
+  it('the status list is kept an hour, used for a day while reads fail, then refuses; a failed read is not retried within a minute', async () => {
+    let down = false;
+    let reads = 0;
+    const server = createServer((_req, res) => {
+      reads += 1;
+      if (down) res.writeHead(500).end();
+      else res.writeHead(200).end(JSON.stringify({ entries: { abc: { status: 'SUSPENDED' } } }));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const list = new AttestationStatusList(`http://127.0.0.1:${(server.address() as AddressInfo).port}/status`);
+      const t0 = new Date('2030-01-01T00:00:00Z');
+      const at = (hours: number) => new Date(t0.getTime() + hours * 3_600_000);
+      expect(await list.problem(['01', '0abc'], t0)).to.match(/serial abc of the chain is SUSPENDED/);
+      expect(await list.problem(['01'], at(0.5))).to.equal(undefined);
+      expect(reads, 'younger than an hour: not read again').to.equal(1);
+      down = true;
+      expect(await list.problem(['01'], at(2)), 'a failed read keeps the list of the day').to.equal(undefined);
+      expect(await list.problem(['01'], at(2.01))).to.equal(undefined);
+      expect(reads, 'no second read within a minute of a failure').to.equal(2);
+      expect(await list.problem(['01'], at(25))).to.match(/unavailable \(the last one read is from 2030-01-01T00:00:00.000Z; .*HTTP 500\)/);
+      down = false;
+      expect(await list.problem(['01'], at(25.1))).to.equal(undefined);
+    } finally {
+      server.close();
     }
   });
 });

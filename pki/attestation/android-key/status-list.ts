@@ -11,6 +11,8 @@ export const GOOGLE_STATUS_URL = 'https://android.googleapis.com/attestation/sta
 const REFRESH_AFTER_MS = 3_600_000;
 const MAX_AGE_MS = 86_400_000;
 const FETCH_TIMEOUT_MS = 5_000;
+/** After a failed read, attestations do not wait for another one for this long: each would hold its device's lock up to the timeout. */
+const RETRY_AFTER_FAILURE_MS = 60_000;
 /** The published list is a few hundred KiB; a larger answer is not the list. */
 const MAX_BYTES = 8 * 1024 * 1024;
 
@@ -23,7 +25,7 @@ interface StatusEntries {
 /** Certificate serials compared as hex digits without leading zeros (the list writes Python's format(serial, 'x')). */
 export const statusKey = (hex: string) => hex.toLowerCase().replace(/^0+(?=[0-9a-f])/, '');
 
-/** The list's JSON, checked: AttestationStatusError when it is not the list. */
+/** The list's JSON, checked: an Error saying what is wrong when it is not the list. */
 export function parseStatusList(text: string): Map<string, string> {
   let json: unknown;
   try {
@@ -45,6 +47,7 @@ export function parseStatusList(text: string): Map<string, string> {
 export class AttestationStatusList {
   private entries?: StatusEntries;
   private lastError?: string;
+  private failedAt?: Date;
   private reading?: Promise<void>;
 
   constructor(private url: string = GOOGLE_STATUS_URL) {}
@@ -55,6 +58,7 @@ export class AttestationStatusList {
     this.url = url;
     this.entries = undefined;
     this.lastError = undefined;
+    this.failedAt = undefined;
   }
 
   /** Reads the list now; one read at a time. A failure keeps the list read before, and is told by problem(). */
@@ -76,18 +80,23 @@ export class AttestationStatusList {
       if (url !== this.url) return;
       this.entries = { statuses, readAt: now };
       this.lastError = undefined;
+      this.failedAt = undefined;
     } catch (err) {
-      if (url === this.url) this.lastError = `${url}: ${(err as Error).message}`;
+      if (url !== this.url) return;
+      this.lastError = `${url}: ${(err as Error).message}`;
+      this.failedAt = now;
     }
   }
 
   /**
    * Why these certificate serials may not attest: one is listed, or no
    * list younger than a day could be read. Reads the list again first when
-   * it is older than an hour.
+   * it is older than an hour (not within a minute of a failed read).
    */
   async problem(serialsHex: readonly string[], now: Date): Promise<string | undefined> {
-    if (!this.entries || now.getTime() - this.entries.readAt.getTime() >= REFRESH_AFTER_MS) await this.refresh(now);
+    const due = !this.entries || now.getTime() - this.entries.readAt.getTime() >= REFRESH_AFTER_MS;
+    const backingOff = this.failedAt !== undefined && now.getTime() - this.failedAt.getTime() < RETRY_AFTER_FAILURE_MS;
+    if (due && !backingOff) await this.refresh(now);
     const entries = this.entries;
     if (!entries || now.getTime() - entries.readAt.getTime() >= MAX_AGE_MS) {
       const since = entries ? `the last one read is from ${entries.readAt.toISOString()}` : 'none has been read';
