@@ -189,7 +189,7 @@ for (const kind of ['pglite', 'postgres'] as DatabaseKind[]) {
       expect(report.ok).to.equal(true);
     });
 
-    it('a device claimed with a birth certificate may not attest with android-key', async () => {
+    it('a device claimed with a birth certificate may not attest with android-key, nor one claimed by serial with devid', async () => {
       const name = `birth-bound-${kind}`;
       const claim = await alice('POST', `/operator/v1/devices/${name}/claim`, { manufacturer: 'google', model: PIXEL.name, birthCertificateSha256: 'a'.repeat(64) });
       expect(claim.status, claim.text).to.equal(201);
@@ -198,6 +198,8 @@ for (const kind of ['pglite', 'postgres'] as DatabaseKind[]) {
       writeFileSync(join(deviceDir, 'factory-key.pem'), generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ format: 'pem', type: 'pkcs8' }), { mode: 0o600 });
       const device = new Device(name, deviceDir, await fileFactoryKey(join(deviceDir, 'factory-key.pem')), new AcmeClient(directoryUrl(server), Device.accountKey(deviceDir), server.rootPem, toLoopback), PUBLIC_HOST);
       await refused(device, android(device), 'badAttestationStatement', /^check 1 \(claim\): .*claimed with a birth certificate/);
+      const bySerial = await claimed('google', PIXEL.name, 'default');
+      await refused(bySerial, { x5c: [Buffer.from(google.intermediate.rawData)] }, 'badAttestationStatement', /^check 1 \(claim\): .*claimed by serial, without a birth certificate: .*not with devid/);
     });
   });
 }

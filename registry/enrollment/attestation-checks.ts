@@ -193,6 +193,9 @@ async function outsideBirthCertificate(store: AttestationStore, input: Attestati
   const claim = await store.claims.find(device.serial);
   if (!claim) return refusal('check 1 (claim)', `device ${device.serial} is not claimed`);
   if (claim.supersededAt) return refusal('check 1 (claim)', `device ${device.serial} was reprovisioned ${claim.supersededAt.toISOString()}: its manufacturer's birth certificate attests no more`);
+  if (claim.birthCertificateSha256 === null) {
+    return refusal('check 1 (claim)', `device ${device.serial} is claimed by serial, without a birth certificate: it attests with a format whose leaf its manufacturer's attestation service makes (apple, android-key), not with ${evidence.fmt}`);
+  }
   const sha256 = sha256Hex(evidence.chain[0]!);
   if (sha256 !== claim.birthCertificateSha256) return refusal('check 1 (claim)', `x5c[0] (SHA-256 ${sha256}) is not the birth certificate claimed for device ${device.serial}`);
   const manufacturer = await store.manufacturers.find(claim.manufacturer);
