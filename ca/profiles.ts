@@ -150,7 +150,8 @@ export interface OperationalSubject {
   trustDomain: string;
   ttlMs: number;
   serverAuth: boolean;
-  predecessorSha256: Buffer;
+  /** Absent for a first certificate with no certificate before it (a device claimed by serial): the extension is left out. */
+  predecessorSha256?: Buffer;
   /** DEVID_PREDECESSOR_OID: when set, the predecessor is carried in the certificate too. */
   predecessorOid?: string;
 }
@@ -166,7 +167,7 @@ export function operationalProfile(ctx: ProfileContext, device: OperationalSubje
     },
     device.serverAuth ? END_ENTITY.clientAndServerAuth : END_ENTITY.clientAuth,
   ];
-  if (device.predecessorOid) extensions.push({ type: device.predecessorOid, critical: false, value: predecessorValue(device.predecessorSha256) });
+  if (device.predecessorOid && device.predecessorSha256) extensions.push({ type: device.predecessorOid, critical: false, value: predecessorValue(device.predecessorSha256) });
   return {
     kind: 'operational',
     ...subject([[OID.commonName, 'utf8', device.serial]]),

@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { join, resolve } from 'node:path';
 import { extensionOidProblem } from '../ca/oid.ts';
+import { GOOGLE_STATUS_URL } from '../pki/attestation/android-key/status-list.ts';
 import type { CrlPolicy } from '../publish/crl-publisher.ts';
 import { durationMs } from '../registry/durations.ts';
 import { defaultSoftHsmModule, softHsmLayout, type SoftHsmLayout } from '../hsm/softhsm-layout.ts';
@@ -51,6 +52,8 @@ export interface Config {
   metricsListen?: ListenAddress;
   /** DEVID_MANUFACTURER_CRL_POLL: how often other manufacturers' CRLs are read from their URLs (docs/operators/manufacturers.md). */
   manufacturerCrlPollMs: number;
+  /** DEVID_ANDROID_STATUS_URL: Google's Android attestation status list, read by android-key attestations (docs/operators/manufacturers.md). */
+  androidStatusUrl: string;
   /** DEVID_ACME_ANONYMOUS_RATE: nonces and new accounts per second one client address may get before it proves anything (burst: 10 s worth). */
   acmeAnonymousPerSecond: number;
   /** DEVID_TLS_CERT and DEVID_TLS_KEY: the operator's HTTPS certificate and key, served instead of the one devid-ca issues itself. */
@@ -118,6 +121,18 @@ export function parseTrustDomain(raw: string, name = 'DEVID_TRUST_DOMAIN'): stri
     throw new ConfigError(`${name}="${raw}" must be a fully qualified domain name such as devices.example.com (not a single label like localhost, nor an address): the SPIFFE URI in every operational certificate carries it, and RFC 5280 needs a URI's host to be one`);
   }
   return raw.toLowerCase();
+}
+
+/** DEVID_ANDROID_STATUS_URL: an http(s) URL without user or fragment (a mirror of Google's list may be plain http on an internal network). */
+function parseStatusUrl(raw: string): string {
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new ConfigError(`DEVID_ANDROID_STATUS_URL="${raw}" is not a URL (leave it unset for ${GOOGLE_STATUS_URL})`);
+  }
+  if (!['http:', 'https:'].includes(url.protocol) || url.username || url.hash) throw new ConfigError('DEVID_ANDROID_STATUS_URL must be an http:// or https:// URL without user or fragment');
+  return url.toString();
 }
 
 export function parseBaseUrl(name: string, raw: string): string {
@@ -204,6 +219,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
   };
 
   const manufacturerCrlPollMs = parseDuration('DEVID_MANUFACTURER_CRL_POLL', value(env, 'DEVID_MANUFACTURER_CRL_POLL') ?? '1h', 1000, 7 * 86_400_000);
+  const androidStatusUrl = parseStatusUrl(value(env, 'DEVID_ANDROID_STATUS_URL') ?? GOOGLE_STATUS_URL);
   const anonymousRate = value(env, 'DEVID_ACME_ANONYMOUS_RATE') ?? '20';
   const acmeAnonymousPerSecond = Number(anonymousRate);
   if (!/^\d+(\.\d+)?$/.test(anonymousRate) || acmeAnonymousPerSecond < 0.1 || acmeAnonymousPerSecond > 100_000) {
@@ -226,7 +242,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
     httpBaseUrl: baseUrl !== undefined,
   };
   return {
-    dataDir, database, pkcs11, listen, httpListen, publicHost, httpBaseUrl, trustDomain, explicit, databaseTimeoutMs, crl, manufacturerCrlPollMs, acmeAnonymousPerSecond, ocspCacheEntries,
+    dataDir, database, pkcs11, listen, httpListen, publicHost, httpBaseUrl, trustDomain, explicit, databaseTimeoutMs, crl, manufacturerCrlPollMs, androidStatusUrl, acmeAnonymousPerSecond, ocspCacheEntries,
     ...(metricsListen ? { metricsListen } : {}),
     ...(tls ? { tls } : {}),
     ...(predecessorOid ? { predecessorOid } : {}),

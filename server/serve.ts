@@ -1,3 +1,4 @@
+import { ANDROID_STATUS_LIST } from '../pki/attestation/android-key/status-list.ts';
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
@@ -87,6 +88,8 @@ export interface ServeOptions {
 
 export async function serve(ctx: Context, options: ServeOptions = {}): Promise<RunningServer> {
   const first = (options.worker ?? 0) === 0;
+  // Read when an android-key attestation first needs it, then hourly: a CA without Android devices never fetches it.
+  ANDROID_STATUS_LIST.configure(ctx.config.androidStatusUrl);
   const identity = await loadIdentity(ctx.store);
   if (!identity) throw new Error('this database holds no initialised CA: run "devid-ca init" first');
   for (const warning of [...identityDrift(ctx.config, identity), ...loopbackWarnings(identity)]) ctx.logger.warn(warning);

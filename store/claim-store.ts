@@ -7,7 +7,8 @@ export type ClaimSource = 'manifest' | 'claim' | 'statement';
 export interface ClaimRecord {
   deviceSerial: string;
   manufacturer: string;
-  birthCertificateSha256: string;
+  /** null: claimed by (manufacturer, serial) alone (apple, android-key: a fresh leaf certificate for each key). */
+  birthCertificateSha256: string | null;
   source: ClaimSource;
   manifestSha256: string | null;
   claimedBy: string;
@@ -135,7 +136,7 @@ export class ClaimStore {
 
 function claimFromRow(row: Record<string, unknown>): ClaimRecord {
   return {
-    deviceSerial: String(row.device_serial), manufacturer: String(row.manufacturer_id), birthCertificateSha256: String(row.birth_certificate_sha256),
+    deviceSerial: String(row.device_serial), manufacturer: String(row.manufacturer_id), birthCertificateSha256: toStringOrNull(row.birth_certificate_sha256),
     source: row.source as ClaimSource, manifestSha256: toStringOrNull(row.manifest_sha256), claimedBy: String(row.claimed_by), claimedAt: toDate(row.claimed_at),
     supersededAt: toDateOrNull(row.superseded_at),
   };

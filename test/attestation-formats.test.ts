@@ -42,9 +42,9 @@ describe('attestation formats as plug-ins: a format registered from a test enrol
     const put = await server.request('PUT', '/operator/v1/device-classes/tested', { token: server.tokens.operator, body: { ...CLASS, attestationFormats: [TEST_FMT] } });
     expect(put.status, put.text).to.equal(201);
     expect(put.json.attestationFormats).to.deep.equal([TEST_FMT]);
-    const unknown = await server.request('PUT', '/operator/v1/device-classes/other', { token: server.tokens.operator, body: { ...CLASS, attestationFormats: ['android-key'] } });
+    const unknown = await server.request('PUT', '/operator/v1/device-classes/other', { token: server.tokens.operator, body: { ...CLASS, attestationFormats: ['packed'] } });
     expect(unknown.status).to.equal(400);
-    expect(unknown.json.detail).to.match(/"android-key" is not an attestation format this CA verifies/);
+    expect(unknown.json.detail).to.match(/"packed" is not an attestation format this CA verifies/);
     const defaulted = await server.request('PUT', '/operator/v1/device-classes/plain', { token: server.tokens.operator, body: CLASS });
     expect(defaulted.json.attestationFormats).to.deep.equal(['devid']);
   });

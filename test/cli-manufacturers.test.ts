@@ -116,6 +116,12 @@ describe('cli: manufacturers, manifests, claims and ownership statements while s
     expect(refused.stderr).to.match(/signature does not verify/);
     expect(cli('manufacturer', 'manifest', 'vandelay', '--file', join(dir, 'manifest.csv'), '--signature', join(dir, 'manifest.sig'), '--signer', join(dir, 'signer.pem')).stderr).to.match(/2 device\(s\) of vandelay claimed/);
 
+    // One device by serial (an Android or Apple device): said so, never by a forgotten flag.
+    const forgotten = runCli(['manufacturer', 'claim', 'vandelay', 'vdl-0009', '--model', 'latex-1'], env);
+    expect(forgotten.status).to.equal(1);
+    expect(forgotten.stderr).to.match(/exactly one of --birth-sha256, --birth-cert or --by-serial/);
+    expect(cli('manufacturer', 'claim', 'vandelay', 'vdl-0009', '--model', 'latex-1', '--by-serial').stderr).to.match(/device vdl-0009 of vandelay claimed \(by serial\)/);
+
     // The reference device with the manufacturer's factory key and birth chain.
     const state = join(dir, 'vdl-0001');
     writeFileSync(join(dir, 'vdl-0001-key.pem'), births[0]!.keyPem, { mode: 0o600 });
@@ -134,7 +140,7 @@ describe('cli: manufacturers, manifests, claims and ownership statements while s
     oem.revoke(births[1]!);
     writeFileSync(join(dir, 'vandelay.crl'), oem.crlPem());
     expect(cli('manufacturer', 'crl', 'vandelay', '--file', join(dir, 'vandelay.crl')).stderr).to.match(/CRL applied: 1 entries/);
-    expect(cli('manufacturer', 'withdraw', 'vandelay', '--reason', 'keyCompromise').stderr).to.match(/withdrawn: 2 devices quarantined/);
+    expect(cli('manufacturer', 'withdraw', 'vandelay', '--reason', 'keyCompromise').stderr).to.match(/withdrawn: 3 devices quarantined/);
     const quarantined = await httpsRequest(httpsPort, rootPem, 'GET', '/audit/v1/devices/vdl-0001/history', { authorization: `Bearer ${bob}` }, undefined, 'localhost');
     expect(quarantined.json.device.state).to.equal('quarantined');
     const after = await device(['--dir', state, 'renew', '--now']);

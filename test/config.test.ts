@@ -37,4 +37,10 @@ describe('configuration: the SPIFFE trust domain is a fully qualified domain nam
     expect(loadConfig(env({ DEVID_ACME_ANONYMOUS_RATE: '2.5' })).acmeAnonymousPerSecond).to.equal(2.5);
     for (const bad of ['0', 'fast', '-1', '1e9']) expect(() => loadConfig(env({ DEVID_ACME_ANONYMOUS_RATE: bad })), bad).to.throw(ConfigError);
   });
+
+  it('DEVID_ANDROID_STATUS_URL is Google\'s list unless set to another http(s) URL', () => {
+    expect(loadConfig(env({})).androidStatusUrl).to.equal('https://android.googleapis.com/attestation/status');
+    expect(loadConfig(env({ DEVID_ANDROID_STATUS_URL: 'http://mirror.internal/status' })).androidStatusUrl).to.equal('http://mirror.internal/status');
+    for (const bad of ['status', 'ftp://x/status', 'https://user@x/status', 'https://x/status#a']) expect(() => loadConfig(env({ DEVID_ANDROID_STATUS_URL: bad })), bad).to.throw(ConfigError, /DEVID_ANDROID_STATUS_URL/);
+  });
 });

@@ -94,7 +94,7 @@ describe('tpm format: TPMS_ATTEST, TPMT_PUBLIC and TPMT_SIGNATURE read from a re
       authData: undefined,
       attStmt: new Map<unknown, unknown>(Object.entries({ ver: '2.0', alg: -7, x5c: [Buffer.from([0x30, 0x00])], sig: signature, certInfo, pubArea: tpm.publicArea(key), ...overrides })),
     });
-    const challenge = { keyAuthorization, rpIdHash: Buffer.alloc(32) };
+    const challenge = { keyAuthorization, rpIdHash: Buffer.alloc(32), token: 'token' };
     const akSpki = tpm.publicKeyDer(ak);
     expect(statement().attest.extraData).to.deep.equal(sha256(keyAuthorization));
     expect(tpmSignatureProblem(statement(), akSpki)).to.equal(undefined);
@@ -111,7 +111,7 @@ describe('tpm format: TPMS_ATTEST, TPMT_PUBLIC and TPMT_SIGNATURE read from a re
     const { certInfo, signature } = tpm.certify(duplicable, ak, sha256('k.a'));
     const statement = parseTpmStatement({ authData: undefined, attStmt: new Map<unknown, unknown>(Object.entries({ ver: '2.0', alg: -7, x5c: [Buffer.from([0x30, 0x00])], sig: signature, certInfo, pubArea: tpm.publicArea(duplicable) })) });
     expect(tpmSignatureProblem(statement, tpm.publicKeyDer(ak))).to.equal(undefined);
-    const problem = tpmBindingProblem(statement, { keyAuthorization: 'k.a', rpIdHash: Buffer.alloc(32) });
+    const problem = tpmBindingProblem(statement, { keyAuthorization: 'k.a', rpIdHash: Buffer.alloc(32), token: 'k' });
     expect(problem?.check).to.equal('check 3 (objectAttributes)');
     expect(problem?.detail).to.match(/lacks fixedTPM, fixedParent: a key that could leave its TPM/);
   });

@@ -43,7 +43,7 @@ export const challengePost: AcmeHandler = async (call) => {
     pending: { id: order.id, serial: order.deviceSerial, replaces: order.replaces },
     requester: { actor: `acme:${account.id}`, data: { account: account.id } },
     evidence,
-    challenge: { keyAuthorization: `${authz.token}.${account.thumbprint}`, rpIdHash: sha256(deps.identity.publicHost) },
+    challenge: { keyAuthorization: `${authz.token}.${account.thumbprint}`, rpIdHash: sha256(deps.identity.publicHost), token: authz.token },
     now,
   };
   const outcome = await deps.audit.record(deps.store, async (tx) => {

@@ -8,7 +8,26 @@ export interface AttestationChallenge {
   keyAuthorization: string;
   /** SHA-256 of the CA's public host name (the relying party). */
   rpIdHash: Buffer;
+  /**
+   * The challenge token alone (ACME: device-attest-01's `token`): a format
+   * whose statement an outside attestation service makes binds only this
+   * (draft-ietf-acme-device-attest-09 section 5; `apple`).
+   */
+  token: string;
 }
+
+/**
+ * What x5c[0] proves about the device. `birth-certificate` (devid, tpm):
+ * x5c[0] is a certificate the device keeps, its birth certificate (or an
+ * operational one). `manufacturer-serial` (apple, android-key): x5c[0] is
+ * made fresh for each attested key by the manufacturer's attestation
+ * service, which states the device serial; the device is known by
+ * (manufacturer, serial), its claim binds no birth certificate.
+ */
+export type ProvenIdentity =
+  | { kind: 'birth-certificate' }
+  /** serial null: the statement names none its hardware vouches for, and `serialProblem` says why (refused as check 2). */
+  | { kind: 'manufacturer-serial'; serial: string | null; serialProblem?: string };
 
 /** A failed check: which one (docs/device-makers/protocol.md), and why, in words the device's maker can act on. */
 export interface CheckFailure {
@@ -39,6 +58,14 @@ export interface AttestationEvidence {
    * refused without a clone signal, the counter left as it was.
    */
   readonly retryProblem?: CheckFailure;
+  /** Absent: a birth certificate. */
+  readonly identity?: ProvenIdentity;
+  /**
+   * Revocation that only the format knows of for its chain (Android's
+   * attestation status list), asked after the chain validated; undefined
+   * when nothing is revoked. May read a cache it refreshes.
+   */
+  revocationProblem?(now: Date): Promise<CheckFailure | undefined>;
   /** The signature by the key `signerSpki` (of chain[0]) over what the challenge binds; undefined when it verifies. */
   signatureProblem(signerSpki: Buffer, challenge: AttestationChallenge): CheckFailure | undefined;
   /** The statement's binding to this CA and to the attested key (the rest of check 3); undefined when it holds. */

@@ -12,6 +12,7 @@ import type { ModelStore } from '../../store/model-store.ts';
 import type { CertificateRecord, DeviceClassRecord, DeviceRecord, FirmwareReport } from '../../store/types.ts';
 import { firmwareProblem } from '../catalogue/firmware-policy.ts';
 import { trustOf } from '../manufacturers/manufacturers.ts';
+import { manufacturerAttested } from './manufacturer-attested.ts';
 
 /** What the verifier reads and the one thing it writes (the counter, compare-and-set). */
 export interface AttestationStore {
@@ -146,7 +147,12 @@ type Attesting = { certificate: AttestingCertificate; spki: Buffer; byBirthKey: 
 async function attestingCertificate(
   store: AttestationStore, input: AttestationInput, attesting: CertificateRecord | undefined,
 ): Promise<Attesting | Extract<AttestationOutcome, { ok: false }>> {
-  const { device, deviceClass, now } = input;
+  const { device, deviceClass, now, evidence } = input;
+  // A leaf made fresh for this key proves (manufacturer, serial), never a certificate of ours: staged renewal does not apply.
+  if (evidence.identity?.kind === 'manufacturer-serial') {
+    const found = await manufacturerAttested(store, input, evidence.identity);
+    return 'ok' in found ? found : { ...found, byBirthKey: true };
+  }
   if (!attesting && device.manufacturer !== 'self') return outsideBirthCertificate(store, input);
   if (!attesting || attesting.deviceSerial === null) return refusal('check 1 (x5c[0])', 'is not a device certificate this CA issued');
   if (attesting.deviceSerial !== device.serial) {
@@ -187,6 +193,9 @@ async function outsideBirthCertificate(store: AttestationStore, input: Attestati
   const claim = await store.claims.find(device.serial);
   if (!claim) return refusal('check 1 (claim)', `device ${device.serial} is not claimed`);
   if (claim.supersededAt) return refusal('check 1 (claim)', `device ${device.serial} was reprovisioned ${claim.supersededAt.toISOString()}: its manufacturer's birth certificate attests no more`);
+  if (claim.birthCertificateSha256 === null) {
+    return refusal('check 1 (claim)', `device ${device.serial} is claimed by serial, without a birth certificate: it attests with a format whose leaf its manufacturer's attestation service makes (apple, android-key), not with ${evidence.fmt}`);
+  }
   const sha256 = sha256Hex(evidence.chain[0]!);
   if (sha256 !== claim.birthCertificateSha256) return refusal('check 1 (claim)', `x5c[0] (SHA-256 ${sha256}) is not the birth certificate claimed for device ${device.serial}`);
   const manufacturer = await store.manufacturers.find(claim.manufacturer);

@@ -29,8 +29,11 @@ export async function basisProblem(tx: EnrollmentStore, basis: AttestationBasis,
     if (attesting.kind === 'operational' && attesting.notAfter <= now) return refused(`the operational certificate that attested expired at ${attesting.notAfter.toISOString()}`);
   } else {
     const [birth, claim] = await Promise.all([tx.claims.birthOf(device.serial), tx.claims.find(device.serial)]);
-    if (birth?.sha256 !== basis.attestedBy) return refused('the birth certificate that attested is no longer the device\'s');
-    if (birth.revokedAt) return refused(`its manufacturer revoked the birth certificate ${birth.serialHex}`);
+    // Claimed by (manufacturer, serial) (apple, android-key): the leaf that attested was made for this one key, and nothing of it is recorded.
+    if (claim?.birthCertificateSha256 !== null) {
+      if (birth?.sha256 !== basis.attestedBy) return refused('the birth certificate that attested is no longer the device\'s');
+      if (birth.revokedAt) return refused(`its manufacturer revoked the birth certificate ${birth.serialHex}`);
+    }
     if (!claim || claim.supersededAt) return refused('its claim was superseded (reprovisioned)');
   }
   // One key, one certificate: another enrollment of this device (or of another) may have certified it since the attestation.
@@ -41,12 +44,14 @@ export async function basisProblem(tx: EnrollmentStore, basis: AttestationBasis,
 /**
  * The certificate the new one succeeds: the claimed `replaces`, else the
  * newest operational certificate, else the birth certificate (ours, or the
- * other manufacturer's one the device attested with).
+ * other manufacturer's one the device attested with); null for the first
+ * certificate of a device claimed by (manufacturer, serial), which has no
+ * certificate before it.
  */
-export async function predecessorOf(tx: EnrollmentStore, pending: PendingEnrollment): Promise<Pick<CertificateRecord, 'serial' | 'sha256' | 'kind'>> {
+export async function predecessorOf(tx: EnrollmentStore, pending: PendingEnrollment): Promise<Pick<CertificateRecord, 'serial' | 'sha256' | 'kind'> | null> {
   if (pending.replaces) return (await tx.certificates.find(pending.replaces))!;
   const previous = await tx.certificates.newestOfDeviceByKinds(pending.serial, ['operational', 'birth']);
   if (previous) return previous;
-  const outside = (await tx.claims.birthOf(pending.serial))!;
-  return { serial: outside.serialHex, sha256: outside.sha256, kind: 'birth' };
+  const outside = await tx.claims.birthOf(pending.serial);
+  return outside ? { serial: outside.serialHex, sha256: outside.sha256, kind: 'birth' } : null;
 }

@@ -72,20 +72,20 @@ export async function issue<T>(deps: IssueDeps, request: IssueRequest, recorder:
       const issuer = deps.hierarchy.operational;
       const profile = operationalProfile({ issuer, spki: csr.publicKey.spki, baseUrl: deps.identity.httpBaseUrl, now }, {
         serial, trustDomain: deps.identity.trustDomain, ttlMs: deviceClass.ttlSeconds * 1000, serverAuth: deviceClass.serverAuth,
-        predecessorSha256: Buffer.from(predecessor.sha256, 'hex'), ...(deps.predecessorOid ? { predecessorOid: deps.predecessorOid } : {}),
+        ...(predecessor ? { predecessorSha256: Buffer.from(predecessor.sha256, 'hex') } : {}), ...(deps.predecessorOid ? { predecessorOid: deps.predecessorOid } : {}),
       });
-      const certificate = await deps.issuance.issue(tx, { issuer, profile, deviceSerial: serial, predecessorSha256: predecessor.sha256 });
+      const certificate = await deps.issuance.issue(tx, { issuer, profile, deviceSerial: serial, predecessorSha256: predecessor?.sha256 ?? null });
       await moveDevice(tx, serial, 'enroll', 'device', now, device);
       if (basis.firmware) await tx.firmware.insert({ deviceSerial: serial, ...basis.firmware, certificateSerial: certificate.record.serial, attestedAt: now });
       const value = await recorder(tx, certificate.record);
       return {
         value: { ok: true, value },
         events: [{
-          action: predecessor.kind === 'birth' ? 'device.enrolled' : 'device.renewed', actor, device: serial,
+          action: predecessor === null || predecessor.kind === 'birth' ? 'device.enrolled' : 'device.renewed', actor, device: serial,
           data: {
             order: pending.id, ...requester.data, certificateSerial: certificate.record.serial, certificateSha256: certificate.record.sha256,
             issuer: issuer.slug, notAfter: certificate.record.notAfter.toISOString(), class: deviceClass.name,
-            predecessorSerial: predecessor.serial, predecessorSha256: predecessor.sha256, predecessorKind: predecessor.kind,
+            predecessorSerial: predecessor?.serial ?? null, predecessorSha256: predecessor?.sha256 ?? null, predecessorKind: predecessor?.kind ?? 'none',
             ...(pending.replaces ? { replaces: pending.replaces } : {}), ...(basis.firmware ? { firmware: basis.firmware } : {}),
           },
         }],

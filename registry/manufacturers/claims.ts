@@ -21,7 +21,8 @@ export const MAX_MANIFEST_DEVICES = 10_000;
 export interface ClaimedDevice {
   serial: string;
   model: string;
-  birthCertificateSha256: string;
+  /** null: the device is claimed by (manufacturer, serial), for formats whose leaf certificate is made fresh for each key (apple, android-key). */
+  birthCertificateSha256: string | null;
   batch?: string;
   /** The birth certificate itself (PEM), when the manifest carries it: checked against the hash, the anchor and the serial. */
   birthCertificate?: string;
@@ -34,7 +35,7 @@ function checkSha256(value: unknown, field: string): string {
 
 /** One manifest or claim line, checked: serial, model, birth certificate hash, optional batch. */
 export function checkClaimedDevice(value: unknown, where: string): ClaimedDevice {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw malformed(`${where} is {"serial", "model", "birthCertificateSha256", "batch"?, "birthCertificate"?}`);
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw malformed(`${where} is {"serial", "model", "birthCertificateSha256"?, "batch"?, "birthCertificate"?}`);
   const { serial, model, birthCertificateSha256, batch, birthCertificate, ...rest } = value as Record<string, unknown>;
   if (Object.keys(rest).length > 0) throw malformed(`${where} has the unknown field ${JSON.stringify(Object.keys(rest)[0]!.slice(0, 64))}`);
   const at = (fn: () => string) => {
@@ -44,10 +45,11 @@ export function checkClaimedDevice(value: unknown, where: string): ClaimedDevice
       throw malformed(`${where}: ${(err as Error).message}`);
     }
   };
+  if (birthCertificate !== undefined && (birthCertificateSha256 === undefined || birthCertificateSha256 === null)) throw malformed(`${where}: a birthCertificate needs its birthCertificateSha256`);
   return {
     serial: at(() => checkSerial(serial)),
     model: at(() => checkModelName(model)),
-    birthCertificateSha256: checkSha256(birthCertificateSha256, `${where}.birthCertificateSha256`),
+    birthCertificateSha256: birthCertificateSha256 === undefined || birthCertificateSha256 === null ? null : checkSha256(birthCertificateSha256, `${where}.birthCertificateSha256`),
     ...(batch === undefined ? {} : { batch: at(() => checkBatch(batch)) }),
     ...(birthCertificate === undefined ? {} : { birthCertificate: checkPemText(birthCertificate, `${where}.birthCertificate`) }),
   };
@@ -157,7 +159,7 @@ export async function claimDevices<S extends ClaimWrites>(store: ClaimingStore<S
     const config = activeManufacturer(await tx.manufacturers.findForUpdate(batch.manufacturer), batch.manufacturer).active!;
     const outside = batch.devices.find((d) => !config.models.includes(d.model));
     if (outside) throw conflict(`manufacturer ${batch.manufacturer} may not vouch for model ${outside.model} (device ${outside.serial})`);
-    const taken = await tx.claims.existingHashes(batch.devices.map((d) => d.birthCertificateSha256));
+    const taken = await tx.claims.existingHashes(batch.devices.flatMap((d) => (d.birthCertificateSha256 === null ? [] : [d.birthCertificateSha256])));
     if (taken.length > 0) throw conflict(`the birth certificate ${taken[0]} is claimed already`);
     const devices: DeviceRecord[] = batch.devices.map((d) => ({
       serial: d.serial, model: d.model, batch: d.batch ?? batch.manufacturer, line: batch.manufacturer, manufacturer: batch.manufacturer,
@@ -198,7 +200,7 @@ export async function importManifest(store: ClaimingStore, audit: AuditLog, who:
   const devices = body.devices.map((d, i) => checkClaimedDevice(d, `devices[${i}]`));
   const seen = new Set<string>();
   for (const d of devices) {
-    for (const key of [`serial ${d.serial}`, `birth certificate ${d.birthCertificateSha256}`]) {
+    for (const key of [`serial ${d.serial}`, ...(d.birthCertificateSha256 === null ? [] : [`birth certificate ${d.birthCertificateSha256}`])]) {
       if (seen.has(key)) throw malformed(`the manifest lists the ${key} twice`);
       seen.add(key);
     }

@@ -133,6 +133,7 @@ export interface StatementSigner {
 /** The birth certificate a device is bound to: the claimed one, or our own birth certificate. */
 async function birthHashOf(tx: OwnershipStatementWrites, serial: string): Promise<string> {
   const claim = await tx.claims.find(serial);
+  if (claim?.birthCertificateSha256 === null) throw conflict(`device ${serial} is claimed by its serial alone (no birth certificate): its ownership cannot be handed on in a statement`);
   if (claim) return claim.birthCertificateSha256;
   const birth = await tx.certificates.newestOfDevice(serial, 'birth');
   if (!birth) throw conflict(`device ${serial} has no birth certificate`);

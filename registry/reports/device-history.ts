@@ -11,7 +11,7 @@ export interface DeviceHistory {
     owner: string | null; state: string; manufacturer: string; createdAt: string; updatedAt: string;
   };
   /** For a device born elsewhere: the operator's claim on it (docs/operators/manufacturers.md). */
-  claim: { manufacturer: string; birthCertificateSha256: string; source: string; manifestSha256: string | null; claimedBy: string; claimedAt: string; supersededAt: string | null } | null;
+  claim: { manufacturer: string; birthCertificateSha256: string | null; source: string; manifestSha256: string | null; claimedBy: string; claimedAt: string; supersededAt: string | null } | null;
   /** Signed ownership statements across companies, exported and imported, oldest first. */
   ownershipStatements: Array<{ direction: string; at: string; sha256: string; statement: unknown }>;
   /** Every audit event of the device, in chain (time) order. */
@@ -102,7 +102,7 @@ export function revocationReasonName(code: number | null): string {
 export function formatHistory(history: DeviceHistory): string {
   const d = history.device;
   const lines = [`device ${d.serial}  model ${d.model}  manufacturer ${d.manufacturer}  batch ${d.batch}  line ${d.line}  state ${d.state}  owner ${d.owner ?? '-'}`];
-  if (history.claim) lines.push(`claimed ${history.claim.claimedAt} by ${history.claim.claimedBy} (${history.claim.source})  birth certificate sha256 ${history.claim.birthCertificateSha256}`);
+  if (history.claim) lines.push(`claimed ${history.claim.claimedAt} by ${history.claim.claimedBy} (${history.claim.source})  ${history.claim.birthCertificateSha256 === null ? 'by serial' : `birth certificate sha256 ${history.claim.birthCertificateSha256}`}`);
   lines.push('', 'events:');
   for (const e of history.events) {
     const data = Object.entries(e.data).map(([k, v]) => `${k}=${typeof v === 'object' ? JSON.stringify(v) : String(v)}`).join(' ');

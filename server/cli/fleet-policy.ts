@@ -17,7 +17,7 @@ export function addCommands(program: Command, io: CliIo): void {
     .option('--server-auth', 'operational certificates carry serverAuth too')
     .option('--counter-required', 'attestations must carry a signature counter')
     .option('--on-clone-signal <policy>', 'refuse or suspend', 'refuse')
-    .option('--attestation-formats <fmts>', 'comma-separated attestation formats (fmt) its devices may attest with: devid, tpm', 'devid')
+    .option('--attestation-formats <fmts>', 'comma-separated attestation formats (fmt) its devices may attest with: devid, tpm, android-key, apple', 'devid')
     .action((name: string, options: { ttl: string; factoryReattestEvery: string; stagedRenewal?: boolean; serverAuth?: boolean; counterRequired?: boolean; onCloneSignal: string; attestationFormats: string }) =>
       io.withContext(async (ctx) => {
         const record = checkDeviceClass(name, {

@@ -4,7 +4,7 @@ import { checkSerial } from '../../registry/identifiers.ts';
 import { readBytes, readText } from './files.ts';
 import { afterCliRevocation, cliPrincipal as principalOf, type CliIo } from './io.ts';
 
-/** A manifest file: JSON as the API takes it, or CSV with the header serial,model,birthCertificateSha256[,batch]. */
+/** A manifest file: JSON as the API takes it, or CSV with the header serial,model,birthCertificateSha256[,batch] (an empty birthCertificateSha256: claimed by serial). */
 export function readManifest(path: string): { devices: unknown[] } {
   const text = readText(path, 'the manifest');
   if (text.trimStart().startsWith('{')) {
@@ -167,16 +167,21 @@ export function addCommands(program: Command, io: CliIo): void {
     .requiredOption('--model <model>', 'its model')
     .option('--birth-sha256 <hex>', 'the SHA-256 of its birth certificate')
     .option('--birth-cert <pem>', 'its birth certificate (the SHA-256 is taken from it)')
+    .option('--by-serial', 'claim it by (manufacturer, serial) alone, without a birth certificate: an Android or Apple device (android-key, apple)')
     .option('--batch <batch>', 'its batch (default: the manufacturer id)')
-    .action((id: string, serial: string, options: { model: string; birthSha256?: string; birthCert?: string; batch?: string }) =>
+    .action((id: string, serial: string, options: { model: string; birthSha256?: string; birthCert?: string; bySerial?: boolean; batch?: string }) =>
       io.withContext(async (ctx) => {
         const { sha256Hex } = await import('../../ca/digest.ts');
         const { checkClaimedDevice, claimDevices } = await import('../../registry/manufacturers/claims.ts');
         const { checkManufacturerId, pemCertificates } = await import('../../registry/manufacturers/manufacturers.ts');
+        // Exactly one way to name the device's identity: a forgotten flag must not claim it by serial.
+        if ([options.birthSha256, options.birthCert, options.bySerial].filter((o) => o !== undefined).length !== 1) {
+          throw malformed('give exactly one of --birth-sha256, --birth-cert or --by-serial');
+        }
         const hash = options.birthCert ? sha256Hex(pemCertificates(readText(options.birthCert, 'the birth certificate'), '--birth-cert')[0]!) : options.birthSha256;
         const claimed = checkClaimedDevice({ serial: checkSerial(serial), model: options.model, birthCertificateSha256: hash, ...(options.batch ? { batch: options.batch } : {}) }, 'the claim');
         await claimDevices(ctx.store, ctx.audit, cliPrincipal(), { manufacturer: checkManufacturerId(id), devices: [claimed], source: 'claim', manifestSha256: null }, ctx.clock());
-        say(`device ${serial} of ${id} claimed (birth certificate ${claimed.birthCertificateSha256})`);
+        say(`device ${serial} of ${id} claimed (${claimed.birthCertificateSha256 === null ? 'by serial' : `birth certificate ${claimed.birthCertificateSha256}`})`);
       }),
     );
 }

@@ -7,7 +7,7 @@ const history = closed({
     owner: nullableString, state: ref('DeviceState'), manufacturer: str(), createdAt: dateTime(), updatedAt: dateTime(),
   }),
   claim: nullable(closed({
-    manufacturer: str(), birthCertificateSha256: ref('Sha256'), source: str(), manifestSha256: nullableString,
+    manufacturer: str(), birthCertificateSha256: { oneOf: [ref('Sha256'), { type: 'null' }], description: 'null: claimed by (manufacturer, serial) alone.' }, source: str(), manifestSha256: nullableString,
     claimedBy: str(), claimedAt: dateTime(), supersededAt: nullable(dateTime()),
   })),
   ownershipStatements: array(closed({ direction: str({ enum: ['exported', 'imported'] }), at: dateTime(), sha256: ref('Sha256'), statement: ref('OwnershipStatement') })),

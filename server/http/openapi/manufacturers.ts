@@ -52,10 +52,10 @@ const self = closed({
 const claimedDevice = closed({
   serial: ref('Serial'),
   model: ref('ModelName'),
-  birthCertificateSha256: str({ pattern: '^[0-9a-fA-F]{64}$' }),
+  birthCertificateSha256: str({ pattern: '^[0-9a-fA-F]{64}$', description: 'Left out for a device that attests with apple or android-key: it is claimed by (manufacturer, serial).' }),
   batch: ref('Batch'),
   birthCertificate: str({ maxLength: 16384, description: 'The birth certificate in PEM (then any intermediates).' }),
-}, ['serial', 'model', 'birthCertificateSha256']);
+}, ['serial', 'model']);
 
 export const manufacturersApi: ApiGroup = {
   tag: { name: 'manufacturers', description: 'Devices born elsewhere: manufacturers, their CRLs, manifests, claims and ownership statements; role operator (docs/operators/manufacturers.md).' },
@@ -181,13 +181,13 @@ export const manufacturersApi: ApiGroup = {
         summary: 'Claim one device born elsewhere',
         parameters: [serialParam],
         body: {
-          schema: closed({ manufacturer: str({ pattern: '^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$' }), model: ref('ModelName'), birthCertificateSha256: str({ pattern: '^[0-9a-fA-F]{64}$' }), batch: ref('Batch') }, ['manufacturer', 'model', 'birthCertificateSha256']),
+          schema: closed({ manufacturer: str({ pattern: '^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$' }), model: ref('ModelName'), birthCertificateSha256: str({ pattern: '^[0-9a-fA-F]{64}$', description: 'Left out for a device that attests with apple or android-key.' }), batch: ref('Batch') }, ['manufacturer', 'model']),
           limit: '8kb',
         },
         responses: {
           201: {
             description: 'Claimed.',
-            schema: closed({ device: ref('Serial'), manufacturer: str(), model: ref('ModelName'), birthCertificateSha256: ref('Sha256'), state: str({ const: 'manufactured' }) }),
+            schema: closed({ device: ref('Serial'), manufacturer: str(), model: ref('ModelName'), birthCertificateSha256: { oneOf: [ref('Sha256'), { type: 'null' }] }, state: str({ const: 'manufactured' }) }),
           },
         },
         problems: [404, 409],

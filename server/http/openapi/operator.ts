@@ -30,8 +30,8 @@ const deviceTransition = (transition: 'suspend' | 'resume'): OperationSpec => ({
   problems: [404, 409],
 });
 
-/** The attestation formats a device class accepts (fmt names the CA verifies: `devid`, `tpm`). */
-const formats = array(str({ maxLength: 64 }), { minItems: 1, uniqueItems: true, description: 'Attestation formats (fmt) the class accepts: "devid", "tpm"; absent in a request means ["devid"].' });
+/** The attestation formats a device class accepts (fmt names the CA verifies: `devid`, `tpm`, `android-key`, `apple`). */
+const formats = array(str({ maxLength: 64 }), { minItems: 1, uniqueItems: true, description: 'Attestation formats (fmt) the class accepts: "devid", "tpm", "android-key", "apple"; absent in a request means ["devid"].' });
 
 export const operatorApi: ApiGroup = {
   tag: { name: 'operator', description: 'Models and their firmware, device classes, device states, ownership, support grants, reprovisioning, retirement and revocation; role operator (docs/operators/lifecycle.md, docs/operators/revocation.md).' },
