@@ -16,13 +16,15 @@ const badCsr = enrollmentError.badCsr;
 /**
  * The CSR of an operational certificate: it verifies, carries the key the
  * device attested (`attestedSpki`), and names at most the device. Every
- * refusal is a badCSR domain error (a refused key too).
+ * refusal is a badCSR domain error (a refused key too). `frontEndAttributes`
+ * are attribute types the front end itself has checked (EST: the
+ * challengePassword that carries the channel binding).
  */
-export function checkCsr(text: string, attestedSpki: Buffer, serial: string): VerifiedCsr {
+export function checkCsr(text: string, attestedSpki: Buffer, serial: string, frontEndAttributes: readonly string[] = []): VerifiedCsr {
   try {
     const csr = verifyCsr(text);
     if (!csr.publicKey.spki.equals(attestedSpki)) throw badCsr('the CSR key is not the key the device attested for this order');
-    checkCsrNames(csr, serial);
+    checkCsrNames(csr, serial, frontEndAttributes);
     return csr;
   } catch (err) {
     if (err instanceof DomainError && err.kind !== 'badCSR') throw badCsr(err.detail);
@@ -35,7 +37,7 @@ export function checkCsr(text: string, attestedSpki: Buffer, serial: string): Ve
  * carry only CN=<serial> and/or the PermanentIdentifier of that serial. Key
  * usage requests are ignored (the profile sets them); anything else is badCSR.
  */
-function checkCsrNames(csr: VerifiedCsr, serial: string): void {
+function checkCsrNames(csr: VerifiedCsr, serial: string, frontEndAttributes: readonly string[]): void {
   const info = csr.request.certificationRequestInfo;
   for (const rdn of info.subject) {
     for (const attribute of rdn) {
@@ -44,6 +46,7 @@ function checkCsrNames(csr: VerifiedCsr, serial: string): void {
     }
   }
   for (const attribute of info.attributes) {
+    if (frontEndAttributes.includes(attribute.type)) continue;
     if (attribute.type !== EXTENSION_REQUEST || attribute.values.length !== 1) throw badCsr('the CSR may carry no attribute but an extension request');
     const extensions = AsnConvert.parse(attribute.values[0]!, Extensions);
     for (const extension of extensions) {
