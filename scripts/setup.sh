@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what devid-ca needs on a Debian machine, then the npm packages.
 #   scripts/setup.sh          SoftHSM2, OpenSC, OpenSSL, jq, npm packages, the compiled CLIs in build/ (to run the CA)
-#   scripts/setup.sh --test   also docker-compose, chromium and a PostgreSQL answering on 127.0.0.1:5432
+#   scripts/setup.sh --test   also docker-compose, chromium, Go (an outside EST client) and a PostgreSQL answering on 127.0.0.1:5432
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -26,6 +26,8 @@ if $want_test; then
   command -v docker-compose >/dev/null || missing+=(docker-compose)
   # The console's browser tests drive Debian's chromium (nothing downloads a browser).
   [ -x "${DEVID_CHROMIUM:-/usr/bin/chromium}" ] || missing+=(chromium)
+  # test/est-outside.test.ts builds a Go EST client from the standard library as an outside peer.
+  command -v go >/dev/null || missing+=(golang-go)
 fi
 if [ ${#missing[@]} -gt 0 ]; then
   echo "setup: installing ${missing[*]}"

@@ -139,8 +139,9 @@ export async function serve(ctx: Context, options: ServeOptions = {}): Promise<R
     ...(ctx.config.predecessorOid ? { predecessorOid: ctx.config.predecessorOid } : {}),
   });
   // A client certificate is asked for, never required (EST devices send theirs; ACME, the APIs and the console send none), and
-  // checked by the EST front end, not by node: the root only tells clients which of their certificates to offer.
-  const clientCertificates = { requestCert: true, rejectUnauthorized: false, ca: [new X509Certificate(Buffer.from(hierarchy.root.record.der)).toString()] };
+  // checked by the EST front end, not by node. The CA names only tell clients which certificate to offer: our CAs, intermediates
+  // included, since a client that sends its leaf alone (Go's crypto/tls) offers it only when its issuer is named.
+  const clientCertificates = { requestCert: true, rejectUnauthorized: false, ca: hierarchy.issuers.map((i) => new X509Certificate(Buffer.from(i.record.der)).toString()) };
   // ACME and EST on plain node:https (their own routing and error formats); everything else through express.
   const https = createHttpsServer({ key: credentials.key, cert: credentials.cert, minVersion: 'TLSv1.2', ...clientCertificates, ...SERVER_OPTIONS }, (req, res) => {
     metrics.request(req, res);
