@@ -3,7 +3,6 @@ import type { TLSSocket } from 'node:tls';
 import * as asn1js from 'asn1js';
 import type { CertificationRequest } from '@peculiar/asn1-csr';
 import { CHALLENGE_PASSWORD } from './csrattrs.ts';
-import { EstError } from './errors.ts';
 
 /** RFC 9266 2: the tls-exporter channel binding, 32 bytes under this label with an empty context. */
 export const EXPORTER_LABEL = 'EXPORTER-Channel-Binding';
@@ -20,23 +19,24 @@ export function tlsExporter(socket: TLSSocket): Buffer {
 }
 
 /**
- * The CSR's challengePassword (RFC 2985 5.4.1, one value, a UTF8String or
+ * Why the CSR is not bound to this session, or undefined: its
+ * challengePassword (RFC 2985 5.4.1, one value, a UTF8String or
  * PrintableString) must be the padded base64 of the session's tls-exporter
- * (RFC 7030 3.5): the CSR's key was sent through the session the client
- * certificate's key opened. Compared in constant time; any other shape is
- * a 400.
+ * (RFC 7030 3.5), so the CSR's key was sent through the session the client
+ * certificate's key opened. Compared in constant time.
  */
-export function checkChannelBinding(request: CertificationRequest, socket: TLSSocket): void {
+export function bindingProblem(request: CertificationRequest, socket: TLSSocket): string | undefined {
   const passwords = request.certificationRequestInfo.attributes.filter((a) => a.type === CHALLENGE_PASSWORD);
-  if (passwords.length === 0) throw new EstError(400, 'the CSR has no challengePassword: it must carry the base64 of the TLS channel binding tls-exporter (RFC 9266)');
-  if (passwords.length > 1 || passwords[0]!.values.length !== 1) throw new EstError(400, 'the CSR must carry exactly one challengePassword value');
+  if (passwords.length === 0) return 'the CSR has no challengePassword: it must carry the base64 of the TLS channel binding tls-exporter (RFC 9266)';
+  if (passwords.length > 1 || passwords[0]!.values.length !== 1) return 'the CSR must carry exactly one challengePassword value';
   const presented = directoryString(passwords[0]!.values[0]!);
-  if (presented === undefined) throw new EstError(400, 'the challengePassword must be a UTF8String or PrintableString');
+  if (presented === undefined) return 'the challengePassword must be a UTF8String or PrintableString';
   const expected = Buffer.from(tlsExporter(socket).toString('base64'), 'latin1');
   const given = Buffer.from(presented, 'utf8');
   if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
-    throw new EstError(400, 'the challengePassword is not the channel binding of this TLS session (tls-exporter, RFC 9266, padded base64)');
+    return 'the challengePassword is not the channel binding of this TLS session (tls-exporter, RFC 9266, padded base64)';
   }
+  return undefined;
 }
 
 /** The text of a UTF8String or PrintableString, undefined for anything else or trailing bytes. */

@@ -1,9 +1,7 @@
 import type { TLSSocket } from 'node:tls';
-import { DomainError } from '../../errors/domain-error.ts';
-import { verifyCsr } from '../../pki/csr.ts';
 import { enrollWithCertificate } from '../../registry/enrollment/certificate-enrollment.ts';
 import type { DeviceClassRecord } from '../../store/types.ts';
-import { checkChannelBinding } from './channel-binding.ts';
+import { bindingProblem } from './channel-binding.ts';
 import { certsOnly } from './cms.ts';
 import { CHALLENGE_PASSWORD } from './csrattrs.ts';
 import type { EstDeps } from './deps.ts';
@@ -16,8 +14,9 @@ const classRefusal = (deviceClass: DeviceClassRecord) => (deviceClass.est ? unde
 
 /**
  * POST simpleenroll / simplereenroll (RFC 7030 4.2): a TLS 1.3 client
- * certificate, a CSR bound to the session, then the registration
- * authority (registry/enrollment/certificate-enrollment.ts). The answer is
+ * certificate, then the registration authority
+ * (registry/enrollment/certificate-enrollment.ts) with the CSR, whose
+ * binding to the session is this front end's check. The answer is
  * the new certificate as a certs-only CMS (4.2.3); a retry gets the
  * certificate already issued.
  */
@@ -26,18 +25,10 @@ export async function enroll(deps: EstDeps, socket: TLSSocket, operation: Enroll
   const client = socket.getPeerX509Certificate();
   const basis = operation === 'simpleenroll' ? 'birth' : 'operational';
   if (!client) throw new EstError(403, `${operation} needs a TLS client certificate: the device's ${basis === 'birth' ? 'birth certificate' : 'newest operational certificate'}`);
-  const csr = der.toString('base64url');
-  let request;
-  try {
-    request = verifyCsr(csr).request;
-  } catch (err) {
-    if (err instanceof DomainError) throw new EstError(400, `bad CSR: ${err.detail}`);
-    throw err;
-  }
-  // Before anything is looked up or written: a CSR not bound to this session proves nothing.
-  checkChannelBinding(request, socket);
+  // The CSR is bound to this session (checked by the registration authority's call, so a refusal of a known device is audited).
   const outcome = await enrollWithCertificate({ ...deps, log: deps.logger }, {
-    basis, certificate: client.raw, csr, frontEndAttributes: [CHALLENGE_PASSWORD], classRefusal, now: deps.clock(),
+    basis, certificate: client.raw, csr: der.toString('base64url'), classRefusal, now: deps.clock(),
+    frontEndAttributes: [CHALLENGE_PASSWORD], frontEndCheck: (csr) => bindingProblem(csr.request, socket),
     requester: { data: { protocol: 'est', operation } }, ...(label !== undefined ? { className: label } : {}),
   });
   if (!outcome.ok) throw domainEstError(outcome.error);

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { spkiOfIssuedCertificate } from '../../ca/certificate-der.ts';
 import { sha256Hex } from '../../ca/digest.ts';
 import { DomainError } from '../../errors/domain-error.ts';
-import { verifyCsr } from '../../pki/csr.ts';
+import { verifyCsr, type VerifiedCsr } from '../../pki/csr.ts';
 import { LOCKS } from '../../store/locks.ts';
 import type { Store } from '../../store/store.ts';
 import { StoreNotFoundError, type CertificateRecord, type DeviceClassRecord, type DeviceRecord } from '../../store/types.ts';
@@ -25,10 +25,11 @@ export interface CertificateEnrollmentRequest {
   basis: 'birth' | 'operational';
   /** DER of the certificate the device authenticated with. */
   certificate: Buffer;
-  /** The CSR, base64url DER; its channel binding (if any) is the front end's and already checked. */
+  /** The CSR, base64url DER. */
   csr: string;
-  /** CSR attribute types the front end checked itself (EST: challengePassword). */
+  /** CSR attribute types the front end checks itself (EST: challengePassword), and its check: why it refuses the CSR, or undefined. */
   frontEndAttributes: readonly string[];
+  frontEndCheck: (csr: VerifiedCsr) => string | undefined;
   /** The device class the request was addressed to, when the protocol names one (EST's label). */
   className?: string;
   /** Whether the device's class lets it use this protocol; the refusal's reason when not. */
@@ -74,11 +75,12 @@ export async function enrollWithCertificate(deps: IssueDeps & { log: EnrollmentL
     action: 'device.enrollment-refused', actor, device: serial,
     data: { order: id, ...request.requester.data, basis, certificateSerial: presented.serial, reason: error.detail, kind: error.kind, ...(error.code ? { code: error.code } : {}) },
   });
-  const key = csrKey(request.csr);
-  if (key instanceof DomainError) {
-    await deps.audit.recordAlone(deps.store, refusalEvent(key));
-    return { ok: false, error: key };
+  const csr = checkedCsr(request);
+  if (csr instanceof DomainError) {
+    await deps.audit.recordAlone(deps.store, refusalEvent(csr));
+    return { ok: false, error: csr };
   }
+  const key = csr.publicKey.spki;
   const checked = await deps.audit.record<Checked>(deps.store, async (tx) => {
     const found = await check(tx, request, presented, key, id);
     return 'error' in found ? { value: found, events: [...found.events, refusalEvent(found.error)] } : { value: found, events: [] };
@@ -103,14 +105,17 @@ export async function enrollWithCertificate(deps: IssueDeps & { log: EnrollmentL
   return { ok: true, certificate: issued.value, reissued: false };
 }
 
-/** The CSR's key (canonical SPKI), or the badCSR that refuses it; issue checks the CSR whole again. */
-function csrKey(csr: string): Buffer | DomainError {
+/** The CSR verified and passed by the front end's check (EST: the channel binding), or the badCSR that refuses it; issue checks its names. */
+function checkedCsr(request: CertificateEnrollmentRequest): VerifiedCsr | DomainError {
+  let csr: VerifiedCsr;
   try {
-    return verifyCsr(csr).publicKey.spki;
+    csr = verifyCsr(request.csr);
   } catch (err) {
     if (err instanceof DomainError) return enrollmentError.badCsr(err.detail);
     throw err;
   }
+  const problem = request.frontEndCheck(csr);
+  return problem === undefined ? csr : enrollmentError.badCsr(problem);
 }
 
 /**
