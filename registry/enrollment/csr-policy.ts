@@ -48,17 +48,26 @@ function checkCsrNames(csr: VerifiedCsr, serial: string, frontEndAttributes: rea
   for (const attribute of info.attributes) {
     if (frontEndAttributes.includes(attribute.type)) continue;
     if (attribute.type !== EXTENSION_REQUEST || attribute.values.length !== 1) throw badCsr('the CSR may carry no attribute but an extension request');
-    const extensions = AsnConvert.parse(attribute.values[0]!, Extensions);
+    const extensions = parsed(attribute.values[0]!, Extensions, 'the extension request is not a DER Extensions');
     for (const extension of extensions) {
       if (IGNORED_REQUESTS.has(extension.extnID)) continue;
       if (extension.extnID !== id_ce_subjectAltName) throw badCsr(`the CSR may not request extension ${extension.extnID}`);
-      const names = AsnConvert.parse(extension.extnValue.buffer, SubjectAlternativeName);
+      const names = parsed(extension.extnValue.buffer, SubjectAlternativeName, 'the requested subjectAltName is not DER GeneralNames');
       for (const name of names) {
         if (name.otherName?.typeId !== OID.permanentIdentifier || permanentIdentifierValue(name.otherName.value) !== serial) {
           throw badCsr(`the CSR subjectAltName may only be the PermanentIdentifier ${serial}`);
         }
       }
     }
+  }
+}
+
+/** An attribute or extension value the CSR's signature covers but nothing parsed yet: malformed is badCSR, not a fault. */
+function parsed<T>(value: BufferSource, type: new () => T, what: string): T {
+  try {
+    return AsnConvert.parse(value, type);
+  } catch {
+    throw badCsr(what);
   }
 }
 
