@@ -3,6 +3,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import * as x509 from '@peculiar/x509';
 import * as asn1js from 'asn1js';
 import { expect } from 'chai';
 import { startTestServer, type TestServer } from './support/api.ts';
@@ -216,6 +217,22 @@ describe('EST (RFC 7030): cacerts, csrattrs, simpleenroll and simplereenroll by 
     refusedWith(await session('GET', '/.well-known/est/serverkeygen'), 404);
     refusedWith(await session('GET', '/.well-known/est/a/b/cacerts'), 404);
     refusedWith(await session('GET', `/.well-known/est/${'%00'.repeat(10)}/cacerts`), 404);
+    // Attributes whose values are not what their type says: each a 400 naming the CSR, none a 500.
+    const odd = async (attributes: x509.Attribute[], password?: string) => {
+      const s = await estSession(server, birth);
+      try {
+        return await s.request('POST', ENROLL, await estCsr(await newKey(), { challengePassword: password ?? s.binding, attributes }), PKCS10);
+      } finally {
+        s.close();
+      }
+    };
+    const der = (hex: string) => Buffer.from(hex, 'hex');
+    refusedWith(await odd([new x509.Attribute('1.2.840.113549.1.9.14', [der('020101')])]), 400);
+    refusedWith(await odd([new x509.Attribute('1.2.840.113549.1.9.14', [der('3003020101')])]), 400);
+    refusedWith(await odd([new x509.Attribute('1.2.840.113549.1.9.14', [der('300d300b0603551d1104040c0a0102')])]), 400);
+    refusedWith(await odd([new x509.Attribute('1.2.840.113549.1.9.14', [der('3000'), der('3000')])]), 400);
+    refusedWith(await odd([new x509.Attribute('1.2.840.113549.1.9.7', [der('1603616263')])]), 400, /challengePassword/);
+    refusedWith(await odd([new x509.Attribute('1.2.3.4', [der('0500')])]), 400);
     // Keys the CA does not certify: P-521, RSA 1024.
     refusedWith(await enroll(ENROLL, birth, await newKey('p521')), 400, /P-256 or P-384/);
     refusedWith(await enroll(ENROLL, birth, await newKey('rsa1024')), 400, /RSA/);

@@ -80,11 +80,11 @@ export async function newKey(type: 'p256' | 'p521' | 'rsa1024' = 'p256'): Promis
 }
 
 /** A PKCS#10 request as base64 DER with line breaks, carrying the challengePassword when given. */
-export async function estCsr(key: { keys: CryptoKeyPair; signing: Algorithm }, options: { name?: string; challengePassword?: string } = {}): Promise<string> {
+export async function estCsr(key: { keys: CryptoKeyPair; signing: Algorithm }, options: { name?: string; challengePassword?: string; attributes?: x509.Attribute[] } = {}): Promise<string> {
   const csr = await x509.Pkcs10CertificateRequestGenerator.create({
     ...(options.name !== undefined ? { name: options.name } : {}),
     keys: key.keys, signingAlgorithm: key.signing,
-    attributes: options.challengePassword !== undefined ? [new x509.ChallengePasswordAttribute(options.challengePassword)] : [],
+    attributes: [...(options.challengePassword !== undefined ? [new x509.ChallengePasswordAttribute(options.challengePassword)] : []), ...(options.attributes ?? [])],
   });
   return `${Buffer.from(csr.rawData).toString('base64').replace(/.{64}/g, '$&\n')}\n`;
 }
