@@ -7,6 +7,7 @@ import * as x509 from '@peculiar/x509';
 import * as asn1js from 'asn1js';
 import { expect } from 'chai';
 import { startTestServer, type TestServer } from './support/api.ts';
+import { DATABASE_KINDS } from './support/databases.ts';
 import { bornDevice, certsOf, estCsr, estSession, newKey, type Credentials, type EstAnswer } from './support/est-client.ts';
 import { opensslVerify } from './support/openssl.ts';
 
@@ -26,7 +27,7 @@ function pemOf(cert: X509Certificate): string {
   return cert.toString();
 }
 
-describe('EST (RFC 7030): cacerts, csrattrs, simpleenroll and simplereenroll by TLS client certificate with a tls-exporter binding', function () {
+for (const kind of DATABASE_KINDS) describe(`EST (RFC 7030) on ${kind}: cacerts, csrattrs, simpleenroll and simplereenroll by TLS client certificate with a tls-exporter binding`, function () {
   this.timeout(120_000);
   let server: TestServer;
   let dir: string;
@@ -34,7 +35,7 @@ describe('EST (RFC 7030): cacerts, csrattrs, simpleenroll and simplereenroll by 
   const nextSerial = () => `EST-${++counter}`;
 
   before(async () => {
-    server = await startTestServer('pglite');
+    server = await startTestServer(kind);
     dir = mkdtempSync(join(tmpdir(), 'devid-test-est-'));
     const operator = (method: string, path: string, body: unknown) => server.request(method, path, { token: server.tokens.operator, body });
     expect((await operator('PUT', '/operator/v1/device-classes/meters', { ...CLASS, est: true })).status).to.equal(201);
@@ -236,6 +237,17 @@ describe('EST (RFC 7030): cacerts, csrattrs, simpleenroll and simplereenroll by 
     // Keys the CA does not certify: P-521, RSA 1024.
     refusedWith(await enroll(ENROLL, birth, await newKey('p521')), 400, /P-256 or P-384/);
     refusedWith(await enroll(ENROLL, birth, await newKey('rsa1024')), 400, /RSA/);
+  });
+
+  it('tls-exporter: no context and an empty one agree on TLS 1.3 (RFC 8446 7.5), not on TLS 1.2 (RFC 5705), which EST refuses', async () => {
+    for (const [version, same] of [['TLSv1.3', true], ['TLSv1.2', false]] as const) {
+      const session = await estSession(server, undefined, version);
+      // node's context argument is optional (its types say otherwise): without it, no context at all.
+      const withoutContext = session.socket.exportKeyingMaterial as unknown as (this: typeof session.socket, length: number, label: string) => Buffer;
+      const none = withoutContext.call(session.socket, 32, 'EXPORTER-Channel-Binding');
+      expect(none.toString('base64') === session.binding, version).to.equal(same);
+      session.close();
+    }
   });
 
   it('clients without a certificate, and with one, still reach ACME and the APIs unchanged', async () => {

@@ -12,7 +12,8 @@ export const EXPORTER_LENGTH = 32;
  * The session's tls-exporter value, TLS 1.3 only (RFC 9266 3: with TLS 1.2
  * it binds nothing without extended master secret). RFC 8446 7.5 has no
  * "no context": an absent context is the empty one, so the empty buffer
- * given here is what every TLS 1.3 peer computes.
+ * given here is what every TLS 1.3 peer computes (under TLS 1.2, RFC 5705,
+ * the two differ: test/est.test.ts shows both).
  */
 export function tlsExporter(socket: TLSSocket): Buffer {
   return socket.exportKeyingMaterial(EXPORTER_LENGTH, EXPORTER_LABEL, Buffer.alloc(0));
