@@ -8,6 +8,7 @@ import * as asn1js from 'asn1js';
 import { expect } from 'chai';
 import { startTestServer, type TestServer } from './support/api.ts';
 import { DATABASE_KINDS } from './support/databases.ts';
+import { rawConnection } from '../store/test-access.ts';
 import { bornDevice, certsOf, estCsr, estSession, newKey, type Credentials, type EstAnswer } from './support/est-client.ts';
 import { opensslVerify } from './support/openssl.ts';
 
@@ -150,6 +151,38 @@ for (const kind of DATABASE_KINDS) describe(`EST (RFC 7030) on ${kind}: cacerts,
     // A second re-enrollment from the first certificate with another key: a lineage fork, 409 and audited.
     refusedWith(await enroll(REENROLL, operational, await newKey()), 409, /successor/);
     expect((await actions(serial)).map((e) => e.action)).to.include('device.lineage-fork');
+  });
+
+  it('of two re-enrollments racing from one certificate with two keys, one gets the successor, the other 409; a revoked certificate re-enrolls no more', async () => {
+    const { serial, birth } = await estDevice();
+    const key = await newKey();
+    const operational: Credentials = { keyPem: key.keyPem, certPem: pemOf(issuedOf(await enroll(ENROLL, birth, key))) };
+    const keys = [await newKey(), await newKey()];
+    const answers = await Promise.all(keys.map((k) => enroll(REENROLL, operational, k)));
+    expect(answers.map((a) => a.status).sort(), answers.map((a) => a.text).join(' ')).to.deep.equal([200, 409]);
+    const won = answers.findIndex((a) => a.status === 200);
+    const successor = issuedOf(answers[won]!);
+    const revoked = await server.request('POST', `/operator/v1/certificates/${successor.serialNumber.toLowerCase().replace(/^0+/, '')}/revoke`, { token: server.tokens.operator, body: { reason: 'keyCompromise' } });
+    expect(revoked.status, revoked.text).to.equal(200);
+    refusedWith(await enroll(REENROLL, { keyPem: keys[won]!.keyPem, certPem: pemOf(successor) }, await newKey()), 403, /revoked/);
+    expect((await actions(serial)).map((e) => e.action)).to.include('device.lineage-fork');
+  });
+
+  it('re-enrollment waits for the birth key once factoryReattestEvery has passed; a model with a firmware allowlist is refused (check 5)', async () => {
+    const { serial, birth } = await estDevice();
+    const key = await newKey();
+    const operational: Credentials = { keyPem: key.keyPem, certPem: pemOf(issuedOf(await enroll(ENROLL, birth, key))) };
+    await rawConnection(server.env.ctx.store)('devices').where({ serial }).update({ factory_attested_at: new Date(Date.now() - 31 * 86_400_000) });
+    refusedWith(await enroll(REENROLL, operational, await newKey()), 403, /factory re-attestation/);
+    const again = await newKey();
+    const renewed: Credentials = { keyPem: again.keyPem, certPem: pemOf(issuedOf(await enroll(ENROLL, birth, again))) };
+    issuedOf(await enroll(REENROLL, renewed, await newKey()));
+
+    const operator = (method: string, path: string, body: unknown) => server.request(method, path, { token: server.tokens.operator, body });
+    expect((await operator('PUT', '/operator/v1/models/est-fw', { hwType: '1.3.6.1.4.1.99999.1.9', manufacturer: 'Acme Devices', defaultClass: 'meters' })).status).to.be.oneOf([200, 201]);
+    expect((await operator('PUT', '/operator/v1/models/est-fw/firmware', { allowed: [{ version: '1.0.0', digest: 'ab'.repeat(32) }] })).status).to.equal(200);
+    const withFirmware = await bornDevice(server, nextSerial(), 'est-fw');
+    refusedWith(await enroll(ENROLL, withFirmware, await newKey()), 403, /check 5 \(firmware\)/);
   });
 
   it('refuses a CSR without the binding, with another session\'s binding, with the client certificate\'s key, or naming anything but the device', async () => {

@@ -90,10 +90,10 @@ export async function estCsr(key: { keys: CryptoKeyPair; signing: Algorithm }, o
 }
 
 /** A device of the test server's factory line with its birth certificate and key, as PEM. */
-export async function bornDevice(server: TestServer, serial: string): Promise<Credentials> {
+export async function bornDevice(server: TestServer, serial: string, model = 'thermo-2'): Promise<Credentials> {
   const key = await newKey();
   const csr = await x509.Pkcs10CertificateRequestGenerator.create({ name: 'CN=device', keys: key.keys, signingAlgorithm: key.signing });
-  const birth = await server.request('POST', '/factory/v1/birth-certificates', { token: server.tokens.factory, body: { serial, model: 'thermo-2', batch: 'est-1', csr: csr.toString('pem') } });
+  const birth = await server.request('POST', '/factory/v1/birth-certificates', { token: server.tokens.factory, body: { serial, model, batch: 'est-1', csr: csr.toString('pem') } });
   if (birth.status !== 201) throw new Error(`birth certificate refused: ${birth.text}`);
   return { keyPem: key.keyPem, certPem: birth.json.certificate };
 }
