@@ -1,4 +1,4 @@
-import { X509Certificate } from 'node:crypto';
+import { createHash, X509Certificate } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -75,6 +75,11 @@ for (const kind of DATABASE_KINDS) describe(`EST (RFC 7030) on ${kind}: cacerts,
     return certs[0]!;
   }
 
+  /** The certificate's serial as the CA records it. */
+  async function serialOf(cert: X509Certificate): Promise<string> {
+    return (await server.env.ctx.store.certificates.bySha256(createHash('sha256').update(cert.raw).digest('hex')))!.serial;
+  }
+
   async function actions(serial: string): Promise<Array<{ action: string; data: Record<string, unknown> }>> {
     const history = await server.request('GET', `/audit/v1/devices/${serial}/history`, { token: server.tokens.auditor });
     return history.json.events;
@@ -146,7 +151,7 @@ for (const kind of DATABASE_KINDS) describe(`EST (RFC 7030) on ${kind}: cacerts,
     const enrolled = events.find((e) => e.action === 'device.enrolled')!;
     const renewed = events.find((e) => e.action === 'device.renewed')!;
     expect(enrolled.data).to.include({ protocol: 'est', operation: 'simpleenroll', predecessorKind: 'birth', predecessorSha256: new X509Certificate(birth.certPem).fingerprint256.replace(/:/g, '').toLowerCase() });
-    expect(renewed.data).to.include({ protocol: 'est', operation: 'simplereenroll', predecessorKind: 'operational', predecessorSerial: first.serialNumber.toLowerCase().replace(/^0+/, '') });
+    expect(renewed.data).to.include({ protocol: 'est', operation: 'simplereenroll', predecessorKind: 'operational', predecessorSerial: await serialOf(first) });
 
     // A second re-enrollment from the first certificate with another key: a lineage fork, 409 and audited.
     refusedWith(await enroll(REENROLL, operational, await newKey()), 409, /successor/);
@@ -162,7 +167,7 @@ for (const kind of DATABASE_KINDS) describe(`EST (RFC 7030) on ${kind}: cacerts,
     expect(answers.map((a) => a.status).sort(), answers.map((a) => a.text).join(' ')).to.deep.equal([200, 409]);
     const won = answers.findIndex((a) => a.status === 200);
     const successor = issuedOf(answers[won]!);
-    const revoked = await server.request('POST', `/operator/v1/certificates/${successor.serialNumber.toLowerCase().replace(/^0+/, '')}/revoke`, { token: server.tokens.operator, body: { reason: 'keyCompromise' } });
+    const revoked = await server.request('POST', `/operator/v1/certificates/${await serialOf(successor)}/revoke`, { token: server.tokens.operator, body: { reason: 'keyCompromise' } });
     expect(revoked.status, revoked.text).to.equal(200);
     refusedWith(await enroll(REENROLL, { keyPem: keys[won]!.keyPem, certPem: pemOf(successor) }, await newKey()), 403, /revoked/);
     expect((await actions(serial)).map((e) => e.action)).to.include('device.lineage-fork');
@@ -222,6 +227,9 @@ for (const kind of DATABASE_KINDS) describe(`EST (RFC 7030) on ${kind}: cacerts,
     const acmeOnly = await estDevice('acme-only');
     refusedWith(await enroll('/.well-known/est/simpleenroll', acmeOnly.birth, await newKey()), 403, /does not allow EST/);
     refusedWith(await enroll(ENROLL, acmeOnly.birth, await newKey()), 403, /class acme-only, not meters/);
+    refusedWith(await enroll('/.well-known/est/simpleenroll', acmeOnly.birth, await newKey(), { binding: null }), 403, /does not allow EST/);
+    // With EST off for its class, EST writes nothing for the device.
+    expect((await actions(acmeOnly.serial)).map((e) => e.action)).not.to.include('device.enrollment-refused');
     const suspended = await server.request('POST', `/operator/v1/devices/${serial}/suspend`, { token: server.tokens.operator, body: {} });
     expect(suspended.status, suspended.text).to.equal(200);
     refusedWith(await enroll(ENROLL, birth, await newKey()), 403, /suspended/);

@@ -43,8 +43,8 @@ export type CertificateEnrollment =
   | { ok: true; certificate: CertificateRecord; reissued: boolean }
   | { ok: false; error: DomainError };
 
-/** Why a device is refused, and the events that record it (every refusal of an authenticated device is audited). */
-type Checked = { device: DeviceRecord; retry?: CertificateRecord } | { error: DomainError; events: AuditEntry[] };
+/** A retry's certificate, or why the device is refused and the events that record it (every refusal of an authenticated device is audited). */
+type Checked = { retry?: CertificateRecord } | { error: DomainError; events: AuditEntry[] };
 
 const forbidden = (detail: string) => new DomainError('forbidden', detail);
 
@@ -58,7 +58,8 @@ const forbidden = (detail: string) => new DomainError('forbidden', detail);
  * already issued, a second successor of one certificate is a lineage fork,
  * and issuance is `issue` (issue.ts), as ACME's finalize, whose basis is the
  * authenticating certificate. A refusal of a device that proved its key
- * is audited with its reason; one of an unknown certificate is only logged.
+ * is audited with its reason; one of an unknown certificate, or of a class
+ * that does not allow the protocol, is only logged.
  */
 export async function enrollWithCertificate(deps: IssueDeps & { log: EnrollmentLog }, request: CertificateEnrollmentRequest): Promise<CertificateEnrollment> {
   const { basis, now } = request;
@@ -69,6 +70,16 @@ export async function enrollWithCertificate(deps: IssueDeps & { log: EnrollmentL
     return { ok: false, error: forbidden(`the client certificate must be ${which}`) };
   }
   const serial = presented.deviceSerial;
+  // A class that does not allow the protocol (or is not the one the request names) is refused before anything is written:
+  // with the protocol off for a class, its devices cannot fill the audit log through it. Checked again under the lock.
+  const classProblem = await deps.store.devices.getWithClass(serial).then(({ deviceClass }) => classRefusal(request, serial, deviceClass), (err: unknown) => {
+    if (err instanceof StoreNotFoundError) return `no device ${serial}`;
+    throw err;
+  });
+  if (classProblem) {
+    deps.log.info({ device: serial, basis }, 'certificate enrollment refused: the class does not allow it');
+    return { ok: false, error: forbidden(classProblem) };
+  }
   const id = `cert-${randomBytes(12).toString('base64url')}`;
   const actor = `device:${serial}`;
   const refusalEvent = (error: DomainError): AuditEntry => ({
@@ -118,6 +129,12 @@ function checkedCsr(request: CertificateEnrollmentRequest): VerifiedCsr | Domain
   return problem === undefined ? csr : enrollmentError.badCsr(problem);
 }
 
+/** Why the device's class refuses the request: not the class the request names, or one that does not allow the protocol. */
+function classRefusal(request: CertificateEnrollmentRequest, serial: string, deviceClass: DeviceClassRecord): string | undefined {
+  if (request.className !== undefined && request.className !== deviceClass.name) return `device ${serial} is of class ${deviceClass.name}, not ${request.className}`;
+  return request.classRefusal(deviceClass);
+}
+
 /**
  * Under the device's lock: the class the request names and allows the
  * protocol, the device may enroll, the authenticating certificate is live
@@ -134,8 +151,7 @@ async function check(tx: Store, request: CertificateEnrollmentRequest, presented
   });
   if (!found) return refuse(forbidden(`no device ${serial}`));
   const { device, deviceClass, allowedFirmware } = found;
-  if (request.className !== undefined && request.className !== deviceClass.name) return refuse(forbidden(`device ${serial} is of class ${deviceClass.name}, not ${request.className}`));
-  const notAllowed = request.classRefusal(deviceClass);
+  const notAllowed = classRefusal(request, serial, deviceClass);
   if (notAllowed) return refuse(forbidden(notAllowed));
   if (!mayEnroll(device.state)) return refuse(enrollmentError.rejectedIdentifier(`device ${serial} is ${device.state}: enrollment and renewal are refused`));
   if (device.reprovisionAllowed) return refuse(forbidden(`device ${serial} is being reprovisioned and waits for its new birth certificate`));
@@ -144,10 +160,10 @@ async function check(tx: Store, request: CertificateEnrollmentRequest, presented
   // Every rotation has a new key (RFC 7030 4.2.2's renewal with the same key is refused).
   if (sha256Hex(key) === presented.keySha256 || key.equals(spkiOfIssuedCertificate(presented.der))) return refuse(enrollmentError.badCsr('the CSR carries the key of the client certificate: every enrollment needs a new key'));
   const retry = await retryOf(tx, presented, device, sha256Hex(key), request.now);
-  if (retry) return { device, retry };
+  if (retry) return { retry };
   const firmware = firmwareProblem(allowedFirmware, null);
   if (firmware) return refuse(enrollmentError.badAttestation('check 5 (firmware)', firmware));
-  if (request.basis === 'birth') return { device };
+  if (request.basis === 'birth') return {};
   // A successor of this certificate already exists (another key): a lineage fork, as ACME's `replaces`.
   const fork = await replaceRefusal(tx, presented, device, id, `device:${serial}`, request.now);
   if (fork) return refuse(fork.error, fork.events);
@@ -156,7 +172,7 @@ async function check(tx: Store, request: CertificateEnrollmentRequest, presented
   if (!device.factoryAttestedAt || request.now.getTime() - device.factoryAttestedAt.getTime() >= every) {
     return refuse(forbidden(`check 6 (factory re-attestation): the device last proved its birth key ${device.factoryAttestedAt?.toISOString() ?? 'never'}; class ${deviceClass.name} requires it every ${deviceClass.factoryReattestEverySeconds} s: enroll with the birth certificate`));
   }
-  return { device };
+  return {};
 }
 
 /**
