@@ -13,6 +13,7 @@ import * as manufacturers from './011_manufacturers.ts';
 import * as enrollmentHardening from './012_enrollment_hardening.ts';
 import * as ocspResponders from './013_ocsp_responders.ts';
 import * as attestationFormats from './014_attestation_formats.ts';
+import * as est from './015_est.ts';
 import * as claimsBySerial from './016_claims_by_serial.ts';
 import * as tpmActivations from './020_tpm_activations.ts';
 import * as crlShards from './021_crl_shards.ts';
@@ -33,6 +34,7 @@ export const MIGRATIONS: ReadonlyArray<[string, Knex.Migration]> = [
   ['012_enrollment_hardening', enrollmentHardening],
   ['013_ocsp_responders', ocspResponders],
   ['014_attestation_formats', attestationFormats],
+  ['015_est', est],
   ['016_claims_by_serial', claimsBySerial],
   ['020_tpm_activations', tpmActivations],
   ['021_crl_shards', crlShards],

@@ -1,6 +1,7 @@
 import { ANDROID_STATUS_LIST } from '../pki/attestation/android-key/status-list.ts';
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
+import { X509Certificate } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import type { Express } from 'express';
 import { loadHierarchy, type Hierarchy } from '../ca/hierarchy.ts';
@@ -11,6 +12,7 @@ import { IssuanceService } from '../ca/issuance.ts';
 import { AcmeFrontEnd } from '../enroll/acme/front-end.ts';
 import { ACME_STATE_KEPT_MS, purgeAcmeState } from '../enroll/acme/housekeeping.ts';
 import { AnonymousRateLimit } from '../enroll/acme/rate-limit.ts';
+import { EstFrontEnd } from '../enroll/est/front-end.ts';
 import { FactoryService } from '../enroll/factory.ts';
 import { Publication } from '../publish/publication.ts';
 import { configuredShards } from '../publish/crl-publisher.ts';
@@ -136,12 +138,21 @@ export async function serve(ctx: Context, options: ServeOptions = {}): Promise<R
     onProblem: (type) => metrics.acmeProblem(type),
     ...(ctx.config.predecessorOid ? { predecessorOid: ctx.config.predecessorOid } : {}),
   });
-  // ACME on plain node:https (its own routing, JWS and problem types); everything else through express.
-  const https = createHttpsServer({ key: credentials.key, cert: credentials.cert, minVersion: 'TLSv1.2', ...SERVER_OPTIONS }, (req, res) => {
+  const est = new EstFrontEnd({
+    store: ctx.store, audit: ctx.audit, issuance, hierarchy, identity, clock: ctx.clock, logger: ctx.logger,
+    ...(ctx.config.predecessorOid ? { predecessorOid: ctx.config.predecessorOid } : {}),
+  });
+  // A client certificate is asked for, never required (EST devices send theirs; ACME, the APIs and the console send none), and
+  // checked by the EST front end, not by node. The CA names only tell clients which certificate to offer: our CAs, intermediates
+  // included, since a client that sends its leaf alone (Go's crypto/tls) offers it only when its issuer is named.
+  const clientCertificates = { requestCert: true, rejectUnauthorized: false, ca: hierarchy.issuers.map((i) => new X509Certificate(Buffer.from(i.record.der)).toString()) };
+  // ACME and EST on plain node:https (their own routing and error formats); everything else through express.
+  const https = createHttpsServer({ key: credentials.key, cert: credentials.cert, minVersion: 'TLSv1.2', ...clientCertificates, ...SERVER_OPTIONS }, (req, res) => {
     metrics.request(req, res);
-    if (acme.handles(req.url)) {
-      acme.handle(req, res).catch((err: unknown) => {
-        ctx.logger.error({ err, path: req.url }, 'ACME answer failed');
+    const front = acme.handles(req.url) ? acme : est.handles(req.url) ? est : undefined;
+    if (front) {
+      front.handle(req, res).catch((err: unknown) => {
+        ctx.logger.error({ err, path: req.url }, `${front === acme ? 'ACME' : 'EST'} answer failed`);
         res.destroy();
       });
     }
@@ -203,7 +214,7 @@ export async function serve(ctx: Context, options: ServeOptions = {}): Promise<R
       .then((next) => {
         if (next.cert === credentials.cert) return;
         credentials = next;
-        https.setSecureContext({ key: next.key, cert: next.cert });
+        https.setSecureContext({ key: next.key, cert: next.cert, ca: clientCertificates.ca });
       })
       .catch((err) => ctx.logger.error({ err }, 'server certificate renewal failed'));
   }, RENEW_CHECK_MS);

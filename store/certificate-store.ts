@@ -156,6 +156,12 @@ export class CertificateStore {
     return rows.map((row: { device_serial: string }) => row.device_serial);
   }
 
+  /** The operational certificate of this key, if any (one key, one operational certificate: a unique index). */
+  async operationalWithKey(keySha256: string): Promise<CertificateRecord | undefined> {
+    const row = await this.db('certificates').select(COLUMNS).where({ key_sha256: keySha256, kind: 'operational' }).first();
+    return row ? fromRow(row) : undefined;
+  }
+
   async count(): Promise<number> {
     return countRows(this.db, 'certificates');
   }

@@ -1,7 +1,7 @@
 import type { Knex } from 'knex';
 import type { CloneSignalPolicy, DeviceClassRecord } from './types.ts';
 
-export const CLASS_COLUMNS = ['name', 'ttl_seconds', 'staged_renewal', 'factory_reattest_every_seconds', 'server_auth', 'counter_required', 'on_clone_signal', 'attestation_formats'];
+export const CLASS_COLUMNS = ['name', 'ttl_seconds', 'staged_renewal', 'factory_reattest_every_seconds', 'server_auth', 'counter_required', 'on_clone_signal', 'attestation_formats', 'est'];
 
 /** Device classes (docs/operators/lifecycle.md); `default` is built in, operators declare others. */
 export class DeviceClassStore {
@@ -17,7 +17,7 @@ export class DeviceClassStore {
     const values = {
       ttl_seconds: record.ttlSeconds, staged_renewal: record.stagedRenewal, factory_reattest_every_seconds: record.factoryReattestEverySeconds,
       server_auth: record.serverAuth, counter_required: record.counterRequired, on_clone_signal: record.onCloneSignal,
-      attestation_formats: JSON.stringify(record.attestationFormats), updated_at: now,
+      attestation_formats: JSON.stringify(record.attestationFormats), est: record.est, updated_at: now,
     };
     await this.db('device_classes').insert({ name: record.name, created_at: now, ...values }).onConflict('name').merge(values);
   }
@@ -33,6 +33,7 @@ export function classFromRow(row: Record<string, unknown>): DeviceClassRecord {
     counterRequired: row.counter_required === true,
     onCloneSignal: row.on_clone_signal as CloneSignalPolicy,
     attestationFormats: formatsOf(row.attestation_formats),
+    est: row.est === true,
   };
 }
 

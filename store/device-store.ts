@@ -276,6 +276,11 @@ export class DeviceStore {
     return rows.length === 1;
   }
 
+  /** The device proved its birth key now without a counter (an EST enrollment by its birth certificate): check 6 counts from here. */
+  async markFactoryAttested(serial: string, at: Date): Promise<void> {
+    await this.db('devices').where({ serial }).update({ factory_attested_at: at });
+  }
+
   /**
    * A device born elsewhere shows its birth key at its first attestation:
    * recorded once (compare-and-set on null); a key another device already

@@ -224,6 +224,8 @@ export interface DeviceClassRecord {
   onCloneSignal: CloneSignalPolicy;
   /** The attestation formats (`fmt`) its devices may attest with (pki/attestation/formats.ts). */
   attestationFormats: string[];
+  /** Its devices may enroll with EST (RFC 7030, docs/device-makers/est.md) as well as ACME. */
+  est: boolean;
 }
 
 /** One firmware report in a device's lineage. */

@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
 import { DomainError } from '../errors/domain-error.ts';
 import { domainProblem } from '../enroll/acme/problems.ts';
+import { domainEstError } from '../enroll/est/errors.ts';
 import { enrollmentError } from '../registry/enrollment/errors.ts';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -81,5 +82,14 @@ describe('layers (docs/developers/enrollment-core.md): imports only go down', ()
       expect([problem.type, problem.status], error.detail).to.deep.equal([type, status]);
     }
     expect(domainProblem(enrollmentError.badAttestation('check 3 (sig)', 'no')).detail).to.equal('check 3 (sig): no');
+  });
+
+  it('EST maps the same domain errors in one place: 400 bad CSR, 403 not allowed, 409 fork (RFC 7030 4.2.3)', () => {
+    const cases: Array<[DomainError, number]> = [
+      [enrollmentError.badCsr('bad'), 400], [enrollmentError.malformed('bad'), 400], [enrollmentError.rejectedIdentifier('suspended'), 403],
+      [enrollmentError.badAttestation('check 5 (firmware)', 'no'), 403], [enrollmentError.basisChanged('revoked'), 403], [enrollmentError.alreadyReplaced('forked'), 409],
+      [new DomainError('forbidden', 'no'), 403],
+    ];
+    for (const [error, status] of cases) expect(domainEstError(error).status, error.detail).to.equal(status);
   });
 });

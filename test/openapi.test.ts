@@ -23,8 +23,8 @@ function documentOperations(): Array<{ path: string; method: string; api: boolea
   });
 }
 
-/** Operations answered before express (server/serve.ts): ACME on the HTTPS listener, OCSP on the plain-HTTP one. */
-const BEFORE_EXPRESS = new Set(['get /acme/directory', 'post /ocsp']);
+/** Operations answered before express (server/serve.ts): ACME and EST on the HTTPS listener, OCSP on the plain-HTTP one. */
+const BEFORE_EXPRESS = new Set(['get /acme/directory', 'get /.well-known/est/cacerts', 'post /ocsp']);
 
 describe('OpenAPI document', function () {
   this.timeout(180_000);
@@ -77,10 +77,13 @@ describe('OpenAPI document', function () {
       if (onPublication && !has(publication, path, method)) missing.push(`${method.toUpperCase()} ${path} (publication listener)`);
     }
     expect(missing, 'operations no app answers').to.deep.equal([]);
-    // The two answered before express, asked for real.
+    // Those answered before express, asked for real.
     const directory = await send('GET', '/acme/directory');
     expect(answerMismatches('GET', '/acme/directory', directory)).to.deep.equal([]);
     expect(directory.status).to.equal(200);
+    const cacerts = await send('GET', '/.well-known/est/cacerts');
+    expect(answerMismatches('GET', '/.well-known/est/cacerts', cacerts)).to.deep.equal([]);
+    expect([cacerts.status, cacerts.headers['content-type']]).to.deep.equal([200, 'application/pkcs7-mime']);
     const ocsp = await httpRequest(server.running.httpPort, 'POST', '/ocsp', { 'content-type': 'application/ocsp-request' }, Buffer.from([0x30, 0x00]));
     expect([ocsp.status, ocsp.headers['content-type']]).to.deep.equal([200, 'application/ocsp-response']);
   });

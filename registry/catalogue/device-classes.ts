@@ -38,7 +38,8 @@ function formats(value: unknown, registered: { has(fmt: string): boolean; names(
 
 /**
  * A class as PUT /operator/v1/device-classes/<class> takes it (docs/operators/lifecycle.md): every field, checked;
- * `attestationFormats` may be left out (["devid"]), and names only formats of the registry.
+ * `attestationFormats` may be left out (["devid"]), and names only formats of the registry;
+ * `est` may be left out (false).
  */
 export function checkDeviceClass(name: unknown, body: Record<string, unknown>, registered = ATTESTATION_FORMATS): DeviceClassRecord {
   const missing = FIELDS.filter((field) => body[field] === undefined);
@@ -57,6 +58,7 @@ export function checkDeviceClass(name: unknown, body: Record<string, unknown>, r
     counterRequired: flag('counterRequired', body.counterRequired),
     onCloneSignal: onCloneSignal as CloneSignalPolicy,
     attestationFormats: formats(body.attestationFormats, registered),
+    est: body.est === undefined ? false : flag('est', body.est),
   };
 }
 
@@ -65,7 +67,7 @@ export function deviceClassView(record: DeviceClassRecord) {
   return {
     name: record.name, ttl: formatDuration(record.ttlSeconds * 1000), stagedRenewal: record.stagedRenewal,
     factoryReattestEvery: formatDuration(record.factoryReattestEverySeconds * 1000), serverAuth: record.serverAuth,
-    counterRequired: record.counterRequired, onCloneSignal: record.onCloneSignal, attestationFormats: record.attestationFormats,
+    counterRequired: record.counterRequired, onCloneSignal: record.onCloneSignal, attestationFormats: record.attestationFormats, est: record.est,
   };
 }
 

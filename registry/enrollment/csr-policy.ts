@@ -16,13 +16,15 @@ const badCsr = enrollmentError.badCsr;
 /**
  * The CSR of an operational certificate: it verifies, carries the key the
  * device attested (`attestedSpki`), and names at most the device. Every
- * refusal is a badCSR domain error (a refused key too).
+ * refusal is a badCSR domain error (a refused key too). `frontEndAttributes`
+ * are attribute types the front end itself has checked (EST: the
+ * challengePassword that carries the channel binding).
  */
-export function checkCsr(text: string, attestedSpki: Buffer, serial: string): VerifiedCsr {
+export function checkCsr(text: string, attestedSpki: Buffer, serial: string, frontEndAttributes: readonly string[] = []): VerifiedCsr {
   try {
     const csr = verifyCsr(text);
     if (!csr.publicKey.spki.equals(attestedSpki)) throw badCsr('the CSR key is not the key the device attested for this order');
-    checkCsrNames(csr, serial);
+    checkCsrNames(csr, serial, frontEndAttributes);
     return csr;
   } catch (err) {
     if (err instanceof DomainError && err.kind !== 'badCSR') throw badCsr(err.detail);
@@ -35,7 +37,7 @@ export function checkCsr(text: string, attestedSpki: Buffer, serial: string): Ve
  * carry only CN=<serial> and/or the PermanentIdentifier of that serial. Key
  * usage requests are ignored (the profile sets them); anything else is badCSR.
  */
-function checkCsrNames(csr: VerifiedCsr, serial: string): void {
+function checkCsrNames(csr: VerifiedCsr, serial: string, frontEndAttributes: readonly string[]): void {
   const info = csr.request.certificationRequestInfo;
   for (const rdn of info.subject) {
     for (const attribute of rdn) {
@@ -44,18 +46,28 @@ function checkCsrNames(csr: VerifiedCsr, serial: string): void {
     }
   }
   for (const attribute of info.attributes) {
+    if (frontEndAttributes.includes(attribute.type)) continue;
     if (attribute.type !== EXTENSION_REQUEST || attribute.values.length !== 1) throw badCsr('the CSR may carry no attribute but an extension request');
-    const extensions = AsnConvert.parse(attribute.values[0]!, Extensions);
+    const extensions = parsed(attribute.values[0]!, Extensions, 'the extension request is not a DER Extensions');
     for (const extension of extensions) {
       if (IGNORED_REQUESTS.has(extension.extnID)) continue;
       if (extension.extnID !== id_ce_subjectAltName) throw badCsr(`the CSR may not request extension ${extension.extnID}`);
-      const names = AsnConvert.parse(extension.extnValue.buffer, SubjectAlternativeName);
+      const names = parsed(extension.extnValue.buffer, SubjectAlternativeName, 'the requested subjectAltName is not DER GeneralNames');
       for (const name of names) {
         if (name.otherName?.typeId !== OID.permanentIdentifier || permanentIdentifierValue(name.otherName.value) !== serial) {
           throw badCsr(`the CSR subjectAltName may only be the PermanentIdentifier ${serial}`);
         }
       }
     }
+  }
+}
+
+/** An attribute or extension value the CSR's signature covers but nothing parsed yet: malformed is badCSR, not a fault. */
+function parsed<T>(value: BufferSource, type: new () => T, what: string): T {
+  try {
+    return AsnConvert.parse(value, type);
+  } catch {
+    throw badCsr(what);
   }
 }
 

@@ -29,6 +29,8 @@ export interface IssueRequest {
   basis: AttestationBasis;
   /** The certificate request, base64url DER. */
   csr: string;
+  /** CSR attribute types the front end checked itself (csr-policy.ts), such as EST's challengePassword. */
+  frontEndAttributes?: readonly string[];
   requester: Requester;
   now: Date;
 }
@@ -55,7 +57,7 @@ export async function issue<T>(deps: IssueDeps, request: IssueRequest, recorder:
   const serial = pending.serial;
   let csr: VerifiedCsr;
   try {
-    csr = checkCsr(request.csr, basis.spki, serial);
+    csr = checkCsr(request.csr, basis.spki, serial, request.frontEndAttributes);
   } catch (err) {
     if (err instanceof DomainError) return { ok: false, error: err, events: [] };
     throw err;

@@ -44,6 +44,7 @@ function endpoints(t: FuzzTargets): Array<[method: string, path: string, auth?: 
     ['POST', '/acme/new-account'], ['POST', '/acme/new-order'], ['POST', '/acme/revoke-cert'], ['POST', '/acme/key-change'],
     ['POST', `/acme/order/${'A'.repeat(22)}`], ['POST', `/acme/chall/${'A'.repeat(22)}`], ['POST', `/acme/cert/${t.certificateSerial}`],
     ['POST', '/ocsp'],
+    ['POST', '/.well-known/est/simpleenroll'], ['POST', '/.well-known/est/simplereenroll'], ['POST', '/.well-known/est/fuzz/simpleenroll'],
   ];
 }
 
@@ -75,7 +76,7 @@ function badKeyBody(path: string, key: Buffer): string | undefined {
 
 /** Paths and query strings no route expects: traversal, encodings, sizes, odd characters. */
 const ODD_SEGMENTS = ['..%2f..%2fetc%2fpasswd', '%00', '%ff%fe', '%', '%2', 'a'.repeat(3000), '\u00e9', '%C0%AE%C0%AE', '.', '..', '~', '%0d%0aX-Injected:%201', '{{7*7}}', '<script>', "'or'1'='1"];
-const PREFIXES = ['/factory/v1/', '/operator/v1/devices/', '/operator/v1/manufacturers/', '/operator/v1/certificates/', '/audit/v1/devices/', '/acme/', '/acme/renewal-info/', '/ocsp/', '/crl/', '/ca/', '/console/assets/', '/console/v1/devices?q=', '/operator/v1/devices?owner='];
+const PREFIXES = ['/.well-known/est/', '/factory/v1/', '/operator/v1/devices/', '/operator/v1/manufacturers/', '/operator/v1/certificates/', '/audit/v1/devices/', '/acme/', '/acme/renewal-info/', '/ocsp/', '/crl/', '/ca/', '/console/assets/', '/console/v1/devices?q=', '/operator/v1/devices?owner='];
 
 export function fuzzCases(targets: FuzzTargets, count: number, seed: number): FuzzCase[] {
   const random = prng(seed);
@@ -102,7 +103,7 @@ export function fuzzCases(targets: FuzzTargets, count: number, seed: number): Fu
   while (cases.length < count) {
     const [method, path, auth] = pick(list);
     const acme = path.startsWith('/acme');
-    const type = acme ? 'application/jose+json' : path === '/ocsp' ? 'application/ocsp-request' : 'application/json';
+    const type = acme ? 'application/jose+json' : path === '/ocsp' ? 'application/ocsp-request' : path.startsWith('/.well-known/est/') ? 'application/pkcs10' : 'application/json';
     const n = cases.length;
     const kind = int(11);
     const base = { method, path, ...(auth ? { auth } : {}) };

@@ -1,4 +1,4 @@
-import { acmeApi, ocspApi } from './protocols.ts';
+import { acmeApi, estApi, ocspApi } from './protocols.ts';
 import { auditApi } from './audit.ts';
 import { problemResponses, securitySchemes, sharedSchemas } from './components.ts';
 import { consoleApi } from './console.ts';
@@ -29,7 +29,7 @@ const openapiApi: ApiGroup = {
 
 /** Every API group, in the order the document lists them. */
 export const API_GROUPS: readonly ApiGroup[] = [
-  factoryApi, operatorApi, manufacturersApi, auditApi, supportApi, consoleApi, healthApi, publicationApi, acmeApi, ocspApi, openapiApi,
+  factoryApi, operatorApi, manufacturersApi, auditApi, supportApi, consoleApi, healthApi, publicationApi, acmeApi, estApi, ocspApi, openapiApi,
 ];
 
 const METHODS: readonly HttpMethod[] = ['get', 'put', 'post', 'delete'];
@@ -59,7 +59,7 @@ export function buildOpenapiDocument(version: string): JsonObject {
       description: [
         'The HTTP APIs of devid-ca: the factory, operator, manufacturer, audit and vendor APIs, the operator console\'s session and read models, health probes, and the plain-HTTP publication of CA certificates and CRLs.',
         'Errors are RFC 7807 problem documents (application/problem+json) with urn:devid-ca:problem: types. Requests Node refuses before routing get one too, on any path: headers over 16 KiB (431, listed on every operation) and a request that is not HTTP (400).',
-        'ACME (RFC 8555, RFC 9773) and OCSP (RFC 6960) are their RFCs\' and are only referenced here (tags acme and ocsp).',
+        'ACME (RFC 8555, RFC 9773), EST (RFC 7030) and OCSP (RFC 6960) are their RFCs\' and are only referenced here (tags acme, est and ocsp).',
       ].join('\n\n'),
       license: { name: 'Apache-2.0', identifier: 'Apache-2.0' },
     },

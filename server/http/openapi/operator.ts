@@ -47,6 +47,7 @@ export const operatorApi: ApiGroup = {
       counterRequired: bool(),
       onCloneSignal: str({ enum: ['refuse', 'suspend'] }),
       attestationFormats: formats,
+      est: bool({ description: 'Its devices may enroll with EST (RFC 7030) as well as ACME.' }),
     }),
     CertificateState: closed({
       serial: ref('CertificateSerial'),
@@ -127,6 +128,7 @@ export const operatorApi: ApiGroup = {
             counterRequired: bool(),
             onCloneSignal: str({ enum: ['refuse', 'suspend'] }),
             attestationFormats: formats,
+            est: bool({ description: 'EST enrollment for its devices (RFC 7030); absent means false.' }),
           }, ['ttl', 'stagedRenewal', 'factoryReattestEvery', 'serverAuth', 'counterRequired', 'onCloneSignal']),
           limit: '8kb',
         },

@@ -2,7 +2,7 @@ import { open, str, type ApiGroup } from './dsl.ts';
 import { PUBLICATION_SERVER } from './servers.ts';
 
 /**
- * ACME and OCSP are their RFCs': referenced, not described again. Only
+ * ACME, EST and OCSP are their RFCs': referenced, not described again. Only
  * their entry points are here, so a client finds them.
  */
 export const acmeApi: ApiGroup = {
@@ -38,6 +38,25 @@ export const ocspApi: ApiGroup = {
         operationId: 'ocsp',
         summary: 'An OCSP request (RFC 6960 appendix A.1)',
         responses: { 200: { description: 'The OCSP response.', content: { 'application/ocsp-response': undefined } } },
+        problems: [],
+      },
+    },
+  },
+};
+
+export const estApi: ApiGroup = {
+  tag: {
+    name: 'est',
+    description: 'EST (RFC 7030) on the HTTPS listener at /.well-known/est/ and /.well-known/est/{device class}/: GET cacerts and csrattrs, POST simpleenroll and simplereenroll (application/pkcs10, authenticated by a TLS 1.3 client certificate, the CSR bound to the session by tls-exporter); answers base64 certs-only CMS, refusals a status with a text/plain reason (docs/device-makers/est.md).',
+    externalDocs: { url: 'https://www.rfc-editor.org/rfc/rfc7030', description: 'RFC 7030: Enrollment over Secure Transport' },
+  },
+  paths: {
+    '/.well-known/est/cacerts': {
+      get: {
+        tags: ['est'],
+        operationId: 'estCaCerts',
+        summary: 'The operational CA certificate and the root (RFC 7030 section 4.1)',
+        responses: { 200: { description: 'A base64 certs-only CMS SignedData.', content: { 'application/pkcs7-mime': undefined } } },
         problems: [],
       },
     },
