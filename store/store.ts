@@ -18,6 +18,7 @@ import { OwnershipStore } from './ownership-store.ts';
 import { SessionStore } from './session-store.ts';
 import { SettingsStore } from './settings-store.ts';
 import { SupportStore } from './support-store.ts';
+import { TlogStore } from './tlog-store.ts';
 import { TokenStore } from './token-store.ts';
 
 export { LOCKS } from './locks.ts';
@@ -35,6 +36,7 @@ export class Store {
   readonly tokens: TokenStore;
   readonly audit: AuditStore;
   readonly checkpoints: CheckpointStore;
+  readonly tlog: TlogStore;
   readonly devices: DeviceStore;
   readonly models: ModelStore;
   readonly acme: AcmeStore;
@@ -62,6 +64,7 @@ export class Store {
     this.tokens = new TokenStore(db);
     this.audit = new AuditStore(db);
     this.checkpoints = new CheckpointStore(db);
+    this.tlog = new TlogStore(db);
     this.devices = new DeviceStore(db);
     this.models = new ModelStore(db);
     this.acme = new AcmeStore(db, this.accountCache);
