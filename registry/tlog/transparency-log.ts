@@ -62,6 +62,7 @@ export class TransparencyLog {
       const keep = (tile: Tile) => touched.set(`${tile.level}/${tile.index}`, tile);
       const builder = new TileBuilder(edgeFromStored(await tx.tlog.lastTiles()), keep);
       const events = await tx.audit.page(builder.size, EXTEND_BATCH);
+      if (events.length === 0) return 0;
       for (const event of events) {
         if (event.seq !== builder.size + 1) throw new Error(`the audit chain has no event ${builder.size + 1}: the tree cannot grow past it`);
         builder.appendLeaf(leafHash(entryBytes(event.canonical)));
