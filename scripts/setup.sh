@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what devid-ca needs on a Debian machine, then the npm packages.
 #   scripts/setup.sh          SoftHSM2, OpenSC, OpenSSL, jq, npm packages, the compiled CLIs in build/ (to run the CA)
-#   scripts/setup.sh --test   also docker-compose, chromium and a PostgreSQL answering on 127.0.0.1:5432
+#   scripts/setup.sh --test   also docker-compose, chromium, Go with golang.org/x/mod and a PostgreSQL answering on 127.0.0.1:5432
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -26,6 +26,9 @@ if $want_test; then
   command -v docker-compose >/dev/null || missing+=(docker-compose)
   # The console's browser tests drive Debian's chromium (nothing downloads a browser).
   [ -x "${DEVID_CHROMIUM:-/usr/bin/chromium}" ] || missing+=(chromium)
+  # The Merkle log's outside verifier (test/tlog-log.test.ts): Go's sumdb/note and sumdb/tlog, built offline.
+  command -v go >/dev/null || missing+=(golang-go)
+  [ -d /usr/share/gocode/src/golang.org/x/mod/sumdb/tlog ] || missing+=(golang-golang-x-mod-dev)
 fi
 if [ ${#missing[@]} -gt 0 ]; then
   echo "setup: installing ${missing[*]}"
