@@ -143,7 +143,7 @@ export type TlogKeyStore = Transactional<Locking & { tlog: Pick<TlogStore, 'late
 /** registry/tlog/tlog-verify.ts: the events, the stored tiles and the latest checkpoint. */
 export interface TlogVerifyStore {
   audit: Pick<AuditStore, 'page'>;
-  tlog: Pick<TlogStore, 'tilesOfLevel' | 'latestCheckpoint'>;
+  tlog: Pick<TlogStore, 'tile' | 'lastTiles' | 'latestCheckpoint'>;
 }
 
 /** registry/audit/audit-export.ts: reads only. */

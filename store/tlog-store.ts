@@ -38,12 +38,6 @@ export class TlogStore {
       .onConflict(['level', 'tile_index']).merge(['hashes']);
   }
 
-  /** Tiles of one level in index order, a page at a time (audit verify compares them). */
-  async tilesOfLevel(level: number, fromIndex: number, limit: number): Promise<TileRecord[]> {
-    const rows = await this.db('tlog_tiles').select('level', 'tile_index', 'hashes').where({ level }).andWhere('tile_index', '>=', fromIndex).orderBy('tile_index').limit(limit);
-    return rows.map(tileFromRow);
-  }
-
   async insertCheckpoint(record: TlogCheckpointRecord): Promise<void> {
     await this.db('tlog_checkpoints').insert({ size: record.size, root: record.root, note: record.note, signed_at: record.signedAt });
   }

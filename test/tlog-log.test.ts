@@ -1,3 +1,5 @@
+import { execFile } from 'node:child_process';
+import { generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
 import { tmpdir } from 'node:os';
@@ -12,6 +14,9 @@ import { startTestServer, type TestServer } from './support/api.ts';
 import { DATABASE_KINDS } from './support/databases.ts';
 import { buildGoVerifier, runGoVerifier } from './support/go-verifier.ts';
 import { httpRequest } from './support/publication.ts';
+import { BIN } from './support/cli.ts';
+import { verifyTlog } from '../registry/tlog/tlog-verify.ts';
+import { rawConnection } from '../store/test-access.ts';
 
 /** An HTTPS GET whose body stays bytes (entry bundles are binary). */
 function httpsBytes(server: TestServer, path: string, token?: string): Promise<{ status: number; headers: Record<string, unknown>; body: Buffer }> {
@@ -153,6 +158,35 @@ for (const kind of DATABASE_KINDS) {
       expect((await ctx.store.settings.all())['tlog-test']).to.equal(undefined);
       await ctx.audit.recordAlone(ctx.store, { action: 'test.large', actor: 'system', data: { text: 'x'.repeat(65_000) } });
       expect(await ctx.store.audit.count()).to.equal(before + 1);
+    });
+
+    it('audit verify rebuilds the tree from the events and finds a changed tile or checkpoint key', async () => {
+      const { ctx } = server.env;
+      await log.step(ctx.store);
+      const key = { name: log.logKey.name, publicKey: log.logKey.key.publicKey, rawPublicKey: log.logKey.key.rawPublicKey };
+      const report = await verifyTlog(ctx.store, key);
+      expect(report.ok, JSON.stringify(report)).to.equal(true);
+      const db = rawConnection(ctx.store);
+      const [row] = await db('tlog_tiles').select('hashes').where({ level: 0, tile_index: 1 });
+      const changed = Buffer.from(row.hashes as Buffer);
+      changed[40]! ^= 1;
+      await db('tlog_tiles').update({ hashes: changed }).where({ level: 0, tile_index: 1 });
+      try {
+        expect(await verifyTlog(ctx.store, key)).to.deep.equal({ ok: false, reason: 'the stored tile 0/1 differs from the one rebuilt from the events' });
+      } finally {
+        await db('tlog_tiles').update({ hashes: row.hashes }).where({ level: 0, tile_index: 1 });
+      }
+      const other = generateKeyPairSync('ed25519').publicKey;
+      const otherRaw = Buffer.from(other.export({ format: 'jwk' }).x!, 'base64url');
+      expect((await verifyTlog(ctx.store, { ...key, publicKey: other, rawPublicKey: otherRaw })).ok).to.equal(false);
+      if (kind === 'postgres') {
+        // The command itself, beside the running server (PostgreSQL lets both open the database).
+        const output = await new Promise<string>((resolve, reject) => {
+          execFile(BIN, ['audit', 'verify'], { env: { PATH: process.env.PATH!, HOME: process.env.HOME ?? '/tmp', ...server.env.env }, encoding: 'utf8', timeout: 60_000 },
+            (err, stdout, stderr) => (err ? reject(new Error(`${err.message}\n${stdout}${stderr}`)) : resolve(stdout)));
+        });
+        expect(output).to.match(/\nOK: Merkle log, \d+ entries in tiles, checkpoint at size \d+ \(root [A-Za-z0-9+/=]{44}\)\n$/);
+      }
     });
 
     it('is verified by Go\'s sumdb/note and sumdb/tlog: the checkpoint, an inclusion proof and a consistency proof from the tiles', async function () {
