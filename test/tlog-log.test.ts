@@ -205,12 +205,12 @@ for (const kind of DATABASE_KINDS) {
           const run = await runGoVerifier(built.binary, [
             `http://127.0.0.1:${server.running.httpPort}`, `https://127.0.0.1:${server.running.httpsPort}`,
             join(dir, 'root.pem'), server.tokens.auditor, join(dir, 'old-checkpoint'), String(index),
-          ]);
+          ], 'ca.devid.test');
           expect(run.output, `entry ${index}`).to.match(new RegExp(`^OK size=${size} old=\\d+ entry=\\{.*"seq":${index + 1}\\}\\n$`));
           expect(run.status).to.equal(0);
         }
         // A checkpoint the tiles contradict fails: the same verifier, told of an entry the tree does not hold.
-        const bad = await runGoVerifier(built.binary, [`http://127.0.0.1:${server.running.httpPort}`, `https://127.0.0.1:${server.running.httpsPort}`, join(dir, 'root.pem'), server.tokens.auditor, join(dir, 'old-checkpoint'), String(size + 5)]);
+        const bad = await runGoVerifier(built.binary, [`http://127.0.0.1:${server.running.httpPort}`, `https://127.0.0.1:${server.running.httpsPort}`, join(dir, 'root.pem'), server.tokens.auditor, join(dir, 'old-checkpoint'), String(size + 5)], 'ca.devid.test');
         expect(bad.status).to.equal(1);
       } finally {
         rmSync(dir, { recursive: true, force: true });

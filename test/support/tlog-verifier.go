@@ -3,6 +3,8 @@
 // builds it offline from Debian's golang-golang-x-mod-dev).
 //
 // Usage: tlog-verifier <http base> <https base> <root.pem> <token> <old checkpoint file> <entry index>
+// TLS_SERVER_NAME, when set, is the name the HTTPS certificate is checked
+// against (the CA's public host when the URL gives an address).
 // Prints "OK ..." and exits 0, or prints the failure and exits 1.
 package main
 
@@ -106,7 +108,7 @@ func main() {
 	if !pool.AppendCertsFromPEM(rootPem) {
 		fail("no certificate in %s", rootFile)
 	}
-	secure := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, ServerName: "ca.devid.test"}}}
+	secure := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, ServerName: os.Getenv("TLS_SERVER_NAME")}}}
 
 	verifier, err := note.NewVerifier(strings.TrimSpace(string(get(plain, httpBase+"/log/key", ""))))
 	if err != nil {
