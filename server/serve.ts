@@ -30,7 +30,7 @@ import { factoryRoutes } from './http/routes/factory.ts';
 import { manufacturerRoutes } from './http/routes/manufacturers.ts';
 import { operatorRoutes } from './http/routes/operator.ts';
 import { supportRoutes } from './http/routes/support.ts';
-import { tlogEntryRoutes, tlogPublicRoutes, type TlogState } from './http/routes/tlog.ts';
+import { tlogAuditorRoutes, tlogPublicRoutes, type TlogState } from './http/routes/tlog.ts';
 import { identityDrift, loadIdentity } from './identity.ts';
 import { ensureServerCredentials, operatorCredentials } from './tls.ts';
 
@@ -132,7 +132,7 @@ export async function serve(ctx: Context, options: ServeOptions = {}): Promise<R
       statementSigner: { signer: auditKey.signer, chain: [auditKey.certificate, Buffer.from(hierarchy.root.record.der)] },
     }),
     auditRoutes({ store: ctx.store, audit: ctx.audit, checkpoints, auditSigner: auditKey.signer, logger: ctx.logger }),
-    tlogEntryRoutes(ctx.store, ctx.audit, tlog, ctx.logger),
+    tlogAuditorRoutes(ctx.store, ctx.audit, tlog, ctx.logger),
     consoleRoutes({ store: ctx.store, audit: ctx.audit, hierarchy, publication, clock: ctx.clock, logger: ctx.logger }),
     supportRoutes({ store: ctx.store, audit: ctx.audit, issuance, hierarchy, baseUrl: identity.httpBaseUrl, trustDomain: identity.trustDomain, clock: ctx.clock, logger: ctx.logger }),
   ];

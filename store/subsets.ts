@@ -137,6 +137,12 @@ export interface TlogReadStore {
   tlog: Pick<TlogStore, 'tile' | 'latestCheckpoint'>;
 }
 
+/** registry/tlog/device-proof.ts: a device's entries with their inclusion proofs. */
+export interface DeviceProofStore {
+  audit: Pick<AuditStore, 'byDevice'>;
+  tlog: Pick<TlogStore, 'tile' | 'latestCheckpoint' | 'checkpointAt'>;
+}
+
 /** registry/tlog/log-key.ts: the log key, made once under the ceremony lock. */
 export type TlogKeyStore = Transactional<Locking & { tlog: Pick<TlogStore, 'latestCheckpoint'> }>;
 

@@ -47,6 +47,11 @@ export class TlogStore {
     return row ? checkpointFromRow(row) : undefined;
   }
 
+  async checkpointAt(size: number): Promise<TlogCheckpointRecord | undefined> {
+    const row = await this.db('tlog_checkpoints').select('size', 'root', 'note', 'signed_at').where({ size }).first();
+    return row ? checkpointFromRow(row) : undefined;
+  }
+
   async anyCheckpoint(): Promise<boolean> {
     return (await this.db('tlog_checkpoints').select('size').first()) !== undefined;
   }

@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { generateKeyPairSync } from 'node:crypto';
+import { createHash, generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
 import { tmpdir } from 'node:os';
@@ -14,6 +14,7 @@ import { startTestServer, type TestServer } from './support/api.ts';
 import { DATABASE_KINDS } from './support/databases.ts';
 import { buildGoVerifier, runGoVerifier } from './support/go-verifier.ts';
 import { httpRequest } from './support/publication.ts';
+import { makeDeviceKey } from './support/device.ts';
 import { BIN } from './support/cli.ts';
 import { verifyTlog } from '../registry/tlog/tlog-verify.ts';
 import { rawConnection } from '../store/test-access.ts';
@@ -42,6 +43,27 @@ function parseBundle(bundle: Buffer): Buffer[] {
   return entries;
 }
 
+/** RFC 9162 section 2.1.3.2, as written there, with node:crypto: whether `proof` proves `entry` at `index` in the tree of `size` and `root`. */
+function verifyInclusion(entry: Buffer, index: number, size: number, proof: Buffer[], root: Buffer): boolean {
+  const sha = (...parts: Buffer[]) => createHash('sha256').update(Buffer.concat(parts)).digest();
+  if (index >= size) return false;
+  let fn = index;
+  let sn = size - 1;
+  let r = sha(Buffer.of(0), entry);
+  for (const p of proof) {
+    if (sn === 0) return false;
+    if (fn % 2 === 1 || fn === sn) {
+      r = sha(Buffer.of(1), p, r);
+      while (fn % 2 === 0 && fn !== 0) { fn = Math.floor(fn / 2); sn = Math.floor(sn / 2); }
+    } else {
+      r = sha(Buffer.of(1), r, p);
+    }
+    fn = Math.floor(fn / 2);
+    sn = Math.floor(sn / 2);
+  }
+  return sn === 0 && r.equals(root);
+}
+
 async function allEntries(server: TestServer): Promise<Buffer[]> {
   const entries: Buffer[] = [];
   for (;;) {
@@ -61,6 +83,8 @@ for (const kind of DATABASE_KINDS) {
 
     before(async () => {
       server = await startTestServer(kind);
+      const born = await server.request('POST', '/factory/v1/birth-certificates', { token: server.tokens.factory, body: { serial: 'SN-TLOG-1', model: 'thermo-2', batch: 'b1', csr: (await makeDeviceKey()).csrPem } });
+      if (born.status !== 201) throw new Error(`birth: ${born.status} ${born.text}`);
       if (!('log' in server.running.tlog)) throw new Error(`the log is disabled: ${server.running.tlog.disabled}`);
       log = server.running.tlog.log;
       firstNote = (await log.step(server.env.ctx.store))!.note;
@@ -187,6 +211,39 @@ for (const kind of DATABASE_KINDS) {
         });
         expect(output).to.match(/\nOK: Merkle log, \d+ entries in tiles, checkpoint at size \d+ \(root [A-Za-z0-9+/=]{44}\)\n$/);
       }
+    });
+
+    it('proves a device\'s entries: every event naming it, each with an RFC 9162 inclusion proof in a signed checkpoint', async () => {
+      const { ctx } = server.env;
+      for (let i = 0; i < 3; i += 1) await ctx.audit.recordAlone(ctx.store, { action: 'test.device-note', actor: 'system', device: 'SN-TLOG-1', data: { i } });
+      await log.step(ctx.store);
+      const first = openCheckpoint(firstNote, log.logKey.name, log.logKey.key.publicKey, log.logKey.key.rawPublicKey)!;
+      const latest = await server.request('GET', '/audit/v1/devices/SN-TLOG-1/proof', { token: server.tokens.auditor });
+      expect(latest.status).to.equal(200);
+      const earlier = await server.request('GET', `/audit/v1/devices/SN-TLOG-1/proof?size=${first.size}`, { token: server.tokens.operator });
+      expect(earlier.status).to.equal(200);
+      const events = await ctx.store.audit.byDevice('SN-TLOG-1');
+      for (const answer of [latest.json, earlier.json]) {
+        const body = openCheckpoint(answer.checkpoint, log.logKey.name, log.logKey.key.publicKey, log.logKey.key.rawPublicKey)!;
+        expect(body.size).to.equal(answer.size);
+        const named = events.filter((e) => e.seq <= body.size);
+        expect(answer.entries.map((e: { index: number }) => e.index)).to.deep.equal(named.map((e) => e.seq - 1));
+        expect(answer.entries.length).to.be.above(0);
+        for (const item of answer.entries as Array<{ index: number; entry: string; proof: string[] }>) {
+          const proof = item.proof.map((h) => Buffer.from(h, 'base64'));
+          expect(verifyInclusion(Buffer.from(item.entry, 'utf8'), item.index, body.size, proof, body.root), `entry ${item.index}`).to.equal(true);
+          expect(verifyInclusion(Buffer.from(`${item.entry} `, 'utf8'), item.index, body.size, proof, body.root)).to.equal(false);
+        }
+      }
+      expect(latest.json.entries.length).to.equal(earlier.json.entries.length + 3);
+      for (const [path, status] of [
+        ['/audit/v1/devices/SN-TLOG-1/proof?size=abc', 400], ['/audit/v1/devices/SN-TLOG-1/proof?size=01', 400], ['/audit/v1/devices/SN-TLOG-1/proof?size=99999999999999999', 400],
+        ['/audit/v1/devices/SN-TLOG-1/proof?size=999999', 404], ['/audit/v1/devices/SN-TLOG-1/proof?other=1', 400], ['/audit/v1/devices/SN-NOPE/proof', 404],
+        ['/audit/v1/devices/SN-TLOG-1/proof?size=1&size=2', 400],
+      ] as const) {
+        expect((await server.request('GET', path, { token: server.tokens.auditor })).status, path).to.equal(status);
+      }
+      expect((await server.request('GET', '/audit/v1/devices/SN-TLOG-1/proof', { token: server.tokens.factory })).status).to.equal(403);
     });
 
     it('is verified by Go\'s sumdb/note and sumdb/tlog: the checkpoint, an inclusion proof and a consistency proof from the tiles', async function () {

@@ -1,4 +1,4 @@
-import { header, pathParam, str, type ApiGroup } from './dsl.ts';
+import { array, closed, header, int, pathParam, queryParam, ref, str, type ApiGroup } from './dsl.ts';
 import { PUBLICATION_SERVER } from './servers.ts';
 
 /** tlog-tiles' `<N>[.p/<W>]`: N in three-digit elements, all but the last prefixed with x; W from 1 to 255. */
@@ -11,7 +11,33 @@ export const tlogApi: ApiGroup = {
     description: 'The audit log as a Merkle tree in the C2SP tlog-tiles layout (docs/auditors/audit-log.md): the signed checkpoint, the verifier key and the hash tiles are public on the plain-HTTP listener; the entries (the events) are for auditors and operators, on HTTPS.',
     externalDocs: { url: 'https://c2sp.org/tlog-tiles', description: 'C2SP tlog-tiles' },
   },
+  schemas: {
+    DeviceProof: closed({
+      size: int({ minimum: 1, description: 'The tree size of the checkpoint the proofs are for.' }),
+      checkpoint: str({ description: 'That checkpoint, the signed note as GET /log/checkpoint served it.' }),
+      entries: array(closed({
+        index: int({ minimum: 0, description: 'The entry index: the event\'s seq minus 1.' }),
+        entry: str({ description: 'The event\'s canonical JSON; its UTF-8 bytes are the entry.' }),
+        proof: array(str({ contentEncoding: 'base64' }), { description: 'RFC 9162 inclusion proof, leaf side first.' }),
+      })),
+    }),
+  },
   paths: {
+    '/audit/v1/devices/{serial}/proof': {
+      get: {
+        tags: ['log'],
+        roles: ['auditor', 'operator'],
+        operationId: 'deviceProof',
+        summary: 'Every entry of the Merkle log whose event names the device, with its inclusion proof in a signed checkpoint',
+        description: 'A device\'s history, provable against a checkpoint without the rest of the log. Each read is itself an audit event (audit.device-proof-read).',
+        parameters: [
+          pathParam('serial', ref('Serial'), 'The device serial.'),
+          queryParam('size', str({ pattern: '^(0|[1-9]\\d{0,15})$' }), 'A published checkpoint\'s tree size; the latest when absent.'),
+        ],
+        responses: { 200: { description: 'The proofs.', schema: ref('DeviceProof') } },
+        problems: [400, 404],
+      },
+    },
     '/log/checkpoint': {
       servers: [PUBLICATION_SERVER],
       get: {

@@ -4,7 +4,10 @@ import type { AuditLog } from '../../../registry/audit/audit-log.ts';
 import { parseIndexAndWidth, parseTilePath } from '../../../registry/tlog/tile-path.ts';
 import type { TransparencyLog } from '../../../registry/tlog/transparency-log.ts';
 import type { Logger } from '../../../platform/logger.ts';
-import type { AuditedStore, AuditWrites, AuthStore, TlogReadStore } from '../../../store/subsets.ts';
+import type { DeviceStore } from '../../../store/device-store.ts';
+import type { AuditedStore, AuditWrites, AuthStore, DeviceProofStore, TlogReadStore } from '../../../store/subsets.ts';
+import { checkSerial } from '../../../registry/identifiers.ts';
+import { deviceProof } from '../../../registry/tlog/device-proof.ts';
 import { actorOf, requireRole } from '../auth.ts';
 import { problemHandler } from '../problem.ts';
 
@@ -60,9 +63,34 @@ export function tlogPublicRoutes(store: TlogReadStore, state: TlogState, logger:
   return router;
 }
 
-/** The entries (the events themselves) on HTTPS, for auditors and operators: reading them is an audited action. */
-export function tlogEntryRoutes(store: TlogReadStore & AuthStore & AuditedStore<AuditWrites>, audit: AuditLog, state: TlogState, logger: Logger): Router {
+/** What the HTTPS half reads, and the read events it records. */
+export type TlogAuditorStore = TlogReadStore & DeviceProofStore & AuthStore & AuditedStore<AuditWrites> & { devices: Pick<DeviceStore, 'find'> };
+
+/** `?size=<N>`: a tree size in decimal, without leading zeros. */
+function treeSize(query: Record<string, unknown>): number | undefined {
+  const { size, ...rest } = query;
+  if (Object.keys(rest).length > 0) throw malformed('the only query parameter is size');
+  if (size === undefined) return undefined;
+  if (typeof size !== 'string' || !/^(0|[1-9]\d{0,15})$/.test(size) || !Number.isSafeInteger(Number(size))) throw malformed('size is a tree size in decimal (a published checkpoint\'s)');
+  return Number(size);
+}
+
+/**
+ * The entries (the events themselves) on HTTPS, for auditors and operators,
+ * and each device's entries with their inclusion proofs: reading either is an audited action.
+ */
+export function tlogAuditorRoutes(store: TlogAuditorStore, audit: AuditLog, state: TlogState, logger: Logger): Router {
   const router = Router();
+  router.get('/audit/v1/devices/:serial/proof', requireRole(store, 'auditor', 'operator'), async (req, res) => {
+    logOf(state);
+    const serial = checkSerial(req.params.serial);
+    const size = treeSize(req.query as Record<string, unknown>);
+    if (!(await store.devices.find(serial))) throw notFound(`no device ${serial}`);
+    const proof = await deviceProof(store, serial, size);
+    if (!proof) throw notFound(size === undefined ? 'the log has no checkpoint yet' : `no checkpoint was published at size ${size}`);
+    await audit.recordAlone(store, { action: 'audit.device-proof-read', actor: actorOf(res), data: { serial, size: proof.size } });
+    res.set('Cache-Control', 'private, no-store').json(proof);
+  });
   router.use('/log/tile/entries', restAsOneSegment());
   router.get('/log/tile/entries/:bundle', requireRole(store, 'auditor', 'operator'), async (req, res) => {
     const log = logOf(state);
@@ -74,6 +102,6 @@ export function tlogEntryRoutes(store: TlogReadStore & AuthStore & AuditedStore<
     await audit.recordAlone(store, { action: 'audit.log-entries-read', actor: actorOf(res), data: { index: bundle.index, width: bundle.width } });
     res.type('application/octet-stream').set('Cache-Control', 'private, no-store').send(bytes);
   });
-  router.use('/log', problemHandler(logger));
+  router.use(['/log', '/audit'], problemHandler(logger));
   return router;
 }
