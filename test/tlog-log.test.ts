@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { expect } from 'chai';
 import { DomainError } from '../errors/domain-error.ts';
 import { leafHash, referenceRoot } from '../registry/tlog/merkle.ts';
-import { logOrigin } from '../registry/tlog/log-key.ts';
+import { logOrigin, openLogKey } from '../registry/tlog/log-key.ts';
 import { openCheckpoint } from '../registry/tlog/signed-note.ts';
 import type { TransparencyLog } from '../registry/tlog/transparency-log.ts';
 import { startTestServer, type TestServer } from './support/api.ts';
@@ -244,6 +244,15 @@ for (const kind of DATABASE_KINDS) {
         expect((await server.request('GET', path, { token: server.tokens.auditor })).status, path).to.equal(status);
       }
       expect((await server.request('GET', '/audit/v1/devices/SN-TLOG-1/proof', { token: server.tokens.factory })).status).to.equal(403);
+    });
+
+    it('keeps the log disabled, saying why, when the public base URL no longer names the signed checkpoints', async () => {
+      const { ctx } = server.env;
+      const again = await openLogKey(ctx.provider, ctx.store, 'http://pki.devid.test/');
+      expect(again.ok && again.logKey.verifierKey).to.equal(log.logKey.verifierKey);
+      const moved = await openLogKey(ctx.provider, ctx.store, 'https://elsewhere.example');
+      expect(moved).to.deep.equal({ ok: false, reason: 'the newest log checkpoint is not signed by "devid-log" under the name "elsewhere.example/log": was DEVID_HTTP_BASE_URL or the token changed?' });
+      expect(await openLogKey(ctx.provider, ctx.store, 'http://bad host')).to.deep.include({ ok: false });
     });
 
     it('is verified by Go\'s sumdb/note and sumdb/tlog: the checkpoint, an inclusion proof and a consistency proof from the tiles', async function () {

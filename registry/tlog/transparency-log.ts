@@ -105,6 +105,8 @@ export class TransparencyLog {
     if (events.length !== width) return undefined;
     return Buffer.concat(events.flatMap((event) => {
       const bytes = entryBytes(event.canonical);
+      // Events are refused above this size (registry/audit/audit-log.ts); one older than that cap cannot be bundled.
+      if (bytes.length > 0xffff) throw new Error(`event ${event.seq} has ${bytes.length} bytes: more than an entry bundle can carry`);
       const length = Buffer.alloc(2);
       length.writeUInt16BE(bytes.length);
       return [length, bytes];
