@@ -10,7 +10,7 @@ import { leafHash, referenceRoot } from '../registry/tlog/merkle.ts';
 import { logOrigin, openLogKey } from '../registry/tlog/log-key.ts';
 import { openCheckpoint } from '../registry/tlog/signed-note.ts';
 import type { TransparencyLog } from '../registry/tlog/transparency-log.ts';
-import { startTestServer, type TestServer } from './support/api.ts';
+import { checkAnswersAgainstOpenapi, startTestServer, type TestServer } from './support/api.ts';
 import { DATABASE_KINDS } from './support/databases.ts';
 import { buildGoVerifier, runGoVerifier } from './support/go-verifier.ts';
 import { httpRequest } from './support/publication.ts';
@@ -76,6 +76,7 @@ async function allEntries(server: TestServer): Promise<Buffer[]> {
 for (const kind of DATABASE_KINDS) {
   describe(`tlog: the audit log as a Merkle log in tlog-tiles (${kind})`, function () {
     this.timeout(180_000);
+    checkAnswersAgainstOpenapi();
     let server: TestServer;
     let log: TransparencyLog;
     let firstNote: string;
