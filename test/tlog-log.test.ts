@@ -247,6 +247,15 @@ for (const kind of DATABASE_KINDS) {
       expect((await server.request('GET', '/audit/v1/devices/SN-TLOG-1/proof', { token: server.tokens.factory })).status).to.equal(403);
     });
 
+    it('extends and signs once when several steps run together (the log\'s lock), and the tree still verifies', async () => {
+      const { ctx } = server.env;
+      for (let i = 0; i < 50; i += 1) await ctx.audit.recordAlone(ctx.store, { action: 'test.filler', actor: 'system', data: { i } });
+      const results = await Promise.all([log.step(ctx.store), log.step(ctx.store), log.step(ctx.store)]);
+      expect(new Set(results.map((r) => r!.note)).size).to.equal(1);
+      const key = { name: log.logKey.name, publicKey: log.logKey.key.publicKey, rawPublicKey: log.logKey.key.rawPublicKey };
+      expect((await verifyTlog(ctx.store, key)).ok).to.equal(true);
+    });
+
     it('keeps the log disabled, saying why, when the public base URL no longer names the signed checkpoints', async () => {
       const { ctx } = server.env;
       const again = await openLogKey(ctx.provider, ctx.store, 'http://pki.devid.test/');
