@@ -2,6 +2,7 @@ import { createPublicKey, randomBytes, type KeyObject } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pkcs11js from 'pkcs11js';
 import { curveFromParams, curveInfo, digestFor, type Curve } from './curves.ts';
+import { CKK_EC_EDWARDS, CKM_EC_EDWARDS_KEY_PAIR_GEN, CKM_EDDSA, ed25519PublicKey, ed25519Templates, type Ed25519Handle, type Ed25519Keys } from './ed25519.ts';
 import { HsmError, ckrName, isHandleStale, isSessionLost } from './errors.ts';
 import { acquireModule, reinitializeModule, releaseModule, withRetry } from './pkcs11-module.ts';
 import type { KeyHandle, KeyProvider } from './provider.ts';
@@ -56,7 +57,7 @@ function tokenLabel(raw: string): string {
  * its objects, after which SoftHSM shows them only to new sessions). Both
  * reopen the pool's sessions and log in again, with back-off.
  */
-export class Pkcs11KeyProvider implements KeyProvider {
+export class Pkcs11KeyProvider implements KeyProvider, Ed25519Keys {
   private closed = false;
   private recovering: Promise<void> | undefined;
   /** CKA_ID (hex) to private-key object handle. */
@@ -151,6 +152,55 @@ export class Pkcs11KeyProvider implements KeyProvider {
         }
       }
       throw err;
+    }
+  }
+
+  async ed25519Unsupported(): Promise<string | undefined> {
+    const slot = this.slot ?? (await tokenSlot(this.lib, this.options));
+    const mechanisms = this.lib.C_GetMechanismList(slot);
+    const missing = [[CKM_EC_EDWARDS_KEY_PAIR_GEN, 'CKM_EC_EDWARDS_KEY_PAIR_GEN'], [CKM_EDDSA, 'CKM_EDDSA']].filter(([m]) => !mechanisms.includes(m as number)).map(([, name]) => name);
+    return missing.length === 0 ? undefined : `the token "${this.options.tokenLabel}" does not offer ${missing.join(' and ')} (Ed25519)`;
+  }
+
+  async createEd25519Key(label: string): Promise<Ed25519Handle> {
+    if (await this.findEd25519Key(label)) throw new HsmError('duplicate-label', `the token already holds a key labelled "${label}"`);
+    const { id, publicTemplate, privateTemplate } = ed25519Templates(label);
+    await this.run((session) => this.lib.C_GenerateKeyPair(session, { mechanism: CKM_EC_EDWARDS_KEY_PAIR_GEN }, publicTemplate, privateTemplate));
+    const key = await this.findEd25519Key(label);
+    if (!key || !key.id.equals(id)) throw new HsmError('key-missing', `key "${label}" was generated but cannot be found again`);
+    return key;
+  }
+
+  async findEd25519Key(label: string): Promise<Ed25519Handle | undefined> {
+    return this.run((session) => {
+      const byLabel = [{ type: pkcs11js.CKA_LABEL, value: label }, { type: pkcs11js.CKA_KEY_TYPE, value: CKK_EC_EDWARDS }];
+      const privates = this.find(session, [{ type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_PRIVATE_KEY }, ...byLabel]);
+      if (privates.length === 0) return undefined;
+      if (privates.length > 1) throw new HsmError('duplicate-label', `the token holds ${privates.length} Ed25519 keys labelled "${label}"; remove the extra ones before starting`);
+      const [idAttr] = this.lib.C_GetAttributeValue(session, privates[0]!, [{ type: pkcs11js.CKA_ID }]);
+      const id = idAttr!.value as Buffer;
+      const [publicHandle] = this.find(session, [{ type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_PUBLIC_KEY }, { type: pkcs11js.CKA_ID, value: id }]);
+      if (!publicHandle) throw new HsmError('key-missing', `key "${label}" has no public key object with the same CKA_ID`);
+      const [point] = this.lib.C_GetAttributeValue(session, publicHandle, [{ type: pkcs11js.CKA_EC_POINT }]);
+      const { publicKey, raw } = ed25519PublicKey(label, point!.value as Buffer);
+      this.handles.set(id.toString('hex'), privates[0]!);
+      return { label, id, publicKey, rawPublicKey: raw };
+    });
+  }
+
+  async signEd25519(key: Ed25519Handle, message: Uint8Array): Promise<Buffer> {
+    const signOnce = () => this.run((session) => {
+      this.lib.C_SignInit(session, { mechanism: CKM_EDDSA }, this.privateHandle(session, key));
+      return this.lib.C_Sign(session, Buffer.from(message), Buffer.alloc(64));
+    });
+    try {
+      return await signOnce();
+    } catch (err) {
+      if (!isHandleStale(err) && !(err instanceof HsmError && err.code === 'key-missing')) throw err;
+      // The token reloaded its objects: find the key again by CKA_ID, on fresh sessions.
+      this.handles.delete(key.id.toString('hex'));
+      await this.recover(ckrName(err) ?? 'key not found');
+      return signOnce();
     }
   }
 
@@ -277,7 +327,7 @@ export class Pkcs11KeyProvider implements KeyProvider {
   }
 
   /** The cached private-key handle of a key, found by CKA_ID when not cached. */
-  private privateHandle(session: Buffer, key: KeyHandle): Buffer {
+  private privateHandle(session: Buffer, key: Pick<KeyHandle, 'id' | 'label'>): Buffer {
     const cached = this.handles.get(key.id.toString('hex'));
     if (cached) return cached;
     const [handle] = this.find(session, [

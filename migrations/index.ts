@@ -15,6 +15,7 @@ import * as ocspResponders from './013_ocsp_responders.ts';
 import * as attestationFormats from './014_attestation_formats.ts';
 import * as est from './015_est.ts';
 import * as claimsBySerial from './016_claims_by_serial.ts';
+import * as tlog from './017_tlog.ts';
 import * as tpmActivations from './020_tpm_activations.ts';
 import * as crlShards from './021_crl_shards.ts';
 
@@ -36,6 +37,7 @@ export const MIGRATIONS: ReadonlyArray<[string, Knex.Migration]> = [
   ['014_attestation_formats', attestationFormats],
   ['015_est', est],
   ['016_claims_by_serial', claimsBySerial],
+  ['017_tlog', tlog],
   ['020_tpm_activations', tpmActivations],
   ['021_crl_shards', crlShards],
 ];

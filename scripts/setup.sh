@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what devid-ca needs on a Debian machine, then the npm packages.
 #   scripts/setup.sh          SoftHSM2, OpenSC, OpenSSL, jq, npm packages, the compiled CLIs in build/ (to run the CA)
-#   scripts/setup.sh --test   also docker-compose, chromium, swtpm and tpm2-tools, Go (an outside EST client) and a PostgreSQL answering on 127.0.0.1:5432
+#   scripts/setup.sh --test   also docker-compose, chromium, swtpm and tpm2-tools, Go with golang.org/x/mod (outside EST and Merkle log verifiers) and a PostgreSQL answering on 127.0.0.1:5432
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -32,6 +32,8 @@ if $want_test; then
   command -v tpm2_certify >/dev/null || missing+=(tpm2-tools)
   # test/est-outside.test.ts builds a Go EST client from the standard library as an outside peer.
   command -v go >/dev/null || missing+=(golang-go)
+  # The Merkle log's outside verifier (test/tlog-log.test.ts): Go's sumdb/note and sumdb/tlog, built offline.
+  [ -d /usr/share/gocode/src/golang.org/x/mod/sumdb/tlog ] || missing+=(golang-golang-x-mod-dev)
 fi
 if [ ${#missing[@]} -gt 0 ]; then
   echo "setup: installing ${missing[*]}"

@@ -20,6 +20,8 @@ import { AuditCheckpoints } from '../registry/audit/audit-checkpoints.ts';
 import { ManufacturerCrlQueue, pollManufacturerCrls } from '../registry/manufacturers/manufacturer-crl.ts';
 import { RevocationService } from '../registry/lifecycle/revocation-service.ts';
 import { ensureAuditKeyRecorded, loadAuditKey } from '../registry/audit/audit-key.ts';
+import { openLogKey } from '../registry/tlog/log-key.ts';
+import { TransparencyLog } from '../registry/tlog/transparency-log.ts';
 import { loopbackWarnings, type ListenAddress, type PublicIdentity } from './config.ts';
 import type { Context } from './context.ts';
 import { apiApp } from './http/api-app.ts';
@@ -32,6 +34,7 @@ import { factoryRoutes } from './http/routes/factory.ts';
 import { manufacturerRoutes } from './http/routes/manufacturers.ts';
 import { operatorRoutes } from './http/routes/operator.ts';
 import { supportRoutes } from './http/routes/support.ts';
+import { tlogAuditorRoutes, tlogPublicRoutes, type TlogState } from './http/routes/tlog.ts';
 import { identityDrift, loadIdentity } from './identity.ts';
 import { ensureServerCredentials, operatorCredentials } from './tls.ts';
 
@@ -41,6 +44,8 @@ const RENEW_CHECK_MS = 6 * 60 * 60 * 1000;
 const CHECKPOINT_EVERY_MS = 60 * 60 * 1000;
 /** How often each server looks for audit events committed but not chained (a process killed in between). */
 const CHAIN_EVERY_MS = 1000;
+/** The Merkle log's tiles are extended and a checkpoint signed this often: within 10 s of new events (docs/auditors/audit-log.md). */
+const TLOG_STEP_EVERY_MS = 2000;
 /** Expired ACME nonces are deleted this often. */
 const NONCE_PURGE_EVERY_MS = 10 * 60 * 1000;
 /** Bounds on slow or idle clients; 16 KiB of headers at most. */
@@ -53,6 +58,8 @@ export interface RunningServer {
   httpPort: number;
   /** The port of DEVID_METRICS_LISTEN, when set. */
   metricsPort?: number;
+  /** The Merkle audit log, or why it is disabled. */
+  tlog: TlogState;
   /** The express apps of the two listeners (their routes are checked against the OpenAPI document). */
   apps: { api: Express; publication: Express };
   close(): Promise<void>;
@@ -102,6 +109,9 @@ export async function serve(ctx: Context, options: ServeOptions = {}): Promise<R
   }
   await ensureAuditKeyRecorded(ctx.provider, ctx.crypto, ctx.store, ctx.audit, hierarchy, identity.httpBaseUrl, ctx.clock());
   const auditKey = await loadAuditKey(ctx.provider, ctx.store);
+  const logKey = await openLogKey(ctx.provider, ctx.store, identity.httpBaseUrl);
+  const tlog: TlogState = logKey.ok ? { log: new TransparencyLog(ctx.provider, logKey.logKey, ctx.clock) } : { disabled: logKey.reason };
+  if (!logKey.ok) ctx.logger.warn({ reason: logKey.reason }, `the Merkle audit log (/log) is disabled: ${logKey.reason}`);
   const metrics = new Metrics();
   metrics.observe(ctx.audit, ctx.store, ctx.provider);
   const publication = new Publication(ctx.store, hierarchy, ctx, ctx.clock, ctx.logger, ctx.config.crl, identity.httpBaseUrl, ctx.config.ocspCacheEntries);
@@ -128,6 +138,7 @@ export async function serve(ctx: Context, options: ServeOptions = {}): Promise<R
       statementSigner: { signer: auditKey.signer, chain: [auditKey.certificate, Buffer.from(hierarchy.root.record.der)] },
     }),
     auditRoutes({ store: ctx.store, audit: ctx.audit, checkpoints, auditSigner: auditKey.signer, logger: ctx.logger }),
+    tlogAuditorRoutes(ctx.store, ctx.audit, tlog, ctx.logger),
     consoleRoutes({ store: ctx.store, audit: ctx.audit, hierarchy, publication, clock: ctx.clock, logger: ctx.logger }),
     supportRoutes({ store: ctx.store, audit: ctx.audit, issuance, hierarchy, baseUrl: identity.httpBaseUrl, trustDomain: identity.trustDomain, clock: ctx.clock, logger: ctx.logger }),
   ];
@@ -159,7 +170,7 @@ export async function serve(ctx: Context, options: ServeOptions = {}): Promise<R
     else app(req, res);
   });
   await publication.start();
-  const publicationRoutes = publicationApp(hierarchy, publication, health, ctx.logger, ctx.clock);
+  const publicationRoutes = publicationApp(hierarchy, publication, health, ctx.logger, ctx.clock, [tlogPublicRoutes(ctx.store, tlog, ctx.logger)]);
   const ocsp = publication.responder;
   // OCSP on plain node:http (the hot path: a lookup and the bytes); CRLs and CA certificates through express.
   const http = createHttpServer({ ...SERVER_OPTIONS }, (req, res) => {
@@ -233,6 +244,17 @@ export async function serve(ctx: Context, options: ServeOptions = {}): Promise<R
       .catch((err) => { if (!chainFailing) ctx.logger.error({ err }, 'chaining pending audit events failed: they wait, committed, for the next try'); chainFailing = true; });
   }, CHAIN_EVERY_MS);
   chainTimer.unref();
+  // The Merkle log follows the chain: every server tries, the log's lock lets one extend at a time, the others find nothing left.
+  let stepping: Promise<void> | undefined;
+  let stepFailing = false;
+  const tlogTimer = setInterval(() => {
+    if (!('log' in tlog) || stepping) return;
+    stepping = tlog.log.step(ctx.store)
+      .then(() => { stepFailing = false; })
+      .catch((err) => { if (!stepFailing) ctx.logger.error({ err }, 'extending the Merkle audit log failed: it tries again'); stepFailing = true; })
+      .finally(() => { stepping = undefined; });
+  }, TLOG_STEP_EVERY_MS);
+  tlogTimer.unref();
   // Other manufacturers' CRLs from their URLs (docs/operators/manufacturers.md): the first worker reads them; a failure is shown on the manufacturer.
   // A poll slower than the interval is not joined by another one behind it in the queue.
   let polling = false;
@@ -261,6 +283,7 @@ export async function serve(ctx: Context, options: ServeOptions = {}): Promise<R
     identity,
     httpsPort,
     httpPort,
+    tlog,
     ...(metricsPort ? { metricsPort } : {}),
     apps: { api: app, publication: publicationRoutes },
     close: async () => {
@@ -268,6 +291,8 @@ export async function serve(ctx: Context, options: ServeOptions = {}): Promise<R
       clearInterval(checkpointTimer);
       clearInterval(nonceTimer);
       clearInterval(chainTimer);
+      clearInterval(tlogTimer);
+      await stepping;
       clearInterval(manufacturerCrlTimer);
       publication.stop();
       await Promise.all([closeServer(https), closeServer(http), admin.close(), ...(metricsServer ? [closeServer(metricsServer)] : [])]);

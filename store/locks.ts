@@ -4,6 +4,8 @@ export const LOCKS = {
   auditChain: 'devid-audit-chain',
   /** One checkpoint per chain head, whichever node signs it. */
   checkpoint: 'devid-audit-checkpoint',
+  /** One process at a time extends the Merkle log's tiles and signs its checkpoint. */
+  tlog: 'devid-tlog',
   /** Nodes starting together create one hierarchy; a rollover runs alone. */
   ceremony: 'devid-ceremony',
   /** One process at a time builds an issuer's CRL; the others serve the newest. */

@@ -18,6 +18,7 @@ import { OwnershipStore } from './ownership-store.ts';
 import { SessionStore } from './session-store.ts';
 import { SettingsStore } from './settings-store.ts';
 import { SupportStore } from './support-store.ts';
+import { TlogStore } from './tlog-store.ts';
 import { TokenStore } from './token-store.ts';
 import { TpmActivationStore } from './tpm-activation-store.ts';
 
@@ -36,6 +37,7 @@ export class Store {
   readonly tokens: TokenStore;
   readonly audit: AuditStore;
   readonly checkpoints: CheckpointStore;
+  readonly tlog: TlogStore;
   readonly devices: DeviceStore;
   readonly models: ModelStore;
   readonly acme: AcmeStore;
@@ -64,6 +66,7 @@ export class Store {
     this.tokens = new TokenStore(db);
     this.audit = new AuditStore(db);
     this.checkpoints = new CheckpointStore(db);
+    this.tlog = new TlogStore(db);
     this.devices = new DeviceStore(db);
     this.models = new ModelStore(db);
     this.acme = new AcmeStore(db, this.accountCache);

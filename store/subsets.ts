@@ -18,6 +18,7 @@ import type { OwnershipStore } from './ownership-store.ts';
 import type { SessionStore } from './session-store.ts';
 import type { SettingsStore } from './settings-store.ts';
 import type { SupportStore } from './support-store.ts';
+import type { TlogStore } from './tlog-store.ts';
 import type { TokenStore } from './token-store.ts';
 import type { TpmActivationStore } from './tpm-activation-store.ts';
 
@@ -124,6 +125,33 @@ export type CheckpointingStore = Transactional<Locking & {
 export interface AuditVerifyStore extends AuditedStore {
   audit: Pick<AuditStore, 'page' | 'bySeq'>;
   checkpoints: Pick<CheckpointStore, 'all'>;
+}
+
+/** registry/tlog/transparency-log.ts: extends the tiles from the chained events and signs checkpoints. */
+export type TlogStepStore = Transactional<Locking & {
+  audit: Pick<AuditStore, 'page'>;
+  tlog: Pick<TlogStore, 'lastTiles' | 'putTiles' | 'latestCheckpoint' | 'insertCheckpoint'>;
+}>;
+
+/** registry/tlog/transparency-log.ts: what the log's endpoints read. */
+export interface TlogReadStore {
+  audit: Pick<AuditStore, 'page'>;
+  tlog: Pick<TlogStore, 'tile' | 'latestCheckpoint'>;
+}
+
+/** registry/tlog/device-proof.ts: a device's entries with their inclusion proofs. */
+export interface DeviceProofStore {
+  audit: Pick<AuditStore, 'byDevice'>;
+  tlog: Pick<TlogStore, 'tile' | 'latestCheckpoint' | 'checkpointAt'>;
+}
+
+/** registry/tlog/log-key.ts: the log key, made once under the ceremony lock. */
+export type TlogKeyStore = Transactional<Locking & { tlog: Pick<TlogStore, 'latestCheckpoint'> }>;
+
+/** registry/tlog/tlog-verify.ts: the events, the stored tiles and the latest checkpoint. */
+export interface TlogVerifyStore {
+  audit: Pick<AuditStore, 'page'>;
+  tlog: Pick<TlogStore, 'tile' | 'lastTiles' | 'latestCheckpoint'>;
 }
 
 /** registry/audit/audit-export.ts: reads only. */

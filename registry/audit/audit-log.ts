@@ -1,5 +1,6 @@
 import canonicalize from 'canonicalize';
 import { sha256Hex } from '../../ca/digest.ts';
+import { malformed } from '../../errors/domain-error.ts';
 import type { AuditStore } from '../../store/audit-store.ts';
 import type { Store } from '../../store/store.ts';
 import type { PendingEvent } from '../../store/audit-store.ts';
@@ -8,6 +9,13 @@ import type { AuditEventRecord } from '../../store/types.ts';
 
 /** The `prev` of the first event. */
 export const GENESIS = '0'.repeat(64);
+/**
+ * The largest event: an entry of the Merkle log's bundles carries a uint16
+ * length (tlog-tiles), so an action whose event would not fit is refused.
+ */
+export const MAX_EVENT_BYTES = 65_535;
+/** What the chain appends to a pending event: `"prev":"<64 hex>","seq":<at most 16 digits>}`. */
+const CHAIN_SUFFIX_BYTES = '"prev":"","seq":}'.length + 64 + 16;
 /** Pending events moved into the chain per statement. */
 const CHAIN_BATCH = 2000;
 
@@ -131,6 +139,10 @@ export class AuditLog {
       const body = { at, actor: entry.actor, action: entry.action, ...(entry.device ? { device: entry.device } : {}), data: entry.data ?? {} };
       const text = canonicalize(body);
       if (text === undefined) throw new Error('audit event cannot be canonicalised');
+      // Thrown inside the action's transaction, before its events are written: the action rolls back whole.
+      if (Buffer.byteLength(text, 'utf8') + CHAIN_SUFFIX_BYTES > MAX_EVENT_BYTES) {
+        throw malformed(`this action's audit event (${entry.action}) would exceed ${MAX_EVENT_BYTES} bytes: shorten its free-text fields`);
+      }
       return { canonicalPrefix: `${text.slice(0, -1)},`, action: entry.action, deviceSerial: entry.device ?? null };
     });
   }

@@ -5,6 +5,8 @@ import type { Checkpoint } from '../../registry/audit/audit-checkpoints.ts';
 import type { ExportScope } from '../../registry/audit/audit-export.ts';
 import { checkBatch, checkSerial } from '../../registry/identifiers.ts';
 import type { CheckpointRecord } from '../../store/types.ts';
+import type { TlogReport } from '../../registry/tlog/tlog-verify.ts';
+import type { Context } from '../context.ts';
 import { CliError, type CliIo } from './io.ts';
 
 /** Checkpoints an auditor kept: the GET /audit/v1/checkpoints document, or a single checkpoint. */
@@ -26,6 +28,16 @@ async function readExportedCheckpoints(path: string): Promise<CheckpointRecord[]
   });
 }
 
+/** The Merkle log's check, with the log key as the token holds it under the name the CA's identity gives it. */
+async function verifyMerkleLog(ctx: Context): Promise<TlogReport> {
+  const { loadIdentity } = await import('../identity.ts');
+  const { LOG_KEY_LABEL, logOrigin } = await import('../../registry/tlog/log-key.ts');
+  const { verifyTlog } = await import('../../registry/tlog/tlog-verify.ts');
+  const identity = await loadIdentity(ctx.store);
+  const key = identity && !(await ctx.provider.ed25519Unsupported()) ? await ctx.provider.findEd25519Key(LOG_KEY_LABEL) : undefined;
+  return verifyTlog(ctx.store, key && identity ? { name: logOrigin(identity.httpBaseUrl), publicKey: key.publicKey, rawPublicKey: key.rawPublicKey } : undefined);
+}
+
 /** `devid-ca audit`: verify the chain, export it for an auditor, check an export offline, sign a checkpoint. */
 export function addCommands(program: Command, io: CliIo): void {
   const say = (line: string) => io.say(line);
@@ -42,10 +54,16 @@ export function addCommands(program: Command, io: CliIo): void {
         const external = options.checkpoint ? await readExportedCheckpoints(options.checkpoint) : [];
         const { signer } = await loadAuditKey(ctx.provider, ctx.store);
         const report = await verifyAudit(ctx.store, ctx.audit, signer.key.publicKey, external, (events) => { if (!options.json) io.progress(`${events} events verified`); });
-        if (!report.ok) io.exit(1);
-        if (options.json) io.out(`${JSON.stringify(report)}\n`);
+        // The Merkle log: rebuilt from the events, against the stored tiles and the latest checkpoint.
+        const tlog = report.ok ? await verifyMerkleLog(ctx) : undefined;
+        if (!report.ok || tlog?.ok === false) io.exit(1);
+        if (options.json) io.out(`${JSON.stringify(tlog ? { ...report, tlog } : report)}\n`);
         else if (!report.ok) io.out(`FAILED at event ${report.brokenAt}: ${report.reason}\n`);
-        else io.out(`OK: ${report.events} events, head ${report.head}, ${report.checkpoints} signed checkpoints${report.latestCheckpoint ? ` (latest at event ${report.latestCheckpoint.seq}, ${report.latestCheckpoint.at})` : ''}\n`);
+        else {
+          io.out(`OK: ${report.events} events, head ${report.head}, ${report.checkpoints} signed checkpoints${report.latestCheckpoint ? ` (latest at event ${report.latestCheckpoint.seq}, ${report.latestCheckpoint.at})` : ''}\n`);
+          if (tlog?.ok) io.out(`OK: Merkle log, ${tlog.entries} entries in tiles${tlog.checkpoint ? `, checkpoint at size ${tlog.checkpoint.size} (root ${tlog.checkpoint.root})` : ', no checkpoint yet'}\n`);
+          else if (tlog) io.out(`FAILED: Merkle log: ${tlog.reason}\n`);
+        }
       }),
     );
 

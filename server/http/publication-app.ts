@@ -11,10 +11,11 @@ const CRL_MAX_AGE_S = 60;
 /**
  * The plain-HTTP listener (docs/operators/revocation.md): CA certificates and CRLs by slug
  * (`/ca/root.crt`, `/crl/operational.crl`, `/crl/operational-2.crl` after a
- * rollover: the caIssuers and CDP URLs each certificate carries). OCSP is
+ * rollover: the caIssuers and CDP URLs each certificate carries), and the
+ * Merkle audit log's checkpoint, key and hash tiles (`/log/...`). OCSP is
  * answered before express (publish/ocsp-responder.ts).
  */
-export function publicationApp(hierarchy: Hierarchy, publication: Pick<Publication, 'crl' | 'crlShard'>, health: Router, logger: Logger, clock: () => Date): Express {
+export function publicationApp(hierarchy: Hierarchy, publication: Pick<Publication, 'crl' | 'crlShard'>, health: Router, logger: Logger, clock: () => Date, routers: Router[] = []): Express {
   const app = express();
   app.disable('x-powered-by');
   app.use(requestLog(logger));
@@ -47,6 +48,8 @@ export function publicationApp(hierarchy: Hierarchy, publication: Pick<Publicati
       Expires: crl.record.nextUpdate.toUTCString(),
     }).send(crl.der);
   };
+  // The Merkle audit log's public half (server/http/routes/tlog.ts).
+  for (const router of routers) app.use(router);
   app.use(notFoundHandler);
   app.use(problemHandler(logger));
   return app;

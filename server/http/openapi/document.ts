@@ -10,6 +10,7 @@ import { operatorApi } from './operator.ts';
 import { publicationApi } from './publication.ts';
 import { API_SERVER } from './servers.ts';
 import { supportApi } from './support.ts';
+import { tlogApi } from './tlog.ts';
 
 /** GET /openapi.json itself. */
 const openapiApi: ApiGroup = {
@@ -29,7 +30,7 @@ const openapiApi: ApiGroup = {
 
 /** Every API group, in the order the document lists them. */
 export const API_GROUPS: readonly ApiGroup[] = [
-  factoryApi, operatorApi, manufacturersApi, auditApi, supportApi, consoleApi, healthApi, publicationApi, acmeApi, estApi, ocspApi, openapiApi,
+  factoryApi, operatorApi, manufacturersApi, auditApi, supportApi, consoleApi, healthApi, publicationApi, tlogApi, acmeApi, estApi, ocspApi, openapiApi,
 ];
 
 const METHODS: readonly HttpMethod[] = ['get', 'put', 'post', 'delete'];

@@ -1,0 +1,66 @@
+import type { Knex } from 'knex';
+import { toBuffer } from './convert.ts';
+
+/** A stored hash tile: `hashes` is 32 bytes per hash, 1 to 256 of them. */
+export interface TileRecord {
+  level: number;
+  index: number;
+  hashes: Buffer;
+}
+
+export interface TlogCheckpointRecord {
+  size: number;
+  root: Buffer;
+  note: string;
+  signedAt: Date;
+}
+
+/** The Merkle log's tiles and checkpoints (registry/tlog/); the tree rules live there. */
+export class TlogStore {
+  constructor(private readonly db: Knex | Knex.Transaction) {}
+
+  async tile(level: number, index: number): Promise<TileRecord | undefined> {
+    const row = await this.db('tlog_tiles').select('level', 'tile_index', 'hashes').where({ level, tile_index: index }).first();
+    return row ? tileFromRow(row) : undefined;
+  }
+
+  /** The last tile of each level, level 0 first: the right edge the next extension starts from. */
+  async lastTiles(): Promise<TileRecord[]> {
+    const rows = await this.db('tlog_tiles as t').select('t.level', 't.tile_index', 't.hashes')
+      .whereRaw('t.tile_index = (select max(u.tile_index) from tlog_tiles u where u.level = t.level)').orderBy('t.level');
+    return rows.map(tileFromRow);
+  }
+
+  /** Writes tiles, a grown partial tile replacing its shorter self. */
+  async putTiles(tiles: readonly TileRecord[]): Promise<void> {
+    if (tiles.length === 0) return;
+    await this.db('tlog_tiles').insert(tiles.map((t) => ({ level: t.level, tile_index: t.index, hashes: t.hashes })))
+      .onConflict(['level', 'tile_index']).merge(['hashes']);
+  }
+
+  async insertCheckpoint(record: TlogCheckpointRecord): Promise<void> {
+    await this.db('tlog_checkpoints').insert({ size: record.size, root: record.root, note: record.note, signed_at: record.signedAt });
+  }
+
+  async latestCheckpoint(): Promise<TlogCheckpointRecord | undefined> {
+    const row = await this.db('tlog_checkpoints').select('size', 'root', 'note', 'signed_at').orderBy('size', 'desc').first();
+    return row ? checkpointFromRow(row) : undefined;
+  }
+
+  async checkpointAt(size: number): Promise<TlogCheckpointRecord | undefined> {
+    const row = await this.db('tlog_checkpoints').select('size', 'root', 'note', 'signed_at').where({ size }).first();
+    return row ? checkpointFromRow(row) : undefined;
+  }
+
+  async anyCheckpoint(): Promise<boolean> {
+    return (await this.db('tlog_checkpoints').select('size').first()) !== undefined;
+  }
+}
+
+function tileFromRow(row: Record<string, unknown>): TileRecord {
+  return { level: Number(row.level), index: Number(row.tile_index), hashes: toBuffer(row.hashes) };
+}
+
+function checkpointFromRow(row: Record<string, unknown>): TlogCheckpointRecord {
+  return { size: Number(row.size), root: toBuffer(row.root), note: String(row.note), signedAt: new Date(row.signed_at as string) };
+}

@@ -1,0 +1,178 @@
+// An outside verifier of devid-ca's Merkle audit log, with nothing of ours:
+// Go's golang.org/x/mod/sumdb/note and sumdb/tlog (test/tlog-log.test.ts
+// builds it offline from Debian's golang-golang-x-mod-dev).
+//
+// Usage: tlog-verifier <http base> <https base> <root.pem> <token> <old checkpoint file> <entry index>
+// TLS_SERVER_NAME, when set, is the name the HTTPS certificate is checked
+// against (the CA's public host when the URL gives an address).
+// Prints "OK ..." and exits 0, or prints the failure and exits 1.
+package main
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+
+	"golang.org/x/mod/sumdb/note"
+	"golang.org/x/mod/sumdb/tlog"
+)
+
+func fail(format string, args ...interface{}) {
+	fmt.Printf("FAIL: "+format+"\n", args...)
+	os.Exit(1)
+}
+
+func get(client *http.Client, url, token string) []byte {
+	req, err := http.NewRequest("GET", url, nil)
+	if err != nil {
+		fail("%v", err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		fail("%s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != 200 {
+		fail("%s: %d %s %v", url, resp.StatusCode, body, err)
+	}
+	return body
+}
+
+// openCheckpoint verifies a signed note and reads the tlog-checkpoint body: origin, size, root hash.
+func openCheckpoint(msg []byte, verifier note.Verifier) (string, tlog.Tree) {
+	n, err := note.Open(msg, note.VerifierList(verifier))
+	if err != nil {
+		fail("checkpoint does not verify: %v\n%s", err, msg)
+	}
+	lines := strings.Split(n.Text, "\n")
+	if len(lines) < 4 {
+		fail("checkpoint body too short: %q", n.Text)
+	}
+	size, err := strconv.ParseInt(lines[1], 10, 64)
+	if err != nil {
+		fail("checkpoint size %q: %v", lines[1], err)
+	}
+	root, err := base64.StdEncoding.DecodeString(lines[2])
+	if err != nil || len(root) != tlog.HashSize {
+		fail("checkpoint root %q: %v", lines[2], err)
+	}
+	var hash tlog.Hash
+	copy(hash[:], root)
+	return lines[0], tlog.Tree{N: size, Hash: hash}
+}
+
+// tiles reads hash tiles from /log/tile/<L>/<N>[.p/<W>] (tlog-tiles drops Go's height element).
+type tiles struct {
+	client *http.Client
+	base   string
+}
+
+func (t tiles) Height() int { return 8 }
+
+func (t tiles) ReadTiles(list []tlog.Tile) ([][]byte, error) {
+	out := make([][]byte, len(list))
+	for i, tile := range list {
+		out[i] = get(t.client, t.base+"/log/"+strings.Replace(tile.Path(), "tile/8/", "tile/", 1), "")
+	}
+	return out, nil
+}
+
+func (t tiles) SaveTiles([]tlog.Tile, [][]byte) {}
+
+func main() {
+	if len(os.Args) != 7 {
+		fail("usage: tlog-verifier <http base> <https base> <root.pem> <token> <old checkpoint file> <entry index>")
+	}
+	httpBase, httpsBase, rootFile, token, oldFile := os.Args[1], os.Args[2], os.Args[3], os.Args[4], os.Args[5]
+	index, err := strconv.ParseInt(os.Args[6], 10, 64)
+	if err != nil {
+		fail("entry index: %v", err)
+	}
+	plain := &http.Client{}
+	rootPem, err := os.ReadFile(rootFile)
+	if err != nil {
+		fail("%v", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(rootPem) {
+		fail("no certificate in %s", rootFile)
+	}
+	secure := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, ServerName: os.Getenv("TLS_SERVER_NAME")}}}
+
+	verifier, err := note.NewVerifier(strings.TrimSpace(string(get(plain, httpBase+"/log/key", ""))))
+	if err != nil {
+		fail("verifier key: %v", err)
+	}
+	origin, tree := openCheckpoint(get(plain, httpBase+"/log/checkpoint", ""), verifier)
+	if origin != verifier.Name() {
+		fail("origin %q is not the key name %q", origin, verifier.Name())
+	}
+	oldNote, err := os.ReadFile(oldFile)
+	if err != nil {
+		fail("%v", err)
+	}
+	_, old := openCheckpoint(oldNote, verifier)
+	if index >= tree.N || old.N > tree.N {
+		fail("entry %d or old size %d beyond the tree of %d", index, old.N, tree.N)
+	}
+
+	// The tile reader checks every tile it reads against the signed tree hash.
+	reader := tlog.TileHashReader(tree, tiles{plain, httpBase})
+	root, err := tlog.TreeHash(tree.N, reader)
+	if err != nil || root != tree.Hash {
+		fail("tree hash from the tiles: %v", err)
+	}
+
+	// Inclusion: the entry from its bundle, proved against the checkpoint.
+	bundleIndex := index / 256
+	width := tree.N - bundleIndex*256
+	if width > 256 {
+		width = 256
+	}
+	bundlePath := strings.Replace(tlog.Tile{H: 8, L: -1, N: bundleIndex, W: int(width)}.Path(), "tile/8/data/", "tile/entries/", 1)
+	bundle := get(secure, httpsBase+"/log/"+bundlePath, token)
+	var entries [][]byte
+	for len(bundle) > 0 {
+		if len(bundle) < 2 {
+			fail("truncated bundle")
+		}
+		n := int(binary.BigEndian.Uint16(bundle))
+		if len(bundle) < 2+n {
+			fail("truncated entry")
+		}
+		entries = append(entries, bundle[2:2+n])
+		bundle = bundle[2+n:]
+	}
+	if int64(len(entries)) != width {
+		fail("bundle has %d entries, not %d", len(entries), width)
+	}
+	entry := entries[index%256]
+	proof, err := tlog.ProveRecord(tree.N, index, reader)
+	if err != nil {
+		fail("inclusion proof: %v", err)
+	}
+	if err := tlog.CheckRecord(proof, tree.N, tree.Hash, index, tlog.RecordHash(entry)); err != nil {
+		fail("inclusion of entry %d: %v", index, err)
+	}
+
+	// Consistency: the old checkpoint's tree is a prefix of the new one.
+	treeProof, err := tlog.ProveTree(tree.N, old.N, reader)
+	if err != nil {
+		fail("consistency proof: %v", err)
+	}
+	if err := tlog.CheckTree(treeProof, tree.N, tree.Hash, old.N, old.Hash); err != nil {
+		fail("consistency from %d to %d: %v", old.N, tree.N, err)
+	}
+	fmt.Printf("OK size=%d old=%d entry=%s\n", tree.N, old.N, entry)
+}

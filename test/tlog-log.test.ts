@@ -1,0 +1,296 @@
+import { execFile } from 'node:child_process';
+import { createHash, generateKeyPairSync } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { request } from 'node:https';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { expect } from 'chai';
+import { DomainError } from '../errors/domain-error.ts';
+import { leafHash, referenceRoot } from '../registry/tlog/merkle.ts';
+import { logOrigin, openLogKey } from '../registry/tlog/log-key.ts';
+import { openCheckpoint } from '../registry/tlog/signed-note.ts';
+import type { TransparencyLog } from '../registry/tlog/transparency-log.ts';
+import { checkAnswersAgainstOpenapi, startTestServer, type TestServer } from './support/api.ts';
+import { DATABASE_KINDS } from './support/databases.ts';
+import { buildGoVerifier, runGoVerifier } from './support/go-verifier.ts';
+import { httpRequest } from './support/publication.ts';
+import { makeDeviceKey } from './support/device.ts';
+import { BIN } from './support/cli.ts';
+import { verifyTlog } from '../registry/tlog/tlog-verify.ts';
+import { rawConnection } from '../store/test-access.ts';
+
+/** An HTTPS GET whose body stays bytes (entry bundles are binary). */
+function httpsBytes(server: TestServer, path: string, token?: string): Promise<{ status: number; headers: Record<string, unknown>; body: Buffer }> {
+  return new Promise((resolve, reject) => {
+    const headers: Record<string, string> = token ? { authorization: `Bearer ${token}` } : {};
+    const req = request({ host: '127.0.0.1', servername: 'ca.devid.test', port: server.running.httpsPort, path, headers, ca: server.rootPem, agent: false }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (chunk: Buffer) => chunks.push(chunk));
+      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks) }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+function parseBundle(bundle: Buffer): Buffer[] {
+  const entries: Buffer[] = [];
+  for (let at = 0; at < bundle.length;) {
+    const length = bundle.readUInt16BE(at);
+    entries.push(bundle.subarray(at + 2, at + 2 + length));
+    at += 2 + length;
+  }
+  return entries;
+}
+
+/** RFC 9162 section 2.1.3.2, as written there, with node:crypto: whether `proof` proves `entry` at `index` in the tree of `size` and `root`. */
+function verifyInclusion(entry: Buffer, index: number, size: number, proof: Buffer[], root: Buffer): boolean {
+  const sha = (...parts: Buffer[]) => createHash('sha256').update(Buffer.concat(parts)).digest();
+  if (index >= size) return false;
+  let fn = index;
+  let sn = size - 1;
+  let r = sha(Buffer.of(0), entry);
+  for (const p of proof) {
+    if (sn === 0) return false;
+    if (fn % 2 === 1 || fn === sn) {
+      r = sha(Buffer.of(1), p, r);
+      while (fn % 2 === 0 && fn !== 0) { fn = Math.floor(fn / 2); sn = Math.floor(sn / 2); }
+    } else {
+      r = sha(Buffer.of(1), r, p);
+    }
+    fn = Math.floor(fn / 2);
+    sn = Math.floor(sn / 2);
+  }
+  return sn === 0 && r.equals(root);
+}
+
+async function allEntries(server: TestServer): Promise<Buffer[]> {
+  const entries: Buffer[] = [];
+  for (;;) {
+    const page = await server.env.ctx.store.audit.page(entries.length, 1000);
+    if (page.length === 0) return entries;
+    entries.push(...page.map((e) => Buffer.from(e.canonical, 'utf8')));
+  }
+}
+
+for (const kind of DATABASE_KINDS) {
+  describe(`tlog: the audit log as a Merkle log in tlog-tiles (${kind})`, function () {
+    this.timeout(180_000);
+    checkAnswersAgainstOpenapi();
+    let server: TestServer;
+    let log: TransparencyLog;
+    let firstNote: string;
+    const http = (path: string) => httpRequest(server.running.httpPort, 'GET', path);
+
+    before(async () => {
+      server = await startTestServer(kind);
+      const born = await server.request('POST', '/factory/v1/birth-certificates', { token: server.tokens.factory, body: { serial: 'SN-TLOG-1', model: 'thermo-2', batch: 'b1', csr: (await makeDeviceKey()).csrPem } });
+      if (born.status !== 201) throw new Error(`birth: ${born.status} ${born.text}`);
+      if (!('log' in server.running.tlog)) throw new Error(`the log is disabled: ${server.running.tlog.disabled}`);
+      log = server.running.tlog.log;
+      firstNote = (await log.step(server.env.ctx.store))!.note;
+    });
+    after(() => server?.close());
+
+    it('signs a first checkpoint over every event, named after the public HTTP base URL', async () => {
+      const answer = await http('/log/checkpoint');
+      expect(answer.status).to.equal(200);
+      expect(answer.headers['content-type']).to.equal('text/plain; charset=utf-8');
+      expect(answer.headers['cache-control']).to.equal('public, max-age=5');
+      expect(answer.body.toString()).to.equal(firstNote);
+      expect(logOrigin('http://pki.devid.test')).to.equal('pki.devid.test/log');
+      const key = log.logKey.key;
+      const body = openCheckpoint(firstNote, 'pki.devid.test/log', key.publicKey, key.rawPublicKey)!;
+      const entries = await allEntries(server);
+      expect(body.size).to.be.at.most(entries.length).and.above(0);
+      expect(body.root.equals(referenceRoot(entries.slice(0, body.size).map(leafHash)))).to.equal(true);
+      expect((await http('/log/key')).body.toString()).to.equal(`${log.logKey.verifierKey}\n`);
+    });
+
+    it('follows the chain by itself: a new checkpoint within 10 s of new events, its root an independent computation\'s', async () => {
+      for (let i = 0; i < 600; i += 1) await server.env.ctx.audit.recordAlone(server.env.ctx.store, { action: 'test.filler', actor: 'system', data: { i } });
+      const entries = await allEntries(server);
+      const started = Date.now();
+      let note = '';
+      while (Date.now() - started < 10_000) {
+        note = (await http('/log/checkpoint')).body.toString();
+        if (Number(note.split('\n')[1]) >= entries.length) break;
+        await new Promise((resolve) => setTimeout(resolve, 250));
+      }
+      const body = openCheckpoint(note, log.logKey.name, log.logKey.key.publicKey, log.logKey.key.rawPublicKey)!;
+      expect(body.size, 'the checkpoint covers the new events within 10 s').to.be.at.least(entries.length);
+      const covered = (await allEntries(server)).slice(0, body.size);
+      expect(body.root.equals(referenceRoot(covered.map(leafHash)))).to.equal(true);
+    });
+
+    it('serves hash tiles, full (immutable) and partial, and the entry bundles to auditors and operators only', async () => {
+      const size = Number((await http('/log/checkpoint')).body.toString().split('\n')[1]);
+      const leaves = (await allEntries(server)).slice(0, size).map(leafHash);
+      const full = await http('/log/tile/0/000');
+      expect(full.status).to.equal(200);
+      expect(full.headers['content-type']).to.equal('application/octet-stream');
+      expect(full.headers['cache-control']).to.equal('public, max-age=31536000, immutable');
+      expect(full.body.equals(Buffer.concat(leaves.slice(0, 256)))).to.equal(true);
+      const width = size % 256 || 256;
+      const lastIndex = Math.ceil(size / 256) - 1;
+      const partial = await http(`/log/tile/0/${String(lastIndex).padStart(3, '0')}${width < 256 ? `.p/${width}` : ''}`);
+      expect(partial.body.equals(Buffer.concat(leaves.slice(lastIndex * 256, size)))).to.equal(true);
+      const level1 = await http(`/log/tile/1/000.p/${Math.floor(size / 256)}`);
+      expect(level1.body.equals(Buffer.concat([0, 1].slice(0, Math.floor(size / 256)).map((t) => referenceRoot(leaves.slice(t * 256, t * 256 + 256)))))).to.equal(true);
+
+      const bundle = await httpsBytes(server, '/log/tile/entries/000', server.tokens.auditor);
+      expect(bundle.status).to.equal(200);
+      const entries = parseBundle(bundle.body);
+      expect(entries).to.have.length(256);
+      expect(entries.map(leafHash).every((h, i) => h.equals(leaves[i]!))).to.equal(true);
+      expect((await httpsBytes(server, '/log/tile/entries/000.p/3', server.tokens.operator)).status).to.equal(200);
+      expect((await httpsBytes(server, '/log/tile/entries/000', server.tokens.factory)).status).to.equal(403);
+      expect((await httpsBytes(server, '/log/tile/entries/000')).status).to.equal(401);
+      expect((await http('/log/tile/entries/000')).status).to.equal(400);
+    });
+
+    it('answers hostile tile paths with problem documents, never a 5xx', async () => {
+      const hostile = [
+        '/log/tile/0/1', '/log/tile/0/0000', '/log/tile/0/x000/001', '/log/tile/0/000.p/0', '/log/tile/0/000.p/256', '/log/tile/0/000.p/999',
+        '/log/tile/64/000', '/log/tile/-1/000', '/log/tile/0/%2e%2e/000', '/log/tile/0/000%2Fx', '/log/tile/', '/log/tile', '/log/tile/0/999',
+        '/log/tile/0/x999/x999/x999/x999/999', '/log/tile/9/000', '/log/tile/0/x001/x001/x001/x001/x001/001', `/log/tile/0/${'x001/'.repeat(200)}001`,
+        '/log/tile/1/x001/000', '/log/checkpoint/x',
+      ];
+      for (const path of hostile) {
+        const answer = await http(path);
+        expect([400, 404], path).to.include(answer.status);
+        expect(answer.headers['content-type'], path).to.match(/^application\/problem\+json/);
+      }
+      expect((await http('/log/tile/0/000?x=1%ZZ')).status, 'a query string is ignored').to.be.below(500);
+      for (const path of ['/log/tile/entries/999', '/log/tile/entries/000.p/0', '/log/tile/entries/x000/000', '/log/tile/entries/002.p/255']) {
+        const answer = await httpsBytes(server, path, server.tokens.auditor);
+        expect([400, 404], path).to.include(answer.status);
+        expect(String(answer.headers['content-type']), path).to.match(/^application\/problem\+json/);
+      }
+    });
+
+    it('refuses an action whose event would exceed 65,535 bytes, writing nothing', async () => {
+      const { ctx } = server.env;
+      const before = await ctx.store.audit.count();
+      const attempt = ctx.audit.record(ctx.store, async (tx) => {
+        await tx.settings.set('tlog-test', 'written');
+        return { value: undefined, events: [{ action: 'test.huge', actor: 'system', data: { text: 'x'.repeat(65_500) } }] };
+      });
+      const err = await attempt.then(() => undefined, (e: unknown) => e);
+      expect(err).to.be.instanceOf(DomainError);
+      expect((err as DomainError).kind).to.equal('malformed');
+      expect(await ctx.store.audit.count()).to.equal(before);
+      expect((await ctx.store.settings.all())['tlog-test']).to.equal(undefined);
+      await ctx.audit.recordAlone(ctx.store, { action: 'test.large', actor: 'system', data: { text: 'x'.repeat(65_000) } });
+      expect(await ctx.store.audit.count()).to.equal(before + 1);
+    });
+
+    it('audit verify rebuilds the tree from the events and finds a changed tile or checkpoint key', async () => {
+      const { ctx } = server.env;
+      await log.step(ctx.store);
+      const key = { name: log.logKey.name, publicKey: log.logKey.key.publicKey, rawPublicKey: log.logKey.key.rawPublicKey };
+      const report = await verifyTlog(ctx.store, key);
+      expect(report.ok, JSON.stringify(report)).to.equal(true);
+      const db = rawConnection(ctx.store);
+      const [row] = await db('tlog_tiles').select('hashes').where({ level: 0, tile_index: 1 });
+      const changed = Buffer.from(row.hashes as Buffer);
+      changed[40]! ^= 1;
+      await db('tlog_tiles').update({ hashes: changed }).where({ level: 0, tile_index: 1 });
+      try {
+        expect(await verifyTlog(ctx.store, key)).to.deep.equal({ ok: false, reason: 'the stored tile 0/1 differs from the one rebuilt from the events' });
+      } finally {
+        await db('tlog_tiles').update({ hashes: row.hashes }).where({ level: 0, tile_index: 1 });
+      }
+      const other = generateKeyPairSync('ed25519').publicKey;
+      const otherRaw = Buffer.from(other.export({ format: 'jwk' }).x!, 'base64url');
+      expect((await verifyTlog(ctx.store, { ...key, publicKey: other, rawPublicKey: otherRaw })).ok).to.equal(false);
+      if (kind === 'postgres') {
+        // The command itself, beside the running server (PostgreSQL lets both open the database).
+        const output = await new Promise<string>((resolve, reject) => {
+          execFile(BIN, ['audit', 'verify'], { env: { PATH: process.env.PATH!, HOME: process.env.HOME ?? '/tmp', ...server.env.env }, encoding: 'utf8', timeout: 60_000 },
+            (err, stdout, stderr) => (err ? reject(new Error(`${err.message}\n${stdout}${stderr}`)) : resolve(stdout)));
+        });
+        expect(output).to.match(/\nOK: Merkle log, \d+ entries in tiles, checkpoint at size \d+ \(root [A-Za-z0-9+/=]{44}\)\n$/);
+      }
+    });
+
+    it('proves a device\'s entries: every event naming it, each with an RFC 9162 inclusion proof in a signed checkpoint', async () => {
+      const { ctx } = server.env;
+      for (let i = 0; i < 3; i += 1) await ctx.audit.recordAlone(ctx.store, { action: 'test.device-note', actor: 'system', device: 'SN-TLOG-1', data: { i } });
+      await log.step(ctx.store);
+      const first = openCheckpoint(firstNote, log.logKey.name, log.logKey.key.publicKey, log.logKey.key.rawPublicKey)!;
+      const latest = await server.request('GET', '/audit/v1/devices/SN-TLOG-1/proof', { token: server.tokens.auditor });
+      expect(latest.status).to.equal(200);
+      const earlier = await server.request('GET', `/audit/v1/devices/SN-TLOG-1/proof?size=${first.size}`, { token: server.tokens.operator });
+      expect(earlier.status).to.equal(200);
+      const events = await ctx.store.audit.byDevice('SN-TLOG-1');
+      for (const answer of [latest.json, earlier.json]) {
+        const body = openCheckpoint(answer.checkpoint, log.logKey.name, log.logKey.key.publicKey, log.logKey.key.rawPublicKey)!;
+        expect(body.size).to.equal(answer.size);
+        const named = events.filter((e) => e.seq <= body.size);
+        expect(answer.entries.map((e: { index: number }) => e.index)).to.deep.equal(named.map((e) => e.seq - 1));
+        expect(answer.entries.length).to.be.above(0);
+        for (const item of answer.entries as Array<{ index: number; entry: string; proof: string[] }>) {
+          const proof = item.proof.map((h) => Buffer.from(h, 'base64'));
+          expect(verifyInclusion(Buffer.from(item.entry, 'utf8'), item.index, body.size, proof, body.root), `entry ${item.index}`).to.equal(true);
+          expect(verifyInclusion(Buffer.from(`${item.entry} `, 'utf8'), item.index, body.size, proof, body.root)).to.equal(false);
+        }
+      }
+      expect(latest.json.entries.length).to.equal(earlier.json.entries.length + 3);
+      for (const [path, status] of [
+        ['/audit/v1/devices/SN-TLOG-1/proof?size=abc', 400], ['/audit/v1/devices/SN-TLOG-1/proof?size=01', 400], ['/audit/v1/devices/SN-TLOG-1/proof?size=99999999999999999', 400],
+        ['/audit/v1/devices/SN-TLOG-1/proof?size=999999', 404], ['/audit/v1/devices/SN-TLOG-1/proof?other=1', 400], ['/audit/v1/devices/SN-NOPE/proof', 404],
+        ['/audit/v1/devices/SN-TLOG-1/proof?size=1&size=2', 400],
+      ] as const) {
+        expect((await server.request('GET', path, { token: server.tokens.auditor })).status, path).to.equal(status);
+      }
+      expect((await server.request('GET', '/audit/v1/devices/SN-TLOG-1/proof', { token: server.tokens.factory })).status).to.equal(403);
+    });
+
+    it('extends and signs once when several steps run together (the log\'s lock), and the tree still verifies', async () => {
+      const { ctx } = server.env;
+      for (let i = 0; i < 50; i += 1) await ctx.audit.recordAlone(ctx.store, { action: 'test.filler', actor: 'system', data: { i } });
+      const results = await Promise.all([log.step(ctx.store), log.step(ctx.store), log.step(ctx.store)]);
+      expect(new Set(results.map((r) => r!.note)).size).to.equal(1);
+      const key = { name: log.logKey.name, publicKey: log.logKey.key.publicKey, rawPublicKey: log.logKey.key.rawPublicKey };
+      expect((await verifyTlog(ctx.store, key)).ok).to.equal(true);
+    });
+
+    it('keeps the log disabled, saying why, when the public base URL no longer names the signed checkpoints', async () => {
+      const { ctx } = server.env;
+      const again = await openLogKey(ctx.provider, ctx.store, 'http://pki.devid.test/');
+      expect(again.ok && again.logKey.verifierKey).to.equal(log.logKey.verifierKey);
+      const moved = await openLogKey(ctx.provider, ctx.store, 'https://elsewhere.example');
+      expect(moved).to.deep.equal({ ok: false, reason: 'the newest log checkpoint is not signed by "devid-log" under the name "elsewhere.example/log": was DEVID_HTTP_BASE_URL or the token changed?' });
+      expect(await openLogKey(ctx.provider, ctx.store, 'http://bad host')).to.deep.include({ ok: false });
+    });
+
+    it('is verified by Go\'s sumdb/note and sumdb/tlog: the checkpoint, an inclusion proof and a consistency proof from the tiles', async function () {
+      const dir = mkdtempSync(join(tmpdir(), 'devid-test-go-'));
+      try {
+        const built = buildGoVerifier(dir);
+        if ('reason' in built) {
+          console.log(`      skipped: ${built.reason}`);
+          return this.skip();
+        }
+        await log.step(server.env.ctx.store);
+        writeFileSync(join(dir, 'old-checkpoint'), firstNote);
+        writeFileSync(join(dir, 'root.pem'), server.rootPem);
+        const size = Number((await http('/log/checkpoint')).body.toString().split('\n')[1]);
+        for (const index of [0, 300, size - 1]) {
+          const run = await runGoVerifier(built.binary, [
+            `http://127.0.0.1:${server.running.httpPort}`, `https://127.0.0.1:${server.running.httpsPort}`,
+            join(dir, 'root.pem'), server.tokens.auditor, join(dir, 'old-checkpoint'), String(index),
+          ], 'ca.devid.test');
+          expect(run.output, `entry ${index}`).to.match(new RegExp(`^OK size=${size} old=\\d+ entry=\\{.*"seq":${index + 1}\\}\\n$`));
+          expect(run.status).to.equal(0);
+        }
+        // A checkpoint the tiles contradict fails: the same verifier, told of an entry the tree does not hold.
+        const bad = await runGoVerifier(built.binary, [`http://127.0.0.1:${server.running.httpPort}`, `https://127.0.0.1:${server.running.httpsPort}`, join(dir, 'root.pem'), server.tokens.auditor, join(dir, 'old-checkpoint'), String(size + 5)], 'ca.devid.test');
+        expect(bad.status).to.equal(1);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    });
+  });
+}
