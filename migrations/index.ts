@@ -13,6 +13,7 @@ import * as manufacturers from './011_manufacturers.ts';
 import * as enrollmentHardening from './012_enrollment_hardening.ts';
 import * as ocspResponders from './013_ocsp_responders.ts';
 import * as attestationFormats from './014_attestation_formats.ts';
+import * as firmwareReleases from './018_firmware_releases.ts';
 
 /** Every schema step in order; knex records each by name once applied. */
 export const MIGRATIONS: ReadonlyArray<[string, Knex.Migration]> = [
@@ -30,4 +31,5 @@ export const MIGRATIONS: ReadonlyArray<[string, Knex.Migration]> = [
   ['012_enrollment_hardening', enrollmentHardening],
   ['013_ocsp_responders', ocspResponders],
   ['014_attestation_formats', attestationFormats],
+  ['018_firmware_releases', firmwareReleases],
 ];

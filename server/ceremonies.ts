@@ -7,7 +7,7 @@ import { AuditCheckpoints } from '../registry/audit/audit-checkpoints.ts';
 import { loadAuditKey } from '../registry/audit/audit-key.ts';
 import type { Audited } from '../registry/audit/audit-log.ts';
 import { LOCKS } from '../store/locks.ts';
-import type { HierarchyStore, IdentityStore } from '../store/subsets.ts';
+import type { Store } from '../store/store.ts';
 import { loopbackWarnings, type PublicIdentity } from './config.ts';
 import type { Context } from './context.ts';
 import { loadIdentity, recordIdentity } from './identity.ts';
@@ -19,7 +19,7 @@ import { ensureServerCredentials } from './tls.ts';
  * again (by CKA_ID, and only those the database does not record) when that
  * transaction does not commit, so a failed ceremony can simply be rerun.
  */
-async function ceremony<T>(ctx: Context, work: (keys: KeyCeremony, tx: HierarchyStore & IdentityStore) => Promise<Audited<T>>): Promise<T> {
+export async function ceremony<T>(ctx: Context, work: (keys: KeyCeremony, tx: Store) => Promise<Audited<T>>): Promise<T> {
   const keys = new KeyCeremony(ctx.provider);
   try {
     return await ctx.audit.record(ctx.store, async (tx) => {
@@ -36,7 +36,7 @@ async function ceremony<T>(ctx: Context, work: (keys: KeyCeremony, tx: Hierarchy
   }
 }
 
-function certificateSummary(issuer: Issuer): Record<string, unknown> {
+export function certificateSummary(issuer: Issuer): Record<string, unknown> {
   return { id: issuer.id, slug: issuer.slug, serial: issuer.record.serial, keyLabel: issuer.record.keyLabel, keyId: issuer.record.keyId.toString('hex') };
 }
 

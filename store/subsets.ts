@@ -10,6 +10,8 @@ import type { CrlStore } from './crl-store.ts';
 import type { DeviceClassStore } from './device-class-store.ts';
 import type { DeviceStore } from './device-store.ts';
 import type { FirmwareStore } from './firmware-store.ts';
+import type { FirmwareReleaseStore } from './firmware-release-store.ts';
+import type { FirmwareSignerStore } from './firmware-signer-store.ts';
 import type { ManufacturerStore } from './manufacturer-store.ts';
 import type { ModelStore } from './model-store.ts';
 import type { OcspStore } from './ocsp-store.ts';
@@ -72,10 +74,11 @@ export interface LifecycleStore extends RevocationStore {
   devices: Pick<DeviceStore, 'get' | 'find' | 'transition'>;
 }
 
-/** ca/hierarchy.ts: the CA certificates, and the OCSP responder keys a ceremony's undo must spare. */
+/** ca/hierarchy.ts: the CA certificates, and the OCSP responder and firmware signer keys a ceremony's undo must spare. */
 export interface HierarchyStore {
   caCertificates: CaStore;
   ocspResponders: Pick<OcspResponderStore, 'keyIds'>;
+  firmwareSigners: Pick<FirmwareSignerStore, 'keyIds'>;
 }
 
 /** registry/reports/device-history.ts: reads only. */
@@ -329,3 +332,19 @@ export type EnrollmentStore = Pick<
   Store,
   'inTransaction' | 'singleConnection' | 'transaction' | 'lock' | 'acme' | 'audit' | 'certificates' | 'claims' | 'deviceClasses' | 'devices' | 'firmware' | 'manufacturers' | 'models' | 'ocsp' | 'crls'
 >;
+
+/** registry/firmware/firmware-signers.ts: a model's signer, made in a ceremony. */
+export type FirmwareSignerCeremonyStore = HierarchyStore & IssuanceStore & {
+  models: Pick<ModelStore, 'byNameForUpdate'>;
+  firmwareSigners: Pick<FirmwareSignerStore, 'insert' | 'ofModel' | 'keyIds'>;
+};
+
+/** registry/firmware/firmware-releases.ts: releases proposed, approved and signed. */
+export type FirmwareReleaseAdminStore = AuditedStore<AuditWrites & {
+  models: Pick<ModelStore, 'byNameForUpdate'>;
+  firmwareSigners: Pick<FirmwareSignerStore, 'ofModel'>;
+  firmwareReleases: Pick<FirmwareReleaseStore, 'insert' | 'findForUpdate' | 'highestSequence' | 'approve'>;
+}> & {
+  firmwareReleases: Pick<FirmwareReleaseStore, 'find' | 'byModel'>;
+  models: Pick<ModelStore, 'byName'>;
+};
