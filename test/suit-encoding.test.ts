@@ -1,0 +1,34 @@
+import { createHash } from 'node:crypto';
+import { expect } from 'chai';
+import { cbor } from '../ca/cbor.ts';
+import { encodeManifest } from '../ca/suit.ts';
+import { NAMESPACE_DNS, uuidText, uuidV5 } from '../ca/uuid.ts';
+
+/** draft-ietf-suit-manifest appendix B, example 0 (secure boot): its manifest and its authentication wrapper's digest. */
+const EXAMPLE_0_MANIFEST = 'a50101020003585fa202818141000458568614a40150fa6b4a53d5ad5fdfbe9de663e4d41ffe02501492af1425695e48bf429b2d51f2ab45'
+  + '035824822f582000112233445566778899aabbccddeeff0123456789abcdeffedcba98765432100e1987d0010f020f074382030f0943821702';
+const EXAMPLE_0_MANIFEST_DIGEST = '6658ea560262696dd1f13b782239a064da7c6c5cbaf52fded428a6fc83c7e5af';
+
+describe('SUIT encoding against draft-ietf-suit-manifest\'s examples', () => {
+  it('the vendor id of the examples is UUIDv5(DNS, "arm.com"), as RFC 9124 4.2.2 derives it', () => {
+    expect(uuidText(uuidV5(NAMESPACE_DNS, 'arm.com'))).to.equal('fa6b4a53-d5ad-5fdf-be9d-e663e4d41ffe');
+  });
+
+  it('the manifest of example 0, byte for byte, and the SUIT_Digest over its bstr-wrapped form', () => {
+    const manifest = encodeManifest({
+      sequence: 0,
+      componentId: [Buffer.from([0])],
+      vendorId: Buffer.from('fa6b4a53d5ad5fdfbe9de663e4d41ffe', 'hex'),
+      classId: Buffer.from('1492af1425695e48bf429b2d51f2ab45', 'hex'),
+      imageDigest: Buffer.from('00112233445566778899aabbccddeeff0123456789abcdeffedcba9876543210', 'hex'),
+      imageSize: 34768,
+    });
+    expect(manifest.toString('hex')).to.equal(EXAMPLE_0_MANIFEST);
+    expect(createHash('sha256').update(cbor(manifest)).digest('hex')).to.equal(EXAMPLE_0_MANIFEST_DIGEST);
+  });
+
+  it('sequence numbers and sizes above 2^32 stay integers in their shortest form', () => {
+    const manifest = encodeManifest({ sequence: 2 ** 40, componentId: [Buffer.from([0])], vendorId: Buffer.alloc(16), classId: Buffer.alloc(16), imageDigest: Buffer.alloc(32), imageSize: 5 });
+    expect(manifest.subarray(0, 13).toString('hex')).to.equal('a50101021b0000010000000000');
+  });
+});
