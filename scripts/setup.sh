@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what devid-ca needs on a Debian machine, then the npm packages.
 #   scripts/setup.sh          SoftHSM2, OpenSC, OpenSSL, jq, npm packages, the compiled CLIs in build/ (to run the CA)
-#   scripts/setup.sh --test   also docker-compose, chromium, swtpm and tpm2-tools, and a PostgreSQL answering on 127.0.0.1:5432
+#   scripts/setup.sh --test   also docker-compose, chromium, swtpm and tpm2-tools, python3-cbor2 and python3-cryptography, and a PostgreSQL answering on 127.0.0.1:5432
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -30,6 +30,9 @@ if $want_test; then
   command -v swtpm >/dev/null || missing+=(swtpm)
   command -v swtpm_setup >/dev/null || missing+=(swtpm-tools)
   command -v tpm2_certify >/dev/null || missing+=(tpm2-tools)
+  # Signed firmware manifests are checked by an outside verifier in Python (test/support/suit_verify.py), with Debian's packages.
+  /usr/bin/python3 -c 'import cbor2' 2>/dev/null || missing+=(python3-cbor2)
+  /usr/bin/python3 -c 'import cryptography' 2>/dev/null || missing+=(python3-cryptography)
 fi
 if [ ${#missing[@]} -gt 0 ]; then
   echo "setup: installing ${missing[*]}"

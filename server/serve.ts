@@ -27,6 +27,8 @@ import { consoleRoutes } from './http/routes/console.ts';
 import { factoryRoutes } from './http/routes/factory.ts';
 import { manufacturerRoutes } from './http/routes/manufacturers.ts';
 import { operatorRoutes } from './http/routes/operator.ts';
+import { firmwareReleaseRoutes } from './http/routes/firmware-releases.ts';
+import { FirmwareReleaseSigner } from '../ca/firmware-release-signer.ts';
 import { supportRoutes } from './http/routes/support.ts';
 import { identityDrift, loadIdentity } from './identity.ts';
 import { ensureServerCredentials, operatorCredentials } from './tls.ts';
@@ -124,6 +126,10 @@ export async function serve(ctx: Context, options: ServeOptions = {}): Promise<R
     auditRoutes({ store: ctx.store, audit: ctx.audit, checkpoints, auditSigner: auditKey.signer, logger: ctx.logger }),
     consoleRoutes({ store: ctx.store, audit: ctx.audit, hierarchy, publication, clock: ctx.clock, logger: ctx.logger }),
     supportRoutes({ store: ctx.store, audit: ctx.audit, issuance, hierarchy, baseUrl: identity.httpBaseUrl, trustDomain: identity.trustDomain, clock: ctx.clock, logger: ctx.logger }),
+    firmwareReleaseRoutes({
+      store: ctx.store, audit: ctx.audit, signing: new FirmwareReleaseSigner(ctx.provider, identity.trustDomain),
+      baseUrl: identity.httpBaseUrl, clock: ctx.clock, logger: ctx.logger,
+    }),
   ];
   const app = apiApp(ctx.logger, routers);
   const acme = new AcmeFrontEnd({
@@ -144,7 +150,11 @@ export async function serve(ctx: Context, options: ServeOptions = {}): Promise<R
     else app(req, res);
   });
   await publication.start();
-  const publicationRoutes = publicationApp(hierarchy, publication, health, ctx.logger, ctx.clock);
+  const envelopes = async (model: string, version: string) => {
+    const release = await ctx.store.firmwareReleases.find(model, version);
+    return release?.envelope ?? undefined;
+  };
+  const publicationRoutes = publicationApp(hierarchy, publication, health, ctx.logger, ctx.clock, envelopes);
   const ocsp = publication.responder;
   // OCSP on plain node:http (the hot path: a lookup and the bytes); CRLs and CA certificates through express.
   const http = createHttpServer({ ...SERVER_OPTIONS }, (req, res) => {

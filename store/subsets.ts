@@ -342,6 +342,7 @@ export type FirmwareSignerCeremonyStore = HierarchyStore & IssuanceStore & {
 /** registry/firmware/firmware-releases.ts: releases proposed, approved and signed. */
 export type FirmwareReleaseAdminStore = AuditedStore<AuditWrites & {
   models: Pick<ModelStore, 'byNameForUpdate'>;
+  caCertificates: Pick<CaStore, 'all'>;
   firmwareSigners: Pick<FirmwareSignerStore, 'ofModel'>;
   firmwareReleases: Pick<FirmwareReleaseStore, 'insert' | 'findForUpdate' | 'highestSequence' | 'approve'>;
 }> & {

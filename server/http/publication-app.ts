@@ -2,6 +2,8 @@ import express, { type Express, type Router } from 'express';
 import type { Hierarchy } from '../../ca/hierarchy.ts';
 import type { Publication } from '../../publish/publication.ts';
 import type { Logger } from '../../platform/logger.ts';
+import { MODEL_PATTERN } from '../../registry/identifiers.ts';
+import { VERSION_PATTERN } from '../../registry/firmware/firmware-releases.ts';
 import { notFoundHandler, problemHandler } from './problem.ts';
 import { requestLog } from './request-log.ts';
 
@@ -11,10 +13,14 @@ const CRL_MAX_AGE_S = 60;
 /**
  * The plain-HTTP listener (docs/operators/revocation.md): CA certificates and CRLs by slug
  * (`/ca/root.crt`, `/crl/operational.crl`, `/crl/operational-2.crl` after a
- * rollover: the caIssuers and CDP URLs each certificate carries). OCSP is
+ * rollover: the caIssuers and CDP URLs each certificate carries), and the
+ * approved firmware releases' SUIT envelopes. OCSP is
  * answered before express (publish/ocsp-responder.ts).
  */
-export function publicationApp(hierarchy: Hierarchy, publication: Pick<Publication, 'crl'>, health: Router, logger: Logger, clock: () => Date): Express {
+/** The signed SUIT envelope of an approved release, undefined for any other. */
+export type FirmwareEnvelopes = (model: string, version: string) => Promise<Buffer | undefined>;
+
+export function publicationApp(hierarchy: Hierarchy, publication: Pick<Publication, 'crl'>, health: Router, logger: Logger, clock: () => Date, envelopes: FirmwareEnvelopes): Express {
   const app = express();
   app.disable('x-powered-by');
   app.use(requestLog(logger));
@@ -36,6 +42,14 @@ export function publicationApp(hierarchy: Hierarchy, publication: Pick<Publicati
       'Last-Modified': crl.record.thisUpdate.toUTCString(),
       Expires: crl.record.nextUpdate.toUTCString(),
     }).send(crl.der);
+  });
+  // Signed firmware manifests (docs/operators/firmware.md): public like CRLs, the signature is their protection; 404 until approved.
+  app.get('/firmware/:model/:file', async (req, res, next) => {
+    const version = /^(.{1,64})\.suit$/.exec(req.params.file)?.[1];
+    if (!version || !MODEL_PATTERN.test(req.params.model) || !VERSION_PATTERN.test(version)) return next();
+    const envelope = await envelopes(req.params.model, version);
+    if (!envelope) return next();
+    res.type('application/suit-envelope+cose').set('Cache-Control', 'public, max-age=3600').send(envelope);
   });
   app.use(notFoundHandler);
   app.use(problemHandler(logger));
