@@ -1,9 +1,4 @@
-import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
 import { declareModel } from '../registry/catalogue/models.ts';
 import { initialise } from '../server/ceremonies.ts';
@@ -14,26 +9,12 @@ import { createTestEnvironment, type TestEnvironment } from './support/context.t
 import { httpsRequest } from './support/https.ts';
 import { checkAnswersAgainstOpenapi } from './support/openapi.ts';
 import { httpRequest } from './support/publication.ts';
+import { outsideVerify } from './support/suit-verifier.ts';
+import { DATABASE_KINDS } from './support/databases.ts';
 
-const VERIFIER = join(dirname(fileURLToPath(import.meta.url)), 'support', 'suit_verify.py');
-/** Debian's python3 has python3-cbor2 and python3-cryptography (scripts/setup.sh --test). */
-const PYTHON = existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
 const IMAGE = Buffer.from('firmware image 1.0.0 of thermo-2\n'.repeat(100));
 const DIGEST = createHash('sha256').update(IMAGE).digest('hex');
 const RELEASES = '/operator/v1/models/thermo-2/firmware-releases';
-
-/** The outside verifier's verdict on an envelope, anchored at the given root. */
-function outsideVerify(envelope: Buffer, rootPem: string): { ok: boolean; facts?: Record<string, unknown>; reason: string } {
-  const dir = mkdtempSync(join(tmpdir(), 'devid-test-suit-'));
-  try {
-    writeFileSync(join(dir, 'envelope.suit'), envelope);
-    writeFileSync(join(dir, 'root.pem'), rootPem);
-    const run = spawnSync(PYTHON, [VERIFIER, join(dir, 'envelope.suit'), join(dir, 'root.pem')], { encoding: 'utf8' });
-    return run.status === 0 ? { ok: true, facts: JSON.parse(run.stdout) as Record<string, unknown>, reason: '' } : { ok: false, reason: `${run.stderr}${run.stdout}` };
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
 
 /** An audit event's data, from its canonical JSON. */
 const dataOf = (canonical: string) => (JSON.parse(canonical) as { data: Record<string, unknown> }).data;
@@ -42,7 +23,7 @@ const dataOf = (canonical: string) => (JSON.parse(canonical) as { data: Record<s
 const canonicalSha256 = (value: Record<string, string | number>) =>
   createHash('sha256').update(JSON.stringify(Object.fromEntries(Object.entries(value).sort(([a], [b]) => (a < b ? -1 : 1))))).digest('hex');
 
-describe('signed firmware releases: two operators, a SUIT envelope signed in the HSM, checked by an outside verifier', function () {
+for (const kind of DATABASE_KINDS) describe(`signed firmware releases on ${kind}: two operators, a SUIT envelope signed in the HSM, checked by an outside verifier`, function () {
   this.timeout(180_000);
   let env: TestEnvironment;
   let running: RunningServer;
@@ -51,7 +32,7 @@ describe('signed firmware releases: two operators, a SUIT envelope signed in the
   checkAnswersAgainstOpenapi();
 
   before(async () => {
-    env = await createTestEnvironment('pglite');
+    env = await createTestEnvironment(kind);
     await initialise(env.ctx);
     await declareModel(env.ctx.store, env.ctx.audit, 'cli', 'thermo-2', { hwType: '1.3.6.1.4.1.99999.1.2', manufacturer: 'Acme Devices' }, new Date());
     await declareModel(env.ctx.store, env.ctx.audit, 'cli', 'unsigned-1', { hwType: '1.3.6.1.4.1.99999.1.3', manufacturer: 'Acme Devices' }, new Date());
@@ -128,7 +109,7 @@ describe('signed firmware releases: two operators, a SUIT envelope signed in the
     const served = await envelopeOf('thermo-2', '1.0.0');
     expect(served.status).to.equal(200);
     expect(served.headers['content-type']).to.equal('application/suit-envelope+cose');
-    const verdict = outsideVerify(served.body, rootPem);
+    const verdict = outsideVerify(served.body, { rootPem });
     expect(verdict.ok, verdict.reason).to.equal(true);
     expect(verdict.facts).to.include({ sequence: 10, imageDigest: DIGEST, imageSize: IMAGE.length, manifestSha256: approved.json.manifestSha256 });
     expect(verdict.facts!.signer).to.equal('CN=thermo-2,OU=Firmware Signer,O=devid.test'.replace('devid.test', String(running.identity.trustDomain)));
@@ -143,12 +124,12 @@ describe('signed firmware releases: two operators, a SUIT envelope signed in the
     for (const at of [20, Math.floor(served.length / 2), served.length - 30, served.length - 1]) {
       const flipped = Buffer.from(served);
       flipped[at]! ^= 0x01;
-      expect(outsideVerify(flipped, rootPem).ok, `byte ${at}`).to.equal(false);
+      expect(outsideVerify(flipped, { rootPem }).ok, `byte ${at}`).to.equal(false);
     }
     const other = await createTestEnvironment('pglite');
     try {
       const { hierarchy } = await initialise(other.ctx);
-      expect(outsideVerify(served, hierarchy.root.certificate.toString('pem')).reason).to.contain('does not verify under');
+      expect(outsideVerify(served, { rootPem: hierarchy.root.certificate.toString('pem') }).reason).to.contain('does not verify under');
     } finally {
       await other.cleanup();
     }
@@ -166,5 +147,19 @@ describe('signed firmware releases: two operators, a SUIT envelope signed in the
     expect((await send('GET', `${RELEASES}/9.9.9`, tokens.alice)).status).to.equal(404);
     expect((await envelopeOf('thermo-2', '9.9.9')).status).to.equal(404);
     expect((await envelopeOf('thermo-2', '1.1.0')).status).to.equal(404);
+  });
+
+  it('two proposals racing for one sequence: one wins, the other is 409', async () => {
+    const race = await Promise.all(['2.0.0', '2.0.1'].map((version) => send('POST', RELEASES, tokens.alice, { version, digest: DIGEST, size: 1, sequence: 20 })));
+    expect(race.map((a) => a.status).sort()).to.deep.equal([201, 409]);
+  });
+
+  it('the publication listener answers odd firmware paths with a problem document (404, or 400 for a broken escape), never a 5xx', async () => {
+    for (const path of ['/firmware/thermo-2/1.0.0', '/firmware/thermo-2/.suit', '/firmware/thermo-2/..%2F1.0.0.suit', '/firmware/..%2Fx/1.0.0.suit',
+      `/firmware/${'a'.repeat(300)}/1.0.0.suit`, `/firmware/thermo-2/${'1'.repeat(70)}.suit`, '/firmware/thermo-2/%ff.suit', '/firmware/thermo-2']) {
+      const answer = await httpRequest(running.httpPort, 'GET', path);
+      expect(answer.status, path).to.equal(path.includes('%ff') ? 400 : 404);
+      expect(answer.headers['content-type'], path).to.match(/^application\/problem\+json/);
+    }
   });
 });

@@ -13,6 +13,8 @@ RFCs with cbor2 and cryptography only (none of devid-ca's code):
   basic constraints on the intermediate, id-kp-codeSigning on the signer.
 
 Usage: suit_verify.py ENVELOPE_FILE ROOT_PEM_FILE
+       suit_verify.py --key PUBLIC_KEY_PEM_FILE ENVELOPE_FILE   (a bare key, no
+       x5chain: how the draft's own examples are signed)
 Prints the verified manifest's facts as JSON; exits 1 with the reason otherwise.
 """
 import hashlib
@@ -21,7 +23,7 @@ import sys
 
 import cbor2
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, utils
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
@@ -54,7 +56,7 @@ def is_ca(cert):
         return False
 
 
-def verify(envelope_bytes, root):
+def verify(envelope_bytes, root=None, key=None):
     envelope = cbor2.loads(envelope_bytes)
     need(isinstance(envelope, cbor2.CBORTag) and envelope.tag == 107, "not a SUIT_Envelope_Tagged (tag 107)")
     need(isinstance(envelope.value, dict), "the envelope is not a map")
@@ -76,26 +78,30 @@ def verify(envelope_bytes, root):
     need(payload is None, "the COSE_Sign1 payload must be detached (nil)")
     protected = cbor2.loads(protected_bstr)
     need(protected.get(1) == ES256, "the protected header's alg is not ES256 (-7)")
-    chain = unprotected.get(33)
-    chain = [chain] if isinstance(chain, bytes) else chain
-    need(isinstance(chain, list) and len(chain) >= 2, "x5chain must carry the signer and the firmware intermediate")
-    certificates = [x509.load_der_x509_certificate(der) for der in chain]
-    signer, intermediate = certificates[0], certificates[1]
+    signer = intermediate = None
+    if key is None:
+        chain = unprotected.get(33)
+        chain = [chain] if isinstance(chain, bytes) else chain
+        need(isinstance(chain, list) and len(chain) >= 2, "x5chain must carry the signer and the firmware intermediate")
+        certificates = [x509.load_der_x509_certificate(der) for der in chain]
+        signer, intermediate = certificates[0], certificates[1]
+        key = signer.public_key()
 
     signed = cbor2.dumps(["Signature1", protected_bstr, b"", digest_bstr])
     need(len(signature) == 64, "an ES256 signature is 64 bytes of r||s")
     der_signature = utils.encode_dss_signature(int.from_bytes(signature[:32], "big"), int.from_bytes(signature[32:], "big"))
     try:
-        signer.public_key().verify(der_signature, signed, ec.ECDSA(hashes.SHA256()))
+        key.verify(der_signature, signed, ec.ECDSA(hashes.SHA256()))
     except Exception:
-        raise Refused("the COSE signature does not verify with the x5chain's first certificate")
+        raise Refused("the COSE signature does not verify with the x5chain's first certificate (or the key given)")
 
-    signed_by(signer, intermediate)
-    signed_by(intermediate, root)
-    need(is_ca(intermediate), "the firmware intermediate is not a CA")
-    need(not is_ca(signer), "the signer must not be a CA")
-    usages = signer.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
-    need(ExtendedKeyUsageOID.CODE_SIGNING in usages, "the signer's certificate lacks id-kp-codeSigning")
+    if signer is not None:
+        signed_by(signer, intermediate)
+        signed_by(intermediate, root)
+        need(is_ca(intermediate), "the firmware intermediate is not a CA")
+        need(not is_ca(signer), "the signer must not be a CA")
+        usages = signer.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+        need(ExtendedKeyUsageOID.CODE_SIGNING in usages, "the signer's certificate lacks id-kp-codeSigning")
 
     manifest = cbor2.loads(manifest_bstr)
     need(manifest.get(1) == 1, "manifest version is not 1")
@@ -113,18 +119,25 @@ def verify(envelope_bytes, root):
         "imageDigest": image_digest.hex(),
         "imageSize": parameters[14],
         "manifestSha256": manifest_digest.hex(),
-        "signer": signer.subject.rfc4514_string(),
-        "intermediate": intermediate.subject.rfc4514_string(),
+        "signer": signer.subject.rfc4514_string() if signer else None,
+        "intermediate": intermediate.subject.rfc4514_string() if intermediate else None,
     }
 
 
 def main():
-    with open(sys.argv[1], "rb") as f:
+    root = key = None
+    if sys.argv[1] == "--key":
+        with open(sys.argv[2], "rb") as f:
+            key = serialization.load_pem_public_key(f.read())
+        envelope_file = sys.argv[3]
+    else:
+        with open(sys.argv[2], "rb") as f:
+            root = x509.load_pem_x509_certificate(f.read())
+        envelope_file = sys.argv[1]
+    with open(envelope_file, "rb") as f:
         envelope = f.read()
-    with open(sys.argv[2], "rb") as f:
-        root = x509.load_pem_x509_certificate(f.read())
     try:
-        print(json.dumps(verify(envelope, root)))
+        print(json.dumps(verify(envelope, root, key)))
     except Refused as refused:
         print(f"refused: {refused}", file=sys.stderr)
         sys.exit(1)
