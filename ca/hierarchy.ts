@@ -116,7 +116,8 @@ export interface CreateHierarchyOptions {
  */
 export async function existingHierarchy(provider: KeyProvider, store: HierarchyStore): Promise<string | undefined> {
   if ((await store.caCertificates.count()) > 0) return 'the database already holds a CA hierarchy';
-  for (const role of INIT_ROLES) {
+  // The firmware intermediate is made after init, but its key too belongs to a hierarchy.
+  for (const role of [...INIT_ROLES, 'firmware'] as const) {
     const label = caKeyLabel(role, 1);
     if (await provider.findKey(label)) return `the token already holds a key labelled "${label}"`;
   }

@@ -61,6 +61,16 @@ describe('firmware intermediate and signers: root ceremony, HSM keys, codeSignin
     expect(recorded?.issuerId).to.equal(hierarchy.firmware!.id);
   });
 
+  it('init refuses a token that holds a firmware intermediate key already: that is another hierarchy\'s', async () => {
+    const other = await createTestEnvironment('pglite');
+    try {
+      await other.ctx.provider.createKey('devid-firmware', 'P-256');
+      expect(String(await initialise(other.ctx).catch((e: unknown) => e))).to.contain('the token already holds a key labelled "devid-firmware"');
+    } finally {
+      await other.cleanup();
+    }
+  });
+
   it('one signer per model; an unknown or malformed model is refused and leaves no key', async () => {
     expect(String(await createModelFirmwareSigner(env.ctx, 'thermo-2', 'cli').catch((e: unknown) => e))).to.contain('has a firmware signer already');
     expect(String(await createModelFirmwareSigner(env.ctx, 'nope', 'cli').catch((e: unknown) => e))).to.contain('no model nope');
