@@ -25,9 +25,21 @@ export class FirmwareSignerStore {
     }), `model ${record.model} has a firmware signer already`);
   }
 
+  /** The model's signer in service (not retired). */
   async ofModel(model: string): Promise<FirmwareSignerRecord | undefined> {
-    const row = await this.db('firmware_signers').select(COLUMNS).where({ model }).first();
+    const row = await this.db('firmware_signers').select(COLUMNS).where({ model }).whereNull('retired_at').first();
     return row ? fromRow(row) : undefined;
+  }
+
+  /** How many signers the model ever had: the next one's key label counts on from it. */
+  async countOfModel(model: string): Promise<number> {
+    const row = await this.db('firmware_signers').count({ n: '*' }).where({ model }).first();
+    return Number(row?.n ?? 0);
+  }
+
+  /** Takes the model's signer out of service (its certificate was revoked); its key stays, recorded. */
+  async retire(model: string, now: Date): Promise<void> {
+    await this.db('firmware_signers').where({ model }).whereNull('retired_at').update({ retired_at: now });
   }
 
   /** CKA_IDs of every signer key: a ceremony's undo must spare them. */

@@ -336,13 +336,15 @@ export type EnrollmentStore = Pick<
 /** registry/firmware/firmware-signers.ts: a model's signer, made in a ceremony. */
 export type FirmwareSignerCeremonyStore = HierarchyStore & IssuanceStore & {
   models: Pick<ModelStore, 'byNameForUpdate'>;
-  firmwareSigners: Pick<FirmwareSignerStore, 'insert' | 'ofModel' | 'keyIds'>;
+  certificates: Pick<CertificateStore, 'insertIssued' | 'find'>;
+  firmwareSigners: Pick<FirmwareSignerStore, 'insert' | 'ofModel' | 'keyIds' | 'countOfModel' | 'retire'>;
 };
 
 /** registry/firmware/firmware-releases.ts: releases proposed, approved and signed. */
 export type FirmwareReleaseAdminStore = AuditedStore<AuditWrites & {
   models: Pick<ModelStore, 'byNameForUpdate'>;
   caCertificates: Pick<CaStore, 'all'>;
+  certificates: Pick<CertificateStore, 'find'>;
   firmwareSigners: Pick<FirmwareSignerStore, 'ofModel'>;
   firmwareReleases: Pick<FirmwareReleaseStore, 'insert' | 'findForUpdate' | 'highestSequence' | 'approve'>;
 }> & {

@@ -149,6 +149,24 @@ for (const kind of DATABASE_KINDS) describe(`signed firmware releases on ${kind}
     expect((await envelopeOf('thermo-2', '1.1.0')).status).to.equal(404);
   });
 
+  it('a revoked signer signs no more; its replacement (devid-firmware-signer-<model>-2) does', async () => {
+    const signer = (await env.ctx.store.firmwareSigners.ofModel('thermo-2'))!;
+    const revoked = await send('POST', `/operator/v1/certificates/${signer.certificateSerial}/revoke`, tokens.alice, { reason: 'keyCompromise' });
+    expect(revoked.status, revoked.text).to.equal(200);
+    const { proposal } = (await send('GET', `${RELEASES}/1.1.0`, tokens.alice)).json;
+    const refused = await send('POST', `${RELEASES}/1.1.0/approve`, tokens.alice, { proposal });
+    expect([refused.status, refused.json.detail]).to.deep.equal([409, `the firmware signer of model thermo-2 (certificate ${signer.certificateSerial}) is revoked: make a new one with "devid-ca ca firmware-signer thermo-2"`]);
+    const replacement = await createModelFirmwareSigner(env.ctx, 'thermo-2', 'cli');
+    expect(replacement.keyLabel).to.equal('devid-firmware-signer-thermo-2-2');
+    expect(String(await createModelFirmwareSigner(env.ctx, 'thermo-2', 'cli').catch((e: unknown) => e))).to.contain('revoke its certificate first');
+    const approved = await send('POST', `${RELEASES}/1.1.0/approve`, tokens.alice, { proposal });
+    expect([approved.status, approved.json.signer]).to.deep.equal([200, replacement.certificateSerial]);
+    const verdict = outsideVerify((await envelopeOf('thermo-2', '1.1.0')).body, { rootPem });
+    expect(verdict.ok, verdict.reason).to.equal(true);
+    expect(verdict.facts).to.include({ sequence: 11, imageSize: 5000 });
+    expect((await envelopeOf('thermo-2', '1.0.0')).status, 'what was signed stays published').to.equal(200);
+  });
+
   it('two proposals racing for one sequence: one wins, the other is 409', async () => {
     const race = await Promise.all(['2.0.0', '2.0.1'].map((version) => send('POST', RELEASES, tokens.alice, { version, digest: DIGEST, size: 1, sequence: 20 })));
     expect(race.map((a) => a.status).sort()).to.deep.equal([201, 409]);

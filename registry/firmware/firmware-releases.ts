@@ -100,6 +100,9 @@ export async function approveRelease(
     if (refusal) return { value: refusal, events: [event('firmware.release-approval-refused', who, record, { proposal, pending: record.proposal, reason: refusal.detail })] };
     const signer = await tx.firmwareSigners.ofModel(model);
     if (!signer) throw conflict(`model ${model} has no firmware signer yet: run "devid-ca ca firmware-signer ${model}"`);
+    if ((await tx.certificates.find(signer.certificateSerial))?.revokedAt) {
+      throw conflict(`the firmware signer of model ${model} (certificate ${signer.certificateSerial}) is revoked: make a new one with "devid-ca ca firmware-signer ${model}"`);
+    }
     const signed = await signing.sign(signer, record, tx.caCertificates);
     const approval = { approvedBy: who.principal, approvedAt: now, signerCertificateSerial: signer.certificateSerial, envelope: signed.envelope, manifestSha256: signed.manifestSha256 };
     if (!(await tx.firmwareReleases.approve(model, version, approval))) throw conflict(`release ${version} of model ${model} was approved meanwhile`);
