@@ -71,6 +71,20 @@ describe('firmware intermediate and signers: root ceremony, HSM keys, codeSignin
     }
   });
 
+  it('init --firmware makes the firmware intermediate in the init ceremony, with its OCSP responder', async () => {
+    const fresh = await createTestEnvironment('pglite');
+    try {
+      const { hierarchy } = await initialise(fresh.ctx, () => {}, { firmware: true });
+      expect(hierarchy.firmware?.record.keyLabel).to.equal('devid-firmware');
+      const loaded = await loadHierarchy(fresh.ctx.provider, fresh.ctx.crypto, fresh.ctx.store);
+      expect(loaded.firmware?.id).to.equal(hierarchy.firmware!.id);
+      expect((await fresh.ctx.store.ocspResponders.current()).map((r) => r.issuerId)).to.include(hierarchy.firmware!.id);
+      expect(String(await createFirmwareCa(fresh.ctx, 'cli').catch((e: unknown) => e))).to.contain('exists already');
+    } finally {
+      await fresh.cleanup();
+    }
+  });
+
   it('one signer per model; an unknown or malformed model is refused and leaves no key', async () => {
     expect(String(await createModelFirmwareSigner(env.ctx, 'thermo-2', 'cli').catch((e: unknown) => e))).to.contain('has a firmware signer already');
     expect(String(await createModelFirmwareSigner(env.ctx, 'nope', 'cli').catch((e: unknown) => e))).to.contain('no model nope');
