@@ -85,6 +85,18 @@ describe('firmware intermediate and signers: root ceremony, HSM keys, codeSignin
     }
   });
 
+  it('the firmware intermediate is a root ceremony: refused while the root key is offline, leaving no key', async () => {
+    const offline = await createTestEnvironment('pglite');
+    try {
+      await initialise(offline.ctx);
+      await offline.ctx.provider.destroyKey((await offline.ctx.provider.findKey('devid-root'))!);
+      expect(String(await createFirmwareCa(offline.ctx, 'cli').catch((e: unknown) => e))).to.contain('connect the token that holds the root key');
+      expect(await offline.ctx.provider.findKey('devid-firmware')).to.equal(undefined);
+    } finally {
+      await offline.cleanup();
+    }
+  });
+
   it('one signer per model; an unknown or malformed model is refused and leaves no key', async () => {
     expect(String(await createModelFirmwareSigner(env.ctx, 'thermo-2', 'cli').catch((e: unknown) => e))).to.contain('has a firmware signer already');
     expect(String(await createModelFirmwareSigner(env.ctx, 'nope', 'cli').catch((e: unknown) => e))).to.contain('no model nope');
