@@ -4,6 +4,7 @@ import { explicit, octetString, oid, sequence, tlv, utf8String } from './der.ts'
 export const OID = {
   serialNumber: '2.5.4.5',
   organization: '2.5.4.10',
+  organizationalUnit: '2.5.4.11',
   commonName: '2.5.4.3',
   subjectAltName: '2.5.29.17',
   subjectKeyIdentifier: '2.5.29.14',
@@ -17,6 +18,7 @@ export const OID = {
   permanentIdentifier: '1.3.6.1.5.5.7.8.3', // RFC 4043
   clientAuth: '1.3.6.1.5.5.7.3.2',
   serverAuth: '1.3.6.1.5.5.7.3.1',
+  codeSigning: '1.3.6.1.5.5.7.3.3', // RFC 5280 4.2.1.12 id-kp-codeSigning
   ocspSigning: '1.3.6.1.5.5.7.3.9', // RFC 6960 4.2.2.2
   ocspNoCheck: '1.3.6.1.5.5.7.48.1.5', // RFC 6960 4.2.2.2.1
 } as const;

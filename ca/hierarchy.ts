@@ -14,12 +14,13 @@ import { Signer } from './signer.ts';
 /** The roles whose keys `init` creates, in the order it creates them. */
 export const INIT_ROLES: readonly CaRole[] = ['root', 'factory', 'operational', 'audit'];
 
-export const DEFAULT_CA_CURVES: Record<CaRole, Curve> = { root: 'P-384', factory: 'P-256', operational: 'P-256', audit: 'P-256' };
+export const DEFAULT_CA_CURVES: Record<CaRole, Curve> = { root: 'P-384', factory: 'P-256', operational: 'P-256', firmware: 'P-256', audit: 'P-256' };
 
 const COMMON_NAMES: Record<CaRole, string> = {
   root: 'devid-ca Root CA',
   factory: 'devid-ca Factory CA',
   operational: 'devid-ca Operational CA',
+  firmware: 'devid-ca Firmware CA',
   audit: 'devid-ca Audit Key',
 };
 
@@ -38,7 +39,7 @@ export class Hierarchy {
   constructor(readonly issuers: readonly Issuer[]) {}
 
   /** The active CA of a role: the one that signs new certificates. */
-  active(role: 'root' | 'factory' | 'operational'): Issuer {
+  active(role: 'root' | 'factory' | 'operational' | 'firmware'): Issuer {
     const issuer = this.issuers.find((i) => i.role === role && i.record.active);
     if (!issuer) throw new HierarchyError(`the hierarchy has no active ${role} CA`);
     return issuer;
@@ -54,6 +55,11 @@ export class Hierarchy {
 
   get operational(): Issuer {
     return this.active('operational');
+  }
+
+  /** The firmware intermediate, once its ceremony has run (`devid-ca ca create firmware`). */
+  get firmware(): Issuer | undefined {
+    return this.issuers.find((i) => i.role === 'firmware' && i.record.active);
   }
 
   byId(id: number): Issuer | undefined {
@@ -89,6 +95,7 @@ export class KeyCeremony {
 
   async undo(store: HierarchyStore): Promise<KeyHandle[]> {
     const recorded = await store.ocspResponders.keyIds();
+    for (const id of await store.firmwareSigners.keyIds()) recorded.add(id);
     for (const record of await store.caCertificates.all()) recorded.add(record.keyId.toString('hex'));
     const orphans = this.created.filter((key) => !recorded.has(key.id.toString('hex')));
     for (const key of orphans) await this.provider.destroyKey(key);
@@ -109,7 +116,8 @@ export interface CreateHierarchyOptions {
  */
 export async function existingHierarchy(provider: KeyProvider, store: HierarchyStore): Promise<string | undefined> {
   if ((await store.caCertificates.count()) > 0) return 'the database already holds a CA hierarchy';
-  for (const role of INIT_ROLES) {
+  // The firmware intermediate is made after init, but its key too belongs to a hierarchy.
+  for (const role of [...INIT_ROLES, 'firmware'] as const) {
     const label = caKeyLabel(role, 1);
     if (await provider.findKey(label)) return `the token already holds a key labelled "${label}"`;
   }
@@ -213,6 +221,24 @@ export async function rolloverOperational(ceremony: KeyCeremony, crypto: Crypto,
   if (!(await tx.caCertificates.retire(previous.id))) throw new HierarchyError(`the ${previous.slug} CA is no longer the active one: another rollover ran at the same time`);
   const record = await tx.caCertificates.insert(recordOf('operational', generation, certificate, key, options.now));
   return { previous, next: new Issuer(record, certificate, new Signer(ceremony.provider, key), crypto) };
+}
+
+/**
+ * A root ceremony (docs/operators/firmware.md): the firmware intermediate's key
+ * (`devid-firmware`) and certificate, under the root like the other
+ * intermediates (pathLen 0, the root's CRL), valid until 9999 like the factory
+ * intermediate: devices anchor firmware manifests at it for their whole life.
+ * Run inside the caller's transaction, under the ceremony lock.
+ */
+export async function createFirmwareIntermediate(ceremony: KeyCeremony, crypto: Crypto, tx: HierarchyStore, hierarchy: Hierarchy, options: CreateHierarchyOptions): Promise<Issuer> {
+  const root = hierarchy.root;
+  if (hierarchy.firmware) throw new HierarchyError(`the firmware intermediate exists already (serial ${hierarchy.firmware.record.serial}, key ${hierarchy.firmware.record.keyLabel})`);
+  if (!root.online) throw new HierarchyError('the firmware intermediate is made in a root ceremony: connect the token that holds the root key (devid-root) first');
+  const generation = Math.max(0, ...hierarchy.issuers.filter((i) => i.role === 'firmware').map((i) => i.record.generation)) + 1;
+  const key = await ceremony.createKey(caKeyLabel('firmware', generation), options.curves?.firmware ?? DEFAULT_CA_CURVES.firmware);
+  const certificate = await certifyUnderRoot(root, 'firmware', generation, key, crypto, options);
+  const record = await tx.caCertificates.insert(recordOf('firmware', generation, certificate, key, options.now));
+  return new Issuer(record, certificate, new Signer(ceremony.provider, key), crypto);
 }
 
 /** Certifies an existing audit key (a deployment from before keys were recorded): needs the root online. */

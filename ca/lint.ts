@@ -11,8 +11,8 @@ export class ProfileLintError extends Error {
 }
 
 /** Which CA signs which kind (docs/reference/certificates.md). */
-const ISSUER_ROLE: Record<CertificateKind, 'factory' | 'operational'> = {
-  birth: 'factory', operational: 'operational', server: 'operational', support: 'operational',
+const ISSUER_ROLE: Record<CertificateKind, 'factory' | 'operational' | 'firmware'> = {
+  birth: 'factory', operational: 'operational', server: 'operational', support: 'operational', 'firmware-signer': 'firmware',
 };
 
 /** The extended key usage each kind must carry: birth certificates authenticate their device as TLS clients, like operational ones. */
@@ -21,7 +21,11 @@ const KEY_PURPOSES: Record<CertificateKind, ProfileExtension[]> = {
   operational: [END_ENTITY.clientAuth, END_ENTITY.clientAndServerAuth],
   server: [END_ENTITY.serverAuth],
   support: [END_ENTITY.clientAuth],
+  'firmware-signer': [END_ENTITY.codeSigning],
 };
+
+/** A firmware signer is named by its subject alone (OU=Firmware Signer, CN=<model or line>): it speaks for no device or host. */
+const NO_SUBJECT_ALT_NAME: ReadonlySet<CertificateKind> = new Set(['firmware-signer']);
 
 const same = (a: ProfileExtension | undefined, b: ProfileExtension) => a !== undefined && a.critical === b.critical && a.value.equals(b.value);
 
@@ -53,7 +57,9 @@ export function lintProfile(issuer: Issuer, profile: Profile): void {
   if (!same(byType.get(OID.subjectKeyIdentifier), subjectKeyIdentifier(profile.spki))) fail('the SKI is not that of the certified key');
   if (!same(byType.get(OID.authorityKeyIdentifier), issuer.authorityKeyIdentifier)) fail('the AKI is not the issuer\'s key identifier');
   checkPublication(issuer, byType.get(OID.authorityInfoAccess), byType.get(OID.crlDistributionPoints), fail);
-  if (!byType.has(OID.subjectAltName)) fail('a subjectAltName is required');
+  if (NO_SUBJECT_ALT_NAME.has(profile.kind)) {
+    if (byType.has(OID.subjectAltName)) fail('carries a subjectAltName');
+  } else if (!byType.has(OID.subjectAltName)) fail('a subjectAltName is required');
   const purposes = byType.get(OID.extKeyUsage);
   const allowed = KEY_PURPOSES[profile.kind];
   if (allowed.length === 0 ? purposes !== undefined : !allowed.some((p) => same(purposes, p))) {

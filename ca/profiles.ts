@@ -45,6 +45,7 @@ export const END_ENTITY = {
   clientAuth: fromPeculiar(new x509.ExtendedKeyUsageExtension([OID.clientAuth], false)),
   clientAndServerAuth: fromPeculiar(new x509.ExtendedKeyUsageExtension([OID.clientAuth, OID.serverAuth], false)),
   serverAuth: fromPeculiar(new x509.ExtendedKeyUsageExtension([OID.serverAuth], false)),
+  codeSigning: fromPeculiar(new x509.ExtendedKeyUsageExtension([OID.codeSigning], false)),
 } as const;
 
 /** Root: self-signed, CA, keyCertSign + cRLSign, valid until 9999 (docs/reference/certificates.md). */
@@ -109,7 +110,7 @@ function validity(ctx: ProfileContext, lifetimeMs: number | 'forever'): { notBef
   return { notBefore, notAfter: wanted > ctx.issuer.notAfter ? ctx.issuer.notAfter : wanted };
 }
 
-const SHORT_NAMES: Record<string, string> = { [OID.serialNumber]: 'serialNumber', [OID.organization]: 'O', [OID.commonName]: 'CN' };
+const SHORT_NAMES: Record<string, string> = { [OID.serialNumber]: 'serialNumber', [OID.organization]: 'O', [OID.organizationalUnit]: 'OU', [OID.commonName]: 'CN' };
 
 function subject(attributes: NameAttribute[]): Pick<Profile, 'subject' | 'subjectText'> {
   return { subject: name(attributes), subjectText: attributes.map(([type, , value]) => `${SHORT_NAMES[type]}=${value}`).join(', ') };
@@ -219,5 +220,27 @@ export function serverProfile(ctx: ProfileContext, host: string): Profile {
       fromPeculiar(new x509.SubjectAlternativeNameExtension([{ type: ip ? 'ip' : 'dns', value: host }], false)),
       END_ENTITY.serverAuth,
     ],
+  };
+}
+
+export interface FirmwareSignerSubject {
+  /** The model (or manufacturer line) whose releases the signer signs. */
+  signs: string;
+  organization: string;
+}
+
+/**
+ * Firmware signer (docs/reference/certificates.md): the key that signs a
+ * model's SUIT manifests, certified by the firmware intermediate for
+ * id-kp-codeSigning only. Valid until 9999 like its issuer: a device verifies
+ * an image years after it was signed; a compromised signer is revoked.
+ */
+export function firmwareSignerProfile(ctx: ProfileContext, signer: FirmwareSignerSubject): Profile {
+  return {
+    kind: 'firmware-signer',
+    ...subject([[OID.organization, 'utf8', signer.organization], [OID.organizationalUnit, 'utf8', 'Firmware Signer'], [OID.commonName, 'utf8', signer.signs]]),
+    ...validity(ctx, 'forever'),
+    spki: ctx.spki,
+    extensions: [...endEntityExtensions(ctx), END_ENTITY.codeSigning],
   };
 }

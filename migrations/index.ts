@@ -16,6 +16,7 @@ import * as attestationFormats from './014_attestation_formats.ts';
 import * as est from './015_est.ts';
 import * as claimsBySerial from './016_claims_by_serial.ts';
 import * as tlog from './017_tlog.ts';
+import * as firmwareReleases from './018_firmware_releases.ts';
 import * as tpmActivations from './020_tpm_activations.ts';
 import * as crlShards from './021_crl_shards.ts';
 
@@ -38,6 +39,7 @@ export const MIGRATIONS: ReadonlyArray<[string, Knex.Migration]> = [
   ['015_est', est],
   ['016_claims_by_serial', claimsBySerial],
   ['017_tlog', tlog],
+  ['018_firmware_releases', firmwareReleases],
   ['020_tpm_activations', tpmActivations],
   ['021_crl_shards', crlShards],
 ];

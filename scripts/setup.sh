@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what devid-ca needs on a Debian machine, then the npm packages.
 #   scripts/setup.sh          SoftHSM2, OpenSC, OpenSSL, jq, npm packages, the compiled CLIs in build/ (to run the CA)
-#   scripts/setup.sh --test   also docker-compose, chromium, swtpm and tpm2-tools, Go with golang.org/x/mod (outside EST and Merkle log verifiers) and a PostgreSQL answering on 127.0.0.1:5432
+#   scripts/setup.sh --test   also docker-compose, chromium, swtpm and tpm2-tools, Go with golang.org/x/mod (outside EST and Merkle log verifiers), python3-cbor2 and python3-cryptography, and a PostgreSQL answering on 127.0.0.1:5432
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -34,6 +34,9 @@ if $want_test; then
   command -v go >/dev/null || missing+=(golang-go)
   # The Merkle log's outside verifier (test/tlog-log.test.ts): Go's sumdb/note and sumdb/tlog, built offline.
   [ -d /usr/share/gocode/src/golang.org/x/mod/sumdb/tlog ] || missing+=(golang-golang-x-mod-dev)
+  # Signed firmware manifests are checked by an outside verifier in Python (test/support/suit_verify.py), with Debian's packages.
+  /usr/bin/python3 -c 'import cbor2' 2>/dev/null || missing+=(python3-cbor2)
+  /usr/bin/python3 -c 'import cryptography' 2>/dev/null || missing+=(python3-cryptography)
 fi
 if [ ${#missing[@]} -gt 0 ]; then
   echo "setup: installing ${missing[*]}"

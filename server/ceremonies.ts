@@ -1,4 +1,4 @@
-import { HierarchyError, KeyCeremony, createHierarchy, existingHierarchy, loadHierarchy, rolloverOperational, type Hierarchy } from '../ca/hierarchy.ts';
+import { Hierarchy, HierarchyError, KeyCeremony, createFirmwareIntermediate, createHierarchy, existingHierarchy, loadHierarchy, rolloverOperational } from '../ca/hierarchy.ts';
 import { IssuanceService } from '../ca/issuance.ts';
 import { CrlPublisher } from '../publish/crl-publisher.ts';
 import { OcspResponders, ocspIssuers } from '../publish/ocsp-responders.ts';
@@ -7,7 +7,7 @@ import { AuditCheckpoints } from '../registry/audit/audit-checkpoints.ts';
 import { loadAuditKey } from '../registry/audit/audit-key.ts';
 import type { Audited } from '../registry/audit/audit-log.ts';
 import { LOCKS } from '../store/locks.ts';
-import type { HierarchyStore, IdentityStore } from '../store/subsets.ts';
+import type { Store } from '../store/store.ts';
 import { loopbackWarnings, type PublicIdentity } from './config.ts';
 import type { Context } from './context.ts';
 import { loadIdentity, recordIdentity } from './identity.ts';
@@ -19,7 +19,7 @@ import { ensureServerCredentials } from './tls.ts';
  * again (by CKA_ID, and only those the database does not record) when that
  * transaction does not commit, so a failed ceremony can simply be rerun.
  */
-async function ceremony<T>(ctx: Context, work: (keys: KeyCeremony, tx: HierarchyStore & IdentityStore) => Promise<Audited<T>>): Promise<T> {
+export async function ceremony<T>(ctx: Context, work: (keys: KeyCeremony, tx: Store) => Promise<Audited<T>>): Promise<T> {
   const keys = new KeyCeremony(ctx.provider);
   try {
     return await ctx.audit.record(ctx.store, async (tx) => {
@@ -36,8 +36,13 @@ async function ceremony<T>(ctx: Context, work: (keys: KeyCeremony, tx: Hierarchy
   }
 }
 
-function certificateSummary(issuer: Issuer): Record<string, unknown> {
+export function certificateSummary(issuer: Issuer): Record<string, unknown> {
   return { id: issuer.id, slug: issuer.slug, serial: issuer.record.serial, keyLabel: issuer.record.keyLabel, keyId: issuer.record.keyId.toString('hex') };
+}
+
+export interface InitOptions {
+  /** `init --firmware`: make the firmware intermediate too, while the root key is in the token anyway. */
+  firmware?: boolean;
 }
 
 export interface InitResult {
@@ -49,8 +54,8 @@ export interface InitResult {
  * `devid-ca init` (docs/operators/configuration.md): token, CA keys, hierarchy, schema and
  * server certificate. Refuses when a hierarchy exists in the database or the token.
  */
-export async function initialise(ctx: Context, progress: (line: string) => void = () => {}): Promise<InitResult> {
-  return (await initialiseUnlessPresent(ctx, progress, false))!;
+export async function initialise(ctx: Context, progress: (line: string) => void = () => {}, options: InitOptions = {}): Promise<InitResult> {
+  return (await initialiseUnlessPresent(ctx, progress, false, options))!;
 }
 
 /** `serve --init-if-empty`: initialises, or returns undefined when a hierarchy exists (this node joins it). */
@@ -58,7 +63,7 @@ export async function initialiseIfEmpty(ctx: Context, progress: (line: string) =
   return initialiseUnlessPresent(ctx, progress, true);
 }
 
-async function initialiseUnlessPresent(ctx: Context, progress: (line: string) => void, joinExisting: boolean): Promise<InitResult | undefined> {
+async function initialiseUnlessPresent(ctx: Context, progress: (line: string) => void, joinExisting: boolean, options: InitOptions = {}): Promise<InitResult | undefined> {
   const { publicHost, trustDomain, httpBaseUrl } = ctx.config;
   const identity = { publicHost, trustDomain, httpBaseUrl };
   const now = ctx.clock();
@@ -71,9 +76,15 @@ async function initialiseUnlessPresent(ctx: Context, progress: (line: string) =>
     progress('creating the CA keys and the audit key in the token, and certifying them');
     await recordIdentity(tx, identity);
     const created = await createHierarchy(keys, ctx.crypto, tx, { organization: trustDomain, baseUrl: httpBaseUrl, now });
-    const certificates = Object.fromEntries(created.hierarchy.issuers.map((i) => [i.role, certificateSummary(i)]));
+    let made = created.hierarchy;
+    if (options.firmware) {
+      progress('creating the firmware intermediate (devid-firmware) under the root');
+      const firmware = await createFirmwareIntermediate(keys, ctx.crypto, tx, made, { organization: trustDomain, baseUrl: httpBaseUrl, now });
+      made = new Hierarchy([...made.issuers, firmware]);
+    }
+    const certificates = Object.fromEntries(made.issuers.map((i) => [i.role, certificateSummary(i)]));
     certificates.audit = { id: created.audit.id, serial: created.audit.serial, keyLabel: created.audit.keyLabel, keyId: created.audit.keyId.toString('hex') };
-    return { value: created.hierarchy, events: [{ action: 'ca.initialised', actor: 'cli', data: { ...identity, certificates } }] };
+    return { value: made, events: [{ action: 'ca.initialised', actor: 'cli', data: { ...identity, certificates } }] };
   });
   if (!hierarchy) return undefined;
   progress('issuing the HTTPS server certificate');

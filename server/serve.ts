@@ -33,6 +33,8 @@ import { consoleRoutes } from './http/routes/console.ts';
 import { factoryRoutes } from './http/routes/factory.ts';
 import { manufacturerRoutes } from './http/routes/manufacturers.ts';
 import { operatorRoutes } from './http/routes/operator.ts';
+import { firmwareReleaseRoutes } from './http/routes/firmware-releases.ts';
+import { FirmwareReleaseSigner } from '../ca/firmware-release-signer.ts';
 import { supportRoutes } from './http/routes/support.ts';
 import { tlogAuditorRoutes, tlogPublicRoutes, type TlogState } from './http/routes/tlog.ts';
 import { identityDrift, loadIdentity } from './identity.ts';
@@ -141,6 +143,10 @@ export async function serve(ctx: Context, options: ServeOptions = {}): Promise<R
     tlogAuditorRoutes(ctx.store, ctx.audit, tlog, ctx.logger),
     consoleRoutes({ store: ctx.store, audit: ctx.audit, hierarchy, publication, clock: ctx.clock, logger: ctx.logger }),
     supportRoutes({ store: ctx.store, audit: ctx.audit, issuance, hierarchy, baseUrl: identity.httpBaseUrl, trustDomain: identity.trustDomain, clock: ctx.clock, logger: ctx.logger }),
+    firmwareReleaseRoutes({
+      store: ctx.store, audit: ctx.audit, signing: new FirmwareReleaseSigner(ctx.provider, identity.trustDomain),
+      baseUrl: identity.httpBaseUrl, clock: ctx.clock, logger: ctx.logger,
+    }),
   ];
   const app = apiApp(ctx.logger, routers);
   const acme = new AcmeFrontEnd({
@@ -170,7 +176,11 @@ export async function serve(ctx: Context, options: ServeOptions = {}): Promise<R
     else app(req, res);
   });
   await publication.start();
-  const publicationRoutes = publicationApp(hierarchy, publication, health, ctx.logger, ctx.clock, [tlogPublicRoutes(ctx.store, tlog, ctx.logger)]);
+  const envelopes = async (model: string, version: string) => {
+    const release = await ctx.store.firmwareReleases.find(model, version);
+    return release?.envelope ?? undefined;
+  };
+  const publicationRoutes = publicationApp(hierarchy, publication, health, ctx.logger, ctx.clock, envelopes, [tlogPublicRoutes(ctx.store, tlog, ctx.logger)]);
   const ocsp = publication.responder;
   // OCSP on plain node:http (the hot path: a lookup and the bytes); CRLs and CA certificates through express.
   const http = createHttpServer({ ...SERVER_OPTIONS }, (req, res) => {

@@ -10,6 +10,8 @@ import { CrlStore } from './crl-store.ts';
 import { DeviceClassStore } from './device-class-store.ts';
 import { DeviceStore } from './device-store.ts';
 import { FirmwareStore } from './firmware-store.ts';
+import { FirmwareReleaseStore } from './firmware-release-store.ts';
+import { FirmwareSignerStore } from './firmware-signer-store.ts';
 import { ManufacturerStore } from './manufacturer-store.ts';
 import { ModelStore } from './model-store.ts';
 import { OcspStore } from './ocsp-store.ts';
@@ -43,6 +45,8 @@ export class Store {
   readonly acme: AcmeStore;
   readonly deviceClasses: DeviceClassStore;
   readonly firmware: FirmwareStore;
+  readonly firmwareSigners: FirmwareSignerStore;
+  readonly firmwareReleases: FirmwareReleaseStore;
   readonly ocsp: OcspStore;
   readonly ocspResponders: OcspResponderStore;
   readonly crls: CrlStore;
@@ -72,6 +76,8 @@ export class Store {
     this.acme = new AcmeStore(db, this.accountCache);
     this.deviceClasses = new DeviceClassStore(db);
     this.firmware = new FirmwareStore(db);
+    this.firmwareSigners = new FirmwareSignerStore(db);
+    this.firmwareReleases = new FirmwareReleaseStore(db);
     this.ocsp = new OcspStore(db);
     this.ocspResponders = new OcspResponderStore(db);
     this.crls = new CrlStore(db);

@@ -10,6 +10,8 @@ import type { CrlStore } from './crl-store.ts';
 import type { DeviceClassStore } from './device-class-store.ts';
 import type { DeviceStore } from './device-store.ts';
 import type { FirmwareStore } from './firmware-store.ts';
+import type { FirmwareReleaseStore } from './firmware-release-store.ts';
+import type { FirmwareSignerStore } from './firmware-signer-store.ts';
 import type { ManufacturerStore } from './manufacturer-store.ts';
 import type { ModelStore } from './model-store.ts';
 import type { OcspStore } from './ocsp-store.ts';
@@ -74,10 +76,11 @@ export interface LifecycleStore extends RevocationStore {
   devices: Pick<DeviceStore, 'get' | 'find' | 'transition'>;
 }
 
-/** ca/hierarchy.ts: the CA certificates, and the OCSP responder keys a ceremony's undo must spare. */
+/** ca/hierarchy.ts: the CA certificates, and the OCSP responder and firmware signer keys a ceremony's undo must spare. */
 export interface HierarchyStore {
   caCertificates: CaStore;
   ocspResponders: Pick<OcspResponderStore, 'keyIds'>;
+  firmwareSigners: Pick<FirmwareSignerStore, 'keyIds'>;
 }
 
 /** registry/reports/device-history.ts: reads only. */
@@ -370,3 +373,22 @@ export type EnrollmentStore = Pick<
   Store,
   'inTransaction' | 'singleConnection' | 'transaction' | 'lock' | 'acme' | 'audit' | 'certificates' | 'claims' | 'deviceClasses' | 'devices' | 'firmware' | 'manufacturers' | 'models' | 'ocsp' | 'crls'
 >;
+
+/** registry/firmware/firmware-signers.ts: a model's signer, made in a ceremony. */
+export type FirmwareSignerCeremonyStore = HierarchyStore & IssuanceStore & {
+  models: Pick<ModelStore, 'byNameForUpdate'>;
+  certificates: Pick<CertificateStore, 'insertIssued' | 'find'>;
+  firmwareSigners: Pick<FirmwareSignerStore, 'insert' | 'ofModel' | 'keyIds' | 'countOfModel' | 'retire'>;
+};
+
+/** registry/firmware/firmware-releases.ts: releases proposed, approved and signed. */
+export type FirmwareReleaseAdminStore = AuditedStore<AuditWrites & {
+  models: Pick<ModelStore, 'byNameForUpdate'>;
+  caCertificates: Pick<CaStore, 'all'>;
+  certificates: Pick<CertificateStore, 'find'>;
+  firmwareSigners: Pick<FirmwareSignerStore, 'ofModel'>;
+  firmwareReleases: Pick<FirmwareReleaseStore, 'insert' | 'findForUpdate' | 'highestSequence' | 'approve'>;
+}> & {
+  firmwareReleases: Pick<FirmwareReleaseStore, 'find' | 'byModel'>;
+  models: Pick<ModelStore, 'byName'>;
+};

@@ -1,7 +1,11 @@
 /** Domain records as the rest of devid-ca sees them; rows are converted explicitly. */
 
-/** What a CA-certificate row is for. `audit` is the checkpoint key, certified by the root like the intermediates. */
-export type CaRole = 'root' | 'factory' | 'operational' | 'audit';
+/**
+ * What a CA-certificate row is for. `audit` is the checkpoint key, certified by
+ * the root like the intermediates; `firmware` certifies the firmware signers
+ * (docs/operators/firmware.md) and is made by its own root ceremony.
+ */
+export type CaRole = 'root' | 'factory' | 'operational' | 'firmware' | 'audit';
 
 /**
  * One CA certificate and the HSM key behind it. Its row id is the issuer
@@ -37,7 +41,7 @@ export const REVOCATION_REASONS = {
 } as const;
 export type RevocationReason = keyof typeof REVOCATION_REASONS;
 
-export type CertificateKind = 'birth' | 'operational' | 'server' | 'support';
+export type CertificateKind = 'birth' | 'operational' | 'server' | 'support' | 'firmware-signer';
 
 export interface CertificateRecord {
   serial: string;

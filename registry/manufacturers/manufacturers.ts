@@ -1,4 +1,3 @@
-import canonicalize from 'canonicalize';
 import * as x509 from '@peculiar/x509';
 import { sha256Hex } from '../../ca/digest.ts';
 import { certificatePem } from '../../ca/pem.ts';
@@ -11,6 +10,7 @@ import type { ManufacturerAdminStore } from '../../store/subsets.ts';
 import { REVOCATION_REASONS } from '../../store/types.ts';
 import type { Audited, AuditEntry, AuditLog } from '../audit/audit-log.ts';
 import { NAME_PATTERN, checkModelName } from '../identifiers.ts';
+import { checkProposalHash, proposalHash as canonicalHash } from '../two-person.ts';
 import { checkReason } from '../lifecycle/revocation.ts';
 import type { BatchProgress } from '../lifecycle/revocation-service.ts';
 import type { Principal } from '../lifecycle/support-grants.ts';
@@ -227,7 +227,7 @@ export async function proposeManufacturer(store: ManufacturerAdminStore, audit: 
 
 /** SHA-256 of a proposal's canonical JSON: what the approver saw, named in the approval. */
 export function proposalHash(config: ManufacturerConfig): string {
-  return sha256Hex(canonicalize(config)!);
+  return canonicalHash(config);
 }
 
 /** Where an approver reads the hash to name: the same on every surface. */
@@ -235,9 +235,7 @@ const WHERE_THE_HASH_IS = 'pending.sha256 in GET /operator/v1/manufacturers/<id>
 
 /** The `proposal` an approval must name: 64 lowercase hex digits. */
 export function checkProposal(value: unknown): string {
-  if (value === undefined) throw malformed(`proposal is required: the SHA-256 of the change being approved, ${WHERE_THE_HASH_IS}`);
-  if (typeof value !== 'string' || !/^[0-9a-f]{64}$/.test(value)) throw malformed(`proposal is the SHA-256 (64 lowercase hex digits) of the change being approved, ${WHERE_THE_HASH_IS}`);
-  return value;
+  return checkProposalHash(value, WHERE_THE_HASH_IS);
 }
 
 /** Why this approval may not go through, if it may not: the proposer, a change that is not the one named, a withdrawn certificate brought back. */

@@ -18,10 +18,11 @@ export function addCommands(program: Command, io: CliIo, runCli: RunCli): void {
   program
     .command('init')
     .description('create the token, CA keys, hierarchy, database schema and server certificate')
-    .action(() =>
+    .option('--firmware', 'also create the firmware intermediate (devid-firmware), which certifies the firmware signers')
+    .action((options: { firmware?: boolean }) =>
       io.withContext(async (ctx) => {
         const { initialise } = await import('../ceremonies.ts');
-        printInitSummary(say, ctx, await initialise(ctx, say));
+        printInitSummary(say, ctx, await initialise(ctx, say, { firmware: options.firmware === true }));
       }, true),
     );
 

@@ -2,6 +2,8 @@ import express, { type Express, type Response, type Router } from 'express';
 import type { Hierarchy } from '../../ca/hierarchy.ts';
 import type { Publication, ServedCrl } from '../../publish/publication.ts';
 import type { Logger } from '../../platform/logger.ts';
+import { MODEL_PATTERN } from '../../registry/identifiers.ts';
+import { VERSION_PATTERN } from '../../registry/firmware/firmware-releases.ts';
 import { notFoundHandler, problemHandler } from './problem.ts';
 import { requestLog } from './request-log.ts';
 
@@ -12,10 +14,17 @@ const CRL_MAX_AGE_S = 60;
  * The plain-HTTP listener (docs/operators/revocation.md): CA certificates and CRLs by slug
  * (`/ca/root.crt`, `/crl/operational.crl`, `/crl/operational-2.crl` after a
  * rollover: the caIssuers and CDP URLs each certificate carries), and the
- * Merkle audit log's checkpoint, key and hash tiles (`/log/...`). OCSP is
+ * Merkle audit log's checkpoint, key and hash tiles (`/log/...`), and the
+ * approved firmware releases' SUIT envelopes. OCSP is
  * answered before express (publish/ocsp-responder.ts).
  */
-export function publicationApp(hierarchy: Hierarchy, publication: Pick<Publication, 'crl' | 'crlShard'>, health: Router, logger: Logger, clock: () => Date, routers: Router[] = []): Express {
+/** The signed SUIT envelope of an approved release, undefined for any other. */
+export type FirmwareEnvelopes = (model: string, version: string) => Promise<Buffer | undefined>;
+
+export function publicationApp(
+  hierarchy: Hierarchy, publication: Pick<Publication, 'crl' | 'crlShard'>, health: Router, logger: Logger, clock: () => Date,
+  envelopes: FirmwareEnvelopes, routers: Router[] = [],
+): Express {
   const app = express();
   app.disable('x-powered-by');
   app.use(requestLog(logger));
@@ -48,6 +57,14 @@ export function publicationApp(hierarchy: Hierarchy, publication: Pick<Publicati
       Expires: crl.record.nextUpdate.toUTCString(),
     }).send(crl.der);
   };
+  // Signed firmware manifests (docs/operators/firmware.md): public like CRLs, the signature is their protection; 404 until approved.
+  app.get('/firmware/:model/:file', async (req, res, next) => {
+    const version = /^(.{1,64})\.suit$/.exec(req.params.file)?.[1];
+    if (!version || !MODEL_PATTERN.test(req.params.model) || !VERSION_PATTERN.test(version)) return next();
+    const envelope = await envelopes(req.params.model, version);
+    if (!envelope) return next();
+    res.type('application/suit-envelope+cose').set('Cache-Control', 'public, max-age=3600').send(envelope);
+  });
   // The Merkle audit log's public half (server/http/routes/tlog.ts).
   for (const router of routers) app.use(router);
   app.use(notFoundHandler);

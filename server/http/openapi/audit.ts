@@ -15,7 +15,7 @@ const history = closed({
   ownership: array(closed({ from: nullableString, to: str(), at: dateTime(), principal: str(), evidence: str() })),
   firmware: array(closed({ version: str(), digest: str(), certificateSerial: nullableString, attestedAt: dateTime() })),
   certificates: array(closed({
-    serial: str(), kind: str({ enum: ['birth', 'operational', 'server', 'support'] }), issuer: str({ description: 'The issuing CA\'s slug, or manufacturer:<id> for a birth certificate made elsewhere.' }),
+    serial: str(), kind: str({ enum: ['birth', 'operational', 'server', 'support', 'firmware-signer'] }), issuer: str({ description: 'The issuing CA\'s slug, or manufacturer:<id> for a birth certificate made elsewhere.' }),
     issuerSerial: str(), sha256: ref('Sha256'), predecessorSha256: nullableString, notBefore: dateTime(), notAfter: dateTime(),
     revokedAt: nullable(dateTime()), revocationReason: { type: ['integer', 'null'] }, pem: ref('CertificatePem'),
   })),

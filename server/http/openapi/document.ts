@@ -4,6 +4,7 @@ import { problemResponses, securitySchemes, sharedSchemas } from './components.t
 import { consoleApi } from './console.ts';
 import { operation, closed, str, type ApiGroup, type HttpMethod, type JsonObject } from './dsl.ts';
 import { factoryApi } from './factory.ts';
+import { firmwareApi } from './firmware.ts';
 import { healthApi } from './health.ts';
 import { manufacturersApi } from './manufacturers.ts';
 import { operatorApi } from './operator.ts';
@@ -30,7 +31,7 @@ const openapiApi: ApiGroup = {
 
 /** Every API group, in the order the document lists them. */
 export const API_GROUPS: readonly ApiGroup[] = [
-  factoryApi, operatorApi, manufacturersApi, auditApi, supportApi, consoleApi, healthApi, publicationApi, tlogApi, acmeApi, estApi, ocspApi, openapiApi,
+  factoryApi, operatorApi, firmwareApi, manufacturersApi, auditApi, supportApi, consoleApi, healthApi, publicationApi, tlogApi, acmeApi, estApi, ocspApi, openapiApi,
 ];
 
 const METHODS: readonly HttpMethod[] = ['get', 'put', 'post', 'delete'];
@@ -58,7 +59,7 @@ export function buildOpenapiDocument(version: string): JsonObject {
       version,
       summary: 'Private certificate authority for device fleets.',
       description: [
-        'The HTTP APIs of devid-ca: the factory, operator, manufacturer, audit and vendor APIs, the operator console\'s session and read models, health probes, and the plain-HTTP publication of CA certificates and CRLs.',
+        'The HTTP APIs of devid-ca: the factory, operator, manufacturer, audit and vendor APIs, the operator console\'s session and read models, health probes, and the plain-HTTP publication of CA certificates, CRLs and signed firmware manifests.',
         'Errors are RFC 7807 problem documents (application/problem+json) with urn:devid-ca:problem: types. Requests Node refuses before routing get one too, on any path: headers over 16 KiB (431, listed on every operation) and a request that is not HTTP (400).',
         'ACME (RFC 8555, RFC 9773), EST (RFC 7030) and OCSP (RFC 6960) are their RFCs\' and are only referenced here (tags acme, est and ocsp).',
       ].join('\n\n'),

@@ -51,7 +51,7 @@ export const operatorApi: ApiGroup = {
     }),
     CertificateState: closed({
       serial: ref('CertificateSerial'),
-      kind: str({ enum: ['birth', 'operational', 'server', 'support'] }),
+      kind: str({ enum: ['birth', 'operational', 'server', 'support', 'firmware-signer'] }),
       device: { type: ['string', 'null'] },
       revokedAt: nullable(dateTime()),
       reason: { type: ['string', 'null'], description: 'The RFC 5280 reason name.' },

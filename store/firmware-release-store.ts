@@ -1,0 +1,78 @@
+import type { Knex } from 'knex';
+import { conflictsAsStoreErrors, toBuffer, toDate, toDateOrNull, toStringOrNull } from './convert.ts';
+
+/** What a release is, as proposed: the proposal hash is taken over exactly these fields (docs/operators/firmware.md). */
+export interface FirmwareReleaseContent {
+  model: string;
+  version: string;
+  /** SHA-256 of the image, lowercase hex. */
+  digest: string;
+  size: number;
+  sequence: number;
+  minSequence: number | null;
+}
+
+export interface FirmwareReleaseRecord extends FirmwareReleaseContent {
+  proposal: string;
+  proposedBy: string;
+  proposedAt: Date;
+  approvedBy: string | null;
+  approvedAt: Date | null;
+  signerCertificateSerial: string | null;
+  /** The signed SUIT envelope, from approval on. */
+  envelope: Buffer | null;
+  manifestSha256: string | null;
+}
+
+const COLUMNS = ['model', 'version', 'digest', 'size', 'sequence', 'min_sequence', 'proposal', 'proposed_by', 'proposed_at', 'approved_by', 'approved_at', 'signer_certificate_serial', 'envelope', 'manifest_sha256'];
+
+/** Firmware releases (docs/operators/firmware.md): proposed, then approved and signed. */
+export class FirmwareReleaseStore {
+  constructor(private readonly db: Knex | Knex.Transaction) {}
+
+  async insert(record: FirmwareReleaseContent & { proposal: string; proposedBy: string; proposedAt: Date }): Promise<void> {
+    await conflictsAsStoreErrors(this.db('firmware_releases').insert({
+      model: record.model, version: record.version, digest: record.digest, size: record.size, sequence: record.sequence, min_sequence: record.minSequence,
+      proposal: record.proposal, proposed_by: record.proposedBy, proposed_at: record.proposedAt,
+    }), `model ${record.model} has a release ${record.version} or one with sequence ${record.sequence} already`);
+  }
+
+  async find(model: string, version: string): Promise<FirmwareReleaseRecord | undefined> {
+    const row = await this.db('firmware_releases').select(COLUMNS).where({ model, version }).first();
+    return row ? fromRow(row) : undefined;
+  }
+
+  async findForUpdate(model: string, version: string): Promise<FirmwareReleaseRecord | undefined> {
+    const row = await this.db('firmware_releases').select(COLUMNS).where({ model, version }).forUpdate().first();
+    return row ? fromRow(row) : undefined;
+  }
+
+  /** The model's highest sequence number, proposed or approved: a new release must go above it. */
+  async highestSequence(model: string): Promise<number | undefined> {
+    const row = await this.db('firmware_releases').max({ n: 'sequence' }).where({ model }).first();
+    return row?.n === null || row?.n === undefined ? undefined : Number(row.n);
+  }
+
+  async byModel(model: string): Promise<FirmwareReleaseRecord[]> {
+    return (await this.db('firmware_releases').select(COLUMNS).where({ model }).orderBy('sequence')).map(fromRow);
+  }
+
+  /** Records the approval and the signed envelope; false when it was approved meanwhile. */
+  async approve(model: string, version: string, approval: { approvedBy: string; approvedAt: Date; signerCertificateSerial: string; envelope: Buffer; manifestSha256: string }): Promise<boolean> {
+    const updated = await this.db('firmware_releases').where({ model, version }).whereNull('approved_at').update({
+      approved_by: approval.approvedBy, approved_at: approval.approvedAt, signer_certificate_serial: approval.signerCertificateSerial,
+      envelope: approval.envelope, manifest_sha256: approval.manifestSha256,
+    });
+    return updated === 1;
+  }
+}
+
+function fromRow(row: Record<string, unknown>): FirmwareReleaseRecord {
+  return {
+    model: String(row.model), version: String(row.version), digest: String(row.digest), size: Number(row.size), sequence: Number(row.sequence),
+    minSequence: row.min_sequence === null || row.min_sequence === undefined ? null : Number(row.min_sequence),
+    proposal: String(row.proposal), proposedBy: String(row.proposed_by), proposedAt: toDate(row.proposed_at),
+    approvedBy: toStringOrNull(row.approved_by), approvedAt: toDateOrNull(row.approved_at), signerCertificateSerial: toStringOrNull(row.signer_certificate_serial),
+    envelope: row.envelope === null || row.envelope === undefined ? null : toBuffer(row.envelope), manifestSha256: toStringOrNull(row.manifest_sha256),
+  };
+}
