@@ -5,16 +5,7 @@ import { startTestServer, type TestServer } from './support/api.ts';
 import { makeDevice } from './support/acme-device.ts';
 import { opensslText } from './support/openssl.ts';
 import { httpRequest, opensslCrl, opensslVerifyWithCrl } from './support/publication.ts';
-
-async function eventually<T>(probe: () => Promise<T | undefined>, timeoutMs = 45_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error('condition not reached in time');
-    await new Promise((resolve) => setTimeout(resolve, 250));
-  }
-}
+import { eventually } from './support/eventually.ts';
 
 describe('sharded CRLs: each certificate names its shard, each shard is a complete CRL for its slice with an issuingDistributionPoint (OpenSSL checks them)', function () {
   this.timeout(180_000);

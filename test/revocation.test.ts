@@ -6,18 +6,9 @@ import { HsmError } from '../hsm/errors.ts';
 import { opensslText } from './support/openssl.ts';
 import { NON_DER_SERIALS, ocspRequestWithSerial } from './support/hostile.ts';
 import { httpRequest, issuerHashes, opensslCrl, opensslOcsp, opensslOcspRequest, opensslOcspResponse, opensslVerifyWithCrl } from './support/publication.ts';
+import { eventually } from './support/eventually.ts';
 
 /** Waits for a condition the background jobs bring about (CRLs every 10 s). */
-async function eventually<T>(probe: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error('condition not reached in time');
-    await new Promise((resolve) => setTimeout(resolve, 250));
-  }
-}
-
 describe('revocation, CRLs and OCSP', function () {
   this.timeout(180_000);
   checkAnswersAgainstOpenapi();

@@ -1,6 +1,18 @@
 import { header, pathParam, str, type ApiGroup } from './dsl.ts';
 import { PUBLICATION_SERVER } from './servers.ts';
 
+/** A CRL as the publication listener sends it: DER, cacheable until its nextUpdate. */
+const crlAnswer = (description: string) => ({
+  description,
+  content: { 'application/pkix-crl': undefined },
+  headers: {
+    'Cache-Control': header('public, max-age at most 60 and not past nextUpdate.'),
+    ETag: header('The CRL\'s hash.'),
+    'Last-Modified': header('Its thisUpdate.'),
+    Expires: header('Its nextUpdate.'),
+  },
+});
+
 export const publicationApi: ApiGroup = {
   tag: {
     name: 'publication',
@@ -31,18 +43,7 @@ export const publicationApi: ApiGroup = {
         operationId: 'crl',
         summary: 'A CA\'s current CRL, DER (the CRL distribution point)',
         parameters: [pathParam('file', str({ pattern: '^[a-z0-9-]{1,40}\\.crl$' }), 'The CA\'s slug and .crl, e.g. operational.crl.')],
-        responses: {
-          200: {
-            description: 'The CRL; caches revalidate at least every minute.',
-            content: { 'application/pkix-crl': undefined },
-            headers: {
-              'Cache-Control': header('public, max-age at most 60 and not past nextUpdate.'),
-              ETag: header('The CRL\'s hash.'),
-              'Last-Modified': header('Its thisUpdate.'),
-              Expires: header('Its nextUpdate.'),
-            },
-          },
-        },
+        responses: { 200: crlAnswer('The CRL; caches revalidate at least every minute.') },
         problems: [404, 500],
       },
     },
@@ -56,18 +57,7 @@ export const publicationApi: ApiGroup = {
           pathParam('slug', str({ pattern: '^[a-z0-9-]{1,40}$' }), 'The CA\'s slug, e.g. operational.'),
           pathParam('file', str({ pattern: '^[0-9]{1,4}\\.crl$' }), 'The shard number and .crl, e.g. 12.crl.'),
         ],
-        responses: {
-          200: {
-            description: 'The shard\'s CRL; caches revalidate at least every minute.',
-            content: { 'application/pkix-crl': undefined },
-            headers: {
-              'Cache-Control': header('public, max-age at most 60 and not past nextUpdate.'),
-              ETag: header('The CRL\'s hash.'),
-              'Last-Modified': header('Its thisUpdate.'),
-              Expires: header('Its nextUpdate.'),
-            },
-          },
-        },
+        responses: { 200: crlAnswer('The shard\'s CRL; caches revalidate at least every minute.') },
         problems: [404, 500],
       },
     },
