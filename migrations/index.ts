@@ -17,6 +17,7 @@ import * as est from './015_est.ts';
 import * as claimsBySerial from './016_claims_by_serial.ts';
 import * as tlog from './017_tlog.ts';
 import * as firmwareReleases from './018_firmware_releases.ts';
+import * as firmwareUpdatePath from './019_firmware_update_path.ts';
 import * as tpmActivations from './020_tpm_activations.ts';
 import * as crlShards from './021_crl_shards.ts';
 
@@ -40,6 +41,7 @@ export const MIGRATIONS: ReadonlyArray<[string, Knex.Migration]> = [
   ['016_claims_by_serial', claimsBySerial],
   ['017_tlog', tlog],
   ['018_firmware_releases', firmwareReleases],
+  ['019_firmware_update_path', firmwareUpdatePath],
   ['020_tpm_activations', tpmActivations],
   ['021_crl_shards', crlShards],
 ];

@@ -2,7 +2,7 @@ import type { Knex } from 'knex';
 import { conflictsAsStoreErrors, countRows, toDate, toDateOrNull, toStringOrNull } from './convert.ts';
 import { CLASS_COLUMNS, classFromRow } from './device-class-store.ts';
 import { MODEL_COLUMNS, modelFromRow } from './model-store.ts';
-import { StoreNotFoundError, type DeviceBinding, type DeviceClassRecord, type DeviceRecord, type DeviceState, type FirmwareReport, type ModelRecord } from './types.ts';
+import { StoreNotFoundError, type ApprovedRelease, type DeviceBinding, type DeviceClassRecord, type DeviceRecord, type DeviceState, type FirmwareReport, type ModelRecord } from './types.ts';
 
 const COLUMNS = ['serial', 'model', 'batch', 'line', 'device_class', 'owner', 'state', 'manufacturer', 'factory_key_sha256', 'reprovision_allowed', 'sign_count', 'factory_attested_at', 'created_at', 'updated_at'];
 
@@ -78,15 +78,20 @@ export class DeviceStore {
   }
 
   /** getWithClass and the model's firmware allowlist (the attestation checks it): one round trip, not two. */
-  async getForAttestation(serial: string): Promise<{ device: DeviceRecord; deviceClass: DeviceClassRecord; allowedFirmware: FirmwareReport[] }> {
+  async getForAttestation(serial: string): Promise<{ device: DeviceRecord; deviceClass: DeviceClassRecord; allowedFirmware: FirmwareReport[]; firmware: FirmwareState }> {
     return this.withClass(serial, true);
   }
 
-  private async withClass(serial: string, firmware: boolean): Promise<{ device: DeviceRecord; deviceClass: DeviceClassRecord; allowedFirmware: FirmwareReport[] }> {
+  private async withClass(serial: string, firmware: boolean): Promise<{ device: DeviceRecord; deviceClass: DeviceClassRecord; allowedFirmware: FirmwareReport[]; firmware: FirmwareState }> {
     const classColumns = CLASS_COLUMNS.map((c) => `coalesce(own.${c}, model_class.${c}, dflt.${c}) as class_${c}`).join(', ');
+    // Check 5's inputs in the same statement: the model's allowlist, its approved releases, the device's floor.
     const allowedFirmware = firmware
       ? `, (select coalesce(json_agg(json_build_object('version', f.version, 'digest', f.digest) order by f.id), '[]'::json)
-           from model_firmware f where f.model = d.model and f.withdrawn_at is null) as allowed_firmware`
+           from model_firmware f where f.model = d.model and f.withdrawn_at is null) as allowed_firmware,
+         (select coalesce(json_agg(json_build_object('version', r.version, 'digest', r.digest, 'sequence', r.sequence, 'minSequence', r.min_sequence,
+                   'withdrawn', r.withdrawn_at is not null, 'manifestSha256', r.manifest_sha256) order by r.sequence), '[]'::json)
+           from firmware_releases r where r.model = d.model and r.approved_at is not null) as firmware_releases,
+         d.firmware_sequence as firmware_sequence`
       : '';
     const { rows } = await this.db.raw(
       `select ${COLUMNS.map((c) => `d.${c}`).join(', ')}, ${classColumns}${allowedFirmware}
@@ -105,7 +110,19 @@ export class DeviceStore {
       device: fromRow(row),
       deviceClass: classFromRow(Object.fromEntries(CLASS_COLUMNS.map((c) => [c, row[`class_${c}`]]))),
       allowedFirmware: (allowed as Array<{ version: string; digest: string }>).map((f) => ({ version: String(f.version), digest: String(f.digest) })),
+      firmware: {
+        releases: (jsonColumn(row.firmware_releases) as Array<Record<string, unknown>>).map((r) => ({
+          version: String(r.version), digest: String(r.digest), sequence: Number(r.sequence), minSequence: r.minSequence === null ? null : Number(r.minSequence),
+          withdrawn: r.withdrawn === true, manifestSha256: r.manifestSha256 === null ? null : String(r.manifestSha256),
+        })),
+        deviceSequence: row.firmware_sequence === null || row.firmware_sequence === undefined ? null : Number(row.firmware_sequence),
+      },
     };
+  }
+
+  /** Raises the highest release sequence the device attested (never lowers it): the floor of the next check 5. */
+  async raiseFirmwareSequence(serial: string, sequence: number): Promise<void> {
+    await this.db.raw('update devices set firmware_sequence = greatest(coalesce(firmware_sequence, 0), ?) where serial = ?', [sequence, serial]);
   }
 
   /** The device, or StoreNotFoundError. */
@@ -348,3 +365,11 @@ function fromRow(row: Record<string, unknown>): DeviceRecord {
     updatedAt: toDate(row.updated_at),
   };
 }
+
+/** Check 5's view of a device and its model: the approved releases and the highest sequence the device attested. */
+export interface FirmwareState {
+  releases: ApprovedRelease[];
+  deviceSequence: number | null;
+}
+
+const jsonColumn = (value: unknown): unknown => (typeof value === 'string' ? JSON.parse(value) : (value ?? []));

@@ -22,9 +22,16 @@ export interface FirmwareReleaseRecord extends FirmwareReleaseContent {
   /** The signed SUIT envelope, from approval on. */
   envelope: Buffer | null;
   manifestSha256: string | null;
+  /** Set when an operator withdrew it: check 5 refuses it, renewalInfo asks its devices to renew now. */
+  withdrawnAt: Date | null;
+  withdrawnBy: string | null;
+  withdrawReason: string | null;
 }
 
-const COLUMNS = ['model', 'version', 'digest', 'size', 'sequence', 'min_sequence', 'proposal', 'proposed_by', 'proposed_at', 'approved_by', 'approved_at', 'signer_certificate_serial', 'envelope', 'manifest_sha256'];
+const COLUMNS = [
+  'model', 'version', 'digest', 'size', 'sequence', 'min_sequence', 'proposal', 'proposed_by', 'proposed_at', 'approved_by', 'approved_at', 'signer_certificate_serial',
+  'envelope', 'manifest_sha256', 'withdrawn_at', 'withdrawn_by', 'withdraw_reason',
+];
 
 /** Firmware releases (docs/operators/firmware.md): proposed, then approved and signed. */
 export class FirmwareReleaseStore {
@@ -65,6 +72,14 @@ export class FirmwareReleaseStore {
     });
     return updated === 1;
   }
+
+  /** Withdraws an approved release (compare-and-set: once). */
+  async withdraw(model: string, version: string, withdrawal: { withdrawnBy: string; withdrawnAt: Date; reason: string }): Promise<boolean> {
+    const updated = await this.db('firmware_releases').where({ model, version }).whereNotNull('approved_at').whereNull('withdrawn_at').update({
+      withdrawn_at: withdrawal.withdrawnAt, withdrawn_by: withdrawal.withdrawnBy, withdraw_reason: withdrawal.reason,
+    });
+    return updated === 1;
+  }
 }
 
 function fromRow(row: Record<string, unknown>): FirmwareReleaseRecord {
@@ -74,5 +89,6 @@ function fromRow(row: Record<string, unknown>): FirmwareReleaseRecord {
     proposal: String(row.proposal), proposedBy: String(row.proposed_by), proposedAt: toDate(row.proposed_at),
     approvedBy: toStringOrNull(row.approved_by), approvedAt: toDateOrNull(row.approved_at), signerCertificateSerial: toStringOrNull(row.signer_certificate_serial),
     envelope: row.envelope === null || row.envelope === undefined ? null : toBuffer(row.envelope), manifestSha256: toStringOrNull(row.manifest_sha256),
+    withdrawnAt: toDateOrNull(row.withdrawn_at), withdrawnBy: toStringOrNull(row.withdrawn_by), withdrawReason: toStringOrNull(row.withdraw_reason),
   };
 }

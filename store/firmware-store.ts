@@ -14,14 +14,18 @@ export class FirmwareStore {
     await this.db('device_firmware').insert({
       device_serial: record.deviceSerial, version: record.version, digest: record.digest,
       certificate_serial: record.certificateSerial, attested_at: record.attestedAt,
+      release_sequence: record.release?.sequence ?? null, manifest_sha256: record.release?.manifestSha256 ?? null,
     });
   }
 
   async byDevice(serial: string): Promise<FirmwareRecord[]> {
-    const rows = await this.db('device_firmware').select('device_serial', 'version', 'digest', 'certificate_serial', 'attested_at').where({ device_serial: serial }).orderBy('id');
+    const rows = await this.db('device_firmware').select('device_serial', 'version', 'digest', 'certificate_serial', 'attested_at', 'release_sequence', 'manifest_sha256')
+      .where({ device_serial: serial }).orderBy('id');
     return rows.map((row: Record<string, unknown>) => ({
       deviceSerial: String(row.device_serial), version: String(row.version), digest: String(row.digest),
       certificateSerial: toStringOrNull(row.certificate_serial), attestedAt: toDate(row.attested_at),
+      ...(row.release_sequence === null || row.release_sequence === undefined
+        ? {} : { release: { sequence: Number(row.release_sequence), manifestSha256: toStringOrNull(row.manifest_sha256) } }),
     }));
   }
 
@@ -46,10 +50,16 @@ export class FirmwareStore {
     return { added, withdrawn };
   }
 
-  /** Whether a model's allowlist once had this firmware and has withdrawn it (and does not list it again). */
+  /**
+   * Whether this firmware was withdrawn: the model's allowlist once had it and
+   * withdrew it (and does not list it again), or every approved release with
+   * its digest was withdrawn.
+   */
   async isWithdrawn(model: string, firmware: FirmwareReport): Promise<boolean> {
     const rows = await this.db('model_firmware').select('withdrawn_at').where({ model, version: firmware.version, digest: firmware.digest });
-    return rows.length > 0 && rows.every((row: { withdrawn_at: unknown }) => row.withdrawn_at !== null);
+    if (rows.length > 0 && rows.every((row: { withdrawn_at: unknown }) => row.withdrawn_at !== null)) return true;
+    const releases = await this.db('firmware_releases').select('withdrawn_at').where({ model, digest: firmware.digest }).whereNotNull('approved_at');
+    return releases.length > 0 && releases.every((row: { withdrawn_at: unknown }) => row.withdrawn_at !== null);
   }
 
   /** The firmware a certificate was issued on (its attestation's report), if any. */

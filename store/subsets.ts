@@ -387,7 +387,7 @@ export type FirmwareReleaseAdminStore = AuditedStore<AuditWrites & {
   caCertificates: Pick<CaStore, 'all'>;
   certificates: Pick<CertificateStore, 'find'>;
   firmwareSigners: Pick<FirmwareSignerStore, 'ofModel'>;
-  firmwareReleases: Pick<FirmwareReleaseStore, 'insert' | 'findForUpdate' | 'highestSequence' | 'approve'>;
+  firmwareReleases: Pick<FirmwareReleaseStore, 'insert' | 'findForUpdate' | 'highestSequence' | 'approve' | 'withdraw'>;
 }> & {
   firmwareReleases: Pick<FirmwareReleaseStore, 'find' | 'byModel'>;
   models: Pick<ModelStore, 'byName'>;

@@ -176,6 +176,18 @@ export interface FirmwareReport {
   version: string;
   /** hex */
   digest: string;
+  /** The signed release the report maps to (check 5), when the model has releases: recorded in the lineage. */
+  release?: { sequence: number; manifestSha256: string | null };
+}
+
+/** An approved release of a model, as check 5 weighs it (registry/firmware/update-path.ts). */
+export interface ApprovedRelease {
+  version: string;
+  digest: string;
+  sequence: number;
+  minSequence: number | null;
+  withdrawn: boolean;
+  manifestSha256: string | null;
 }
 
 export interface AcmeOrderRecord {

@@ -9,8 +9,9 @@ import type { ClaimStore } from '../../store/claim-store.ts';
 import type { DeviceStore } from '../../store/device-store.ts';
 import type { ManufacturerRecord, ManufacturerStore } from '../../store/manufacturer-store.ts';
 import type { ModelStore } from '../../store/model-store.ts';
+import type { FirmwareState } from '../../store/device-store.ts';
 import type { CertificateRecord, DeviceClassRecord, DeviceRecord, FirmwareReport } from '../../store/types.ts';
-import { firmwareProblem } from '../catalogue/firmware-policy.ts';
+import { updatePathDecision } from '../firmware/update-path.ts';
 import { trustOf } from '../manufacturers/manufacturers.ts';
 import { manufacturerAttested } from './manufacturer-attested.ts';
 
@@ -45,6 +46,8 @@ export interface AttestationInput {
   evidence: AttestationEvidence;
   /** The model's firmware allowlist; empty when the model has no firmware policy. */
   firmwareAllowed: readonly FirmwareReport[];
+  /** The model's approved releases and the device's floor (check 5). */
+  firmware: FirmwareState;
   now: Date;
 }
 
@@ -116,13 +119,13 @@ export async function verifyAttestation(store: AttestationStore, input: Attestat
   if (evidence.retryProblem) return refusal(evidence.retryProblem.check, evidence.retryProblem.detail);
   // Check 4's policy part; the compare-and-set comes last (acceptSignCount).
   if (evidence.counter === 0 && deviceClass.counterRequired) return refusal('check 4 (signCount)', `device class ${deviceClass.name} requires a signature counter`);
-  // Check 5: the model's firmware allowlist; the reported firmware is recorded at issuance.
-  const firmware = firmwareProblem(input.firmwareAllowed, evidence.firmware);
-  if (firmware) return refusal('check 5 (firmware)', firmware);
+  // Check 5: the model's signed releases (no rollback) or its allowlist; the firmware is recorded at issuance, with its release.
+  const firmware = updatePathDecision(input.firmware, input.firmwareAllowed, evidence.firmware);
+  if (!firmware.ok) return refusal('check 5 (firmware)', firmware.detail);
   return {
     ok: true,
     attested: {
-      fmt: evidence.fmt, key: evidence.key, signCount: evidence.counter, byBirthKey, attestingCertificate: attesting.certificate, ...(outsideBirth ? { outsideBirth } : {}), firmware: evidence.firmware,
+      fmt: evidence.fmt, key: evidence.key, signCount: evidence.counter, byBirthKey, attestingCertificate: attesting.certificate, ...(outsideBirth ? { outsideBirth } : {}), firmware: firmware.firmware,
     },
   };
 }

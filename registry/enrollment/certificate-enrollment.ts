@@ -7,7 +7,7 @@ import { LOCKS } from '../../store/locks.ts';
 import type { Store } from '../../store/store.ts';
 import { StoreNotFoundError, type CertificateRecord, type DeviceClassRecord, type DeviceRecord } from '../../store/types.ts';
 import type { AuditEntry } from '../audit/audit-log.ts';
-import { firmwareProblem } from '../catalogue/firmware-policy.ts';
+import { updatePathDecision } from '../firmware/update-path.ts';
 import { mayEnroll } from '../lifecycle/device-states.ts';
 import { enrollmentError } from './errors.ts';
 import { issue, type IssueDeps } from './issue.ts';
@@ -150,7 +150,7 @@ async function check(tx: Store, request: CertificateEnrollmentRequest, presented
     throw err;
   });
   if (!found) return refuse(forbidden(`no device ${serial}`));
-  const { device, deviceClass, allowedFirmware } = found;
+  const { device, deviceClass, allowedFirmware, firmware: firmwareState } = found;
   const notAllowed = classRefusal(request, serial, deviceClass);
   if (notAllowed) return refuse(forbidden(notAllowed));
   if (!mayEnroll(device.state)) return refuse(enrollmentError.rejectedIdentifier(`device ${serial} is ${device.state}: enrollment and renewal are refused`));
@@ -161,8 +161,9 @@ async function check(tx: Store, request: CertificateEnrollmentRequest, presented
   if (sha256Hex(key) === presented.keySha256 || key.equals(spkiOfIssuedCertificate(presented.der))) return refuse(enrollmentError.badCsr('the CSR carries the key of the client certificate: every enrollment needs a new key'));
   const retry = await retryOf(tx, presented, device, sha256Hex(key), request.now);
   if (retry) return { retry };
-  const firmware = firmwareProblem(allowedFirmware, null);
-  if (firmware) return refuse(enrollmentError.badAttestation('check 5 (firmware)', firmware));
+  // EST carries no attestation yet: a model with a firmware policy (releases or an allowlist) is refused here.
+  const firmware = updatePathDecision(firmwareState, allowedFirmware, null);
+  if (!firmware.ok) return refuse(enrollmentError.badAttestation('check 5 (firmware)', firmware.detail));
   if (request.basis === 'birth') return {};
   // A successor of this certificate already exists (another key): a lineage fork, as ACME's `replaces`.
   const fork = await replaceRefusal(tx, presented, device, id, `device:${serial}`, request.now);

@@ -115,14 +115,36 @@ export async function approveRelease(
   return outcome;
 }
 
+/**
+ * POST .../firmware-releases/<version>/withdraw {"reason"}: the release stays
+ * published (device histories name it) but check 5 refuses it from now on,
+ * and renewalInfo asks the devices whose certificate was issued on it to
+ * renew now, which they can only do on an approved release. Audited.
+ */
+export async function withdrawRelease(store: FirmwareReleaseAdminStore, audit: AuditLog, who: Principal, model: string, version: string, reason: string, now: Date): Promise<FirmwareReleaseRecord> {
+  return audit.record(store, async (tx) => {
+    const record = await tx.firmwareReleases.findForUpdate(model, version);
+    if (!record) throw notFound(`model ${model} has no release ${version}`);
+    if (!record.approvedAt) throw conflict(`release ${version} of model ${model} is not approved: there is nothing to withdraw`);
+    if (record.withdrawnAt) throw conflict(`release ${version} of model ${model} was withdrawn already, at ${record.withdrawnAt.toISOString()}`);
+    const withdrawal = { withdrawnBy: who.principal, withdrawnAt: now, reason };
+    if (!(await tx.firmwareReleases.withdraw(model, version, withdrawal))) throw conflict(`release ${version} of model ${model} was withdrawn meanwhile`);
+    return {
+      value: { ...record, ...withdrawal, withdrawReason: reason },
+      events: [event('firmware.release-withdrawn', who, record, { reason, sequence: record.sequence, manifestSha256: record.manifestSha256 })],
+    };
+  });
+}
+
 /** A release as the API shows it; `baseUrl` is the plain-HTTP base its envelope is published under. */
 export function releaseView(record: FirmwareReleaseRecord, baseUrl: string) {
   return {
     model: record.model, version: record.version, digest: record.digest, size: record.size, sequence: record.sequence, minSequence: record.minSequence,
-    proposal: record.proposal, status: record.approvedAt ? 'approved' : 'proposed',
+    proposal: record.proposal, status: record.withdrawnAt ? 'withdrawn' : record.approvedAt ? 'approved' : 'proposed',
     proposedBy: record.proposedBy, proposedAt: record.proposedAt.toISOString(),
     approvedBy: record.approvedBy, approvedAt: record.approvedAt?.toISOString() ?? null,
     signer: record.signerCertificateSerial, manifestSha256: record.manifestSha256,
     envelope: record.approvedAt ? `${baseUrl}/firmware/${record.model}/${record.version}.suit` : null,
+    withdrawnAt: record.withdrawnAt?.toISOString() ?? null, withdrawReason: record.withdrawReason,
   };
 }

@@ -19,7 +19,7 @@ export interface DeviceHistory {
   /** Every owner, in order: who recorded the transfer and on what evidence. */
   ownership: Array<{ from: string | null; to: string; at: string; principal: string; evidence: string }>;
   /** Every firmware version and digest the device attested, in order. */
-  firmware: Array<{ version: string; digest: string; certificateSerial: string | null; attestedAt: string }>;
+  firmware: Array<{ version: string; digest: string; certificateSerial: string | null; attestedAt: string; release?: { sequence: number; manifestSha256: string | null } }>;
   /** Every certificate of the device, oldest first, with its predecessor link. */
   certificates: Array<{
     serial: string; kind: string; issuer: string; issuerSerial: string; sha256: string; predecessorSha256: string | null;
@@ -79,7 +79,10 @@ export async function deviceHistory(store: HistoryStore, serial: string): Promis
     },
     events,
     ownership: (await store.ownership.byDevice(serial)).map((o) => ({ from: o.from, to: o.to, at: o.at.toISOString(), principal: o.principal, evidence: o.evidence })),
-    firmware: (await store.firmware.byDevice(serial)).map((f) => ({ version: f.version, digest: f.digest, certificateSerial: f.certificateSerial, attestedAt: f.attestedAt.toISOString() })),
+    // A step on a signed release names its sequence and manifest (check 5 mapped the report to it).
+    firmware: (await store.firmware.byDevice(serial)).map((f) => ({
+      version: f.version, digest: f.digest, certificateSerial: f.certificateSerial, attestedAt: f.attestedAt.toISOString(), ...(f.release ? { release: f.release } : {}),
+    })),
     certificates,
     supportGrants: (await store.support.byDevice(serial)).map(grantView),
     lineage: lineageOf({ certificates, events }),
@@ -111,7 +114,10 @@ export function formatHistory(history: DeviceHistory): string {
   lines.push('', 'owners:');
   for (const o of history.ownership) lines.push(`  ${o.at}  ${o.from ?? '-'} -> ${o.to}  recorded by ${o.principal}  evidence: ${o.evidence}`);
   lines.push('', 'firmware:');
-  for (const f of history.firmware) lines.push(`  ${f.attestedAt}  ${f.version}  ${f.digest}  certificate ${f.certificateSerial ?? '-'}`);
+  for (const f of history.firmware) {
+    const release = f.release ? `  release sequence ${f.release.sequence} manifest ${f.release.manifestSha256 ?? '-'}` : '';
+    lines.push(`  ${f.attestedAt}  ${f.version}  ${f.digest}  certificate ${f.certificateSerial ?? '-'}${release}`);
+  }
   lines.push('', 'certificates:');
   for (const c of history.certificates) {
     const revoked = c.revokedAt ? `  REVOKED ${c.revokedAt} reason ${revocationReasonName(c.revocationReason)}` : '';

@@ -13,7 +13,10 @@ const history = closed({
   ownershipStatements: array(closed({ direction: str({ enum: ['exported', 'imported'] }), at: dateTime(), sha256: ref('Sha256'), statement: ref('OwnershipStatement') })),
   events: array(closed({ seq: int({ minimum: 1 }), at: dateTime(), action: str(), actor: str(), data: open({}, [], { description: 'The event\'s data, by action.' }) })),
   ownership: array(closed({ from: nullableString, to: str(), at: dateTime(), principal: str(), evidence: str() })),
-  firmware: array(closed({ version: str(), digest: str(), certificateSerial: nullableString, attestedAt: dateTime() })),
+  firmware: array(closed({
+    version: str(), digest: str(), certificateSerial: nullableString, attestedAt: dateTime(),
+    release: closed({ sequence: { type: 'integer' }, manifestSha256: nullableString }, ['sequence', 'manifestSha256'], { description: 'The signed release the attested firmware is (check 5), when the model has releases.' }),
+  }, ['version', 'digest', 'certificateSerial', 'attestedAt'])),
   certificates: array(closed({
     serial: str(), kind: str({ enum: ['birth', 'operational', 'server', 'support', 'firmware-signer'] }), issuer: str({ description: 'The issuing CA\'s slug, or manufacturer:<id> for a birth certificate made elsewhere.' }),
     issuerSerial: str(), sha256: ref('Sha256'), predecessorSha256: nullableString, notBefore: dateTime(), notAfter: dateTime(),

@@ -17,7 +17,7 @@ const release = closed({
   sequence: sequence('The SUIT manifest sequence number: unique and increasing per model.'),
   minSequence: nullable(sequence('The lowest sequence the model\'s devices may run from now on, once approved.')),
   proposal: { ...ref('Sha256'), description: 'SHA-256 of the release\'s RFC 8785 JSON ({model, version, digest, size, sequence, minSequence when given}): the approver names it.' },
-  status: str({ enum: ['proposed', 'approved'] }),
+  status: str({ enum: ['proposed', 'approved', 'withdrawn'] }),
   proposedBy: ref('Name'),
   proposedAt: dateTime(),
   approvedBy: nullableText,
@@ -25,6 +25,8 @@ const release = closed({
   signer: { ...nullableText, description: 'The serial of the firmware signer certificate that signed it.' },
   manifestSha256: { ...nullableText, description: 'SHA-256 (hex) of the bstr-wrapped SUIT manifest: how histories name the signed manifest.' },
   envelope: { ...nullableText, description: 'Where the signed SUIT envelope is published, once approved.' },
+  withdrawnAt: nullable(dateTime()),
+  withdrawReason: nullableText,
 });
 
 export const firmwareApi: ApiGroup = {
@@ -77,6 +79,17 @@ export const firmwareApi: ApiGroup = {
         parameters: [modelParam, versionParam],
         body: { schema: closed({ proposal: { ...ref('Sha256'), description: 'The release\'s proposal, as read.' } }), limit: '8kb' },
         responses: { 200: { description: 'The approved, signed release.', schema: ref('FirmwareRelease') } },
+        problems: [404, 409],
+      },
+    },
+    '/operator/v1/models/{model}/firmware-releases/{version}/withdraw': {
+      post: {
+        ...role,
+        operationId: 'withdrawFirmwareRelease',
+        summary: 'Withdraw an approved release: check 5 refuses it from now on, and its devices are asked to renew now (renewalInfo)',
+        parameters: [modelParam, versionParam],
+        body: { schema: closed({ reason: str({ minLength: 1, maxLength: 1024 }) }), limit: '8kb' },
+        responses: { 200: { description: 'The withdrawn release.', schema: ref('FirmwareRelease') } },
         problems: [404, 409],
       },
     },

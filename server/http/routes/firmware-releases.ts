@@ -1,10 +1,10 @@
 import { Router, type Response } from 'express';
 import { notFound } from '../../../errors/domain-error.ts';
 import {
-  approveRelease, checkReleaseProposal, checkVersion, proposeRelease, releaseView, type ReleaseSigning,
+  approveRelease, withdrawRelease, checkReleaseProposal, checkVersion, proposeRelease, releaseView, type ReleaseSigning,
 } from '../../../registry/firmware/firmware-releases.ts';
 import type { AuditLog } from '../../../registry/audit/audit-log.ts';
-import { checkModelName } from '../../../registry/identifiers.ts';
+import { checkModelName, checkText } from '../../../registry/identifiers.ts';
 import type { AuthStore, FirmwareReleaseAdminStore } from '../../../store/subsets.ts';
 import type { Logger } from '../../../platform/logger.ts';
 import { actorOf, requireRole, tokenOf } from '../auth.ts';
@@ -53,6 +53,12 @@ export function firmwareReleaseRoutes(deps: FirmwareReleaseDeps): Router {
     const version = checkVersion(req.params.version);
     const { proposal } = bodyFields(req.body, ['proposal']);
     res.json(view(await approveRelease(store, audit, deps.signing, who(res), model, version, proposal, clock())));
+  });
+  router.post('/operator/v1/models/:model/firmware-releases/:version/withdraw', operator, ...jsonBody(BODY_LIMIT), async (req, res) => {
+    const model = checkModelName(req.params.model);
+    const version = checkVersion(req.params.version);
+    const reason = checkText('reason', bodyFields(req.body, ['reason']).reason, 1024, { multiline: true });
+    res.json(view(await withdrawRelease(store, audit, who(res), model, version, reason, clock())));
   });
   router.use('/operator/v1/models', problemHandler(deps.logger));
   return router;
