@@ -48,6 +48,8 @@ const CHECKPOINT_EVERY_MS = 60 * 60 * 1000;
 const CHAIN_EVERY_MS = 1000;
 /** The Merkle log's tiles are extended and a checkpoint signed this often: within 10 s of new events (docs/auditors/audit-log.md). */
 const TLOG_STEP_EVERY_MS = 2000;
+/** How long a stop waits for a Merkle log step in flight. */
+const STEP_STOP_WAIT_MS = 5000;
 /** Expired ACME nonces are deleted this often. */
 const NONCE_PURGE_EVERY_MS = 10 * 60 * 1000;
 /** Bounds on slow or idle clients; 16 KiB of headers at most. */
@@ -302,7 +304,8 @@ export async function serve(ctx: Context, options: ServeOptions = {}): Promise<R
       clearInterval(nonceTimer);
       clearInterval(chainTimer);
       clearInterval(tlogTimer);
-      await stepping;
+      // A step in flight finishes first, but a stop never waits on it for long (it may wait on a lock or a database that went away).
+      await Promise.race([stepping, new Promise((resolve) => setTimeout(resolve, STEP_STOP_WAIT_MS).unref())]);
       clearInterval(manufacturerCrlTimer);
       publication.stop();
       await Promise.all([closeServer(https), closeServer(http), admin.close(), ...(metricsServer ? [closeServer(metricsServer)] : [])]);

@@ -43,8 +43,17 @@ export async function runWorkers(io: Pick<CliIo, 'say'>, count: number): Promise
     if (worker.isDead()) return resolve();
     worker.once('exit', () => resolve());
     worker.process.kill('SIGTERM');
+    // A worker that has not stopped in time (a request or a step waiting on a database that went away) is stopped hard.
+    setTimeout(() => {
+      if (worker.isDead()) return;
+      io.say(`worker ${worker.id} did not stop within ${STOP_GRACE_MS / 1000} s: killing it`);
+      worker.process.kill('SIGKILL');
+    }, STOP_GRACE_MS).unref();
   })));
 }
+
+/** How long a worker has to stop after SIGTERM. */
+const STOP_GRACE_MS = 15_000;
 
 /** Resolves at the first SIGINT or SIGTERM: when a server, or the primary of its workers, stops. */
 export function stopSignal(): Promise<void> {
