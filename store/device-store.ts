@@ -78,11 +78,11 @@ export class DeviceStore {
   }
 
   /** getWithClass and the model's firmware allowlist (the attestation checks it): one round trip, not two. */
-  async getForAttestation(serial: string): Promise<{ device: DeviceRecord; deviceClass: DeviceClassRecord; allowedFirmware: FirmwareReport[]; firmware: FirmwareState }> {
+  async getForAttestation(serial: string): Promise<AttestationView> {
     return this.withClass(serial, true);
   }
 
-  private async withClass(serial: string, firmware: boolean): Promise<{ device: DeviceRecord; deviceClass: DeviceClassRecord; allowedFirmware: FirmwareReport[]; firmware: FirmwareState }> {
+  private async withClass(serial: string, firmware: boolean): Promise<AttestationView> {
     const classColumns = CLASS_COLUMNS.map((c) => `coalesce(own.${c}, model_class.${c}, dflt.${c}) as class_${c}`).join(', ');
     // Check 5's inputs in the same statement: the model's allowlist, its approved releases, the device's floor.
     const allowedFirmware = firmware
@@ -91,7 +91,9 @@ export class DeviceStore {
          (select coalesce(json_agg(json_build_object('version', r.version, 'digest', r.digest, 'sequence', r.sequence, 'minSequence', r.min_sequence,
                    'withdrawn', r.withdrawn_at is not null, 'manifestSha256', r.manifest_sha256) order by r.sequence), '[]'::json)
            from firmware_releases r where r.model = d.model and r.approved_at is not null) as firmware_releases,
-         d.firmware_sequence as firmware_sequence`
+         d.firmware_sequence as firmware_sequence,
+         exists (select 1 from tpm_activations t join certificates c on c.serial = t.certificate_serial
+                 where t.device_serial = d.serial and c.kind = 'birth' and c.revoked_at is null) as tpm_born`
       : '';
     const { rows } = await this.db.raw(
       `select ${COLUMNS.map((c) => `d.${c}`).join(', ')}, ${classColumns}${allowedFirmware}
@@ -117,6 +119,7 @@ export class DeviceStore {
         })),
         deviceSequence: row.firmware_sequence === null || row.firmware_sequence === undefined ? null : Number(row.firmware_sequence),
       },
+      tpmBorn: row.tpm_born === true,
     };
   }
 
@@ -364,6 +367,16 @@ function fromRow(row: Record<string, unknown>): DeviceRecord {
     createdAt: toDate(row.created_at),
     updatedAt: toDate(row.updated_at),
   };
+}
+
+/** A device as its attestation needs it: its class, its model's firmware policy, and whether its birth key is proven to live in a TPM. */
+export interface AttestationView {
+  device: DeviceRecord;
+  deviceClass: DeviceClassRecord;
+  allowedFirmware: FirmwareReport[];
+  firmware: FirmwareState;
+  /** Its live birth certificate was issued on a redeemed TPM credential activation (enroll/tpm-activation.ts). */
+  tpmBorn: boolean;
 }
 
 /** Check 5's view of a device and its model: the approved releases and the highest sequence the device attested. */

@@ -1,7 +1,14 @@
 import { webcrypto } from 'node:crypto';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import * as x509 from '@peculiar/x509';
 import { expect } from 'chai';
 import { createToken } from '../server/tokens.ts';
+import { AcmeClient, AcmeError } from '../client/acme-client.ts';
+import { Device } from '../client/device.ts';
+import type { FactoryKey } from '../client/factory-key.ts';
+import { directoryUrl, PUBLIC_HOST, toLoopback } from './support/acme-device.ts';
 import { startTestServer, type TestServer } from './support/api.ts';
 import { opensslVerify } from './support/openssl.ts';
 import { AK_ATTRIBUTES, SoftwareTpm, softwareTpmOrSkip, tpmCsr } from './support/swtpm.ts';
@@ -85,6 +92,19 @@ describe('TPM credential activation before a birth certificate: the attestation 
     const history = await server.request('GET', `/audit/v1/devices/${name}/history`, { token: server.tokens.auditor });
     const born = history.json.events.find((e: { action: string }) => e.action === 'device.manufactured');
     expect(born.data.tpm).to.include({ challenge: challenge.json.id, manufacturer: 'tpm-maker', akName: tpm.name(ak).toString('hex') });
+    // Its birth key lives in a TPM: even a class that accepts devid refuses devid from it (the restricted AK could sign devid's data through TPM2_Hash).
+    const put = await server.request('PUT', '/operator/v1/device-classes/both', { token: server.tokens.operator, body: { ttl: '24h', stagedRenewal: false, factoryReattestEvery: '30d', serverAuth: false, counterRequired: false, onCloneSignal: 'refuse', attestationFormats: ['devid', 'tpm'] } });
+    expect(put.status, put.text).to.equal(201);
+    expect((await server.request('PUT', `/operator/v1/devices/${name}/class`, { token: server.tokens.operator, body: { class: 'both' } })).status).to.equal(200);
+    const dir = mkdtempSync(join(tmpdir(), 'devid-test-tpm-born-'));
+    writeFileSync(join(dir, 'birth.pem'), birth.json.certificate);
+    const akKey: FactoryKey = {
+      spki: tpm.publicKeyDer(ak), coseAlg: -7, sign: async (data) => tpm.hashAndSign(ak, data), csr: async () => '', close: async () => {},
+    };
+    const asDevid = new Device(name, dir, akKey, new AcmeClient(directoryUrl(server), Device.accountKey(dir), server.rootPem, toLoopback), PUBLIC_HOST);
+    const refusedDevid = await asDevid.enroll({ keepFiles: true }).catch((e: unknown) => e);
+    expect(refusedDevid).to.be.instanceOf(AcmeError);
+    expect((refusedDevid as AcmeError).problem!.detail).to.match(/format: .*proven to live in a TPM.*tpm only, not devid/);
     // Redeemed once: a second birth with the same proof (another serial's retry cannot reuse it either).
     const again = await factory('/factory/v1/birth-certificates', birthBody(`SN-EK${++serial}`, ak, { id: challenge.json.id, credential: credential.toString('base64') }));
     expect(again.status).to.be.oneOf([403, 409]);

@@ -48,6 +48,8 @@ export interface AttestationInput {
   firmwareAllowed: readonly FirmwareReport[];
   /** The model's approved releases and the device's floor (check 5). */
   firmware: FirmwareState;
+  /** Its birth key is proven to live in a TPM: it attests with `tpm` only (a restricted key could sign other formats' data through TPM2_Hash). */
+  tpmBorn?: boolean;
   now: Date;
 }
 
@@ -93,6 +95,9 @@ export async function verifyAttestation(store: AttestationStore, input: Attestat
   // The class names the formats its devices attest with: a device of a class that expects a TPM may not attest with a software key's format.
   if (!deviceClass.attestationFormats.includes(evidence.fmt)) {
     return refusal('format', `device class ${deviceClass.name} accepts attestation formats ${deviceClass.attestationFormats.join(', ')}, not ${evidence.fmt}`);
+  }
+  if (input.tpmBorn && evidence.fmt !== 'tpm') {
+    return refusal('format', `device ${device.serial}'s birth key was proven to live in a TPM (credential activation): it attests with tpm only, not ${evidence.fmt}`);
   }
   const keySha256 = sha256Hex(evidence.key.spki);
   // One round trip for x5c[0]'s certificate and the devices the attested key is certified for (read now, used after check 3).
