@@ -150,6 +150,20 @@ export class Metrics {
         this.set((await store.audit.head())?.seq ?? 0);
       },
     });
+    // The Merkle log: how far its signed checkpoint covers the chain, and how old it is (a witness or a relying party reads only checkpoints).
+    new Gauge({
+      name: 'devid_tlog_checkpoint_size', help: 'Entries covered by the latest signed checkpoint of the Merkle audit log', registers,
+      async collect() {
+        this.set((await store.tlog.latestCheckpoint())?.size ?? 0);
+      },
+    });
+    new Gauge({
+      name: 'devid_tlog_checkpoint_age_seconds', help: 'Seconds since the latest checkpoint of the Merkle audit log was signed', registers,
+      async collect() {
+        const latest = await store.tlog.latestCheckpoint();
+        if (latest) this.set((clock().getTime() - latest.signedAt.getTime()) / 1000);
+      },
+    });
     new Gauge({
       name: 'devid_audit_checkpoint_age_seconds', help: 'Seconds since the latest signed checkpoint', registers,
       async collect() {

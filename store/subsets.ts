@@ -298,6 +298,7 @@ export interface MetricsStore {
   manufacturers: Pick<ManufacturerStore, 'all'>;
   audit: Pick<AuditStore, 'head'>;
   checkpoints: Pick<CheckpointStore, 'latest'>;
+  tlog: Pick<TlogStore, 'latestCheckpoint'>;
 }
 
 /** server/http/routes/audit.ts: the audit API's reads, the events it records, the checkpoints it makes. */

@@ -52,6 +52,7 @@ describe('metrics and readiness (Prometheus text on the plain-HTTP listener)', f
     for (const ca of ['root', 'factory', 'operational']) expect(after.get(`devid_crl_age_seconds{ca="${ca}"}`)).to.be.a('number').and.at.least(0);
     expect(after.get('devid_audit_chain_length')).to.be.above(5);
     expect(after.get('devid_audit_checkpoint_age_seconds')).to.be.at.least(0);
+    expect(after.get('devid_tlog_checkpoint_size')).to.be.a('number').and.at.least(0);
   });
 
   it('ACME refusals are counted by problem type', async () => {
