@@ -4,7 +4,7 @@ import { sha256Hex } from '../../ca/digest.ts';
 import { DomainError } from '../../errors/domain-error.ts';
 import { verifyCsr, type VerifiedCsr } from '../../pki/csr.ts';
 import { LOCKS } from '../../store/locks.ts';
-import type { Store } from '../../store/store.ts';
+import type { EnrollmentStore } from '../../store/subsets.ts';
 import { StoreNotFoundError, type CertificateRecord, type DeviceClassRecord, type DeviceRecord } from '../../store/types.ts';
 import type { AuditEntry } from '../audit/audit-log.ts';
 import { updatePathDecision } from '../firmware/update-path.ts';
@@ -141,7 +141,7 @@ function classRefusal(request: CertificateEnrollmentRequest, serial: string, dev
  * and current, the key is new; a retry of an enrollment already issued
  * (same certificate, same key) is answered with its certificate.
  */
-async function check(tx: Store, request: CertificateEnrollmentRequest, presented: CertificateRecord, key: Buffer, id: string): Promise<Checked> {
+async function check(tx: EnrollmentStore, request: CertificateEnrollmentRequest, presented: CertificateRecord, key: Buffer, id: string): Promise<Checked> {
   const serial = presented.deviceSerial!;
   const refuse = (error: DomainError, events: AuditEntry[] = []): Checked => ({ error, events });
   await tx.lock(LOCKS.device(serial));
@@ -183,7 +183,7 @@ async function check(tx: Store, request: CertificateEnrollmentRequest, presented
  * certificate (an enrollment by the birth certificate, which proves the
  * device as much as it did then). Nothing is issued again.
  */
-async function retryOf(tx: Store, presented: CertificateRecord, device: DeviceRecord, keySha256: string, now: Date): Promise<CertificateRecord | undefined> {
+async function retryOf(tx: EnrollmentStore, presented: CertificateRecord, device: DeviceRecord, keySha256: string, now: Date): Promise<CertificateRecord | undefined> {
   const issued = await tx.certificates.operationalWithKey(keySha256);
   if (!issued || issued.deviceSerial !== device.serial || issued.revokedAt || issued.notAfter <= now) return undefined;
   if (presented.kind === 'operational' && issued.predecessorSha256 !== presented.sha256) return undefined;
