@@ -17,10 +17,8 @@ try {
   const started = performance.now();
   const cpu = process.cpuUsage();
   const publisher = new CrlPublisher(ctx.store, ctx.clock, ctx.config.crl, ctx.config.httpBaseUrl);
-  // DEVID_CRL_SHARDS set: every shard of the operational CA's CRL (and its whole CRL), else its one whole CRL.
-  const published = ctx.config.crl.shards.operational
-    ? await publisher.publishAll(hierarchy.operational, { force: true })
-    : [(await publisher.publish(hierarchy.operational, { force: true }))!];
+  // With DEVID_CRL_SHARDS, every shard of the operational CA's CRL and its whole CRL; without, its one whole CRL.
+  const published = await publisher.publishAll(hierarchy.operational, { force: true });
   const ms = performance.now() - started;
   const used = process.cpuUsage(cpu);
   const sizes = published.map((p) => p.record.size);

@@ -1,6 +1,7 @@
 import type { IssuanceStore } from '../store/subsets.ts';
 import type { OcspResponseRecord, OcspSubject } from '../store/ocsp-store.ts';
 import type { CertificateKind, CertificateRecord } from '../store/types.ts';
+import { OID } from './asn1.ts';
 import { sha256Hex } from './digest.ts';
 import { encodeCertificate, encodeTbsCertificate } from './certificate-der.ts';
 import type { Issuer } from './issuer.ts';
@@ -89,7 +90,7 @@ export class IssuanceService {
     const shard = crlShardOf(serial, shards);
     let replaced = false;
     const extensions = profile.extensions.map((e) => {
-      if (e.type !== CRL_DISTRIBUTION_POINTS) return e;
+      if (e.type !== OID.crlDistributionPoints) return e;
       const sharded = issuer.shardCrlDistributionPoints(e, shard);
       replaced ||= sharded !== undefined;
       return sharded ?? e;
@@ -97,8 +98,6 @@ export class IssuanceService {
     return replaced ? { profile: { ...profile, extensions }, shard } : { profile, shard: null };
   }
 }
-
-const CRL_DISTRIBUTION_POINTS = '2.5.29.31';
 
 /** A serial's CRL shard: its value modulo the shard count (serials are random, so shards fill evenly). */
 export function crlShardOf(serial: Buffer, shards: number): number {

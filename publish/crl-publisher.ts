@@ -56,16 +56,18 @@ export class CrlPublisher {
     return store.crls.marked(issuer.id, shard);
   }
 
-  /** The CRLs of an issuer that are due (WHOLE_CRL and shard numbers), read in a few statements whatever the shard count. */
-  async dueShards(issuer: Issuer): Promise<number[]> {
+  /** Makes every CRL of an issuer (its whole CRL, then each shard's) that is due, whatever the shard count in a few reads; those it made. */
+  async publishDue(issuer: Issuer): Promise<PublishedCrl[]> {
     const shards = await this.shards(issuer);
     const { newest, marked } = await this.store.crls.overview(issuer.id);
-    const due: number[] = [];
+    const made: PublishedCrl[] = [];
     for (let shard = WHOLE_CRL; shard < shards; shard += 1) {
       const last = newest.get(shard);
-      if (!last || !this.current(issuer, last) || marked.has(shard)) due.push(shard);
+      if (last && this.current(issuer, last) && !marked.has(shard)) continue;
+      const published = await this.make(issuer, shard, shards, false);
+      if (published) made.push(published);
     }
-    return due;
+    return made;
   }
 
   /** A CRL not yet past half its validity (the root's is made only in a ceremony). */
@@ -79,7 +81,7 @@ export class CrlPublisher {
   async publishAll(issuer: Issuer, options: { force?: boolean } = {}): Promise<PublishedCrl[]> {
     const made: PublishedCrl[] = [];
     for (let shard = WHOLE_CRL, shards = await this.shards(issuer); shard < shards; shard += 1) {
-      const published = await this.publish(issuer, { ...options, shard });
+      const published = await this.make(issuer, shard, shards, options.force === true);
       if (published) made.push(published);
     }
     return made;
@@ -98,14 +100,18 @@ export class CrlPublisher {
    * their URL: each is complete for the certificates whose CDP names it.
    */
   async publish(issuer: Issuer, options: { force?: boolean; shard?: number } = {}): Promise<PublishedCrl | undefined> {
-    const shard = options.shard ?? WHOLE_CRL;
-    const scoped = shard !== WHOLE_CRL || (await this.shards(issuer)) > 0;
+    return this.make(issuer, options.shard ?? WHOLE_CRL, await this.shards(issuer), options.force === true);
+  }
+
+  /** One CRL of an issuer that has `shards` shards, when due or forced. */
+  private async make(issuer: Issuer, shard: number, shards: number, force: boolean): Promise<PublishedCrl | undefined> {
+    const scoped = shard !== WHOLE_CRL || shards > 0;
     const baseUrl = this.baseUrl;
     if (scoped && baseUrl === undefined) throw new Error('a sharded CRL names its URL: the base URL is needed');
     return this.store.transaction(async (tx) => {
       await tx.lock(LOCKS.crl(issuer.id));
       const last = await tx.crls.newest(issuer.id, shard);
-      if (!options.force && !(await this.due(issuer, shard, tx))) return undefined;
+      if (!force && !(await this.due(issuer, shard, tx))) return undefined;
       await tx.crls.takeMarks(issuer.id, shard);
       const now = this.clock();
       const thisUpdate = wholeSeconds(now);

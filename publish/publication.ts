@@ -232,11 +232,8 @@ export class Publication implements RevocationListener {
   private async publishIfDue(issuer: Issuer): Promise<void> {
     if (issuer.role === 'root' || !issuer.online) return;
     try {
-      for (const shard of await this.crlPublisher.dueShards(issuer)) {
-        const published = await this.crlPublisher.publish(issuer, { shard });
-        if (published) {
-          this.logger.info({ ca: issuer.slug, ...(shard === WHOLE_CRL ? {} : { shard }), number: published.record.number.toString(), entries: published.record.entries }, 'CRL published');
-        }
+      for (const { record } of await this.crlPublisher.publishDue(issuer)) {
+        this.logger.info({ ca: issuer.slug, ...(record.shard === WHOLE_CRL ? {} : { shard: record.shard }), number: record.number.toString(), entries: record.entries }, 'CRL published');
       }
       this.signingWorks();
     } catch (err) {
