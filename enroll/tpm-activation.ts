@@ -7,6 +7,7 @@ import { TPMA_OBJECT } from '../pki/attestation/tpm/constants.ts';
 import { makeCredential } from '../pki/attestation/tpm/make-credential.ts';
 import { parsePublicArea, type PublicArea } from '../pki/attestation/tpm/public-area.ts';
 import { checkModelName, checkName, checkSerial } from '../registry/identifiers.ts';
+import { trustOf } from '../registry/manufacturers/manufacturers.ts';
 import type { TpmChallengeStore, TpmRedeemStore } from '../store/subsets.ts';
 import type { TpmActivationRecord } from '../store/tpm-activation-store.ts';
 
@@ -96,7 +97,9 @@ export async function createTpmChallenge(store: TpmChallengeStore, principal: Li
   if (manufacturer?.status !== 'active' || !manufacturer.active) throw malformed(`no active manufacturer ${manufacturerId} vouches for TPMs`);
   if (!manufacturer.active.models.includes(modelName)) throw forbidden(`manufacturer ${manufacturerId} is not registered for model ${modelName}`);
   try {
-    validateEndorsementPath([ekCertificate], manufacturer.active.certificates.map((c) => Buffer.from(c, 'base64')), now);
+    // The maker's trust as every other path sees it: its active certificates, none it withdrew.
+    const trust = trustOf(manufacturer);
+    validateEndorsementPath([ekCertificate], trust.anchors, now, trust.withdrawn);
   } catch (err) {
     if (err instanceof AttestationError) throw malformed(`ekCertificate: ${err.detail}`);
     throw err;

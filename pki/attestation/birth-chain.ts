@@ -225,9 +225,9 @@ export function validatePath(chain: readonly Buffer[], anchors: readonly Buffer[
  * validatePath for a TPM's endorsement key certificate: its key decrypts
  * (keyEncipherment), it never signs. Returns the path's SHA-256s, issuer first.
  */
-export function validateEndorsementPath(chain: readonly Buffer[], anchors: readonly Buffer[], now: Date): string[] {
+export function validateEndorsementPath(chain: readonly Buffer[], anchors: readonly Buffer[], now: Date, withdrawn: ReadonlySet<string> = new Set()): string[] {
   if (chain.length === 0 || chain.length > MAX_BIRTH_CHAIN) throw new AttestationError('check 1 (chain)', `a chain holds 1 to ${MAX_BIRTH_CHAIN} certificates`);
-  return validateParsedPath(parse(chain[0]!, 'the EK certificate'), chain.slice(1), anchors, now, 'the EK certificate', new Set(), 'keyEncipherment').map((p) => p.sha256);
+  return validateParsedPath(parse(chain[0]!, 'the EK certificate'), chain.slice(1), anchors, now, 'the EK certificate', withdrawn, 'keyEncipherment').map((p) => p.sha256);
 }
 
 /** `withdrawn`: SHA-256 of CA certificates the manufacturer's trust no longer covers; a path through one fails, however it is offered. */
