@@ -1,6 +1,7 @@
-import { createPublicKey, randomBytes, type KeyObject } from 'node:crypto';
+import { createPublicKey, type KeyObject } from 'node:crypto';
 import pkcs11js from 'pkcs11js';
 import { HsmError } from './errors.ts';
+import { signingKeyTemplates } from './key-templates.ts';
 
 /**
  * PKCS#11 3.0 names that pkcs11js (2.x) does not export: Edwards-curve keys
@@ -31,34 +32,9 @@ export interface Ed25519Keys {
   signEd25519(key: Ed25519Handle, message: Uint8Array): Promise<Buffer>;
 }
 
-/** The templates of a signing-only Ed25519 pair (as hsm/pkcs11-provider.ts does for EC keys). */
+/** The templates of a signing-only Ed25519 pair (hsm/key-templates.ts, as for the EC keys). */
 export function ed25519Templates(label: string): { id: Buffer; publicTemplate: pkcs11js.Template; privateTemplate: pkcs11js.Template } {
-  const id = randomBytes(16);
-  const common = [
-    { type: pkcs11js.CKA_KEY_TYPE, value: CKK_EC_EDWARDS },
-    { type: pkcs11js.CKA_TOKEN, value: true },
-    { type: pkcs11js.CKA_LABEL, value: label },
-    { type: pkcs11js.CKA_ID, value: id },
-    { type: pkcs11js.CKA_DERIVE, value: false },
-  ];
-  return {
-    id,
-    publicTemplate: [
-      ...common,
-      { type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_PUBLIC_KEY },
-      { type: pkcs11js.CKA_PRIVATE, value: false },
-      { type: pkcs11js.CKA_VERIFY, value: true },
-      { type: pkcs11js.CKA_EC_PARAMS, value: ED25519_PARAMS },
-    ],
-    privateTemplate: [
-      ...common,
-      { type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_PRIVATE_KEY },
-      { type: pkcs11js.CKA_PRIVATE, value: true },
-      { type: pkcs11js.CKA_SENSITIVE, value: true },
-      { type: pkcs11js.CKA_EXTRACTABLE, value: false },
-      { type: pkcs11js.CKA_SIGN, value: true },
-    ],
-  };
+  return signingKeyTemplates(label, CKK_EC_EDWARDS, ED25519_PARAMS);
 }
 
 /** CKA_EC_POINT of an Edwards key: the 32 bytes, in a DER OCTET STRING or bare (tokens differ). */

@@ -1,7 +1,8 @@
-import { createPublicKey, randomBytes, type KeyObject } from 'node:crypto';
+import { createPublicKey, type KeyObject } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pkcs11js from 'pkcs11js';
 import { curveFromParams, curveInfo, digestFor, type Curve } from './curves.ts';
+import { signingKeyTemplates } from './key-templates.ts';
 import { CKK_EC_EDWARDS, CKM_EC_EDWARDS_KEY_PAIR_GEN, CKM_EDDSA, ed25519PublicKey, ed25519Templates, type Ed25519Handle, type Ed25519Keys } from './ed25519.ts';
 import { HsmError, ckrName, isHandleStale, isSessionLost } from './errors.ts';
 import { acquireModule, reinitializeModule, releaseModule, withRetry } from './pkcs11-module.ts';
@@ -85,34 +86,7 @@ export class Pkcs11KeyProvider implements KeyProvider, Ed25519Keys {
     if (await this.findKey(label)) {
       throw new HsmError('duplicate-label', `the token already holds a key labelled "${label}"`);
     }
-    const id = randomBytes(16);
-    const common = [
-      { type: pkcs11js.CKA_KEY_TYPE, value: pkcs11js.CKK_EC },
-      { type: pkcs11js.CKA_TOKEN, value: true },
-      { type: pkcs11js.CKA_LABEL, value: label },
-      { type: pkcs11js.CKA_ID, value: id },
-      { type: pkcs11js.CKA_DERIVE, value: false },
-    ];
-    const publicTemplate = [
-      ...common,
-      { type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_PUBLIC_KEY },
-      { type: pkcs11js.CKA_PRIVATE, value: false },
-      { type: pkcs11js.CKA_VERIFY, value: true },
-      { type: pkcs11js.CKA_ENCRYPT, value: false },
-      { type: pkcs11js.CKA_WRAP, value: false },
-      { type: pkcs11js.CKA_EC_PARAMS, value: curveInfo(curve).ecParams },
-    ];
-    // docs/reference/certificates.md: signing only. Left unset, SoftHSM enables decrypt and unwrap.
-    const privateTemplate = [
-      ...common,
-      { type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_PRIVATE_KEY },
-      { type: pkcs11js.CKA_PRIVATE, value: true },
-      { type: pkcs11js.CKA_SENSITIVE, value: true },
-      { type: pkcs11js.CKA_EXTRACTABLE, value: false },
-      { type: pkcs11js.CKA_SIGN, value: true },
-      { type: pkcs11js.CKA_DECRYPT, value: false },
-      { type: pkcs11js.CKA_UNWRAP, value: false },
-    ];
+    const { id, publicTemplate, privateTemplate } = signingKeyTemplates(label, pkcs11js.CKK_EC, curveInfo(curve).ecParams);
     await this.run((session) =>
       this.lib.C_GenerateKeyPair(session, { mechanism: pkcs11js.CKM_EC_KEY_PAIR_GEN }, publicTemplate, privateTemplate),
     );
