@@ -3,11 +3,11 @@ import * as x509 from '@peculiar/x509';
 import { expect } from 'chai';
 import { AcmeError } from '../client/acme-client.ts';
 import { join } from 'node:path';
-import { certIdOf, Device, type EnrollOptions } from '../client/device.ts';
+import { certIdOf, Device } from '../client/device.ts';
 import { fileFactoryKey } from '../client/factory-key.ts';
 import { rawConnection } from '../store/test-access.ts';
 import { startTestServer, type TestServer } from './support/api.ts';
-import { makeDevice, PUBLIC_HOST } from './support/acme-device.ts';
+import { makeDevice, PUBLIC_HOST, refused } from './support/acme-device.ts';
 import { DATABASE_KINDS } from './support/databases.ts';
 
 const TYPE = (name: string) => `urn:ietf:params:acme:error:${name}`;
@@ -22,14 +22,6 @@ for (const kind of DATABASE_KINDS) describe(`ACME refusals on ${kind}: each with
   });
   after(() => server.close());
 
-  async function refused(device: Device, options: EnrollOptions, type: string, detail?: RegExp): Promise<AcmeError> {
-    const err = await device.enroll({ keepFiles: true, ...options }).catch((e: unknown) => e);
-    expect(err, `expected ${type}`).to.be.instanceOf(AcmeError);
-    const problem = (err as AcmeError).problem!;
-    expect(problem.type, JSON.stringify(problem)).to.equal(TYPE(type));
-    if (detail) expect(problem.detail).to.match(detail);
-    return err as AcmeError;
-  }
 
   async function actions(device: string): Promise<string[]> {
     const history = await server.request('GET', `/audit/v1/devices/${device}/history`, { token: server.tokens.auditor });

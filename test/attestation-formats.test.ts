@@ -1,12 +1,9 @@
 import { expect } from 'chai';
-import { AcmeError } from '../client/acme-client.ts';
-import type { Device, EnrollOptions } from '../client/device.ts';
+import type { Device } from '../client/device.ts';
 import { ATTESTATION_FORMATS } from '../pki/attestation/formats.ts';
 import { startTestServer, type TestServer } from './support/api.ts';
-import { makeDevice } from './support/acme-device.ts';
+import { makeDevice, refused } from './support/acme-device.ts';
 import { TEST_FMT, TEST_FORMAT, buildTestAttestation } from './support/test-format.ts';
-
-const TYPE = (name: string) => `urn:ietf:params:acme:error:${name}`;
 
 describe('attestation formats as plug-ins: a format registered from a test enrolls through ACME for a class that names it, and only for one', function () {
   this.timeout(180_000);
@@ -30,13 +27,6 @@ describe('attestation formats as plug-ins: a format registered from a test enrol
     expect(assigned.status, assigned.text).to.equal(200);
   }
 
-  async function refused(device: Device, options: EnrollOptions, type: string, detail: RegExp): Promise<void> {
-    const err = await device.enroll({ keepFiles: true, ...options }).catch((e: unknown) => e);
-    expect(err, `expected ${type}`).to.be.instanceOf(AcmeError);
-    const problem = (err as AcmeError).problem!;
-    expect(problem.type, JSON.stringify(problem)).to.equal(TYPE(type));
-    expect(problem.detail).to.match(detail);
-  }
 
   it('the operator API takes a class naming the format, and shows it; a format the CA does not verify is refused', async () => {
     const put = await server.request('PUT', '/operator/v1/device-classes/tested', { token: server.tokens.operator, body: { ...CLASS, attestationFormats: [TEST_FMT] } });

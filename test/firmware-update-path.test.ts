@@ -3,8 +3,7 @@ import { expect } from 'chai';
 import { createFirmwareCa, createModelFirmwareSigner } from '../server/firmware-ceremonies.ts';
 import { createToken } from '../server/tokens.ts';
 import { checkAnswersAgainstOpenapi, startTestServer, type TestServer } from './support/api.ts';
-import { makeDevice } from './support/acme-device.ts';
-import { AcmeError } from '../client/acme-client.ts';
+import { makeDevice, refused } from './support/acme-device.ts';
 import type { Device } from '../client/device.ts';
 
 const RELEASES = '/operator/v1/models/thermo-2/firmware-releases';
@@ -35,11 +34,8 @@ describe('the verified update path (check 5 with signed releases): approved rele
   }
 
   async function refusedCheck5(device: Device, firmware: { version: string; digest: Buffer } | undefined, detail: RegExp): Promise<void> {
-    const err = await device.enroll({ keepFiles: true, ...(firmware ? { firmware } : {}) }).catch((e: unknown) => e);
-    expect(err, 'refused').to.be.instanceOf(AcmeError);
-    const problem = (err as AcmeError).problem!;
-    expect([problem.type, problem.detail]).to.satisfy(([type, text]: [string, string]) => type === 'urn:ietf:params:acme:error:badAttestationStatement' && /check 5 \(firmware\)/.test(text));
-    expect(problem.detail).to.match(detail);
+    const err = await refused(device, firmware ? { firmware } : {}, 'badAttestationStatement', /check 5 \(firmware\)/);
+    expect(err.problem!.detail).to.match(detail);
   }
 
   it('a signed release enrolls and is in the lineage with its manifest; no firmware, an unsigned digest and a rollback are refused naming check 5', async () => {

@@ -6,13 +6,13 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SecurityLevel } from '@peculiar/asn1-android';
-import { AcmeClient, AcmeError } from '../client/acme-client.ts';
+import { AcmeClient } from '../client/acme-client.ts';
 import { Device, type EnrollOptions } from '../client/device.ts';
 import { fileFactoryKey } from '../client/factory-key.ts';
 import { createToken } from '../server/tokens.ts';
 import { verifyExport } from '../registry/audit/export-verify.ts';
 import { ANDROID_STATUS_LIST } from '../pki/attestation/android-key/status-list.ts';
-import { directoryUrl, PUBLIC_HOST, toLoopback } from './support/acme-device.ts';
+import { directoryUrl, PUBLIC_HOST, refused, toLoopback } from './support/acme-device.ts';
 import { checkAnswersAgainstOpenapi, startTestServer, type TestServer } from './support/api.ts';
 import type { DatabaseKind } from './support/databases.ts';
 import { androidAttestation, appleAttestation, platformCa, type AndroidOptions, type PlatformCa } from './support/platform-ca.ts';
@@ -36,7 +36,6 @@ async function statusServer(): Promise<{ url: string; entries: Record<string, un
   return Object.assign(state, { url, close: () => new Promise<void>((resolve) => server.close(() => resolve())) });
 }
 
-const TYPE = (name: string) => `urn:ietf:params:acme:error:${name}`;
 
 for (const kind of ['pglite', 'postgres'] as DatabaseKind[]) {
   describe(`android-key and apple: devices claimed by (manufacturer, serial) enroll with their platform's attestation (${kind})`, function () {
@@ -78,13 +77,6 @@ for (const kind of ['pglite', 'postgres'] as DatabaseKind[]) {
       return { newKey: key, x5c: [], buildAttestation: androidAttestation({ ca: google, key, serial: device.serial, ...options }) };
     };
 
-    async function refused(device: Device, options: EnrollOptions, type: string, detail: RegExp): Promise<void> {
-      const err = await device.enroll({ keepFiles: true, ...options }).catch((e: unknown) => e);
-      expect(err, `expected ${type}`).to.be.instanceOf(AcmeError);
-      const problem = (err as AcmeError).problem!;
-      expect(problem.type, JSON.stringify(problem)).to.equal(TYPE(type));
-      expect(problem.detail).to.match(detail);
-    }
 
     before(async () => {
       status = await statusServer();

@@ -3,8 +3,9 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import type { LookupFunction } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { AcmeClient } from '../../client/acme-client.ts';
-import { Device } from '../../client/device.ts';
+import { expect } from 'chai';
+import { AcmeClient, AcmeError } from '../../client/acme-client.ts';
+import { Device, type EnrollOptions } from '../../client/device.ts';
 import { fileFactoryKey } from '../../client/factory-key.ts';
 import type { TestServer } from './api.ts';
 
@@ -30,4 +31,14 @@ export async function makeDevice(server: TestServer, serial: string, model = 'th
   writeFileSync(join(dir, 'birth.pem'), birth.json.certificate);
   const acme = new AcmeClient(directoryUrl(server), Device.accountKey(dir), server.rootPem, toLoopback);
   return new Device(serial, dir, factoryKey, acme, PUBLIC_HOST);
+}
+
+/** An enrollment the CA must refuse with ACME problem `type` (and a detail matching `detail`); the device keeps its files. */
+export async function refused(device: Device, options: EnrollOptions, type: string, detail?: RegExp): Promise<AcmeError> {
+  const err = await device.enroll({ keepFiles: true, ...options }).catch((e: unknown) => e);
+  expect(err, `expected ${type}`).to.be.instanceOf(AcmeError);
+  const problem = (err as AcmeError).problem!;
+  expect(problem.type, JSON.stringify(problem)).to.equal(`urn:ietf:params:acme:error:${type}`);
+  if (detail) expect(problem.detail).to.match(detail);
+  return err as AcmeError;
 }
