@@ -12,7 +12,7 @@ import { CERT_ID_HASHES, hashOfOid, serialOfInteger, type IssuerCertIds, type Is
 import { ocspErrorResponse, responseStatusOf, singleResponse, type CertStatus } from './ocsp-der.ts';
 import { certIdOfRequest } from './ocsp-request.ts';
 import { NoResponderError, statusOf, type OcspSigner } from './ocsp-signer.ts';
-import { OCSP_VALIDITY_MS } from './ocsp-validity.ts';
+import { OCSP_CACHE_ENTRIES, OCSP_VALIDITY_MS } from './ocsp-validity.ts';
 
 /** RFC 6960 A.1 requests are small; a few KiB is generous. */
 const BODY_LIMIT = 16 * 1024;
@@ -20,8 +20,6 @@ const BODY_LIMIT = 16 * 1024;
 const GET_LIMIT = 4096;
 /** CertIDs in one request: answering several needs a signature made on the spot. */
 const MAX_CERT_IDS = 16;
-/** Pre-signed responses held in memory (two per certificate); the database holds the rest. */
-const CACHE_ENTRIES = 200_000;
 /** Signatures made on request (several CertIDs, unknown serials) per second: the HSM is not a public service. */
 const ON_DEMAND_PER_SECOND = 50;
 const UNKNOWN_CACHE_ENTRIES = 1000;
@@ -92,7 +90,7 @@ export class OcspResponder {
     private readonly clock: () => Date,
     private readonly logger: Logger,
     /** Responses kept in memory at most (two per certificate: SHA-1 and SHA-256 CertIDs); the least recently asked for go first. */
-    private readonly cacheEntries = CACHE_ENTRIES,
+    private readonly cacheEntries = OCSP_CACHE_ENTRIES,
   ) {}
 
   handles(url: string | undefined): boolean {

@@ -4,6 +4,7 @@ import { join, resolve } from 'node:path';
 import { extensionOidProblem } from '../ca/oid.ts';
 import { GOOGLE_STATUS_URL } from '../pki/attestation/android-key/status-list.ts';
 import type { CrlPolicy } from '../publish/crl-publisher.ts';
+import { OCSP_CACHE_ENTRIES } from '../publish/ocsp-validity.ts';
 import { durationMs } from '../registry/durations.ts';
 import { defaultSoftHsmModule, softHsmLayout, type SoftHsmLayout } from '../hsm/softhsm-layout.ts';
 import type { DatabaseLocation } from '../store/database.ts';
@@ -225,8 +226,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
   if (!/^\d+(\.\d+)?$/.test(anonymousRate) || acmeAnonymousPerSecond < 0.1 || acmeAnonymousPerSecond > 100_000) {
     throw new ConfigError(`DEVID_ACME_ANONYMOUS_RATE="${anonymousRate}" must be a number of requests per second from 0.1 to 100000`);
   }
-  // 200,000 responses: 100,000 certificates, each with its SHA-1 and SHA-256 CertID (about 200 MiB).
-  const cacheRaw = value(env, 'DEVID_OCSP_CACHE_ENTRIES') ?? '200000';
+  const cacheRaw = value(env, 'DEVID_OCSP_CACHE_ENTRIES') ?? String(OCSP_CACHE_ENTRIES);
   const ocspCacheEntries = Number(cacheRaw);
   if (!/^\d+$/.test(cacheRaw) || ocspCacheEntries < 1000 || ocspCacheEntries > 50_000_000) {
     throw new ConfigError(`DEVID_OCSP_CACHE_ENTRIES="${cacheRaw}" must be a number of responses from 1000 to 50000000`);
