@@ -1,4 +1,4 @@
-import { createHash, X509Certificate } from 'node:crypto';
+import { createHash, randomBytes, X509Certificate } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -215,6 +215,13 @@ for (const kind of DATABASE_KINDS) describe(`EST (RFC 7030) on ${kind}: cacerts,
   it('refuses clients without a suitable certificate, classes without EST, and devices that may not enroll (403, audited)', async () => {
     const { serial, birth } = await estDevice();
     refusedWith(await enroll(ENROLL, undefined, await newKey()), 403, /client certificate/);
+    // Without a certificate nothing it sends is read: random bytes are the same 403, not a verdict on the body.
+    const anonymous = await estSession(server, undefined);
+    try {
+      refusedWith(await anonymous.request('POST', ENROLL, randomBytes(300), PKCS10), 403, /client certificate/);
+    } finally {
+      anonymous.close();
+    }
     // The birth certificate does not re-enroll; an operational one does not enroll.
     refusedWith(await enroll(REENROLL, birth, await newKey()), 403, /newest operational certificate/);
     const key = await newKey();

@@ -7,7 +7,7 @@ import { isDatabaseUnavailable } from '../../store/database.ts';
 import { certsOnly } from './cms.ts';
 import { csrAttrs } from './csrattrs.ts';
 import type { EstDeps } from './deps.ts';
-import { enroll, type EnrollOperation } from './enroll.ts';
+import { clientCertificate, enroll, type EnrollOperation } from './enroll.ts';
 import { EstError } from './errors.ts';
 
 /** The base of every EST path (RFC 7030 3.2.2). */
@@ -60,8 +60,11 @@ export class EstFrontEnd {
     if (req.method !== method && !(method === 'GET' && req.method === 'HEAD')) throw new EstError(405, `${operation} takes ${method}`, { Allow: method === 'GET' ? 'GET, HEAD' : method });
     if (operation === 'cacerts') return { status: 200, type: 'application/pkcs7-mime', body: this.caCerts() };
     if (operation === 'csrattrs') return { status: 200, type: 'application/csrattrs', body: csrAttrs() };
+    // Authenticated first: a client without a certificate learns nothing about its body.
+    const socket = req.socket as TLSSocket;
+    const client = clientCertificate(socket, operation as EnrollOperation);
     const der = await pkcs10Body(req);
-    const issued = await enroll(this.deps, req.socket as TLSSocket, operation as EnrollOperation, der, label);
+    const issued = await enroll(this.deps, socket, operation as EnrollOperation, client, der, label);
     return { status: 200, type: 'application/pkcs7-mime; smime-type=certs-only', body: issued };
   }
 
