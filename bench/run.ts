@@ -7,6 +7,7 @@ import { benchFactory } from './factory.bench.ts';
 import { benchHsm } from './hsm.bench.ts';
 import { benchOcsp } from './ocsp.bench.ts';
 import { benchOutsideBirth } from './outside-birth.bench.ts';
+import { benchReports } from './reports.bench.ts';
 import { benchScale } from './scale.bench.ts';
 import { benchStartup } from './startup.bench.ts';
 import { print, type BenchResult } from './report.ts';
@@ -28,6 +29,7 @@ const benches: Array<[string, (ms: number) => Promise<BenchResult[]>]> = [
   ['batch', benchBatch],
   ['export', benchExport],
   ['audit', benchAudit],
+  ['reports', () => benchReports()],
   ['scale', benchScale],
   ['startup', () => benchStartup()],
 ];

@@ -73,9 +73,10 @@ export class ClaimStore {
     return (await this.db('device_claims').select('birth_certificate_sha256').whereIn('birth_certificate_sha256', [...hashes])).map((r: { birth_certificate_sha256: string }) => r.birth_certificate_sha256);
   }
 
+  /** Claims per manufacturer, from the counters the triggers keep (migration 027): no scan of the claims. */
   async countByManufacturer(): Promise<Map<string, number>> {
-    const rows = await this.db('device_claims').select('manufacturer_id').count({ n: '*' }).groupBy('manufacturer_id');
-    return new Map((rows as Array<Record<string, unknown>>).map((r) => [String(r.manufacturer_id), Number(r.n)]));
+    const rows = await this.db('fleet_counts').select('value').sum({ n: 'n' }).where({ dimension: 'claims' }).groupBy('value');
+    return new Map((rows as Array<Record<string, unknown>>).map((r) => [String(r.value), Number(r.n)]));
   }
 
   /** Records the birth certificate a device first attested with (once). */

@@ -1,5 +1,5 @@
 import type { Knex } from 'knex';
-import { conflictsAsStoreErrors, countRows, toDate, toDateOrNull, toStringOrNull } from './convert.ts';
+import { conflictsAsStoreErrors, toDate, toDateOrNull, toStringOrNull } from './convert.ts';
 import { CLASS_COLUMNS, classFromRow } from './device-class-store.ts';
 import { MODEL_COLUMNS, modelFromRow } from './model-store.ts';
 import { StoreNotFoundError, type ApprovedRelease, type DeviceBinding, type DeviceClassRecord, type DeviceRecord, type DeviceState, type FirmwareReport, type ModelRecord } from './types.ts';
@@ -205,8 +205,10 @@ export class DeviceStore {
 
   /**
    * For the rotation report: each device in service (manufactured, active)
-   * that may be behind, with its class's re-attestation interval and its
-   * newest operational certificate, in one query.
+   * whose rotation_due_at has passed (kept by triggers, migration 027), with
+   * its class's re-attestation interval and its newest operational
+   * certificate. Read through the due-date index and one index probe per due
+   * device, so the cost follows the devices that are behind, not the fleet.
    */
   async rotationRows(filter: { class?: string; model?: string; owner?: string }, now: Date): Promise<RotationRow[]> {
     const conditions: string[] = [];
@@ -215,29 +217,24 @@ export class DeviceStore {
     if (filter.owner !== undefined) { conditions.push('d.owner = ?'); bindings.push(filter.owner); }
     if (filter.class !== undefined) { conditions.push('coalesce(own.name, mc.name, dflt.name) = ?'); bindings.push(filter.class); }
     const { rows } = await this.db.raw(
-      `with latest as (
-         select distinct on (device_serial) device_serial, serial, not_before, not_after, revoked_at
-         from certificates where kind = 'operational' and device_serial is not null
-         order by device_serial, created_at desc, serial desc
-       )
-       select d.serial, d.model, d.owner, d.state, d.factory_attested_at,
+      `select d.serial, d.model, d.owner, d.state, d.factory_attested_at,
               coalesce(own.name, mc.name, dflt.name) as class_name,
               coalesce(own.factory_reattest_every_seconds, mc.factory_reattest_every_seconds, dflt.factory_reattest_every_seconds) as reattest,
               l.serial as certificate, l.not_before, l.not_after, l.revoked_at
        from devices d
-       left join latest l on l.device_serial = d.serial
+       left join lateral (
+         select c.serial, c.not_before, c.not_after, c.revoked_at from certificates c
+         where c.device_serial = d.serial and c.kind = 'operational'
+         order by c.created_at desc, c.serial desc limit 1
+       ) l on true
        left join device_classes own on own.name = d.device_class
        left join models m on m.name = d.model
        left join device_classes mc on mc.name = m.default_class
        join device_classes dflt on dflt.name = 'default'
-       where d.state in ('manufactured', 'active')
-         and (l.serial is null or l.revoked_at is not null
-              or l.not_before + (l.not_after - l.not_before) * 5 / 6 <= ?
-              or d.factory_attested_at is null
-              or d.factory_attested_at + make_interval(secs => coalesce(own.factory_reattest_every_seconds, mc.factory_reattest_every_seconds, dflt.factory_reattest_every_seconds)) <= ?)
+       where d.state in ('manufactured', 'active') and d.rotation_due_at <= ?
          ${conditions.map((c) => `and ${c}`).join(' ')}
        order by d.serial`,
-      [now, now, ...bindings] as Knex.RawBinding[],
+      [now, ...bindings] as Knex.RawBinding[],
     );
     return (rows as Array<Record<string, unknown>>).map((row) => ({
       serial: String(row.serial), model: String(row.model), owner: toStringOrNull(row.owner), state: String(row.state),
@@ -330,14 +327,23 @@ export class DeviceStore {
     return (await this.db('devices').select('serial').where({ model }).first()) !== undefined;
   }
 
+  /** Every device, from the state counters (migration 027): no scan of the fleet. */
   async count(): Promise<number> {
-    return countRows(this.db, 'devices');
+    const row = await this.db('fleet_counts').sum({ n: 'n' }).where({ dimension: 'state' }).first();
+    return Number(row?.n ?? 0);
   }
 
-  /** How many devices share each value of a column, most first: the console's fleet overview. */
+  /**
+   * How many devices share each value of a column, most first: the console's
+   * fleet overview, from the counters the triggers keep (summed over their
+   * slots), so its cost follows the number of values, not of devices.
+   */
   async countsBy(column: 'state' | 'model' | 'device_class' | 'owner', limit: number): Promise<Array<{ value: string | null; devices: number }>> {
-    const rows = await this.db('devices').select({ value: column }).count({ n: '*' }).groupBy(column).orderBy([{ column: 'n', order: 'desc' }, { column, order: 'asc' }]).limit(limit);
-    return (rows as Array<Record<string, unknown>>).map((row) => ({ value: toStringOrNull(row.value), devices: Number(row.n) }));
+    const dimension = column === 'device_class' ? 'class' : column;
+    const rows = await this.db('fleet_counts').select('value').sum({ n: 'n' }).where({ dimension }).groupBy('value')
+      .havingRaw('sum(n) > 0').orderBy([{ column: 'n', order: 'desc' }, { column: 'value', order: 'asc' }]).limit(limit);
+    // '' stands for "none" in the counters (a null cannot be part of their key).
+    return (rows as Array<Record<string, unknown>>).map((row) => ({ value: row.value === '' ? null : String(row.value), devices: Number(row.n) }));
   }
 
   /** Devices whose serial starts with `prefix` (already checked against the serial syntax, so no LIKE wildcard), filtered, in serial order. */
