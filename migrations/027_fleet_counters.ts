@@ -58,11 +58,6 @@ async function countingTriggers(knex: Knex): Promise<void> {
     for each statement execute function devid_count_claims_insert()`);
   await knex.raw(`create trigger device_claims_count_delete after delete on device_claims referencing old table as old_rows
     for each statement execute function devid_count_claims_delete()`);
-
-  for (const [d, c] of COUNTED) {
-    await knex.raw(`insert into fleet_counts (dimension, value, slot, n) select ?, coalesce(${c}, ''), 0, count(*) from devices group by ${c}`, [d]);
-  }
-  await knex.raw(`insert into fleet_counts (dimension, value, slot, n) select 'claims', manufacturer_id, 0, count(*) from device_claims group by manufacturer_id`);
 }
 
 async function rotationDue(knex: Knex): Promise<void> {
@@ -140,12 +135,19 @@ async function rotationDue(knex: Knex): Promise<void> {
   await knex.raw(`create trigger models_rotation_due after update on models referencing old table as old_rows new table as new_rows
     for each statement execute function devid_model_rotation_due()`);
 
-  // The devices there are: their newest certificate's due date, then (through the update trigger) the rotation due date.
-  await knex.raw(`update devices d set renewal_due_at = l.due from (
-      select distinct on (device_serial) device_serial, devid_renewal_due(c) as due from certificates c
-      where kind = 'operational' and device_serial is not null order by device_serial, created_at desc, serial desc) l
-    where l.device_serial = d.serial`);
-  await knex.raw('update devices d set rotation_due_at = devid_rotation_due(d) where rotation_due_at is null');
+  // Everything the triggers keep, from the rows themselves: for the devices there are now, and after a bulk load made with the triggers off.
+  await knex.raw(`create function devid_rebuild_fleet_derived() returns void language plpgsql as $$
+    begin
+      update devices d set renewal_due_at = l.due from (
+          select distinct on (device_serial) device_serial, devid_renewal_due(c) as due from certificates c
+          where kind = 'operational' and device_serial is not null order by device_serial, created_at desc, serial desc) l
+        where l.device_serial = d.serial and d.renewal_due_at is distinct from l.due;
+      update devices d set rotation_due_at = devid_rotation_due(d) where d.rotation_due_at is distinct from devid_rotation_due(d);
+      delete from fleet_counts;
+      ${COUNTED.map(([d, c]) => `insert into fleet_counts (dimension, value, slot, n) select '${d}', coalesce(${c}, ''), 0, count(*) from devices group by ${c};`).join(' ')}
+      insert into fleet_counts (dimension, value, slot, n) select 'claims', manufacturer_id, 0, count(*) from device_claims group by manufacturer_id;
+    end $$`);
+  await knex.raw('select devid_rebuild_fleet_derived()');
   await knex.raw(`create index devices_rotation_due on devices (rotation_due_at) where state in ('manufactured', 'active')`);
 }
 
@@ -159,7 +161,7 @@ export async function down(knex: Knex): Promise<void> {
   await knex.raw(`drop function devid_count_devices_insert(), devid_count_devices_update(), devid_count_devices_delete(),
     devid_count_claims_insert(), devid_count_claims_delete(), devid_device_rotation_due(), devid_certificates_renewal_insert(),
     devid_certificates_renewal_update(), devid_class_rotation_due(), devid_model_rotation_due(), devid_rotation_due(devices),
-    devid_renewal_due(certificates), devid_count(text, text, bigint)`);
+    devid_renewal_due(certificates), devid_rebuild_fleet_derived(), devid_count(text, text, bigint)`);
   await knex.raw('drop index devices_rotation_due');
   await knex.raw('alter table devices drop column rotation_due_at, drop column renewal_due_at');
   await knex.raw('drop index certificates_device_created');
