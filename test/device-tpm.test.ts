@@ -9,6 +9,8 @@ import { startTestServer, type TestServer } from './support/api.ts';
 import { httpsRequest, type ApiResponse } from './support/https.ts';
 import { opensslVerify } from './support/openssl.ts';
 import { SoftwareTpm, softwareTpmOrSkip } from './support/swtpm.ts';
+import { testTpmMaker } from './support/tpm-maker.ts';
+import { createToken } from '../server/tokens.ts';
 
 const DEVICE = fileURLToPath(new URL('../bin/devid-device', import.meta.url));
 const CLASS = { ttl: '24h', stagedRenewal: false, factoryReattestEvery: '30d', serverAuth: false, counterRequired: true, onCloneSignal: 'refuse', attestationFormats: ['tpm'] };
@@ -135,6 +137,33 @@ describe('devid-device --tpm: the reference client keeps its attestation key and
     expect(taken.stderr).to.match(/the key at 0x81000113 lacks restricted/);
     const badHandle = await run(['--dir', join(dir, 'bad'), 'init', '--tpm', '--tpm-ak', '42', '--serial', 'SN-TPMCLI-4', '--ca', join(dir, 'root.pem')]);
     expect(badHandle.stderr).to.match(/--tpm-ak 42 is no persistent TPM handle/);
+  });
+
+  it('birth --ek-certificate: the CA proves the attestation key lives in the TPM its maker certified (credential activation) before it issues; another maker is refused in one line', async () => {
+    const ek = tpm.createEndorsementKey();
+    const maker = await testTpmMaker(tpm.publicKeyDer(ek));
+    const bob = (await createToken(server.env.ctx.store, server.env.ctx.audit, { role: 'operator', name: 'bob' }, 'cli', new Date())).token;
+    const proposed = await api('PUT', '/operator/v1/manufacturers/tpm-maker', server.tokens.operator, { certificates: [maker.rootPem], models: ['thermo-2'], crl: null });
+    expect(proposed.status, proposed.text).to.equal(201);
+    const approved = await api('POST', '/operator/v1/manufacturers/tpm-maker/approve', bob, { proposal: proposed.json.pending.sha256 });
+    expect(approved.status, approved.text).to.equal(200);
+    writeFileSync(join(dir, 'ek.der'), maker.ekDer);
+
+    const serial = 'SN-TPMCLI-EK';
+    const state = join(dir, serial);
+    await ok(['--dir', state, 'init', '--tpm', '--tpm-ak', '0x81000132', '--tpm-keys', '0x81000133,0x81000134', '--serial', serial, '--ca', join(dir, 'root.pem'), '--acme', `${base}/acme/directory`]);
+    const birth = ['--dir', state, 'birth', '--factory', base, '--model', 'thermo-2', '--batch', 'b1', '--ek-certificate', join(dir, 'ek.der'), '--tpm-ek', `0x${ek.toString(16)}`];
+    const unknown = await run([...birth, '--tpm-manufacturer', 'nobody'], { DEVID_FACTORY_TOKEN: server.tokens.factory });
+    expect(unknown.status).to.equal(1);
+    expect(unknown.stderr.trim().split('\n'), unknown.stderr).to.have.length(1);
+    expect(unknown.stderr).to.match(/^devid-device: the factory API at .* refused \(400.*no active manufacturer nobody/);
+    await ok([...birth, '--tpm-manufacturer', 'tpm-maker'], { DEVID_FACTORY_TOKEN: server.tokens.factory });
+    const history = (await api('GET', `/audit/v1/devices/${serial}/history`, server.tokens.auditor)).json;
+    const manufactured = (history.events as Array<{ action: string; data: Record<string, any> }>).find((e) => e.action === 'device.manufactured')!;
+    expect(manufactured.data.tpm).to.include({ manufacturer: 'tpm-maker', akName: tpm.name(0x81000132).toString('hex') });
+    const assigned = await api('PUT', `/operator/v1/devices/${serial}/class`, server.tokens.operator, { class: 'tpm-devices' });
+    expect(assigned.status, assigned.text).to.equal(200);
+    await ok(['--dir', state, 'enroll', '--tpm']);
   });
 
   function existsInConfig(state: string, field: string): boolean {
