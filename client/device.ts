@@ -65,8 +65,10 @@ export interface KeyHardware {
   open(ref: string): Promise<HeldKey>;
   /** The attestation object for `key`, in the hardware's format. */
   attest(key: HeldKey, input: AttestationInput): Promise<Buffer>;
-  /** Its certificate is written: `key` is the current operational key from now on (the one it replaces may go). */
+  /** `ref` is the current operational key from now on: recorded before its certificate is written. */
   keep(ref: string): Promise<void>;
+  /** Removes the keys that are not the current one, once its certificate is written (the replaced key, a key of a renewal that failed). */
+  retire(): Promise<void>;
 }
 
 export interface EnrollResult {
@@ -232,11 +234,12 @@ export class Device {
   }
 
   private async keep(keyPem: string, chainPem: string): Promise<void> {
-    // The certificate first: a key in hardware is kept by its handle only once its certificate is there.
-    if (!this.hardware) writeAtomically(this.path('key'), keyPem, 0o600);
-    writeAtomically(this.path('certificate'), chainPem);
     if (this.hardware) await this.hardware.keep(keyPem.trim());
+    else writeAtomically(this.path('key'), keyPem, 0o600);
+    writeAtomically(this.path('certificate'), chainPem);
     this.forgetPending();
+    // Only now can the replaced key go: until the new certificate is written, the old one is the device's.
+    await this.hardware?.retire();
   }
 
   private forgetPending(): void {

@@ -113,10 +113,13 @@ export class TpmKeys implements KeyHardware {
 
   async keep(ref: string): Promise<void> {
     const handle = Number.parseInt(ref, 16);
-    const previous = this.handles.key;
     this.handles.key = handle;
     this.onKeep(handle);
-    // The replaced key is no use any more: its certificate has a successor.
-    if (previous !== undefined && previous !== handle && this.tpm.has(previous)) this.tpm.evict(previous);
+  }
+
+  /** Evicts the slot the current key is not in: the replaced key (its certificate has a successor), or a key whose order failed. */
+  async retire(): Promise<void> {
+    const other = this.handles.slots.find((h) => h !== this.handles.key)!;
+    if (this.handles.key !== undefined && this.tpm.has(other)) this.tpm.evict(other);
   }
 }

@@ -11,6 +11,9 @@ import { opensslVerify } from './support/openssl.ts';
 import { SoftwareTpm, softwareTpmOrSkip } from './support/swtpm.ts';
 import { testTpmMaker } from './support/tpm-maker.ts';
 import { createToken } from '../server/tokens.ts';
+import { AcmeClient } from '../client/acme-client.ts';
+import { Device } from '../client/device.ts';
+import { tpmFactoryKey, TpmKeys } from '../client/tpm-device.ts';
 
 const DEVICE = fileURLToPath(new URL('../bin/devid-device', import.meta.url));
 const CLASS = { ttl: '24h', stagedRenewal: false, factoryReattestEvery: '30d', serverAuth: false, counterRequired: true, onCloneSignal: 'refuse', attestationFormats: ['tpm'] };
@@ -164,6 +167,32 @@ describe('devid-device --tpm: the reference client keeps its attestation key and
     const assigned = await api('PUT', `/operator/v1/devices/${serial}/class`, server.tokens.operator, { class: 'tpm-devices' });
     expect(assigned.status, assigned.text).to.equal(200);
     await ok(['--dir', state, 'enroll', '--tpm']);
+  });
+
+  it('a renewal cut after its attestation is finished by the next renew with the TPM key it kept; the replaced key then leaves the TPM', async () => {
+    const serial = 'SN-TPMCLI-LOST';
+    const state = await born(serial, { ak: '0x81000142', keys: '0x81000143,0x81000144' }, 'tpm-devices');
+    await ok(['--dir', state, 'enroll']);
+    const first = readFileSync(join(state, 'cert.pem'), 'utf8');
+    // The same device in this process, cut between its attestation and its finalize (a lost answer, a power cut).
+    const keys = new TpmKeys(tpm.device, { parent: 0x81000001, ak: 0x81000142, slots: [0x81000143, 0x81000144], key: 0x81000143 }, () => {});
+    const device = new Device(serial, state, tpmFactoryKey(tpm.device, 0x81000142, serial), new AcmeClient(`${base}/acme/directory`, Device.accountKey(state), server.rootPem), 'localhost', keys);
+    const cut = await device.enroll({ beforeFinalize: async () => { throw new Error('power cut'); } }).catch((e: unknown) => e);
+    expect((cut as Error).message).to.equal('power cut');
+    expect(readFileSync(join(state, 'pending-key.pem'), 'utf8').trim()).to.equal('0x81000144');
+    expect(readFileSync(join(state, 'cert.pem'), 'utf8')).to.equal(first);
+    const kept = spkiOf(tpm.publicKeyDer(0x81000144));
+
+    await ok(['--dir', state, 'renew', '--now', '--tpm']);
+    const second = readFileSync(join(state, 'cert.pem'), 'utf8');
+    expect(leafOf(second).publicKey.export({ format: 'der', type: 'spki' }), 'the key the cut renewal attested, not a new one').to.deep.equal(kept);
+    expect(spkiOf(tpm.publicKeyDer(0x81000144))).to.deep.equal(kept);
+    expect(JSON.parse(readFileSync(join(state, 'device.json'), 'utf8')).tpm.key).to.equal('0x81000144');
+    expect(tpm.device.has(0x81000143), 'the replaced key was evicted').to.equal(false);
+    const history = (await api('GET', `/audit/v1/devices/${serial}/history`, server.tokens.auditor)).json;
+    const operational = (history.certificates as Array<{ kind: string; predecessorSha256: string | null }>).filter((c) => c.kind === 'operational');
+    expect(operational, 'no fork: one renewal, through the kept key').to.have.length(2);
+    expect(operational.map((c) => c.predecessorSha256)).to.include(createHash('sha256').update(leafOf(first).raw).digest('hex'));
   });
 
   function existsInConfig(state: string, field: string): boolean {
