@@ -8,7 +8,8 @@ import { AcmeClient, AcmeError } from './acme-client.ts';
 import { Device, FILES } from './device.ts';
 import { writeAtomically } from './files.ts';
 import { fileFactoryKey, pkcs11FactoryKey, type FactoryKey } from './factory-key.ts';
-import { hex, SRK_HANDLE, Tpm } from './tpm.ts';
+import { hex, SRK_HANDLE, Tpm, TpmToolError } from './tpm.ts';
+import { TpmResponseError } from './tpm-certify.ts';
 import { createAttestationKey, tpmFactoryKey, TpmKeys, type TpmHandles } from './tpm-device.ts';
 
 /** How a device finds its CA and its factory key, kept in <dir>/device.json. */
@@ -26,7 +27,8 @@ interface DeviceConfig {
 
 /** The TPM handles of a device initialised with --tpm. */
 function tpmHandles(config: DeviceConfig): TpmHandles | undefined {
-  if (config.factoryKey.kind !== 'tpm' || !config.tpm) return undefined;
+  if (config.factoryKey.kind !== 'tpm') return undefined;
+  if (!config.tpm) throw new CliError('device.json names a TPM attestation key but no "tpm" handles: run "devid-device init --tpm" again');
   const parse = (h: string) => Number.parseInt(h, 16);
   return {
     parent: parse(config.tpm.parent), ak: parse(config.factoryKey.handle), slots: [parse(config.tpm.slots[0]), parse(config.tpm.slots[1])],
@@ -83,6 +85,9 @@ function problemLine(status: number, problem: { type?: string; title?: string; d
 function explain(err: unknown): string {
   if (err instanceof CliError) return err.message;
   if (err instanceof AcmeError) return problemLine(err.status, err.problem);
+  if (err instanceof TpmToolError || err instanceof TpmResponseError) {
+    return `the TPM failed: ${err.message} (the tools reach it through TPM2TOOLS_TCTI${process.env.TPM2TOOLS_TCTI ? `=${process.env.TPM2TOOLS_TCTI}` : ', unset: their default'})`;
+  }
   const code = (err as NodeJS.ErrnoException | undefined)?.code;
   const message = err instanceof Error ? err.message : String(err);
   const server = talkingTo && URL.canParse(talkingTo.url) ? new URL(talkingTo.url).origin : undefined;
@@ -231,7 +236,7 @@ function factoryPost(url: string, token: string, ca: string, body: unknown): Pro
 }
 
 const program = new Command('devid-device')
-  .description('Reference device for devid-ca: a factory key, a birth certificate, ACME device-attest-01 enrollment and renewal')
+  .description('Reference device for devid-ca: a factory key (a file, a PKCS#11 token, or a TPM with --tpm), a birth certificate, ACME device-attest-01 enrollment and renewal')
   .option('--dir <dir>', 'the device state directory', './device')
   .exitOverride()
   .configureOutput({ outputError: () => {} });
