@@ -4,8 +4,8 @@
  * This is the one TPM command the reference client cannot ask tpm2-tools
  * 5.4 for: tpm2_certify 5.4 always sends its own fixed qualifyingData
  * (00 ff 55 aa), and the `tpm` attestation format needs qualifyingData =
- * SHA-256(keyAuthorization). Newer tpm2-tools have `tpm2_certify
- * --qualification`, which client/tpm.ts prefers when it is there. Every
+ * SHA-256(keyAuthorization). tpm2-tools 5.8 and later have `tpm2_certify
+ * --qualifying-data`, which client/tpm.ts prefers when it is there. Every
  * other TPM command goes through its tpm2-tools program.
  *
  * The command is what tpm2_certify itself sends (test/tpm-certify.test.ts

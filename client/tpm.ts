@@ -33,7 +33,7 @@ export class TpmToolError extends Error {
  */
 export class Tpm {
   private readonly work = mkdtempSync(join(tmpdir(), 'devid-tpm-'));
-  private qualification: boolean | undefined;
+  private qualifyingDataOption: boolean | undefined;
 
   constructor(private readonly env: NodeJS.ProcessEnv = process.env) {}
 
@@ -136,18 +136,18 @@ export class Tpm {
     return readFileSync(this.file('signature.der'));
   }
 
-  /** Whether this tpm2_certify takes qualifyingData (`--qualification`, after tpm2-tools 5.4). */
-  private certifyTakesQualification(): boolean {
-    if (this.qualification === undefined) {
+  /** Whether this tpm2_certify takes qualifyingData (`-q, --qualifying-data`, tpm2-tools 5.8 and later). */
+  private certifyTakesQualifyingData(): boolean {
+    if (this.qualifyingDataOption === undefined) {
       let help = '';
       try {
         help = execFileSync('tpm2_certify', ['--help'], { env: this.env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
       } catch (err) {
         help = String((err as { stdout?: string }).stdout ?? '');
       }
-      this.qualification = help.includes('--qualification');
+      this.qualifyingDataOption = help.includes('--qualifying-data');
     }
-    return this.qualification;
+    return this.qualifyingDataOption;
   }
 
   /**
@@ -157,9 +157,9 @@ export class Tpm {
    * client/tpm-certify.ts, through tpm2_send.
    */
   certify(key: number, signer: number, qualifyingData: Buffer): { certInfo: Buffer; signature: Buffer } {
-    if (this.certifyTakesQualification()) {
-      writeFileSync(this.file('qualification.bin'), qualifyingData);
-      this.tool('tpm2_certify', '-c', hex(key), '-C', hex(signer), '-g', 'sha256', '--qualification', this.file('qualification.bin'),
+    if (this.certifyTakesQualifyingData()) {
+      writeFileSync(this.file('qualifying-data.bin'), qualifyingData);
+      this.tool('tpm2_certify', '-c', hex(key), '-C', hex(signer), '-g', 'sha256', '--qualifying-data', this.file('qualifying-data.bin'),
         '-o', this.file('certify.attest'), '-s', this.file('certify.sig'), '-f', 'tss');
       return { certInfo: readFileSync(this.file('certify.attest')), signature: readFileSync(this.file('certify.sig')) };
     }

@@ -1,9 +1,11 @@
 import { execFileSync } from 'node:child_process';
 import { createHash, createPublicKey, randomBytes, verify } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { expect } from 'chai';
 import { certifyCommand, certifyParameters, parseCertifyResponse, TpmResponseError } from '../client/tpm-certify.ts';
-import { AK_ATTRIBUTES, hex, KEY_ATTRIBUTES } from '../client/tpm.ts';
+import { AK_ATTRIBUTES, hex, KEY_ATTRIBUTES, Tpm } from '../client/tpm.ts';
 import { parseCertifyAttest } from '../pki/attestation/tpm/attest.ts';
 import { parseTpmSignature } from '../pki/attestation/tpm/signature.ts';
 import { SoftwareTpm, softwareTpmOrSkip } from './support/swtpm.ts';
@@ -119,6 +121,50 @@ describe('TPM2_Certify as raw bytes (client/tpm-certify.ts), the one command tpm
       expect(verify(sig.hash, certInfo, { key: createPublicKey({ key: tpm.publicKeyDer(ak), format: 'der', type: 'spki' }), dsaEncoding: 'der' }, sig.bytes)).to.equal(true);
       // A refusal is the TPM's response code: the AK cannot certify a key that does not exist.
       expect(() => tpm.device.certifyRaw(0x81000fff, ak, qualifying)).to.throw(TpmResponseError);
+    });
+
+    it('uses tpm2_certify --qualifying-data where the tools have it (tpm2-tools 5.8: a stand-in made with the TSS, since Debian 12 ships 5.4)', function () {
+      if (!pytssCommand(1, 2, Buffer.alloc(0))) this.skip();
+      // tpm2_certify 5.8 as its manual has it: -c certified key, -C signing key, -g hash, -q/--qualifying-data hex or file, -o TPMS_ATTEST, -s TPMT_SIGNATURE (-f tss).
+      const bin = mkdtempSync(join(tmpdir(), 'devid-test-tpm2-tools-58-'));
+      try {
+        writeFileSync(join(bin, 'tpm2_certify'), `#!/usr/bin/python3
+import argparse, os, sys
+if '--help' in sys.argv:
+    print('[ -c | --certifiedkey-context=<value>] [ -C | --signingkey-context=<value>] [ -q | --qualifying-data=<value>] [ -o | --attestation=<value>]')
+    sys.exit(0)
+from tpm2_pytss import ESAPI
+from tpm2_pytss.constants import TPM2_ALG
+from tpm2_pytss.types import TPMT_SIG_SCHEME
+p = argparse.ArgumentParser()
+for o in ['-c', '-C', '-g', '-q', '-o', '-s', '-f']: p.add_argument(o)
+p.add_argument('--qualifying-data', dest='q')
+a = p.parse_args()
+assert a.g == 'sha256' and a.f == 'tss', a
+esapi = ESAPI(os.environ['TPM2TOOLS_TCTI'])
+scheme = TPMT_SIG_SCHEME(scheme=TPM2_ALG.ECDSA)
+scheme.details.any.hashAlg = TPM2_ALG.SHA256
+attest, signature = esapi.certify(esapi.tr_from_tpmpublic(int(a.c, 16)), esapi.tr_from_tpmpublic(int(a.C, 16)), open(a.q, 'rb').read(), scheme)
+open(a.o, 'wb').write(attest.marshal()[2:])
+open(a.s, 'wb').write(signature.marshal())
+esapi.close()
+open(os.path.join(os.path.dirname(sys.argv[0]), 'used'), 'w').close()
+`);
+        chmodSync(join(bin, 'tpm2_certify'), 0o755);
+        const newer = new Tpm({ ...process.env, PATH: `${bin}:${process.env.PATH}`, TPM2TOOLS_TCTI: tpm.tcti });
+        try {
+          const qualifying = sha256(randomBytes(16));
+          const { certInfo, signature } = newer.certify(key, ak, qualifying);
+          expect(existsSync(join(bin, 'used')), 'the client ran tpm2_certify, not tpm2_send').to.equal(true);
+          expect(parseCertifyAttest(certInfo).extraData).to.deep.equal(qualifying);
+          const sig = parseTpmSignature(signature);
+          expect(verify(sig.hash, certInfo, { key: createPublicKey({ key: tpm.publicKeyDer(ak), format: 'der', type: 'spki' }), dsaEncoding: 'der' }, sig.bytes)).to.equal(true);
+        } finally {
+          newer.close();
+        }
+      } finally {
+        rmSync(bin, { recursive: true, force: true });
+      }
     });
   });
 });
