@@ -301,7 +301,13 @@ program
     if (config.factoryKey.kind === 'file' && !existsSync(config.factoryKey.path)) {
       writeAtomically(config.factoryKey.path, generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ format: 'pem', type: 'pkcs8' }).toString(), 0o600);
     }
-    await (await openFactoryKey(config, true)).close();
+    const factoryKey = await openFactoryKey(config, true);
+    try {
+      // A line with its own tools posts this request and puts the birth certificate it gets in birth.pem; "birth" does both.
+      if (tpm) writeAtomically(join(dir, 'birth-request.pem'), await factoryKey.csr());
+    } finally {
+      await factoryKey.close();
+    }
     writeAtomically(join(dir, 'device.json'), `${JSON.stringify(config, null, 2)}\n`);
     say(`device ${options.serial} initialised in ${dir} (factory key: ${config.factoryKey.kind === 'tpm' ? `the TPM attestation key at ${config.factoryKey.handle}` : config.factoryKey.kind})`);
   });

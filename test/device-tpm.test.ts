@@ -4,6 +4,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import * as x509 from '@peculiar/x509';
 import { expect } from 'chai';
 import { startTestServer, type TestServer } from './support/api.ts';
 import { httpsRequest, type ApiResponse } from './support/https.ts';
@@ -84,6 +85,10 @@ describe('devid-device --tpm: the reference client keeps its attestation key and
     expect(config().factoryKey).to.deep.equal({ kind: 'tpm', handle: '0x81000102' });
     expect(config().tpm).to.deep.equal({ parent: '0x81000001', slots: ['0x81000103', '0x81000104'] });
     // The birth certificate is the attestation key's, which the TPM made restricted.
+    // The CSR init wrote for the line, signed by the attestation key through TPM2_Hash and its ticket.
+    const request = new x509.Pkcs10CertificateRequest(readFileSync(join(state, 'birth-request.pem'), 'utf8'));
+    expect(await request.verify()).to.equal(true);
+    expect(Buffer.from(request.publicKey.rawData)).to.deep.equal(spkiOf(tpm.publicKeyDer(0x81000102)));
     const birth = new X509Certificate(readFileSync(join(state, 'birth.pem')));
     expect(birth.publicKey.export({ format: 'der', type: 'spki' })).to.deep.equal(spkiOf(tpm.publicKeyDer(0x81000102)));
 
