@@ -51,3 +51,26 @@ export async function buildAttestation(input: AttestationInput): Promise<Buffer>
   const statement = new Map<string, unknown>([['alg', o.alg ?? input.factoryKey.coseAlg], ['sig', sig], ['x5c', input.x5c]]);
   return encoder.encode(new Map<string, unknown>([['fmt', 'devid'], ['attStmt', statement], ['authData', authData]]));
 }
+
+/** What TPM2_Certify of the new key by the attestation key gave, and the key's public area. */
+export interface TpmStatement {
+  /** x5c: the attestation key's birth certificate first. */
+  x5c: Buffer[];
+  /** certifyInfo: a TPMS_ATTEST whose extraData is SHA-256(keyAuthorization). */
+  certInfo: Buffer;
+  /** The marshalled TPMT_SIGNATURE over certInfo by the attestation key. */
+  sig: Buffer;
+  /** The new key's TPMT_PUBLIC, without a size prefix. */
+  pubArea: Buffer;
+}
+
+/**
+ * attObj in the `tpm` format (WebAuthn 8.3 as draft-ietf-acme-device-attest
+ * uses it; docs/device-makers/tpm.md): no authData, ver "2.0", alg ES256.
+ */
+export function buildTpmAttestation(statement: TpmStatement): Buffer {
+  const attStmt = new Map<string, unknown>([
+    ['ver', '2.0'], ['alg', -7], ['x5c', statement.x5c], ['sig', statement.sig], ['certInfo', statement.certInfo], ['pubArea', statement.pubArea],
+  ]);
+  return encoder.encode(new Map<string, unknown>([['fmt', 'tpm'], ['attStmt', attStmt]]));
+}

@@ -8,6 +8,9 @@ import { AcmeClient, AcmeError } from './acme-client.ts';
 import { Device, FILES } from './device.ts';
 import { writeAtomically } from './files.ts';
 import { fileFactoryKey, pkcs11FactoryKey, type FactoryKey } from './factory-key.ts';
+import { hex, SRK_HANDLE, Tpm, TpmToolError } from './tpm.ts';
+import { TpmResponseError } from './tpm-certify.ts';
+import { createAttestationKey, tpmFactoryKey, TpmKeys, type TpmHandles } from './tpm-device.ts';
 
 /** How a device finds its CA and its factory key, kept in <dir>/device.json. */
 interface DeviceConfig {
@@ -17,7 +20,45 @@ interface DeviceConfig {
   acme?: string;
   /** The firmware the device reported at its last enrollment (digest hex): renewals report it again until told otherwise. */
   firmware?: { version: string; digest: string };
-  factoryKey: { kind: 'file'; path: string } | { kind: 'pkcs11'; module: string; token: string; label: string };
+  factoryKey: { kind: 'file'; path: string } | { kind: 'pkcs11'; module: string; token: string; label: string } | { kind: 'tpm'; handle: string };
+  /** A device whose keys live in its TPM (init --tpm): the persistent handles of its keys; the factory key is then the attestation key. */
+  tpm?: { parent: string; slots: [string, string]; key?: string };
+}
+
+/** The TPM handles of a device initialised with --tpm. */
+function tpmHandles(config: DeviceConfig): TpmHandles | undefined {
+  if (config.factoryKey.kind !== 'tpm') return undefined;
+  if (!config.tpm) throw new CliError('device.json names a TPM attestation key but no "tpm" handles: run "devid-device init --tpm" again');
+  const parse = (h: string) => Number.parseInt(h, 16);
+  return {
+    parent: parse(config.tpm.parent), ak: parse(config.factoryKey.handle), slots: [parse(config.tpm.slots[0]), parse(config.tpm.slots[1])],
+    ...(config.tpm.key ? { key: parse(config.tpm.key) } : {}),
+  };
+}
+
+/** A persistent handle given on the command line (TPM 2.0 Part 2, 7.5: 0x81000000 to 0x817fffff). */
+function persistentHandle(value: string, option: string): number {
+  const handle = /^0x[0-9a-fA-F]{8}$/.test(value) ? Number.parseInt(value, 16) : Number.NaN;
+  if (!(handle >= 0x81000000 && handle <= 0x817ffffd)) throw new CliError(`${option} ${value} is no persistent TPM handle: give one from 0x81000000 to 0x817ffffd, e.g. 0x81000002`);
+  return handle;
+}
+
+/** The TPM through tpm2-tools, or why it cannot be used. */
+function openTpm(): Tpm {
+  const missing = Tpm.missingTool();
+  if (missing) throw new CliError(`${missing} is not installed: a device with --tpm needs tpm2-tools (Debian: apt-get install tpm2-tools)`);
+  return new Tpm();
+}
+
+/** The tpm format has no place for a firmware report (no authData): a TPM device given one is told so. */
+function tpmFirmware(config: DeviceConfig, firmware: Firmware | undefined): Firmware | undefined {
+  if (firmware && config.factoryKey.kind === 'tpm') throw new CliError('the tpm attestation format carries no firmware report: a TPM device enrolls without --firmware-* (its firmware lineage stays empty)');
+  return firmware;
+}
+
+/** --tpm on enroll or renew asserts the device was initialised with it. */
+function checkTpmFlag(config: DeviceConfig, dir: string, tpm: boolean | undefined): void {
+  if (tpm && config.factoryKey.kind !== 'tpm') throw new CliError(`${join(dir, 'device.json')} is not a TPM device: run "devid-device --dir ${dir} init --tpm ..." to make one`);
 }
 
 const say = (line: string) => process.stderr.write(`devid-device: ${line}\n`);
@@ -44,6 +85,9 @@ function problemLine(status: number, problem: { type?: string; title?: string; d
 function explain(err: unknown): string {
   if (err instanceof CliError) return err.message;
   if (err instanceof AcmeError) return problemLine(err.status, err.problem);
+  if (err instanceof TpmToolError || err instanceof TpmResponseError) {
+    return `the TPM failed: ${err.message} (the tools reach it through TPM2TOOLS_TCTI${process.env.TPM2TOOLS_TCTI ? `=${process.env.TPM2TOOLS_TCTI}` : ', unset: their default'})`;
+  }
   const code = (err as NodeJS.ErrnoException | undefined)?.code;
   const message = err instanceof Error ? err.message : String(err);
   const server = talkingTo && URL.canParse(talkingTo.url) ? new URL(talkingTo.url).origin : undefined;
@@ -139,6 +183,7 @@ function keepFirmware(dir: string, config: DeviceConfig, firmware: Firmware | un
 
 async function openFactoryKey(config: DeviceConfig, create = false): Promise<FactoryKey> {
   if (config.factoryKey.kind === 'file') return fileFactoryKey(config.factoryKey.path);
+  if (config.factoryKey.kind === 'tpm') return tpmFactoryKey(openTpm(), Number.parseInt(config.factoryKey.handle, 16), config.serial);
   const { module, token, label } = config.factoryKey;
   return pkcs11FactoryKey({ modulePath: module, tokenLabel: token, label, pin: secretFromEnvOrFile('DEVID_DEVICE_PIN', process.env.DEVID_DEVICE_PIN_FILE) }, create);
 }
@@ -147,17 +192,51 @@ async function withDevice<T>(dir: string, work: (device: Device, config: DeviceC
   const config = loadConfig(dir);
   if (!config.acme) throw new CliError('no ACME directory URL: give --acme to "devid-device init"');
   talkingTo = { url: config.acme, option: `the ACME directory URL in ${join(dir, 'device.json')} ("devid-device init --acme")`, ca: config.ca };
-  const factoryKey = await openFactoryKey(config);
+  const handles = tpmHandles(config);
+  // One TPM for the attestation key and the operational keys; closing the factory key closes it.
+  const tpm = handles ? openTpm() : undefined;
+  const factoryKey = tpm && handles ? tpmFactoryKey(tpm, handles.ak, config.serial) : await openFactoryKey(config);
   try {
     const acme = new AcmeClient(config.acme, Device.accountKey(dir), readCa(config.ca, `the CA root certificate in ${join(dir, 'device.json')}`));
-    return await work(new Device(config.serial, dir, factoryKey, acme, new URL(config.acme).hostname), config);
+    const hardware = tpm && handles ? new TpmKeys(tpm, handles, (handle) => {
+      config.tpm!.key = hex(handle);
+      writeAtomically(join(dir, 'device.json'), `${JSON.stringify(config, null, 2)}\n`);
+    }) : undefined;
+    return await work(new Device(config.serial, dir, factoryKey, acme, new URL(config.acme).hostname, hardware), config);
   } finally {
     await factoryKey.close();
   }
 }
 
+interface FactoryAnswer {
+  status: number;
+  text: string;
+  json: Record<string, unknown> | undefined;
+}
+
+/** A POST to the factory API with the line's token. */
+function factoryPost(url: string, token: string, ca: string, body: unknown): Promise<FactoryAnswer> {
+  return new Promise((done, fail) => {
+    const req = request(url, { method: 'POST', ca, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' } }, (res) => {
+      let text = '';
+      res.on('data', (c) => (text += c));
+      res.on('end', () => {
+        let json: Record<string, unknown> | undefined;
+        try {
+          json = JSON.parse(text) as Record<string, unknown>;
+        } catch {
+          json = undefined;
+        }
+        done({ status: res.statusCode!, text, json });
+      });
+    });
+    req.on('error', fail);
+    req.end(JSON.stringify(body));
+  });
+}
+
 const program = new Command('devid-device')
-  .description('Reference device for devid-ca: a factory key, a birth certificate, ACME device-attest-01 enrollment and renewal')
+  .description('Reference device for devid-ca: a factory key (a file, a PKCS#11 token, or a TPM with --tpm), a birth certificate, ACME device-attest-01 enrollment and renewal')
   .option('--dir <dir>', 'the device state directory', './device')
   .exitOverride()
   .configureOutput({ outputError: () => {} });
@@ -174,25 +253,63 @@ program
   .option('--pkcs11-label <label>', 'key label', 'factory-key')
   .option('--factory-key <file>', 'a device born elsewhere: the factory key its manufacturer made (PKCS#8 PEM), used where it is')
   .option('--birth <file>', 'a device born elsewhere: its birth certificate, then the manufacturer intermediates (PEM), sent as x5c')
-  .action(async (options: { serial: string; ca: string; acme?: string; pkcs11Module?: string; pkcs11Token: string; pkcs11Label: string; factoryKey?: string; birth?: string }) => {
+  .option('--tpm', 'keep every key in the TPM (tpm2-tools, TCTI from TPM2TOOLS_TCTI): the attestation key is the factory key, and the device attests in the tpm format')
+  .option('--tpm-parent <handle>', 'the storage primary key (created there unless it is)', hex(SRK_HANDLE))
+  .option('--tpm-ak <handle>', 'the attestation key (created there unless it is)', '0x81000002')
+  .option('--tpm-keys <handle,handle>', 'the two handles operational keys take turns in', '0x81000003,0x81000004')
+  .action(async (options: {
+    serial: string; ca: string; acme?: string; pkcs11Module?: string; pkcs11Token: string; pkcs11Label: string; factoryKey?: string; birth?: string;
+    tpm?: boolean; tpmParent: string; tpmAk: string; tpmKeys: string;
+  }) => {
     const dir = dirOf();
     readCa(options.ca, '--ca');
     if (options.acme) httpsUrl(options.acme, '--acme', 'https://ca.example.com:8443/acme/directory');
     if (options.factoryKey && !existsSync(options.factoryKey)) throw new CliError(`--factory-key ${options.factoryKey} does not exist`);
+    if (options.tpm && (options.pkcs11Module || options.factoryKey || options.birth)) throw new CliError('--tpm keeps the factory key in the TPM: it goes with neither --pkcs11-module, --factory-key nor --birth');
+    let tpm: { handles: TpmHandles; config: NonNullable<DeviceConfig['tpm']> } | undefined;
+    if (options.tpm) {
+      const slots = options.tpmKeys.split(',');
+      if (slots.length !== 2) throw new CliError(`--tpm-keys ${options.tpmKeys} must be two handles, e.g. 0x81000003,0x81000004`);
+      const handles: TpmHandles = {
+        parent: persistentHandle(options.tpmParent, '--tpm-parent'), ak: persistentHandle(options.tpmAk, '--tpm-ak'),
+        slots: [persistentHandle(slots[0]!, '--tpm-keys'), persistentHandle(slots[1]!, '--tpm-keys')],
+      };
+      if (new Set([handles.parent, handles.ak, ...handles.slots]).size !== 4) throw new CliError('--tpm-parent, --tpm-ak and the two --tpm-keys must be four different handles');
+      tpm = { handles, config: { parent: hex(handles.parent), slots: [hex(handles.slots[0]), hex(handles.slots[1])] } };
+    }
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     const config: DeviceConfig = {
       serial: options.serial, ca: resolve(options.ca), ...(options.acme ? { acme: options.acme } : {}),
-      factoryKey: options.pkcs11Module
-        ? { kind: 'pkcs11', module: options.pkcs11Module, token: options.pkcs11Token, label: options.pkcs11Label }
-        : { kind: 'file', path: options.factoryKey ? resolve(options.factoryKey) : join(dir, 'factory-key.pem') },
+      factoryKey: tpm
+        ? { kind: 'tpm', handle: hex(tpm.handles.ak) }
+        : options.pkcs11Module
+          ? { kind: 'pkcs11', module: options.pkcs11Module, token: options.pkcs11Token, label: options.pkcs11Label }
+          : { kind: 'file', path: options.factoryKey ? resolve(options.factoryKey) : join(dir, 'factory-key.pem') },
+      ...(tpm ? { tpm: tpm.config } : {}),
     };
+    if (tpm) {
+      const device = openTpm();
+      try {
+        createAttestationKey(device, tpm.handles);
+      } catch (err) {
+        throw new CliError(`the TPM could not make the attestation key: ${(err as Error).message}`);
+      } finally {
+        device.close();
+      }
+    }
     if (options.birth) writeAtomically(join(dir, 'birth.pem'), `${readFileSync(options.birth, 'utf8').trim()}\n`);
     if (config.factoryKey.kind === 'file' && !existsSync(config.factoryKey.path)) {
       writeAtomically(config.factoryKey.path, generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ format: 'pem', type: 'pkcs8' }).toString(), 0o600);
     }
-    await (await openFactoryKey(config, true)).close();
+    const factoryKey = await openFactoryKey(config, true);
+    try {
+      // A line with its own tools posts this request and puts the birth certificate it gets in birth.pem; "birth" does both.
+      if (tpm) writeAtomically(join(dir, 'birth-request.pem'), await factoryKey.csr());
+    } finally {
+      await factoryKey.close();
+    }
     writeAtomically(join(dir, 'device.json'), `${JSON.stringify(config, null, 2)}\n`);
-    say(`device ${options.serial} initialised in ${dir} (factory key: ${config.factoryKey.kind})`);
+    say(`device ${options.serial} initialised in ${dir} (factory key: ${config.factoryKey.kind === 'tpm' ? `the TPM attestation key at ${config.factoryKey.handle}` : config.factoryKey.kind})`);
   });
 
 program
@@ -202,35 +319,43 @@ program
   .requiredOption('--model <model>', 'the device model')
   .requiredOption('--batch <batch>', 'the manufacturing batch')
   .option('--token-file <file>', 'a file holding the factory token')
-  .action(async (options: { factory: string; model: string; batch: string; tokenFile?: string }) => {
+  .option('--ek-certificate <file>', "a TPM device: the TPM's endorsement key certificate (DER or PEM); the CA then proves the attestation key lives in that TPM (credential activation) before it issues")
+  .option('--tpm-manufacturer <id>', 'with --ek-certificate: the registered manufacturer whose CA issued it')
+  .option('--tpm-ek <handle>', 'with --ek-certificate: the persistent handle of the endorsement key (tpm2_createek makes it there unless it is)', '0x81010001')
+  .action(async (options: { factory: string; model: string; batch: string; tokenFile?: string; ekCertificate?: string; tpmManufacturer?: string; tpmEk: string }) => {
     const dir = dirOf();
     const config = loadConfig(dir);
     httpsUrl(options.factory, '--factory', 'https://ca.example.com:8443');
+    if ((options.ekCertificate === undefined) !== (options.tpmManufacturer === undefined)) throw new CliError('--ek-certificate and --tpm-manufacturer go together');
+    if (options.ekCertificate && config.factoryKey.kind !== 'tpm') throw new CliError('--ek-certificate is for a device made with "init --tpm"');
     const token = secretFromEnvOrFile('DEVID_FACTORY_TOKEN', options.tokenFile);
     talkingTo = { url: options.factory, option: '--factory', ca: config.ca };
+    const ca = readCa(config.ca, `the CA root certificate in ${join(dir, 'device.json')}`);
+    const post = async (path: string, body: unknown): Promise<FactoryAnswer> => {
+      const answer = await factoryPost(`${options.factory.replace(/\/+$/, '')}${path}`, token, ca, body);
+      if (answer.status >= 400) throw new CliError(`the factory API at ${options.factory} ${problemLine(answer.status, answer.json, answer.text).replace(/^the CA /, '')}`);
+      return answer;
+    };
     const factoryKey = await openFactoryKey(config);
     try {
-      const body = JSON.stringify({ serial: config.serial, model: options.model, batch: options.batch, csr: await factoryKey.csr() });
-      const answer = await new Promise<{ status: number; text: string; json: Record<string, unknown> | undefined }>((done, fail) => {
-        const req = request(`${options.factory.replace(/\/+$/, '')}/factory/v1/birth-certificates`, {
-          method: 'POST', ca: readCa(config.ca, `the CA root certificate in ${join(dir, 'device.json')}`), headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-        }, (res) => {
-          let text = '';
-          res.on('data', (c) => (text += c));
-          res.on('end', () => {
-            let json: Record<string, unknown> | undefined;
-            try {
-              json = JSON.parse(text) as Record<string, unknown>;
-            } catch {
-              json = undefined;
-            }
-            done({ status: res.statusCode!, text, json });
-          });
-        });
-        req.on('error', fail);
-        req.end(body);
-      });
-      if (answer.status >= 400) throw new CliError(`the factory API at ${options.factory} ${problemLine(answer.status, answer.json, answer.text).replace(/^the CA /, '')}`);
+      let tpmActivation: { id: string; credential: string } | undefined;
+      if (options.ekCertificate && config.factoryKey.kind === 'tpm') {
+        const ekCertificate = new X509Certificate(readFileSync(options.ekCertificate)).raw;
+        const ak = Number.parseInt(config.factoryKey.handle, 16);
+        const ek = persistentHandle(options.tpmEk, '--tpm-ek');
+        const tpm = openTpm();
+        try {
+          tpm.ensureEndorsementKey(ek);
+          const challenge = (await post('/factory/v1/tpm-challenges', {
+            serial: config.serial, model: options.model, manufacturer: options.tpmManufacturer, ekCertificate: ekCertificate.toString('base64'), akPublic: tpm.publicArea(ak).toString('base64'),
+          })).json as { id: string; credentialBlob: string; encryptedSecret: string };
+          const credential = tpm.activateCredential(ak, ek, Buffer.from(challenge.credentialBlob, 'base64'), Buffer.from(challenge.encryptedSecret, 'base64'));
+          tpmActivation = { id: challenge.id, credential: credential.toString('base64') };
+        } finally {
+          tpm.close();
+        }
+      }
+      const answer = await post('/factory/v1/birth-certificates', { serial: config.serial, model: options.model, batch: options.batch, csr: await factoryKey.csr(), ...(tpmActivation ? { tpmActivation } : {}) });
       if (typeof answer.json?.certificate !== 'string') throw new CliError(`${options.factory} answered ${answer.status} without a birth certificate: is it the devid-ca base URL (https://host:port, no path)? check --factory`);
       writeAtomically(join(dir, 'birth.pem'), `${String(answer.json.certificate).trim()}\n`);
       say(`birth certificate ${String(answer.json.certificateSerial)} written to ${join(dir, 'birth.pem')}`);
@@ -245,9 +370,11 @@ program
   .option('--firmware-version <version>', 'report this firmware version (kept in device.json for renewals)')
   .option('--firmware-digest <hex>', "the firmware image's digest (SHA-256 hex, 32 to 64 bytes)")
   .option('--firmware-file <image>', 'report the SHA-256 of this firmware image as the digest')
-  .action((options: FirmwareOptions) =>
+  .option('--tpm', 'the device was made with "init --tpm" (the mode is kept in device.json: this only checks it)')
+  .action((options: FirmwareOptions & { tpm?: boolean }) =>
     withDevice(dirOf(), async (device, config) => {
-      const firmware = firmwareFrom(options) ?? config.firmware;
+      checkTpmFlag(config, device.dir, options.tpm);
+      const firmware = tpmFirmware(config, firmwareFrom(options)) ?? config.firmware;
       needBirth(device.dir);
       const { certificate } = await device.enroll(reporting(firmware));
       keepFirmware(device.dir, config, firmware);
@@ -264,9 +391,12 @@ program
   .option('--firmware-version <version>', 'report this firmware version from now on (default: the one in device.json)')
   .option('--firmware-digest <hex>', "the firmware image's digest (SHA-256 hex, 32 to 64 bytes)")
   .option('--firmware-file <image>', 'report the SHA-256 of this firmware image as the digest')
-  .action((options: { daemon?: boolean; now?: boolean; staged?: boolean } & FirmwareOptions) =>
+  .option('--tpm', 'the device was made with "init --tpm" (the mode is kept in device.json: this only checks it)')
+  .action((options: { daemon?: boolean; now?: boolean; staged?: boolean; tpm?: boolean } & FirmwareOptions) =>
     withDevice(dirOf(), async (device, config) => {
-      const firmware = firmwareFrom(options) ?? config.firmware;
+      checkTpmFlag(config, device.dir, options.tpm);
+      if (options.staged && config.factoryKey.kind === 'tpm') throw new CliError('--staged attests with the operational key: a TPM device attests with its attestation key (renew without --staged)');
+      const firmware = tpmFirmware(config, firmwareFrom(options)) ?? config.firmware;
       const enrollOptions = { staged: options.staged === true, ...reporting(firmware) };
       needBirth(device.dir, options.staged === true);
       for (;;) {

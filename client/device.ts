@@ -14,7 +14,7 @@ export const FILES = {
   signCount: 'sign-count',
   certificate: 'cert.pem',
   key: 'key.pem',
-  /** A renewal under way: its new key and its order, kept until the certificate is written, so a lost answer can be resumed. */
+  /** A renewal under way: its new key (for a key in hardware: its reference) and its order, kept until the certificate is written, so a lost answer can be resumed. */
   pendingKey: 'pending-key.pem',
   pendingOrder: 'pending-order',
 } as const;
@@ -43,12 +43,41 @@ export interface EnrollOptions {
   beforeFinalize?: () => Promise<void>;
 }
 
+/** A new operational key that hardware (a TPM) made and keeps. */
+export interface HeldKey {
+  /** What the device keeps to find it again (a TPM persistent handle). */
+  ref: string;
+  /** SubjectPublicKeyInfo DER. */
+  spki: Buffer;
+  /** A PKCS#10 request for the key, signed by it (base64url DER). */
+  csr(subject: string): Promise<string>;
+}
+
+/**
+ * Hardware that makes the device's operational keys, keeps them, and
+ * attests each one in its own format (client/tpm-device.ts: a TPM and the
+ * `tpm` format). Without it, keys are software keys in PKCS#8 files and the
+ * factory key attests in the `devid` format.
+ */
+export interface KeyHardware {
+  create(): Promise<HeldKey>;
+  /** The key a renewal under way kept (its ref). */
+  open(ref: string): Promise<HeldKey>;
+  /** The attestation object for `key`, in the hardware's format. */
+  attest(key: HeldKey, input: AttestationInput): Promise<Buffer>;
+  /** `ref` is the current operational key from now on: recorded before its certificate is written. */
+  keep(ref: string): Promise<void>;
+  /** Removes the keys that are not the current one, once its certificate is written (the replaced key, a key of a renewal that failed). */
+  retire(): Promise<void>;
+}
+
 export interface EnrollResult {
   order: Record<string, unknown>;
   orderUrl: string;
   /** The certificate and the issuing intermediate, PEM. */
   chainPem: string;
   certificate: x509.X509Certificate;
+  /** The new key as PKCS#8 PEM; for a key in hardware its reference. */
   keyPem: string;
 }
 
@@ -93,6 +122,8 @@ export class Device {
     readonly acme: AcmeClient,
     /** The CA's public host name: the rpId the attestation binds to. */
     readonly rpId: string,
+    /** Where operational keys are made and attested when not in software (a TPM). */
+    readonly hardware?: KeyHardware,
   ) {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
   }
@@ -185,7 +216,10 @@ export class Device {
     const orderUrl = readFileSync(this.path('pendingOrder'), 'utf8').trim();
     const answer = await this.acme.post(orderUrl, '').catch(() => undefined);
     let order = answer?.json as { status?: string; finalize?: string; certificate?: string } | undefined;
-    if (order?.status === 'ready') order = (await this.acme.post(order.finalize!, { csr: await csrFor(createPrivateKey(keyPem), `CN=${this.serial}`) })).json;
+    if (order?.status === 'ready') {
+      const csr = this.hardware ? await (await this.hardware.open(keyPem.trim())).csr(`CN=${this.serial}`) : await csrFor(createPrivateKey(keyPem), `CN=${this.serial}`);
+      order = (await this.acme.post(order.finalize!, { csr })).json;
+    }
     for (let polls = 0; order?.status === 'processing' && polls < 20; polls += 1) {
       await new Promise((resolve) => setTimeout(resolve, 500));
       order = (await this.acme.post(orderUrl, '')).json;
@@ -195,14 +229,17 @@ export class Device {
       return undefined;
     }
     const chainPem = (await this.acme.post(order.certificate, '')).text;
-    this.keep(keyPem, chainPem);
+    await this.keep(keyPem, chainPem);
     return { order: order as Record<string, unknown>, orderUrl, chainPem, certificate: pemCertificates(chainPem)[0]!, keyPem };
   }
 
-  private keep(keyPem: string, chainPem: string): void {
-    writeAtomically(this.path('key'), keyPem, 0o600);
+  private async keep(keyPem: string, chainPem: string): Promise<void> {
+    if (this.hardware) await this.hardware.keep(keyPem.trim());
+    else writeAtomically(this.path('key'), keyPem, 0o600);
     writeAtomically(this.path('certificate'), chainPem);
     this.forgetPending();
+    // Only now can the replaced key go: until the new certificate is written, the old one is the device's.
+    await this.hardware?.retire();
   }
 
   private forgetPending(): void {
@@ -219,6 +256,7 @@ export class Device {
     const authz = (await this.acme.post(ordered.json.authorizations[0], '')).json;
     const challenge = authz.challenges.find((c: { type: string }) => c.type === 'device-attest-01');
     await options.beforeAttestation?.();
+    if (this.hardware && !options.newKey) return this.enrollHeld(options, this.hardware, { ordered, orderUrl, challenge, current });
     const newKey = options.newKey ?? generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;
     const staged = options.staged === true && current !== undefined;
     const operationalKey = staged ? createPrivateKey(readFileSync(this.path('key'), 'utf8')) : undefined;
@@ -242,14 +280,46 @@ export class Device {
     }
     await this.acme.post(challenge.url, { attObj: attObj.toString('base64url') });
     await options.beforeFinalize?.();
-    let order = (await this.acme.post(ordered.json.finalize, { csr: await csrFor(options.csrKey ?? newKey, options.csrSubject ?? `CN=${this.serial}`) })).json;
+    return this.finish(options, ordered.json.finalize, orderUrl, await csrFor(options.csrKey ?? newKey, options.csrSubject ?? `CN=${this.serial}`), keyPem);
+  }
+
+  /** The enrollment of a key made in hardware, attested in the hardware's format. */
+  private async enrollHeld(
+    options: EnrollOptions, hardware: KeyHardware,
+    open: { ordered: { json: { finalize: string } }; orderUrl: string; challenge: { url: string; token: string }; current: x509.X509Certificate | undefined },
+  ): Promise<EnrollResult> {
+    if (options.staged) throw new Error('staged renewal attests with the current operational key: a device whose keys are in a TPM attests with its attestation key only');
+    const held = await hardware.create();
+    const attObj = await (options.buildAttestation ?? ((input) => hardware.attest(held, input)))({
+      factoryKey: this.factoryKey,
+      x5c: options.x5c ?? this.birthChain().map((c) => Buffer.from(c.rawData)),
+      keyAuthorization: `${open.challenge.token}.${await this.acme.thumbprint()}`,
+      rpId: this.rpId,
+      newKeySpki: held.spki,
+      // The TPM's own clock is the counter of the tpm format.
+      signCount: options.signCount ?? 0,
+      ...(options.firmware ? { firmware: options.firmware } : {}),
+      ...(options.attestation ? { override: options.attestation } : {}),
+    });
+    if (!options.keepFiles) {
+      writeAtomically(this.path('pendingKey'), `${held.ref}\n`, 0o600);
+      writeAtomically(this.path('pendingOrder'), `${open.orderUrl}\n`);
+    }
+    await this.acme.post(open.challenge.url, { attObj: attObj.toString('base64url') });
+    await options.beforeFinalize?.();
+    return this.finish(options, open.ordered.json.finalize, open.orderUrl, await held.csr(options.csrSubject ?? `CN=${this.serial}`), held.ref);
+  }
+
+  /** finalize with the CSR, wait while the order is processing, download and keep the certificate. */
+  private async finish(options: EnrollOptions, finalizeUrl: string, orderUrl: string, csr: string, keyPem: string): Promise<EnrollResult> {
+    let order = (await this.acme.post(finalizeUrl, { csr })).json;
     for (let polls = 0; order.status === 'processing' && polls < 20; polls += 1) {
       await new Promise((resolve) => setTimeout(resolve, 500));
       order = (await this.acme.post(orderUrl, '')).json;
     }
     if (order.status !== 'valid') throw new AcmeError(400, order.error);
     const chainPem = (await this.acme.post(order.certificate, '')).text;
-    if (!options.keepFiles) this.keep(keyPem, chainPem);
+    if (!options.keepFiles) await this.keep(keyPem, chainPem);
     return { order, orderUrl, chainPem, certificate: pemCertificates(chainPem)[0]!, keyPem };
   }
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what devid-ca needs on a Debian machine, then the npm packages.
 #   scripts/setup.sh          SoftHSM2, OpenSC, OpenSSL, jq, npm packages, the compiled CLIs in build/ (to run the CA)
-#   scripts/setup.sh --test   also docker-compose, chromium, swtpm and tpm2-tools, Go with golang.org/x/mod (outside EST and Merkle log verifiers), python3-cbor2 and python3-cryptography, and a PostgreSQL answering on 127.0.0.1:5432
+#   scripts/setup.sh --test   also docker-compose, chromium, swtpm and tpm2-tools, Go with golang.org/x/mod (outside EST and Merkle log verifiers), python3-cbor2, python3-cryptography, python3-tpm2-pytss and python3-jwcrypto, and a PostgreSQL answering on 127.0.0.1:5432
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -37,6 +37,9 @@ if $want_test; then
   # Signed firmware manifests are checked by an outside verifier in Python (test/support/suit_verify.py), with Debian's packages.
   /usr/bin/python3 -c 'import cbor2' 2>/dev/null || missing+=(python3-cbor2)
   /usr/bin/python3 -c 'import cryptography' 2>/dev/null || missing+=(python3-cryptography)
+  # The outside TPM device (test/support/outside-tpm-device.py) and the TPM2_Certify marshaller's check use the TSS's Python bindings; ACME's JWS by jwcrypto.
+  /usr/bin/python3 -c 'import tpm2_pytss' 2>/dev/null || missing+=(python3-tpm2-pytss)
+  /usr/bin/python3 -c 'import jwcrypto' 2>/dev/null || missing+=(python3-jwcrypto)
 fi
 if [ ${#missing[@]} -gt 0 ]; then
   echo "setup: installing ${missing[*]}"

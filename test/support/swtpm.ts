@@ -1,24 +1,13 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { AsnConvert } from '@peculiar/asn1-schema';
-import { Attributes, CertificationRequest, CertificationRequestInfo } from '@peculiar/asn1-csr';
-import { AlgorithmIdentifier, AttributeTypeAndValue, AttributeValue, Name, RelativeDistinguishedName, SubjectPublicKeyInfo } from '@peculiar/asn1-x509';
+import { hex, Tpm } from '../../client/tpm.ts';
 
-/** An attestation key: a restricted signing key that never leaves its TPM (tpm2_create -a). */
-export const AK_ATTRIBUTES = 'fixedtpm|fixedparent|sensitivedataorigin|userwithauth|restricted|sign';
-const ECDSA_WITH_SHA256 = '1.2.840.10045.4.3.2';
-
-/** A PKCS#10 request for CN=<serial> and the key, signed by the TPM (RFC 2986: the signature is over the CertificationRequestInfo DER). */
-export function tpmCsr(serial: string, spkiDer: Buffer, sign: (tbs: Buffer) => Buffer): Buffer {
-  const subject = new Name([new RelativeDistinguishedName([new AttributeTypeAndValue({ type: '2.5.4.3', value: new AttributeValue({ utf8String: serial }) })])]);
-  const info = new CertificationRequestInfo({ version: 0, subject, subjectPKInfo: AsnConvert.parse(spkiDer, SubjectPublicKeyInfo), attributes: new Attributes() });
-  const tbs = Buffer.from(AsnConvert.serialize(info));
-  const request = new CertificationRequest({ certificationRequestInfo: info, signatureAlgorithm: new AlgorithmIdentifier({ algorithm: ECDSA_WITH_SHA256 }), signature: new Uint8Array(sign(tbs)).buffer });
-  return Buffer.from(AsnConvert.serialize(request));
-}
+// The reference client's TPM code (client/tpm.ts, client/tpm-csr.ts): the tests drive the same tpm2-tools commands the device runs.
+export { AK_ATTRIBUTES, KEY_ATTRIBUTES, hex } from '../../client/tpm.ts';
+export { tpmCsr } from '../../client/tpm-csr.ts';
 
 /**
  * A software TPM 2.0 (swtpm) on loopback, driven by tpm2-tools, written
@@ -29,6 +18,7 @@ export function tpmCsr(serial: string, spkiDer: Buffer, sign: (tbs: Buffer) => B
  */
 export class SoftwareTpm {
   private process: ChildProcess | undefined;
+  private client: Tpm | undefined;
   private nextHandle = 0x81000010;
   readonly dir = mkdtempSync(join(tmpdir(), 'devid-test-swtpm-'));
   /** The persistent handle of the storage primary key that parents every key. */
@@ -80,13 +70,25 @@ export class SoftwareTpm {
   }
 
   stop(): void {
+    this.client?.close();
     this.process?.kill('SIGTERM');
     this.process = undefined;
     rmSync(this.dir, { recursive: true, force: true });
   }
 
+  /** The TCTI that reaches this TPM (tpm2-tools read it from TPM2TOOLS_TCTI). */
+  get tcti(): string {
+    return `swtpm:host=127.0.0.1,port=${this.port}`;
+  }
+
   private env(): NodeJS.ProcessEnv {
-    return { ...process.env, TPM2TOOLS_TCTI: `swtpm:host=127.0.0.1,port=${this.port}` };
+    return { ...process.env, TPM2TOOLS_TCTI: this.tcti };
+  }
+
+  /** The client's view of this TPM (client/tpm.ts), with its TCTI. */
+  get device(): Tpm {
+    this.client ??= new Tpm(this.env());
+    return this.client;
   }
 
   /** Runs a tpm2-tools command against this TPM, then flushes the transient objects it left loaded. */
@@ -114,71 +116,37 @@ export class SoftwareTpm {
 
   /** The key's TPMT_PUBLIC without the TPM2B size (`-f tpmt`). */
   publicArea(handle: number): Buffer {
-    this.tool('tpm2_readpublic', '-c', hex(handle), '-f', 'tpmt', '-o', this.file('public.tpmt'));
-    return readFileSync(this.file('public.tpmt'));
+    return this.device.publicArea(handle);
   }
 
   /** The key's public key as SubjectPublicKeyInfo DER (`-f der`). */
   publicKeyDer(handle: number): Buffer {
-    this.tool('tpm2_readpublic', '-c', hex(handle), '-f', 'der', '-o', this.file('public.der'));
-    return readFileSync(this.file('public.der'));
+    return this.device.publicKeyDer(handle);
   }
 
   /** The key's Name as the TPM computes it. */
   name(handle: number): Buffer {
-    this.tool('tpm2_readpublic', '-c', hex(handle), '-n', this.file('name.bin'));
-    return readFileSync(this.file('name.bin'));
+    return this.device.name(handle);
   }
 
   /**
    * TPM2_Certify (Part 3, 18.2) of `key` by `signer` with qualifyingData,
-   * sent as a raw command through tpm2_send: tpm2_certify 5.4 has no option
-   * for qualifyingData. Both keys authorize with an empty password session
-   * (TPM_RS_PW); inScheme TPM_ALG_NULL takes the signer's own scheme.
+   * sent as the client's raw command (client/tpm-certify.ts) through
+   * tpm2_send: tpm2_certify 5.4 has no option for qualifyingData.
    * Returns certifyInfo (TPMS_ATTEST) and the marshalled TPMT_SIGNATURE.
    */
   certify(key: number, signer: number, qualifyingData: Buffer): { certInfo: Buffer; signature: Buffer } {
-    const passwordSession = Buffer.from([0x40, 0x00, 0x00, 0x09, 0x00, 0x00, 0x00, 0x00, 0x00]);
-    const auth = Buffer.concat([passwordSession, passwordSession]);
-    const qualifying = Buffer.alloc(2);
-    qualifying.writeUInt16BE(qualifyingData.length);
-    const parameters = Buffer.concat([qualifying, qualifyingData, Buffer.from([0x00, 0x10])]);
-    const header = Buffer.alloc(22);
-    header.writeUInt16BE(0x8002, 0); // TPM_ST_SESSIONS
-    header.writeUInt32BE(0x00000148, 6); // TPM_CC_Certify
-    header.writeUInt32BE(key, 10);
-    header.writeUInt32BE(signer, 14);
-    header.writeUInt32BE(auth.length, 18);
-    const command = Buffer.concat([header, auth, parameters]);
-    command.writeUInt32BE(command.length, 2);
-    execFileSync('tpm2_send', ['-o', this.file('certify.rsp')], { env: this.env(), input: command, stdio: ['pipe', 'ignore', 'pipe'] });
-    const response = readFileSync(this.file('certify.rsp'));
-    const code = response.readUInt32BE(6);
-    if (code !== 0) throw new Error(`TPM2_Certify answered 0x${code.toString(16)}`);
-    const parameterSize = response.readUInt32BE(10);
-    const attestSize = response.readUInt16BE(14);
-    const certInfo = response.subarray(16, 16 + attestSize);
-    const signature = response.subarray(16 + attestSize, 14 + parameterSize);
-    return { certInfo: Buffer.from(certInfo), signature: Buffer.from(signature) };
+    return this.device.certifyRaw(key, signer, qualifyingData);
   }
 
-  /**
-   * An ECDSA signature (DER) over SHA-256(data) by a restricted key: the TPM
-   * hashes the data itself (TPM2_Hash) and proves with a ticket that it did
-   * not start with TPM_GENERATED_VALUE, which TPM2_Sign then requires.
-   */
+  /** An ECDSA signature (DER) over SHA-256(data) by a restricted key, through TPM2_Hash and its ticket. */
   hashAndSign(handle: number, data: Buffer): Buffer {
-    writeFileSync(this.file('message.bin'), data);
-    this.tool('tpm2_hash', '-C', 'o', '-g', 'sha256', '-o', this.file('digest.bin'), '-t', this.file('ticket.bin'), this.file('message.bin'));
-    this.tool('tpm2_sign', '-c', hex(handle), '-g', 'sha256', '-s', 'ecdsa', '-d', '-t', this.file('ticket.bin'), '-f', 'plain', '-o', this.file('signature.der'), this.file('digest.bin'));
-    return readFileSync(this.file('signature.der'));
+    return this.device.hashAndSign(handle, data);
   }
 
   /** An ECDSA signature (DER) over SHA-256(data) by an unrestricted key, of a digest hashed outside the TPM. */
   signDigest(handle: number, digest: Buffer): Buffer {
-    writeFileSync(this.file('digest.bin'), digest);
-    this.tool('tpm2_sign', '-c', hex(handle), '-g', 'sha256', '-s', 'ecdsa', '-d', '-f', 'plain', '-o', this.file('signature.der'), this.file('digest.bin'));
-    return readFileSync(this.file('signature.der'));
+    return this.device.signDigest(handle, digest);
   }
 
   /** The endorsement key of the TCG default RSA template (tpm2_createek), made persistent; its handle. */
@@ -188,27 +156,9 @@ export class SoftwareTpm {
     return handle;
   }
 
-  /**
-   * TPM2_ActivateCredential (Part 3, 12.5) of a CA's credential for `key`,
-   * with the EK's policy (PolicySecret of the endorsement hierarchy): the
-   * credential, or an Error when this TPM cannot recover it.
-   */
+  /** TPM2_ActivateCredential (Part 3, 12.5) of a CA's credential for `key`, with the EK's policy. */
   activateCredential(key: number, ek: number, credentialBlob: Buffer, encryptedSecret: Buffer): Buffer {
-    // tpm2-tools' credential file: magic 0xBADCC0DE, version 1, the TPM2B_ID_OBJECT and the TPM2B_ENCRYPTED_SECRET.
-    writeFileSync(this.file('credential.in'), Buffer.concat([Buffer.from('badcc0de00000001', 'hex'), credentialBlob, encryptedSecret]));
-    const session = this.file('session.ctx');
-    this.tool('tpm2_startauthsession', '--policy-session', '-S', session);
-    try {
-      this.tool('tpm2_policysecret', '-S', session, '-c', 'e');
-      this.tool('tpm2_activatecredential', '-c', hex(key), '-C', hex(ek), '-i', this.file('credential.in'), '-o', this.file('credential.out'), '-P', `session:${session}`);
-    } finally {
-      try {
-        execFileSync('tpm2_flushcontext', [session], { env: this.env(), stdio: 'ignore' });
-      } catch {
-        // A failed activation may have ended the session already.
-      }
-    }
-    return readFileSync(this.file('credential.out'));
+    return this.device.activateCredential(key, ek, credentialBlob, encryptedSecret);
   }
 
   /** TPM2_ReadClock's clock (ms). */
@@ -232,8 +182,6 @@ export async function softwareTpmOrSkip(suite: Mocha.Context): Promise<SoftwareT
   }
   return started as SoftwareTpm;
 }
-
-export const hex = (handle: number): string => `0x${handle.toString(16)}`;
 
 /** Two free loopback ports, P and P + 1 (swtpm's command and control ports). */
 async function freePortPair(): Promise<number> {
