@@ -107,14 +107,14 @@ export interface BenchCa {
 }
 
 /** Init, tokens and serve for one database kind; undefined when PostgreSQL is asked for and none answers. */
-export async function startBenchCa(kind: 'pglite' | 'postgres', maxSockets: number, serveArgs: string[] = []): Promise<BenchCa | undefined> {
+export async function startBenchCa(kind: 'pglite' | 'postgres', maxSockets: number, serveArgs: string[] = [], extraEnv: Record<string, string> = {}): Promise<BenchCa | undefined> {
   const pg: TestDatabase | undefined = kind === 'postgres' ? await createTestDatabase('postgres').catch(() => undefined) : undefined;
   if (kind === 'postgres' && !pg) return undefined;
   const dir = mkdtempSync(join(tmpdir(), 'devid-bench-ca-'));
   const port = await freePort();
   const env = {
     DEVID_DATA_DIR: dir, DEVID_LISTEN: `127.0.0.1:${port}`, DEVID_HTTP_LISTEN: `127.0.0.1:${await freePort()}`, DEVID_PUBLIC_HOST: 'localhost', DEVID_ACME_ANONYMOUS_RATE: '100000',
-    DEVID_HTTP_BASE_URL: 'http://pki.bench.test', ...(pg ? { DEVID_DATABASE_URL: pg.url! } : {}),
+    DEVID_HTTP_BASE_URL: 'http://pki.bench.test', ...(pg ? { DEVID_DATABASE_URL: pg.url! } : {}), ...extraEnv,
   };
   const cleanup = async () => {
     await pg?.drop();
