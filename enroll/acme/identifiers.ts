@@ -37,7 +37,7 @@ export interface OrderedIdentifier {
  * birth certificate's hwType) is the registration authority's decision.
  */
 export function parseOrderedIdentifier(identifier: unknown): OrderedIdentifier {
-  if (typeof identifier !== 'object' || identifier === null) throw acmeProblem.malformed('an identifier is {"type", "value"}');
+  if (typeof identifier !== 'object' || identifier === null || Array.isArray(identifier)) throw acmeProblem.malformed('an identifier is {"type", "value"}');
   const { type, value } = identifier as { type?: unknown; value?: unknown };
   if (type !== PERMANENT_IDENTIFIER && type !== HARDWARE_MODULE) {
     throw new AcmeProblem('unsupportedIdentifier', 400, `only "${PERMANENT_IDENTIFIER}" and "${HARDWARE_MODULE}" identifiers are issued here`);
