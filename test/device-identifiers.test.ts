@@ -16,7 +16,11 @@ import { parseOrderedIdentifier } from '../enroll/acme/identifiers.ts';
 import { DomainError } from '../errors/domain-error.ts';
 import { HsmCryptoKey, signingAlgorithm } from '../hsm/webcrypto.ts';
 import { verifyCsr } from '../pki/csr.ts';
+import type { AttestationEvidence } from '../pki/attestation/format.ts';
+import type { Attested } from '../registry/enrollment/attestation-checks.ts';
 import { checkCsr } from '../registry/enrollment/csr-policy.ts';
+import { hardwareModuleProblem } from '../registry/enrollment/device-name.ts';
+import type { DeviceRecord } from '../store/types.ts';
 import { estCsr, newKey } from './support/est-client.ts';
 import { BASE, createMemoryCa, type MemoryCa } from './support/memory-ca.ts';
 import { opensslText, opensslVerify } from './support/openssl.ts';
@@ -199,6 +203,43 @@ describe('device identifiers (draft-ietf-acme-device-attest-09 sections 3 and 4)
       // The ordered name and a second copy of it, or it with another: only the ordered name, each time.
       const { text, spki } = await csrNaming([independentName('SN-1', hw), independentName('SN-1', undefined)]);
       expect(() => checkCsr(text, spki, 'SN-1', [], hw)).to.throw(DomainError, /HardwareModuleName SN-1\/1\.3\.6\.1\.4\.1\.99999\.1\.2/);
+    });
+  });
+
+  describe('at the attestation, a hardware-module order is held to the birth certificate that attests (hardwareModuleProblem)', () => {
+    let withModule: Buffer;
+    let withoutModule: Buffer;
+    before(async () => {
+      const crypto = globalThis.crypto;
+      const keys = await crypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, true, ['sign', 'verify']) as CryptoKeyPair;
+      const san = new asn1X509.SubjectAlternativeName([independentName('SN-1', { type: 'hardware-module', hwType: HW_TYPE })]);
+      const make = async (extensions: x509.Extension[]) => Buffer.from((await x509.X509CertificateGenerator.createSelfSigned({
+        serialNumber: '01', name: 'CN=birth', notBefore: new Date(), notAfter: new Date(Date.now() + 86_400_000), keys, signingAlgorithm: { name: 'ECDSA', hash: 'SHA-256' }, extensions,
+      }, crypto)).rawData);
+      withModule = await make([new x509.Extension(OID.subjectAltName, false, AsnConvert.serialize(san))]);
+      withoutModule = await make([]);
+    });
+
+    const device = { serial: 'SN-1', manufacturer: 'self', model: 'm' } as DeviceRecord;
+    const storeWith = (birth: Buffer | undefined) => ({
+      certificates: { newestOfDevice: async () => (birth ? { der: birth } : undefined) }, claims: { birthOf: async () => undefined }, models: { byName: async () => undefined },
+    }) as unknown as Parameters<typeof hardwareModuleProblem>[0];
+    const evidence = (chain: Buffer[], identity?: AttestationEvidence['identity']) => ({ fmt: identity ? 'apple' : 'devid', chain, ...(identity ? { identity } : {}) }) as unknown as AttestationEvidence;
+    const attested = (byBirthKey: boolean) => ({ byBirthKey }) as unknown as Attested;
+    const ordered = (hwType = HW_TYPE) => ({ type: 'hardware-module', hwType }) as const;
+
+    it('accepts the birth certificate\'s own name; refuses another hwType, a birth certificate without one, and a manufacturer-made leaf', async () => {
+      expect(await hardwareModuleProblem(storeWith(undefined), device, evidence([withModule]), attested(true), ordered())).to.equal(undefined);
+      expect((await hardwareModuleProblem(storeWith(undefined), device, evidence([withModule]), attested(true), ordered('1.2.3')))?.detail).to.match(/names hardware module SN-1\/1\.3\.6\.1\.4\.1\.99999\.1\.2, not the ordered SN-1\/1\.2\.3/);
+      expect((await hardwareModuleProblem(storeWith(undefined), { ...device, serial: 'SN-2' }, evidence([withModule]), attested(true), ordered()))?.check).to.equal('identifier');
+      expect((await hardwareModuleProblem(storeWith(undefined), device, evidence([withoutModule]), attested(true), ordered()))?.detail).to.match(/no HardwareModuleName/);
+      expect((await hardwareModuleProblem(storeWith(withModule), device, evidence([withModule], { kind: 'manufacturer-serial', serial: 'SN-1' }), attested(true), ordered()))?.detail).to.match(/attestation service/);
+      // Staged renewal: x5c[0] is an operational certificate, the recorded birth certificate decides.
+      expect(await hardwareModuleProblem(storeWith(withModule), device, evidence([withoutModule]), attested(false), ordered())).to.equal(undefined);
+      expect((await hardwareModuleProblem(storeWith(withoutModule), device, evidence([withModule]), attested(false), ordered()))?.detail).to.match(/no HardwareModuleName/);
+      // A device born elsewhere: the birth certificate validated at this attestation.
+      const outside = { byBirthKey: true, outsideBirth: { der: withoutModule } } as unknown as Attested;
+      expect((await hardwareModuleProblem(storeWith(withModule), { ...device, manufacturer: 'oem' }, evidence([withModule]), outside, ordered()))?.detail).to.match(/no HardwareModuleName/);
     });
   });
 });
