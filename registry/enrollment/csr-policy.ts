@@ -24,7 +24,7 @@ export function checkCsr(text: string, attestedSpki: Buffer, serial: string, fro
   try {
     const csr = verifyCsr(text);
     if (!csr.publicKey.spki.equals(attestedSpki)) throw badCsr('the CSR key is not the key the device attested for this order');
-    checkCsrNames(csr, serial, frontEndAttributes, deviceNameDer(serial, name), describe(serial, name));
+    checkCsrNames(csr, serial, frontEndAttributes, name);
     return csr;
   } catch (err) {
     if (err instanceof DomainError && err.kind !== 'badCSR') throw badCsr(err.detail);
@@ -41,11 +41,11 @@ function describe(serial: string, name: DeviceName | undefined): string {
 /**
  * docs/reference/certificates.md: the CA sets subject and SANs from the order; a CSR may
  * carry only CN=<serial> and/or the device's name as the order named it
- * (`expected`, its otherName GeneralName: draft-ietf-acme-device-attest-09
- * asks for an octet-for-octet match). Key usage requests are ignored (the
- * profile sets them); anything else is badCSR.
+ * (its otherName GeneralName: draft-ietf-acme-device-attest-09 asks for an
+ * octet-for-octet match). Key usage requests are ignored (the profile sets
+ * them); anything else is badCSR.
  */
-function checkCsrNames(csr: VerifiedCsr, serial: string, frontEndAttributes: readonly string[], expected: Buffer, described: string): void {
+function checkCsrNames(csr: VerifiedCsr, serial: string, frontEndAttributes: readonly string[], deviceName: DeviceName | undefined): void {
   const info = csr.request.certificationRequestInfo;
   for (const rdn of info.subject) {
     for (const attribute of rdn) {
@@ -62,8 +62,9 @@ function checkCsrNames(csr: VerifiedCsr, serial: string, frontEndAttributes: rea
       if (extension.extnID !== id_ce_subjectAltName) throw badCsr(`the CSR may not request extension ${extension.extnID}`);
       const names = parsed(extension.extnValue.buffer, SubjectAlternativeName, 'the requested subjectAltName is not DER GeneralNames');
       // Each name re-encoded from a DER request: equal bytes are the same otherName, same type, same value, same assigner or hwType.
+      const expected = deviceNameDer(serial, deviceName);
       for (const name of names) {
-        if (!name.otherName || !Buffer.from(AsnConvert.serialize(name)).equals(expected)) throw badCsr(`the CSR subjectAltName may only be the ${described}`);
+        if (!name.otherName || !Buffer.from(AsnConvert.serialize(name)).equals(expected)) throw badCsr(`the CSR subjectAltName may only be the ${describe(serial, deviceName)}`);
       }
     }
   }
