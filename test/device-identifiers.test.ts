@@ -19,7 +19,7 @@ import { verifyCsr } from '../pki/csr.ts';
 import type { AttestationEvidence } from '../pki/attestation/format.ts';
 import type { Attested } from '../registry/enrollment/attestation-checks.ts';
 import { checkCsr } from '../registry/enrollment/csr-policy.ts';
-import { hardwareModuleProblem } from '../registry/enrollment/device-name.ts';
+import { checkDeviceName, hardwareModuleProblem } from '../registry/enrollment/device-name.ts';
 import type { DeviceRecord } from '../store/types.ts';
 import { estCsr, newKey } from './support/est-client.ts';
 import { BASE, createMemoryCa, type MemoryCa } from './support/memory-ca.ts';
@@ -240,6 +240,35 @@ describe('device identifiers (draft-ietf-acme-device-attest-09 sections 3 and 4)
       // A device born elsewhere: the birth certificate validated at this attestation.
       const outside = { byBirthKey: true, outsideBirth: { der: withoutModule } } as unknown as Attested;
       expect((await hardwareModuleProblem(storeWith(withModule), { ...device, manufacturer: 'oem' }, evidence([withModule]), outside, ordered()))?.detail).to.match(/no HardwareModuleName/);
+    });
+  });
+
+  describe('what the CA accepts at newOrder (checkDeviceName)', () => {
+    const store = (claim: { birthCertificateSha256: string | null } | undefined, hwType = HW_TYPE) => ({
+      certificates: { newestOfDevice: async () => undefined }, claims: { find: async () => claim, birthOf: async () => undefined }, models: { byName: async () => ({ hwType }) },
+    }) as unknown as Parameters<typeof checkDeviceName>[0];
+    const outside = { serial: 'SN-9', manufacturer: 'oem', model: 'm' } as DeviceRecord;
+    async function code(run: Promise<void>): Promise<string | undefined> {
+      try {
+        await run;
+        return undefined;
+      } catch (err) {
+        expect(err).to.be.instanceOf(DomainError);
+        return (err as DomainError).code;
+      }
+    }
+
+    it('an assigner only when it is the CA\'s; a hardware-module only of a birth certificate\'s hwType, never for a device claimed by serial', async () => {
+      const assigned = { type: 'permanent-identifier', assigner: ASSIGNER } as const;
+      expect(await code(checkDeviceName(store(undefined), outside, 'SN-9', { type: 'permanent-identifier' }, undefined))).to.equal(undefined);
+      expect(await code(checkDeviceName(store(undefined), outside, 'SN-9', assigned, ASSIGNER))).to.equal(undefined);
+      expect(await code(checkDeviceName(store(undefined), outside, 'SN-9', assigned, undefined))).to.equal('rejectedIdentifier');
+      expect(await code(checkDeviceName(store(undefined), outside, 'SN-9', assigned, `${ASSIGNER}.1`))).to.equal('rejectedIdentifier');
+      const hw = { type: 'hardware-module', hwType: HW_TYPE } as const;
+      expect(await code(checkDeviceName(store({ birthCertificateSha256: 'ab'.repeat(32) }), outside, 'SN-9', hw, undefined)), 'before its first attestation: the model').to.equal(undefined);
+      expect(await code(checkDeviceName(store({ birthCertificateSha256: 'ab'.repeat(32) }, '1.2.3'), outside, 'SN-9', hw, undefined))).to.equal('rejectedIdentifier');
+      expect(await code(checkDeviceName(store({ birthCertificateSha256: null }), outside, 'SN-9', hw, undefined)), 'claimed by serial').to.equal('rejectedIdentifier');
+      expect(await code(checkDeviceName(store(undefined), null, 'SN-9', hw, undefined)), 'an unknown device: its attestation decides').to.equal(undefined);
     });
   });
 });

@@ -43,6 +43,10 @@ export async function checkDeviceName(store: NameStore, device: DeviceRecord | n
     return;
   }
   if (!device) return;
+  // A device claimed by serial (apple, android-key) has no birth certificate: its manufacturer's service makes a leaf per key.
+  if (device.manufacturer !== 'self' && (await store.claims.find(device.serial))?.birthCertificateSha256 === null) {
+    throw enrollmentError.rejectedIdentifier(`device ${serial} is claimed by serial, without a birth certificate to name a hardware module: order a permanent-identifier`);
+  }
   const der = await recordedBirth(store, device);
   let hwType: string | null;
   if (der) hwType = hardwareModuleOf(der)?.hwType ?? null;
