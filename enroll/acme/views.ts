@@ -5,7 +5,6 @@ import type { AcmeUrls } from './urls.ts';
 /** draft-ietf-acme-device-attest: the challenge type devid-ca offers. */
 export const DEVICE_ATTEST_01 = 'device-attest-01';
 
-
 /** The JSON resources of RFC 8555 7.1, as clients see them. */
 export function accountView(account: AcmeAccountRecord, urls: AcmeUrls): Record<string, unknown> {
   return { status: account.status, contact: account.contact, orders: urls.orders(account.id) };
