@@ -34,8 +34,9 @@ export function hardwareModuleName(hwType: string, hwSerialNum: Uint8Array): Buf
 }
 
 /** RFC 4043 PermanentIdentifier ::= SEQUENCE { identifierValue UTF8String OPTIONAL, assigner OID OPTIONAL } */
-export function permanentIdentifier(identifierValue: string): Buffer {
-  return otherName(OID.permanentIdentifier, sequence(utf8String(identifierValue)));
+export function permanentIdentifier(identifierValue: string, assigner?: string): Buffer {
+  const value = utf8String(identifierValue);
+  return otherName(OID.permanentIdentifier, assigner === undefined ? sequence(value) : sequence(value, oid(assigner)));
 }
 
 /** GeneralName uniformResourceIdentifier: [6] IMPLICIT IA5String. */

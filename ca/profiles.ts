@@ -146,8 +146,27 @@ export function birthProfile(ctx: ProfileContext, device: BirthSubject): Profile
   };
 }
 
+/**
+ * How an operational certificate names its device, as the order named it
+ * (draft-ietf-acme-device-attest-09 sections 3.2 and 4.2): a
+ * PermanentIdentifier of the serial (with the assigner OID when the order
+ * gave one), or a HardwareModuleName of the birth certificate's hwType and
+ * the serial's octets.
+ */
+export type DeviceName =
+  | { type: 'permanent-identifier'; assigner?: string }
+  | { type: 'hardware-module'; hwType: string };
+
+/** The otherName GeneralName of a device, octet for octet what its order said. */
+export function deviceNameDer(serial: string, name?: DeviceName): Buffer {
+  if (name?.type === 'hardware-module') return hardwareModuleName(name.hwType, Buffer.from(serial, 'utf8'));
+  return permanentIdentifier(serial, name?.assigner);
+}
+
 export interface OperationalSubject {
   serial: string;
+  /** Absent: a PermanentIdentifier of the serial without assigner. */
+  name?: DeviceName;
   trustDomain: string;
   ttlMs: number;
   serverAuth: boolean;
@@ -164,7 +183,7 @@ export function operationalProfile(ctx: ProfileContext, device: OperationalSubje
     {
       type: OID.subjectAltName,
       critical: false,
-      value: generalNames([permanentIdentifier(device.serial), uriName(`spiffe://${device.trustDomain}/device/${device.serial}`)]),
+      value: generalNames([deviceNameDer(device.serial, device.name), uriName(`spiffe://${device.trustDomain}/device/${device.serial}`)]),
     },
     device.serverAuth ? END_ENTITY.clientAndServerAuth : END_ENTITY.clientAuth,
   ];

@@ -43,6 +43,8 @@ export interface Config {
   /** Which identity values the environment set, rather than defaulted (init records them; serve warns on drift). */
   explicit: Record<keyof PublicIdentity, boolean>;
   predecessorOid?: string;
+  /** DEVID_ASSIGNER_OID: the assigner a permanent-identifier may name (docs/device-makers/protocol.md#identifiers). */
+  assignerOid?: string;
   /** PostgreSQL connection and statement timeout (DEVID_DB_TIMEOUT_MS). */
   databaseTimeoutMs: number;
   /** CRL validity (DEVID_CRL_NEXT_UPDATE) and how long expired certificates stay listed (DEVID_CRL_EXPIRED_GRACE). */
@@ -206,6 +208,12 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
     const problem = extensionOidProblem(predecessorOid);
     if (problem) throw new ConfigError(`DEVID_PREDECESSOR_OID: ${problem}`);
   }
+  // Carried in certificates (PermanentIdentifier's assigner): the same arc rules as an extension OID.
+  const assignerOid = value(env, 'DEVID_ASSIGNER_OID');
+  if (assignerOid) {
+    const problem = extensionOidProblem(assignerOid);
+    if (problem) throw new ConfigError(`DEVID_ASSIGNER_OID: ${problem}`);
+  }
 
   const timeout = value(env, 'DEVID_DB_TIMEOUT_MS') ?? '10000';
   const databaseTimeoutMs = Number(timeout);
@@ -246,6 +254,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
     ...(metricsListen ? { metricsListen } : {}),
     ...(tls ? { tls } : {}),
     ...(predecessorOid ? { predecessorOid } : {}),
+    ...(assignerOid ? { assignerOid } : {}),
   };
 }
 

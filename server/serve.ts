@@ -156,6 +156,7 @@ export async function serve(ctx: Context, options: ServeOptions = {}): Promise<R
     anonymousLimit: new AnonymousRateLimit(ctx.config.acmeAnonymousPerSecond, ctx.config.acmeAnonymousPerSecond * 10),
     onProblem: (type) => metrics.acmeProblem(type),
     ...(ctx.config.predecessorOid ? { predecessorOid: ctx.config.predecessorOid } : {}),
+    ...(ctx.config.assignerOid ? { assignerOid: ctx.config.assignerOid } : {}),
   });
   const est = new EstFrontEnd({
     store: ctx.store, audit: ctx.audit, issuance, hierarchy, identity, clock: ctx.clock, logger: ctx.logger,

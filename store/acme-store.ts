@@ -5,7 +5,7 @@ import type {
 } from './types.ts';
 
 const ACCOUNT = 'id, thumbprint, jwk, status, contact, recorded, created_at, updated_at';
-const ORDER = 'id, account_id, device_serial, status, expires_at, replaces, replaces_cert_id, replaces_claimed, attested_spki, attested_by, firmware, certificate_serial, error, created_at, updated_at';
+const ORDER = 'id, account_id, device_serial, status, expires_at, replaces, replaces_cert_id, replaces_claimed, attested_spki, attested_by, firmware, certificate_serial, error, created_at, updated_at, identifier_type, identifier_value';
 const AUTHZ = 'id, order_id, status, expires_at, token, challenge_status, challenge_validated_at, challenge_error, created_at';
 
 type Row = Record<string, unknown>;
@@ -112,14 +112,14 @@ export class AcmeStore {
   async insertOrder(order: AcmeOrderRecord, authz: AcmeAuthorizationRecord, maxLive: number): Promise<boolean> {
     const rows = await this.rows(
       `with inserted as (
-         insert into acme_orders (${ORDER}) select ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?
+         insert into acme_orders (${ORDER}) select ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?
          where (select count(*) from acme_orders where account_id = ? and status in ('pending', 'ready') and expires_at > ?) < ?
          returning id)
        insert into acme_authorizations (${AUTHZ}) select ?, inserted.id, ?, ?, ?, ?, ?, ?, ? from inserted returning id`,
       [
         order.id, order.accountId, order.deviceSerial, order.status, order.expiresAt, order.replaces, order.replacesCertId, order.replacesClaimed,
         order.attestedSpki, order.attestedBy, order.firmware ? JSON.stringify(order.firmware) : null, order.certificateSerial,
-        order.error ? JSON.stringify(order.error) : null, order.createdAt, order.updatedAt,
+        order.error ? JSON.stringify(order.error) : null, order.createdAt, order.updatedAt, order.identifier?.type ?? null, order.identifier?.value ?? null,
         order.accountId, order.createdAt, maxLive,
         authz.id, authz.status, authz.expiresAt, authz.token, authz.challengeStatus, authz.challengeValidatedAt,
         authz.challengeError ? JSON.stringify(authz.challengeError) : null, authz.createdAt,
@@ -375,6 +375,7 @@ function orderFromRow(row: Row): AcmeOrderRecord {
     error: json(row.error),
     createdAt: toDate(row.created_at),
     updatedAt: toDate(row.updated_at),
+    identifier: row.identifier_type && row.identifier_value ? { type: String(row.identifier_type), value: String(row.identifier_value) } : null,
   };
 }
 

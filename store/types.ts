@@ -212,6 +212,8 @@ export interface AcmeOrderRecord {
   error: Record<string, unknown> | null;
   createdAt: Date;
   updatedAt: Date;
+  /** The identifier as ordered (draft-ietf-acme-device-attest-09); null for orders made before it was kept: the plain serial. */
+  identifier: { type: string; value: string } | null;
 }
 
 /** An authorization and its one device-attest-01 challenge (they share the id). */

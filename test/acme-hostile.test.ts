@@ -143,6 +143,9 @@ describe('ACME hostile input: mutated attestation objects and JWS bodies give on
       order.headers.location as string, order.json.finalize, order.json.authorizations[0], order.json.authorizations[0].replace('/authz/', '/chall/'), `${base}/acme/cert/00ff`,
     ];
     const payloads: unknown[] = [null, [], 'text', 42, { identifiers: 'x' }, { identifiers: [{ type: 'dns', value: 'x' }] }, { identifiers: [{ type: 'permanent-identifier', value: '../x' }] },
+      { identifiers: [{ type: 'hardware-module', value: `\u0000/1.2` }] }, { identifiers: [{ type: 'hardware-module', value: `x/${'1.'.repeat(600)}1` }] },
+      { identifiers: [{ type: 'hardware-module', value: 'U04tMQ==/1.2.3' }] }, { identifiers: [{ type: 'permanent-identifier', value: 'SN-1/\ud800' }] },
+      { identifiers: [{ type: 'permanent-identifier', value: 'SN-1/1.3.6.1.4.1.99999.42' }] }, { identifiers: [{ type: 'hardware-module', value: ['SN-1', '1.2'] }] },
       { csr: 'AAAA' }, { csr: 42 }, { certificate: '!!' }, { certificate: 'AAAA', reason: 'x' }, { status: 'valid' }, { contact: ['http://x'] }, { contact: 'mailto:a@b' },
       { onlyReturnExisting: 'yes' }, { replaces: 'AA.AA' }, { replaces: 42 }, { attObj: 42 }, { account: 'x', oldKey: {} }, { protected: 'x', payload: 'y', signature: 'z' }];
     const failures: string[] = [];

@@ -32,6 +32,12 @@ describe('configuration: the SPIFFE trust domain is a fully qualified domain nam
     for (const bad of ['root=4', 'operational=2000', 'x', 'operational=-1', '4,']) expect(() => loadConfig(env({ DEVID_CRL_SHARDS: bad })), bad).to.throw(ConfigError, /DEVID_CRL_SHARDS/);
   });
 
+  it('DEVID_ASSIGNER_OID is unset by default and, when set, a dotted OID whose arcs are below 2^28', () => {
+    expect(loadConfig(env({})).assignerOid).to.equal(undefined);
+    expect(loadConfig(env({ DEVID_ASSIGNER_OID: '1.3.6.1.4.1.99999.42' })).assignerOid).to.equal('1.3.6.1.4.1.99999.42');
+    for (const bad of ['2.25.329800735698586629295641978511506172918', '1.3.06', 'x', '1.40.1']) expect(() => loadConfig(env({ DEVID_ASSIGNER_OID: bad })), bad).to.throw(ConfigError, /DEVID_ASSIGNER_OID/);
+  });
+
   it('DEVID_ACME_ANONYMOUS_RATE is a number of requests per second', () => {
     expect(loadConfig(env({})).acmeAnonymousPerSecond).to.equal(20);
     expect(loadConfig(env({ DEVID_ACME_ANONYMOUS_RATE: '2.5' })).acmeAnonymousPerSecond).to.equal(2.5);

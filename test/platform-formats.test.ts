@@ -1,10 +1,11 @@
 import { expect } from 'chai';
 import { readFileSync } from 'node:fs';
-import { generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { createHash, generateKeyPairSync, X509Certificate, type KeyObject } from 'node:crypto';
 import { Decoder, Encoder } from 'cbor-x';
 import { AttestationError } from '../pki/attestation/attestation-object.ts';
 import { validatePath } from '../pki/attestation/birth-chain.ts';
 import { ATTESTATION_FORMATS } from '../pki/attestation/formats.ts';
+import { checkManufacturerConfig } from '../registry/manufacturers/manufacturers.ts';
 import { AttestationStatusList, parseStatusList, statusKey } from '../pki/attestation/android-key/status-list.ts';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -105,6 +106,21 @@ describe('android-key and apple statements: parsing is strict and hostile input 
     const path = validatePath(evidence.chain.slice(0, 4), [root], new Date('2025-02-02T10:00:00Z'), 'x5c[0]');
     expect(path).to.have.length(4);
     expect(() => validatePath(evidence.chain.slice(0, 4), [root], new Date('2025-03-01T00:00:00Z'), 'x5c[0]')).to.throw(AttestationError, /expired/);
+  });
+
+  it('Apple\'s published Enterprise Attestation Root CA (apple.com/certificateauthority/private/) is taken as a manufacturer anchor: P-384, self-signed, valid to 2047', () => {
+    // No real Managed Device Attestation leaf is published (it carries a device's serial and UDID): the root is the public part.
+    // Its facts as Apple publishes them: serial 42c0c2bb..., SHA-256 ccf59ef8...f05b, 2022-02-16 to 2047-02-20.
+    const pem = readFileSync('test/fixtures/apple-enterprise-attestation-root.pem', 'utf8');
+    const root = new X509Certificate(pem);
+    expect(createHash('sha256').update(root.raw).digest('hex')).to.equal('ccf59ef8fcb3017d97f8b5fa6fa90e7a3f9283f76b55ac6cf6eda8b8b949f05b');
+    expect(root.serialNumber.toLowerCase()).to.equal('42c0c2bb2c727c5c5eabf6f1a66f1fac5d798737');
+    expect(root.subject).to.equal('CN=Apple Enterprise Attestation Root CA\nO=Apple Inc.\nC=US');
+    expect(root.verify(root.publicKey)).to.equal(true);
+    expect(root.publicKey.asymmetricKeyDetails?.namedCurve).to.equal('secp384r1');
+    expect(new Date(root.validTo).toISOString()).to.equal('2047-02-20T00:00:00.000Z');
+    const config = checkManufacturerConfig({ certificates: [pem], models: ['macbook-m4'], crl: null });
+    expect(config.certificates).to.deep.equal([root.raw.toString('base64')]);
   });
 
   it('the status list: Google\'s JSON, keys compared without leading zeros; anything else is refused', () => {

@@ -117,7 +117,7 @@ for (const kind of DATABASE_KINDS) {
       expect(await store.acme.insertAccount({ ...account('a4'), thumbprint: 't-a1' }, 9).catch((e: unknown) => e)).to.be.instanceOf(StoreConflictError);
       const expiresAt = new Date(now.getTime() + 60_000);
       const order = (id: string, expires = expiresAt): [AcmeOrderRecord, AcmeAuthorizationRecord] => [
-        { id, accountId: 'a1', deviceSerial: 'SN-1', status: 'pending', expiresAt: expires, replaces: null, replacesCertId: null, replacesClaimed: false, attestedSpki: null, attestedBy: null, firmware: null, certificateSerial: null, error: null, createdAt: now, updatedAt: now },
+        { id, accountId: 'a1', deviceSerial: 'SN-1', status: 'pending', expiresAt: expires, replaces: null, replacesCertId: null, replacesClaimed: false, attestedSpki: null, attestedBy: null, firmware: null, certificateSerial: null, error: null, createdAt: now, updatedAt: now, identifier: null },
         { id: `z-${id}`, orderId: id, status: 'pending', expiresAt: expires, token: `tok-${id}`, challengeStatus: 'pending', challengeValidatedAt: null, challengeError: null, createdAt: now },
       ];
       expect(await store.acme.insertOrder(...order('o-old', new Date(now.getTime() - 1000)), 1), 'an expired order does not count').to.equal(true);
@@ -133,7 +133,7 @@ for (const kind of DATABASE_KINDS) {
       await store.acme.insertAccount({ id: 'a1', thumbprint: 't', jwk: { kty: 'EC' }, status: 'valid', contact: [], recorded: false, createdAt: now, updatedAt: now }, 9);
       const expiresAt = new Date(now.getTime() + 60_000);
       await store.acme.insertOrder(
-        { id: 'o1', accountId: 'a1', deviceSerial: 'SN-1', status: 'pending', expiresAt, replaces: null, replacesCertId: null, replacesClaimed: false, attestedSpki: null, attestedBy: null, firmware: null, certificateSerial: null, error: null, createdAt: now, updatedAt: now },
+        { id: 'o1', accountId: 'a1', deviceSerial: 'SN-1', status: 'pending', expiresAt, replaces: null, replacesCertId: null, replacesClaimed: false, attestedSpki: null, attestedBy: null, firmware: null, certificateSerial: null, error: null, createdAt: now, updatedAt: now, identifier: { type: 'hardware-module', value: 'SN-1/1.3.6.1.4.1.99999.1.2' } },
         { id: 'z1', orderId: 'o1', status: 'pending', expiresAt, token: 'tok', challengeStatus: 'pending', challengeValidatedAt: null, challengeError: null, createdAt: now }, 9,
       );
       expect((await store.acme.account('a1'))!.recorded).to.equal(false);

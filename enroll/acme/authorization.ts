@@ -23,7 +23,7 @@ export async function ownAuthorization(call: AcmeCall, id: string): Promise<{ au
 export const authorizationPost: AcmeHandler = async (call) => {
   const { authz, order } = await ownAuthorization(call, call.params.id!);
   const payload = jsonPayload(call.jws!);
-  if (!payload) return { status: 200, body: authorizationView(authz, order.deviceSerial, call.urls) };
+  if (!payload) return { status: 200, body: authorizationView(authz, order, call.urls) };
   if (payload.status !== 'deactivated') throw acmeProblem.malformed('the only change a client may make to an authorization is {"status": "deactivated"}');
   const deactivated = await call.deps.store.transaction(async (tx) => {
     const move = AUTHORIZATION_MOVES.deactivated;
@@ -33,5 +33,5 @@ export const authorizationPost: AcmeHandler = async (call) => {
     await tx.acme.moveOrder(order.id, ORDER_MOVES.invalidated.from, ORDER_MOVES.invalidated.to, call.now, { error });
     return next;
   });
-  return { status: 200, body: authorizationView(deactivated, order.deviceSerial, call.urls) };
+  return { status: 200, body: authorizationView(deactivated, order, call.urls) };
 };

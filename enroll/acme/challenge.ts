@@ -10,6 +10,7 @@ import type { EnrollmentStore } from '../../store/subsets.ts';
 import type { AcmeAuthorizationRecord, AcmeOrderRecord } from '../../store/types.ts';
 import { ownAuthorization } from './authorization.ts';
 import { accountOf, type AcmeCall, type AcmeHandler, type AcmeReply } from './context.ts';
+import { pendingOf } from './identifiers.ts';
 import { jsonPayload } from './jws.ts';
 import { acmeProblem, domainProblem } from './problems.ts';
 import { AUTHORIZATION_MOVES, ORDER_MOVES } from './states.ts';
@@ -40,7 +41,7 @@ export const challengePost: AcmeHandler = async (call) => {
   const evidence = parseAttestation(payload.attObj);
   const account = accountOf(call);
   const request = {
-    pending: { id: order.id, serial: order.deviceSerial, replaces: order.replaces },
+    pending: pendingOf(order),
     requester: { actor: `acme:${account.id}`, data: { account: account.id } },
     evidence,
     challenge: { keyAuthorization: `${authz.token}.${account.thumbprint}`, rpIdHash: sha256(deps.identity.publicHost), token: authz.token },

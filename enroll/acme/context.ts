@@ -18,6 +18,8 @@ export interface AcmeDeps {
   /** The values recorded at init: rpIdHash is the SHA-256 of the public host; SPIFFE URIs use the trust domain. */
   identity: { publicHost: string; trustDomain: string; httpBaseUrl: string };
   predecessorOid?: string;
+  /** DEVID_ASSIGNER_OID: the only assigner a permanent-identifier may name (draft-ietf-acme-device-attest-09 section 3); unset, none may. */
+  assignerOid?: string;
   clock: () => Date;
   logger: Logger;
   /** What clients that proved nothing yet may make the CA store: nonces handed out and new accounts. */

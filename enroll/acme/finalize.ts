@@ -2,6 +2,7 @@ import type { AuditEntry } from '../../registry/audit/audit-log.ts';
 import { issue } from '../../registry/enrollment/issue.ts';
 import type { AcmeOrderRecord } from '../../store/types.ts';
 import { accountOf, type AcmeCall, type AcmeHandler } from './context.ts';
+import { pendingOf } from './identifiers.ts';
 import { jsonPayload } from './jws.ts';
 import { ownOrder } from './order.ts';
 import { AcmeProblem, acmeProblem, domainProblem } from './problems.ts';
@@ -32,7 +33,7 @@ export const finalize: AcmeHandler = async (call) => {
   if (!payload || typeof payload.csr !== 'string') throw acmeProblem.malformed('finalize needs {"csr": base64url DER}');
   const account = accountOf(call);
   const issued = await issue(deps, {
-    pending: { id: order.id, serial: order.deviceSerial, replaces: order.replaces },
+    pending: pendingOf(order),
     basis: { spki: order.attestedSpki!, attestedBy: order.attestedBy, firmware: order.firmware },
     csr: payload.csr,
     requester: { actor: `acme:${account.id}`, data: { account: account.id } },

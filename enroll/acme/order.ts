@@ -4,15 +4,20 @@ import { SERIAL_PATTERN } from '../../registry/identifiers.ts';
 import type { AcmeAuthorizationRecord, AcmeOrderRecord } from '../../store/types.ts';
 import { certificateByCertId } from './cert-id.ts';
 import { accountOf, type AcmeCall, type AcmeHandler } from './context.ts';
+import { parseOrderedIdentifier } from './identifiers.ts';
 import { jsonPayload } from './jws.ts';
 import { AcmeProblem, acmeProblem, rateLimited } from './problems.ts';
 import { AUTHORIZATION_MOVES, ORDER_LIFETIME_MS, ORDER_MOVES } from './states.ts';
-import { PERMANENT_IDENTIFIER, authorizationIdOf, orderView } from './views.ts';
+import { authorizationIdOf, orderView } from './views.ts';
 
 /** Orders an account may have pending or ready at once: an account proves nothing until it attests, so what it may store is bounded. */
 export const MAX_LIVE_ORDERS = 16;
 
-/** POST /acme/new-order (RFC 8555 7.4, RFC 9773 `replaces`): one permanent-identifier, one authorization, one challenge. */
+/**
+ * POST /acme/new-order (RFC 8555 7.4, RFC 9773 `replaces`): one identifier
+ * (a permanent-identifier or hardware-module of draft-ietf-acme-device-attest-09),
+ * one authorization, one challenge.
+ */
 export const newOrder: AcmeHandler = async (call) => {
   const { deps, now } = call;
   const account = accountOf(call);
@@ -20,21 +25,24 @@ export const newOrder: AcmeHandler = async (call) => {
   if (!payload) throw acmeProblem.malformed('newOrder needs a payload with identifiers');
   const identifiers = payload.identifiers;
   if (!Array.isArray(identifiers) || identifiers.length !== 1) throw acmeProblem.malformed('an order names exactly one identifier');
-  const identifier = identifiers[0] as { type?: unknown; value?: unknown };
-  if (typeof identifier !== 'object' || identifier === null) throw acmeProblem.malformed('an identifier is {"type", "value"}');
-  if (identifier.type !== PERMANENT_IDENTIFIER) throw new AcmeProblem('unsupportedIdentifier', 400, `only "${PERMANENT_IDENTIFIER}" identifiers are issued here`);
-  if (typeof identifier.value !== 'string' || !SERIAL_PATTERN.test(identifier.value)) throw new AcmeProblem('rejectedIdentifier', 400, 'the identifier value must be a device serial');
+  const identifier = parseOrderedIdentifier(identifiers[0]);
   if (payload.notBefore !== undefined || payload.notAfter !== undefined) throw acmeProblem.malformed('the validity comes from the device class: notBefore and notAfter are not accepted');
-  const serial = identifier.value;
+  // draft-09's ABNF admits any octets but "/"; the devices here have serials of a narrower alphabet.
+  if (!SERIAL_PATTERN.test(identifier.serial)) throw new AcmeProblem('rejectedIdentifier', 400, `the identifier must name a device serial (${SERIAL_PATTERN.source})`);
+  const serial = identifier.serial;
   const certId = payload.replaces;
   // An order proves nothing (anyone may name a public certID): a refused `replaces` writes no clone or fork event.
-  const { replaced } = await checkOrder(deps.store, serial, certId === undefined ? undefined : () => certificateByCertId(certId, deps.hierarchy, deps.store.certificates), now);
+  const { replaced } = await checkOrder(
+    deps.store, serial, certId === undefined ? undefined : () => certificateByCertId(certId, deps.hierarchy, deps.store.certificates), now,
+    { name: identifier.name, assignerOid: deps.assignerOid },
+  );
   const id = randomBytes(16).toString('base64url');
   const expiresAt = new Date(now.getTime() + ORDER_LIFETIME_MS);
   const order: AcmeOrderRecord = {
     id, accountId: account.id, deviceSerial: serial, status: 'pending', expiresAt,
     replaces: replaced?.serial ?? null, replacesCertId: replaced ? (payload.replaces as string) : null, replacesClaimed: false,
     attestedSpki: null, attestedBy: null, firmware: null, certificateSerial: null, error: null, createdAt: now, updatedAt: now,
+    identifier: { type: identifier.type, value: identifier.value },
   };
   const authz: AcmeAuthorizationRecord = {
     id: authorizationIdOf(order), orderId: id, status: 'pending', expiresAt, token: randomBytes(32).toString('base64url'),

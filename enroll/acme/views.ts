@@ -1,11 +1,9 @@
 import type { AcmeAccountRecord, AcmeAuthorizationRecord, AcmeOrderRecord } from '../../store/types.ts';
+import { identifierOf } from './identifiers.ts';
 import type { AcmeUrls } from './urls.ts';
 
 /** draft-ietf-acme-device-attest: the challenge type devid-ca offers. */
 export const DEVICE_ATTEST_01 = 'device-attest-01';
-
-/** RFC 8555 and draft-ietf-acme-device-attest: the device's serial as identifier. */
-export const PERMANENT_IDENTIFIER = 'permanent-identifier';
 
 /** The JSON resources of RFC 8555 7.1, as clients see them. */
 export function accountView(account: AcmeAccountRecord, urls: AcmeUrls): Record<string, unknown> {
@@ -16,7 +14,7 @@ export function orderView(order: AcmeOrderRecord, urls: AcmeUrls): Record<string
   return {
     status: order.status,
     expires: order.expiresAt.toISOString(),
-    identifiers: [{ type: PERMANENT_IDENTIFIER, value: order.deviceSerial }],
+    identifiers: [identifierOf(order)],
     authorizations: [urls.authorization(authorizationIdOf(order))],
     finalize: urls.finalize(order.id),
     ...(order.certificateSerial ? { certificate: urls.certificate(order.certificateSerial) } : {}),
@@ -36,11 +34,11 @@ export function challengeView(authz: AcmeAuthorizationRecord, urls: AcmeUrls): R
   };
 }
 
-export function authorizationView(authz: AcmeAuthorizationRecord, serial: string, urls: AcmeUrls): Record<string, unknown> {
+export function authorizationView(authz: AcmeAuthorizationRecord, order: Pick<AcmeOrderRecord, 'identifier' | 'deviceSerial'>, urls: AcmeUrls): Record<string, unknown> {
   return {
     status: authz.status,
     expires: authz.expiresAt.toISOString(),
-    identifier: { type: PERMANENT_IDENTIFIER, value: serial },
+    identifier: identifierOf(order),
     challenges: [challengeView(authz, urls)],
   };
 }

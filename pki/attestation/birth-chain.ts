@@ -152,7 +152,12 @@ function identityOf(certificate: Parsed): BirthIdentity {
     const subjectSerials = certificate.asn.tbsCertificate.subject.flatMap((rdn) => [...rdn]).filter((a) => a.type === OID.serialNumber);
     if (subjectSerials.length === 1) serial = String(subjectSerials[0]!.value.toString());
   }
-  if (serial === undefined) throw new AttestationError('check 2 (serial)', 'x5c[0] names no device serial: it has neither a HardwareModuleName nor one subject serialNumber');
+  // A TPM attestation key's certificate has an empty subject (WebAuthn 8.3.1): its SAN may name the device in a PermanentIdentifier instead.
+  if (serial === undefined && names) {
+    const identifiers = names.filter((n) => n.otherName?.typeId === OID.permanentIdentifier).map((n) => permanentIdentifierOf(n.otherName!.value));
+    if (identifiers.length === 1 && identifiers[0] !== undefined) serial = identifiers[0];
+  }
+  if (serial === undefined) throw new AttestationError('check 2 (serial)', 'x5c[0] names no device serial: it has neither a HardwareModuleName, one subject serialNumber nor one PermanentIdentifier');
   return { serial, hwType, serialHex: serialHexOf(certificate.asn), sha256: certificate.sha256, keySpki: Buffer.from(AsnConvert.serialize(certificate.asn.tbsCertificate.subjectPublicKeyInfo)) };
 }
 
@@ -184,6 +189,15 @@ function hardwareModuleNameOf(value: ArrayBuffer): { serial: string; hwType: str
   const bytes = Buffer.from(serial.valueBlock.valueHexView);
   const text = bytes.toString('utf8');
   return Buffer.from(text, 'utf8').equals(bytes) ? { serial: text, hwType: type.valueBlock.toString() } : undefined;
+}
+
+/** identifierValue of an RFC 4043 PermanentIdentifier (SEQUENCE { identifierValue UTF8String OPTIONAL, assigner OID OPTIONAL }), when it has one. */
+function permanentIdentifierOf(value: ArrayBuffer): string | undefined {
+  const parsed = asn1js.fromBER(value);
+  if (parsed.offset !== value.byteLength || !(parsed.result instanceof asn1js.Sequence)) return undefined;
+  const [first, second, ...rest] = parsed.result.valueBlock.value;
+  if (rest.length > 0 || !(first instanceof asn1js.Utf8String) || (second !== undefined && !(second instanceof asn1js.ObjectIdentifier))) return undefined;
+  return first.valueBlock.value.length > 0 ? first.valueBlock.value : undefined;
 }
 
 /**

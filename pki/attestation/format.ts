@@ -66,6 +66,12 @@ export interface AttestationEvidence {
    * when nothing is revoked. May read a cache it refreshes.
    */
   revocationProblem?(now: Date): Promise<CheckFailure | undefined>;
+  /**
+   * What the format asks of a leaf another manufacturer issued (chain[0] when
+   * it chained to a registered manufacturer, not to this CA): `tpm`'s AK
+   * certificate rules of WebAuthn 8.3.1. Undefined when it holds.
+   */
+  outsideLeafProblem?(leaf: Buffer): CheckFailure | undefined;
   /** The signature by the key `signerSpki` (of chain[0]) over what the challenge binds; undefined when it verifies. */
   signatureProblem(signerSpki: Buffer, challenge: AttestationChallenge): CheckFailure | undefined;
   /** The statement's binding to this CA and to the attested key (the rest of check 3); undefined when it holds. */

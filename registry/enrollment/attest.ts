@@ -8,6 +8,7 @@ import type { AuditEntry } from '../audit/audit-log.ts';
 import { cloneSignalEvents } from '../reports/clone-signals.ts';
 import { mayEnroll, moveDevice } from '../lifecycle/device-states.ts';
 import { acceptSignCount, verifyAttestation, type AttestationOutcome } from './attestation-checks.ts';
+import { hardwareModuleProblem } from './device-name.ts';
 import { enrollmentError } from './errors.ts';
 import { replaceRefusal } from './replaces.ts';
 import type { AttestRequest, AttestationBasis, EnrollmentLog } from './types.ts';
@@ -53,6 +54,11 @@ export async function attest<T>(tx: EnrollmentStore, log: EnrollmentLog, request
   if (!mayEnroll(device.state)) return refuse(stateRefusal(`device ${device.serial} is ${device.state}: enrollment and renewal are refused`));
   const verified = await verifyAttestation(tx, { device, deviceClass, challenge, evidence, firmwareAllowed: allowedFirmware, firmware, tpmBorn, now });
   if (!verified.ok) return refuse(verified);
+  // draft-ietf-acme-device-attest-09 section 5 step 3: the birth certificate attested names the hardware module ordered.
+  if (pending.name?.type === 'hardware-module') {
+    const problem = await hardwareModuleProblem(tx, device, evidence, verified.attested, pending.name);
+    if (problem) return refuse({ ok: false, error: problem });
+  }
   // The claim before the counter: of two enrollments racing to replace one certificate, the second is a fork whatever its count.
   if (pending.replaces) {
     const replaced = (await tx.certificates.find(pending.replaces))!;

@@ -216,6 +216,9 @@ async function outsideBirthCertificate(store: AttestationStore, input: Attestati
     if (err instanceof AttestationError) return refusal(err.check, err.detail);
     throw err;
   }
+  // What the format asks of a certificate this CA did not issue (tpm: WebAuthn 8.3.1's AK certificate).
+  const leafProblem = evidence.outsideLeafProblem?.(evidence.chain[0]!);
+  if (leafProblem) return refusal(leafProblem.check, leafProblem.detail);
   if (birth.identity.serial !== device.serial) {
     return refusal('check 2 (serial)', `x5c[0] names device ${birth.identity.serial}, not ${device.serial}`);
   }

@@ -1,6 +1,8 @@
+import type { DeviceName } from '../../ca/profiles.ts';
 import type { EnrollmentStore } from '../../store/subsets.ts';
 import type { CertificateRecord, DeviceRecord } from '../../store/types.ts';
 import { mayEnroll } from '../lifecycle/device-states.ts';
+import { checkDeviceName } from './device-name.ts';
 import { enrollmentError } from './errors.ts';
 import { replaceRefusal } from './replaces.ts';
 
@@ -30,17 +32,20 @@ export async function enrollableDevice(store: Pick<EnrollmentStore, 'devices' | 
 
 /**
  * A new enrollment for `serial`, replacing the certificate `replaces`
- * resolves to (RFC 9773) when given: throws the domain error that refuses
- * it, and returns the device (null: unknown, see enrollableDevice) and the
- * certificate replaced. A request proves nothing
+ * resolves to (RFC 9773) when given, naming the device as `naming` says
+ * (device-name.ts): throws the domain error that refuses it, and returns
+ * the device (null: unknown, see enrollableDevice) and the certificate
+ * replaced. A request proves nothing
  * (anyone may name a public certificate), so a refused `replaces` writes
  * no clone or fork event here; the attestation checks it again and records
  * a fork once the device has proved itself.
  */
 export async function checkOrder(
   store: EnrollmentStore, serial: string, replaces: (() => Promise<CertificateRecord>) | undefined, now: Date,
+  naming?: { name: DeviceName; assignerOid: string | undefined },
 ): Promise<{ device: DeviceRecord | null; replaced?: CertificateRecord }> {
   const device = await enrollableDevice(store, serial);
+  if (naming) await checkDeviceName(store, device, serial, naming.name, naming.assignerOid);
   if (!replaces) return { device };
   if (!device) throw enrollmentError.malformed(`device ${serial} has no certificate to replace`);
   const replaced = await replaces();

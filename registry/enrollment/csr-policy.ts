@@ -1,7 +1,7 @@
 import { AsnConvert } from '@peculiar/asn1-schema';
 import { Extensions, SubjectAlternativeName, id_ce_subjectAltName } from '@peculiar/asn1-x509';
-import * as asn1js from 'asn1js';
 import { OID } from '../../ca/asn1.ts';
+import { deviceNameDer, type DeviceName } from '../../ca/profiles.ts';
 import { verifyCsr, type VerifiedCsr } from '../../pki/csr.ts';
 import { DomainError } from '../../errors/domain-error.ts';
 import { enrollmentError } from './errors.ts';
@@ -20,11 +20,11 @@ const badCsr = enrollmentError.badCsr;
  * are attribute types the front end itself has checked (EST: the
  * challengePassword that carries the channel binding).
  */
-export function checkCsr(text: string, attestedSpki: Buffer, serial: string, frontEndAttributes: readonly string[] = []): VerifiedCsr {
+export function checkCsr(text: string, attestedSpki: Buffer, serial: string, frontEndAttributes: readonly string[] = [], name?: DeviceName): VerifiedCsr {
   try {
     const csr = verifyCsr(text);
     if (!csr.publicKey.spki.equals(attestedSpki)) throw badCsr('the CSR key is not the key the device attested for this order');
-    checkCsrNames(csr, serial, frontEndAttributes);
+    checkCsrNames(csr, serial, frontEndAttributes, name);
     return csr;
   } catch (err) {
     if (err instanceof DomainError && err.kind !== 'badCSR') throw badCsr(err.detail);
@@ -32,12 +32,20 @@ export function checkCsr(text: string, attestedSpki: Buffer, serial: string, fro
   }
 }
 
+/** The device's name as the refusals state it. */
+function describe(serial: string, name: DeviceName | undefined): string {
+  if (name?.type === 'hardware-module') return `HardwareModuleName ${serial}/${name.hwType}`;
+  return `PermanentIdentifier ${serial}${name?.assigner ? ` with assigner ${name.assigner}` : ''}`;
+}
+
 /**
  * docs/reference/certificates.md: the CA sets subject and SANs from the order; a CSR may
- * carry only CN=<serial> and/or the PermanentIdentifier of that serial. Key
- * usage requests are ignored (the profile sets them); anything else is badCSR.
+ * carry only CN=<serial> and/or the device's name as the order named it
+ * (its otherName GeneralName: draft-ietf-acme-device-attest-09 asks for an
+ * octet-for-octet match). Key usage requests are ignored (the profile sets
+ * them); anything else is badCSR.
  */
-function checkCsrNames(csr: VerifiedCsr, serial: string, frontEndAttributes: readonly string[]): void {
+function checkCsrNames(csr: VerifiedCsr, serial: string, frontEndAttributes: readonly string[], deviceName: DeviceName | undefined): void {
   const info = csr.request.certificationRequestInfo;
   for (const rdn of info.subject) {
     for (const attribute of rdn) {
@@ -53,10 +61,10 @@ function checkCsrNames(csr: VerifiedCsr, serial: string, frontEndAttributes: rea
       if (IGNORED_REQUESTS.has(extension.extnID)) continue;
       if (extension.extnID !== id_ce_subjectAltName) throw badCsr(`the CSR may not request extension ${extension.extnID}`);
       const names = parsed(extension.extnValue.buffer, SubjectAlternativeName, 'the requested subjectAltName is not DER GeneralNames');
+      // Each name re-encoded from a DER request: equal bytes are the same otherName, same type, same value, same assigner or hwType.
+      const expected = deviceNameDer(serial, deviceName);
       for (const name of names) {
-        if (name.otherName?.typeId !== OID.permanentIdentifier || permanentIdentifierValue(name.otherName.value) !== serial) {
-          throw badCsr(`the CSR subjectAltName may only be the PermanentIdentifier ${serial}`);
-        }
+        if (!name.otherName || !Buffer.from(AsnConvert.serialize(name)).equals(expected)) throw badCsr(`the CSR subjectAltName may only be the ${describe(serial, deviceName)}`);
       }
     }
   }
@@ -69,12 +77,4 @@ function parsed<T>(value: BufferSource, type: new () => T, what: string): T {
   } catch {
     throw badCsr(what);
   }
-}
-
-/** identifierValue of a PermanentIdentifier (RFC 4043), or undefined when it is anything else. */
-function permanentIdentifierValue(value: ArrayBuffer): string | undefined {
-  const parsed = asn1js.fromBER(value);
-  if (parsed.offset === -1 || !(parsed.result instanceof asn1js.Sequence)) return undefined;
-  const [first, ...rest] = parsed.result.valueBlock.value;
-  return rest.length === 0 && first instanceof asn1js.Utf8String ? first.valueBlock.value : undefined;
 }

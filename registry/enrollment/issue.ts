@@ -57,7 +57,7 @@ export async function issue<T>(deps: IssueDeps, request: IssueRequest, recorder:
   const serial = pending.serial;
   let csr: VerifiedCsr;
   try {
-    csr = checkCsr(request.csr, basis.spki, serial, request.frontEndAttributes);
+    csr = checkCsr(request.csr, basis.spki, serial, request.frontEndAttributes, pending.name);
   } catch (err) {
     if (err instanceof DomainError) return { ok: false, error: err, events: [] };
     throw err;
@@ -73,7 +73,7 @@ export async function issue<T>(deps: IssueDeps, request: IssueRequest, recorder:
       const predecessor = await predecessorOf(tx, pending);
       const issuer = deps.hierarchy.operational;
       const profile = operationalProfile({ issuer, spki: csr.publicKey.spki, baseUrl: deps.identity.httpBaseUrl, now }, {
-        serial, trustDomain: deps.identity.trustDomain, ttlMs: deviceClass.ttlSeconds * 1000, serverAuth: deviceClass.serverAuth,
+        serial, ...(pending.name ? { name: pending.name } : {}), trustDomain: deps.identity.trustDomain, ttlMs: deviceClass.ttlSeconds * 1000, serverAuth: deviceClass.serverAuth,
         ...(predecessor ? { predecessorSha256: Buffer.from(predecessor.sha256, 'hex') } : {}), ...(deps.predecessorOid ? { predecessorOid: deps.predecessorOid } : {}),
       });
       const certificate = await deps.issuance.issue(tx, { issuer, profile, deviceSerial: serial, predecessorSha256: predecessor?.sha256 ?? null });

@@ -1,3 +1,4 @@
+import type { DeviceName } from '../../ca/profiles.ts';
 import type { AttestationChallenge, AttestationEvidence } from '../../pki/attestation/format.ts';
 import type { FirmwareReport } from '../../store/types.ts';
 
@@ -12,6 +13,8 @@ export interface PendingEnrollment {
   serial: string;
   /** The serial of the operational certificate it replaces (RFC 9773), or null. */
   replaces: string | null;
+  /** How the certificate names the device, as the order named it; absent: a PermanentIdentifier of the serial. */
+  name?: DeviceName;
 }
 
 /** Who asks, for the audit log: the actor of events about the request, and what each event names of it (ACME: the account). */

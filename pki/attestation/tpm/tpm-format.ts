@@ -4,6 +4,7 @@ import { checkPublicKey, type CheckedKey } from '../../public-key.ts';
 import { AttestationError, parseX5c, type AttestationEnvelope } from '../attestation-object.ts';
 import { COSE_ALGORITHMS } from '../cose.ts';
 import type { AttestationChallenge, AttestationEvidence, AttestationFormat, CheckFailure } from '../format.ts';
+import { akCertificateProblem } from './ak-certificate.ts';
 import { parseCertifyAttest, type CertifyAttest } from './attest.ts';
 import { TPMA_OBJECT } from './constants.ts';
 import { parsePublicArea, type PublicArea } from './public-area.ts';
@@ -128,6 +129,8 @@ export const TPM: AttestationFormat = {
       ...(retryProblem ? { retryProblem } : {}),
       signatureProblem: (signerSpki) => tpmSignatureProblem(statement, signerSpki),
       bindingProblem: (challenge) => tpmBindingProblem(statement, challenge),
+      // Our own birth certificates of AKs follow our profile; another manufacturer's AK certificate must meet WebAuthn 8.3.1.
+      outsideLeafProblem: akCertificateProblem,
     };
   },
 };

@@ -8,7 +8,7 @@ import { PUBLICATION_SERVER } from './servers.ts';
 export const acmeApi: ApiGroup = {
   tag: {
     name: 'acme',
-    description: 'ACME (RFC 8555) with device-attest-01, and ACME Renewal Information (RFC 9773), under /acme/ on the HTTPS listener: directory, new-nonce, new-account, acct/{id}, acct/{id}/orders, new-order, order/{id}, order/{id}/finalize, authz/{id}, chall/{id}, cert/{serial}, revoke-cert, key-change, renewal-info/{certId}. JWS requests and urn:ietf:params:acme:error problem documents as the RFCs define them.',
+    description: 'ACME (RFC 8555) with device-attest-01 and the permanent-identifier and hardware-module identifiers of draft-ietf-acme-device-attest-09, and ACME Renewal Information (RFC 9773), under /acme/ on the HTTPS listener: directory, new-nonce, new-account, acct/{id}, acct/{id}/orders, new-order, order/{id}, order/{id}/finalize, authz/{id}, chall/{id}, cert/{serial}, revoke-cert, key-change, renewal-info/{certId}. JWS requests and urn:ietf:params:acme:error problem documents as the RFCs define them.',
     externalDocs: { url: 'https://www.rfc-editor.org/rfc/rfc8555', description: 'RFC 8555: Automatic Certificate Management Environment (ACME)' },
   },
   paths: {
