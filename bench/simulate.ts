@@ -45,6 +45,17 @@ async function databaseBytes(db: knexFactory.Knex): Promise<number> {
   return Number((await db.raw('select pg_database_size(current_database()) as n')).rows[0].n);
 }
 
+/** Each table's size with its indexes and TOAST, in bytes. */
+async function tableBytes(db: knexFactory.Knex): Promise<Map<string, number>> {
+  const { rows } = await db.raw(`select relname as name, pg_total_relation_size(c.oid) as n from pg_class c join pg_namespace s on s.oid = c.relnamespace
+    where s.nspname = current_schema() and c.relkind = 'r'`);
+  return new Map((rows as Array<{ name: string; n: string }>).map((r) => [r.name, Number(r.n)]));
+}
+
+async function auditEvents(db: knexFactory.Knex): Promise<number> {
+  return Number((await db.raw('select (select count(*) from audit_events) + (select count(*) from audit_pending) as n')).rows[0].n);
+}
+
 /** Renewals from `devices` in parallel until the deadline: each one's latency. */
 async function renewFor(devices: readonly Device[], ms: number): Promise<{ latencies: number[]; errors: number }> {
   const latencies: number[] = [];
@@ -129,6 +140,8 @@ async function simulate(): Promise<BenchResult[]> {
     const ocspRequests = working.map((serial) => rawRequest('POST', '/ocsp', ocspRequest(issuerOf(issuer.der), serial)));
 
     const beforeTraffic = await databaseBytes(db);
+    const eventsBefore = await auditEvents(db);
+    const tablesBefore = await tableBytes(db);
     say(`${SECONDS} s of traffic: ${RENEWERS} devices renewing, 4 OCSP relying parties, an operator revoking a device every 250 ms…`);
     const cpuBefore = bench.server.cpuMs();
     const [renewals, ocsp, revocations] = await Promise.all([
@@ -137,13 +150,17 @@ async function simulate(): Promise<BenchResult[]> {
     const cpuPerRenewal = (bench.server.cpuMs() - cpuBefore) / Math.max(1, renewals.latencies.length);
     const rss = bench.server.rssMiB().filter((m) => m > 0);
     const afterTraffic = await databaseBytes(db);
+    const events = (await auditEvents(db)) - eventsBefore;
+    const grown = [...(await tableBytes(db))].map(([name, n]) => [name, n - (tablesBefore.get(name) ?? 0)] as const).filter(([, n]) => n > 0).sort((a, b) => b[1] - a[1]);
+    const perRenewal = (n: number) => `${(n / 1024 / Math.max(1, renewals.latencies.length)).toFixed(1)} KiB`;
     const rate = renewals.latencies.length / SECONDS;
     const dailyNeed = DEVICES / 86_400;
     results.push({ name: 'simulate.renewals', value: rate, unit: 'ops/s', note: `the fleet renewing daily needs ${dailyNeed.toFixed(1)}/s on average (ratio ${(rate / dailyNeed).toFixed(2)}); p50 ${percentile(renewals.latencies, 50).toFixed(0)} ms, p99 ${percentile(renewals.latencies, 99).toFixed(0)} ms; ${cpuPerRenewal.toFixed(1)} ms server CPU each (OCSP and revocations included)${renewals.errors ? `; ${renewals.errors} failed` : ''}` });
+    results.push({ name: 'simulate.audit-events', value: events / Math.max(1, renewals.latencies.length), unit: 'events/renewal', note: `${events} audit events during the traffic (the revocations' included): the audit chain must take ${((events / Math.max(1, renewals.latencies.length)) * dailyNeed).toFixed(1)} events/s for this fleet renewing daily` });
     results.push({ name: 'simulate.ocsp', value: ocsp.rate, unit: 'ops/s', note: `4 keep-alive connections during the renewals, a working set of ${working.length.toLocaleString('en')} certificates${ocsp.errors ? `; ${ocsp.errors} errors` : ''}` });
     results.push({ name: 'simulate.revocations', value: revocations.revoked.length, unit: 'devices', note: `revoked through the operator API during the traffic${revocations.errors ? `; ${revocations.errors} refused` : ''}` });
     results.push({ name: 'simulate.server-rss', value: Math.max(...rss), unit: 'MiB', note: `each process: ${rss.map((m) => m.toFixed(0)).join(' + ')} MiB (primary and 2 workers); target under 512 MiB` });
-    results.push({ name: 'simulate.growth', value: ((afterTraffic - beforeTraffic) / MiB / Math.max(1, renewals.latencies.length)) * 1e6, unit: 'MiB/M renewals', note: `database growth during the traffic (${((afterTraffic - beforeTraffic) / MiB).toFixed(1)} MiB) per million renewals: certificates, OCSP responses, audit events, Merkle tiles, ACME state, the revocations' share` });
+    results.push({ name: 'simulate.growth', value: ((afterTraffic - beforeTraffic) / MiB / Math.max(1, renewals.latencies.length)) * 1e6, unit: 'MiB/M renewals', note: `database growth during the traffic (${((afterTraffic - beforeTraffic) / MiB).toFixed(1)} MiB) per million renewals: certificates, OCSP responses, audit events, Merkle tiles, ACME state, the revocations' share; per renewal by table: ${grown.slice(0, 6).map(([name, n]) => `${name} ${perRenewal(n)}`).join(', ')}` });
 
     say('CRLs: every shard signed again…');
     const crlStarted = performance.now();
