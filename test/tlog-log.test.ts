@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { createHash, generateKeyPairSync } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,15 +8,18 @@ import { expect } from 'chai';
 import { DomainError } from '../errors/domain-error.ts';
 import { leafHash, referenceRoot } from '../registry/tlog/merkle.ts';
 import { logOrigin, openLogKey } from '../registry/tlog/log-key.ts';
-import { openCheckpoint } from '../registry/tlog/signed-note.ts';
+import { openCheckpoint, verifierKey } from '../registry/tlog/signed-note.ts';
 import type { TransparencyLog } from '../registry/tlog/transparency-log.ts';
 import { checkAnswersAgainstOpenapi, startTestServer, type TestServer } from './support/api.ts';
 import { DATABASE_KINDS } from './support/databases.ts';
 import { buildGoVerifier, runGoVerifier } from './support/go-verifier.ts';
 import { httpRequest } from './support/publication.ts';
 import { makeDeviceKey } from './support/device.ts';
-import { BIN } from './support/cli.ts';
+import { BIN, runCli } from './support/cli.ts';
+import { DEVICE_PROOF_FORMAT, deviceProofExport } from '../registry/audit/audit-export.ts';
+import { verifyDeviceExport } from '../registry/audit/device-export-verify.ts';
 import { verifyTlog } from '../registry/tlog/tlog-verify.ts';
+import { StoredTree } from '../registry/tlog/proofs.ts';
 import { rawConnection } from '../store/test-access.ts';
 
 /** An HTTPS GET whose body stays bytes (entry bundles are binary). */
@@ -245,6 +248,64 @@ for (const kind of DATABASE_KINDS) {
         expect((await server.request('GET', path, { token: server.tokens.auditor })).status, path).to.equal(status);
       }
       expect((await server.request('GET', '/audit/v1/devices/SN-TLOG-1/proof', { token: server.tokens.factory })).status).to.equal(403);
+    });
+
+    it('exports one device\'s entries with their proofs and the checkpoint, which verify-export checks with the log key alone, any changed byte failing', async () => {
+      const { ctx } = server.env;
+      for (let i = 0; i < 2; i += 1) await ctx.audit.recordAlone(ctx.store, { action: 'test.device-export', actor: 'system', device: 'SN-TLOG-1', data: { i } });
+      await log.step(ctx.store);
+      const text = (await deviceProofExport(ctx.store, 'SN-TLOG-1'))!;
+      const doc = JSON.parse(text);
+      expect(doc.format).to.equal(DEVICE_PROOF_FORMAT);
+      const answer = await server.request('GET', `/audit/v1/devices/SN-TLOG-1/proof?size=${doc.size}`, { token: server.tokens.auditor });
+      const { format: _f, serial: _s, ...sameShape } = doc;
+      expect(sameShape, 'the same shape as the proof endpoint').to.deep.equal(answer.json);
+      expect(doc.entries.length).to.be.at.least(3);
+      const key = log.logKey.verifierKey;
+      const report = verifyDeviceExport(text, key);
+      expect(report, JSON.stringify(report.problems)).to.deep.include({ ok: true, serial: 'SN-TLOG-1', size: doc.size, entries: doc.entries.length });
+      expect(verifyDeviceExport(JSON.stringify(answer.json), key, 'SN-TLOG-1').ok, 'a saved proof answer, with the serial').to.equal(true);
+      expect(verifyDeviceExport(JSON.stringify(answer.json), key).ok, 'a proof answer names no device').to.equal(false);
+      expect(verifyDeviceExport(text, key, 'SN-OTHER').ok).to.equal(false);
+      const otherKey = verifierKey(log.logKey.name, Buffer.alloc(32, 7));
+      expect(verifyDeviceExport(text, otherKey).ok, 'another log key').to.equal(false);
+      const bytes = Buffer.from(text, 'utf8');
+      for (let at = 0; at < bytes.length; at += 1) {
+        const changed = Buffer.from(bytes);
+        changed[at]! ^= 1;
+        expect(verifyDeviceExport(changed.toString('utf8'), key).ok, `byte ${at} (${JSON.stringify(text.slice(Math.max(0, at - 10), at + 10))}) changed`).to.equal(false);
+      }
+      // An entry of another device, proved in the same tree, is refused: every entry must name the device.
+      const first = (await ctx.store.audit.page(0, 1))[0]!;
+      const proof = await new StoredTree(ctx.store).inclusionProof(0, doc.size);
+      const mixed = { ...doc, entries: [{ index: 0, entry: first.canonical, proof: proof.map((h) => h.toString('base64')) }, ...doc.entries] };
+      expect(verifyDeviceExport(JSON.stringify(mixed), key).problems).to.deep.equal(['entry 0: the event names null, not the device SN-TLOG-1']);
+      // The command line: written by `audit export --proofs` (PostgreSQL lets it open the database beside the server), checked by `audit verify-export --log-key`.
+      const dir = mkdtempSync(join(tmpdir(), 'devid-test-proofs-'));
+      try {
+        const file = join(dir, 'device.json');
+        const keyFile = join(dir, 'log.key');
+        writeFileSync(keyFile, `${key}\n`);
+        if (kind === 'postgres') {
+          // Not spawnSync: the server this command shares the database with runs in this process, and may hold a lock.
+          await new Promise<void>((resolve, reject) => {
+            execFile(BIN, ['audit', 'export', '--device', 'SN-TLOG-1', '--proofs', '--out', file], { env: { PATH: process.env.PATH!, HOME: process.env.HOME ?? '/tmp', ...server.env.env }, encoding: 'utf8', timeout: 60_000 },
+              (err, stdout, stderr) => (err ? reject(new Error(`${err.message}\n${stdout}${stderr}`)) : resolve()));
+          });
+        } else {
+          writeFileSync(file, text);
+        }
+        const ok = runCli(['audit', 'verify-export', file, '--log-key', keyFile], {});
+        expect(ok.stdout, ok.stderr).to.match(/^OK: \d+ entries of SN-TLOG-1, each proved in the checkpoint of size \d+ signed by the log key\n$/);
+        expect(runCli(['audit', 'verify-export', file, '--log-key', key, '--json'], {}).status).to.equal(0);
+        const changed = readFileSync(file, 'utf8').replace('"proof":["', '"proof":["A');
+        writeFileSync(file, changed);
+        const failed = runCli(['audit', 'verify-export', file, '--log-key', keyFile], {});
+        expect(failed.status).to.equal(1);
+        expect(failed.stdout).to.match(/^FAILED:\n/);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
     });
 
     it('extends and signs once when several steps run together (the log\'s lock), and the tree still verifies', async () => {
