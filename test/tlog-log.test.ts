@@ -188,6 +188,24 @@ for (const kind of DATABASE_KINDS) {
       expect(await ctx.store.audit.count()).to.equal(before + 1);
     });
 
+    it('refuses a person\'s action whose free text is over 4 KiB of UTF-8 with 400, writing nothing; the CA\'s own records are not refused', async () => {
+      const { ctx } = server.env;
+      const before = await ctx.store.audit.count();
+      const owner = (await ctx.store.devices.find('SN-TLOG-1'))!.owner;
+      // 2,048 characters pass the field's own check, but '€' is 3 bytes of UTF-8: 6 KiB.
+      const tooLong = await server.request('POST', '/operator/v1/devices/SN-TLOG-1/transfer', { token: server.tokens.operator, body: { to: 'acme-corp', evidence: '€'.repeat(2048) } });
+      expect(tooLong.status).to.equal(400);
+      expect(tooLong.json.detail).to.match(/data\.evidence .* longer than 4096 bytes/);
+      expect(await ctx.store.audit.count()).to.equal(before);
+      expect((await ctx.store.devices.find('SN-TLOG-1'))!.owner).to.equal(owner);
+      const nested = ctx.audit.recordAlone(ctx.store, { action: 'test.note', actor: 'cli:0', data: { grant: { comment: 'x'.repeat(4097) } } });
+      expect(await nested.then(() => '', (e: DomainError) => e.message)).to.match(/data\.grant\.comment/);
+      const atCap = await server.request('POST', '/operator/v1/devices/SN-TLOG-1/transfer', { token: server.tokens.operator, body: { to: 'acme-corp', evidence: '€'.repeat(1365) } });
+      expect(atCap.status, atCap.text).to.equal(200);
+      await ctx.audit.recordAlone(ctx.store, { action: 'test.refusal', actor: 'device:SN-TLOG-1', data: { reason: 'x'.repeat(5000) } });
+      expect(await ctx.store.audit.count()).to.equal(before + 2);
+    });
+
     it('audit verify rebuilds the tree from the events and finds a changed tile or checkpoint key', async () => {
       const { ctx } = server.env;
       await log.step(ctx.store);
