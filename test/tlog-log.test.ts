@@ -190,19 +190,22 @@ for (const kind of DATABASE_KINDS) {
 
     it('refuses a person\'s action whose free text is over 4 KiB of UTF-8 with 400, writing nothing; the CA\'s own records are not refused', async () => {
       const { ctx } = server.env;
+      // A device of its own: the proofs below count SN-TLOG-1's events.
+      const born = await server.request('POST', '/factory/v1/birth-certificates', { token: server.tokens.factory, body: { serial: 'SN-TLOG-2', model: 'thermo-2', batch: 'b1', csr: (await makeDeviceKey()).csrPem } });
+      expect(born.status).to.equal(201);
       const before = await ctx.store.audit.count();
-      const owner = (await ctx.store.devices.find('SN-TLOG-1'))!.owner;
+      const owner = (await ctx.store.devices.find('SN-TLOG-2'))!.owner;
       // 2,048 characters pass the field's own check, but '€' is 3 bytes of UTF-8: 6 KiB.
-      const tooLong = await server.request('POST', '/operator/v1/devices/SN-TLOG-1/transfer', { token: server.tokens.operator, body: { to: 'acme-corp', evidence: '€'.repeat(2048) } });
+      const tooLong = await server.request('POST', '/operator/v1/devices/SN-TLOG-2/transfer', { token: server.tokens.operator, body: { to: 'acme-corp', evidence: '€'.repeat(2048) } });
       expect(tooLong.status).to.equal(400);
       expect(tooLong.json.detail).to.match(/data\.evidence .* longer than 4096 bytes/);
       expect(await ctx.store.audit.count()).to.equal(before);
-      expect((await ctx.store.devices.find('SN-TLOG-1'))!.owner).to.equal(owner);
+      expect((await ctx.store.devices.find('SN-TLOG-2'))!.owner).to.equal(owner);
       const nested = ctx.audit.recordAlone(ctx.store, { action: 'test.note', actor: 'cli:0', data: { grant: { comment: 'x'.repeat(4097) } } });
       expect(await nested.then(() => '', (e: DomainError) => e.message)).to.match(/data\.grant\.comment/);
-      const atCap = await server.request('POST', '/operator/v1/devices/SN-TLOG-1/transfer', { token: server.tokens.operator, body: { to: 'acme-corp', evidence: '€'.repeat(1365) } });
+      const atCap = await server.request('POST', '/operator/v1/devices/SN-TLOG-2/transfer', { token: server.tokens.operator, body: { to: 'acme-corp', evidence: '€'.repeat(1365) } });
       expect(atCap.status, atCap.text).to.equal(200);
-      await ctx.audit.recordAlone(ctx.store, { action: 'test.refusal', actor: 'device:SN-TLOG-1', data: { reason: 'x'.repeat(5000) } });
+      await ctx.audit.recordAlone(ctx.store, { action: 'test.refusal', actor: 'device:SN-TLOG-2', data: { reason: 'x'.repeat(5000) } });
       expect(await ctx.store.audit.count()).to.equal(before + 2);
     });
 
@@ -367,6 +370,22 @@ for (const kind of DATABASE_KINDS) {
         // A checkpoint the tiles contradict fails: the same verifier, told of an entry the tree does not hold.
         const bad = await runGoVerifier(built.binary, [`http://127.0.0.1:${server.running.httpPort}`, `https://127.0.0.1:${server.running.httpsPort}`, join(dir, 'root.pem'), server.tokens.auditor, join(dir, 'old-checkpoint'), String(size + 5)], 'ca.devid.test');
         expect(bad.status).to.equal(1);
+        // A device's proof, offline: the per-device export, with nothing but the log's verifier key; any changed proof byte fails.
+        const exported = (await deviceProofExport(server.env.ctx.store, 'SN-TLOG-1'))!;
+        writeFileSync(join(dir, 'device.json'), exported);
+        const device = await runGoVerifier(built.binary, ['device-proof', log.logKey.verifierKey, join(dir, 'device.json'), 'SN-TLOG-1'], 'ca.devid.test');
+        expect(device.output).to.match(/^OK device=SN-TLOG-1 entries=[1-9]\d* size=\d+\n$/);
+        expect(device.status).to.equal(0);
+        const doc = JSON.parse(exported);
+        const proofHash: string = doc.entries[0].proof[0];
+        for (const at of [0, 10, 42]) {
+          const changed = `${proofHash.slice(0, at)}${proofHash[at] === 'A' ? 'B' : 'A'}${proofHash.slice(at + 1)}`;
+          writeFileSync(join(dir, 'device.json'), exported.replace(proofHash, changed));
+          const refused = await runGoVerifier(built.binary, ['device-proof', log.logKey.verifierKey, join(dir, 'device.json'), 'SN-TLOG-1'], 'ca.devid.test');
+          expect(refused.status, `proof character ${at} changed: ${refused.output}`).to.equal(1);
+        }
+        const otherDevice = await runGoVerifier(built.binary, ['device-proof', log.logKey.verifierKey, join(dir, 'device.json'), 'SN-TLOG-9'], 'ca.devid.test');
+        expect(otherDevice.status).to.equal(1);
       } finally {
         rmSync(dir, { recursive: true, force: true });
       }

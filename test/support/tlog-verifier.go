@@ -3,6 +3,11 @@
 // builds it offline from Debian's golang-golang-x-mod-dev).
 //
 // Usage: tlog-verifier <http base> <https base> <root.pem> <token> <old checkpoint file> <entry index>
+//
+//	or: tlog-verifier device-proof <log verifier key> <proof file> <serial>
+//
+// The second form checks a device's proof offline: the answer of
+// GET /audit/v1/devices/<serial>/proof or a per-device export.
 // TLS_SERVER_NAME, when set, is the name the HTTPS certificate is checked
 // against (the CA's public host when the URL gives an address).
 // WITNESS_KEYS, when set, is a space-separated list of witness verifier keys
@@ -17,6 +22,7 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/binary"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -160,7 +166,62 @@ func (t tiles) ReadTiles(list []tlog.Tile) ([][]byte, error) {
 
 func (t tiles) SaveTiles([]tlog.Tile, [][]byte) {}
 
+// checkDeviceProof verifies every entry of a device proof against its signed checkpoint, offline.
+func checkDeviceProof(vkey, file, serial string) {
+	verifier, err := note.NewVerifier(strings.TrimSpace(vkey))
+	if err != nil {
+		fail("verifier key: %v", err)
+	}
+	data, err := os.ReadFile(file)
+	if err != nil {
+		fail("%v", err)
+	}
+	var doc struct {
+		Size       int64  `json:"size"`
+		Checkpoint string `json:"checkpoint"`
+		Entries    []struct {
+			Index int64    `json:"index"`
+			Entry string   `json:"entry"`
+			Proof []string `json:"proof"`
+		} `json:"entries"`
+	}
+	if err := json.Unmarshal(data, &doc); err != nil {
+		fail("proof file: %v", err)
+	}
+	_, tree := openCheckpoint([]byte(doc.Checkpoint), verifier)
+	if tree.N != doc.Size {
+		fail("the file says size %d, its checkpoint signs %d", doc.Size, tree.N)
+	}
+	for _, e := range doc.Entries {
+		var proof tlog.RecordProof
+		for _, b64 := range e.Proof {
+			raw, err := base64.StdEncoding.DecodeString(b64)
+			if err != nil || len(raw) != tlog.HashSize || base64.StdEncoding.EncodeToString(raw) != b64 {
+				fail("entry %d: proof hash %q", e.Index, b64)
+			}
+			var h tlog.Hash
+			copy(h[:], raw)
+			proof = append(proof, h)
+		}
+		if err := tlog.CheckRecord(proof, tree.N, tree.Hash, e.Index, tlog.RecordHash([]byte(e.Entry))); err != nil {
+			fail("entry %d: %v", e.Index, err)
+		}
+		var event struct {
+			Seq    int64  `json:"seq"`
+			Device string `json:"device"`
+		}
+		if err := json.Unmarshal([]byte(e.Entry), &event); err != nil || event.Device != serial || event.Seq != e.Index+1 {
+			fail("entry %d is not event %d of device %s", e.Index, e.Index+1, serial)
+		}
+	}
+	fmt.Printf("OK device=%s entries=%d size=%d\n", serial, len(doc.Entries), tree.N)
+}
+
 func main() {
+	if len(os.Args) == 5 && os.Args[1] == "device-proof" {
+		checkDeviceProof(os.Args[2], os.Args[3], os.Args[4])
+		return
+	}
 	if len(os.Args) != 7 {
 		fail("usage: tlog-verifier <http base> <https base> <root.pem> <token> <old checkpoint file> <entry index>")
 	}
