@@ -67,6 +67,10 @@ describe('tlog witnesses: devid-ca witness serve cosigns the log, refuses a fork
     log = server.running.tlog.log;
     serveArgs = ['--name', WITNESS, '--key', join(dir, 'witness.key'), '--state', join(dir, 'state.json'), '--log', log.logKey.verifierKey, '--listen', witnessUrl.slice('http://'.length)];
     witness = await startWitnessProcess(serveArgs);
+    // One process per state file: a second one on the same state refuses to start.
+    const second = spawnSync(BIN, ['witness', 'serve', ...serveArgs.slice(0, -1), '127.0.0.1:0'], { env: ENV, encoding: 'utf8', timeout: 30_000 });
+    expect(second.status).to.equal(1);
+    expect(second.stderr).to.match(/is in use by process \d+/);
   });
   after(async () => {
     await witness?.stop();
