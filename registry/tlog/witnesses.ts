@@ -26,9 +26,22 @@ export interface WitnessHealth {
 
 type Post = (url: string, body: string, signal: AbortSignal) => Promise<{ status: number; type: string; body: string }>;
 
+/** A witness's answer is a few signature lines: more than this is cut off unread. */
+const MAX_ANSWER_BYTES = 16 * 1024;
+
 const fetchPost: Post = async (url, body, signal) => {
   const res = await fetch(url, { method: 'POST', body, signal, headers: { 'content-type': 'text/plain; charset=utf-8' }, redirect: 'error' });
-  return { status: res.status, type: res.headers.get('content-type') ?? '', body: (await res.text()).slice(0, 4096) };
+  const chunks: Buffer[] = [];
+  let length = 0;
+  const reader = res.body?.getReader();
+  while (reader && length < MAX_ANSWER_BYTES) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    chunks.push(Buffer.from(value));
+    length += value.length;
+  }
+  await reader?.cancel().catch(() => {});
+  return { status: res.status, type: res.headers.get('content-type') ?? '', body: Buffer.concat(chunks).subarray(0, MAX_ANSWER_BYTES).toString('utf8') };
 };
 
 /**
