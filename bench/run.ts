@@ -9,6 +9,7 @@ import { benchOcsp } from './ocsp.bench.ts';
 import { benchOutsideBirth } from './outside-birth.bench.ts';
 import { benchScale } from './scale.bench.ts';
 import { benchStartup } from './startup.bench.ts';
+import { benchTlog } from './tlog.bench.ts';
 import { print, type BenchResult } from './report.ts';
 
 /**
@@ -30,6 +31,7 @@ const benches: Array<[string, (ms: number) => Promise<BenchResult[]>]> = [
   ['audit', benchAudit],
   ['scale', benchScale],
   ['startup', () => benchStartup()],
+  ['tlog', () => benchTlog()],
 ];
 
 for (const [name, bench] of benches.filter(([name]) => !only || only.split(',').includes(name))) {
