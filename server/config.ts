@@ -271,6 +271,9 @@ export function parseWitnesses(raw: string | undefined): WitnessEndpoint[] {
       throw new ConfigError(`DEVID_WITNESSES: "${urlText}" is not a URL; each witness is "<URL> <verifier key>", separated by commas`);
     }
     if (!['http:', 'https:'].includes(url.protocol) || url.username || url.password || url.search || url.hash) throw new ConfigError(`DEVID_WITNESSES: "${urlText}" must be an http:// or https:// URL without user, query or fragment`);
+    if (keyText && Buffer.from(keyText.split('+')[2] ?? '', 'base64')[0] === 0x06) {
+      throw new ConfigError(`DEVID_WITNESSES: the key of ${urlText} is an ML-DSA-44 cosignature key (type 0x06), which this Node.js cannot verify: give the witness's Ed25519 key (type 0x04)`);
+    }
     const key = keyText && rest.length === 0 ? parseVerifierKey(keyText, [COSIGNATURE_TYPE]) : undefined;
     if (!key) throw new ConfigError(`DEVID_WITNESSES: after ${urlText}, "${keyText ?? ''}" is not a witness verifier key <name>+<hash>+<base64> of type 0x04 (Ed25519 cosignature), as "devid-ca witness init" prints it`);
     return { url: url.toString().replace(/\/+$/, ''), key };

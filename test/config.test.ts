@@ -51,6 +51,8 @@ describe('configuration: the SPIFFE trust domain is a fully qualified domain nam
       `https://w1.example ${w1.replace(/\+[0-9a-f]{8}\+/, '+00000000+')}`, `https://user@w1.example ${w1}`, `not-a-url ${w1}`]) {
       expect(() => loadConfig(env({ DEVID_WITNESSES: bad })), bad).to.throw(ConfigError, /DEVID_WITNESSES/);
     }
+    const mlDsa = `w6.example/w+00000000+${Buffer.concat([Buffer.of(0x06), Buffer.alloc(1312, 1)]).toString('base64')}`;
+    expect(() => loadConfig(env({ DEVID_WITNESSES: `https://w6.example ${mlDsa}` }))).to.throw(ConfigError, /ML-DSA-44 .*type 0x06/);
   });
 
   it('DEVID_ANDROID_STATUS_URL is Google\'s list unless set to another http(s) URL', () => {
