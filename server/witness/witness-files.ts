@@ -1,6 +1,7 @@
 import { createPrivateKey, createPublicKey, generateKeyPairSync } from 'node:crypto';
 import { existsSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { open, rename } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import type { WitnessKey, WitnessedHead } from '../../registry/tlog/witness.ts';
 import { COSIGNATURE_TYPE, isValidKeyName, verifierKey } from '../../registry/tlog/signed-note.ts';
 
@@ -53,6 +54,13 @@ export async function writeWitnessState(path: string, heads: ReadonlyMap<string,
     await file.close();
   }
   await rename(temporary, path);
+  // The rename itself is durable only once the directory is synced.
+  const directory = await open(dirname(path), 'r');
+  try {
+    await directory.sync();
+  } finally {
+    await directory.close();
+  }
 }
 
 /**
