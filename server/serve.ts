@@ -264,6 +264,7 @@ export async function serve(ctx: Context, options: ServeOptions = {}): Promise<R
   // The Merkle log follows the chain: every server tries, the log's lock lets one extend at a time, the others find nothing left.
   let stepping: Promise<void> | undefined;
   let witnessing: Promise<void> | undefined;
+  const failingWitnesses = new Set<string>();
   let stepFailing = false;
   const tlogTimer = setInterval(() => {
     if (!('log' in tlog) || stepping) return;
@@ -273,6 +274,15 @@ export async function serve(ctx: Context, options: ServeOptions = {}): Promise<R
         // The first worker asks the witnesses, beside the step: a slow witness never holds back the next checkpoint.
         if (!first || !witnesses || witnessing) return;
         witnessing = witnesses.submitAll(ctx.store)
+          .then((asked) => {
+            // Said once when a witness starts failing and once when it cosigns again, not at every step.
+            for (const { witness, error } of asked) {
+              if (error && !failingWitnesses.has(witness)) ctx.logger.warn({ witness, error }, 'a witness of the Merkle log did not cosign');
+              if (!error && failingWitnesses.has(witness)) ctx.logger.info({ witness }, 'a witness of the Merkle log cosigns again');
+              if (error) failingWitnesses.add(witness);
+              else failingWitnesses.delete(witness);
+            }
+          })
           .catch((err) => ctx.logger.error({ err }, 'submitting the checkpoint to the witnesses failed'))
           .finally(() => { witnessing = undefined; });
       })

@@ -60,13 +60,13 @@ export class WitnessSubmitter {
     private readonly post: Post = fetchPost,
   ) {}
 
-  /** Submits the latest checkpoint to every witness that has not cosigned it. */
-  async submitAll(store: WitnessStore): Promise<void> {
+  /** Submits the latest checkpoint to every witness that has not cosigned it; answers each witness asked and its error (null: cosigned). */
+  async submitAll(store: WitnessStore): Promise<Array<{ witness: string; error: string | null }>> {
     const latest = await store.tlog.latestCheckpoint();
-    if (!latest || this.witnesses.length === 0) return;
+    if (!latest || this.witnesses.length === 0) return [];
     const cosigned = await store.tlog.cosignedSizes();
-    await Promise.all(this.witnesses.map(async (witness) => {
-      if ((cosigned.get(witness.key.name) ?? 0) >= latest.size) return;
+    const asked = await Promise.all(this.witnesses.map(async (witness) => {
+      if ((cosigned.get(witness.key.name) ?? 0) >= latest.size) return undefined;
       let error: string | null = null;
       try {
         await this.submit(store, witness, latest, cosigned.get(witness.key.name) ?? 0);
@@ -74,7 +74,9 @@ export class WitnessSubmitter {
         error = err instanceof Error ? err.message : String(err);
       }
       await store.tlog.setWitnessStatus({ witness: witness.key.name, attemptedAt: this.clock(), error });
+      return { witness: witness.key.name, error };
     }));
+    return asked.filter((a) => a !== undefined);
   }
 
   private async submit(store: WitnessStore, witness: WitnessEndpoint, latest: { size: number; note: string }, known: number): Promise<void> {

@@ -30,7 +30,7 @@ export function healthRoutes(store: { ping(): Promise<void> }, provider: KeyProv
   router.get('/readyz', async (_req, res) => {
     const [database, hsm] = await Promise.all([probe(() => store.ping()), probe(() => provider.ping())]);
     // Witnesses are named, never counted: a third party's outage must not take the CA out of service.
-    const witnessed = database === 'ok' ? await witnesses().catch(() => ({})) : {};
+    const witnessed = database === 'ok' ? await Promise.race([witnesses().catch(() => ({})), new Promise<Record<string, string>>((resolve) => setTimeout(() => resolve({}), PROBE_MS).unref())]) : {};
     const crl = crls();
     const ready = database === 'ok' && hsm === 'ok' && crl === 'ok';
     if (!ready) res.set('Retry-After', '5');
