@@ -20,6 +20,7 @@ export async function up(knex: Knex): Promise<void> {
     t.text('witness').primary();
     t.timestamp('attempted_at', { useTz: true }).notNullable();
     t.text('error'); // null after a cosignature; else why the last submission failed
+    t.bigInteger('cosigned_size').notNullable().defaultTo(0); // the largest size it cosigned: read every step, so not a max() over every cosignature
   });
 }
 

@@ -23,11 +23,12 @@ export interface CosignatureRecord {
   receivedAt: Date;
 }
 
-/** A witness's last answer: `error` null after a cosignature. */
+/** A witness's last answer: `error` null after a cosignature; `cosignedSize` the largest size it cosigned. */
 export interface WitnessStatusRecord {
   witness: string;
   attemptedAt: Date;
   error: string | null;
+  cosignedSize: number;
 }
 
 /** The Merkle log's tiles and checkpoints (registry/tlog/); the tree rules live there. */
@@ -81,18 +82,24 @@ export class TlogStore {
 
   /** The largest size each witness cosigned. */
   async cosignedSizes(): Promise<Map<string, number>> {
-    const rows: Array<{ witness: string; size: unknown }> = await this.db('tlog_cosignatures').select('witness').max({ size: 'size' }).groupBy('witness');
-    return new Map(rows.map((row) => [String(row.witness), Number(row.size)]));
+    const rows = await this.db('tlog_witness_status').select('witness', 'cosigned_size');
+    return new Map(rows.map((row) => [String(row.witness), Number(row.cosigned_size)]));
   }
 
+  /** Records a witness's answer; the cosigned size only ever grows. */
   async setWitnessStatus(record: WitnessStatusRecord): Promise<void> {
-    await this.db('tlog_witness_status').insert({ witness: record.witness, attempted_at: record.attemptedAt, error: record.error })
-      .onConflict('witness').merge(['attempted_at', 'error']);
+    await this.db('tlog_witness_status').insert({ witness: record.witness, attempted_at: record.attemptedAt, error: record.error, cosigned_size: record.cosignedSize })
+      .onConflict('witness').merge({
+        attempted_at: record.attemptedAt, error: record.error,
+        cosigned_size: this.db.raw('greatest(tlog_witness_status.cosigned_size, excluded.cosigned_size)'),
+      });
   }
 
   async witnessStatuses(): Promise<WitnessStatusRecord[]> {
-    const rows = await this.db('tlog_witness_status').select('witness', 'attempted_at', 'error').orderBy('witness');
-    return rows.map((row) => ({ witness: String(row.witness), attemptedAt: new Date(row.attempted_at as string), error: row.error === null ? null : String(row.error) }));
+    const rows = await this.db('tlog_witness_status').select('witness', 'attempted_at', 'error', 'cosigned_size').orderBy('witness');
+    return rows.map((row) => ({
+      witness: String(row.witness), attemptedAt: new Date(row.attempted_at as string), error: row.error === null ? null : String(row.error), cosignedSize: Number(row.cosigned_size),
+    }));
   }
 
   async anyCheckpoint(): Promise<boolean> {

@@ -73,7 +73,7 @@ export class WitnessSubmitter {
       } catch (err) {
         error = err instanceof Error ? err.message : String(err);
       }
-      await store.tlog.setWitnessStatus({ witness: witness.key.name, attemptedAt: this.clock(), error });
+      await store.tlog.setWitnessStatus({ witness: witness.key.name, attemptedAt: this.clock(), error, cosignedSize: error ? 0 : latest.size });
       return { witness: witness.key.name, error };
     }));
     return asked.filter((a) => a !== undefined);
