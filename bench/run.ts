@@ -10,6 +10,7 @@ import { benchOutsideBirth } from './outside-birth.bench.ts';
 import { benchReports } from './reports.bench.ts';
 import { benchScale } from './scale.bench.ts';
 import { benchStartup } from './startup.bench.ts';
+import { benchTlog } from './tlog.bench.ts';
 import { print, type BenchResult } from './report.ts';
 
 /**
@@ -32,6 +33,7 @@ const benches: Array<[string, (ms: number) => Promise<BenchResult[]>]> = [
   ['reports', () => benchReports()],
   ['scale', benchScale],
   ['startup', () => benchStartup()],
+  ['tlog', () => benchTlog()],
 ];
 
 for (const [name, bench] of benches.filter(([name]) => !only || only.split(',').includes(name))) {

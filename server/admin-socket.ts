@@ -12,7 +12,7 @@ export function adminSocketPath(dataDir: string): string {
 }
 
 /** Commands that never run inside the server: they start, create or replace it, or need no database. */
-export const LOCAL_COMMANDS = new Set(['init', 'serve', 'ca', 'migrate', 'db', 'help', '--help', '-h', '--version', '-V']);
+export const LOCAL_COMMANDS = new Set(['init', 'serve', 'ca', 'migrate', 'db', 'witness', 'help', '--help', '-h', '--version', '-V']);
 
 /** One request: the command line as an array of arguments, on one line of at most this many bytes. */
 const REQUEST_LIMIT = 64 * 1024;

@@ -6,6 +6,8 @@ import { GOOGLE_STATUS_URL } from '../pki/attestation/android-key/status-list.ts
 import type { CrlPolicy } from '../publish/crl-publisher.ts';
 import { OCSP_CACHE_ENTRIES } from '../publish/ocsp-validity.ts';
 import { durationMs } from '../registry/durations.ts';
+import { COSIGNATURE_TYPE, parseVerifierKey } from '../registry/tlog/signed-note.ts';
+import type { WitnessEndpoint } from '../registry/tlog/witnesses.ts';
 import { defaultSoftHsmModule, softHsmLayout, type SoftHsmLayout } from '../hsm/softhsm-layout.ts';
 import type { DatabaseLocation } from '../store/database.ts';
 
@@ -61,6 +63,8 @@ export interface Config {
   acmeAnonymousPerSecond: number;
   /** DEVID_TLS_CERT and DEVID_TLS_KEY: the operator's HTTPS certificate and key, served instead of the one devid-ca issues itself. */
   tls?: TlsFiles;
+  /** DEVID_WITNESSES: the witnesses each new checkpoint of the Merkle log goes to (docs/operators/witnesses.md). */
+  witnesses?: WitnessEndpoint[];
 }
 
 export interface TlsFiles {
@@ -243,6 +247,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
   const metricsListen = metricsRaw ? parseListen('DEVID_METRICS_LISTEN', metricsRaw) : undefined;
 
   const tls = tlsFiles(env, cwd);
+  const witnesses = parseWitnesses(value(env, 'DEVID_WITNESSES'));
 
   const explicit = {
     publicHost: value(env, 'DEVID_PUBLIC_HOST') !== undefined,
@@ -253,9 +258,39 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
     dataDir, database, pkcs11, listen, httpListen, publicHost, httpBaseUrl, trustDomain, explicit, databaseTimeoutMs, crl, manufacturerCrlPollMs, androidStatusUrl, acmeAnonymousPerSecond, ocspCacheEntries,
     ...(metricsListen ? { metricsListen } : {}),
     ...(tls ? { tls } : {}),
+    ...(witnesses.length > 0 ? { witnesses } : {}),
     ...(predecessorOid ? { predecessorOid } : {}),
     ...(assignerOid ? { assignerOid } : {}),
   };
+}
+
+/**
+ * DEVID_WITNESSES: `<submission URL> <verifier key>`, comma-separated: each
+ * witness's URL prefix (http or https; add-checkpoint is appended) and its
+ * Ed25519 cosignature key (type 0x04) as the witness prints it.
+ */
+export function parseWitnesses(raw: string | undefined): WitnessEndpoint[] {
+  if (!raw) return [];
+  const witnesses = raw.split(',').map((item) => item.trim()).filter((item) => item !== '').map((item): WitnessEndpoint => {
+    const [urlText, keyText, ...rest] = item.split(/\s+/);
+    let url: URL;
+    try {
+      url = new URL(urlText!);
+    } catch {
+      throw new ConfigError(`DEVID_WITNESSES: "${urlText}" is not a URL; each witness is "<URL> <verifier key>", separated by commas`);
+    }
+    if (!['http:', 'https:'].includes(url.protocol) || url.username || url.password || url.search || url.hash) throw new ConfigError(`DEVID_WITNESSES: "${urlText}" must be an http:// or https:// URL without user, query or fragment`);
+    if (keyText && Buffer.from(keyText.split('+')[2] ?? '', 'base64')[0] === 0x06) {
+      throw new ConfigError(`DEVID_WITNESSES: the key of ${urlText} is an ML-DSA-44 cosignature key (type 0x06), which this Node.js cannot verify: give the witness's Ed25519 key (type 0x04)`);
+    }
+    const key = keyText && rest.length === 0 ? parseVerifierKey(keyText, [COSIGNATURE_TYPE]) : undefined;
+    if (!key) throw new ConfigError(`DEVID_WITNESSES: after ${urlText}, "${keyText ?? ''}" is not a witness verifier key <name>+<hash>+<base64> of type 0x04 (Ed25519 cosignature), as "devid-ca witness init" prints it`);
+    return { url: url.toString().replace(/\/+$/, ''), key };
+  });
+  const names = witnesses.map((w) => w.key.name);
+  const twice = names.find((name, i) => names.indexOf(name) !== i);
+  if (twice) throw new ConfigError(`DEVID_WITNESSES names the witness ${twice} twice`);
+  return witnesses;
 }
 
 /** DEVID_TLS_CERT with DEVID_TLS_KEY, both or neither; serve reads and checks the files. */

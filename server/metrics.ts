@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { WitnessHealth } from '../registry/tlog/witnesses.ts';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Hierarchy } from '../ca/hierarchy.ts';
 import type { KeyProvider } from '../hsm/provider.ts';
@@ -97,6 +98,28 @@ export class Metrics {
   }
 
   /** The values read at each scrape. */
+  /** The Merkle log's witnesses: whether each cosigns, and the largest size it cosigned (a witness that stopped is an alert, never a 503). */
+  witnessGauges(health: () => Promise<WitnessHealth[]>): void {
+    const registers = [this.registry];
+    let last: Promise<WitnessHealth[]> | undefined;
+    // Both gauges of one scrape read the database once.
+    const read = () => (last ??= health().finally(() => setTimeout(() => { last = undefined; }, 1000).unref()));
+    new Gauge({
+      name: 'devid_tlog_witness_up', help: 'Whether each configured witness of the Merkle log cosigns its checkpoints (1) or is failing or behind (0)', labelNames: ['witness'], registers,
+      async collect() {
+        this.reset();
+        for (const w of await read()) this.set({ witness: w.witness }, w.ok ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: 'devid_tlog_witness_cosigned_size', help: 'The largest checkpoint size each configured witness cosigned', labelNames: ['witness'], registers,
+      async collect() {
+        this.reset();
+        for (const w of await read()) this.set({ witness: w.witness }, w.cosignedSize);
+      },
+    });
+  }
+
   gauges(store: MetricsStore, hierarchy: Hierarchy, publication: Pick<Publication, 'crl' | 'responder'>, clock: () => Date): void {
     const registers = [this.registry];
     const crlGauge = (name: string, help: string, seconds: (crl: { thisUpdate: Date; nextUpdate: Date }, now: number) => number) => new Gauge({

@@ -22,6 +22,7 @@ import { RevocationService } from '../registry/lifecycle/revocation-service.ts';
 import { ensureAuditKeyRecorded, loadAuditKey } from '../registry/audit/audit-key.ts';
 import { openLogKey } from '../registry/tlog/log-key.ts';
 import { TransparencyLog } from '../registry/tlog/transparency-log.ts';
+import { WitnessSubmitter } from '../registry/tlog/witnesses.ts';
 import { loopbackWarnings, type ListenAddress, type PublicIdentity } from './config.ts';
 import type { Context } from './context.ts';
 import { apiApp } from './http/api-app.ts';
@@ -132,7 +133,11 @@ export async function serve(ctx: Context, options: ServeOptions = {}): Promise<R
   const checkpoints = new AuditCheckpoints(auditKey.signer, auditKey.certificate, ctx.clock);
   const crlQueue = new ManufacturerCrlQueue();
   const factory = new FactoryService({ store: ctx.store, audit: ctx.audit, issuance, hierarchy, baseUrl: identity.httpBaseUrl, clock: ctx.clock });
-  const health = healthRoutes(ctx.store, ctx.provider, () => publication.crlFreshness());
+  // The Merkle log's witnesses (DEVID_WITNESSES): named in /readyz and the metrics, never a reason for a 503.
+  const witnesses = 'log' in tlog && ctx.config.witnesses ? new WitnessSubmitter(ctx.config.witnesses, ctx.clock) : undefined;
+  const witnessHealth = async () => Object.fromEntries((await witnesses?.health(ctx.store) ?? []).map((w) => [w.witness, w.status]));
+  if (witnesses) metrics.witnessGauges(() => witnesses.health(ctx.store));
+  const health = healthRoutes(ctx.store, ctx.provider, () => publication.crlFreshness(), witnessHealth);
   const routers = [
     health,
     factoryRoutes(ctx.store, factory, ctx.logger),
@@ -259,11 +264,29 @@ export async function serve(ctx: Context, options: ServeOptions = {}): Promise<R
   chainTimer.unref();
   // The Merkle log follows the chain: every server tries, the log's lock lets one extend at a time, the others find nothing left.
   let stepping: Promise<void> | undefined;
+  let witnessing: Promise<void> | undefined;
+  const failingWitnesses = new Set<string>();
   let stepFailing = false;
   const tlogTimer = setInterval(() => {
     if (!('log' in tlog) || stepping) return;
     stepping = tlog.log.step(ctx.store)
-      .then(() => { stepFailing = false; })
+      .then(() => {
+        stepFailing = false;
+        // The first worker asks the witnesses, beside the step: a slow witness never holds back the next checkpoint.
+        if (!first || !witnesses || witnessing) return;
+        witnessing = witnesses.submitAll(ctx.store)
+          .then((asked) => {
+            // Said once when a witness starts failing and once when it cosigns again, not at every step.
+            for (const { witness, error } of asked) {
+              if (error && !failingWitnesses.has(witness)) ctx.logger.warn({ witness, error }, 'a witness of the Merkle log did not cosign');
+              if (!error && failingWitnesses.has(witness)) ctx.logger.info({ witness }, 'a witness of the Merkle log cosigns again');
+              if (error) failingWitnesses.add(witness);
+              else failingWitnesses.delete(witness);
+            }
+          })
+          .catch((err) => ctx.logger.error({ err }, 'submitting the checkpoint to the witnesses failed'))
+          .finally(() => { witnessing = undefined; });
+      })
       .catch((err) => { if (!stepFailing) ctx.logger.error({ err }, 'extending the Merkle audit log failed: it tries again'); stepFailing = true; })
       .finally(() => { stepping = undefined; });
   }, TLOG_STEP_EVERY_MS);
@@ -306,7 +329,7 @@ export async function serve(ctx: Context, options: ServeOptions = {}): Promise<R
       clearInterval(chainTimer);
       clearInterval(tlogTimer);
       // A step in flight finishes first, but a stop never waits on it for long (it may wait on a lock or a database that went away).
-      await Promise.race([stepping, new Promise((resolve) => setTimeout(resolve, STEP_STOP_WAIT_MS).unref())]);
+      await Promise.race([Promise.all([stepping, witnessing]), new Promise((resolve) => setTimeout(resolve, STEP_STOP_WAIT_MS).unref())]);
       clearInterval(manufacturerCrlTimer);
       publication.stop();
       await Promise.all([closeServer(https), closeServer(http), admin.close(), ...(metricsServer ? [closeServer(metricsServer)] : [])]);

@@ -139,7 +139,7 @@ export type TlogStepStore = Transactional<Locking & {
 /** registry/tlog/transparency-log.ts: what the log's endpoints read. */
 export interface TlogReadStore {
   audit: Pick<AuditStore, 'page'>;
-  tlog: Pick<TlogStore, 'tile' | 'latestCheckpoint'>;
+  tlog: Pick<TlogStore, 'tile' | 'latestCheckpoint' | 'cosignaturesAt'>;
 }
 
 /** registry/tlog/device-proof.ts: a device's entries with their inclusion proofs. */
@@ -150,6 +150,16 @@ export interface DeviceProofStore {
 
 /** registry/tlog/log-key.ts: the log key, made once under the ceremony lock. */
 export type TlogKeyStore = Transactional<Locking & { tlog: Pick<TlogStore, 'latestCheckpoint'> }>;
+
+/** registry/tlog/witnesses.ts: submits checkpoints to witnesses and keeps their cosignatures. */
+export interface WitnessStore {
+  tlog: Pick<TlogStore, 'tile' | 'latestCheckpoint' | 'cosignedSizes' | 'insertCosignature' | 'setWitnessStatus'>;
+}
+
+/** registry/tlog/witnesses.ts: what /readyz and the metrics say of each witness. */
+export interface WitnessHealthStore {
+  tlog: Pick<TlogStore, 'latestCheckpoint' | 'cosignedSizes' | 'witnessStatuses'>;
+}
 
 /** registry/tlog/tlog-verify.ts: the events, the stored tiles and the latest checkpoint. */
 export interface TlogVerifyStore {

@@ -15,6 +15,22 @@ export interface TlogCheckpointRecord {
   signedAt: Date;
 }
 
+/** A witness's cosignature of the checkpoint of `size`: its note signature line. */
+export interface CosignatureRecord {
+  size: number;
+  witness: string;
+  signature: string;
+  receivedAt: Date;
+}
+
+/** A witness's last answer: `error` null after a cosignature; `cosignedSize` the largest size it cosigned. */
+export interface WitnessStatusRecord {
+  witness: string;
+  attemptedAt: Date;
+  error: string | null;
+  cosignedSize: number;
+}
+
 /** The Merkle log's tiles and checkpoints (registry/tlog/); the tree rules live there. */
 export class TlogStore {
   constructor(private readonly db: Knex | Knex.Transaction) {}
@@ -50,6 +66,40 @@ export class TlogStore {
   async checkpointAt(size: number): Promise<TlogCheckpointRecord | undefined> {
     const row = await this.db('tlog_checkpoints').select('size', 'root', 'note', 'signed_at').where({ size }).first();
     return row ? checkpointFromRow(row) : undefined;
+  }
+
+  /** Keeps a cosignature; a second one of the same size by the same witness is not kept (the first stands). */
+  async insertCosignature(record: CosignatureRecord): Promise<void> {
+    await this.db('tlog_cosignatures').insert({ size: record.size, witness: record.witness, signature: record.signature, received_at: record.receivedAt })
+      .onConflict(['size', 'witness']).ignore();
+  }
+
+  /** The cosignatures of the checkpoint of `size`, by witness name. */
+  async cosignaturesAt(size: number): Promise<CosignatureRecord[]> {
+    const rows = await this.db('tlog_cosignatures').select('size', 'witness', 'signature', 'received_at').where({ size }).orderBy('witness');
+    return rows.map((row) => ({ size: Number(row.size), witness: String(row.witness), signature: String(row.signature), receivedAt: new Date(row.received_at as string) }));
+  }
+
+  /** The largest size each witness cosigned. */
+  async cosignedSizes(): Promise<Map<string, number>> {
+    const rows = await this.db('tlog_witness_status').select('witness', 'cosigned_size');
+    return new Map(rows.map((row) => [String(row.witness), Number(row.cosigned_size)]));
+  }
+
+  /** Records a witness's answer; the cosigned size only ever grows. */
+  async setWitnessStatus(record: WitnessStatusRecord): Promise<void> {
+    await this.db('tlog_witness_status').insert({ witness: record.witness, attempted_at: record.attemptedAt, error: record.error, cosigned_size: record.cosignedSize })
+      .onConflict('witness').merge({
+        attempted_at: record.attemptedAt, error: record.error,
+        cosigned_size: this.db.raw('greatest(tlog_witness_status.cosigned_size, excluded.cosigned_size)'),
+      });
+  }
+
+  async witnessStatuses(): Promise<WitnessStatusRecord[]> {
+    const rows = await this.db('tlog_witness_status').select('witness', 'attempted_at', 'error', 'cosigned_size').orderBy('witness');
+    return rows.map((row) => ({
+      witness: String(row.witness), attemptedAt: new Date(row.attempted_at as string), error: row.error === null ? null : String(row.error), cosignedSize: Number(row.cosigned_size),
+    }));
   }
 
   async anyCheckpoint(): Promise<boolean> {

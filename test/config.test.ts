@@ -1,5 +1,6 @@
 import { expect } from 'chai';
 import { ConfigError, DEFAULT_TRUST_DOMAIN, loadConfig, loopbackWarnings } from '../server/config.ts';
+import { COSIGNATURE_TYPE, verifierKey } from '../registry/tlog/signed-note.ts';
 
 const env = (extra: Record<string, string>) => ({ DEVID_DATA_DIR: '/tmp/devid-config-test', ...extra });
 
@@ -42,6 +43,22 @@ describe('configuration: the SPIFFE trust domain is a fully qualified domain nam
     expect(loadConfig(env({})).acmeAnonymousPerSecond).to.equal(20);
     expect(loadConfig(env({ DEVID_ACME_ANONYMOUS_RATE: '2.5' })).acmeAnonymousPerSecond).to.equal(2.5);
     for (const bad of ['0', 'fast', '-1', '1e9']) expect(() => loadConfig(env({ DEVID_ACME_ANONYMOUS_RATE: bad })), bad).to.throw(ConfigError);
+  });
+
+  it('DEVID_WITNESSES lists each witness as its URL and cosignature verifier key (type 0x04), comma-separated', () => {
+    const raw = Buffer.alloc(32, 9);
+    const w1 = verifierKey('w1.example/w', raw, COSIGNATURE_TYPE);
+    const w2 = verifierKey('w2.example/w', Buffer.alloc(32, 3), COSIGNATURE_TYPE);
+    expect(loadConfig(env({})).witnesses).to.equal(undefined);
+    const parsed = loadConfig(env({ DEVID_WITNESSES: `https://w1.example/witness/ ${w1}, http://10.0.0.2:8090 ${w2}` })).witnesses!;
+    expect(parsed.map((w) => [w.url, w.key.name])).to.deep.equal([['https://w1.example/witness', 'w1.example/w'], ['http://10.0.0.2:8090', 'w2.example/w']]);
+    const logKey = verifierKey('w1.example/w', raw);
+    for (const bad of [`ftp://w1.example ${w1}`, 'https://w1.example', `https://w1.example ${logKey}`, `https://w1.example ${w1} extra`, `https://w1.example ${w1}, https://w3.example ${w1}`,
+      `https://w1.example ${w1.replace(/\+[0-9a-f]{8}\+/, '+00000000+')}`, `https://user@w1.example ${w1}`, `not-a-url ${w1}`]) {
+      expect(() => loadConfig(env({ DEVID_WITNESSES: bad })), bad).to.throw(ConfigError, /DEVID_WITNESSES/);
+    }
+    const mlDsa = `w6.example/w+00000000+${Buffer.concat([Buffer.of(0x06), Buffer.alloc(1312, 1)]).toString('base64')}`;
+    expect(() => loadConfig(env({ DEVID_WITNESSES: `https://w6.example ${mlDsa}` }))).to.throw(ConfigError, /ML-DSA-44 .*type 0x06/);
   });
 
   it('DEVID_ANDROID_STATUS_URL is Google\'s list unless set to another http(s) URL', () => {

@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { createHash, generateKeyPairSync } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,15 +8,18 @@ import { expect } from 'chai';
 import { DomainError } from '../errors/domain-error.ts';
 import { leafHash, referenceRoot } from '../registry/tlog/merkle.ts';
 import { logOrigin, openLogKey } from '../registry/tlog/log-key.ts';
-import { openCheckpoint } from '../registry/tlog/signed-note.ts';
+import { openCheckpoint, verifierKey } from '../registry/tlog/signed-note.ts';
 import type { TransparencyLog } from '../registry/tlog/transparency-log.ts';
 import { checkAnswersAgainstOpenapi, startTestServer, type TestServer } from './support/api.ts';
 import { DATABASE_KINDS } from './support/databases.ts';
 import { buildGoVerifier, runGoVerifier } from './support/go-verifier.ts';
 import { httpRequest } from './support/publication.ts';
 import { makeDeviceKey } from './support/device.ts';
-import { BIN } from './support/cli.ts';
+import { BIN, runCli } from './support/cli.ts';
+import { DEVICE_PROOF_FORMAT, deviceProofExport } from '../registry/audit/audit-export.ts';
+import { verifyDeviceExport } from '../registry/audit/device-export-verify.ts';
 import { verifyTlog } from '../registry/tlog/tlog-verify.ts';
+import { StoredTree } from '../registry/tlog/proofs.ts';
 import { rawConnection } from '../store/test-access.ts';
 
 /** An HTTPS GET whose body stays bytes (entry bundles are binary). */
@@ -185,6 +188,27 @@ for (const kind of DATABASE_KINDS) {
       expect(await ctx.store.audit.count()).to.equal(before + 1);
     });
 
+    it('refuses a person\'s action whose free text is over 4 KiB of UTF-8 with 400, writing nothing; the CA\'s own records are not refused', async () => {
+      const { ctx } = server.env;
+      // A device of its own: the proofs below count SN-TLOG-1's events.
+      const born = await server.request('POST', '/factory/v1/birth-certificates', { token: server.tokens.factory, body: { serial: 'SN-TLOG-2', model: 'thermo-2', batch: 'b1', csr: (await makeDeviceKey()).csrPem } });
+      expect(born.status).to.equal(201);
+      const before = await ctx.store.audit.count();
+      const owner = (await ctx.store.devices.find('SN-TLOG-2'))!.owner;
+      // 2,048 characters pass the field's own check, but '€' is 3 bytes of UTF-8: 6 KiB.
+      const tooLong = await server.request('POST', '/operator/v1/devices/SN-TLOG-2/transfer', { token: server.tokens.operator, body: { to: 'acme-corp', evidence: '€'.repeat(2048) } });
+      expect(tooLong.status).to.equal(400);
+      expect(tooLong.json.detail).to.match(/data\.evidence .* longer than 4096 bytes/);
+      expect(await ctx.store.audit.count()).to.equal(before);
+      expect((await ctx.store.devices.find('SN-TLOG-2'))!.owner).to.equal(owner);
+      const nested = ctx.audit.recordAlone(ctx.store, { action: 'test.note', actor: 'cli:0', data: { grant: { comment: 'x'.repeat(4097) } } });
+      expect(await nested.then(() => '', (e: DomainError) => e.message)).to.match(/data\.grant\.comment/);
+      const atCap = await server.request('POST', '/operator/v1/devices/SN-TLOG-2/transfer', { token: server.tokens.operator, body: { to: 'acme-corp', evidence: '€'.repeat(1365) } });
+      expect(atCap.status, atCap.text).to.equal(200);
+      await ctx.audit.recordAlone(ctx.store, { action: 'test.refusal', actor: 'device:SN-TLOG-2', data: { reason: 'x'.repeat(5000) } });
+      expect(await ctx.store.audit.count()).to.equal(before + 2);
+    });
+
     it('audit verify rebuilds the tree from the events and finds a changed tile or checkpoint key', async () => {
       const { ctx } = server.env;
       await log.step(ctx.store);
@@ -247,6 +271,64 @@ for (const kind of DATABASE_KINDS) {
       expect((await server.request('GET', '/audit/v1/devices/SN-TLOG-1/proof', { token: server.tokens.factory })).status).to.equal(403);
     });
 
+    it('exports one device\'s entries with their proofs and the checkpoint, which verify-export checks with the log key alone, any changed byte failing', async () => {
+      const { ctx } = server.env;
+      for (let i = 0; i < 2; i += 1) await ctx.audit.recordAlone(ctx.store, { action: 'test.device-export', actor: 'system', device: 'SN-TLOG-1', data: { i } });
+      await log.step(ctx.store);
+      const text = (await deviceProofExport(ctx.store, 'SN-TLOG-1'))!;
+      const doc = JSON.parse(text);
+      expect(doc.format).to.equal(DEVICE_PROOF_FORMAT);
+      const answer = await server.request('GET', `/audit/v1/devices/SN-TLOG-1/proof?size=${doc.size}`, { token: server.tokens.auditor });
+      const { format: _f, serial: _s, ...sameShape } = doc;
+      expect(sameShape, 'the same shape as the proof endpoint').to.deep.equal(answer.json);
+      expect(doc.entries.length).to.be.at.least(3);
+      const key = log.logKey.verifierKey;
+      const report = verifyDeviceExport(text, key);
+      expect(report, JSON.stringify(report.problems)).to.deep.include({ ok: true, serial: 'SN-TLOG-1', size: doc.size, entries: doc.entries.length });
+      expect(verifyDeviceExport(JSON.stringify(answer.json), key, 'SN-TLOG-1').ok, 'a saved proof answer, with the serial').to.equal(true);
+      expect(verifyDeviceExport(JSON.stringify(answer.json), key).ok, 'a proof answer names no device').to.equal(false);
+      expect(verifyDeviceExport(text, key, 'SN-OTHER').ok).to.equal(false);
+      const otherKey = verifierKey(log.logKey.name, Buffer.alloc(32, 7));
+      expect(verifyDeviceExport(text, otherKey).ok, 'another log key').to.equal(false);
+      const bytes = Buffer.from(text, 'utf8');
+      for (let at = 0; at < bytes.length; at += 1) {
+        const changed = Buffer.from(bytes);
+        changed[at]! ^= 1;
+        expect(verifyDeviceExport(changed.toString('utf8'), key).ok, `byte ${at} (${JSON.stringify(text.slice(Math.max(0, at - 10), at + 10))}) changed`).to.equal(false);
+      }
+      // An entry of another device, proved in the same tree, is refused: every entry must name the device.
+      const first = (await ctx.store.audit.page(0, 1))[0]!;
+      const proof = await new StoredTree(ctx.store).inclusionProof(0, doc.size);
+      const mixed = { ...doc, entries: [{ index: 0, entry: first.canonical, proof: proof.map((h) => h.toString('base64')) }, ...doc.entries] };
+      expect(verifyDeviceExport(JSON.stringify(mixed), key).problems).to.deep.equal(['entry 0: the event names null, not the device SN-TLOG-1']);
+      // The command line: written by `audit export --proofs` (PostgreSQL lets it open the database beside the server), checked by `audit verify-export --log-key`.
+      const dir = mkdtempSync(join(tmpdir(), 'devid-test-proofs-'));
+      try {
+        const file = join(dir, 'device.json');
+        const keyFile = join(dir, 'log.key');
+        writeFileSync(keyFile, `${key}\n`);
+        if (kind === 'postgres') {
+          // Not spawnSync: the server this command shares the database with runs in this process, and may hold a lock.
+          await new Promise<void>((resolve, reject) => {
+            execFile(BIN, ['audit', 'export', '--device', 'SN-TLOG-1', '--proofs', '--out', file], { env: { PATH: process.env.PATH!, HOME: process.env.HOME ?? '/tmp', ...server.env.env }, encoding: 'utf8', timeout: 60_000 },
+              (err, stdout, stderr) => (err ? reject(new Error(`${err.message}\n${stdout}${stderr}`)) : resolve()));
+          });
+        } else {
+          writeFileSync(file, text);
+        }
+        const ok = runCli(['audit', 'verify-export', file, '--log-key', keyFile], {});
+        expect(ok.stdout, ok.stderr).to.match(/^OK: \d+ entries of SN-TLOG-1, each proved in the checkpoint of size \d+ signed by the log key\n$/);
+        expect(runCli(['audit', 'verify-export', file, '--log-key', key, '--json'], {}).status).to.equal(0);
+        const changed = readFileSync(file, 'utf8').replace('"proof":["', '"proof":["A');
+        writeFileSync(file, changed);
+        const failed = runCli(['audit', 'verify-export', file, '--log-key', keyFile], {});
+        expect(failed.status).to.equal(1);
+        expect(failed.stdout).to.match(/^FAILED:\n/);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    });
+
     it('extends and signs once when several steps run together (the log\'s lock), and the tree still verifies', async () => {
       const { ctx } = server.env;
       for (let i = 0; i < 50; i += 1) await ctx.audit.recordAlone(ctx.store, { action: 'test.filler', actor: 'system', data: { i } });
@@ -288,6 +370,22 @@ for (const kind of DATABASE_KINDS) {
         // A checkpoint the tiles contradict fails: the same verifier, told of an entry the tree does not hold.
         const bad = await runGoVerifier(built.binary, [`http://127.0.0.1:${server.running.httpPort}`, `https://127.0.0.1:${server.running.httpsPort}`, join(dir, 'root.pem'), server.tokens.auditor, join(dir, 'old-checkpoint'), String(size + 5)], 'ca.devid.test');
         expect(bad.status).to.equal(1);
+        // A device's proof, offline: the per-device export, with nothing but the log's verifier key; any changed proof byte fails.
+        const exported = (await deviceProofExport(server.env.ctx.store, 'SN-TLOG-1'))!;
+        writeFileSync(join(dir, 'device.json'), exported);
+        const device = await runGoVerifier(built.binary, ['device-proof', log.logKey.verifierKey, join(dir, 'device.json'), 'SN-TLOG-1'], 'ca.devid.test');
+        expect(device.output).to.match(/^OK device=SN-TLOG-1 entries=[1-9]\d* size=\d+\n$/);
+        expect(device.status).to.equal(0);
+        const doc = JSON.parse(exported);
+        const proofHash: string = doc.entries[0].proof[0];
+        for (const at of [0, 10, 42]) {
+          const changed = `${proofHash.slice(0, at)}${proofHash[at] === 'A' ? 'B' : 'A'}${proofHash.slice(at + 1)}`;
+          writeFileSync(join(dir, 'device.json'), exported.replace(proofHash, changed));
+          const refused = await runGoVerifier(built.binary, ['device-proof', log.logKey.verifierKey, join(dir, 'device.json'), 'SN-TLOG-1'], 'ca.devid.test');
+          expect(refused.status, `proof character ${at} changed: ${refused.output}`).to.equal(1);
+        }
+        const otherDevice = await runGoVerifier(built.binary, ['device-proof', log.logKey.verifierKey, join(dir, 'device.json'), 'SN-TLOG-9'], 'ca.devid.test');
+        expect(otherDevice.status).to.equal(1);
       } finally {
         rmSync(dir, { recursive: true, force: true });
       }

@@ -7,6 +7,8 @@ import { TileBuilder, tileWidth, type Tile } from '../registry/tlog/tile-builder
 import { formatIndex, parseTilePath } from '../registry/tlog/tile-path.ts';
 import { edgeFromStored, splitHashes, tileRecord } from '../registry/tlog/transparency-log.ts';
 import { createTestToken } from './support/softhsm.ts';
+import { StoredTree } from '../registry/tlog/proofs.ts';
+import { verifyConsistency, verifyInclusion } from '../registry/tlog/verify-proofs.ts';
 
 const leaves = (n: number) => Array.from({ length: n }, (_, i) => leafHash(Buffer.from(`entry ${i}`)));
 
@@ -52,6 +54,43 @@ describe('tlog: the Merkle tree in tiles', () => {
     expect(tileWidth(1300, 0, 5)).to.equal(20);
     expect(tileWidth(1300, 1, 0)).to.equal(5);
     expect(tileWidth(1300, 0, 6)).to.equal(0);
+  });
+});
+
+describe('tlog: inclusion and consistency proofs from the stored tiles', () => {
+  const all = leaves(700);
+  const stored = new Map<string, Buffer>();
+  const builder = new TileBuilder([], (tile) => stored.set(`${tile.level}/${tile.index}`, tileRecord(tile).hashes));
+  for (const leaf of all) builder.appendLeaf(leaf);
+  builder.partialTiles().forEach((tile) => stored.set(`${tile.level}/${tile.index}`, tileRecord(tile).hashes));
+  const tree = new StoredTree({ tlog: { tile: async (level: number, index: number) => {
+    const hashes = stored.get(`${level}/${index}`);
+    return hashes ? { level, index, hashes } : undefined;
+  } } });
+  const rootAt = (n: number) => referenceRoot(all.slice(0, n));
+
+  it('proves consistency between any two sizes (RFC 9162 2.1.4), and a changed hash, size or root fails', async () => {
+    for (const [m, n] of [[1, 1], [1, 2], [3, 7], [4, 8], [5, 700], [256, 700], [255, 257], [600, 699], [0, 5], [512, 700], [699, 700]] as const) {
+      const proof = await tree.consistencyProof(m, n);
+      expect(verifyConsistency(m, n, proof, rootAt(m), rootAt(n)), `${m} -> ${n}`).to.equal(true);
+      if (m === 0 || m === n) continue;
+      for (let i = 0; i < proof.length; i += 1) {
+        const changed = proof.map((h, j) => (j === i ? Buffer.from(h.map((b, k) => (k === 0 ? b ^ 1 : b))) : h));
+        expect(verifyConsistency(m, n, changed, rootAt(m), rootAt(n)), `${m} -> ${n}, hash ${i} changed`).to.equal(false);
+      }
+      expect(verifyConsistency(m, n, proof, rootAt(m), rootAt(n - 1))).to.equal(false);
+      expect(verifyConsistency(m, n, proof, leafHash(Buffer.from('fork')), rootAt(n))).to.equal(false);
+      expect(verifyConsistency(m, n, [], rootAt(m), rootAt(n))).to.equal(false);
+    }
+    expect(verifyConsistency(3, 3, [], rootAt(3), rootAt(4)), 'equal sizes need equal roots').to.equal(false);
+  });
+
+  it('proves inclusion at any index (RFC 9162 2.1.3), and a changed entry fails', async () => {
+    for (const [index, size] of [[0, 1], [0, 700], [255, 256], [300, 513], [699, 700], [5, 6]] as const) {
+      const proof = await tree.inclusionProof(index, size);
+      expect(verifyInclusion(Buffer.from(`entry ${index}`), index, size, proof, rootAt(size)), `${index} in ${size}`).to.equal(true);
+      expect(verifyInclusion(Buffer.from(`entry ${index + 1}`), index, size, proof, rootAt(size))).to.equal(false);
+    }
   });
 });
 

@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
 import { caSlug } from '../../ca/issuer.ts';
 import type { Signer } from '../../ca/signer.ts';
-import type { AuditExportStore } from '../../store/subsets.ts';
+import type { AuditExportStore, DeviceProofStore } from '../../store/subsets.ts';
+import { deviceProof } from '../tlog/device-proof.ts';
 import { toCheckpoint } from './audit-checkpoints.ts';
 
 /** What an export covers: one device, one batch, or the whole fleet. */
@@ -85,4 +86,21 @@ export async function* exportLines(store: AuditExportStore, auditSigner: Signer,
   const sha256 = digest.digest();
   const { signature } = await auditSigner.sign(sha256);
   yield `${JSON.stringify({ type: 'end', ...counts, sha256: sha256.toString('hex'), signature: signature.toString('base64') })}\n`;
+}
+
+/** The per-device export: only the device's entries of the Merkle log, their inclusion proofs and the signed checkpoint. */
+export const DEVICE_PROOF_FORMAT = 'devid-ca-device-proof/1';
+
+/**
+ * One device's history, provable on its own (docs/auditors/audit-log.md):
+ * the answer of GET /audit/v1/devices/<serial>/proof with the format and the
+ * serial in front, written as one JSON line. It needs no audit-key
+ * signature: the checkpoint is signed by the log key and every entry is
+ * proved against it, so `audit verify-export --log-key` checks it with
+ * nothing but the log's verifier key. Undefined when the log has no
+ * checkpoint of that size.
+ */
+export async function deviceProofExport(store: DeviceProofStore, serial: string, size?: number): Promise<string | undefined> {
+  const proof = await deviceProof(store, serial, size);
+  return proof ? `${JSON.stringify({ format: DEVICE_PROOF_FORMAT, serial, ...proof })}\n` : undefined;
 }

@@ -14,6 +14,10 @@ export const GENESIS = '0'.repeat(64);
  * length (tlog-tiles), so an action whose event would not fit is refused.
  */
 export const MAX_EVENT_BYTES = 65_535;
+/** The longest free-text field of an event, in UTF-8 bytes: a reason or a note is prose, not a payload. */
+export const MAX_FREE_TEXT_BYTES = 4096;
+/** The members of an event's data, at any depth, that hold what a person wrote (reasons, evidence, comments). */
+const FREE_TEXT_FIELDS = new Set(['reason', 'evidence', 'comment', 'comments', 'note', 'notes', 'description', 'justification', 'message', 'detail']);
 /** What the chain appends to a pending event: `"prev":"<64 hex>","seq":<at most 16 digits>}`. */
 const CHAIN_SUFFIX_BYTES = '"prev":"","seq":}'.length + 64 + 16;
 /** Pending events moved into the chain per statement. */
@@ -137,6 +141,9 @@ export class AuditLog {
     const at = this.clock().toISOString();
     return entries.map((entry) => {
       const body = { at, actor: entry.actor, action: entry.action, ...(entry.device ? { device: entry.device } : {}), data: entry.data ?? {} };
+      // People's actions only: what a device or the CA itself records (a refusal's detail, a clone signal) is never refused for its length.
+      const long = writtenByPerson(entry.actor) ? longFreeText(entry.data ?? {}) : undefined;
+      if (long) throw malformed(`${long} of this action's audit event (${entry.action}) is longer than ${MAX_FREE_TEXT_BYTES} bytes of UTF-8: shorten it`);
       const text = canonicalize(body);
       if (text === undefined) throw new Error('audit event cannot be canonicalised');
       // Thrown inside the action's transaction, before its events are written: the action rolls back whole.
@@ -167,6 +174,28 @@ export class AuditLog {
   static parse(row: AuditEventRecord): AuditEvent {
     return JSON.parse(row.canonical) as AuditEvent;
   }
+}
+
+/** A token's or the command line's action (`token:<id>`, `cli...`), not a device's or the CA's own. */
+function writtenByPerson(actor: string): boolean {
+  return !actor.startsWith('device:') && actor !== 'system';
+}
+
+/** The path of the first free-text member longer than MAX_FREE_TEXT_BYTES, if any. */
+function longFreeText(value: unknown, path = 'data'): string | undefined {
+  if (Array.isArray(value)) {
+    for (const [i, item] of value.entries()) {
+      const found = longFreeText(item, `${path}[${i}]`);
+      if (found) return found;
+    }
+  } else if (typeof value === 'object' && value !== null) {
+    for (const [key, item] of Object.entries(value)) {
+      if (FREE_TEXT_FIELDS.has(key) && typeof item === 'string' && Buffer.byteLength(item, 'utf8') > MAX_FREE_TEXT_BYTES) return `${path}.${key}`;
+      const found = longFreeText(item, `${path}.${key}`);
+      if (found) return found;
+    }
+  }
+  return undefined;
 }
 
 function checkEvent(row: AuditEventRecord, expectedSeq: number, prev: string): { seq: number; reason: string } | undefined {

@@ -44,6 +44,27 @@ export class StoredTree {
       : [...(await this.inclusionProof(index, size, start + split)), await this.rangeHash(start, start + split)];
   }
 
+  /**
+   * RFC 9162 section 2.1.4.1 PROOF(m, D[n]): the consistency proof from the
+   * tree of `first` leaves to the tree of `second` (empty when first is 0 or
+   * equal to second), what a witness checks before it cosigns.
+   */
+  async consistencyProof(first: number, second: number): Promise<Buffer[]> {
+    if (first < 0 || first > second) throw new RangeError(`no consistency proof from ${first} to ${second}`);
+    if (first === 0 || first === second) return [];
+    return this.subproof(first, 0, second, true);
+  }
+
+  /** SUBPROOF(m, D[start:end], b) of RFC 9162 section 2.1.4.1. */
+  private async subproof(m: number, start: number, end: number, whole: boolean): Promise<Buffer[]> {
+    const count = end - start;
+    if (m === count) return whole ? [] : [await this.rangeHash(start, end)];
+    const split = largestPowerOfTwoBelow(count);
+    return m <= split
+      ? [...(await this.subproof(m, start, start + split, whole)), await this.rangeHash(start + split, end)]
+      : [...(await this.subproof(m - split, start + split, end, false)), await this.rangeHash(start, start + split)];
+  }
+
   private async tile(level: number, index: number): Promise<Buffer[]> {
     const key = `${level}/${index}`;
     let hashes = this.tiles.get(key);

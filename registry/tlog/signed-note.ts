@@ -1,7 +1,9 @@
-import { createHash, verify as verifySignature, type KeyObject } from 'node:crypto';
+import { createHash, createPublicKey, verify as verifySignature, type KeyObject } from 'node:crypto';
 
 /** golang.org/x/mod/sumdb/note: the signature type of Ed25519 keys. */
 export const ED25519_TYPE = 0x01;
+/** C2SP tlog-cosignature: the key type of Ed25519 cosignatures (cosignature/v1, timestamped). */
+export const COSIGNATURE_TYPE = 0x04;
 
 /** A C2SP tlog-checkpoint body: origin, tree size, root hash. */
 export interface CheckpointBody {
@@ -16,13 +18,51 @@ export function isValidKeyName(name: string): boolean {
 }
 
 /** signed-note: the first 4 bytes of SHA-256(name || 0x0A || type || public key). */
-export function keyHash(name: string, rawPublicKey: Buffer): Buffer {
-  return createHash('sha256').update(name, 'utf8').update(Buffer.of(0x0a, ED25519_TYPE)).update(rawPublicKey).digest().subarray(0, 4);
+export function keyHash(name: string, rawPublicKey: Buffer, type = ED25519_TYPE): Buffer {
+  return createHash('sha256').update(name, 'utf8').update(Buffer.of(0x0a, type)).update(rawPublicKey).digest().subarray(0, 4);
 }
 
 /** The verifier key (`<name>+<hex key hash>+<base64(type || public key)>`) that Go's note.NewVerifier reads. */
-export function verifierKey(name: string, rawPublicKey: Buffer): string {
-  return `${name}+${keyHash(name, rawPublicKey).toString('hex')}+${Buffer.concat([Buffer.of(ED25519_TYPE), rawPublicKey]).toString('base64')}`;
+export function verifierKey(name: string, rawPublicKey: Buffer, type = ED25519_TYPE): string {
+  return `${name}+${keyHash(name, rawPublicKey, type).toString('hex')}+${Buffer.concat([Buffer.of(type), rawPublicKey]).toString('base64')}`;
+}
+
+/** An Ed25519 verifier key read back: a log's (type 0x01) or a witness's (type 0x04). */
+export interface ParsedVerifierKey {
+  name: string;
+  type: number;
+  rawPublicKey: Buffer;
+  publicKey: KeyObject;
+  /** The 4-byte key hash its signature lines start with. */
+  hash: Buffer;
+}
+
+/** Ed25519 public key from its 32 raw bytes (SPKI prefix of RFC 8410). */
+export function ed25519PublicKey(raw: Buffer): KeyObject {
+  return createPublicKey({ key: Buffer.concat([Buffer.from('302a300506032b6570032100', 'hex'), raw]), format: 'der', type: 'spki' });
+}
+
+/**
+ * Reads `<name>+<hex key hash>+<base64(type || key)>`; undefined unless the
+ * name is valid, the type is one of `types`, the key is 32 bytes, the base64
+ * canonical and the hash the key's own.
+ */
+export function parseVerifierKey(text: string, types: readonly number[]): ParsedVerifierKey | undefined {
+  const match = /^([^+\s]+)\+([0-9a-f]{8})\+([A-Za-z0-9+/=]+)$/.exec(text.trim());
+  if (!match || !isValidKeyName(match[1]!)) return undefined;
+  const blob = Buffer.from(match[3]!, 'base64');
+  if (blob.toString('base64') !== match[3] || blob.length !== 33 || !types.includes(blob[0]!)) return undefined;
+  const [name, type, rawPublicKey] = [match[1]!, blob[0]!, blob.subarray(1)];
+  const hash = keyHash(name, rawPublicKey, type);
+  if (hash.toString('hex') !== match[2]) return undefined;
+  return { name, type, rawPublicKey, publicKey: ed25519PublicKey(rawPublicKey), hash };
+}
+
+/** A note split as signed-note defines it: the text (ending in a newline) and its signature lines. */
+export function splitNote(note: string): { text: string; signatures: string[] } | undefined {
+  const split = note.lastIndexOf('\n\n');
+  if (split < 0 || !note.endsWith('\n')) return undefined;
+  return { text: note.slice(0, split + 1), signatures: note.slice(split + 2, -1).split('\n') };
 }
 
 /** tlog-checkpoint: the origin line, the decimal size, the base64 root hash, each ending in a newline. */

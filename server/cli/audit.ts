@@ -38,6 +38,54 @@ async function verifyMerkleLog(ctx: Context): Promise<TlogReport> {
   return verifyTlog(ctx.store, key && identity ? { name: logOrigin(identity.httpBaseUrl), publicKey: key.publicKey, rawPublicKey: key.rawPublicKey } : undefined);
 }
 
+/** `audit export --device S --proofs`: the device's entries with their proofs and the checkpoint, one JSON line. */
+async function exportDeviceProofs(ctx: Context, io: CliIo, options: { device?: string; batch?: string; out?: string; size?: string }): Promise<void> {
+  const { deviceProofExport } = await import('../../registry/audit/audit-export.ts');
+  if (!options.device || options.batch) throw new CliError('--proofs exports one device: give --device <serial>');
+  if (options.size !== undefined && !/^(0|[1-9]\d{0,15})$/.test(options.size)) throw new CliError('--size is a tree size in decimal (a published checkpoint\'s)');
+  const serial = checkSerial(options.device);
+  if (!(await ctx.store.devices.find(serial))) throw new CliError(`no device ${serial}`);
+  const size = options.size === undefined ? undefined : Number(options.size);
+  const text = await deviceProofExport(ctx.store, serial, size);
+  if (!text) throw new CliError(size === undefined ? 'the Merkle log has no checkpoint yet' : `no checkpoint was published at size ${size}`);
+  await ctx.audit.recordAlone(ctx.store, { action: 'audit.exported', actor: io.actor, data: { scope: { serial }, proofs: true, size: JSON.parse(text).size } });
+  if (options.out) {
+    const file = await open(options.out, 'wx', 0o600).catch((err: Error) => { throw new CliError(`cannot create ${options.out}: ${err.message}`); });
+    try {
+      await file.write(text);
+    } finally {
+      await file.close();
+    }
+  } else {
+    io.out(text);
+  }
+  io.say(`export complete: ${(JSON.parse(text) as { entries: unknown[] }).entries.length} entries of ${serial}${options.out ? ` in ${options.out}` : ''}`);
+}
+
+/** `audit verify-export FILE --log-key KEY`: a per-device export, checked with the log's verifier key alone. */
+async function verifyDeviceProofs(io: CliIo, file: string, logKey: string, options: { device?: string; json?: boolean }): Promise<void> {
+  const { verifyDeviceExport } = await import('../../registry/audit/device-export-verify.ts');
+  let key = logKey;
+  if (!/^[^+\s]+\+[0-9a-f]{8}\+/.test(logKey)) {
+    try {
+      key = readFileSync(logKey, 'utf8').trim();
+    } catch (err) {
+      throw new CliError(`--log-key is neither a verifier key nor a readable file: ${(err as Error).message}`);
+    }
+  }
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new CliError(`cannot read ${file}: ${(err as Error).message}`);
+  }
+  const report = verifyDeviceExport(text, key, options.device === undefined ? undefined : checkSerial(options.device));
+  if (!report.ok) io.exit(1);
+  if (options.json) io.out(`${JSON.stringify(report)}\n`);
+  else if (report.ok) io.out(`OK: ${report.entries} entries of ${report.serial}, each proved in the checkpoint of size ${report.size} signed by the log key\n`);
+  else io.out(`FAILED:\n${report.problems.map((p) => `  ${p}`).join('\n')}\n`);
+}
+
 /** `devid-ca audit`: verify the chain, export it for an auditor, check an export offline, sign a checkpoint. */
 export function addCommands(program: Command, io: CliIo): void {
   const say = (line: string) => io.say(line);
@@ -73,8 +121,11 @@ export function addCommands(program: Command, io: CliIo): void {
     .option('--device <serial>', 'one device')
     .option('--batch <batch>', 'one batch')
     .option('--out <file>', 'write to a file (0600) instead of stdout')
-    .action((options: { device?: string; batch?: string; out?: string }) =>
+    .option('--proofs', 'with --device: only the device\'s entries of the Merkle log, their inclusion proofs and the signed checkpoint')
+    .option('--size <n>', 'with --proofs: the size of a published checkpoint (the latest when absent)')
+    .action((options: { device?: string; batch?: string; out?: string; proofs?: boolean; size?: string }) =>
       io.withContext(async (ctx) => {
+        if (options.proofs || options.size !== undefined) return exportDeviceProofs(ctx, io, options);
         const { exportLines } = await import('../../registry/audit/audit-export.ts');
         const { loadAuditKey } = await import('../../registry/audit/audit-key.ts');
         if (options.device && options.batch) throw new CliError('export one device, one batch, or (with neither) the whole fleet');
@@ -108,9 +159,13 @@ export function addCommands(program: Command, io: CliIo): void {
   audit
     .command('verify-export <file>')
     .description('check an export offline, with no database and no HSM, against the root certificate you trust')
-    .requiredOption('--root <pem>', 'the root CA certificate (PEM) to trust')
+    .option('--root <pem>', 'the root CA certificate (PEM) to trust (an export of the chain)')
+    .option('--log-key <key>', 'the Merkle log\'s verifier key, or a file holding it (a per-device export made with --proofs)')
+    .option('--device <serial>', 'with --log-key: the device the file must prove (required for a saved GET /audit/v1/devices/<serial>/proof answer)')
     .option('--json', 'print the report as JSON')
-    .action(async (file: string, options: { root: string; json?: boolean }) => {
+    .action(async (file: string, options: { root?: string; logKey?: string; device?: string; json?: boolean }) => {
+      if (options.logKey !== undefined) return verifyDeviceProofs(io, file, options.logKey, options);
+      if (options.root === undefined) throw new CliError('give --root root.pem for an export of the chain, or --log-key KEY for a per-device export');
       const { verifyExport } = await import('../../registry/audit/export-verify.ts');
       let rootPem: string;
       try {

@@ -17,6 +17,7 @@ const GROUPS: { commands: string[]; load: () => Promise<{ addCommands: AddComman
   { commands: ['report'], load: () => import('./report.ts') },
   { commands: ['manufacturer'], load: () => import('./manufacturers.ts') },
   { commands: ['ownership'], load: () => import('./ownership.ts') },
+  { commands: ['witness'], load: () => import('./witness.ts') },
 ];
 
 function version(): string {

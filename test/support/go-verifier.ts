@@ -28,9 +28,9 @@ export function buildGoVerifier(dir: string): { binary: string } | { reason: str
 }
 
 /** Runs the verifier without blocking: the server it asks answers from this same process. */
-export function runGoVerifier(binary: string, args: string[], tlsServerName: string): Promise<{ status: number | null; output: string }> {
+export function runGoVerifier(binary: string, args: string[], tlsServerName: string, extraEnv: Record<string, string> = {}): Promise<{ status: number | null; output: string }> {
   return new Promise((resolve) => {
-    execFile(binary, args, { encoding: 'utf8', timeout: 60_000, env: { ...process.env, TLS_SERVER_NAME: tlsServerName } }, (err, stdout, stderr) => {
+    execFile(binary, args, { encoding: 'utf8', timeout: 60_000, env: { ...process.env, TLS_SERVER_NAME: tlsServerName, ...extraEnv } }, (err, stdout, stderr) => {
       resolve({ status: err ? (typeof err.code === 'number' ? err.code : null) : 0, output: `${stdout}${stderr}` });
     });
   });

@@ -1,4 +1,4 @@
-import { closed, header, str, type ApiGroup } from './dsl.ts';
+import { closed, header, record, str, type ApiGroup } from './dsl.ts';
 import { API_SERVER, PUBLICATION_SERVER } from './servers.ts';
 
 export const healthApi: ApiGroup = {
@@ -10,7 +10,8 @@ export const healthApi: ApiGroup = {
       hsm: str({ description: '"ok", or what failed.' }),
       signing: str({ description: '"ok", or what the CA cannot do without its HSM.' }),
       crls: str({ description: '"ok", or which CRL is not fresh.' }),
-    }),
+      witnesses: record(str({ description: '"ok", "failing: <why>" or "behind: ..."' }), { description: 'Each witness of the Merkle log (DEVID_WITNESSES), when any is configured: named, never a reason for a 503.' }),
+    }, ['status', 'database', 'hsm', 'signing', 'crls']),
   },
   paths: {
     '/healthz': {

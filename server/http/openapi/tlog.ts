@@ -14,7 +14,7 @@ export const tlogApi: ApiGroup = {
   schemas: {
     DeviceProof: closed({
       size: int({ minimum: 1, description: 'The tree size of the checkpoint the proofs are for.' }),
-      checkpoint: str({ description: 'That checkpoint, the signed note as GET /log/checkpoint served it.' }),
+      checkpoint: str({ description: 'That checkpoint, the signed note with the log\'s signature alone (GET /log/checkpoint adds the witnesses\' cosignatures).' }),
       entries: array(closed({
         index: int({ minimum: 0, description: 'The entry index: the event\'s seq minus 1.' }),
         entry: str({ description: 'The event\'s canonical JSON; its UTF-8 bytes are the entry.' }),
@@ -43,7 +43,7 @@ export const tlogApi: ApiGroup = {
       get: {
         tags: ['log'],
         operationId: 'logCheckpoint',
-        summary: 'The latest checkpoint: a C2SP signed note (origin, tree size, base64 root hash, Ed25519 signature)',
+        summary: 'The latest checkpoint: a C2SP signed note (origin, tree size, base64 root hash, Ed25519 signature), then the witnesses\' cosignatures (C2SP tlog-cosignature)',
         responses: {
           200: { description: 'The signed note; a new one within 10 s of new events.', content: { 'text/plain': str() }, headers: { 'Cache-Control': header('public, max-age=5') } },
         },

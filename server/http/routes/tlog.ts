@@ -8,6 +8,7 @@ import type { DeviceStore } from '../../../store/device-store.ts';
 import type { AuditedStore, AuditWrites, AuthStore, DeviceProofStore, TlogReadStore } from '../../../store/subsets.ts';
 import { checkSerial } from '../../../registry/identifiers.ts';
 import { deviceProof } from '../../../registry/tlog/device-proof.ts';
+import { withCosignatures } from '../../../registry/tlog/cosignature.ts';
 import { actorOf, requireRole } from '../auth.ts';
 import { problemHandler } from '../problem.ts';
 
@@ -45,7 +46,9 @@ export function tlogPublicRoutes(store: TlogReadStore, state: TlogState, logger:
     logOf(state);
     const checkpoint = await store.tlog.latestCheckpoint();
     if (!checkpoint) throw notFound('the log has no checkpoint yet');
-    res.type('text/plain; charset=utf-8').set('Cache-Control', `public, max-age=${CHECKPOINT_MAX_AGE_S}`).send(checkpoint.note);
+    // The witnesses' cosignatures follow the log's own signature (C2SP tlog-cosignature); a client ignores keys it does not know.
+    const cosignatures = await store.tlog.cosignaturesAt(checkpoint.size);
+    res.type('text/plain; charset=utf-8').set('Cache-Control', `public, max-age=${CHECKPOINT_MAX_AGE_S}`).send(withCosignatures(checkpoint.note, cosignatures.map((c) => c.signature)));
   });
   router.get('/log/key', (_req, res) => {
     res.type('text/plain; charset=utf-8').set('Cache-Control', 'public, max-age=3600').send(`${logOf(state).logKey.verifierKey}\n`);
