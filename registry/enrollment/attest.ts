@@ -96,7 +96,13 @@ export async function attest<T>(tx: EnrollmentStore, log: EnrollmentLog, request
 
 const stateRefusal = (detail: string): Extract<AttestationOutcome, { ok: false }> => ({ ok: false, error: new AttestationError('device state', detail) });
 
-/** A failed check: badAttestation naming it; a clone signal is audited for every device it concerns, and suspends the device when its class says so. */
+/**
+ * A failed check: badAttestation naming it; a clone signal is audited for
+ * every device it concerns, and suspends the device when its class says so;
+ * so does a signed attestation on a withdrawn release (onWithdrawnFirmware).
+ * Both rest on an attestation whose signature verified (check 3): nothing
+ * an unauthenticated request sends changes the device's state.
+ */
 async function refuseAttestation<T>(
   tx: EnrollmentStore, log: EnrollmentLog, request: AttestRequest, deviceClass: DeviceClassRecord, outcome: Extract<AttestationOutcome, { ok: false }>, recorder: AttestRecorder<T>,
 ): Promise<Attestation<T>> {
@@ -115,6 +121,16 @@ async function refuseAttestation<T>(
   if (outcome.clone && deviceClass.onCloneSignal === 'suspend') {
     const suspended = await moveDevice(tx, pending.serial, 'clone-suspend', 'system', now).catch(() => undefined);
     if (suspended) events.push({ action: 'device.suspended', actor: 'system', device: pending.serial, data: { reason: 'clone signal', class: deviceClass.name, from: suspended.from } });
+  }
+  const withdrawn = outcome.withdrawnFirmware;
+  if (withdrawn && deviceClass.onWithdrawnFirmware === 'suspend') {
+    const suspended = await moveDevice(tx, pending.serial, 'firmware-suspend', 'system', now).catch(() => undefined);
+    if (suspended) {
+      events.push({
+        action: 'device.suspended', actor: 'system', device: pending.serial,
+        data: { reason: 'withdrawn firmware', class: deviceClass.name, from: suspended.from, order: pending.id, firmware: withdrawn },
+      });
+    }
   }
   return { value, error, events };
 }

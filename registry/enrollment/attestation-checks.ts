@@ -76,9 +76,15 @@ export interface CloneSignal {
   data: Record<string, unknown>;
 }
 
+/** A signed attestation on a withdrawn release: its class may suspend the device (onWithdrawnFirmware). */
+export interface WithdrawnFirmware {
+  version: string;
+  digest: string;
+}
+
 export type AttestationOutcome =
   | { ok: true; attested: Attested }
-  | { ok: false; error: AttestationError; clone?: CloneSignal };
+  | { ok: false; error: AttestationError; clone?: CloneSignal; withdrawnFirmware?: WithdrawnFirmware };
 
 const refusal = (check: string, detail: string, clone?: CloneSignal): Extract<AttestationOutcome, { ok: false }> => ({ ok: false, error: new AttestationError(check, detail), ...(clone ? { clone } : {}) });
 
@@ -126,7 +132,8 @@ export async function verifyAttestation(store: AttestationStore, input: Attestat
   if (evidence.counter === 0 && deviceClass.counterRequired) return refusal('check 4 (signCount)', `device class ${deviceClass.name} requires a signature counter`);
   // Check 5: the model's signed releases (no rollback) or its allowlist; the firmware is recorded at issuance, with its release.
   const firmware = updatePathDecision(input.firmware, input.firmwareAllowed, evidence.firmware);
-  if (!firmware.ok) return refusal('check 5 (firmware)', firmware.detail);
+  // Check 3 held: the report is the device's own word, so a withdrawn release may suspend it (attest.ts).
+  if (!firmware.ok) return { ...refusal('check 5 (firmware)', firmware.detail), ...(firmware.withdrawn ? { withdrawnFirmware: firmware.withdrawn } : {}) };
   return {
     ok: true,
     attested: {

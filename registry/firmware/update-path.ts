@@ -5,7 +5,7 @@ import { firmwareProblem } from '../catalogue/firmware-policy.ts';
 /** Check 5's verdict: the firmware to record (with the release it maps to), or why not. */
 export type FirmwareDecision =
   | { ok: true; firmware: FirmwareReport | null }
-  | { ok: false; detail: string };
+  | { ok: false; detail: string; withdrawn?: { version: string; digest: string } };
 
 /**
  * Check 5, the verified update path (docs/operators/firmware.md): where the
@@ -27,7 +27,10 @@ export function updatePathDecision(state: FirmwareState, allowed: readonly Firmw
   const matching = state.releases.filter((r) => r.digest === digest);
   const live = matching.filter((r) => !r.withdrawn);
   if (live.length === 0) {
-    if (matching.length > 0) return { ok: false, detail: `firmware ${digest} is release ${matching.at(-1)!.version}, which was withdrawn: update to an approved release` };
+    if (matching.length > 0) {
+      const version = matching.at(-1)!.version;
+      return { ok: false, detail: `firmware ${digest} is release ${version}, which was withdrawn: update to an approved release`, withdrawn: { version, digest } };
+    }
     return { ok: false, detail: `firmware ${reported.version} with digest ${digest} is no approved release of the model` };
   }
   const release = live.reduce((a, b) => (b.sequence > a.sequence ? b : a));

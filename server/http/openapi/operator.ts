@@ -48,6 +48,7 @@ export const operatorApi: ApiGroup = {
       onCloneSignal: str({ enum: ['refuse', 'suspend'] }),
       attestationFormats: formats,
       est: bool({ description: 'Its devices may enroll with EST (RFC 7030) as well as ACME.' }),
+      onWithdrawnFirmware: str({ enum: ['refuse', 'suspend'], description: 'A device attesting on a withdrawn firmware release is refused, or refused and suspended.' }),
     }),
     CertificateState: closed({
       serial: ref('CertificateSerial'),
@@ -129,6 +130,7 @@ export const operatorApi: ApiGroup = {
             onCloneSignal: str({ enum: ['refuse', 'suspend'] }),
             attestationFormats: formats,
             est: bool({ description: 'EST enrollment for its devices (RFC 7030); absent means false.' }),
+            onWithdrawnFirmware: str({ enum: ['refuse', 'suspend'], description: 'A device attesting on a withdrawn firmware release: refused (absent means refuse), or refused and suspended.' }),
           }, ['ttl', 'stagedRenewal', 'factoryReattestEvery', 'serverAuth', 'counterRequired', 'onCloneSignal']),
           limit: '8kb',
         },

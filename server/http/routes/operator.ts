@@ -74,7 +74,7 @@ export function operatorRoutes(deps: OperatorDeps): Router {
     res.json({ model, allowed: await store.firmware.allowed(model) });
   });
   router.put('/operator/v1/device-classes/:class', operator, ...jsonBody(BODY_LIMIT), async (req, res) => {
-    const record = checkDeviceClass(req.params.class, bodyFields(req.body, ['ttl', 'stagedRenewal', 'factoryReattestEvery', 'serverAuth', 'counterRequired', 'onCloneSignal', 'attestationFormats', 'est']));
+    const record = checkDeviceClass(req.params.class, bodyFields(req.body, ['ttl', 'stagedRenewal', 'factoryReattestEvery', 'serverAuth', 'counterRequired', 'onCloneSignal', 'attestationFormats', 'est', 'onWithdrawnFirmware']));
     const { created } = await putDeviceClass(store, audit, actorOf(res), record, clock());
     res.status(created ? 201 : 200).json(deviceClassView(record));
   });
