@@ -2,7 +2,7 @@ import type { Knex } from 'knex';
 import { conflictsAsStoreErrors, countRows, toDate, toDateOrNull, toStringOrNull } from './convert.ts';
 import { CLASS_COLUMNS, classFromRow } from './device-class-store.ts';
 import { MODEL_COLUMNS, modelFromRow } from './model-store.ts';
-import { StoreNotFoundError, type ApprovedRelease, type DeviceBinding, type DeviceClassRecord, type DeviceRecord, type DeviceState, type FirmwareReport, type ModelRecord } from './types.ts';
+import { StoreNotFoundError, type ApprovedRelease, type DeviceBinding, type DeviceClassRecord, type DeviceRecord, type DeviceState, type ModelRecord } from './types.ts';
 
 const COLUMNS = ['serial', 'model', 'batch', 'line', 'device_class', 'owner', 'state', 'manufacturer', 'factory_key_sha256', 'reprovision_allowed', 'sign_count', 'factory_attested_at', 'created_at', 'updated_at'];
 
@@ -84,13 +84,12 @@ export class DeviceStore {
 
   private async withClass(serial: string, firmware: boolean): Promise<AttestationView> {
     const classColumns = CLASS_COLUMNS.map((c) => `coalesce(own.${c}, model_class.${c}, dflt.${c}) as class_${c}`).join(', ');
-    // Check 5's inputs in the same statement: the model's allowlist, its approved releases, the device's floor.
+    // Check 5's inputs in the same statement: the model's approved releases (legacy ones too) and legacy cut-off, the device's floor.
     const allowedFirmware = firmware
-      ? `, (select coalesce(json_agg(json_build_object('version', f.version, 'digest', f.digest) order by f.id), '[]'::json)
-           from model_firmware f where f.model = d.model and f.withdrawn_at is null) as allowed_firmware,
-         (select coalesce(json_agg(json_build_object('version', r.version, 'digest', r.digest, 'sequence', r.sequence, 'minSequence', r.min_sequence,
-                   'withdrawn', r.withdrawn_at is not null, 'manifestSha256', r.manifest_sha256) order by r.sequence), '[]'::json)
+      ? `, (select coalesce(json_agg(json_build_object('version', r.version, 'digest', r.digest, 'sequence', r.sequence, 'minSequence', r.min_sequence,
+                   'withdrawn', r.withdrawn_at is not null, 'manifestSha256', r.manifest_sha256, 'legacy', r.legacy) order by r.sequence, r.approved_at), '[]'::json)
            from firmware_releases r where r.model = d.model and r.approved_at is not null) as firmware_releases,
+         m.legacy_firmware_until as legacy_firmware_until,
          d.firmware_sequence as firmware_sequence,
          exists (select 1 from tpm_activations t join certificates c on c.serial = t.certificate_serial
                  where t.device_serial = d.serial and c.kind = 'birth' and c.revoked_at is null) as tpm_born`
@@ -107,16 +106,15 @@ export class DeviceStore {
     );
     const row = (rows as Array<Record<string, unknown>>)[0];
     if (!row) throw new StoreNotFoundError('device', serial);
-    const allowed = typeof row.allowed_firmware === 'string' ? JSON.parse(row.allowed_firmware) : (row.allowed_firmware ?? []);
     return {
       device: fromRow(row),
       deviceClass: classFromRow(Object.fromEntries(CLASS_COLUMNS.map((c) => [c, row[`class_${c}`]]))),
-      allowedFirmware: (allowed as Array<{ version: string; digest: string }>).map((f) => ({ version: String(f.version), digest: String(f.digest) })),
       firmware: {
         releases: (jsonColumn(row.firmware_releases) as Array<Record<string, unknown>>).map((r) => ({
           version: String(r.version), digest: String(r.digest), sequence: Number(r.sequence), minSequence: r.minSequence === null ? null : Number(r.minSequence),
-          withdrawn: r.withdrawn === true, manifestSha256: r.manifestSha256 === null ? null : String(r.manifestSha256),
+          withdrawn: r.withdrawn === true, manifestSha256: r.manifestSha256 === null ? null : String(r.manifestSha256), legacy: r.legacy === true,
         })),
+        legacyUntil: row.legacy_firmware_until === null || row.legacy_firmware_until === undefined ? null : toDate(row.legacy_firmware_until),
         deviceSequence: row.firmware_sequence === null || row.firmware_sequence === undefined ? null : Number(row.firmware_sequence),
       },
       tpmBorn: row.tpm_born === true,
@@ -373,7 +371,6 @@ function fromRow(row: Record<string, unknown>): DeviceRecord {
 export interface AttestationView {
   device: DeviceRecord;
   deviceClass: DeviceClassRecord;
-  allowedFirmware: FirmwareReport[];
   firmware: FirmwareState;
   /** Its live birth certificate was issued on a redeemed TPM credential activation (enroll/tpm-activation.ts). */
   tpmBorn: boolean;
@@ -383,6 +380,8 @@ export interface AttestationView {
 export interface FirmwareState {
   releases: ApprovedRelease[];
   deviceSequence: number | null;
+  /** The model's legacy cut-off: its legacy releases are refused from then on. */
+  legacyUntil: Date | null;
 }
 
 const jsonColumn = (value: unknown): unknown => (typeof value === 'string' ? JSON.parse(value) : (value ?? []));

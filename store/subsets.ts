@@ -183,8 +183,8 @@ export type DeviceClassCatalogueStore = AuditedStore<AuditWrites & Locking & {
 
 /** registry/catalogue/firmware-policy.ts: a model's firmware allowlist. */
 export type FirmwarePolicyStore = AuditedStore<AuditWrites & {
-  models: Pick<ModelStore, 'byNameForUpdate'>;
-  firmware: Pick<FirmwareStore, 'replaceAllowed'>;
+  models: Pick<ModelStore, 'byNameForUpdate' | 'legacyFirmwareUntil' | 'setLegacyFirmwareUntil'>;
+  firmwareReleases: Pick<FirmwareReleaseStore, 'liveLegacy' | 'insertLegacy' | 'reinstateLegacy' | 'withdraw' | 'findForUpdate'>;
 }>;
 
 /** registry/lifecycle/lifecycle.ts recordTransfer: a change of owner inside the caller's transaction. */
@@ -317,8 +317,8 @@ export type ConsoleRoutesStore = AuditedStore<TxOf<ConsoleSessionStore> & { sess
 /** server/http/routes/operator.ts: the operator API's reads, and the catalogue, lifecycle and support actions it calls. */
 export type OperatorRoutesStore = AuditedStore<TxOf<ModelCatalogueStore> & TxOf<FirmwarePolicyStore> & TxOf<DeviceClassCatalogueStore>
   & TxOf<DeviceLifecycleStore> & TxOf<SupportGrantStore> & TxOf<CounterResetStore>> & AuthStore & {
-    models: Pick<ModelStore, 'byName'>;
-    firmware: Pick<FirmwareStore, 'allowed'>;
+    models: Pick<ModelStore, 'byName' | 'legacyFirmwareUntil'>;
+    firmwareReleases: Pick<FirmwareReleaseStore, 'liveLegacy'>;
     deviceClasses: Pick<DeviceClassStore, 'find'>;
     support: Pick<SupportStore, 'find' | 'certificates'>;
     devices: Pick<DeviceStore, 'rotationRows' | 'byOwner'>;

@@ -188,6 +188,8 @@ export interface ApprovedRelease {
   minSequence: number | null;
   withdrawn: boolean;
   manifestSha256: string | null;
+  /** A former allowlist entry: unsigned, sequence 0, accepted until the model's legacy cut-off. */
+  legacy: boolean;
 }
 
 export interface AcmeOrderRecord {

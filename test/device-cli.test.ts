@@ -154,7 +154,7 @@ describe('devid-device: the reference device client from its command line', func
     writeFileSync(image, 'firmware image 1.0.0');
     const v1 = { version: '1.0.0', digest: createHash('sha256').update('firmware image 1.0.0').digest('hex') };
     const v2 = { version: '2.0.0', digest: 'ab'.repeat(32) };
-    await setFirmwareAllowlist(store, audit, 'test', 'fw-thermo', [v1], new Date());
+    await setFirmwareAllowlist(store, audit, { actor: 'test', principal: 'test' }, 'fw-thermo', [v1], new Date());
     const state = join(dir, 'fw-device');
     const base = `https://localhost:${server.running.httpsPort}`;
     const kept = () => (JSON.parse(readFileSync(join(state, 'device.json'), 'utf8')) as { firmware?: unknown }).firmware;
@@ -179,7 +179,7 @@ describe('devid-device: the reference device client from its command line', func
     const refused = await run(['--dir', state, 'renew', '--now', '--firmware-version', v2.version, '--firmware-digest', v2.digest]);
     expect(refused.status).to.equal(1);
     expect(kept(), 'firmware the CA refused is not kept').to.deep.equal(v1);
-    await setFirmwareAllowlist(store, audit, 'test', 'fw-thermo', [v1, v2], new Date());
+    await setFirmwareAllowlist(store, audit, { actor: 'test', principal: 'test' }, 'fw-thermo', [v1, v2], new Date());
     const updated = await run(['--dir', state, 'renew', '--now', '--firmware-version', v2.version, '--firmware-digest', v2.digest.toUpperCase()]);
     expect(updated.status, updated.stderr).to.equal(0);
     expect(kept()).to.deep.equal(v2);

@@ -48,10 +48,10 @@ export async function attest<T>(tx: EnrollmentStore, log: EnrollmentLog, request
     const refusal = await refuseUnclaimed(tx, log, request);
     return { value: await recorder.refused(tx, refusal.error), error: refusal.error, events: refusal.events };
   }
-  const { device, deviceClass, allowedFirmware, firmware, tpmBorn } = found;
+  const { device, deviceClass, firmware, tpmBorn } = found;
   const refuse = (outcome: Extract<AttestationOutcome, { ok: false }>) => refuseAttestation(tx, log, request, deviceClass, outcome, recorder);
   if (!mayEnroll(device.state)) return refuse(stateRefusal(`device ${device.serial} is ${device.state}: enrollment and renewal are refused`));
-  const verified = await verifyAttestation(tx, { device, deviceClass, challenge, evidence, firmwareAllowed: allowedFirmware, firmware, tpmBorn, now });
+  const verified = await verifyAttestation(tx, { device, deviceClass, challenge, evidence, firmware, tpmBorn, now });
   if (!verified.ok) return refuse(verified);
   // The claim before the counter: of two enrollments racing to replace one certificate, the second is a fork whatever its count.
   if (pending.replaces) {
