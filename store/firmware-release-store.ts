@@ -72,6 +72,12 @@ export class FirmwareReleaseStore {
     return (await this.db('firmware_releases').select(COLUMNS).where({ model }).orderBy([{ column: 'legacy', order: 'desc' }, 'sequence', 'proposed_at', 'version'])).map(fromRow);
   }
 
+  /** The signed releases with these manifest hashes (the export carries the envelopes its firmware lineage names). */
+  async byManifests(hashes: readonly string[]): Promise<FirmwareReleaseRecord[]> {
+    if (hashes.length === 0) return [];
+    return (await this.db('firmware_releases').select(COLUMNS).whereIn('manifest_sha256', hashes).whereNotNull('envelope').orderBy(['model', 'sequence'])).map(fromRow);
+  }
+
   /** The model's legacy releases that are not withdrawn: its allowlist as PUT .../firmware last left it. */
   async liveLegacy(model: string): Promise<LegacyEntry[]> {
     const rows = await this.db('firmware_releases').select('version', 'digest').where({ model, legacy: true }).whereNull('withdrawn_at').orderBy(['proposed_at', 'version']);

@@ -18,8 +18,14 @@ export class FirmwareStore {
   }
 
   async byDevice(serial: string): Promise<FirmwareRecord[]> {
+    return this.byDevices([serial]);
+  }
+
+  /** The lineage of several devices (the export's page), each device's steps in order. */
+  async byDevices(serials: readonly string[]): Promise<FirmwareRecord[]> {
+    if (serials.length === 0) return [];
     const rows = await this.db('device_firmware').select('device_serial', 'version', 'digest', 'certificate_serial', 'attested_at', 'release_sequence', 'manifest_sha256')
-      .where({ device_serial: serial }).orderBy('id');
+      .whereIn('device_serial', serials).orderBy('id');
     return rows.map((row: Record<string, unknown>) => ({
       deviceSerial: String(row.device_serial), version: String(row.version), digest: String(row.digest),
       certificateSerial: toStringOrNull(row.certificate_serial), attestedAt: toDate(row.attested_at),

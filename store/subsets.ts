@@ -166,6 +166,9 @@ export interface AuditExportStore {
   claims: Pick<ClaimStore, 'birthsOfDevices'>;
   certificates: Pick<CertificateStore, 'byDevices'>;
   audit: Pick<AuditStore, 'firstSeqOf' | 'head' | 'page'>;
+  /** The firmware lineage and the signed manifests it names (registry/audit/export-firmware.ts). */
+  firmware: Pick<FirmwareStore, 'byDevices'>;
+  firmwareReleases: Pick<FirmwareReleaseStore, 'byManifests'>;
 }
 
 /** registry/catalogue/models.ts: a model's declaration. */
