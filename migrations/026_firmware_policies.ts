@@ -13,8 +13,9 @@ const VERSION_PATTERN = /^[A-Za-z0-9][A-Za-z0-9.+_-]{0,63}$/;
  *   marked `legacy` (sequence numbers stay unique among signed releases
  *   only), accepted by check 5 until the model's `legacy_firmware_until`;
  *   `model_firmware` stays as it was, read by nothing;
- * - each device keeps the digest it last attested, indexed with its model,
- *   so the devices on each release are counted without a fleet scan.
+ * - each device keeps the release it last attested on (its version),
+ *   indexed with its model, so the devices on each release are counted
+ *   without a fleet scan.
  */
 export async function up(knex: Knex): Promise<void> {
   await knex.raw("alter table device_classes add column on_withdrawn_firmware text not null default 'refuse'");
@@ -22,11 +23,11 @@ export async function up(knex: Knex): Promise<void> {
   await knex.raw('alter table firmware_releases drop constraint firmware_releases_model_sequence_unique');
   await knex.raw('create unique index firmware_releases_signed_sequence on firmware_releases (model, sequence) where not legacy');
   await knex.raw('alter table models add column legacy_firmware_until timestamptz');
-  // The console's count of devices per release: devices by model and the digest they last attested.
-  await knex.raw('alter table devices add column firmware_digest text');
-  await knex.raw('create index devices_model_firmware on devices (model, firmware_digest) where firmware_digest is not null');
-  await knex.raw(`update devices d set firmware_digest = f.digest from (
-      select distinct on (device_serial) device_serial, digest from device_firmware order by device_serial, id desc) f
+  // The console's count of devices per release: devices by model and the release they last attested on (its version).
+  await knex.raw('alter table devices add column firmware_version text');
+  await knex.raw('create index devices_model_firmware on devices (model, firmware_version) where firmware_version is not null');
+  await knex.raw(`update devices d set firmware_version = f.version from (
+      select distinct on (device_serial) device_serial, version from device_firmware order by device_serial, id desc) f
     where f.device_serial = d.serial`);
   await migrateAllowlists(knex);
 }
@@ -51,7 +52,7 @@ async function migrateAllowlists(knex: Knex): Promise<void> {
 export async function down(knex: Knex): Promise<void> {
   await knex('firmware_releases').where({ legacy: true }).delete();
   await knex.raw('drop index devices_model_firmware');
-  await knex.raw('alter table devices drop column firmware_digest');
+  await knex.raw('alter table devices drop column firmware_version');
   await knex.raw('alter table models drop column legacy_firmware_until');
   await knex.raw('drop index firmware_releases_signed_sequence');
   await knex.raw('alter table firmware_releases add constraint firmware_releases_model_sequence_unique unique (model, sequence)');

@@ -121,10 +121,23 @@ export class DeviceStore {
     };
   }
 
-  /** Raises the highest release sequence the device attested (never lowers it): the floor of the next check 5. */
-  async raiseFirmwareSequence(serial: string, sequence: number): Promise<void> {
-    await this.db.raw('update devices set firmware_sequence = greatest(coalesce(firmware_sequence, 0), ?) where serial = ?', [sequence, serial]);
+  /**
+   * The release the device's newest certificate was issued on (null: a
+   * report no release maps to), in one statement: its version, which the
+   * console counts per release, and its sequence, which raises the floor of
+   * the device's next check 5 (never lowers it).
+   */
+  async recordFirmwareRelease(serial: string, release: { version: string; sequence: number } | null): Promise<void> {
+    if (!release) await this.db('devices').where({ serial }).update({ firmware_version: null });
+    else await this.db.raw('update devices set firmware_version = ?, firmware_sequence = greatest(coalesce(firmware_sequence, 0), ?) where serial = ?', [release.version, release.sequence, serial]);
   }
+
+  /** How many devices of the model run each release, by version: one indexed range of devices_model_firmware, not a fleet scan. */
+  async firmwareCounts(model: string): Promise<Map<string, number>> {
+    const rows = await this.db('devices').select('firmware_version').count({ n: '*' }).where({ model }).whereNotNull('firmware_version').groupBy('firmware_version');
+    return new Map(rows.map((row: Record<string, unknown>) => [String(row.firmware_version), Number(row.n)]));
+  }
+
 
   /** The device, or StoreNotFoundError. */
   async get(serial: string): Promise<DeviceRecord> {

@@ -72,6 +72,19 @@ export class FirmwareReleaseStore {
     return (await this.db('firmware_releases').select(COLUMNS).where({ model }).orderBy([{ column: 'legacy', order: 'desc' }, 'sequence', 'proposed_at', 'version'])).map(fromRow);
   }
 
+  /** Per model with releases: how many are proposed, approved (signed or legacy) and withdrawn. */
+  async summaryByModel(): Promise<Array<{ model: string; proposed: number; approved: number; withdrawn: number; legacy: number }>> {
+    const rows = await this.db('firmware_releases').select('model')
+      .select(this.db.raw('count(*) filter (where approved_at is null) as proposed'))
+      .select(this.db.raw('count(*) filter (where approved_at is not null and withdrawn_at is null) as approved'))
+      .select(this.db.raw('count(*) filter (where withdrawn_at is not null) as withdrawn'))
+      .select(this.db.raw('count(*) filter (where legacy) as legacy'))
+      .groupBy('model').orderBy('model');
+    return rows.map((row: Record<string, unknown>) => ({
+      model: String(row.model), proposed: Number(row.proposed), approved: Number(row.approved), withdrawn: Number(row.withdrawn), legacy: Number(row.legacy),
+    }));
+  }
+
   /** The signed releases with these manifest hashes (the export carries the envelopes its firmware lineage names). */
   async byManifests(hashes: readonly string[]): Promise<FirmwareReleaseRecord[]> {
     if (hashes.length === 0) return [];

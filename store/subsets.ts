@@ -91,6 +91,8 @@ export interface HistoryStore {
   certificates: Pick<CertificateStore, 'byDevice'>;
   audit: Pick<AuditStore, 'byDevice'>;
   firmware: Pick<FirmwareStore, 'byDevice'>;
+  /** The signers of the releases the firmware lineage names. */
+  firmwareReleases: Pick<FirmwareReleaseStore, 'byManifests'>;
   support: Pick<SupportStore, 'byDevice'>;
   ownership: Pick<OwnershipStore, 'byDevice'>;
 }
@@ -310,12 +312,19 @@ export type AuditRoutesStore = AuditedStore<AuditWrites & TxOf<CheckpointingStor
 
 /** server/http/routes/console.ts: the console's sessions, and the views it reads. */
 export type ConsoleRoutesStore = AuditedStore<TxOf<ConsoleSessionStore> & { sessions: Pick<SessionStore, 'delete'> }>
-  & AuthStore & Pick<ConsoleSessionStore, 'tokens'> & FleetReportStore & {
+  & AuthStore & Pick<ConsoleSessionStore, 'tokens'> & FleetReportStore & FirmwareOverviewStore & {
     devices: Pick<DeviceStore, 'search'>;
     audit: Pick<AuditStore, 'head' | 'recentByActions'>;
     checkpoints: Pick<CheckpointStore, 'latest'>;
     ocsp: Pick<OcspStore, 'freshness'>;
   };
+
+/** registry/reports/firmware-overview.ts: the console's Firmware pages. */
+export interface FirmwareOverviewStore {
+  models: Pick<ModelStore, 'byName' | 'legacyFirmwareUntil'>;
+  firmwareReleases: Pick<FirmwareReleaseStore, 'byModel' | 'summaryByModel'>;
+  devices: Pick<DeviceStore, 'firmwareCounts'>;
+}
 
 /** server/http/routes/operator.ts: the operator API's reads, and the catalogue, lifecycle and support actions it calls. */
 export type OperatorRoutesStore = AuditedStore<TxOf<ModelCatalogueStore> & TxOf<FirmwarePolicyStore> & TxOf<DeviceClassCatalogueStore>

@@ -17,7 +17,7 @@ const hex = (n: number) => image(n).toString('hex');
 for (const kind of DATABASE_KINDS) describe(`migration 026 on ${kind}: a model's allowlist entries become legacy releases`, function () {
   this.timeout(120_000);
 
-  it('live entries keep their version as name, withdrawn ones stay withdrawn, a version that cannot name a release or is taken gets legacy-<id>; devices keep the digest they last attested', async () => {
+  it('live entries keep their version as name, withdrawn ones stay withdrawn, a version that cannot name a release or is taken gets legacy-<id>; devices keep the release they last attested on', async () => {
     const database = await createTestDatabase(kind);
     const db = openDatabase(database.location);
     try {
@@ -52,7 +52,7 @@ for (const kind of DATABASE_KINDS) describe(`migration 026 on ${kind}: a model's
       expect(byName.get(`legacy-${ids[0]}`)!.withdrawnAt).to.be.instanceOf(Date);
       expect(releases).to.have.length(4);
       expect(await store.firmwareReleases.liveLegacy('old-1')).to.have.deep.members([{ version: '1.0.0', digest: 'aa'.repeat(32) }, { version: `legacy-${ids[2]}`, digest: 'bb'.repeat(48) }]);
-      expect((await db('devices').select('firmware_digest').where({ serial: 'SN-OLD' }).first()).firmware_digest).to.equal('aa'.repeat(32));
+      expect((await db('devices').select('firmware_version').where({ serial: 'SN-OLD' }).first()).firmware_version).to.equal('1.0.0');
       // Check 5 reads them as releases: the attestation view carries them, legacy.
       const view = await store.devices.getForAttestation('SN-OLD');
       expect(view.firmware.releases.filter((r) => !r.withdrawn).map((r) => [r.digest, r.legacy])).to.have.deep.members([['aa'.repeat(32), true], ['bb'.repeat(48), true]]);
@@ -90,7 +90,7 @@ describe('legacy releases: the allowlist as unsigned releases, accepted until th
     const device = await makeDevice(server, 'SN-LEG1');
     await device.enroll({ firmware: { version: 'whatever', digest: image(9) } });
     const history = await server.request('GET', '/audit/v1/devices/SN-LEG1/history', { token: server.tokens.auditor });
-    expect(history.json.firmware.map((f: { version: string; release?: unknown }) => [f.version, f.release])).to.deep.equal([['0.9.0', { sequence: 0, manifestSha256: null }]]);
+    expect(history.json.firmware.map((f: { version: string; release?: unknown }) => [f.version, f.release])).to.deep.equal([['0.9.0', { version: '0.9.0', sequence: 0, manifestSha256: null, signer: null, legacy: true }]]);
     // 0.9.1 left out: withdrawn (its devices renew now); listed again: accepted again, one row.
     expect((await operator('PUT', '/operator/v1/models/thermo-2/firmware', { allowed: [{ version: '0.9.0', digest: hex(9) }] })).status).to.equal(200);
     expect((await operator('GET', '/operator/v1/models/thermo-2/firmware-releases/0.9.1')).json).to.include({ status: 'withdrawn', withdrawReason: 'removed from the allowlist' });
