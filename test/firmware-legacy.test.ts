@@ -118,7 +118,7 @@ describe('legacy releases: the allowlist as unsigned releases, accepted until th
 
   it('the cut-off: checked, audited, movable until it passes; then legacy releases are refused naming it, the allowlist answers 410, and the cut-off is final', async () => {
     expect((await operator('GET', '/operator/v1/models/thermo-2/firmware-legacy')).json).to.deep.equal({ model: 'thermo-2', until: null, passed: false });
-    for (const bad of [{}, { until: '2027-01-01' }, { until: 'tomorrow' }, { until: 1 }, { until: '2027-13-01T00:00:00Z' }, { until: '2027-01-01T00:00:00Z', extra: 1 }]) {
+    for (const bad of [{}, { until: '2027-01-01' }, { until: 'tomorrow' }, { until: 1 }, { until: '2027-13-01T00:00:00Z' }, { until: '2027-02-30T00:00:00Z' }, { until: '2027-01-01T24:00:00Z' }, { until: '2027-01-01T00:00:00Z\n' }, { until: '2027-01-01T00:00:00Z', extra: 1 }]) {
       expect((await operator('PUT', '/operator/v1/models/thermo-2/firmware-legacy', bad)).status, JSON.stringify(bad)).to.equal(400);
     }
     expect((await operator('PUT', '/operator/v1/models/no-such/firmware-legacy', { until: '2030-01-01T00:00:00Z' })).status).to.equal(404);

@@ -68,12 +68,19 @@ export async function setFirmwareAllowlist(store: FirmwarePolicyStore, audit: Au
   });
 }
 
-/** An RFC 3339 date-time with its offset, as the legacy cut-off is given. */
+const RFC3339 = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.\d{1,9})?(?:Z|[+-](\d{2}):(\d{2}))$/i;
+
+/** An RFC 3339 date-time with its offset, as the legacy cut-off is given: a day that exists (Date.parse takes February 30). */
 export function checkCutoff(value: unknown): Date {
-  if (typeof value !== 'string' || value.length > 40 || !/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?(?:Z|[+-]\d{2}:\d{2})$/i.test(value) || Number.isNaN(Date.parse(value))) {
-    throw malformed('until must be an RFC 3339 date-time with its offset, such as "2027-03-01T00:00:00Z"');
-  }
-  return new Date(value);
+  const refused = () => malformed('until must be an RFC 3339 date-time with its offset, such as "2027-03-01T00:00:00Z"');
+  const m = typeof value === 'string' ? RFC3339.exec(value) : null;
+  if (!m) throw refused();
+  const [year, month, day, hour, minute, second, offsetHour, offsetMinute] = m.slice(1).map((part) => (part === undefined ? 0 : Number(part)));
+  const daysInMonth = new Date(Date.UTC(year!, month!, 0)).getUTCDate();
+  if (month! < 1 || month! > 12 || day! < 1 || day! > daysInMonth || hour! > 23 || minute! > 59 || second! > 59 || offsetHour! > 23 || offsetMinute! > 59) throw refused();
+  const at = new Date(value as string);
+  if (Number.isNaN(at.getTime())) throw refused();
+  return at;
 }
 
 /**
