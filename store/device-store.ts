@@ -85,7 +85,7 @@ export class DeviceStore {
   private async withClass(serial: string, firmware: boolean): Promise<AttestationView> {
     const classColumns = CLASS_COLUMNS.map((c) => `coalesce(own.${c}, model_class.${c}, dflt.${c}) as class_${c}`).join(', ');
     // Check 5's inputs in the same statement: the model's approved releases (legacy ones too) and legacy cut-off, the device's floor.
-    const allowedFirmware = firmware
+    const firmwareColumns = firmware
       ? `, (select coalesce(json_agg(json_build_object('version', r.version, 'digest', r.digest, 'sequence', r.sequence, 'minSequence', r.min_sequence,
                    'withdrawn', r.withdrawn_at is not null, 'manifestSha256', r.manifest_sha256, 'legacy', r.legacy) order by r.sequence, r.approved_at), '[]'::json)
            from firmware_releases r where r.model = d.model and r.approved_at is not null) as firmware_releases,
@@ -95,7 +95,7 @@ export class DeviceStore {
                  where t.device_serial = d.serial and c.kind = 'birth' and c.revoked_at is null) as tpm_born`
       : '';
     const { rows } = await this.db.raw(
-      `select ${COLUMNS.map((c) => `d.${c}`).join(', ')}, ${classColumns}${allowedFirmware}
+      `select ${COLUMNS.map((c) => `d.${c}`).join(', ')}, ${classColumns}${firmwareColumns}
        from devices d
        left join device_classes own on own.name = d.device_class
        left join models m on m.name = d.model
