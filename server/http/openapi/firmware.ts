@@ -56,7 +56,7 @@ export const firmwareApi: ApiGroup = {
       get: {
         ...role,
         operationId: 'listFirmwareReleases',
-        summary: 'A model\'s releases, by sequence',
+        summary: 'A model\'s releases: legacy releases first, then by sequence',
         parameters: [modelParam],
         responses: { 200: { description: 'The releases.', schema: closed({ model: ref('ModelName'), releases: array(ref('FirmwareRelease')) }) } },
         problems: [400, 404],
