@@ -11,6 +11,8 @@ import { fileFactoryKey, pkcs11FactoryKey, type FactoryKey } from './factory-key
 import { hex, SRK_HANDLE, Tpm, TpmToolError } from './tpm.ts';
 import { TpmResponseError } from './tpm-certify.ts';
 import { createAttestationKey, tpmFactoryKey, TpmKeys, type TpmHandles } from './tpm-device.ts';
+import { certificateDer, fetchFirmwareIntermediate, firmwareAnchor, verifyRelease } from './firmware-verify.ts';
+import { checkCertificate } from '../pki/certificate-key.ts';
 
 /** How a device finds its CA and its factory key, kept in <dir>/device.json. */
 interface DeviceConfig {
@@ -18,8 +20,12 @@ interface DeviceConfig {
   /** The CA's root certificate (PEM file) that the device trusts for HTTPS. */
   ca: string;
   acme?: string;
-  /** The firmware the device reported at its last enrollment (digest hex): renewals report it again until told otherwise. */
-  firmware?: { version: string; digest: string };
+  /**
+   * The firmware the device reports in every attestation: a digest (hex) as
+   * given, or an image file hashed again at each enrollment and renewal, so
+   * the report follows what is installed. Kept from the last accepted one.
+   */
+  firmware?: { version: string; digest: string } | { version: string; file: string };
   factoryKey: { kind: 'file'; path: string } | { kind: 'pkcs11'; module: string; token: string; label: string } | { kind: 'tpm'; handle: string };
   /** A device whose keys live in its TPM (init --tpm): the persistent handles of its keys; the factory key is then the attestation key. */
   tpm?: { parent: string; slots: [string, string]; key?: string };
@@ -156,7 +162,7 @@ interface FirmwareOptions {
   firmwareFile?: string;
 }
 
-/** The firmware named on the command line (a digest, or the SHA-256 of a file), checked as the CA checks it; undefined when none is. */
+/** The firmware named on the command line (a digest, or an image file to hash at each attestation), checked as the CA checks it; undefined when none is. */
 function firmwareFrom(options: FirmwareOptions): Firmware | undefined {
   const { firmwareVersion: version, firmwareDigest: digest, firmwareFile: file } = options;
   if (version === undefined && digest === undefined && file === undefined) return undefined;
@@ -164,19 +170,25 @@ function firmwareFrom(options: FirmwareOptions): Firmware | undefined {
   if (version === undefined) throw new CliError('--firmware-digest and --firmware-file need --firmware-version');
   if (digest === undefined && file === undefined) throw new CliError('--firmware-version needs --firmware-digest <hex> or --firmware-file <image>');
   if (version.length > 64 || /[\u0000-\u001f\u007f]/.test(version) || version === '') throw new CliError('--firmware-version must be 1 to 64 printable characters');
-  if (file !== undefined) return { version, digest: createHash('sha256').update(readFileSync(file)).digest('hex') };
+  if (file !== undefined) {
+    if (!existsSync(file)) throw new CliError(`--firmware-file ${file} does not exist: give the installed firmware image`);
+    return { version, file: resolve(file) };
+  }
   if (!/^(?:[0-9a-fA-F]{2}){32,64}$/.test(digest!)) throw new CliError('--firmware-digest must be the hex of a 32- to 64-byte digest (sha256sum prints one)');
   return { version, digest: digest!.toLowerCase() };
 }
 
-/** What an enrollment attests to: the firmware given now, else the one kept in device.json. */
+/** What an attestation reports: the firmware given now, else the one kept in device.json; an image file is hashed now, as it is installed. */
 function reporting(firmware: Firmware | undefined): { firmware?: { version: string; digest: Buffer } } {
-  return firmware ? { firmware: { version: firmware.version, digest: Buffer.from(firmware.digest, 'hex') } } : {};
+  if (!firmware) return {};
+  if ('digest' in firmware) return { firmware: { version: firmware.version, digest: Buffer.from(firmware.digest, 'hex') } };
+  if (!existsSync(firmware.file)) throw new CliError(`the firmware image ${firmware.file} (kept in device.json) does not exist: give the installed one with --firmware-version and --firmware-file`);
+  return { firmware: { version: firmware.version, digest: createHash('sha256').update(readFileSync(firmware.file)).digest() } };
 }
 
-/** Keeps the firmware the CA just accepted, so that later renewals report the same. */
+/** Keeps the firmware the CA just accepted, so that later renewals report the same (an image file: hashed again then). */
 function keepFirmware(dir: string, config: DeviceConfig, firmware: Firmware | undefined): void {
-  if (!firmware || (firmware.version === config.firmware?.version && firmware.digest === config.firmware?.digest)) return;
+  if (!firmware || JSON.stringify(firmware) === JSON.stringify(config.firmware)) return;
   config.firmware = firmware;
   writeAtomically(join(dir, 'device.json'), `${JSON.stringify(config, null, 2)}\n`);
 }
@@ -369,7 +381,7 @@ program
   .description('enroll over ACME: attest with the factory key, get an operational certificate for a new key')
   .option('--firmware-version <version>', 'report this firmware version (kept in device.json for renewals)')
   .option('--firmware-digest <hex>', "the firmware image's digest (SHA-256 hex, 32 to 64 bytes)")
-  .option('--firmware-file <image>', 'report the SHA-256 of this firmware image as the digest')
+  .option('--firmware-file <image>', 'report the SHA-256 of this firmware image, hashed again at every enrollment and renewal (its path is kept in device.json)')
   .option('--tpm', 'the device was made with "init --tpm" (the mode is kept in device.json: this only checks it)')
   .action((options: FirmwareOptions & { tpm?: boolean }) =>
     withDevice(dirOf(), async (device, config) => {
@@ -390,7 +402,7 @@ program
   .option('--staged', "attest with the current operational key (the device class must allow staged renewal)")
   .option('--firmware-version <version>', 'report this firmware version from now on (default: the one in device.json)')
   .option('--firmware-digest <hex>', "the firmware image's digest (SHA-256 hex, 32 to 64 bytes)")
-  .option('--firmware-file <image>', 'report the SHA-256 of this firmware image as the digest')
+  .option('--firmware-file <image>', 'report the SHA-256 of this firmware image, hashed again at every enrollment and renewal (its path is kept in device.json)')
   .option('--tpm', 'the device was made with "init --tpm" (the mode is kept in device.json: this only checks it)')
   .action((options: { daemon?: boolean; now?: boolean; staged?: boolean; tpm?: boolean } & FirmwareOptions) =>
     withDevice(dirOf(), async (device, config) => {
@@ -417,6 +429,48 @@ program
       }
     }),
   );
+
+const firmwareCommand = program.command('firmware').description('signed firmware releases: check one before installing it');
+
+firmwareCommand
+  .command('verify <envelope> <image>')
+  .description('verify a release\'s signed SUIT envelope and its image before installing: the COSE signature, the signer\'s chain to the firmware intermediate and its codeSigning, the manifest digest, the image\'s digest and size; prints the release on stdout')
+  .option('--ca <file>', 'the firmware intermediate to anchor at (PEM or DER), as provisioned; default: fetched from --ca-url and checked against the device\'s root')
+  .option('--ca-url <url>', 'the CA\'s plain-HTTP base URL (where /ca/firmware.crt and the CRLs are served), e.g. http://ca.example.com')
+  .option('--root <file>', 'the CA root that must have signed the fetched firmware intermediate (default: the one in device.json)')
+  .option('--min-sequence <n>', 'the sequence number this device runs: a release below it is a rollback')
+  .action(async (envelopePath: string, imagePath: string, options: { ca?: string; caUrl?: string; root?: string; minSequence?: string }) => {
+    if (options.ca && options.caUrl) throw new CliError('give --ca or --ca-url, not both');
+    if (!options.ca && !options.caUrl) throw new CliError('give the firmware intermediate: --ca <file>, or --ca-url <the CA\'s plain-HTTP base URL> to fetch it');
+    const minSequence = options.minSequence === undefined ? undefined : Number(options.minSequence);
+    if (minSequence !== undefined && (!/^\d{1,16}$/.test(options.minSequence!) || !Number.isSafeInteger(minSequence))) throw new CliError('--min-sequence must be an unsigned integer');
+    const envelope = readFileSync(envelopePath);
+    const image = readFileSync(imagePath);
+    let anchor;
+    try {
+      if (options.ca) anchor = firmwareAnchor(certificateDer(readFileSync(options.ca)));
+      else {
+        const rootFile = options.root ?? loadConfig(dirOf()).ca;
+        const root = checkCertificate(certificateDer(Buffer.from(readCa(rootFile, options.root ? '--root' : `the CA root certificate in ${join(dirOf(), 'device.json')}`))));
+        talkingTo = { url: options.caUrl!, option: '--ca-url', ca: rootFile };
+        anchor = firmwareAnchor(certificateDer(await fetchFirmwareIntermediate(options.caUrl!)), root);
+      }
+    } catch (err) {
+      if (err instanceof CliError || (err as NodeJS.ErrnoException).code) throw err;
+      throw new CliError(`the firmware intermediate is refused: ${err instanceof Error ? err.message : String(err)}`);
+    }
+    let release;
+    try {
+      release = verifyRelease(envelope, image, [anchor], minSequence);
+    } catch (err) {
+      throw new CliError(`REFUSED ${envelopePath}: ${err instanceof Error ? err.message : String(err)}`);
+    }
+    process.stdout.write(`${JSON.stringify({
+      sequence: release.sequence, manifestSha256: release.manifestSha256, imageSha256: release.imageSha256.toString('hex'), imageSize: release.imageSize,
+      vendorId: release.vendorId.toString('hex'), classId: release.classId.toString('hex'), signer: release.signer.cert.subject.replace(/\n/g, ', '), signerSerial: release.signer.cert.serialNumber.toLowerCase(),
+    })}\n`);
+    say(`verified: sequence ${release.sequence}, manifest ${release.manifestSha256}, signed by ${release.signer.cert.subject.replace(/\n/g, ', ')} under ${anchor.cert.subject.replace(/\n/g, ', ')}`);
+  });
 
 /** RFC 5280 reason codes a device may give for its own certificate. */
 const REASONS: Record<string, number> = { unspecified: 0, keyCompromise: 1, affiliationChanged: 3, superseded: 4, cessationOfOperation: 5 };

@@ -2,10 +2,11 @@ import { html, render, useEffect, useState } from './preact-htm.mjs';
 import { api, setCsrf } from './api.mjs';
 import { DevicePage } from './device.mjs';
 import { DevicesPage, FleetPage } from './fleet.mjs';
+import { FirmwareIndex, FirmwarePage } from './firmware.mjs';
 import { ManufacturersPage } from './manufacturers.mjs';
 import { StatusPage } from './status.mjs';
 
-/** The route is the URL's fragment: #/ (fleet), #/devices?q=..., #/device/<serial>, #/manufacturers, #/status. */
+/** The route is the URL's fragment: #/ (fleet), #/devices?q=..., #/device/<serial>, #/manufacturers, #/firmware[/<model>], #/status. */
 function route() {
   const [path, search] = (location.hash.slice(1) || '/').split('?');
   return { path, params: new URLSearchParams(search ?? '') };
@@ -60,6 +61,8 @@ function App() {
     : path === '/devices' ? html`<${DevicesPage} params=${params} navigate=${navigate} />`
     : path === '/status' ? html`<${StatusPage} me=${me} />`
     : path === '/manufacturers' ? html`<${ManufacturersPage} me=${me} />`
+    : path === '/firmware' ? html`<${FirmwareIndex} />`
+    : path.startsWith('/firmware/') ? html`<${FirmwarePage} model=${decodeURIComponent(path.slice('/firmware/'.length))} me=${me} />`
     : html`<${FleetPage} me=${me} />`;
   const tab = (hash, label, active) => html`<a href=${hash} class=${active ? 'active' : ''}>${label}</a>`;
   return html`
@@ -69,6 +72,7 @@ function App() {
         ${tab('#/', 'Fleet', path === '/')}
         ${tab('#/devices', 'Devices', path === '/devices' || path.startsWith('/device/'))}
         ${tab('#/manufacturers', 'Manufacturers', path === '/manufacturers')}
+        ${tab('#/firmware', 'Firmware', path === '/firmware' || path.startsWith('/firmware/'))}
         ${tab('#/status', 'Audit & publication', path === '/status')}
       </nav>
       <span class="me">${me.principal} <span class=${`role ${me.role}`}>${me.role}</span></span>

@@ -45,7 +45,7 @@ export function statusOf(c, certificates) {
   return 'valid';
 }
 
-/** One device: its state and actions, lineage graph, certificates, support grants and timeline. */
+/** One device: its state and actions, lineage graph, certificates, firmware lineage, support grants and timeline. */
 export function DevicePage({ serial, me }) {
   const { data: history, error, reload: load } = useResource(`/audit/v1/devices/${enc(serial)}/history`);
   const [notice, setNotice] = useState(null);
@@ -106,6 +106,20 @@ export function DevicePage({ serial, me }) {
           </tr>`)}
         </tbody>
       </table>
+
+      <h3>Firmware</h3>
+      ${history.firmware.length === 0 ? html`<p>No firmware reported.</p>` : html`
+      <table class="firmware">
+        <thead><tr><th>Attested</th><th>Version</th><th>Image digest</th><th>Release</th><th>Manifest</th><th>Signer</th><th>Certificate</th></tr></thead>
+        <tbody>${history.firmware.map((f) => html`
+          <tr data-version=${f.version} data-manifest=${f.release?.manifestSha256 ?? ''}>
+            <td>${when(f.attestedAt)}</td><td>${f.version}</td><td class="mono" title=${f.digest}>${f.digest.slice(0, 16)}…</td>
+            <td>${!f.release ? '—' : f.release.legacy ? 'legacy (unsigned)' : `sequence ${f.release.sequence}`}</td>
+            <td class="mono" title=${f.release?.manifestSha256 ?? ''}>${f.release?.manifestSha256 ? `${f.release.manifestSha256.slice(0, 16)}…` : '—'}</td>
+            <td class="mono">${f.release?.signer ?? '—'}</td><td class="mono">${f.certificateSerial ?? '—'}</td>
+          </tr>`)}
+        </tbody>
+      </table>`}
 
       <h3>Support grants</h3>
       ${history.supportGrants.length === 0 ? html`<p>None.</p>` : html`

@@ -3,7 +3,7 @@
  * detail is written for the client; server/problem.ts maps each kind to an
  * HTTP status and problem type in one place.
  */
-export type ErrorKind = 'malformed' | 'badCSR' | 'badPublicKey' | 'forbidden' | 'notFound' | 'conflict';
+export type ErrorKind = 'malformed' | 'badCSR' | 'badPublicKey' | 'forbidden' | 'notFound' | 'conflict' | 'gone';
 
 /**
  * A finer reason within a kind, for surfaces that have a word for it (the
@@ -32,3 +32,5 @@ export const malformed = (detail: string) => new DomainError('malformed', detail
 export const conflict = (detail: string, extra?: Record<string, unknown>) => new DomainError('conflict', detail, extra);
 export const notFound = (detail: string) => new DomainError('notFound', detail);
 export const forbidden = (detail: string) => new DomainError('forbidden', detail);
+/** A resource retired for good (a model's firmware allowlist after its legacy cut-off): 410. */
+export const gone = (detail: string) => new DomainError('gone', detail);

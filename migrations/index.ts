@@ -22,6 +22,7 @@ import * as tpmActivations from './020_tpm_activations.ts';
 import * as crlShards from './021_crl_shards.ts';
 import * as orderIdentifiers from './022_order_identifiers.ts';
 import * as tlogWitnesses from './025_tlog_witnesses.ts';
+import * as firmwarePolicies from './026_firmware_policies.ts';
 import * as fleetCounters from './027_fleet_counters.ts';
 
 /** Every schema step in order; knex records each by name once applied. */
@@ -49,5 +50,6 @@ export const MIGRATIONS: ReadonlyArray<[string, Knex.Migration]> = [
   ['021_crl_shards', crlShards],
   ['022_order_identifiers', orderIdentifiers],
   ['025_tlog_witnesses', tlogWitnesses],
+  ['026_firmware_policies', firmwarePolicies],
   ['027_fleet_counters', fleetCounters],
 ];

@@ -8,6 +8,7 @@ export const PROBLEM = {
   notFound: 'urn:devid-ca:problem:not-found',
   methodNotAllowed: 'urn:devid-ca:problem:method-not-allowed',
   conflict: 'urn:devid-ca:problem:conflict',
+  gone: 'urn:devid-ca:problem:gone',
   tooLarge: 'urn:devid-ca:problem:request-too-large',
   headersTooLarge: 'urn:devid-ca:problem:headers-too-large',
   unsupportedMediaType: 'urn:devid-ca:problem:unsupported-media-type',

@@ -1,7 +1,7 @@
 import type { Knex } from 'knex';
-import type { CloneSignalPolicy, DeviceClassRecord } from './types.ts';
+import type { CloneSignalPolicy, DeviceClassRecord, WithdrawnFirmwarePolicy } from './types.ts';
 
-export const CLASS_COLUMNS = ['name', 'ttl_seconds', 'staged_renewal', 'factory_reattest_every_seconds', 'server_auth', 'counter_required', 'on_clone_signal', 'attestation_formats', 'est'];
+export const CLASS_COLUMNS = ['name', 'ttl_seconds', 'staged_renewal', 'factory_reattest_every_seconds', 'server_auth', 'counter_required', 'on_clone_signal', 'attestation_formats', 'est', 'on_withdrawn_firmware'];
 
 /** Device classes (docs/operators/lifecycle.md); `default` is built in, operators declare others. */
 export class DeviceClassStore {
@@ -17,7 +17,7 @@ export class DeviceClassStore {
     const values = {
       ttl_seconds: record.ttlSeconds, staged_renewal: record.stagedRenewal, factory_reattest_every_seconds: record.factoryReattestEverySeconds,
       server_auth: record.serverAuth, counter_required: record.counterRequired, on_clone_signal: record.onCloneSignal,
-      attestation_formats: JSON.stringify(record.attestationFormats), est: record.est, updated_at: now,
+      attestation_formats: JSON.stringify(record.attestationFormats), est: record.est, on_withdrawn_firmware: record.onWithdrawnFirmware, updated_at: now,
     };
     await this.db('device_classes').insert({ name: record.name, created_at: now, ...values }).onConflict('name').merge(values);
   }
@@ -34,6 +34,7 @@ export function classFromRow(row: Record<string, unknown>): DeviceClassRecord {
     onCloneSignal: row.on_clone_signal as CloneSignalPolicy,
     attestationFormats: formatsOf(row.attestation_formats),
     est: row.est === true,
+    onWithdrawnFirmware: row.on_withdrawn_firmware === 'suspend' ? 'suspend' : 'refuse' as WithdrawnFirmwarePolicy,
   };
 }
 

@@ -2,7 +2,7 @@ import type { Knex } from 'knex';
 import { conflictsAsStoreErrors, toDate, toDateOrNull, toStringOrNull } from './convert.ts';
 import { CLASS_COLUMNS, classFromRow } from './device-class-store.ts';
 import { MODEL_COLUMNS, modelFromRow } from './model-store.ts';
-import { StoreNotFoundError, type ApprovedRelease, type DeviceBinding, type DeviceClassRecord, type DeviceRecord, type DeviceState, type FirmwareReport, type ModelRecord } from './types.ts';
+import { StoreNotFoundError, type ApprovedRelease, type DeviceBinding, type DeviceClassRecord, type DeviceRecord, type DeviceState, type ModelRecord } from './types.ts';
 
 const COLUMNS = ['serial', 'model', 'batch', 'line', 'device_class', 'owner', 'state', 'manufacturer', 'factory_key_sha256', 'reprovision_allowed', 'sign_count', 'factory_attested_at', 'created_at', 'updated_at'];
 
@@ -84,19 +84,18 @@ export class DeviceStore {
 
   private async withClass(serial: string, firmware: boolean): Promise<AttestationView> {
     const classColumns = CLASS_COLUMNS.map((c) => `coalesce(own.${c}, model_class.${c}, dflt.${c}) as class_${c}`).join(', ');
-    // Check 5's inputs in the same statement: the model's allowlist, its approved releases, the device's floor.
-    const allowedFirmware = firmware
-      ? `, (select coalesce(json_agg(json_build_object('version', f.version, 'digest', f.digest) order by f.id), '[]'::json)
-           from model_firmware f where f.model = d.model and f.withdrawn_at is null) as allowed_firmware,
-         (select coalesce(json_agg(json_build_object('version', r.version, 'digest', r.digest, 'sequence', r.sequence, 'minSequence', r.min_sequence,
-                   'withdrawn', r.withdrawn_at is not null, 'manifestSha256', r.manifest_sha256) order by r.sequence), '[]'::json)
+    // Check 5's inputs in the same statement: the model's approved releases (legacy ones too) and legacy cut-off, the device's floor.
+    const firmwareColumns = firmware
+      ? `, (select coalesce(json_agg(json_build_object('version', r.version, 'digest', r.digest, 'sequence', r.sequence, 'minSequence', r.min_sequence,
+                   'withdrawn', r.withdrawn_at is not null, 'manifestSha256', r.manifest_sha256, 'legacy', r.legacy) order by r.sequence, r.approved_at), '[]'::json)
            from firmware_releases r where r.model = d.model and r.approved_at is not null) as firmware_releases,
+         m.legacy_firmware_until as legacy_firmware_until,
          d.firmware_sequence as firmware_sequence,
          exists (select 1 from tpm_activations t join certificates c on c.serial = t.certificate_serial
                  where t.device_serial = d.serial and c.kind = 'birth' and c.revoked_at is null) as tpm_born`
       : '';
     const { rows } = await this.db.raw(
-      `select ${COLUMNS.map((c) => `d.${c}`).join(', ')}, ${classColumns}${allowedFirmware}
+      `select ${COLUMNS.map((c) => `d.${c}`).join(', ')}, ${classColumns}${firmwareColumns}
        from devices d
        left join device_classes own on own.name = d.device_class
        left join models m on m.name = d.model
@@ -107,26 +106,38 @@ export class DeviceStore {
     );
     const row = (rows as Array<Record<string, unknown>>)[0];
     if (!row) throw new StoreNotFoundError('device', serial);
-    const allowed = typeof row.allowed_firmware === 'string' ? JSON.parse(row.allowed_firmware) : (row.allowed_firmware ?? []);
     return {
       device: fromRow(row),
       deviceClass: classFromRow(Object.fromEntries(CLASS_COLUMNS.map((c) => [c, row[`class_${c}`]]))),
-      allowedFirmware: (allowed as Array<{ version: string; digest: string }>).map((f) => ({ version: String(f.version), digest: String(f.digest) })),
       firmware: {
         releases: (jsonColumn(row.firmware_releases) as Array<Record<string, unknown>>).map((r) => ({
           version: String(r.version), digest: String(r.digest), sequence: Number(r.sequence), minSequence: r.minSequence === null ? null : Number(r.minSequence),
-          withdrawn: r.withdrawn === true, manifestSha256: r.manifestSha256 === null ? null : String(r.manifestSha256),
+          withdrawn: r.withdrawn === true, manifestSha256: r.manifestSha256 === null ? null : String(r.manifestSha256), legacy: r.legacy === true,
         })),
+        legacyUntil: row.legacy_firmware_until === null || row.legacy_firmware_until === undefined ? null : toDate(row.legacy_firmware_until),
         deviceSequence: row.firmware_sequence === null || row.firmware_sequence === undefined ? null : Number(row.firmware_sequence),
       },
       tpmBorn: row.tpm_born === true,
     };
   }
 
-  /** Raises the highest release sequence the device attested (never lowers it): the floor of the next check 5. */
-  async raiseFirmwareSequence(serial: string, sequence: number): Promise<void> {
-    await this.db.raw('update devices set firmware_sequence = greatest(coalesce(firmware_sequence, 0), ?) where serial = ?', [sequence, serial]);
+  /**
+   * The release the device's newest certificate was issued on (null: a
+   * report no release maps to), in one statement: its version, which the
+   * console counts per release, and its sequence, which raises the floor of
+   * the device's next check 5 (never lowers it).
+   */
+  async recordFirmwareRelease(serial: string, release: { version: string; sequence: number } | null): Promise<void> {
+    if (!release) await this.db('devices').where({ serial }).update({ firmware_version: null });
+    else await this.db.raw('update devices set firmware_version = ?, firmware_sequence = greatest(coalesce(firmware_sequence, 0), ?) where serial = ?', [release.version, release.sequence, serial]);
   }
+
+  /** How many devices of the model run each release, by version: one indexed range of devices_model_firmware, not a fleet scan. */
+  async firmwareCounts(model: string): Promise<Map<string, number>> {
+    const rows = await this.db('devices').select('firmware_version').count({ n: '*' }).where({ model }).whereNotNull('firmware_version').groupBy('firmware_version');
+    return new Map(rows.map((row: Record<string, unknown>) => [String(row.firmware_version), Number(row.n)]));
+  }
+
 
   /** The device, or StoreNotFoundError. */
   async get(serial: string): Promise<DeviceRecord> {
@@ -379,7 +390,6 @@ function fromRow(row: Record<string, unknown>): DeviceRecord {
 export interface AttestationView {
   device: DeviceRecord;
   deviceClass: DeviceClassRecord;
-  allowedFirmware: FirmwareReport[];
   firmware: FirmwareState;
   /** Its live birth certificate was issued on a redeemed TPM credential activation (enroll/tpm-activation.ts). */
   tpmBorn: boolean;
@@ -389,6 +399,8 @@ export interface AttestationView {
 export interface FirmwareState {
   releases: ApprovedRelease[];
   deviceSequence: number | null;
+  /** The model's legacy cut-off: its legacy releases are refused from then on. */
+  legacyUntil: Date | null;
 }
 
 const jsonColumn = (value: unknown): unknown => (typeof value === 'string' ? JSON.parse(value) : (value ?? []));

@@ -26,11 +26,19 @@ export interface FirmwareReleaseRecord extends FirmwareReleaseContent {
   withdrawnAt: Date | null;
   withdrawnBy: string | null;
   withdrawReason: string | null;
+  /** A former allowlist entry (docs/operators/firmware.md): unsigned, sequence 0, accepted until the model's legacy cut-off. */
+  legacy: boolean;
+}
+
+/** A legacy release as the allowlist names it. */
+export interface LegacyEntry {
+  version: string;
+  digest: string;
 }
 
 const COLUMNS = [
   'model', 'version', 'digest', 'size', 'sequence', 'min_sequence', 'proposal', 'proposed_by', 'proposed_at', 'approved_by', 'approved_at', 'signer_certificate_serial',
-  'envelope', 'manifest_sha256', 'withdrawn_at', 'withdrawn_by', 'withdraw_reason',
+  'envelope', 'manifest_sha256', 'withdrawn_at', 'withdrawn_by', 'withdraw_reason', 'legacy',
 ];
 
 /** Firmware releases (docs/operators/firmware.md): proposed, then approved and signed. */
@@ -54,14 +62,54 @@ export class FirmwareReleaseStore {
     return row ? fromRow(row) : undefined;
   }
 
-  /** The model's highest sequence number, proposed or approved: a new release must go above it. */
+  /** The model's highest sequence number, proposed or approved: a new release must go above it. Legacy releases (0) do not count. */
   async highestSequence(model: string): Promise<number | undefined> {
-    const row = await this.db('firmware_releases').max({ n: 'sequence' }).where({ model }).first();
+    const row = await this.db('firmware_releases').max({ n: 'sequence' }).where({ model, legacy: false }).first();
     return row?.n === null || row?.n === undefined ? undefined : Number(row.n);
   }
 
   async byModel(model: string): Promise<FirmwareReleaseRecord[]> {
-    return (await this.db('firmware_releases').select(COLUMNS).where({ model }).orderBy('sequence')).map(fromRow);
+    return (await this.db('firmware_releases').select(COLUMNS).where({ model }).orderBy([{ column: 'legacy', order: 'desc' }, 'sequence', 'proposed_at', 'version'])).map(fromRow);
+  }
+
+  /** Per model with releases: how many are proposed, approved (signed or legacy) and withdrawn. */
+  async summaryByModel(): Promise<Array<{ model: string; proposed: number; approved: number; withdrawn: number; legacy: number }>> {
+    const rows = await this.db('firmware_releases').select('model')
+      .select(this.db.raw('count(*) filter (where approved_at is null) as proposed'))
+      .select(this.db.raw('count(*) filter (where approved_at is not null and withdrawn_at is null) as approved'))
+      .select(this.db.raw('count(*) filter (where withdrawn_at is not null) as withdrawn'))
+      .select(this.db.raw('count(*) filter (where legacy) as legacy'))
+      .groupBy('model').orderBy('model');
+    return rows.map((row: Record<string, unknown>) => ({
+      model: String(row.model), proposed: Number(row.proposed), approved: Number(row.approved), withdrawn: Number(row.withdrawn), legacy: Number(row.legacy),
+    }));
+  }
+
+  /** The signed releases with these manifest hashes (the export carries the envelopes its firmware lineage names). */
+  async byManifests(hashes: readonly string[]): Promise<FirmwareReleaseRecord[]> {
+    if (hashes.length === 0) return [];
+    return (await this.db('firmware_releases').select(COLUMNS).whereIn('manifest_sha256', hashes).whereNotNull('envelope').orderBy(['model', 'sequence'])).map(fromRow);
+  }
+
+  /** The model's legacy releases that are not withdrawn: its allowlist as PUT .../firmware last left it. */
+  async liveLegacy(model: string): Promise<LegacyEntry[]> {
+    const rows = await this.db('firmware_releases').select('version', 'digest').where({ model, legacy: true }).whereNull('withdrawn_at').orderBy(['proposed_at', 'version']);
+    return rows.map((row: { version: string; digest: string }) => ({ version: row.version, digest: row.digest }));
+  }
+
+  /** A legacy release, accepted from now (approved by nobody: it is an allowlist entry). */
+  async insertLegacy(model: string, entry: LegacyEntry, proposal: string, principal: string, now: Date): Promise<void> {
+    await conflictsAsStoreErrors(this.db('firmware_releases').insert({
+      model, version: entry.version, digest: entry.digest, size: 0, sequence: 0, min_sequence: null, proposal, legacy: true,
+      proposed_by: principal, proposed_at: now, approved_by: principal, approved_at: now,
+    }), `model ${model} has a release ${entry.version} already`);
+  }
+
+  /** A withdrawn legacy release listed again: accepted again (false when it is not a withdrawn legacy release). */
+  async reinstateLegacy(model: string, version: string): Promise<boolean> {
+    const updated = await this.db('firmware_releases').where({ model, version, legacy: true }).whereNotNull('withdrawn_at')
+      .update({ withdrawn_at: null, withdrawn_by: null, withdraw_reason: null });
+    return updated === 1;
   }
 
   /** Records the approval and the signed envelope; false when it was approved meanwhile. */
@@ -90,5 +138,6 @@ function fromRow(row: Record<string, unknown>): FirmwareReleaseRecord {
     approvedBy: toStringOrNull(row.approved_by), approvedAt: toDateOrNull(row.approved_at), signerCertificateSerial: toStringOrNull(row.signer_certificate_serial),
     envelope: row.envelope === null || row.envelope === undefined ? null : toBuffer(row.envelope), manifestSha256: toStringOrNull(row.manifest_sha256),
     withdrawnAt: toDateOrNull(row.withdrawn_at), withdrawnBy: toStringOrNull(row.withdrawn_by), withdrawReason: toStringOrNull(row.withdraw_reason),
+    legacy: row.legacy === true,
   };
 }

@@ -38,6 +38,16 @@ export class ModelStore {
     await this.db('models').where({ name }).update({ default_class: className, updated_at: now });
   }
 
+  /** The model's legacy cut-off (docs/operators/firmware.md#legacy-releases), null when none is set. */
+  async legacyFirmwareUntil(name: string): Promise<Date | null> {
+    const row = await this.db('models').select('legacy_firmware_until').where({ name }).first();
+    return row?.legacy_firmware_until ? toDate(row.legacy_firmware_until) : null;
+  }
+
+  async setLegacyFirmwareUntil(name: string, until: Date, now: Date): Promise<void> {
+    await this.db('models').where({ name }).update({ legacy_firmware_until: until, updated_at: now });
+  }
+
   async count(): Promise<number> {
     return countRows(this.db, 'models');
   }

@@ -91,6 +91,8 @@ export interface HistoryStore {
   certificates: Pick<CertificateStore, 'byDevice'>;
   audit: Pick<AuditStore, 'byDevice'>;
   firmware: Pick<FirmwareStore, 'byDevice'>;
+  /** The signers of the releases the firmware lineage names. */
+  firmwareReleases: Pick<FirmwareReleaseStore, 'byManifests'>;
   support: Pick<SupportStore, 'byDevice'>;
   ownership: Pick<OwnershipStore, 'byDevice'>;
 }
@@ -176,6 +178,9 @@ export interface AuditExportStore {
   claims: Pick<ClaimStore, 'birthsOfDevices'>;
   certificates: Pick<CertificateStore, 'byDevices'>;
   audit: Pick<AuditStore, 'firstSeqOf' | 'head' | 'page'>;
+  /** The firmware lineage and the signed manifests it names (registry/audit/export-firmware.ts). */
+  firmware: Pick<FirmwareStore, 'byDevices'>;
+  firmwareReleases: Pick<FirmwareReleaseStore, 'byManifests'>;
 }
 
 /** registry/catalogue/models.ts: a model's declaration. */
@@ -193,8 +198,8 @@ export type DeviceClassCatalogueStore = AuditedStore<AuditWrites & Locking & {
 
 /** registry/catalogue/firmware-policy.ts: a model's firmware allowlist. */
 export type FirmwarePolicyStore = AuditedStore<AuditWrites & {
-  models: Pick<ModelStore, 'byNameForUpdate'>;
-  firmware: Pick<FirmwareStore, 'replaceAllowed'>;
+  models: Pick<ModelStore, 'byNameForUpdate' | 'legacyFirmwareUntil' | 'setLegacyFirmwareUntil'>;
+  firmwareReleases: Pick<FirmwareReleaseStore, 'liveLegacy' | 'insertLegacy' | 'reinstateLegacy' | 'withdraw' | 'findForUpdate'>;
 }>;
 
 /** registry/lifecycle/lifecycle.ts recordTransfer: a change of owner inside the caller's transaction. */
@@ -317,18 +322,25 @@ export type AuditRoutesStore = AuditedStore<AuditWrites & TxOf<CheckpointingStor
 
 /** server/http/routes/console.ts: the console's sessions, and the views it reads. */
 export type ConsoleRoutesStore = AuditedStore<TxOf<ConsoleSessionStore> & { sessions: Pick<SessionStore, 'delete'> }>
-  & AuthStore & Pick<ConsoleSessionStore, 'tokens'> & FleetReportStore & {
+  & AuthStore & Pick<ConsoleSessionStore, 'tokens'> & FleetReportStore & FirmwareOverviewStore & {
     devices: Pick<DeviceStore, 'search'>;
     audit: Pick<AuditStore, 'head' | 'recentByActions'>;
     checkpoints: Pick<CheckpointStore, 'latest'>;
     ocsp: Pick<OcspStore, 'freshness'>;
   };
 
+/** registry/reports/firmware-overview.ts: the console's Firmware pages. */
+export interface FirmwareOverviewStore {
+  models: Pick<ModelStore, 'byName' | 'legacyFirmwareUntil'>;
+  firmwareReleases: Pick<FirmwareReleaseStore, 'byModel' | 'summaryByModel'>;
+  devices: Pick<DeviceStore, 'firmwareCounts'>;
+}
+
 /** server/http/routes/operator.ts: the operator API's reads, and the catalogue, lifecycle and support actions it calls. */
 export type OperatorRoutesStore = AuditedStore<TxOf<ModelCatalogueStore> & TxOf<FirmwarePolicyStore> & TxOf<DeviceClassCatalogueStore>
   & TxOf<DeviceLifecycleStore> & TxOf<SupportGrantStore> & TxOf<CounterResetStore>> & AuthStore & {
-    models: Pick<ModelStore, 'byName'>;
-    firmware: Pick<FirmwareStore, 'allowed'>;
+    models: Pick<ModelStore, 'byName' | 'legacyFirmwareUntil'>;
+    firmwareReleases: Pick<FirmwareReleaseStore, 'liveLegacy'>;
     deviceClasses: Pick<DeviceClassStore, 'find'>;
     support: Pick<SupportStore, 'find' | 'certificates'>;
     devices: Pick<DeviceStore, 'rotationRows' | 'byOwner'>;

@@ -188,6 +188,8 @@ export interface ApprovedRelease {
   minSequence: number | null;
   withdrawn: boolean;
   manifestSha256: string | null;
+  /** A former allowlist entry: unsigned, sequence 0, accepted until the model's legacy cut-off. */
+  legacy: boolean;
 }
 
 export interface AcmeOrderRecord {
@@ -230,6 +232,8 @@ export interface AcmeAuthorizationRecord {
 }
 
 export type CloneSignalPolicy = 'refuse' | 'suspend';
+/** What check 5 does to a device that attests on a withdrawn release (docs/operators/firmware.md). */
+export type WithdrawnFirmwarePolicy = 'refuse' | 'suspend';
 
 /** Policy per device class (docs/operators/lifecycle.md); `default` is built in. */
 export interface DeviceClassRecord {
@@ -240,6 +244,8 @@ export interface DeviceClassRecord {
   serverAuth: boolean;
   counterRequired: boolean;
   onCloneSignal: CloneSignalPolicy;
+  /** A device attesting on a withdrawn release is refused, or refused and suspended. */
+  onWithdrawnFirmware: WithdrawnFirmwarePolicy;
   /** The attestation formats (`fmt`) its devices may attest with (pki/attestation/formats.ts). */
   attestationFormats: string[];
   /** Its devices may enroll with EST (RFC 7030, docs/device-makers/est.md) as well as ACME. */

@@ -165,7 +165,7 @@ for (const kind of DATABASE_KINDS) {
       const device = await makeDevice(server, next());
       await device.enroll();
       const { store } = server.env.ctx;
-      await store.deviceClasses.put({ name: 'staged', ttlSeconds: 3600, stagedRenewal: true, factoryReattestEverySeconds: 3600, serverAuth: true, counterRequired: false, onCloneSignal: 'refuse', attestationFormats: ['devid'], est: false }, new Date());
+      await store.deviceClasses.put({ name: 'staged', ttlSeconds: 3600, stagedRenewal: true, factoryReattestEverySeconds: 3600, serverAuth: true, counterRequired: false, onCloneSignal: 'refuse', attestationFormats: ['devid'], est: false, onWithdrawnFirmware: 'refuse' }, new Date());
       await rawConnection(store)('devices').where({ serial: device.serial }).update({ device_class: 'staged' });
       const staged = await device.enroll({ staged: true });
       expect(staged.certificate.notAfter.getTime() - staged.certificate.notBefore.getTime()).to.equal(3600_000 + 300_000);

@@ -180,7 +180,7 @@ for (const kind of DATABASE_KINDS) describe(`ACME refusals on ${kind}: each with
     const device = await makeDevice(server, next());
     await device.enroll({ signCount: 5 });
     const { store } = server.env.ctx;
-    await store.deviceClasses.put({ name: 'strict', ttlSeconds: 3600, stagedRenewal: false, factoryReattestEverySeconds: 86400, serverAuth: false, counterRequired: true, onCloneSignal: 'suspend', attestationFormats: ['devid'], est: false }, new Date());
+    await store.deviceClasses.put({ name: 'strict', ttlSeconds: 3600, stagedRenewal: false, factoryReattestEverySeconds: 86400, serverAuth: false, counterRequired: true, onCloneSignal: 'suspend', attestationFormats: ['devid'], est: false, onWithdrawnFirmware: 'refuse' }, new Date());
     await rawConnection(store)('devices').where({ serial: device.serial }).update({ device_class: 'strict' });
     await refused(device, { signCount: 5 }, 'badAttestationStatement', /check 4/);
     expect((await store.devices.find(device.serial))!.state).to.equal('suspended');

@@ -216,7 +216,11 @@ describe('cli: init, serve, token (embedded defaults: PGlite and SoftHSM in the 
   it('lifecycle from a shell: device-class, firmware, report rotation; device actions name what is wrong in one line', () => {
     const declared = runCli(['device-class', 'field', '--ttl', '12h', '--factory-reattest-every', '7d', '--server-auth'], env);
     expect(declared.status, declared.stderr).to.equal(0);
-    expect(JSON.parse(declared.stdout)).to.deep.equal({ name: 'field', ttl: '12h', stagedRenewal: false, factoryReattestEvery: '7d', serverAuth: true, counterRequired: false, onCloneSignal: 'refuse', attestationFormats: ['devid'], est: false });
+    expect(JSON.parse(declared.stdout)).to.deep.equal({ name: 'field', ttl: '12h', stagedRenewal: false, factoryReattestEvery: '7d', serverAuth: true, counterRequired: false, onCloneSignal: 'refuse', attestationFormats: ['devid'], est: false, onWithdrawnFirmware: 'refuse' });
+    const suspending = runCli(['device-class', 'field-fw', '--ttl', '12h', '--factory-reattest-every', '7d', '--on-withdrawn-firmware', 'suspend'], env);
+    expect(suspending.status, suspending.stderr).to.equal(0);
+    expect(JSON.parse(suspending.stdout).onWithdrawnFirmware).to.equal('suspend');
+    expect(runCli(['device-class', 'field-fw', '--ttl', '12h', '--factory-reattest-every', '7d', '--on-withdrawn-firmware', 'quarantine'], env).stderr).to.match(/onWithdrawnFirmware must be/);
     const bad = runCli(['device-class', 'field', '--ttl', '12 hours', '--factory-reattest-every', '7d'], env);
     expect(bad.status).to.equal(1);
     expect(bad.stderr.trim()).to.match(/^devid-ca: ttl must be a duration/);

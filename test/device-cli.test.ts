@@ -154,7 +154,7 @@ describe('devid-device: the reference device client from its command line', func
     writeFileSync(image, 'firmware image 1.0.0');
     const v1 = { version: '1.0.0', digest: createHash('sha256').update('firmware image 1.0.0').digest('hex') };
     const v2 = { version: '2.0.0', digest: 'ab'.repeat(32) };
-    await setFirmwareAllowlist(store, audit, 'test', 'fw-thermo', [v1], new Date());
+    await setFirmwareAllowlist(store, audit, { actor: 'test', principal: 'test' }, 'fw-thermo', [v1], new Date());
     const state = join(dir, 'fw-device');
     const base = `https://localhost:${server.running.httpsPort}`;
     const kept = () => (JSON.parse(readFileSync(join(state, 'device.json'), 'utf8')) as { firmware?: unknown }).firmware;
@@ -172,14 +172,20 @@ describe('devid-device: the reference device client from its command line', func
 
     const enrolled = await run(['--dir', state, 'enroll', '--firmware-version', '1.0.0', '--firmware-file', image]);
     expect(enrolled.status, enrolled.stderr).to.equal(0);
-    expect(kept()).to.deep.equal(v1);
+    expect(kept(), 'the image file is kept, to be hashed again at each renewal').to.deep.equal({ version: '1.0.0', file: image });
     const renewed = await run(['--dir', state, 'renew', '--now']);
     expect(renewed.status, 'the kept firmware is reported again: the allowlist admits it').to.equal(0);
+    // The installed image changed under the same path: the next renewal reports its new digest, which the CA refuses.
+    writeFileSync(image, 'firmware image 1.0.0, patched by hand');
+    const rehashed = await run(['--dir', state, 'renew', '--now']);
+    expect(rehashed.status).to.equal(1);
+    expect(rehashed.stderr).to.match(/check 5 \(firmware\)/);
+    writeFileSync(image, 'firmware image 1.0.0');
 
     const refused = await run(['--dir', state, 'renew', '--now', '--firmware-version', v2.version, '--firmware-digest', v2.digest]);
     expect(refused.status).to.equal(1);
-    expect(kept(), 'firmware the CA refused is not kept').to.deep.equal(v1);
-    await setFirmwareAllowlist(store, audit, 'test', 'fw-thermo', [v1, v2], new Date());
+    expect(kept(), 'firmware the CA refused is not kept').to.deep.equal({ version: '1.0.0', file: image });
+    await setFirmwareAllowlist(store, audit, { actor: 'test', principal: 'test' }, 'fw-thermo', [v1, v2], new Date());
     const updated = await run(['--dir', state, 'renew', '--now', '--firmware-version', v2.version, '--firmware-digest', v2.digest.toUpperCase()]);
     expect(updated.status, updated.stderr).to.equal(0);
     expect(kept()).to.deep.equal(v2);

@@ -43,4 +43,21 @@ describe('cli: the firmware intermediate and signers on an existing installation
     }
     expect(runCli(['audit', 'verify'], env).status).to.equal(0);
   });
+
+  it('firmware <model> makes legacy releases; firmware-cutoff <model> <until> ends them, audited; then the allowlist is gone', () => {
+    const digest = 'ab'.repeat(32);
+    const listed = runCli(['firmware', 'thermo-2', `0.9.0=${digest}`], env);
+    expect(listed.status, listed.stderr).to.equal(0);
+    expect(listed.stderr).to.contain('allows 0.9.0 (legacy releases)');
+    expect(runCli(['firmware-cutoff', 'thermo-2', 'next week'], env).stderr).to.match(/^devid-ca: until must be an RFC 3339 date-time/);
+    const ahead = runCli(['firmware-cutoff', 'thermo-2', '2099-01-01T00:00:00Z'], env);
+    expect(ahead.status, ahead.stderr).to.equal(0);
+    expect(JSON.parse(ahead.stdout)).to.deep.equal({ model: 'thermo-2', until: '2099-01-01T00:00:00.000Z' });
+    expect(runCli(['firmware-cutoff', 'thermo-2', '2020-01-01T00:00:00Z'], env).status).to.equal(0);
+    const gone = runCli(['firmware', 'thermo-2', `0.9.1=${digest}`], env);
+    expect(gone.status).to.equal(1);
+    expect(gone.stderr).to.match(/^devid-ca: model thermo-2's firmware allowlist ended at its legacy cut-off, 2020-01-01T00:00:00.000Z/);
+    expect(runCli(['firmware-cutoff', 'thermo-2', '2099-01-01T00:00:00Z'], env).stderr).to.match(/it is final/);
+    expect(runCli(['audit', 'verify'], env).status).to.equal(0);
+  });
 });

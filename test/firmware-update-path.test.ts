@@ -51,7 +51,9 @@ describe('the verified update path (check 5 with signed releases): approved rele
     const history = await server.request('GET', `/audit/v1/devices/${device.serial}/history`, { token: server.tokens.auditor });
     expect(history.status, history.text).to.equal(200);
     const steps = history.json.firmware as Array<Record<string, unknown>>;
-    expect(steps.map((f) => [f.digest, f.release])).to.deep.equal([[image(2).toString('hex'), { sequence: 11, manifestSha256: (await server.request('GET', `${RELEASES}/1.1.0`, { token: server.tokens.operator })).json.manifestSha256 }]]);
+    const v11 = (await server.request('GET', `${RELEASES}/1.1.0`, { token: server.tokens.operator })).json;
+    expect(steps.map((f) => [f.digest, f.release])).to.deep.equal([[image(2).toString('hex'), { version: '1.1.0', sequence: 11, manifestSha256: v11.manifestSha256, signer: v11.signer, legacy: false }]]);
+    expect(v11.signer).to.match(/^[0-9a-f]+$/);
     expect(v1.manifestSha256).to.be.a('string');
     // A fresh device may still start on 1.0.0, until a release raises the model's floor.
     const other = await makeDevice(server, `SN-FW${++serial}`);

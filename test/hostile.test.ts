@@ -71,6 +71,7 @@ describe('hostile input: factory, batch, model and reprovision endpoints (no 5xx
       ['POST', BIRTH], ['POST', BATCH], ['PUT', '/operator/v1/models/thermo-9'], ['POST', '/operator/v1/devices/SN-EXIST/reprovision'],
       ...revokePaths.map((path) => ['POST', path] as [string, string]), ['POST', '/operator/v1/devices/SN-EXIST/suspend'],
       ['PUT', '/operator/v1/device-classes/hostile'], ['PUT', '/operator/v1/devices/SN-EXIST/class'], ['PUT', '/operator/v1/models/thermo-2/firmware'],
+      ['PUT', '/operator/v1/models/thermo-2/firmware-legacy'],
       ['POST', '/operator/v1/devices/SN-EXIST/transfer'], ['POST', '/operator/v1/devices/SN-EXIST/decommission'], ['POST', '/operator/v1/devices/SN-EXIST/support-grants'],
       ['POST', `/operator/v1/support-grants/${'a'.repeat(24)}/approve`], ['POST', `/support/v1/grants/${'a'.repeat(24)}/certificate`],
     ];
@@ -134,6 +135,9 @@ describe('hostile input: factory, batch, model and reprovision endpoints (no 5xx
       if (Array.isArray(value) && value.length === 0) continue; // [] removes the policy: valid
       all.push({ name: `firmware allowed = bad value #${i}`, method: 'PUT', path: '/operator/v1/models/thermo-2/firmware', body: json({ allowed: value }) });
     }
+    for (const [i, value] of [...BAD_VALUES, '2027-01-01', '2027-01-01T00:00:00', '2027-02-30T00:00:00Z', ' 2027-01-01T00:00:00Z', '2027-01-01T00:00:00Z\n', 1798761600000].entries()) {
+      all.push({ name: `legacy cut-off until = bad value #${i}`, method: 'PUT', path: '/operator/v1/models/thermo-2/firmware-legacy', body: json({ until: value }) });
+    }
     for (const [i, value] of BAD_VALUES.entries()) {
       if (typeof value !== 'string' || !NAME_PATTERN.test(value)) all.push({ name: `transfer to = bad value #${i}`, method: 'POST', path: '/operator/v1/devices/SN-EXIST/transfer', body: json({ to: value, evidence: 'x' }) });
       all.push({ name: `support grant hours = bad value #${i}`, method: 'POST', path: '/operator/v1/devices/SN-EXIST/support-grants', body: json({ vendor: 'v', reason: 'r', hours: value }) });
@@ -142,6 +146,7 @@ describe('hostile input: factory, batch, model and reprovision endpoints (no 5xx
     for (const segment of oddSegments) {
       all.push({ name: `grant approve path ${segment.slice(0, 12)}`, method: 'POST', path: `/operator/v1/support-grants/${segment}/approve`, body: '{}' });
       all.push({ name: `export query ${segment.slice(0, 12)}`, method: 'GET', path: `/audit/v1/export?device=${segment}` });
+      all.push({ name: `console firmware path ${segment.slice(0, 12)}`, method: 'GET', path: `/console/v1/firmware/${segment}` });
       all.push({ name: `report query ${segment.slice(0, 12)}`, method: 'GET', path: `/operator/v1/reports/rotation?owner=${segment}` });
     }
     all.push({ name: 'suspend with a field', method: 'POST', path: '/operator/v1/devices/SN-EXIST/suspend', body: json({ reason: 'x' }) });

@@ -34,7 +34,7 @@ for (const kind of ['pglite', 'postgres'] as DatabaseKind[]) {
       const short = { ttl: '2h', stagedRenewal: false, factoryReattestEvery: '30d', serverAuth: true, counterRequired: false, onCloneSignal: 'refuse' };
       const created = await operator('PUT', '/operator/v1/device-classes/short', short);
       expect(created.status, created.text).to.equal(201);
-      expect(created.json).to.deep.equal({ name: 'short', ...short, attestationFormats: ['devid'], est: false });
+      expect(created.json).to.deep.equal({ name: 'short', ...short, attestationFormats: ['devid'], est: false, onWithdrawnFirmware: 'refuse' });
       expect((await operator('PUT', '/operator/v1/device-classes/short', short)).status).to.equal(200);
       for (const [field, value] of [['ttl', '0h'], ['ttl', '24 hours'], ['ttl', '1000d'], ['ttl', 24], ['factoryReattestEvery', '5m'], ['serverAuth', 'yes'], ['onCloneSignal', 'ignore'], ['attestationFormats', ['packed']], ['attestationFormats', []], ['attestationFormats', ['devid', 'devid']], ['est', 'yes']] as const) {
         const refused = await operator('PUT', '/operator/v1/device-classes/bad', { ...short, [field]: value });

@@ -50,6 +50,7 @@ const DOMAIN: Record<ErrorKind, { type: AcmeErrorType; status: number }> = {
   forbidden: { type: 'unauthorized', status: 403 },
   notFound: { type: 'malformed', status: 404 },
   conflict: { type: 'malformed', status: 409 },
+  gone: { type: 'malformed', status: 410 },
 };
 
 /** The registration authority's finer reasons (registry/enrollment/errors.ts), as ACME names them. */

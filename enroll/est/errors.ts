@@ -8,7 +8,7 @@ export class EstError extends Error {
   }
 }
 
-const KINDS: Record<ErrorKind, number> = { malformed: 400, badCSR: 400, badPublicKey: 400, forbidden: 403, notFound: 404, conflict: 409 };
+const KINDS: Record<ErrorKind, number> = { malformed: 400, badCSR: 400, badPublicKey: 400, forbidden: 403, notFound: 404, conflict: 409, gone: 410 };
 
 /** The registration authority's finer reasons: a device or certificate not allowed is 403, a lineage fork 409. */
 const CODES: Record<DomainCode, number> = { rejectedIdentifier: 403, badAttestation: 403, alreadyReplaced: 409, basisChanged: 403 };

@@ -4,6 +4,7 @@ import type { Signer } from '../../ca/signer.ts';
 import type { AuditExportStore, DeviceProofStore } from '../../store/subsets.ts';
 import { deviceProof } from '../tlog/device-proof.ts';
 import { toCheckpoint } from './audit-checkpoints.ts';
+import { FirmwareExport } from './export-firmware.ts';
 
 /** What an export covers: one device, one batch, or the whole fleet. */
 export type ExportScope = { serial: string } | { batch: string } | Record<string, never>;
@@ -15,7 +16,8 @@ const PAGE = 1000;
 /**
  * The auditor's export (docs/auditors/audit-log.md) as JSON lines, produced a page at a
  * time: the CA certificates, the signed checkpoints, every certificate of
- * the devices in scope (DER, base64, with its lineage and revocation), and
+ * the devices in scope (DER, base64, with its lineage and revocation), their
+ * firmware lineage and the signed manifests it names (export-firmware.ts), and
  * every audit event in canonical form from the scope's first event to the
  * head (the events between belong to the chain that links them to a
  * checkpoint). The last line signs the SHA-256 of all the lines before it
@@ -24,7 +26,8 @@ const PAGE = 1000;
  */
 export async function* exportLines(store: AuditExportStore, auditSigner: Signer, scope: ExportScope, now: Date): AsyncGenerator<string> {
   const digest = createHash('sha256');
-  const counts = { cas: 0, checkpoints: 0, manufacturers: 0, devices: 0, certificates: 0, events: 0 };
+  const counts = { cas: 0, checkpoints: 0, manufacturers: 0, devices: 0, certificates: 0, events: 0, firmware: 0, manifests: 0 };
+  const firmware = new FirmwareExport(store);
   const line = (value: Record<string, unknown>) => {
     const text = `${JSON.stringify(value)}\n`;
     digest.update(text);
@@ -67,7 +70,15 @@ export async function* exportLines(store: AuditExportStore, auditSigner: Signer,
         predecessorSha256: c.predecessorSha256, revokedAt: c.revokedAt?.toISOString() ?? null, revocationReason: c.revocationReason, der: c.der.toString('base64'),
       });
     }
+    for (const step of await firmware.lineageLines(devices.map((d) => d.serial))) {
+      counts.firmware += 1;
+      yield line(step);
+    }
     if (devices.length < PAGE) break;
+  }
+  for (const manifest of await firmware.manifestLines()) {
+    counts.manifests += 1;
+    yield line(manifest);
   }
   const first = 'serial' in scope || 'batch' in scope ? await store.audit.firstSeqOf(deviceScope) : 1;
   // Up to the head as it is now (at least the last checkpoint listed above): a busy log is not chased for ever.

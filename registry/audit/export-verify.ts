@@ -5,6 +5,7 @@ import { createInterface } from 'node:readline';
 import { checkCertificate, type CheckedCertificate } from '../../pki/certificate-key.ts';
 import { EXPORT_FORMAT } from './audit-export.ts';
 import { GENESIS } from './audit-log.ts';
+import { FirmwareExportCheck } from './export-firmware-verify.ts';
 
 export interface ExportReport {
   ok: boolean;
@@ -14,6 +15,9 @@ export interface ExportReport {
   devices: number;
   certificates: number;
   events: number;
+  /** Firmware lineage steps, and the signed manifests they name (export-firmware-verify.ts). */
+  firmware: number;
+  manifests: number;
   /** The first problems found (at most 20), each with its line number. */
   problems: string[];
 }
@@ -31,12 +35,14 @@ const sha256Hex = (data: string | Buffer) => createHash('sha256').update(data).d
  * the CA certificates up to the root, the audit key's certificate, the
  * signature over the whole file, every checkpoint signature, the hash chain
  * of the events and the checkpoint heads in it, every certificate's
- * signature and hash, and every predecessor link.
+ * signature and hash, every predecessor link, and the firmware manifests
+ * the lineage names (export-firmware-verify.ts).
  */
 export async function verifyExport(path: string, rootPem: string): Promise<ExportReport> {
   // Parsing touches no key; every key is checked before it verifies anything (checkCertificate).
   const root = checkCertificate(new X509Certificate(rootPem).raw);
-  const report: ExportReport = { ok: false, cas: 0, checkpoints: 0, manufacturers: 0, devices: 0, certificates: 0, events: 0, problems: [] };
+  const report: ExportReport = { ok: false, cas: 0, checkpoints: 0, manufacturers: 0, devices: 0, certificates: 0, events: 0, firmware: 0, manifests: 0, problems: [] };
+  const firmware = new FirmwareExportCheck();
   const problem = (lineNumber: number, text: string) => {
     if (report.problems.length < 20) report.problems.push(`line ${lineNumber}: ${text}`);
   };
@@ -89,6 +95,7 @@ export async function verifyExport(path: string, rootPem: string): Promise<Expor
             break;
           }
           cas.set(ca.id, { cert, role: ca.role });
+          firmware.ca(ca.role, cert);
           if (ca.role === 'audit') {
             // The audit key signs checkpoints, never certificates: a CA certificate labelled "audit" is not it.
             if (cert.cert.ca || auditCert) problem(lineNumber, 'a second audit certificate, or a CA certificate labelled as the audit key');
@@ -109,6 +116,13 @@ export async function verifyExport(path: string, rootPem: string): Promise<Expor
         }
         case 'device':
           report.devices += 1;
+          firmware.device(value.serial);
+          break;
+        case 'firmware':
+          firmware.firmwareLine(lineNumber, value);
+          break;
+        case 'firmware-manifest':
+          firmware.manifestLine(lineNumber, value, problem);
           break;
         case 'manufacturer': {
           report.manufacturers += 1;
@@ -154,7 +168,7 @@ export async function verifyExport(path: string, rootPem: string): Promise<Expor
         case 'event': {
           const e = value as unknown as EventLine;
           report.events += 1;
-          const event = JSON.parse(e.canonical) as { seq: number; prev: string };
+          const event = JSON.parse(e.canonical) as { seq: number; prev: string; device?: string };
           if (canonicalize(event) !== e.canonical) problem(lineNumber, `event ${e.seq} is not in canonical form`);
           if (sha256Hex(e.canonical) !== e.hash) problem(lineNumber, `event ${e.seq}: its hash does not match its canonical JSON`);
           firstSeq ??= e.seq;
@@ -165,6 +179,7 @@ export async function verifyExport(path: string, rootPem: string): Promise<Expor
           const head = heads.get(e.seq);
           if (head !== undefined && head !== e.hash) problem(lineNumber, `event ${e.seq} is not the head checkpoint ${e.seq} signed`);
           heads.delete(e.seq);
+          firmware.event(lineNumber, event);
           prev = e.hash;
           nextSeq = e.seq + 1;
           break;
@@ -174,7 +189,8 @@ export async function verifyExport(path: string, rootPem: string): Promise<Expor
           const expected = digest.digest();
           if (value.sha256 !== expected.toString('hex')) problem(lineNumber, 'the file was changed: its SHA-256 is not the one signed');
           else if (!auditCert || !nodeVerify('sha256', expected, auditCert.key.key, Buffer.from(String(value.signature), 'base64'))) problem(lineNumber, 'the signature over the file does not verify with the audit key');
-          for (const kind of ['cas', 'checkpoints', 'manufacturers', 'devices', 'certificates', 'events'] as const) {
+          Object.assign(report, firmware.counts);
+          for (const kind of ['cas', 'checkpoints', 'manufacturers', 'devices', 'certificates', 'events', 'firmware', 'manifests'] as const) {
             // Exports from before manufacturers existed have no count for them: none.
             if ((value[kind] ?? 0) !== report[kind]) problem(lineNumber, `the end line counts ${String(value[kind])} ${kind}, the file has ${report[kind]}`);
           }
@@ -188,6 +204,8 @@ export async function verifyExport(path: string, rootPem: string): Promise<Expor
     }
   }
   if (!ended) problem(lineNumber, 'the export has no end line: it is cut short');
+  Object.assign(report, firmware.counts);
+  firmware.finish(problem);
   if (!auditCert) problem(0, 'no audit key certificate in the export');
   // Checkpoints left unmatched: inside the exported range their event is missing; past its end, events were cut off.
   for (const [seq] of heads) {

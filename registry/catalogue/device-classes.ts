@@ -2,7 +2,7 @@ import { ATTESTATION_FORMATS, DEFAULT_ATTESTATION_FORMATS } from '../../pki/atte
 import { malformed, notFound } from '../../errors/domain-error.ts';
 import { LOCKS } from '../../store/locks.ts';
 import type { DeviceClassCatalogueStore } from '../../store/subsets.ts';
-import type { CloneSignalPolicy, DeviceClassRecord } from '../../store/types.ts';
+import type { CloneSignalPolicy, DeviceClassRecord, WithdrawnFirmwarePolicy } from '../../store/types.ts';
 import type { AuditLog } from '../audit/audit-log.ts';
 import { durationMs, formatDuration } from '../durations.ts';
 import { checkName } from '../identifiers.ts';
@@ -39,7 +39,7 @@ function formats(value: unknown, registered: { has(fmt: string): boolean; names(
 /**
  * A class as PUT /operator/v1/device-classes/<class> takes it (docs/operators/lifecycle.md): every field, checked;
  * `attestationFormats` may be left out (["devid"]), and names only formats of the registry;
- * `est` may be left out (false).
+ * `est` may be left out (false), `onWithdrawnFirmware` too ("refuse").
  */
 export function checkDeviceClass(name: unknown, body: Record<string, unknown>, registered = ATTESTATION_FORMATS): DeviceClassRecord {
   const missing = FIELDS.filter((field) => body[field] === undefined);
@@ -49,6 +49,8 @@ export function checkDeviceClass(name: unknown, body: Record<string, unknown>, r
   if (ttl % 1000 !== 0 || reattest % 1000 !== 0) throw malformed('durations are whole seconds');
   const onCloneSignal = body.onCloneSignal;
   if (onCloneSignal !== 'refuse' && onCloneSignal !== 'suspend') throw malformed('onCloneSignal must be "refuse" or "suspend"');
+  const onWithdrawnFirmware = body.onWithdrawnFirmware === undefined ? 'refuse' : body.onWithdrawnFirmware;
+  if (onWithdrawnFirmware !== 'refuse' && onWithdrawnFirmware !== 'suspend') throw malformed('onWithdrawnFirmware must be "refuse" or "suspend"');
   return {
     name: checkName('class', name),
     ttlSeconds: ttl / 1000,
@@ -59,6 +61,7 @@ export function checkDeviceClass(name: unknown, body: Record<string, unknown>, r
     onCloneSignal: onCloneSignal as CloneSignalPolicy,
     attestationFormats: formats(body.attestationFormats, registered),
     est: body.est === undefined ? false : flag('est', body.est),
+    onWithdrawnFirmware: onWithdrawnFirmware as WithdrawnFirmwarePolicy,
   };
 }
 
@@ -68,6 +71,7 @@ export function deviceClassView(record: DeviceClassRecord) {
     name: record.name, ttl: formatDuration(record.ttlSeconds * 1000), stagedRenewal: record.stagedRenewal,
     factoryReattestEvery: formatDuration(record.factoryReattestEverySeconds * 1000), serverAuth: record.serverAuth,
     counterRequired: record.counterRequired, onCloneSignal: record.onCloneSignal, attestationFormats: record.attestationFormats, est: record.est,
+    onWithdrawnFirmware: record.onWithdrawnFirmware,
   };
 }
 

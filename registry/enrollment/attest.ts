@@ -49,10 +49,10 @@ export async function attest<T>(tx: EnrollmentStore, log: EnrollmentLog, request
     const refusal = await refuseUnclaimed(tx, log, request);
     return { value: await recorder.refused(tx, refusal.error), error: refusal.error, events: refusal.events };
   }
-  const { device, deviceClass, allowedFirmware, firmware, tpmBorn } = found;
+  const { device, deviceClass, firmware, tpmBorn } = found;
   const refuse = (outcome: Extract<AttestationOutcome, { ok: false }>) => refuseAttestation(tx, log, request, deviceClass, outcome, recorder);
   if (!mayEnroll(device.state)) return refuse(stateRefusal(`device ${device.serial} is ${device.state}: enrollment and renewal are refused`));
-  const verified = await verifyAttestation(tx, { device, deviceClass, challenge, evidence, firmwareAllowed: allowedFirmware, firmware, tpmBorn, now });
+  const verified = await verifyAttestation(tx, { device, deviceClass, challenge, evidence, firmware, tpmBorn, now });
   if (!verified.ok) return refuse(verified);
   // draft-ietf-acme-device-attest-09 section 5 step 3: the birth certificate attested names the hardware module ordered.
   if (pending.name?.type === 'hardware-module') {
@@ -102,7 +102,13 @@ export async function attest<T>(tx: EnrollmentStore, log: EnrollmentLog, request
 
 const stateRefusal = (detail: string): Extract<AttestationOutcome, { ok: false }> => ({ ok: false, error: new AttestationError('device state', detail) });
 
-/** A failed check: badAttestation naming it; a clone signal is audited for every device it concerns, and suspends the device when its class says so. */
+/**
+ * A failed check: badAttestation naming it; a clone signal is audited for
+ * every device it concerns, and suspends the device when its class says so;
+ * so does a signed attestation on a withdrawn release (onWithdrawnFirmware).
+ * Both rest on an attestation whose signature verified (check 3): nothing
+ * an unauthenticated request sends changes the device's state.
+ */
 async function refuseAttestation<T>(
   tx: EnrollmentStore, log: EnrollmentLog, request: AttestRequest, deviceClass: DeviceClassRecord, outcome: Extract<AttestationOutcome, { ok: false }>, recorder: AttestRecorder<T>,
 ): Promise<Attestation<T>> {
@@ -121,6 +127,16 @@ async function refuseAttestation<T>(
   if (outcome.clone && deviceClass.onCloneSignal === 'suspend') {
     const suspended = await moveDevice(tx, pending.serial, 'clone-suspend', 'system', now).catch(() => undefined);
     if (suspended) events.push({ action: 'device.suspended', actor: 'system', device: pending.serial, data: { reason: 'clone signal', class: deviceClass.name, from: suspended.from } });
+  }
+  const withdrawn = outcome.withdrawnFirmware;
+  if (withdrawn && deviceClass.onWithdrawnFirmware === 'suspend') {
+    const suspended = await moveDevice(tx, pending.serial, 'firmware-suspend', 'system', now).catch(() => undefined);
+    if (suspended) {
+      events.push({
+        action: 'device.suspended', actor: 'system', device: pending.serial,
+        data: { reason: 'withdrawn firmware', class: deviceClass.name, from: suspended.from, order: pending.id, firmware: withdrawn },
+      });
+    }
   }
   return { value, error, events };
 }

@@ -44,8 +44,6 @@ export interface AttestationInput {
   challenge: AttestationChallenge;
   /** The statement, parsed by its format (pki/attestation/format.ts). */
   evidence: AttestationEvidence;
-  /** The model's firmware allowlist; empty when the model has no firmware policy. */
-  firmwareAllowed: readonly FirmwareReport[];
   /** The model's approved releases and the device's floor (check 5). */
   firmware: FirmwareState;
   /** Its birth key is proven to live in a TPM: it attests with `tpm` only (a restricted key could sign other formats' data through TPM2_Hash). */
@@ -76,9 +74,15 @@ export interface CloneSignal {
   data: Record<string, unknown>;
 }
 
+/** A signed attestation on a withdrawn release: its class may suspend the device (onWithdrawnFirmware). */
+export interface WithdrawnFirmware {
+  version: string;
+  digest: string;
+}
+
 export type AttestationOutcome =
   | { ok: true; attested: Attested }
-  | { ok: false; error: AttestationError; clone?: CloneSignal };
+  | { ok: false; error: AttestationError; clone?: CloneSignal; withdrawnFirmware?: WithdrawnFirmware };
 
 const refusal = (check: string, detail: string, clone?: CloneSignal): Extract<AttestationOutcome, { ok: false }> => ({ ok: false, error: new AttestationError(check, detail), ...(clone ? { clone } : {}) });
 
@@ -125,8 +129,9 @@ export async function verifyAttestation(store: AttestationStore, input: Attestat
   // Check 4's policy part; the compare-and-set comes last (acceptSignCount).
   if (evidence.counter === 0 && deviceClass.counterRequired) return refusal('check 4 (signCount)', `device class ${deviceClass.name} requires a signature counter`);
   // Check 5: the model's signed releases (no rollback) or its allowlist; the firmware is recorded at issuance, with its release.
-  const firmware = updatePathDecision(input.firmware, input.firmwareAllowed, evidence.firmware);
-  if (!firmware.ok) return refusal('check 5 (firmware)', firmware.detail);
+  const firmware = updatePathDecision(input.firmware, evidence.firmware, input.now);
+  // Check 3 held: the report is the device's own word, so a withdrawn release may suspend it (attest.ts).
+  if (!firmware.ok) return { ...refusal('check 5 (firmware)', firmware.detail), ...(firmware.withdrawn ? { withdrawnFirmware: firmware.withdrawn } : {}) };
   return {
     ok: true,
     attested: {

@@ -150,7 +150,7 @@ async function check(tx: EnrollmentStore, request: CertificateEnrollmentRequest,
     throw err;
   });
   if (!found) return refuse(forbidden(`no device ${serial}`));
-  const { device, deviceClass, allowedFirmware, firmware: firmwareState } = found;
+  const { device, deviceClass, firmware: firmwareState } = found;
   const notAllowed = classRefusal(request, serial, deviceClass);
   if (notAllowed) return refuse(forbidden(notAllowed));
   if (!mayEnroll(device.state)) return refuse(enrollmentError.rejectedIdentifier(`device ${serial} is ${device.state}: enrollment and renewal are refused`));
@@ -162,7 +162,7 @@ async function check(tx: EnrollmentStore, request: CertificateEnrollmentRequest,
   const retry = await retryOf(tx, presented, device, sha256Hex(key), request.now);
   if (retry) return { retry };
   // EST carries no attestation yet: a model with a firmware policy (releases or an allowlist) is refused here.
-  const firmware = updatePathDecision(firmwareState, allowedFirmware, null);
+  const firmware = updatePathDecision(firmwareState, null, request.now);
   if (!firmware.ok) return refuse(enrollmentError.badAttestation('check 5 (firmware)', firmware.detail));
   if (request.basis === 'birth') return {};
   // A successor of this certificate already exists (another key): a lineage fork, as ACME's `replaces`.

@@ -79,8 +79,8 @@ export async function issue<T>(deps: IssueDeps, request: IssueRequest, recorder:
       const certificate = await deps.issuance.issue(tx, { issuer, profile, deviceSerial: serial, predecessorSha256: predecessor?.sha256 ?? null });
       await moveDevice(tx, serial, 'enroll', 'device', now, device);
       if (basis.firmware) await tx.firmware.insert({ deviceSerial: serial, ...basis.firmware, certificateSerial: certificate.record.serial, attestedAt: now });
-      // The floor of the device's next check 5: it never goes back below a release it ran.
-      if (basis.firmware?.release) await tx.devices.raiseFirmwareSequence(serial, basis.firmware.release.sequence);
+      // The floor of the device's next check 5 (it never goes back below a release it ran), and the release the console counts it on.
+      if (basis.firmware) await tx.devices.recordFirmwareRelease(serial, basis.firmware.release ? { version: basis.firmware.version, sequence: basis.firmware.release.sequence } : null);
       const value = await recorder(tx, certificate.record);
       return {
         value: { ok: true, value },

@@ -139,12 +139,12 @@ export async function withdrawRelease(store: FirmwareReleaseAdminStore, audit: A
 /** A release as the API shows it; `baseUrl` is the plain-HTTP base its envelope is published under. */
 export function releaseView(record: FirmwareReleaseRecord, baseUrl: string) {
   return {
-    model: record.model, version: record.version, digest: record.digest, size: record.size, sequence: record.sequence, minSequence: record.minSequence,
+    model: record.model, version: record.version, digest: record.digest, size: record.legacy ? null : record.size, sequence: record.sequence, minSequence: record.minSequence,
     proposal: record.proposal, status: record.withdrawnAt ? 'withdrawn' : record.approvedAt ? 'approved' : 'proposed',
     proposedBy: record.proposedBy, proposedAt: record.proposedAt.toISOString(),
     approvedBy: record.approvedBy, approvedAt: record.approvedAt?.toISOString() ?? null,
     signer: record.signerCertificateSerial, manifestSha256: record.manifestSha256,
-    envelope: record.approvedAt ? `${baseUrl}/firmware/${record.model}/${record.version}.suit` : null,
-    withdrawnAt: record.withdrawnAt?.toISOString() ?? null, withdrawReason: record.withdrawReason,
+    envelope: record.approvedAt && !record.legacy ? `${baseUrl}/firmware/${record.model}/${record.version}.suit` : null,
+    withdrawnAt: record.withdrawnAt?.toISOString() ?? null, withdrawReason: record.withdrawReason, legacy: record.legacy,
   };
 }

@@ -6,7 +6,7 @@ import type { DeviceRecord, DeviceState } from '../../store/types.ts';
 /** Who moves a device: the device itself (through ACME), an operator, or the CA on its own (a clone signal). */
 export type DeviceActor = 'device' | 'operator' | 'system';
 
-export type DeviceTransition = 'enroll' | 'suspend' | 'resume' | 'quarantine' | 'clone-suspend' | 'reprovision' | 'decommission';
+export type DeviceTransition = 'enroll' | 'suspend' | 'resume' | 'quarantine' | 'clone-suspend' | 'firmware-suspend' | 'reprovision' | 'decommission';
 
 interface TransitionRule {
   from: readonly DeviceState[];
@@ -29,6 +29,8 @@ export const DEVICE_TRANSITIONS: Readonly<Record<DeviceTransition, TransitionRul
   quarantine: { from: ['manufactured', 'active', 'suspended'], to: 'quarantined', by: 'operator' },
   /** A clone signal under a device class with onCloneSignal: suspend. */
   'clone-suspend': { from: ['manufactured', 'active'], to: 'suspended', by: 'system' },
+  /** A signed attestation on a withdrawn firmware release under a device class with onWithdrawnFirmware: suspend. */
+  'firmware-suspend': { from: ['manufactured', 'active'], to: 'suspended', by: 'system' },
   /** Repair, RMA, refurbishment after retirement: one new birth certificate is allowed. */
   reprovision: { from: [...LIVE, 'decommissioned'], to: 'manufactured', by: 'operator' },
   /** Retirement: no enrollment again, unless an operator reprovisions the device (a second life, in the same history). */

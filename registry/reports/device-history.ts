@@ -5,6 +5,15 @@ import { AuditLog } from '../audit/audit-log.ts';
 import { lineageOf, type Lineage } from './lineage.ts';
 import { grantView } from '../lifecycle/support-grants.ts';
 
+/** The release a firmware step ran (docs/auditors/audit-log.md#firmware-in-the-export). */
+export interface FirmwareStep {
+  version: string;
+  sequence: number;
+  manifestSha256: string | null;
+  signer: string | null;
+  legacy: boolean;
+}
+
 export interface DeviceHistory {
   device: {
     serial: string; model: string; batch: string; line: string; deviceClass: string | null;
@@ -18,8 +27,13 @@ export interface DeviceHistory {
   events: Array<{ seq: number; at: string; action: string; actor: string; data: Record<string, unknown> }>;
   /** Every owner, in order: who recorded the transfer and on what evidence. */
   ownership: Array<{ from: string | null; to: string; at: string; principal: string; evidence: string }>;
-  /** Every firmware version and digest the device attested, in order. */
-  firmware: Array<{ version: string; digest: string; certificateSerial: string | null; attestedAt: string; release?: { sequence: number; manifestSha256: string | null } }>;
+  /**
+   * Every firmware version and digest the device attested, in order; a step
+   * check 5 mapped to a release names it: its version, sequence, manifest
+   * hash and signer (the firmware signer certificate's serial), or `legacy`
+   * for a former allowlist entry (unsigned: no manifest, no signer).
+   */
+  firmware: Array<{ version: string; digest: string; certificateSerial: string | null; attestedAt: string; release?: FirmwareStep }>;
   /** Every certificate of the device, oldest first, with its predecessor link. */
   certificates: Array<{
     serial: string; kind: string; issuer: string; issuerSerial: string; sha256: string; predecessorSha256: string | null;
@@ -79,14 +93,32 @@ export async function deviceHistory(store: HistoryStore, serial: string): Promis
     },
     events,
     ownership: (await store.ownership.byDevice(serial)).map((o) => ({ from: o.from, to: o.to, at: o.at.toISOString(), principal: o.principal, evidence: o.evidence })),
-    // A step on a signed release names its sequence and manifest (check 5 mapped the report to it).
-    firmware: (await store.firmware.byDevice(serial)).map((f) => ({
-      version: f.version, digest: f.digest, certificateSerial: f.certificateSerial, attestedAt: f.attestedAt.toISOString(), ...(f.release ? { release: f.release } : {}),
-    })),
+    firmware: await firmwareSteps(store, serial),
     certificates,
     supportGrants: (await store.support.byDevice(serial)).map(grantView),
     lineage: lineageOf({ certificates, events }),
   };
+}
+
+/**
+ * The firmware lineage, each step with the release check 5 mapped it to
+ * (recorded with it: its sequence and manifest hash), and that release's
+ * signer, read by the manifest hash. A step without a manifest is on a
+ * legacy release; steps from before signed releases name none.
+ */
+async function firmwareSteps(store: HistoryStore, serial: string): Promise<DeviceHistory['firmware']> {
+  const steps = await store.firmware.byDevice(serial);
+  const hashes = [...new Set(steps.flatMap((f) => (f.release?.manifestSha256 ? [f.release.manifestSha256] : [])))];
+  const signers = new Map((await store.firmwareReleases.byManifests(hashes)).map((r) => [r.manifestSha256!, r.signerCertificateSerial]));
+  return steps.map((f) => ({
+    version: f.version, digest: f.digest, certificateSerial: f.certificateSerial, attestedAt: f.attestedAt.toISOString(),
+    ...(f.release ? {
+      release: {
+        version: f.version, sequence: f.release.sequence, manifestSha256: f.release.manifestSha256,
+        signer: f.release.manifestSha256 ? signers.get(f.release.manifestSha256) ?? null : null, legacy: f.release.manifestSha256 === null,
+      },
+    } : {}),
+  }));
 }
 
 /** RFC 5280 CRLReason names by code (7 is unused). */
@@ -115,7 +147,8 @@ export function formatHistory(history: DeviceHistory): string {
   for (const o of history.ownership) lines.push(`  ${o.at}  ${o.from ?? '-'} -> ${o.to}  recorded by ${o.principal}  evidence: ${o.evidence}`);
   lines.push('', 'firmware:');
   for (const f of history.firmware) {
-    const release = f.release ? `  release sequence ${f.release.sequence} manifest ${f.release.manifestSha256 ?? '-'}` : '';
+    const release = !f.release ? '' : f.release.legacy ? `  legacy release ${f.release.version} (unsigned)`
+      : `  release ${f.release.version} sequence ${f.release.sequence} manifest ${f.release.manifestSha256 ?? '-'} signer ${f.release.signer ?? '-'}`;
     lines.push(`  ${f.attestedAt}  ${f.version}  ${f.digest}  certificate ${f.certificateSerial ?? '-'}${release}`);
   }
   lines.push('', 'certificates:');

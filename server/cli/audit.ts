@@ -178,7 +178,7 @@ export function addCommands(program: Command, io: CliIo): void {
       });
       if (!report.ok) io.exit(1);
       if (options.json) io.out(`${JSON.stringify(report)}\n`);
-      else if (report.ok) io.out(`OK: ${report.cas} CA certificates, ${report.checkpoints} checkpoints, ${report.devices} devices, ${report.certificates} certificates, ${report.events} events\n`);
+      else if (report.ok) io.out(`OK: ${report.cas} CA certificates, ${report.checkpoints} checkpoints, ${report.devices} devices, ${report.certificates} certificates, ${report.events} events, ${report.manifests} firmware manifests\n`);
       else io.out(`FAILED:\n${report.problems.map((p) => `  ${p}`).join('\n')}\n`);
     });
 

@@ -1,13 +1,14 @@
 import type { Command } from 'commander';
 import { checkDeviceClass, deviceClassView, putDeviceClass } from '../../registry/catalogue/device-classes.ts';
-import { checkAllowlist, setFirmwareAllowlist } from '../../registry/catalogue/firmware-policy.ts';
+import { checkAllowlist, checkCutoff, setFirmwareAllowlist, setLegacyCutoff } from '../../registry/catalogue/firmware-policy.ts';
 import { checkModelName } from '../../registry/identifiers.ts';
 import { checkModelDeclaration, declareModel, modelView } from '../../registry/catalogue/models.ts';
-import type { CliIo } from './io.ts';
+import { cliPrincipal, type CliIo } from './io.ts';
 
 /** `devid-ca device-class`, `model` and `firmware`: what the fleet's devices may be and run. */
 export function addCommands(program: Command, io: CliIo): void {
   const say = (line: string) => io.say(line);
+  const principal = cliPrincipal(io);
   program
     .command('device-class <name>')
     .description('declare or replace a device class (docs/operators/lifecycle.md); flags not given are false')
@@ -19,12 +20,14 @@ export function addCommands(program: Command, io: CliIo): void {
     .option('--on-clone-signal <policy>', 'refuse or suspend', 'refuse')
     .option('--attestation-formats <fmts>', 'comma-separated attestation formats (fmt) its devices may attest with: devid, tpm, android-key, apple', 'devid')
     .option('--est', 'its devices may enroll with EST (RFC 7030) as well as ACME')
-    .action((name: string, options: { ttl: string; factoryReattestEvery: string; stagedRenewal?: boolean; serverAuth?: boolean; counterRequired?: boolean; onCloneSignal: string; attestationFormats: string; est?: boolean }) =>
+    .option('--on-withdrawn-firmware <policy>', 'a device attesting on a withdrawn firmware release: refuse or suspend', 'refuse')
+    .action((name: string, options: { ttl: string; factoryReattestEvery: string; stagedRenewal?: boolean; serverAuth?: boolean; counterRequired?: boolean; onCloneSignal: string; attestationFormats: string; est?: boolean; onWithdrawnFirmware: string }) =>
       io.withContext(async (ctx) => {
         const record = checkDeviceClass(name, {
           ttl: options.ttl, factoryReattestEvery: options.factoryReattestEvery, stagedRenewal: options.stagedRenewal === true,
           serverAuth: options.serverAuth === true, counterRequired: options.counterRequired === true, onCloneSignal: options.onCloneSignal,
           attestationFormats: options.attestationFormats.split(',').map((fmt) => fmt.trim()), est: options.est === true,
+          onWithdrawnFirmware: options.onWithdrawnFirmware,
         });
         const { created } = await putDeviceClass(ctx.store, ctx.audit, io.actor, record, ctx.clock());
         io.out(`${JSON.stringify(deviceClassView(record))}\n`);
@@ -56,8 +59,19 @@ export function addCommands(program: Command, io: CliIo): void {
           const at = entry.lastIndexOf('=');
           return at < 0 ? entry : { version: entry.slice(0, at), digest: entry.slice(at + 1) };
         }));
-        await setFirmwareAllowlist(ctx.store, ctx.audit, io.actor, checkModelName(model), allowed, ctx.clock());
-        say(allowed.length ? `model ${model} allows ${allowed.map((f) => f.version).join(', ')}` : `model ${model} has no firmware policy`);
+        await setFirmwareAllowlist(ctx.store, ctx.audit, principal(), checkModelName(model), allowed, ctx.clock());
+        say(allowed.length ? `model ${model} allows ${allowed.map((f) => f.version).join(', ')} (legacy releases)` : `model ${model} has no firmware policy`);
+      }),
+    );
+
+  program
+    .command('firmware-cutoff <model> <until>')
+    .description("the date (RFC 3339) from which a model's legacy releases (its former allowlist) are refused and its allowlist is gone; final once passed")
+    .action((model: string, until: string) =>
+      io.withContext(async (ctx) => {
+        const set = await setLegacyCutoff(ctx.store, ctx.audit, principal(), checkModelName(model), checkCutoff(until), ctx.clock());
+        io.out(`${JSON.stringify({ model: set.model, until: set.until.toISOString() })}\n`);
+        say(`model ${model}: legacy releases accepted until ${set.until.toISOString()}`);
       }),
     );
 }

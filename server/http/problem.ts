@@ -11,7 +11,7 @@ export { PROBLEM };
 
 const TITLES: Record<number, string> = {
   400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 405: 'Method Not Allowed',
-  409: 'Conflict', 413: 'Content Too Large', 415: 'Unsupported Media Type', 431: 'Request Header Fields Too Large',
+  409: 'Conflict', 410: 'Gone', 413: 'Content Too Large', 415: 'Unsupported Media Type', 431: 'Request Header Fields Too Large',
   500: 'Internal Server Error', 503: 'Service Unavailable',
 };
 
@@ -49,6 +49,7 @@ const DOMAIN: Record<ErrorKind, { status: number; type: string }> = {
   forbidden: { status: 403, type: PROBLEM.forbidden },
   notFound: { status: 404, type: PROBLEM.notFound },
   conflict: { status: 409, type: PROBLEM.conflict },
+  gone: { status: 410, type: PROBLEM.gone },
 };
 
 export const devidProblems: ProblemMapper = (err) => {

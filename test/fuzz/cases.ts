@@ -28,6 +28,7 @@ function endpoints(t: FuzzTargets): Array<[method: string, path: string, auth?: 
   return [
     ['POST', '/factory/v1/birth-certificates', 'factory'], ['POST', '/factory/v1/birth-certificates/batch', 'factory'],
     ['PUT', '/operator/v1/models/fuzz-model', 'operator'], ['PUT', '/operator/v1/models/fuzz-model/firmware', 'operator'],
+    ['PUT', '/operator/v1/models/fuzz-model/firmware-legacy', 'operator'],
     ['PUT', '/operator/v1/device-classes/fuzz', 'operator'], ['PUT', `/operator/v1/devices/${d}/class`, 'operator'],
     ['POST', `/operator/v1/devices/${d}/transfer`, 'operator'], ['POST', `/operator/v1/devices/${d}/decommission`, 'operator'],
     ['POST', `/operator/v1/devices/${d}/reprovision`, 'operator'], ['POST', `/operator/v1/devices/${d}/suspend`, 'operator'],
@@ -40,6 +41,7 @@ function endpoints(t: FuzzTargets): Array<[method: string, path: string, auth?: 
     ['POST', `/operator/v1/devices/${d}/ownership-statement`, 'operator'], ['POST', '/operator/v1/ownership-statements', 'operator'],
     ['GET', '/operator/v1/reports/rotation'], ['GET', `/audit/v1/devices/${d}/history`], ['GET', '/audit/v1/verify'], ['GET', '/audit/v1/export'],
     ['GET', '/audit/v1/checkpoints'], ['POST', '/audit/v1/checkpoints'], ['GET', '/console/v1/fleet'], ['GET', '/console/v1/devices'], ['GET', '/console/v1/status'],
+    ['GET', '/console/v1/firmware'], ['GET', '/console/v1/firmware/fuzz-model'],
     ['POST', '/console/v1/session'], ['DELETE', '/console/v1/session'],
     ['POST', '/acme/new-account'], ['POST', '/acme/new-order'], ['POST', '/acme/revoke-cert'], ['POST', '/acme/key-change'],
     ['POST', `/acme/order/${'A'.repeat(22)}`], ['POST', `/acme/chall/${'A'.repeat(22)}`], ['POST', `/acme/cert/${t.certificateSerial}`],

@@ -6,7 +6,7 @@ import { rawConnection } from '../../store/test-access.ts';
 import type { FuzzCase } from './cases.ts';
 
 /** The tables a refused request must not add to (nonces are left out: asking for one is allowed). */
-const WATCHED = ['devices', 'certificates', 'tokens', 'audit_events', 'audit_pending', 'models', 'device_classes', 'acme_accounts', 'acme_orders', 'support_grants', 'console_sessions', 'ocsp_responses', 'compromised_batches', 'ownership_transfers', 'model_firmware'];
+const WATCHED = ['devices', 'certificates', 'tokens', 'audit_events', 'audit_pending', 'models', 'device_classes', 'acme_accounts', 'acme_orders', 'support_grants', 'console_sessions', 'ocsp_responses', 'compromised_batches', 'ownership_transfers', 'model_firmware', 'firmware_releases'];
 /** A case that takes longer than this is a hang. */
 const CASE_LIMIT_MS = 15_000;
 

@@ -15,7 +15,12 @@ const history = closed({
   ownership: array(closed({ from: nullableString, to: str(), at: dateTime(), principal: str(), evidence: str() })),
   firmware: array(closed({
     version: str(), digest: str(), certificateSerial: nullableString, attestedAt: dateTime(),
-    release: closed({ sequence: { type: 'integer' }, manifestSha256: nullableString }, ['sequence', 'manifestSha256'], { description: 'The signed release the attested firmware is (check 5), when the model has releases.' }),
+    release: closed({
+      version: str({ description: 'The release\'s version.' }), sequence: { type: 'integer' },
+      manifestSha256: { ...nullableString, description: 'SHA-256 (hex) of the bstr-wrapped SUIT manifest; null for a legacy release.' },
+      signer: { ...nullableString, description: 'The serial of the firmware signer certificate that signed its manifest; null for a legacy release.' },
+      legacy: { type: 'boolean', description: 'A former allowlist entry: unsigned.' },
+    }, ['version', 'sequence', 'manifestSha256', 'signer', 'legacy'], { description: 'The release the attested firmware is (check 5), when the model has releases.' }),
   }, ['version', 'digest', 'certificateSerial', 'attestedAt'])),
   certificates: array(closed({
     serial: str(), kind: str({ enum: ['birth', 'operational', 'server', 'support', 'firmware-signer'] }), issuer: str({ description: 'The issuing CA\'s slug, or manufacturer:<id> for a birth certificate made elsewhere.' }),

@@ -97,6 +97,7 @@ const STATUS_TEXT: Record<number, string> = {
   404: 'No such resource.',
   405: 'The method is not allowed on this path (Allow names those that are).',
   409: 'The request conflicts with the resource\'s state (a racing request won, a state that forbids the change).',
+  410: 'Gone for good: a model\'s firmware allowlist after its legacy cut-off (problem type gone).',
   413: 'The request body is larger than this endpoint accepts.',
   415: 'The body is not application/json, or its encoding or character set is not supported.',
   431: 'The request headers are larger than the server accepts (16 KiB); answered before routing, on any path.',

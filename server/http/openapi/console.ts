@@ -30,6 +30,22 @@ export const consoleApi: ApiGroup = {
       signals: array(closed({ seq: int(), at: dateTime(), action: str(), device: { type: ['string', 'null'] }, reason: str() })),
       batches: array(closed({ batch: str(), devices: int({ minimum: 0 }), certificates: int({ minimum: 0 }), finished: bool(), reason: str(), requestedAt: dateTime() })),
     }),
+    ConsoleFirmwareModels: closed({
+      models: array(closed({ model: ref('ModelName'), proposed: int({ minimum: 0 }), approved: int({ minimum: 0 }), withdrawn: int({ minimum: 0 }), legacy: int({ minimum: 0 }) })),
+    }),
+    ConsoleFirmware: closed({
+      model: ref('ModelName'),
+      legacyUntil: nullableTime,
+      legacyPassed: bool(),
+      releases: array(closed({
+        version: str(), digest: str(), size: { type: ['integer', 'null'] }, sequence: int({ minimum: 0 }), minSequence: { type: ['integer', 'null'] }, legacy: bool(),
+        status: str({ enum: ['proposed', 'approved', 'withdrawn'] }), proposal: ref('Sha256'), proposedBy: str(), proposedAt: dateTime(),
+        approvedBy: { type: ['string', 'null'] }, approvedAt: nullableTime, signer: { type: ['string', 'null'] }, manifestSha256: { type: ['string', 'null'] },
+        withdrawnBy: { type: ['string', 'null'] }, withdrawnAt: nullableTime, withdrawReason: { type: ['string', 'null'] },
+        devices: int({ minimum: 0, description: 'Devices whose newest certificate was issued on this release.' }),
+      }), { description: 'Newest first.' }),
+      otherDevices: int({ minimum: 0, description: 'Devices of the model whose newest certificate was issued on a release no longer listed.' }),
+    }),
     ConsoleStatus: closed({
       generatedAt: dateTime(),
       you: closed({ principal: str(), role: str() }),
@@ -112,6 +128,27 @@ export const consoleApi: ApiGroup = {
           },
         },
         problems: [400],
+      },
+    },
+    '/console/v1/firmware': {
+      get: {
+        tags: ['console'],
+        roles: ['operator', 'auditor'],
+        operationId: 'consoleFirmwareModels',
+        summary: 'The models with firmware releases, with how many of each status',
+        responses: { 200: { description: 'The models.', schema: ref('ConsoleFirmwareModels') } },
+        problems: [],
+      },
+    },
+    '/console/v1/firmware/{model}': {
+      get: {
+        tags: ['console'],
+        roles: ['operator', 'auditor'],
+        operationId: 'consoleFirmware',
+        summary: 'A model\'s firmware page: its releases, approvals, withdrawals, and how many devices run each (an indexed count)',
+        parameters: [pathParam('model', ref('ModelName'), 'The model name.')],
+        responses: { 200: { description: 'The model\'s releases.', schema: ref('ConsoleFirmware') } },
+        problems: [400, 404],
       },
     },
     '/console/v1/status': {

@@ -43,7 +43,7 @@ export function text(max: number, multiline = false): JsonObject {
 }
 
 /** The problem documents of components.responses, by status. */
-export type ProblemStatus = 400 | 401 | 403 | 404 | 405 | 409 | 413 | 415 | 431 | 500 | 503;
+export type ProblemStatus = 400 | 401 | 403 | 404 | 405 | 409 | 410 | 413 | 415 | 431 | 500 | 503;
 
 export interface ResponseSpec {
   description: string;

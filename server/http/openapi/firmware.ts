@@ -1,4 +1,4 @@
-import { closed, dateTime, header, int, nullable, pathParam, ref, str, array, type ApiGroup } from './dsl.ts';
+import { bool, closed, dateTime, header, int, nullable, pathParam, ref, str, array, type ApiGroup } from './dsl.ts';
 import { PUBLICATION_SERVER } from './servers.ts';
 
 const tags = ['firmware'];
@@ -13,7 +13,7 @@ const release = closed({
   model: ref('ModelName'),
   version: str({ pattern: VERSION }),
   digest: { ...ref('Sha256'), description: 'SHA-256 of the image.' },
-  size: int({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER, description: 'The image\'s size in bytes.' }),
+  size: nullable(int({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER, description: 'The image\'s size in bytes; null for a legacy release.' })),
   sequence: sequence('The SUIT manifest sequence number: unique and increasing per model.'),
   minSequence: nullable(sequence('The lowest sequence the model\'s devices may run from now on, once approved.')),
   proposal: { ...ref('Sha256'), description: 'SHA-256 of the release\'s RFC 8785 JSON ({model, version, digest, size, sequence, minSequence when given}): the approver names it.' },
@@ -27,6 +27,7 @@ const release = closed({
   envelope: { ...nullableText, description: 'Where the signed SUIT envelope is published, once approved.' },
   withdrawnAt: nullable(dateTime()),
   withdrawReason: nullableText,
+  legacy: bool({ description: 'A former allowlist entry: unsigned (no envelope), sequence 0, accepted until the model\'s legacy cut-off.' }),
 });
 
 export const firmwareApi: ApiGroup = {
@@ -55,7 +56,7 @@ export const firmwareApi: ApiGroup = {
       get: {
         ...role,
         operationId: 'listFirmwareReleases',
-        summary: 'A model\'s releases, by sequence',
+        summary: 'A model\'s releases: legacy releases first, then by sequence',
         parameters: [modelParam],
         responses: { 200: { description: 'The releases.', schema: closed({ model: ref('ModelName'), releases: array(ref('FirmwareRelease')) }) } },
         problems: [400, 404],

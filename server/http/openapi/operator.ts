@@ -38,6 +38,7 @@ export const operatorApi: ApiGroup = {
   schemas: {
     Model: closed({ name: ref('ModelName'), hwType: str({ description: 'The HardwareModuleName hwType OID.' }), manufacturer: str(), defaultClass: { type: ['string', 'null'] } }),
     FirmwareAllowlist: firmware,
+    FirmwareLegacyCutoff: closed({ model: ref('ModelName'), until: nullable(dateTime()), passed: bool({ description: 'The cut-off has passed: legacy releases are refused, the allowlist is gone.' }) }),
     DeviceClass: closed({
       name: ref('Name'),
       ttl: duration('Lifetime of operational certificates, 5m to 90d.'),
@@ -48,6 +49,7 @@ export const operatorApi: ApiGroup = {
       onCloneSignal: str({ enum: ['refuse', 'suspend'] }),
       attestationFormats: formats,
       est: bool({ description: 'Its devices may enroll with EST (RFC 7030) as well as ACME.' }),
+      onWithdrawnFirmware: str({ enum: ['refuse', 'suspend'], description: 'A device attesting on a withdrawn firmware release is refused, or refused and suspended.' }),
     }),
     CertificateState: closed({
       serial: ref('CertificateSerial'),
@@ -93,23 +95,42 @@ export const operatorApi: ApiGroup = {
       put: {
         ...role,
         operationId: 'setFirmwareAllowlist',
-        summary: 'Replace a model\'s firmware allowlist ([] removes the policy)',
+        summary: 'Replace a model\'s firmware allowlist, its legacy releases ([] removes the policy); 410 from the model\'s legacy cut-off',
         parameters: [modelParam],
         body: {
           schema: closed({
-            allowed: array(closed({ version: text(64), digest: str({ pattern: '^(?:[0-9a-fA-F]{2}){32,64}$' }) }), { maxItems: 256, description: 'Distinct {version, digest} entries.' }),
+            allowed: array(closed({ version: str({ pattern: '^[A-Za-z0-9][A-Za-z0-9.+_-]{0,63}$' }), digest: str({ pattern: '^(?:[0-9a-fA-F]{2}){32,64}$' }) }), { maxItems: 256, description: 'Entries of distinct versions; each is a legacy release.' }),
           }),
           limit: '64kb',
         },
         responses: { 200: { description: 'The allowlist now in force.', schema: ref('FirmwareAllowlist') } },
-        problems: [404],
+        problems: [404, 409, 410],
       },
       get: {
         ...role,
         operationId: 'getFirmwareAllowlist',
-        summary: 'A model\'s firmware allowlist',
+        summary: 'A model\'s firmware allowlist: its legacy releases not withdrawn; 410 from the model\'s legacy cut-off',
         parameters: [modelParam],
         responses: { 200: { description: 'The allowlist ([]: no policy).', schema: ref('FirmwareAllowlist') } },
+        problems: [400, 404, 410],
+      },
+    },
+    '/operator/v1/models/{model}/firmware-legacy': {
+      put: {
+        ...role,
+        operationId: 'setFirmwareLegacyCutoff',
+        summary: 'Set the date from which check 5 refuses the model\'s legacy releases and its allowlist answers 410; it may move until it has passed',
+        parameters: [modelParam],
+        body: { schema: closed({ until: dateTime() }), limit: '8kb' },
+        responses: { 200: { description: 'The cut-off now in force.', schema: ref('FirmwareLegacyCutoff') } },
+        problems: [404, 409],
+      },
+      get: {
+        ...role,
+        operationId: 'getFirmwareLegacyCutoff',
+        summary: 'A model\'s legacy cut-off',
+        parameters: [modelParam],
+        responses: { 200: { description: 'The cut-off (null: none set, legacy releases are accepted).', schema: ref('FirmwareLegacyCutoff') } },
         problems: [400, 404],
       },
     },
@@ -129,6 +150,7 @@ export const operatorApi: ApiGroup = {
             onCloneSignal: str({ enum: ['refuse', 'suspend'] }),
             attestationFormats: formats,
             est: bool({ description: 'EST enrollment for its devices (RFC 7030); absent means false.' }),
+            onWithdrawnFirmware: str({ enum: ['refuse', 'suspend'], description: 'A device attesting on a withdrawn firmware release: refused (absent means refuse), or refused and suspended.' }),
           }, ['ttl', 'stagedRenewal', 'factoryReattestEvery', 'serverAuth', 'counterRequired', 'onCloneSignal']),
           limit: '8kb',
         },

@@ -8,6 +8,7 @@ import type { Publication } from '../../../publish/publication.ts';
 import { toCheckpoint } from '../../../registry/audit/audit-checkpoints.ts';
 import { AuditLog } from '../../../registry/audit/audit-log.ts';
 import { fleetOverview } from '../../../registry/reports/fleet-overview.ts';
+import { firmwareModels, firmwareOverview } from '../../../registry/reports/firmware-overview.ts';
 import { checkModelName, checkName } from '../../../registry/identifiers.ts';
 import type { ConsoleRoutesStore } from '../../../store/subsets.ts';
 import type { DeviceState } from '../../../store/types.ts';
@@ -43,6 +44,7 @@ const ASSETS: Record<string, URL> = {
   'actions.mjs': new URL('actions.mjs', CONSOLE_DIR),
   'status.mjs': new URL('status.mjs', CONSOLE_DIR),
   'manufacturers.mjs': new URL('manufacturers.mjs', CONSOLE_DIR),
+  'firmware.mjs': new URL('firmware.mjs', CONSOLE_DIR),
   'style.css': new URL('style.css', CONSOLE_DIR),
   'icon.svg': new URL('icon.svg', CONSOLE_DIR),
   'preact-htm.mjs': new URL(import.meta.resolve('htm/preact/standalone')),
@@ -140,6 +142,17 @@ export function consoleRoutes(deps: ConsoleDeps): Router {
       devices: devices.map((d) => ({ serial: d.serial, model: d.model, batch: d.batch, state: d.state, owner: d.owner, class: d.deviceClass, updatedAt: d.updatedAt.toISOString() })),
       truncated: devices.length === SEARCH_LIMIT,
     });
+  });
+  // The Firmware pages: the models with releases, then one model's releases with the devices on each.
+  router.get('/console/v1/firmware', readers, async (_req, res) => {
+    await record(res, 'firmware');
+    res.set('Cache-Control', 'no-store').json(await firmwareModels(store));
+  });
+  router.get('/console/v1/firmware/:model', readers, async (req, res) => {
+    const model = checkModelName(req.params.model);
+    const overview = await firmwareOverview(store, model, clock());
+    await record(res, 'firmware', { model });
+    res.set('Cache-Control', 'no-store').json(overview);
   });
   router.get('/console/v1/status', readers, async (_req, res) => {
     const now = clock();

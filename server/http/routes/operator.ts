@@ -1,7 +1,7 @@
 import { Router } from 'express';
 import { malformed, notFound } from '../../../errors/domain-error.ts';
 import { assignDeviceClass, checkDeviceClass, deviceClassView, putDeviceClass } from '../../../registry/catalogue/device-classes.ts';
-import { checkAllowlist, setFirmwareAllowlist } from '../../../registry/catalogue/firmware-policy.ts';
+import { allowlistGone, checkAllowlist, checkCutoff, setFirmwareAllowlist, setLegacyCutoff } from '../../../registry/catalogue/firmware-policy.ts';
 import { rotationCsv, rotationReport } from '../../../registry/reports/rotation-report.ts';
 import { approveSupportGrant, checkGrantId, checkGrantRequest, grantView, requestSupportGrant, revokeSupportGrant } from '../../../registry/lifecycle/support-grants.ts';
 import type { AuditLog } from '../../../registry/audit/audit-log.ts';
@@ -52,11 +52,16 @@ function reasonOf(body: unknown) {
   return checkReason(reason);
 }
 
+function legacyView(model: string, until: Date | null, now: Date) {
+  return { model, until: until?.toISOString() ?? null, passed: until !== null && until <= now };
+}
+
 /** The operator API: models and their firmware, device classes, device states, ownership, reprovisioning, retirement and revocation (docs/operators/lifecycle.md). */
 export function operatorRoutes(deps: OperatorDeps): Router {
   const { store, audit, revocations, clock } = deps;
   const router = Router();
   const operator = requireRole(store, 'operator');
+  const who = (res: Parameters<typeof actorOf>[0]) => ({ actor: actorOf(res), principal: tokenOf(res).principal });
   router.put('/operator/v1/models/:model', operator, ...jsonBody(BODY_LIMIT), async (req, res) => {
     const { hwType, manufacturer, defaultClass } = bodyFields(req.body, ['hwType', 'manufacturer', 'defaultClass']);
     const declaration = checkModelDeclaration({ hwType, manufacturer, defaultClass });
@@ -66,15 +71,28 @@ export function operatorRoutes(deps: OperatorDeps): Router {
   router.put('/operator/v1/models/:model/firmware', operator, ...jsonBody(BODY_LIMIT_LARGE), async (req, res) => {
     const model = checkModelName(req.params.model);
     const allowed = checkAllowlist(bodyFields(req.body, ['allowed']).allowed);
-    res.json({ model, allowed: await setFirmwareAllowlist(store, audit, actorOf(res), model, allowed, clock()) });
+    res.json({ model, allowed: await setFirmwareAllowlist(store, audit, who(res), model, allowed, clock()) });
   });
   router.get('/operator/v1/models/:model/firmware', operator, async (req, res) => {
     const model = checkModelName(req.params.model);
     if (!(await store.models.byName(model))) throw notFound(`no model ${model}`);
-    res.json({ model, allowed: await store.firmware.allowed(model) });
+    allowlistGone(model, await store.models.legacyFirmwareUntil(model), clock());
+    res.json({ model, allowed: await store.firmwareReleases.liveLegacy(model) });
+  });
+  // The legacy cut-off (docs/operators/firmware.md#legacy-releases): from then on legacy releases are refused and the allowlist is gone.
+  router.put('/operator/v1/models/:model/firmware-legacy', operator, ...jsonBody(BODY_LIMIT), async (req, res) => {
+    const model = checkModelName(req.params.model);
+    const until = checkCutoff(bodyFields(req.body, ['until']).until);
+    const set = await setLegacyCutoff(store, audit, who(res), model, until, clock());
+    res.json(legacyView(set.model, set.until, clock()));
+  });
+  router.get('/operator/v1/models/:model/firmware-legacy', operator, async (req, res) => {
+    const model = checkModelName(req.params.model);
+    if (!(await store.models.byName(model))) throw notFound(`no model ${model}`);
+    res.json(legacyView(model, await store.models.legacyFirmwareUntil(model), clock()));
   });
   router.put('/operator/v1/device-classes/:class', operator, ...jsonBody(BODY_LIMIT), async (req, res) => {
-    const record = checkDeviceClass(req.params.class, bodyFields(req.body, ['ttl', 'stagedRenewal', 'factoryReattestEvery', 'serverAuth', 'counterRequired', 'onCloneSignal', 'attestationFormats', 'est']));
+    const record = checkDeviceClass(req.params.class, bodyFields(req.body, ['ttl', 'stagedRenewal', 'factoryReattestEvery', 'serverAuth', 'counterRequired', 'onCloneSignal', 'attestationFormats', 'est', 'onWithdrawnFirmware']));
     const { created } = await putDeviceClass(store, audit, actorOf(res), record, clock());
     res.status(created ? 201 : 200).json(deviceClassView(record));
   });
@@ -99,7 +117,6 @@ export function operatorRoutes(deps: OperatorDeps): Router {
     const { device, revoked } = await decommissionDevice(store, audit, deps.published, actorOf(res), serial, reason, clock());
     res.json({ device: deviceView(device), revokedCertificates: revoked });
   });
-  const who = (res: Parameters<typeof actorOf>[0]) => ({ actor: actorOf(res), principal: tokenOf(res).principal });
   router.post('/operator/v1/devices/:serial/counter-reset', operator, ...jsonBody(BODY_LIMIT), async (req, res) => {
     const serial = checkSerial(req.params.serial);
     const reason = checkText('reason', bodyFields(req.body, ['reason']).reason, 1024, { multiline: true });
