@@ -2,6 +2,7 @@ import { migrate, openDatabase } from '../store/database.ts';
 import { Store } from '../store/store.ts';
 import { fleetOverview } from '../registry/reports/fleet-overview.ts';
 import { rotationReport } from '../registry/reports/rotation-report.ts';
+import { standInIssuer } from '../test/support/stand-in-issuer.ts';
 import { createTestDatabase } from '../test/support/databases.ts';
 import { seedFleet } from './fleet.ts';
 import type { BenchResult } from './report.ts';
@@ -30,12 +31,7 @@ export async function benchReports(): Promise<BenchResult[]> {
   try {
     await migrate(db, database.location);
     const now = new Date();
-    for (const role of ['factory', 'operational'] as const) {
-      await store.caCertificates.insert({
-        role, generation: 1, serial: `${role}-1`, der: Buffer.from('der'), ski: Buffer.alloc(20), publicKey: Buffer.from('spki'),
-        keyLabel: `devid-${role}`, keyId: Buffer.alloc(16), notBefore: now, notAfter: now, active: true, createdAt: now,
-      });
-    }
+    for (const role of ['factory', 'operational'] as const) await standInIssuer(store, role);
     await db('models').insert({ name: 'bench-1', hw_type: '1.3.6.1.4.1.1.1', manufacturer: 'bench', created_at: now, updated_at: now });
     process.stderr.write(`bench: reports: seeding ${DEVICES} devices and ${2 * DEVICES} certificates…\n`);
     const seeded = await timed(() => seedFleet(db, 'fleet-1', 'RP-', DEVICES));

@@ -3,6 +3,7 @@ import type { Knex } from 'knex';
 import { migrate, openDatabase } from '../store/database.ts';
 import { Store } from '../store/store.ts';
 import { rotationReport } from '../registry/reports/rotation-report.ts';
+import { standInIssuer } from './support/stand-in-issuer.ts';
 import { createTestDatabase, DATABASE_KINDS, type TestDatabase } from './support/databases.ts';
 
 const HOUR = 3600_000;
@@ -75,10 +76,7 @@ for (const kind of DATABASE_KINDS) {
       await migrate(db, database.location);
       store = new Store(db);
       const now = new Date();
-      issuerId = (await store.caCertificates.insert({
-        role: 'operational', generation: 1, serial: 'ca1', der: Buffer.from('der'), ski: Buffer.alloc(20), publicKey: Buffer.from('spki'),
-        keyLabel: 'devid-operational', keyId: Buffer.alloc(16), notBefore: now, notAfter: now, active: true, createdAt: now,
-      })).id;
+      issuerId = await standInIssuer(store, 'operational');
       await db('device_classes').insert(['short', 'long'].map((name, i) => ({
         name, ttl_seconds: 3600, staged_renewal: false, factory_reattest_every_seconds: (i + 1) * 24 * 3600, server_auth: false, counter_required: false,
         on_clone_signal: 'refuse', created_at: now, updated_at: now,

@@ -8,6 +8,7 @@ import { MIGRATIONS } from '../migrations/index.ts';
 import * as x509 from '@peculiar/x509';
 import { Store } from '../store/store.ts';
 import { StoreConflictError, type AcmeAccountRecord, type AcmeAuthorizationRecord, type AcmeOrderRecord, type CertificateRecord, type DeviceRecord } from '../store/types.ts';
+import { standInIssuer } from './support/stand-in-issuer.ts';
 import { createTestDatabase, DATABASE_KINDS, type TestDatabase } from './support/databases.ts';
 import { createHash, webcrypto } from 'node:crypto';
 
@@ -42,11 +43,7 @@ for (const kind of DATABASE_KINDS) {
       db = openDatabase(database.location);
       await migrate(db, database.location);
       store = new Store(db);
-      const now = new Date();
-      issuerId = (await store.caCertificates.insert({
-        role: 'factory', generation: 1, serial: 'ca1', der: Buffer.from('der'), ski: Buffer.alloc(20), publicKey: Buffer.from('spki'),
-        keyLabel: 'devid-factory', keyId: Buffer.alloc(16), notBefore: now, notAfter: now, active: true, createdAt: now,
-      })).id;
+      issuerId = await standInIssuer(store, 'factory');
     });
     afterEach(async () => {
       await store.close();
