@@ -20,6 +20,7 @@ import * as firmwareReleases from './018_firmware_releases.ts';
 import * as firmwareUpdatePath from './019_firmware_update_path.ts';
 import * as tpmActivations from './020_tpm_activations.ts';
 import * as crlShards from './021_crl_shards.ts';
+import * as gateways from './023_gateways.ts';
 
 /** Every schema step in order; knex records each by name once applied. */
 export const MIGRATIONS: ReadonlyArray<[string, Knex.Migration]> = [
@@ -44,4 +45,5 @@ export const MIGRATIONS: ReadonlyArray<[string, Knex.Migration]> = [
   ['019_firmware_update_path', firmwareUpdatePath],
   ['020_tpm_activations', tpmActivations],
   ['021_crl_shards', crlShards],
+  ['023_gateways', gateways],
 ];

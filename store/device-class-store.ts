@@ -1,7 +1,7 @@
 import type { Knex } from 'knex';
 import type { CloneSignalPolicy, DeviceClassRecord } from './types.ts';
 
-export const CLASS_COLUMNS = ['name', 'ttl_seconds', 'staged_renewal', 'factory_reattest_every_seconds', 'server_auth', 'counter_required', 'on_clone_signal', 'attestation_formats', 'est'];
+export const CLASS_COLUMNS = ['name', 'ttl_seconds', 'staged_renewal', 'factory_reattest_every_seconds', 'server_auth', 'counter_required', 'on_clone_signal', 'attestation_formats', 'est', 'gateway_models'];
 
 /** Device classes (docs/operators/lifecycle.md); `default` is built in, operators declare others. */
 export class DeviceClassStore {
@@ -17,7 +17,8 @@ export class DeviceClassStore {
     const values = {
       ttl_seconds: record.ttlSeconds, staged_renewal: record.stagedRenewal, factory_reattest_every_seconds: record.factoryReattestEverySeconds,
       server_auth: record.serverAuth, counter_required: record.counterRequired, on_clone_signal: record.onCloneSignal,
-      attestation_formats: JSON.stringify(record.attestationFormats), est: record.est, updated_at: now,
+      attestation_formats: JSON.stringify(record.attestationFormats), est: record.est,
+      gateway_models: record.gateway ? JSON.stringify(record.gateway.models) : null, updated_at: now,
     };
     await this.db('device_classes').insert({ name: record.name, created_at: now, ...values }).onConflict('name').merge(values);
   }
@@ -34,6 +35,7 @@ export function classFromRow(row: Record<string, unknown>): DeviceClassRecord {
     onCloneSignal: row.on_clone_signal as CloneSignalPolicy,
     attestationFormats: formatsOf(row.attestation_formats),
     est: row.est === true,
+    gateway: row.gateway_models === null || row.gateway_models === undefined ? null : { models: listOf(row.gateway_models) },
   };
 }
 
@@ -41,4 +43,9 @@ export function classFromRow(row: Record<string, unknown>): DeviceClassRecord {
 function formatsOf(value: unknown): string[] {
   const list = typeof value === 'string' ? JSON.parse(value) as unknown : value;
   return Array.isArray(list) ? list.map(String) : ['devid'];
+}
+
+function listOf(value: unknown): string[] {
+  const list = typeof value === 'string' ? JSON.parse(value) as unknown : value;
+  return Array.isArray(list) ? list.map(String) : [];
 }

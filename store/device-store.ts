@@ -83,7 +83,10 @@ export class DeviceStore {
   }
 
   private async withClass(serial: string, firmware: boolean): Promise<AttestationView> {
-    const classColumns = CLASS_COLUMNS.map((c) => `coalesce(own.${c}, model_class.${c}, dflt.${c}) as class_${c}`).join(', ');
+    // A nullable column (gateway_models) is the chosen class's own, not the first non-null of the three.
+    const classColumns = CLASS_COLUMNS.map((c) => (c === 'gateway_models'
+      ? `case when own.name is not null then own.${c} when model_class.name is not null then model_class.${c} else dflt.${c} end as class_${c}`
+      : `coalesce(own.${c}, model_class.${c}, dflt.${c}) as class_${c}`)).join(', ');
     // Check 5's inputs in the same statement: the model's allowlist, its approved releases, the device's floor.
     const allowedFirmware = firmware
       ? `, (select coalesce(json_agg(json_build_object('version', f.version, 'digest', f.digest) order by f.id), '[]'::json)

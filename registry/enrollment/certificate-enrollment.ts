@@ -9,7 +9,9 @@ import { StoreNotFoundError, type CertificateRecord, type DeviceClassRecord, typ
 import type { AuditEntry } from '../audit/audit-log.ts';
 import { updatePathDecision } from '../firmware/update-path.ts';
 import { mayEnroll } from '../lifecycle/device-states.ts';
+import { namedSerial } from './csr-policy.ts';
 import { enrollmentError } from './errors.ts';
+import { enrollThroughGateway, type RelayedAttestation } from './gateway-enrollment.ts';
 import { issue, type IssueDeps } from './issue.ts';
 import { replaceRefusal } from './replaces.ts';
 import type { EnrollmentLog, Requester } from './types.ts';
@@ -37,6 +39,8 @@ export interface CertificateEnrollmentRequest {
   /** Who asks, for the audit log: the protocol and what it names of the request. */
   requester: Pick<Requester, 'data'>;
   now: Date;
+  /** A gateway's CSR for a device behind it: the device's relayed attestation the CSR carries, if any (EST: id-aa-attestation). */
+  relayed?: (csr: VerifiedCsr, serial: string) => RelayedAttestation | undefined;
 }
 
 export type CertificateEnrollment =
@@ -64,6 +68,15 @@ const forbidden = (detail: string) => new DomainError('forbidden', detail);
 export async function enrollWithCertificate(deps: IssueDeps & { log: EnrollmentLog }, request: CertificateEnrollmentRequest): Promise<CertificateEnrollment> {
   const { basis, now } = request;
   const presented = await deps.store.certificates.bySha256(sha256Hex(request.certificate));
+  // An operational certificate with a CSR for another device: a gateway enrolling a device behind it (gateway-enrollment.ts).
+  if (presented?.deviceSerial && presented.kind === 'operational') {
+    const forOther = gatewayCsr(request, presented.deviceSerial);
+    if (forOther) {
+      const { relayed, ...common } = request;
+      const attestation = relayed?.(forOther.csr, forOther.serial);
+      return enrollThroughGateway(deps, { ...common, gateway: presented, serial: forOther.serial, csrVerified: forOther.csr, ...(attestation ? { relayed: attestation } : {}) });
+    }
+  }
   if (!presented?.deviceSerial || presented.kind !== basis) {
     deps.log.info({ basis, presented: presented?.kind ?? 'unknown' }, `certificate enrollment refused: the certificate is not a device's ${basis} certificate`);
     const which = basis === 'birth' ? 'the device\'s birth certificate from this CA' : 'the device\'s newest operational certificate';
@@ -114,6 +127,18 @@ export async function enrollWithCertificate(deps: IssueDeps & { log: EnrollmentL
     return { ok: false, error: issued.error };
   }
   return { ok: true, certificate: issued.value, reissued: false };
+}
+
+/** The CSR and the serial it names, when that is another device than the client certificate's; a CSR that does not verify is the direct path's to refuse. */
+function gatewayCsr(request: CertificateEnrollmentRequest, clientSerial: string): { csr: VerifiedCsr; serial: string } | undefined {
+  let csr: VerifiedCsr;
+  try {
+    csr = verifyCsr(request.csr);
+  } catch {
+    return undefined;
+  }
+  const serial = namedSerial(csr);
+  return serial !== undefined && serial !== clientSerial ? { csr, serial } : undefined;
 }
 
 /** The CSR verified and passed by the front end's check (EST: the channel binding), or the badCSR that refuses it; issue checks its names. */

@@ -62,6 +62,34 @@ function checkCsrNames(csr: VerifiedCsr, serial: string, frontEndAttributes: rea
   }
 }
 
+/**
+ * The serial a CSR names (its CN, else its requested PermanentIdentifier),
+ * or undefined: a gateway's CSR says which device it is for
+ * (docs/operators/gateways.md). checkCsr still checks every name.
+ */
+export function namedSerial(csr: VerifiedCsr): string | undefined {
+  const info = csr.request.certificationRequestInfo;
+  for (const rdn of info.subject) {
+    for (const attribute of rdn) {
+      if (attribute.type === OID.commonName) return attribute.value.utf8String ?? attribute.value.printableString;
+    }
+  }
+  for (const attribute of info.attributes) {
+    if (attribute.type !== EXTENSION_REQUEST || attribute.values.length !== 1) continue;
+    try {
+      for (const extension of AsnConvert.parse(attribute.values[0]!, Extensions)) {
+        if (extension.extnID !== id_ce_subjectAltName) continue;
+        for (const name of AsnConvert.parse(extension.extnValue.buffer, SubjectAlternativeName)) {
+          if (name.otherName?.typeId === OID.permanentIdentifier) return permanentIdentifierValue(name.otherName.value);
+        }
+      }
+    } catch {
+      return undefined;
+    }
+  }
+  return undefined;
+}
+
 /** An attribute or extension value the CSR's signature covers but nothing parsed yet: malformed is badCSR, not a fault. */
 function parsed<T>(value: BufferSource, type: new () => T, what: string): T {
   try {

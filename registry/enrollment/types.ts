@@ -32,6 +32,15 @@ export interface AttestationBasis {
   attestedBy: string | null;
   /** The firmware the device reported, recorded in its lineage at issuance. */
   firmware: FirmwareReport | null;
+  /** A gateway's part (RFC 7030 3.7): it relayed the attestation (`attested`), or vouched for a device without one (`mediated`). */
+  gateway?: GatewayPath;
+}
+
+/** The gateway an enrollment came through, authenticated by its certificate (docs/operators/gateways.md). */
+export interface GatewayPath {
+  serial: string;
+  certificateSha256: string;
+  assurance: 'attested' | 'mediated';
 }
 
 /** Where the RA logs refusals that leave no audit event (the front end's logger). */

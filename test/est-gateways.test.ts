@@ -1,0 +1,207 @@
+import { createHash, X509Certificate } from 'node:crypto';
+import * as x509 from '@peculiar/x509';
+import { expect } from 'chai';
+import { ASSURANCE_POLICY } from '../ca/asn1.ts';
+import { startTestServer, type TestServer } from './support/api.ts';
+import { DATABASE_KINDS } from './support/databases.ts';
+import { bornDevice, certsOf, estCsr, estSession, newKey, type Credentials, type EstAnswer } from './support/est-client.ts';
+import { opensslVerify } from './support/openssl.ts';
+
+const PKCS10 = { 'content-type': 'application/pkcs10' };
+const CLASS = { ttl: '24h', stagedRenewal: false, factoryReattestEvery: '30d', serverAuth: false, counterRequired: false, onCloneSignal: 'refuse' };
+const SENSOR_MODEL = 'sensor-1';
+
+function refusedWith(answer: EstAnswer, status: number, reason?: RegExp): void {
+  expect(answer.status, answer.text).to.equal(status);
+  expect(answer.type).to.match(/^text\/plain/);
+  if (reason) expect(answer.text).to.match(reason);
+}
+
+function issuedOf(answer: EstAnswer): X509Certificate {
+  expect(answer.status, answer.text).to.equal(200);
+  const certs = certsOf(answer.text);
+  expect(certs).to.have.length(1);
+  return certs[0]!;
+}
+
+function policiesOf(cert: X509Certificate): readonly string[] {
+  return new x509.X509Certificate(new Uint8Array(cert.raw)).getExtension(x509.CertificatePolicyExtension)?.policies ?? [];
+}
+
+const sha256 = (cert: X509Certificate) => createHash('sha256').update(cert.raw).digest('hex');
+
+for (const kind of DATABASE_KINDS) describe(`EST gateways (RFC 7030 3.7) on ${kind}: mediated devices, declarations, revocation of what a gateway mediated`, function () {
+  this.timeout(180_000);
+  let server: TestServer;
+  let counter = 0;
+  const nextSerial = (prefix: string) => `${prefix}-${++counter}`;
+  const operator = (method: string, path: string, body?: unknown) => server.request(method, path, { token: server.tokens.operator, ...(body !== undefined ? { body } : {}) });
+
+  before(async () => {
+    server = await startTestServer(kind);
+    expect((await operator('PUT', `/operator/v1/models/${SENSOR_MODEL}`, { hwType: '1.3.6.1.4.1.99999.1.20', manufacturer: 'Acme Devices' })).status).to.equal(201);
+    expect((await operator('PUT', '/operator/v1/device-classes/gateways', { ...CLASS, est: true, gateway: { models: [SENSOR_MODEL] } })).status).to.equal(201);
+    expect((await operator('PUT', '/operator/v1/device-classes/other-gateways', { ...CLASS, est: true, gateway: { models: ['thermo-2'] } })).status).to.equal(201);
+    expect((await operator('PUT', '/operator/v1/device-classes/sensors', { ...CLASS, ttl: '2h', est: true })).status).to.equal(201);
+  });
+  after(async () => {
+    await server?.close();
+  });
+
+  /** A device born on the test line, of a class, enrolled over EST with its birth certificate: its operational credentials. */
+  async function enrolledDevice(className: string, prefix = 'GW'): Promise<{ serial: string; operational: Credentials; birth: Credentials }> {
+    const serial = nextSerial(prefix);
+    const birth = await bornDevice(server, serial);
+    expect((await operator('PUT', `/operator/v1/devices/${serial}/class`, { class: className })).status).to.equal(200);
+    const key = await newKey();
+    const session = await estSession(server, birth);
+    try {
+      const csr = await estCsr(key, { name: `CN=${serial}`, challengePassword: session.binding });
+      const cert = issuedOf(await session.request('POST', `/.well-known/est/${className}/simpleenroll`, csr, PKCS10));
+      return { serial, birth, operational: { keyPem: key.keyPem, certPem: cert.toString() } };
+    } finally {
+      session.close();
+    }
+  }
+
+  async function declared(gateways: string[], className = 'sensors'): Promise<string> {
+    const serial = nextSerial('SENS');
+    const answer = await operator('POST', '/operator/v1/devices', { serial, model: SENSOR_MODEL, class: className, gateways });
+    expect(answer.status, answer.text).to.equal(201);
+    expect(answer.json).to.deep.equal({ device: { serial, model: SENSOR_MODEL, batch: 'declared', line: 'operator', state: 'manufactured', class: className }, gateways: [...gateways].sort() });
+    return serial;
+  }
+
+  /** The gateway's request for a device behind it: a CSR naming the device, no channel binding. */
+  async function mediate(gateway: Credentials, serial: string, options: { operation?: string; label?: string; key?: Awaited<ReturnType<typeof newKey>> } = {}): Promise<EstAnswer> {
+    const session = await estSession(server, gateway);
+    try {
+      const csr = await estCsr(options.key ?? await newKey(), { name: `CN=${serial}` });
+      return await session.request('POST', `/.well-known/est/${options.label ?? 'sensors'}/${options.operation ?? 'simpleenroll'}`, csr, PKCS10);
+    } finally {
+      session.close();
+    }
+  }
+
+  async function history(serial: string) {
+    const answer = await server.request('GET', `/audit/v1/devices/${serial}/history`, { token: server.tokens.auditor });
+    expect(answer.status, answer.text).to.equal(200);
+    return answer.json as { events: Array<{ action: string; actor: string; data: Record<string, unknown> }>; certificates: Array<Record<string, unknown>> };
+  }
+
+  it('a gateway enrolls and re-enrolls a declared constrained device: mediated policy, the class TTL, the mediator in the lineage; a retry gets the same certificate', async () => {
+    const gateway = await enrolledDevice('gateways');
+    const serial = await declared([gateway.serial]);
+    const key = await newKey();
+    const first = issuedOf(await mediate(gateway.operational, serial, { key }));
+    expect(first.subject).to.equal(`CN=${serial}`);
+    expect(policiesOf(first)).to.deep.equal([ASSURANCE_POLICY.mediated]);
+    expect(new Date(first.validTo).getTime() - new Date(first.validFrom).getTime()).to.equal(2 * 3600_000 + 5 * 60_000);
+    const verified = opensslVerify(server.rootPem, server.running.hierarchy.operational.certificate.toString('pem'), first.toString(), 'sslclient');
+    expect(verified.ok, verified.output).to.equal(true);
+    // The gateway's own certificate is attested.
+    expect(policiesOf(new X509Certificate(gateway.operational.certPem))).to.deep.equal([ASSURANCE_POLICY.attested]);
+    // A lost answer: the same key again gets the same certificate.
+    expect(issuedOf(await mediate(gateway.operational, serial, { key })).serialNumber).to.equal(first.serialNumber);
+    // Re-enrollment through the gateway: the predecessor is the device's newest certificate.
+    const second = issuedOf(await mediate(gateway.operational, serial, { operation: 'simplereenroll' }));
+    expect(policiesOf(second)).to.deep.equal([ASSURANCE_POLICY.mediated]);
+
+    const story = await history(serial);
+    const gatewayCert = new X509Certificate(gateway.operational.certPem);
+    const entries = story.certificates.filter((c) => c.kind === 'operational');
+    expect(entries).to.have.length(2);
+    for (const entry of entries) {
+      expect(entry.assurance).to.equal('mediated');
+      expect(entry.mediator).to.deep.equal({ serial: gateway.serial, certificateSha256: sha256(gatewayCert) });
+    }
+    expect(entries[0]!.predecessorSha256).to.equal(null);
+    expect(entries[1]!.predecessorSha256).to.equal(sha256(first));
+    const enrolled = story.events.find((e) => e.action === 'device.enrolled')!;
+    expect(enrolled.data).to.deep.include({ assurance: 'mediated', gateway: gateway.serial, mediator: { serial: gateway.serial, certificateSha256: sha256(gatewayCert) } });
+    expect(story.events.map((e) => e.action)).to.include.members(['device.declared', 'device.enrolled', 'device.renewed']);
+  });
+
+  it('refuses a gateway the declaration does not name, a class that does not mediate the model, a device with a factory key, and a device that is no gateway (403, audited)', async () => {
+    const named = await enrolledDevice('gateways');
+    const other = await enrolledDevice('gateways');
+    const serial = await declared([named.serial]);
+    refusedWith(await mediate(other.operational, serial), 403, /not declared with gateway/);
+    const wrongClass = await enrolledDevice('other-gateways');
+    refusedWith(await mediate(wrongClass.operational, serial), 403, /does not mediate model sensor-1/);
+    const plain = await enrolledDevice('sensors', 'PLAIN');
+    refusedWith(await mediate(plain.operational, serial), 403, /not a gateway class/);
+    // The label names the device's class.
+    refusedWith(await mediate(named.operational, serial, { label: 'gateways' }), 403, /of class sensors, not gateways/);
+    // A born device (a factory key) behind the gateway must attest, not be mediated.
+    const born = nextSerial('BORN');
+    await bornDevice(server, born, SENSOR_MODEL);
+    expect((await operator('POST', '/operator/v1/devices', { serial: born, model: SENSOR_MODEL, gateways: [named.serial] })).status).to.equal(200);
+    expect((await operator('PUT', `/operator/v1/devices/${born}/class`, { class: 'sensors' })).status).to.equal(200);
+    refusedWith(await mediate(named.operational, born), 403, /has a factory key/);
+    // An unknown device: refused, audited on the gateway.
+    refusedWith(await mediate(named.operational, 'NO-SUCH-1'), 403, /no device NO-SUCH-1/);
+
+    const refusals = (await history(serial)).events.filter((e) => e.action === 'device.enrollment-refused');
+    expect(refusals.map((e) => e.data.gateway)).to.include.members([other.serial, wrongClass.serial, plain.serial]);
+    expect((await history(named.serial)).events.some((e) => e.action === 'device.enrollment-refused' && e.data.device === 'NO-SUCH-1')).to.equal(true);
+    expect((await history(born)).events.some((e) => e.action === 'device.enrollment-refused' && /factory key/.test(String(e.data.reason)))).to.equal(true);
+  });
+
+  it('revoking a gateway revokes what it mediated (the operator\'s reason) and it mediates nothing more; suspending one does the same (affiliationChanged)', async () => {
+    const gateway = await enrolledDevice('gateways');
+    const serials = [await declared([gateway.serial]), await declared([gateway.serial])];
+    const mediated = [];
+    for (const serial of serials) mediated.push(issuedOf(await mediate(gateway.operational, serial)));
+    const revoked = await operator('POST', `/operator/v1/devices/${gateway.serial}/revoke`, { reason: 'keyCompromise' });
+    expect(revoked.status, revoked.text).to.equal(200);
+    const states = await Promise.all(mediated.map((c) => server.env.ctx.store.certificates.bySha256(sha256(c))));
+    for (const state of states) {
+      expect(state!.revokedAt).to.not.equal(null);
+      expect(state!.revocationReason).to.equal(1);
+    }
+    expect((await history(serials[0]!)).events.some((e) => e.action === 'certificate.revoked' && e.data.mediated === true && e.data.reason === 'keyCompromise')).to.equal(true);
+    refusedWith(await mediate(gateway.operational, serials[0]!), 403, /revoked/);
+
+    // Suspension: a second gateway's mediated certificate goes with affiliationChanged, and the suspended gateway is refused.
+    const second = await enrolledDevice('gateways');
+    const serial = await declared([second.serial]);
+    const cert = issuedOf(await mediate(second.operational, serial));
+    expect((await operator('POST', `/operator/v1/devices/${second.serial}/suspend`, {})).status).to.equal(200);
+    const state = await server.env.ctx.store.certificates.bySha256(sha256(cert));
+    expect(state!.revocationReason).to.equal(3);
+    refusedWith(await mediate(second.operational, serial), 403, /suspended/);
+    // Revoking one certificate of a gateway revokes what that certificate mediated.
+    const third = await enrolledDevice('gateways');
+    const another = await declared([third.serial]);
+    const viaThird = issuedOf(await mediate(third.operational, another));
+    const thirdSerial = (await server.env.ctx.store.certificates.bySha256(sha256(new X509Certificate(third.operational.certPem))))!.serial;
+    expect((await operator('POST', `/operator/v1/certificates/${thirdSerial}/revoke`, { reason: 'superseded' })).status).to.equal(200);
+    expect((await server.env.ctx.store.certificates.bySha256(sha256(viaThird)))!.revocationReason).to.equal(4);
+  });
+
+  it('declarations: validated, audited, idempotent; gateways must be of a class that mediates the model', async () => {
+    const gateway = await enrolledDevice('gateways');
+    const wrong = await enrolledDevice('other-gateways');
+    const serial = nextSerial('DECL');
+    expect((await operator('POST', '/operator/v1/devices', { serial, model: SENSOR_MODEL, gateways: ['NOPE-1'] })).status).to.equal(404);
+    expect((await operator('POST', '/operator/v1/devices', { serial, model: 'no-model', gateways: [gateway.serial] })).status).to.equal(404);
+    expect((await operator('POST', '/operator/v1/devices', { serial, model: SENSOR_MODEL, gateways: [wrong.serial] })).status).to.equal(409);
+    for (const body of [{}, { serial, model: SENSOR_MODEL }, { serial, model: SENSOR_MODEL, gateways: [] }, { serial, model: SENSOR_MODEL, gateways: [gateway.serial, gateway.serial] },
+      { serial, model: SENSOR_MODEL, gateways: [serial] }, { serial: 'bad serial', model: SENSOR_MODEL, gateways: [gateway.serial] }, { serial, model: SENSOR_MODEL, gateways: [gateway.serial], extra: 1 }]) {
+      expect((await operator('POST', '/operator/v1/devices', body)).status, JSON.stringify(body)).to.equal(400);
+    }
+    expect((await server.request('POST', '/operator/v1/devices', { token: server.tokens.auditor, body: { serial, model: SENSOR_MODEL, gateways: [gateway.serial] } })).status).to.equal(403);
+    expect((await operator('POST', '/operator/v1/devices', { serial, model: SENSOR_MODEL, gateways: [gateway.serial] })).status).to.equal(201);
+    expect((await operator('POST', '/operator/v1/devices', { serial, model: SENSOR_MODEL, gateways: [gateway.serial] })).status).to.equal(200);
+    expect((await operator('POST', '/operator/v1/devices', { serial, model: 'thermo-2', gateways: [gateway.serial] })).status).to.equal(409);
+    const events = (await history(serial)).events.filter((e) => e.action.startsWith('device.declared'));
+    expect(events).to.have.length(1);
+    expect(events[0]!.data).to.deep.equal({ model: SENSOR_MODEL, class: null, gateways: [gateway.serial], factoryKey: false });
+    // The class shows its gateway models; a bad gateway member is a 400.
+    expect((await operator('GET', '/operator/v1/device-classes/gateways')).json.gateway).to.deep.equal({ models: [SENSOR_MODEL] });
+    for (const gatewaySpec of [{}, { models: [] }, { models: 'x' }, { models: ['a', 'a'] }, { models: ['ok'], other: 1 }, []]) {
+      expect((await operator('PUT', '/operator/v1/device-classes/bad-gw', { ...CLASS, gateway: gatewaySpec })).status, JSON.stringify(gatewaySpec)).to.equal(400);
+    }
+  });
+});
