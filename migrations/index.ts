@@ -21,6 +21,7 @@ import * as firmwareUpdatePath from './019_firmware_update_path.ts';
 import * as tpmActivations from './020_tpm_activations.ts';
 import * as crlShards from './021_crl_shards.ts';
 import * as gateways from './023_gateways.ts';
+import * as estNonces from './024_est_nonces.ts';
 
 /** Every schema step in order; knex records each by name once applied. */
 export const MIGRATIONS: ReadonlyArray<[string, Knex.Migration]> = [
@@ -46,4 +47,5 @@ export const MIGRATIONS: ReadonlyArray<[string, Knex.Migration]> = [
   ['020_tpm_activations', tpmActivations],
   ['021_crl_shards', crlShards],
   ['023_gateways', gateways],
+  ['024_est_nonces', estNonces],
 ];

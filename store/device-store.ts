@@ -24,6 +24,10 @@ export interface RotationRow {
   notBefore: Date | null;
   notAfter: Date | null;
   revokedAt: Date | null;
+  /** Of the newest operational certificate: mediated by a gateway, or attested; null without one. */
+  assurance: 'attested' | 'mediated' | null;
+  /** A declared device without a factory key: it has no birth key to re-attest with. */
+  keyless: boolean;
 }
 
 /** What a birth certificate request is decided on (enroll/factory.ts), read in one statement. */
@@ -223,7 +227,8 @@ export class DeviceStore {
          from certificates where kind = 'operational' and device_serial is not null
          order by device_serial, created_at desc, serial desc
        )
-       select d.serial, d.model, d.owner, d.state, d.factory_attested_at,
+       select d.serial, d.model, d.owner, d.state, d.factory_attested_at, d.factory_key_sha256 is null and d.manufacturer = 'self' as keyless,
+              (select p.assurance from certificate_paths p where p.certificate_serial = l.serial) as assurance,
               coalesce(own.name, mc.name, dflt.name) as class_name,
               coalesce(own.factory_reattest_every_seconds, mc.factory_reattest_every_seconds, dflt.factory_reattest_every_seconds) as reattest,
               l.serial as certificate, l.not_before, l.not_after, l.revoked_at
@@ -237,6 +242,7 @@ export class DeviceStore {
          and (l.serial is null or l.revoked_at is not null
               or l.not_before + (l.not_after - l.not_before) * 5 / 6 <= ?
               or d.factory_attested_at is null
+              or exists (select 1 from certificate_paths p where p.certificate_serial = l.serial and p.assurance = 'mediated')
               or d.factory_attested_at + make_interval(secs => coalesce(own.factory_reattest_every_seconds, mc.factory_reattest_every_seconds, dflt.factory_reattest_every_seconds)) <= ?)
          ${conditions.map((c) => `and ${c}`).join(' ')}
        order by d.serial`,
@@ -246,6 +252,7 @@ export class DeviceStore {
       serial: String(row.serial), model: String(row.model), owner: toStringOrNull(row.owner), state: String(row.state),
       className: String(row.class_name), reattestSeconds: Number(row.reattest), factoryAttestedAt: toDateOrNull(row.factory_attested_at),
       certificate: toStringOrNull(row.certificate), notBefore: toDateOrNull(row.not_before), notAfter: toDateOrNull(row.not_after), revokedAt: toDateOrNull(row.revoked_at),
+      assurance: row.certificate === null ? null : row.assurance === 'mediated' ? 'mediated' : 'attested', keyless: row.keyless === true,
     }));
   }
 
@@ -263,6 +270,18 @@ export class DeviceStore {
           // Born again in our factory, whoever made it first.
           manufacturer: 'self', reprovision_allowed: false, updated_at: now,
         })
+        .returning(COLUMNS),
+      'factory key already registered to another device',
+    );
+    return row ? fromRow(row) : undefined;
+  }
+
+  /** A declared device without a factory key gets its first birth binding (its state, class and history stay); undefined when it has one by now. */
+  async bindDeclared(serial: string, binding: DeviceBinding, now: Date): Promise<DeviceRecord | undefined> {
+    const [row] = await conflictsAsStoreErrors(
+      this.db('devices')
+        .where({ serial, manufacturer: 'self', batch: 'declared' }).whereNull('factory_key_sha256')
+        .update({ model: binding.model, batch: binding.batch, line: binding.line, factory_key_sha256: binding.factoryKeySha256, updated_at: now })
         .returning(COLUMNS),
       'factory key already registered to another device',
     );

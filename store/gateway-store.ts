@@ -43,6 +43,49 @@ export class GatewayStore {
     });
   }
 
+  /** The path of one certificate, if a gateway took part in it. */
+  async pathOf(certificateSerial: string): Promise<CertificatePath | undefined> {
+    const row = await this.db('certificate_paths').select(PATH_COLUMNS).where({ certificate_serial: certificateSerial }).first();
+    return row ? pathFromRow(row) : undefined;
+  }
+
+  /** Whether the device's newest operational certificate is a mediated one (the next attested one raises it). */
+  async newestIsMediated(deviceSerial: string): Promise<boolean> {
+    const row = await this.db('certificates as c').leftJoin('certificate_paths as p', 'p.certificate_serial', 'c.serial')
+      .select('p.assurance').where({ 'c.device_serial': deviceSerial, 'c.kind': 'operational' }).orderBy('c.created_at', 'desc').first();
+    return row?.assurance === 'mediated';
+  }
+
+  /**
+   * The fleet by assurance (docs/operators/gateways.md): devices whose newest
+   * live operational certificate is attested or mediated, and of the
+   * attested ones, how many were raised from mediated.
+   */
+  async assuranceCounts(): Promise<{ attested: number; mediated: number; raised: number }> {
+    const { rows } = await this.db.raw(
+      `with latest as (
+         select distinct on (device_serial) device_serial, serial
+         from certificates where kind = 'operational' and device_serial is not null and revoked_at is null
+         order by device_serial, created_at desc, serial desc
+       )
+       select coalesce(p.assurance, 'attested') as assurance,
+              count(*) as devices,
+              count(*) filter (where p.assurance is distinct from 'mediated'
+                and exists (select 1 from certificate_paths q where q.device_serial = l.device_serial and q.assurance = 'mediated')) as raised
+       from latest l left join certificate_paths p on p.certificate_serial = l.serial
+       group by 1`,
+    ) as { rows: Array<{ assurance: string; devices: unknown; raised: unknown }> };
+    const counts = { attested: 0, mediated: 0, raised: 0 };
+    for (const row of rows) {
+      if (row.assurance === 'mediated') counts.mediated = Number(row.devices);
+      else {
+        counts.attested = Number(row.devices);
+        counts.raised = Number(row.raised);
+      }
+    }
+    return counts;
+  }
+
   /** The paths of a device's certificates, by certificate serial. */
   async pathsOfDevice(deviceSerial: string): Promise<Map<string, CertificatePath>> {
     const rows = await this.db('certificate_paths').select(PATH_COLUMNS).where({ device_serial: deviceSerial });
@@ -65,6 +108,34 @@ export class GatewayStore {
         if (certificates.length > 0) q.orWhereIn('p.gateway_certificate_sha256', certificates);
       });
     return (await query.orderBy('c.serial')).map((r: { serial: string }) => r.serial);
+  }
+}
+
+/** What became of a nonce presented with a relayed attestation: only `ok` lets it count; any nonce found is used up. */
+export type NonceRedemption = 'ok' | 'unknown' | 'expired' | 'other-gateway' | 'other-device';
+
+/** Nonces a gateway may hold at once: more are refused until some expire or are used. */
+export const MAX_OPEN_NONCES = 1000;
+
+export class NonceStore {
+  constructor(private readonly db: Knex | Knex.Transaction) {}
+
+  /** Records a nonce (by its SHA-256); false when the gateway holds too many open ones. Expired ones go first. */
+  async insert(nonce: { sha256: string; gatewaySerial: string; deviceSerial: string; expiresAt: Date; createdAt: Date }): Promise<boolean> {
+    await this.db('est_nonces').where('expires_at', '<=', nonce.createdAt).delete();
+    const open = await this.db('est_nonces').where({ gateway_serial: nonce.gatewaySerial }).count({ n: '*' }).first();
+    if (Number((open as { n: unknown } | undefined)?.n ?? 0) >= MAX_OPEN_NONCES) return false;
+    await this.db('est_nonces').insert({ nonce_sha256: nonce.sha256, gateway_serial: nonce.gatewaySerial, device_serial: nonce.deviceSerial, expires_at: nonce.expiresAt, created_at: nonce.createdAt });
+    return true;
+  }
+
+  /** Uses a nonce up (single use: deleted whatever the verdict), and says whether it was this gateway's, for this device, in time. */
+  async redeem(sha256: string, gatewaySerial: string, deviceSerial: string, now: Date): Promise<NonceRedemption> {
+    const [row] = await this.db('est_nonces').where({ nonce_sha256: sha256 }).delete().returning(['gateway_serial', 'device_serial', 'expires_at']);
+    if (!row) return 'unknown';
+    if (row.gateway_serial !== gatewaySerial) return 'other-gateway';
+    if (row.device_serial !== deviceSerial) return 'other-device';
+    return toDate(row.expires_at) <= now ? 'expired' : 'ok';
   }
 }
 

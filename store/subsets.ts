@@ -60,7 +60,7 @@ export interface AuditedStore<S extends AuditWrites = AuditWrites> extends Trans
 
 /** enroll/factory.ts: devices, their certificates and models. */
 export interface FactoryStore extends IssuanceStore, TpmRedeemStore {
-  devices: Pick<DeviceStore, 'forBirth' | 'insert' | 'rebind'>;
+  devices: Pick<DeviceStore, 'forBirth' | 'insert' | 'rebind' | 'bindDeclared'>;
   certificates: Pick<CertificateStore, 'insertIssued' | 'byDevice' | 'devicesWithKey'>;
 }
 
@@ -279,6 +279,7 @@ export interface ManufacturerCrlStore extends AuditedStore<AuditWrites & Revocat
 /** registry/reports/fleet-overview.ts: reads only. */
 export interface FleetReportStore {
   devices: Pick<DeviceStore, 'rotationRows' | 'count' | 'countsBy'>;
+  gateways: Pick<GatewayStore, 'assuranceCounts'>;
   audit: Pick<AuditStore, 'recentByActions'>;
   batches: Pick<BatchStore, 'unfinished'>;
 }
@@ -384,7 +385,7 @@ export type PublicationStore = AuditedStore<TxOf<OcspResponderKeysStore> & TxOf<
  */
 export type EnrollmentStore = Pick<
   Store,
-  'inTransaction' | 'singleConnection' | 'transaction' | 'lock' | 'acme' | 'audit' | 'certificates' | 'claims' | 'deviceClasses' | 'devices' | 'firmware' | 'gateways' | 'manufacturers' | 'models' | 'ocsp' | 'crls'
+  'inTransaction' | 'singleConnection' | 'transaction' | 'lock' | 'acme' | 'audit' | 'certificates' | 'claims' | 'deviceClasses' | 'devices' | 'firmware' | 'gateways' | 'estNonces' | 'manufacturers' | 'models' | 'ocsp' | 'crls'
 >;
 
 /** registry/firmware/firmware-signers.ts: a model's signer, made in a ceremony. */

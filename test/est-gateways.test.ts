@@ -1,7 +1,11 @@
-import { createHash, X509Certificate } from 'node:crypto';
+import { createHash, createPrivateKey, createPublicKey, sign as nodeSign, X509Certificate } from 'node:crypto';
 import * as x509 from '@peculiar/x509';
 import { expect } from 'chai';
 import { ASSURANCE_POLICY } from '../ca/asn1.ts';
+import { buildAttestation } from '../client/attestation.ts';
+import { attestationStatement, ID_AA_ATTESTATION } from '../client/est-attributes.ts';
+import { rawConnection } from '../store/test-access.ts';
+import { PUBLIC_HOST } from './support/acme-device.ts';
 import { startTestServer, type TestServer } from './support/api.ts';
 import { DATABASE_KINDS } from './support/databases.ts';
 import { bornDevice, certsOf, estCsr, estSession, newKey, type Credentials, type EstAnswer } from './support/est-client.ts';
@@ -81,6 +85,53 @@ for (const kind of DATABASE_KINDS) describe(`EST gateways (RFC 7030 3.7) on ${ki
     } finally {
       session.close();
     }
+  }
+
+  /** A gateway's nonce request for a device: the answer as it came. */
+  async function nonceFor(gateway: Credentials | undefined, serial: string, body: string = JSON.stringify({ serial }), label = 'sensors'): Promise<EstAnswer> {
+    const session = await estSession(server, gateway);
+    try {
+      return await session.request('POST', `/.well-known/est/${label}/nonce`, body, { 'content-type': 'application/json' });
+    } finally {
+      session.close();
+    }
+  }
+
+  async function nonceOf(gateway: Credentials, serial: string): Promise<string> {
+    const answer = await nonceFor(gateway, serial);
+    expect(answer.status, answer.text).to.equal(200);
+    expect(answer.type).to.equal('application/json');
+    const { nonce, expiry } = JSON.parse(answer.text) as { nonce: string; expiry: string };
+    expect(nonce).to.match(/^[A-Za-z0-9_-]{43}$/);
+    expect(new Date(expiry).getTime() - Date.now()).to.be.within(4 * 60_000, 5 * 60_000 + 1000);
+    return nonce;
+  }
+
+  /** The device's attestation with its birth key over the nonce, relayed by the gateway in the CSR (nonce as challengePassword). */
+  async function relay(gateway: Credentials, serial: string, birth: Credentials, nonce: string, options: { signCount?: number; key?: Awaited<ReturnType<typeof newKey>> } = {}): Promise<EstAnswer> {
+    const key = options.key ?? await newKey();
+    const birthKey = createPrivateKey(birth.keyPem);
+    const attObj = await buildAttestation({
+      factoryKey: { coseAlg: -7, sign: async (data) => nodeSign('sha256', data, birthKey) },
+      x5c: [new X509Certificate(birth.certPem).raw], keyAuthorization: nonce, rpId: PUBLIC_HOST,
+      newKeySpki: createPublicKey(key.keyPem).export({ format: 'der', type: 'spki' }), signCount: options.signCount ?? 1,
+    });
+    const session = await estSession(server, gateway);
+    try {
+      const csr = await estCsr(key, { name: `CN=${serial}`, challengePassword: nonce, attributes: [new x509.Attribute(ID_AA_ATTESTATION, [new Uint8Array(attestationStatement(attObj)).buffer])] });
+      return await session.request('POST', '/.well-known/est/sensors/simpleenroll', csr, PKCS10);
+    } finally {
+      session.close();
+    }
+  }
+
+  /** A device with a factory key, of model sensor-1 and class sensors, declared behind these gateways. */
+  async function bornBehind(gateways: string[]): Promise<{ serial: string; birth: Credentials }> {
+    const serial = nextSerial('BORN');
+    const birth = await bornDevice(server, serial, SENSOR_MODEL);
+    expect((await operator('PUT', `/operator/v1/devices/${serial}/class`, { class: 'sensors' })).status).to.equal(200);
+    expect((await operator('POST', '/operator/v1/devices', { serial, model: SENSOR_MODEL, gateways })).status).to.equal(200);
+    return { serial, birth };
   }
 
   async function history(serial: string) {
@@ -178,6 +229,144 @@ for (const kind of DATABASE_KINDS) describe(`EST gateways (RFC 7030 3.7) on ${ki
     const thirdSerial = (await server.env.ctx.store.certificates.bySha256(sha256(new X509Certificate(third.operational.certPem))))!.serial;
     expect((await operator('POST', `/operator/v1/certificates/${thirdSerial}/revoke`, { reason: 'superseded' })).status).to.equal(200);
     expect((await server.env.ctx.store.certificates.bySha256(sha256(viaThird)))!.revocationReason).to.equal(4);
+  });
+
+  it('relays a device\'s attestation: a nonce for the gateway and the serial, the attestation in id-aa-attestation, an attested certificate with the gateway as its path', async () => {
+    const gateway = await enrolledDevice('gateways');
+    const { serial, birth } = await bornBehind([gateway.serial]);
+    const nonce = await nonceOf(gateway.operational, serial);
+    const cert = issuedOf(await relay(gateway.operational, serial, birth, nonce));
+    expect(policiesOf(cert)).to.deep.equal([ASSURANCE_POLICY.attested]);
+    expect(new Date(cert.validTo).getTime() - new Date(cert.validFrom).getTime()).to.equal(2 * 3600_000 + 5 * 60_000);
+    const story = await history(serial);
+    const entry = story.certificates.find((c) => c.kind === 'operational')!;
+    expect(entry.assurance).to.equal('attested');
+    expect(entry.gateway).to.deep.equal({ serial: gateway.serial, certificateSha256: sha256(new X509Certificate(gateway.operational.certPem)) });
+    expect(entry.mediator).to.equal(undefined);
+    expect(entry.predecessorSha256).to.equal(sha256(new X509Certificate(birth.certPem)));
+    expect(story.events.find((e) => e.action === 'device.attested')!.data).to.include({ gateway: gateway.serial, fmt: 'devid', byBirthKey: true });
+    expect(story.events.find((e) => e.action === 'device.enrolled')!.data).to.deep.include({ assurance: 'attested', gateway: { serial: gateway.serial, certificateSha256: sha256(new X509Certificate(gateway.operational.certPem)) } });
+  });
+
+  it('a nonce counts once, for its gateway and its device, for 5 minutes; a gateway not named gets none', async () => {
+    const gateway = await enrolledDevice('gateways');
+    const other = await enrolledDevice('gateways');
+    const { serial, birth } = await bornBehind([gateway.serial, other.serial]);
+    const nonce = await nonceOf(gateway.operational, serial);
+    issuedOf(await relay(gateway.operational, serial, birth, nonce, { signCount: 1 }));
+    // Replayed: the same nonce again.
+    refusedWith(await relay(gateway.operational, serial, birth, nonce, { signCount: 2 }), 403, /unknown or was used/);
+    // Another gateway's nonce.
+    const theirs = await nonceOf(other.operational, serial);
+    refusedWith(await relay(gateway.operational, serial, birth, theirs, { signCount: 3 }), 403, /another gateway/);
+    // For another device.
+    const second = await bornBehind([gateway.serial]);
+    const forSecond = await nonceOf(gateway.operational, second.serial);
+    refusedWith(await relay(gateway.operational, serial, birth, forSecond, { signCount: 4 }), 403, /another device/);
+    // Expired.
+    const late = await nonceOf(gateway.operational, serial);
+    await rawConnection(server.env.ctx.store)('est_nonces').update({ expires_at: new Date(Date.now() - 1000) });
+    refusedWith(await relay(gateway.operational, serial, birth, late, { signCount: 5 }), 403, /expired/);
+    // Signed over another nonce than the one sent: check 3.
+    const sent = await nonceOf(gateway.operational, serial);
+    const wrongSignature = await relay(gateway.operational, serial, birth, sent, { signCount: 6 }).then(async () => {
+      const fresh = await nonceOf(gateway.operational, serial);
+      return relayWithSignedNonce(gateway.operational, serial, birth, fresh, 'something else');
+    });
+    refusedWith(wrongSignature, 403, /check 3/);
+    // No nonce for a gateway the declaration does not name, none without a certificate, none for an unknown device.
+    const stranger = await enrolledDevice('gateways');
+    refusedWith(await nonceFor(stranger.operational, serial), 403, /not declared with gateway/);
+    refusedWith(await nonceFor(undefined, serial), 403, /client certificate/);
+    refusedWith(await nonceFor(gateway.operational, 'NO-SUCH-2'), 403, /no device/);
+    refusedWith(await nonceFor(birth, serial), 403, /newest operational certificate/);
+    expect((await history(stranger.serial)).events.some((e) => e.action === 'gateway.nonce-refused')).to.equal(true);
+    const refusals = (await history(serial)).events.filter((e) => e.action === 'device.enrollment-refused').map((e) => String(e.data.reason));
+    for (const reason of [/used already/, /another gateway/, /another device/, /expired/]) expect(refusals.some((r) => reason.test(r)), String(reason)).to.equal(true);
+  });
+
+  /** As relay, but the device signed over `signed` while the gateway sends `sent`. */
+  async function relayWithSignedNonce(gateway: Credentials, serial: string, birth: Credentials, sent: string, signed: string): Promise<EstAnswer> {
+    const key = await newKey();
+    const birthKey = createPrivateKey(birth.keyPem);
+    const attObj = await buildAttestation({
+      factoryKey: { coseAlg: -7, sign: async (data) => nodeSign('sha256', data, birthKey) },
+      x5c: [new X509Certificate(birth.certPem).raw], keyAuthorization: signed, rpId: PUBLIC_HOST,
+      newKeySpki: createPublicKey(key.keyPem).export({ format: 'der', type: 'spki' }), signCount: 100,
+    });
+    const session = await estSession(server, gateway);
+    try {
+      const csr = await estCsr(key, { name: `CN=${serial}`, challengePassword: sent, attributes: [new x509.Attribute(ID_AA_ATTESTATION, [new Uint8Array(attestationStatement(attObj)).buffer])] });
+      return await session.request('POST', '/.well-known/est/sensors/simpleenroll', csr, PKCS10);
+    } finally {
+      session.close();
+    }
+  }
+
+  it('staged trust escalation: a mediated device that gets a birth certificate is raised to attested only by an attestation with it', async () => {
+    const gateway = await enrolledDevice('gateways');
+    const serial = await declared([gateway.serial]);
+    const mediatedKey = await newKey();
+    const mediated = issuedOf(await mediate(gateway.operational, serial, { key: mediatedKey }));
+    // Mediated: so in the rotation report (waiting for escalation, not overdue for a birth key it does not have) and the fleet view.
+    const rotationEntry = async () => ((await operator('GET', `/operator/v1/reports/rotation?model=${SENSOR_MODEL}`)).json.entries as Array<Record<string, unknown>>).find((e) => e.serial === serial);
+    expect(await rotationEntry()).to.deep.include({ assurance: 'mediated', reasons: ['mediated'] });
+    const fleetBefore = (await operator('GET', '/console/v1/fleet')).json.assurance as { attested: number; mediated: number; raised: number };
+    expect(fleetBefore.mediated).to.be.at.least(1);
+    // Its factory gives it a birth certificate later (a secure element fitted, a key provisioned): the declared record gains a factory key.
+    const birth = await bornDevice(server, serial, SENSOR_MODEL);
+    // No longer mediated: it has a factory key now.
+    refusedWith(await mediate(gateway.operational, serial), 403, /has a factory key/);
+    const raised = issuedOf(await relay(gateway.operational, serial, birth, await nonceOf(gateway.operational, serial)));
+    expect(policiesOf(raised)).to.deep.equal([ASSURANCE_POLICY.attested]);
+    const story = await history(serial);
+    const step = story.events.find((e) => e.action === 'device.assurance-raised')!;
+    expect(step.data).to.include({ from: 'mediated', to: 'attested', gateway: gateway.serial, attestedBy: sha256(new X509Certificate(birth.certPem)) });
+    expect(story.certificates.filter((c) => c.kind === 'operational').map((c) => c.assurance)).to.deep.equal(['mediated', 'attested']);
+    expect(sha256(mediated)).to.equal(story.certificates.find((c) => c.assurance === 'mediated')!.sha256);
+    expect((await rotationEntry())?.reasons ?? []).not.to.include('mediated');
+    const fleetAfter = (await operator('GET', '/console/v1/fleet')).json.assurance as { attested: number; mediated: number; raised: number };
+    expect(fleetAfter.raised).to.equal(fleetBefore.raised + 1);
+    expect(fleetAfter.mediated).to.equal(fleetBefore.mediated - 1);
+  });
+
+  it('a device\'s own EST CSR with an attestation that reports allowed firmware passes check 5 (enroll and re-enroll); without one, or with other firmware, it is refused', async () => {
+    expect((await operator('PUT', '/operator/v1/models/fw-sensor', { hwType: '1.3.6.1.4.1.99999.1.21', manufacturer: 'Acme Devices' })).status).to.equal(201);
+    expect((await operator('PUT', '/operator/v1/models/fw-sensor/firmware', { allowed: [{ version: '1.0.0', digest: 'ab'.repeat(32) }] })).status).to.equal(200);
+    const serial = nextSerial('FW');
+    const birth = await bornDevice(server, serial, 'fw-sensor');
+    expect((await operator('PUT', `/operator/v1/devices/${serial}/class`, { class: 'sensors' })).status).to.equal(200);
+    const birthKey = createPrivateKey(birth.keyPem);
+    /** One enrollment on its own session: the CSR bound to it, with the device's attestation over the binding when `firmware` is given. */
+    const own = async (operation: string, client: Credentials, key: Awaited<ReturnType<typeof newKey>>, signCount: number, firmware?: { version: string; digest: Buffer }) => {
+      const session = await estSession(server, client);
+      try {
+        const attributes = [];
+        if (firmware) {
+          const attObj = await buildAttestation({
+            factoryKey: { coseAlg: -7, sign: async (data) => nodeSign('sha256', data, birthKey) },
+            x5c: [new X509Certificate(birth.certPem).raw], keyAuthorization: session.binding, rpId: PUBLIC_HOST,
+            newKeySpki: createPublicKey(key.keyPem).export({ format: 'der', type: 'spki' }), signCount, firmware,
+          });
+          attributes.push(new x509.Attribute(ID_AA_ATTESTATION, [new Uint8Array(attestationStatement(attObj)).buffer]));
+        }
+        const csr = await estCsr(key, { name: `CN=${serial}`, challengePassword: session.binding, attributes });
+        return await session.request('POST', `/.well-known/est/sensors/${operation}`, csr, PKCS10);
+      } finally {
+        session.close();
+      }
+    };
+    const allowed = { version: '1.0.0', digest: Buffer.alloc(32, 0xab) };
+    refusedWith(await own('simpleenroll', birth, await newKey(), 1), 403, /check 5 \(firmware\)/);
+    refusedWith(await own('simpleenroll', birth, await newKey(), 2, { version: '0.9.0', digest: Buffer.alloc(32, 1) }), 403, /check 5/);
+    const key = await newKey();
+    const first = issuedOf(await own('simpleenroll', birth, key, 3, allowed));
+    const operational = { keyPem: key.keyPem, certPem: first.toString() };
+    refusedWith(await own('simplereenroll', operational, await newKey(), 4), 403, /check 5 \(firmware\)/);
+    issuedOf(await own('simplereenroll', operational, await newKey(), 5, allowed));
+    const story = await server.request('GET', `/audit/v1/devices/${serial}/history`, { token: server.tokens.auditor });
+    expect(story.json.firmware.map((f: { version: string }) => f.version)).to.deep.equal(['1.0.0', '1.0.0']);
+    expect(story.json.events.filter((e: { action: string }) => e.action === 'device.attested')).to.have.length(2);
   });
 
   it('declarations: validated, audited, idempotent; gateways must be of a class that mediates the model', async () => {

@@ -40,6 +40,12 @@ export function bindingProblem(request: CertificationRequest, socket: TLSSocket)
   return undefined;
 }
 
+/** The one challengePassword of a CSR as text, undefined when there is none or it is not a single UTF8String or PrintableString. */
+export function challengePasswordOf(request: CertificationRequest): string | undefined {
+  const passwords = request.certificationRequestInfo.attributes.filter((a) => a.type === CHALLENGE_PASSWORD);
+  return passwords.length === 1 && passwords[0]!.values.length === 1 ? directoryString(passwords[0]!.values[0]!) : undefined;
+}
+
 /** The text of a UTF8String or PrintableString, undefined for anything else or trailing bytes. */
 function directoryString(value: ArrayBuffer): string | undefined {
   const parsed = asn1js.fromBER(value);

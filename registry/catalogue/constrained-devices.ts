@@ -9,6 +9,11 @@ import { checkModelName, checkName, checkSerial } from '../identifiers.ts';
 export const DECLARED_BATCH = 'declared';
 export const DECLARED_LINE = 'operator';
 
+/** A device an operator declared that has no factory key yet: the factory may give it its first birth certificate. */
+export function isDeclaredWithoutKey(device: DeviceRecord): boolean {
+  return device.factoryKeySha256 === null && device.manufacturer === 'self' && device.batch === DECLARED_BATCH;
+}
+
 /** At most this many gateways per declaration: a few redundant ones, not a fleet. */
 const MAX_GATEWAYS = 16;
 

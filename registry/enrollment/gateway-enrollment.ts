@@ -21,7 +21,7 @@ import type { AttestationBasis, EnrollmentLog, GatewayPath } from './types.ts';
  */
 export interface RelayedAttestation {
   /** Runs the attestation's checks under the device's lock; the basis it proved, or the refusal and its events. */
-  check(tx: EnrollmentStore, gateway: GatewayPath): Promise<{ basis: AttestationBasis } | { error: DomainError; events: AuditEntry[] }>;
+  check(tx: EnrollmentStore, gateway: GatewayPath): Promise<{ basis: AttestationBasis; events: AuditEntry[] } | { error: DomainError; events: AuditEntry[] }>;
 }
 
 export interface GatewayEnrollmentRequest extends Pick<CertificateEnrollmentRequest, 'csr' | 'frontEndAttributes' | 'className' | 'classRefusal' | 'requester' | 'now'> {
@@ -34,7 +34,7 @@ export interface GatewayEnrollmentRequest extends Pick<CertificateEnrollmentRequ
   relayed?: RelayedAttestation;
 }
 
-type Checked = { retry?: CertificateRecord; basis?: AttestationBasis } | { error: DomainError; events: AuditEntry[] };
+type Checked = { retry?: CertificateRecord; basis?: AttestationBasis; events?: AuditEntry[] } | { error: DomainError; events: AuditEntry[] };
 
 const forbidden = (detail: string) => new DomainError('forbidden', detail);
 
@@ -66,7 +66,7 @@ export async function enrollThroughGateway(deps: IssueDeps & { log: EnrollmentLo
   const key = request.csrVerified.publicKey.spki;
   const checked = await deps.audit.record<Checked>(deps.store, async (tx) => {
     const found = await check(tx, request, path, key, (k) => { known = k; });
-    return 'error' in found ? { value: found, events: [...found.events, refusalEvent(found.error)] } : { value: found, events: [] };
+    return 'error' in found ? { value: found, events: [...found.events, refusalEvent(found.error)] } : { value: found, events: found.events ?? [] };
   });
   if ('error' in checked) return { ok: false, error: checked.error };
   if (checked.retry) return { ok: true, certificate: checked.retry, reissued: true };
@@ -115,7 +115,7 @@ async function check(tx: EnrollmentStore, request: GatewayEnrollmentRequest, pat
   if (retry) return { retry };
   if (request.relayed) {
     const relayed = await request.relayed.check(tx, path);
-    return 'error' in relayed ? refuse(relayed.error, relayed.events) : { basis: relayed.basis };
+    return 'error' in relayed ? refuse(relayed.error, relayed.events) : { basis: relayed.basis, events: relayed.events };
   }
   // A device with a factory key proves it: mediation stands in only for a device that has none.
   const claim = await tx.claims.find(serial);

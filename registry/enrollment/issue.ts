@@ -73,6 +73,8 @@ export async function issue<T>(deps: IssueDeps, request: IssueRequest, recorder:
       const stale = await basisProblem(tx, basis, device, now);
       if (stale) return { value: { ok: false, error: stale, events: [] }, events: [] };
       const predecessor = await predecessorOf(tx, pending);
+      // Staged trust escalation (docs/operators/gateways.md): an attested certificate after a mediated one raises the device.
+      const raised = pending.replaces === null && basis.gateway?.assurance !== 'mediated' && await tx.gateways.newestIsMediated(serial);
       const issuer = deps.hierarchy.operational;
       const profile = operationalProfile({ issuer, spki: csr.publicKey.spki, baseUrl: deps.identity.httpBaseUrl, now }, {
         serial, trustDomain: deps.identity.trustDomain, ttlMs: deviceClass.ttlSeconds * 1000, serverAuth: deviceClass.serverAuth,
@@ -106,7 +108,10 @@ export async function issue<T>(deps: IssueDeps, request: IssueRequest, recorder:
               [basis.gateway.assurance === 'mediated' ? 'mediator' : 'gateway']: { serial: basis.gateway.serial, certificateSha256: basis.gateway.certificateSha256 },
             } : {}),
           },
-        }],
+        }, ...(raised ? [{
+          action: 'device.assurance-raised', actor, device: serial,
+          data: { from: 'mediated', to: 'attested', certificateSerial: certificate.record.serial, attestedBy: basis.attestedBy, ...(basis.gateway ? { gateway: basis.gateway.serial } : {}) },
+        }] : [])],
       };
     });
   } catch (err) {
