@@ -6,6 +6,7 @@ import { buildAttestation } from '../client/attestation.ts';
 import { attestationStatement, ID_AA_ATTESTATION } from '../client/est-attributes.ts';
 import { rawConnection } from '../store/test-access.ts';
 import { PUBLIC_HOST } from './support/acme-device.ts';
+import { BAD_VALUES, prng } from './support/hostile.ts';
 import { startTestServer, type TestServer } from './support/api.ts';
 import { DATABASE_KINDS } from './support/databases.ts';
 import { bornDevice, certsOf, estCsr, estSession, newKey, type Credentials, type EstAnswer } from './support/est-client.ts';
@@ -367,6 +368,62 @@ for (const kind of DATABASE_KINDS) describe(`EST gateways (RFC 7030 3.7) on ${ki
     const story = await server.request('GET', `/audit/v1/devices/${serial}/history`, { token: server.tokens.auditor });
     expect(story.json.firmware.map((f: { version: string }) => f.version)).to.deep.equal(['1.0.0', '1.0.0']);
     expect(story.json.events.filter((e: { action: string }) => e.action === 'device.attested')).to.have.length(2);
+  });
+
+  it('hostile input to the nonce endpoint, gateway CSRs and declarations: a 4xx with a reason, never a 5xx, nothing written for malformed input', async () => {
+    const gateway = await enrolledDevice('gateways');
+    const { serial } = await bornBehind([gateway.serial]);
+    const store = server.env.ctx.store;
+    const counts = async () => [await rawConnection(store)('est_nonces').count({ n: '*' }).first(), await store.certificates.count()].map((r) => JSON.stringify(r));
+    const before = await counts();
+    const random = prng(23);
+    const bytes = (n: number) => Buffer.from(Array.from({ length: n }, () => Math.floor(random() * 256)));
+    const valid = JSON.stringify({ serial });
+    const bodies: Array<string | Buffer> = [
+      '', '{}', '[]', 'null', '"x"', '{"serial":', valid.slice(0, -1), `${valid}x`, JSON.stringify({ serial, extra: 1 }), JSON.stringify({ serial: [serial] }),
+      Buffer.from([0xff, 0xfe, 0x7b]), 'x'.repeat(2000), ...BAD_VALUES.map((v) => JSON.stringify({ serial: v })),
+      ...Array.from({ length: 20 }, (_, i) => bytes(1 + i * 17)),
+      ...Array.from({ length: 20 }, () => { const b = Buffer.from(valid); b[Math.floor(random() * b.length)] = Math.floor(random() * 256); return b; }),
+    ];
+    for (const body of bodies) {
+      const answer = await nonceFor(gateway.operational, serial, body as string);
+      expect(answer.status, `${JSON.stringify(body.toString())}: ${answer.text}`).to.be.within(400, 499);
+      expect(answer.type).to.match(/^text\/plain/);
+    }
+    // Wrong media type, wrong method.
+    for (const [method, type, status] of [['POST', 'text/plain', 415], ['GET', undefined, 405]] as const) {
+      const session = await estSession(server, gateway.operational);
+      try {
+        refusedWith(await session.request(method, '/.well-known/est/sensors/nonce', method === 'POST' ? valid : undefined, type ? { 'content-type': type } : {}), status);
+      } finally {
+        session.close();
+      }
+    }
+    expect(await counts()).to.deep.equal(before);
+    // Gateway CSRs whose attestation attribute is mangled: refused with a reason, never a fault.
+    const nonce = await nonceOf(gateway.operational, serial);
+    const values = [Buffer.from([0x05, 0x00]), Buffer.from([0x30, 0x00]), Buffer.concat([Buffer.from([0x04, 40]), bytes(40)]), attestationStatement(bytes(300)), attestationStatement(Buffer.alloc(0)), attestationStatement(Buffer.alloc(20_000, 1)),
+      Buffer.from([0x30, 0x05, 0x06, 0x03, 0x2a, 0x03, 0x04]), Buffer.concat([attestationStatement(bytes(10)), Buffer.from([0])])];
+    for (const value of values) {
+      const s2 = await estSession(server, gateway.operational);
+      try {
+        const csr = await estCsr(await newKey(), { name: `CN=${serial}`, challengePassword: nonce, attributes: [new x509.Attribute(ID_AA_ATTESTATION, [new Uint8Array(value).buffer])] });
+        const answer = await s2.request('POST', '/.well-known/est/sensors/simpleenroll', csr, PKCS10);
+        expect(answer.status, `${value.toString('hex').slice(0, 40)} (${value.length}): ${answer.text}`).to.be.within(400, 499);
+        expect(answer.type).to.match(/^text\/plain/);
+      } finally {
+        s2.close();
+      }
+    }
+    // Declarations: every field wrong in every way.
+    for (const field of ['serial', 'model', 'class', 'gateways']) {
+      for (const value of BAD_VALUES) {
+        const body = { serial: nextSerial('HOST'), model: SENSOR_MODEL, gateways: [gateway.serial], [field]: value };
+        const answer = await operator('POST', '/operator/v1/devices', body);
+        expect(answer.status, `${field}=${JSON.stringify(value)}: ${answer.text}`).to.be.within(400, 499);
+      }
+    }
+    expect((await store.certificates.count())).to.equal(JSON.parse(before[1]!));
   });
 
   it('declarations: validated, audited, idempotent; gateways must be of a class that mediates the model', async () => {

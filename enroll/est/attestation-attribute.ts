@@ -22,9 +22,11 @@ export function attestationOf(request: CertificationRequest): Buffer | { problem
   const attributes = request.certificationRequestInfo.attributes.filter((a) => a.type === ID_AA_ATTESTATION);
   if (attributes.length === 0) return undefined;
   if (attributes.length > 1 || attributes[0]!.values.length !== 1) return { problem: 'the CSR must carry exactly one id-aa-attestation value' };
-  const value = attributes[0]!.values[0]!;
-  const parsed = asn1js.fromBER(value);
+  const value: unknown = attributes[0]!.values[0];
   const shape = { problem: 'id-aa-attestation must be an AttestationStatement: SEQUENCE { type OBJECT IDENTIFIER, stmt OCTET STRING }' };
+  // The CSR parser hands a NULL value over as null, not as bytes.
+  if (!(value instanceof ArrayBuffer)) return shape;
+  const parsed = asn1js.fromBER(value);
   if (parsed.offset !== value.byteLength || !(parsed.result instanceof asn1js.Sequence)) return shape;
   const fields = parsed.result.valueBlock.value;
   const [type, stmt] = fields;

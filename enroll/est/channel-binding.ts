@@ -47,7 +47,9 @@ export function challengePasswordOf(request: CertificationRequest): string | und
 }
 
 /** The text of a UTF8String or PrintableString, undefined for anything else or trailing bytes. */
-function directoryString(value: ArrayBuffer): string | undefined {
+function directoryString(value: unknown): string | undefined {
+  // The CSR parser hands a NULL value over as null, not as bytes.
+  if (!(value instanceof ArrayBuffer)) return undefined;
   const parsed = asn1js.fromBER(value);
   if (parsed.offset !== value.byteLength) return undefined;
   const { result } = parsed;

@@ -16,7 +16,7 @@ import { enrollmentError } from './errors.ts';
 import { enrollThroughGateway, type RelayedAttestation } from './gateway-enrollment.ts';
 import { issue, type IssueDeps } from './issue.ts';
 import { replaceRefusal } from './replaces.ts';
-import type { AttestationBasis, EnrollmentLog, Requester } from './types.ts';
+import type { AttestationBasis, CertificateEnrollment, EnrollmentLog, Requester } from './types.ts';
 
 /**
  * An enrollment a device authenticates with one of its certificates (its key
@@ -51,9 +51,7 @@ export interface CertificateEnrollmentRequest {
   relayed?: (csr: VerifiedCsr, serial: string) => RelayedAttestation | undefined;
 }
 
-export type CertificateEnrollment =
-  | { ok: true; certificate: CertificateRecord; reissued: boolean }
-  | { ok: false; error: DomainError };
+export type { CertificateEnrollment };
 
 /** A retry's certificate, or why the device is refused and the events that record it (every refusal of an authenticated device is audited). */
 type Checked = { retry?: CertificateRecord; firmware?: FirmwareReport | null; events?: AuditEntry[] } | { error: DomainError; events: AuditEntry[] };

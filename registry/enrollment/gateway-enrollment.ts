@@ -8,11 +8,10 @@ import { StoreNotFoundError, type CertificateRecord } from '../../store/types.ts
 import type { AuditEntry } from '../audit/audit-log.ts';
 import { updatePathDecision } from '../firmware/update-path.ts';
 import { mayEnroll } from '../lifecycle/device-states.ts';
-import type { CertificateEnrollment, CertificateEnrollmentRequest } from './certificate-enrollment.ts';
 import { enrollmentError } from './errors.ts';
 import { gatewayProblem } from './gateway-check.ts';
 import { issue, type IssueDeps } from './issue.ts';
-import type { AttestationBasis, EnrollmentLog, GatewayPath } from './types.ts';
+import type { AttestationBasis, CertificateEnrollment, CertificateRequestCommon, EnrollmentLog, GatewayPath } from './types.ts';
 
 /**
  * What a relayed attestation established (relayed-attestation.ts): checked
@@ -24,7 +23,7 @@ export interface RelayedAttestation {
   check(tx: EnrollmentStore, gateway: GatewayPath): Promise<{ basis: AttestationBasis; events: AuditEntry[] } | { error: DomainError; events: AuditEntry[] }>;
 }
 
-export interface GatewayEnrollmentRequest extends Pick<CertificateEnrollmentRequest, 'csr' | 'frontEndAttributes' | 'className' | 'classRefusal' | 'requester' | 'now'> {
+export interface GatewayEnrollmentRequest extends CertificateRequestCommon {
   /** The gateway's certificate it authenticated with (its exact DER is ours: looked up by the caller). */
   gateway: CertificateRecord;
   /** The device the CSR names. */
