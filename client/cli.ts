@@ -1,6 +1,7 @@
 import 'reflect-metadata'; // @peculiar/x509 (through device.ts) resolves its algorithms through tsyringe
 import { createHash, generateKeyPairSync, X509Certificate } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { EstError, estEnroll, ownAttestation, type EstCredentials } from './est-client.ts';
 import { request } from 'node:https';
 import { join, resolve } from 'node:path';
 import { Command, CommanderError } from 'commander';
@@ -15,6 +16,8 @@ interface DeviceConfig {
   /** The CA's root certificate (PEM file) that the device trusts for HTTPS. */
   ca: string;
   acme?: string;
+  /** The EST base URL, https://host:port/.well-known/est/<device class> (docs/device-makers/est.md). */
+  est?: string;
   /** The firmware the device reported at its last enrollment (digest hex): renewals report it again until told otherwise. */
   firmware?: { version: string; digest: string };
   factoryKey: { kind: 'file'; path: string } | { kind: 'pkcs11'; module: string; token: string; label: string };
@@ -44,6 +47,7 @@ function problemLine(status: number, problem: { type?: string; title?: string; d
 function explain(err: unknown): string {
   if (err instanceof CliError) return err.message;
   if (err instanceof AcmeError) return problemLine(err.status, err.problem);
+  if (err instanceof EstError) return err.message;
   const code = (err as NodeJS.ErrnoException | undefined)?.code;
   const message = err instanceof Error ? err.message : String(err);
   const server = talkingTo && URL.canParse(talkingTo.url) ? new URL(talkingTo.url).origin : undefined;
@@ -169,19 +173,21 @@ program
   .requiredOption('--serial <serial>', 'the device serial')
   .requiredOption('--ca <file>', "the CA's root certificate (PEM or DER: http://<host>:<http port>/ca/root.crt)")
   .option('--acme <url>', 'the ACME directory URL, e.g. https://ca.example.com:8443/acme/directory')
+  .option('--est <url>', 'the EST base URL, e.g. https://ca.example.com:8443/.well-known/est/<device class>')
   .option('--pkcs11-module <path>', 'keep the factory key in this PKCS#11 module (PIN from DEVID_DEVICE_PIN or DEVID_DEVICE_PIN_FILE)')
   .option('--pkcs11-token <label>', 'token label', 'device')
   .option('--pkcs11-label <label>', 'key label', 'factory-key')
   .option('--factory-key <file>', 'a device born elsewhere: the factory key its manufacturer made (PKCS#8 PEM), used where it is')
   .option('--birth <file>', 'a device born elsewhere: its birth certificate, then the manufacturer intermediates (PEM), sent as x5c')
-  .action(async (options: { serial: string; ca: string; acme?: string; pkcs11Module?: string; pkcs11Token: string; pkcs11Label: string; factoryKey?: string; birth?: string }) => {
+  .action(async (options: { serial: string; ca: string; acme?: string; est?: string; pkcs11Module?: string; pkcs11Token: string; pkcs11Label: string; factoryKey?: string; birth?: string }) => {
     const dir = dirOf();
     readCa(options.ca, '--ca');
     if (options.acme) httpsUrl(options.acme, '--acme', 'https://ca.example.com:8443/acme/directory');
+    if (options.est) httpsUrl(options.est, '--est', 'https://ca.example.com:8443/.well-known/est/<device class>');
     if (options.factoryKey && !existsSync(options.factoryKey)) throw new CliError(`--factory-key ${options.factoryKey} does not exist`);
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     const config: DeviceConfig = {
-      serial: options.serial, ca: resolve(options.ca), ...(options.acme ? { acme: options.acme } : {}),
+      serial: options.serial, ca: resolve(options.ca), ...(options.acme ? { acme: options.acme } : {}), ...(options.est ? { est: options.est } : {}),
       factoryKey: options.pkcs11Module
         ? { kind: 'pkcs11', module: options.pkcs11Module, token: options.pkcs11Token, label: options.pkcs11Label }
         : { kind: 'file', path: options.factoryKey ? resolve(options.factoryKey) : join(dir, 'factory-key.pem') },
@@ -245,15 +251,17 @@ program
   .option('--firmware-version <version>', 'report this firmware version (kept in device.json for renewals)')
   .option('--firmware-digest <hex>', "the firmware image's digest (SHA-256 hex, 32 to 64 bytes)")
   .option('--firmware-file <image>', 'report the SHA-256 of this firmware image as the digest')
-  .action((options: FirmwareOptions) =>
-    withDevice(dirOf(), async (device, config) => {
+  .option('--est', 'enroll over EST (RFC 7030) instead: TLS with the birth certificate, the CSR bound to the session')
+  .action(async (options: FirmwareOptions & { est?: boolean }) => {
+    if (options.est) return estDeviceEnroll(dirOf(), 'simpleenroll', firmwareFrom(options));
+    return withDevice(dirOf(), async (device, config) => {
       const firmware = firmwareFrom(options) ?? config.firmware;
       needBirth(device.dir);
       const { certificate } = await device.enroll(reporting(firmware));
       keepFirmware(device.dir, config, firmware);
       say(`operational certificate ${certificate.serialNumber} valid until ${certificate.notAfter.toISOString()} in ${device.path('certificate')}`);
-    }),
-  );
+    });
+  });
 
 program
   .command('renew')
@@ -264,8 +272,10 @@ program
   .option('--firmware-version <version>', 'report this firmware version from now on (default: the one in device.json)')
   .option('--firmware-digest <hex>', "the firmware image's digest (SHA-256 hex, 32 to 64 bytes)")
   .option('--firmware-file <image>', 'report the SHA-256 of this firmware image as the digest')
-  .action((options: { daemon?: boolean; now?: boolean; staged?: boolean } & FirmwareOptions) =>
-    withDevice(dirOf(), async (device, config) => {
+  .option('--est', 'renew now over EST (simplereenroll with the current operational certificate)')
+  .action(async (options: { daemon?: boolean; now?: boolean; staged?: boolean; est?: boolean } & FirmwareOptions) => {
+    if (options.est) return estDeviceEnroll(dirOf(), 'simplereenroll', firmwareFrom(options));
+    return withDevice(dirOf(), async (device, config) => {
       const firmware = firmwareFrom(options) ?? config.firmware;
       const enrollOptions = { staged: options.staged === true, ...reporting(firmware) };
       needBirth(device.dir, options.staged === true);
@@ -285,8 +295,100 @@ program
         const wait = 'next' in outcome ? Math.max(1000, outcome.next.getTime() - Date.now()) : 1000;
         await new Promise((done) => setTimeout(done, Math.min(wait, 2 ** 31 - 1)));
       }
-    }),
-  );
+    });
+  });
+
+/** The EST base URL of the device, checked; `label` puts another device class in its place. */
+function estBase(dir: string, config: DeviceConfig, label?: string): URL {
+  if (!config.est) throw new CliError(`no EST URL: give --est https://<host>:<port>/.well-known/est/<device class> to "devid-device init" (${join(dir, 'device.json')})`);
+  const base = new URL(config.est);
+  if (label !== undefined) {
+    if (!/^[A-Za-z0-9][A-Za-z0-9._@-]{0,127}$/.test(label)) throw new CliError('--label must be a device class name');
+    base.pathname = `/.well-known/est/${label}`;
+  }
+  talkingTo = { url: base.href, option: `the EST URL in ${join(dir, 'device.json')} ("devid-device init --est")`, ca: config.ca };
+  return base;
+}
+
+/** The device's factory key as PEM: TLS needs the key itself, so EST enrollment by the birth certificate takes a file key. */
+function fileKeyPem(config: DeviceConfig): string {
+  if (config.factoryKey.kind !== 'file') throw new CliError('EST enrollment with the birth certificate needs the factory key in a file: this client cannot hand a PKCS#11 key to TLS (use ACME, or renew --est with the operational key)');
+  return readFileSync(config.factoryKey.path, 'utf8');
+}
+
+/** The next attestation counter of the device (kept in its sign-count file, as for ACME). */
+function nextSignCount(dir: string): number {
+  const path = join(dir, FILES.signCount);
+  const next = (existsSync(path) ? Number(readFileSync(path, 'utf8').trim()) || 0 : 0) + 1;
+  writeAtomically(path, `${next}\n`);
+  return next;
+}
+
+/**
+ * enroll --est / renew --est (docs/device-makers/est.md): TLS 1.3 with the
+ * birth certificate (enroll) or the operational one (renew), a new key,
+ * the CSR bound to the session; with firmware, the device's attestation
+ * over the binding in the CSR (id-aa-attestation).
+ */
+async function estDeviceEnroll(dir: string, operation: 'simpleenroll' | 'simplereenroll', given: Firmware | undefined): Promise<void> {
+  const config = loadConfig(dir);
+  const base = estBase(dir, config);
+  const ca = readCa(config.ca, `the CA root certificate in ${join(dir, 'device.json')}`);
+  needBirth(dir);
+  const firmware = given ?? config.firmware;
+  const birthPem = readFileSync(join(dir, FILES.birth), 'utf8');
+  const client: EstCredentials = operation === 'simpleenroll'
+    ? { keyPem: fileKeyPem(config), certPem: birthPem }
+    : existsSync(join(dir, FILES.certificate))
+      ? { keyPem: readFileSync(join(dir, FILES.key), 'utf8'), certPem: readFileSync(join(dir, FILES.certificate), 'utf8') }
+      : (() => { throw new CliError(`no operational certificate in ${dir}: run "devid-device enroll --est" first`); })();
+  const attest = firmware
+    ? async (binding: string, spki: Buffer) => ownAttestation({
+      factoryKeyPem: fileKeyPem(config), birthPem, binding, rpId: base.hostname, spki, signCount: nextSignCount(dir),
+      firmware: { version: firmware.version, digest: Buffer.from(firmware.digest, 'hex') },
+    })
+    : undefined;
+  const issued = await estEnroll(base, ca, client, config.serial, operation, { bind: true, ...(attest ? { attest } : {}) });
+  writeAtomically(join(dir, FILES.key), issued.keyPem, 0o600);
+  writeAtomically(join(dir, FILES.certificate), issued.chainPem);
+  keepFirmware(dir, config, firmware);
+  say(`${operation === 'simpleenroll' ? 'enrolled' : 'renewed'} over EST: certificate ${issued.certificate.serialNumber.toLowerCase()} valid until ${new Date(issued.certificate.validTo).toISOString()} in ${join(dir, FILES.certificate)}`);
+}
+
+const gateway = program.command('gateway').description('a gateway (RFC 7030 3.7): enroll the constrained devices behind it over EST with its own operational certificate');
+gateway
+  .command('enroll <list>')
+  .description('enroll (or re-enroll) each device serial of the list file (one a line, # comments): a key made here for each, its certificate and key written to <out>/<serial>/')
+  .option('--out <dir>', 'where the devices\' files go (default: <dir>/devices)')
+  .option('--label <class>', 'the devices\' device class, in place of the one in the EST URL')
+  .action(async (list: string, options: { out?: string; label?: string }) => {
+    const dir = dirOf();
+    const config = loadConfig(dir);
+    const base = estBase(dir, config, options.label);
+    const ca = readCa(config.ca, `the CA root certificate in ${join(dir, 'device.json')}`);
+    if (!existsSync(join(dir, FILES.certificate))) throw new CliError(`no operational certificate in ${dir}: the gateway enrolls first ("devid-device enroll --est" or "enroll")`);
+    const own: EstCredentials = { keyPem: readFileSync(join(dir, FILES.key), 'utf8'), certPem: readFileSync(join(dir, FILES.certificate), 'utf8') };
+    const serials = readFileSync(list, 'utf8').split(/\r?\n/).map((l) => l.replace(/#.*/, '').trim()).filter((l) => l !== '');
+    const bad = serials.find((s) => !/^[A-Za-z0-9][A-Za-z0-9.-]{0,63}$/.test(s));
+    if (bad !== undefined) throw new CliError(`${list}: "${bad.slice(0, 80)}" is no device serial`);
+    const out = resolve(options.out ?? join(dir, 'devices'));
+    let failed = 0;
+    for (const serial of serials) {
+      const target = join(out, serial);
+      mkdirSync(target, { recursive: true, mode: 0o700 });
+      const operation = existsSync(join(target, FILES.certificate)) ? 'simplereenroll' : 'simpleenroll';
+      try {
+        const issued = await estEnroll(base, ca, own, serial, operation, { bind: false });
+        writeAtomically(join(target, FILES.key), issued.keyPem, 0o600);
+        writeAtomically(join(target, FILES.certificate), issued.chainPem);
+        say(`${serial}: certificate ${issued.certificate.serialNumber.toLowerCase()} valid until ${new Date(issued.certificate.validTo).toISOString()} in ${target}`);
+      } catch (err) {
+        failed += 1;
+        say(`${serial}: ${explain(err)}`);
+      }
+    }
+    if (failed > 0) throw new CliError(`${failed} of ${serials.length} device(s) not enrolled`);
+  });
 
 /** RFC 5280 reason codes a device may give for its own certificate. */
 const REASONS: Record<string, number> = { unspecified: 0, keyCompromise: 1, affiliationChanged: 3, superseded: 4, cessationOfOperation: 5 };
