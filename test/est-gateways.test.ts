@@ -281,6 +281,7 @@ for (const kind of DATABASE_KINDS) describe(`EST gateways (RFC 7030 3.7) on ${ki
     refusedWith(await nonceFor(undefined, serial), 403, /client certificate/);
     refusedWith(await nonceFor(gateway.operational, 'NO-SUCH-2'), 403, /no device/);
     refusedWith(await nonceFor(birth, serial), 403, /newest operational certificate/);
+    refusedWith(await nonceFor(gateway.operational, serial, JSON.stringify({ serial }), 'gateways'), 403, /of class sensors, not gateways/);
     expect((await history(stranger.serial)).events.some((e) => e.action === 'gateway.nonce-refused')).to.equal(true);
     const refusals = (await history(serial)).events.filter((e) => e.action === 'device.enrollment-refused').map((e) => String(e.data.reason));
     for (const reason of [/used already/, /another gateway/, /another device/, /expired/]) expect(refusals.some((r) => reason.test(r)), String(reason)).to.equal(true);

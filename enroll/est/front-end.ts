@@ -63,7 +63,7 @@ export class EstFrontEnd {
     if (operation === 'csrattrs') return { status: 200, type: 'application/csrattrs', body: csrAttrs() };
     // Authenticated first: a client without a certificate learns nothing about its body.
     const socket = req.socket as TLSSocket;
-    if (operation === 'nonce') return { status: 200, type: 'application/json', body: await gatewayNonce(this.deps, req, clientCertificate(socket, 'nonce')) };
+    if (operation === 'nonce') return { status: 200, type: 'application/json', body: await gatewayNonce(this.deps, req, clientCertificate(socket, 'nonce'), label) };
     const client = clientCertificate(socket, operation as EnrollOperation);
     const der = await pkcs10Body(req);
     const issued = await enroll(this.deps, socket, operation as EnrollOperation, client, der, label);

@@ -17,14 +17,14 @@ const BODY_LIMIT = 1024;
  * signs SHA-256(nonce) in place of SHA-256(keyAuthorization), the gateway
  * sends the nonce back as the CSR's challengePassword.
  */
-export async function gatewayNonce(deps: EstDeps, req: IncomingMessage, client: Buffer): Promise<string> {
+export async function gatewayNonce(deps: EstDeps, req: IncomingMessage, client: Buffer, label: string | undefined): Promise<string> {
   const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
   if (type !== 'application/json') throw new EstError(415, 'a nonce request is application/json: {"serial": "<device serial>"}');
   if ((req.headers['content-encoding'] ?? 'identity') !== 'identity') throw new EstError(415, 'EST requests are not content-encoded');
   const serial = serialOf(await readBody(req, BODY_LIMIT));
   const presented = await deps.store.certificates.bySha256(sha256Hex(client));
   if (!presented?.deviceSerial || presented.kind !== 'operational') throw new EstError(403, 'a nonce is for a gateway, authenticated by its newest operational certificate');
-  const outcome = await issueGatewayNonce(deps, { gateway: presented, serial, now: deps.clock() });
+  const outcome = await issueGatewayNonce(deps, { gateway: presented, serial, now: deps.clock(), ...(label !== undefined ? { className: label } : {}) });
   if (!outcome.ok) throw domainEstError(outcome.error);
   return JSON.stringify({ nonce: outcome.nonce, expiry: outcome.expires.toISOString() });
 }

@@ -37,14 +37,14 @@ const REDEMPTION_PROBLEMS = {
  * is audited on the gateway.
  */
 export async function issueGatewayNonce(
-  deps: { store: EnrollmentStore; audit: AuditLog }, request: { gateway: CertificateRecord; serial: string; now: Date },
+  deps: { store: EnrollmentStore; audit: AuditLog }, request: { gateway: CertificateRecord; serial: string; className?: string; now: Date },
 ): Promise<{ ok: true; nonce: string; expires: Date } | { ok: false; error: DomainError }> {
   const { gateway, serial, now } = request;
   const gatewaySerial = gateway.deviceSerial!;
   const nonce = randomBytes(32).toString('base64url');
   const expires = new Date(now.getTime() + NONCE_LIFETIME_MS);
   const outcome = await deps.audit.record<{ error?: DomainError }>(deps.store, async (tx) => {
-    const problem = await nonceRefusal(tx, { serial: gatewaySerial, certificateSha256: gateway.sha256 }, serial, now);
+    const problem = await nonceRefusal(tx, { serial: gatewaySerial, certificateSha256: gateway.sha256 }, serial, request.className, now);
     const stored = problem === undefined && await tx.estNonces.insert({ sha256: sha256Hex(Buffer.from(nonce, 'utf8')), gatewaySerial, deviceSerial: serial, expiresAt: expires, createdAt: now });
     const reason = problem ?? (stored ? undefined : 'the gateway holds too many open nonces: use them or let them expire');
     if (reason === undefined) return { value: {}, events: [] };
@@ -57,12 +57,16 @@ export async function issueGatewayNonce(
 }
 
 /** Why this gateway gets no nonce for this device now. */
-async function nonceRefusal(tx: EnrollmentStore, gateway: Pick<GatewayPath, 'serial' | 'certificateSha256'>, serial: string, now: Date): Promise<string | undefined> {
+async function nonceRefusal(tx: EnrollmentStore, gateway: Pick<GatewayPath, 'serial' | 'certificateSha256'>, serial: string, className: string | undefined, now: Date): Promise<string | undefined> {
   const problem = await gatewayProblem(tx, gateway, now);
   if (problem) return problem;
   const { deviceClass } = await tx.devices.getWithClass(gateway.serial);
-  const device = await tx.devices.find(serial);
-  if (!device) return `no device ${serial}`;
+  const found = await tx.devices.getWithClass(serial).catch(() => undefined);
+  if (!found) return `no device ${serial}`;
+  const { device, deviceClass: ownClass } = found;
+  // The label names the device's class, as for its enrollment.
+  if (className !== undefined && className !== ownClass.name) return `device ${serial} is of class ${ownClass.name}, not ${className}`;
+  if (!ownClass.est) return `device class ${ownClass.name} does not allow EST enrollment`;
   if (!deviceClass.gateway!.models.includes(device.model)) return `gateway ${gateway.serial} (class ${deviceClass.name}) does not mediate model ${device.model}`;
   if (!(await tx.gateways.gatewaysOf(serial)).includes(gateway.serial)) return `device ${serial} is not declared with gateway ${gateway.serial}`;
   return undefined;
