@@ -39,7 +39,6 @@ export function FleetPage({ me }) {
         <div class="card assurance">
           <h3>Assurance</h3>
           <table><tbody>
-            <tr><td>attested</td><td class="num">${fleet.assurance.attested}</td></tr>
             <tr><td>mediated by a gateway</td><td class="num">${fleet.assurance.mediated}</td></tr>
             <tr><td>raised from mediated</td><td class="num">${fleet.assurance.raised}</td></tr>
           </tbody></table>

@@ -57,33 +57,24 @@ export class GatewayStore {
   }
 
   /**
-   * The fleet by assurance (docs/operators/gateways.md): devices whose newest
-   * live operational certificate is attested or mediated, and of the
-   * attested ones, how many were raised from mediated.
+   * The fleet view's assurance figures (docs/operators/gateways.md), read
+   * from the devices a gateway ever mediated only (no scan of the fleet):
+   * those whose newest live operational certificate is still mediated, and
+   * those raised to attested since.
    */
-  async assuranceCounts(): Promise<{ attested: number; mediated: number; raised: number }> {
+  async assuranceCounts(): Promise<{ mediated: number; raised: number }> {
     const { rows } = await this.db.raw(
-      `with latest as (
-         select distinct on (device_serial) device_serial, serial
-         from certificates where kind = 'operational' and device_serial is not null and revoked_at is null
-         order by device_serial, created_at desc, serial desc
-       )
-       select coalesce(p.assurance, 'attested') as assurance,
-              count(*) as devices,
-              count(*) filter (where p.assurance is distinct from 'mediated'
-                and exists (select 1 from certificate_paths q where q.device_serial = l.device_serial and q.assurance = 'mediated')) as raised
-       from latest l left join certificate_paths p on p.certificate_serial = l.serial
-       group by 1`,
-    ) as { rows: Array<{ assurance: string; devices: unknown; raised: unknown }> };
-    const counts = { attested: 0, mediated: 0, raised: 0 };
-    for (const row of rows) {
-      if (row.assurance === 'mediated') counts.mediated = Number(row.devices);
-      else {
-        counts.attested = Number(row.devices);
-        counts.raised = Number(row.raised);
-      }
-    }
-    return counts;
+      `select count(*) filter (where newest.assurance = 'mediated') as mediated,
+              count(*) filter (where newest.assurance is distinct from 'mediated') as raised
+       from (select distinct device_serial from certificate_paths where assurance = 'mediated') m
+       cross join lateral (
+         select (select p.assurance from certificate_paths p where p.certificate_serial = c.serial) as assurance
+         from certificates c
+         where c.device_serial = m.device_serial and c.kind = 'operational' and c.revoked_at is null
+         order by c.created_at desc, c.serial desc limit 1
+       ) newest`,
+    ) as { rows: Array<{ mediated: unknown; raised: unknown }> };
+    return { mediated: Number(rows[0]?.mediated ?? 0), raised: Number(rows[0]?.raised ?? 0) };
   }
 
   /** The paths of a device's certificates, by certificate serial. */

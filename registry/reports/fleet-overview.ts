@@ -19,8 +19,8 @@ export interface FleetOverview {
   byOwner: Breakdown;
   /** Devices in service that should have rotated and have not (the rotation report's counts, without its list). */
   rotation: { devices: number; byReason: Record<string, number> };
-  /** Devices by the assurance of their newest live operational certificate; `raised`: attested ones that were mediated before (docs/operators/gateways.md). */
-  assurance: { attested: number; mediated: number; raised: number };
+  /** Devices whose newest live operational certificate is mediated by a gateway, and those raised to attested since (docs/operators/gateways.md). */
+  assurance: { mediated: number; raised: number };
   signals: Array<{ seq: number; at: string; action: string; device: string | null; reason: string }>;
   batches: Array<{ batch: string; devices: number; certificates: number; finished: boolean; reason: string; requestedAt: string }>;
 }
