@@ -21,6 +21,18 @@ export const OID = {
   codeSigning: '1.3.6.1.5.5.7.3.3', // RFC 5280 4.2.1.12 id-kp-codeSigning
   ocspSigning: '1.3.6.1.5.5.7.3.9', // RFC 6960 4.2.2.2
   ocspNoCheck: '1.3.6.1.5.5.7.48.1.5', // RFC 6960 4.2.2.2.1
+  certificatePolicies: '2.5.29.32',
+} as const;
+
+/**
+ * The assurance policies of operational certificates (docs/reference/certificates.md),
+ * in the project's arc 1.3.6.1.4.1.99999: `attested`, the device proved its
+ * factory key (directly or through a gateway); `mediated`, a gateway vouched
+ * for a device without one. Every operational certificate carries exactly one.
+ */
+export const ASSURANCE_POLICY = {
+  attested: '1.3.6.1.4.1.99999.20.1',
+  mediated: '1.3.6.1.4.1.99999.20.2',
 } as const;
 
 /** GeneralName otherName: [0] IMPLICIT SEQUENCE { type-id OID, value [0] EXPLICIT ANY }. */

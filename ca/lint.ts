@@ -65,6 +65,11 @@ export function lintProfile(issuer: Issuer, profile: Profile): void {
   if (allowed.length === 0 ? purposes !== undefined : !allowed.some((p) => same(purposes, p))) {
     fail(allowed.length === 0 ? 'carries an extended key usage' : 'has the wrong extended key usage');
   }
+  // An operational certificate says how it was reached: exactly one of the two assurance policies.
+  const policies = byType.get(OID.certificatePolicies);
+  if (profile.kind === 'operational' ? !same(policies, END_ENTITY.attestedPolicy) && !same(policies, END_ENTITY.mediatedPolicy) : policies !== undefined) {
+    fail(profile.kind === 'operational' ? 'must carry exactly one assurance policy (attested or mediated)' : 'carries certificatePolicies');
+  }
 }
 
 /** AIA and CDP values already checked for an issuer: they are built once per base URL, so each is parsed once. */

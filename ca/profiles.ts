@@ -1,6 +1,6 @@
 import * as x509 from '@peculiar/x509';
 import type { CertificateKind } from '../store/types.ts';
-import { OID, generalNames, hardwareModuleName, permanentIdentifier, predecessorValue, uriName } from './asn1.ts';
+import { ASSURANCE_POLICY, OID, generalNames, hardwareModuleName, permanentIdentifier, predecessorValue, uriName } from './asn1.ts';
 import { element, name, octetString, wholeSeconds, type NameAttribute } from './der.ts';
 import { fromPeculiar, type Issuer, type ProfileExtension } from './issuer.ts';
 import { keyIdentifier } from './signer.ts';
@@ -46,6 +46,9 @@ export const END_ENTITY = {
   clientAndServerAuth: fromPeculiar(new x509.ExtendedKeyUsageExtension([OID.clientAuth, OID.serverAuth], false)),
   serverAuth: fromPeculiar(new x509.ExtendedKeyUsageExtension([OID.serverAuth], false)),
   codeSigning: fromPeculiar(new x509.ExtendedKeyUsageExtension([OID.codeSigning], false)),
+  /** certificatePolicies, non-critical, one policy OID without qualifiers: the two template variants of operational certificates. */
+  attestedPolicy: fromPeculiar(new x509.CertificatePolicyExtension([ASSURANCE_POLICY.attested], false)),
+  mediatedPolicy: fromPeculiar(new x509.CertificatePolicyExtension([ASSURANCE_POLICY.mediated], false)),
 } as const;
 
 /** Root: self-signed, CA, keyCertSign + cRLSign, valid until 9999 (docs/reference/certificates.md). */
@@ -174,6 +177,8 @@ export interface OperationalSubject {
   predecessorSha256?: Buffer;
   /** DEVID_PREDECESSOR_OID: when set, the predecessor is carried in the certificate too. */
   predecessorOid?: string;
+  /** The certificate policy it carries: `attested` (the default) or `mediated` by a gateway. */
+  assurance?: 'attested' | 'mediated';
 }
 
 /** Operational certificate (LDevID), docs/reference/certificates.md. */
@@ -186,6 +191,7 @@ export function operationalProfile(ctx: ProfileContext, device: OperationalSubje
       value: generalNames([deviceNameDer(device.serial, device.name), uriName(`spiffe://${device.trustDomain}/device/${device.serial}`)]),
     },
     device.serverAuth ? END_ENTITY.clientAndServerAuth : END_ENTITY.clientAuth,
+    device.assurance === 'mediated' ? END_ENTITY.mediatedPolicy : END_ENTITY.attestedPolicy,
   ];
   if (device.predecessorOid && device.predecessorSha256) extensions.push({ type: device.predecessorOid, critical: false, value: predecessorValue(device.predecessorSha256) });
   return {

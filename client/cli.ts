@@ -1,6 +1,7 @@
 import 'reflect-metadata'; // @peculiar/x509 (through device.ts) resolves its algorithms through tsyringe
 import { createHash, generateKeyPairSync, X509Certificate } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { EstError, estEnroll, ownAttestation, type EstCredentials } from './est-client.ts';
 import { request } from 'node:https';
 import { join, resolve } from 'node:path';
 import { Command, CommanderError } from 'commander';
@@ -20,6 +21,8 @@ interface DeviceConfig {
   /** The CA's root certificate (PEM file) that the device trusts for HTTPS. */
   ca: string;
   acme?: string;
+  /** The EST base URL, https://host:port/.well-known/est/<device class> (docs/device-makers/est.md). */
+  est?: string;
   /**
    * The firmware the device reports in every attestation: a digest (hex) as
    * given, or an image file hashed again at each enrollment and renewal, so
@@ -94,6 +97,7 @@ function explain(err: unknown): string {
   if (err instanceof TpmToolError || err instanceof TpmResponseError) {
     return `the TPM failed: ${err.message} (the tools reach it through TPM2TOOLS_TCTI${process.env.TPM2TOOLS_TCTI ? `=${process.env.TPM2TOOLS_TCTI}` : ', unset: their default'})`;
   }
+  if (err instanceof EstError) return err.message;
   const code = (err as NodeJS.ErrnoException | undefined)?.code;
   const message = err instanceof Error ? err.message : String(err);
   const server = talkingTo && URL.canParse(talkingTo.url) ? new URL(talkingTo.url).origin : undefined;
@@ -260,6 +264,7 @@ program
   .requiredOption('--serial <serial>', 'the device serial')
   .requiredOption('--ca <file>', "the CA's root certificate (PEM or DER: http://<host>:<http port>/ca/root.crt)")
   .option('--acme <url>', 'the ACME directory URL, e.g. https://ca.example.com:8443/acme/directory')
+  .option('--est <url>', 'the EST base URL, e.g. https://ca.example.com:8443/.well-known/est/<device class>')
   .option('--pkcs11-module <path>', 'keep the factory key in this PKCS#11 module (PIN from DEVID_DEVICE_PIN or DEVID_DEVICE_PIN_FILE)')
   .option('--pkcs11-token <label>', 'token label', 'device')
   .option('--pkcs11-label <label>', 'key label', 'factory-key')
@@ -270,12 +275,13 @@ program
   .option('--tpm-ak <handle>', 'the attestation key (created there unless it is)', '0x81000002')
   .option('--tpm-keys <handle,handle>', 'the two handles operational keys take turns in', '0x81000003,0x81000004')
   .action(async (options: {
-    serial: string; ca: string; acme?: string; pkcs11Module?: string; pkcs11Token: string; pkcs11Label: string; factoryKey?: string; birth?: string;
+    serial: string; ca: string; acme?: string; est?: string; pkcs11Module?: string; pkcs11Token: string; pkcs11Label: string; factoryKey?: string; birth?: string;
     tpm?: boolean; tpmParent: string; tpmAk: string; tpmKeys: string;
   }) => {
     const dir = dirOf();
     readCa(options.ca, '--ca');
     if (options.acme) httpsUrl(options.acme, '--acme', 'https://ca.example.com:8443/acme/directory');
+    if (options.est) httpsUrl(options.est, '--est', 'https://ca.example.com:8443/.well-known/est/<device class>');
     if (options.factoryKey && !existsSync(options.factoryKey)) throw new CliError(`--factory-key ${options.factoryKey} does not exist`);
     if (options.tpm && (options.pkcs11Module || options.factoryKey || options.birth)) throw new CliError('--tpm keeps the factory key in the TPM: it goes with neither --pkcs11-module, --factory-key nor --birth');
     let tpm: { handles: TpmHandles; config: NonNullable<DeviceConfig['tpm']> } | undefined;
@@ -291,7 +297,7 @@ program
     }
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     const config: DeviceConfig = {
-      serial: options.serial, ca: resolve(options.ca), ...(options.acme ? { acme: options.acme } : {}),
+      serial: options.serial, ca: resolve(options.ca), ...(options.acme ? { acme: options.acme } : {}), ...(options.est ? { est: options.est } : {}),
       factoryKey: tpm
         ? { kind: 'tpm', handle: hex(tpm.handles.ak) }
         : options.pkcs11Module
@@ -383,16 +389,18 @@ program
   .option('--firmware-digest <hex>', "the firmware image's digest (SHA-256 hex, 32 to 64 bytes)")
   .option('--firmware-file <image>', 'report the SHA-256 of this firmware image, hashed again at every enrollment and renewal (its path is kept in device.json)')
   .option('--tpm', 'the device was made with "init --tpm" (the mode is kept in device.json: this only checks it)')
-  .action((options: FirmwareOptions & { tpm?: boolean }) =>
-    withDevice(dirOf(), async (device, config) => {
+  .option('--est', 'enroll over EST (RFC 7030) instead: TLS with the birth certificate, the CSR bound to the session')
+  .action(async (options: FirmwareOptions & { tpm?: boolean; est?: boolean }) => {
+    if (options.est) return estDeviceEnroll(dirOf(), 'simpleenroll', firmwareFrom(options));
+    return withDevice(dirOf(), async (device, config) => {
       checkTpmFlag(config, device.dir, options.tpm);
       const firmware = tpmFirmware(config, firmwareFrom(options)) ?? config.firmware;
       needBirth(device.dir);
       const { certificate } = await device.enroll(reporting(firmware));
       keepFirmware(device.dir, config, firmware);
       say(`operational certificate ${certificate.serialNumber} valid until ${certificate.notAfter.toISOString()} in ${device.path('certificate')}`);
-    }),
-  );
+    });
+  });
 
 program
   .command('renew')
@@ -404,8 +412,10 @@ program
   .option('--firmware-digest <hex>', "the firmware image's digest (SHA-256 hex, 32 to 64 bytes)")
   .option('--firmware-file <image>', 'report the SHA-256 of this firmware image, hashed again at every enrollment and renewal (its path is kept in device.json)')
   .option('--tpm', 'the device was made with "init --tpm" (the mode is kept in device.json: this only checks it)')
-  .action((options: { daemon?: boolean; now?: boolean; staged?: boolean; tpm?: boolean } & FirmwareOptions) =>
-    withDevice(dirOf(), async (device, config) => {
+  .option('--est', 'renew now over EST (simplereenroll with the current operational certificate)')
+  .action(async (options: { daemon?: boolean; now?: boolean; staged?: boolean; tpm?: boolean; est?: boolean } & FirmwareOptions) => {
+    if (options.est) return estDeviceEnroll(dirOf(), 'simplereenroll', firmwareFrom(options));
+    return withDevice(dirOf(), async (device, config) => {
       checkTpmFlag(config, device.dir, options.tpm);
       if (options.staged && config.factoryKey.kind === 'tpm') throw new CliError('--staged attests with the operational key: a TPM device attests with its attestation key (renew without --staged)');
       const firmware = tpmFirmware(config, firmwareFrom(options)) ?? config.firmware;
@@ -427,8 +437,100 @@ program
         const wait = 'next' in outcome ? Math.max(1000, outcome.next.getTime() - Date.now()) : 1000;
         await new Promise((done) => setTimeout(done, Math.min(wait, 2 ** 31 - 1)));
       }
-    }),
-  );
+    });
+  });
+
+/** The EST base URL of the device, checked; `label` puts another device class in its place. */
+function estBase(dir: string, config: DeviceConfig, label?: string): URL {
+  if (!config.est) throw new CliError(`no EST URL: give --est https://<host>:<port>/.well-known/est/<device class> to "devid-device init" (${join(dir, 'device.json')})`);
+  const base = new URL(config.est);
+  if (label !== undefined) {
+    if (!/^[A-Za-z0-9][A-Za-z0-9._@-]{0,127}$/.test(label)) throw new CliError('--label must be a device class name');
+    base.pathname = `/.well-known/est/${label}`;
+  }
+  talkingTo = { url: base.href, option: `the EST URL in ${join(dir, 'device.json')} ("devid-device init --est")`, ca: config.ca };
+  return base;
+}
+
+/** The device's factory key as PEM: TLS needs the key itself, so EST enrollment by the birth certificate takes a file key. */
+function fileKeyPem(config: DeviceConfig): string {
+  if (config.factoryKey.kind !== 'file') throw new CliError('EST enrollment with the birth certificate needs the factory key in a file: this client cannot hand a PKCS#11 key to TLS (use ACME, or renew --est with the operational key)');
+  return readFileSync(config.factoryKey.path, 'utf8');
+}
+
+/** The next attestation counter of the device (kept in its sign-count file, as for ACME). */
+function nextSignCount(dir: string): number {
+  const path = join(dir, FILES.signCount);
+  const next = (existsSync(path) ? Number(readFileSync(path, 'utf8').trim()) || 0 : 0) + 1;
+  writeAtomically(path, `${next}\n`);
+  return next;
+}
+
+/**
+ * enroll --est / renew --est (docs/device-makers/est.md): TLS 1.3 with the
+ * birth certificate (enroll) or the operational one (renew), a new key,
+ * the CSR bound to the session; with firmware, the device's attestation
+ * over the binding in the CSR (id-aa-attestation).
+ */
+async function estDeviceEnroll(dir: string, operation: 'simpleenroll' | 'simplereenroll', given: Firmware | undefined): Promise<void> {
+  const config = loadConfig(dir);
+  const base = estBase(dir, config);
+  const ca = readCa(config.ca, `the CA root certificate in ${join(dir, 'device.json')}`);
+  needBirth(dir);
+  const firmware = given ?? config.firmware;
+  const birthPem = readFileSync(join(dir, FILES.birth), 'utf8');
+  const client: EstCredentials = operation === 'simpleenroll'
+    ? { keyPem: fileKeyPem(config), certPem: birthPem }
+    : existsSync(join(dir, FILES.certificate))
+      ? { keyPem: readFileSync(join(dir, FILES.key), 'utf8'), certPem: readFileSync(join(dir, FILES.certificate), 'utf8') }
+      : (() => { throw new CliError(`no operational certificate in ${dir}: run "devid-device enroll --est" first`); })();
+  const attest = firmware
+    ? async (binding: string, spki: Buffer) => ownAttestation({
+      factoryKeyPem: fileKeyPem(config), birthPem, binding, rpId: base.hostname, spki, signCount: nextSignCount(dir),
+      firmware: reporting(firmware).firmware!,
+    })
+    : undefined;
+  const issued = await estEnroll(base, ca, client, config.serial, operation, { bind: true, ...(attest ? { attest } : {}) });
+  writeAtomically(join(dir, FILES.key), issued.keyPem, 0o600);
+  writeAtomically(join(dir, FILES.certificate), issued.chainPem);
+  keepFirmware(dir, config, firmware);
+  say(`${operation === 'simpleenroll' ? 'enrolled' : 'renewed'} over EST: certificate ${issued.certificate.serialNumber.toLowerCase()} valid until ${new Date(issued.certificate.validTo).toISOString()} in ${join(dir, FILES.certificate)}`);
+}
+
+const gateway = program.command('gateway').description('a gateway (RFC 7030 3.7): enroll the constrained devices behind it over EST with its own operational certificate');
+gateway
+  .command('enroll <list>')
+  .description('enroll (or re-enroll) each device serial of the list file (one a line, # comments): a key made here for each, its certificate and key written to <out>/<serial>/')
+  .option('--out <dir>', 'where the devices\' files go (default: <dir>/devices)')
+  .option('--label <class>', 'the devices\' device class, in place of the one in the EST URL')
+  .action(async (list: string, options: { out?: string; label?: string }) => {
+    const dir = dirOf();
+    const config = loadConfig(dir);
+    const base = estBase(dir, config, options.label);
+    const ca = readCa(config.ca, `the CA root certificate in ${join(dir, 'device.json')}`);
+    if (!existsSync(join(dir, FILES.certificate))) throw new CliError(`no operational certificate in ${dir}: the gateway enrolls first ("devid-device enroll --est" or "enroll")`);
+    const own: EstCredentials = { keyPem: readFileSync(join(dir, FILES.key), 'utf8'), certPem: readFileSync(join(dir, FILES.certificate), 'utf8') };
+    const serials = readFileSync(list, 'utf8').split(/\r?\n/).map((l) => l.replace(/#.*/, '').trim()).filter((l) => l !== '');
+    const bad = serials.find((s) => !/^[A-Za-z0-9][A-Za-z0-9.-]{0,63}$/.test(s));
+    if (bad !== undefined) throw new CliError(`${list}: "${bad.slice(0, 80)}" is no device serial`);
+    const out = resolve(options.out ?? join(dir, 'devices'));
+    let failed = 0;
+    for (const serial of serials) {
+      const target = join(out, serial);
+      mkdirSync(target, { recursive: true, mode: 0o700 });
+      const operation = existsSync(join(target, FILES.certificate)) ? 'simplereenroll' : 'simpleenroll';
+      try {
+        const issued = await estEnroll(base, ca, own, serial, operation, { bind: false });
+        writeAtomically(join(target, FILES.key), issued.keyPem, 0o600);
+        writeAtomically(join(target, FILES.certificate), issued.chainPem);
+        say(`${serial}: certificate ${issued.certificate.serialNumber.toLowerCase()} valid until ${new Date(issued.certificate.validTo).toISOString()} in ${target}`);
+      } catch (err) {
+        failed += 1;
+        say(`${serial}: ${explain(err)}`);
+      }
+    }
+    if (failed > 0) throw new CliError(`${failed} of ${serials.length} device(s) not enrolled`);
+  });
 
 const firmwareCommand = program.command('firmware').description('signed firmware releases: check one before installing it');
 

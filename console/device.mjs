@@ -97,7 +97,7 @@ export function DevicePage({ serial, me }) {
         <thead><tr><th>Kind</th><th>Serial</th><th>Issuer</th><th>Valid</th><th>Status</th><th></th></tr></thead>
         <tbody>${history.certificates.map((c) => html`
           <tr data-serial=${c.serial} class=${c.revokedAt ? 'revoked' : ''}>
-            <td>${c.kind}</td><td class="mono">${c.serial}</td><td>${c.issuer}</td><td>${when(c.notBefore)} → ${when(c.notAfter)}</td>
+            <td>${c.kind}${c.assurance === 'mediated' ? html` <span class="assurance" title=${`mediated by gateway ${c.mediator?.serial}`}>mediated by ${c.mediator?.serial}</span>` : c.gateway ? html` <span class="assurance">attested through ${c.gateway.serial}</span>` : ''}</td><td class="mono">${c.serial}</td><td>${c.issuer}</td><td>${when(c.notBefore)} → ${when(c.notAfter)}</td>
             <td class="status">${statusOf(c, history.certificates)}</td>
             <td>${operator && !c.revokedAt && html`<${ActionButton} label="Revoke" danger
               consequence=${`${c.kind} certificate ${c.serial} is revoked for good: OCSP answers revoked at once, the CRL within seconds.${c.kind === 'birth' ? ' A revoked birth certificate ends the device\'s factory identity.' : ''}`}

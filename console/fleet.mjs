@@ -36,6 +36,13 @@ export function FleetPage({ me }) {
           ${fleet.rotation.devices === 0 ? html`<p>Every device in service has rotated on time.</p>` : html`
             <table><tbody>${Object.entries(fleet.rotation.byReason).map(([reason, n]) => html`<tr><td>${reason}</td><td class="num">${n}</td></tr>`)}</tbody></table>`}
         </div>
+        <div class="card assurance">
+          <h3>Assurance</h3>
+          <table><tbody>
+            <tr><td>mediated by a gateway</td><td class="num">${fleet.assurance.mediated}</td></tr>
+            <tr><td>raised from mediated</td><td class="num">${fleet.assurance.raised}</td></tr>
+          </tbody></table>
+        </div>
         <div class="card batches">
           <h3>Batch revocations in progress</h3>
           ${fleet.batches.length === 0 ? html`<p>None.</p>` : html`

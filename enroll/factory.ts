@@ -3,6 +3,7 @@ import type { Hierarchy } from '../ca/hierarchy.ts';
 import type { IssuanceService } from '../ca/issuance.ts';
 import { certificatePem } from '../ca/pem.ts';
 import { birthProfile } from '../ca/profiles.ts';
+import { isDeclaredWithoutKey } from '../registry/catalogue/constrained-devices.ts';
 import { conflict, forbidden, malformed } from '../errors/domain-error.ts';
 import type { AuditEntry, AuditLog, Audited } from '../registry/audit/audit-log.ts';
 import { cloneSignalEvents } from '../registry/reports/clone-signals.ts';
@@ -119,7 +120,9 @@ export class FactoryService {
     const boundTo = holders.filter((serial) => serial !== request.serial);
     if (boundTo.length > 0) throw new CloneSuspected(boundTo);
 
-    if (existing && !existing.reprovisionAllowed) {
+    // A device an operator declared for its gateways, without a factory key, may get its first birth certificate (docs/operators/gateways.md).
+    const declared = existing !== undefined && isDeclaredWithoutKey(existing);
+    if (existing && !existing.reprovisionAllowed && !declared) {
       const value = await this.retry(tx, existing, principal, request, keySha256);
       return { value, events: [{ action: 'device.birth-certificate-returned', actor, device: request.serial, data: { certificateSerial: value.certificateSerial } }] };
     }
@@ -138,7 +141,10 @@ export class FactoryService {
     const binding = { model: model.name, batch: request.batch, line: principal.line, factoryKeySha256: keySha256 };
     // A reprovisioned device keeps its record (class, owner, history) and gets its new binding.
     let device: DeviceRecord | undefined;
-    if (existing) {
+    if (declared) {
+      device = await tx.devices.bindDeclared(request.serial, binding, now);
+      if (!device) throw conflict(`device ${request.serial} got its birth certificate meanwhile`);
+    } else if (existing) {
       device = await tx.devices.rebind(request.serial, binding, now);
       if (!device) throw conflict(`device ${request.serial} is no longer being reprovisioned`);
     } else {
@@ -150,12 +156,12 @@ export class FactoryService {
     return {
       value: this.result(201, pem, record, device),
       events: [{
-        action: existing ? 'device.reprovisioned' : 'device.manufactured',
+        action: existing && !declared ? 'device.reprovisioned' : 'device.manufactured',
         actor,
         device: request.serial,
         data: {
           model: model.name, batch: request.batch, line: principal.line, hwType: model.hwType, keyType, keySha256,
-          certificateSerial: record.serial, certificateSha256: record.sha256,
+          certificateSerial: record.serial, certificateSha256: record.sha256, ...(declared ? { declared: true } : {}),
           ...(tpm ? { tpm: { challenge: tpm.id, manufacturer: tpm.manufacturer, ekCertificateSha256: tpm.ekSha256, akName: tpm.akName.toString('hex') } } : {}),
         },
       }],

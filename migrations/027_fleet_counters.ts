@@ -69,14 +69,16 @@ async function rotationDue(knex: Knex): Promise<void> {
   await knex.raw(`create function devid_renewal_due(c certificates) returns timestamptz language sql immutable as $$
     select case when c.revoked_at is not null then least(c.revoked_at, c.not_before + (c.not_after - c.not_before) * 5 / 6)
                 else c.not_before + (c.not_after - c.not_before) * 5 / 6 end $$`);
+  // A device declared without a factory key (a gateway mediates for it) has no birth key to re-attest with: no deadline.
   await knex.raw(`create function devid_rotation_due(d devices) returns timestamptz language sql stable as $$
-    select least(coalesce(d.renewal_due_at, '-infinity'), coalesce(d.factory_attested_at + make_interval(secs => (
-      select coalesce(own.factory_reattest_every_seconds, mc.factory_reattest_every_seconds, dflt.factory_reattest_every_seconds)
-      from device_classes dflt
-      left join device_classes own on own.name = d.device_class
-      left join models m on m.name = d.model
-      left join device_classes mc on mc.name = m.default_class
-      where dflt.name = 'default')), '-infinity')) $$`);
+    select least(coalesce(d.renewal_due_at, '-infinity'), case when d.factory_key_sha256 is null and d.manufacturer = 'self' then 'infinity'
+      else coalesce(d.factory_attested_at + make_interval(secs => (
+        select coalesce(own.factory_reattest_every_seconds, mc.factory_reattest_every_seconds, dflt.factory_reattest_every_seconds)
+        from device_classes dflt
+        left join device_classes own on own.name = d.device_class
+        left join models m on m.name = d.model
+        left join device_classes mc on mc.name = m.default_class
+        where dflt.name = 'default')), '-infinity') end) $$`);
 
   // Computed before the row is written, from the row itself: no second update, no read of the device's certificates.
   await knex.raw(`create function devid_device_rotation_due() returns trigger language plpgsql as $$
@@ -84,8 +86,8 @@ async function rotationDue(knex: Knex): Promise<void> {
   await knex.raw(`create trigger devices_rotation_due_insert before insert on devices
     for each row execute function devid_device_rotation_due()`);
   await knex.raw(`create trigger devices_rotation_due_update before update on devices
-    for each row when ((old.model, old.device_class, old.factory_attested_at, old.renewal_due_at)
-                       is distinct from (new.model, new.device_class, new.factory_attested_at, new.renewal_due_at))
+    for each row when ((old.model, old.device_class, old.factory_attested_at, old.renewal_due_at, old.factory_key_sha256, old.manufacturer)
+                       is distinct from (new.model, new.device_class, new.factory_attested_at, new.renewal_due_at, new.factory_key_sha256, new.manufacturer))
     execute function devid_device_rotation_due()`);
 
   // A new certificate is its device's newest: the due date comes from the inserted row.
@@ -111,6 +113,15 @@ async function rotationDue(knex: Knex): Promise<void> {
     for each statement execute function devid_certificates_renewal_insert()`);
   await knex.raw(`create trigger certificates_renewal_update after update on certificates referencing old table as old_rows new table as new_rows
     for each statement execute function devid_certificates_renewal_update()`);
+
+  // A mediated certificate (its path is written right after it) leaves its device in the report until an attestation raises it.
+  await knex.raw(`create function devid_paths_renewal_insert() returns trigger language plpgsql as $$
+    begin
+      update devices d set renewal_due_at = '-infinity' where d.serial in (select device_serial from new_rows where assurance = 'mediated');
+      return null;
+    end $$`);
+  await knex.raw(`create trigger certificate_paths_renewal_insert after insert on certificate_paths referencing new table as new_rows
+    for each statement execute function devid_paths_renewal_insert()`);
 
   // A class's interval or a model's default class: every device it governs (an operator's change, as rare as it is wide).
   await knex.raw(`create function devid_class_rotation_due() returns trigger language plpgsql as $$
@@ -142,6 +153,10 @@ async function rotationDue(knex: Knex): Promise<void> {
           select distinct on (device_serial) device_serial, devid_renewal_due(c) as due from certificates c
           where kind = 'operational' and device_serial is not null order by device_serial, created_at desc, serial desc) l
         where l.device_serial = d.serial and d.renewal_due_at is distinct from l.due;
+      update devices d set renewal_due_at = '-infinity' from certificate_paths p
+        where p.device_serial = d.serial and p.assurance = 'mediated' and d.renewal_due_at <> '-infinity'
+          and p.certificate_serial = (select c.serial from certificates c where c.device_serial = d.serial and c.kind = 'operational'
+                                      order by c.created_at desc, c.serial desc limit 1);
       update devices d set rotation_due_at = devid_rotation_due(d) where d.rotation_due_at is distinct from devid_rotation_due(d);
       delete from fleet_counts;
       ${COUNTED.map(([d, c]) => `insert into fleet_counts (dimension, value, slot, n) select '${d}', coalesce(${c}, ''), 0, count(*) from devices group by ${c};`).join(' ')}
@@ -154,13 +169,13 @@ async function rotationDue(knex: Knex): Promise<void> {
 export async function down(knex: Knex): Promise<void> {
   for (const trigger of ['devices_count_insert on devices', 'devices_count_update on devices', 'devices_count_delete on devices',
     'device_claims_count_insert on device_claims', 'device_claims_count_delete on device_claims', 'devices_rotation_due_insert on devices',
-    'devices_rotation_due_update on devices', 'certificates_renewal_insert on certificates', 'certificates_renewal_update on certificates',
+    'devices_rotation_due_update on devices', 'certificates_renewal_insert on certificates', 'certificate_paths_renewal_insert on certificate_paths', 'certificates_renewal_update on certificates',
     'device_classes_rotation_due on device_classes', 'models_rotation_due on models']) {
     await knex.raw(`drop trigger ${trigger}`);
   }
   await knex.raw(`drop function devid_count_devices_insert(), devid_count_devices_update(), devid_count_devices_delete(),
     devid_count_claims_insert(), devid_count_claims_delete(), devid_device_rotation_due(), devid_certificates_renewal_insert(),
-    devid_certificates_renewal_update(), devid_class_rotation_due(), devid_model_rotation_due(), devid_rotation_due(devices),
+    devid_certificates_renewal_update(), devid_paths_renewal_insert(), devid_class_rotation_due(), devid_model_rotation_due(), devid_rotation_due(devices),
     devid_renewal_due(certificates), devid_rebuild_fleet_derived(), devid_count(text, text, bigint)`);
   await knex.raw('drop index devices_rotation_due');
   await knex.raw('alter table devices drop column rotation_due_at, drop column renewal_due_at');

@@ -1,7 +1,7 @@
 import type { Knex } from 'knex';
 
 /** Every append-only table: the server's database role may only SELECT and INSERT them (store/roles.ts). */
-export const APPEND_ONLY_TABLES = ['audit_events', 'audit_checkpoints', 'device_firmware', 'ownership_transfers', 'ownership_statements', 'ocsp_responders', 'tlog_checkpoints', 'tlog_cosignatures'] as const;
+export const APPEND_ONLY_TABLES = ['audit_events', 'audit_checkpoints', 'device_firmware', 'ownership_transfers', 'ownership_statements', 'ocsp_responders', 'tlog_checkpoints', 'tlog_cosignatures', 'certificate_paths'] as const;
 
 /**
  * Makes a table append-only for the application: UPDATE, DELETE and TRUNCATE

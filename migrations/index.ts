@@ -21,6 +21,8 @@ import * as firmwareUpdatePath from './019_firmware_update_path.ts';
 import * as tpmActivations from './020_tpm_activations.ts';
 import * as crlShards from './021_crl_shards.ts';
 import * as orderIdentifiers from './022_order_identifiers.ts';
+import * as gateways from './023_gateways.ts';
+import * as estNonces from './024_est_nonces.ts';
 import * as tlogWitnesses from './025_tlog_witnesses.ts';
 import * as firmwarePolicies from './026_firmware_policies.ts';
 import * as fleetCounters from './027_fleet_counters.ts';
@@ -49,6 +51,8 @@ export const MIGRATIONS: ReadonlyArray<[string, Knex.Migration]> = [
   ['020_tpm_activations', tpmActivations],
   ['021_crl_shards', crlShards],
   ['022_order_identifiers', orderIdentifiers],
+  ['023_gateways', gateways],
+  ['024_est_nonces', estNonces],
   ['025_tlog_witnesses', tlogWitnesses],
   ['026_firmware_policies', firmwarePolicies],
   ['027_fleet_counters', fleetCounters],

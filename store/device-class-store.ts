@@ -1,7 +1,7 @@
 import type { Knex } from 'knex';
 import type { CloneSignalPolicy, DeviceClassRecord, WithdrawnFirmwarePolicy } from './types.ts';
 
-export const CLASS_COLUMNS = ['name', 'ttl_seconds', 'staged_renewal', 'factory_reattest_every_seconds', 'server_auth', 'counter_required', 'on_clone_signal', 'attestation_formats', 'est', 'on_withdrawn_firmware'];
+export const CLASS_COLUMNS = ['name', 'ttl_seconds', 'staged_renewal', 'factory_reattest_every_seconds', 'server_auth', 'counter_required', 'on_clone_signal', 'attestation_formats', 'est', 'on_withdrawn_firmware', 'gateway_models'];
 
 /** Device classes (docs/operators/lifecycle.md); `default` is built in, operators declare others. */
 export class DeviceClassStore {
@@ -17,7 +17,8 @@ export class DeviceClassStore {
     const values = {
       ttl_seconds: record.ttlSeconds, staged_renewal: record.stagedRenewal, factory_reattest_every_seconds: record.factoryReattestEverySeconds,
       server_auth: record.serverAuth, counter_required: record.counterRequired, on_clone_signal: record.onCloneSignal,
-      attestation_formats: JSON.stringify(record.attestationFormats), est: record.est, on_withdrawn_firmware: record.onWithdrawnFirmware, updated_at: now,
+      attestation_formats: JSON.stringify(record.attestationFormats), est: record.est, on_withdrawn_firmware: record.onWithdrawnFirmware,
+      gateway_models: record.gateway ? JSON.stringify(record.gateway.models) : null, updated_at: now,
     };
     await this.db('device_classes').insert({ name: record.name, created_at: now, ...values }).onConflict('name').merge(values);
   }
@@ -35,6 +36,7 @@ export function classFromRow(row: Record<string, unknown>): DeviceClassRecord {
     attestationFormats: formatsOf(row.attestation_formats),
     est: row.est === true,
     onWithdrawnFirmware: row.on_withdrawn_firmware === 'suspend' ? 'suspend' : 'refuse' as WithdrawnFirmwarePolicy,
+    gateway: row.gateway_models === null || row.gateway_models === undefined ? null : { models: listOf(row.gateway_models) },
   };
 }
 
@@ -42,4 +44,9 @@ export function classFromRow(row: Record<string, unknown>): DeviceClassRecord {
 function formatsOf(value: unknown): string[] {
   const list = typeof value === 'string' ? JSON.parse(value) as unknown : value;
   return Array.isArray(list) ? list.map(String) : ['devid'];
+}
+
+function listOf(value: unknown): string[] {
+  const list = typeof value === 'string' ? JSON.parse(value) as unknown : value;
+  return Array.isArray(list) ? list.map(String) : [];
 }

@@ -24,6 +24,10 @@ export interface RotationRow {
   notBefore: Date | null;
   notAfter: Date | null;
   revokedAt: Date | null;
+  /** Of the newest operational certificate: mediated by a gateway, or attested; null without one. */
+  assurance: 'attested' | 'mediated' | null;
+  /** A declared device without a factory key: it has no birth key to re-attest with. */
+  keyless: boolean;
 }
 
 /** What a birth certificate request is decided on (enroll/factory.ts), read in one statement. */
@@ -83,7 +87,10 @@ export class DeviceStore {
   }
 
   private async withClass(serial: string, firmware: boolean): Promise<AttestationView> {
-    const classColumns = CLASS_COLUMNS.map((c) => `coalesce(own.${c}, model_class.${c}, dflt.${c}) as class_${c}`).join(', ');
+    // A nullable column (gateway_models) is the chosen class's own, not the first non-null of the three.
+    const classColumns = CLASS_COLUMNS.map((c) => (c === 'gateway_models'
+      ? `case when own.name is not null then own.${c} when model_class.name is not null then model_class.${c} else dflt.${c} end as class_${c}`
+      : `coalesce(own.${c}, model_class.${c}, dflt.${c}) as class_${c}`)).join(', ');
     // Check 5's inputs in the same statement: the model's approved releases (legacy ones too) and legacy cut-off, the device's floor.
     const firmwareColumns = firmware
       ? `, (select coalesce(json_agg(json_build_object('version', r.version, 'digest', r.digest, 'sequence', r.sequence, 'minSequence', r.min_sequence,
@@ -228,7 +235,8 @@ export class DeviceStore {
     if (filter.owner !== undefined) { conditions.push('d.owner = ?'); bindings.push(filter.owner); }
     if (filter.class !== undefined) { conditions.push('coalesce(own.name, mc.name, dflt.name) = ?'); bindings.push(filter.class); }
     const { rows } = await this.db.raw(
-      `select d.serial, d.model, d.owner, d.state, d.factory_attested_at,
+      `select d.serial, d.model, d.owner, d.state, d.factory_attested_at, d.factory_key_sha256 is null and d.manufacturer = 'self' as keyless,
+              (select p.assurance from certificate_paths p where p.certificate_serial = l.serial) as assurance,
               coalesce(own.name, mc.name, dflt.name) as class_name,
               coalesce(own.factory_reattest_every_seconds, mc.factory_reattest_every_seconds, dflt.factory_reattest_every_seconds) as reattest,
               l.serial as certificate, l.not_before, l.not_after, l.revoked_at
@@ -251,6 +259,7 @@ export class DeviceStore {
       serial: String(row.serial), model: String(row.model), owner: toStringOrNull(row.owner), state: String(row.state),
       className: String(row.class_name), reattestSeconds: Number(row.reattest), factoryAttestedAt: toDateOrNull(row.factory_attested_at),
       certificate: toStringOrNull(row.certificate), notBefore: toDateOrNull(row.not_before), notAfter: toDateOrNull(row.not_after), revokedAt: toDateOrNull(row.revoked_at),
+      assurance: row.certificate === null ? null : row.assurance === 'mediated' ? 'mediated' : 'attested', keyless: row.keyless === true,
     }));
   }
 
@@ -268,6 +277,18 @@ export class DeviceStore {
           // Born again in our factory, whoever made it first.
           manufacturer: 'self', reprovision_allowed: false, updated_at: now,
         })
+        .returning(COLUMNS),
+      'factory key already registered to another device',
+    );
+    return row ? fromRow(row) : undefined;
+  }
+
+  /** A declared device without a factory key gets its first birth binding (its state, class and history stay); undefined when it has one by now. */
+  async bindDeclared(serial: string, binding: DeviceBinding, now: Date): Promise<DeviceRecord | undefined> {
+    const [row] = await conflictsAsStoreErrors(
+      this.db('devices')
+        .where({ serial, manufacturer: 'self', batch: 'declared' }).whereNull('factory_key_sha256')
+        .update({ model: binding.model, batch: binding.batch, line: binding.line, factory_key_sha256: binding.factoryKeySha256, updated_at: now })
         .returning(COLUMNS),
       'factory key already registered to another device',
     );

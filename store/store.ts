@@ -10,6 +10,7 @@ import { CrlStore } from './crl-store.ts';
 import { DeviceClassStore } from './device-class-store.ts';
 import { DeviceStore } from './device-store.ts';
 import { FirmwareStore } from './firmware-store.ts';
+import { GatewayStore, NonceStore } from './gateway-store.ts';
 import { FirmwareReleaseStore } from './firmware-release-store.ts';
 import { FirmwareSignerStore } from './firmware-signer-store.ts';
 import { ManufacturerStore } from './manufacturer-store.ts';
@@ -57,6 +58,8 @@ export class Store {
   readonly manufacturers: ManufacturerStore;
   readonly claims: ClaimStore;
   readonly tpmActivations: TpmActivationStore;
+  readonly gateways: GatewayStore;
+  readonly estNonces: NonceStore;
 
   /** `accountCache`: shared by a Store and the ones its transactions hand out; made here for a single-connection database. */
   constructor(
@@ -88,6 +91,8 @@ export class Store {
     this.manufacturers = new ManufacturerStore(db);
     this.claims = new ClaimStore(db);
     this.tpmActivations = new TpmActivationStore(db);
+    this.gateways = new GatewayStore(db);
+    this.estNonces = new NonceStore(db);
   }
 
   get inTransaction(): boolean {

@@ -12,6 +12,7 @@ import type { DeviceStore } from './device-store.ts';
 import type { FirmwareStore } from './firmware-store.ts';
 import type { FirmwareReleaseStore } from './firmware-release-store.ts';
 import type { FirmwareSignerStore } from './firmware-signer-store.ts';
+import type { GatewayStore } from './gateway-store.ts';
 import type { ManufacturerStore } from './manufacturer-store.ts';
 import type { ModelStore } from './model-store.ts';
 import type { OcspStore } from './ocsp-store.ts';
@@ -59,13 +60,14 @@ export interface AuditedStore<S extends AuditWrites = AuditWrites> extends Trans
 
 /** enroll/factory.ts: devices, their certificates and models. */
 export interface FactoryStore extends IssuanceStore, TpmRedeemStore {
-  devices: Pick<DeviceStore, 'forBirth' | 'insert' | 'rebind'>;
+  devices: Pick<DeviceStore, 'forBirth' | 'insert' | 'rebind' | 'bindDeclared'>;
   certificates: Pick<CertificateStore, 'insertIssued' | 'byDevice' | 'devicesWithKey'>;
 }
 
 /** registry/lifecycle/revocation.ts: certificates, their OCSP responses and CRL marks. */
 export interface RevocationStore {
   certificates: Pick<CertificateStore, 'revoke' | 'revokeLiveOfDevices'>;
+  gateways: Pick<GatewayStore, 'liveMediatedBy'>;
   acme: Pick<AcmeStore, 'invalidateLiveOrders'>;
   ocsp: Pick<OcspStore, 'markStale'>;
   crls: Pick<CrlStore, 'mark'>;
@@ -95,6 +97,7 @@ export interface HistoryStore {
   firmwareReleases: Pick<FirmwareReleaseStore, 'byManifests'>;
   support: Pick<SupportStore, 'byDevice'>;
   ownership: Pick<OwnershipStore, 'byDevice'>;
+  gateways: Pick<GatewayStore, 'pathsOfDevice'>;
 }
 
 /** An advisory lock held until the transaction ends (Store.lock). */
@@ -196,6 +199,14 @@ export type DeviceClassCatalogueStore = AuditedStore<AuditWrites & Locking & {
   devices: Pick<DeviceStore, 'get' | 'setClass'>;
 }>;
 
+/** registry/catalogue/constrained-devices.ts: a device declared for gateways, and the gateways allowed to mediate it. */
+export type ConstrainedDeviceStore = AuditedStore<AuditWrites & Locking & {
+  models: Pick<ModelStore, 'byName'>;
+  deviceClasses: Pick<DeviceClassStore, 'find'>;
+  devices: Pick<DeviceStore, 'find' | 'getWithClass' | 'insert'>;
+  gateways: Pick<GatewayStore, 'gatewaysOf' | 'allow'>;
+}>;
+
 /** registry/catalogue/firmware-policy.ts: a model's firmware allowlist. */
 export type FirmwarePolicyStore = AuditedStore<AuditWrites & {
   models: Pick<ModelStore, 'byNameForUpdate' | 'legacyFirmwareUntil' | 'setLegacyFirmwareUntil'>;
@@ -231,6 +242,7 @@ export type CounterResetStore = AuditedStore<AuditWrites & Locking & { devices: 
 /** registry/lifecycle/revocation-service.ts: revocations of a certificate, a device, a batch. */
 export interface RevocationServiceStore extends AuditedStore<AuditWrites & Locking & RevocationStore & {
   devices: Pick<DeviceStore, 'get' | 'transitionMany'>;
+  certificates: Pick<CertificateStore, 'find'>;
   batches: Pick<BatchStore, 'declare' | 'find' | 'devicePage' | 'finish' | 'advance'>;
 }> {
   batches: Pick<BatchStore, 'find' | 'unfinished'>;
@@ -282,6 +294,7 @@ export interface ManufacturerCrlStore extends AuditedStore<AuditWrites & Revocat
 /** registry/reports/fleet-overview.ts: reads only. */
 export interface FleetReportStore {
   devices: Pick<DeviceStore, 'rotationRows' | 'count' | 'countsBy'>;
+  gateways: Pick<GatewayStore, 'assuranceCounts'>;
   audit: Pick<AuditStore, 'recentByActions'>;
   batches: Pick<BatchStore, 'unfinished'>;
 }
@@ -337,7 +350,7 @@ export interface FirmwareOverviewStore {
 }
 
 /** server/http/routes/operator.ts: the operator API's reads, and the catalogue, lifecycle and support actions it calls. */
-export type OperatorRoutesStore = AuditedStore<TxOf<ModelCatalogueStore> & TxOf<FirmwarePolicyStore> & TxOf<DeviceClassCatalogueStore>
+export type OperatorRoutesStore = AuditedStore<TxOf<ModelCatalogueStore> & TxOf<FirmwarePolicyStore> & TxOf<DeviceClassCatalogueStore> & TxOf<ConstrainedDeviceStore>
   & TxOf<DeviceLifecycleStore> & TxOf<SupportGrantStore> & TxOf<CounterResetStore>> & AuthStore & {
     models: Pick<ModelStore, 'byName' | 'legacyFirmwareUntil'>;
     firmwareReleases: Pick<FirmwareReleaseStore, 'liveLegacy'>;
@@ -394,7 +407,7 @@ export type PublicationStore = AuditedStore<TxOf<OcspResponderKeysStore> & TxOf<
  */
 export type EnrollmentStore = Pick<
   Store,
-  'inTransaction' | 'singleConnection' | 'transaction' | 'lock' | 'acme' | 'audit' | 'certificates' | 'claims' | 'deviceClasses' | 'devices' | 'firmware' | 'manufacturers' | 'models' | 'ocsp' | 'crls'
+  'inTransaction' | 'singleConnection' | 'transaction' | 'lock' | 'acme' | 'audit' | 'certificates' | 'claims' | 'deviceClasses' | 'devices' | 'firmware' | 'gateways' | 'estNonces' | 'manufacturers' | 'models' | 'ocsp' | 'crls'
 >;
 
 /** registry/firmware/firmware-signers.ts: a model's signer, made in a ceremony. */

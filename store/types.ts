@@ -250,6 +250,8 @@ export interface DeviceClassRecord {
   attestationFormats: string[];
   /** Its devices may enroll with EST (RFC 7030, docs/device-makers/est.md) as well as ACME. */
   est: boolean;
+  /** Its devices are gateways (RFC 7030 3.7) for the devices of these models that name them (docs/operators/gateways.md); null: not a gateway. */
+  gateway?: { models: string[] } | null;
 }
 
 /** One firmware report in a device's lineage. */

@@ -4,7 +4,7 @@ import { AsnConvert } from '@peculiar/asn1-schema';
 import * as asn1X509 from '@peculiar/asn1-x509';
 import * as x509 from '@peculiar/x509';
 import { expect } from 'chai';
-import { OID } from '../ca/asn1.ts';
+import { ASSURANCE_POLICY, OID } from '../ca/asn1.ts';
 import { encodeTbsCertificate } from '../ca/certificate-der.ts';
 import { ProfileLintError, lintProfile } from '../ca/lint.ts';
 import { END_ENTITY, birthProfile, DAY_MS, HOUR_MS, NO_EXPIRY, operationalProfile, serverProfile, type Profile } from '../ca/profiles.ts';
@@ -201,6 +201,28 @@ describe('ca: hierarchy, profiles and the issuance pipeline (in-memory keys)', (
       expect(opensslVerify(pem(ca.hierarchy.root.certificate), pem(ca.hierarchy.operational.certificate), pem(cert)).ok).to.equal(true);
     });
 
+    it('carries exactly one assurance policy: attested by default, mediated when a gateway vouched; OpenSSL reads and verifies both', async () => {
+      for (const assurance of ['attested', 'mediated'] as const) {
+        const profile = operationalProfile({ issuer: ca.hierarchy.operational, spki: deviceSpki(), baseUrl: BASE, now: new Date() }, {
+          serial: 'SN-000123', trustDomain: 'devices.example', ttlMs: HOUR_MS, serverAuth: false, predecessorSha256: predecessor,
+          ...(assurance === 'mediated' ? { assurance } : {}),
+        });
+        const cert = parsed((await issue(profile)).der);
+        const policies = cert.extensions.filter((e) => e.type === OID.certificatePolicies);
+        expect(policies).to.have.length(1);
+        expect(policies[0]!.critical).to.equal(false);
+        // The value as @peculiar/asn1-x509 writes CertificatePolicies with one PolicyInformation and no qualifiers.
+        const expected = AsnConvert.serialize(new asn1X509.CertificatePolicies([new asn1X509.PolicyInformation({ policyIdentifier: ASSURANCE_POLICY[assurance] })]));
+        expect(Buffer.from(policies[0]!.value).equals(Buffer.from(expected))).to.equal(true);
+        expect(cert.getExtension(x509.CertificatePolicyExtension)!.policies).to.deep.equal([ASSURANCE_POLICY[assurance]]);
+        const text = opensslText(pem(cert));
+        expect(text).to.contain(`Policy: ${ASSURANCE_POLICY[assurance]}`);
+        expect(text).not.to.contain(`Policy: ${ASSURANCE_POLICY[assurance === 'attested' ? 'mediated' : 'attested']}`);
+        const result = opensslVerify(pem(ca.hierarchy.root.certificate), pem(ca.hierarchy.operational.certificate), pem(cert), 'sslclient');
+        expect(result.ok, result.output).to.equal(true);
+      }
+    });
+
     it('never runs beyond the issuer notAfter', async () => {
       const cert = parsed((await issue(operational({ ttlMs: 20 * 365 * DAY_MS }))).der);
       expect(cert.notAfter.getTime()).to.equal(ca.hierarchy.operational.notAfter.getTime());
@@ -240,6 +262,7 @@ describe('ca: hierarchy, profiles and the issuance pipeline (in-memory keys)', (
       ['birth (Ed25519 key, 64-character serial)', () => birthProfile({ issuer: ca.hierarchy.factory, spki: generateKeyPairSync('ed25519').publicKey.export({ format: 'der', type: 'spki' }), baseUrl: BASE, now: new Date() }, { serial: 'S'.repeat(64), manufacturer: 'M'.repeat(64), model: 'x'.repeat(64), hwType: '1.2.3' })],
       ['birth (RSA 2048 key: long lengths)', () => birthProfile({ issuer: ca.hierarchy.factory, spki: generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey.export({ format: 'der', type: 'spki' }), baseUrl: BASE, now: new Date() }, { serial: 'SN-2', manufacturer: 'A', model: 'm', hwType: '1.2.3' })],
       ['operational with predecessor (P-384 key)', () => operationalProfile({ issuer: ca.hierarchy.operational, spki: deviceSpki('P-384'), baseUrl: BASE, now: new Date() }, { serial: 'SN-3', trustDomain: 'd.example', ttlMs: HOUR_MS, serverAuth: true, predecessorSha256: Buffer.alloc(32, 7), predecessorOid: '1.3.6.1.4.1.99999.7' })],
+      ['operational, mediated (P-256 key, no predecessor)', () => operationalProfile({ issuer: ca.hierarchy.operational, spki: deviceSpki(), baseUrl: BASE, now: new Date() }, { serial: 'SN-4', trustDomain: 'd.example', ttlMs: HOUR_MS, serverAuth: false, assurance: 'mediated' })],
       ['server (IP address)', () => serverProfile({ issuer: ca.hierarchy.operational, spki: deviceSpki(), baseUrl: BASE, now: new Date() }, '127.0.0.1')],
     ];
     for (const [name, make] of cases) {
@@ -291,6 +314,9 @@ describe('ca: hierarchy, profiles and the issuance pipeline (in-memory keys)', (
         ['birth without an EKU', () => lintProfile(ca.hierarchy.factory, without(good(), OID.extKeyUsage))],
         ['birth for TLS servers', () => lintProfile(ca.hierarchy.factory, replaced(good(), OID.extKeyUsage, END_ENTITY.clientAndServerAuth.value))],
         ['no SAN', () => lintProfile(ca.hierarchy.factory, without(good(), OID.subjectAltName))],
+        ['birth with an assurance policy', () => lintProfile(ca.hierarchy.factory, { ...good(), extensions: [...good().extensions, END_ENTITY.attestedPolicy] })],
+        ['operational without an assurance policy', () => lintProfile(other, without(operationalProfile({ issuer: other, spki: deviceSpki(), baseUrl: BASE, now: new Date() }, { serial: 's', trustDomain: 'd', ttlMs: HOUR_MS, serverAuth: false }), OID.certificatePolicies))],
+        ['operational with both assurance policies', () => lintProfile(other, replaced(operationalProfile({ issuer: other, spki: deviceSpki(), baseUrl: BASE, now: new Date() }, { serial: 's', trustDomain: 'd', ttlMs: HOUR_MS, serverAuth: false }), OID.certificatePolicies, Buffer.from(AsnConvert.serialize(new asn1X509.CertificatePolicies([new asn1X509.PolicyInformation({ policyIdentifier: ASSURANCE_POLICY.attested }), new asn1X509.PolicyInformation({ policyIdentifier: ASSURANCE_POLICY.mediated })])))))],
       ];
       for (const [name, lint] of cases) expect(lint, name).to.throw(ProfileLintError);
       expect(() => lintProfile(ca.hierarchy.factory, good())).not.to.throw();

@@ -1,12 +1,12 @@
 import { execFile, spawnSync } from 'node:child_process';
-import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
 import { PUBLIC_HOST } from './support/acme-device.ts';
 import { startTestServer, type TestServer } from './support/api.ts';
-import { bornDevice } from './support/est-client.ts';
+import { bornDevice, certsOf, estCsr, estSession, newKey } from './support/est-client.ts';
 import { opensslVerify } from './support/openssl.ts';
 
 const GO_CLIENT = join(dirname(fileURLToPath(import.meta.url)), 'support', 'go-est-client', 'main.go');
@@ -109,5 +109,39 @@ describe('EST with outside clients: curl and openssl, and a Go EST client', func
     const issued = readFileSync(out, 'utf8');
     const verified = opensslVerify(server.rootPem, server.running.hierarchy.operational.certificate.toString('pem'), issued, 'sslclient');
     expect(verified.ok, verified.output).to.equal(true);
+  });
+
+  it('the Go EST client as a gateway: its operational certificate enrolls a declared constrained device, which gets a mediated certificate Go verifies', async function () {
+    if (!hasCommand('go')) this.skip();
+    const operator = (method: string, path: string, body: unknown) => server.request(method, path, { token: server.tokens.operator, body });
+    expect((await operator('PUT', '/operator/v1/models/go-sensor', { hwType: '1.3.6.1.4.1.99999.1.40', manufacturer: 'Acme Devices', defaultClass: 'default' })).status).to.be.oneOf([200, 201]);
+    expect((await operator('PUT', '/operator/v1/device-classes/go-gateways', { ...CLASS, gateway: { models: ['go-sensor'] } })).status).to.be.oneOf([200, 201]);
+    // The gateway: born, of the gateway class, enrolled (its operational key kept for the Go client).
+    const gateway = await device();
+    expect((await operator('PUT', `/operator/v1/devices/${gateway.serial}/class`, { class: 'go-gateways' })).status).to.equal(200);
+    const key = await newKey();
+    const session = await estSession(server, { keyPem: readFileSync(gateway.key, 'utf8'), certPem: readFileSync(gateway.cert, 'utf8') });
+    const answer = await session.request('POST', '/.well-known/est/simpleenroll', await estCsr(key, { name: `CN=${gateway.serial}`, challengePassword: session.binding }), { 'content-type': 'application/pkcs10' });
+    session.close();
+    expect(answer.status, answer.text).to.equal(200);
+    writeFileSync(join(dir, 'gw-op.pem'), certsOf(answer.text)[0]!.toString());
+    writeFileSync(join(dir, 'gw-op.key'), key.keyPem, { mode: 0o600 });
+    expect((await operator('POST', '/operator/v1/devices', { serial: 'GO-SENSOR-1', model: 'go-sensor', gateways: [gateway.serial] })).status).to.equal(201);
+
+    const build = join(dir, 'go');
+    if (!existsSync(build)) {
+      copyFileSync(GO_CLIENT, join(dir, 'main.go'));
+      expect(spawnSync('go', ['build', '-o', build, join(dir, 'main.go')], { encoding: 'utf8', cwd: dir, env: { ...process.env, GO111MODULE: 'off', GOFLAGS: '' } }).status).to.equal(0);
+    }
+    const out = join(dir, 'mediated.pem');
+    const client = await run(build, [`127.0.0.1:${server.running.httpsPort}`, PUBLIC_HOST, join(dir, 'root.pem'), join(dir, 'gw-op.pem'), join(dir, 'gw-op.key'), 'GO-SENSOR-1', out]);
+    expect(client.code, `${client.stdout}${client.stderr}`).to.equal(0);
+    expect(client.stdout).to.include('enrolled GO-SENSOR-1');
+    const text = spawnSync('openssl', ['x509', '-in', out, '-noout', '-text'], { encoding: 'utf8' }).stdout;
+    expect(text).to.contain('Policy: 1.3.6.1.4.1.99999.20.2');
+    // A device the gateway is not declared for: the Go client is refused, with RFC 7030's text/plain reason.
+    const refused = await run(build, [`127.0.0.1:${server.running.httpsPort}`, PUBLIC_HOST, join(dir, 'root.pem'), join(dir, 'gw-op.pem'), join(dir, 'gw-op.key'), 'GO-SENSOR-2', join(dir, 'none.pem')]);
+    expect(refused.code).to.equal(1);
+    expect(refused.stderr).to.match(/simpleenroll: 403 no device GO-SENSOR-2/);
   });
 });

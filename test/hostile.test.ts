@@ -74,6 +74,7 @@ describe('hostile input: factory, batch, model and reprovision endpoints (no 5xx
       ['PUT', '/operator/v1/models/thermo-2/firmware-legacy'],
       ['POST', '/operator/v1/devices/SN-EXIST/transfer'], ['POST', '/operator/v1/devices/SN-EXIST/decommission'], ['POST', '/operator/v1/devices/SN-EXIST/support-grants'],
       ['POST', `/operator/v1/support-grants/${'a'.repeat(24)}/approve`], ['POST', `/support/v1/grants/${'a'.repeat(24)}/certificate`],
+      ['POST', '/operator/v1/devices'],
     ];
     for (const [method, path] of endpoints) {
       for (let i = 0; i < 40; i += 1) all.push({ name: `random bytes #${i} to ${path}`, method, path, body: Buffer.from(Array.from({ length: int(2000) }, () => int(256))) });
@@ -131,6 +132,18 @@ describe('hostile input: factory, batch, model and reprovision endpoints (no 5xx
         all.push({ name: `device class ${field} = bad value #${i}`, method: 'PUT', path: '/operator/v1/device-classes/hostile', body: json({ ...goodClass, [field]: value }) });
       }
     }
+    for (const [i, value] of [...BAD_VALUES, { models: [] }, { models: BAD_VALUES }, { models: ['thermo-2'], x: 1 }, { models: Array(65).fill('m') }].entries()) {
+      if (value === null) continue; // null: not a gateway, valid
+      all.push({ name: `device class gateway = bad value #${i}`, method: 'PUT', path: '/operator/v1/device-classes/hostile', body: json({ ...goodClass, gateway: value }) });
+    }
+    // A declaration never succeeds here: SN-EXIST is of no gateway class.
+    const declaration = { serial: 'SN-DECL', model: 'thermo-2', gateways: ['SN-EXIST'] };
+    for (const field of ['serial', 'model', 'class', 'gateways']) {
+      for (const [i, value] of BAD_VALUES.entries()) {
+        all.push({ name: `declaration ${field} = bad value #${i}`, method: 'POST', path: '/operator/v1/devices', body: json({ ...declaration, [field]: value }) });
+      }
+    }
+    all.push({ name: 'declaration with a gateway of no gateway class', method: 'POST', path: '/operator/v1/devices', body: json(declaration) });
     for (const [i, value] of [...BAD_VALUES, [{ version: 'x', digest: 'g'.repeat(64) }], [{ version: 'x' }], Array(300).fill({ version: 'x', digest: 'ab'.repeat(32) })].entries()) {
       if (Array.isArray(value) && value.length === 0) continue; // [] removes the policy: valid
       all.push({ name: `firmware allowed = bad value #${i}`, method: 'PUT', path: '/operator/v1/models/thermo-2/firmware', body: json({ allowed: value }) });

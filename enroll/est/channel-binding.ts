@@ -40,8 +40,16 @@ export function bindingProblem(request: CertificationRequest, socket: TLSSocket)
   return undefined;
 }
 
+/** The one challengePassword of a CSR as text, undefined when there is none or it is not a single UTF8String or PrintableString. */
+export function challengePasswordOf(request: CertificationRequest): string | undefined {
+  const passwords = request.certificationRequestInfo.attributes.filter((a) => a.type === CHALLENGE_PASSWORD);
+  return passwords.length === 1 && passwords[0]!.values.length === 1 ? directoryString(passwords[0]!.values[0]!) : undefined;
+}
+
 /** The text of a UTF8String or PrintableString, undefined for anything else or trailing bytes. */
-function directoryString(value: ArrayBuffer): string | undefined {
+function directoryString(value: unknown): string | undefined {
+  // The CSR parser hands a NULL value over as null, not as bytes.
+  if (!(value instanceof ArrayBuffer)) return undefined;
   const parsed = asn1js.fromBER(value);
   if (parsed.offset !== value.byteLength) return undefined;
   const { result } = parsed;

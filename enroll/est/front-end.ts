@@ -9,6 +9,7 @@ import { csrAttrs } from './csrattrs.ts';
 import type { EstDeps } from './deps.ts';
 import { clientCertificate, enroll, type EnrollOperation } from './enroll.ts';
 import { EstError } from './errors.ts';
+import { gatewayNonce } from './nonce.ts';
 
 /** The base of every EST path (RFC 7030 3.2.2). */
 export const EST_BASE = '/.well-known/est/';
@@ -16,7 +17,7 @@ export const EST_BASE = '/.well-known/est/';
 /** A base64 PKCS#10 of at most 16 KiB (pki/csr.ts) with line breaks fits; more is no device CSR. */
 const BODY_LIMIT = 32 * 1024;
 
-const OPERATIONS = { cacerts: 'GET', csrattrs: 'GET', simpleenroll: 'POST', simplereenroll: 'POST' } as const;
+const OPERATIONS = { cacerts: 'GET', csrattrs: 'GET', simpleenroll: 'POST', simplereenroll: 'POST', nonce: 'POST' } as const;
 type Operation = keyof typeof OPERATIONS;
 
 /** `<operation>` or `<label>/<operation>`: the label is a device class name. */
@@ -40,7 +41,7 @@ export class EstFrontEnd {
     try {
       const { status, type, body } = await this.answer(req);
       // RFC 7030 4.1.3 names it; RFC 8951 3 says HTTP ignores it: sent for the clients that look.
-      write(res, status, type, body, req.method === 'HEAD', { 'Content-Transfer-Encoding': 'base64' });
+      write(res, status, type, body, req.method === 'HEAD', type === 'application/json' ? {} : { 'Content-Transfer-Encoding': 'base64' });
     } catch (err) {
       const refusal = this.refusal(err, req);
       // An unread body is drained so the connection's next request is not read from it.
@@ -53,7 +54,7 @@ export class EstFrontEnd {
     const path = (req.url ?? '').split('?')[0]!;
     const match = PATH.exec(path);
     const operation = match?.groups!.operation as Operation | undefined;
-    if (!match || !operation || !Object.hasOwn(OPERATIONS, operation)) throw new EstError(404, 'no such EST operation: this CA offers cacerts, csrattrs, simpleenroll and simplereenroll');
+    if (!match || !operation || !Object.hasOwn(OPERATIONS, operation)) throw new EstError(404, 'no such EST operation: this CA offers cacerts, csrattrs, simpleenroll, simplereenroll and nonce');
     const label = match.groups!.label;
     if (label !== undefined) await this.checkLabel(label);
     const method = OPERATIONS[operation];
@@ -62,6 +63,7 @@ export class EstFrontEnd {
     if (operation === 'csrattrs') return { status: 200, type: 'application/csrattrs', body: csrAttrs() };
     // Authenticated first: a client without a certificate learns nothing about its body.
     const socket = req.socket as TLSSocket;
+    if (operation === 'nonce') return { status: 200, type: 'application/json', body: await gatewayNonce(this.deps, req, clientCertificate(socket, 'nonce'), label) };
     const client = clientCertificate(socket, operation as EnrollOperation);
     const der = await pkcs10Body(req);
     const issued = await enroll(this.deps, socket, operation as EnrollOperation, client, der, label);

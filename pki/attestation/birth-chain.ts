@@ -192,7 +192,7 @@ function hardwareModuleNameOf(value: ArrayBuffer): { serial: string; hwType: str
 }
 
 /** identifierValue of an RFC 4043 PermanentIdentifier (SEQUENCE { identifierValue UTF8String OPTIONAL, assigner OID OPTIONAL }), when it has one. */
-function permanentIdentifierOf(value: ArrayBuffer): string | undefined {
+export function permanentIdentifierOf(value: ArrayBuffer): string | undefined {
   const parsed = asn1js.fromBER(value);
   if (parsed.offset !== value.byteLength || !(parsed.result instanceof asn1js.Sequence)) return undefined;
   const [first, second, ...rest] = parsed.result.valueBlock.value;

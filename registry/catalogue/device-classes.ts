@@ -5,7 +5,7 @@ import type { DeviceClassCatalogueStore } from '../../store/subsets.ts';
 import type { CloneSignalPolicy, DeviceClassRecord, WithdrawnFirmwarePolicy } from '../../store/types.ts';
 import type { AuditLog } from '../audit/audit-log.ts';
 import { durationMs, formatDuration } from '../durations.ts';
-import { checkName } from '../identifiers.ts';
+import { checkModelName, checkName } from '../identifiers.ts';
 
 /** Operational certificates live from 5 minutes to 90 days; a birth-key attestation is asked for at least yearly at most every hour. */
 const TTL_RANGE = [5 * 60_000, 90 * 86_400_000] as const;
@@ -36,10 +36,21 @@ function formats(value: unknown, registered: { has(fmt: string): boolean; names(
   return value as string[];
 }
 
+/** `gateway`: {"models": [...]}, the models whose declared devices its devices may mediate (docs/operators/gateways.md); absent: not a gateway. */
+function gateway(value: unknown): { models: string[] } | null {
+  if (value === undefined || value === null) return null;
+  if (typeof value !== 'object' || Array.isArray(value) || Object.keys(value).some((k) => k !== 'models')) throw malformed('gateway must be {"models": [<model>, ...]}');
+  const models = (value as { models?: unknown }).models;
+  if (!Array.isArray(models) || models.length === 0 || models.length > 64) throw malformed('gateway.models must be a list of 1 to 64 model names');
+  const names = models.map((m) => checkModelName(m));
+  if (new Set(names).size !== names.length) throw malformed('gateway.models names a model twice');
+  return { models: names };
+}
+
 /**
  * A class as PUT /operator/v1/device-classes/<class> takes it (docs/operators/lifecycle.md): every field, checked;
  * `attestationFormats` may be left out (["devid"]), and names only formats of the registry;
- * `est` may be left out (false), `onWithdrawnFirmware` too ("refuse").
+ * `est` may be left out (false), `onWithdrawnFirmware` too ("refuse"), `gateway` too (not a gateway).
  */
 export function checkDeviceClass(name: unknown, body: Record<string, unknown>, registered = ATTESTATION_FORMATS): DeviceClassRecord {
   const missing = FIELDS.filter((field) => body[field] === undefined);
@@ -62,6 +73,7 @@ export function checkDeviceClass(name: unknown, body: Record<string, unknown>, r
     attestationFormats: formats(body.attestationFormats, registered),
     est: body.est === undefined ? false : flag('est', body.est),
     onWithdrawnFirmware: onWithdrawnFirmware as WithdrawnFirmwarePolicy,
+    gateway: gateway(body.gateway),
   };
 }
 
@@ -72,6 +84,7 @@ export function deviceClassView(record: DeviceClassRecord) {
     factoryReattestEvery: formatDuration(record.factoryReattestEverySeconds * 1000), serverAuth: record.serverAuth,
     counterRequired: record.counterRequired, onCloneSignal: record.onCloneSignal, attestationFormats: record.attestationFormats, est: record.est,
     onWithdrawnFirmware: record.onWithdrawnFirmware,
+    ...(record.gateway ? { gateway: { models: record.gateway.models } } : {}),
   };
 }
 

@@ -10,6 +10,7 @@ import type { DeviceStore } from '../../store/device-store.ts';
 import type { ManufacturerRecord, ManufacturerStore } from '../../store/manufacturer-store.ts';
 import type { ModelStore } from '../../store/model-store.ts';
 import type { FirmwareState } from '../../store/device-store.ts';
+import type { GatewayStore } from '../../store/gateway-store.ts';
 import type { CertificateRecord, DeviceClassRecord, DeviceRecord, FirmwareReport } from '../../store/types.ts';
 import { updatePathDecision } from '../firmware/update-path.ts';
 import { trustOf } from '../manufacturers/manufacturers.ts';
@@ -22,6 +23,7 @@ export interface AttestationStore {
   manufacturers: Pick<ManufacturerStore, 'find' | 'crlEntry'>;
   claims: Pick<ClaimStore, 'find' | 'birthOf'>;
   models: Pick<ModelStore, 'byName'>;
+  gateways: Pick<GatewayStore, 'pathOf'>;
 }
 
 /** The certificate that attested: one of ours, or a birth certificate from another manufacturer. */
@@ -185,6 +187,8 @@ async function attestingCertificate(
   }
   if (attesting.kind !== 'operational') return refusal('check 1 (x5c[0])', `a ${attesting.kind} certificate cannot attest`);
   if (!deviceClass.stagedRenewal) return refusal('check 1 (x5c[0])', `device class ${deviceClass.name} does not allow staged renewal: attest with the birth key`);
+  // A gateway vouched for a mediated certificate's key, the device proved nothing with it: only a birth key raises it (docs/operators/gateways.md).
+  if ((await store.gateways.pathOf(attesting.serial))?.assurance === 'mediated') return refusal('check 1 (x5c[0])', `the operational certificate ${attesting.serial} is mediated: attest with a birth certificate`);
   const newest = await store.certificates.newestOfDevice(device.serial, 'operational');
   if (newest?.serial !== attesting.serial) return refusal('check 1 (x5c[0])', 'is not the device\'s newest operational certificate');
   if (attesting.notAfter <= now) return refusal('check 1 (x5c[0])', `the operational certificate expired at ${attesting.notAfter.toISOString()}`);

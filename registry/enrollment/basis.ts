@@ -4,6 +4,7 @@ import type { EnrollmentStore } from '../../store/subsets.ts';
 import type { CertificateRecord, DeviceRecord } from '../../store/types.ts';
 import { mayEnroll } from '../lifecycle/device-states.ts';
 import { enrollmentError } from './errors.ts';
+import { gatewayProblem } from './gateway-check.ts';
 import type { AttestationBasis, PendingEnrollment } from './types.ts';
 
 /**
@@ -19,6 +20,15 @@ export async function basisProblem(tx: EnrollmentStore, basis: AttestationBasis,
   const refused = (detail: string) => enrollmentError.basisChanged(`device ${device.serial}: ${detail}; attest again`);
   if (!mayEnroll(device.state)) return enrollmentError.basisChanged(`device ${device.serial} is ${device.state}: enrollment and renewal are refused`);
   if (device.reprovisionAllowed) return refused('it is being reprovisioned and waits for its new birth certificate');
+  if (basis.gateway) {
+    const gateway = await gatewayProblem(tx, basis.gateway, now);
+    if (gateway) return enrollmentError.basisChanged(gateway);
+    // A mediated certificate rests on the gateway alone: no attestation, only the key rule below.
+    if (basis.gateway.assurance === 'mediated') {
+      const keyHolders = await tx.certificates.devicesWithKey(sha256Hex(basis.spki));
+      return keyHolders.length > 0 ? enrollmentError.badCsr('the key is already certified: every operational certificate has a key of its own') : undefined;
+    }
+  }
   if (!basis.attestedBy) return refused('the order does not record the certificate its attestation rested on');
   // One round trip for the certificate that attested and whoever holds a certificate for the attested key.
   const { certificate: attesting, keyHolders } = await tx.certificates.bySha256AndKeyHolders(basis.attestedBy, sha256Hex(basis.spki));

@@ -5,14 +5,18 @@ import { DomainError } from '../../errors/domain-error.ts';
 import { verifyCsr, type VerifiedCsr } from '../../pki/csr.ts';
 import { LOCKS } from '../../store/locks.ts';
 import type { EnrollmentStore } from '../../store/subsets.ts';
-import { StoreNotFoundError, type CertificateRecord, type DeviceClassRecord, type DeviceRecord } from '../../store/types.ts';
+import { StoreNotFoundError, type CertificateRecord, type DeviceClassRecord, type DeviceRecord, type FirmwareReport } from '../../store/types.ts';
+import type { AttestationChallenge, AttestationEvidence } from '../../pki/attestation/format.ts';
+import { attest } from './attest.ts';
 import type { AuditEntry } from '../audit/audit-log.ts';
 import { updatePathDecision } from '../firmware/update-path.ts';
 import { mayEnroll } from '../lifecycle/device-states.ts';
+import { namedSerial } from './csr-policy.ts';
 import { enrollmentError } from './errors.ts';
+import { enrollThroughGateway, type RelayedAttestation } from './gateway-enrollment.ts';
 import { issue, type IssueDeps } from './issue.ts';
 import { replaceRefusal } from './replaces.ts';
-import type { EnrollmentLog, Requester } from './types.ts';
+import type { AttestationBasis, CertificateEnrollment, EnrollmentLog, Requester } from './types.ts';
 
 /**
  * An enrollment a device authenticates with one of its certificates (its key
@@ -37,14 +41,20 @@ export interface CertificateEnrollmentRequest {
   /** Who asks, for the audit log: the protocol and what it names of the request. */
   requester: Pick<Requester, 'data'>;
   now: Date;
+  /**
+   * The device's own attestation in its CSR (EST: id-aa-attestation), with
+   * what it is bound to: the firmware evidence a model with releases needs
+   * (check 5). A DomainError when it is malformed; undefined without one.
+   */
+  evidence?: (csr: VerifiedCsr) => { evidence: AttestationEvidence; challenge: AttestationChallenge } | DomainError | undefined;
+  /** A gateway's CSR for a device behind it: the device's relayed attestation the CSR carries, if any (EST: id-aa-attestation). */
+  relayed?: (csr: VerifiedCsr, serial: string) => RelayedAttestation | undefined;
 }
 
-export type CertificateEnrollment =
-  | { ok: true; certificate: CertificateRecord; reissued: boolean }
-  | { ok: false; error: DomainError };
+export type { CertificateEnrollment };
 
 /** A retry's certificate, or why the device is refused and the events that record it (every refusal of an authenticated device is audited). */
-type Checked = { retry?: CertificateRecord } | { error: DomainError; events: AuditEntry[] };
+type Checked = { retry?: CertificateRecord; firmware?: FirmwareReport | null; events?: AuditEntry[] } | { error: DomainError; events: AuditEntry[] };
 
 const forbidden = (detail: string) => new DomainError('forbidden', detail);
 
@@ -64,6 +74,15 @@ const forbidden = (detail: string) => new DomainError('forbidden', detail);
 export async function enrollWithCertificate(deps: IssueDeps & { log: EnrollmentLog }, request: CertificateEnrollmentRequest): Promise<CertificateEnrollment> {
   const { basis, now } = request;
   const presented = await deps.store.certificates.bySha256(sha256Hex(request.certificate));
+  // An operational certificate with a CSR for another device: a gateway enrolling a device behind it (gateway-enrollment.ts).
+  if (presented?.deviceSerial && presented.kind === 'operational') {
+    const forOther = gatewayCsr(request, presented.deviceSerial);
+    if (forOther) {
+      const { relayed, ...common } = request;
+      const attestation = relayed?.(forOther.csr, forOther.serial);
+      return enrollThroughGateway(deps, { ...common, gateway: presented, serial: forOther.serial, csrVerified: forOther.csr, ...(attestation ? { relayed: attestation } : {}) });
+    }
+  }
   if (!presented?.deviceSerial || presented.kind !== basis) {
     deps.log.info({ basis, presented: presented?.kind ?? 'unknown' }, `certificate enrollment refused: the certificate is not a device's ${basis} certificate`);
     const which = basis === 'birth' ? 'the device\'s birth certificate from this CA' : 'the device\'s newest operational certificate';
@@ -92,15 +111,20 @@ export async function enrollWithCertificate(deps: IssueDeps & { log: EnrollmentL
     return { ok: false, error: csr };
   }
   const key = csr.publicKey.spki;
+  const evidence = request.evidence?.(csr);
+  if (evidence instanceof DomainError) {
+    await deps.audit.recordAlone(deps.store, refusalEvent(evidence));
+    return { ok: false, error: evidence };
+  }
   const checked = await deps.audit.record<Checked>(deps.store, async (tx) => {
-    const found = await check(tx, request, presented, key, id);
-    return 'error' in found ? { value: found, events: [...found.events, refusalEvent(found.error)] } : { value: found, events: [] };
+    const found = await check(tx, request, presented, key, id, evidence && { ...evidence, log: deps.log });
+    return 'error' in found ? { value: found, events: [...found.events, refusalEvent(found.error)] } : { value: found, events: found.events ?? [] };
   });
   if ('error' in checked) return { ok: false, error: checked.error };
   if (checked.retry) return { ok: true, certificate: checked.retry, reissued: true };
   const issued = await issue(deps, {
     pending: { id, serial, replaces: basis === 'operational' ? presented.serial : null },
-    basis: { spki: key, attestedBy: presented.sha256, firmware: null },
+    basis: { spki: key, attestedBy: presented.sha256, firmware: checked.firmware ?? null },
     csr: request.csr, frontEndAttributes: request.frontEndAttributes,
     requester: { actor, data: { ...request.requester.data, basis, clientCertificate: presented.serial } },
     now,
@@ -114,6 +138,18 @@ export async function enrollWithCertificate(deps: IssueDeps & { log: EnrollmentL
     return { ok: false, error: issued.error };
   }
   return { ok: true, certificate: issued.value, reissued: false };
+}
+
+/** The CSR and the serial it names, when that is another device than the client certificate's; a CSR that does not verify is the direct path's to refuse. */
+function gatewayCsr(request: CertificateEnrollmentRequest, clientSerial: string): { csr: VerifiedCsr; serial: string } | undefined {
+  let csr: VerifiedCsr;
+  try {
+    csr = verifyCsr(request.csr);
+  } catch {
+    return undefined;
+  }
+  const serial = namedSerial(csr);
+  return serial !== undefined && serial !== clientSerial ? { csr, serial } : undefined;
 }
 
 /** The CSR verified and passed by the front end's check (EST: the channel binding), or the badCSR that refuses it; issue checks its names. */
@@ -141,7 +177,10 @@ function classRefusal(request: CertificateEnrollmentRequest, serial: string, dev
  * and current, the key is new; a retry of an enrollment already issued
  * (same certificate, same key) is answered with its certificate.
  */
-async function check(tx: EnrollmentStore, request: CertificateEnrollmentRequest, presented: CertificateRecord, key: Buffer, id: string): Promise<Checked> {
+async function check(
+  tx: EnrollmentStore, request: CertificateEnrollmentRequest, presented: CertificateRecord, key: Buffer, id: string,
+  evidence?: { evidence: AttestationEvidence; challenge: AttestationChallenge; log: EnrollmentLog },
+): Promise<Checked> {
   const serial = presented.deviceSerial!;
   const refuse = (error: DomainError, events: AuditEntry[] = []): Checked => ({ error, events });
   await tx.lock(LOCKS.device(serial));
@@ -161,10 +200,22 @@ async function check(tx: EnrollmentStore, request: CertificateEnrollmentRequest,
   if (sha256Hex(key) === presented.keySha256 || key.equals(spkiOfIssuedCertificate(presented.der))) return refuse(enrollmentError.badCsr('the CSR carries the key of the client certificate: every enrollment needs a new key'));
   const retry = await retryOf(tx, presented, device, sha256Hex(key), request.now);
   if (retry) return { retry };
-  // EST carries no attestation yet: a model with a firmware policy (releases or an allowlist) is refused here.
-  const firmware = updatePathDecision(firmwareState, null, request.now);
-  if (!firmware.ok) return refuse(enrollmentError.badAttestation('check 5 (firmware)', firmware.detail));
-  if (request.basis === 'birth') return {};
+  // The device's own attestation (its firmware evidence): every check of a direct one, bound to this session; else no
+  // firmware is reported, and a model with a firmware policy (releases or an allowlist) is refused here.
+  let attested: { firmware: FirmwareReport | null; events: AuditEntry[] } = { firmware: null, events: [] };
+  if (evidence) {
+    const decided = await attest<AttestationBasis | undefined>(tx, evidence.log, {
+      pending: { id, serial, replaces: null }, evidence: evidence.evidence, challenge: evidence.challenge, now: request.now,
+      requester: { actor: `device:${serial}`, data: request.requester.data },
+    }, { accepted: async (_tx, basis) => ({ value: basis, events: [] }), refused: async () => undefined });
+    if (decided.error || !decided.value) return refuse(decided.error ?? forbidden('the attestation was refused'), decided.events);
+    if (!decided.value.spki.equals(key)) return refuse(enrollmentError.badCsr('the CSR key is not the key its attestation attests'), decided.events);
+    attested = { firmware: decided.value.firmware, events: decided.events };
+  } else {
+    const firmware = updatePathDecision(firmwareState, null, request.now);
+    if (!firmware.ok) return refuse(enrollmentError.badAttestation('check 5 (firmware)', `${firmware.detail}; over EST the CSR carries the attestation (id-aa-attestation)`));
+  }
+  if (request.basis === 'birth') return attested;
   // A successor of this certificate already exists (another key): a lineage fork, as ACME's `replaces`.
   const fork = await replaceRefusal(tx, presented, device, id, `device:${serial}`, request.now);
   if (fork) return refuse(fork.error, fork.events);
@@ -173,7 +224,7 @@ async function check(tx: EnrollmentStore, request: CertificateEnrollmentRequest,
   if (!device.factoryAttestedAt || request.now.getTime() - device.factoryAttestedAt.getTime() >= every) {
     return refuse(forbidden(`check 6 (factory re-attestation): the device last proved its birth key ${device.factoryAttestedAt?.toISOString() ?? 'never'}; class ${deviceClass.name} requires it every ${deviceClass.factoryReattestEverySeconds} s: enroll with the birth certificate`));
   }
-  return {};
+  return attested;
 }
 
 /**

@@ -2,6 +2,7 @@ import { AsnConvert } from '@peculiar/asn1-schema';
 import { Extensions, SubjectAlternativeName, id_ce_subjectAltName } from '@peculiar/asn1-x509';
 import { OID } from '../../ca/asn1.ts';
 import { deviceNameDer, type DeviceName } from '../../ca/profiles.ts';
+import { permanentIdentifierOf } from '../../pki/attestation/birth-chain.ts';
 import { verifyCsr, type VerifiedCsr } from '../../pki/csr.ts';
 import { DomainError } from '../../errors/domain-error.ts';
 import { enrollmentError } from './errors.ts';
@@ -68,6 +69,34 @@ function checkCsrNames(csr: VerifiedCsr, serial: string, frontEndAttributes: rea
       }
     }
   }
+}
+
+/**
+ * The serial a CSR names (its CN, else its requested PermanentIdentifier),
+ * or undefined: a gateway's CSR says which device it is for
+ * (docs/operators/gateways.md). checkCsr still checks every name.
+ */
+export function namedSerial(csr: VerifiedCsr): string | undefined {
+  const info = csr.request.certificationRequestInfo;
+  for (const rdn of info.subject) {
+    for (const attribute of rdn) {
+      if (attribute.type === OID.commonName) return attribute.value.utf8String ?? attribute.value.printableString;
+    }
+  }
+  for (const attribute of info.attributes) {
+    if (attribute.type !== EXTENSION_REQUEST || attribute.values.length !== 1) continue;
+    try {
+      for (const extension of AsnConvert.parse(attribute.values[0]!, Extensions)) {
+        if (extension.extnID !== id_ce_subjectAltName) continue;
+        for (const name of AsnConvert.parse(extension.extnValue.buffer, SubjectAlternativeName)) {
+          if (name.otherName?.typeId === OID.permanentIdentifier) return permanentIdentifierOf(name.otherName.value);
+        }
+      }
+    } catch {
+      return undefined;
+    }
+  }
+  return undefined;
 }
 
 /** An attribute or extension value the CSR's signature covers but nothing parsed yet: malformed is badCSR, not a fault. */

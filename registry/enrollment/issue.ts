@@ -65,22 +65,34 @@ export async function issue<T>(deps: IssueDeps, request: IssueRequest, recorder:
   const actor = `device:${serial}`;
   try {
     return await deps.audit.record<Issuance<T>>(deps.store, async (tx) => {
+      // A gateway's lock first, as everywhere (gateway-check.ts): revoking it waits for this certificate, then revokes it too.
+      if (basis.gateway) await tx.lock(LOCKS.device(basis.gateway.serial));
       await tx.lock(LOCKS.device(serial));
       const { device, deviceClass } = await tx.devices.getWithClass(serial);
       // Under the device's lock: what the attestation rested on may have changed since (revocation, reprovisioning, a state change).
       const stale = await basisProblem(tx, basis, device, now);
       if (stale) return { value: { ok: false, error: stale, events: [] }, events: [] };
       const predecessor = await predecessorOf(tx, pending);
+      // Staged trust escalation (docs/operators/gateways.md): an attested certificate after a mediated one raises the device.
+      const raised = pending.replaces === null && basis.gateway?.assurance !== 'mediated' && await tx.gateways.newestIsMediated(serial);
       const issuer = deps.hierarchy.operational;
       const profile = operationalProfile({ issuer, spki: csr.publicKey.spki, baseUrl: deps.identity.httpBaseUrl, now }, {
         serial, ...(pending.name ? { name: pending.name } : {}), trustDomain: deps.identity.trustDomain, ttlMs: deviceClass.ttlSeconds * 1000, serverAuth: deviceClass.serverAuth,
         ...(predecessor ? { predecessorSha256: Buffer.from(predecessor.sha256, 'hex') } : {}), ...(deps.predecessorOid ? { predecessorOid: deps.predecessorOid } : {}),
+        ...(basis.gateway?.assurance === 'mediated' ? { assurance: 'mediated' as const } : {}),
       });
       const certificate = await deps.issuance.issue(tx, { issuer, profile, deviceSerial: serial, predecessorSha256: predecessor?.sha256 ?? null });
       await moveDevice(tx, serial, 'enroll', 'device', now, device);
       if (basis.firmware) await tx.firmware.insert({ deviceSerial: serial, ...basis.firmware, certificateSerial: certificate.record.serial, attestedAt: now });
       // The floor of the device's next check 5 (it never goes back below a release it ran), and the release the console counts it on.
       if (basis.firmware) await tx.devices.recordFirmwareRelease(serial, basis.firmware.release ? { version: basis.firmware.version, sequence: basis.firmware.release.sequence } : null);
+      // The gateway's part, beside the certificate (append-only): the mediator of its lineage, or the path of a relayed attestation.
+      if (basis.gateway) {
+        await tx.gateways.insertPath({
+          certificateSerial: certificate.record.serial, deviceSerial: serial, gatewaySerial: basis.gateway.serial,
+          gatewayCertificateSha256: basis.gateway.certificateSha256, assurance: basis.gateway.assurance, createdAt: now,
+        });
+      }
       const value = await recorder(tx, certificate.record);
       return {
         value: { ok: true, value },
@@ -91,8 +103,15 @@ export async function issue<T>(deps: IssueDeps, request: IssueRequest, recorder:
             issuer: issuer.slug, notAfter: certificate.record.notAfter.toISOString(), class: deviceClass.name,
             predecessorSerial: predecessor?.serial ?? null, predecessorSha256: predecessor?.sha256 ?? null, predecessorKind: predecessor?.kind ?? 'none',
             ...(pending.replaces ? { replaces: pending.replaces } : {}), ...(basis.firmware ? { firmware: basis.firmware } : {}),
+            ...(basis.gateway ? {
+              assurance: basis.gateway.assurance,
+              [basis.gateway.assurance === 'mediated' ? 'mediator' : 'gateway']: { serial: basis.gateway.serial, certificateSha256: basis.gateway.certificateSha256 },
+            } : {}),
           },
-        }],
+        }, ...(raised ? [{
+          action: 'device.assurance-raised', actor, device: serial,
+          data: { from: 'mediated', to: 'attested', certificateSerial: certificate.record.serial, attestedBy: basis.attestedBy, ...(basis.gateway ? { gateway: basis.gateway.serial } : {}) },
+        }] : [])],
       };
     });
   } catch (err) {

@@ -1,6 +1,7 @@
 import type { DeviceName } from '../../ca/profiles.ts';
 import type { AttestationChallenge, AttestationEvidence } from '../../pki/attestation/format.ts';
-import type { FirmwareReport } from '../../store/types.ts';
+import type { DomainError } from '../../errors/domain-error.ts';
+import type { CertificateRecord, DeviceClassRecord, FirmwareReport } from '../../store/types.ts';
 
 /**
  * An enrollment in progress, as the front end holds it (ACME: an order and
@@ -35,6 +36,15 @@ export interface AttestationBasis {
   attestedBy: string | null;
   /** The firmware the device reported, recorded in its lineage at issuance. */
   firmware: FirmwareReport | null;
+  /** A gateway's part (RFC 7030 3.7): it relayed the attestation (`attested`), or vouched for a device without one (`mediated`). */
+  gateway?: GatewayPath;
+}
+
+/** The gateway an enrollment came through, authenticated by its certificate (docs/operators/gateways.md). */
+export interface GatewayPath {
+  serial: string;
+  certificateSha256: string;
+  assurance: 'attested' | 'mediated';
 }
 
 /** Where the RA logs refusals that leave no audit event (the front end's logger). */
@@ -49,5 +59,25 @@ export interface AttestRequest {
   /** The statement, parsed by its format (pki/attestation/format.ts). */
   evidence: AttestationEvidence;
   challenge: AttestationChallenge;
+  now: Date;
+}
+
+/** What an enrollment by certificate (EST, a gateway) ends in: the certificate (a retry's too), or the refusal. */
+export type CertificateEnrollment =
+  | { ok: true; certificate: CertificateRecord; reissued: boolean }
+  | { ok: false; error: DomainError };
+
+/** What every enrollment by certificate names, whatever path it takes (certificate-enrollment.ts, gateway-enrollment.ts). */
+export interface CertificateRequestCommon {
+  /** The CSR, base64url DER. */
+  csr: string;
+  /** CSR attribute types the front end checks itself (EST: challengePassword, id-aa-attestation). */
+  frontEndAttributes: readonly string[];
+  /** The device class the request was addressed to, when the protocol names one (EST's label). */
+  className?: string;
+  /** Whether the device's class lets it use this protocol; the refusal's reason when not. */
+  classRefusal: (deviceClass: DeviceClassRecord) => string | undefined;
+  /** Who asks, for the audit log: the protocol and what it names of the request. */
+  requester: Pick<Requester, 'data'>;
   now: Date;
 }

@@ -4,7 +4,7 @@ import { LOCKS } from '../../store/locks.ts';
 import type { AuditEntry, AuditLog } from '../audit/audit-log.ts';
 import { conflict } from '../../errors/domain-error.ts';
 import { moveDevice } from './device-states.ts';
-import { revokeDevices } from './revocation.ts';
+import { revokeDevices, revokeMediated } from './revocation.ts';
 import type { RevocationListener } from './revocation-service.ts';
 
 export interface ReprovisionResult {
@@ -48,15 +48,21 @@ export async function reprovisionDevice(store: DeviceLifecycleStore, audit: Audi
 }
 
 /** POST /operator/v1/devices/<serial>/suspend and /resume (docs/operators/lifecycle.md): enrollment and renewal stop, then start again. */
-export async function suspendOrResume(store: DeviceLifecycleStore, audit: AuditLog, actor: string, serial: string, transition: 'suspend' | 'resume', now: Date): Promise<DeviceRecord> {
-  return audit.record(store, async (tx) => {
+export async function suspendOrResume(
+  store: DeviceLifecycleStore, audit: AuditLog, actor: string, serial: string, transition: 'suspend' | 'resume', now: Date, published?: RevocationListener,
+): Promise<DeviceRecord> {
+  const result = await audit.record(store, async (tx) => {
     await tx.lock(LOCKS.device(serial));
     const { device, from } = await moveDevice(tx, serial, transition, 'operator', now);
+    // A suspended gateway vouches for nothing: what it mediated is revoked (docs/operators/gateways.md); resuming does not bring it back.
+    const mediated = transition === 'suspend' ? await revokeMediated(tx, { gatewaySerials: [serial] }, 'affiliationChanged', actor, now) : { revoked: [], events: [] };
     return {
-      value: device,
-      events: [{ action: transition === 'suspend' ? 'device.suspended' : 'device.resumed', actor, device: serial, data: { previousState: from, state: device.state } }],
+      value: { device, revoked: mediated.revoked },
+      events: [{ action: transition === 'suspend' ? 'device.suspended' : 'device.resumed', actor, device: serial, data: { previousState: from, state: device.state } }, ...mediated.events],
     };
   });
+  if (result.revoked.length > 0) await published?.revoked(result.revoked);
+  return result.device;
 }
 
 /**

@@ -44,6 +44,9 @@ export class RevocationService {
   async certificate(serial: string, reason: RevocationReason, actor: string): Promise<{ record: CertificateRecord; revokedNow: boolean }> {
     const now = this.clock();
     const result = await this.audit.record(this.store, async (tx) => {
+      // A gateway's certificate: its lock, so no certificate it mediates commits beside the revocation (registry/enrollment/gateway-check.ts).
+      const owner = (await tx.certificates.find(serial))?.deviceSerial;
+      if (owner) await tx.lock(LOCKS.device(owner));
       const revocation = await revokeCertificate(tx, serial, reason, actor, now);
       if (!revocation) throw notFound(`no certificate with serial ${serial}`);
       return { value: revocation, events: revocation.events };
@@ -58,7 +61,7 @@ export class RevocationService {
     const revoked = await this.audit.record(this.store, async (tx) => {
       await tx.lock(LOCKS.device(serial));
       await tx.devices.get(serial);
-      const revocations = await revokeDevices(tx, [serial], reason, actor, now);
+      const revocations = await revokeDevices(tx, [serial], reason, actor, now, reason);
       return { value: revocations.revoked, events: revocations.events };
     });
     await this.listener.revoked(revoked);
@@ -120,7 +123,7 @@ export class RevocationService {
           return { value: { progress, revoked: [] }, events: [{ action: 'batch' in scope ? 'batch.revoked' : 'manufacturer.revoked', actor: job.actor, data: done }] };
         }
         const moved = await tx.devices.transitionMany(serials, DEVICE_TRANSITIONS.quarantine.from, 'quarantined', now);
-        const revocations = await revokeDevices(tx, serials, reason, job.actor, now);
+        const revocations = await revokeDevices(tx, serials, reason, job.actor, now, reason);
         await tx.batches.advance(batch, serials.at(-1)!, serials.length, revocations.revoked.length);
         const events: AuditEntry[] = [
           ...moved.map(({ serial, from }) => ({ action: 'device.quarantined', actor: job.actor, device: serial, data: { ...scope, path: 'manufacturing', previousState: from } })),

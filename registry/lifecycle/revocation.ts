@@ -47,22 +47,54 @@ async function recordRevocations(tx: RevocationStore, revoked: CertificateRecord
   return { revoked, events };
 }
 
-/** Revokes one certificate; undefined when there is no such certificate. */
+/** Revokes one certificate; undefined when there is no such certificate. A gateway's certificate takes what it mediated with it, for the same reason. */
 export async function revokeCertificate(
   tx: RevocationStore, serial: string, reason: RevocationReason, actor: string, now: Date,
 ): Promise<(Revocations & { record: CertificateRecord }) | undefined> {
   const result = await tx.certificates.revoke(serial, REVOCATION_REASONS[reason], now);
   if (!result) return undefined;
   const revocations = await recordRevocations(tx, result.revokedNow ? [result.record] : [], reason, actor);
-  return { ...revocations, record: result.record };
+  const mediated = result.revokedNow && result.record.kind === 'operational' ? await revokeMediated(tx, { gatewayCertificates: [result.record.sha256] }, reason, actor, now) : undefined;
+  return { ...joined(revocations, mediated), record: result.record };
 }
 
-/** Revokes every live certificate (birth and operational) of some devices: one device, or a chunk of a batch. */
-export async function revokeDevices(tx: RevocationStore, deviceSerials: readonly string[], reason: RevocationReason, actor: string, now: Date): Promise<Revocations> {
+/**
+ * Revokes every live certificate (birth and operational) of some devices:
+ * one device, or a chunk of a batch. Those that are gateways lose what they
+ * mediated too (docs/operators/gateways.md): `mediatedReason`, the
+ * operator's reason when one was given, else affiliationChanged.
+ */
+export async function revokeDevices(
+  tx: RevocationStore, deviceSerials: readonly string[], reason: RevocationReason, actor: string, now: Date, mediatedReason: RevocationReason = 'affiliationChanged',
+): Promise<Revocations> {
   const revoked = await tx.certificates.revokeLiveOfDevices(deviceSerials, REVOCATION_REASONS[reason], now);
   // An order attested before the revocation must not finalize after it.
   await endLiveOrders(tx, deviceSerials, `the device's certificates were revoked (${reason})`, now);
-  return recordRevocations(tx, revoked, reason, actor);
+  const own = await recordRevocations(tx, revoked, reason, actor);
+  return joined(own, await revokeMediated(tx, { gatewaySerials: deviceSerials }, mediatedReason, actor, now));
+}
+
+/**
+ * Revokes the live certificates gateways mediated (by gateway, or by one
+ * of a gateway's certificates), each with an event that names its
+ * mediator: a gateway that is revoked, suspended or quarantined vouches
+ * for nothing any more. Certificates attested through a gateway stay.
+ */
+export async function revokeMediated(
+  tx: RevocationStore, scope: { gatewaySerials?: readonly string[]; gatewayCertificates?: readonly string[] }, reason: RevocationReason, actor: string, now: Date,
+): Promise<Revocations> {
+  const serials = await tx.gateways.liveMediatedBy(scope);
+  const revoked: CertificateRecord[] = [];
+  for (const serial of serials) {
+    const result = await tx.certificates.revoke(serial, REVOCATION_REASONS[reason], now);
+    if (result?.revokedNow) revoked.push(result.record);
+  }
+  const recorded = await recordRevocations(tx, revoked, reason, actor);
+  return { revoked, events: recorded.events.map((e) => ({ ...e, data: { ...e.data, mediated: true } })) };
+}
+
+function joined(a: Revocations, b: Revocations | undefined): Revocations {
+  return b ? { revoked: [...a.revoked, ...b.revoked], events: [...a.events, ...b.events] } : a;
 }
 
 /**

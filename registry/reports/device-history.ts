@@ -38,6 +38,12 @@ export interface DeviceHistory {
   certificates: Array<{
     serial: string; kind: string; issuer: string; issuerSerial: string; sha256: string; predecessorSha256: string | null;
     notBefore: string; notAfter: string; revokedAt: string | null; revocationReason: number | null; pem: string;
+    /** Operational certificates: `attested` or `mediated` (its certificate policy, docs/operators/gateways.md). */
+    assurance?: 'attested' | 'mediated';
+    /** The gateway that vouched for a mediated certificate, by the certificate it authenticated with. */
+    mediator?: { serial: string; certificateSha256: string };
+    /** The gateway that relayed the attestation of an attested one. */
+    gateway?: { serial: string; certificateSha256: string };
   }>;
   /** Every vendor support grant of the device, oldest first. */
   supportGrants: Array<ReturnType<typeof grantView>>;
@@ -54,8 +60,11 @@ export async function deviceHistory(store: HistoryStore, serial: string): Promis
     return { seq: event.seq, at: event.at, action: event.action, actor: event.actor, data: event.data ?? {} };
   });
   const issuers = new Map((await store.caCertificates.all()).map((r) => [r.id, r]));
-  const certificates = (await store.certificates.byDevice(serial)).map((c) => {
+  const paths = await store.gateways.pathsOfDevice(serial);
+  const certificates = (await store.certificates.byDevice(serial)).map((c): DeviceHistory['certificates'][number] => {
     const issuer = issuers.get(c.issuerId)!;
+    const path = paths.get(c.serial);
+    const via = path ? { serial: path.gatewaySerial, certificateSha256: path.gatewayCertificateSha256 } : undefined;
     return {
       serial: c.serial,
       kind: c.kind,
@@ -69,6 +78,8 @@ export async function deviceHistory(store: HistoryStore, serial: string): Promis
       revokedAt: c.revokedAt?.toISOString() ?? null,
       revocationReason: c.revocationReason,
       pem: certificatePem(c.der),
+      ...(c.kind === 'operational' ? { assurance: path?.assurance ?? 'attested' } : {}),
+      ...(via ? { [path!.assurance === 'mediated' ? 'mediator' : 'gateway']: via } : {}),
     };
   });
   // A device born elsewhere: its outside birth certificate heads its lineage, issued by its manufacturer.
@@ -154,7 +165,8 @@ export function formatHistory(history: DeviceHistory): string {
   lines.push('', 'certificates:');
   for (const c of history.certificates) {
     const revoked = c.revokedAt ? `  REVOKED ${c.revokedAt} reason ${revocationReasonName(c.revocationReason)}` : '';
-    lines.push(`  ${c.kind.padEnd(11)} ${c.serial}  by ${c.issuer}  ${c.notBefore} .. ${c.notAfter}  sha256 ${c.sha256}  predecessor ${c.predecessorSha256 ?? '-'}${revoked}`);
+    const assurance = c.assurance ? `  ${c.assurance}${c.mediator ? ` by gateway ${c.mediator.serial}` : ''}${c.gateway ? ` through gateway ${c.gateway.serial}` : ''}` : '';
+    lines.push(`  ${c.kind.padEnd(11)} ${c.serial}  by ${c.issuer}  ${c.notBefore} .. ${c.notAfter}  sha256 ${c.sha256}  predecessor ${c.predecessorSha256 ?? '-'}${assurance}${revoked}`);
   }
   return `${lines.join('\n')}\n`;
 }

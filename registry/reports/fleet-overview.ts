@@ -19,6 +19,8 @@ export interface FleetOverview {
   byOwner: Breakdown;
   /** Devices in service that should have rotated and have not (the rotation report's counts, without its list). */
   rotation: { devices: number; byReason: Record<string, number> };
+  /** Devices whose newest live operational certificate is mediated by a gateway, and those raised to attested since (docs/operators/gateways.md). */
+  assurance: { mediated: number; raised: number };
   signals: Array<{ seq: number; at: string; action: string; device: string | null; reason: string }>;
   batches: Array<{ batch: string; devices: number; certificates: number; finished: boolean; reason: string; requestedAt: string }>;
 }
@@ -35,6 +37,7 @@ export async function fleetOverview(store: FleetReportStore, now: Date): Promise
     breakdown(store, 'state', devices), breakdown(store, 'model', devices), breakdown(store, 'device_class', devices), breakdown(store, 'owner', devices),
   ]);
   const rotation = await rotationReport(store, {}, now);
+  const assurance = await store.gateways.assuranceCounts();
   const signals = (await store.audit.recentByActions(SIGNAL_ACTIONS, RECENT_SIGNALS)).map((row) => {
     const event = AuditLog.parse(row);
     return { seq: event.seq, at: event.at, action: event.action, device: row.deviceSerial, reason: signalReason(event.data ?? {}) };
@@ -42,5 +45,5 @@ export async function fleetOverview(store: FleetReportStore, now: Date): Promise
   const batches = (await store.batches.unfinished()).map((b) => ({
     batch: b.batch, devices: b.devices, certificates: b.certificates, finished: false, reason: reasonName(b.reason), requestedAt: b.requestedAt.toISOString(),
   }));
-  return { generatedAt: now.toISOString(), devices, byState, byModel, byClass, byOwner, rotation: { devices: rotation.devices, byReason: rotation.byReason }, signals, batches };
+  return { generatedAt: now.toISOString(), devices, byState, byModel, byClass, byOwner, rotation: { devices: rotation.devices, byReason: rotation.byReason }, assurance, signals, batches };
 }

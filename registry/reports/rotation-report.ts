@@ -1,7 +1,7 @@
 import type { DeviceStore, RotationRow } from '../../store/device-store.ts';
 
 /** Why a device is in the rotation report (docs/operators/lifecycle.md). */
-export type RotationReason = 'never-enrolled' | 'expired-without-successor' | 'revoked-without-successor' | 'overdue' | 'factory-reattestation-overdue';
+export type RotationReason = 'never-enrolled' | 'expired-without-successor' | 'revoked-without-successor' | 'overdue' | 'factory-reattestation-overdue' | 'mediated';
 
 export interface RotationEntry {
   serial: string;
@@ -12,6 +12,8 @@ export interface RotationEntry {
   reasons: RotationReason[];
   certificate: string | null;
   notAfter: string | null;
+  /** Of its newest operational certificate (docs/operators/gateways.md); null without one. */
+  assurance: 'attested' | 'mediated' | null;
 }
 
 export interface RotationReport {
@@ -38,7 +40,9 @@ function reasonsOf(row: RotationRow, now: number): RotationReason[] {
   if (notAfter <= now) reasons.push('expired-without-successor');
   else if (row.revokedAt) reasons.push('revoked-without-successor');
   else if (notBefore + ((notAfter - notBefore) * 5) / 6 <= now) reasons.push('overdue');
-  if (!row.factoryAttestedAt || row.factoryAttestedAt.getTime() + row.reattestSeconds * 1000 <= now) reasons.push('factory-reattestation-overdue');
+  // A device without a factory key has no birth key to re-attest with: it waits, mediated, for staged trust escalation instead.
+  if (row.assurance === 'mediated') reasons.push('mediated');
+  else if (!row.keyless && (!row.factoryAttestedAt || row.factoryAttestedAt.getTime() + row.reattestSeconds * 1000 <= now)) reasons.push('factory-reattestation-overdue');
   return reasons;
 }
 
@@ -51,7 +55,8 @@ function count(table: Record<string, Record<string, number>>, key: string, reaso
  * GET /operator/v1/reports/rotation: the devices that should have rotated
  * and have not (their newest operational certificate is past its renewal
  * window, expired or revoked with no successor; never enrolled; not
- * re-attested with the birth key within their class's interval), counted by
+ * re-attested with the birth key within their class's interval; still on a
+ * mediated certificate, docs/operators/gateways.md), counted by
  * reason, class, model and owner. Devices in service only: manufactured and
  * active (a suspended, quarantined or retired device is not expected to rotate).
  */
@@ -67,7 +72,7 @@ export async function rotationReport(store: { devices: Pick<DeviceStore, 'rotati
     count(report.byOwner, row.owner ?? '(none)', reasons);
     report.entries.push({
       serial: row.serial, model: row.model, owner: row.owner, class: row.className, state: row.state, reasons,
-      certificate: row.certificate, notAfter: row.notAfter?.toISOString() ?? null,
+      certificate: row.certificate, notAfter: row.notAfter?.toISOString() ?? null, assurance: row.assurance,
     });
   }
   return report;

@@ -21,6 +21,21 @@ export function addCommands(program: Command, io: CliIo): void {
       }),
     );
   device
+    .command('declare <serial>')
+    .description('declare a device that gateways enroll (a constrained device without a factory key), or add gateways to a device (docs/operators/gateways.md)')
+    .requiredOption('--model <model>', 'its model')
+    .requiredOption('--gateways <serials>', 'comma-separated serials of the gateways allowed to enroll it')
+    .option('--class <class>', 'its device class (else its model\'s)')
+    .action((serial: string, options: { model: string; gateways: string; class?: string }) =>
+      io.withContext(async (ctx) => {
+        const { checkDeclaration, declareConstrainedDevice } = await import('../../registry/catalogue/constrained-devices.ts');
+        const declaration = checkDeclaration({ serial, model: options.model, gateways: options.gateways.split(',').map((g) => g.trim()), ...(options.class !== undefined ? { class: options.class } : {}) });
+        const { created, gateways } = await declareConstrainedDevice(ctx.store, ctx.audit, io.actor, declaration, ctx.clock());
+        io.out(`${JSON.stringify({ serial, model: declaration.model, gateways })}\n`);
+        say(`device ${serial} ${created ? 'declared' : 'updated'}; gateways ${gateways.join(', ')}`);
+      }),
+    );
+  device
     .command('decommission <serial>')
     .description('retire a device: revoke every certificate, refuse enrollment until it is reprovisioned')
     .requiredOption('--reason <text>', 'why')
@@ -49,7 +64,7 @@ export function addCommands(program: Command, io: CliIo): void {
       .action((serial: string) =>
         io.withContext(async (ctx) => {
           const { suspendOrResume } = await import('../../registry/lifecycle/lifecycle.ts');
-          const moved = await suspendOrResume(ctx.store, ctx.audit, io.actor, checkSerial(serial), transition, ctx.clock());
+          const moved = await suspendOrResume(ctx.store, ctx.audit, io.actor, checkSerial(serial), transition, ctx.clock(), afterRevocation);
           say(`device ${moved.serial} is ${moved.state}`);
         }),
       );

@@ -21,13 +21,15 @@ export function addCommands(program: Command, io: CliIo): void {
     .option('--attestation-formats <fmts>', 'comma-separated attestation formats (fmt) its devices may attest with: devid, tpm, android-key, apple', 'devid')
     .option('--est', 'its devices may enroll with EST (RFC 7030) as well as ACME')
     .option('--on-withdrawn-firmware <policy>', 'a device attesting on a withdrawn firmware release: refuse or suspend', 'refuse')
-    .action((name: string, options: { ttl: string; factoryReattestEvery: string; stagedRenewal?: boolean; serverAuth?: boolean; counterRequired?: boolean; onCloneSignal: string; attestationFormats: string; est?: boolean; onWithdrawnFirmware: string }) =>
+    .option('--gateway-models <models>', 'comma-separated models: its devices are EST gateways for the declared devices of these models (docs/operators/gateways.md)')
+    .action((name: string, options: { ttl: string; factoryReattestEvery: string; stagedRenewal?: boolean; serverAuth?: boolean; counterRequired?: boolean; onCloneSignal: string; attestationFormats: string; est?: boolean; onWithdrawnFirmware: string; gatewayModels?: string }) =>
       io.withContext(async (ctx) => {
         const record = checkDeviceClass(name, {
           ttl: options.ttl, factoryReattestEvery: options.factoryReattestEvery, stagedRenewal: options.stagedRenewal === true,
           serverAuth: options.serverAuth === true, counterRequired: options.counterRequired === true, onCloneSignal: options.onCloneSignal,
           attestationFormats: options.attestationFormats.split(',').map((fmt) => fmt.trim()), est: options.est === true,
           onWithdrawnFirmware: options.onWithdrawnFirmware,
+          ...(options.gatewayModels !== undefined ? { gateway: { models: options.gatewayModels.split(',').map((m) => m.trim()) } } : {}),
         });
         const { created } = await putDeviceClass(ctx.store, ctx.audit, io.actor, record, ctx.clock());
         io.out(`${JSON.stringify(deviceClassView(record))}\n`);

@@ -26,7 +26,10 @@ const history = closed({
     serial: str(), kind: str({ enum: ['birth', 'operational', 'server', 'support', 'firmware-signer'] }), issuer: str({ description: 'The issuing CA\'s slug, or manufacturer:<id> for a birth certificate made elsewhere.' }),
     issuerSerial: str(), sha256: ref('Sha256'), predecessorSha256: nullableString, notBefore: dateTime(), notAfter: dateTime(),
     revokedAt: nullable(dateTime()), revocationReason: { type: ['integer', 'null'] }, pem: ref('CertificatePem'),
-  })),
+    assurance: str({ enum: ['attested', 'mediated'], description: 'Operational certificates: the assurance policy it carries (docs/operators/gateways.md).' }),
+    mediator: closed({ serial: str(), certificateSha256: ref('Sha256') }, ['serial', 'certificateSha256'], { description: 'The gateway that vouched for a mediated certificate, and the certificate it authenticated with.' }),
+    gateway: closed({ serial: str(), certificateSha256: ref('Sha256') }, ['serial', 'certificateSha256'], { description: 'The gateway that relayed an attestation.' }),
+  }, ['serial', 'kind', 'issuer', 'issuerSerial', 'sha256', 'predecessorSha256', 'notBefore', 'notAfter', 'revokedAt', 'revocationReason', 'pem'])),
   supportGrants: array(ref('SupportGrant')),
   lineage: closed({
     nodes: array(closed({ serial: str(), kind: str(), sha256: ref('Sha256'), predecessor: nullableString, issuedAt: dateTime(), revoked: bool(), successors: int({ minimum: 0 }) })),

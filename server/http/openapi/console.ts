@@ -27,6 +27,7 @@ export const consoleApi: ApiGroup = {
       byClass: breakdown,
       byOwner: breakdown,
       rotation: closed({ devices: int({ minimum: 0 }), byReason: record(int({ minimum: 0 })) }),
+      assurance: closed({ mediated: int({ minimum: 0 }), raised: int({ minimum: 0 }) }, ['mediated', 'raised'], { description: 'Devices whose newest live operational certificate is mediated by a gateway, and those raised to attested since.' }),
       signals: array(closed({ seq: int(), at: dateTime(), action: str(), device: { type: ['string', 'null'] }, reason: str() })),
       batches: array(closed({ batch: str(), devices: int({ minimum: 0 }), certificates: int({ minimum: 0 }), finished: bool(), reason: str(), requestedAt: dateTime() })),
     }),

@@ -33,6 +33,11 @@ const deviceTransition = (transition: 'suspend' | 'resume'): OperationSpec => ({
 /** The attestation formats a device class accepts (fmt names the CA verifies: `devid`, `tpm`, `android-key`, `apple`). */
 const formats = array(str({ maxLength: 64 }), { minItems: 1, uniqueItems: true, description: 'Attestation formats (fmt) the class accepts: "devid", "tpm", "android-key", "apple"; absent in a request means ["devid"].' });
 
+/** A gateway class (RFC 7030 3.7, docs/operators/gateways.md): the models whose declared devices its devices mediate. */
+const gatewaySpec = closed({
+  models: array(ref('ModelName'), { minItems: 1, maxItems: 64, uniqueItems: true, description: 'Models whose devices, declared with this gateway, it may enroll.' }),
+}, ['models'], { description: 'Its devices are EST gateways for the devices of these models whose declaration names them; absent: not a gateway.' });
+
 export const operatorApi: ApiGroup = {
   tag: { name: 'operator', description: 'Models and their firmware, device classes, device states, ownership, support grants, reprovisioning, retirement and revocation; role operator (docs/operators/lifecycle.md, docs/operators/revocation.md).' },
   schemas: {
@@ -50,7 +55,8 @@ export const operatorApi: ApiGroup = {
       attestationFormats: formats,
       est: bool({ description: 'Its devices may enroll with EST (RFC 7030) as well as ACME.' }),
       onWithdrawnFirmware: str({ enum: ['refuse', 'suspend'], description: 'A device attesting on a withdrawn firmware release is refused, or refused and suspended.' }),
-    }),
+      gateway: gatewaySpec,
+    }, ['name', 'ttl', 'stagedRenewal', 'factoryReattestEvery', 'serverAuth', 'counterRequired', 'onCloneSignal', 'attestationFormats', 'est', 'onWithdrawnFirmware']),
     CertificateState: closed({
       serial: ref('CertificateSerial'),
       kind: str({ enum: ['birth', 'operational', 'server', 'support', 'firmware-signer'] }),
@@ -59,6 +65,10 @@ export const operatorApi: ApiGroup = {
       reason: { type: ['string', 'null'], description: 'The RFC 5280 reason name.' },
     }),
     DeviceRetirement: retirement,
+    GatewayDevice: closed({
+      device: closed({ ...deviceProperties, class: { type: ['string', 'null'] } }),
+      gateways: array(ref('Serial'), { description: 'Every gateway allowed to enroll it.' }),
+    }),
     RotationReport: closed({
       generatedAt: dateTime(),
       devices: int({ minimum: 0 }),
@@ -72,9 +82,10 @@ export const operatorApi: ApiGroup = {
         owner: { type: ['string', 'null'] },
         class: str(),
         state: ref('DeviceState'),
-        reasons: array(str({ enum: ['never-enrolled', 'expired-without-successor', 'revoked-without-successor', 'overdue', 'factory-reattestation-overdue'] })),
+        reasons: array(str({ enum: ['never-enrolled', 'expired-without-successor', 'revoked-without-successor', 'overdue', 'factory-reattestation-overdue', 'mediated'] })),
         certificate: { type: ['string', 'null'] },
         notAfter: nullable(dateTime()),
+        assurance: { type: ['string', 'null'], enum: ['attested', 'mediated', null], description: 'Of its newest operational certificate: mediated by a gateway, or attested.' },
       })),
     }),
   },
@@ -151,6 +162,7 @@ export const operatorApi: ApiGroup = {
             attestationFormats: formats,
             est: bool({ description: 'EST enrollment for its devices (RFC 7030); absent means false.' }),
             onWithdrawnFirmware: str({ enum: ['refuse', 'suspend'], description: 'A device attesting on a withdrawn firmware release: refused (absent means refuse), or refused and suspended.' }),
+            gateway: gatewaySpec,
           }, ['ttl', 'stagedRenewal', 'factoryReattestEvery', 'serverAuth', 'counterRequired', 'onCloneSignal']),
           limit: '8kb',
         },
@@ -293,6 +305,26 @@ export const operatorApi: ApiGroup = {
       },
     },
     '/operator/v1/devices': {
+      post: {
+        ...role,
+        operationId: 'declareGatewayDevice',
+        summary: 'Declare a device that gateways enroll (a constrained device without a factory key), or add gateways to a device',
+        description: 'Idempotent. A new serial is created without a birth certificate and gets mediated certificates through its gateways; an existing device must be of the model named and gains the gateways (it attests through them). Every gateway must be a device whose class mediates the model (409 otherwise).',
+        body: {
+          schema: closed({
+            serial: ref('Serial'),
+            model: ref('ModelName'),
+            class: ref('Name'),
+            gateways: array(ref('Serial'), { minItems: 1, maxItems: 16, uniqueItems: true, description: 'The serials of the gateways allowed to enroll it.' }),
+          }, ['serial', 'model', 'gateways']),
+          limit: '8kb',
+        },
+        responses: {
+          201: { description: 'Declared.', schema: ref('GatewayDevice') },
+          200: { description: 'Gateways added, or unchanged.', schema: ref('GatewayDevice') },
+        },
+        problems: [404, 409],
+      },
       get: {
         ...role,
         operationId: 'listDevicesByOwner',

@@ -47,7 +47,7 @@ export const ocspApi: ApiGroup = {
 export const estApi: ApiGroup = {
   tag: {
     name: 'est',
-    description: 'EST (RFC 7030) on the HTTPS listener at /.well-known/est/ and /.well-known/est/{device class}/: GET cacerts and csrattrs, POST simpleenroll and simplereenroll (application/pkcs10, authenticated by a TLS 1.3 client certificate, the CSR bound to the session by tls-exporter); answers base64 certs-only CMS, refusals a status with a text/plain reason (docs/device-makers/est.md).',
+    description: 'EST (RFC 7030) on the HTTPS listener at /.well-known/est/ and /.well-known/est/{device class}/: GET cacerts and csrattrs, POST simpleenroll and simplereenroll (application/pkcs10, authenticated by a TLS 1.3 client certificate, the CSR bound to the session by tls-exporter, or sent by a gateway for a device behind it), and POST nonce (application/json {"serial"}, a gateway\'s freshness nonce for a relayed attestation, answered {"nonce", "expiry"}); answers base64 certs-only CMS, refusals a status with a text/plain reason (docs/device-makers/est.md, docs/operators/gateways.md).',
     externalDocs: { url: 'https://www.rfc-editor.org/rfc/rfc7030', description: 'RFC 7030: Enrollment over Secure Transport' },
   },
   paths: {

@@ -1,5 +1,6 @@
 import { Router } from 'express';
 import { malformed, notFound } from '../../../errors/domain-error.ts';
+import { checkDeclaration, declareConstrainedDevice } from '../../../registry/catalogue/constrained-devices.ts';
 import { assignDeviceClass, checkDeviceClass, deviceClassView, putDeviceClass } from '../../../registry/catalogue/device-classes.ts';
 import { allowlistGone, checkAllowlist, checkCutoff, setFirmwareAllowlist, setLegacyCutoff } from '../../../registry/catalogue/firmware-policy.ts';
 import { rotationCsv, rotationReport } from '../../../registry/reports/rotation-report.ts';
@@ -92,7 +93,7 @@ export function operatorRoutes(deps: OperatorDeps): Router {
     res.json(legacyView(model, await store.models.legacyFirmwareUntil(model), clock()));
   });
   router.put('/operator/v1/device-classes/:class', operator, ...jsonBody(BODY_LIMIT), async (req, res) => {
-    const record = checkDeviceClass(req.params.class, bodyFields(req.body, ['ttl', 'stagedRenewal', 'factoryReattestEvery', 'serverAuth', 'counterRequired', 'onCloneSignal', 'attestationFormats', 'est', 'onWithdrawnFirmware']));
+    const record = checkDeviceClass(req.params.class, bodyFields(req.body, ['ttl', 'stagedRenewal', 'factoryReattestEvery', 'serverAuth', 'counterRequired', 'onCloneSignal', 'attestationFormats', 'est', 'onWithdrawnFirmware', 'gateway']));
     const { created } = await putDeviceClass(store, audit, actorOf(res), record, clock());
     res.status(created ? 201 : 200).json(deviceClassView(record));
   });
@@ -160,6 +161,11 @@ export function operatorRoutes(deps: OperatorDeps): Router {
     const page = await store.devices.byOwner(checkName('owner', owner), typeof after === 'string' ? checkSerial(after) : '', DEVICE_PAGE);
     res.json({ owner, devices: page.map((d) => ({ ...deviceView(d), owner: d.owner, class: d.deviceClass })), ...(page.length === DEVICE_PAGE ? { next: page.at(-1)!.serial } : {}) });
   });
+  router.post('/operator/v1/devices', operator, ...jsonBody(BODY_LIMIT), async (req, res) => {
+    const declaration = checkDeclaration(bodyFields(req.body, ['serial', 'model', 'class', 'gateways']) as Parameters<typeof checkDeclaration>[0]);
+    const { created, device, gateways } = await declareConstrainedDevice(store, audit, actorOf(res), declaration, clock());
+    res.status(created ? 201 : 200).json({ device: { ...deviceView(device), class: device.deviceClass }, gateways });
+  });
   router.post('/operator/v1/devices/:serial/reprovision', operator, ...jsonBody(BODY_LIMIT), async (req, res) => {
     const serial = checkSerial(req.params.serial);
     const reason = checkText('reason', bodyFields(req.body, ['reason']).reason, 1024, { multiline: true });
@@ -170,7 +176,7 @@ export function operatorRoutes(deps: OperatorDeps): Router {
     router.post(`/operator/v1/devices/:serial/${transition}`, operator, ...jsonBody(BODY_LIMIT), async (req, res) => {
       const serial = checkSerial(req.params.serial);
       bodyFields(req.body, []);
-      res.json({ device: deviceView(await suspendOrResume(store, audit, actorOf(res), serial, transition, clock())) });
+      res.json({ device: deviceView(await suspendOrResume(store, audit, actorOf(res), serial, transition, clock(), deps.published)) });
     });
   }
 
