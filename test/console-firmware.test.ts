@@ -1,13 +1,13 @@
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { expect } from 'chai';
-import type { Browser, BrowserContext, Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { createFirmwareCa, createModelFirmwareSigner } from '../server/firmware-ceremonies.ts';
 import { createToken } from '../server/tokens.ts';
 import { rawConnection } from '../store/test-access.ts';
 import { makeDevice, PUBLIC_HOST } from './support/acme-device.ts';
 import { checkAnswersAgainstOpenapi, startTestServer, type TestServer } from './support/api.ts';
-import { ARTIFACTS, launchBrowser } from './support/browser.ts';
+import { ARTIFACTS, launchBrowser, signInToConsole } from './support/browser.ts';
 
 const RELEASES = '/operator/v1/models/thermo-2/firmware-releases';
 const image = (n: number) => createHash('sha256').update(`console image ${n}`).digest();
@@ -41,18 +41,7 @@ describe('console: the Firmware page of a model, and the firmware lineage on the
     await server?.close();
   });
 
-  async function signIn(token: string): Promise<{ context: BrowserContext; page: Page; errors: string[] }> {
-    const context = await browser.newContext({ ignoreHTTPSErrors: true, viewport: { width: 1360, height: 900 } });
-    const page = await context.newPage();
-    const errors: string[] = [];
-    page.on('console', (msg) => { if (msg.type() === 'error' && !msg.text().includes('status of 401')) errors.push(msg.text()); });
-    page.on('pageerror', (err) => errors.push(err.message));
-    await page.goto(`${origin}/console`);
-    await page.fill('input[name=token]', token);
-    await page.click('button:has-text("Sign in")');
-    await page.waitForSelector('header .me');
-    return { context, page, errors };
-  }
+  const signIn = (token: string) => signInToConsole(browser, origin, token);
 
   const row = (page: Page, version: string) => page.locator(`table.releases tr[data-version="${version}"]`);
 

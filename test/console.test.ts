@@ -4,12 +4,12 @@ import type { AddressInfo } from 'node:net';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Browser, BrowserContext, Page } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { makeDevice, PUBLIC_HOST } from './support/acme-device.ts';
 import { AcmeError } from '../client/acme-client.ts';
 import { certIdOf } from '../client/device.ts';
 import { checkAnswersAgainstOpenapi, startTestServer, type TestServer } from './support/api.ts';
-import { ARTIFACTS, launchBrowser } from './support/browser.ts';
+import { ARTIFACTS, launchBrowser, signInToConsole } from './support/browser.ts';
 import { httpsRequest } from './support/https.ts';
 import { BAD_TEXT, BAD_VALUES, prng } from './support/hostile.ts';
 import { opensslOcsp } from './support/publication.ts';
@@ -38,20 +38,7 @@ describe('operator console', function () {
     await server?.close();
   });
 
-  async function signIn(token: string): Promise<{ context: BrowserContext; page: Page; errors: string[] }> {
-    // The test root is not in chromium's store; the certificate is checked by every other test.
-    const context = await browser.newContext({ ignoreHTTPSErrors: true, viewport: { width: 1360, height: 900 } });
-    const page = await context.newPage();
-    const errors: string[] = [];
-    // The one expected failure: before sign-in, the page asks for a session and gets 401.
-    page.on('console', (msg) => { if (msg.type() === 'error' && !msg.text().includes('status of 401')) errors.push(msg.text()); });
-    page.on('pageerror', (err) => errors.push(err.message));
-    await page.goto(`${origin}/console`);
-    await page.fill('input[name=token]', token);
-    await page.click('button:has-text("Sign in")');
-    await page.waitForSelector('header .me');
-    return { context, page, errors };
-  }
+  const signIn = (token: string) => signInToConsole(browser, origin, token);
 
   it('serves the page with a strict CSP, and only from its own origin', async () => {
     const page = await httpsRequest(server.running.httpsPort, server.rootPem, 'GET', '/console', {});
