@@ -1,8 +1,6 @@
-import { webcrypto } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import * as x509 from '@peculiar/x509';
 import { expect } from 'chai';
 import { createToken } from '../server/tokens.ts';
 import { AcmeClient, AcmeError } from '../client/acme-client.ts';
@@ -12,34 +10,7 @@ import { directoryUrl, PUBLIC_HOST, toLoopback } from './support/acme-device.ts'
 import { startTestServer, type TestServer } from './support/api.ts';
 import { opensslVerify } from './support/openssl.ts';
 import { AK_ATTRIBUTES, SoftwareTpm, softwareTpmOrSkip, tpmCsr } from './support/swtpm.ts';
-
-x509.cryptoProvider.set(webcrypto as Crypto);
-const ECDSA = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' };
-
-/**
- * A TPM maker's CA, as the TCG EK credential profile has it: a root, and the
- * EK certificate it issues for one TPM's RSA endorsement key (keyEncipherment:
- * the EK decrypts, it never signs).
- */
-async function tpmMaker(ekSpki: Buffer): Promise<{ rootPem: string; ekDer: Buffer; otherRootPem: string }> {
-  const root = async (name: string) => {
-    const keys = (await webcrypto.subtle.generateKey(ECDSA, false, ['sign', 'verify'])) as CryptoKeyPair;
-    const cert = await x509.X509CertificateGenerator.createSelfSigned({
-      name, keys, signingAlgorithm: ECDSA, notBefore: new Date(Date.now() - 60_000), notAfter: new Date(Date.now() + 365 * 86400_000),
-      extensions: [new x509.BasicConstraintsExtension(true, 1, true), new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true), await x509.SubjectKeyIdentifierExtension.create(keys.publicKey)],
-    });
-    return { keys, cert };
-  };
-  const maker = await root('CN=Test TPM Maker EK Root');
-  const other = await root('CN=Another TPM Maker');
-  const ekKey = await webcrypto.subtle.importKey('spki', ekSpki, { name: 'RSA-OAEP', hash: 'SHA-256' }, true, ['encrypt']);
-  const ek = await x509.X509CertificateGenerator.create({
-    serialNumber: '0a1b2c', issuer: maker.cert.subject, subject: 'CN=TPM EK', notBefore: new Date(Date.now() - 60_000), notAfter: new Date(Date.now() + 365 * 86400_000),
-    publicKey: ekKey, signingKey: maker.keys.privateKey, signingAlgorithm: ECDSA,
-    extensions: [new x509.BasicConstraintsExtension(false, undefined, true), new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyEncipherment, true), await x509.AuthorityKeyIdentifierExtension.create(maker.keys.publicKey)],
-  });
-  return { rootPem: maker.cert.toString('pem'), ekDer: Buffer.from(ek.rawData), otherRootPem: other.cert.toString('pem') };
-}
+import { testTpmMaker } from './support/tpm-maker.ts';
 
 describe('TPM credential activation before a birth certificate: the attestation key is proven to live in the certified TPM (swtpm, tpm2-tools)', function () {
   this.timeout(180_000);
@@ -54,7 +25,7 @@ describe('TPM credential activation before a birth certificate: the attestation 
     tpm = await softwareTpmOrSkip(this);
     server = await startTestServer('pglite');
     ek = tpm.createEndorsementKey();
-    const maker = await tpmMaker(tpm.publicKeyDer(ek));
+    const maker = await testTpmMaker(tpm.publicKeyDer(ek));
     ekDer = maker.ekDer;
     const bob = (await createToken(server.env.ctx.store, server.env.ctx.audit, { role: 'operator', name: 'bob' }, 'cli', new Date())).token;
     for (const [id, pem] of [['tpm-maker', maker.rootPem], ['other-maker', maker.otherRootPem]] as const) {
